@@ -1,0 +1,315 @@
+//! The channel directory: which private channel an order's channel id grants, at what
+//! price and for how long. Read from configuration (JSON), validated once at cold start.
+//!
+//! ```json
+//! {
+//!   "price_tolerance_percent": 1.0,
+//!   "channels": [
+//!     {
+//!       "channel_id": -1003111266231,
+//!       "private_channel_id": -1002222222222,
+//!       "title": "Premium signals",
+//!       "tiers": [
+//!         { "price_amount": 3.21, "price_currency": "usd", "subscription_days": 30 }
+//!       ]
+//!     }
+//!   ]
+//! }
+//! ```
+//! `channel_id` is the id in the order; `private_channel_id` the channel invited to (the
+//! same id is fine). A payment must match one tier's currency and price within the
+//! tolerance (percent of the tier price, default 1), or it is held for review.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::order::ChannelId;
+
+pub const DEFAULT_PRICE_TOLERANCE_PERCENT: f64 = 1.0;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub price_amount: f64,
+    pub price_currency: String,
+    pub subscription_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelEntry {
+    pub channel_id: i64,
+    pub private_channel_id: i64,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub tiers: Vec<Tier>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryFile {
+    #[serde(default)]
+    price_tolerance_percent: Option<f64>,
+    channels: Vec<ChannelEntry>,
+}
+
+/// What a matched payment grants.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grant {
+    pub private_channel_id: i64,
+    pub subscription_days: u32,
+}
+
+/// Why a finished payment cannot be granted automatically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierMismatch {
+    UnknownChannel,
+    PriceMismatch,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelDirectory {
+    tolerance_percent: f64,
+    channels: HashMap<i64, ChannelEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("channel directory is not valid JSON of the documented shape: {0}")]
+    Shape(String),
+    #[error("channel directory lists no channel")]
+    Empty,
+    #[error("channel directory: channel_id {0} must be negative")]
+    ChannelIdNotNegative(i64),
+    #[error("channel directory: private_channel_id {0} must be negative")]
+    PrivateChannelIdNotNegative(i64),
+    #[error("channel directory: channel_id {0} is listed twice")]
+    Duplicate(i64),
+    #[error("channel directory: channel_id {0} has no tier")]
+    NoTier(i64),
+    #[error(
+        "channel directory: channel_id {0} has a tier with a non-positive price, no currency or no days"
+    )]
+    BadTier(i64),
+    #[error("channel directory: price_tolerance_percent must be within 0..50")]
+    BadTolerance,
+}
+
+impl ChannelDirectory {
+    pub fn from_json(json: &str) -> Result<Self, DirectoryError> {
+        let file: DirectoryFile =
+            serde_json::from_str(json).map_err(|e| DirectoryError::Shape(e.to_string()))?;
+        let tolerance_percent = file
+            .price_tolerance_percent
+            .unwrap_or(DEFAULT_PRICE_TOLERANCE_PERCENT);
+        if !(0.0..50.0).contains(&tolerance_percent) {
+            return Err(DirectoryError::BadTolerance);
+        }
+        if file.channels.is_empty() {
+            return Err(DirectoryError::Empty);
+        }
+        let mut channels = HashMap::with_capacity(file.channels.len());
+        for entry in file.channels {
+            let id = entry.channel_id;
+            if id >= 0 {
+                return Err(DirectoryError::ChannelIdNotNegative(id));
+            }
+            if entry.private_channel_id >= 0 {
+                return Err(DirectoryError::PrivateChannelIdNotNegative(
+                    entry.private_channel_id,
+                ));
+            }
+            if entry.tiers.is_empty() {
+                return Err(DirectoryError::NoTier(id));
+            }
+            let tier_is_bad = |t: &Tier| {
+                !(t.price_amount.is_finite() && t.price_amount > 0.0)
+                    || t.price_currency.trim().is_empty()
+                    || t.subscription_days == 0
+            };
+            if entry.tiers.iter().any(tier_is_bad) {
+                return Err(DirectoryError::BadTier(id));
+            }
+            if channels.insert(id, entry).is_some() {
+                return Err(DirectoryError::Duplicate(id));
+            }
+        }
+        Ok(Self {
+            tolerance_percent,
+            channels,
+        })
+    }
+
+    pub fn channel(&self, channel_id: ChannelId) -> Option<&ChannelEntry> {
+        self.channels.get(&channel_id.get())
+    }
+
+    /// The tier this payment bought, if its channel is known and its price matches one.
+    pub fn match_payment(
+        &self,
+        channel_id: ChannelId,
+        price_amount: Option<f64>,
+        price_currency: Option<&str>,
+    ) -> Result<Grant, TierMismatch> {
+        let entry = self
+            .channel(channel_id)
+            .ok_or(TierMismatch::UnknownChannel)?;
+        let (Some(paid), Some(currency)) = (price_amount, price_currency) else {
+            return Err(TierMismatch::PriceMismatch);
+        };
+        entry
+            .tiers
+            .iter()
+            .filter(|tier| tier.price_currency.eq_ignore_ascii_case(currency.trim()))
+            .find(|tier| self.price_matches(tier.price_amount, paid))
+            .map(|tier| Grant {
+                private_channel_id: entry.private_channel_id,
+                subscription_days: tier.subscription_days,
+            })
+            .ok_or(TierMismatch::PriceMismatch)
+    }
+
+    fn price_matches(&self, tier_price: f64, paid: f64) -> bool {
+        // A tiny absolute slack absorbs float noise at tolerance 0.
+        let allowed = tier_price * self.tolerance_percent / 100.0 + 1e-9;
+        (paid - tier_price).abs() <= allowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIRECTORY: &str = r#"{
+        "price_tolerance_percent": 2,
+        "channels": [
+          { "channel_id": -1003111266231, "private_channel_id": -1002222222222,
+            "title": "Premium",
+            "tiers": [
+              { "price_amount": 3.21, "price_currency": "usd", "subscription_days": 30 },
+              { "price_amount": 8, "price_currency": "USD", "subscription_days": 90 }
+            ] }
+        ]
+    }"#;
+
+    fn channel() -> ChannelId {
+        ChannelId::new(-1003111266231).unwrap()
+    }
+
+    #[test]
+    fn a_payment_at_the_tier_price_grants_that_tier() {
+        let dir = ChannelDirectory::from_json(DIRECTORY).unwrap();
+        assert_eq!(
+            dir.match_payment(channel(), Some(3.21), Some("usd")),
+            Ok(Grant {
+                private_channel_id: -1002222222222,
+                subscription_days: 30
+            })
+        );
+        let long = dir
+            .match_payment(channel(), Some(8.0), Some("usd"))
+            .unwrap();
+        assert_eq!(
+            long.subscription_days, 90,
+            "currency compares case-insensitively"
+        );
+    }
+
+    #[test]
+    fn the_price_may_differ_within_the_tolerance_and_not_beyond() {
+        let dir = ChannelDirectory::from_json(DIRECTORY).unwrap();
+        // 2% of 3.21 = 0.0642
+        assert!(
+            dir.match_payment(channel(), Some(3.15), Some("usd"))
+                .is_ok()
+        );
+        assert!(
+            dir.match_payment(channel(), Some(3.27), Some("usd"))
+                .is_ok()
+        );
+        assert_eq!(
+            dir.match_payment(channel(), Some(3.14), Some("usd")),
+            Err(TierMismatch::PriceMismatch)
+        );
+        assert_eq!(
+            dir.match_payment(channel(), Some(3.21), Some("eur")),
+            Err(TierMismatch::PriceMismatch)
+        );
+        assert_eq!(
+            dir.match_payment(channel(), None, Some("usd")),
+            Err(TierMismatch::PriceMismatch)
+        );
+    }
+
+    #[test]
+    fn the_default_tolerance_is_one_percent() {
+        let dir = ChannelDirectory::from_json(
+            r#"{"channels":[{"channel_id":-1,"private_channel_id":-1,
+                "tiers":[{"price_amount":100,"price_currency":"usd","subscription_days":30}]}]}"#,
+        )
+        .unwrap();
+        let ch = ChannelId::new(-1).unwrap();
+        assert!(dir.match_payment(ch, Some(99.0), Some("usd")).is_ok());
+        assert!(dir.match_payment(ch, Some(98.9), Some("usd")).is_err());
+    }
+
+    #[test]
+    fn an_unknown_channel_is_a_mismatch() {
+        let dir = ChannelDirectory::from_json(DIRECTORY).unwrap();
+        assert_eq!(
+            dir.match_payment(ChannelId::new(-5).unwrap(), Some(3.21), Some("usd")),
+            Err(TierMismatch::UnknownChannel)
+        );
+    }
+
+    #[test]
+    fn an_invalid_directory_is_refused_with_the_reason() {
+        let tier = r#"[{"price_amount":1,"price_currency":"usd","subscription_days":30}]"#;
+        let one = |ch: i64, private: i64, tiers: &str| {
+            format!(
+                r#"{{"channels":[{{"channel_id":{ch},"private_channel_id":{private},"tiers":{tiers}}}]}}"#
+            )
+        };
+        use DirectoryError::*;
+        assert_eq!(
+            ChannelDirectory::from_json(&one(5, -1, tier)).unwrap_err(),
+            ChannelIdNotNegative(5)
+        );
+        assert_eq!(
+            ChannelDirectory::from_json(&one(-5, 1, tier)).unwrap_err(),
+            PrivateChannelIdNotNegative(1)
+        );
+        assert_eq!(
+            ChannelDirectory::from_json(&one(-5, -1, "[]")).unwrap_err(),
+            NoTier(-5)
+        );
+        let zero_days = r#"[{"price_amount":1,"price_currency":"usd","subscription_days":0}]"#;
+        assert_eq!(
+            ChannelDirectory::from_json(&one(-5, -1, zero_days)).unwrap_err(),
+            BadTier(-5)
+        );
+        assert_eq!(
+            ChannelDirectory::from_json(r#"{"channels":[]}"#).unwrap_err(),
+            Empty
+        );
+        assert!(matches!(
+            ChannelDirectory::from_json(r#"{"chanels":[]}"#).unwrap_err(),
+            Shape(_)
+        ));
+        let twice = format!(
+            r#"{{"channels":[{{"channel_id":-5,"private_channel_id":-1,"tiers":{tier}}},{{"channel_id":-5,"private_channel_id":-1,"tiers":{tier}}}]}}"#
+        );
+        assert_eq!(
+            ChannelDirectory::from_json(&twice).unwrap_err(),
+            Duplicate(-5)
+        );
+        let tolerance = format!(
+            r#"{{"price_tolerance_percent":75,"channels":[{{"channel_id":-5,"private_channel_id":-1,"tiers":{tier}}}]}}"#
+        );
+        assert_eq!(
+            ChannelDirectory::from_json(&tolerance).unwrap_err(),
+            BadTolerance
+        );
+    }
+}

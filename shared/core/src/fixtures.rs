@@ -1,0 +1,10 @@
+//! Fixtures shared by tests, benchmarks and the sample events.
+
+/// NOWPayments' sample IPN (compact, sorted: already in canonical form).
+pub const SAMPLE_IPN: &str = r#"{"actually_paid":0,"actually_paid_at_fiat":0,"fee":{"currency":"eth","depositFee":0,"serviceFee":0,"withdrawalFee":0},"invoice_id":6070266182,"order_description":"DESCRIPTION | ItemName x1 (+1 more)","order_id":"PGP-6271402111|-1003111266231","outcome_amount":0.001408,"outcome_currency":"eth","parent_payment_id":null,"pay_address":"MEEim9nyiAWcDbMAqVZj6tE5xktqbSDrCJ","pay_amount":0.05716941,"pay_currency":"ltc","payin_extra_id":null,"payment_extra_ids":null,"payment_id":4492847470,"payment_status":"finished","price_amount":3.21,"price_currency":"usd","purchase_id":"6105448077","updated_at":1774390831880}"#;
+
+/// The IPN secret the sample events in `events/` are signed with. Test use only.
+pub const SAMPLE_IPN_SECRET: &str = "telepay-sample-ipn-secret";
+
+/// A directory granting the sample IPN's channel at its price.
+pub const SAMPLE_DIRECTORY: &str = r#"{"price_tolerance_percent":1,"channels":[{"channel_id":-1003111266231,"private_channel_id":-1003111266231,"title":"Demo channel","tiers":[{"price_amount":3.21,"price_currency":"usd","subscription_days":30}]}]}"#;

@@ -1,0 +1,13 @@
+//! The payment domain of TelePay Lambda, free of AWS, Telegram and SQL: it builds in
+//! seconds for tests, benchmarks and fuzzing. Adapters live in `telepay-shared`.
+
+pub mod directory;
+pub mod fixtures;
+pub mod ipn;
+pub mod metrics;
+pub mod order;
+pub mod payment;
+pub mod queue;
+pub mod signature;
+pub mod store;
+pub mod webhook;

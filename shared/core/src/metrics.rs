@@ -1,0 +1,53 @@
+//! Counters published as CloudWatch Embedded Metric Format lines on stdout (Lambda turns
+//! them into metrics without an API call), and kept in memory so tests can read them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const NAMESPACE: &str = "TelePay";
+
+/// Writes one EMF line counting `metric` once.
+pub fn emit_count(metric: &str) {
+    let line = serde_json::json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": [{ "Name": metric, "Unit": "Count" }]
+            }]
+        },
+        metric: 1
+    });
+    println!("{line}");
+}
+
+/// The webhook's counters that alarms are built on.
+#[derive(Debug, Default)]
+pub struct WebhookMetrics {
+    payload_mismatches: AtomicU64,
+    rejected_signed_like_ipn: AtomicU64,
+}
+
+impl WebhookMetrics {
+    /// A finished IPN arrived again with different payload fields.
+    pub fn payload_mismatch(&self) {
+        self.payload_mismatches.fetch_add(1, Ordering::Relaxed);
+        emit_count("PayloadHashMismatch");
+    }
+
+    /// A body that parses as an IPN failed the signature: likely a wrong IPN secret, and
+    /// every payment is being refused.
+    pub fn ipn_signature_rejected(&self) {
+        self.rejected_signed_like_ipn
+            .fetch_add(1, Ordering::Relaxed);
+        emit_count("IpnSignatureRejected");
+    }
+
+    pub fn payload_mismatches(&self) -> u64 {
+        self.payload_mismatches.load(Ordering::Relaxed)
+    }
+
+    pub fn ipn_signatures_rejected(&self) -> u64 {
+        self.rejected_signed_like_ipn.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,202 @@
+//! The `order_id` our bot puts on each NOWPayments invoice: who paid, for which channel.
+//!
+//! Current form: `PGP-{user_id}|{channel_id}` (Telegram channel ids are negative).
+//! Legacy form: `PGP-{user_id}-{channel_id}`, where a channel's minus sign may have been
+//! eaten: `PGP-123--1003111266231` and `PGP-123-1003111266231` both mean `-1003111266231`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A Telegram user id: the buyer, and the chat the invite is sent to. > 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct UserId(i64);
+
+impl UserId {
+    pub fn new(id: i64) -> Result<Self, OrderIdError> {
+        if id > 0 {
+            Ok(Self(id))
+        } else {
+            Err(OrderIdError::UserIdNotPositive)
+        }
+    }
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A Telegram channel id as written in the order: negative for channels and supergroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct ChannelId(i64);
+
+impl ChannelId {
+    pub fn new(id: i64) -> Result<Self, OrderIdError> {
+        if id < 0 {
+            Ok(Self(id))
+        } else {
+            Err(OrderIdError::ChannelIdNotNegative)
+        }
+    }
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+macro_rules! i64_conversions {
+    ($($ty:ident),+) => {$(
+        impl TryFrom<i64> for $ty {
+            type Error = OrderIdError;
+            fn try_from(id: i64) -> Result<Self, Self::Error> {
+                $ty::new(id)
+            }
+        }
+        impl From<$ty> for i64 {
+            fn from(id: $ty) -> i64 {
+                id.0
+            }
+        }
+    )+};
+}
+i64_conversions!(UserId, ChannelId);
+
+/// A parsed `order_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderRef {
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OrderIdError {
+    #[error("order_id is missing")]
+    Missing,
+    #[error("order_id does not start with PGP-")]
+    WrongPrefix,
+    #[error("order_id has no user/channel separator")]
+    NoSeparator,
+    #[error("order_id user id is not a number")]
+    UserIdNotANumber,
+    #[error("order_id user id must be positive")]
+    UserIdNotPositive,
+    #[error("order_id channel id is not a number")]
+    ChannelIdNotANumber,
+    #[error("order_id channel id must be a negative channel id")]
+    ChannelIdNotNegative,
+}
+
+const PREFIX: &str = "PGP-";
+
+impl OrderRef {
+    pub fn parse(order_id: Option<&str>) -> Result<Self, OrderIdError> {
+        let order_id = order_id.map(str::trim).ok_or(OrderIdError::Missing)?;
+        let rest = order_id
+            .strip_prefix(PREFIX)
+            .ok_or(OrderIdError::WrongPrefix)?;
+        let (user, channel) = match rest.split_once('|') {
+            Some((user, channel)) => (user, parse_channel(channel)?),
+            None => {
+                let (user, channel) = rest.split_once('-').ok_or(OrderIdError::NoSeparator)?;
+                // The legacy separator may have eaten the channel's minus sign.
+                let channel = channel.strip_prefix('-').unwrap_or(channel);
+                if channel.starts_with(['-', '+']) {
+                    return Err(OrderIdError::ChannelIdNotANumber);
+                }
+                (
+                    user,
+                    -parse_digits(channel, OrderIdError::ChannelIdNotANumber)?,
+                )
+            }
+        };
+        Ok(OrderRef {
+            user_id: UserId::new(parse_digits(user, OrderIdError::UserIdNotANumber)?)?,
+            channel_id: ChannelId::new(channel)?,
+        })
+    }
+
+    /// The current form, as the bot writes it.
+    pub fn to_order_id(self) -> String {
+        format!("{PREFIX}{}|{}", self.user_id, self.channel_id)
+    }
+}
+
+fn parse_channel(text: &str) -> Result<i64, OrderIdError> {
+    match text.strip_prefix('-') {
+        Some(digits) => Ok(-parse_digits(digits, OrderIdError::ChannelIdNotANumber)?),
+        None => Err(OrderIdError::ChannelIdNotNegative),
+    }
+}
+
+/// Plain ASCII digits only: no sign, no spaces, no `+`, within i64.
+fn parse_digits(text: &str, error: OrderIdError) -> Result<i64, OrderIdError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(error);
+    }
+    text.parse().map_err(|_| error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(order_id: &str) -> Result<(i64, i64), OrderIdError> {
+        OrderRef::parse(Some(order_id)).map(|o| (o.user_id.get(), o.channel_id.get()))
+    }
+
+    #[test]
+    fn the_current_form_parses() {
+        assert_eq!(
+            parsed("PGP-6271402111|-1003111266231"),
+            Ok((6271402111, -1003111266231))
+        );
+    }
+
+    #[test]
+    fn the_legacy_forms_restore_the_eaten_minus_sign() {
+        assert_eq!(parsed("PGP-123--1003111266231"), Ok((123, -1003111266231)));
+        assert_eq!(parsed("PGP-123-1003111266231"), Ok((123, -1003111266231)));
+    }
+
+    #[test]
+    fn the_current_form_round_trips() {
+        let order = OrderRef::parse(Some("PGP-123-1003111266231")).unwrap();
+        assert_eq!(order.to_order_id(), "PGP-123|-1003111266231");
+    }
+
+    #[test]
+    fn malformed_order_ids_say_what_is_wrong() {
+        use OrderIdError::*;
+        let cases = [
+            ("", WrongPrefix),
+            ("ABC-1|-2", WrongPrefix),
+            ("PGP-123", NoSeparator),
+            ("PGP-x|-100", UserIdNotANumber),
+            ("PGP-|-100", UserIdNotANumber),
+            ("PGP-0|-100", UserIdNotPositive),
+            ("PGP-123|100", ChannelIdNotNegative),
+            ("PGP-123|-", ChannelIdNotANumber),
+            ("PGP-123|-10a", ChannelIdNotANumber),
+            ("PGP-123---100", ChannelIdNotANumber),
+            ("PGP-123-+100", ChannelIdNotANumber),
+            ("PGP-123-0", ChannelIdNotNegative),
+            ("PGP-99999999999999999999|-1", UserIdNotANumber),
+        ];
+        for (order_id, error) in cases {
+            assert_eq!(parsed(order_id), Err(error), "{order_id:?}");
+        }
+        assert_eq!(OrderRef::parse(None), Err(Missing));
+    }
+}

@@ -1,0 +1,237 @@
+//! The `processed_payments` record, its states, and the `payment_reviews` entry.
+//!
+//! The record keeps the seed's ten columns under their names, plus documented extras
+//! (`state`, `payload_hash`, and the purchase the next stages need). One vocabulary for
+//! states and hold reasons, with its storage spelling, used by every backend.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ipn::{Ipn, PaymentId};
+use crate::order::{ChannelId, UserId};
+
+/// Where a granted payment stands. The stage flags (`gcwebhook1_processed`,
+/// `telegram_invite_sent`) move within `Accepted`; `InviteFailed` is terminal (#3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    Accepted,
+    InviteFailed,
+}
+
+/// Why a finished payment was held for a human instead of granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    /// `parent_payment_id` is set: NOWPayments advises never to grant these automatically.
+    RepeatDeposit,
+    PriceMismatch,
+    UnknownChannel,
+    UnparseableOrderId,
+}
+
+macro_rules! storage_spelling {
+    ($ty:ident, $error:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+            /// The spelling stored in every backend and shown to operators.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = UnknownSpelling;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(UnknownSpelling($error, other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+storage_spelling!(RecordState, "record state", {
+    Accepted => "accepted",
+    InviteFailed => "invite_failed",
+});
+
+storage_spelling!(HoldReason, "hold reason", {
+    RepeatDeposit => "repeat_deposit",
+    PriceMismatch => "price_mismatch",
+    UnknownChannel => "unknown_channel",
+    UnparseableOrderId => "unparseable_order_id",
+});
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {0} {1:?}")]
+pub struct UnknownSpelling(pub &'static str, pub String);
+
+/// What was bought and what the payout is: everything the processor and the invite sender
+/// need, so they never read the store to learn it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Purchase {
+    pub private_channel_id: i64,
+    pub subscription_days: u32,
+    pub price_amount: f64,
+    pub price_currency: String,
+    #[serde(default)]
+    pub outcome_amount: Option<f64>,
+    #[serde(default)]
+    pub outcome_currency: Option<String>,
+}
+
+/// One `processed_payments` row/item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedPayment {
+    pub payment_id: PaymentId,
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+    pub state: RecordState,
+    pub gcwebhook1_processed: bool,
+    pub gcwebhook1_processed_at: Option<DateTime<Utc>>,
+    pub telegram_invite_sent: bool,
+    pub telegram_invite_sent_at: Option<DateTime<Utc>>,
+    pub telegram_invite_link: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Absent on rows written before this project (the seed).
+    pub payload_hash: Option<String>,
+    /// Absent on rows written before this project (the seed).
+    pub purchase: Option<Purchase>,
+}
+
+impl ProcessedPayment {
+    /// The record the webhook writes for a granted payment: accepted, no stage done yet.
+    pub fn accepted(
+        payment_id: PaymentId,
+        user_id: UserId,
+        channel_id: ChannelId,
+        payload_hash: String,
+        purchase: Purchase,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            payment_id,
+            user_id,
+            channel_id,
+            state: RecordState::Accepted,
+            gcwebhook1_processed: false,
+            gcwebhook1_processed_at: None,
+            telegram_invite_sent: false,
+            telegram_invite_sent_at: None,
+            telegram_invite_link: None,
+            created_at: now,
+            updated_at: now,
+            payload_hash: Some(payload_hash),
+            purchase: Some(purchase),
+        }
+    }
+}
+
+/// One `payment_reviews` entry: a finished payment a human must decide on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentReview {
+    pub payment_id: PaymentId,
+    pub reason: HoldReason,
+    /// The IPN body exactly as received (signature verified).
+    pub ipn: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// The fields whose change between two finished IPNs of one payment means something is
+/// wrong, hashed (SHA-256, hex) in this fixed order as `name=value` lines; numbers as JS
+/// prints them, absent values as `null`.
+pub const PAYLOAD_HASH_FIELDS: [&str; 11] = [
+    "payment_id",
+    "payment_status",
+    "order_id",
+    "price_amount",
+    "price_currency",
+    "pay_amount",
+    "pay_currency",
+    "actually_paid",
+    "outcome_amount",
+    "outcome_currency",
+    "parent_payment_id",
+];
+
+pub fn payload_hash(ipn: &Ipn) -> String {
+    fn number(n: Option<f64>) -> String {
+        n.map(|n| ryu_js::Buffer::new().format(n).to_owned())
+            .unwrap_or_else(|| "null".into())
+    }
+    fn text(s: Option<&str>) -> String {
+        s.map(|s| format!("{s:?}")).unwrap_or_else(|| "null".into())
+    }
+    let values = [
+        ipn.payment_id.to_string(),
+        ipn.payment_status.as_str().to_owned(),
+        text(ipn.order_id.as_deref()),
+        number(ipn.price_amount),
+        text(ipn.price_currency.as_deref()),
+        number(ipn.pay_amount),
+        text(ipn.pay_currency.as_deref()),
+        number(ipn.actually_paid),
+        number(ipn.outcome_amount),
+        text(ipn.outcome_currency.as_deref()),
+        ipn.parent_payment_id
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| "null".into()),
+    ];
+    let mut hasher = Sha256::new();
+    for (name, value) in PAYLOAD_HASH_FIELDS.iter().zip(values) {
+        hasher.update(name.as_bytes());
+        hasher.update(b"=");
+        hasher.update(value.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::SAMPLE_IPN;
+
+    #[test]
+    fn every_state_and_reason_round_trips_through_its_storage_spelling() {
+        for state in RecordState::ALL {
+            assert_eq!(state.as_str().parse::<RecordState>(), Ok(*state));
+        }
+        for reason in HoldReason::ALL {
+            assert_eq!(reason.as_str().parse::<HoldReason>(), Ok(*reason));
+            let json = serde_json::to_string(reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+        }
+        assert!("Accepted".parse::<RecordState>().is_err());
+    }
+
+    #[test]
+    fn the_payload_hash_ignores_unhashed_fields_and_catches_hashed_ones() {
+        let base = Ipn::parse(SAMPLE_IPN.as_bytes()).unwrap();
+        let hash = payload_hash(&base);
+        assert_eq!(hash.len(), 64);
+
+        let renamed = SAMPLE_IPN.replace("ItemName", "OtherName");
+        let same = Ipn::parse(renamed.as_bytes()).unwrap();
+        assert_eq!(payload_hash(&same), hash, "order_description is not hashed");
+
+        let pricier = SAMPLE_IPN.replace("\"price_amount\":3.21", "\"price_amount\":\"3.210\"");
+        let same_price = Ipn::parse(pricier.as_bytes()).unwrap();
+        assert_eq!(payload_hash(&same_price), hash, "3.210 is the same amount");
+
+        let changed = SAMPLE_IPN.replace("\"outcome_amount\":0.001408", "\"outcome_amount\":1");
+        let changed = Ipn::parse(changed.as_bytes()).unwrap();
+        assert_ne!(payload_hash(&changed), hash);
+    }
+}

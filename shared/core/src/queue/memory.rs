@@ -1,0 +1,48 @@
+//! An in-memory queue for the domain and handler tests.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{MessageQueue, QueueError};
+use crate::ipn::PaymentId;
+
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    messages: Mutex<Vec<(PaymentId, String)>>,
+    unavailable: AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// Every body sent so far, oldest first.
+    pub fn bodies(&self) -> Vec<String> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+}
+
+impl MessageQueue for MemoryQueue {
+    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable(
+                "in-memory queue set unavailable".into(),
+            ));
+        }
+        self.messages
+            .lock()
+            .unwrap()
+            .push((payment_id, body.to_owned()));
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! The np-webhook decision: from a raw HTTP request to one outcome, with its effects.
+//!
+//! Order matters: size, then signature (nothing unsigned is parsed beyond a peek for the
+//! alarm), then shape, then status, then the hold rules, then the one conditional write.
+
+use chrono::Utc;
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use crate::directory::{ChannelDirectory, TierMismatch};
+use crate::ipn::{Ipn, readable_payment_id};
+use crate::metrics::WebhookMetrics;
+use crate::order::OrderRef;
+use crate::payment::{
+    HoldReason, PaymentReview, ProcessedPayment, Purchase, RecordState, payload_hash,
+};
+use crate::queue::{MessageQueue, ProcessorMessage};
+use crate::signature::{IpnSecret, verify};
+use crate::store::{Held, PaymentStore, Recorded};
+
+/// NOWPayments bodies are ~1 KiB; anything near this is not an IPN.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The parts of an HTTP request the webhook looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    pub method: &'a str,
+    /// The `x-nowpayments-sig` header, found case-insensitively by the caller.
+    pub signature: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Every answer the webhook gives. [`WebhookOutcome::status`] is the one place outcomes
+/// become HTTP status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookOutcome {
+    /// Recorded (now or before) and on the processor queue.
+    Queued,
+    /// Already processed: nothing to do.
+    Duplicate,
+    /// A status that grants nothing (waiting, confirming, ...).
+    Ignored,
+    /// Finished but needs a human: one `payment_reviews` entry.
+    Held,
+    BadSignature,
+    BadRequest,
+    MethodNotAllowed,
+    TooLarge,
+    /// The store or queue failed: NOWPayments must retry. Never fail open.
+    Unavailable,
+}
+
+impl WebhookOutcome {
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Queued | Self::Duplicate | Self::Ignored | Self::Held => 200,
+            Self::BadRequest => 400,
+            Self::BadSignature => 401,
+            Self::MethodNotAllowed => 405,
+            Self::TooLarge => 413,
+            Self::Unavailable => 500,
+        }
+    }
+
+    /// The word in the JSON answer.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+            Self::Held => "held",
+            Self::BadSignature => "bad_signature",
+            Self::BadRequest | Self::MethodNotAllowed => "bad_request",
+            Self::TooLarge => "too_large",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The response body: the outcome word, never internal error text.
+    pub fn body(self) -> String {
+        format!("{{\"outcome\":\"{}\"}}", self.word())
+    }
+}
+
+/// Everything the webhook needs, built once at cold start.
+pub struct PaymentWebhook<S, Q> {
+    pub secret: IpnSecret,
+    pub directory: ChannelDirectory,
+    pub store: S,
+    pub processor_queue: Q,
+    pub metrics: WebhookMetrics,
+}
+
+/// A finished IPN's verdict before anything is written.
+enum Verdict {
+    Grant(Box<ProcessedPayment>),
+    Hold(HoldReason),
+}
+
+impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
+    pub fn new(secret: IpnSecret, directory: ChannelDirectory, store: S, queue: Q) -> Self {
+        Self {
+            secret,
+            directory,
+            store,
+            processor_queue: queue,
+            metrics: WebhookMetrics::default(),
+        }
+    }
+
+    pub async fn receive(&self, request: WebhookRequest<'_>) -> WebhookOutcome {
+        if !request.method.eq_ignore_ascii_case("POST") {
+            return WebhookOutcome::MethodNotAllowed;
+        }
+        if request.body.len() > MAX_BODY_BYTES {
+            warn!(bytes = request.body.len(), "IPN body too large");
+            return WebhookOutcome::TooLarge;
+        }
+        if let Err(reason) = verify(&self.secret, request.body, request.signature) {
+            // Never log the body: it is unauthenticated input.
+            let looks_like_ipn = Ipn::parse(request.body).is_ok();
+            warn!(%reason, looks_like_ipn, "IPN signature rejected");
+            if looks_like_ipn {
+                self.metrics.ipn_signature_rejected();
+            }
+            return WebhookOutcome::BadSignature;
+        }
+        let ipn = match Ipn::parse(request.body) {
+            Ok(ipn) => ipn,
+            Err(reason) => {
+                let payment_id = readable_payment_id(request.body);
+                error!(payment_id, %reason, "signed body is not a valid IPN");
+                return WebhookOutcome::BadRequest;
+            }
+        };
+        let payment_id = ipn.payment_id.get();
+        if !ipn.payment_status.grants_access() {
+            info!(
+                payment_id,
+                status = ipn.payment_status.as_str(),
+                "IPN ignored"
+            );
+            return WebhookOutcome::Ignored;
+        }
+        match self.verdict(&ipn) {
+            Verdict::Hold(reason) => self.hold(&ipn, reason, request.body).await,
+            Verdict::Grant(record) => self.grant(&ipn, &record).await,
+        }
+    }
+
+    fn verdict(&self, ipn: &Ipn) -> Verdict {
+        if ipn.parent_payment_id.is_some() {
+            return Verdict::Hold(HoldReason::RepeatDeposit);
+        }
+        let Ok(order) = OrderRef::parse(ipn.order_id.as_deref()) else {
+            return Verdict::Hold(HoldReason::UnparseableOrderId);
+        };
+        let grant = match self.directory.match_payment(
+            order.channel_id,
+            ipn.price_amount,
+            ipn.price_currency.as_deref(),
+        ) {
+            Ok(grant) => grant,
+            Err(TierMismatch::UnknownChannel) => return Verdict::Hold(HoldReason::UnknownChannel),
+            Err(TierMismatch::PriceMismatch) => return Verdict::Hold(HoldReason::PriceMismatch),
+        };
+        let purchase = Purchase {
+            private_channel_id: grant.private_channel_id,
+            subscription_days: grant.subscription_days,
+            // Present: the tier matched on it.
+            price_amount: ipn.price_amount.unwrap_or_default(),
+            price_currency: ipn
+                .price_currency
+                .clone()
+                .unwrap_or_default()
+                .to_lowercase(),
+            outcome_amount: ipn.outcome_amount,
+            outcome_currency: ipn.outcome_currency.clone(),
+        };
+        Verdict::Grant(Box::new(ProcessedPayment::accepted(
+            ipn.payment_id,
+            order.user_id,
+            order.channel_id,
+            payload_hash(ipn),
+            purchase,
+            Utc::now(),
+        )))
+    }
+
+    async fn hold(&self, ipn: &Ipn, reason: HoldReason, body: &[u8]) -> WebhookOutcome {
+        let payment_id = ipn.payment_id.get();
+        let review = PaymentReview {
+            payment_id: ipn.payment_id,
+            reason,
+            ipn: String::from_utf8_lossy(body).into_owned(),
+            received_at: Utc::now(),
+        };
+        match self.store.hold_for_review(&review).await {
+            Ok(Held::New) => {
+                warn!(
+                    payment_id,
+                    reason = reason.as_str(),
+                    "payment held for review"
+                );
+                WebhookOutcome::Held
+            }
+            Ok(Held::AlreadyHeld) => {
+                info!(payment_id, reason = reason.as_str(), "payment already held");
+                WebhookOutcome::Held
+            }
+            Err(err) => {
+                error!(payment_id, error = %err, "could not hold payment for review");
+                WebhookOutcome::Unavailable
+            }
+        }
+    }
+
+    async fn grant(&self, ipn: &Ipn, record: &ProcessedPayment) -> WebhookOutcome {
+        let payment_id = ipn.payment_id.get();
+        let fallback_purchase = record.purchase.as_ref().expect("granted records carry one");
+        let message = match self.store.record_accepted(record).await {
+            Ok(Recorded::New) => ProcessorMessage::from_record(record, fallback_purchase),
+            Ok(Recorded::Existing(stored)) => {
+                if stored.payload_hash.is_some() && stored.payload_hash != record.payload_hash {
+                    error!(
+                        payment_id,
+                        "finished IPN differs from the stored one; stored record kept"
+                    );
+                    self.metrics.payload_mismatch();
+                }
+                if stored.gcwebhook1_processed || stored.state != RecordState::Accepted {
+                    info!(payment_id, state = stored.state.as_str(), "duplicate IPN");
+                    return WebhookOutcome::Duplicate;
+                }
+                // Recorded before but the processor has not finished: the earlier send may
+                // have failed, so send again; the processor is idempotent.
+                ProcessorMessage::from_record(&stored, fallback_purchase)
+            }
+            Err(err) => {
+                error!(payment_id, error = %err, "could not record payment");
+                return WebhookOutcome::Unavailable;
+            }
+        };
+        match self
+            .processor_queue
+            .send(ipn.payment_id, &message.to_json())
+            .await
+        {
+            Ok(()) => {
+                info!(payment_id, "payment queued for processing");
+                WebhookOutcome::Queued
+            }
+            Err(err) => {
+                // The record stays accepted-not-processed: NOWPayments' retry re-sends.
+                error!(payment_id, error = %err, "could not queue payment");
+                WebhookOutcome::Unavailable
+            }
+        }
+    }
+}
