@@ -1,1 +1,11 @@
+//! What the TelePay functions share beyond the domain: the AWS adapters (DynamoDB store,
+//! SQS queue), configuration read once from the environment, and telemetry.
+//! The domain itself is re-exported from `telepay-core`.
 
+pub use telepay_core as core;
+
+pub mod aws;
+pub mod config;
+pub mod dynamodb;
+pub mod sqs;
+pub mod telemetry;

@@ -1,1 +1,26 @@
-fn main() {}
+//! np-webhook cold start: telemetry, configuration, clients, then the runtime loop.
+
+use lambda_http::{Error, service_fn};
+use np_webhook::handle;
+use telepay_core::webhook::PaymentWebhook;
+use telepay_shared::aws::{load_sdk_config, webhook_timeouts};
+use telepay_shared::config::{ProcessEnvironment, WebhookConfig};
+use telepay_shared::dynamodb::DynamoDbPaymentStore;
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = WebhookConfig::from_env(&ProcessEnvironment)?;
+    let sdk = load_sdk_config(webhook_timeouts()).await;
+    let store = DynamoDbPaymentStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.payments_table,
+        config.reviews_table,
+    );
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.processor_queue_url);
+    let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue);
+    tracing::info!("np-webhook cold start");
+    lambda_http::run(service_fn(|request| handle(&webhook, request))).await
+}

@@ -1,0 +1,390 @@
+//! Each row of the np-webhook behaviour table, through the handler as Lambda calls it, on
+//! the in-memory store and queue.
+
+use chrono::Utc;
+use lambda_http::http::{self, StatusCode};
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_IPN_SECRET};
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::HoldReason;
+use telepay_core::queue::ProcessorMessage;
+use telepay_core::queue::memory::MemoryQueue;
+use telepay_core::signature::IpnSecret;
+use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::webhook::PaymentWebhook;
+
+use super::*;
+
+type MemoryWebhook = PaymentWebhook<MemoryPaymentStore, MemoryQueue>;
+
+const PAYMENT_ID: i64 = 4492847470;
+
+fn webhook() -> MemoryWebhook {
+    PaymentWebhook::new(
+        IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
+        ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+        MemoryPaymentStore::new(),
+        MemoryQueue::new(),
+    )
+}
+
+fn sign(body: &str) -> String {
+    IpnSecret::new(SAMPLE_IPN_SECRET)
+        .unwrap()
+        .sign(body.as_bytes())
+}
+
+fn post(body: &str, signature: Option<&str>) -> Request {
+    let mut builder = http::Request::builder()
+        .method("POST")
+        .uri("https://example.execute-api.us-east-1.amazonaws.com/np-webhook");
+    if let Some(signature) = signature {
+        builder = builder.header("X-NowPayments-Sig", signature);
+    }
+    builder.body(Body::from(body)).unwrap()
+}
+
+fn signed(body: &str) -> Request {
+    post(body, Some(&sign(body)))
+}
+
+/// The sample IPN with one field replaced.
+fn sample_with(field: &str, value: &str) -> String {
+    let mut ipn: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(SAMPLE_IPN).unwrap();
+    ipn.insert(field.into(), serde_json::from_str(value).unwrap());
+    serde_json::to_string(&ipn).unwrap()
+}
+
+async fn call(webhook: &MemoryWebhook, request: Request) -> (StatusCode, String) {
+    let response = handle(webhook, request).await.unwrap();
+    let status = response.status();
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    (status, body["outcome"].as_str().unwrap().to_owned())
+}
+
+fn nothing_changed(webhook: &MemoryWebhook) {
+    assert_eq!(webhook.store.payment_count(), 0, "no record");
+    assert_eq!(webhook.store.review_count(), 0, "no review");
+    assert!(webhook.processor_queue.bodies().is_empty(), "no message");
+}
+
+#[tokio::test]
+async fn a_method_other_than_post_is_refused_and_changes_nothing() {
+    let webhook = webhook();
+    let request = http::Request::builder()
+        .method("GET")
+        .uri("/np-webhook")
+        .body(Body::Empty)
+        .unwrap();
+    let response = handle(&webhook, request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    nothing_changed(&webhook);
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_too_large_even_when_signed() {
+    let webhook = webhook();
+    let body = sample_with(
+        "order_description",
+        &format!("\"{}\"", "x".repeat(64 * 1024)),
+    );
+    assert_eq!(
+        call(&webhook, signed(&body)).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
+    );
+    nothing_changed(&webhook);
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_signature_is_refused_and_changes_nothing() {
+    let webhook = webhook();
+    let unsigned = post(SAMPLE_IPN, None);
+    assert_eq!(
+        call(&webhook, unsigned).await,
+        (StatusCode::UNAUTHORIZED, "bad_signature".into())
+    );
+    let wrong = IpnSecret::new("not-the-secret")
+        .unwrap()
+        .sign(SAMPLE_IPN.as_bytes());
+    assert_eq!(
+        call(&webhook, post(SAMPLE_IPN, Some(&wrong))).await,
+        (StatusCode::UNAUTHORIZED, "bad_signature".into())
+    );
+    assert_eq!(
+        call(&webhook, post(SAMPLE_IPN, Some("not-hex"))).await,
+        (StatusCode::UNAUTHORIZED, "bad_signature".into())
+    );
+    nothing_changed(&webhook);
+    assert_eq!(
+        webhook.metrics.ipn_signatures_rejected(),
+        3,
+        "IPN-shaped bodies with a bad signature feed the wrong-secret alarm"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_an_ipn_is_a_bad_request() {
+    let webhook = webhook();
+    for body in [
+        "not json at all",
+        r#"{"hello":"world"}"#,
+        &sample_with("payment_status", "\"paid\""),
+        &sample_with("payment_id", "-4"),
+    ] {
+        assert_eq!(
+            call(&webhook, signed(body)).await,
+            (StatusCode::BAD_REQUEST, "bad_request".into()),
+            "{body}"
+        );
+    }
+    nothing_changed(&webhook);
+}
+
+#[tokio::test]
+async fn a_status_other_than_finished_is_ignored() {
+    let webhook = webhook();
+    for status in [
+        "waiting",
+        "confirming",
+        "confirmed",
+        "sending",
+        "partially_paid",
+        "failed",
+        "refunded",
+        "expired",
+    ] {
+        let body = sample_with("payment_status", &format!("\"{status}\""));
+        assert_eq!(
+            call(&webhook, signed(&body)).await,
+            (StatusCode::OK, "ignored".into()),
+            "{status}"
+        );
+    }
+    nothing_changed(&webhook);
+}
+
+#[tokio::test]
+async fn a_finished_payment_that_needs_a_human_is_held_once_and_not_queued() {
+    let cases = [
+        ("parent_payment_id", "4492847000", HoldReason::RepeatDeposit),
+        ("price_amount", "1.00", HoldReason::PriceMismatch),
+        ("price_currency", "\"eur\"", HoldReason::PriceMismatch),
+        (
+            "order_id",
+            "\"PGP-6271402111|-1009999999999\"",
+            HoldReason::UnknownChannel,
+        ),
+        ("order_id", "\"ORDER-42\"", HoldReason::UnparseableOrderId),
+        ("order_id", "null", HoldReason::UnparseableOrderId),
+    ];
+    for (field, value, reason) in cases {
+        let webhook = webhook();
+        let body = sample_with(field, value);
+        for _ in 0..2 {
+            assert_eq!(
+                call(&webhook, signed(&body)).await,
+                (StatusCode::OK, "held".into()),
+                "{field}={value}"
+            );
+        }
+        let review = webhook.store.review(PAYMENT_ID).expect("a review entry");
+        assert_eq!(review.reason, reason, "{field}={value}");
+        assert_eq!(review.ipn, body, "the raw IPN is kept for the reviewer");
+        assert_eq!(webhook.store.review_count(), 1);
+        assert_eq!(
+            webhook.store.payment_count(),
+            0,
+            "held payments never enter processed_payments"
+        );
+        assert!(webhook.processor_queue.bodies().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_new_finished_payment_is_recorded_and_queued_once() {
+    let webhook = webhook();
+    assert_eq!(
+        call(&webhook, signed(SAMPLE_IPN)).await,
+        (StatusCode::OK, "queued".into())
+    );
+
+    let record = webhook.store.payment(PAYMENT_ID).expect("a record");
+    assert_eq!(record.user_id.get(), 6271402111);
+    assert_eq!(record.channel_id.get(), -1003111266231);
+    assert!(!record.gcwebhook1_processed && !record.telegram_invite_sent);
+
+    let bodies = webhook.processor_queue.bodies();
+    assert_eq!(bodies.len(), 1);
+    let message: ProcessorMessage = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(message.v, 1);
+    assert_eq!(message.payment_id, PaymentId::new(PAYMENT_ID).unwrap());
+    assert_eq!(message.user_id, record.user_id);
+    assert_eq!(message.purchase.private_channel_id, -1003111266231);
+    assert_eq!(message.purchase.subscription_days, 30);
+    assert_eq!(message.purchase.outcome_amount, Some(0.001408));
+}
+
+#[tokio::test]
+async fn a_pretty_printed_reordered_finished_ipn_is_accepted_over_the_canonical_form() {
+    let webhook = webhook();
+    let value: serde_json::Value = serde_json::from_str(SAMPLE_IPN).unwrap();
+    let pretty = serde_json::to_string_pretty(&value)
+        .unwrap()
+        .replace("\"actually_paid\": 0,", "");
+    let pretty = pretty.replacen('{', "{\n  \"actually_paid\": 0.0,", 1);
+    let request = post(&pretty, Some(&sign(SAMPLE_IPN)));
+    assert_eq!(
+        call(&webhook, request).await,
+        (StatusCode::OK, "queued".into())
+    );
+}
+
+#[tokio::test]
+async fn a_repeat_after_the_processor_is_done_is_a_duplicate_and_sends_nothing() {
+    let webhook = webhook();
+    call(&webhook, signed(SAMPLE_IPN)).await;
+    let mut record = webhook.store.payment(PAYMENT_ID).unwrap();
+    record.gcwebhook1_processed = true;
+    record.gcwebhook1_processed_at = Some(Utc::now());
+    webhook.store.put_payment(record.clone());
+
+    assert_eq!(
+        call(&webhook, signed(SAMPLE_IPN)).await,
+        (StatusCode::OK, "duplicate".into())
+    );
+    assert_eq!(
+        webhook.processor_queue.bodies().len(),
+        1,
+        "no second message"
+    );
+    assert_eq!(
+        webhook.store.payment(PAYMENT_ID).unwrap(),
+        record,
+        "record unchanged"
+    );
+}
+
+#[tokio::test]
+async fn a_repeat_before_the_processor_is_done_queues_the_message_again() {
+    let webhook = webhook();
+    call(&webhook, signed(SAMPLE_IPN)).await;
+    let record = webhook.store.payment(PAYMENT_ID).unwrap();
+
+    assert_eq!(
+        call(&webhook, signed(SAMPLE_IPN)).await,
+        (StatusCode::OK, "queued".into())
+    );
+    let bodies = webhook.processor_queue.bodies();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(
+        bodies[0], bodies[1],
+        "the same message, from the stored record"
+    );
+    assert_eq!(
+        webhook.store.payment(PAYMENT_ID).unwrap(),
+        record,
+        "record unchanged"
+    );
+    assert_eq!(webhook.metrics.payload_mismatches(), 0);
+}
+
+#[tokio::test]
+async fn a_repeat_with_different_amounts_keeps_the_stored_record_and_is_counted() {
+    let webhook = webhook();
+    call(&webhook, signed(SAMPLE_IPN)).await;
+    let record = webhook.store.payment(PAYMENT_ID).unwrap();
+
+    let changed = sample_with("outcome_amount", "0.5");
+    assert_eq!(
+        call(&webhook, signed(&changed)).await,
+        (StatusCode::OK, "queued".into())
+    );
+    assert_eq!(webhook.metrics.payload_mismatches(), 1);
+    assert_eq!(
+        webhook.store.payment(PAYMENT_ID).unwrap(),
+        record,
+        "nothing overwritten"
+    );
+    let bodies = webhook.processor_queue.bodies();
+    assert_eq!(
+        bodies[0], bodies[1],
+        "the message is built from the stored record"
+    );
+}
+
+#[tokio::test]
+async fn an_unavailable_store_answers_500_and_never_queues() {
+    let webhook = webhook();
+    webhook.store.set_unavailable(true);
+    assert_eq!(
+        call(&webhook, signed(SAMPLE_IPN)).await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+    );
+    assert!(
+        webhook.processor_queue.bodies().is_empty(),
+        "never fail open"
+    );
+    let held = sample_with("parent_payment_id", "1");
+    assert_eq!(
+        call(&webhook, signed(&held)).await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+    );
+}
+
+#[tokio::test]
+async fn an_unavailable_queue_answers_500_and_the_retry_queues_it() {
+    let webhook = webhook();
+    webhook.processor_queue.set_unavailable(true);
+    assert_eq!(
+        call(&webhook, signed(SAMPLE_IPN)).await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+    );
+    assert_eq!(
+        webhook.store.payment_count(),
+        1,
+        "recorded, not yet processed"
+    );
+
+    webhook.processor_queue.set_unavailable(false);
+    assert_eq!(
+        call(&webhook, signed(SAMPLE_IPN)).await,
+        (StatusCode::OK, "queued".into())
+    );
+    assert_eq!(webhook.processor_queue.bodies().len(), 1);
+}
+
+#[tokio::test]
+async fn no_answer_body_carries_anything_but_the_outcome() {
+    let webhook = webhook();
+    webhook.store.set_unavailable(true);
+    let response = handle(&webhook, signed(SAMPLE_IPN)).await.unwrap();
+    assert_eq!(response.body().as_ref(), br#"{"outcome":"unavailable"}"#);
+    assert_eq!(response.headers()["content-type"], "application/json");
+}
+
+/// Every sample event in events/ for this function, through the handler.
+#[tokio::test]
+async fn the_sample_events_give_their_documented_outcomes() {
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+    let cases = [
+        ("np-webhook-finished.json", StatusCode::OK, "queued"),
+        (
+            "np-webhook-bad-signature.json",
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+        ),
+        ("np-webhook-waiting.json", StatusCode::OK, "ignored"),
+    ];
+    for (file, status, outcome) in cases {
+        let webhook = webhook();
+        let json = std::fs::read_to_string(format!("{events}/{file}")).unwrap();
+        let request = lambda_http::request::from_str(&json).unwrap();
+        assert_eq!(
+            call(&webhook, request).await,
+            (status, outcome.into()),
+            "{file}"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! Configuration, read once at cold start from environment variables. A missing or bad
+//! variable stops the function with its name; secret values never appear in errors.
+
+use telepay_core::directory::{ChannelDirectory, DirectoryError};
+use telepay_core::signature::IpnSecret;
+
+pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";
+pub const CHANNEL_DIRECTORY: &str = "TELEPAY_CHANNEL_DIRECTORY";
+pub const CHANNEL_DIRECTORY_FILE: &str = "TELEPAY_CHANNEL_DIRECTORY_FILE";
+pub const PAYMENTS_TABLE: &str = "TELEPAY_PAYMENTS_TABLE";
+pub const REVIEWS_TABLE: &str = "TELEPAY_REVIEWS_TABLE";
+pub const PROCESSOR_QUEUE_URL: &str = "TELEPAY_PROCESSOR_QUEUE_URL";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is missing or empty")]
+    Missing(&'static str),
+    #[error("set {CHANNEL_DIRECTORY} (JSON) or {CHANNEL_DIRECTORY_FILE} (a path), not both")]
+    DirectoryTwice,
+    #[error("{variable}: {source}")]
+    Directory {
+        variable: &'static str,
+        source: DirectoryError,
+    },
+    #[error("{CHANNEL_DIRECTORY_FILE}: cannot read {path}: {reason}")]
+    DirectoryFile { path: String, reason: String },
+}
+
+/// Where configuration comes from: the process environment in Lambda, a map in tests.
+pub trait Environment {
+    fn get(&self, name: &str) -> Option<String>;
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::Missing(name))
+    }
+}
+
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<const N: usize> Environment for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    }
+}
+
+/// np-webhook's configuration.
+#[derive(Debug)]
+pub struct WebhookConfig {
+    pub ipn_secret: IpnSecret,
+    pub directory: ChannelDirectory,
+    pub payments_table: String,
+    pub reviews_table: String,
+    pub processor_queue_url: String,
+}
+
+impl WebhookConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let ipn_secret = IpnSecret::new(env.required(IPN_SECRET)?)
+            .map_err(|_| ConfigError::Missing(IPN_SECRET))?;
+        Ok(Self {
+            ipn_secret,
+            directory: channel_directory(env)?,
+            payments_table: env.required(PAYMENTS_TABLE)?,
+            reviews_table: env.required(REVIEWS_TABLE)?,
+            processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
+        })
+    }
+}
+
+/// The channel directory from `TELEPAY_CHANNEL_DIRECTORY` (inline JSON) or
+/// `TELEPAY_CHANNEL_DIRECTORY_FILE` (a JSON file).
+pub fn channel_directory(env: &impl Environment) -> Result<ChannelDirectory, ConfigError> {
+    let inline = env.get(CHANNEL_DIRECTORY).filter(|v| !v.trim().is_empty());
+    let file = env
+        .get(CHANNEL_DIRECTORY_FILE)
+        .filter(|v| !v.trim().is_empty());
+    let (variable, json) = match (inline, file) {
+        (Some(_), Some(_)) => return Err(ConfigError::DirectoryTwice),
+        (Some(json), None) => (CHANNEL_DIRECTORY, json),
+        (None, Some(path)) => {
+            let json = std::fs::read_to_string(&path).map_err(|e| ConfigError::DirectoryFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            (CHANNEL_DIRECTORY_FILE, json)
+        }
+        (None, None) => return Err(ConfigError::Missing(CHANNEL_DIRECTORY)),
+    };
+    ChannelDirectory::from_json(&json).map_err(|source| ConfigError::Directory { variable, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telepay_core::fixtures::SAMPLE_DIRECTORY;
+
+    #[test]
+    fn a_complete_environment_gives_a_webhook_config() {
+        let env = [
+            (IPN_SECRET, "s3cret-value"),
+            (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY),
+            (PAYMENTS_TABLE, "processed_payments"),
+            (REVIEWS_TABLE, "payment_reviews"),
+            (PROCESSOR_QUEUE_URL, "http://queue"),
+        ];
+        let config = WebhookConfig::from_env(&env).unwrap();
+        assert_eq!(config.payments_table, "processed_payments");
+        assert!(
+            !format!("{config:?}").contains("s3cret-value"),
+            "Debug leaks the secret"
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let env = [(IPN_SECRET, "x"), (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY)];
+        let err = WebhookConfig::from_env(&env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable TELEPAY_PAYMENTS_TABLE is missing or empty"
+        );
+        let err = WebhookConfig::from_env(&[(IPN_SECRET, "  ")]).unwrap_err();
+        assert!(err.to_string().contains(IPN_SECRET));
+    }
+
+    #[test]
+    fn the_directory_comes_from_a_file_or_inline_never_both() {
+        let path = std::env::temp_dir().join(format!("telepay-dir-{}.json", std::process::id()));
+        std::fs::write(&path, SAMPLE_DIRECTORY).unwrap();
+        let path = path.to_str().unwrap();
+        assert!(channel_directory(&[(CHANNEL_DIRECTORY_FILE, path)]).is_ok());
+        assert!(matches!(
+            channel_directory(&[
+                (CHANNEL_DIRECTORY_FILE, path),
+                (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY)
+            ]),
+            Err(ConfigError::DirectoryTwice)
+        ));
+        let err = channel_directory(&[(CHANNEL_DIRECTORY, "{}")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("TELEPAY_CHANNEL_DIRECTORY: "),
+            "{err}"
+        );
+        assert!(matches!(
+            channel_directory(&[(CHANNEL_DIRECTORY_FILE, "/nonexistent/dir.json")]),
+            Err(ConfigError::DirectoryFile { .. })
+        ));
+    }
+}

@@ -1,0 +1,48 @@
+//! The SQS adapter for [`MessageQueue`].
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use telepay_core::ipn::PaymentId;
+use telepay_core::queue::{MessageQueue, QueueError};
+
+/// One SQS queue, by URL.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+}
+
+impl MessageQueue for SqsQueue {
+    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
+        // payment_id also rides as an attribute so consumers and operators can see the
+        // dedupe key without parsing the body.
+        let attribute = MessageAttributeValue::builder()
+            .data_type("Number")
+            .string_value(payment_id.to_string())
+            .build()
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("payment_id", attribute)
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
