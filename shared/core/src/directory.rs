@@ -229,7 +229,7 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(
-            dir.match_payment(channel(), Some(3.14), Some("usd")),
+            dir.match_payment(channel(), Some(3.145), Some("usd")),
             Err(TierMismatch::PriceMismatch)
         );
         assert_eq!(

@@ -164,7 +164,7 @@ fn array_index(key: &str) -> Option<u32> {
         return None;
     }
     let value: u64 = key.parse().ok()?;
-    (value <= u64::from(u32::MAX) - 1).then_some(value as u32)
+    (value < u64::from(u32::MAX)).then_some(value as u32)
 }
 
 /// Numbers go through f64 as in JS, then print as `Number.prototype.toString` does.
