@@ -22,3 +22,13 @@ pub async fn load_sdk_config(timeouts: TimeoutConfig) -> SdkConfig {
         .load()
         .await
 }
+
+/// Timeouts for the SQS consumers: generous, but a hung call still fails well inside the
+/// function timeout so the message is reported failed rather than the invocation lost.
+pub fn consumer_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}

@@ -1,8 +1,13 @@
 //! Configuration, read once at cold start from environment variables. A missing or bad
 //! variable stops the function with its name; secret values never appear in errors.
 
+use std::time::Duration;
+
 use telepay_core::directory::{ChannelDirectory, DirectoryError};
+use telepay_core::invite::{InviteSettings, MessageTemplate};
 use telepay_core::signature::IpnSecret;
+
+use crate::telegram::BotToken;
 
 pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";
 pub const CHANNEL_DIRECTORY: &str = "TELEPAY_CHANNEL_DIRECTORY";
@@ -10,6 +15,13 @@ pub const CHANNEL_DIRECTORY_FILE: &str = "TELEPAY_CHANNEL_DIRECTORY_FILE";
 pub const PAYMENTS_TABLE: &str = "TELEPAY_PAYMENTS_TABLE";
 pub const REVIEWS_TABLE: &str = "TELEPAY_REVIEWS_TABLE";
 pub const PROCESSOR_QUEUE_URL: &str = "TELEPAY_PROCESSOR_QUEUE_URL";
+pub const PAYOUT_QUEUE_URL: &str = "TELEPAY_PAYOUT_QUEUE_URL";
+pub const INVITE_QUEUE_URL: &str = "TELEPAY_INVITE_QUEUE_URL";
+pub const BOT_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
+pub const API_URL: &str = "TELEGRAM_API_URL";
+pub const INVITE_LINK_TTL_HOURS: &str = "TELEPAY_INVITE_LINK_TTL_HOURS";
+pub const INVITE_MESSAGE: &str = "TELEPAY_INVITE_MESSAGE";
+pub const TELEGRAM_CALL_TIMEOUT_MS: &str = "TELEPAY_TELEGRAM_CALL_TIMEOUT_MS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -21,6 +33,11 @@ pub enum ConfigError {
     Directory {
         variable: &'static str,
         source: DirectoryError,
+    },
+    #[error("{variable} is not valid: {reason}")]
+    Invalid {
+        variable: &'static str,
+        reason: String,
     },
     #[error("{CHANNEL_DIRECTORY_FILE}: cannot read {path}: {reason}")]
     DirectoryFile { path: String, reason: String },
@@ -74,6 +91,98 @@ impl WebhookConfig {
             reviews_table: env.required(REVIEWS_TABLE)?,
             processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
         })
+    }
+}
+
+/// The two tables every function's store uses.
+#[derive(Debug, Clone)]
+pub struct TableNames {
+    pub payments: String,
+    pub reviews: String,
+}
+
+impl TableNames {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            payments: env.required(PAYMENTS_TABLE)?,
+            reviews: env.required(REVIEWS_TABLE)?,
+        })
+    }
+}
+
+/// payment-processor's configuration.
+#[derive(Debug)]
+pub struct ProcessorConfig {
+    pub tables: TableNames,
+    pub payout_queue_url: String,
+    pub invite_queue_url: String,
+}
+
+impl ProcessorConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tables: TableNames::from_env(env)?,
+            payout_queue_url: env.required(PAYOUT_QUEUE_URL)?,
+            invite_queue_url: env.required(INVITE_QUEUE_URL)?,
+        })
+    }
+}
+
+/// invite-sender's configuration.
+#[derive(Debug)]
+pub struct InviteSenderConfig {
+    pub tables: TableNames,
+    /// Its own queue, for ChangeMessageVisibility on a 429.
+    pub invite_queue_url: String,
+    pub bot_token: BotToken,
+    /// `None`: the real Bot API.
+    pub api_url: Option<String>,
+    pub directory: ChannelDirectory,
+    pub settings: InviteSettings,
+}
+
+impl InviteSenderConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let bot_token =
+            BotToken::new(env.required(BOT_TOKEN)?).ok_or(ConfigError::Missing(BOT_TOKEN))?;
+        let mut settings = InviteSettings::default();
+        if let Some(hours) = optional_number(env, INVITE_LINK_TTL_HOURS, 1..=24 * 365)? {
+            settings.link_ttl = Duration::from_secs(hours * 3600);
+        }
+        if let Some(ms) = optional_number(env, TELEGRAM_CALL_TIMEOUT_MS, 100..=60_000)? {
+            settings.call_timeout = Duration::from_millis(ms);
+        }
+        if let Some(text) = env.get(INVITE_MESSAGE).filter(|t| !t.trim().is_empty()) {
+            settings.message = MessageTemplate::new(text).map_err(|e| ConfigError::Invalid {
+                variable: INVITE_MESSAGE,
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(Self {
+            tables: TableNames::from_env(env)?,
+            invite_queue_url: env.required(INVITE_QUEUE_URL)?,
+            bot_token,
+            api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
+            directory: channel_directory(env)?,
+            settings,
+        })
+    }
+}
+
+fn optional_number(
+    env: &impl Environment,
+    variable: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = env.get(variable).filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            reason: format!("must be a whole number in {range:?}"),
+        }),
     }
 }
 
@@ -131,6 +240,47 @@ mod tests {
         );
         let err = WebhookConfig::from_env(&[(IPN_SECRET, "  ")]).unwrap_err();
         assert!(err.to_string().contains(IPN_SECRET));
+    }
+
+    #[test]
+    fn the_invite_sender_reads_its_settings_and_refuses_bad_ones() {
+        let base = [
+            (BOT_TOKEN, "123:secret-token"),
+            (PAYMENTS_TABLE, "p"),
+            (REVIEWS_TABLE, "r"),
+            (INVITE_QUEUE_URL, "http://q"),
+            (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY),
+            (INVITE_LINK_TTL_HOURS, "48"),
+            (INVITE_MESSAGE, "Welcome! {link}"),
+        ];
+        let config = InviteSenderConfig::from_env(&base).unwrap();
+        assert_eq!(config.settings.link_ttl, Duration::from_secs(48 * 3600));
+        assert!(config.api_url.is_none());
+        assert!(
+            !format!("{config:?}").contains("secret-token"),
+            "Debug leaks the token"
+        );
+
+        let mut no_link = base;
+        no_link[6] = (INVITE_MESSAGE, "Welcome!");
+        let err = InviteSenderConfig::from_env(&no_link).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("TELEPAY_INVITE_MESSAGE is not valid"),
+            "{err}"
+        );
+
+        let mut zero_ttl = base;
+        zero_ttl[5] = (INVITE_LINK_TTL_HOURS, "0");
+        assert!(InviteSenderConfig::from_env(&zero_ttl).is_err());
+
+        let mut no_token = base;
+        no_token[0] = (BOT_TOKEN, "");
+        let err = InviteSenderConfig::from_env(&no_token).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable TELEGRAM_BOT_TOKEN is missing or empty"
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! `processed_payments` items carry the seed's ten columns under their names (flags as
 //! BOOL, timestamps as RFC 3339 UTC strings) plus the extras: `state`, `payload_hash`,
 //! `private_channel_id`, `subscription_days`, `price_amount`, `price_currency`,
-//! `outcome_amount`, `outcome_currency`. A missing or NULL flag reads as false.
+//! `outcome_amount`, `outcome_currency`, and the invite protocol's `invite_lease_token`,
+//! `invite_lease_until` and `invite_link_expires_at` (epoch milliseconds, Numbers, so
+//! conditions compare them numerically) and `invite_failure_reason`. A missing or NULL
+//! flag reads as false; this backend only ever writes BOOL flags.
 //! `payment_reviews` items: `payment_id`, `reason`, `ipn` (raw body), `received_at`.
 
 use std::collections::HashMap;
@@ -13,19 +16,89 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase, RecordState};
-use telepay_core::store::{Held, PaymentStore, Recorded, StoreError};
+use telepay_core::store::{
+    ClaimOutcome, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark, Recorded,
+    StoreError,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
 const NOT_YET_STORED: &str = "attribute_not_exists(payment_id)";
+/// Null-safe "accepted": rows from before the state attribute count as accepted.
+const ACCEPTED: &str = "(attribute_not_exists(#state) OR #state = :accepted)";
+const NOT_PROCESSED: &str =
+    "(attribute_not_exists(gcwebhook1_processed) OR gcwebhook1_processed = :false)";
+const INVITE_NOT_SENT: &str =
+    "(attribute_not_exists(telegram_invite_sent) OR telegram_invite_sent = :false)";
+const NO_LIVE_LEASE: &str =
+    "(attribute_not_exists(invite_lease_until) OR invite_lease_until < :now_ms)";
+const HOLDS_LEASE: &str = "invite_lease_token = :token";
+
+/// A conditional UpdateItem's answer: the item after, or the item that refused.
+enum Update {
+    Applied(Option<Item>),
+    Refused(Option<Item>),
+}
+
+/// One conditional UpdateItem, built up by the protocol operations.
+struct ConditionalUpdate<'a> {
+    store: &'a DynamoDbPaymentStore,
+    payment_id: i64,
+    update: String,
+    condition: String,
+    values: Vec<(&'static str, AttributeValue)>,
+    uses_state: bool,
+    return_new: bool,
+}
+
+impl ConditionalUpdate<'_> {
+    fn value(mut self, name: &'static str, value: AttributeValue) -> Self {
+        self.values.push((name, value));
+        self
+    }
+
+    async fn send(self) -> Result<Update, StoreError> {
+        let mut request = self
+            .store
+            .client
+            .update_item()
+            .table_name(&self.store.payments_table)
+            .key("payment_id", number(self.payment_id))
+            .update_expression(self.update)
+            .condition_expression(self.condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(if self.return_new {
+                ReturnValue::AllNew
+            } else {
+                ReturnValue::None
+            });
+        if self.uses_state {
+            request = request.expression_attribute_names("#state", "state");
+        }
+        for (name, value) in self.values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(output) => Ok(Update::Applied(output.attributes)),
+            Err(SdkError::ServiceError(failure)) => match failure.err() {
+                UpdateItemError::ConditionalCheckFailedException(refusal) => {
+                    Ok(Update::Refused(refusal.item().cloned()))
+                }
+                _ => Err(unavailable(SdkError::ServiceError(failure))),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbPaymentStore {
@@ -63,6 +136,42 @@ impl DynamoDbPaymentStore {
             .await
             .map_err(unavailable)?;
         output.item.as_ref().map(record_from_item).transpose()
+    }
+
+    fn update(
+        &self,
+        payment_id: PaymentId,
+        update: &str,
+        condition: String,
+    ) -> ConditionalUpdate<'_> {
+        ConditionalUpdate {
+            store: self,
+            payment_id: payment_id.get(),
+            uses_state: update.contains("#state") || condition.contains("#state"),
+            update: update.to_owned(),
+            condition,
+            values: Vec::new(),
+            return_new: false,
+        }
+    }
+
+    /// An update allowed only while `lease` holds the record.
+    async fn fenced(
+        &self,
+        lease: &InviteLease,
+        update: &str,
+        values: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<Fenced, StoreError> {
+        let mut request = self
+            .update(lease.payment_id, update, HOLDS_LEASE.to_owned())
+            .value(":token", AttributeValue::S(lease.token.clone()));
+        for (name, value) in values {
+            request = request.value(name, value);
+        }
+        Ok(match request.send().await? {
+            Update::Applied(_) => Fenced::Done,
+            Update::Refused(_) => Fenced::LeaseLost,
+        })
     }
 
     /// Reads one review entry (consistent read): for operators and tests.
@@ -133,6 +242,145 @@ impl PaymentStore for DynamoDbPaymentStore {
             Err(other) => Err(unavailable(other)),
         }
     }
+
+    async fn mark_processed(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessedMark, StoreError> {
+        let update = self
+            .update(
+                payment_id,
+                "SET gcwebhook1_processed = :true, gcwebhook1_processed_at = :now, updated_at = :now",
+                format!("attribute_exists(payment_id) AND {ACCEPTED} AND {NOT_PROCESSED}"),
+            )
+            .value(":true", AttributeValue::Bool(true))
+            .value(":false", AttributeValue::Bool(false))
+            .value(":accepted", AttributeValue::S(RecordState::Accepted.as_str().into()))
+            .value(":now", timestamp(now));
+        let refused = match update.send().await? {
+            Update::Applied(_) => return Ok(ProcessedMark::Marked),
+            Update::Refused(None) => return Ok(ProcessedMark::NotFound),
+            Update::Refused(Some(item)) => record_from_item(&item)?,
+        };
+        Ok(if refused.state != RecordState::Accepted {
+            ProcessedMark::NotAccepted(refused.state)
+        } else {
+            ProcessedMark::AlreadyProcessed
+        })
+    }
+
+    async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
+        let mut update = self
+            .update(
+                claim.payment_id,
+                "SET invite_lease_token = :token, invite_lease_until = :until_ms, updated_at = :now",
+                format!(
+                    "attribute_exists(payment_id) AND {ACCEPTED} AND {INVITE_NOT_SENT} AND {NO_LIVE_LEASE}"
+                ),
+            )
+            .value(":token", AttributeValue::S(claim.lease_token.clone()))
+            .value(":until_ms", number(claim.lease_until.timestamp_millis()))
+            .value(":now_ms", number(claim.now.timestamp_millis()))
+            .value(":now", timestamp(claim.now))
+            .value(":false", AttributeValue::Bool(false))
+            .value(":accepted", AttributeValue::S(RecordState::Accepted.as_str().into()));
+        update.return_new = true;
+        let refused = match update.send().await? {
+            Update::Applied(Some(item)) => {
+                return Ok(ClaimOutcome::Claimed(Box::new(record_from_item(&item)?)));
+            }
+            Update::Applied(None) => {
+                return Err(StoreError::Corrupt {
+                    payment_id: claim.payment_id.get(),
+                    detail: "claim applied but no item came back".into(),
+                });
+            }
+            Update::Refused(None) => return Ok(ClaimOutcome::NotFound),
+            Update::Refused(Some(item)) => record_from_item(&item)?,
+        };
+        // Classified in the same order as the condition reads, from the refusing item.
+        Ok(if refused.telegram_invite_sent {
+            ClaimOutcome::AlreadySent
+        } else if refused.state != RecordState::Accepted {
+            ClaimOutcome::InviteFailed
+        } else {
+            ClaimOutcome::Leased {
+                until: refused.invite_lease_until,
+            }
+        })
+    }
+
+    async fn persist_invite_link(
+        &self,
+        lease: &InviteLease,
+        link: &str,
+        link_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET telegram_invite_link = :link, invite_link_expires_at = :expires_ms, updated_at = :now",
+            vec![
+                (":link", AttributeValue::S(link.to_owned())),
+                (":expires_ms", number(link_expires_at.timestamp_millis())),
+                (":now", timestamp(now)),
+            ],
+        )
+        .await
+    }
+
+    async fn complete_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET telegram_invite_sent = :true, telegram_invite_sent_at = :now, updated_at = :now \
+             REMOVE invite_lease_token, invite_lease_until",
+            vec![
+                (":true", AttributeValue::Bool(true)),
+                (":now", timestamp(now)),
+            ],
+        )
+        .await
+    }
+
+    async fn release_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET updated_at = :now REMOVE invite_lease_token, invite_lease_until",
+            vec![(":now", timestamp(now))],
+        )
+        .await
+    }
+
+    async fn fail_invite(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET #state = :failed, invite_failure_reason = :reason, updated_at = :now \
+             REMOVE invite_lease_token, invite_lease_until",
+            vec![
+                (
+                    ":failed",
+                    AttributeValue::S(RecordState::InviteFailed.as_str().into()),
+                ),
+                (":reason", AttributeValue::S(reason.to_owned())),
+                (":now", timestamp(now)),
+            ],
+        )
+        .await
+    }
 }
 
 fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
@@ -189,6 +437,27 @@ fn item_from_record(record: &ProcessedPayment) -> Item {
     item.insert("updated_at".into(), timestamp(record.updated_at));
     if let Some(hash) = &record.payload_hash {
         item.insert("payload_hash".into(), AttributeValue::S(hash.clone()));
+    }
+    if let Some(token) = &record.invite_lease_token {
+        item.insert(
+            "invite_lease_token".into(),
+            AttributeValue::S(token.clone()),
+        );
+    }
+    let optional_millis = [
+        ("invite_lease_until", record.invite_lease_until),
+        ("invite_link_expires_at", record.invite_link_expires_at),
+    ];
+    for (name, value) in optional_millis {
+        if let Some(t) = value {
+            item.insert(name.into(), number(t.timestamp_millis()));
+        }
+    }
+    if let Some(reason) = &record.invite_failure_reason {
+        item.insert(
+            "invite_failure_reason".into(),
+            AttributeValue::S(reason.clone()),
+        );
     }
     if let Some(purchase) = &record.purchase {
         item.insert(
@@ -276,6 +545,15 @@ impl ItemReader<'_> {
             .transpose()
     }
 
+    fn millis(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.parse_number::<i64>(name)?
+            .map(|ms| {
+                DateTime::from_timestamp_millis(ms)
+                    .ok_or_else(|| self.corrupt(format!("{name} is out of range")))
+            })
+            .transpose()
+    }
+
     fn required<T>(&self, name: &str, value: Option<T>) -> Result<T, StoreError> {
         value.ok_or_else(|| self.corrupt(format!("{name} is missing")))
     }
@@ -323,6 +601,10 @@ fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreError> {
         updated_at: r.time("updated_at")?.unwrap_or(created_at),
         payload_hash: r.string("payload_hash")?,
         purchase,
+        invite_lease_token: r.string("invite_lease_token")?,
+        invite_lease_until: r.millis("invite_lease_until")?,
+        invite_link_expires_at: r.millis("invite_link_expires_at")?,
+        invite_failure_reason: r.string("invite_failure_reason")?,
     })
 }
 

@@ -5,7 +5,9 @@
 pub use telepay_core as core;
 
 pub mod aws;
+pub mod batch;
 pub mod config;
 pub mod dynamodb;
 pub mod sqs;
+pub mod telegram;
 pub mod telemetry;

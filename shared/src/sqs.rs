@@ -3,8 +3,10 @@
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
+use std::time::Duration;
 use telepay_core::ipn::PaymentId;
-use telepay_core::queue::{MessageQueue, QueueError};
+
+use telepay_core::queue::{MessageQueue, QueueError, RetryDelay};
 
 /// One SQS queue, by URL.
 #[derive(Debug, Clone)]
@@ -40,6 +42,25 @@ impl MessageQueue for SqsQueue {
             .queue_url(&self.queue_url)
             .message_body(body)
             .message_attributes("payment_id", attribute)
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+impl RetryDelay for SqsQueue {
+    async fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let seconds = i32::try_from(delay.as_secs().max(1)).unwrap_or(i32::MAX);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
             .send()
             .await
             .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;

@@ -1,1 +1,28 @@
-fn main() {}
+//! invite-sender cold start: telemetry, configuration, clients, then the runtime loop.
+
+use invite_sender::handle;
+use lambda_runtime::{Error, service_fn};
+use telepay_core::invite::InviteSender;
+use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
+use telepay_shared::config::{InviteSenderConfig, ProcessEnvironment};
+use telepay_shared::dynamodb::DynamoDbPaymentStore;
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::telegram::BotApiInviter;
+use telepay_shared::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = InviteSenderConfig::from_env(&ProcessEnvironment)?;
+    let sdk = load_sdk_config(consumer_timeouts()).await;
+    let store = DynamoDbPaymentStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.tables.payments,
+        config.tables.reviews,
+    );
+    let invite_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.invite_queue_url);
+    let telegram = BotApiInviter::new(config.bot_token, config.api_url.as_deref())?;
+    let sender = InviteSender::new(store, telegram, config.directory, config.settings);
+    tracing::info!("invite-sender cold start");
+    lambda_runtime::run(service_fn(|event| handle(&sender, &invite_queue, event))).await
+}

@@ -1,1 +1,30 @@
-fn main() {}
+//! payment-processor cold start: telemetry, configuration, clients, then the runtime loop.
+
+use lambda_runtime::{Error, service_fn};
+use payment_processor::handle;
+use telepay_core::processor::PaymentProcessor;
+use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
+use telepay_shared::config::{ProcessEnvironment, ProcessorConfig};
+use telepay_shared::dynamodb::DynamoDbPaymentStore;
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = ProcessorConfig::from_env(&ProcessEnvironment)?;
+    let sdk = load_sdk_config(consumer_timeouts()).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let store = DynamoDbPaymentStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.tables.payments,
+        config.tables.reviews,
+    );
+    let processor = PaymentProcessor::new(
+        store,
+        SqsQueue::new(sqs.clone(), config.payout_queue_url),
+        SqsQueue::new(sqs, config.invite_queue_url),
+    );
+    tracing::info!("payment-processor cold start");
+    lambda_runtime::run(service_fn(|event| handle(&processor, event))).await
+}

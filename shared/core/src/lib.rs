@@ -3,11 +3,14 @@
 
 pub mod directory;
 pub mod fixtures;
+pub mod invite;
 pub mod ipn;
 pub mod metrics;
 pub mod order;
 pub mod payment;
+pub mod processor;
 pub mod queue;
 pub mod signature;
 pub mod store;
+pub mod telegram;
 pub mod webhook;

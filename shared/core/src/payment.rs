@@ -108,6 +108,15 @@ pub struct ProcessedPayment {
     pub payload_hash: Option<String>,
     /// Absent on rows written before this project (the seed).
     pub purchase: Option<Purchase>,
+    /// The invite sender's fencing token: set by a claim, required by every later write
+    /// of that worker, cleared on completion or release.
+    pub invite_lease_token: Option<String>,
+    /// When the claim lapses and another worker may take over.
+    pub invite_lease_until: Option<DateTime<Utc>>,
+    /// When `telegram_invite_link` stops working (its `expire_date`).
+    pub invite_link_expires_at: Option<DateTime<Utc>>,
+    /// Why the invite could not be delivered (state `invite_failed`).
+    pub invite_failure_reason: Option<String>,
 }
 
 impl ProcessedPayment {
@@ -134,6 +143,10 @@ impl ProcessedPayment {
             updated_at: now,
             payload_hash: Some(payload_hash),
             purchase: Some(purchase),
+            invite_lease_token: None,
+            invite_lease_until: None,
+            invite_link_expires_at: None,
+            invite_failure_reason: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod memory;
 
 use std::future::Future;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,11 +43,109 @@ impl ProcessorMessage {
     }
 }
 
+/// payment-processor → the payout consumer (outside this project). Contract: the consumer
+/// dedupes on `payment_id`; the same instruction may arrive more than once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayoutInstruction {
+    pub v: u32,
+    pub payment_id: PaymentId,
+    pub channel_id: ChannelId,
+    pub price_amount: f64,
+    pub price_currency: String,
+    pub outcome_amount: Option<f64>,
+    pub outcome_currency: Option<String>,
+}
+
+/// payment-processor → invite-sender. The invite sender reads who and where from the
+/// store it claims, so this only names the payment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteRequest {
+    pub v: u32,
+    pub payment_id: PaymentId,
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+}
+
+pub const PAYOUT_MESSAGE_VERSION: u32 = 1;
+pub const INVITE_MESSAGE_VERSION: u32 = 1;
+
+impl From<&ProcessorMessage> for PayoutInstruction {
+    fn from(message: &ProcessorMessage) -> Self {
+        Self {
+            v: PAYOUT_MESSAGE_VERSION,
+            payment_id: message.payment_id,
+            channel_id: message.channel_id,
+            price_amount: message.purchase.price_amount,
+            price_currency: message.purchase.price_currency.clone(),
+            outcome_amount: message.purchase.outcome_amount,
+            outcome_currency: message.purchase.outcome_currency.clone(),
+        }
+    }
+}
+
+impl From<&ProcessorMessage> for InviteRequest {
+    fn from(message: &ProcessorMessage) -> Self {
+        Self {
+            v: INVITE_MESSAGE_VERSION,
+            payment_id: message.payment_id,
+            user_id: message.user_id,
+            channel_id: message.channel_id,
+        }
+    }
+}
+
+/// A message body a consumer cannot use: retried, then dead-lettered, never dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum MalformedMessage {
+    #[error("message body is not the expected JSON: {0}")]
+    Shape(#[from] serde_json::Error),
+    #[error("message schema version {found} is not {expected}")]
+    Version { found: u32, expected: u32 },
+}
+
+/// Parses a versioned message body, refusing versions this code does not know.
+pub fn parse_message<T: for<'de> Deserialize<'de>>(
+    body: &str,
+    expected: u32,
+) -> Result<T, MalformedMessage> {
+    #[derive(Deserialize)]
+    struct Version {
+        v: u32,
+    }
+    let Version { v } = serde_json::from_str(body)?;
+    if v != expected {
+        return Err(MalformedMessage::Version { found: v, expected });
+    }
+    Ok(serde_json::from_str(body)?)
+}
+
+/// What became of one queue message: the one vocabulary the SQS batch response is built
+/// from (see `telepay_shared::batch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// Done (or nothing left to do): delete it.
+    Done,
+    /// Report it failed: SQS redelivers it after its visibility timeout, and moves it to
+    /// the dead-letter queue after maxReceiveCount.
+    Retry,
+    /// Report it failed and hide it for this long first (Telegram's retry_after).
+    RetryAfter(Duration),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// The queue did not take the message; the caller must not report success.
     #[error("queue unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Delays the next delivery of a message being processed (SQS ChangeMessageVisibility).
+pub trait RetryDelay: Send + Sync {
+    fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// A queue that takes a message body keyed by payment id (SQS in Lambda).

@@ -9,6 +9,7 @@ use crate::ipn::PaymentId;
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     messages: Mutex<Vec<(PaymentId, String)>>,
+    delays: Mutex<Vec<(String, std::time::Duration)>>,
     unavailable: AtomicBool,
 }
 
@@ -43,6 +44,27 @@ impl MessageQueue for MemoryQueue {
             .lock()
             .unwrap()
             .push((payment_id, body.to_owned()));
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    /// Every redelivery delay asked for, oldest first.
+    pub fn delays(&self) -> Vec<(String, std::time::Duration)> {
+        self.delays.lock().unwrap().clone()
+    }
+}
+
+impl super::RetryDelay for MemoryQueue {
+    async fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        self.delays
+            .lock()
+            .unwrap()
+            .push((receipt_handle.to_owned(), delay));
         Ok(())
     }
 }

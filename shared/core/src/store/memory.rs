@@ -1,12 +1,19 @@
 //! An in-memory store with the same conditional semantics as the real backends: the
-//! domain and handler tests run on it in microseconds.
+//! domain and handler tests run on it in microseconds. Each operation checks its
+//! condition and writes under one lock, as one conditional write does in a database.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Held, PaymentStore, Recorded, StoreError};
-use crate::payment::{PaymentReview, ProcessedPayment};
+use chrono::{DateTime, Utc};
+
+use super::{
+    ClaimOutcome, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark, Recorded,
+    StoreError,
+};
+use crate::ipn::PaymentId;
+use crate::payment::{PaymentReview, ProcessedPayment, RecordState};
 
 #[derive(Debug, Default)]
 pub struct MemoryPaymentStore {
@@ -58,6 +65,29 @@ impl MemoryPaymentStore {
             Ok(())
         }
     }
+
+    /// Applies `write` to the record if `lease` holds it.
+    fn fenced(
+        &self,
+        lease: &InviteLease,
+        write: impl FnOnce(&mut ProcessedPayment),
+    ) -> Result<Fenced, StoreError> {
+        self.check_available()?;
+        let mut payments = self.payments.lock().unwrap();
+        match payments.get_mut(&lease.payment_id.get()) {
+            Some(record) if record.invite_lease_token.as_deref() == Some(&lease.token) => {
+                write(record);
+                Ok(Fenced::Done)
+            }
+            _ => Ok(Fenced::LeaseLost),
+        }
+    }
+}
+
+fn clear_lease(record: &mut ProcessedPayment, now: DateTime<Utc>) {
+    record.invite_lease_token = None;
+    record.invite_lease_until = None;
+    record.updated_at = now;
 }
 
 impl PaymentStore for MemoryPaymentStore {
@@ -81,5 +111,97 @@ impl PaymentStore for MemoryPaymentStore {
         }
         reviews.insert(review.payment_id.get(), review.clone());
         Ok(Held::New)
+    }
+
+    async fn mark_processed(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessedMark, StoreError> {
+        self.check_available()?;
+        let mut payments = self.payments.lock().unwrap();
+        let Some(record) = payments.get_mut(&payment_id.get()) else {
+            return Ok(ProcessedMark::NotFound);
+        };
+        if record.state != RecordState::Accepted {
+            return Ok(ProcessedMark::NotAccepted(record.state));
+        }
+        if record.gcwebhook1_processed {
+            return Ok(ProcessedMark::AlreadyProcessed);
+        }
+        record.gcwebhook1_processed = true;
+        record.gcwebhook1_processed_at = Some(now);
+        record.updated_at = now;
+        Ok(ProcessedMark::Marked)
+    }
+
+    async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
+        self.check_available()?;
+        let mut payments = self.payments.lock().unwrap();
+        let Some(record) = payments.get_mut(&claim.payment_id.get()) else {
+            return Ok(ClaimOutcome::NotFound);
+        };
+        if record.telegram_invite_sent {
+            return Ok(ClaimOutcome::AlreadySent);
+        }
+        if record.state != RecordState::Accepted {
+            return Ok(ClaimOutcome::InviteFailed);
+        }
+        if let Some(until) = record.invite_lease_until
+            && until >= claim.now
+        {
+            return Ok(ClaimOutcome::Leased { until: Some(until) });
+        }
+        record.invite_lease_token = Some(claim.lease_token.clone());
+        record.invite_lease_until = Some(claim.lease_until);
+        record.updated_at = claim.now;
+        Ok(ClaimOutcome::Claimed(Box::new(record.clone())))
+    }
+
+    async fn persist_invite_link(
+        &self,
+        lease: &InviteLease,
+        link: &str,
+        link_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(lease, |record| {
+            record.telegram_invite_link = Some(link.to_owned());
+            record.invite_link_expires_at = Some(link_expires_at);
+            record.updated_at = now;
+        })
+    }
+
+    async fn complete_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(lease, |record| {
+            record.telegram_invite_sent = true;
+            record.telegram_invite_sent_at = Some(now);
+            clear_lease(record, now);
+        })
+    }
+
+    async fn release_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(lease, |record| clear_lease(record, now))
+    }
+
+    async fn fail_invite(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(lease, |record| {
+            record.state = RecordState::InviteFailed;
+            record.invite_failure_reason = Some(reason.to_owned());
+            clear_lease(record, now);
+        })
     }
 }

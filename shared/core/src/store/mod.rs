@@ -1,12 +1,16 @@
 //! The payment store: `processed_payments` and `payment_reviews`, in the payment domain's
-//! words. Every state change is one conditional write in the backend; nothing here reads
-//! before it writes. Backends: [`memory`] here, DynamoDB in `telepay-shared`.
+//! words. Every state change is one conditional write in the backend whose condition is
+//! the rule; nothing reads before it writes. Backends: [`memory`] here, DynamoDB in
+//! `telepay-shared`.
 
 pub mod memory;
 
 use std::future::Future;
 
-use crate::payment::{PaymentReview, ProcessedPayment};
+use chrono::{DateTime, Utc};
+
+use crate::ipn::PaymentId;
+use crate::payment::{PaymentReview, ProcessedPayment, RecordState};
 
 /// What the ingress write found.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +28,66 @@ pub enum Held {
     New,
     /// An entry for this payment_id was already waiting; the first one is kept.
     AlreadyHeld,
+}
+
+/// What the processor's "stage done" mark found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessedMark {
+    Marked,
+    /// Marked before: this delivery was a duplicate.
+    AlreadyProcessed,
+    /// The record is in another state (e.g. `invite_failed`): nothing to mark.
+    NotAccepted(RecordState),
+    NotFound,
+}
+
+/// A claim request: who claims (the fencing token) and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteClaim {
+    pub payment_id: PaymentId,
+    pub lease_token: String,
+    pub lease_until: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+impl InviteClaim {
+    pub fn lease(&self) -> InviteLease {
+        InviteLease {
+            payment_id: self.payment_id,
+            token: self.lease_token.clone(),
+        }
+    }
+}
+
+/// A held claim: every write after the claim is conditioned on this token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteLease {
+    pub payment_id: PaymentId,
+    pub token: String,
+}
+
+/// What an invite claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimOutcome {
+    /// The lease is ours; the record as it is now.
+    Claimed(Box<ProcessedPayment>),
+    AlreadySent,
+    /// Terminal: `invite_failed`, an operator decides.
+    InviteFailed,
+    /// Another worker holds a live lease until then.
+    Leased {
+        until: Option<DateTime<Utc>>,
+    },
+    NotFound,
+}
+
+/// The result of a write fenced by a lease token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Fenced {
+    Done,
+    /// The token no longer holds the record: another worker took over. Nothing written.
+    LeaseLost,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,4 +114,51 @@ pub trait PaymentStore: Send + Sync {
         &self,
         review: &PaymentReview,
     ) -> impl Future<Output = Result<Held, StoreError>> + Send;
+
+    /// Sets `gcwebhook1_processed` (+ `_at`) if the record exists, is accepted and is not
+    /// processed yet (a missing flag counts as false).
+    fn mark_processed(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ProcessedMark, StoreError>> + Send;
+
+    /// Takes the invite lease if the record exists, is accepted, its invite is not sent,
+    /// and no lease is live at `claim.now`; returns the record as updated.
+    fn claim_invite(
+        &self,
+        claim: &InviteClaim,
+    ) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
+
+    /// Stores the invite link and its expiry, if `lease` still holds the record.
+    fn persist_invite_link(
+        &self,
+        lease: &InviteLease,
+        link: &str,
+        link_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+
+    /// Sets `telegram_invite_sent` (+ `_at`) and clears the lease, if `lease` holds.
+    fn complete_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+
+    /// Clears the lease so another attempt may claim at once, if `lease` holds.
+    fn release_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+
+    /// Moves the record to `invite_failed` with `reason` and clears the lease, if `lease`
+    /// holds. Terminal: no claim succeeds afterwards.
+    fn fail_invite(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
 }

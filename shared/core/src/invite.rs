@@ -1,0 +1,358 @@
+//! invite-sender: the exactly-once invite protocol.
+//!
+//! The Bot API has no idempotency key, so the store provides it:
+//! 1. claim the payment with a fresh lease token (the fencing token), lease until just
+//!    after this invocation's deadline;
+//! 2. reuse the stored link while it has at least half its lifetime left, else create one
+//!    and persist it under the token (revoking it if the lease was lost);
+//! 3. send it to the buyer;
+//! 4. complete under the token.
+//! Every handled failure releases the lease before the message is reported failed.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::{error, info, warn};
+
+use crate::directory::ChannelDirectory;
+use crate::metrics::emit_count;
+use crate::payment::ProcessedPayment;
+use crate::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_message};
+use crate::store::{ClaimOutcome, Fenced, InviteClaim, InviteLease, PaymentStore, StoreError};
+use crate::telegram::{TelegramError, TelegramInviter};
+
+pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_MESSAGE: &str = "Thank you for your payment! Here is your personal invite link to the private channel:\n{link}\n\nIt admits one person and expires in {hours} hours.";
+
+/// The invite message, with `{link}` (required) and optional `{hours}` and `{payment_id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageTemplate(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the invite message template must contain {{link}}")]
+pub struct TemplateWithoutLink;
+
+impl MessageTemplate {
+    pub fn new(template: impl Into<String>) -> Result<Self, TemplateWithoutLink> {
+        let template = template.into();
+        if template.contains("{link}") {
+            Ok(Self(template))
+        } else {
+            Err(TemplateWithoutLink)
+        }
+    }
+
+    pub fn render(&self, link: &str, hours: u64, payment_id: i64) -> String {
+        self.0
+            .replace("{hours}", &hours.to_string())
+            .replace("{payment_id}", &payment_id.to_string())
+            .replace("{link}", link)
+    }
+}
+
+impl Default for MessageTemplate {
+    fn default() -> Self {
+        Self(DEFAULT_MESSAGE.to_owned())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InviteSettings {
+    /// Lifetime of a created link (`expire_date` = now + this).
+    pub link_ttl: Duration,
+    pub message: MessageTemplate,
+    /// Upper bound for one Bot API call; it also cuts teloxide's 10 s sleep on a 5xx.
+    pub call_timeout: Duration,
+    /// How long after the invocation's deadline the lease lapses (a crashed worker's
+    /// payment becomes claimable again this soon after its deadline).
+    pub lease_grace: Duration,
+}
+
+impl Default for InviteSettings {
+    fn default() -> Self {
+        Self {
+            link_ttl: DEFAULT_LINK_TTL,
+            message: MessageTemplate::default(),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            lease_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct InviteSender<S, T> {
+    pub store: S,
+    pub telegram: T,
+    pub directory: ChannelDirectory,
+    pub settings: InviteSettings,
+}
+
+/// Why a claimed delivery stopped short.
+#[derive(Debug)]
+enum Stopped {
+    Telegram(TelegramError),
+    Store(StoreError),
+    /// Another worker took the payment over: it will finish the job.
+    LeaseLost,
+}
+
+impl From<TelegramError> for Stopped {
+    fn from(e: TelegramError) -> Self {
+        Self::Telegram(e)
+    }
+}
+
+impl From<StoreError> for Stopped {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
+    pub fn new(
+        store: S,
+        telegram: T,
+        directory: ChannelDirectory,
+        settings: InviteSettings,
+    ) -> Self {
+        Self {
+            store,
+            telegram,
+            directory,
+            settings,
+        }
+    }
+
+    /// Whether one more message can be handled before `deadline`: claim, up to three
+    /// Bot API calls and the writes. Past this, messages are left for SQS untouched.
+    pub fn has_time_for_one(&self, deadline: DateTime<Utc>) -> bool {
+        let needed = self.settings.call_timeout * 3 + Duration::from_secs(1);
+        (deadline - Utc::now())
+            .to_std()
+            .is_ok_and(|left| left >= needed)
+    }
+
+    /// Handles one invite request body within an invocation ending at `deadline`.
+    pub async fn deliver(&self, body: &str, deadline: DateTime<Utc>) -> MessageOutcome {
+        let request: InviteRequest = match parse_message(body, INVITE_MESSAGE_VERSION) {
+            Ok(request) => request,
+            Err(reason) => {
+                error!(%reason, "malformed invite request");
+                return MessageOutcome::Retry;
+            }
+        };
+        tracing::Span::current().record("payment_id", request.payment_id.get());
+        let now = Utc::now();
+        let claim = InviteClaim {
+            payment_id: request.payment_id,
+            lease_token: uuid::Uuid::new_v4().to_string(),
+            lease_until: deadline + self.settings.lease_grace,
+            now,
+        };
+        match self.store.claim_invite(&claim).await {
+            Ok(ClaimOutcome::Claimed(record)) => self.deliver_claimed(&record, &claim).await,
+            Ok(ClaimOutcome::AlreadySent) => {
+                info!("invite already sent; duplicate delivery acknowledged");
+                MessageOutcome::Done
+            }
+            Ok(ClaimOutcome::InviteFailed) => {
+                info!("invite is in invite_failed; an operator re-issues it");
+                MessageOutcome::Done
+            }
+            Ok(ClaimOutcome::Leased { until }) => {
+                info!(?until, "another worker holds the invite lease; retry later");
+                MessageOutcome::Retry
+            }
+            Ok(ClaimOutcome::NotFound) => {
+                error!("no processed_payments record for this invite request");
+                MessageOutcome::Retry
+            }
+            Err(err) => {
+                error!(error = %err, "could not claim the invite");
+                MessageOutcome::Retry
+            }
+        }
+    }
+
+    async fn deliver_claimed(
+        &self,
+        record: &ProcessedPayment,
+        claim: &InviteClaim,
+    ) -> MessageOutcome {
+        let lease = claim.lease();
+        let stopped = match self.run_protocol(record, &lease, claim.lease_until).await {
+            Ok(()) => return MessageOutcome::Done,
+            Err(stopped) => stopped,
+        };
+        let outcome = match &stopped {
+            Stopped::LeaseLost => {
+                warn!("invite lease lost to another worker; it finishes the job");
+                return MessageOutcome::Retry;
+            }
+            Stopped::Telegram(TelegramError::UserUnreachable(reason)) => {
+                return self.fail_terminally(&lease, reason).await;
+            }
+            Stopped::Telegram(TelegramError::RetryAfter(delay)) => {
+                warn!(?delay, "Telegram rate limit; retrying after its delay");
+                MessageOutcome::RetryAfter(*delay)
+            }
+            Stopped::Telegram(TelegramError::Misconfigured(reason)) => {
+                error!(%reason, "bot configuration error: fix the bot's rights in the private channel");
+                emit_count("InviteConfigurationError");
+                MessageOutcome::Retry
+            }
+            Stopped::Telegram(err @ TelegramError::Transient(_)) => {
+                warn!(error = %err, "Telegram call failed; will retry");
+                MessageOutcome::Retry
+            }
+            Stopped::Store(err) => {
+                error!(error = %err, "payment store failed mid-invite; will retry");
+                MessageOutcome::Retry
+            }
+        };
+        // Free the payment for the retry at once rather than after the lease lapses.
+        match self.store.release_invite(&lease, Utc::now()).await {
+            Ok(Fenced::Done) => {}
+            Ok(Fenced::LeaseLost) => warn!("lease already taken over when releasing"),
+            Err(err) => warn!(error = %err, "could not release the lease; it lapses on its own"),
+        }
+        outcome
+    }
+
+    async fn run_protocol(
+        &self,
+        record: &ProcessedPayment,
+        lease: &InviteLease,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), Stopped> {
+        let payment_id = record.payment_id.get();
+        let chat_id = self.private_channel(record)?;
+        let link = match self.reusable_link(record) {
+            Some(link) => {
+                info!("reusing the stored invite link");
+                link.to_owned()
+            }
+            None => {
+                if let Some(old) = &record.telegram_invite_link {
+                    // Too close to expiry (or of unknown age): it will not be sent again.
+                    self.revoke_best_effort(chat_id, old, lease_until).await;
+                }
+                let expires_at = Utc::now() + self.ttl();
+                let name = format!("payment {payment_id}");
+                let created = self
+                    .call(
+                        lease_until,
+                        self.telegram.create_invite_link(chat_id, &name, expires_at),
+                    )
+                    .await?;
+                let persisted = self
+                    .store
+                    .persist_invite_link(lease, &created.url, created.expires_at, Utc::now())
+                    .await?;
+                if persisted == Fenced::LeaseLost {
+                    // Nobody will ever send this link: make it useless.
+                    self.revoke_best_effort(chat_id, &created.url, lease_until)
+                        .await;
+                    return Err(Stopped::LeaseLost);
+                }
+                info!("invite link created");
+                created.url
+            }
+        };
+        let hours = self.settings.link_ttl.as_secs() / 3600;
+        let text = self.settings.message.render(&link, hours, payment_id);
+        self.call(
+            lease_until,
+            self.telegram.send_message(record.user_id.get(), &text),
+        )
+        .await?;
+        match self.store.complete_invite(lease, Utc::now()).await? {
+            Fenced::Done => {
+                info!("invite sent");
+                emit_count("InviteSent");
+            }
+            Fenced::LeaseLost => {
+                // Our message went out with the persisted link; the worker that took over
+                // may send that same link once more, then completes.
+                warn!("invite sent, but the lease was taken over before completing");
+            }
+        }
+        Ok(())
+    }
+
+    fn private_channel(&self, record: &ProcessedPayment) -> Result<i64, Stopped> {
+        self.directory
+            .channel(record.channel_id)
+            .map(|entry| entry.private_channel_id)
+            .or(record.purchase.as_ref().map(|p| p.private_channel_id))
+            .ok_or_else(|| {
+                Stopped::Telegram(TelegramError::Misconfigured(format!(
+                    "channel {} is not in the channel directory",
+                    record.channel_id
+                )))
+            })
+    }
+
+    fn ttl(&self) -> TimeDelta {
+        TimeDelta::from_std(self.settings.link_ttl).unwrap_or(TimeDelta::hours(24))
+    }
+
+    /// The stored link, if it has at least half its lifetime left.
+    fn reusable_link<'r>(&self, record: &'r ProcessedPayment) -> Option<&'r str> {
+        let link = record.telegram_invite_link.as_deref()?;
+        let expires_at = record.invite_link_expires_at?;
+        (expires_at - Utc::now() >= self.ttl() / 2).then_some(link)
+    }
+
+    async fn revoke_best_effort(&self, chat_id: i64, link: &str, lease_until: DateTime<Utc>) {
+        if let Err(err) = self
+            .call(lease_until, self.telegram.revoke_invite_link(chat_id, link))
+            .await
+        {
+            warn!(error = %err, "could not revoke an unused invite link; it expires on its own");
+        }
+    }
+
+    /// One Bot API call, cut off before the lease could lapse under it.
+    async fn call<R>(
+        &self,
+        lease_until: DateTime<Utc>,
+        call: impl Future<Output = Result<R, TelegramError>>,
+    ) -> Result<R, TelegramError> {
+        let safety = TimeDelta::seconds(1);
+        let lease_left = (lease_until - Utc::now() - safety)
+            .to_std()
+            .unwrap_or_default();
+        let budget = self.settings.call_timeout.min(lease_left);
+        if budget.is_zero() {
+            return Err(TelegramError::Transient(
+                "no lease time left for the call".into(),
+            ));
+        }
+        tokio::time::timeout(budget, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(TelegramError::Transient(format!(
+                    "no answer within {budget:?}"
+                )))
+            })
+    }
+
+    async fn fail_terminally(&self, lease: &InviteLease, reason: &str) -> MessageOutcome {
+        match self.store.fail_invite(lease, reason, Utc::now()).await {
+            Ok(Fenced::Done) => {
+                warn!(%reason, "invite_failed: the user cannot be messaged; an operator re-issues");
+                emit_count("InviteFailed");
+                MessageOutcome::Done
+            }
+            Ok(Fenced::LeaseLost) => {
+                warn!("lease lost before recording invite_failed");
+                MessageOutcome::Retry
+            }
+            Err(err) => {
+                error!(error = %err, "could not record invite_failed; will retry");
+                MessageOutcome::Retry
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The Telegram port the invite sender needs, with errors already classified by what the
+//! caller must do. The teloxide-core adapter lives in `telepay-shared`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// A created invite link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteLink {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A Bot API failure, by its effect on the payment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TelegramError {
+    /// 429: wait this long before the next attempt.
+    #[error("rate limited by Telegram; retry after {0:?}")]
+    RetryAfter(Duration),
+    /// 5xx, network, timeout, or an error we do not know: try again later.
+    #[error("Telegram call failed, will retry: {0}")]
+    Transient(String),
+    /// The user blocked the bot, is deactivated, or never started it: retrying cannot help
+    /// until the user acts; an operator re-issues.
+    #[error("the user cannot be messaged: {0}")]
+    UserUnreachable(String),
+    /// The bot cannot manage the private channel (not admin, no rights, wrong id, bad
+    /// token): a configuration error an operator must fix.
+    #[error("bot configuration error: {0}")]
+    Misconfigured(String),
+}
+
+/// The three Bot API calls of an invite.
+pub trait TelegramInviter: Send + Sync {
+    /// `createChatInviteLink` with `member_limit = 1` and `expire_date = expires_at`.
+    fn create_invite_link(
+        &self,
+        chat_id: i64,
+        name: &str,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<InviteLink, TelegramError>> + Send;
+
+    /// `revokeChatInviteLink`.
+    fn revoke_invite_link(
+        &self,
+        chat_id: i64,
+        link: &str,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+
+    /// `sendMessage` to the buyer.
+    fn send_message(
+        &self,
+        user_id: i64,
+        text: &str,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+}

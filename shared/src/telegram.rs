@@ -1,0 +1,179 @@
+//! The Bot API adapter for [`TelegramInviter`], through teloxide-core, with every
+//! failure classified by method and error into what the protocol must do.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
+use teloxide_core::errors::{ApiError, RequestError};
+use teloxide_core::prelude::Requester;
+use teloxide_core::types::ChatId;
+use teloxide_core::{Bot, payloads::CreateChatInviteLinkSetters};
+
+/// The bot token. Never printed: `Debug` is redacted and error texts are scrubbed of it.
+#[derive(Clone)]
+pub struct BotToken(String);
+
+impl BotToken {
+    pub fn new(token: impl Into<String>) -> Option<Self> {
+        let token = token.into();
+        (!token.trim().is_empty()).then_some(Self(token))
+    }
+}
+
+impl fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotToken(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    CreateChatInviteLink,
+    RevokeChatInviteLink,
+    SendMessage,
+}
+
+pub struct BotApiInviter {
+    bot: Bot,
+    token: BotToken,
+}
+
+impl fmt::Debug for BotApiInviter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // teloxide's own Debug would print the token.
+        f.write_str("BotApiInviter")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("TELEGRAM_API_URL is not a valid URL")]
+pub struct BadApiUrl;
+
+impl BotApiInviter {
+    /// A bot on the real Bot API, or on `api_url` (a local Bot API server or a fake).
+    pub fn new(token: BotToken, api_url: Option<&str>) -> Result<Self, BadApiUrl> {
+        let mut bot = Bot::new(token.0.clone());
+        if let Some(url) = api_url {
+            bot = bot.set_api_url(reqwest::Url::parse(url).map_err(|_| BadApiUrl)?);
+        }
+        Ok(Self { bot, token })
+    }
+
+    fn classify(&self, method: Method, error: RequestError) -> TelegramError {
+        let redact = |text: String| text.replace(&self.token.0, "<token>");
+        match error {
+            RequestError::RetryAfter(seconds) => {
+                TelegramError::RetryAfter(Duration::from_secs(seconds.seconds().into()))
+            }
+            RequestError::Api(api) => classify_api(method, api),
+            RequestError::MigrateToChatId(_) => TelegramError::Misconfigured(
+                "the chat migrated to a supergroup: update the channel directory".into(),
+            ),
+            RequestError::Network(e) => TelegramError::Transient(redact(e.to_string())),
+            RequestError::Io(e) => TelegramError::Transient(redact(e.to_string())),
+            RequestError::InvalidJson { .. } => TelegramError::Transient(
+                "the Bot API answered something that is not its JSON".into(),
+            ),
+        }
+    }
+}
+
+/// teloxide-core has variants for some descriptions; the rest (e.g. today's "Forbidden:
+/// bot can't initiate conversation with a user") arrive as `Unknown(text)`, so the text
+/// decides too. Anything unrecognised is transient: retried, then dead-lettered.
+fn classify_api(method: Method, api: ApiError) -> TelegramError {
+    let text = match &api {
+        ApiError::Unknown(text) => text.clone(),
+        known => known.to_string(),
+    };
+    let lower = text.to_lowercase();
+    let says = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+    if matches!(api, ApiError::InvalidToken) {
+        return TelegramError::Misconfigured("the Bot API rejected the bot token".into());
+    }
+    match method {
+        Method::SendMessage => {
+            let unreachable = matches!(
+                api,
+                ApiError::BotBlocked
+                    | ApiError::UserDeactivated
+                    | ApiError::CantInitiateConversation
+                    | ApiError::CantTalkWithBots
+                    | ApiError::ChatNotFound
+                    | ApiError::UserNotFound
+            ) || says(&[
+                "blocked by the user",
+                "user is deactivated",
+                "can't initiate conversation",
+                "chat not found",
+                "user not found",
+            ]);
+            if unreachable {
+                TelegramError::UserUnreachable(text)
+            } else {
+                TelegramError::Transient(text)
+            }
+        }
+        Method::CreateChatInviteLink | Method::RevokeChatInviteLink => {
+            let misconfigured = matches!(
+                api,
+                ApiError::ChatNotFound
+                    | ApiError::BotKicked
+                    | ApiError::BotKickedFromSupergroup
+                    | ApiError::BotKickedFromChannel
+                    | ApiError::MethodNotAvailableInPrivateChats
+            ) || lower.starts_with("forbidden")
+                || says(&[
+                    "not enough rights",
+                    "chat not found",
+                    "administrator",
+                    "not a member",
+                ]);
+            if misconfigured {
+                TelegramError::Misconfigured(text)
+            } else {
+                TelegramError::Transient(text)
+            }
+        }
+    }
+}
+
+impl TelegramInviter for BotApiInviter {
+    async fn create_invite_link(
+        &self,
+        chat_id: i64,
+        name: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<InviteLink, TelegramError> {
+        let link = self
+            .bot
+            .create_chat_invite_link(ChatId(chat_id))
+            .name(name)
+            .expire_date(expires_at)
+            .member_limit(1)
+            .await
+            .map_err(|e| self.classify(Method::CreateChatInviteLink, e))?;
+        Ok(InviteLink {
+            url: link.invite_link,
+            expires_at: link.expire_date.unwrap_or(expires_at),
+        })
+    }
+
+    async fn revoke_invite_link(&self, chat_id: i64, link: &str) -> Result<(), TelegramError> {
+        self.bot
+            .revoke_chat_invite_link(ChatId(chat_id), link)
+            .await
+            .map_err(|e| self.classify(Method::RevokeChatInviteLink, e))?;
+        Ok(())
+    }
+
+    async fn send_message(&self, user_id: i64, text: &str) -> Result<(), TelegramError> {
+        self.bot
+            .send_message(ChatId(user_id), text)
+            .await
+            .map_err(|e| self.classify(Method::SendMessage, e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,320 @@
+//! A fake Telegram Bot API server for tests and the local run.
+//!
+//! Serves `POST /bot<token>/<method>` for `getMe`, `createChatInviteLink`,
+//! `revokeChatInviteLink` and `sendMessage` with Bot API-shaped JSON, records every call,
+//! and answers with injected faults (429 + retry_after, 500, delays, hangs, 403, 400) for
+//! chosen methods and chats. A wrong token gets 401, as from Telegram.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// One call as the fake received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub method: String,
+    pub params: Value,
+    /// Whether Telegram would have acted on it (false for faults and hung calls).
+    pub delivered: bool,
+}
+
+impl Call {
+    pub fn chat_id(&self) -> Option<i64> {
+        chat_id(&self.params)
+    }
+    pub fn text(&self) -> Option<&str> {
+        self.params["text"].as_str()
+    }
+}
+
+/// What an injected fault answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// 429 Too Many Requests with `parameters.retry_after`.
+    RetryAfter(u32),
+    /// HTTP 500 with Telegram's error JSON.
+    ServerError,
+    /// Acts on the call, but answers only after this long.
+    Delay(Duration),
+    /// Never answers and never acts (a request lost in flight).
+    Hang,
+    /// Acts on the call, then never answers (a response lost in flight).
+    DeliverThenHang,
+    /// 403 with this description, e.g. "Forbidden: bot was blocked by the user".
+    Forbidden(String),
+    /// 400 with this description, e.g. "Bad Request: chat not found".
+    BadRequest(String),
+}
+
+/// A fault for the next `times` calls of `method` (to `chat_id`, if set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub method: String,
+    pub chat_id: Option<i64>,
+    pub times: usize,
+    pub kind: FaultKind,
+}
+
+impl Fault {
+    pub fn new(method: &str, kind: FaultKind) -> Self {
+        Self {
+            method: method.to_owned(),
+            chat_id: None,
+            times: 1,
+            kind,
+        }
+    }
+    pub fn times(mut self, times: usize) -> Self {
+        self.times = times;
+        self
+    }
+    pub fn for_chat(mut self, chat_id: i64) -> Self {
+        self.chat_id = Some(chat_id);
+        self
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    calls: Vec<Call>,
+    faults: VecDeque<Fault>,
+    links_created: u64,
+    messages_sent: i64,
+}
+
+struct AppState {
+    token: String,
+    print_invites: bool,
+    shared: Mutex<Shared>,
+}
+
+/// A running fake. Dropping it stops the server.
+pub struct FakeBotApi {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeBotApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+const HANG: Duration = Duration::from_secs(3600);
+
+impl FakeBotApi {
+    /// Starts on a free loopback port.
+    pub async fn start(token: &str) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), token, false)
+            .await
+            .expect("bind a loopback port")
+    }
+
+    /// Starts on `addr`; with `print_invites`, every delivered sendMessage is printed.
+    pub async fn start_on(
+        addr: SocketAddr,
+        token: &str,
+        print_invites: bool,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState {
+            token: token.to_owned(),
+            print_invites,
+            shared: Mutex::new(Shared::default()),
+        });
+        let app = Router::new()
+            .route("/{bot}/{method}", post(handle))
+            .with_state(state.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        Ok(Self {
+            addr,
+            state,
+            server,
+        })
+    }
+
+    /// The base URL to give teloxide (`TELEGRAM_API_URL`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state.shared.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// Every call received, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.shared.lock().unwrap().calls.clone()
+    }
+
+    /// The calls of `method` that Telegram would have acted on.
+    pub fn delivered(&self, method: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method && c.delivered)
+            .collect()
+    }
+
+    /// Waits until `count` calls of `method` were received (delivered or not).
+    pub async fn wait_for_calls(&self, method: &str, count: usize, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let seen = self.calls().iter().filter(|c| c.method == method).count();
+            if seen >= count {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn chat_id(params: &Value) -> Option<i64> {
+    match &params["chat_id"] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn bot_user() -> Value {
+    json!({"id": 1, "is_bot": true, "first_name": "TelePay Fake", "username": "telepay_fake_bot"})
+}
+
+fn telegram_error(status: StatusCode, description: &str, retry_after: Option<u32>) -> Response {
+    let mut body = json!({"ok": false, "error_code": status.as_u16(), "description": description});
+    if let Some(seconds) = retry_after {
+        body["parameters"] = json!({"retry_after": seconds});
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+async fn handle(
+    State(state): State<Arc<AppState>>,
+    Path((bot, method)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if bot != format!("bot{}", state.token) {
+        return telegram_error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
+    }
+    let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let fault = take_fault(&state, &method, chat_id(&params));
+    let delivered = matches!(
+        fault,
+        None | Some(FaultKind::Delay(_)) | Some(FaultKind::DeliverThenHang)
+    );
+    let result = {
+        let mut shared = state.shared.lock().unwrap();
+        shared.calls.push(Call {
+            method: method.clone(),
+            params: params.clone(),
+            delivered,
+        });
+        delivered.then(|| act(&mut shared, &method, &params))
+    };
+    if let (true, Some(Some(_)), "sendMessage") = (state.print_invites, &result, method.as_str()) {
+        println!(
+            "[fake Telegram] message to user {}:\n{}\n",
+            chat_id(&params).unwrap_or_default(),
+            params["text"].as_str().unwrap_or_default()
+        );
+    }
+    match fault {
+        Some(FaultKind::RetryAfter(seconds)) => {
+            let text = format!("Too Many Requests: retry after {seconds}");
+            return telegram_error(StatusCode::TOO_MANY_REQUESTS, &text, Some(seconds));
+        }
+        Some(FaultKind::ServerError) => {
+            return telegram_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                None,
+            );
+        }
+        Some(FaultKind::Forbidden(text)) => {
+            return telegram_error(StatusCode::FORBIDDEN, &text, None);
+        }
+        Some(FaultKind::BadRequest(text)) => {
+            return telegram_error(StatusCode::BAD_REQUEST, &text, None);
+        }
+        Some(FaultKind::Hang) | Some(FaultKind::DeliverThenHang) => tokio::time::sleep(HANG).await,
+        Some(FaultKind::Delay(delay)) => tokio::time::sleep(delay).await,
+        None => {}
+    }
+    match result.flatten() {
+        Some(result) => axum::Json(json!({"ok": true, "result": result})).into_response(),
+        None => telegram_error(StatusCode::NOT_FOUND, "Not Found", None),
+    }
+}
+
+fn take_fault(state: &AppState, method: &str, chat: Option<i64>) -> Option<FaultKind> {
+    let mut shared = state.shared.lock().unwrap();
+    let index = shared
+        .faults
+        .iter()
+        .position(|f| f.method == method && f.chat_id.is_none_or(|id| Some(id) == chat))?;
+    let fault = &mut shared.faults[index];
+    let kind = fault.kind.clone();
+    fault.times -= 1;
+    if fault.times == 0 {
+        shared.faults.remove(index);
+    }
+    Some(kind)
+}
+
+/// What Telegram does for a delivered call; `None` for an unknown method.
+fn act(shared: &mut Shared, method: &str, params: &Value) -> Option<Value> {
+    let link = |url: String, revoked: bool| {
+        json!({
+            "invite_link": url,
+            "creator": bot_user(),
+            "creates_join_request": false,
+            "is_primary": false,
+            "is_revoked": revoked,
+            "name": params.get("name"),
+            "expire_date": params.get("expire_date"),
+            "member_limit": params.get("member_limit"),
+        })
+    };
+    match method {
+        "getMe" => Some(bot_user()),
+        "createChatInviteLink" => {
+            shared.links_created += 1;
+            let url = format!("https://t.me/+fake{:06}", shared.links_created);
+            Some(link(url, false))
+        }
+        "revokeChatInviteLink" => {
+            let url = params["invite_link"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            Some(link(url, true))
+        }
+        "sendMessage" => {
+            shared.messages_sent += 1;
+            Some(json!({
+                "message_id": shared.messages_sent,
+                "date": 1_774_390_832,
+                "chat": {"id": chat_id(params), "type": "private", "first_name": "Buyer"},
+                "from": bot_user(),
+                "text": params["text"],
+            }))
+        }
+        _ => None,
+    }
+}
