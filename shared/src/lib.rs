@@ -9,5 +9,6 @@ pub mod batch;
 pub mod config;
 pub mod dynamodb;
 pub mod sqs;
+pub mod sqs_event;
 pub mod telegram;
 pub mod telemetry;

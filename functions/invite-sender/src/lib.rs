@@ -35,3 +35,6 @@ pub async fn handle<S: PaymentStore, T: TelegramInviter, D: RetryDelay>(
     }
     Ok(batch_response(results, invite_queue).await)
 }
+
+#[cfg(test)]
+mod tests;

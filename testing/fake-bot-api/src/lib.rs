@@ -212,6 +212,8 @@ async fn handle(
     if bot != format!("bot{}", state.token) {
         return telegram_error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
     }
+    // Bot API method names are case-insensitive (teloxide sends "SendMessage").
+    let method = canonical_method(&method);
     let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let fault = take_fault(&state, &method, chat_id(&params));
     let delivered = matches!(
@@ -260,6 +262,20 @@ async fn handle(
         Some(result) => axum::Json(json!({"ok": true, "result": result})).into_response(),
         None => telegram_error(StatusCode::NOT_FOUND, "Not Found", None),
     }
+}
+
+const METHODS: [&str; 4] = [
+    "getMe",
+    "createChatInviteLink",
+    "revokeChatInviteLink",
+    "sendMessage",
+];
+
+fn canonical_method(method: &str) -> String {
+    METHODS
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(method))
+        .map_or_else(|| method.to_owned(), |known| (*known).to_owned())
 }
 
 fn take_fault(state: &AppState, method: &str, chat: Option<i64>) -> Option<FaultKind> {

@@ -1,0 +1,483 @@
+//! The invite protocol through the handler as Lambda calls it: the in-memory store, the
+//! real Bot API adapter (teloxide-core), and the fake Bot API server.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use fake_bot_api::{FakeBotApi, Fault, FaultKind};
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::fixtures::SAMPLE_DIRECTORY;
+use telepay_core::invite::{InviteSender, InviteSettings};
+use telepay_core::ipn::PaymentId;
+use telepay_core::order::{ChannelId, UserId};
+use telepay_core::payment::{ProcessedPayment, Purchase, RecordState};
+use telepay_core::queue::memory::MemoryQueue;
+use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_shared::sqs_event::{sqs_batch, sqs_message};
+use telepay_shared::telegram::{BotApiInviter, BotToken};
+
+use super::*;
+
+const TOKEN: &str = "123456:test-bot-token";
+const CHANNEL: i64 = -1003111266231;
+const USER: i64 = 6271402111;
+
+type Sender = InviteSender<MemoryPaymentStore, BotApiInviter>;
+
+struct World {
+    fake: FakeBotApi,
+    sender: Arc<Sender>,
+    queue: MemoryQueue,
+}
+
+fn record(payment_id: i64) -> ProcessedPayment {
+    ProcessedPayment::accepted(
+        PaymentId::new(payment_id).unwrap(),
+        UserId::new(USER).unwrap(),
+        ChannelId::new(CHANNEL).unwrap(),
+        "hash".into(),
+        Purchase {
+            private_channel_id: CHANNEL,
+            subscription_days: 30,
+            price_amount: 3.21,
+            price_currency: "usd".into(),
+            outcome_amount: None,
+            outcome_currency: None,
+        },
+        Utc::now(),
+    )
+}
+
+async fn world_with(settings: InviteSettings) -> World {
+    let fake = FakeBotApi::start(TOKEN).await;
+    let telegram = BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
+    let sender = InviteSender::new(
+        MemoryPaymentStore::new(),
+        telegram,
+        ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+        settings,
+    );
+    World {
+        fake,
+        sender: Arc::new(sender),
+        queue: MemoryQueue::new(),
+    }
+}
+
+/// Short call timeouts and leases so crash tests recover in about a second.
+fn fast_settings() -> InviteSettings {
+    InviteSettings {
+        call_timeout: Duration::from_millis(1000),
+        lease_grace: Duration::ZERO,
+        ..InviteSettings::default()
+    }
+}
+
+async fn world() -> World {
+    let world = world_with(fast_settings()).await;
+    world.sender.store.put_payment(record(1));
+    world
+}
+
+fn invite_body(payment_id: i64) -> String {
+    format!(r#"{{"v":1,"payment_id":{payment_id},"user_id":{USER},"channel_id":{CHANNEL}}}"#)
+}
+
+impl World {
+    /// One invocation with the given bodies and time budget; the failed message ids.
+    async fn invoke(&self, bodies: &[String], time_left: Duration) -> Vec<String> {
+        let records = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| sqs_message(format!("m{i}"), format!("r{i}"), body.clone(), 1))
+            .collect();
+        let response = handle(&self.sender, &self.queue, sqs_batch(records, time_left))
+            .await
+            .unwrap();
+        response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+
+    async fn invoke_one(&self, payment_id: i64) -> Vec<String> {
+        self.invoke(&[invite_body(payment_id)], Duration::from_secs(30))
+            .await
+    }
+
+    fn stored(&self, payment_id: i64) -> ProcessedPayment {
+        self.sender.store.payment(payment_id).unwrap()
+    }
+
+    fn links_created(&self) -> usize {
+        self.fake.delivered("createChatInviteLink").len()
+    }
+
+    fn messages_sent(&self) -> Vec<String> {
+        self.fake
+            .delivered("sendMessage")
+            .iter()
+            .map(|c| c.text().unwrap().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_invite_is_one_link_for_one_person_and_one_message_carrying_it() {
+    let world = world().await;
+    assert!(world.invoke_one(1).await.is_empty());
+
+    let created = world.fake.delivered("createChatInviteLink");
+    assert_eq!(created.len(), 1);
+    let params = &created[0].params;
+    assert_eq!(params["chat_id"], CHANNEL);
+    assert_eq!(params["member_limit"], 1);
+    assert_eq!(params["name"], "payment 1");
+    let expire = params["expire_date"].as_i64().unwrap();
+    let in_a_day = (Utc::now() + TimeDelta::hours(24)).timestamp();
+    assert!((expire - in_a_day).abs() < 60, "expires in 24 h by default");
+
+    let record = world.stored(1);
+    let link = record
+        .telegram_invite_link
+        .clone()
+        .expect("the link is stored");
+    let sent = world.fake.delivered("sendMessage");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].chat_id(), Some(USER));
+    assert!(sent[0].text().unwrap().contains(&link));
+    assert!(record.telegram_invite_sent && record.telegram_invite_sent_at.is_some());
+    assert_eq!(
+        record.invite_lease_token, None,
+        "lease cleared on completion"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_request_after_the_invite_was_sent_is_acknowledged_without_calls() {
+    let world = world().await;
+    world.invoke_one(1).await;
+    let calls = world.fake.calls().len();
+    assert!(world.invoke_one(1).await.is_empty(), "acknowledged");
+    assert_eq!(world.fake.calls().len(), calls, "no Bot API call");
+}
+
+#[tokio::test]
+async fn eight_concurrent_invocations_for_one_payment_send_one_link_once() {
+    let world = Arc::new(world().await);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let world = world.clone();
+            tokio::spawn(async move { world.invoke_one(1).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(world.links_created(), 1);
+    assert_eq!(world.messages_sent().len(), 1);
+    assert!(world.stored(1).telegram_invite_sent);
+}
+
+#[tokio::test]
+async fn a_crash_after_the_link_is_stored_but_before_sending_reuses_that_link() {
+    let world = Arc::new(world().await);
+    world
+        .fake
+        .inject(Fault::new("sendMessage", FaultKind::Hang));
+    let crashing = {
+        let world = world.clone();
+        tokio::spawn(async move {
+            world
+                .invoke(&[invite_body(1)], Duration::from_millis(4200))
+                .await
+        })
+    };
+    assert!(
+        world
+            .fake
+            .wait_for_calls("sendMessage", 1, Duration::from_secs(5))
+            .await
+    );
+    crashing.abort();
+    let stored_link = world
+        .stored(1)
+        .telegram_invite_link
+        .expect("persisted before send");
+
+    // SQS redelivers after the crashed invocation's lease has lapsed.
+    tokio::time::sleep(Duration::from_millis(4300)).await;
+    assert!(world.invoke_one(1).await.is_empty());
+
+    assert_eq!(world.links_created(), 1, "no second createChatInviteLink");
+    let sent = world.messages_sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].contains(&stored_link));
+    assert!(world.stored(1).telegram_invite_sent);
+}
+
+#[tokio::test]
+async fn a_crash_after_sending_but_before_completing_repeats_at_most_once_with_the_same_link() {
+    let world = Arc::new(world().await);
+    world
+        .fake
+        .inject(Fault::new("sendMessage", FaultKind::DeliverThenHang));
+    let crashing = {
+        let world = world.clone();
+        tokio::spawn(async move {
+            world
+                .invoke(&[invite_body(1)], Duration::from_millis(4200))
+                .await
+        })
+    };
+    assert!(
+        world
+            .fake
+            .wait_for_calls("sendMessage", 1, Duration::from_secs(5))
+            .await
+    );
+    crashing.abort();
+
+    tokio::time::sleep(Duration::from_millis(4300)).await;
+    assert!(world.invoke_one(1).await.is_empty());
+    assert!(
+        world.invoke_one(1).await.is_empty(),
+        "and later deliveries are acknowledged"
+    );
+
+    let sent = world.messages_sent();
+    assert_eq!(sent.len(), 2, "the unknown outcome is repeated once");
+    assert_eq!(sent[0], sent[1], "with the same link");
+    assert_eq!(world.links_created(), 1);
+}
+
+#[tokio::test]
+async fn a_live_lease_makes_other_deliveries_retry_later_not_drop() {
+    let world = world().await;
+    let mut leased = record(1);
+    leased.invite_lease_token = Some("someone-else".into());
+    leased.invite_lease_until = Some(Utc::now() + TimeDelta::minutes(5));
+    world.sender.store.put_payment(leased);
+    assert_eq!(world.invoke_one(1).await, vec!["m0".to_string()]);
+    assert!(world.fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_stored_link_with_half_its_life_left_is_reused_and_an_older_one_replaced() {
+    let world = world().await;
+    let mut fresh = record(1);
+    fresh.telegram_invite_link = Some("https://t.me/+stored-fresh".into());
+    fresh.invite_link_expires_at = Some(Utc::now() + TimeDelta::hours(20));
+    world.sender.store.put_payment(fresh);
+    let mut stale = record(2);
+    stale.telegram_invite_link = Some("https://t.me/+stored-stale".into());
+    stale.invite_link_expires_at = Some(Utc::now() + TimeDelta::hours(2));
+    world.sender.store.put_payment(stale);
+
+    world
+        .invoke(&[invite_body(1), invite_body(2)], Duration::from_secs(30))
+        .await;
+
+    let sent = world.messages_sent();
+    assert!(sent[0].contains("+stored-fresh"));
+    assert!(!sent[1].contains("+stored-stale"));
+    let revoked = world.fake.delivered("revokeChatInviteLink");
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(
+        revoked[0].params["invite_link"],
+        "https://t.me/+stored-stale"
+    );
+    assert_eq!(world.links_created(), 1, "only the stale one is replaced");
+}
+
+#[tokio::test]
+async fn rate_limited_sends_release_the_lease_and_delay_the_message_by_retry_after() {
+    let world = world().await;
+    world
+        .fake
+        .inject(Fault::new("sendMessage", FaultKind::RetryAfter(17)));
+    assert_eq!(world.invoke_one(1).await, vec!["m0".to_string()]);
+    assert_eq!(
+        world.queue.delays(),
+        vec![("r0".to_string(), Duration::from_secs(17))]
+    );
+    let record = world.stored(1);
+    assert!(!record.telegram_invite_sent);
+    assert_eq!(record.invite_lease_token, None, "released for the retry");
+
+    assert!(world.invoke_one(1).await.is_empty(), "the retry succeeds");
+    assert_eq!(
+        world.links_created(),
+        1,
+        "with the link created the first time"
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_and_teloxides_ten_second_sleep_is_cut_short() {
+    let world = world().await;
+    world
+        .fake
+        .inject(Fault::new("sendMessage", FaultKind::ServerError));
+    let started = Instant::now();
+    assert_eq!(world.invoke_one(1).await, vec!["m0".to_string()]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut at the call timeout"
+    );
+    assert_eq!(world.stored(1).invite_lease_token, None);
+    assert!(
+        world.queue.delays().is_empty(),
+        "plain retry, no visibility change"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_bot_api_is_retried_and_releases_the_lease() {
+    let world = world().await;
+    let telegram =
+        BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some("http://127.0.0.1:9")).unwrap();
+    let sender = InviteSender::new(
+        MemoryPaymentStore::new(),
+        telegram,
+        ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+        fast_settings(),
+    );
+    sender.store.put_payment(record(1));
+    let event = sqs_batch(
+        vec![sqs_message("m0", "r0", invite_body(1), 1)],
+        Duration::from_secs(30),
+    );
+    let response = handle(&sender, &world.queue, event).await.unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1);
+    let stored = sender.store.payment(1).unwrap();
+    assert_eq!(stored.invite_lease_token, None);
+    assert_eq!(stored.state, RecordState::Accepted);
+}
+
+#[tokio::test]
+async fn a_user_who_cannot_be_messaged_is_invite_failed_and_acknowledged() {
+    let descriptions = [
+        FaultKind::Forbidden("Forbidden: bot was blocked by the user".into()),
+        FaultKind::Forbidden("Forbidden: user is deactivated".into()),
+        FaultKind::Forbidden("Forbidden: bot can't initiate conversation with a user".into()),
+        FaultKind::BadRequest("Bad Request: chat not found".into()),
+    ];
+    for fault in descriptions {
+        let world = world().await;
+        world
+            .fake
+            .inject(Fault::new("sendMessage", fault.clone()).for_chat(USER));
+        assert!(
+            world.invoke_one(1).await.is_empty(),
+            "acknowledged: {fault:?}"
+        );
+        let record = world.stored(1);
+        assert_eq!(record.state, RecordState::InviteFailed, "{fault:?}");
+        assert!(record.invite_failure_reason.is_some());
+        assert_eq!(record.invite_lease_token, None);
+        assert!(world.invoke_one(1).await.is_empty(), "stays terminal");
+        assert_eq!(
+            world
+                .fake
+                .calls()
+                .iter()
+                .filter(|c| c.method == "sendMessage")
+                .count(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bot_that_cannot_manage_the_channel_is_a_configuration_error_never_acknowledged() {
+    let descriptions = [
+        FaultKind::BadRequest("Bad Request: chat not found".into()),
+        FaultKind::BadRequest("Bad Request: not enough rights to manage chat invite links".into()),
+        FaultKind::Forbidden("Forbidden: bot is not a member of the channel chat".into()),
+    ];
+    for fault in descriptions {
+        let world = world().await;
+        world
+            .fake
+            .inject(Fault::new("createChatInviteLink", fault.clone()));
+        assert_eq!(
+            world.invoke_one(1).await,
+            vec!["m0".to_string()],
+            "{fault:?}"
+        );
+        let record = world.stored(1);
+        assert_eq!(
+            record.state,
+            RecordState::Accepted,
+            "not the user's fault: {fault:?}"
+        );
+        assert!(!record.telegram_invite_sent);
+        assert_eq!(record.invite_lease_token, None);
+        assert!(world.fake.delivered("sendMessage").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_telegram_error_is_retried() {
+    let world = world().await;
+    world.fake.inject(Fault::new(
+        "sendMessage",
+        FaultKind::BadRequest("Bad Request: something new".into()),
+    ));
+    assert_eq!(world.invoke_one(1).await, vec!["m0".to_string()]);
+    assert_eq!(world.stored(1).state, RecordState::Accepted);
+}
+
+#[tokio::test]
+async fn near_the_deadline_the_remaining_messages_are_left_untouched_for_redelivery() {
+    let world = world().await;
+    world.sender.store.put_payment(record(2));
+    let failed = world
+        .invoke(
+            &[invite_body(1), invite_body(2)],
+            Duration::from_millis(1500),
+        )
+        .await;
+    assert_eq!(failed, vec!["m0".to_string(), "m1".to_string()]);
+    assert!(world.fake.calls().is_empty());
+    assert_eq!(world.stored(1).invite_lease_token, None, "not even claimed");
+}
+
+#[tokio::test]
+async fn a_malformed_request_fails_alone_and_its_neighbours_are_delivered() {
+    let world = world().await;
+    world.sender.store.put_payment(record(2));
+    let bodies = [
+        invite_body(1),
+        "not json".to_string(),
+        r#"{"v":99,"payment_id":2,"user_id":1,"channel_id":-1}"#.to_string(),
+        invite_body(2),
+    ];
+    let failed = world.invoke(&bodies, Duration::from_secs(30)).await;
+    assert_eq!(failed, vec!["m1".to_string(), "m2".to_string()]);
+    assert!(world.stored(1).telegram_invite_sent && world.stored(2).telegram_invite_sent);
+}
+
+#[tokio::test]
+async fn a_request_for_an_unknown_payment_is_retried_not_dropped() {
+    let world = world().await;
+    assert_eq!(world.invoke_one(77).await, vec!["m0".to_string()]);
+    assert!(world.fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn the_sample_events_give_their_documented_outcomes() {
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+    let world = world_with(fast_settings()).await;
+    world.sender.store.put_payment(record(4492847470));
+    let json = std::fs::read_to_string(format!("{events}/invite-sender-batch.json")).unwrap();
+    let event: SqsEvent = serde_json::from_str(&json).unwrap();
+    let batch = sqs_batch(event.records, Duration::from_secs(30));
+    let response = handle(&world.sender, &world.queue, batch).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert!(world.stored(4492847470).telegram_invite_sent);
+    assert_eq!(world.messages_sent().len(), 1);
+}
