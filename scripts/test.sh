@@ -7,4 +7,9 @@ cd "$(dirname "$0")/.."
 command -v node >/dev/null || { echo "node is required (the signature reference test)" >&2; exit 1; }
 source scripts/moto.sh
 
-cargo test --workspace --all-targets --locked "$@"
+if [ "$#" -gt 0 ]; then
+  # Focused run while working, e.g. scripts/test.sh -p telepay-integration-tests --test chain_moto
+  cargo test --locked "$@"
+else
+  cargo test --workspace --all-targets --locked
+fi

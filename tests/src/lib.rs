@@ -145,3 +145,260 @@ pub fn outcome(response: &http::Response<Body>) -> (u16, String) {
         body["outcome"].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+// ---- the whole chain ------------------------------------------------------------------
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use fake_bot_api::FakeBotApi;
+use telepay_core::invite::{InviteSender, InviteSettings};
+use telepay_core::processor::PaymentProcessor;
+use telepay_shared::sqs_event::{sqs_batch, sqs_message};
+use telepay_shared::telegram::{BotApiInviter, BotToken};
+
+pub const BOT_TOKEN: &str = "424242:chain-test-token";
+
+/// Every DynamoDB request that went over the wire, by operation (X-Amz-Target), retries
+/// included: the real request count, not trait calls.
+#[derive(Debug, Default, Clone)]
+pub struct DynamoDbRequests(Arc<Mutex<Vec<String>>>);
+
+impl DynamoDbRequests {
+    pub fn operations(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for DynamoDbRequests {
+    fn name(&self) -> &'static str {
+        "DynamoDbRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(target) = context.request().headers().get("x-amz-target") {
+            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+            self.0.lock().unwrap().push(operation);
+        }
+        Ok(())
+    }
+}
+
+/// Creates a queue with a dead-letter queue (`max_receives` deliveries, then the DLQ) and
+/// the given visibility timeout; returns (queue URL, DLQ URL).
+pub async fn queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receives: u32,
+    visibility_secs: u32,
+) -> (String, String) {
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(unique(&format!("{name}-dlq")))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives});
+    let url = sqs
+        .create_queue()
+        .queue_name(unique(name))
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_secs.to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (url, dlq_url)
+}
+
+/// The three stages wired as in Lambda: DynamoDB and SQS on moto, Telegram on the fake.
+pub struct Chain {
+    pub aws: MotoResources,
+    pub requests: DynamoDbRequests,
+    pub fake: FakeBotApi,
+    pub payout_queue_url: String,
+    pub invite_queue_url: String,
+    pub webhook: PaymentWebhook<DynamoDbPaymentStore, SqsQueue>,
+    pub processor: PaymentProcessor<DynamoDbPaymentStore, SqsQueue, SqsQueue>,
+    pub invite_sender: InviteSender<DynamoDbPaymentStore, BotApiInviter>,
+    pub invite_queue: SqsQueue,
+}
+
+impl Chain {
+    pub async fn new() -> Self {
+        let aws = MotoResources::new().await;
+        let requests = DynamoDbRequests::default();
+        let counted = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&moto().await)
+                .interceptor(requests.clone())
+                .build(),
+        );
+        let store =
+            || DynamoDbPaymentStore::new(counted.clone(), &aws.payments_table, &aws.reviews_table);
+        let (payout_queue_url, _) = queue_with_dlq(&aws.sqs, "payout", 5, 30).await;
+        let (invite_queue_url, _) = queue_with_dlq(&aws.sqs, "invite", 5, 30).await;
+        let fake = FakeBotApi::start(BOT_TOKEN).await;
+        let telegram =
+            BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap();
+        let settings = InviteSettings {
+            call_timeout: Duration::from_secs(2),
+            lease_grace: Duration::ZERO,
+            ..InviteSettings::default()
+        };
+        Self {
+            webhook: PaymentWebhook::new(
+                IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
+                ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+                store(),
+                aws.queue(),
+            ),
+            processor: PaymentProcessor::new(
+                store(),
+                SqsQueue::new(aws.sqs.clone(), &payout_queue_url),
+                SqsQueue::new(aws.sqs.clone(), &invite_queue_url),
+            ),
+            invite_sender: InviteSender::new(
+                store(),
+                telegram,
+                ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+                settings,
+            ),
+            invite_queue: SqsQueue::new(aws.sqs.clone(), &invite_queue_url),
+            requests,
+            fake,
+            payout_queue_url,
+            invite_queue_url,
+            aws,
+        }
+    }
+
+    /// Receives up to 10 messages as the event source mapping does.
+    pub async fn receive(&self, queue_url: &str, visibility_secs: i32) -> Vec<SqsMessage> {
+        let output = self
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(visibility_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .expect("receive from moto");
+        output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                sqs_message(
+                    m.message_id().unwrap_or_default(),
+                    m.receipt_handle().unwrap_or_default(),
+                    m.body().unwrap_or_default(),
+                    count,
+                )
+            })
+            .collect()
+    }
+
+    /// Deletes what the handler did not report failed, as the event source mapping does.
+    pub async fn delete_succeeded(
+        &self,
+        queue_url: &str,
+        batch: &[SqsMessage],
+        response: &SqsBatchResponse,
+    ) {
+        for message in batch {
+            let id = message.message_id.as_deref().unwrap_or_default();
+            if response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+            {
+                continue;
+            }
+            self.aws
+                .sqs
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle.as_deref().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete from moto");
+        }
+    }
+
+    /// Runs the processor over its queue until empty; each batch is handed over
+    /// `deliveries` times (SQS delivers at least once).
+    pub async fn run_processor(&self, deliveries: usize) {
+        loop {
+            let batch = self.receive(&self.aws.queue_url, 30).await;
+            if batch.is_empty() {
+                return;
+            }
+            let mut response = SqsBatchResponse::default();
+            for _ in 0..deliveries {
+                let event = sqs_batch(batch.clone(), Duration::from_secs(30));
+                response = payment_processor::handle(&self.processor, event)
+                    .await
+                    .unwrap();
+            }
+            self.delete_succeeded(&self.aws.queue_url, &batch, &response)
+                .await;
+        }
+    }
+
+    /// Runs the invite sender over its queue until empty, `deliveries` times per batch.
+    pub async fn run_invite_sender(&self, deliveries: usize) {
+        loop {
+            let batch = self.receive(&self.invite_queue_url, 30).await;
+            if batch.is_empty() {
+                return;
+            }
+            let mut response = SqsBatchResponse::default();
+            for _ in 0..deliveries {
+                response = self.invoke_invite_sender(batch.clone()).await;
+            }
+            self.delete_succeeded(&self.invite_queue_url, &batch, &response)
+                .await;
+        }
+    }
+
+    pub async fn invoke_invite_sender(&self, batch: Vec<SqsMessage>) -> SqsBatchResponse {
+        let event = sqs_batch(batch, Duration::from_secs(30));
+        invite_sender::handle(&self.invite_sender, &self.invite_queue, event)
+            .await
+            .unwrap()
+    }
+}

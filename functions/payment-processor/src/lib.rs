@@ -27,3 +27,6 @@ pub async fn handle<S: PaymentStore, P: MessageQueue, I: MessageQueue>(
     }
     Ok(batch_response(results, &NoRedeliveryDelay).await)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,217 @@
+//! payment-processor through its handler, on the in-memory store and queues.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::Utc;
+use telepay_core::ipn::PaymentId;
+use telepay_core::order::{ChannelId, UserId};
+use telepay_core::payment::{ProcessedPayment, Purchase, RecordState};
+use telepay_core::processor::PaymentProcessor;
+use telepay_core::queue::memory::MemoryQueue;
+use telepay_core::queue::{InviteRequest, PayoutInstruction};
+use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_shared::sqs_event::{sqs_batch, sqs_message};
+
+use super::*;
+
+type Processor = PaymentProcessor<MemoryPaymentStore, MemoryQueue, MemoryQueue>;
+
+fn processor() -> Processor {
+    let processor = PaymentProcessor::new(
+        MemoryPaymentStore::new(),
+        MemoryQueue::new(),
+        MemoryQueue::new(),
+    );
+    for id in [1, 2] {
+        processor.store.put_payment(record(id));
+    }
+    processor
+}
+
+fn record(payment_id: i64) -> ProcessedPayment {
+    ProcessedPayment::accepted(
+        PaymentId::new(payment_id).unwrap(),
+        UserId::new(77).unwrap(),
+        ChannelId::new(-1003111266231).unwrap(),
+        "hash".into(),
+        purchase(),
+        Utc::now(),
+    )
+}
+
+fn purchase() -> Purchase {
+    Purchase {
+        private_channel_id: -1003111266231,
+        subscription_days: 30,
+        price_amount: 3.21,
+        price_currency: "usd".into(),
+        outcome_amount: Some(0.001408),
+        outcome_currency: Some("eth".into()),
+    }
+}
+
+fn body(payment_id: i64) -> String {
+    serde_json::json!({
+        "v": 1, "payment_id": payment_id, "user_id": 77, "channel_id": -1003111266231i64,
+        "purchase": purchase(),
+    })
+    .to_string()
+}
+
+async fn invoke(processor: &Processor, bodies: &[String]) -> Vec<String> {
+    let records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| sqs_message(format!("m{i}"), format!("r{i}"), b.clone(), 1))
+        .collect();
+    let response = handle(processor, sqs_batch(records, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_payment_gets_one_payout_instruction_one_invite_request_and_is_marked_processed() {
+    let processor = processor();
+    assert!(invoke(&processor, &[body(1)]).await.is_empty());
+
+    let payouts = processor.payout_queue.bodies();
+    assert_eq!(payouts.len(), 1);
+    let payout: PayoutInstruction = serde_json::from_str(&payouts[0]).unwrap();
+    assert_eq!(
+        payout.payment_id.get(),
+        1,
+        "the key the payout consumer dedupes on"
+    );
+    assert_eq!(payout.outcome_amount, Some(0.001408));
+    assert_eq!(payout.outcome_currency.as_deref(), Some("eth"));
+
+    let invites = processor.invite_queue.bodies();
+    let invite: InviteRequest = serde_json::from_str(&invites[0]).unwrap();
+    assert_eq!((invite.payment_id.get(), invite.user_id.get()), (1, 77));
+
+    let stored = processor.store.payment(1).unwrap();
+    assert!(stored.gcwebhook1_processed && stored.gcwebhook1_processed_at.is_some());
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_mark_is_acknowledged_and_its_sends_are_deduped_downstream() {
+    let processor = processor();
+    invoke(&processor, &[body(1)]).await;
+    let marked_at = processor.store.payment(1).unwrap().gcwebhook1_processed_at;
+    assert!(invoke(&processor, &[body(1)]).await.is_empty());
+    assert_eq!(
+        processor.store.payment(1).unwrap().gcwebhook1_processed_at,
+        marked_at,
+        "mark kept"
+    );
+    let payouts = processor.payout_queue.bodies();
+    assert_eq!(payouts.len(), 2);
+    assert_eq!(
+        payouts[0], payouts[1],
+        "the same instruction, same payment_id key"
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_fails_alone_and_its_neighbours_are_processed() {
+    let processor = processor();
+    let bodies = [
+        body(1),
+        "{\"payment_id\":\"oops\"".into(),
+        body(2).replace("\"v\":1", "\"v\":7"),
+        body(2),
+    ];
+    assert_eq!(
+        invoke(&processor, &bodies).await,
+        vec!["m1".to_string(), "m2".to_string()]
+    );
+    assert!(processor.store.payment(1).unwrap().gcwebhook1_processed);
+    assert!(processor.store.payment(2).unwrap().gcwebhook1_processed);
+    assert_eq!(processor.invite_queue.bodies().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_send_leaves_the_payment_unmarked_for_the_retry() {
+    let processor = processor();
+    processor.invite_queue.set_unavailable(true);
+    assert_eq!(invoke(&processor, &[body(1)]).await, vec!["m0".to_string()]);
+    assert!(
+        !processor.store.payment(1).unwrap().gcwebhook1_processed,
+        "marking first would lose it"
+    );
+
+    processor.invite_queue.set_unavailable(false);
+    assert!(invoke(&processor, &[body(1)]).await.is_empty());
+    assert_eq!(processor.invite_queue.bodies().len(), 1);
+    assert!(processor.store.payment(1).unwrap().gcwebhook1_processed);
+}
+
+#[tokio::test]
+async fn an_unavailable_store_or_unknown_payment_is_retried() {
+    let processor = processor();
+    assert_eq!(
+        invoke(&processor, &[body(9)]).await,
+        vec!["m0".to_string()],
+        "no record"
+    );
+    processor.store.set_unavailable(true);
+    assert_eq!(invoke(&processor, &[body(1)]).await, vec!["m0".to_string()]);
+}
+
+#[tokio::test]
+async fn a_payment_whose_invite_already_failed_is_acknowledged() {
+    let processor = processor();
+    let mut failed = record(1);
+    failed.state = RecordState::InviteFailed;
+    processor.store.put_payment(failed);
+    assert!(invoke(&processor, &[body(1)]).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_sample_events_give_their_documented_outcomes() {
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+    let read = |file: &str| -> SqsEvent {
+        serde_json::from_str(&std::fs::read_to_string(format!("{events}/{file}")).unwrap()).unwrap()
+    };
+    let processor = processor();
+    processor.store.put_payment(record(4492847470));
+    let batch = sqs_batch(
+        read("payment-processor-batch.json").records,
+        Duration::from_secs(30),
+    );
+    assert!(
+        handle(&processor, batch)
+            .await
+            .unwrap()
+            .batch_item_failures
+            .is_empty()
+    );
+    assert!(
+        processor
+            .store
+            .payment(4492847470)
+            .unwrap()
+            .gcwebhook1_processed
+    );
+
+    let poison = read("payment-processor-poison.json");
+    let poison_id = poison.records[0].message_id.clone().unwrap();
+    let response = handle(
+        &processor,
+        sqs_batch(poison.records, Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(failed, vec![poison_id], "only the poison message fails");
+}

@@ -1,0 +1,279 @@
+//! The three functions chained through real SQS queues and a DynamoDB table on moto, with
+//! Telegram on the fake Bot API: one paid payment, exactly one invite.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use fake_bot_api::{Fault, FaultKind};
+use np_webhook::handle;
+use telepay_core::fixtures::SAMPLE_IPN;
+use telepay_core::ipn::PaymentId;
+use telepay_core::store::{ClaimOutcome, Fenced, InviteClaim, PaymentStore};
+use telepay_integration_tests::{Chain, outcome, queue_with_dlq, signed_ipn};
+use telepay_shared::sqs_event::sqs_batch;
+
+const PAYMENT_ID: i64 = 4492847470;
+
+fn payment_id() -> PaymentId {
+    PaymentId::new(PAYMENT_ID).unwrap()
+}
+
+async fn assert_exactly_one_invite(chain: &Chain) {
+    let created = chain.fake.delivered("createChatInviteLink");
+    assert_eq!(created.len(), 1, "one createChatInviteLink");
+    let sent = chain.fake.delivered("sendMessage");
+    assert_eq!(sent.len(), 1, "one sendMessage");
+    let record = chain
+        .aws
+        .store()
+        .payment(payment_id())
+        .await
+        .unwrap()
+        .unwrap();
+    let link = record.telegram_invite_link.clone().unwrap();
+    assert!(
+        sent[0].text().unwrap().contains(&link),
+        "the message carries the stored link"
+    );
+    assert_eq!(sent[0].chat_id(), Some(6271402111));
+    assert!(record.gcwebhook1_processed, "processor flag set");
+    assert!(record.telegram_invite_sent, "invite flag set");
+}
+
+#[tokio::test]
+async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_five_writes_and_no_read()
+{
+    let chain = Chain::new().await;
+    let response = handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
+        .await
+        .unwrap();
+    assert_eq!(outcome(&response), (200, "queued".into()));
+    chain.run_processor(1).await;
+    chain.run_invite_sender(1).await;
+
+    // Counted before the assertions below read the table.
+    let operations = chain.requests.operations();
+    assert_exactly_one_invite(&chain).await;
+    assert_eq!(
+        operations,
+        [
+            "PutItem",
+            "UpdateItem",
+            "UpdateItem",
+            "UpdateItem",
+            "UpdateItem"
+        ],
+        "ingress put, processor mark, invite claim, link persist, sent mark; no read"
+    );
+    let payouts = chain.receive(&chain.payout_queue_url, 30).await;
+    assert_eq!(payouts.len(), 1, "one payout instruction");
+}
+
+#[tokio::test]
+async fn five_ipn_deliveries_and_every_sqs_message_twice_still_send_one_invite() {
+    let chain = Chain::new().await;
+    for _ in 0..5 {
+        let response = handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        chain.run_processor(2).await;
+        chain.run_invite_sender(2).await;
+    }
+    assert_exactly_one_invite(&chain).await;
+}
+
+#[tokio::test]
+async fn eight_concurrent_invite_sender_invocations_for_one_payment_send_one_invite() {
+    let chain = Arc::new(Chain::new().await);
+    handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
+        .await
+        .unwrap();
+    chain.run_processor(1).await;
+    let batch = chain.receive(&chain.invite_queue_url, 60).await;
+    assert_eq!(batch.len(), 1);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let chain = chain.clone();
+            let batch = batch.clone();
+            tokio::spawn(async move { chain.invoke_invite_sender(batch).await })
+        })
+        .collect();
+    let mut acknowledged = 0;
+    for task in tasks {
+        acknowledged += usize::from(task.await.unwrap().batch_item_failures.is_empty());
+    }
+    assert!(acknowledged >= 1);
+    // The ones that met a live lease were reported failed; their redelivery acknowledges.
+    chain.invoke_invite_sender(batch).await;
+    assert_exactly_one_invite(&chain).await;
+}
+
+#[tokio::test]
+async fn a_stale_lease_holder_can_neither_persist_a_link_nor_complete() {
+    let chain = Chain::new().await;
+    handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
+        .await
+        .unwrap();
+    let store = chain.aws.store();
+    let now = Utc::now();
+    let stale = InviteClaim {
+        payment_id: payment_id(),
+        lease_token: "stale-worker".into(),
+        lease_until: now - TimeDelta::seconds(1),
+        now: now - TimeDelta::seconds(30),
+    };
+    assert!(matches!(
+        store.claim_invite(&stale).await.unwrap(),
+        ClaimOutcome::Claimed(_)
+    ));
+    let current = InviteClaim {
+        payment_id: payment_id(),
+        lease_token: "current-worker".into(),
+        lease_until: now + TimeDelta::seconds(30),
+        now,
+    };
+    assert!(
+        matches!(
+            store.claim_invite(&current).await.unwrap(),
+            ClaimOutcome::Claimed(_)
+        ),
+        "expired lease taken over"
+    );
+
+    let link_expiry = now + TimeDelta::hours(24);
+    assert_eq!(
+        store
+            .persist_invite_link(&stale.lease(), "https://t.me/+stale", link_expiry, now)
+            .await
+            .unwrap(),
+        Fenced::LeaseLost
+    );
+    assert_eq!(
+        store.complete_invite(&stale.lease(), now).await.unwrap(),
+        Fenced::LeaseLost
+    );
+    assert_eq!(
+        store.release_invite(&stale.lease(), now).await.unwrap(),
+        Fenced::LeaseLost
+    );
+    assert_eq!(
+        store.fail_invite(&stale.lease(), "x", now).await.unwrap(),
+        Fenced::LeaseLost
+    );
+    let record = store.payment(payment_id()).await.unwrap().unwrap();
+    assert_eq!(record.telegram_invite_link, None);
+    assert!(!record.telegram_invite_sent);
+
+    assert_eq!(
+        store
+            .persist_invite_link(&current.lease(), "https://t.me/+current", link_expiry, now)
+            .await
+            .unwrap(),
+        Fenced::Done
+    );
+    assert_eq!(
+        store.complete_invite(&current.lease(), now).await.unwrap(),
+        Fenced::Done
+    );
+    let claim_again = InviteClaim {
+        lease_token: "late".into(),
+        ..current
+    };
+    assert_eq!(
+        store.claim_invite(&claim_again).await.unwrap(),
+        ClaimOutcome::AlreadySent
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_invite_is_hidden_on_the_queue_for_retry_after() {
+    let chain = Chain::new().await;
+    handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
+        .await
+        .unwrap();
+    chain.run_processor(1).await;
+    chain
+        .fake
+        .inject(Fault::new("sendMessage", FaultKind::RetryAfter(40)));
+
+    // Received with a 1 s visibility: without the change it would be back in 1 s.
+    let batch = chain.receive(&chain.invite_queue_url, 1).await;
+    let response = chain.invoke_invite_sender(batch).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        chain.receive(&chain.invite_queue_url, 30).await.is_empty(),
+        "hidden for retry_after"
+    );
+    let record = chain
+        .aws
+        .store()
+        .payment(payment_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.invite_lease_token, None, "lease released");
+}
+
+#[tokio::test]
+async fn a_poison_message_lands_in_the_dlq_after_max_receives_and_its_neighbours_succeed() {
+    let chain = Chain::new().await;
+    let (queue_url, dlq_url) = queue_with_dlq(&chain.aws.sqs, "processor-poison", 2, 1).await;
+    let webhook = telepay_core::webhook::PaymentWebhook::new(
+        telepay_core::signature::IpnSecret::new(telepay_core::fixtures::SAMPLE_IPN_SECRET).unwrap(),
+        telepay_core::directory::ChannelDirectory::from_json(
+            telepay_core::fixtures::SAMPLE_DIRECTORY,
+        )
+        .unwrap(),
+        chain.aws.store(),
+        telepay_shared::sqs::SqsQueue::new(chain.aws.sqs.clone(), &queue_url),
+    );
+    handle(&webhook, signed_ipn(SAMPLE_IPN)).await.unwrap();
+    chain
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body("{\"v\":1,")
+        .send()
+        .await
+        .unwrap();
+
+    let mut rounds = 0;
+    loop {
+        let batch = chain.receive(&queue_url, 1).await;
+        if !batch.is_empty() {
+            let response = payment_processor::handle(
+                &chain.processor,
+                sqs_batch(batch.clone(), Duration::from_secs(30)),
+            )
+            .await
+            .unwrap();
+            chain.delete_succeeded(&queue_url, &batch, &response).await;
+        }
+        let dead = chain.receive(&dlq_url, 30).await;
+        if !dead.is_empty() {
+            assert_eq!(dead.len(), 1);
+            assert_eq!(
+                dead[0].body.as_deref(),
+                Some("{\"v\":1,"),
+                "the poison message, kept"
+            );
+            break;
+        }
+        rounds += 1;
+        assert!(rounds < 40, "the poison message never reached the DLQ");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let record = chain
+        .aws
+        .store()
+        .payment(payment_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.gcwebhook1_processed, "the neighbour was processed");
+    assert_eq!(chain.receive(&chain.invite_queue_url, 30).await.len(), 1);
+}
