@@ -7,6 +7,7 @@
 //!    and persist it under the token (revoking it if the lease was lost);
 //! 3. send it to the buyer;
 //! 4. complete under the token.
+//!
 //! Every handled failure releases the lease before the message is reported failed.
 
 use std::time::Duration;

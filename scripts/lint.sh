@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Every static check: formatting, clippy (warnings are errors), and the SAM template
+# through cfn-lint and `sam validate` (which runs the SAM transform cfn-lint skips).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/tools.sh
+ensure_tool cfn-lint 'cfn-lint>=1,<2'
+ensure_tool sam 'aws-sam-cli>=1.140,<2'
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cfn-lint template.yaml
+sam validate --region us-east-1 -t template.yaml
+echo "lint: all checks passed"
