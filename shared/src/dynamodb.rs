@@ -126,16 +126,26 @@ impl DynamoDbPaymentStore {
         &self,
         payment_id: PaymentId,
     ) -> Result<Option<ProcessedPayment>, StoreError> {
+        let item = self.get(&self.payments_table, payment_id).await?;
+        item.as_ref().map(record_from_item).transpose()
+    }
+
+    /// Reads one review entry (consistent read): for operators and tests.
+    pub async fn review(&self, payment_id: PaymentId) -> Result<Option<Item>, StoreError> {
+        self.get(&self.reviews_table, payment_id).await
+    }
+
+    async fn get(&self, table: &str, payment_id: PaymentId) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
-            .table_name(&self.payments_table)
+            .table_name(table)
             .key("payment_id", number(payment_id.get()))
             .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
-        output.item.as_ref().map(record_from_item).transpose()
+        Ok(output.item)
     }
 
     fn update(
@@ -172,20 +182,6 @@ impl DynamoDbPaymentStore {
             Update::Applied(_) => Fenced::Done,
             Update::Refused(_) => Fenced::LeaseLost,
         })
-    }
-
-    /// Reads one review entry (consistent read): for operators and tests.
-    pub async fn review(&self, payment_id: PaymentId) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.reviews_table)
-            .key("payment_id", number(payment_id.get()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(output.item)
     }
 }
 
@@ -258,15 +254,10 @@ impl PaymentStore for DynamoDbPaymentStore {
             .value(":false", AttributeValue::Bool(false))
             .value(":accepted", AttributeValue::S(RecordState::Accepted.as_str().into()))
             .value(":now", timestamp(now));
-        let refused = match update.send().await? {
-            Update::Applied(_) => return Ok(ProcessedMark::Marked),
-            Update::Refused(None) => return Ok(ProcessedMark::NotFound),
-            Update::Refused(Some(item)) => record_from_item(&item)?,
-        };
-        Ok(if refused.state != RecordState::Accepted {
-            ProcessedMark::NotAccepted(refused.state)
-        } else {
-            ProcessedMark::AlreadyProcessed
+        Ok(match update.send().await? {
+            Update::Applied(_) => ProcessedMark::Marked,
+            Update::Refused(None) => ProcessedMark::NotFound,
+            Update::Refused(Some(item)) => ProcessedMark::refused_by(&record_from_item(&item)?),
         })
     }
 
@@ -286,9 +277,9 @@ impl PaymentStore for DynamoDbPaymentStore {
             .value(":false", AttributeValue::Bool(false))
             .value(":accepted", AttributeValue::S(RecordState::Accepted.as_str().into()));
         update.return_new = true;
-        let refused = match update.send().await? {
+        Ok(match update.send().await? {
             Update::Applied(Some(item)) => {
-                return Ok(ClaimOutcome::Claimed(Box::new(record_from_item(&item)?)));
+                ClaimOutcome::Claimed(Box::new(record_from_item(&item)?))
             }
             Update::Applied(None) => {
                 return Err(StoreError::Corrupt {
@@ -296,18 +287,8 @@ impl PaymentStore for DynamoDbPaymentStore {
                     detail: "claim applied but no item came back".into(),
                 });
             }
-            Update::Refused(None) => return Ok(ClaimOutcome::NotFound),
-            Update::Refused(Some(item)) => record_from_item(&item)?,
-        };
-        // Classified in the same order as the condition reads, from the refusing item.
-        Ok(if refused.telegram_invite_sent {
-            ClaimOutcome::AlreadySent
-        } else if refused.state != RecordState::Accepted {
-            ClaimOutcome::InviteFailed
-        } else {
-            ClaimOutcome::Leased {
-                until: refused.invite_lease_until,
-            }
+            Update::Refused(None) => ClaimOutcome::NotFound,
+            Update::Refused(Some(item)) => ClaimOutcome::refused_by(&record_from_item(&item)?),
         })
     }
 
@@ -652,21 +633,10 @@ mod tests {
     use super::*;
 
     fn record() -> ProcessedPayment {
-        ProcessedPayment::accepted(
-            PaymentId::new(4492847470).unwrap(),
-            UserId::new(6271402111).unwrap(),
-            ChannelId::new(-1003111266231).unwrap(),
-            "ab".repeat(32),
-            Purchase {
-                private_channel_id: -1003111266231,
-                subscription_days: 30,
-                price_amount: 3.21,
-                price_currency: "usd".into(),
-                outcome_amount: Some(0.001408),
-                outcome_currency: Some("eth".into()),
-            },
-            "2026-03-24T22:20:31.880Z".parse().unwrap(),
-        )
+        let mut record = telepay_core::fixtures::sample_record(4492847470);
+        record.created_at = "2026-03-24T22:20:31.880Z".parse().unwrap();
+        record.updated_at = record.created_at;
+        record
     }
 
     #[test]

@@ -7,11 +7,9 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
 use telepay_core::directory::ChannelDirectory;
-use telepay_core::fixtures::SAMPLE_DIRECTORY;
+use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_USER_ID, sample_record};
 use telepay_core::invite::{InviteSender, InviteSettings};
-use telepay_core::ipn::PaymentId;
-use telepay_core::order::{ChannelId, UserId};
-use telepay_core::payment::{ProcessedPayment, Purchase, RecordState};
+use telepay_core::payment::{ProcessedPayment, RecordState};
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::store::memory::MemoryPaymentStore;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
@@ -20,8 +18,8 @@ use telepay_shared::telegram::{BotApiInviter, BotToken};
 use super::*;
 
 const TOKEN: &str = "123456:test-bot-token";
-const CHANNEL: i64 = -1003111266231;
-const USER: i64 = 6271402111;
+const CHANNEL: i64 = SAMPLE_CHANNEL_ID;
+const USER: i64 = SAMPLE_USER_ID;
 
 type Sender = InviteSender<MemoryPaymentStore, BotApiInviter>;
 
@@ -32,21 +30,7 @@ struct World {
 }
 
 fn record(payment_id: i64) -> ProcessedPayment {
-    ProcessedPayment::accepted(
-        PaymentId::new(payment_id).unwrap(),
-        UserId::new(USER).unwrap(),
-        ChannelId::new(CHANNEL).unwrap(),
-        "hash".into(),
-        Purchase {
-            private_channel_id: CHANNEL,
-            subscription_days: 30,
-            price_amount: 3.21,
-            price_currency: "usd".into(),
-            outcome_amount: None,
-            outcome_currency: None,
-        },
-        Utc::now(),
-    )
+    sample_record(payment_id)
 }
 
 async fn world_with(settings: InviteSettings) -> World {
@@ -181,36 +165,42 @@ async fn eight_concurrent_invocations_for_one_payment_send_one_link_once() {
     assert!(world.stored(1).telegram_invite_sent);
 }
 
+impl World {
+    /// GIVEN sendMessage meets `fault`, WHEN the invocation is aborted (a crash) once the
+    /// call reached Telegram, THEN SQS redelivers after the crashed lease lapsed.
+    async fn crash_during_send_then_redeliver(
+        self: &Arc<Self>,
+        fault: FaultKind,
+    ) -> Option<String> {
+        self.fake.inject(Fault::new("sendMessage", fault));
+        let crashing = {
+            let world = self.clone();
+            tokio::spawn(async move {
+                world
+                    .invoke(&[invite_body(1)], Duration::from_millis(4200))
+                    .await
+            })
+        };
+        assert!(
+            self.fake
+                .wait_for_calls("sendMessage", 1, Duration::from_secs(5))
+                .await
+        );
+        crashing.abort();
+        let link_at_crash = self.stored(1).telegram_invite_link;
+        tokio::time::sleep(Duration::from_millis(4300)).await;
+        assert!(self.invoke_one(1).await.is_empty());
+        link_at_crash
+    }
+}
+
 #[tokio::test]
 async fn a_crash_after_the_link_is_stored_but_before_sending_reuses_that_link() {
     let world = Arc::new(world().await);
-    world
-        .fake
-        .inject(Fault::new("sendMessage", FaultKind::Hang));
-    let crashing = {
-        let world = world.clone();
-        tokio::spawn(async move {
-            world
-                .invoke(&[invite_body(1)], Duration::from_millis(4200))
-                .await
-        })
-    };
-    assert!(
-        world
-            .fake
-            .wait_for_calls("sendMessage", 1, Duration::from_secs(5))
-            .await
-    );
-    crashing.abort();
     let stored_link = world
-        .stored(1)
-        .telegram_invite_link
+        .crash_during_send_then_redeliver(FaultKind::Hang)
+        .await
         .expect("persisted before send");
-
-    // SQS redelivers after the crashed invocation's lease has lapsed.
-    tokio::time::sleep(Duration::from_millis(4300)).await;
-    assert!(world.invoke_one(1).await.is_empty());
-
     assert_eq!(world.links_created(), 1, "no second createChatInviteLink");
     let sent = world.messages_sent();
     assert_eq!(sent.len(), 1);
@@ -222,31 +212,12 @@ async fn a_crash_after_the_link_is_stored_but_before_sending_reuses_that_link() 
 async fn a_crash_after_sending_but_before_completing_repeats_at_most_once_with_the_same_link() {
     let world = Arc::new(world().await);
     world
-        .fake
-        .inject(Fault::new("sendMessage", FaultKind::DeliverThenHang));
-    let crashing = {
-        let world = world.clone();
-        tokio::spawn(async move {
-            world
-                .invoke(&[invite_body(1)], Duration::from_millis(4200))
-                .await
-        })
-    };
-    assert!(
-        world
-            .fake
-            .wait_for_calls("sendMessage", 1, Duration::from_secs(5))
-            .await
-    );
-    crashing.abort();
-
-    tokio::time::sleep(Duration::from_millis(4300)).await;
-    assert!(world.invoke_one(1).await.is_empty());
+        .crash_during_send_then_redeliver(FaultKind::DeliverThenHang)
+        .await;
     assert!(
         world.invoke_one(1).await.is_empty(),
         "and later deliveries are acknowledged"
     );
-
     let sent = world.messages_sent();
     assert_eq!(sent.len(), 2, "the unknown outcome is repeated once");
     assert_eq!(sent[0], sent[1], "with the same link");

@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use chrono::Utc;
-use telepay_core::ipn::PaymentId;
-use telepay_core::order::{ChannelId, UserId};
+use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_USER_ID, sample_record};
 use telepay_core::payment::{ProcessedPayment, Purchase, RecordState};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
@@ -30,30 +28,16 @@ fn processor() -> Processor {
 }
 
 fn record(payment_id: i64) -> ProcessedPayment {
-    ProcessedPayment::accepted(
-        PaymentId::new(payment_id).unwrap(),
-        UserId::new(77).unwrap(),
-        ChannelId::new(-1003111266231).unwrap(),
-        "hash".into(),
-        purchase(),
-        Utc::now(),
-    )
+    sample_record(payment_id)
 }
 
 fn purchase() -> Purchase {
-    Purchase {
-        private_channel_id: -1003111266231,
-        subscription_days: 30,
-        price_amount: 3.21,
-        price_currency: "usd".into(),
-        outcome_amount: Some(0.001408),
-        outcome_currency: Some("eth".into()),
-    }
+    sample_record(1).purchase.unwrap()
 }
 
 fn body(payment_id: i64) -> String {
     serde_json::json!({
-        "v": 1, "payment_id": payment_id, "user_id": 77, "channel_id": -1003111266231i64,
+        "v": 1, "payment_id": payment_id, "user_id": SAMPLE_USER_ID, "channel_id": SAMPLE_CHANNEL_ID,
         "purchase": purchase(),
     })
     .to_string()
@@ -93,7 +77,10 @@ async fn a_payment_gets_one_payout_instruction_one_invite_request_and_is_marked_
 
     let invites = processor.invite_queue.bodies();
     let invite: InviteRequest = serde_json::from_str(&invites[0]).unwrap();
-    assert_eq!((invite.payment_id.get(), invite.user_id.get()), (1, 77));
+    assert_eq!(
+        (invite.payment_id.get(), invite.user_id.get()),
+        (1, SAMPLE_USER_ID)
+    );
 
     let stored = processor.store.payment(1).unwrap();
     assert!(stored.gcwebhook1_processed && stored.gcwebhook1_processed_at.is_some());

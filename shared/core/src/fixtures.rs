@@ -8,3 +8,28 @@ pub const SAMPLE_IPN_SECRET: &str = "telepay-sample-ipn-secret";
 
 /// A directory granting the sample IPN's channel at its price.
 pub const SAMPLE_DIRECTORY: &str = r#"{"price_tolerance_percent":1,"channels":[{"channel_id":-1003111266231,"private_channel_id":-1003111266231,"title":"Demo channel","tiers":[{"price_amount":3.21,"price_currency":"usd","subscription_days":30}]}]}"#;
+
+/// The buyer and channel of the sample IPN.
+pub const SAMPLE_USER_ID: i64 = 6271402111;
+pub const SAMPLE_CHANNEL_ID: i64 = -1003111266231;
+
+/// An accepted record for the sample IPN's buyer and channel, as the webhook writes it.
+pub fn sample_record(payment_id: i64) -> crate::payment::ProcessedPayment {
+    use crate::ipn::PaymentId;
+    use crate::order::{ChannelId, UserId};
+    crate::payment::ProcessedPayment::accepted(
+        PaymentId::new(payment_id).expect("a positive payment id"),
+        UserId::new(SAMPLE_USER_ID).unwrap(),
+        ChannelId::new(SAMPLE_CHANNEL_ID).unwrap(),
+        "ab".repeat(32),
+        crate::payment::Purchase {
+            private_channel_id: SAMPLE_CHANNEL_ID,
+            subscription_days: 30,
+            price_amount: 3.21,
+            price_currency: "usd".into(),
+            outcome_amount: Some(0.001408),
+            outcome_currency: Some("eth".into()),
+        },
+        chrono::Utc::now(),
+    )
+}

@@ -151,6 +151,20 @@ impl ProcessedPayment {
     }
 }
 
+impl ProcessedPayment {
+    /// The processor may mark it: accepted and not processed yet.
+    pub fn awaits_processing(&self) -> bool {
+        self.state == RecordState::Accepted && !self.gcwebhook1_processed
+    }
+
+    /// An invite claim may take it at `now`: accepted, not sent, no live lease.
+    pub fn invite_claimable_at(&self, now: DateTime<Utc>) -> bool {
+        self.state == RecordState::Accepted
+            && !self.telegram_invite_sent
+            && self.invite_lease_until.is_none_or(|until| until < now)
+    }
+}
+
 /// One `payment_reviews` entry: a finished payment a human must decide on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaymentReview {

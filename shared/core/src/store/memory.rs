@@ -123,11 +123,8 @@ impl PaymentStore for MemoryPaymentStore {
         let Some(record) = payments.get_mut(&payment_id.get()) else {
             return Ok(ProcessedMark::NotFound);
         };
-        if record.state != RecordState::Accepted {
-            return Ok(ProcessedMark::NotAccepted(record.state));
-        }
-        if record.gcwebhook1_processed {
-            return Ok(ProcessedMark::AlreadyProcessed);
+        if !record.awaits_processing() {
+            return Ok(ProcessedMark::refused_by(record));
         }
         record.gcwebhook1_processed = true;
         record.gcwebhook1_processed_at = Some(now);
@@ -141,16 +138,8 @@ impl PaymentStore for MemoryPaymentStore {
         let Some(record) = payments.get_mut(&claim.payment_id.get()) else {
             return Ok(ClaimOutcome::NotFound);
         };
-        if record.telegram_invite_sent {
-            return Ok(ClaimOutcome::AlreadySent);
-        }
-        if record.state != RecordState::Accepted {
-            return Ok(ClaimOutcome::InviteFailed);
-        }
-        if let Some(until) = record.invite_lease_until
-            && until >= claim.now
-        {
-            return Ok(ClaimOutcome::Leased { until: Some(until) });
+        if !record.invite_claimable_at(claim.now) {
+            return Ok(ClaimOutcome::refused_by(record));
         }
         record.invite_lease_token = Some(claim.lease_token.clone());
         record.invite_lease_until = Some(claim.lease_until);

@@ -41,6 +41,17 @@ pub enum ProcessedMark {
     NotFound,
 }
 
+impl ProcessedMark {
+    /// Why a record refused the processed mark (the backends' condition failed on it).
+    pub fn refused_by(record: &ProcessedPayment) -> Self {
+        if record.state != RecordState::Accepted {
+            Self::NotAccepted(record.state)
+        } else {
+            Self::AlreadyProcessed
+        }
+    }
+}
+
 /// A claim request: who claims (the fencing token) and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteClaim {
@@ -79,6 +90,22 @@ pub enum ClaimOutcome {
         until: Option<DateTime<Utc>>,
     },
     NotFound,
+}
+
+impl ClaimOutcome {
+    /// Why a record refused a claim (the backends' condition failed on it), in the order
+    /// that decides what the caller does: sent, then failed, then leased.
+    pub fn refused_by(record: &ProcessedPayment) -> Self {
+        if record.telegram_invite_sent {
+            Self::AlreadySent
+        } else if record.state != RecordState::Accepted {
+            Self::InviteFailed
+        } else {
+            Self::Leased {
+                until: record.invite_lease_until,
+            }
+        }
+    }
 }
 
 /// The result of a write fenced by a lease token.
