@@ -306,6 +306,27 @@ async fn a_5xx_is_retried_and_teloxides_ten_second_sleep_is_cut_short() {
 }
 
 #[tokio::test]
+async fn a_bot_api_call_that_outlasts_the_call_timeout_is_retried_and_releases_the_lease() {
+    let world = world().await;
+    world.fake.inject(Fault::new(
+        "createChatInviteLink",
+        FaultKind::Delay(Duration::from_secs(3)),
+    ));
+    let started = Instant::now();
+    assert_eq!(world.invoke_one(1).await, vec!["m0".to_string()]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut at the 1 s call timeout"
+    );
+    let record = world.stored(1);
+    assert_eq!(record.invite_lease_token, None);
+    assert_eq!(
+        record.telegram_invite_link, None,
+        "an unanswered create is never stored"
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_bot_api_is_retried_and_releases_the_lease() {
     let world = world().await;
     let telegram =
