@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test: unit, handler, Node comparison, and the integration tests against
-# moto. Installs what it needs (moto in .venv); needs cargo, python3, node and curl.
+# moto and a real Postgres. Installs what it needs (moto in .venv, Debian's postgresql
+# when missing); needs cargo, python3, node and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v node >/dev/null || { echo "node is required (the signature reference test)" >&2; exit 1; }
 source scripts/moto.sh
+source scripts/postgres.sh
 
 if [ "$#" -gt 0 ]; then
   # Focused run while working, e.g. scripts/test.sh -p telepay-integration-tests --test chain_moto

@@ -120,19 +120,12 @@ impl DynamoDbPaymentStore {
         }
     }
 
-    /// Reads one record (consistent read): for operators and tests, never on the
-    /// happy path.
-    pub async fn payment(
-        &self,
-        payment_id: PaymentId,
-    ) -> Result<Option<ProcessedPayment>, StoreError> {
-        let item = self.get(&self.payments_table, payment_id).await?;
-        item.as_ref().map(record_from_item).transpose()
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
-    /// Reads one review entry (consistent read): for operators and tests.
-    pub async fn review(&self, payment_id: PaymentId) -> Result<Option<Item>, StoreError> {
-        self.get(&self.reviews_table, payment_id).await
+    pub fn payments_table(&self) -> &str {
+        &self.payments_table
     }
 
     async fn get(&self, table: &str, payment_id: PaymentId) -> Result<Option<Item>, StoreError> {
@@ -339,6 +332,61 @@ impl PaymentStore for DynamoDbPaymentStore {
             vec![(":now", timestamp(now))],
         )
         .await
+    }
+
+    async fn get_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Option<ProcessedPayment>, StoreError> {
+        let item = self.get(&self.payments_table, payment_id).await?;
+        item.as_ref().map(record_from_item).transpose()
+    }
+
+    async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
+        let item = self.get(&self.reviews_table, payment_id).await?;
+        item.as_ref().map(review_from_item).transpose()
+    }
+
+    /// A filtered Scan: fine for operator tooling on a table of payments; a busy shop
+    /// would add a sparse index on the pending flag.
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        let mut pending = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.payments_table)
+                .consistent_read(true)
+                .filter_expression(format!(
+                    "{ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) AND created_at < :before"
+                ))
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(
+                    ":accepted",
+                    AttributeValue::S(RecordState::Accepted.as_str().into()),
+                )
+                .expression_attribute_values(":false", AttributeValue::Bool(false))
+                .expression_attribute_values(":before", timestamp(created_before))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                pending.push(record_from_item(item)?);
+            }
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        pending.sort_by_key(|r| (r.created_at, r.payment_id));
+        pending.truncate(limit);
+        Ok(pending)
     }
 
     async fn fail_invite(
@@ -586,6 +634,23 @@ fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreError> {
         invite_lease_until: r.millis("invite_lease_until")?,
         invite_link_expires_at: r.millis("invite_link_expires_at")?,
         invite_failure_reason: r.string("invite_failure_reason")?,
+    })
+}
+
+fn review_from_item(item: &Item) -> Result<PaymentReview, StoreError> {
+    let id_reader = ItemReader {
+        item,
+        payment_id: 0,
+    };
+    let payment_id: i64 =
+        id_reader.required("payment_id", id_reader.parse_number("payment_id")?)?;
+    let r = ItemReader { item, payment_id };
+    let reason = r.required("reason", r.string("reason")?)?;
+    Ok(PaymentReview {
+        payment_id: PaymentId::new(payment_id).map_err(|e| r.corrupt(e.to_string()))?,
+        reason: reason.parse().map_err(|e| r.corrupt(format!("{e}")))?,
+        ipn: r.required("ipn", r.string("ipn")?)?,
+        received_at: r.required("received_at", r.time("received_at")?)?,
     })
 }
 

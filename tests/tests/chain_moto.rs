@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
 use fake_bot_api::{Fault, FaultKind};
 use np_webhook::handle;
 use telepay_core::fixtures::SAMPLE_IPN;
 use telepay_core::ipn::PaymentId;
-use telepay_core::store::{ClaimOutcome, Fenced, InviteClaim, PaymentStore};
+use telepay_core::store::PaymentStore;
 use telepay_integration_tests::{Chain, outcome, queue_with_dlq, signed_ipn};
 use telepay_shared::sqs_event::sqs_batch;
 
@@ -27,7 +26,7 @@ async fn assert_exactly_one_invite(chain: &Chain) {
     let record = chain
         .aws
         .store()
-        .payment(payment_id())
+        .get_payment(payment_id())
         .await
         .unwrap()
         .unwrap();
@@ -111,83 +110,6 @@ async fn eight_concurrent_invite_sender_invocations_for_one_payment_send_one_inv
 }
 
 #[tokio::test]
-async fn a_stale_lease_holder_can_neither_persist_a_link_nor_complete() {
-    let chain = Chain::new().await;
-    handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
-        .await
-        .unwrap();
-    let store = chain.aws.store();
-    let now = Utc::now();
-    let stale = InviteClaim {
-        payment_id: payment_id(),
-        lease_token: "stale-worker".into(),
-        lease_until: now - TimeDelta::seconds(1),
-        now: now - TimeDelta::seconds(30),
-    };
-    assert!(matches!(
-        store.claim_invite(&stale).await.unwrap(),
-        ClaimOutcome::Claimed(_)
-    ));
-    let current = InviteClaim {
-        payment_id: payment_id(),
-        lease_token: "current-worker".into(),
-        lease_until: now + TimeDelta::seconds(30),
-        now,
-    };
-    assert!(
-        matches!(
-            store.claim_invite(&current).await.unwrap(),
-            ClaimOutcome::Claimed(_)
-        ),
-        "expired lease taken over"
-    );
-
-    let link_expiry = now + TimeDelta::hours(24);
-    assert_eq!(
-        store
-            .persist_invite_link(&stale.lease(), "https://t.me/+stale", link_expiry, now)
-            .await
-            .unwrap(),
-        Fenced::LeaseLost
-    );
-    assert_eq!(
-        store.complete_invite(&stale.lease(), now).await.unwrap(),
-        Fenced::LeaseLost
-    );
-    assert_eq!(
-        store.release_invite(&stale.lease(), now).await.unwrap(),
-        Fenced::LeaseLost
-    );
-    assert_eq!(
-        store.fail_invite(&stale.lease(), "x", now).await.unwrap(),
-        Fenced::LeaseLost
-    );
-    let record = store.payment(payment_id()).await.unwrap().unwrap();
-    assert_eq!(record.telegram_invite_link, None);
-    assert!(!record.telegram_invite_sent);
-
-    assert_eq!(
-        store
-            .persist_invite_link(&current.lease(), "https://t.me/+current", link_expiry, now)
-            .await
-            .unwrap(),
-        Fenced::Done
-    );
-    assert_eq!(
-        store.complete_invite(&current.lease(), now).await.unwrap(),
-        Fenced::Done
-    );
-    let claim_again = InviteClaim {
-        lease_token: "late".into(),
-        ..current
-    };
-    assert_eq!(
-        store.claim_invite(&claim_again).await.unwrap(),
-        ClaimOutcome::AlreadySent
-    );
-}
-
-#[tokio::test]
 async fn a_rate_limited_invite_is_hidden_on_the_queue_for_retry_after() {
     let chain = Chain::new().await;
     handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
@@ -210,7 +132,7 @@ async fn a_rate_limited_invite_is_hidden_on_the_queue_for_retry_after() {
     let record = chain
         .aws
         .store()
-        .payment(payment_id())
+        .get_payment(payment_id())
         .await
         .unwrap()
         .unwrap();
@@ -270,7 +192,7 @@ async fn a_poison_message_lands_in_the_dlq_after_max_receives_and_its_neighbours
     let record = chain
         .aws
         .store()
-        .payment(payment_id())
+        .get_payment(payment_id())
         .await
         .unwrap()
         .unwrap();

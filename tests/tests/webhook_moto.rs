@@ -106,13 +106,22 @@ async fn a_held_payment_is_one_review_item_and_no_record_or_message() {
     }
     let review = aws
         .store()
-        .review(payment_id())
+        .get_review(payment_id())
         .await
         .unwrap()
         .expect("a review");
-    assert_eq!(review["reason"], AttributeValue::S("repeat_deposit".into()));
-    assert_eq!(review["ipn"], AttributeValue::S(repeat_deposit));
-    assert!(aws.store().payment(payment_id()).await.unwrap().is_none());
+    assert_eq!(
+        review.reason,
+        telepay_core::payment::HoldReason::RepeatDeposit
+    );
+    assert_eq!(review.ipn, repeat_deposit);
+    assert!(
+        aws.store()
+            .get_payment(payment_id())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(aws.drain_queue().await.is_empty());
 }
 
@@ -175,7 +184,7 @@ async fn thirty_two_concurrent_ingress_writes_create_the_record_exactly_once() {
     let record = {
         // The record the webhook would write for the sample IPN.
         handle(&webhook, signed_ipn(SAMPLE_IPN)).await.unwrap();
-        let record = store.payment(payment_id()).await.unwrap().unwrap();
+        let record = store.get_payment(payment_id()).await.unwrap().unwrap();
         aws.dynamodb
             .delete_item()
             .table_name(&aws.payments_table)

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -129,6 +129,8 @@ impl ProcessedPayment {
         purchase: Purchase,
         now: DateTime<Utc>,
     ) -> Self {
+        // Millisecond precision: what every backend stores exactly.
+        let now = now.trunc_subsecs(3);
         Self {
             payment_id,
             user_id,
@@ -155,6 +157,12 @@ impl ProcessedPayment {
     /// The processor may mark it: accepted and not processed yet.
     pub fn awaits_processing(&self) -> bool {
         self.state == RecordState::Accepted && !self.gcwebhook1_processed
+    }
+
+    /// Accepted, but a stage is not done: what the reconciler and operators look for.
+    pub fn is_pending(&self) -> bool {
+        self.state == RecordState::Accepted
+            && !(self.gcwebhook1_processed && self.telegram_invite_sent)
     }
 
     /// An invite claim may take it at `now`: accepted, not sent, no live lease.

@@ -181,6 +181,38 @@ impl PaymentStore for MemoryPaymentStore {
         self.fenced(lease, |record| clear_lease(record, now))
     }
 
+    async fn get_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Option<ProcessedPayment>, StoreError> {
+        self.check_available()?;
+        Ok(self.payment(payment_id.get()))
+    }
+
+    async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
+        self.check_available()?;
+        Ok(self.review(payment_id.get()))
+    }
+
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        self.check_available()?;
+        let mut pending: Vec<_> = self
+            .payments
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.is_pending() && r.created_at < created_before)
+            .cloned()
+            .collect();
+        pending.sort_by_key(|r| (r.created_at, r.payment_id));
+        pending.truncate(limit);
+        Ok(pending)
+    }
+
     async fn fail_invite(
         &self,
         lease: &InviteLease,

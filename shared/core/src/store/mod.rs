@@ -188,4 +188,26 @@ pub trait PaymentStore: Send + Sync {
         reason: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+
+    // ---- reads: for operators, the reconciler and tests; never on the happy path ----
+
+    /// One record, as stored (a consistent read).
+    fn get_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> impl Future<Output = Result<Option<ProcessedPayment>, StoreError>> + Send;
+
+    /// One review entry.
+    fn get_review(
+        &self,
+        payment_id: PaymentId,
+    ) -> impl Future<Output = Result<Option<PaymentReview>, StoreError>> + Send;
+
+    /// Accepted records created before `created_before` whose processing or invite is not
+    /// done (seed rows with NULL flags included), oldest first, at most `limit`.
+    fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ProcessedPayment>, StoreError>> + Send;
 }

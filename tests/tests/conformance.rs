@@ -1,0 +1,538 @@
+//! One conformance suite for every `PaymentStore` backend: the same cases, written once,
+//! run on memory, SQLite, Postgres and DynamoDB (single-threaded moto).
+//! Adding a backend = implementing the trait + `Backend` below + one line in the suite.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_USER_ID, sample_record};
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::{HoldReason, PaymentReview, ProcessedPayment, RecordState};
+use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::{
+    ClaimOutcome, Fenced, Held, InviteClaim, PaymentStore, ProcessedMark, Recorded,
+};
+use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
+use telepay_shared::dynamodb::DynamoDbPaymentStore;
+use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
+
+/// A backend under test: a fresh, isolated store, and a way to write rows as the seed
+/// did (flags possibly NULL, none of this project's extras).
+trait Backend: PaymentStore + Sized + 'static {
+    async fn fresh() -> Self;
+    async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>);
+}
+
+impl Backend for MemoryPaymentStore {
+    async fn fresh() -> Self {
+        MemoryPaymentStore::new()
+    }
+    async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>) {
+        // The memory store has no NULL: a missing flag is false, as every backend reads it.
+        let mut row = sample_record(payment_id);
+        row.gcwebhook1_processed = processed.unwrap_or(false);
+        row.telegram_invite_sent = sent.unwrap_or(false);
+        row.payload_hash = None;
+        row.purchase = None;
+        row.created_at = long_ago();
+        self.put_payment(row);
+    }
+}
+
+const SEED_INSERT: &str = "INSERT INTO processed_payments \
+    (payment_id, user_id, channel_id, gcwebhook1_processed, telegram_invite_sent, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6)";
+
+impl Backend for SqlitePaymentStore {
+    async fn fresh() -> Self {
+        sqlite_store(true).await
+    }
+    async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>) {
+        sqlx::query(SEED_INSERT)
+            .bind(payment_id)
+            .bind(SAMPLE_USER_ID)
+            .bind(SAMPLE_CHANNEL_ID)
+            .bind(processed)
+            .bind(sent)
+            .bind(long_ago().naive_utc())
+            .execute(self.pool())
+            .await
+            .unwrap();
+    }
+}
+
+impl Backend for PostgresPaymentStore {
+    async fn fresh() -> Self {
+        postgres_store(true).await
+    }
+    async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>) {
+        sqlx::query(SEED_INSERT)
+            .bind(payment_id)
+            .bind(SAMPLE_USER_ID)
+            .bind(SAMPLE_CHANNEL_ID)
+            .bind(processed)
+            .bind(sent)
+            .bind(long_ago().naive_utc())
+            .execute(self.pool())
+            .await
+            .unwrap();
+    }
+}
+
+impl Backend for DynamoDbPaymentStore {
+    async fn fresh() -> Self {
+        MotoResources::new().await.store()
+    }
+    async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>) {
+        use aws_sdk_dynamodb::types::AttributeValue::{Bool, N, S};
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.payments_table())
+            .item("payment_id", N(payment_id.to_string()))
+            .item("user_id", N(SAMPLE_USER_ID.to_string()))
+            .item("channel_id", N(SAMPLE_CHANNEL_ID.to_string()))
+            .item(
+                "created_at",
+                S(long_ago().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            );
+        if let Some(flag) = processed {
+            put = put.item("gcwebhook1_processed", Bool(flag));
+        }
+        if let Some(flag) = sent {
+            put = put.item("telegram_invite_sent", Bool(flag));
+        }
+        put.send().await.unwrap();
+    }
+}
+
+fn long_ago() -> DateTime<Utc> {
+    "2025-01-01T00:00:00Z".parse().unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+fn id(n: i64) -> PaymentId {
+    PaymentId::new(n).unwrap()
+}
+
+fn claim(payment_id: i64, token: &str, now: DateTime<Utc>, lease: TimeDelta) -> InviteClaim {
+    InviteClaim {
+        payment_id: id(payment_id),
+        lease_token: token.into(),
+        lease_until: now + lease,
+        now,
+    }
+}
+
+async fn stored<B: Backend>(store: &B, payment_id: i64) -> ProcessedPayment {
+    store
+        .get_payment(id(payment_id))
+        .await
+        .unwrap()
+        .expect("the record")
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn ingress_insert_and_duplicate<B: Backend>() {
+        let store = B::fresh().await;
+        let record = sample_record(1);
+        assert_eq!(store.record_accepted(&record).await.unwrap(), Recorded::New);
+        assert_eq!(stored(&store, 1).await, record, "stored as written");
+        assert_eq!(
+            store.record_accepted(&record).await.unwrap(),
+            Recorded::Existing(Box::new(record.clone())),
+            "a duplicate gets the stored record back"
+        );
+        assert_eq!(store.get_payment(id(2)).await.unwrap(), None);
+    }
+
+    pub async fn payload_conflict_keeps_the_first_record<B: Backend>() {
+        let store = B::fresh().await;
+        let first = sample_record(1);
+        store.record_accepted(&first).await.unwrap();
+        let mut second = sample_record(1);
+        second.payload_hash = Some("cd".repeat(32));
+        second.user_id = telepay_core::order::UserId::new(99).unwrap();
+        let Recorded::Existing(existing) = store.record_accepted(&second).await.unwrap() else {
+            panic!("the second write must not insert");
+        };
+        assert_eq!(existing.payload_hash, first.payload_hash);
+        assert_eq!(stored(&store, 1).await, first, "nothing overwritten");
+    }
+
+    pub async fn review_entries_are_held_once<B: Backend>() {
+        let store = B::fresh().await;
+        let review = PaymentReview {
+            payment_id: id(5),
+            reason: HoldReason::PriceMismatch,
+            ipn: r#"{"payment_id":5,"note":"ünïcode / \"quoted\""}"#.into(),
+            received_at: now(),
+        };
+        assert_eq!(store.hold_for_review(&review).await.unwrap(), Held::New);
+        let again = PaymentReview {
+            reason: HoldReason::RepeatDeposit,
+            ..review.clone()
+        };
+        assert_eq!(
+            store.hold_for_review(&again).await.unwrap(),
+            Held::AlreadyHeld
+        );
+        assert_eq!(
+            store.get_review(id(5)).await.unwrap(),
+            Some(review),
+            "the first is kept"
+        );
+        assert_eq!(
+            store.get_payment(id(5)).await.unwrap(),
+            None,
+            "never a payment record"
+        );
+    }
+
+    pub async fn processor_mark_once<B: Backend>() {
+        let store = B::fresh().await;
+        assert_eq!(
+            store.mark_processed(id(1), now()).await.unwrap(),
+            ProcessedMark::NotFound
+        );
+        store.record_accepted(&sample_record(1)).await.unwrap();
+        let at = now();
+        assert_eq!(
+            store.mark_processed(id(1), at).await.unwrap(),
+            ProcessedMark::Marked
+        );
+        let record = stored(&store, 1).await;
+        assert!(record.gcwebhook1_processed);
+        assert_eq!(record.gcwebhook1_processed_at, Some(at));
+        assert_eq!(
+            store.mark_processed(id(1), now()).await.unwrap(),
+            ProcessedMark::AlreadyProcessed
+        );
+        assert_eq!(
+            stored(&store, 1).await.gcwebhook1_processed_at,
+            Some(at),
+            "first mark kept"
+        );
+    }
+
+    pub async fn invite_claim_lease_expiry_and_takeover<B: Backend>() {
+        let store = B::fresh().await;
+        assert_eq!(
+            store
+                .claim_invite(&claim(1, "a", now(), TimeDelta::seconds(30)))
+                .await
+                .unwrap(),
+            ClaimOutcome::NotFound
+        );
+        store.record_accepted(&sample_record(1)).await.unwrap();
+        let t0 = now();
+        let first = claim(1, "a", t0, TimeDelta::seconds(30));
+        let ClaimOutcome::Claimed(record) = store.claim_invite(&first).await.unwrap() else {
+            panic!("the first claim wins");
+        };
+        assert_eq!(record.invite_lease_token.as_deref(), Some("a"));
+        assert_eq!(record.invite_lease_until, Some(first.lease_until));
+
+        let during = claim(1, "b", t0 + TimeDelta::seconds(10), TimeDelta::seconds(30));
+        assert_eq!(
+            store.claim_invite(&during).await.unwrap(),
+            ClaimOutcome::Leased {
+                until: Some(first.lease_until)
+            }
+        );
+        let after = claim(1, "b", t0 + TimeDelta::seconds(31), TimeDelta::seconds(30));
+        assert!(
+            matches!(
+                store.claim_invite(&after).await.unwrap(),
+                ClaimOutcome::Claimed(_)
+            ),
+            "expired lease taken over"
+        );
+        assert_eq!(
+            stored(&store, 1).await.invite_lease_token.as_deref(),
+            Some("b")
+        );
+    }
+
+    pub async fn a_released_lease_is_claimable_at_once<B: Backend>() {
+        let store = B::fresh().await;
+        store.record_accepted(&sample_record(1)).await.unwrap();
+        let first = claim(1, "a", now(), TimeDelta::minutes(5));
+        store.claim_invite(&first).await.unwrap();
+        assert_eq!(
+            store.release_invite(&first.lease(), now()).await.unwrap(),
+            Fenced::Done
+        );
+        let record = stored(&store, 1).await;
+        assert_eq!(
+            (record.invite_lease_token, record.invite_lease_until),
+            (None, None)
+        );
+        assert!(matches!(
+            store
+                .claim_invite(&claim(1, "b", now(), TimeDelta::minutes(5)))
+                .await
+                .unwrap(),
+            ClaimOutcome::Claimed(_)
+        ));
+    }
+
+    pub async fn a_stale_token_can_neither_persist_nor_complete<B: Backend>() {
+        let store = B::fresh().await;
+        store.record_accepted(&sample_record(1)).await.unwrap();
+        let t0 = now();
+        let stale = claim(
+            1,
+            "stale",
+            t0 - TimeDelta::seconds(60),
+            TimeDelta::seconds(30),
+        );
+        store.claim_invite(&stale).await.unwrap();
+        let current = claim(1, "current", t0, TimeDelta::seconds(30));
+        assert!(matches!(
+            store.claim_invite(&current).await.unwrap(),
+            ClaimOutcome::Claimed(_)
+        ));
+
+        let expiry = t0 + TimeDelta::hours(24);
+        let lost = Fenced::LeaseLost;
+        assert_eq!(
+            store
+                .persist_invite_link(&stale.lease(), "https://t.me/+stale", expiry, t0)
+                .await
+                .unwrap(),
+            lost
+        );
+        assert_eq!(
+            store.complete_invite(&stale.lease(), t0).await.unwrap(),
+            lost
+        );
+        assert_eq!(
+            store.release_invite(&stale.lease(), t0).await.unwrap(),
+            lost
+        );
+        assert_eq!(
+            store
+                .fail_invite(&stale.lease(), "stale", t0)
+                .await
+                .unwrap(),
+            lost
+        );
+        let untouched = stored(&store, 1).await;
+        assert_eq!(untouched.telegram_invite_link, None);
+        assert!(!untouched.telegram_invite_sent);
+        assert_eq!(untouched.state, RecordState::Accepted);
+
+        assert_eq!(
+            store
+                .persist_invite_link(&current.lease(), "https://t.me/+current", expiry, t0)
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        assert_eq!(
+            store.complete_invite(&current.lease(), t0).await.unwrap(),
+            Fenced::Done
+        );
+        let done = stored(&store, 1).await;
+        assert_eq!(
+            done.telegram_invite_link.as_deref(),
+            Some("https://t.me/+current")
+        );
+        assert_eq!(done.invite_link_expires_at, Some(expiry));
+        assert!(done.telegram_invite_sent && done.telegram_invite_sent_at == Some(t0));
+        assert_eq!(done.invite_lease_token, None);
+        assert_eq!(
+            store
+                .claim_invite(&claim(1, "late", now(), TimeDelta::seconds(30)))
+                .await
+                .unwrap(),
+            ClaimOutcome::AlreadySent
+        );
+    }
+
+    pub async fn invite_failed_is_terminal<B: Backend>() {
+        let store = B::fresh().await;
+        store.record_accepted(&sample_record(1)).await.unwrap();
+        let held = claim(1, "a", now(), TimeDelta::seconds(30));
+        store.claim_invite(&held).await.unwrap();
+        let reason = "Forbidden: bot was blocked by the user";
+        assert_eq!(
+            store
+                .fail_invite(&held.lease(), reason, now())
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        let failed = stored(&store, 1).await;
+        assert_eq!(failed.state, RecordState::InviteFailed);
+        assert_eq!(failed.invite_failure_reason.as_deref(), Some(reason));
+        assert_eq!(failed.invite_lease_token, None);
+        assert_eq!(
+            store
+                .claim_invite(&claim(
+                    1,
+                    "b",
+                    now() + TimeDelta::hours(1),
+                    TimeDelta::seconds(30)
+                ))
+                .await
+                .unwrap(),
+            ClaimOutcome::InviteFailed
+        );
+        assert_eq!(
+            store.mark_processed(id(1), now()).await.unwrap(),
+            ProcessedMark::NotAccepted(RecordState::InviteFailed)
+        );
+    }
+
+    pub async fn pending_payments_are_listed_oldest_first<B: Backend>() {
+        let store = B::fresh().await;
+        let t0 = now();
+        let at = |minutes_ago: i64, payment_id: i64| {
+            let mut record = sample_record(payment_id);
+            record.created_at = t0 - TimeDelta::minutes(minutes_ago);
+            record.updated_at = record.created_at;
+            record
+        };
+        for record in [at(30, 1), at(20, 2), at(25, 3), at(15, 4), at(1, 5)] {
+            store.record_accepted(&record).await.unwrap();
+        }
+        // 2: processed, invite not sent (stuck at the invite). 3: fully done. 4: failed.
+        store.mark_processed(id(2), t0).await.unwrap();
+        store.mark_processed(id(3), t0).await.unwrap();
+        let three = claim(3, "x", t0, TimeDelta::seconds(30));
+        store.claim_invite(&three).await.unwrap();
+        let _ = store.complete_invite(&three.lease(), t0).await.unwrap();
+        let four = claim(4, "y", t0, TimeDelta::seconds(30));
+        store.claim_invite(&four).await.unwrap();
+        let _ = store
+            .fail_invite(&four.lease(), "blocked", t0)
+            .await
+            .unwrap();
+
+        let pending = store
+            .pending_payments(t0 - TimeDelta::minutes(5), 10)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = pending.iter().map(|r| r.payment_id.get()).collect();
+        assert_eq!(ids, vec![1, 2], "5 is too recent; 3 is done; 4 failed");
+        let limited = store.pending_payments(t0, 1).await.unwrap();
+        assert_eq!(limited.len(), 1);
+        assert_eq!(limited[0].payment_id.get(), 1);
+    }
+
+    pub async fn seed_rows_with_null_flags_follow_the_protocol<B: Backend>() {
+        let store = B::fresh().await;
+        store.insert_seed_row(11, None, None).await;
+        store.insert_seed_row(12, Some(true), None).await;
+        store.insert_seed_row(13, Some(true), Some(true)).await;
+
+        let row = stored(&store, 11).await;
+        assert_eq!(row.state, RecordState::Accepted);
+        assert!(!row.gcwebhook1_processed && !row.telegram_invite_sent);
+        assert_eq!(row.purchase, None);
+
+        let pending: Vec<i64> = store
+            .pending_payments(now(), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.payment_id.get())
+            .collect();
+        assert_eq!(pending, vec![11, 12]);
+
+        assert_eq!(
+            store.mark_processed(id(11), now()).await.unwrap(),
+            ProcessedMark::Marked
+        );
+        assert_eq!(
+            store.mark_processed(id(12), now()).await.unwrap(),
+            ProcessedMark::AlreadyProcessed
+        );
+        assert!(
+            matches!(
+                store
+                    .claim_invite(&claim(12, "a", now(), TimeDelta::seconds(30)))
+                    .await
+                    .unwrap(),
+                ClaimOutcome::Claimed(_)
+            ),
+            "processed but not sent: picked up by the protocol"
+        );
+        assert_eq!(
+            store
+                .claim_invite(&claim(13, "a", now(), TimeDelta::seconds(30)))
+                .await
+                .unwrap(),
+            ClaimOutcome::AlreadySent,
+            "a seed row marked sent is never sent again"
+        );
+    }
+
+    pub async fn thirty_two_concurrent_claims_have_one_winner<B: Backend>() {
+        let store = Arc::new(B::fresh().await);
+        store.record_accepted(&sample_record(1)).await.unwrap();
+        let at = now();
+        let tasks: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .claim_invite(&claim(
+                            1,
+                            &format!("worker-{n}"),
+                            at,
+                            TimeDelta::seconds(30),
+                        ))
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            match task.await.unwrap().expect("the backend answers") {
+                ClaimOutcome::Claimed(record) => winners.push(record.invite_lease_token.unwrap()),
+                ClaimOutcome::Leased { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one claim wins: {winners:?}");
+        assert_eq!(
+            stored(&*store, 1).await.invite_lease_token,
+            Some(winners.remove(0))
+        );
+    }
+}
+
+macro_rules! conformance_suite {
+    ($($backend:ident: $store:ty),* $(,)?) => {$(
+        mod $backend {
+            use super::*;
+            type Store = $store;
+            #[tokio::test] async fn ingress_insert_and_duplicate() { cases::ingress_insert_and_duplicate::<Store>().await }
+            #[tokio::test] async fn payload_conflict_keeps_the_first_record() { cases::payload_conflict_keeps_the_first_record::<Store>().await }
+            #[tokio::test] async fn review_entries_are_held_once() { cases::review_entries_are_held_once::<Store>().await }
+            #[tokio::test] async fn processor_mark_once() { cases::processor_mark_once::<Store>().await }
+            #[tokio::test] async fn invite_claim_lease_expiry_and_takeover() { cases::invite_claim_lease_expiry_and_takeover::<Store>().await }
+            #[tokio::test] async fn a_released_lease_is_claimable_at_once() { cases::a_released_lease_is_claimable_at_once::<Store>().await }
+            #[tokio::test] async fn a_stale_token_can_neither_persist_nor_complete() { cases::a_stale_token_can_neither_persist_nor_complete::<Store>().await }
+            #[tokio::test] async fn invite_failed_is_terminal() { cases::invite_failed_is_terminal::<Store>().await }
+            #[tokio::test] async fn pending_payments_are_listed_oldest_first() { cases::pending_payments_are_listed_oldest_first::<Store>().await }
+            #[tokio::test] async fn seed_rows_with_null_flags_follow_the_protocol() { cases::seed_rows_with_null_flags_follow_the_protocol::<Store>().await }
+            #[tokio::test] async fn thirty_two_concurrent_claims_have_one_winner() { cases::thirty_two_concurrent_claims_have_one_winner::<Store>().await }
+        }
+    )*};
+}
+
+conformance_suite! {
+    memory: MemoryPaymentStore,
+    sqlite: SqlitePaymentStore,
+    postgres: PostgresPaymentStore,
+    dynamodb: DynamoDbPaymentStore,
+}
