@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help test lint fmt bench build deploy clean
+.PHONY: help test lint fmt bench build deploy clean migrate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,3 +29,6 @@ deploy: build ## sam deploy --guided: asks for the IPN secret, bot token and cha
 clean: ## Remove build output and the tool venvs
 	cargo clean
 	rm -rf .venv .venv-tools .aws-sam
+
+migrate: ## Apply the store schema: SQL migrations or DynamoDB tables (TELEPAY_STORE_BACKEND, DATABASE_URL, ...)
+	cargo run --quiet --locked -p telepay -- migrate

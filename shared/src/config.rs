@@ -7,6 +7,7 @@ use telepay_core::directory::{ChannelDirectory, DirectoryError};
 use telepay_core::invite::{InviteSettings, MessageTemplate};
 use telepay_core::signature::IpnSecret;
 
+use crate::store::StoreConfig;
 use crate::telegram::BotToken;
 
 pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";
@@ -75,8 +76,7 @@ impl<const N: usize> Environment for [(&str, &str); N] {
 pub struct WebhookConfig {
     pub ipn_secret: IpnSecret,
     pub directory: ChannelDirectory,
-    pub payments_table: String,
-    pub reviews_table: String,
+    pub store: StoreConfig,
     pub processor_queue_url: String,
 }
 
@@ -87,8 +87,7 @@ impl WebhookConfig {
         Ok(Self {
             ipn_secret,
             directory: channel_directory(env)?,
-            payments_table: env.required(PAYMENTS_TABLE)?,
-            reviews_table: env.required(REVIEWS_TABLE)?,
+            store: StoreConfig::from_env(env)?,
             processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
         })
     }
@@ -113,7 +112,7 @@ impl TableNames {
 /// payment-processor's configuration.
 #[derive(Debug)]
 pub struct ProcessorConfig {
-    pub tables: TableNames,
+    pub store: StoreConfig,
     pub payout_queue_url: String,
     pub invite_queue_url: String,
 }
@@ -121,7 +120,7 @@ pub struct ProcessorConfig {
 impl ProcessorConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            tables: TableNames::from_env(env)?,
+            store: StoreConfig::from_env(env)?,
             payout_queue_url: env.required(PAYOUT_QUEUE_URL)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
         })
@@ -131,7 +130,7 @@ impl ProcessorConfig {
 /// invite-sender's configuration.
 #[derive(Debug)]
 pub struct InviteSenderConfig {
-    pub tables: TableNames,
+    pub store: StoreConfig,
     /// Its own queue, for ChangeMessageVisibility on a 429.
     pub invite_queue_url: String,
     pub bot_token: BotToken,
@@ -159,7 +158,7 @@ impl InviteSenderConfig {
             })?;
         }
         Ok(Self {
-            tables: TableNames::from_env(env)?,
+            store: StoreConfig::from_env(env)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
             bot_token,
             api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
@@ -223,7 +222,9 @@ mod tests {
             (PROCESSOR_QUEUE_URL, "http://queue"),
         ];
         let config = WebhookConfig::from_env(&env).unwrap();
-        assert_eq!(config.payments_table, "processed_payments");
+        assert!(
+            matches!(&config.store, StoreConfig::DynamoDb(t) if t.payments == "processed_payments")
+        );
         assert!(
             !format!("{config:?}").contains("s3cret-value"),
             "Debug leaks the secret"

@@ -120,6 +120,20 @@ impl DynamoDbPaymentStore {
         }
     }
 
+    /// Creates each table that does not exist yet (the `telepay migrate` of DynamoDB).
+    pub async fn create_tables_if_missing(&self) -> Result<(), StoreError> {
+        for table in [&self.payments_table, &self.reviews_table] {
+            match self.client.describe_table().table_name(table).send().await {
+                Ok(_) => {}
+                Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
+                    create_table(&self.client, table).await?;
+                }
+                Err(other) => return Err(unavailable(other)),
+            }
+        }
+        Ok(())
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -661,35 +675,36 @@ pub async fn create_tables(
     payments_table: &str,
     reviews_table: &str,
 ) -> Result<(), StoreError> {
-    for table in [payments_table, reviews_table] {
-        let attribute = AttributeDefinition::builder()
-            .attribute_name("payment_id")
-            .attribute_type(ScalarAttributeType::N)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let key = KeySchemaElement::builder()
-            .attribute_name("payment_id")
-            .key_type(KeyType::Hash)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        client
-            .create_table()
-            .table_name(table)
-            .attribute_definitions(attribute)
-            .key_schema(key)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(unavailable)?;
-    }
-    for table in [payments_table, reviews_table] {
-        client
-            .wait_until_table_exists()
-            .table_name(table)
-            .wait(Duration::from_secs(120))
-            .await
-            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
-    }
+    create_table(client, payments_table).await?;
+    create_table(client, reviews_table).await
+}
+
+async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let attribute = AttributeDefinition::builder()
+        .attribute_name("payment_id")
+        .attribute_type(ScalarAttributeType::N)
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let key = KeySchemaElement::builder()
+        .attribute_name("payment_id")
+        .key_type(KeyType::Hash)
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute)
+        .key_schema(key)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    client
+        .wait_until_table_exists()
+        .table_name(table)
+        .wait(Duration::from_secs(120))
+        .await
+        .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
     Ok(())
 }
 

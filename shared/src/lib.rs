@@ -11,5 +11,6 @@ pub mod dynamodb;
 pub mod sql;
 pub mod sqs;
 pub mod sqs_event;
+pub mod store;
 pub mod telegram;
 pub mod telemetry;

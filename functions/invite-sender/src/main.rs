@@ -5,7 +5,6 @@ use lambda_runtime::{Error, service_fn};
 use telepay_core::invite::InviteSender;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{InviteSenderConfig, ProcessEnvironment};
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::telegram::BotApiInviter;
 use telepay_shared::telemetry;
@@ -15,11 +14,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = InviteSenderConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
-    let store = DynamoDbPaymentStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        config.tables.payments,
-        config.tables.reviews,
-    );
+    let store = config.store.connect(&sdk).await?;
     let invite_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.invite_queue_url);
     let telegram = BotApiInviter::new(config.bot_token, config.api_url.as_deref())?;
     let sender = InviteSender::new(store, telegram, config.directory, config.settings);

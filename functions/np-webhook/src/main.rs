@@ -5,7 +5,6 @@ use np_webhook::handle;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::{load_sdk_config, webhook_timeouts};
 use telepay_shared::config::{ProcessEnvironment, WebhookConfig};
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::telemetry;
 
@@ -14,11 +13,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = WebhookConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(webhook_timeouts()).await;
-    let store = DynamoDbPaymentStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        config.payments_table,
-        config.reviews_table,
-    );
+    let store = config.store.connect(&sdk).await?;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.processor_queue_url);
     let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue);
     tracing::info!("np-webhook cold start");

@@ -5,7 +5,6 @@ use payment_processor::handle;
 use telepay_core::processor::PaymentProcessor;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{ProcessEnvironment, ProcessorConfig};
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::telemetry;
 
@@ -15,11 +14,7 @@ async fn main() -> Result<(), Error> {
     let config = ProcessorConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let store = DynamoDbPaymentStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        config.tables.payments,
-        config.tables.reviews,
-    );
+    let store = config.store.connect(&sdk).await?;
     let processor = PaymentProcessor::new(
         store,
         SqsQueue::new(sqs.clone(), config.payout_queue_url),

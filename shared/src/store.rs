@@ -1,0 +1,189 @@
+//! The store backend chosen at run time: DynamoDB (the Lambda default), Postgres, or
+//! SQLite (the local run). One enum, so handlers stay generic over one `PaymentStore`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::{PaymentReview, ProcessedPayment};
+use telepay_core::store::{
+    ClaimOutcome, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark, Recorded,
+    StoreError,
+};
+
+use crate::config::{ConfigError, Environment, TableNames};
+use crate::dynamodb::DynamoDbPaymentStore;
+use crate::sql::{DatabaseUrl, PostgresPaymentStore, SqlitePaymentStore};
+
+pub const STORE_BACKEND: &str = "TELEPAY_STORE_BACKEND";
+pub const DATABASE_URL: &str = "DATABASE_URL";
+pub const SQLITE_PATH: &str = "TELEPAY_SQLITE_PATH";
+
+/// Postgres statements are cut after this: a stuck query fails the invocation, which is
+/// retried, instead of running into the Lambda timeout.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Which backend, from `TELEPAY_STORE_BACKEND` (`dynamodb`, the default; `postgres`
+/// with `DATABASE_URL`; `sqlite` with `TELEPAY_SQLITE_PATH`).
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    DynamoDb(TableNames),
+    Postgres(DatabaseUrl),
+    Sqlite(PathBuf),
+}
+
+impl StoreConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let backend = env.get(STORE_BACKEND).unwrap_or_default();
+        match backend.trim() {
+            "" | "dynamodb" => Ok(Self::DynamoDb(TableNames::from_env(env)?)),
+            "postgres" => Ok(Self::Postgres(DatabaseUrl::new(
+                env.required(DATABASE_URL)?,
+            ))),
+            "sqlite" => Ok(Self::Sqlite(env.required(SQLITE_PATH)?.into())),
+            other => Err(ConfigError::Invalid {
+                variable: STORE_BACKEND,
+                reason: format!("{other:?} is not one of dynamodb, postgres, sqlite"),
+            }),
+        }
+    }
+
+    /// Connects once (cold start). `sdk` is only used for DynamoDB.
+    pub async fn connect(&self, sdk: &SdkConfig) -> Result<AnyPaymentStore, StoreError> {
+        Ok(match self {
+            Self::DynamoDb(tables) => AnyPaymentStore::DynamoDb(DynamoDbPaymentStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &tables.payments,
+                &tables.reviews,
+            )),
+            Self::Postgres(url) => AnyPaymentStore::Postgres(
+                PostgresPaymentStore::connect(url, STATEMENT_TIMEOUT).await?,
+            ),
+            Self::Sqlite(path) => AnyPaymentStore::Sqlite(SqlitePaymentStore::open(path).await?),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum AnyPaymentStore {
+    DynamoDb(DynamoDbPaymentStore),
+    Postgres(PostgresPaymentStore),
+    Sqlite(SqlitePaymentStore),
+}
+
+impl AnyPaymentStore {
+    /// Brings the schema up to date: the SQL migrations, or the DynamoDB tables.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::DynamoDb(store) => store.create_tables_if_missing().await,
+            Self::Postgres(store) => store.migrate().await,
+            Self::Sqlite(store) => store.migrate().await,
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyPaymentStore::DynamoDb($store) => $call,
+            AnyPaymentStore::Postgres($store) => $call,
+            AnyPaymentStore::Sqlite($store) => $call,
+        }
+    };
+}
+
+impl PaymentStore for AnyPaymentStore {
+    async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
+        delegate!(self, s => s.record_accepted(record).await)
+    }
+    async fn hold_for_review(&self, review: &PaymentReview) -> Result<Held, StoreError> {
+        delegate!(self, s => s.hold_for_review(review).await)
+    }
+    async fn mark_processed(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessedMark, StoreError> {
+        delegate!(self, s => s.mark_processed(payment_id, now).await)
+    }
+    async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
+        delegate!(self, s => s.claim_invite(claim).await)
+    }
+    async fn persist_invite_link(
+        &self,
+        lease: &InviteLease,
+        link: &str,
+        link_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        delegate!(self, s => s.persist_invite_link(lease, link, link_expires_at, now).await)
+    }
+    async fn complete_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        delegate!(self, s => s.complete_invite(lease, now).await)
+    }
+    async fn release_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        delegate!(self, s => s.release_invite(lease, now).await)
+    }
+    async fn fail_invite(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        delegate!(self, s => s.fail_invite(lease, reason, now).await)
+    }
+    async fn get_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Option<ProcessedPayment>, StoreError> {
+        delegate!(self, s => s.get_payment(payment_id).await)
+    }
+    async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
+        delegate!(self, s => s.get_review(payment_id).await)
+    }
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        delegate!(self, s => s.pending_payments(created_before, limit).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{PAYMENTS_TABLE, REVIEWS_TABLE};
+
+    #[test]
+    fn dynamodb_is_the_default_and_postgres_needs_its_url() {
+        let tables = [(PAYMENTS_TABLE, "p"), (REVIEWS_TABLE, "r")];
+        assert!(matches!(
+            StoreConfig::from_env(&tables),
+            Ok(StoreConfig::DynamoDb(_))
+        ));
+        let err = StoreConfig::from_env(&[(STORE_BACKEND, "postgres")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable DATABASE_URL is missing or empty"
+        );
+        let url = "postgres://telepay:hunter2@db/telepay";
+        let config =
+            StoreConfig::from_env(&[(STORE_BACKEND, "postgres"), (DATABASE_URL, url)]).unwrap();
+        assert!(
+            !format!("{config:?}").contains("hunter2"),
+            "the password never prints"
+        );
+        assert!(StoreConfig::from_env(&[(STORE_BACKEND, "mysql")]).is_err());
+    }
+}
