@@ -8,6 +8,7 @@ pub mod aws;
 pub mod batch;
 pub mod config;
 pub mod dynamodb;
+pub mod local_queue;
 pub mod sql;
 pub mod sqs;
 pub mod sqs_event;

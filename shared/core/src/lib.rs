@@ -10,6 +10,7 @@ pub mod order;
 pub mod payment;
 pub mod processor;
 pub mod queue;
+pub mod reconcile;
 pub mod signature;
 pub mod store;
 pub mod telegram;

@@ -7,16 +7,21 @@ pub const NAMESPACE: &str = "TelePay";
 
 /// Writes one EMF line counting `metric` once.
 pub fn emit_count(metric: &str) {
+    emit_value(metric, 1.0, "Count");
+}
+
+/// Writes one EMF line with `metric` = `value` in `unit` (a CloudWatch unit name).
+pub fn emit_value(metric: &str, value: f64, unit: &str) {
     let line = serde_json::json!({
         "_aws": {
             "Timestamp": chrono::Utc::now().timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [[]],
-                "Metrics": [{ "Name": metric, "Unit": "Count" }]
+                "Metrics": [{ "Name": metric, "Unit": unit }]
             }]
         },
-        metric: 1
+        metric: value
     });
     println!("{line}");
 }

@@ -1,0 +1,183 @@
+//! The reconciler: nothing stays stuck. NOWPayments stops retrying and SQS messages can
+//! expire or dead-letter, so on a schedule every accepted payment whose processing or
+//! invite is overdue is queued again. Idempotent: the processor and the invite protocol
+//! make a repeat harmless.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use crate::metrics::emit_value;
+use crate::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageQueue, ProcessorMessage};
+use crate::store::{PaymentStore, StoreError};
+
+/// What one reconciliation found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    /// Overdue payments found (the backlog).
+    pub backlog: usize,
+    /// Age of the oldest overdue payment, in seconds.
+    pub oldest_age_secs: Option<u64>,
+    pub requeued_processing: usize,
+    pub requeued_invites: usize,
+    /// Overdue but left alone: an invite lease is live (a worker is on it).
+    pub in_flight: usize,
+    /// Rows that cannot be re-processed automatically (seed rows without a stored
+    /// purchase): shown by `telepay payments pending` for an operator.
+    pub needs_operator: usize,
+    /// Sends that failed this time; the next run tries again.
+    pub failed: usize,
+}
+
+pub struct Reconciler<S, P, I> {
+    pub store: S,
+    pub processor_queue: P,
+    pub invite_queue: I,
+    /// How long a stage may take before its payment counts as stuck.
+    pub stuck_after: Duration,
+    /// At most this many payments per run.
+    pub batch: usize,
+}
+
+impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
+    pub async fn reconcile(&self, now: DateTime<Utc>) -> Result<ReconcileReport, StoreError> {
+        let stuck_after = TimeDelta::from_std(self.stuck_after).unwrap_or(TimeDelta::minutes(15));
+        let overdue = self
+            .store
+            .pending_payments(now - stuck_after, self.batch)
+            .await?;
+        let mut report = ReconcileReport {
+            backlog: overdue.len(),
+            oldest_age_secs: overdue
+                .first()
+                .and_then(|r| (now - r.created_at).to_std().ok())
+                .map(|age| age.as_secs()),
+            ..ReconcileReport::default()
+        };
+        for record in &overdue {
+            let payment_id = record.payment_id.get();
+            let sent = if !record.gcwebhook1_processed {
+                let Some(purchase) = &record.purchase else {
+                    warn!(
+                        payment_id,
+                        "stuck before processing and has no stored purchase: needs an operator"
+                    );
+                    report.needs_operator += 1;
+                    continue;
+                };
+                let message = ProcessorMessage::from_record(record, purchase);
+                let result = self
+                    .processor_queue
+                    .send(record.payment_id, &message.to_json())
+                    .await;
+                result.map(|()| report.requeued_processing += 1)
+            } else if record.invite_lease_until.is_some_and(|until| until >= now) {
+                report.in_flight += 1;
+                continue;
+            } else {
+                let request = InviteRequest {
+                    v: INVITE_MESSAGE_VERSION,
+                    payment_id: record.payment_id,
+                    user_id: record.user_id,
+                    channel_id: record.channel_id,
+                };
+                let body = serde_json::to_string(&request).expect("an invite request serializes");
+                let result = self.invite_queue.send(record.payment_id, &body).await;
+                result.map(|()| report.requeued_invites += 1)
+            };
+            if let Err(err) = sent {
+                error!(payment_id, error = %err, "could not re-queue a stuck payment");
+                report.failed += 1;
+            }
+        }
+        emit_value("ReconcilerBacklog", report.backlog as f64, "Count");
+        emit_value(
+            "ReconcilerOldestAge",
+            report.oldest_age_secs.unwrap_or(0) as f64,
+            "Seconds",
+        );
+        info!(?report, "reconciliation done");
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::sample_record;
+    use crate::queue::memory::MemoryQueue;
+    use crate::store::memory::MemoryPaymentStore;
+
+    fn reconciler() -> Reconciler<MemoryPaymentStore, MemoryQueue, MemoryQueue> {
+        Reconciler {
+            store: MemoryPaymentStore::new(),
+            processor_queue: MemoryQueue::new(),
+            invite_queue: MemoryQueue::new(),
+            stuck_after: Duration::from_secs(15 * 60),
+            batch: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn overdue_payments_are_requeued_to_the_stage_they_are_stuck_at() {
+        let r = reconciler();
+        let now = Utc::now();
+        let old = |id: i64, minutes: i64| {
+            let mut record = sample_record(id);
+            record.created_at = now - TimeDelta::minutes(minutes);
+            record
+        };
+        r.store.put_payment(old(1, 60)); // never processed
+        let mut stuck_invite = old(2, 30);
+        stuck_invite.gcwebhook1_processed = true;
+        r.store.put_payment(stuck_invite);
+        let mut leased = old(3, 30);
+        leased.gcwebhook1_processed = true;
+        leased.invite_lease_until = Some(now + TimeDelta::seconds(20));
+        r.store.put_payment(leased);
+        let mut seed = old(4, 45);
+        seed.purchase = None;
+        r.store.put_payment(seed);
+        r.store.put_payment(old(5, 2)); // recent: not stuck yet
+        let mut done = old(6, 90);
+        done.gcwebhook1_processed = true;
+        done.telegram_invite_sent = true;
+        r.store.put_payment(done);
+
+        let report = r.reconcile(now).await.unwrap();
+        assert_eq!(
+            report,
+            ReconcileReport {
+                backlog: 4,
+                oldest_age_secs: Some(3600),
+                requeued_processing: 1,
+                requeued_invites: 1,
+                in_flight: 1,
+                needs_operator: 1,
+                failed: 0,
+            }
+        );
+        let processing: ProcessorMessage =
+            serde_json::from_str(&r.processor_queue.bodies()[0]).unwrap();
+        assert_eq!(processing.payment_id.get(), 1);
+        let invite: InviteRequest = serde_json::from_str(&r.invite_queue.bodies()[0]).unwrap();
+        assert_eq!(invite.payment_id.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_is_counted_and_the_rest_still_go_out() {
+        let r = reconciler();
+        let now = Utc::now();
+        for id in [1, 2] {
+            let mut record = sample_record(id);
+            record.created_at = now - TimeDelta::hours(1);
+            record.gcwebhook1_processed = id == 2;
+            r.store.put_payment(record);
+        }
+        r.processor_queue.set_unavailable(true);
+        let report = r.reconcile(now).await.unwrap();
+        assert_eq!((report.failed, report.requeued_invites), (1, 1));
+    }
+}
