@@ -155,11 +155,11 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use fake_bot_api::FakeBotApi;
 use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
-use telepay_shared::sqs_event::{sqs_batch, sqs_message};
+use telepay_shared::sqs_event::sqs_batch;
 use telepay_shared::telegram::{BotApiInviter, BotToken};
 
 pub const BOT_TOKEN: &str = "424242:chain-test-token";
@@ -299,37 +299,24 @@ impl Chain {
         }
     }
 
-    /// Receives up to 10 messages as the event source mapping does.
+    /// Receives up to 10 messages as the event source mapping does, hiding them for
+    /// `visibility_secs`.
     pub async fn receive(&self, queue_url: &str, visibility_secs: i32) -> Vec<SqsMessage> {
-        let output = self
-            .aws
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(visibility_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .expect("receive from moto");
-        output
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| {
-                let count = m
-                    .attributes()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1);
-                sqs_message(
-                    m.message_id().unwrap_or_default(),
-                    m.receipt_handle().unwrap_or_default(),
-                    m.body().unwrap_or_default(),
-                    count,
-                )
-            })
-            .collect()
+        let queue = SqsQueue::new(self.aws.sqs.clone(), queue_url);
+        let messages = queue.receive(10, Duration::ZERO).await.expect("receive from moto");
+        for message in &messages {
+            // The event source mapping uses the queue's visibility timeout; tests pick theirs.
+            self.aws
+                .sqs
+                .change_message_visibility()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle.as_deref().unwrap_or_default())
+                .visibility_timeout(visibility_secs)
+                .send()
+                .await
+                .expect("change visibility on moto");
+        }
+        messages
     }
 
     /// Deletes what the handler did not report failed, as the event source mapping does.

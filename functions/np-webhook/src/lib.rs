@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use lambda_http::http::{Response, StatusCode, header};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use telepay_core::queue::MessageQueue;
 use telepay_core::store::PaymentStore;
@@ -24,9 +25,16 @@ pub async fn handle<S: PaymentStore, Q: MessageQueue>(
     webhook: &PaymentWebhook<S, Q>,
     request: Request,
 ) -> Result<Response<Body>, Infallible> {
+    // The invocation's id in Lambda; API Gateway's request id where there is no Lambda
+    // context (the local run).
     let request_id = request
         .lambda_context_ref()
         .map(|context| context.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .or_else(|| match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+            _ => None,
+        })
         .unwrap_or_default();
     let span = info_span!("ipn", request_id = %request_id);
     let signature = request

@@ -1,5 +1,6 @@
 //! Counters published as CloudWatch Embedded Metric Format lines on stdout (Lambda turns
-//! them into metrics without an API call), and kept in memory so tests can read them.
+//! them into metrics without an API call; printed only in Lambda), and kept in memory so
+//! tests can read them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,8 +11,18 @@ pub fn emit_count(metric: &str) {
     emit_value(metric, 1.0, "Count");
 }
 
+/// EMF lines mean something only to CloudWatch: elsewhere (tests, the local run) they
+/// would be noise on stdout.
+fn in_lambda() -> bool {
+    static IN_LAMBDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_LAMBDA.get_or_init(|| std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some())
+}
+
 /// Writes one EMF line with `metric` = `value` in `unit` (a CloudWatch unit name).
 pub fn emit_value(metric: &str, value: f64, unit: &str) {
+    if !in_lambda() {
+        return;
+    }
     let line = serde_json::json!({
         "_aws": {
             "Timestamp": chrono::Utc::now().timestamp_millis(),

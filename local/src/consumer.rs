@@ -1,0 +1,76 @@
+//! The local stand-in for the SQS event source mapping: receive a batch, hand it to the
+//! handler as an SQS event, delete what succeeded; failures come back after their
+//! visibility timeout and dead-letter after the maximum receives.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use telepay_core::queue::QueueError;
+use telepay_shared::local_queue::LocalQueue;
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::sqs_event::sqs_batch;
+use tracing::warn;
+
+/// Where batches come from: the SQLite queues, or SQS itself (`--aws`).
+pub trait BatchSource: Send + Sync {
+    fn receive(&self, max: usize) -> impl Future<Output = Result<Vec<SqsMessage>, QueueError>> + Send;
+    fn delete(&self, receipt_handle: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+impl BatchSource for LocalQueue {
+    async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError> {
+        let batch = LocalQueue::receive(self, max).await?;
+        if batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(batch)
+    }
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        LocalQueue::delete(self, receipt_handle).await
+    }
+}
+
+impl BatchSource for SqsQueue {
+    async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError> {
+        // Long polling, as the event source mapping does.
+        SqsQueue::receive(self, i32::try_from(max).unwrap_or(10), Duration::from_secs(10)).await
+    }
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        SqsQueue::delete(self, receipt_handle).await
+    }
+}
+
+/// Runs `handler` over `source` forever, `batch_size` messages at a time, each invocation
+/// given `function_timeout` as its deadline.
+pub async fn consume<B, H, F>(source: B, batch_size: usize, function_timeout: Duration, handler: H)
+where
+    B: BatchSource,
+    H: Fn(LambdaEvent<SqsEvent>) -> F,
+    F: Future<Output = SqsBatchResponse>,
+{
+    loop {
+        let batch = match source.receive(batch_size).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                warn!(error = %err, "could not receive; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let response = handler(sqs_batch(batch.clone(), function_timeout)).await;
+        for message in &batch {
+            let id = message.message_id.as_deref().unwrap_or_default();
+            if response.batch_item_failures.iter().any(|f| f.item_identifier == id) {
+                continue;
+            }
+            if let Err(err) = source.delete(message.receipt_handle.as_deref().unwrap_or_default()).await {
+                warn!(message_id = id, error = %err, "could not delete a handled message; it will be redelivered");
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! `telepay-local`: the whole chain in one process, hosting the three handlers exactly as
+//! Lambda calls them. By default everything is embedded: the SQLite store and queues in
+//! one file (a restart loses no payment and no queued message) and, without
+//! `TELEGRAM_BOT_TOKEN`, the in-repo fake Bot API, which prints each invite it would send.
+//! With `--aws`: DynamoDB and SQS through the normal SDK configuration
+//! (`AWS_ENDPOINT_URL` for moto), consumed as the Lambda event source mapping does.
+
+mod consumer;
+mod gateway;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use axum::routing::any;
+use clap::Parser;
+use consumer::{BatchSource, consume};
+use fake_bot_api::FakeBotApi;
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
+use telepay_core::invite::{InviteSender, InviteSettings};
+use telepay_core::processor::PaymentProcessor;
+use telepay_core::queue::{MessageQueue, RetryDelay};
+use telepay_core::signature::IpnSecret;
+use telepay_core::store::PaymentStore;
+use telepay_core::webhook::PaymentWebhook;
+use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
+use telepay_shared::config::{
+    self, CHANNEL_DIRECTORY, CHANNEL_DIRECTORY_FILE, Environment, ProcessEnvironment,
+};
+use telepay_shared::local_queue::{LocalQueue, create_local_queues};
+use telepay_shared::sql::SqlitePaymentStore;
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::store::StoreConfig;
+use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telemetry;
+use tracing::info;
+
+/// Visibility timeouts and receive limits of the local queues: as in `template.yaml`,
+/// scaled down so a demo retry comes back in seconds, not minutes.
+const PROCESSOR_VISIBILITY: Duration = Duration::from_secs(10);
+const INVITE_VISIBILITY: Duration = Duration::from_secs(30);
+const MAX_RECEIVES: u32 = 5;
+const PROCESSOR_TIMEOUT: Duration = Duration::from_secs(30);
+const INVITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Parser)]
+#[command(name = "telepay-local", about = "Run the whole TelePay chain locally")]
+struct Args {
+    /// Use DynamoDB and SQS (normal AWS SDK configuration; AWS_ENDPOINT_URL for moto)
+    /// instead of the embedded SQLite store and queues.
+    #[arg(long)]
+    aws: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let args = Args::parse();
+    let env = ProcessEnvironment;
+    let port: u16 = env.get("PORT").map_or(Ok(3000), |p| p.parse()).context("PORT")?;
+    let secret = match env.get(config::IPN_SECRET).filter(|s| !s.trim().is_empty()) {
+        Some(secret) => IpnSecret::new(secret)?,
+        None => {
+            info!("TELEPAY_IPN_SECRET not set: using the demo secret {SAMPLE_IPN_SECRET:?}");
+            IpnSecret::new(SAMPLE_IPN_SECRET)?
+        }
+    };
+    let directory = if env.get(CHANNEL_DIRECTORY).is_some() || env.get(CHANNEL_DIRECTORY_FILE).is_some() {
+        config::channel_directory(&env)?
+    } else {
+        info!("no channel directory configured: using the demo channel -1003111266231 at 3.21 usd");
+        ChannelDirectory::from_json(SAMPLE_DIRECTORY)?
+    };
+
+    // Without a token, the fake Bot API stands in for Telegram and prints each invite.
+    let (telegram, _fake) = match env.get(config::BOT_TOKEN).and_then(BotToken::new) {
+        Some(token) => {
+            let api_url = env.get(config::API_URL).filter(|u| !u.is_empty());
+            (BotApiInviter::new(token, api_url.as_deref())?, None)
+        }
+        None => {
+            let fake = FakeBotApi::start_on("127.0.0.1:0".parse()?, "local-demo-token", true).await?;
+            info!(url = %fake.url(), "TELEGRAM_BOT_TOKEN not set: invites go to the fake Bot API and are printed");
+            let token = BotToken::new("local-demo-token").expect("not empty");
+            (BotApiInviter::new(token, Some(&fake.url()))?, Some(fake))
+        }
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+
+    if args.aws {
+        let store_config = StoreConfig::from_env(&env)?;
+        let sdk = load_sdk_config(consumer_timeouts()).await;
+        let store = store_config.connect(&sdk).await?;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue = |variable: &'static str| env.required(variable).map(|url| SqsQueue::new(sqs.clone(), url));
+        let processor_queue = queue(config::PROCESSOR_QUEUE_URL)?;
+        let invite_queue = queue(config::INVITE_QUEUE_URL)?;
+        let payout_queue = queue(config::PAYOUT_QUEUE_URL)?;
+        let chain = Chain { secret, directory, store, processor_queue, invite_queue, payout_queue, telegram };
+        // The payout queue belongs to the payout consumer: left alone here.
+        chain.serve(addr, false, "DynamoDB + SQS (--aws)").await
+    } else {
+        let path = PathBuf::from(env.get("TELEPAY_LOCAL_DB").unwrap_or_else(|| ".telepay/local.sqlite".into()));
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let store = SqlitePaymentStore::open(&path).await?;
+        // A local file of our own: bringing it up to date at start is what a user wants.
+        store.migrate().await?;
+        create_local_queues(store.pool()).await?;
+        let pool = store.pool().clone();
+        let chain = Chain {
+            secret,
+            directory,
+            processor_queue: LocalQueue::new(pool.clone(), "processor", PROCESSOR_VISIBILITY, MAX_RECEIVES),
+            invite_queue: LocalQueue::new(pool.clone(), "invite", INVITE_VISIBILITY, MAX_RECEIVES),
+            payout_queue: LocalQueue::new(pool, "payout", PROCESSOR_VISIBILITY, MAX_RECEIVES),
+            store,
+            telegram,
+        };
+        chain.serve(addr, true, &format!("SQLite file {}", path.display())).await
+    }
+}
+
+struct Chain<S, Q> {
+    secret: IpnSecret,
+    directory: ChannelDirectory,
+    store: S,
+    processor_queue: Q,
+    invite_queue: Q,
+    payout_queue: Q,
+    telegram: BotApiInviter,
+}
+
+impl<S, Q> Chain<S, Q>
+where
+    S: PaymentStore + Clone + 'static,
+    Q: MessageQueue + RetryDelay + BatchSource + Clone + 'static,
+{
+    async fn serve(self, addr: SocketAddr, consume_payouts: bool, backend: &str) -> anyhow::Result<()> {
+        let webhook = Arc::new(PaymentWebhook::new(
+            self.secret,
+            self.directory.clone(),
+            self.store.clone(),
+            self.processor_queue.clone(),
+        ));
+        let processor = Arc::new(PaymentProcessor::new(
+            self.store.clone(),
+            self.payout_queue.clone(),
+            self.invite_queue.clone(),
+        ));
+        let sender = Arc::new(InviteSender::new(
+            self.store,
+            self.telegram,
+            self.directory,
+            InviteSettings::default(),
+        ));
+
+        tokio::spawn(consume(self.processor_queue, 10, PROCESSOR_TIMEOUT, move |event| {
+            let processor = processor.clone();
+            async move { infallible(payment_processor::handle(&processor, event).await) }
+        }));
+        let invite_queue = self.invite_queue;
+        let delays = invite_queue.clone();
+        tokio::spawn(consume(invite_queue, 5, INVITE_TIMEOUT, move |event| {
+            let (sender, delays) = (sender.clone(), delays.clone());
+            async move { infallible(invite_sender::handle(&sender, &delays, event).await) }
+        }));
+        if consume_payouts {
+            // Stands in for the payout service: shows each instruction, then acknowledges.
+            tokio::spawn(consume(self.payout_queue, 10, PROCESSOR_TIMEOUT, |event| async move {
+                for message in &event.payload.records {
+                    println!("[payout] {}", message.body.as_deref().unwrap_or_default());
+                }
+                SqsBatchResponse::default()
+            }));
+        }
+
+        let app = Router::new()
+            .route("/np-webhook", any(receive_ipn::<S, Q>))
+            .with_state(webhook);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        println!("TelePay local run: POST http://{addr}/np-webhook  (store and queues: {backend})");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                tokio::signal::ctrl_c().await.ok();
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn infallible(result: Result<SqsBatchResponse, std::convert::Infallible>) -> SqsBatchResponse {
+    match result {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+async fn receive_ipn<S: PaymentStore, Q: MessageQueue>(
+    State(webhook): State<Arc<PaymentWebhook<S, Q>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let event = gateway::api_gateway_event(&method, &uri, &headers, &body);
+    let request = gateway::lambda_request(&event);
+    let response = infallible_http(np_webhook::handle(&webhook, request).await);
+    gateway::http_response(response)
+}
+
+fn infallible_http(
+    result: Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible>,
+) -> lambda_http::Response<lambda_http::Body> {
+    match result {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
