@@ -2,10 +2,18 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help test lint fmt bench build deploy clean migrate
+.PHONY: help run send-sample-ipn test lint fmt bench build deploy clean migrate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: ## The whole chain in one process: SQLite store + queues, fake Telegram printing invites (PORT, default 3000)
+	cargo run --locked -p telepay-local
+
+send-sample-ipn: ## POST the signed sample IPN (events/sample-ipn.json, demo secret) to `make run`
+	curl -sS -X POST http://127.0.0.1:$${PORT:-3000}/np-webhook \
+	  -H "x-nowpayments-sig: $$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open("events/sample-ipn.json","rb").read(), hashlib.sha512).hexdigest())' "$${TELEPAY_IPN_SECRET:-telepay-sample-ipn-secret}")" \
+	  -H 'content-type: application/json' --data-binary @events/sample-ipn.json; echo
 
 test: ## Every test: unit, handlers, Node signature reference, moto + fake Bot API integration
 	scripts/test.sh

@@ -15,7 +15,10 @@ use tracing::warn;
 
 /// Where batches come from: the SQLite queues, or SQS itself (`--aws`).
 pub trait BatchSource: Send + Sync {
-    fn receive(&self, max: usize) -> impl Future<Output = Result<Vec<SqsMessage>, QueueError>> + Send;
+    fn receive(
+        &self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<SqsMessage>, QueueError>> + Send;
     fn delete(&self, receipt_handle: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
@@ -35,7 +38,12 @@ impl BatchSource for LocalQueue {
 impl BatchSource for SqsQueue {
     async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError> {
         // Long polling, as the event source mapping does.
-        SqsQueue::receive(self, i32::try_from(max).unwrap_or(10), Duration::from_secs(10)).await
+        SqsQueue::receive(
+            self,
+            i32::try_from(max).unwrap_or(10),
+            Duration::from_secs(10),
+        )
+        .await
     }
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
         SqsQueue::delete(self, receipt_handle).await
@@ -65,10 +73,17 @@ where
         let response = handler(sqs_batch(batch.clone(), function_timeout)).await;
         for message in &batch {
             let id = message.message_id.as_deref().unwrap_or_default();
-            if response.batch_item_failures.iter().any(|f| f.item_identifier == id) {
+            if response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+            {
                 continue;
             }
-            if let Err(err) = source.delete(message.receipt_handle.as_deref().unwrap_or_default()).await {
+            if let Err(err) = source
+                .delete(message.receipt_handle.as_deref().unwrap_or_default())
+                .await
+            {
                 warn!(message_id = id, error = %err, "could not delete a handled message; it will be redelivered");
             }
         }

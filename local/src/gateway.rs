@@ -15,7 +15,9 @@ pub fn api_gateway_event(method: &Method, uri: &Uri, headers: &HeaderMap, body: 
     for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         // API Gateway joins repeated headers with commas, keys lowercased.
-        let entry = header_map.entry(name.as_str().to_owned()).or_insert(Value::from(""));
+        let entry = header_map
+            .entry(name.as_str().to_owned())
+            .or_insert(Value::from(""));
         let joined = match entry.as_str() {
             Some("") | None => value,
             Some(existing) => format!("{existing},{value}"),
@@ -58,7 +60,8 @@ pub fn api_gateway_event(method: &Method, uri: &Uri, headers: &HeaderMap, body: 
 
 /// The request the np-webhook handler gets, as in Lambda.
 pub fn lambda_request(event: &Value) -> lambda_http::Request {
-    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event always parses")
+    lambda_http::request::from_str(&event.to_string())
+        .expect("an API Gateway v2 event always parses")
 }
 
 /// The handler's response, back to HTTP.

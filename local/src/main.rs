@@ -8,9 +8,10 @@
 mod consumer;
 mod gateway;
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,7 +29,7 @@ use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
-use telepay_core::queue::{MessageQueue, RetryDelay};
+use telepay_core::queue::{MessageQueue, PayoutInstruction, RetryDelay};
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::PaymentStore;
 use telepay_core::webhook::PaymentWebhook;
@@ -66,7 +67,10 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let args = Args::parse();
     let env = ProcessEnvironment;
-    let port: u16 = env.get("PORT").map_or(Ok(3000), |p| p.parse()).context("PORT")?;
+    let port: u16 = env
+        .get("PORT")
+        .map_or(Ok(3000), |p| p.parse())
+        .context("PORT")?;
     let secret = match env.get(config::IPN_SECRET).filter(|s| !s.trim().is_empty()) {
         Some(secret) => IpnSecret::new(secret)?,
         None => {
@@ -74,7 +78,9 @@ async fn main() -> anyhow::Result<()> {
             IpnSecret::new(SAMPLE_IPN_SECRET)?
         }
     };
-    let directory = if env.get(CHANNEL_DIRECTORY).is_some() || env.get(CHANNEL_DIRECTORY_FILE).is_some() {
+    let directory = if env.get(CHANNEL_DIRECTORY).is_some()
+        || env.get(CHANNEL_DIRECTORY_FILE).is_some()
+    {
         config::channel_directory(&env)?
     } else {
         info!("no channel directory configured: using the demo channel -1003111266231 at 3.21 usd");
@@ -88,7 +94,8 @@ async fn main() -> anyhow::Result<()> {
             (BotApiInviter::new(token, api_url.as_deref())?, None)
         }
         None => {
-            let fake = FakeBotApi::start_on("127.0.0.1:0".parse()?, "local-demo-token", true).await?;
+            let fake =
+                FakeBotApi::start_on("127.0.0.1:0".parse()?, "local-demo-token", true).await?;
             info!(url = %fake.url(), "TELEGRAM_BOT_TOKEN not set: invites go to the fake Bot API and are printed");
             let token = BotToken::new("local-demo-token").expect("not empty");
             (BotApiInviter::new(token, Some(&fake.url()))?, Some(fake))
@@ -101,17 +108,32 @@ async fn main() -> anyhow::Result<()> {
         let sdk = load_sdk_config(consumer_timeouts()).await;
         let store = store_config.connect(&sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let queue = |variable: &'static str| env.required(variable).map(|url| SqsQueue::new(sqs.clone(), url));
+        let queue = |variable: &'static str| {
+            env.required(variable)
+                .map(|url| SqsQueue::new(sqs.clone(), url))
+        };
         let processor_queue = queue(config::PROCESSOR_QUEUE_URL)?;
         let invite_queue = queue(config::INVITE_QUEUE_URL)?;
         let payout_queue = queue(config::PAYOUT_QUEUE_URL)?;
-        let chain = Chain { secret, directory, store, processor_queue, invite_queue, payout_queue, telegram };
+        let chain = Chain {
+            secret,
+            directory,
+            store,
+            processor_queue,
+            invite_queue,
+            payout_queue,
+            telegram,
+        };
         // The payout queue belongs to the payout consumer: left alone here.
         chain.serve(addr, false, "DynamoDB + SQS (--aws)").await
     } else {
-        let path = PathBuf::from(env.get("TELEPAY_LOCAL_DB").unwrap_or_else(|| ".telepay/local.sqlite".into()));
+        let path = PathBuf::from(
+            env.get("TELEPAY_LOCAL_DB")
+                .unwrap_or_else(|| ".telepay/local.sqlite".into()),
+        );
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         let store = SqlitePaymentStore::open(&path).await?;
         // A local file of our own: bringing it up to date at start is what a user wants.
@@ -121,13 +143,20 @@ async fn main() -> anyhow::Result<()> {
         let chain = Chain {
             secret,
             directory,
-            processor_queue: LocalQueue::new(pool.clone(), "processor", PROCESSOR_VISIBILITY, MAX_RECEIVES),
+            processor_queue: LocalQueue::new(
+                pool.clone(),
+                "processor",
+                PROCESSOR_VISIBILITY,
+                MAX_RECEIVES,
+            ),
             invite_queue: LocalQueue::new(pool.clone(), "invite", INVITE_VISIBILITY, MAX_RECEIVES),
             payout_queue: LocalQueue::new(pool, "payout", PROCESSOR_VISIBILITY, MAX_RECEIVES),
             store,
             telegram,
         };
-        chain.serve(addr, true, &format!("SQLite file {}", path.display())).await
+        chain
+            .serve(addr, true, &format!("SQLite file {}", path.display()))
+            .await
     }
 }
 
@@ -146,7 +175,12 @@ where
     S: PaymentStore + Clone + 'static,
     Q: MessageQueue + RetryDelay + BatchSource + Clone + 'static,
 {
-    async fn serve(self, addr: SocketAddr, consume_payouts: bool, backend: &str) -> anyhow::Result<()> {
+    async fn serve(
+        self,
+        addr: SocketAddr,
+        consume_payouts: bool,
+        backend: &str,
+    ) -> anyhow::Result<()> {
         let webhook = Arc::new(PaymentWebhook::new(
             self.secret,
             self.directory.clone(),
@@ -165,10 +199,15 @@ where
             InviteSettings::default(),
         ));
 
-        tokio::spawn(consume(self.processor_queue, 10, PROCESSOR_TIMEOUT, move |event| {
-            let processor = processor.clone();
-            async move { infallible(payment_processor::handle(&processor, event).await) }
-        }));
+        tokio::spawn(consume(
+            self.processor_queue,
+            10,
+            PROCESSOR_TIMEOUT,
+            move |event| {
+                let processor = processor.clone();
+                async move { infallible(payment_processor::handle(&processor, event).await) }
+            },
+        ));
         let invite_queue = self.invite_queue;
         let delays = invite_queue.clone();
         tokio::spawn(consume(invite_queue, 5, INVITE_TIMEOUT, move |event| {
@@ -176,13 +215,33 @@ where
             async move { infallible(invite_sender::handle(&sender, &delays, event).await) }
         }));
         if consume_payouts {
-            // Stands in for the payout service: shows each instruction, then acknowledges.
-            tokio::spawn(consume(self.payout_queue, 10, PROCESSOR_TIMEOUT, |event| async move {
-                for message in &event.payload.records {
-                    println!("[payout] {}", message.body.as_deref().unwrap_or_default());
-                }
-                SqsBatchResponse::default()
-            }));
+            // Stands in for the payout service, keeping its contract: dedupe on payment_id
+            // (in memory: this stand-in forgets on restart, a real consumer must not).
+            let paid = Arc::new(Mutex::new(HashSet::new()));
+            tokio::spawn(consume(
+                self.payout_queue,
+                10,
+                PROCESSOR_TIMEOUT,
+                move |event| {
+                    let paid = paid.clone();
+                    async move {
+                        for message in &event.payload.records {
+                            let body = message.body.as_deref().unwrap_or_default();
+                            let instruction = serde_json::from_str::<PayoutInstruction>(body);
+                            match instruction {
+                                Ok(i) if !paid.lock().unwrap().insert(i.payment_id) => {
+                                    info!(
+                                        payment_id = i.payment_id.get(),
+                                        "duplicate payout instruction dropped"
+                                    );
+                                }
+                                _ => println!("[payout] {body}"),
+                            }
+                        }
+                        SqsBatchResponse::default()
+                    }
+                },
+            ));
         }
 
         let app = Router::new()

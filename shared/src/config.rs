@@ -127,6 +127,35 @@ impl ProcessorConfig {
     }
 }
 
+pub const RECONCILE_AFTER_MINUTES: &str = "TELEPAY_RECONCILE_AFTER_MINUTES";
+pub const RECONCILE_BATCH: &str = "TELEPAY_RECONCILE_BATCH";
+
+/// The reconciler's configuration.
+#[derive(Debug)]
+pub struct ReconcilerConfig {
+    pub store: StoreConfig,
+    pub processor_queue_url: String,
+    pub invite_queue_url: String,
+    /// A stage older than this is stuck (default 15 minutes).
+    pub stuck_after: Duration,
+    /// At most this many payments per run (default 500).
+    pub batch: usize,
+}
+
+impl ReconcilerConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let minutes = optional_number(env, RECONCILE_AFTER_MINUTES, 1..=7 * 24 * 60)?.unwrap_or(15);
+        let batch = optional_number(env, RECONCILE_BATCH, 1..=10_000)?.unwrap_or(500);
+        Ok(Self {
+            store: StoreConfig::from_env(env)?,
+            processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
+            invite_queue_url: env.required(INVITE_QUEUE_URL)?,
+            stuck_after: Duration::from_secs(minutes * 60),
+            batch: usize::try_from(batch).unwrap_or(500),
+        })
+    }
+}
+
 /// invite-sender's configuration.
 #[derive(Debug)]
 pub struct InviteSenderConfig {

@@ -303,7 +303,10 @@ impl Chain {
     /// `visibility_secs`.
     pub async fn receive(&self, queue_url: &str, visibility_secs: i32) -> Vec<SqsMessage> {
         let queue = SqsQueue::new(self.aws.sqs.clone(), queue_url);
-        let messages = queue.receive(10, Duration::ZERO).await.expect("receive from moto");
+        let messages = queue
+            .receive(10, Duration::ZERO)
+            .await
+            .expect("receive from moto");
         for message in &messages {
             // The event source mapping uses the queue's visibility timeout; tests pick theirs.
             self.aws

@@ -1,0 +1,26 @@
+//! reconciler cold start: telemetry, configuration, clients, then the runtime loop.
+
+use lambda_runtime::{Error, service_fn};
+use reconciler::handle;
+use telepay_core::reconcile::Reconciler;
+use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
+use telepay_shared::config::{ProcessEnvironment, ReconcilerConfig};
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = ReconcilerConfig::from_env(&ProcessEnvironment)?;
+    let sdk = load_sdk_config(consumer_timeouts()).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let reconciler = Reconciler {
+        store: config.store.connect(&sdk).await?,
+        processor_queue: SqsQueue::new(sqs.clone(), config.processor_queue_url),
+        invite_queue: SqsQueue::new(sqs, config.invite_queue_url),
+        stuck_after: config.stuck_after,
+        batch: config.batch,
+    };
+    tracing::info!("reconciler cold start");
+    lambda_runtime::run(service_fn(|event| handle(&reconciler, event))).await
+}
