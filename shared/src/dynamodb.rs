@@ -24,10 +24,12 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
-use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase, RecordState};
+use telepay_core::payment::{
+    PaymentReview, ProcessedPayment, Purchase, RecordState, ReviewDecision,
+};
 use telepay_core::store::{
-    ClaimOutcome, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark, Recorded,
-    StoreError,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark,
+    Recorded, Reopened, StoreError,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -403,6 +405,92 @@ impl PaymentStore for DynamoDbPaymentStore {
         Ok(pending)
     }
 
+    async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
+        let mut reviews = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.reviews_table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                reviews.push(review_from_item(item)?);
+            }
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        reviews.sort_by_key(|r| std::cmp::Reverse((r.received_at, r.payment_id)));
+        reviews.truncate(limit);
+        Ok(reviews)
+    }
+
+    async fn decide_review(
+        &self,
+        payment_id: PaymentId,
+        decision: ReviewDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.reviews_table)
+            .key("payment_id", number(payment_id.get()))
+            .update_expression("SET decision = :decision, decided_at = :now")
+            .condition_expression("attribute_exists(payment_id) AND attribute_not_exists(decision)")
+            .expression_attribute_values(":decision", AttributeValue::S(decision.as_str().into()))
+            .expression_attribute_values(":now", timestamp(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Decided::Done),
+            Err(SdkError::ServiceError(failure)) => match failure.err() {
+                UpdateItemError::ConditionalCheckFailedException(refusal) => {
+                    Ok(match refusal.item() {
+                        None => Decided::NotFound,
+                        Some(item) => Decided::AlreadyDecided(review_from_item(item)?.decision),
+                    })
+                }
+                _ => Err(unavailable(SdkError::ServiceError(failure))),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    async fn reopen_invite(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<Reopened, StoreError> {
+        let update = self
+            .update(
+                payment_id,
+                "SET #state = :accepted, telegram_invite_sent = :false, updated_at = :now \
+                 REMOVE telegram_invite_sent_at, telegram_invite_link, invite_link_expires_at, \
+                 invite_failure_reason, invite_lease_token, invite_lease_until",
+                format!("attribute_exists(payment_id) AND {NO_LIVE_LEASE}"),
+            )
+            .value(
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            )
+            .value(":false", AttributeValue::Bool(false))
+            .value(":now", timestamp(now))
+            .value(":now_ms", number(now.timestamp_millis()));
+        Ok(match update.send().await? {
+            Update::Applied(_) => Reopened::Done,
+            Update::Refused(None) => Reopened::NotFound,
+            Update::Refused(Some(_)) => Reopened::Leased,
+        })
+    }
+
     async fn fail_invite(
         &self,
         lease: &InviteLease,
@@ -665,6 +753,12 @@ fn review_from_item(item: &Item) -> Result<PaymentReview, StoreError> {
         reason: reason.parse().map_err(|e| r.corrupt(format!("{e}")))?,
         ipn: r.required("ipn", r.string("ipn")?)?,
         received_at: r.required("received_at", r.time("received_at")?)?,
+        decision: r
+            .string("decision")?
+            .map(|d| d.parse())
+            .transpose()
+            .map_err(|e| r.corrupt(format!("{e}")))?,
+        decided_at: r.time("decided_at")?,
     })
 }
 

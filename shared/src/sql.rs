@@ -17,10 +17,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
-use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase};
+use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase, ReviewDecision};
 use telepay_core::store::{
-    ClaimOutcome, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark, Recorded,
-    StoreError,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark,
+    Recorded, Reopened, StoreError,
 };
 
 /// The migrations in `migrations/`, embedded: `telepay migrate` (or [`PostgresPaymentStore::migrate`])
@@ -50,8 +50,18 @@ const SELECT_PAYMENT: &str = concat!(
 );
 const INSERT_REVIEW: &str = "INSERT INTO payment_reviews (payment_id, reason, ipn, received_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id";
-const SELECT_REVIEW: &str =
-    "SELECT payment_id, reason, ipn, received_at FROM payment_reviews WHERE payment_id = $1";
+const SELECT_REVIEW: &str = "SELECT payment_id, reason, ipn, received_at, decision, decided_at \
+     FROM payment_reviews WHERE payment_id = $1";
+const LIST_REVIEWS: &str = "SELECT payment_id, reason, ipn, received_at, decision, decided_at \
+     FROM payment_reviews ORDER BY received_at DESC, payment_id DESC LIMIT $1";
+const DECIDE_REVIEW: &str = "UPDATE payment_reviews SET decision = $2, decided_at = $3 \
+     WHERE payment_id = $1 AND decision IS NULL RETURNING payment_id";
+const REOPEN_INVITE: &str = "UPDATE processed_payments \
+     SET state = 'accepted', telegram_invite_sent = FALSE, telegram_invite_sent_at = NULL, \
+     telegram_invite_link = NULL, invite_link_expires_at_ms = NULL, invite_failure_reason = NULL, \
+     invite_lease_token = NULL, invite_lease_until_ms = NULL, updated_at = $2 \
+     WHERE payment_id = $1 AND (invite_lease_until_ms IS NULL OR invite_lease_until_ms < $3) \
+     RETURNING payment_id";
 const MARK_PROCESSED: &str = "UPDATE processed_payments \
      SET gcwebhook1_processed = TRUE, gcwebhook1_processed_at = $2, updated_at = $2 \
      WHERE payment_id = $1 AND state = 'accepted' AND gcwebhook1_processed IS NOT TRUE \
@@ -118,6 +128,8 @@ struct ReviewRow {
     reason: String,
     ipn: String,
     received_at: NaiveDateTime,
+    decision: Option<String>,
+    decided_at: Option<NaiveDateTime>,
 }
 
 fn corrupt(payment_id: i64, detail: impl ToString) -> StoreError {
@@ -191,6 +203,12 @@ impl ReviewRow {
             reason: self.reason.parse().map_err(|e| corrupt(id, e))?,
             ipn: self.ipn,
             received_at: self.received_at.and_utc(),
+            decision: self
+                .decision
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(|e| corrupt(id, e))?,
+            decided_at: self.decided_at.map(|t| t.and_utc()),
         })
     }
 }
@@ -403,6 +421,54 @@ macro_rules! sql_payment_store {
                     .map_err(unavailable)?
                     .map(ReviewRow::into_review)
                     .transpose()
+            }
+
+            async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
+                self.statements.count();
+                sqlx::query_as::<_, ReviewRow>(LIST_REVIEWS)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?
+                    .into_iter()
+                    .map(ReviewRow::into_review)
+                    .collect()
+            }
+
+            async fn decide_review(&self, payment_id: PaymentId, decision: ReviewDecision, now: DateTime<Utc>) -> Result<Decided, StoreError> {
+                self.statements.count();
+                let decided = sqlx::query(DECIDE_REVIEW)
+                    .bind(payment_id.get())
+                    .bind(decision.as_str())
+                    .bind(now.naive_utc())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                if decided.is_some() {
+                    return Ok(Decided::Done);
+                }
+                Ok(match self.get_review(payment_id).await? {
+                    None => Decided::NotFound,
+                    Some(review) => Decided::AlreadyDecided(review.decision),
+                })
+            }
+
+            async fn reopen_invite(&self, payment_id: PaymentId, now: DateTime<Utc>) -> Result<Reopened, StoreError> {
+                self.statements.count();
+                let reopened = sqlx::query(REOPEN_INVITE)
+                    .bind(payment_id.get())
+                    .bind(now.naive_utc())
+                    .bind(now.timestamp_millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                if reopened.is_some() {
+                    return Ok(Reopened::Done);
+                }
+                Ok(match self.select_payment(payment_id.get()).await? {
+                    None => Reopened::NotFound,
+                    Some(_) => Reopened::Leased,
+                })
             }
 
             async fn pending_payments(&self, created_before: DateTime<Utc>, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {

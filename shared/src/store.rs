@@ -7,10 +7,10 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
-use telepay_core::payment::{PaymentReview, ProcessedPayment};
+use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
-    ClaimOutcome, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark, Recorded,
-    StoreError,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark,
+    Recorded, Reopened, StoreError,
 };
 
 use crate::config::{ConfigError, Environment, TableNames};
@@ -150,6 +150,24 @@ impl PaymentStore for AnyPaymentStore {
     }
     async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
         delegate!(self, s => s.get_review(payment_id).await)
+    }
+    async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
+        delegate!(self, s => s.list_reviews(limit).await)
+    }
+    async fn decide_review(
+        &self,
+        payment_id: PaymentId,
+        decision: ReviewDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError> {
+        delegate!(self, s => s.decide_review(payment_id, decision, now).await)
+    }
+    async fn reopen_invite(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<Reopened, StoreError> {
+        delegate!(self, s => s.reopen_invite(payment_id, now).await)
     }
     async fn pending_payments(
         &self,

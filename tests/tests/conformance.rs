@@ -7,10 +7,13 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_USER_ID, sample_record};
 use telepay_core::ipn::PaymentId;
-use telepay_core::payment::{HoldReason, PaymentReview, ProcessedPayment, RecordState};
+use telepay_core::payment::{
+    HoldReason, PaymentReview, ProcessedPayment, RecordState, ReviewDecision,
+};
 use telepay_core::store::memory::MemoryPaymentStore;
 use telepay_core::store::{
-    ClaimOutcome, Fenced, Held, InviteClaim, PaymentStore, ProcessedMark, Recorded,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, PaymentStore, ProcessedMark, Recorded,
+    Reopened,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbPaymentStore;
@@ -172,6 +175,8 @@ mod cases {
             reason: HoldReason::PriceMismatch,
             ipn: r#"{"payment_id":5,"note":"ünïcode / \"quoted\""}"#.into(),
             received_at: now(),
+            decision: None,
+            decided_at: None,
         };
         assert_eq!(store.hold_for_review(&review).await.unwrap(), Held::New);
         let again = PaymentReview {
@@ -192,6 +197,104 @@ mod cases {
             None,
             "never a payment record"
         );
+    }
+
+    pub async fn reviews_are_listed_newest_first_and_decided_once<B: Backend>() {
+        let store = B::fresh().await;
+        let t0 = now();
+        for (n, minutes_ago) in [(1, 30), (2, 10), (3, 20)] {
+            let review = PaymentReview {
+                payment_id: id(n),
+                reason: HoldReason::UnknownChannel,
+                ipn: format!("{{\"payment_id\":{n}}}"),
+                received_at: t0 - TimeDelta::minutes(minutes_ago),
+                decision: None,
+                decided_at: None,
+            };
+            store.hold_for_review(&review).await.unwrap();
+        }
+        let listed: Vec<i64> = store
+            .list_reviews(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.payment_id.get())
+            .collect();
+        assert_eq!(listed, vec![2, 3, 1]);
+        assert_eq!(store.list_reviews(1).await.unwrap().len(), 1);
+
+        assert_eq!(
+            store
+                .decide_review(id(3), ReviewDecision::Rejected, t0)
+                .await
+                .unwrap(),
+            Decided::Done
+        );
+        assert_eq!(
+            store
+                .decide_review(id(3), ReviewDecision::Approved, t0)
+                .await
+                .unwrap(),
+            Decided::AlreadyDecided(Some(ReviewDecision::Rejected)),
+            "decisions are final"
+        );
+        assert_eq!(
+            store
+                .decide_review(id(9), ReviewDecision::Approved, t0)
+                .await
+                .unwrap(),
+            Decided::NotFound
+        );
+        let decided = store.get_review(id(3)).await.unwrap().unwrap();
+        assert_eq!(
+            (decided.decision, decided.decided_at),
+            (Some(ReviewDecision::Rejected), Some(t0))
+        );
+    }
+
+    pub async fn a_reopened_invite_is_due_again_unless_leased<B: Backend>() {
+        let store = B::fresh().await;
+        assert_eq!(
+            store.reopen_invite(id(1), now()).await.unwrap(),
+            Reopened::NotFound
+        );
+        store.record_accepted(&sample_record(1)).await.unwrap();
+        let first = claim(1, "a", now(), TimeDelta::seconds(30));
+        store.claim_invite(&first).await.unwrap();
+        assert_eq!(
+            store.reopen_invite(id(1), now()).await.unwrap(),
+            Reopened::Leased,
+            "a worker is on it"
+        );
+        let expiry = now() + TimeDelta::hours(24);
+        let _ = store
+            .persist_invite_link(&first.lease(), "https://t.me/+old", expiry, now())
+            .await
+            .unwrap();
+        let _ = store
+            .fail_invite(&first.lease(), "blocked", now())
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store.reopen_invite(id(1), now()).await.unwrap(),
+            Reopened::Done
+        );
+        let reopened = stored(&store, 1).await;
+        assert_eq!(reopened.state, RecordState::Accepted);
+        assert!(!reopened.telegram_invite_sent);
+        assert_eq!(
+            reopened.telegram_invite_link, None,
+            "the old link is not reused"
+        );
+        assert_eq!(reopened.invite_failure_reason, None);
+        assert!(matches!(
+            store
+                .claim_invite(&claim(1, "b", now(), TimeDelta::seconds(30)))
+                .await
+                .unwrap(),
+            ClaimOutcome::Claimed(_)
+        ));
     }
 
     pub async fn processor_mark_once<B: Backend>() {
@@ -518,6 +621,8 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn ingress_insert_and_duplicate() { cases::ingress_insert_and_duplicate::<Store>().await }
             #[tokio::test] async fn payload_conflict_keeps_the_first_record() { cases::payload_conflict_keeps_the_first_record::<Store>().await }
             #[tokio::test] async fn review_entries_are_held_once() { cases::review_entries_are_held_once::<Store>().await }
+            #[tokio::test] async fn reviews_are_listed_newest_first_and_decided_once() { cases::reviews_are_listed_newest_first_and_decided_once::<Store>().await }
+            #[tokio::test] async fn a_reopened_invite_is_due_again_unless_leased() { cases::a_reopened_invite_is_due_again_unless_leased::<Store>().await }
             #[tokio::test] async fn processor_mark_once() { cases::processor_mark_once::<Store>().await }
             #[tokio::test] async fn invite_claim_lease_expiry_and_takeover() { cases::invite_claim_lease_expiry_and_takeover::<Store>().await }
             #[tokio::test] async fn a_released_lease_is_claimable_at_once() { cases::a_released_lease_is_claimable_at_once::<Store>().await }

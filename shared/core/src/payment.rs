@@ -65,6 +65,21 @@ storage_spelling!(RecordState, "record state", {
     InviteFailed => "invite_failed",
 });
 
+/// An operator's decision on a held payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    /// Granted by hand: the payment becomes an accepted record and is queued.
+    Approved,
+    /// Not granted (refund or ignore, outside this project).
+    Rejected,
+}
+
+storage_spelling!(ReviewDecision, "review decision", {
+    Approved => "approved",
+    Rejected => "rejected",
+});
+
 storage_spelling!(HoldReason, "hold reason", {
     RepeatDeposit => "repeat_deposit",
     PriceMismatch => "price_mismatch",
@@ -165,6 +180,19 @@ impl ProcessedPayment {
             && !(self.gcwebhook1_processed && self.telegram_invite_sent)
     }
 
+    /// The operator's re-issue: the invite is due again, from scratch.
+    pub fn reopen_invite(&mut self, now: DateTime<Utc>) {
+        self.state = RecordState::Accepted;
+        self.telegram_invite_sent = false;
+        self.telegram_invite_sent_at = None;
+        self.telegram_invite_link = None;
+        self.invite_link_expires_at = None;
+        self.invite_failure_reason = None;
+        self.invite_lease_token = None;
+        self.invite_lease_until = None;
+        self.updated_at = now;
+    }
+
     /// An invite claim may take it at `now`: accepted, not sent, no live lease.
     pub fn invite_claimable_at(&self, now: DateTime<Utc>) -> bool {
         self.state == RecordState::Accepted
@@ -181,6 +209,9 @@ pub struct PaymentReview {
     /// The IPN body exactly as received (signature verified).
     pub ipn: String,
     pub received_at: DateTime<Utc>,
+    /// Set once, by `telepay reviews approve|reject`.
+    pub decision: Option<ReviewDecision>,
+    pub decided_at: Option<DateTime<Utc>>,
 }
 
 /// The fields whose change between two finished IPNs of one payment means something is

@@ -3,7 +3,7 @@
 //! Order matters: size, then signature (nothing unsigned is parsed beyond a peek for the
 //! alarm), then shape, then status, then the hold rules, then the one conditional write.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -194,7 +194,9 @@ impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             payment_id: ipn.payment_id,
             reason,
             ipn: String::from_utf8_lossy(body).into_owned(),
-            received_at: Utc::now(),
+            received_at: Utc::now().trunc_subsecs(3),
+            decision: None,
+            decided_at: None,
         };
         match self.store.hold_for_review(&review).await {
             Ok(Held::New) => {

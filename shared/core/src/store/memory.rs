@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::{
-    ClaimOutcome, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark, Recorded,
-    StoreError,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark,
+    Recorded, Reopened, StoreError,
 };
 use crate::ipn::PaymentId;
-use crate::payment::{PaymentReview, ProcessedPayment, RecordState};
+use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
 
 #[derive(Debug, Default)]
 pub struct MemoryPaymentStore {
@@ -192,6 +192,50 @@ impl PaymentStore for MemoryPaymentStore {
     async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
         self.check_available()?;
         Ok(self.review(payment_id.get()))
+    }
+
+    async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
+        self.check_available()?;
+        let mut reviews: Vec<_> = self.reviews.lock().unwrap().values().cloned().collect();
+        reviews.sort_by_key(|r| std::cmp::Reverse((r.received_at, r.payment_id)));
+        reviews.truncate(limit);
+        Ok(reviews)
+    }
+
+    async fn decide_review(
+        &self,
+        payment_id: PaymentId,
+        decision: ReviewDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError> {
+        self.check_available()?;
+        let mut reviews = self.reviews.lock().unwrap();
+        let Some(review) = reviews.get_mut(&payment_id.get()) else {
+            return Ok(Decided::NotFound);
+        };
+        if review.decision.is_some() {
+            return Ok(Decided::AlreadyDecided(review.decision));
+        }
+        review.decision = Some(decision);
+        review.decided_at = Some(now);
+        Ok(Decided::Done)
+    }
+
+    async fn reopen_invite(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<Reopened, StoreError> {
+        self.check_available()?;
+        let mut payments = self.payments.lock().unwrap();
+        let Some(record) = payments.get_mut(&payment_id.get()) else {
+            return Ok(Reopened::NotFound);
+        };
+        if record.invite_lease_until.is_some_and(|until| until >= now) {
+            return Ok(Reopened::Leased);
+        }
+        record.reopen_invite(now);
+        Ok(Reopened::Done)
     }
 
     async fn pending_payments(

@@ -10,7 +10,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::ipn::PaymentId;
-use crate::payment::{PaymentReview, ProcessedPayment, RecordState};
+use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
 
 /// What the ingress write found.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +108,24 @@ impl ClaimOutcome {
     }
 }
 
+/// What deciding a review found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    Done,
+    /// Decided before (decisions are final).
+    AlreadyDecided(Option<ReviewDecision>),
+    NotFound,
+}
+
+/// What re-opening an invite (for a re-issue) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    Done,
+    /// A worker holds a live lease: try again when it is done.
+    Leased,
+    NotFound,
+}
+
 /// The result of a write fenced by a lease token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -202,6 +220,30 @@ pub trait PaymentStore: Send + Sync {
         &self,
         payment_id: PaymentId,
     ) -> impl Future<Output = Result<Option<PaymentReview>, StoreError>> + Send;
+
+    /// Review entries, newest first, at most `limit`.
+    fn list_reviews(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PaymentReview>, StoreError>> + Send;
+
+    // ---- operator writes --------------------------------------------------------------
+
+    /// Records an operator's decision on a review entry, once.
+    fn decide_review(
+        &self,
+        payment_id: PaymentId,
+        decision: ReviewDecision,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Decided, StoreError>> + Send;
+
+    /// Makes a record's invite due again (state `accepted`, not sent, no link, no failure
+    /// reason) unless a live lease holds it: the operator's re-issue.
+    fn reopen_invite(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Reopened, StoreError>> + Send;
 
     /// Accepted records created before `created_before` whose processing or invite is not
     /// done (seed rows with NULL flags included), oldest first, at most `limit`.
