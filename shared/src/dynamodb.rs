@@ -136,6 +136,37 @@ impl DynamoDbPaymentStore {
         Ok(())
     }
 
+    /// Every record matching `filter` (a Scan, all pages).
+    async fn scan_payments(
+        &self,
+        filter: String,
+        values: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        let mut records = Vec::new();
+        let mut start_key = None;
+        loop {
+            let mut scan = self
+                .client
+                .scan()
+                .table_name(&self.payments_table)
+                .consistent_read(true)
+                .filter_expression(&filter)
+                .expression_attribute_names("#state", "state")
+                .set_exclusive_start_key(start_key);
+            for (name, value) in &values {
+                scan = scan.expression_attribute_values(*name, value.clone());
+            }
+            let page = scan.send().await.map_err(unavailable)?;
+            for item in page.items() {
+                records.push(record_from_item(item)?);
+            }
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(records);
+            }
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -370,39 +401,34 @@ impl PaymentStore for DynamoDbPaymentStore {
         created_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ProcessedPayment>, StoreError> {
-        let mut pending = Vec::new();
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.payments_table)
-                .consistent_read(true)
-                .filter_expression(format!(
-                    "{ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) AND created_at < :before"
-                ))
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(
-                    ":accepted",
-                    AttributeValue::S(RecordState::Accepted.as_str().into()),
-                )
-                .expression_attribute_values(":false", AttributeValue::Bool(false))
-                .expression_attribute_values(":before", timestamp(created_before))
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
-                pending.push(record_from_item(item)?);
-            }
-            start_key = page.last_evaluated_key;
-            if start_key.is_none() {
-                break;
-            }
-        }
+        let filter = format!(
+            "{ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) AND created_at < :before"
+        );
+        let values = vec![
+            (
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            ),
+            (":false", AttributeValue::Bool(false)),
+            (":before", timestamp(created_before)),
+        ];
+        let mut pending = self.scan_payments(filter, values).await?;
         pending.sort_by_key(|r| (r.created_at, r.payment_id));
         pending.truncate(limit);
         Ok(pending)
+    }
+
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+        let values = vec![(
+            ":failed",
+            AttributeValue::S(RecordState::InviteFailed.as_str().into()),
+        )];
+        let mut failed = self
+            .scan_payments("#state = :failed".into(), values)
+            .await?;
+        failed.sort_by_key(|r| std::cmp::Reverse((r.updated_at, r.payment_id)));
+        failed.truncate(limit);
+        Ok(failed)
     }
 
     async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {

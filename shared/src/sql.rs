@@ -50,6 +50,12 @@ const SELECT_PAYMENT: &str = concat!(
 );
 const INSERT_REVIEW: &str = "INSERT INTO payment_reviews (payment_id, reason, ipn, received_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id";
+const FAILED_INVITES: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM processed_payments WHERE state = 'invite_failed' \
+     ORDER BY updated_at DESC, payment_id DESC LIMIT $1"
+);
 const SELECT_REVIEW: &str = "SELECT payment_id, reason, ipn, received_at, decision, decided_at \
      FROM payment_reviews WHERE payment_id = $1";
 const LIST_REVIEWS: &str = "SELECT payment_id, reason, ipn, received_at, decision, decided_at \
@@ -421,6 +427,18 @@ macro_rules! sql_payment_store {
                     .map_err(unavailable)?
                     .map(ReviewRow::into_review)
                     .transpose()
+            }
+
+            async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+                self.statements.count();
+                sqlx::query_as::<_, PaymentRow>(FAILED_INVITES)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?
+                    .into_iter()
+                    .map(PaymentRow::into_record)
+                    .collect()
             }
 
             async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {

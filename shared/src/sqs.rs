@@ -27,17 +27,48 @@ impl SqsQueue {
         &self.queue_url
     }
 
+    /// Sends a body as it is (the redrive of a dead letter).
+    pub async fn send_raw(&self, body: &str) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
     /// Long-polls up to `max` messages, as the Lambda event source mapping does.
     pub async fn receive(
         &self,
         max: i32,
         wait: Duration,
     ) -> Result<Vec<aws_lambda_events::event::sqs::SqsMessage>, QueueError> {
+        self.receive_hidden_for(max, wait, None).await
+    }
+
+    /// Up to `max` messages left visible: a look, for operators listing a queue.
+    pub async fn peek(
+        &self,
+        max: i32,
+    ) -> Result<Vec<aws_lambda_events::event::sqs::SqsMessage>, QueueError> {
+        self.receive_hidden_for(max, Duration::from_secs(1), Some(0))
+            .await
+    }
+
+    async fn receive_hidden_for(
+        &self,
+        max: i32,
+        wait: Duration,
+        visibility_secs: Option<i32>,
+    ) -> Result<Vec<aws_lambda_events::event::sqs::SqsMessage>, QueueError> {
         let output = self
             .client
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(max)
+            .set_visibility_timeout(visibility_secs)
             .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()

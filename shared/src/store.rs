@@ -151,6 +151,9 @@ impl PaymentStore for AnyPaymentStore {
     async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
         delegate!(self, s => s.get_review(payment_id).await)
     }
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+        delegate!(self, s => s.failed_invites(limit).await)
+    }
     async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
         delegate!(self, s => s.list_reviews(limit).await)
     }

@@ -525,6 +525,14 @@ mod cases {
             .unwrap();
         let ids: Vec<i64> = pending.iter().map(|r| r.payment_id.get()).collect();
         assert_eq!(ids, vec![1, 2], "5 is too recent; 3 is done; 4 failed");
+        let failed: Vec<i64> = store
+            .failed_invites(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.payment_id.get())
+            .collect();
+        assert_eq!(failed, vec![4]);
         let limited = store.pending_payments(t0, 1).await.unwrap();
         assert_eq!(limited.len(), 1);
         assert_eq!(limited[0].payment_id.get(), 1);

@@ -11,6 +11,7 @@ pub mod payment;
 pub mod processor;
 pub mod queue;
 pub mod reconcile;
+pub mod review;
 pub mod signature;
 pub mod store;
 pub mod telegram;

@@ -106,7 +106,7 @@ pub struct Purchase {
 }
 
 /// One `processed_payments` row/item.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProcessedPayment {
     pub payment_id: PaymentId,
     pub user_id: UserId,
@@ -202,7 +202,7 @@ impl ProcessedPayment {
 }
 
 /// One `payment_reviews` entry: a finished payment a human must decide on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PaymentReview {
     pub payment_id: PaymentId,
     pub reason: HoldReason,

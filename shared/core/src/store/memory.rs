@@ -194,6 +194,21 @@ impl PaymentStore for MemoryPaymentStore {
         Ok(self.review(payment_id.get()))
     }
 
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+        self.check_available()?;
+        let mut failed: Vec<_> = self
+            .payments
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.state == RecordState::InviteFailed)
+            .cloned()
+            .collect();
+        failed.sort_by_key(|r| std::cmp::Reverse((r.updated_at, r.payment_id)));
+        failed.truncate(limit);
+        Ok(failed)
+    }
+
     async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
         self.check_available()?;
         let mut reviews: Vec<_> = self.reviews.lock().unwrap().values().cloned().collect();

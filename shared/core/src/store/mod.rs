@@ -221,6 +221,12 @@ pub trait PaymentStore: Send + Sync {
         payment_id: PaymentId,
     ) -> impl Future<Output = Result<Option<PaymentReview>, StoreError>> + Send;
 
+    /// Records in `invite_failed`, most recently changed first, at most `limit`.
+    fn failed_invites(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ProcessedPayment>, StoreError>> + Send;
+
     /// Review entries, newest first, at most `limit`.
     fn list_reviews(
         &self,

@@ -1,0 +1,143 @@
+//! The queues the CLI writes to and redrives: SQS by URL in AWS, or the local run's
+//! queues in its SQLite file when the store is SQLite.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use telepay_core::ipn::PaymentId;
+use telepay_core::queue::{MessageQueue, QueueError};
+use telepay_shared::config::{
+    Environment, INVITE_QUEUE_URL, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
+};
+use telepay_shared::local_queue::{LocalQueue, create_local_queues};
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::store::AnyPaymentStore;
+
+/// The three queues by their names on the command line.
+pub const QUEUE_NAMES: [&str; 3] = ["processor", "invite", "payout"];
+
+pub enum AnyQueue {
+    Sqs {
+        queue: SqsQueue,
+        dead_letters: Option<SqsQueue>,
+    },
+    Local(LocalQueue),
+}
+
+impl MessageQueue for AnyQueue {
+    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
+        match self {
+            Self::Sqs { queue, .. } => queue.send(payment_id, body).await,
+            Self::Local(queue) => queue.send(payment_id, body).await,
+        }
+    }
+}
+
+/// Opens queue `name` for the configured backend. SQS needs `TELEPAY_<NAME>_QUEUE_URL`
+/// (and `TELEPAY_<NAME>_DLQ_URL` for the dlq commands).
+pub async fn open_queue(
+    name: &str,
+    store: &AnyPaymentStore,
+    env: &impl Environment,
+    sqs: impl FnOnce() -> aws_sdk_sqs::Client,
+) -> anyhow::Result<AnyQueue> {
+    let variable = match name {
+        "processor" => PROCESSOR_QUEUE_URL,
+        "invite" => INVITE_QUEUE_URL,
+        "payout" => PAYOUT_QUEUE_URL,
+        other => bail!("unknown queue {other:?}: one of {}", QUEUE_NAMES.join(", ")),
+    };
+    if let AnyPaymentStore::Sqlite(store) = store {
+        create_local_queues(store.pool()).await?;
+        // Same names and settings as the local run.
+        return Ok(AnyQueue::Local(LocalQueue::new(
+            store.pool().clone(),
+            name,
+            Duration::from_secs(30),
+            5,
+        )));
+    }
+    let client = sqs();
+    let url = env.required(variable)?;
+    let dlq_variable = variable.replace("_QUEUE_URL", "_DLQ_URL");
+    let dead_letters = env
+        .get(&dlq_variable)
+        .filter(|u| !u.is_empty())
+        .map(|u| SqsQueue::new(client.clone(), u));
+    Ok(AnyQueue::Sqs {
+        queue: SqsQueue::new(client, url),
+        dead_letters,
+    })
+}
+
+/// One dead letter: its id and body.
+pub struct DeadLetter {
+    pub message_id: String,
+    pub body: String,
+}
+
+impl AnyQueue {
+    fn sqs_dead_letters(&self, name: &str) -> anyhow::Result<&SqsQueue> {
+        match self {
+            Self::Sqs {
+                dead_letters: Some(dlq),
+                ..
+            } => Ok(dlq),
+            _ => bail!(
+                "set TELEPAY_{}_DLQ_URL to use the dead-letter queue",
+                name.to_uppercase()
+            ),
+        }
+    }
+
+    /// Messages waiting in the dead-letter queue (SQS: up to 10 per look, left visible).
+    pub async fn dead_letters(&self, name: &str) -> anyhow::Result<Vec<DeadLetter>> {
+        match self {
+            Self::Local(queue) => Ok(queue
+                .dead_letters()
+                .await?
+                .into_iter()
+                .map(|(message_id, body)| DeadLetter { message_id, body })
+                .collect()),
+            Self::Sqs { .. } => {
+                let dlq = self.sqs_dead_letters(name)?;
+                let messages = dlq.peek(10).await?;
+                Ok(messages
+                    .into_iter()
+                    .map(|m| DeadLetter {
+                        message_id: m.message_id.unwrap_or_default(),
+                        body: m.body.unwrap_or_default(),
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Moves every dead letter back to its queue; how many moved.
+    pub async fn redrive(&self, name: &str) -> anyhow::Result<u64> {
+        match self {
+            Self::Local(queue) => Ok(queue.redrive().await?),
+            Self::Sqs { queue, .. } => {
+                let dlq = self.sqs_dead_letters(name)?;
+                let mut moved = 0;
+                loop {
+                    let batch = dlq.receive(10, Duration::from_secs(1)).await?;
+                    if batch.is_empty() {
+                        return Ok(moved);
+                    }
+                    for message in batch {
+                        let body = message.body.unwrap_or_default();
+                        // Send first, then delete: a crash in between duplicates, never loses.
+                        queue
+                            .send_raw(&body)
+                            .await
+                            .context("sending a dead letter back")?;
+                        dlq.delete(message.receipt_handle.as_deref().unwrap_or_default())
+                            .await?;
+                        moved += 1;
+                    }
+                }
+            }
+        }
+    }
+}

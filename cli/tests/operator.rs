@@ -1,0 +1,377 @@
+//! `telepay` as an operator runs it, on the SQLite backend (the local run's file) with
+//! the fake Bot API: every command's effect, and a clear failure for bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use fake_bot_api::FakeBotApi;
+use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_IPN_SECRET, sample_record};
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::{HoldReason, PaymentReview, RecordState, ReviewDecision};
+use telepay_core::queue::MessageQueue;
+use telepay_core::store::PaymentStore;
+use telepay_shared::local_queue::{LocalQueue, create_local_queues};
+use telepay_shared::sql::SqlitePaymentStore;
+
+struct Shop {
+    path: PathBuf,
+    store: SqlitePaymentStore,
+}
+
+impl Shop {
+    async fn new() -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "telepay-cli-{}-{}.sqlite",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let store = SqlitePaymentStore::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        create_local_queues(store.pool()).await.unwrap();
+        Self { path, store }
+    }
+
+    fn telepay(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_telepay"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TELEPAY_STORE_BACKEND", "sqlite")
+            .env("TELEPAY_SQLITE_PATH", &self.path)
+            .env("TELEPAY_CHANNEL_DIRECTORY", SAMPLE_DIRECTORY);
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        command.output().expect("run telepay")
+    }
+
+    fn ok(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let output = self.telepay(args, &[]);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON lines"))
+            .collect()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.telepay(args, &[]);
+        assert_eq!(output.status.code(), Some(1), "{args:?} must fail");
+        String::from_utf8_lossy(&output.stderr).trim().to_owned()
+    }
+
+    fn queue(&self, name: &str) -> LocalQueue {
+        LocalQueue::new(self.store.pool().clone(), name, Duration::from_millis(1), 1)
+    }
+
+    async fn queued(&self, name: &str) -> Vec<String> {
+        let messages = self.queue(name).receive(10).await.unwrap();
+        messages.into_iter().filter_map(|m| m.body).collect()
+    }
+
+    async fn record(&self, id: i64) -> telepay_core::payment::ProcessedPayment {
+        self.store
+            .get_payment(PaymentId::new(id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn hold(&self, id: i64, ipn: String) {
+        let review = PaymentReview {
+            payment_id: PaymentId::new(id).unwrap(),
+            reason: HoldReason::PriceMismatch,
+            ipn,
+            received_at: Utc::now() - TimeDelta::minutes(5),
+            decision: None,
+            decided_at: None,
+        };
+        self.store.hold_for_review(&review).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn payments_show_prints_the_record_and_names_an_unknown_payment() {
+    let shop = Shop::new().await;
+    shop.store
+        .record_accepted(&sample_record(42))
+        .await
+        .unwrap();
+    let shown = shop.ok(&["payments", "show", "42"]);
+    assert_eq!(shown[0]["payment_id"], 42);
+    assert_eq!(shown[0]["user_id"], 6271402111i64);
+    assert_eq!(shown[0]["state"], "accepted");
+    assert_eq!(
+        shop.fails(&["payments", "show", "77"]),
+        "telepay: payment 77 not found"
+    );
+}
+
+#[tokio::test]
+async fn payments_pending_lists_every_kind_of_attention_with_its_age() {
+    let shop = Shop::new().await;
+    let old = |id: i64| {
+        let mut record = sample_record(id);
+        record.created_at = Utc::now() - TimeDelta::minutes(90);
+        record
+    };
+    shop.store.record_accepted(&old(1)).await.unwrap();
+    let mut processed = old(2);
+    processed.gcwebhook1_processed = true;
+    shop.store.record_accepted(&processed).await.unwrap();
+    let mut failed = old(3);
+    failed.state = RecordState::InviteFailed;
+    failed.invite_failure_reason = Some("Forbidden: bot was blocked by the user".into());
+    shop.store.record_accepted(&failed).await.unwrap();
+    shop.hold(4, SAMPLE_IPN.into()).await;
+
+    let lines = shop.ok(&["payments", "pending"]);
+    let stages: Vec<(i64, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["payment_id"].as_i64().unwrap(),
+                l["stage"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        vec![
+            (1, "not_processed"),
+            (2, "invite_not_sent"),
+            (3, "invite_failed"),
+            (4, "held_for_review")
+        ]
+    );
+    assert_eq!(lines[0]["age_minutes"], 90);
+    let recent_only = shop.ok(&["payments", "pending", "--older-than-minutes", "120"]);
+    assert!(
+        recent_only.iter().all(|l| l["stage"] == "invite_failed"),
+        "{recent_only:?}"
+    );
+}
+
+#[tokio::test]
+async fn reviews_approve_turns_a_held_payment_into_a_queued_record_once() {
+    let shop = Shop::new().await;
+    let cheap = SAMPLE_IPN.replace("\"price_amount\":3.21", "\"price_amount\":1.5");
+    shop.hold(4492847470, cheap).await;
+    assert_eq!(shop.ok(&["reviews", "list"])[0]["reason"], "price_mismatch");
+
+    let approved = shop.ok(&["reviews", "approve", "4492847470"]);
+    assert_eq!(approved[0]["decision"], "approved");
+    let record = shop.record(4492847470).await;
+    assert_eq!(record.state, RecordState::Accepted);
+    assert_eq!(record.user_id.get(), 6271402111);
+    assert_eq!(
+        shop.queued("processor").await.len(),
+        1,
+        "queued for processing"
+    );
+
+    assert_eq!(
+        shop.fails(&["reviews", "approve", "4492847470"]),
+        "telepay: payment 4492847470 was already approved"
+    );
+    assert_eq!(
+        shop.fails(&["reviews", "reject", "4492847470"]),
+        "telepay: payment 4492847470 was already approved"
+    );
+    assert_eq!(
+        shop.fails(&["reviews", "approve", "5"]),
+        "telepay: no review entry for payment 5"
+    );
+}
+
+#[tokio::test]
+async fn reviews_reject_records_the_decision_and_grants_nothing() {
+    let shop = Shop::new().await;
+    shop.hold(7, SAMPLE_IPN.replace("4492847470", "7")).await;
+    assert_eq!(
+        shop.ok(&["reviews", "reject", "7"])[0]["decision"],
+        "rejected"
+    );
+    let review = shop
+        .store
+        .get_review(PaymentId::new(7).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(review.decision, Some(ReviewDecision::Rejected));
+    assert!(
+        shop.store
+            .get_payment(PaymentId::new(7).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn payments_replay_requeues_a_failed_invite_but_never_a_sent_one() {
+    let shop = Shop::new().await;
+    let mut failed = sample_record(3);
+    failed.gcwebhook1_processed = true;
+    failed.state = RecordState::InviteFailed;
+    shop.store.record_accepted(&failed).await.unwrap();
+    shop.ok(&["payments", "replay", "3"]);
+    assert_eq!(
+        shop.record(3).await.state,
+        RecordState::Accepted,
+        "due again"
+    );
+    let queued = shop.queued("invite").await;
+    assert_eq!(queued.len(), 1);
+    assert!(queued[0].contains("\"payment_id\":3"));
+
+    let mut sent = sample_record(4);
+    sent.telegram_invite_sent = true;
+    shop.store.record_accepted(&sent).await.unwrap();
+    assert!(
+        shop.fails(&["payments", "replay", "4"])
+            .contains("use `telepay payments reissue`")
+    );
+}
+
+// Multi-threaded: the fake Bot API must answer while this thread waits for the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_reissue_revokes_the_old_link_and_queues_a_new_invite() {
+    let shop = Shop::new().await;
+    let fake = FakeBotApi::start("9:reissue").await;
+    let mut sent = sample_record(5);
+    sent.gcwebhook1_processed = true;
+    sent.telegram_invite_sent = true;
+    sent.telegram_invite_link = Some("https://t.me/+lost".into());
+    shop.store.record_accepted(&sent).await.unwrap();
+
+    assert!(
+        shop.fails(&["payments", "reissue", "5"])
+            .contains("TELEGRAM_BOT_TOKEN"),
+        "needs the bot to revoke"
+    );
+    let url = fake.url();
+    let env = [
+        ("TELEGRAM_BOT_TOKEN", "9:reissue"),
+        ("TELEGRAM_API_URL", url.as_str()),
+    ];
+    let output = shop.telepay(&["payments", "reissue", "5"], &env);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let revoked = fake.delivered("revokeChatInviteLink");
+    assert_eq!(revoked[0].params["invite_link"], "https://t.me/+lost");
+    let record = shop.record(5).await;
+    assert!(!record.telegram_invite_sent);
+    assert_eq!(record.telegram_invite_link, None);
+    assert_eq!(shop.queued("invite").await.len(), 1);
+}
+
+#[tokio::test]
+async fn payments_reconcile_requeues_stuck_payments_and_reports() {
+    let shop = Shop::new().await;
+    let mut stuck = sample_record(8);
+    stuck.created_at = Utc::now() - TimeDelta::hours(1);
+    shop.store.record_accepted(&stuck).await.unwrap();
+    let report = shop.ok(&["payments", "reconcile", "--stuck-after-minutes", "15"]);
+    assert_eq!(report[0]["backlog"], 1);
+    assert_eq!(report[0]["requeued_processing"], 1);
+    assert_eq!(shop.queued("processor").await.len(), 1);
+}
+
+#[tokio::test]
+async fn dlq_list_shows_dead_letters_and_redrive_moves_them_back() {
+    let shop = Shop::new().await;
+    let queue = shop.queue("processor");
+    queue
+        .send(PaymentId::new(1).unwrap(), "{\"poison\":true}")
+        .await
+        .unwrap();
+    queue.receive(10).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(
+        queue.receive(10).await.unwrap().is_empty(),
+        "moved to the DLQ"
+    );
+
+    let listed = shop.ok(&["dlq", "list", "processor"]);
+    assert_eq!(listed[0]["body"], "{\"poison\":true}");
+    assert_eq!(shop.ok(&["dlq", "redrive", "processor"])[0]["redriven"], 1);
+    assert!(shop.ok(&["dlq", "list", "processor"]).is_empty());
+    assert_eq!(
+        shop.queued("processor").await,
+        vec!["{\"poison\":true}".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn ipn_sign_matches_the_signature_nowpayments_would_send() {
+    let shop = Shop::new().await;
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/sample-ipn.json");
+    let output = shop.telepay(
+        &["ipn", "sign", file],
+        &[("TELEPAY_IPN_SECRET", SAMPLE_IPN_SECRET)],
+    );
+    let event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/np-webhook-finished.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        event["headers"]["x-nowpayments-sig"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(file).unwrap(),
+        SAMPLE_IPN,
+        "the sample file is the sample IPN"
+    );
+    let unset = shop.telepay(&["ipn", "sign", file], &[]);
+    assert!(String::from_utf8_lossy(&unset.stderr).contains("TELEPAY_IPN_SECRET"));
+}
+
+#[tokio::test]
+async fn migrate_is_safe_to_run_again_and_bad_input_is_refused_clearly() {
+    let shop = Shop::new().await;
+    for _ in 0..2 {
+        let output = shop.telepay(&["migrate"], &[]);
+        assert!(output.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "migrate: the store schema is up to date"
+        );
+    }
+    let output = shop.telepay(&["migrate"], &[("TELEPAY_STORE_BACKEND", "postgres")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "telepay: environment variable DATABASE_URL is missing or empty"
+    );
+    assert_eq!(
+        shop.telepay(&["payments", "show", "abc"], &[])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        shop.telepay(&["dlq", "list", "nowhere"], &[]).status.code(),
+        Some(2)
+    );
+    assert!(
+        shop.fails(&["payments", "show", "0"])
+            .contains("payment_id must be a positive integer")
+    );
+}
