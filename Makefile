@@ -2,7 +2,10 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run send-sample-ipn test lint fmt bench build deploy clean migrate
+.PHONY: help run send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler test lint fmt bench build deploy clean migrate
+
+WATCH_PORT ?= 9000
+INVOKE = source scripts/tools.sh && cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -14,6 +17,21 @@ send-sample-ipn: ## POST the signed sample IPN (events/sample-ipn.json, demo sec
 	curl -sS -X POST http://127.0.0.1:$${PORT:-3000}/np-webhook \
 	  -H "x-nowpayments-sig: $$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open("events/sample-ipn.json","rb").read(), hashlib.sha512).hexdigest())' "$${TELEPAY_IPN_SECRET:-telepay-sample-ipn-secret}")" \
 	  -H 'content-type: application/json' --data-binary @events/sample-ipn.json; echo
+
+watch: ## moto (tables, queues, a seeded payment) + fake Bot API, then cargo lambda watch on WATCH_PORT (9000)
+	scripts/watch.sh
+
+invoke-np-webhook: ## cargo lambda invoke np-webhook (EVENT=events/<file>.json, default np-webhook-finished.json)
+	$(INVOKE) np-webhook --data-file $(or $(EVENT),events/np-webhook-finished.json)
+
+invoke-payment-processor: ## cargo lambda invoke payment-processor (default events/payment-processor-batch.json)
+	$(INVOKE) payment-processor --data-file $(or $(EVENT),events/payment-processor-batch.json)
+
+invoke-invite-sender: ## cargo lambda invoke invite-sender (default events/invite-sender-batch.json)
+	$(INVOKE) invite-sender --data-file $(or $(EVENT),events/invite-sender-batch.json)
+
+invoke-reconciler: ## cargo lambda invoke reconciler (default events/reconciler-schedule.json)
+	$(INVOKE) reconciler --data-file $(or $(EVENT),events/reconciler-schedule.json)
 
 test: ## Every test: unit, handlers, Node signature reference, moto + fake Bot API integration
 	scripts/test.sh

@@ -439,6 +439,19 @@ async fn near_the_deadline_the_remaining_messages_are_left_untouched_for_redeliv
 }
 
 #[tokio::test]
+async fn a_host_that_sends_no_deadline_gets_the_function_timeout() {
+    let world = world().await;
+    let mut event = sqs_batch(
+        vec![sqs_message("m0", "r0", invite_body(1), 1)],
+        Duration::ZERO,
+    );
+    event.context.deadline = 0; // none sent
+    let response = handle(&world.sender, &world.queue, event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert!(world.stored(1).telegram_invite_sent);
+}
+
+#[tokio::test]
 async fn a_malformed_request_fails_alone_and_its_neighbours_are_delivered() {
     let world = world().await;
     world.sender.store.put_payment(record(2));

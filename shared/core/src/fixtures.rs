@@ -7,7 +7,7 @@ pub const SAMPLE_IPN: &str = r#"{"actually_paid":0,"actually_paid_at_fiat":0,"fe
 pub const SAMPLE_IPN_SECRET: &str = "telepay-sample-ipn-secret";
 
 /// A directory granting the sample IPN's channel at its price.
-pub const SAMPLE_DIRECTORY: &str = r#"{"price_tolerance_percent":1,"channels":[{"channel_id":-1003111266231,"private_channel_id":-1003111266231,"title":"Demo channel","tiers":[{"price_amount":3.21,"price_currency":"usd","subscription_days":30}]}]}"#;
+pub const SAMPLE_DIRECTORY: &str = include_str!("../../../events/demo-directory.json");
 
 /// The buyer and channel of the sample IPN.
 pub const SAMPLE_USER_ID: i64 = 6271402111;
