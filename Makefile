@@ -45,12 +45,15 @@ fmt: ## Format the code
 bench: ## Criterion benchmarks: verify + parse of an IPN (reports in target/criterion)
 	cargo bench -p telepay-core --bench ipn
 
-build: ## sam build: the three functions for arm64 Lambda (installs SAM and cargo-lambda)
-	source scripts/tools.sh && ensure_tool sam 'aws-sam-cli>=1.140,<2' && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \
-	  && rustup target add aarch64-unknown-linux-gnu && sam build --beta-features
+build: ## Release bootstraps of the four functions for arm64 Lambda, zipped in target/lambda (cargo lambda)
+	source scripts/tools.sh && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \
+	  && rustup target add aarch64-unknown-linux-gnu \
+	  && cargo lambda build --release --arm64 --output-format zip \
+	     --bin np-webhook --bin payment-processor --bin invite-sender --bin reconciler
 
-deploy: build ## sam deploy --guided: asks for the IPN secret, bot token and channel directory
-	source scripts/tools.sh && sam deploy --guided
+deploy: ## sam build (rust-cargolambda) + sam deploy --guided: asks for the IPN secret, bot token, directory
+	source scripts/tools.sh && ensure_tool sam 'aws-sam-cli>=1.140,<2' && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \
+	  && rustup target add aarch64-unknown-linux-gnu && sam build --beta-features && sam deploy --guided
 
 clean: ## Remove build output and the tool venvs
 	cargo clean
