@@ -441,6 +441,7 @@ macro_rules! sql_payment_store {
                     .collect()
             }
 
+
             async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
                 self.statements.count();
                 sqlx::query_as::<_, ReviewRow>(LIST_REVIEWS)

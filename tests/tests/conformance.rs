@@ -46,41 +46,36 @@ const SEED_INSERT: &str = "INSERT INTO processed_payments \
     (payment_id, user_id, channel_id, gcwebhook1_processed, telegram_invite_sent, created_at) \
     VALUES ($1, $2, $3, $4, $5, $6)";
 
-impl Backend for SqlitePaymentStore {
-    async fn fresh() -> Self {
-        sqlite_store(true).await
-    }
-    async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>) {
-        sqlx::query(SEED_INSERT)
-            .bind(payment_id)
-            .bind(SAMPLE_USER_ID)
-            .bind(SAMPLE_CHANNEL_ID)
-            .bind(processed)
-            .bind(sent)
-            .bind(long_ago().naive_utc())
-            .execute(self.pool())
-            .await
-            .unwrap();
-    }
+/// The SQL backends seed the same way: the seed's own INSERT, flags possibly NULL.
+macro_rules! sql_backend {
+    ($store:ty, $fresh:expr) => {
+        impl Backend for $store {
+            async fn fresh() -> Self {
+                $fresh.await
+            }
+            async fn insert_seed_row(
+                &self,
+                payment_id: i64,
+                processed: Option<bool>,
+                sent: Option<bool>,
+            ) {
+                sqlx::query(SEED_INSERT)
+                    .bind(payment_id)
+                    .bind(SAMPLE_USER_ID)
+                    .bind(SAMPLE_CHANNEL_ID)
+                    .bind(processed)
+                    .bind(sent)
+                    .bind(long_ago().naive_utc())
+                    .execute(self.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+    };
 }
 
-impl Backend for PostgresPaymentStore {
-    async fn fresh() -> Self {
-        postgres_store(true).await
-    }
-    async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>) {
-        sqlx::query(SEED_INSERT)
-            .bind(payment_id)
-            .bind(SAMPLE_USER_ID)
-            .bind(SAMPLE_CHANNEL_ID)
-            .bind(processed)
-            .bind(sent)
-            .bind(long_ago().naive_utc())
-            .execute(self.pool())
-            .await
-            .unwrap();
-    }
-}
+sql_backend!(SqlitePaymentStore, sqlite_store(true));
+sql_backend!(PostgresPaymentStore, postgres_store(true));
 
 impl Backend for DynamoDbPaymentStore {
     async fn fresh() -> Self {

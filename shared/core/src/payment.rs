@@ -105,6 +105,24 @@ pub struct Purchase {
     pub outcome_currency: Option<String>,
 }
 
+impl Purchase {
+    /// What a finished IPN bought, granted into `private_channel_id` for `subscription_days`.
+    pub fn from_ipn(ipn: &Ipn, private_channel_id: i64, subscription_days: u32) -> Self {
+        Self {
+            private_channel_id,
+            subscription_days,
+            price_amount: ipn.price_amount.unwrap_or_default(),
+            price_currency: ipn
+                .price_currency
+                .clone()
+                .unwrap_or_default()
+                .to_lowercase(),
+            outcome_amount: ipn.outcome_amount,
+            outcome_currency: ipn.outcome_currency.clone(),
+        }
+    }
+}
+
 /// One `processed_payments` row/item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProcessedPayment {

@@ -41,18 +41,7 @@ pub fn approved_record(
             entry.tiers[0].subscription_days
         }
     };
-    let purchase = Purchase {
-        private_channel_id: entry.private_channel_id,
-        subscription_days,
-        price_amount: ipn.price_amount.unwrap_or_default(),
-        price_currency: ipn
-            .price_currency
-            .clone()
-            .unwrap_or_default()
-            .to_lowercase(),
-        outcome_amount: ipn.outcome_amount,
-        outcome_currency: ipn.outcome_currency.clone(),
-    };
+    let purchase = Purchase::from_ipn(&ipn, entry.private_channel_id, subscription_days);
     Ok(ProcessedPayment::accepted(
         ipn.payment_id,
         order.user_id,

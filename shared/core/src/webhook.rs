@@ -165,19 +165,8 @@ impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             Err(TierMismatch::UnknownChannel) => return Verdict::Hold(HoldReason::UnknownChannel),
             Err(TierMismatch::PriceMismatch) => return Verdict::Hold(HoldReason::PriceMismatch),
         };
-        let purchase = Purchase {
-            private_channel_id: grant.private_channel_id,
-            subscription_days: grant.subscription_days,
-            // Present: the tier matched on it.
-            price_amount: ipn.price_amount.unwrap_or_default(),
-            price_currency: ipn
-                .price_currency
-                .clone()
-                .unwrap_or_default()
-                .to_lowercase(),
-            outcome_amount: ipn.outcome_amount,
-            outcome_currency: ipn.outcome_currency.clone(),
-        };
+        // The price is present: the tier matched on it.
+        let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.subscription_days);
         Verdict::Grant(Box::new(ProcessedPayment::accepted(
             ipn.payment_id,
             order.user_id,
