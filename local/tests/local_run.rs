@@ -20,14 +20,19 @@ struct LocalRun {
 
 impl LocalRun {
     fn start(db: &std::path::Path) -> Self {
+        Self::start_with(&[], &[("TELEPAY_LOCAL_DB", db.to_str().unwrap())])
+    }
+
+    fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_telepay-local"))
+            .args(args)
+            .envs(envs.iter().copied())
             .env("PORT", port.to_string())
-            .env("TELEPAY_LOCAL_DB", db)
             .env("RUST_LOG", "warn")
             .env_remove("TELEGRAM_BOT_TOKEN")
             .env_remove("TELEPAY_IPN_SECRET")
@@ -154,5 +159,81 @@ fn the_sample_ipn_sent_five_times_prints_exactly_one_invite_and_survives_a_resta
         restarted.count("[fake Telegram] message"),
         0,
         "and is not invited twice"
+    );
+}
+
+/// `--aws`: the same chain on DynamoDB and SQS (moto, through the normal SDK settings),
+/// the consumers long-polling SQS as the event source mapping does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite() {
+    for variable in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"] {
+        let endpoint = std::env::var(variable).unwrap_or_default();
+        assert!(
+            endpoint.starts_with("http://127.0.0.1:"),
+            "{variable} must point at moto: run `make test`"
+        );
+    }
+    let sdk = telepay_shared::aws::load_sdk_config(telepay_shared::aws::consumer_timeouts()).await;
+    let suffix = format!(
+        "{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let (payments, reviews) = (format!("payments-{suffix}"), format!("reviews-{suffix}"));
+    telepay_shared::dynamodb::create_tables(
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &payments,
+        &reviews,
+    )
+    .await
+    .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut urls = Vec::new();
+    for name in ["processor", "invite", "payout"] {
+        let created = sqs
+            .create_queue()
+            .queue_name(format!("{name}-{suffix}"))
+            .send()
+            .await
+            .unwrap();
+        urls.push(created.queue_url.unwrap());
+    }
+    let run = LocalRun::start_with(
+        &["--aws"],
+        &[
+            ("TELEPAY_PAYMENTS_TABLE", &payments),
+            ("TELEPAY_REVIEWS_TABLE", &reviews),
+            ("TELEPAY_PROCESSOR_QUEUE_URL", &urls[0]),
+            ("TELEPAY_INVITE_QUEUE_URL", &urls[1]),
+            ("TELEPAY_PAYOUT_QUEUE_URL", &urls[2]),
+        ],
+    );
+    let (body, signature) = sample_ipn();
+    let outcomes: Vec<String> = (0..3).map(|_| run.post_ipn(&body, &signature)).collect();
+    assert_eq!(outcomes[0], "queued", "{outcomes:?}");
+    assert!(run.wait_for(
+        "[fake Telegram] message to user 6271402111",
+        1,
+        Duration::from_secs(40)
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        run.count("[fake Telegram] message to user"),
+        1,
+        "exactly one invite"
+    );
+    let left = sqs
+        .get_queue_attributes()
+        .queue_url(&urls[2])
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let waiting = left.attributes.unwrap()
+        [&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages]
+        .clone();
+    assert_ne!(
+        waiting, "0",
+        "payout instructions wait for the payout service, untouched"
     );
 }
