@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use telepay_core::queue::QueueError;
+use telepay_shared::batch::succeeded;
 use telepay_shared::local_queue::LocalQueue;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::sqs_event::sqs_batch;
@@ -71,19 +72,10 @@ where
             continue;
         }
         let response = handler(sqs_batch(batch.clone(), function_timeout)).await;
-        for message in &batch {
-            let id = message.message_id.as_deref().unwrap_or_default();
-            if response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == id)
-            {
-                continue;
-            }
-            if let Err(err) = source
-                .delete(message.receipt_handle.as_deref().unwrap_or_default())
-                .await
-            {
+        for message in succeeded(&batch, &response) {
+            let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+            if let Err(err) = source.delete(receipt).await {
+                let id = message.message_id.as_deref().unwrap_or_default();
                 warn!(message_id = id, error = %err, "could not delete a handled message; it will be redelivered");
             }
         }

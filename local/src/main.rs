@@ -260,7 +260,8 @@ where
     }
 }
 
-fn infallible(result: Result<SqsBatchResponse, std::convert::Infallible>) -> SqsBatchResponse {
+/// The handlers' responses cannot fail (their error type is `Infallible`).
+fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
     match result {
         Ok(response) => response,
         Err(never) => match never {},
@@ -276,15 +277,6 @@ async fn receive_ipn<S: PaymentStore, Q: MessageQueue>(
 ) -> Response {
     let event = gateway::api_gateway_event(&method, &uri, &headers, &body);
     let request = gateway::lambda_request(&event);
-    let response = infallible_http(np_webhook::handle(&webhook, request).await);
+    let response = infallible(np_webhook::handle(&webhook, request).await);
     gateway::http_response(response)
-}
-
-fn infallible_http(
-    result: Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible>,
-) -> lambda_http::Response<lambda_http::Body> {
-    match result {
-        Ok(response) => response,
-        Err(never) => match never {},
-    }
 }

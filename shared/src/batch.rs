@@ -34,6 +34,21 @@ pub async fn batch_response<D: RetryDelay>(
     response
 }
 
+/// The messages of `batch` that `response` did not report failed: what an event source
+/// mapping deletes.
+pub fn succeeded<'a>(
+    batch: &'a [SqsMessage],
+    response: &'a SqsBatchResponse,
+) -> impl Iterator<Item = &'a SqsMessage> + 'a {
+    batch.iter().filter(|message| {
+        let id = message.message_id.as_deref().unwrap_or_default();
+        !response
+            .batch_item_failures
+            .iter()
+            .any(|f| f.item_identifier == id)
+    })
+}
+
 /// For consumers that never ask for a delayed retry (the processor).
 pub struct NoRedeliveryDelay;
 

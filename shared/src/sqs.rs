@@ -57,7 +57,9 @@ impl SqsQueue {
             .await
     }
 
-    async fn receive_hidden_for(
+    /// Receives up to `max` messages, hidden for `visibility_secs` (the queue's own
+    /// visibility timeout when `None`).
+    pub async fn receive_hidden_for(
         &self,
         max: i32,
         wait: Duration,

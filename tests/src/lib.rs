@@ -129,13 +129,7 @@ pub fn signed_ipn(body: &str) -> Request {
         .unwrap()
 }
 
-/// The sample IPN with one field replaced.
-pub fn sample_with(field: &str, value: serde_json::Value) -> String {
-    let mut ipn: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(telepay_core::fixtures::SAMPLE_IPN).unwrap();
-    ipn.insert(field.into(), value);
-    serde_json::to_string(&ipn).unwrap()
-}
+pub use telepay_core::fixtures::sample_ipn_with as sample_with;
 
 /// (status, outcome word) of a handler response.
 pub fn outcome(response: &http::Response<Body>) -> (u16, String) {
@@ -159,6 +153,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use fake_bot_api::FakeBotApi;
 use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
+use telepay_shared::batch::succeeded;
 use telepay_shared::sqs_event::sqs_batch;
 use telepay_shared::telegram::{BotApiInviter, BotToken};
 
@@ -303,23 +298,10 @@ impl Chain {
     /// `visibility_secs`.
     pub async fn receive(&self, queue_url: &str, visibility_secs: i32) -> Vec<SqsMessage> {
         let queue = SqsQueue::new(self.aws.sqs.clone(), queue_url);
-        let messages = queue
-            .receive(10, Duration::ZERO)
+        queue
+            .receive_hidden_for(10, Duration::ZERO, Some(visibility_secs))
             .await
-            .expect("receive from moto");
-        for message in &messages {
-            // The event source mapping uses the queue's visibility timeout; tests pick theirs.
-            self.aws
-                .sqs
-                .change_message_visibility()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle.as_deref().unwrap_or_default())
-                .visibility_timeout(visibility_secs)
-                .send()
-                .await
-                .expect("change visibility on moto");
-        }
-        messages
+            .expect("receive from moto")
     }
 
     /// Deletes what the handler did not report failed, as the event source mapping does.
@@ -329,23 +311,10 @@ impl Chain {
         batch: &[SqsMessage],
         response: &SqsBatchResponse,
     ) {
-        for message in batch {
-            let id = message.message_id.as_deref().unwrap_or_default();
-            if response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == id)
-            {
-                continue;
-            }
-            self.aws
-                .sqs
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(message.receipt_handle.as_deref().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete from moto");
+        let queue = SqsQueue::new(self.aws.sqs.clone(), queue_url);
+        for message in succeeded(batch, response) {
+            let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+            queue.delete(receipt).await.expect("delete from moto");
         }
     }
 
@@ -383,6 +352,18 @@ impl Chain {
             self.delete_succeeded(&self.invite_queue_url, &batch, &response)
                 .await;
         }
+    }
+
+    /// The stored record of a payment that must exist.
+    pub async fn stored(&self, payment_id: i64) -> telepay_core::payment::ProcessedPayment {
+        use telepay_core::store::PaymentStore;
+        let id = telepay_core::ipn::PaymentId::new(payment_id).unwrap();
+        self.aws
+            .store()
+            .get_payment(id)
+            .await
+            .unwrap()
+            .expect("the record")
     }
 
     pub async fn invoke_invite_sender(&self, batch: Vec<SqsMessage>) -> SqsBatchResponse {

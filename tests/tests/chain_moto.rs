@@ -7,29 +7,17 @@ use std::time::Duration;
 use fake_bot_api::{Fault, FaultKind};
 use np_webhook::handle;
 use telepay_core::fixtures::SAMPLE_IPN;
-use telepay_core::ipn::PaymentId;
-use telepay_core::store::PaymentStore;
 use telepay_integration_tests::{Chain, outcome, queue_with_dlq, signed_ipn};
 use telepay_shared::sqs_event::sqs_batch;
 
 const PAYMENT_ID: i64 = 4492847470;
-
-fn payment_id() -> PaymentId {
-    PaymentId::new(PAYMENT_ID).unwrap()
-}
 
 async fn assert_exactly_one_invite(chain: &Chain) {
     let created = chain.fake.delivered("createChatInviteLink");
     assert_eq!(created.len(), 1, "one createChatInviteLink");
     let sent = chain.fake.delivered("sendMessage");
     assert_eq!(sent.len(), 1, "one sendMessage");
-    let record = chain
-        .aws
-        .store()
-        .get_payment(payment_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let record = chain.stored(PAYMENT_ID).await;
     let link = record.telegram_invite_link.clone().unwrap();
     assert!(
         sent[0].text().unwrap().contains(&link),
@@ -129,13 +117,7 @@ async fn a_rate_limited_invite_is_hidden_on_the_queue_for_retry_after() {
         chain.receive(&chain.invite_queue_url, 30).await.is_empty(),
         "hidden for retry_after"
     );
-    let record = chain
-        .aws
-        .store()
-        .get_payment(payment_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let record = chain.stored(PAYMENT_ID).await;
     assert_eq!(record.invite_lease_token, None, "lease released");
 }
 
@@ -189,13 +171,7 @@ async fn a_poison_message_lands_in_the_dlq_after_max_receives_and_its_neighbours
         assert!(rounds < 40, "the poison message never reached the DLQ");
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
-    let record = chain
-        .aws
-        .store()
-        .get_payment(payment_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let record = chain.stored(PAYMENT_ID).await;
     assert!(record.gcwebhook1_processed, "the neighbour was processed");
     assert_eq!(chain.receive(&chain.invite_queue_url, 30).await.len(), 1);
 }

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use lambda_http::http::{self, StatusCode};
 use telepay_core::directory::ChannelDirectory;
-use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_IPN_SECRET};
+use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_IPN_SECRET, sample_ipn_with};
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::HoldReason;
 use telepay_core::queue::ProcessorMessage;
@@ -50,10 +50,7 @@ fn signed(body: &str) -> Request {
 
 /// The sample IPN with one field replaced.
 fn sample_with(field: &str, value: &str) -> String {
-    let mut ipn: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(SAMPLE_IPN).unwrap();
-    ipn.insert(field.into(), serde_json::from_str(value).unwrap());
-    serde_json::to_string(&ipn).unwrap()
+    sample_ipn_with(field, serde_json::from_str(value).unwrap())
 }
 
 async fn call(webhook: &MemoryWebhook, request: Request) -> (StatusCode, String) {

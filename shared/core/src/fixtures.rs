@@ -3,6 +3,14 @@
 /// NOWPayments' sample IPN (compact, sorted: already in canonical form).
 pub const SAMPLE_IPN: &str = r#"{"actually_paid":0,"actually_paid_at_fiat":0,"fee":{"currency":"eth","depositFee":0,"serviceFee":0,"withdrawalFee":0},"invoice_id":6070266182,"order_description":"DESCRIPTION | ItemName x1 (+1 more)","order_id":"PGP-6271402111|-1003111266231","outcome_amount":0.001408,"outcome_currency":"eth","parent_payment_id":null,"pay_address":"MEEim9nyiAWcDbMAqVZj6tE5xktqbSDrCJ","pay_amount":0.05716941,"pay_currency":"ltc","payin_extra_id":null,"payment_extra_ids":null,"payment_id":4492847470,"payment_status":"finished","price_amount":3.21,"price_currency":"usd","purchase_id":"6105448077","updated_at":1774390831880}"#;
 
+/// The sample IPN with one field set to `value` (compact, keys sorted).
+pub fn sample_ipn_with(field: &str, value: serde_json::Value) -> String {
+    let mut ipn: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(SAMPLE_IPN).expect("the sample IPN is JSON");
+    ipn.insert(field.into(), value);
+    serde_json::to_string(&ipn).expect("a JSON map serializes")
+}
+
 /// The IPN secret the sample events in `events/` are signed with. Test use only.
 pub const SAMPLE_IPN_SECRET: &str = "telepay-sample-ipn-secret";
 
