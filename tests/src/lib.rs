@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: AWS clients pointed at moto, a fresh table pair and
 //! queue per test, and API Gateway-shaped requests.
 
+pub mod chaos;
+
 use aws_config::SdkConfig;
 use lambda_http::{Body, Request, http};
 use telepay_core::directory::ChannelDirectory;

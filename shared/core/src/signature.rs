@@ -68,7 +68,7 @@ pub enum VerifiedOver {
 pub enum SignatureError {
     #[error("the x-nowpayments-sig header is missing")]
     Missing,
-    #[error("the x-nowpayments-sig header is not a hex HMAC-SHA512")]
+    #[error("the x-nowpayments-sig header is not 128 lowercase hex digits (an HMAC-SHA512)")]
     Malformed,
     #[error("the signature does not match the body")]
     Mismatch,
@@ -82,6 +82,11 @@ pub fn verify(
 ) -> Result<VerifiedOver, SignatureError> {
     let header = header.map(str::trim).filter(|h| !h.is_empty());
     let header = header.ok_or(SignatureError::Missing)?;
+    // NOWPayments sends Node's `digest('hex')`: always lowercase. Anything else was not
+    // produced by them, so it is refused before any HMAC work.
+    if header.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(SignatureError::Malformed);
+    }
     let mut signature = [0u8; 64];
     hex::decode_to_slice(header, &mut signature).map_err(|_| SignatureError::Malformed)?;
     if secret.verifies(body, &signature) {
@@ -260,10 +265,15 @@ mod tests {
     }
 
     #[test]
-    fn uppercase_hex_and_surrounding_space_in_the_header_are_accepted() {
+    fn surrounding_space_is_accepted_but_uppercase_hex_is_not_what_nowpayments_sends() {
         let body = crate::fixtures::SAMPLE_IPN.as_bytes();
-        let sig = format!("  {}  ", secret().sign(body).to_uppercase());
+        let sig = format!("  {}  ", secret().sign(body));
         assert!(verify(&secret(), body, Some(&sig)).is_ok());
+        let upper = secret().sign(body).to_uppercase();
+        assert_eq!(
+            verify(&secret(), body, Some(&upper)),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Call {
     pub params: Value,
     /// Whether Telegram would have acted on it (false for faults and hung calls).
     pub delivered: bool,
+    /// What Telegram's action produced (the link, the message), for delivered calls.
+    pub result: Option<Value>,
 }
 
 impl Call {
@@ -34,7 +36,18 @@ impl Call {
     pub fn text(&self) -> Option<&str> {
         self.params["text"].as_str()
     }
+    /// The link a delivered `createChatInviteLink` created, or a revoke named.
+    pub fn invite_link(&self) -> Option<&str> {
+        match self.method.as_str() {
+            "createChatInviteLink" => self.result.as_ref()?["invite_link"].as_str(),
+            _ => self.params["invite_link"].as_str(),
+        }
+    }
 }
+
+/// Decides a fault for a call no queued [`Fault`] matched: `(method, params)` to the
+/// fault, if any. For seeded schedules (the chaos run).
+pub type FaultPolicy = Box<dyn Fn(&str, &Value) -> Option<FaultKind> + Send + Sync>;
 
 /// What an injected fault answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +108,7 @@ struct AppState {
     token: String,
     print_invites: bool,
     shared: Mutex<Shared>,
+    policy: Mutex<Option<FaultPolicy>>,
 }
 
 /// A running fake. Dropping it stops the server.
@@ -132,6 +146,7 @@ impl FakeBotApi {
             token: token.to_owned(),
             print_invites,
             shared: Mutex::new(Shared::default()),
+            policy: Mutex::new(None),
         });
         let app = Router::new()
             .route("/{bot}/{method}", post(handle))
@@ -153,6 +168,11 @@ impl FakeBotApi {
 
     pub fn inject(&self, fault: Fault) {
         self.state.shared.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// Consults `policy` for every call that no injected [`Fault`] matches.
+    pub fn set_policy(&self, policy: FaultPolicy) {
+        *self.state.policy.lock().unwrap() = Some(policy);
     }
 
     /// Every call received, in order.
@@ -215,19 +235,24 @@ async fn handle(
     // Bot API method names are case-insensitive (teloxide sends "SendMessage").
     let method = canonical_method(&method);
     let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let fault = take_fault(&state, &method, chat_id(&params));
+    let fault = take_fault(&state, &method, chat_id(&params)).or_else(|| {
+        let policy = state.policy.lock().unwrap();
+        policy.as_ref().and_then(|decide| decide(&method, &params))
+    });
     let delivered = matches!(
         fault,
         None | Some(FaultKind::Delay(_)) | Some(FaultKind::DeliverThenHang)
     );
     let result = {
         let mut shared = state.shared.lock().unwrap();
+        let result = delivered.then(|| act(&mut shared, &method, &params));
         shared.calls.push(Call {
             method: method.clone(),
             params: params.clone(),
             delivered,
+            result: result.clone().flatten(),
         });
-        delivered.then(|| act(&mut shared, &method, &params))
+        result
     };
     if let (true, Some(Some(_)), "sendMessage") = (state.print_invites, &result, method.as_str()) {
         println!(

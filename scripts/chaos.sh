@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make chaos`: the seeded chaos run on memory, SQLite, Postgres and DynamoDB (moto),
+# built in release mode. Starts moto and a throwaway Postgres like the test script.
+# Arguments go to the run: --seed N, --payments N (default 10000), --dynamodb-payments N
+# (default 2000: single-threaded moto is the slowest), --backends memory,sqlite,...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+source scripts/moto.sh
+source scripts/postgres.sh
+
+cargo build --quiet --release --locked -p telepay-integration-tests --bin chaos
+# Handler logs are off: the figures are the output (RUST_LOG is not read here).
+exec target/release/chaos "$@"

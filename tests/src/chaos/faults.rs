@@ -1,0 +1,557 @@
+//! Where the chaos comes from: crashes at every step boundary, store and queue faults,
+//! and the ledger of what was injected. The decorators wrap the real store, queue and
+//! Telegram adapter; every call still reaches the real thing unless a fault stops it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
+use telepay_core::queue::{MessageQueue, QueueError};
+use telepay_core::store::{
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark,
+    Recorded, Reopened, StoreError,
+};
+use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
+use tokio::sync::Notify;
+
+use super::dice::{Attempts, Dice, tag};
+use super::sim_sqs::SimQueue;
+
+/// How often each fault happens.
+#[derive(Debug, Clone)]
+pub struct FaultRates {
+    /// Per invocation: the invocation dies at a uniformly chosen step boundary.
+    pub crash: f64,
+    /// Per store write: refused before it applies.
+    pub store_refused: f64,
+    /// Per store write: applied, but the answer is lost (the caller sees an error).
+    pub store_answer_lost: f64,
+    /// Per store write: answered after `store_slow_for`.
+    pub store_slow: f64,
+    pub store_slow_for: Duration,
+    /// Per queue send: refused.
+    pub queue_refused: f64,
+    /// Per SQS send: the message is delivered twice.
+    pub sqs_duplicate: f64,
+    /// Per Bot API call: 429 with retry_after = 1 s.
+    pub telegram_429: f64,
+    /// Per Bot API call: 500.
+    pub telegram_500: f64,
+    /// Per Bot API call: acted on, answered after longer than the call timeout.
+    pub telegram_too_slow: f64,
+    /// Per Bot API call: acted on, answered slowly but in time.
+    pub telegram_slow: f64,
+    /// Per payment: the buyer blocked the bot (403 on sendMessage).
+    pub buyer_blocked: f64,
+    /// Per payment: the buyer never started the bot (400 chat not found on sendMessage).
+    pub buyer_unknown: f64,
+}
+
+impl Default for FaultRates {
+    fn default() -> Self {
+        Self {
+            crash: 0.08,
+            store_refused: 0.03,
+            store_answer_lost: 0.02,
+            store_slow: 0.02,
+            store_slow_for: Duration::from_millis(300),
+            queue_refused: 0.02,
+            sqs_duplicate: 0.15,
+            telegram_429: 0.03,
+            telegram_500: 0.03,
+            telegram_too_slow: 0.02,
+            telegram_slow: 0.03,
+            buyer_blocked: 0.01,
+            buyer_unknown: 0.01,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    Webhook,
+    Processor,
+    InviteSender,
+    Reconciler,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Webhook => "np-webhook",
+            Self::Processor => "payment-processor",
+            Self::InviteSender => "invite-sender",
+            Self::Reconciler => "reconciler",
+        }
+    }
+
+    /// The most step boundaries one invocation passes (a batch may pass more; a crash
+    /// point past the last one simply does not happen).
+    fn max_steps(self) -> u64 {
+        match self {
+            Self::Webhook => 4,
+            Self::Processor => 6,
+            Self::InviteSender => 12,
+            Self::Reconciler => 0,
+        }
+    }
+}
+
+/// Everything injected, and what it was done to: shared by the decorators.
+pub struct Chaos {
+    pub dice: Dice,
+    pub rates: FaultRates,
+    attempts: Attempts,
+    tally: Mutex<BTreeMap<String, u64>>,
+    /// Per payment, in order: the faults that touched its invite and its sends.
+    ledger: Mutex<HashMap<i64, Vec<LedgerEntry>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEntry {
+    /// A sendMessage that Telegram acted on and we saw answered.
+    SendAnswered,
+    /// A sendMessage whose answer we stopped waiting for (it may have been delivered).
+    SendAbandoned,
+    /// A fault or crash, named.
+    Fault(String),
+}
+
+impl Chaos {
+    pub fn new(dice: Dice, rates: FaultRates) -> Self {
+        Self {
+            dice,
+            rates,
+            attempts: Attempts::default(),
+            tally: Mutex::default(),
+            ledger: Mutex::default(),
+        }
+    }
+
+    /// The next attempt number of decision `what` for `payment_id`.
+    pub fn attempt(&self, what: &str, payment_id: i64) -> u64 {
+        self.attempts.next(tag(what), payment_id)
+    }
+
+    pub fn count(&self, what: impl Into<String>) {
+        *self.tally.lock().unwrap().entry(what.into()).or_default() += 1;
+    }
+
+    pub fn tally(&self) -> BTreeMap<String, u64> {
+        self.tally.lock().unwrap().clone()
+    }
+
+    fn note(&self, payment_id: i64, entry: LedgerEntry) {
+        if payment_id > 0 {
+            let mut ledger = self.ledger.lock().unwrap();
+            ledger.entry(payment_id).or_default().push(entry);
+        }
+    }
+
+    /// Counts a fault and notes it against the payment it hit.
+    fn fault(&self, payment_id: i64, what: String) {
+        self.count(what.clone());
+        self.note(payment_id, LedgerEntry::Fault(what));
+    }
+
+    pub fn ledger(&self, payment_id: i64) -> Vec<LedgerEntry> {
+        let ledger = self.ledger.lock().unwrap();
+        ledger.get(&payment_id).cloned().unwrap_or_default()
+    }
+
+    /// A plan for one invocation of `stage`, keyed by what it was handed.
+    pub fn invocation(&self, stage: Stage, key: &[u64]) -> Arc<Invocation> {
+        let mut full_key = vec![tag("crash"), tag(stage.name())];
+        full_key.extend_from_slice(key);
+        let crash_at = (stage.max_steps() > 0 && self.dice.chance(self.rates.crash, &full_key))
+            .then(|| {
+                full_key.push(tag("step"));
+                1 + self.dice.below(stage.max_steps(), &full_key) as u32
+            });
+        Arc::new(Invocation {
+            stage,
+            crash_at,
+            steps: AtomicU32::new(0),
+            crashed: Notify::new(),
+            payment_id: AtomicI64::new(0),
+        })
+    }
+}
+
+/// One Lambda invocation's fate: whether and where it dies.
+pub struct Invocation {
+    pub stage: Stage,
+    crash_at: Option<u32>,
+    steps: AtomicU32,
+    crashed: Notify,
+    /// The payment the invocation works on now (set by the store decorator).
+    payment_id: AtomicI64,
+}
+
+tokio::task_local! {
+    static INVOCATION: Arc<Invocation>;
+}
+
+/// How an invocation ended without answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    /// The process died at a step boundary.
+    Crashed,
+    /// The Lambda timeout killed it.
+    TimedOut,
+}
+
+/// Runs `work` as one invocation: it is dropped where it stands (nothing after the crash
+/// point runs, no cleanup) if it crashes or outlives `timeout`.
+pub async fn invoke<F: Future>(
+    invocation: Arc<Invocation>,
+    timeout: Duration,
+    work: F,
+) -> Result<F::Output, Interrupted> {
+    let crashed = invocation.clone();
+    INVOCATION
+        .scope(invocation, async move {
+            tokio::select! {
+                biased;
+                () = crashed.crashed.notified() => Err(Interrupted::Crashed),
+                result = tokio::time::timeout(timeout, work) => {
+                    result.map_err(|_| Interrupted::TimedOut)
+                }
+            }
+        })
+        .await
+}
+
+fn current() -> Option<Arc<Invocation>> {
+    INVOCATION.try_with(Arc::clone).ok()
+}
+
+fn working_on(payment_id: i64) {
+    if let Some(invocation) = current() {
+        invocation.payment_id.store(payment_id, Ordering::Relaxed);
+    }
+}
+
+fn current_payment() -> i64 {
+    current().map_or(0, |i| i.payment_id.load(Ordering::Relaxed))
+}
+
+/// A step boundary: the invocation dies here if this is its crash point.
+async fn boundary(chaos: &Chaos, point: impl FnOnce() -> String) {
+    let Some(invocation) = current() else { return };
+    let step = invocation.steps.fetch_add(1, Ordering::Relaxed) + 1;
+    if invocation.crash_at == Some(step) {
+        let payment_id = invocation.payment_id.load(Ordering::Relaxed);
+        chaos.fault(
+            payment_id,
+            format!("crash: {} {}", invocation.stage.name(), point()),
+        );
+        invocation.crashed.notify_one();
+        std::future::pending::<()>().await;
+    }
+}
+
+// ---- the store --------------------------------------------------------------------------
+
+/// A [`PaymentStore`] whose writes pass step boundaries and suffer faults.
+pub struct ChaosStore<S> {
+    inner: Arc<S>,
+    chaos: Arc<Chaos>,
+}
+
+impl<S> Clone for ChaosStore<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            chaos: self.chaos.clone(),
+        }
+    }
+}
+
+impl<S: PaymentStore> ChaosStore<S> {
+    pub fn new(inner: Arc<S>, chaos: Arc<Chaos>) -> Self {
+        Self { inner, chaos }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    async fn write<T>(
+        &self,
+        operation: &'static str,
+        payment_id: i64,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        working_on(payment_id);
+        let chaos = &self.chaos;
+        boundary(chaos, || format!("before {operation}")).await;
+        let attempt = chaos.attempt(operation, payment_id);
+        let roll = chaos
+            .dice
+            .unit(&[tag("store"), tag(operation), payment_id as u64, attempt]);
+        let rates = &chaos.rates;
+        if roll < rates.store_refused {
+            chaos.fault(payment_id, format!("store refused {operation}"));
+            return Err(StoreError::Unavailable(format!(
+                "injected: {operation} refused"
+            )));
+        }
+        let answer_lost = roll < rates.store_refused + rates.store_answer_lost;
+        if !answer_lost && roll < rates.store_refused + rates.store_answer_lost + rates.store_slow {
+            chaos.count(format!("store slow {operation}"));
+            tokio::time::sleep(rates.store_slow_for).await;
+        }
+        let result = call.await;
+        boundary(chaos, || format!("after {operation}")).await;
+        if answer_lost && result.is_ok() {
+            chaos.fault(payment_id, format!("store answer lost after {operation}"));
+            return Err(StoreError::Unavailable(format!(
+                "injected: {operation} applied, answer lost"
+            )));
+        }
+        result
+    }
+}
+
+impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
+    async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
+        let id = record.payment_id.get();
+        self.write("record_accepted", id, self.inner.record_accepted(record))
+            .await
+    }
+
+    async fn hold_for_review(&self, review: &PaymentReview) -> Result<Held, StoreError> {
+        let id = review.payment_id.get();
+        self.write("hold_for_review", id, self.inner.hold_for_review(review))
+            .await
+    }
+
+    async fn mark_processed(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessedMark, StoreError> {
+        let call = self.inner.mark_processed(payment_id, now);
+        self.write("mark_processed", payment_id.get(), call).await
+    }
+
+    async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
+        let id = claim.payment_id.get();
+        self.write("claim_invite", id, self.inner.claim_invite(claim))
+            .await
+    }
+
+    async fn persist_invite_link(
+        &self,
+        lease: &InviteLease,
+        link: &str,
+        link_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self
+            .inner
+            .persist_invite_link(lease, link, link_expires_at, now);
+        self.write("persist_invite_link", lease.payment_id.get(), call)
+            .await
+    }
+
+    async fn complete_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self.inner.complete_invite(lease, now);
+        self.write("complete_invite", lease.payment_id.get(), call)
+            .await
+    }
+
+    async fn release_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self.inner.release_invite(lease, now);
+        self.write("release_invite", lease.payment_id.get(), call)
+            .await
+    }
+
+    async fn fail_invite(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self.inner.fail_invite(lease, reason, now);
+        self.write("fail_invite", lease.payment_id.get(), call)
+            .await
+    }
+
+    async fn get_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Option<ProcessedPayment>, StoreError> {
+        self.inner.get_payment(payment_id).await
+    }
+
+    async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
+        self.inner.get_review(payment_id).await
+    }
+
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+        self.inner.failed_invites(limit).await
+    }
+
+    async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
+        self.inner.list_reviews(limit).await
+    }
+
+    async fn decide_review(
+        &self,
+        payment_id: PaymentId,
+        decision: ReviewDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError> {
+        self.inner.decide_review(payment_id, decision, now).await
+    }
+
+    async fn reopen_invite(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<Reopened, StoreError> {
+        self.inner.reopen_invite(payment_id, now).await
+    }
+
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        self.inner.pending_payments(created_before, limit).await
+    }
+}
+
+// ---- the queues -------------------------------------------------------------------------
+
+/// A queue send that passes step boundaries and may be refused.
+#[derive(Clone)]
+pub struct ChaosQueue {
+    inner: Arc<SimQueue>,
+    chaos: Arc<Chaos>,
+}
+
+impl ChaosQueue {
+    pub fn new(inner: Arc<SimQueue>, chaos: Arc<Chaos>) -> Self {
+        Self { inner, chaos }
+    }
+}
+
+impl MessageQueue for ChaosQueue {
+    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
+        let id = payment_id.get();
+        working_on(id);
+        let queue = self.inner.name;
+        boundary(&self.chaos, || format!("before send to {queue}")).await;
+        let attempt = self.chaos.attempt(queue, id);
+        let key = [tag("queue refused"), tag(queue), id as u64, attempt];
+        if self.chaos.dice.chance(self.chaos.rates.queue_refused, &key) {
+            self.chaos
+                .fault(id, format!("queue refused send to {queue}"));
+            return Err(QueueError::Unavailable("injected: send refused".into()));
+        }
+        self.inner.send(id, body);
+        boundary(&self.chaos, || format!("after send to {queue}")).await;
+        Ok(())
+    }
+}
+
+// ---- Telegram ---------------------------------------------------------------------------
+
+/// The real Bot API adapter with step boundaries around each call; Telegram's own faults
+/// come from the fake Bot API's seeded policy.
+pub struct ChaosTelegram<T> {
+    inner: T,
+    chaos: Arc<Chaos>,
+}
+
+impl<T> ChaosTelegram<T> {
+    pub fn new(inner: T, chaos: Arc<Chaos>) -> Self {
+        Self { inner, chaos }
+    }
+}
+
+/// Notes a sendMessage whose answer was never awaited (the call timeout or the Lambda
+/// timeout dropped it): Telegram may have delivered it.
+struct AbandonedSend<'a> {
+    chaos: &'a Chaos,
+    payment_id: i64,
+    answered: bool,
+}
+
+impl Drop for AbandonedSend<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.chaos.note(self.payment_id, LedgerEntry::SendAbandoned);
+        }
+    }
+}
+
+impl<T: TelegramInviter> TelegramInviter for ChaosTelegram<T> {
+    async fn create_invite_link(
+        &self,
+        chat_id: i64,
+        name: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<InviteLink, TelegramError> {
+        boundary(&self.chaos, || "before createChatInviteLink".into()).await;
+        let link = self
+            .inner
+            .create_invite_link(chat_id, name, expires_at)
+            .await?;
+        boundary(&self.chaos, || "after createChatInviteLink".into()).await;
+        Ok(link)
+    }
+
+    async fn revoke_invite_link(&self, chat_id: i64, link: &str) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before revokeChatInviteLink".into()).await;
+        self.inner.revoke_invite_link(chat_id, link).await?;
+        boundary(&self.chaos, || "after revokeChatInviteLink".into()).await;
+        Ok(())
+    }
+
+    async fn send_message(&self, user_id: i64, text: &str) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before sendMessage".into()).await;
+        let payment_id = current_payment();
+        let mut guard = AbandonedSend {
+            chaos: &self.chaos,
+            payment_id,
+            answered: false,
+        };
+        let result = self.inner.send_message(user_id, text).await;
+        guard.answered = true;
+        match &result {
+            Ok(()) => self.chaos.note(payment_id, LedgerEntry::SendAnswered),
+            Err(err) => self
+                .chaos
+                .fault(payment_id, format!("sendMessage failed: {}", kind(err))),
+        }
+        result?;
+        boundary(&self.chaos, || "after sendMessage".into()).await;
+        Ok(())
+    }
+}
+
+fn kind(err: &TelegramError) -> &'static str {
+    match err {
+        TelegramError::RetryAfter(_) => "429",
+        TelegramError::Transient(_) => "transient",
+        TelegramError::UserUnreachable(_) => "user unreachable",
+        TelegramError::Misconfigured(_) => "misconfigured",
+    }
+}

@@ -1,0 +1,709 @@
+//! The chaos run: the real handlers, a real store backend and the fake Bot API (through
+//! the real teloxide adapter), driven by a seeded schedule of payments, repeated and
+//! tampered IPNs, crashes at every step boundary, store, queue and Telegram faults, and
+//! at-least-once queues with short visibility timeouts. After the system quiesces and
+//! the reconciler has run, [`Report`] says what every paid payment became.
+
+pub mod dice;
+pub mod faults;
+pub mod report;
+pub mod sim_sqs;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use chrono::Utc;
+use fake_bot_api::{FakeBotApi, FaultKind};
+use lambda_http::{Body, http};
+use serde_json::{Value, json};
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
+use telepay_core::invite::{InviteSender, InviteSettings};
+use telepay_core::processor::PaymentProcessor;
+use telepay_core::reconcile::Reconciler;
+use telepay_core::signature::IpnSecret;
+use telepay_core::store::PaymentStore;
+use telepay_core::webhook::PaymentWebhook;
+use telepay_shared::sqs_event::sqs_batch;
+use telepay_shared::telegram::{BotApiInviter, BotToken};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use dice::{Dice, tag};
+use faults::{Chaos, ChaosQueue, ChaosStore, ChaosTelegram, FaultRates, Stage, invoke};
+pub use report::Report;
+use sim_sqs::SimQueue;
+
+const BOT_TOKEN: &str = "777000:chaos-run-token";
+const PAYMENT_BASE: i64 = 5_000_000_000;
+const USER_BASE: i64 = 100_000;
+const ATTACKER_BASE: i64 = 900_000_000;
+/// The price of the demo directory's only tier.
+const PRICE: f64 = 3.21;
+
+/// The knobs of one run. [`ChaosConfig::new`] gives the defaults of `make chaos`.
+#[derive(Debug, Clone)]
+pub struct ChaosConfig {
+    pub seed: u64,
+    pub payments: usize,
+    /// Webhook deliveries in flight at once.
+    pub in_flight: usize,
+    pub rates: FaultRates,
+    /// NOWPayments retries a non-2xx answer this many times, then never again.
+    pub np_retries: u32,
+    /// The first retry interval; it doubles each time.
+    pub np_retry_interval: Duration,
+    /// Concurrent invocations per SQS-triggered function.
+    pub consumers: usize,
+    pub batch_size: usize,
+    pub max_receives: u32,
+    pub processor_timeout: Duration,
+    pub processor_visibility: Duration,
+    pub invite_timeout: Duration,
+    pub invite_visibility: Duration,
+    /// Bot API call timeout (the lease math scales with it).
+    pub call_timeout: Duration,
+    pub lease_grace: Duration,
+    /// How old an unfinished payment must be before the scheduled reconciler requeues it.
+    pub stuck_after: Duration,
+    pub reconcile_every: Duration,
+}
+
+impl ChaosConfig {
+    pub fn new(seed: u64, payments: usize) -> Self {
+        Self {
+            seed,
+            payments,
+            in_flight: 32,
+            rates: FaultRates::default(),
+            np_retries: 5,
+            np_retry_interval: Duration::from_millis(100),
+            consumers: 6,
+            batch_size: 5,
+            max_receives: 5,
+            processor_timeout: Duration::from_millis(1500),
+            processor_visibility: Duration::from_secs(2),
+            invite_timeout: Duration::from_secs(3),
+            invite_visibility: Duration::from_secs(4),
+            call_timeout: Duration::from_millis(400),
+            lease_grace: Duration::from_millis(300),
+            stuck_after: Duration::from_secs(8),
+            reconcile_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a payment is, in the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentKind {
+    /// A finished payment at the right price: must end with exactly one working invite,
+    /// or a terminal `invite_failed` when the buyer cannot be messaged.
+    Paid,
+    /// A repeat deposit (`parent_payment_id` set): must be held for review.
+    RepeatDeposit,
+    /// Paid the wrong amount: must be held for review.
+    PriceMismatch,
+    /// Never paid: only forged or tampered IPNs arrive for it. Must leave no trace.
+    ForgedOnly,
+}
+
+/// How a forged or tampered IPN is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forgery {
+    WrongSecret,
+    Unsigned,
+    TruncatedSignature,
+    UppercaseSignature,
+    SignatureOfAnotherBody,
+    /// A genuine body and its signature, then the buyer changed to the attacker.
+    BuyerChangedAfterSigning,
+    /// A genuine body and its signature, then the price lowered.
+    PriceChangedAfterSigning,
+}
+
+const FORGERIES: [Forgery; 7] = [
+    Forgery::WrongSecret,
+    Forgery::Unsigned,
+    Forgery::TruncatedSignature,
+    Forgery::UppercaseSignature,
+    Forgery::SignatureOfAnotherBody,
+    Forgery::BuyerChangedAfterSigning,
+    Forgery::PriceChangedAfterSigning,
+];
+
+/// One payment's part of the schedule.
+#[derive(Debug, Clone)]
+pub struct PaymentPlan {
+    pub payment_id: i64,
+    pub user_id: i64,
+    pub kind: PaymentKind,
+    /// How many times NOWPayments sends the finished IPN (each retried on failure).
+    finished_copies: u64,
+    /// Earlier statuses sent before (or, out of order, after) the finished ones.
+    earlier: Vec<&'static str>,
+    earlier_after_finished: bool,
+    /// Forged or tampered IPNs sent for this payment.
+    forgeries: Vec<Forgery>,
+}
+
+impl PaymentPlan {
+    fn new(dice: &Dice, index: u64) -> Self {
+        let payment_id = PAYMENT_BASE + index as i64;
+        let roll = dice.unit(&[tag("kind"), index]);
+        let kind = match roll {
+            r if r < 0.02 => PaymentKind::RepeatDeposit,
+            r if r < 0.05 => PaymentKind::PriceMismatch,
+            r if r < 0.07 => PaymentKind::ForgedOnly,
+            _ => PaymentKind::Paid,
+        };
+        let mut earlier = Vec::new();
+        if dice.chance(0.4, &[tag("waiting"), index]) {
+            earlier.push("waiting");
+            if dice.chance(0.5, &[tag("confirming"), index]) {
+                earlier.push("confirming");
+            }
+        }
+        let forgery = |n: u64| {
+            FORGERIES[dice.below(FORGERIES.len() as u64, &[tag("forgery"), index, n]) as usize]
+        };
+        let forgeries = match kind {
+            PaymentKind::ForgedOnly => (0..1 + dice.below(3, &[tag("forgeries"), index]))
+                .map(forgery)
+                .collect(),
+            _ if dice.chance(0.05, &[tag("tampered"), index]) => vec![forgery(0)],
+            _ => Vec::new(),
+        };
+        Self {
+            payment_id,
+            user_id: USER_BASE + index as i64,
+            kind,
+            finished_copies: 1 + dice.below(5, &[tag("copies"), index]),
+            earlier,
+            earlier_after_finished: dice.chance(0.1, &[tag("out of order"), index]),
+            forgeries,
+        }
+    }
+
+    /// The IPN NOWPayments would send with `status` (compact, keys sorted, like theirs).
+    fn ipn(&self, status: &str) -> String {
+        let price = match self.kind {
+            PaymentKind::PriceMismatch => PRICE / 2.0,
+            _ => PRICE,
+        };
+        let parent = match self.kind {
+            PaymentKind::RepeatDeposit => json!(self.payment_id - 1),
+            _ => Value::Null,
+        };
+        ipn_body(self.payment_id, self.user_id, status, price, parent)
+    }
+
+    /// The buyer the invite must go to.
+    fn buyer(&self) -> i64 {
+        self.user_id
+    }
+}
+
+fn ipn_body(payment_id: i64, user_id: i64, status: &str, price: f64, parent: Value) -> String {
+    json!({
+        "payment_id": payment_id,
+        "parent_payment_id": parent,
+        "invoice_id": payment_id + 1_000_000_000,
+        "payment_status": status,
+        "pay_address": "MEEim9nyiAWcDbMAqVZj6tE5xktqbSDrCJ",
+        "price_amount": price,
+        "price_currency": "usd",
+        "pay_amount": 0.05716941,
+        "actually_paid": if status == "finished" { 0.05716941 } else { 0.0 },
+        "pay_currency": "ltc",
+        "order_id": format!("PGP-{user_id}|{SAMPLE_CHANNEL_ID}"),
+        "order_description": "Demo channel, 30 days",
+        "outcome_amount": 0.001408,
+        "outcome_currency": "eth",
+        "payin_extra_id": null,
+        "payment_extra_ids": null,
+        "purchase_id": (payment_id + 2_000_000_000).to_string(),
+        "updated_at": 1_774_390_831_880_i64,
+    })
+    .to_string()
+}
+
+/// Which payment a user id in the schedule belongs to.
+fn payment_of_user(user_id: i64) -> i64 {
+    PAYMENT_BASE + (user_id - USER_BASE)
+}
+
+/// Whether the buyer of `payment_id` blocked the bot / never started it.
+fn buyer_blocked(dice: &Dice, rates: &FaultRates, payment_id: i64) -> bool {
+    dice.chance(rates.buyer_blocked, &[tag("blocked"), payment_id as u64])
+}
+
+fn buyer_unknown(dice: &Dice, rates: &FaultRates, payment_id: i64) -> bool {
+    !buyer_blocked(dice, rates, payment_id)
+        && dice.chance(rates.buyer_unknown, &[tag("unknown"), payment_id as u64])
+}
+
+/// Telegram's faults, decided by the seed per (method, payment, attempt).
+fn telegram_policy(
+    chaos: Arc<Chaos>,
+    call_timeout: Duration,
+) -> impl Fn(&str, &Value) -> Option<FaultKind> + Send + Sync {
+    move |method, params| {
+        let (dice, rates) = (&chaos.dice, &chaos.rates);
+        let payment_id = match method {
+            "sendMessage" => payment_of_user(params["chat_id"].as_i64()?),
+            _ => params["name"]
+                .as_str()?
+                .strip_prefix("payment ")?
+                .parse()
+                .ok()?,
+        };
+        if method == "sendMessage" && buyer_blocked(dice, rates, payment_id) {
+            chaos.count("telegram 403 bot blocked");
+            return Some(FaultKind::Forbidden(
+                "Forbidden: bot was blocked by the user".into(),
+            ));
+        }
+        if method == "sendMessage" && buyer_unknown(dice, rates, payment_id) {
+            chaos.count("telegram 400 chat not found");
+            return Some(FaultKind::BadRequest("Bad Request: chat not found".into()));
+        }
+        let attempt = chaos.attempt(method, payment_id);
+        let roll = dice.unit(&[tag("telegram"), tag(method), payment_id as u64, attempt]);
+        let mut edge = rates.telegram_429;
+        let fault = if roll < edge {
+            Some(("telegram 429", FaultKind::RetryAfter(1)))
+        } else if roll < {
+            edge += rates.telegram_500;
+            edge
+        } {
+            Some(("telegram 500", FaultKind::ServerError))
+        } else if roll < {
+            edge += rates.telegram_too_slow;
+            edge
+        } {
+            let late = call_timeout + Duration::from_millis(300);
+            Some(("telegram answered too late", FaultKind::Delay(late)))
+        } else if roll < {
+            edge += rates.telegram_slow;
+            edge
+        } {
+            Some(("telegram slow", FaultKind::Delay(call_timeout / 4)))
+        } else {
+            None
+        };
+        fault.map(|(name, kind)| {
+            chaos.count(format!("{name} {method}"));
+            kind
+        })
+    }
+}
+
+/// The chain, wired as in Lambda around one store backend.
+struct Chain<S> {
+    config: ChaosConfig,
+    chaos: Arc<Chaos>,
+    store: ChaosStore<S>,
+    secret: IpnSecret,
+    webhook: PaymentWebhook<ChaosStore<S>, ChaosQueue>,
+    processor: PaymentProcessor<ChaosStore<S>, ChaosQueue, ChaosQueue>,
+    invite_sender: InviteSender<ChaosStore<S>, ChaosTelegram<BotApiInviter>>,
+    reconciler: Reconciler<ChaosStore<S>, ChaosQueue, ChaosQueue>,
+    processor_queue: Arc<SimQueue>,
+    invite_queue: Arc<SimQueue>,
+    payout_queue: Arc<SimQueue>,
+    in_flight: Semaphore,
+    /// Webhook deliveries NOWPayments gave up on after its last retry.
+    np_gave_up: AtomicU64,
+    /// Forged or tampered deliveries answered 2xx.
+    forged_answered_ok: AtomicU64,
+    forged_sent: AtomicU64,
+    requeued: AtomicU64,
+}
+
+/// Runs the schedule of `config` against `store` and reports.
+pub async fn run<S: PaymentStore + 'static>(
+    backend: &str,
+    store: S,
+    config: ChaosConfig,
+) -> Report {
+    let started = Instant::now();
+    let dice = Dice::new(config.seed);
+    let chaos = Arc::new(Chaos::new(dice, config.rates.clone()));
+    let fake = FakeBotApi::start(BOT_TOKEN).await;
+    fake.set_policy(Box::new(telegram_policy(
+        chaos.clone(),
+        config.call_timeout,
+    )));
+    let chain = Arc::new(Chain::new(store, &fake, chaos.clone(), config.clone()));
+
+    let plans: Vec<PaymentPlan> = (0..config.payments as u64)
+        .map(|i| PaymentPlan::new(&dice, i))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut consumers = JoinSet::new();
+    for worker in 0..config.consumers {
+        consumers.spawn(
+            chain
+                .clone()
+                .consume(Stage::Processor, stop.clone(), worker),
+        );
+        consumers.spawn(
+            chain
+                .clone()
+                .consume(Stage::InviteSender, stop.clone(), worker),
+        );
+    }
+    consumers.spawn(chain.clone().reconcile_on_schedule(stop.clone()));
+
+    let mut nowpayments = JoinSet::new();
+    for plan in plans.clone() {
+        nowpayments.spawn(chain.clone().nowpayments(plan));
+    }
+    while nowpayments.join_next().await.is_some() {}
+
+    let final_rounds = chain.quiesce_and_reconcile().await;
+    stop.store(true, Ordering::Relaxed);
+    while consumers.join_next().await.is_some() {}
+
+    report::build(
+        backend,
+        &chain.store,
+        &plans,
+        &fake,
+        &chain.chaos,
+        &chain.figures(final_rounds),
+        started.elapsed(),
+    )
+    .await
+}
+
+/// Counters the report needs from the run itself.
+#[derive(Debug, Clone, Default)]
+pub struct RunFigures {
+    pub seed: u64,
+    pub np_gave_up: u64,
+    pub forged_sent: u64,
+    pub forged_answered_ok: u64,
+    pub requeued_by_reconciler: u64,
+    pub final_reconcile_rounds: u32,
+    pub processor_queue: sim_sqs::QueueFigures,
+    pub invite_queue: sim_sqs::QueueFigures,
+    pub payouts_for: Vec<i64>,
+    pub injected: std::collections::BTreeMap<String, u64>,
+}
+
+impl<S: PaymentStore + 'static> Chain<S> {
+    fn new(store: S, fake: &FakeBotApi, chaos: Arc<Chaos>, config: ChaosConfig) -> Self {
+        let store = ChaosStore::new(Arc::new(store), chaos.clone());
+        let dice = chaos.dice;
+        let sqs = |name, visibility| {
+            Arc::new(SimQueue::new(
+                name,
+                visibility,
+                config.max_receives,
+                config.rates.sqs_duplicate,
+                dice,
+            ))
+        };
+        let processor_queue = sqs("processor", config.processor_visibility);
+        let invite_queue = sqs("invite", config.invite_visibility);
+        let payout_queue = sqs("payout", Duration::from_secs(3600));
+        let queue = |q: &Arc<SimQueue>| ChaosQueue::new(q.clone(), chaos.clone());
+        let directory = || ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap();
+        let secret = IpnSecret::new(SAMPLE_IPN_SECRET).unwrap();
+        let telegram = BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
+            .expect("the fake's URL");
+        Self {
+            webhook: PaymentWebhook::new(
+                secret.clone(),
+                directory(),
+                store.clone(),
+                queue(&processor_queue),
+            ),
+            processor: PaymentProcessor::new(
+                store.clone(),
+                queue(&payout_queue),
+                queue(&invite_queue),
+            ),
+            invite_sender: InviteSender::new(
+                store.clone(),
+                ChaosTelegram::new(telegram, chaos.clone()),
+                directory(),
+                InviteSettings {
+                    call_timeout: config.call_timeout,
+                    lease_grace: config.lease_grace,
+                    ..InviteSettings::default()
+                },
+            ),
+            reconciler: Reconciler {
+                store: store.clone(),
+                processor_queue: queue(&processor_queue),
+                invite_queue: queue(&invite_queue),
+                stuck_after: config.stuck_after,
+                batch: 1000,
+            },
+            secret,
+            store,
+            processor_queue,
+            invite_queue,
+            payout_queue,
+            in_flight: Semaphore::new(config.in_flight),
+            np_gave_up: AtomicU64::new(0),
+            forged_answered_ok: AtomicU64::new(0),
+            forged_sent: AtomicU64::new(0),
+            requeued: AtomicU64::new(0),
+            chaos,
+            config,
+        }
+    }
+
+    /// NOWPayments for one payment: earlier statuses, the finished IPN 1–5 times, each
+    /// retried on a non-2xx answer or no answer, then abandoned. Forgeries go in between.
+    async fn nowpayments(self: Arc<Self>, plan: PaymentPlan) {
+        let dice = self.chaos.dice;
+        let pause = |n: u64| {
+            let ms = dice.below(60, &[tag("pause"), plan.payment_id as u64, n]);
+            tokio::time::sleep(Duration::from_millis(ms))
+        };
+        tokio::time::sleep(Duration::from_millis(dice.below(
+            (self.config.payments as u64 / 4).max(50),
+            &[tag("start"), plan.payment_id as u64],
+        )))
+        .await;
+        if !plan.earlier_after_finished {
+            for (n, status) in plan.earlier.iter().enumerate() {
+                self.deliver(&plan, status, n as u64).await;
+            }
+        }
+        let forgery_at = dice.below(
+            plan.finished_copies + 1,
+            &[tag("forgery at"), plan.payment_id as u64],
+        );
+        for copy in 0..plan.finished_copies.max(1) {
+            if copy == forgery_at {
+                self.forge(&plan).await;
+            }
+            pause(copy).await;
+            if plan.kind != PaymentKind::ForgedOnly {
+                self.deliver(&plan, "finished", 10 + copy).await;
+            }
+        }
+        if forgery_at == plan.finished_copies {
+            self.forge(&plan).await;
+        }
+        if plan.earlier_after_finished {
+            for (n, status) in plan.earlier.iter().enumerate() {
+                self.deliver(&plan, status, 20 + n as u64).await;
+            }
+        }
+    }
+
+    /// One IPN, with NOWPayments' retries.
+    async fn deliver(&self, plan: &PaymentPlan, status: &str, copy: u64) {
+        let body = plan.ipn(status);
+        let signature = self.secret.sign(body.as_bytes());
+        for attempt in 0..=u64::from(self.config.np_retries) {
+            if attempt > 0 {
+                let backoff = self.config.np_retry_interval * 2u32.pow(attempt as u32 - 1);
+                tokio::time::sleep(backoff).await;
+            }
+            let key = [plan.payment_id as u64, copy, attempt];
+            if self.post(&body, Some(&signature), &key).await == Some(true) {
+                return;
+            }
+        }
+        self.chaos.count("nowpayments gave up on a delivery");
+        self.np_gave_up.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The forged or tampered IPNs of a plan, each sent once.
+    async fn forge(&self, plan: &PaymentPlan) {
+        for (n, forgery) in plan.forgeries.iter().enumerate() {
+            let genuine = plan.ipn("finished");
+            let signature = self.secret.sign(genuine.as_bytes());
+            let (body, header) = match forgery {
+                Forgery::WrongSecret => {
+                    let wrong = IpnSecret::new("not-the-ipn-secret").unwrap();
+                    (genuine.clone(), Some(wrong.sign(genuine.as_bytes())))
+                }
+                Forgery::Unsigned => (genuine, None),
+                Forgery::TruncatedSignature => (genuine, Some(signature[..64].to_owned())),
+                Forgery::UppercaseSignature => (genuine, Some(signature.to_uppercase())),
+                Forgery::SignatureOfAnotherBody => {
+                    let other = ipn_body(
+                        plan.payment_id + 1,
+                        plan.user_id + 1,
+                        "finished",
+                        PRICE,
+                        Value::Null,
+                    );
+                    (genuine, Some(self.secret.sign(other.as_bytes())))
+                }
+                Forgery::BuyerChangedAfterSigning => {
+                    let attacker = ATTACKER_BASE + plan.user_id;
+                    let body = genuine.replace(
+                        &format!("PGP-{}|", plan.user_id),
+                        &format!("PGP-{attacker}|"),
+                    );
+                    (body, Some(signature))
+                }
+                Forgery::PriceChangedAfterSigning => (
+                    genuine.replace("\"price_amount\":3.21", "\"price_amount\":0.01"),
+                    Some(signature),
+                ),
+            };
+            self.forged_sent.fetch_add(1, Ordering::Relaxed);
+            let key = [plan.payment_id as u64, 100 + n as u64, 0];
+            if self.post(&body, header.as_deref(), &key).await == Some(true) {
+                self.forged_answered_ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One POST through API Gateway to np-webhook: `Some(2xx?)`, or `None` when the
+    /// invocation died without answering.
+    async fn post(&self, body: &str, signature: Option<&str>, key: &[u64]) -> Option<bool> {
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri("/np-webhook")
+            .header("content-type", "application/json");
+        if let Some(signature) = signature {
+            request = request.header(np_webhook::SIGNATURE_HEADER, signature);
+        }
+        let request = request.body(Body::from(body.to_owned())).unwrap();
+        let _permit = self.in_flight.acquire().await.unwrap();
+        let invocation = self.chaos.invocation(Stage::Webhook, key);
+        let answer = invoke(
+            invocation,
+            Duration::from_secs(5),
+            np_webhook::handle(&self.webhook, request),
+        )
+        .await;
+        match answer {
+            Ok(Ok(response)) => Some(response.status().is_success()),
+            Ok(Err(never)) => match never {},
+            Err(_) => None,
+        }
+    }
+
+    async fn processor_invocation(&self, batch: Vec<SqsMessage>) -> SqsBatchResponse {
+        let event = sqs_batch(batch, self.config.processor_timeout);
+        let Ok(response) = payment_processor::handle(&self.processor, event).await;
+        response
+    }
+
+    async fn invite_invocation(&self, batch: Vec<SqsMessage>) -> SqsBatchResponse {
+        let event = sqs_batch(batch, self.config.invite_timeout);
+        let Ok(response) =
+            invite_sender::handle(&self.invite_sender, &*self.invite_queue, event).await;
+        response
+    }
+
+    /// The event source mapping of `stage`'s queue: receive a batch, invoke, delete what
+    /// succeeded. A crashed or timed-out invocation deletes nothing.
+    async fn consume(self: Arc<Self>, stage: Stage, stop: Arc<AtomicBool>, worker: usize) {
+        let (queue, timeout) = match stage {
+            Stage::InviteSender => (&self.invite_queue, self.config.invite_timeout),
+            _ => (&self.processor_queue, self.config.processor_timeout),
+        };
+        while !stop.load(Ordering::Relaxed) {
+            let batch = queue.receive(self.config.batch_size);
+            let Some(first) = batch.first() else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
+            let first_payment = first
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                .and_then(|v| v["payment_id"].as_i64())
+                .unwrap_or_default();
+            let receives: u64 = first.attributes["ApproximateReceiveCount"]
+                .parse()
+                .unwrap_or_default();
+            let key = [
+                first_payment as u64,
+                receives,
+                batch.len() as u64,
+                worker as u64,
+            ];
+            let invocation = self.chaos.invocation(stage, &key);
+            let answered = match stage {
+                Stage::InviteSender => {
+                    invoke(invocation, timeout, self.invite_invocation(batch.clone())).await
+                }
+                _ => {
+                    invoke(
+                        invocation,
+                        timeout,
+                        self.processor_invocation(batch.clone()),
+                    )
+                    .await
+                }
+            };
+            if let Ok(response) = answered {
+                queue.settle(&batch, &response);
+            }
+        }
+    }
+
+    /// The reconciler's schedule while payments arrive.
+    async fn reconcile_on_schedule(self: Arc<Self>, stop: Arc<AtomicBool>) {
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(self.config.reconcile_every).await;
+            if let Ok(report) = self.reconciler.reconcile(Utc::now()).await {
+                let requeued = report.requeued_processing + report.requeued_invites;
+                self.requeued.fetch_add(requeued as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Waits until both queues are empty, then reconciles everything unfinished (no age
+    /// limit) until nothing is left to requeue. Returns the rounds it took.
+    async fn quiesce_and_reconcile(&self) -> u32 {
+        let sweep = Reconciler {
+            store: self.store.clone(),
+            processor_queue: ChaosQueue::new(self.processor_queue.clone(), self.chaos.clone()),
+            invite_queue: ChaosQueue::new(self.invite_queue.clone(), self.chaos.clone()),
+            stuck_after: Duration::ZERO,
+            batch: 100_000,
+        };
+        for round in 1..=60 {
+            while self.processor_queue.outstanding() + self.invite_queue.outstanding() > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            match sweep.reconcile(Utc::now()).await {
+                Ok(report) if report.backlog == 0 => return round,
+                Ok(report) => {
+                    let requeued = report.requeued_processing + report.requeued_invites;
+                    self.requeued.fetch_add(requeued as u64, Ordering::Relaxed);
+                    if requeued == 0 {
+                        // Only live leases (or failed sends) left: let them lapse.
+                        tokio::time::sleep(self.config.invite_visibility).await;
+                    }
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        60
+    }
+
+    fn figures(&self, final_rounds: u32) -> RunFigures {
+        let payouts_for: HashSet<i64> = self.payout_queue.sent_payment_ids().into_iter().collect();
+        RunFigures {
+            seed: self.config.seed,
+            np_gave_up: self.np_gave_up.load(Ordering::Relaxed),
+            forged_sent: self.forged_sent.load(Ordering::Relaxed),
+            forged_answered_ok: self.forged_answered_ok.load(Ordering::Relaxed),
+            requeued_by_reconciler: self.requeued.load(Ordering::Relaxed),
+            final_reconcile_rounds: final_rounds,
+            processor_queue: self.processor_queue.figures(),
+            invite_queue: self.invite_queue.figures(),
+            payouts_for: payouts_for.into_iter().collect(),
+            injected: self.chaos.tally(),
+        }
+    }
+}

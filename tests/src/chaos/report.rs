@@ -1,0 +1,410 @@
+//! What every payment became, from the store and from what Telegram saw, and the
+//! guarantees checked on it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use fake_bot_api::FakeBotApi;
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::RecordState;
+use telepay_core::store::PaymentStore;
+
+use super::faults::{Chaos, LedgerEntry};
+use super::{PaymentKind, PaymentPlan, RunFigures};
+
+/// The figures of one run on one backend.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub backend: String,
+    pub seed: u64,
+    pub payments: usize,
+    /// Genuine finished payments (granted or held).
+    pub paid: usize,
+    /// Paid payments whose buyer received a working link.
+    pub invited: usize,
+    /// Terminal `invite_failed`, by reason.
+    pub invite_failed: BTreeMap<String, usize>,
+    /// Held for review, by reason.
+    pub held: BTreeMap<String, usize>,
+    /// Paid with neither an invite nor a terminal reason (nor a review): must be 0.
+    pub lost: Vec<i64>,
+    /// Invited payments by how many distinct links were delivered: must be {1: invited}.
+    pub distinct_links_per_invited: BTreeMap<usize, usize>,
+    /// Messages repeating a link already delivered, by cause.
+    pub duplicate_messages: BTreeMap<String, usize>,
+    /// Links created and never sent: revoked by us / left to expire.
+    pub orphan_links_revoked: usize,
+    pub orphan_links_expiring: usize,
+    /// Delivered links that were revoked (not working): must be 0.
+    pub dead_links_delivered: usize,
+    /// Links delivered to someone other than their payment's buyer: must be 0.
+    pub wrong_recipient: usize,
+    pub forged_sent: u64,
+    /// Forged or tampered IPNs answered 2xx or leaving a trace in the store: must be 0.
+    pub forged_accepted: usize,
+    /// Payout instructions for payments that were not granted: must be 0.
+    pub payouts_not_granted: usize,
+    /// Granted payments without a payout instruction: must be 0.
+    pub granted_without_payout: usize,
+    /// Records whose stored invite state disagrees with what Telegram saw: must be 0.
+    pub records_out_of_step: Vec<i64>,
+    pub figures: RunFigures,
+    pub wall_time: Duration,
+}
+
+impl Report {
+    /// Every broken guarantee, in words; empty when the run upheld them all.
+    pub fn violations(&self) -> Vec<String> {
+        let mut broken = Vec::new();
+        if !self.lost.is_empty() {
+            broken.push(format!(
+                "{} payments lost: {:?}",
+                self.lost.len(),
+                first(&self.lost)
+            ));
+        }
+        let not_one: usize = self
+            .distinct_links_per_invited
+            .iter()
+            .filter(|(links, _)| **links != 1)
+            .map(|(_, n)| n)
+            .sum();
+        if not_one > 0 {
+            broken.push(format!(
+                "{not_one} invited payments got more than one distinct link"
+            ));
+        }
+        for (count, what) in [
+            (self.dead_links_delivered, "revoked links delivered"),
+            (self.wrong_recipient, "links delivered to the wrong user"),
+            (self.forged_accepted, "forged or tampered IPNs accepted"),
+            (self.payouts_not_granted, "payouts for payments not granted"),
+            (
+                self.granted_without_payout,
+                "granted payments without a payout",
+            ),
+        ] {
+            if count > 0 {
+                broken.push(format!("{count} {what}"));
+            }
+        }
+        if !self.records_out_of_step.is_empty() {
+            broken.push(format!(
+                "{} records out of step with Telegram: {:?}",
+                self.records_out_of_step.len(),
+                first(&self.records_out_of_step)
+            ));
+        }
+        broken
+    }
+}
+
+fn first(ids: &[i64]) -> &[i64] {
+    &ids[..ids.len().min(10)]
+}
+
+pub(super) async fn build<S: PaymentStore>(
+    backend: &str,
+    store: &S,
+    plans: &[PaymentPlan],
+    fake: &FakeBotApi,
+    chaos: &Chaos,
+    figures: &RunFigures,
+    wall_time: Duration,
+) -> Report {
+    let calls = fake.calls();
+    // Which payment each created link belongs to (named "payment <id>" at creation).
+    let mut owner: HashMap<String, i64> = HashMap::new();
+    let mut created: Vec<String> = Vec::new();
+    let mut revoked: HashSet<String> = HashSet::new();
+    for call in calls.iter().filter(|c| c.delivered) {
+        match call.method.as_str() {
+            "createChatInviteLink" => {
+                let link = call.invite_link().expect("a created link").to_owned();
+                let payment = call.params["name"]
+                    .as_str()
+                    .and_then(|n| n.strip_prefix("payment "))
+                    .and_then(|id| id.parse().ok())
+                    .expect("links are named after their payment");
+                owner.insert(link.clone(), payment);
+                created.push(link);
+            }
+            "revokeChatInviteLink" => {
+                revoked.insert(call.invite_link().unwrap_or_default().to_owned());
+            }
+            _ => {}
+        }
+    }
+    let plan_of: HashMap<i64, &PaymentPlan> = plans.iter().map(|p| (p.payment_id, p)).collect();
+    let mut report = Report {
+        backend: backend.to_owned(),
+        seed: figures.seed,
+        payments: plans.len(),
+        forged_sent: figures.forged_sent,
+        forged_accepted: figures.forged_answered_ok as usize,
+        figures: figures.clone(),
+        wall_time,
+        ..Report::default()
+    };
+    // Links delivered, per payment, in order.
+    let mut delivered: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut sent_links: HashSet<String> = HashSet::new();
+    for call in calls
+        .iter()
+        .filter(|c| c.delivered && c.method == "sendMessage")
+    {
+        let text = call.text().unwrap_or_default();
+        let Some(link) = owner.keys().find(|l| text.contains(l.as_str())).cloned() else {
+            continue;
+        };
+        let payment = owner[&link];
+        if plan_of.get(&payment).map(|p| p.buyer()) != call.chat_id() {
+            report.wrong_recipient += 1;
+        }
+        if revoked.contains(&link) {
+            report.dead_links_delivered += 1;
+        }
+        sent_links.insert(link.clone());
+        delivered.entry(payment).or_default().push(link);
+    }
+    for link in &created {
+        if !sent_links.contains(link) {
+            if revoked.contains(link) {
+                report.orphan_links_revoked += 1;
+            } else {
+                report.orphan_links_expiring += 1;
+            }
+        }
+    }
+    let payouts: HashSet<i64> = figures.payouts_for.iter().copied().collect();
+
+    for plan in plans {
+        let id = PaymentId::new(plan.payment_id).unwrap();
+        let record = store.get_payment(id).await.expect("read the record");
+        let review = store.get_review(id).await.expect("read the review");
+        let paid_out = payouts.contains(&plan.payment_id);
+        if plan.kind == PaymentKind::ForgedOnly {
+            if record.is_some() || review.is_some() {
+                report.forged_accepted += 1;
+            }
+            report.payouts_not_granted += usize::from(paid_out);
+            continue;
+        }
+        report.paid += 1;
+        if let Some(record) = &record
+            && record.user_id.get() != plan.buyer()
+        {
+            report.forged_accepted += 1;
+        }
+        if let Some(review) = &review {
+            *report
+                .held
+                .entry(review.reason.as_str().to_owned())
+                .or_default() += 1;
+            if plan.kind == PaymentKind::Paid {
+                // A genuine, correctly priced payment held: only a tampered IPN does that.
+                report.forged_accepted += 1;
+            }
+        }
+        match plan.kind {
+            PaymentKind::Paid => {
+                report.granted_without_payout += usize::from(!paid_out);
+            }
+            _ => {
+                report.payouts_not_granted += usize::from(paid_out);
+                if review.is_none() {
+                    report.lost.push(plan.payment_id);
+                }
+                continue;
+            }
+        }
+        let links = delivered.get(&plan.payment_id).cloned().unwrap_or_default();
+        let distinct: HashSet<&String> = links.iter().collect();
+        let failed = record
+            .as_ref()
+            .filter(|r| r.state == RecordState::InviteFailed)
+            .map(|r| r.invite_failure_reason.clone().unwrap_or_default());
+        if let Some(reason) = &failed {
+            let reason = reason.split(':').next().unwrap_or_default().to_owned();
+            *report.invite_failed.entry(reason).or_default() += 1;
+        }
+        if !distinct.is_empty() {
+            report.invited += 1;
+            *report
+                .distinct_links_per_invited
+                .entry(distinct.len())
+                .or_default() += 1;
+            for cause in duplicate_causes(&chaos.ledger(plan.payment_id), links.len()) {
+                *report.duplicate_messages.entry(cause).or_default() += 1;
+            }
+            let in_step = record.as_ref().is_some_and(|r| {
+                (r.telegram_invite_sent || failed.is_some())
+                    && r.telegram_invite_link.as_deref() == Some(links[0].as_str())
+            });
+            if !in_step {
+                report.records_out_of_step.push(plan.payment_id);
+            }
+        } else if failed.is_none() {
+            report.lost.push(plan.payment_id);
+        } else if record.as_ref().is_some_and(|r| r.telegram_invite_sent) {
+            report.records_out_of_step.push(plan.payment_id);
+        }
+    }
+    report
+}
+
+/// Why each message after the first went out: the first fault noted after the previous
+/// send, from the payment's ledger. `sends` is what Telegram saw (the truth); the ledger
+/// explains them.
+fn duplicate_causes(ledger: &[LedgerEntry], sends: usize) -> Vec<String> {
+    let mut causes = Vec::new();
+    let mut seen_send = false;
+    let mut cause: Option<String> = None;
+    for entry in ledger {
+        match entry {
+            LedgerEntry::SendAnswered | LedgerEntry::SendAbandoned => {
+                if seen_send && causes.len() + 1 < sends {
+                    causes.push(cause.take().unwrap_or_else(|| "unexplained".into()));
+                }
+                seen_send = true;
+                cause = (*entry == LedgerEntry::SendAbandoned)
+                    .then(|| "sendMessage answered after the call timeout".into());
+            }
+            LedgerEntry::Fault(fault) if seen_send && cause.is_none() => {
+                cause = Some(fault.clone());
+            }
+            LedgerEntry::Fault(_) => {}
+        }
+    }
+    while causes.len() + 1 < sends {
+        causes.push("unexplained".into());
+    }
+    causes
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sum = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
+        let list = |m: &BTreeMap<String, usize>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let fig = &self.figures;
+        writeln!(
+            f,
+            "== {} (seed {}, {} payments) ==",
+            self.backend, self.seed, self.payments
+        )?;
+        writeln!(f, "  paid payments                 {}", self.paid)?;
+        writeln!(f, "  invited                       {}", self.invited)?;
+        writeln!(
+            f,
+            "  invite_failed (terminal)      {} ({})",
+            sum(&self.invite_failed),
+            list(&self.invite_failed)
+        )?;
+        writeln!(
+            f,
+            "  held for review               {} ({})",
+            sum(&self.held),
+            list(&self.held)
+        )?;
+        writeln!(f, "  LOST                          {}", self.lost.len())?;
+        let links = self
+            .distinct_links_per_invited
+            .iter()
+            .map(|(links, n)| format!("{n} payments × {links} link(s)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(f, "  distinct links per invited    {links}")?;
+        writeln!(
+            f,
+            "  duplicate messages (same link) {} ({})",
+            sum(&self.duplicate_messages),
+            list(&self.duplicate_messages)
+        )?;
+        writeln!(
+            f,
+            "  unsent orphan links           {} ({} revoked, {} left to expire)",
+            self.orphan_links_revoked + self.orphan_links_expiring,
+            self.orphan_links_revoked,
+            self.orphan_links_expiring
+        )?;
+        writeln!(
+            f,
+            "  dead links delivered          {}",
+            self.dead_links_delivered
+        )?;
+        writeln!(
+            f,
+            "  links to the wrong user       {}",
+            self.wrong_recipient
+        )?;
+        writeln!(
+            f,
+            "  FORGED/TAMPERED ACCEPTED      {} (of {} sent)",
+            self.forged_accepted, self.forged_sent
+        )?;
+        writeln!(
+            f,
+            "  payouts: not granted {} / granted without {}",
+            self.payouts_not_granted, self.granted_without_payout
+        )?;
+        writeln!(
+            f,
+            "  records out of step           {}",
+            self.records_out_of_step.len()
+        )?;
+        writeln!(
+            f,
+            "  NOWPayments gave up on        {} deliveries; reconciler requeued {} (final sweep: {} round(s))",
+            fig.np_gave_up, fig.requeued_by_reconciler, fig.final_reconcile_rounds
+        )?;
+        writeln!(
+            f,
+            "  queues: processor {} sent, {} duplicated, {} dead-lettered; invite {} sent, {} duplicated, {} dead-lettered",
+            fig.processor_queue.sent,
+            fig.processor_queue.duplicated,
+            fig.processor_queue.dead_lettered,
+            fig.invite_queue.sent,
+            fig.invite_queue.duplicated,
+            fig.invite_queue.dead_lettered
+        )?;
+        let crashes: BTreeMap<&str, u64> = fig
+            .injected
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("crash: ").map(|k| (k, *v)))
+            .collect();
+        writeln!(
+            f,
+            "  crashes injected              {} at {} distinct step boundaries",
+            crashes.values().sum::<u64>(),
+            crashes.len()
+        )?;
+        let faults: u64 = fig
+            .injected
+            .iter()
+            .filter(|(k, _)| !k.starts_with("crash: "))
+            .map(|(_, v)| v)
+            .sum();
+        writeln!(f, "  other faults injected         {faults}")?;
+        writeln!(
+            f,
+            "  wall time                     {:.1} s",
+            self.wall_time.as_secs_f64()
+        )
+    }
+}
+
+/// The injected faults and crash points, one per line.
+pub fn injected(report: &Report) -> String {
+    report
+        .figures
+        .injected
+        .iter()
+        .map(|(what, n)| format!("    {n:>6}  {what}\n"))
+        .collect()
+}
