@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler test lint fmt bench build deploy clean migrate
+.PHONY: help run send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler test chaos fuzz lint fmt bench build deploy clean migrate
 
 WATCH_PORT ?= 9000
 INVOKE = source scripts/tools.sh && cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
@@ -35,6 +35,14 @@ invoke-reconciler: ## cargo lambda invoke reconciler (default events/reconciler-
 
 test: ## Every test: unit, handlers, Node signature reference, moto + fake Bot API integration
 	scripts/test.sh
+
+chaos: ## Seeded chaos run on every backend; prints the guarantees' figures (ARGS="--seed N --payments N ...")
+	scripts/chaos.sh $(ARGS)
+
+fuzz: ## cargo fuzz (stable, no sanitizer) over the IPN parser and verifier for FUZZ_SECONDS (default 600)
+	source scripts/tools.sh && ensure_cargo_fuzz \
+	  && cd fuzz && cargo fuzz run -s none ipn corpus/ipn seeds/ipn -- \
+	     -max_total_time=$${FUZZ_SECONDS:-600} -max_len=8192 -print_final_stats=1
 
 lint: ## fmt --check, clippy -D warnings, cfn-lint and sam validate on template.yaml
 	scripts/lint.sh

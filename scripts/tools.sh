@@ -15,3 +15,7 @@ ensure_tool() { # ensure_tool EXECUTABLE PIP_SPEC...
   fi
 }
 export PATH="$TOOLS/bin:$PATH"
+
+ensure_cargo_fuzz() { # cargo-fuzz from crates.io, into ~/.cargo/bin
+  command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
+}

@@ -225,6 +225,27 @@ async fn a_crash_after_sending_but_before_completing_repeats_at_most_once_with_t
 }
 
 #[tokio::test]
+async fn a_store_hiccup_after_the_message_went_out_is_retried_in_place_not_resent() {
+    let world = world().await;
+    world.sender.store.refuse_next_completes(2);
+    assert!(world.invoke_one(1).await.is_empty(), "acknowledged");
+    assert_eq!(world.messages_sent().len(), 1, "the buyer got one message");
+    assert!(world.stored(1).telegram_invite_sent);
+}
+
+#[tokio::test]
+async fn a_store_outage_after_the_message_went_out_is_left_to_sqs_and_repeats_the_same_link() {
+    let world = world().await;
+    world.sender.store.refuse_next_completes(1000);
+    assert_eq!(world.invoke_one(1).await.len(), 1, "failed: SQS redelivers");
+    world.sender.store.refuse_next_completes(0);
+    assert!(world.invoke_one(1).await.is_empty());
+    let sent = world.messages_sent();
+    assert_eq!(sent.len(), 2, "the unknown outcome is repeated once");
+    assert_eq!(sent[0], sent[1], "with the same link");
+}
+
+#[tokio::test]
 async fn a_live_lease_makes_other_deliveries_retry_later_not_drop() {
     let world = world().await;
     let mut leased = record(1);

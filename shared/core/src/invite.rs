@@ -267,7 +267,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
             self.telegram.send_message(record.user_id.get(), &text),
         )
         .await?;
-        match self.store.complete_invite(lease, Utc::now()).await? {
+        match self.complete_after_send(lease, lease_until).await? {
             Fenced::Done => {
                 info!("invite sent");
                 emit_count("InviteSent");
@@ -279,6 +279,31 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
             }
         }
         Ok(())
+    }
+
+    /// The message is out: if this mark fails, the retry sends the link again (a
+    /// duplicate the buyer sees), so a failed write is retried in place while the lease
+    /// has time left, before giving up to SQS.
+    async fn complete_after_send(
+        &self,
+        lease: &InviteLease,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        // Never past the invocation's deadline (the lease outlives it by the grace).
+        let give_up_at = lease_until - self.settings.lease_grace - TimeDelta::seconds(1);
+        let mut pause = Duration::from_millis(50);
+        let mut retries_left = 3;
+        loop {
+            match self.store.complete_invite(lease, Utc::now()).await {
+                Err(err) if retries_left > 0 && Utc::now() + pause < give_up_at => {
+                    warn!(error = %err, "could not mark the sent invite; retrying the write");
+                    retries_left -= 1;
+                    tokio::time::sleep(pause).await;
+                    pause *= 4;
+                }
+                result => return result,
+            }
+        }
     }
 
     fn private_channel(&self, record: &ProcessedPayment) -> Result<i64, Stopped> {

@@ -408,3 +408,48 @@ pub fn injected(report: &Report) -> String {
         .map(|(what, n)| format!("    {n:>6}  {what}\n"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_repeat_send_is_blamed_on_the_first_fault_after_the_send_before_it() {
+        let fault = |s: &str| LedgerEntry::Fault(s.into());
+        let ledger = [
+            fault("store refused claim_invite"),
+            LedgerEntry::SendAnswered,
+            fault("crash: invite-sender after sendMessage"),
+            fault("store refused claim_invite"),
+            LedgerEntry::SendAbandoned,
+            LedgerEntry::SendAnswered,
+        ];
+        assert_eq!(
+            duplicate_causes(&ledger, 3),
+            [
+                "crash: invite-sender after sendMessage",
+                "sendMessage answered after the call timeout"
+            ]
+        );
+        assert_eq!(duplicate_causes(&ledger[..2], 2), ["unexplained"]);
+        assert!(duplicate_causes(&ledger, 1).is_empty());
+    }
+
+    #[test]
+    fn a_lost_payment_a_second_link_or_a_forgery_is_a_violation() {
+        let clean = Report {
+            distinct_links_per_invited: BTreeMap::from([(1, 10)]),
+            ..Report::default()
+        };
+        assert!(clean.violations().is_empty());
+        let broken = Report {
+            lost: vec![5],
+            distinct_links_per_invited: BTreeMap::from([(1, 9), (2, 1)]),
+            forged_accepted: 1,
+            ..Report::default()
+        };
+        let violations = broken.violations();
+        assert_eq!(violations.len(), 3, "{violations:?}");
+        assert!(violations[0].contains("lost") && violations[1].contains("more than one"));
+    }
+}

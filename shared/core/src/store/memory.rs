@@ -20,6 +20,7 @@ pub struct MemoryPaymentStore {
     payments: Mutex<HashMap<i64, ProcessedPayment>>,
     reviews: Mutex<HashMap<i64, PaymentReview>>,
     unavailable: AtomicBool,
+    refused_completes: std::sync::atomic::AtomicU32,
 }
 
 impl MemoryPaymentStore {
@@ -30,6 +31,12 @@ impl MemoryPaymentStore {
     /// Simulates an outage: every call answers `Unavailable` until set back.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// Refuses the next `times` `complete_invite` writes (a short outage right after a
+    /// message went out).
+    pub fn refuse_next_completes(&self, times: u32) {
+        self.refused_completes.store(times, Ordering::SeqCst);
     }
 
     pub fn payment(&self, payment_id: i64) -> Option<ProcessedPayment> {
@@ -166,6 +173,12 @@ impl PaymentStore for MemoryPaymentStore {
         lease: &InviteLease,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
+        let refused =
+            self.refused_completes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if refused.is_ok() {
+            return Err(StoreError::Unavailable("complete_invite refused".into()));
+        }
         self.fenced(lease, |record| {
             record.telegram_invite_sent = true;
             record.telegram_invite_sent_at = Some(now);
