@@ -191,12 +191,25 @@ impl Ipn {
 /// The payment id of a body that is JSON but not a valid IPN, for the error log.
 pub fn readable_payment_id(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
-    struct JustTheId {
-        payment_id: Value,
+    struct JustTheId<'a> {
+        #[serde(borrow)]
+        payment_id: &'a serde_json::value::RawValue,
     }
-    let id = serde_json::from_slice::<JustTheId>(body).ok()?.payment_id;
-    match id {
-        Value::Number(n) => Some(n.to_string()),
+    // The id as sent (a number too big for i64 stays readable), never anything long or
+    // structured: this goes into a log line.
+    let raw = serde_json::from_slice::<JustTheId>(body)
+        .ok()?
+        .payment_id
+        .get();
+    let numeric = |s: &str| {
+        s.len() <= 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+    };
+    if numeric(raw) {
+        return Some(raw.to_owned());
+    }
+    match serde_json::from_str::<Value>(raw).ok()? {
         Value::String(s) if s.len() <= 32 => Some(s),
         _ => None,
     }

@@ -42,6 +42,8 @@ pub fn emit_value(metric: &str, value: f64, unit: &str) {
 pub struct WebhookMetrics {
     payload_mismatches: AtomicU64,
     rejected_signed_like_ipn: AtomicU64,
+    signed_ipns_refused: AtomicU64,
+    payments_held: AtomicU64,
 }
 
 impl WebhookMetrics {
@@ -57,6 +59,27 @@ impl WebhookMetrics {
         self.rejected_signed_like_ipn
             .fetch_add(1, Ordering::Relaxed);
         emit_count("IpnSignatureRejected");
+    }
+
+    /// A correctly signed body we cannot act on (unknown status, bad payment_id, not an
+    /// IPN): answered 400, and possibly a real payment, so a human must look.
+    pub fn signed_ipn_refused(&self) {
+        self.signed_ipns_refused.fetch_add(1, Ordering::Relaxed);
+        emit_count("SignedIpnRefused");
+    }
+
+    /// A finished payment held for review instead of granted.
+    pub fn payment_held(&self) {
+        self.payments_held.fetch_add(1, Ordering::Relaxed);
+        emit_count("PaymentHeld");
+    }
+
+    pub fn signed_ipns_refused(&self) -> u64 {
+        self.signed_ipns_refused.load(Ordering::Relaxed)
+    }
+
+    pub fn payments_held(&self) -> u64 {
+        self.payments_held.load(Ordering::Relaxed)
     }
 
     pub fn payload_mismatches(&self) -> u64 {

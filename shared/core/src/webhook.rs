@@ -131,6 +131,7 @@ impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             Err(reason) => {
                 let payment_id = readable_payment_id(request.body);
                 error!(payment_id, %reason, "signed body is not a valid IPN");
+                self.metrics.signed_ipn_refused();
                 return WebhookOutcome::BadRequest;
             }
         };
@@ -189,6 +190,7 @@ impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
         };
         match self.store.hold_for_review(&review).await {
             Ok(Held::New) => {
+                self.metrics.payment_held();
                 warn!(
                     payment_id,
                     reason = reason.as_str(),
