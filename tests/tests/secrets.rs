@@ -1,0 +1,227 @@
+//! Secrets never reach a log line or an error body. Every log event of a full run, at
+//! every level and from every crate (sqlx, reqwest, hyper, teloxide included), is
+//! captured while the IPN secret, the bot token and the database password have known
+//! values; the run goes through the happy path and through the failures whose messages
+//! are most likely to carry a secret (a request URL with the bot token in its path, a
+//! refused database connection, a wrong token, configuration errors).
+
+use std::time::Duration;
+
+use fake_bot_api::{FakeBotApi, Fault, FaultKind};
+use lambda_http::{Body, http};
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
+use telepay_core::invite::{InviteSender, InviteSettings};
+use telepay_core::processor::PaymentProcessor;
+use telepay_core::queue::memory::MemoryQueue;
+use telepay_core::signature::IpnSecret;
+use telepay_core::store::PaymentStore;
+use telepay_core::webhook::PaymentWebhook;
+use telepay_integration_tests::{LogBuffer, database_url, outcome, unique};
+use telepay_shared::config::{InviteSenderConfig, WebhookConfig};
+use telepay_shared::sql::DatabaseUrl;
+use telepay_shared::sqs_event::{sqs_batch, sqs_message};
+use telepay_shared::store::StoreConfig;
+use telepay_shared::telegram::{BotApiInviter, BotToken};
+use tracing::{error, info};
+
+const IPN_SECRET: &str = "ipn-secret-Zq8vN3pL";
+const BOT_TOKEN: &str = "987654321:AAbot-token-Xk29LmQv";
+const DB_PASSWORD: &str = "pg-password-Jw71RtYe";
+
+/// `DATABASE_URL` of the test server with our password in it (the throwaway cluster
+/// trusts loopback, so any password connects) and a database of its own.
+async fn database_with_password() -> String {
+    let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
+    let database = unique("secrets").replace('-', "_");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let url = database_url();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (user, host_and_db) = rest.split_once('@').unwrap();
+    let host = host_and_db.split('/').next().unwrap();
+    format!("{scheme}://{user}:{DB_PASSWORD}@{host}/{database}")
+}
+
+fn ipn_request(body: &str, signature: Option<String>) -> lambda_http::Request {
+    let mut builder = http::Request::builder().method("POST").uri("/np-webhook");
+    if let Some(signature) = signature {
+        builder = builder.header("x-nowpayments-sig", signature);
+    }
+    builder.body(Body::from(body.to_owned())).unwrap()
+}
+
+fn invite_body(payment_id: i64) -> String {
+    format!(
+        r#"{{"v":1,"payment_id":{payment_id},"user_id":6271402111,"channel_id":-1003111266231}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_line_or_an_answer() {
+    let logs = LogBuffer::default();
+    tracing::subscriber::set_global_default(logs.subscriber()).unwrap();
+    let mut answers = Vec::new();
+
+    // Configuration as the functions read it at cold start, printed as a careless
+    // `?config` would print it; then errors naming what is missing.
+    let url = database_with_password().await;
+    let env = [
+        ("TELEPAY_IPN_SECRET", IPN_SECRET),
+        ("TELEGRAM_BOT_TOKEN", BOT_TOKEN),
+        ("TELEPAY_STORE_BACKEND", "postgres"),
+        ("DATABASE_URL", url.as_str()),
+        ("TELEPAY_CHANNEL_DIRECTORY", SAMPLE_DIRECTORY),
+        (
+            "TELEPAY_PROCESSOR_QUEUE_URL",
+            "http://127.0.0.1:1/processor",
+        ),
+        ("TELEPAY_INVITE_QUEUE_URL", "http://127.0.0.1:1/invite"),
+    ];
+    let webhook_config = WebhookConfig::from_env(&env).unwrap();
+    let invite_config = InviteSenderConfig::from_env(&env).unwrap();
+    info!(?webhook_config, ?invite_config, "configuration read");
+    let missing = [
+        ("TELEPAY_IPN_SECRET", IPN_SECRET),
+        ("DATABASE_URL", url.as_str()),
+    ];
+    error!(error = %WebhookConfig::from_env(&missing).unwrap_err(), "cold start failed");
+
+    // The store through the production connect path, with the password in the URL.
+    let sdk = aws_config::SdkConfig::builder().build();
+    let store = webhook_config.store.connect(&sdk).await.expect("connects");
+    store.migrate().await.expect("migrates");
+    // A refused connection with the password in its URL, reported as main.rs would.
+    let refused = DatabaseUrl::new(format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:1/x"));
+    let err = StoreConfig::Postgres(refused)
+        .connect(&sdk)
+        .await
+        .unwrap_err();
+    error!(error = %err, debug = ?err, "cannot connect to the store");
+
+    // The chain: webhook, processor, invite sender on the fake Bot API.
+    let fake = FakeBotApi::start(BOT_TOKEN).await;
+    let webhook = PaymentWebhook::new(
+        IpnSecret::new(IPN_SECRET).unwrap(),
+        ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+        store.clone(),
+        MemoryQueue::new(),
+    );
+    let signature = IpnSecret::new(IPN_SECRET)
+        .unwrap()
+        .sign(SAMPLE_IPN.as_bytes());
+    for request in [
+        ipn_request(SAMPLE_IPN, Some(signature.clone())),
+        ipn_request(SAMPLE_IPN, Some(signature[..100].to_owned())),
+        ipn_request(SAMPLE_IPN, None),
+        ipn_request(
+            "{\"payment_id\":0}",
+            Some(
+                IpnSecret::new(IPN_SECRET)
+                    .unwrap()
+                    .sign(b"{\"payment_id\":0}"),
+            ),
+        ),
+    ] {
+        let response = np_webhook::handle(&webhook, request).await.unwrap();
+        answers.push(format!("{:?}", outcome(&response)));
+    }
+    let processor = PaymentProcessor::new(store.clone(), MemoryQueue::new(), MemoryQueue::new());
+    for body in webhook.processor_queue.bodies() {
+        let event = sqs_batch(
+            vec![sqs_message("p", "r", body, 1)],
+            Duration::from_secs(30),
+        );
+        let response = payment_processor::handle(&processor, event).await.unwrap();
+        answers.push(format!("{response:?}"));
+    }
+    let settings = InviteSettings {
+        call_timeout: Duration::from_millis(500),
+        ..InviteSettings::default()
+    };
+    let invite = |token: &str, api: &str| {
+        InviteSender::new(
+            store.clone(),
+            BotApiInviter::new(BotToken::new(token).unwrap(), Some(api)).unwrap(),
+            ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+            settings.clone(),
+        )
+    };
+    for id in 2..=6 {
+        store.record_accepted(&sample_record(id)).await.unwrap();
+    }
+    fake.inject(Fault::new("sendMessage", FaultKind::ServerError));
+    fake.inject(Fault::new("createChatInviteLink", FaultKind::RetryAfter(1)));
+    fake.inject(Fault::new(
+        "sendMessage",
+        FaultKind::Forbidden("Forbidden: bot was blocked by the user".into()),
+    ));
+    let cases = [
+        (4492847470, invite(BOT_TOKEN, &fake.url())),
+        (2, invite(BOT_TOKEN, &fake.url())),
+        (3, invite(BOT_TOKEN, &fake.url())),
+        (4, invite(BOT_TOKEN, &fake.url())),
+        // Nothing listens there: the network error's URL carries the token in its path.
+        (5, invite(BOT_TOKEN, "http://127.0.0.1:1")),
+        // A token Telegram does not know.
+        (6, invite("111:not-our-token", &fake.url())),
+    ];
+    for (payment_id, sender) in &cases {
+        let event = sqs_batch(
+            vec![sqs_message("i", "r", invite_body(*payment_id), 1)],
+            Duration::from_secs(30),
+        );
+        let queue = MemoryQueue::new();
+        let response = invite_sender::handle(sender, &queue, event).await.unwrap();
+        answers.push(format!("{response:?}"));
+    }
+    answers.push(format!("{:?}", cases[0].1.telegram));
+
+    let text = logs.text();
+    // The run did what it must, so the check below is not vacuous.
+    assert_eq!(
+        fake.delivered("sendMessage").len(),
+        1,
+        "one invite went out"
+    );
+    for expected in [
+        "invite sent",
+        "IPN signature rejected",
+        "Telegram call failed",
+        "bot configuration error",
+        "invite_failed",
+        "cannot connect to the store",
+        "TELEPAY_CHANNEL_DIRECTORY",
+    ] {
+        assert!(text.contains(expected), "the logs lack {expected:?}");
+    }
+    assert!(
+        text.lines().count() > 50,
+        "every crate's events were captured"
+    );
+    let token_secret = BOT_TOKEN.split_once(':').unwrap().1;
+    for (name, secret) in [
+        ("IPN secret", IPN_SECRET),
+        ("bot token", BOT_TOKEN),
+        ("bot token (secret part)", token_secret),
+        ("bot token (URL-encoded)", &BOT_TOKEN.replace(':', "%3A")),
+        ("database password", DB_PASSWORD),
+    ] {
+        let leaks: Vec<&str> = text.lines().filter(|l| l.contains(secret)).collect();
+        assert!(
+            leaks.is_empty(),
+            "the {name} leaked into {} log lines: {:?}",
+            leaks.len(),
+            &leaks[..leaks.len().min(3)]
+        );
+        for answer in &answers {
+            assert!(
+                !answer.contains(secret),
+                "the {name} leaked into an answer: {answer}"
+            );
+        }
+    }
+}
