@@ -517,6 +517,31 @@ impl PaymentStore for DynamoDbPaymentStore {
         })
     }
 
+    async fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .update(
+                payment_id,
+                "SET updated_at = :now",
+                format!(
+                    "attribute_exists(payment_id) AND {ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) \
+                     AND (attribute_not_exists(updated_at) OR updated_at < :quiet_since)"
+                ),
+            )
+            .value(
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            )
+            .value(":false", AttributeValue::Bool(false))
+            .value(":quiet_since", timestamp(quiet_since))
+            .value(":now", timestamp(now));
+        Ok(matches!(update.send().await?, Update::Applied(_)))
+    }
+
     async fn fail_invite(
         &self,
         lease: &InviteLease,

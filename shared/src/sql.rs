@@ -93,6 +93,10 @@ const FAIL_INVITE: &str = "UPDATE processed_payments \
      SET state = 'invite_failed', invite_failure_reason = $3, updated_at = $4, \
      invite_lease_token = NULL, invite_lease_until_ms = NULL \
      WHERE payment_id = $1 AND invite_lease_token = $2 RETURNING payment_id";
+const MARK_REQUEUED: &str = "UPDATE processed_payments SET updated_at = $3 \
+     WHERE payment_id = $1 AND state = 'accepted' \
+     AND (gcwebhook1_processed IS NOT TRUE OR telegram_invite_sent IS NOT TRUE) \
+     AND (updated_at IS NULL OR updated_at < $2) RETURNING payment_id";
 const PENDING_PAYMENTS: &str = concat!(
     "SELECT ",
     columns!(),
@@ -488,6 +492,18 @@ macro_rules! sql_payment_store {
                     None => Reopened::NotFound,
                     Some(_) => Reopened::Leased,
                 })
+            }
+
+            async fn mark_requeued(&self, payment_id: PaymentId, quiet_since: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                self.statements.count();
+                let marked = sqlx::query(MARK_REQUEUED)
+                    .bind(payment_id.get())
+                    .bind(quiet_since.naive_utc())
+                    .bind(now.naive_utc())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(marked.is_some())
             }
 
             async fn pending_payments(&self, created_before: DateTime<Utc>, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {

@@ -172,6 +172,14 @@ impl PaymentStore for AnyPaymentStore {
     ) -> Result<Reopened, StoreError> {
         delegate!(self, s => s.reopen_invite(payment_id, now).await)
     }
+    async fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.mark_requeued(payment_id, quiet_since, now).await)
+    }
     async fn pending_payments(
         &self,
         created_before: DateTime<Utc>,

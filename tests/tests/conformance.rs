@@ -533,6 +533,61 @@ mod cases {
         assert_eq!(limited[0].payment_id.get(), 1);
     }
 
+    pub async fn a_stuck_payment_is_marked_requeued_once_per_quiet_period<B: Backend>() {
+        let store = B::fresh().await;
+        let t0 = now();
+        let mut quiet = sample_record(1);
+        quiet.created_at = t0 - TimeDelta::minutes(30);
+        quiet.updated_at = quiet.created_at;
+        store.record_accepted(&quiet).await.unwrap();
+        let mut done = quiet.clone();
+        done.payment_id = id(2);
+        store.record_accepted(&done).await.unwrap();
+        store
+            .mark_processed(id(2), t0 - TimeDelta::minutes(29))
+            .await
+            .unwrap();
+        let two = claim(2, "x", t0 - TimeDelta::minutes(29), TimeDelta::seconds(30));
+        store.claim_invite(&two).await.unwrap();
+        let _ = store
+            .complete_invite(&two.lease(), t0 - TimeDelta::minutes(29))
+            .await
+            .unwrap();
+        store.insert_seed_row(3, Some(true), None).await;
+
+        let quiet_since = t0 - TimeDelta::minutes(15);
+        assert!(store.mark_requeued(id(1), quiet_since, t0).await.unwrap());
+        assert!(
+            !store.mark_requeued(id(1), quiet_since, t0).await.unwrap(),
+            "a second run in the same quiet period does not re-queue it"
+        );
+        assert_eq!(stored(&store, 1).await.updated_at, t0);
+        let later = t0 + TimeDelta::minutes(16);
+        assert!(
+            store
+                .mark_requeued(id(1), later - TimeDelta::minutes(15), later)
+                .await
+                .unwrap(),
+            "quiet again for a whole period"
+        );
+        assert!(
+            !store.mark_requeued(id(2), quiet_since, t0).await.unwrap(),
+            "done"
+        );
+        assert!(
+            !store.mark_requeued(id(9), quiet_since, t0).await.unwrap(),
+            "unknown"
+        );
+        let after_insert = now() + TimeDelta::seconds(1);
+        assert!(
+            store
+                .mark_requeued(id(3), after_insert, after_insert)
+                .await
+                .unwrap(),
+            "a seed row with NULL flags is pending and marked too"
+        );
+    }
+
     pub async fn seed_rows_with_null_flags_follow_the_protocol<B: Backend>() {
         let store = B::fresh().await;
         store.insert_seed_row(11, None, None).await;
@@ -632,6 +687,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn a_stale_token_can_neither_persist_nor_complete() { cases::a_stale_token_can_neither_persist_nor_complete::<Store>().await }
             #[tokio::test] async fn invite_failed_is_terminal() { cases::invite_failed_is_terminal::<Store>().await }
             #[tokio::test] async fn pending_payments_are_listed_oldest_first() { cases::pending_payments_are_listed_oldest_first::<Store>().await }
+            #[tokio::test] async fn a_stuck_payment_is_marked_requeued_once_per_quiet_period() { cases::a_stuck_payment_is_marked_requeued_once_per_quiet_period::<Store>().await }
             #[tokio::test] async fn seed_rows_with_null_flags_follow_the_protocol() { cases::seed_rows_with_null_flags_follow_the_protocol::<Store>().await }
             #[tokio::test] async fn thirty_two_concurrent_claims_have_one_winner() { cases::thirty_two_concurrent_claims_have_one_winner::<Store>().await }
         }

@@ -247,8 +247,15 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
                     )
                     .await?;
                 let persisted = self
-                    .store
-                    .persist_invite_link(lease, &created.url, created.expires_at, Utc::now())
+                    .write_after_call(lease_until, "persist the link", || {
+                        let store = &self.store;
+                        store.persist_invite_link(
+                            lease,
+                            &created.url,
+                            created.expires_at,
+                            Utc::now(),
+                        )
+                    })
                     .await?;
                 if persisted == Fenced::LeaseLost {
                     // Nobody will ever send this link: make it useless.
@@ -267,7 +274,12 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
             self.telegram.send_message(record.user_id.get(), &text),
         )
         .await?;
-        match self.complete_after_send(lease, lease_until).await? {
+        let completed = self
+            .write_after_call(lease_until, "mark the invite sent", || {
+                self.store.complete_invite(lease, Utc::now())
+            })
+            .await?;
+        match completed {
             Fenced::Done => {
                 info!("invite sent");
                 emit_count("InviteSent");
@@ -281,22 +293,27 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
         Ok(())
     }
 
-    /// The message is out: if this mark fails, the retry sends the link again (a
-    /// duplicate the buyer sees), so a failed write is retried in place while the lease
-    /// has time left, before giving up to SQS.
-    async fn complete_after_send(
+    /// A write after a Bot API call whose effect would be lost (an orphan link) or
+    /// repeated (a second message) if the write failed and the whole attempt were retried:
+    /// a failed write is retried in place a few times while the invocation has time left.
+    /// Both writes are fenced and idempotent under the lease token.
+    async fn write_after_call<R, F>(
         &self,
-        lease: &InviteLease,
         lease_until: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
+        what: &'static str,
+        mut write: impl FnMut() -> F,
+    ) -> Result<R, StoreError>
+    where
+        F: Future<Output = Result<R, StoreError>>,
+    {
         // Never past the invocation's deadline (the lease outlives it by the grace).
         let give_up_at = lease_until - self.settings.lease_grace - TimeDelta::seconds(1);
         let mut pause = Duration::from_millis(50);
         let mut retries_left = 3;
         loop {
-            match self.store.complete_invite(lease, Utc::now()).await {
+            match write().await {
                 Err(err) if retries_left > 0 && Utc::now() + pause < give_up_at => {
-                    warn!(error = %err, "could not mark the sent invite; retrying the write");
+                    warn!(error = %err, what, "store write failed after a Bot API call; retrying it");
                     retries_left -= 1;
                     tokio::time::sleep(pause).await;
                     pause *= 4;

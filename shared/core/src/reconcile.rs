@@ -22,7 +22,8 @@ pub struct ReconcileReport {
     pub oldest_age_secs: Option<u64>,
     pub requeued_processing: usize,
     pub requeued_invites: usize,
-    /// Overdue but left alone: an invite lease is live (a worker is on it).
+    /// Overdue but left alone: an invite lease is live (a worker is on it), or it was
+    /// re-queued or touched within the last `stuck_after` (its message is on its way).
     pub in_flight: usize,
     /// Rows that cannot be re-processed automatically (seed rows without a stored
     /// purchase): shown by `telepay payments pending` for an operator.
@@ -58,24 +59,45 @@ impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
         };
         for record in &overdue {
             let payment_id = record.payment_id.get();
-            let sent = if !record.gcwebhook1_processed {
-                let Some(purchase) = &record.purchase else {
-                    warn!(
-                        payment_id,
-                        "stuck before processing and has no stored purchase: needs an operator"
-                    );
-                    report.needs_operator += 1;
+            let live_lease = record.invite_lease_until.is_some_and(|until| until >= now);
+            if live_lease {
+                report.in_flight += 1;
+                continue;
+            }
+            if !record.gcwebhook1_processed && record.purchase.is_none() {
+                warn!(
+                    payment_id,
+                    "stuck before processing and has no stored purchase: needs an operator"
+                );
+                report.needs_operator += 1;
+                continue;
+            }
+            // One re-queue per quiet period: a message re-queued by an earlier run may
+            // still be waiting behind a backlog, and runs may overlap.
+            match self
+                .store
+                .mark_requeued(record.payment_id, now - stuck_after, now)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    report.in_flight += 1;
                     continue;
-                };
+                }
+                Err(err) => {
+                    error!(payment_id, error = %err, "could not mark a stuck payment re-queued");
+                    report.failed += 1;
+                    continue;
+                }
+            }
+            let sent = if !record.gcwebhook1_processed {
+                let purchase = record.purchase.as_ref().expect("checked above");
                 let message = ProcessorMessage::from_record(record, purchase);
                 let result = self
                     .processor_queue
                     .send(record.payment_id, &message.to_json())
                     .await;
                 result.map(|()| report.requeued_processing += 1)
-            } else if record.invite_lease_until.is_some_and(|until| until >= now) {
-                report.in_flight += 1;
-                continue;
             } else {
                 let request = InviteRequest {
                     v: INVITE_MESSAGE_VERSION,
@@ -127,6 +149,7 @@ mod tests {
         let old = |id: i64, minutes: i64| {
             let mut record = sample_record(id);
             record.created_at = now - TimeDelta::minutes(minutes);
+            record.updated_at = record.created_at;
             record
         };
         r.store.put_payment(old(1, 60)); // never processed
@@ -173,11 +196,44 @@ mod tests {
         for id in [1, 2] {
             let mut record = sample_record(id);
             record.created_at = now - TimeDelta::hours(1);
+            record.updated_at = record.created_at;
             record.gcwebhook1_processed = id == 2;
             r.store.put_payment(record);
         }
         r.processor_queue.set_unavailable(true);
         let report = r.reconcile(now).await.unwrap();
         assert_eq!((report.failed, report.requeued_invites), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_payment_is_requeued_once_per_quiet_period_not_once_per_run() {
+        let r = reconciler();
+        let now = Utc::now();
+        let mut stuck = sample_record(1);
+        stuck.created_at = now - TimeDelta::hours(1);
+        stuck.updated_at = stuck.created_at;
+        stuck.gcwebhook1_processed = true;
+        r.store.put_payment(stuck);
+        let mut busy = sample_record(2);
+        busy.created_at = now - TimeDelta::hours(1);
+        busy.updated_at = now - TimeDelta::minutes(1); // a worker touched it a minute ago
+        busy.gcwebhook1_processed = true;
+        r.store.put_payment(busy);
+
+        let first = r.reconcile(now).await.unwrap();
+        assert_eq!((first.requeued_invites, first.in_flight), (1, 1));
+        let five_minutes_later = now + TimeDelta::minutes(5);
+        let second = r.reconcile(five_minutes_later).await.unwrap();
+        assert_eq!(
+            second.requeued_invites, 0,
+            "its message may still be queued"
+        );
+        let twenty_minutes_later = now + TimeDelta::minutes(20);
+        let third = r.reconcile(twenty_minutes_later).await.unwrap();
+        assert_eq!(
+            third.requeued_invites, 2,
+            "quiet for longer than stuck_after: again"
+        );
+        assert_eq!(r.invite_queue.bodies().len(), 3);
     }
 }

@@ -428,6 +428,16 @@ impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
         self.inner.reopen_invite(payment_id, now).await
     }
 
+    async fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let call = self.inner.mark_requeued(payment_id, quiet_since, now);
+        self.write("mark_requeued", payment_id.get(), call).await
+    }
+
     async fn pending_payments(
         &self,
         created_before: DateTime<Utc>,

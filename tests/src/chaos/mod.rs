@@ -230,6 +230,18 @@ fn ipn_body(payment_id: i64, user_id: i64, status: &str, price: f64, parent: Val
     .to_string()
 }
 
+/// `body` with `field` set to `value`, which must differ from what was signed.
+fn tamper(body: &str, field: &str, value: Value) -> String {
+    let mut ipn: serde_json::Map<String, Value> = serde_json::from_str(body).unwrap();
+    let before = ipn.insert(field.to_owned(), value);
+    let tampered = serde_json::to_string(&ipn).unwrap();
+    assert_ne!(
+        tampered, body,
+        "a tampered IPN differs from the signed one ({before:?})"
+    );
+    tampered
+}
+
 /// Which payment a user id in the schedule belongs to.
 fn payment_of_user(user_id: i64) -> i64 {
     PAYMENT_BASE + (user_id - USER_BASE)
@@ -544,14 +556,11 @@ impl<S: PaymentStore + 'static> Chain<S> {
                 }
                 Forgery::BuyerChangedAfterSigning => {
                     let attacker = ATTACKER_BASE + plan.user_id;
-                    let body = genuine.replace(
-                        &format!("PGP-{}|", plan.user_id),
-                        &format!("PGP-{attacker}|"),
-                    );
-                    (body, Some(signature))
+                    let order = format!("PGP-{attacker}|{SAMPLE_CHANNEL_ID}");
+                    (tamper(&genuine, "order_id", json!(order)), Some(signature))
                 }
                 Forgery::PriceChangedAfterSigning => (
-                    genuine.replace("\"price_amount\":3.21", "\"price_amount\":0.01"),
+                    tamper(&genuine, "price_amount", json!(0.01)),
                     Some(signature),
                 ),
             };

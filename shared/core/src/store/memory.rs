@@ -266,6 +266,24 @@ impl PaymentStore for MemoryPaymentStore {
         Ok(Reopened::Done)
     }
 
+    async fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.check_available()?;
+        let mut payments = self.payments.lock().unwrap();
+        let Some(record) = payments.get_mut(&payment_id.get()) else {
+            return Ok(false);
+        };
+        if !record.is_pending() || record.updated_at >= quiet_since {
+            return Ok(false);
+        }
+        record.updated_at = now;
+        Ok(true)
+    }
+
     async fn pending_payments(
         &self,
         created_before: DateTime<Utc>,

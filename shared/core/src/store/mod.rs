@@ -251,6 +251,18 @@ pub trait PaymentStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Reopened, StoreError>> + Send;
 
+    /// The reconciler's claim on a stuck payment: if the record is pending and nothing has
+    /// touched it since `quiet_since` (`updated_at` older, or NULL on seed rows), sets
+    /// `updated_at = now` and answers true; the caller re-queues it. Overlapping runs, and
+    /// runs while a re-queued message still waits in a long queue, answer false: one
+    /// re-queue per quiet period, not one per run.
+    fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Accepted records created before `created_before` whose processing or invite is not
     /// done (seed rows with NULL flags included), oldest first, at most `limit`.
     fn pending_payments(
