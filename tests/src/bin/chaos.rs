@@ -2,12 +2,19 @@
 //!
 //! Usage: chaos [--seed N] [--payments N] [--dynamodb-payments N] [--backends a,b,...]
 //! Needs DATABASE_URL (Postgres) and moto endpoints for DynamoDB: `scripts/chaos.sh`
-//! starts both. Exits 1 if any guarantee broke, printing the seed that replays it.
+//! starts both. Exits 1 if any guarantee broke, printing the seed that replays it, and
+//! 3 if a backend overran its time budget.
+
+use std::time::Duration;
 
 use std::process::ExitCode;
 
 use telepay_integration_tests::chaos::{self, ChaosConfig, report};
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
+
+/// What each backend's run may take at the default sizes (10,000 payments; 3,000 on
+/// DynamoDB), on this project's 2-core reference machine.
+const TIME_BUDGET_PER_BACKEND: Duration = Duration::from_secs(300);
 
 struct Args {
     seed: u64,
@@ -20,7 +27,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         seed: 20261128,
         payments: 10_000,
-        dynamodb_payments: 2_000,
+        dynamodb_payments: 3_000,
         backends: ["memory", "sqlite", "postgres", "dynamodb"]
             .map(String::from)
             .to_vec(),
@@ -55,6 +62,7 @@ async fn main() -> ExitCode {
         }
     };
     let mut broken = false;
+    let mut overran = false;
     for backend in &args.backends {
         let config = |payments| ChaosConfig::new(args.seed, payments);
         let report = match backend.as_str() {
@@ -72,8 +80,11 @@ async fn main() -> ExitCode {
                 .await
             }
             "dynamodb" => {
+                // Single-threaded moto serves ~30 payments/s: arrive slower than that.
+                let mut config = config(args.dynamodb_payments);
+                config.arrival_interval = Duration::from_millis(40);
                 let store = MotoResources::new().await.store();
-                chaos::run("dynamodb (moto)", store, config(args.dynamodb_payments)).await
+                chaos::run("dynamodb (moto)", store, config).await
             }
             other => {
                 eprintln!("chaos: unknown backend {other}");
@@ -81,6 +92,16 @@ async fn main() -> ExitCode {
             }
         };
         println!("{report}");
+        let budget = TIME_BUDGET_PER_BACKEND;
+        if report.wall_time > budget {
+            overran = true;
+            eprintln!(
+                "TIME BUDGET OVERRUN on {}: {:.0} s > {} s",
+                report.backend,
+                report.wall_time.as_secs_f64(),
+                budget.as_secs()
+            );
+        }
         if std::env::var_os("CHAOS_VERBOSE").is_some() {
             print!("  injected:\n{}", report::injected(&report));
         }
@@ -94,6 +115,8 @@ async fn main() -> ExitCode {
     }
     if broken {
         ExitCode::FAILURE
+    } else if overran {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     }

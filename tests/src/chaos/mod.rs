@@ -51,6 +51,9 @@ pub struct ChaosConfig {
     pub payments: usize,
     /// Webhook deliveries in flight at once.
     pub in_flight: usize,
+    /// Payments start this far apart on average (uniformly over `payments × interval`):
+    /// a sustained rate the chain keeps up with, so "stuck" means stuck, not queued.
+    pub arrival_interval: Duration,
     pub rates: FaultRates,
     /// NOWPayments retries a non-2xx answer this many times, then never again.
     pub np_retries: u32,
@@ -78,6 +81,7 @@ impl ChaosConfig {
             seed,
             payments,
             in_flight: 32,
+            arrival_interval: Duration::from_millis(15),
             rates: FaultRates::default(),
             np_retries: 5,
             np_retry_interval: Duration::from_millis(100),
@@ -480,11 +484,9 @@ impl<S: PaymentStore + 'static> Chain<S> {
             let ms = dice.below(60, &[tag("pause"), plan.payment_id as u64, n]);
             tokio::time::sleep(Duration::from_millis(ms))
         };
-        tokio::time::sleep(Duration::from_millis(dice.below(
-            (self.config.payments as u64 / 4).max(50),
-            &[tag("start"), plan.payment_id as u64],
-        )))
-        .await;
+        let spread = self.config.arrival_interval.as_millis() as u64 * self.config.payments as u64;
+        let start = dice.below(spread.max(1), &[tag("start"), plan.payment_id as u64]);
+        tokio::time::sleep(Duration::from_millis(start)).await;
         if !plan.earlier_after_finished {
             for (n, status) in plan.earlier.iter().enumerate() {
                 self.deliver(&plan, status, n as u64).await;
