@@ -282,6 +282,7 @@ async fn payments_reconcile_requeues_stuck_payments_and_reports() {
     let shop = Shop::new().await;
     let mut stuck = sample_record(8);
     stuck.created_at = Utc::now() - TimeDelta::hours(1);
+    stuck.updated_at = stuck.created_at;
     shop.store.record_accepted(&stuck).await.unwrap();
     let report = shop.ok(&["payments", "reconcile", "--stuck-after-minutes", "15"]);
     assert_eq!(report[0]["backlog"], 1);

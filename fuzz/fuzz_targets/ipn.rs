@@ -58,7 +58,11 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(verdict.ok(), expected, "verify disagrees with the HMAC");
     if mode % 4 == 0 {
-        assert_eq!(verdict, Ok(VerifiedOver::RawBody), "a signed body must verify");
+        assert_eq!(
+            verdict,
+            Ok(VerifiedOver::RawBody),
+            "a signed body must verify"
+        );
     }
 
     if let Some(canonical) = &canonical {
@@ -69,7 +73,10 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     if let Ok(ipn) = Ipn::parse(body) {
-        assert!(ipn.payment_id.get() > 0, "a parsed IPN has a positive payment_id");
+        assert!(
+            ipn.payment_id.get() > 0,
+            "a parsed IPN has a positive payment_id"
+        );
     }
     let _ = readable_payment_id(body);
 });

@@ -53,6 +53,7 @@ mod tests {
         let reconciler = reconciler();
         let mut stuck = sample_record(1);
         stuck.created_at = Utc::now() - TimeDelta::hours(2);
+        stuck.updated_at = stuck.created_at;
         reconciler.store.put_payment(stuck);
         let report = handle(&reconciler, scheduled_event()).await.unwrap();
         assert_eq!((report.backlog, report.requeued_processing), (1, 1));
