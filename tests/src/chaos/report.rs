@@ -41,8 +41,11 @@ pub struct Report {
     /// Links delivered to someone other than their payment's buyer: must be 0.
     pub wrong_recipient: usize,
     pub forged_sent: u64,
-    /// Forged or tampered IPNs answered 2xx or leaving a trace in the store: must be 0.
+    /// Forged or tampered IPNs answered 2xx: must be 0.
     pub forged_accepted: usize,
+    /// What forgeries left in the store: records or reviews of never-paid payments,
+    /// records naming another buyer, correctly priced payments held: must be 0.
+    pub forged_traces: usize,
     /// Payout instructions for payments that were not granted: must be 0.
     pub payouts_not_granted: usize,
     /// Granted payments without a payout instruction: must be 0.
@@ -79,6 +82,10 @@ impl Report {
             (self.dead_links_delivered, "revoked links delivered"),
             (self.wrong_recipient, "links delivered to the wrong user"),
             (self.forged_accepted, "forged or tampered IPNs accepted"),
+            (
+                self.forged_traces,
+                "store traces of forged or tampered IPNs",
+            ),
             (self.payouts_not_granted, "payouts for payments not granted"),
             (
                 self.granted_without_payout,
@@ -186,7 +193,7 @@ pub(super) async fn build<S: PaymentStore>(
         let paid_out = payouts.contains(&plan.payment_id);
         if plan.kind == PaymentKind::ForgedOnly {
             if record.is_some() || review.is_some() {
-                report.forged_accepted += 1;
+                report.forged_traces += 1;
             }
             report.payouts_not_granted += usize::from(paid_out);
             continue;
@@ -195,7 +202,7 @@ pub(super) async fn build<S: PaymentStore>(
         if let Some(record) = &record
             && record.user_id.get() != plan.buyer()
         {
-            report.forged_accepted += 1;
+            report.forged_traces += 1;
         }
         if let Some(review) = &review {
             *report
@@ -204,7 +211,7 @@ pub(super) async fn build<S: PaymentStore>(
                 .or_default() += 1;
             if plan.kind == PaymentKind::Paid {
                 // A genuine, correctly priced payment held: only a tampered IPN does that.
-                report.forged_accepted += 1;
+                report.forged_traces += 1;
             }
         }
         match plan.kind {
@@ -345,8 +352,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  FORGED/TAMPERED ACCEPTED      {} (of {} sent)",
-            self.forged_accepted, self.forged_sent
+            "  FORGED/TAMPERED ACCEPTED      {} (of {} sent); traces in the store {}",
+            self.forged_accepted, self.forged_sent, self.forged_traces
         )?;
         writeln!(
             f,
