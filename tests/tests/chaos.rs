@@ -14,8 +14,13 @@ fn seed() -> u64 {
         .unwrap_or(20261128)
 }
 
-async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, payments: usize) {
-    let report = chaos::run(backend, store, ChaosConfig::new(seed(), payments)).await;
+fn config(payments: usize) -> ChaosConfig {
+    ChaosConfig::new(seed(), payments)
+}
+
+async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, config: ChaosConfig) {
+    let payments = config.payments;
+    let report = chaos::run(backend, store, config).await;
     println!("{report}");
     let violations = report.violations();
     assert!(
@@ -42,21 +47,24 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, payme
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_on_memory() {
-    run_and_check("memory", MemoryPaymentStore::new(), 300).await;
+    run_and_check("memory", MemoryPaymentStore::new(), config(300)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_on_sqlite() {
-    run_and_check("sqlite", sqlite_store(true).await, 300).await;
+    run_and_check("sqlite", sqlite_store(true).await, config(300)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_on_postgres() {
-    run_and_check("postgres", postgres_store(true).await, 300).await;
+    run_and_check("postgres", postgres_store(true).await, config(300)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_on_dynamodb() {
     let store = MotoResources::new().await.store();
-    run_and_check("dynamodb (moto)", store, 200).await;
+    // Single-threaded moto serves ~30 payments/s: arrive slower than that, as `make chaos`.
+    let mut config = config(200);
+    config.arrival_interval = std::time::Duration::from_millis(40);
+    run_and_check("dynamodb (moto)", store, config).await;
 }
