@@ -343,8 +343,14 @@ impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
 
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
         let id = claim.payment_id.get();
-        self.write("claim_invite", id, self.inner.claim_invite(claim))
-            .await
+        let claimed = self
+            .write("claim_invite", id, self.inner.claim_invite(claim))
+            .await;
+        if let Ok(ClaimOutcome::Leased { .. }) = claimed {
+            self.chaos
+                .count("protocol: claim refused, another worker's lease is live");
+        }
+        claimed
     }
 
     async fn persist_invite_link(
@@ -357,8 +363,15 @@ impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
         let call = self
             .inner
             .persist_invite_link(lease, link, link_expires_at, now);
-        self.write("persist_invite_link", lease.payment_id.get(), call)
-            .await
+        let fenced = self
+            .write("persist_invite_link", lease.payment_id.get(), call)
+            .await;
+        if let Ok(Fenced::LeaseLost) = fenced {
+            self.chaos.count(
+                "protocol: persist_invite_link refused, the lease expired and was taken over",
+            );
+        }
+        fenced
     }
 
     async fn complete_invite(
@@ -367,8 +380,14 @@ impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
         let call = self.inner.complete_invite(lease, now);
-        self.write("complete_invite", lease.payment_id.get(), call)
-            .await
+        let fenced = self
+            .write("complete_invite", lease.payment_id.get(), call)
+            .await;
+        if let Ok(Fenced::LeaseLost) = fenced {
+            self.chaos
+                .count("protocol: complete_invite refused, the lease expired and was taken over");
+        }
+        fenced
     }
 
     async fn release_invite(

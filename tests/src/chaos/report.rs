@@ -370,15 +370,25 @@ impl fmt::Display for Report {
             "  NOWPayments gave up on        {} deliveries; reconciler requeued {} (final sweep: {} round(s))",
             fig.np_gave_up, fig.requeued_by_reconciler, fig.final_reconcile_rounds
         )?;
+        for (name, queue) in [
+            ("processor", &fig.processor_queue),
+            ("invite", &fig.invite_queue),
+        ] {
+            writeln!(
+                f,
+                "  {name:<9} queue                {} sent, {} delivered twice, {} redelivered after the visibility timeout, {} dead-lettered",
+                queue.sent, queue.duplicated, queue.redelivered, queue.dead_lettered
+            )?;
+        }
+        let protocol: u64 = fig
+            .injected
+            .iter()
+            .filter(|(k, _)| k.starts_with("protocol: "))
+            .map(|(_, v)| v)
+            .sum();
         writeln!(
             f,
-            "  queues: processor {} sent, {} duplicated, {} dead-lettered; invite {} sent, {} duplicated, {} dead-lettered",
-            fig.processor_queue.sent,
-            fig.processor_queue.duplicated,
-            fig.processor_queue.dead_lettered,
-            fig.invite_queue.sent,
-            fig.invite_queue.duplicated,
-            fig.invite_queue.dead_lettered
+            "  lease refusals and takeovers  {protocol} (claims refused by a live lease, fenced writes refused after a takeover)"
         )?;
         let crashes: BTreeMap<&str, u64> = fig
             .injected
@@ -394,7 +404,7 @@ impl fmt::Display for Report {
         let faults: u64 = fig
             .injected
             .iter()
-            .filter(|(k, _)| !k.starts_with("crash: "))
+            .filter(|(k, _)| !k.starts_with("crash: ") && !k.starts_with("protocol: "))
             .map(|(_, v)| v)
             .sum();
         writeln!(f, "  other faults injected         {faults}")?;

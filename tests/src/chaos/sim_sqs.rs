@@ -35,6 +35,8 @@ struct State {
     dead: Vec<Stored>,
     sent: u64,
     duplicated: u64,
+    /// Receives of a message received before (its visibility timeout expired).
+    redelivered: u64,
     /// Every payment_id ever sent, one entry per send.
     sent_payment_ids: Vec<i64>,
 }
@@ -53,6 +55,7 @@ pub struct SimQueue {
 pub struct QueueFigures {
     pub sent: u64,
     pub duplicated: u64,
+    pub redelivered: u64,
     pub dead_lettered: u64,
 }
 
@@ -128,6 +131,9 @@ impl SimQueue {
                 continue;
             }
             message.receives += 1;
+            if message.receives > 1 {
+                state.redelivered += 1;
+            }
             state.next_receipt += 1;
             let receipt = format!("{}-{}-{}", self.name, message.id, state.next_receipt);
             let key = (now + self.visibility, message.id);
@@ -170,6 +176,7 @@ impl SimQueue {
         QueueFigures {
             sent: state.sent,
             duplicated: state.duplicated,
+            redelivered: state.redelivered,
             dead_lettered: state.dead.len() as u64,
         }
     }
