@@ -120,15 +120,26 @@ pub fn sign(body: &str) -> String {
         .sign(body.as_bytes())
 }
 
+/// A POST to np-webhook as API Gateway hands it to the function, with the given
+/// `x-nowpayments-sig` and content-type headers, if any.
+pub fn ipn_request(
+    body: impl Into<Vec<u8>>,
+    signature: Option<&str>,
+    content_type: Option<&str>,
+) -> Request {
+    let mut builder = http::Request::builder().method("POST").uri("/np-webhook");
+    if let Some(signature) = signature {
+        builder = builder.header(np_webhook::SIGNATURE_HEADER, signature);
+    }
+    if let Some(content_type) = content_type {
+        builder = builder.header("content-type", content_type);
+    }
+    builder.body(Body::from(body.into())).unwrap()
+}
+
 /// A signed POST as API Gateway hands it to the function.
 pub fn signed_ipn(body: &str) -> Request {
-    http::Request::builder()
-        .method("POST")
-        .uri("/np-webhook")
-        .header("x-nowpayments-sig", sign(body))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap()
+    ipn_request(body, Some(&sign(body)), Some("application/json"))
 }
 
 pub use telepay_core::fixtures::sample_ipn_with as sample_with;

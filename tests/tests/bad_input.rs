@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use fake_bot_api::FakeBotApi;
-use lambda_http::{Body, Request, http};
+use lambda_http::{Request, http};
 use serde_json::{Value, json};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_IPN_SECRET, sample_record};
@@ -21,7 +21,9 @@ use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::PaymentStore;
 use telepay_core::webhook::PaymentWebhook;
-use telepay_integration_tests::{LogBuffer, outcome, sample_with, sign, sqlite_store};
+use telepay_integration_tests::{
+    LogBuffer, ipn_request, outcome, sample_with as with, sign, sqlite_store,
+};
 use telepay_shared::sql::SqlitePaymentStore;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
 use telepay_shared::telegram::{BotApiInviter, BotToken};
@@ -52,35 +54,16 @@ struct Case {
     effect: Effect,
 }
 
-fn request(
-    body: impl Into<Vec<u8>>,
-    signature: Option<&str>,
-    content_type: Option<&str>,
-) -> Request {
-    let mut builder = http::Request::builder().method("POST").uri("/np-webhook");
-    if let Some(signature) = signature {
-        builder = builder.header("x-nowpayments-sig", signature);
-    }
-    if let Some(content_type) = content_type {
-        builder = builder.header("content-type", content_type);
-    }
-    builder.body(Body::from(body.into())).unwrap()
-}
-
 /// A body signed with the real IPN secret, as NOWPayments posts it.
 fn signed(body: impl Into<Vec<u8>>) -> Request {
     let body = body.into();
     let signature = IpnSecret::new(SAMPLE_IPN_SECRET).unwrap().sign(&body);
-    request(body, Some(&signature), Some("application/json"))
+    ipn_request(body, Some(&signature), Some("application/json"))
 }
 
 /// `body`, signed over `signed_over` (what NOWPayments' canonical form would be).
 fn signed_over(body: &str, signed_over: &str) -> Request {
-    request(body, Some(&sign(signed_over)), Some("application/json"))
-}
-
-fn with(field: &str, value: Value) -> String {
-    sample_with(field, value)
+    ipn_request(body, Some(&sign(signed_over)), Some("application/json"))
 }
 
 /// The sample IPN with `field` removed.
@@ -127,45 +110,45 @@ fn forged_cases() -> Vec<Case> {
     let json = Some("application/json");
     let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let big = with("order_description", json!("x".repeat(70 * 1024)));
-    let mut get = request(body, Some(&good), json);
+    let mut get = ipn_request(body, Some(&good), json);
     *get.method_mut() = http::Method::GET;
     vec![
-        case("missing signature", request(body, None, json), 401),
-        case("empty signature", request(body, Some(""), json), 401),
-        case("blank signature", request(body, Some("   "), json), 401),
+        case("missing signature", ipn_request(body, None, json), 401),
+        case("empty signature", ipn_request(body, Some(""), json), 401),
+        case("blank signature", ipn_request(body, Some("   "), json), 401),
         case(
             "truncated signature (half)",
-            request(body, Some(&good[..64]), json),
+            ipn_request(body, Some(&good[..64]), json),
             401,
         ),
         case(
             "truncated signature (one digit)",
-            request(body, Some(&good[..127]), json),
+            ipn_request(body, Some(&good[..127]), json),
             401,
         ),
         case(
             "signature with an extra digit",
-            request(body, Some(&format!("{good}0")), json),
+            ipn_request(body, Some(&format!("{good}0")), json),
             401,
         ),
         case(
             "uppercase-hex signature",
-            request(body, Some(&good.to_uppercase()), json),
+            ipn_request(body, Some(&good.to_uppercase()), json),
             401,
         ),
         case(
             "non-hex signature",
-            request(body, Some(&"z".repeat(128)), json),
+            ipn_request(body, Some(&"z".repeat(128)), json),
             401,
         ),
         case(
             "0x-prefixed signature",
-            request(body, Some(&format!("0x{}", &good[2..])), json),
+            ipn_request(body, Some(&format!("0x{}", &good[2..])), json),
             401,
         ),
         case(
             "base64 signature",
-            request(
+            ipn_request(
                 body,
                 Some(
                     &base64::engine::general_purpose::STANDARD.encode(hex::decode(&good).unwrap()),
@@ -176,22 +159,22 @@ fn forged_cases() -> Vec<Case> {
         ),
         case(
             "signature by another secret",
-            request(body, Some(&other_secret), json),
+            ipn_request(body, Some(&other_secret), json),
             401,
         ),
         case(
             "valid signature of another body",
-            request(body, Some(&sign(&with("payment_id", json!(1)))), json),
+            ipn_request(body, Some(&sign(&with("payment_id", json!(1)))), json),
             401,
         ),
         case(
             "price changed after signing",
-            request(with("price_amount", json!(0.01)), Some(&good), json),
+            ipn_request(with("price_amount", json!(0.01)), Some(&good), json),
             401,
         ),
         case(
             "buyer changed after signing",
-            request(
+            ipn_request(
                 with("order_id", json!("PGP-666|-1003111266231")),
                 Some(&good),
                 json,
@@ -202,34 +185,38 @@ fn forged_cases() -> Vec<Case> {
             "status changed after signing",
             {
                 let waiting = with("payment_status", json!("waiting"));
-                request(body, Some(&sign(&waiting)), json)
+                ipn_request(body, Some(&sign(&waiting)), json)
             },
             401,
         ),
         case(
             "field added after signing",
-            request(with("note", json!("free")), Some(&good), json),
+            ipn_request(with("note", json!("free")), Some(&good), json),
             401,
         ),
-        case("empty body", request("", Some(&good), json), 401),
-        case("empty body, no signature", request("", None, json), 401),
+        case("empty body", ipn_request("", Some(&good), json), 401),
+        case("empty body, no signature", ipn_request("", None, json), 401),
         case(
             "invalid UTF-8",
-            request(b"\xff\xfe{\"payment_id\":1}".to_vec(), Some(&good), json),
+            ipn_request(b"\xff\xfe{\"payment_id\":1}".to_vec(), Some(&good), json),
             401,
         ),
         case("body over 64 KiB, validly signed", signed(big.clone()), 413),
-        case("body over 64 KiB, unsigned", request(big, None, json), 413),
+        case(
+            "body over 64 KiB, unsigned",
+            ipn_request(big, None, json),
+            413,
+        ),
         case(
             "deep nesting, unsigned",
-            request(deep.clone(), Some(&good), json),
+            ipn_request(deep.clone(), Some(&good), json),
             401,
         ),
         case(
             // The canonical form (last value wins, as in Node) still matches the genuine
             // signature; the parser refuses duplicates, so no reading of it is acted on.
             "duplicate key smuggled into a signed body",
-            request(
+            ipn_request(
                 body.replacen(
                     "\"payment_status\":\"finished\"",
                     "\"payment_status\":\"waiting\",\"payment_status\":\"finished\"",
@@ -242,7 +229,7 @@ fn forged_cases() -> Vec<Case> {
         ),
         case(
             "duplicate key overriding the signed value",
-            request(
+            ipn_request(
                 body.replacen(
                     "\"payment_status\":\"finished\"",
                     "\"payment_status\":\"finished\",\"payment_status\":\"waiting\"",
@@ -256,7 +243,7 @@ fn forged_cases() -> Vec<Case> {
         case("GET instead of POST", get, 405),
         case(
             "not JSON at all",
-            request("payment_id=4492847470&status=finished", Some(&good), None),
+            ipn_request("payment_id=4492847470&status=finished", Some(&good), None),
             401,
         ),
     ]
@@ -295,13 +282,13 @@ fn unusual_cases() -> Vec<Case> {
         ),
         case(
             "content-type text/plain",
-            request(SAMPLE_IPN, Some(&sign(SAMPLE_IPN)), Some("text/plain")),
+            ipn_request(SAMPLE_IPN, Some(&sign(SAMPLE_IPN)), Some("text/plain")),
             200,
             Effect::Granted,
         ),
         case(
             "content-type form-urlencoded",
-            request(
+            ipn_request(
                 SAMPLE_IPN,
                 Some(&sign(SAMPLE_IPN)),
                 Some("application/x-www-form-urlencoded"),
@@ -311,13 +298,13 @@ fn unusual_cases() -> Vec<Case> {
         ),
         case(
             "no content-type",
-            request(SAMPLE_IPN, Some(&sign(SAMPLE_IPN)), None),
+            ipn_request(SAMPLE_IPN, Some(&sign(SAMPLE_IPN)), None),
             200,
             Effect::Granted,
         ),
         case(
             "signature with surrounding spaces",
-            request(SAMPLE_IPN, Some(&format!(" {} ", sign(SAMPLE_IPN))), None),
+            ipn_request(SAMPLE_IPN, Some(&format!(" {} ", sign(SAMPLE_IPN))), None),
             200,
             Effect::Granted,
         ),

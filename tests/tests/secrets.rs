@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
-use lambda_http::{Body, http};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
 use telepay_core::invite::{InviteSender, InviteSettings};
@@ -17,7 +16,7 @@ use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::PaymentStore;
 use telepay_core::webhook::PaymentWebhook;
-use telepay_integration_tests::{LogBuffer, database_url, outcome, unique};
+use telepay_integration_tests::{LogBuffer, database_url, ipn_request, outcome, unique};
 use telepay_shared::config::{InviteSenderConfig, WebhookConfig};
 use telepay_shared::sql::DatabaseUrl;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
@@ -44,14 +43,6 @@ async fn database_with_password() -> String {
     let (user, host_and_db) = rest.split_once('@').unwrap();
     let host = host_and_db.split('/').next().unwrap();
     format!("{scheme}://{user}:{DB_PASSWORD}@{host}/{database}")
-}
-
-fn ipn_request(body: &str, signature: Option<String>) -> lambda_http::Request {
-    let mut builder = http::Request::builder().method("POST").uri("/np-webhook");
-    if let Some(signature) = signature {
-        builder = builder.header("x-nowpayments-sig", signature);
-    }
-    builder.body(Body::from(body.to_owned())).unwrap()
 }
 
 fn invite_body(payment_id: i64) -> String {
@@ -114,17 +105,14 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
         .unwrap()
         .sign(SAMPLE_IPN.as_bytes());
     for request in [
-        ipn_request(SAMPLE_IPN, Some(signature.clone())),
-        ipn_request(SAMPLE_IPN, Some(signature[..100].to_owned())),
-        ipn_request(SAMPLE_IPN, None),
-        ipn_request(
-            "{\"payment_id\":0}",
-            Some(
-                IpnSecret::new(IPN_SECRET)
-                    .unwrap()
-                    .sign(b"{\"payment_id\":0}"),
-            ),
-        ),
+        ipn_request(SAMPLE_IPN, Some(&signature), None),
+        ipn_request(SAMPLE_IPN, Some(&signature[..100]), None),
+        ipn_request(SAMPLE_IPN, None, None),
+        {
+            let refused = "{\"payment_id\":0}";
+            let signature = IpnSecret::new(IPN_SECRET).unwrap().sign(refused.as_bytes());
+            ipn_request(refused, Some(&signature), None)
+        },
     ] {
         let response = np_webhook::handle(&webhook, request).await.unwrap();
         answers.push(format!("{:?}", outcome(&response)));

@@ -64,14 +64,28 @@ impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
                 report.in_flight += 1;
                 continue;
             }
-            if !record.gcwebhook1_processed && record.purchase.is_none() {
-                warn!(
-                    payment_id,
-                    "stuck before processing and has no stored purchase: needs an operator"
-                );
-                report.needs_operator += 1;
-                continue;
-            }
+            // The message that moves it on from where it is stuck: the invite request, or
+            // the processor message (none for a seed row without a stored purchase).
+            let to_processor = !record.gcwebhook1_processed;
+            let body = if to_processor {
+                let Some(purchase) = &record.purchase else {
+                    warn!(
+                        payment_id,
+                        "stuck before processing and has no stored purchase: needs an operator"
+                    );
+                    report.needs_operator += 1;
+                    continue;
+                };
+                ProcessorMessage::from_record(record, purchase).to_json()
+            } else {
+                let request = InviteRequest {
+                    v: INVITE_MESSAGE_VERSION,
+                    payment_id: record.payment_id,
+                    user_id: record.user_id,
+                    channel_id: record.channel_id,
+                };
+                serde_json::to_string(&request).expect("an invite request serializes")
+            };
             // One re-queue per quiet period: a message re-queued by an earlier run may
             // still be waiting behind a backlog, and runs may overlap.
             match self
@@ -90,24 +104,12 @@ impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
                     continue;
                 }
             }
-            let sent = if !record.gcwebhook1_processed {
-                let purchase = record.purchase.as_ref().expect("checked above");
-                let message = ProcessorMessage::from_record(record, purchase);
-                let result = self
-                    .processor_queue
-                    .send(record.payment_id, &message.to_json())
-                    .await;
-                result.map(|()| report.requeued_processing += 1)
+            let sent = if to_processor {
+                let sent = self.processor_queue.send(record.payment_id, &body).await;
+                sent.map(|()| report.requeued_processing += 1)
             } else {
-                let request = InviteRequest {
-                    v: INVITE_MESSAGE_VERSION,
-                    payment_id: record.payment_id,
-                    user_id: record.user_id,
-                    channel_id: record.channel_id,
-                };
-                let body = serde_json::to_string(&request).expect("an invite request serializes");
-                let result = self.invite_queue.send(record.payment_id, &body).await;
-                result.map(|()| report.requeued_invites += 1)
+                let sent = self.invite_queue.send(record.payment_id, &body).await;
+                sent.map(|()| report.requeued_invites += 1)
             };
             if let Err(err) = sent {
                 error!(payment_id, error = %err, "could not re-queue a stuck payment");

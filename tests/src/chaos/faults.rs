@@ -278,10 +278,6 @@ impl<S: PaymentStore> ChaosStore<S> {
         Self { inner, chaos }
     }
 
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
-
     async fn write<T>(
         &self,
         operation: &'static str,

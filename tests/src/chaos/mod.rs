@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use chrono::Utc;
 use fake_bot_api::{FakeBotApi, FaultKind};
-use lambda_http::{Body, http};
 use serde_json::{Value, json};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
@@ -288,28 +287,27 @@ fn telegram_policy(
         }
         let attempt = chaos.attempt(method, payment_id);
         let roll = dice.unit(&[tag("telegram"), tag(method), payment_id as u64, attempt]);
-        let mut edge = rates.telegram_429;
-        let fault = if roll < edge {
-            Some(("telegram 429", FaultKind::RetryAfter(1)))
-        } else if roll < {
-            edge += rates.telegram_500;
-            edge
-        } {
-            Some(("telegram 500", FaultKind::ServerError))
-        } else if roll < {
-            edge += rates.telegram_too_slow;
-            edge
-        } {
-            let late = call_timeout + Duration::from_millis(300);
-            Some(("telegram answered too late", FaultKind::Delay(late)))
-        } else if roll < {
-            edge += rates.telegram_slow;
-            edge
-        } {
-            Some(("telegram slow", FaultKind::Delay(call_timeout / 4)))
-        } else {
-            None
-        };
+        let late = call_timeout + Duration::from_millis(300);
+        let faults = [
+            (rates.telegram_429, "telegram 429", FaultKind::RetryAfter(1)),
+            (rates.telegram_500, "telegram 500", FaultKind::ServerError),
+            (
+                rates.telegram_too_slow,
+                "telegram answered too late",
+                FaultKind::Delay(late),
+            ),
+            (
+                rates.telegram_slow,
+                "telegram slow",
+                FaultKind::Delay(call_timeout / 4),
+            ),
+        ];
+        // Consecutive slices of [0, 1): each fault's rate is its width.
+        let mut edge = 0.0;
+        let fault = faults.into_iter().find_map(|(rate, name, kind)| {
+            edge += rate;
+            (roll < edge).then_some((name, kind))
+        });
         fault.map(|(name, kind)| {
             chaos.count(format!("{name} {method}"));
             kind
@@ -407,7 +405,7 @@ pub struct RunFigures {
     pub final_reconcile_rounds: u32,
     pub processor_queue: sim_sqs::QueueFigures,
     pub invite_queue: sim_sqs::QueueFigures,
-    pub payouts_for: Vec<i64>,
+    pub payouts_for: HashSet<i64>,
     pub injected: std::collections::BTreeMap<String, u64>,
 }
 
@@ -577,14 +575,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
     /// One POST through API Gateway to np-webhook: `Some(2xx?)`, or `None` when the
     /// invocation died without answering.
     async fn post(&self, body: &str, signature: Option<&str>, key: &[u64]) -> Option<bool> {
-        let mut request = http::Request::builder()
-            .method("POST")
-            .uri("/np-webhook")
-            .header("content-type", "application/json");
-        if let Some(signature) = signature {
-            request = request.header(np_webhook::SIGNATURE_HEADER, signature);
-        }
-        let request = request.body(Body::from(body.to_owned())).unwrap();
+        let request = crate::ipn_request(body, signature, Some("application/json"));
         let _permit = self.in_flight.acquire().await.unwrap();
         let invocation = self.chaos.invocation(Stage::Webhook, key);
         let answer = invoke(
@@ -703,7 +694,6 @@ impl<S: PaymentStore + 'static> Chain<S> {
     }
 
     fn figures(&self, final_rounds: u32) -> RunFigures {
-        let payouts_for: HashSet<i64> = self.payout_queue.sent_payment_ids().into_iter().collect();
         RunFigures {
             seed: self.config.seed,
             np_gave_up: self.np_gave_up.load(Ordering::Relaxed),
@@ -713,7 +703,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
             final_reconcile_rounds: final_rounds,
             processor_queue: self.processor_queue.figures(),
             invite_queue: self.invite_queue.figures(),
-            payouts_for: payouts_for.into_iter().collect(),
+            payouts_for: self.payout_queue.sent_payment_ids().into_iter().collect(),
             injected: self.chaos.tally(),
         }
     }

@@ -184,13 +184,12 @@ pub(super) async fn build<S: PaymentStore>(
             }
         }
     }
-    let payouts: HashSet<i64> = figures.payouts_for.iter().copied().collect();
 
     for plan in plans {
         let id = PaymentId::new(plan.payment_id).unwrap();
         let record = store.get_payment(id).await.expect("read the record");
         let review = store.get_review(id).await.expect("read the review");
-        let paid_out = payouts.contains(&plan.payment_id);
+        let paid_out = figures.payouts_for.contains(&plan.payment_id);
         if plan.kind == PaymentKind::ForgedOnly {
             if record.is_some() || review.is_some() {
                 report.forged_traces += 1;
