@@ -4,27 +4,22 @@
 //! Output is JSON (one object per line for lists); errors go to stderr with exit code 1,
 //! bad arguments exit 2.
 
-mod queues;
-
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use chrono::{TimeDelta, Utc};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use queues::{AnyQueue, QUEUE_NAMES, open_queue};
 use serde_json::json;
+use telepay_core::clock::system_clock;
 use telepay_core::ipn::PaymentId;
-use telepay_core::payment::{ProcessedPayment, RecordState, ReviewDecision};
-use telepay_core::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageQueue, ProcessorMessage};
+use telepay_core::operator::Operator;
 use telepay_core::reconcile::Reconciler;
-use telepay_core::review::approved_record;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::{Decided, PaymentStore, Recorded, Reopened};
-use telepay_core::telegram::TelegramInviter;
+use telepay_core::store::OperatorStore;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
-use telepay_shared::config::{self, Environment, ProcessEnvironment};
-use telepay_shared::store::{AnyPaymentStore, StoreConfig};
+use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
+use telepay_shared::queues::{AnyQueue, QUEUE_NAMES, open_queue};
+use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telegram::{BotApiInviter, BotToken};
 
 #[derive(Parser)]
@@ -136,49 +131,37 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The configured store and a lazily built SQS client.
-struct Operator {
-    store: AnyPaymentStore,
+/// The configured store, the operator's workflows over it, and a lazily built SQS client.
+struct Shop {
+    operator: Operator<AnyPaymentStore>,
     sdk: aws_config::SdkConfig,
 }
 
-impl Operator {
+impl Shop {
     async fn connect() -> anyhow::Result<Self> {
         let config = StoreConfig::from_env(&ProcessEnvironment)?;
         let sdk = load_sdk_config(consumer_timeouts()).await;
-        let store = config.connect(&sdk).await?;
-        Ok(Self { store, sdk })
+        let store = AnyPaymentStore::connect(&config, &sdk).await?;
+        Ok(Self {
+            operator: Operator::new(store, system_clock()),
+            sdk,
+        })
+    }
+
+    fn store(&self) -> &AnyPaymentStore {
+        &self.operator.store
     }
 
     async fn queue(&self, name: &str) -> anyhow::Result<AnyQueue> {
-        open_queue(name, &self.store, &ProcessEnvironment, || {
+        Ok(open_queue(name, self.store(), &ProcessEnvironment, || {
             aws_sdk_sqs::Client::new(&self.sdk)
         })
-        .await
+        .await?)
     }
+}
 
-    async fn payment(&self, payment_id: i64) -> anyhow::Result<ProcessedPayment> {
-        let id = PaymentId::new(payment_id)?;
-        self.store
-            .get_payment(id)
-            .await?
-            .with_context(|| format!("payment {payment_id} not found"))
-    }
-
-    async fn queue_invite(&self, record: &ProcessedPayment) -> anyhow::Result<()> {
-        let request = InviteRequest {
-            v: INVITE_MESSAGE_VERSION,
-            payment_id: record.payment_id,
-            user_id: record.user_id,
-            channel_id: record.channel_id,
-        };
-        let body = serde_json::to_string(&request)?;
-        self.queue("invite")
-            .await?
-            .send(record.payment_id, &body)
-            .await?;
-        Ok(())
-    }
+fn payment_id(id: i64) -> anyhow::Result<PaymentId> {
+    Ok(PaymentId::new(id)?)
 }
 
 fn print(value: serde_json::Value) {
@@ -197,22 +180,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            Operator::connect().await?.store.migrate().await?;
+            Shop::connect().await?.store().migrate().await?;
             println!("migrate: the store schema is up to date");
             Ok(())
         }
         Command::Payments { command } => payments(command).await,
         Command::Reviews { command } => reviews(command).await,
         Command::Dlq { command } => {
-            let operator = Operator::connect().await?;
+            let shop = Shop::connect().await?;
             match command {
                 DlqCommand::List { queue } => {
-                    for letter in operator.queue(&queue).await?.dead_letters(&queue).await? {
+                    for letter in shop.queue(&queue).await?.dead_letters(&queue).await? {
                         print(json!({"message_id": letter.message_id, "body": letter.body}));
                     }
                 }
                 DlqCommand::Redrive { queue } => {
-                    let moved = operator.queue(&queue).await?.redrive(&queue).await?;
+                    let moved = shop.queue(&queue).await?.redrive(&queue).await?;
                     print(json!({"queue": queue, "redriven": moved}));
                 }
             }
@@ -222,189 +205,83 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
-    let operator = Operator::connect().await?;
+    let shop = Shop::connect().await?;
+    let operator = &shop.operator;
     match command {
-        PaymentsCommand::Show { payment_id } => {
-            print(serde_json::to_value(operator.payment(payment_id).await?)?);
+        PaymentsCommand::Show { payment_id: id } => {
+            print(serde_json::to_value(
+                operator.payment(payment_id(id)?).await?,
+            )?);
         }
         PaymentsCommand::Pending {
             older_than_minutes,
             limit,
         } => {
-            let now = Utc::now();
-            let age = |t: chrono::DateTime<Utc>| (now - t).num_minutes();
-            let cutoff = now - TimeDelta::minutes(older_than_minutes.max(0));
-            for record in operator.store.pending_payments(cutoff, limit).await? {
-                let stage = if !record.gcwebhook1_processed {
-                    "not_processed"
-                } else {
-                    "invite_not_sent"
-                };
-                let leased = record.invite_lease_until.is_some_and(|until| until >= now);
-                print(
-                    json!({"payment_id": record.payment_id, "stage": stage, "leased": leased,
-                    "age_minutes": age(record.created_at), "user_id": record.user_id}),
-                );
-            }
-            for record in operator.store.failed_invites(limit).await? {
-                print(
-                    json!({"payment_id": record.payment_id, "stage": "invite_failed",
-                    "reason": record.invite_failure_reason, "age_minutes": age(record.created_at),
-                    "user_id": record.user_id}),
-                );
-            }
-            for review in operator.store.list_reviews(limit).await? {
-                if review.decision.is_none() && review.received_at <= cutoff {
-                    print(
-                        json!({"payment_id": review.payment_id, "stage": "held_for_review",
-                        "reason": review.reason, "age_minutes": age(review.received_at)}),
-                    );
-                }
+            let older_than = Duration::from_secs(older_than_minutes.max(0) as u64 * 60);
+            for line in operator.attention(older_than, limit).await? {
+                print(serde_json::to_value(line)?);
             }
         }
-        PaymentsCommand::Replay { payment_id } => {
-            let record = operator.payment(payment_id).await?;
-            if record.telegram_invite_sent {
-                bail!(
-                    "payment {payment_id}: the invite was sent; use `telepay payments reissue` to send a new link"
-                );
-            }
-            if record.state == RecordState::InviteFailed {
-                // Failed at sendMessage: the user may have started the bot since.
-                match operator
-                    .store
-                    .reopen_invite(record.payment_id, Utc::now())
-                    .await?
-                {
-                    Reopened::Done => {}
-                    Reopened::Leased => bail!(
-                        "payment {payment_id}: a worker holds it right now; try again shortly"
-                    ),
-                    Reopened::NotFound => bail!("payment {payment_id} not found"),
-                }
-            }
-            operator.queue_invite(&record).await?;
-            print(json!({"payment_id": payment_id, "replayed": true}));
+        PaymentsCommand::Replay { payment_id: id } => {
+            let invite_queue = shop.queue("invite").await?;
+            operator.replay(payment_id(id)?, &invite_queue).await?;
+            print(json!({"payment_id": id, "replayed": true}));
         }
-        PaymentsCommand::Reissue { payment_id } => {
-            let record = operator.payment(payment_id).await?;
-            if let Some(link) = &record.telegram_invite_link {
-                let inviter = telegram_from_env()?;
-                let chat = record
-                    .purchase
-                    .as_ref()
-                    .map(|p| p.private_channel_id)
-                    .or_else(|| {
-                        config::channel_directory(&ProcessEnvironment)
-                            .ok()
-                            .and_then(|d| d.channel(record.channel_id).map(|e| e.private_channel_id))
-                    })
-                    .with_context(|| format!("payment {payment_id}: its private channel is unknown; set the channel directory"))?;
-                inviter
-                    .revoke_invite_link(chat, link)
-                    .await
-                    .context("revoking the old link")?;
-            }
-            match operator
-                .store
-                .reopen_invite(record.payment_id, Utc::now())
-                .await?
-            {
-                Reopened::Done => {}
-                Reopened::Leased => {
-                    bail!("payment {payment_id}: a worker holds it right now; try again shortly")
-                }
-                Reopened::NotFound => bail!("payment {payment_id} not found"),
-            }
-            operator.queue_invite(&record).await?;
-            print(
-                json!({"payment_id": payment_id, "reissued": true, "revoked": record.telegram_invite_link}),
-            );
+        PaymentsCommand::Reissue { payment_id: id } => {
+            let invite_queue = shop.queue("invite").await?;
+            // The bot is needed only to revoke an existing link.
+            let telegram = telegram_from_env().ok();
+            // Only seed rows without a stored purchase need the directory.
+            let directory = config::channel_directory(&ProcessEnvironment).ok();
+            let revoked = operator
+                .reissue(
+                    payment_id(id)?,
+                    telegram.as_ref(),
+                    directory.as_ref(),
+                    &invite_queue,
+                )
+                .await?;
+            print(json!({"payment_id": id, "reissued": true, "revoked": revoked}));
         }
         PaymentsCommand::Reconcile {
             stuck_after_minutes,
         } => {
-            let reconciler = Reconciler {
-                processor_queue: operator.queue("processor").await?,
-                invite_queue: operator.queue("invite").await?,
-                store: operator.store,
-                stuck_after: Duration::from_secs(stuck_after_minutes * 60),
-                batch: 10_000,
-            };
-            print(serde_json::to_value(
-                reconciler.reconcile(Utc::now()).await?,
-            )?);
+            let reconciler = Reconciler::new(
+                operator.store.clone(),
+                shop.queue("processor").await?,
+                shop.queue("invite").await?,
+                Duration::from_secs(stuck_after_minutes * 60),
+                10_000,
+            );
+            print(serde_json::to_value(reconciler.reconcile().await?)?);
         }
     }
     Ok(())
 }
 
 async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
-    let operator = Operator::connect().await?;
+    let shop = Shop::connect().await?;
+    let operator = &shop.operator;
     match command {
         ReviewsCommand::List { limit } => {
-            for review in operator.store.list_reviews(limit).await? {
+            for review in shop.store().list_reviews(limit).await? {
                 print(serde_json::to_value(review)?);
             }
         }
-        ReviewsCommand::Reject { payment_id } => {
-            decide(&operator, payment_id, ReviewDecision::Rejected).await?;
-            print(json!({"payment_id": payment_id, "decision": "rejected"}));
+        ReviewsCommand::Reject { payment_id: id } => {
+            operator.reject(payment_id(id)?).await?;
+            print(json!({"payment_id": id, "decision": "rejected"}));
         }
-        ReviewsCommand::Approve { payment_id } => {
-            let id = PaymentId::new(payment_id)?;
-            let review = operator
-                .store
-                .get_review(id)
-                .await?
-                .with_context(|| format!("no review entry for payment {payment_id}"))?;
-            if let Some(decision) = review.decision {
-                bail!("payment {payment_id} was already {decision}");
-            }
+        ReviewsCommand::Approve { payment_id: id } => {
             let directory = config::channel_directory(&ProcessEnvironment)?;
-            let record = approved_record(&review, &directory, Utc::now())?;
-            // Record first: once accepted, the reconciler also finds it if the send fails.
-            let record = match operator.store.record_accepted(&record).await? {
-                Recorded::New => record,
-                Recorded::Existing(stored) => *stored,
-            };
-            decide(&operator, payment_id, ReviewDecision::Approved).await?;
-            let purchase = record
-                .purchase
-                .clone()
-                .context("approved records carry their purchase")?;
-            let message = ProcessorMessage::from_record(&record, &purchase);
+            let processor_queue = shop.queue("processor").await?;
             operator
-                .queue("processor")
-                .await?
-                .send(record.payment_id, &message.to_json())
+                .approve(payment_id(id)?, &directory, &processor_queue)
                 .await?;
-            print(json!({"payment_id": payment_id, "decision": "approved", "queued": true}));
+            print(json!({"payment_id": id, "decision": "approved", "queued": true}));
         }
     }
     Ok(())
-}
-
-async fn decide(
-    operator: &Operator,
-    payment_id: i64,
-    decision: ReviewDecision,
-) -> anyhow::Result<()> {
-    match operator
-        .store
-        .decide_review(PaymentId::new(payment_id)?, decision, Utc::now())
-        .await?
-    {
-        Decided::Done => Ok(()),
-        Decided::AlreadyDecided(Some(earlier)) if earlier == decision => Ok(()),
-        Decided::AlreadyDecided(earlier) => {
-            bail!(
-                "payment {payment_id} was already {}",
-                earlier.map_or("decided", |d| d.as_str())
-            )
-        }
-        Decided::NotFound => bail!("no review entry for payment {payment_id}"),
-    }
 }
 
 fn telegram_from_env() -> anyhow::Result<BotApiInviter> {

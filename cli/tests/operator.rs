@@ -11,7 +11,7 @@ use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_IPN_SECRET, sa
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{HoldReason, PaymentReview, RecordState, ReviewDecision};
 use telepay_core::queue::MessageQueue;
-use telepay_core::store::PaymentStore;
+use telepay_core::store::ports::*;
 use telepay_shared::local_queue::{LocalQueue, create_local_queues};
 use telepay_shared::sql::SqlitePaymentStore;
 

@@ -25,31 +25,26 @@ use axum::routing::any;
 use clap::Parser;
 use consumer::{BatchSource, consume};
 use fake_bot_api::FakeBotApi;
+use telepay_core::chain::{ChainSettings, StageQueues, Stages};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
-use telepay_core::invite::{InviteSender, InviteSettings};
-use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::{MessageQueue, PayoutInstruction, RetryDelay};
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::PaymentStore;
+use telepay_core::store::{IngressStore, PaymentStore};
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{
-    self, CHANNEL_DIRECTORY, CHANNEL_DIRECTORY_FILE, Environment, ProcessEnvironment,
+    self, CHANNEL_DIRECTORY, CHANNEL_DIRECTORY_FILE, Environment, ProcessEnvironment, StoreConfig,
 };
 use telepay_shared::local_queue::{LocalQueue, create_local_queues};
 use telepay_shared::sql::SqlitePaymentStore;
 use telepay_shared::sqs::SqsQueue;
-use telepay_shared::store::StoreConfig;
+use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telegram::{BotApiInviter, BotToken};
 use telepay_shared::telemetry;
 use tracing::info;
 
-/// Visibility timeouts and receive limits of the local queues: as in `template.yaml`,
-/// scaled down so a demo retry comes back in seconds, not minutes.
-const PROCESSOR_VISIBILITY: Duration = Duration::from_secs(10);
-const INVITE_VISIBILITY: Duration = Duration::from_secs(30);
-const MAX_RECEIVES: u32 = 5;
+/// How long a consumer invocation may take: the functions' timeouts in `template.yaml`.
 const PROCESSOR_TIMEOUT: Duration = Duration::from_secs(30);
 const INVITE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -106,22 +101,21 @@ async fn main() -> anyhow::Result<()> {
     if args.aws {
         let store_config = StoreConfig::from_env(&env)?;
         let sdk = load_sdk_config(consumer_timeouts()).await;
-        let store = store_config.connect(&sdk).await?;
+        let store = AnyPaymentStore::connect(&store_config, &sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let queue = |variable: &'static str| {
             env.required(variable)
                 .map(|url| SqsQueue::new(sqs.clone(), url))
         };
-        let processor_queue = queue(config::PROCESSOR_QUEUE_URL)?;
-        let invite_queue = queue(config::INVITE_QUEUE_URL)?;
-        let payout_queue = queue(config::PAYOUT_QUEUE_URL)?;
+        let queues = StageQueues {
+            processor: queue(config::PROCESSOR_QUEUE_URL)?,
+            invite: queue(config::INVITE_QUEUE_URL)?,
+            payout: queue(config::PAYOUT_QUEUE_URL)?,
+        };
         let chain = Chain {
-            secret,
-            directory,
+            settings: ChainSettings::new(secret, directory),
             store,
-            processor_queue,
-            invite_queue,
-            payout_queue,
+            queues,
             telegram,
         };
         // The payout queue belongs to the payout consumer: left alone here.
@@ -139,19 +133,16 @@ async fn main() -> anyhow::Result<()> {
         // A local file of our own: bringing it up to date at start is what a user wants.
         store.migrate().await?;
         create_local_queues(store.pool()).await?;
-        let pool = store.pool().clone();
+        let queue = |name| LocalQueue::named(store.pool().clone(), name).expect("a local queue");
+        let queues = StageQueues {
+            processor: queue("processor"),
+            invite: queue("invite"),
+            payout: queue("payout"),
+        };
         let chain = Chain {
-            secret,
-            directory,
-            processor_queue: LocalQueue::new(
-                pool.clone(),
-                "processor",
-                PROCESSOR_VISIBILITY,
-                MAX_RECEIVES,
-            ),
-            invite_queue: LocalQueue::new(pool.clone(), "invite", INVITE_VISIBILITY, MAX_RECEIVES),
-            payout_queue: LocalQueue::new(pool, "payout", PROCESSOR_VISIBILITY, MAX_RECEIVES),
+            settings: ChainSettings::new(secret, directory),
             store,
+            queues,
             telegram,
         };
         chain
@@ -161,12 +152,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 struct Chain<S, Q> {
-    secret: IpnSecret,
-    directory: ChannelDirectory,
+    settings: ChainSettings,
     store: S,
-    processor_queue: Q,
-    invite_queue: Q,
-    payout_queue: Q,
+    queues: StageQueues<Q>,
     telegram: BotApiInviter,
 }
 
@@ -181,26 +169,14 @@ where
         consume_payouts: bool,
         backend: &str,
     ) -> anyhow::Result<()> {
-        let webhook = Arc::new(PaymentWebhook::new(
-            self.secret,
-            self.directory.clone(),
-            self.store.clone(),
-            self.processor_queue.clone(),
-        ));
-        let processor = Arc::new(PaymentProcessor::new(
-            self.store.clone(),
-            self.payout_queue.clone(),
-            self.invite_queue.clone(),
-        ));
-        let sender = Arc::new(InviteSender::new(
-            self.store,
-            self.telegram,
-            self.directory,
-            InviteSettings::default(),
-        ));
+        let queues = self.queues.clone();
+        let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
+        let webhook = Arc::new(stages.webhook);
+        let processor = Arc::new(stages.processor);
+        let sender = Arc::new(stages.invite_sender);
 
         tokio::spawn(consume(
-            self.processor_queue,
+            queues.processor,
             10,
             PROCESSOR_TIMEOUT,
             move |event| {
@@ -208,7 +184,7 @@ where
                 async move { infallible(payment_processor::handle(&processor, event).await) }
             },
         ));
-        let invite_queue = self.invite_queue;
+        let invite_queue = queues.invite;
         let delays = invite_queue.clone();
         tokio::spawn(consume(invite_queue, 5, INVITE_TIMEOUT, move |event| {
             let (sender, delays) = (sender.clone(), delays.clone());
@@ -219,7 +195,7 @@ where
             // (in memory: this stand-in forgets on restart, a real consumer must not).
             let paid = Arc::new(Mutex::new(HashSet::new()));
             tokio::spawn(consume(
-                self.payout_queue,
+                queues.payout,
                 10,
                 PROCESSOR_TIMEOUT,
                 move |event| {
@@ -268,7 +244,7 @@ fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
     }
 }
 
-async fn receive_ipn<S: PaymentStore, Q: MessageQueue>(
+async fn receive_ipn<S: IngressStore, Q: MessageQueue>(
     State(webhook): State<Arc<PaymentWebhook<S, Q>>>,
     method: Method,
     uri: Uri,

@@ -1,14 +1,14 @@
-//! What the TelePay functions share beyond the domain: the AWS adapters (DynamoDB store,
-//! SQS queue), configuration read once from the environment, and telemetry.
-//! The domain itself is re-exported from `telepay-core`.
-
-pub use telepay_core as core;
+//! The adapters around the domain (`telepay-core`): the store backends (DynamoDB,
+//! Postgres, SQLite) and the run-time choice between them, the queues (SQS, and the
+//! local run's SQLite queues), the Telegram Bot API through teloxide-core, configuration
+//! read once from the environment, the SQS batch response, and telemetry.
 
 pub mod aws;
 pub mod batch;
 pub mod config;
 pub mod dynamodb;
 pub mod local_queue;
+pub mod queues;
 pub mod sql;
 pub mod sqs;
 pub mod sqs_event;

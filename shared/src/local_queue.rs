@@ -48,7 +48,23 @@ pub struct LocalQueue {
     max_receives: u32,
 }
 
+/// The local run's queues and their settings, the one definition `telepay-local` and
+/// the CLI share: as in `template.yaml` (5 receives, then the DLQ), with visibility
+/// timeouts scaled down so a demo retry comes back in seconds, not minutes.
+pub const LOCAL_QUEUES: [(&str, Duration); 3] = [
+    ("processor", Duration::from_secs(10)),
+    ("invite", Duration::from_secs(30)),
+    ("payout", Duration::from_secs(10)),
+];
+pub const LOCAL_MAX_RECEIVES: u32 = 5;
+
 impl LocalQueue {
+    /// One of [`LOCAL_QUEUES`] by name, with its settings.
+    pub fn named(pool: SqlitePool, name: &str) -> Option<Self> {
+        let (_, visibility) = LOCAL_QUEUES.iter().find(|(n, _)| *n == name)?;
+        Some(Self::new(pool, name, *visibility, LOCAL_MAX_RECEIVES))
+    }
+
     pub fn new(pool: SqlitePool, name: &str, visibility: Duration, max_receives: u32) -> Self {
         Self {
             pool,

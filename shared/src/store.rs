@@ -1,7 +1,7 @@
 //! The store backend chosen at run time: DynamoDB (the Lambda default), Postgres, or
-//! SQLite (the local run). One enum, so handlers stay generic over one `PaymentStore`.
+//! SQLite (the local run). One enum implementing every port, so handlers stay generic
+//! over the port they need; which backend comes from [`StoreConfig`].
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -9,62 +9,17 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark,
-    Recorded, Reopened, StoreError,
+    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
+    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, StoreError,
 };
 
-use crate::config::{ConfigError, Environment, TableNames};
+use crate::config::StoreConfig;
 use crate::dynamodb::DynamoDbPaymentStore;
-use crate::sql::{DatabaseUrl, PostgresPaymentStore, SqlitePaymentStore};
-
-pub const STORE_BACKEND: &str = "TELEPAY_STORE_BACKEND";
-pub const DATABASE_URL: &str = "DATABASE_URL";
-pub const SQLITE_PATH: &str = "TELEPAY_SQLITE_PATH";
+use crate::sql::{PostgresPaymentStore, SqlitePaymentStore};
 
 /// Postgres statements are cut after this: a stuck query fails the invocation, which is
 /// retried, instead of running into the Lambda timeout.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Which backend, from `TELEPAY_STORE_BACKEND` (`dynamodb`, the default; `postgres`
-/// with `DATABASE_URL`; `sqlite` with `TELEPAY_SQLITE_PATH`).
-#[derive(Debug, Clone)]
-pub enum StoreConfig {
-    DynamoDb(TableNames),
-    Postgres(DatabaseUrl),
-    Sqlite(PathBuf),
-}
-
-impl StoreConfig {
-    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
-        let backend = env.get(STORE_BACKEND).unwrap_or_default();
-        match backend.trim() {
-            "" | "dynamodb" => Ok(Self::DynamoDb(TableNames::from_env(env)?)),
-            "postgres" => Ok(Self::Postgres(DatabaseUrl::new(
-                env.required(DATABASE_URL)?,
-            ))),
-            "sqlite" => Ok(Self::Sqlite(env.required(SQLITE_PATH)?.into())),
-            other => Err(ConfigError::Invalid {
-                variable: STORE_BACKEND,
-                reason: format!("{other:?} is not one of dynamodb, postgres, sqlite"),
-            }),
-        }
-    }
-
-    /// Connects once (cold start). `sdk` is only used for DynamoDB.
-    pub async fn connect(&self, sdk: &SdkConfig) -> Result<AnyPaymentStore, StoreError> {
-        Ok(match self {
-            Self::DynamoDb(tables) => AnyPaymentStore::DynamoDb(DynamoDbPaymentStore::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                &tables.payments,
-                &tables.reviews,
-            )),
-            Self::Postgres(url) => AnyPaymentStore::Postgres(
-                PostgresPaymentStore::connect(url, STATEMENT_TIMEOUT).await?,
-            ),
-            Self::Sqlite(path) => AnyPaymentStore::Sqlite(SqlitePaymentStore::open(path).await?),
-        })
-    }
-}
 
 #[derive(Debug, Clone)]
 pub enum AnyPaymentStore {
@@ -74,6 +29,21 @@ pub enum AnyPaymentStore {
 }
 
 impl AnyPaymentStore {
+    /// Connects once (cold start). `sdk` is only used for DynamoDB.
+    pub async fn connect(config: &StoreConfig, sdk: &SdkConfig) -> Result<Self, StoreError> {
+        Ok(match config {
+            StoreConfig::DynamoDb(tables) => Self::DynamoDb(DynamoDbPaymentStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &tables.payments,
+                &tables.reviews,
+            )),
+            StoreConfig::Postgres(url) => {
+                Self::Postgres(PostgresPaymentStore::connect(url, STATEMENT_TIMEOUT).await?)
+            }
+            StoreConfig::Sqlite(path) => Self::Sqlite(SqlitePaymentStore::open(path).await?),
+        })
+    }
+
     /// Brings the schema up to date: the SQL migrations, or the DynamoDB tables.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
@@ -94,13 +64,17 @@ macro_rules! delegate {
     };
 }
 
-impl PaymentStore for AnyPaymentStore {
+impl IngressStore for AnyPaymentStore {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
         delegate!(self, s => s.record_accepted(record).await)
     }
+
     async fn hold_for_review(&self, review: &PaymentReview) -> Result<Held, StoreError> {
         delegate!(self, s => s.hold_for_review(review).await)
     }
+}
+
+impl ProcessorStore for AnyPaymentStore {
     async fn mark_processed(
         &self,
         payment_id: PaymentId,
@@ -108,9 +82,13 @@ impl PaymentStore for AnyPaymentStore {
     ) -> Result<ProcessedMark, StoreError> {
         delegate!(self, s => s.mark_processed(payment_id, now).await)
     }
+}
+
+impl InviteStore for AnyPaymentStore {
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
         delegate!(self, s => s.claim_invite(claim).await)
     }
+
     async fn persist_invite_link(
         &self,
         lease: &InviteLease,
@@ -120,6 +98,7 @@ impl PaymentStore for AnyPaymentStore {
     ) -> Result<Fenced, StoreError> {
         delegate!(self, s => s.persist_invite_link(lease, link, link_expires_at, now).await)
     }
+
     async fn complete_invite(
         &self,
         lease: &InviteLease,
@@ -127,6 +106,7 @@ impl PaymentStore for AnyPaymentStore {
     ) -> Result<Fenced, StoreError> {
         delegate!(self, s => s.complete_invite(lease, now).await)
     }
+
     async fn release_invite(
         &self,
         lease: &InviteLease,
@@ -134,6 +114,7 @@ impl PaymentStore for AnyPaymentStore {
     ) -> Result<Fenced, StoreError> {
         delegate!(self, s => s.release_invite(lease, now).await)
     }
+
     async fn fail_invite(
         &self,
         lease: &InviteLease,
@@ -142,36 +123,9 @@ impl PaymentStore for AnyPaymentStore {
     ) -> Result<Fenced, StoreError> {
         delegate!(self, s => s.fail_invite(lease, reason, now).await)
     }
-    async fn get_payment(
-        &self,
-        payment_id: PaymentId,
-    ) -> Result<Option<ProcessedPayment>, StoreError> {
-        delegate!(self, s => s.get_payment(payment_id).await)
-    }
-    async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
-        delegate!(self, s => s.get_review(payment_id).await)
-    }
-    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
-        delegate!(self, s => s.failed_invites(limit).await)
-    }
-    async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
-        delegate!(self, s => s.list_reviews(limit).await)
-    }
-    async fn decide_review(
-        &self,
-        payment_id: PaymentId,
-        decision: ReviewDecision,
-        now: DateTime<Utc>,
-    ) -> Result<Decided, StoreError> {
-        delegate!(self, s => s.decide_review(payment_id, decision, now).await)
-    }
-    async fn reopen_invite(
-        &self,
-        payment_id: PaymentId,
-        now: DateTime<Utc>,
-    ) -> Result<Reopened, StoreError> {
-        delegate!(self, s => s.reopen_invite(payment_id, now).await)
-    }
+}
+
+impl ReconcilerStore for AnyPaymentStore {
     async fn mark_requeued(
         &self,
         payment_id: PaymentId,
@@ -180,6 +134,7 @@ impl PaymentStore for AnyPaymentStore {
     ) -> Result<bool, StoreError> {
         delegate!(self, s => s.mark_requeued(payment_id, quiet_since, now).await)
     }
+
     async fn pending_payments(
         &self,
         created_before: DateTime<Utc>,
@@ -189,30 +144,40 @@ impl PaymentStore for AnyPaymentStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{PAYMENTS_TABLE, REVIEWS_TABLE};
+impl OperatorStore for AnyPaymentStore {
+    async fn get_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Option<ProcessedPayment>, StoreError> {
+        delegate!(self, s => s.get_payment(payment_id).await)
+    }
 
-    #[test]
-    fn dynamodb_is_the_default_and_postgres_needs_its_url() {
-        let tables = [(PAYMENTS_TABLE, "p"), (REVIEWS_TABLE, "r")];
-        assert!(matches!(
-            StoreConfig::from_env(&tables),
-            Ok(StoreConfig::DynamoDb(_))
-        ));
-        let err = StoreConfig::from_env(&[(STORE_BACKEND, "postgres")]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "environment variable DATABASE_URL is missing or empty"
-        );
-        let url = "postgres://telepay:hunter2@db/telepay";
-        let config =
-            StoreConfig::from_env(&[(STORE_BACKEND, "postgres"), (DATABASE_URL, url)]).unwrap();
-        assert!(
-            !format!("{config:?}").contains("hunter2"),
-            "the password never prints"
-        );
-        assert!(StoreConfig::from_env(&[(STORE_BACKEND, "mysql")]).is_err());
+    async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
+        delegate!(self, s => s.get_review(payment_id).await)
+    }
+
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+        delegate!(self, s => s.failed_invites(limit).await)
+    }
+
+    async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
+        delegate!(self, s => s.list_reviews(limit).await)
+    }
+
+    async fn decide_review(
+        &self,
+        payment_id: PaymentId,
+        decision: ReviewDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError> {
+        delegate!(self, s => s.decide_review(payment_id, decision, now).await)
+    }
+
+    async fn reopen_invite(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<Reopened, StoreError> {
+        delegate!(self, s => s.reopen_invite(payment_id, now).await)
     }
 }

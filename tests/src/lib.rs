@@ -164,6 +164,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_sqs::types::QueueAttributeName;
 use fake_bot_api::FakeBotApi;
+use telepay_core::chain::{ChainSettings, StageQueues, Stages};
 use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
 use telepay_shared::batch::succeeded;
@@ -268,36 +269,33 @@ impl Chain {
                 .interceptor(requests.clone())
                 .build(),
         );
-        let store =
-            || DynamoDbPaymentStore::new(counted.clone(), &aws.payments_table, &aws.reviews_table);
+        let store = DynamoDbPaymentStore::new(counted, &aws.payments_table, &aws.reviews_table);
         let (payout_queue_url, _) = queue_with_dlq(&aws.sqs, "payout", 5, 30).await;
         let (invite_queue_url, _) = queue_with_dlq(&aws.sqs, "invite", 5, 30).await;
         let fake = FakeBotApi::start(BOT_TOKEN).await;
         let telegram =
             BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap();
-        let settings = InviteSettings {
-            call_timeout: Duration::from_secs(2),
-            lease_grace: Duration::ZERO,
-            ..InviteSettings::default()
-        };
-        Self {
-            webhook: PaymentWebhook::new(
+        let settings = ChainSettings {
+            invite: InviteSettings {
+                call_timeout: Duration::from_secs(2),
+                lease_grace: Duration::ZERO,
+                ..InviteSettings::default()
+            },
+            ..ChainSettings::new(
                 IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
                 ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-                store(),
-                aws.queue(),
-            ),
-            processor: PaymentProcessor::new(
-                store(),
-                SqsQueue::new(aws.sqs.clone(), &payout_queue_url),
-                SqsQueue::new(aws.sqs.clone(), &invite_queue_url),
-            ),
-            invite_sender: InviteSender::new(
-                store(),
-                telegram,
-                ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-                settings,
-            ),
+            )
+        };
+        let queues = StageQueues {
+            processor: aws.queue(),
+            invite: SqsQueue::new(aws.sqs.clone(), &invite_queue_url),
+            payout: SqsQueue::new(aws.sqs.clone(), &payout_queue_url),
+        };
+        let stages = Stages::wire(settings, store, queues, telegram);
+        Self {
+            webhook: stages.webhook,
+            processor: stages.processor,
+            invite_sender: stages.invite_sender,
             invite_queue: SqsQueue::new(aws.sqs.clone(), &invite_queue_url),
             requests,
             fake,
@@ -369,7 +367,7 @@ impl Chain {
 
     /// The stored record of a payment that must exist.
     pub async fn stored(&self, payment_id: i64) -> telepay_core::payment::ProcessedPayment {
-        use telepay_core::store::PaymentStore;
+        use telepay_core::store::ports::*;
         let id = telepay_core::ipn::PaymentId::new(payment_id).unwrap();
         self.aws
             .store()

@@ -19,7 +19,7 @@ use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::PaymentStore;
+use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::{
     LogBuffer, ipn_request, outcome, sample_with as with, sign, sqlite_store,

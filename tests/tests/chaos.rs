@@ -1,8 +1,8 @@
 //! The seeded chaos run, small, on every store backend: the same guarantees `make chaos`
 //! publishes for 10,000 payments. A failure prints the seed that replays its schedule.
 
-use telepay_core::store::PaymentStore;
 use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::ports::*;
 use telepay_integration_tests::chaos::{self, ChaosConfig};
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 

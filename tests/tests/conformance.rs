@@ -11,9 +11,9 @@ use telepay_core::payment::{
     HoldReason, PaymentReview, ProcessedPayment, RecordState, ReviewDecision,
 };
 use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::ports::*;
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, PaymentStore, ProcessedMark, Recorded,
-    Reopened,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, ProcessedMark, Recorded, Reopened,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbPaymentStore;

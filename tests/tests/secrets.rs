@@ -14,13 +14,14 @@ use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::PaymentStore;
+use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::{LogBuffer, database_url, ipn_request, outcome, unique};
+use telepay_shared::config::DatabaseUrl;
+use telepay_shared::config::StoreConfig;
 use telepay_shared::config::{InviteSenderConfig, WebhookConfig};
-use telepay_shared::sql::DatabaseUrl;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
-use telepay_shared::store::StoreConfig;
+use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telegram::{BotApiInviter, BotToken};
 use tracing::{error, info};
 
@@ -83,12 +84,13 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
 
     // The store through the production connect path, with the password in the URL.
     let sdk = aws_config::SdkConfig::builder().build();
-    let store = webhook_config.store.connect(&sdk).await.expect("connects");
+    let store = AnyPaymentStore::connect(&webhook_config.store, &sdk)
+        .await
+        .expect("connects");
     store.migrate().await.expect("migrates");
     // A refused connection with the password in its URL, reported as main.rs would.
     let refused = DatabaseUrl::new(format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:1/x"));
-    let err = StoreConfig::Postgres(refused)
-        .connect(&sdk)
+    let err = AnyPaymentStore::connect(&StoreConfig::Postgres(refused), &sdk)
         .await
         .unwrap_err();
     error!(error = %err, debug = ?err, "cannot connect to the store");

@@ -13,7 +13,7 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::PaymentStore;
+use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::{SEED_DDL, postgres_store, signed_ipn, sqlite_store};
 use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore, StatementCounter};

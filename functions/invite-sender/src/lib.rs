@@ -4,37 +4,39 @@
 //! failed, so SQS redelivers them.
 
 use std::convert::Infallible;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use telepay_core::invite::InviteSender;
 use telepay_core::queue::{MessageOutcome, RetryDelay};
-use telepay_core::store::PaymentStore;
+use telepay_core::store::InviteStore;
 use telepay_core::telegram::TelegramInviter;
 use telepay_shared::batch::{batch_response, message_span};
 use tracing::{Instrument, warn};
 
-/// Lambda always sends the invocation's absolute deadline; a host that does not (`cargo
-/// lambda watch` sends none, or a duration) gets the deployed function's timeout from now.
-fn invocation_deadline(context: &lambda_runtime::Context) -> DateTime<Utc> {
-    let now = Utc::now();
-    let deadline: DateTime<Utc> = context.deadline().into();
-    if deadline < now - chrono::TimeDelta::days(1) {
-        return now + chrono::TimeDelta::seconds(UNKNOWN_DEADLINE_SECS);
+/// The time the invocation has left. Lambda's deadline is wall-clock time, so this is
+/// the one place the sender looks at the system clock; the sender turns it into a
+/// deadline on its own clock. A host that sends no absolute deadline (`cargo lambda
+/// watch` sends none, or a duration) gets the deployed function's timeout.
+fn time_left(context: &lambda_runtime::Context) -> Duration {
+    let deadline = context.deadline();
+    let now = SystemTime::now();
+    if deadline + Duration::from_secs(24 * 3600) < now {
+        return UNKNOWN_DEADLINE;
     }
-    deadline
+    deadline.duration_since(now).unwrap_or_default()
 }
 
 /// The invite-sender's timeout in template.yaml.
-const UNKNOWN_DEADLINE_SECS: i64 = 60;
+const UNKNOWN_DEADLINE: Duration = Duration::from_secs(60);
 
-pub async fn handle<S: PaymentStore, T: TelegramInviter, D: RetryDelay>(
+pub async fn handle<S: InviteStore, T: TelegramInviter, D: RetryDelay>(
     sender: &InviteSender<S, T>,
     invite_queue: &D,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Infallible> {
-    let deadline = invocation_deadline(&event.context);
+    let deadline = sender.deadline_in(time_left(&event.context));
     let mut results = Vec::with_capacity(event.payload.records.len());
     for message in &event.payload.records {
         let span = message_span(message);
@@ -42,7 +44,7 @@ pub async fn handle<S: PaymentStore, T: TelegramInviter, D: RetryDelay>(
             let body = message.body.as_deref().unwrap_or_default();
             sender.deliver(body, deadline).instrument(span).await
         } else {
-            let left_ms = (deadline - Utc::now()).num_milliseconds();
+            let left_ms = (deadline - sender.clock.now()).num_milliseconds();
             span.in_scope(|| warn!(left_ms, "invocation deadline near: left for redelivery"));
             MessageOutcome::Retry
         };

@@ -6,6 +6,7 @@ use telepay_core::invite::InviteSender;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{InviteSenderConfig, ProcessEnvironment};
 use telepay_shared::sqs::SqsQueue;
+use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telegram::BotApiInviter;
 use telepay_shared::telemetry;
 
@@ -14,7 +15,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = InviteSenderConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
-    let store = config.store.connect(&sdk).await?;
+    let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
     let invite_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.invite_queue_url);
     let telegram = BotApiInviter::new(config.bot_token, config.api_url.as_deref())?;
     let sender = InviteSender::new(store, telegram, config.directory, config.settings);

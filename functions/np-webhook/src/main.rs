@@ -6,6 +6,7 @@ use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::{load_sdk_config, webhook_timeouts};
 use telepay_shared::config::{ProcessEnvironment, WebhookConfig};
 use telepay_shared::sqs::SqsQueue;
+use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telemetry;
 
 #[tokio::main]
@@ -13,7 +14,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = WebhookConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(webhook_timeouts()).await;
-    let store = config.store.connect(&sdk).await?;
+    let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.processor_queue_url);
     let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue);
     tracing::info!("np-webhook cold start");

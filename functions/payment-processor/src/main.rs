@@ -6,6 +6,7 @@ use telepay_core::processor::PaymentProcessor;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{ProcessEnvironment, ProcessorConfig};
 use telepay_shared::sqs::SqsQueue;
+use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telemetry;
 
 #[tokio::main]
@@ -14,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let config = ProcessorConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let store = config.store.connect(&sdk).await?;
+    let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
     let processor = PaymentProcessor::new(
         store,
         SqsQueue::new(sqs.clone(), config.payout_queue_url),

@@ -2,24 +2,23 @@
 //! A store failure fails the invocation (visible in the function's Errors metric); the
 //! next run tries again.
 
-use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use telepay_core::queue::MessageQueue;
 use telepay_core::reconcile::{ReconcileReport, Reconciler};
-use telepay_core::store::PaymentStore;
+use telepay_core::store::ReconcilerStore;
 
-pub async fn handle<S: PaymentStore, P: MessageQueue, I: MessageQueue>(
+pub async fn handle<S: ReconcilerStore, P: MessageQueue, I: MessageQueue>(
     reconciler: &Reconciler<S, P, I>,
     _schedule: LambdaEvent<serde_json::Value>,
 ) -> Result<ReconcileReport, lambda_runtime::Error> {
-    Ok(reconciler.reconcile(Utc::now()).await?)
+    Ok(reconciler.reconcile().await?)
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use chrono::TimeDelta;
+    use chrono::{TimeDelta, Utc};
     use telepay_core::fixtures::sample_record;
     use telepay_core::queue::memory::MemoryQueue;
     use telepay_core::store::memory::MemoryPaymentStore;
@@ -27,13 +26,13 @@ mod tests {
     use super::*;
 
     fn reconciler() -> Reconciler<MemoryPaymentStore, MemoryQueue, MemoryQueue> {
-        Reconciler {
-            store: MemoryPaymentStore::new(),
-            processor_queue: MemoryQueue::new(),
-            invite_queue: MemoryQueue::new(),
-            stuck_after: Duration::from_secs(900),
-            batch: 100,
-        }
+        Reconciler::new(
+            MemoryPaymentStore::new(),
+            MemoryQueue::new(),
+            MemoryQueue::new(),
+            Duration::from_secs(900),
+            100,
+        )
     }
 
     fn scheduled_event() -> LambdaEvent<serde_json::Value> {

@@ -6,6 +6,7 @@ use telepay_core::reconcile::Reconciler;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{ProcessEnvironment, ReconcilerConfig};
 use telepay_shared::sqs::SqsQueue;
+use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telemetry;
 
 #[tokio::main]
@@ -14,13 +15,13 @@ async fn main() -> Result<(), Error> {
     let config = ReconcilerConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let reconciler = Reconciler {
-        store: config.store.connect(&sdk).await?,
-        processor_queue: SqsQueue::new(sqs.clone(), config.processor_queue_url),
-        invite_queue: SqsQueue::new(sqs, config.invite_queue_url),
-        stuck_after: config.stuck_after,
-        batch: config.batch,
-    };
+    let reconciler = Reconciler::new(
+        AnyPaymentStore::connect(&config.store, &sdk).await?,
+        SqsQueue::new(sqs.clone(), config.processor_queue_url),
+        SqsQueue::new(sqs, config.invite_queue_url),
+        config.stuck_after,
+        config.batch,
+    );
     tracing::info!("reconciler cold start");
     lambda_runtime::run(service_fn(|event| handle(&reconciler, event))).await
 }

@@ -13,13 +13,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::clock::{SharedClock, system_clock};
 use tracing::{error, info, warn};
 
 use crate::directory::ChannelDirectory;
 use crate::metrics::emit_count;
 use crate::payment::ProcessedPayment;
 use crate::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_message};
-use crate::store::{ClaimOutcome, Fenced, InviteClaim, InviteLease, PaymentStore, StoreError};
+use crate::store::{ClaimOutcome, Fenced, InviteClaim, InviteLease, InviteStore, StoreError};
 use crate::telegram::{TelegramError, TelegramInviter};
 
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -86,6 +88,7 @@ pub struct InviteSender<S, T> {
     pub telegram: T,
     pub directory: ChannelDirectory,
     pub settings: InviteSettings,
+    pub clock: SharedClock,
 }
 
 /// Why a claimed delivery stopped short.
@@ -95,6 +98,9 @@ enum Stopped {
     Store(StoreError),
     /// Another worker took the payment over: it will finish the job.
     LeaseLost,
+    /// Configuration, not Telegram: the payment has no stored purchase (a seed row) and
+    /// its channel is not in the directory, so its private channel is unknown.
+    UnknownChannel(i64),
 }
 
 impl From<TelegramError> for Stopped {
@@ -109,7 +115,7 @@ impl From<StoreError> for Stopped {
     }
 }
 
-impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
+impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
     pub fn new(
         store: S,
         telegram: T,
@@ -121,14 +127,25 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
             telegram,
             directory,
             settings,
+            clock: system_clock(),
         }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The invocation's deadline on this sender's clock, from the time it has left.
+    pub fn deadline_in(&self, time_left: Duration) -> DateTime<Utc> {
+        self.clock.now() + TimeDelta::from_std(time_left).unwrap_or(TimeDelta::zero())
     }
 
     /// Whether one more message can be handled before `deadline`: claim, up to three
     /// Bot API calls and the writes. Past this, messages are left for SQS untouched.
     pub fn has_time_for_one(&self, deadline: DateTime<Utc>) -> bool {
         let needed = self.settings.call_timeout * 3 + Duration::from_secs(1);
-        (deadline - Utc::now())
+        (deadline - self.clock.now())
             .to_std()
             .is_ok_and(|left| left >= needed)
     }
@@ -143,7 +160,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
             }
         };
         tracing::Span::current().record("payment_id", request.payment_id.get());
-        let now = Utc::now();
+        let now = self.clock.now();
         let claim = InviteClaim {
             payment_id: request.payment_id,
             lease_token: uuid::Uuid::new_v4().to_string(),
@@ -197,6 +214,14 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
                 warn!(?delay, "Telegram rate limit; retrying after its delay");
                 MessageOutcome::RetryAfter(*delay)
             }
+            Stopped::UnknownChannel(channel_id) => {
+                error!(
+                    channel_id,
+                    "channel is not in the channel directory and the payment has no stored purchase: add the channel to the directory"
+                );
+                emit_count("InviteConfigurationError");
+                MessageOutcome::Retry
+            }
             Stopped::Telegram(TelegramError::Misconfigured(reason)) => {
                 error!(%reason, "bot configuration error: fix the bot's rights in the private channel");
                 emit_count("InviteConfigurationError");
@@ -212,7 +237,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
             }
         };
         // Free the payment for the retry at once rather than after the lease lapses.
-        match self.store.release_invite(&lease, Utc::now()).await {
+        match self.store.release_invite(&lease, self.clock.now()).await {
             Ok(Fenced::Done) => {}
             Ok(Fenced::LeaseLost) => warn!("lease already taken over when releasing"),
             Err(err) => warn!(error = %err, "could not release the lease; it lapses on its own"),
@@ -238,7 +263,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
                     // Too close to expiry (or of unknown age): it will not be sent again.
                     self.revoke_best_effort(chat_id, old, lease_until).await;
                 }
-                let expires_at = Utc::now() + self.ttl();
+                let expires_at = self.clock.now() + self.ttl();
                 let name = format!("payment {payment_id}");
                 let created = self
                     .call(
@@ -253,7 +278,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
                             lease,
                             &created.url,
                             created.expires_at,
-                            Utc::now(),
+                            self.clock.now(),
                         )
                     })
                     .await?;
@@ -276,7 +301,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
         .await?;
         let completed = self
             .write_after_call(lease_until, "mark the invite sent", || {
-                self.store.complete_invite(lease, Utc::now())
+                self.store.complete_invite(lease, self.clock.now())
             })
             .await?;
         match completed {
@@ -312,7 +337,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
         let mut retries_left = 3;
         loop {
             match write().await {
-                Err(err) if retries_left > 0 && Utc::now() + pause < give_up_at => {
+                Err(err) if retries_left > 0 && self.clock.now() + pause < give_up_at => {
                     warn!(error = %err, what, "store write failed after a Bot API call; retrying it");
                     retries_left -= 1;
                     tokio::time::sleep(pause).await;
@@ -324,16 +349,8 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
     }
 
     fn private_channel(&self, record: &ProcessedPayment) -> Result<i64, Stopped> {
-        self.directory
-            .channel(record.channel_id)
-            .map(|entry| entry.private_channel_id)
-            .or(record.purchase.as_ref().map(|p| p.private_channel_id))
-            .ok_or_else(|| {
-                Stopped::Telegram(TelegramError::Misconfigured(format!(
-                    "channel {} is not in the channel directory",
-                    record.channel_id
-                )))
-            })
+        crate::operator::private_channel(record, Some(&self.directory))
+            .ok_or(Stopped::UnknownChannel(record.channel_id.get()))
     }
 
     fn ttl(&self) -> TimeDelta {
@@ -344,7 +361,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
     fn reusable_link<'r>(&self, record: &'r ProcessedPayment) -> Option<&'r str> {
         let link = record.telegram_invite_link.as_deref()?;
         let expires_at = record.invite_link_expires_at?;
-        (expires_at - Utc::now() >= self.ttl() / 2).then_some(link)
+        (expires_at - self.clock.now() >= self.ttl() / 2).then_some(link)
     }
 
     async fn revoke_best_effort(&self, chat_id: i64, link: &str, lease_until: DateTime<Utc>) {
@@ -363,7 +380,7 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
         call: impl Future<Output = Result<R, TelegramError>>,
     ) -> Result<R, TelegramError> {
         let safety = TimeDelta::seconds(1);
-        let lease_left = (lease_until - Utc::now() - safety)
+        let lease_left = (lease_until - self.clock.now() - safety)
             .to_std()
             .unwrap_or_default();
         let budget = self.settings.call_timeout.min(lease_left);
@@ -382,7 +399,11 @@ impl<S: PaymentStore, T: TelegramInviter> InviteSender<S, T> {
     }
 
     async fn fail_terminally(&self, lease: &InviteLease, reason: &str) -> MessageOutcome {
-        match self.store.fail_invite(lease, reason, Utc::now()).await {
+        match self
+            .store
+            .fail_invite(lease, reason, self.clock.now())
+            .await
+        {
             Ok(Fenced::Done) => {
                 warn!(%reason, "invite_failed: the user cannot be messaged; an operator re-issues");
                 emit_count("InviteFailed");

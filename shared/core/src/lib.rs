@@ -1,11 +1,14 @@
 //! The payment domain of TelePay Lambda, free of AWS, Telegram and SQL: it builds in
 //! seconds for tests, benchmarks and fuzzing. Adapters live in `telepay-shared`.
 
+pub mod chain;
+pub mod clock;
 pub mod directory;
 pub mod fixtures;
 pub mod invite;
 pub mod ipn;
 pub mod metrics;
+pub mod operator;
 pub mod order;
 pub mod payment;
 pub mod processor;

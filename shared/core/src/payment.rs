@@ -186,6 +186,24 @@ impl ProcessedPayment {
     }
 }
 
+/// Where an accepted payment waits: what moves it on is a processor message or an
+/// invite request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingStage {
+    NotProcessed,
+    InviteNotSent,
+}
+
+impl PendingStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotProcessed => "not_processed",
+            Self::InviteNotSent => "invite_not_sent",
+        }
+    }
+}
+
 impl ProcessedPayment {
     /// The processor may mark it: accepted and not processed yet.
     pub fn awaits_processing(&self) -> bool {
@@ -194,8 +212,21 @@ impl ProcessedPayment {
 
     /// Accepted, but a stage is not done: what the reconciler and operators look for.
     pub fn is_pending(&self) -> bool {
-        self.state == RecordState::Accepted
-            && !(self.gcwebhook1_processed && self.telegram_invite_sent)
+        self.stuck_stage().is_some()
+    }
+
+    /// The stage an accepted payment waits at (`None`: done, or in `invite_failed`). The
+    /// one rule the reconciler and `telepay payments pending` share.
+    pub fn stuck_stage(&self) -> Option<PendingStage> {
+        if self.state != RecordState::Accepted {
+            None
+        } else if !self.gcwebhook1_processed {
+            Some(PendingStage::NotProcessed)
+        } else if !self.telegram_invite_sent {
+            Some(PendingStage::InviteNotSent)
+        } else {
+            None
+        }
     }
 
     /// The operator's re-issue: the invite is due again, from scratch.

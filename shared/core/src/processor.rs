@@ -4,28 +4,35 @@
 //! A redelivery after a send but before the mark sends again; both consumers dedupe on
 //! payment_id, and the mark itself is conditional.
 
-use chrono::Utc;
 use tracing::{error, info, warn};
 
+use crate::clock::{SharedClock, system_clock};
 use crate::queue::{
     InviteRequest, MessageOutcome, MessageQueue, PROCESSOR_MESSAGE_VERSION, PayoutInstruction,
     ProcessorMessage, parse_message,
 };
-use crate::store::{PaymentStore, ProcessedMark};
+use crate::store::{ProcessedMark, ProcessorStore};
 
 pub struct PaymentProcessor<S, P, I> {
     pub store: S,
     pub payout_queue: P,
     pub invite_queue: I,
+    pub clock: SharedClock,
 }
 
-impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> PaymentProcessor<S, P, I> {
+impl<S: ProcessorStore, P: MessageQueue, I: MessageQueue> PaymentProcessor<S, P, I> {
     pub fn new(store: S, payout_queue: P, invite_queue: I) -> Self {
         Self {
             store,
             payout_queue,
             invite_queue,
+            clock: system_clock(),
         }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Handles one processor message body.
@@ -47,13 +54,16 @@ impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> PaymentProcessor<S, P, I
             error!(error = %err, "could not queue the payout");
             return MessageOutcome::Retry;
         }
-        let invite = serde_json::to_string(&InviteRequest::from(&message))
-            .expect("an invite request always serializes");
+        let invite = InviteRequest::from(&message).to_json();
         if let Err(err) = self.invite_queue.send(payment_id, &invite).await {
             error!(error = %err, "could not queue the invite");
             return MessageOutcome::Retry;
         }
-        match self.store.mark_processed(payment_id, Utc::now()).await {
+        match self
+            .store
+            .mark_processed(payment_id, self.clock.now())
+            .await
+        {
             Ok(ProcessedMark::Marked) => {
                 info!("payment processed: payout and invite queued");
                 MessageOutcome::Done

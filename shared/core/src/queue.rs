@@ -83,14 +83,32 @@ impl From<&ProcessorMessage> for PayoutInstruction {
     }
 }
 
-impl From<&ProcessorMessage> for InviteRequest {
-    fn from(message: &ProcessorMessage) -> Self {
+impl InviteRequest {
+    /// The one constructor: the processor, the reconciler and the operator's replay and
+    /// re-issue all queue the same request for a payment.
+    pub fn new(payment_id: PaymentId, user_id: UserId, channel_id: ChannelId) -> Self {
         Self {
             v: INVITE_MESSAGE_VERSION,
-            payment_id: message.payment_id,
-            user_id: message.user_id,
-            channel_id: message.channel_id,
+            payment_id,
+            user_id,
+            channel_id,
         }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an invite request always serializes")
+    }
+}
+
+impl From<&ProcessorMessage> for InviteRequest {
+    fn from(message: &ProcessorMessage) -> Self {
+        Self::new(message.payment_id, message.user_id, message.channel_id)
+    }
+}
+
+impl From<&ProcessedPayment> for InviteRequest {
+    fn from(record: &ProcessedPayment) -> Self {
+        Self::new(record.payment_id, record.user_id, record.channel_id)
     }
 }
 

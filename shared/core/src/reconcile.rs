@@ -5,13 +5,15 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+use crate::clock::SharedClock;
 use crate::metrics::emit_value;
-use crate::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageQueue, ProcessorMessage};
-use crate::store::{PaymentStore, StoreError};
+use crate::payment::PendingStage;
+use crate::queue::{InviteRequest, MessageQueue, ProcessorMessage};
+use crate::store::{ReconcilerStore, StoreError};
 
 /// What one reconciliation found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -40,10 +42,34 @@ pub struct Reconciler<S, P, I> {
     pub stuck_after: Duration,
     /// At most this many payments per run.
     pub batch: usize,
+    pub clock: SharedClock,
 }
 
-impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
-    pub async fn reconcile(&self, now: DateTime<Utc>) -> Result<ReconcileReport, StoreError> {
+impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
+    pub fn new(
+        store: S,
+        processor_queue: P,
+        invite_queue: I,
+        stuck_after: Duration,
+        batch: usize,
+    ) -> Self {
+        Self {
+            store,
+            processor_queue,
+            invite_queue,
+            stuck_after,
+            batch,
+            clock: crate::clock::system_clock(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub async fn reconcile(&self) -> Result<ReconcileReport, StoreError> {
+        let now = self.clock.now();
         let stuck_after = TimeDelta::from_std(self.stuck_after).unwrap_or(TimeDelta::minutes(15));
         let overdue = self
             .store
@@ -64,9 +90,12 @@ impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
                 report.in_flight += 1;
                 continue;
             }
-            // The message that moves it on from where it is stuck: the invite request, or
-            // the processor message (none for a seed row without a stored purchase).
-            let to_processor = !record.gcwebhook1_processed;
+            // The message that moves it on from where it is stuck: the processor message
+            // (none for a seed row without a stored purchase), or the invite request.
+            let Some(stage) = record.stuck_stage() else {
+                continue;
+            };
+            let to_processor = stage == PendingStage::NotProcessed;
             let body = if to_processor {
                 let Some(purchase) = &record.purchase else {
                     warn!(
@@ -78,13 +107,7 @@ impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
                 };
                 ProcessorMessage::from_record(record, purchase).to_json()
             } else {
-                let request = InviteRequest {
-                    v: INVITE_MESSAGE_VERSION,
-                    payment_id: record.payment_id,
-                    user_id: record.user_id,
-                    channel_id: record.channel_id,
-                };
-                serde_json::to_string(&request).expect("an invite request serializes")
+                InviteRequest::from(record).to_json()
             };
             // One re-queue per quiet period: a message re-queued by an earlier run may
             // still be waiting behind a backlog, and runs may overlap.
@@ -130,24 +153,39 @@ impl<S: PaymentStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+
+    use crate::clock::{Clock, ManualClock};
     use crate::fixtures::sample_record;
     use crate::queue::memory::MemoryQueue;
     use crate::store::memory::MemoryPaymentStore;
 
-    fn reconciler() -> Reconciler<MemoryPaymentStore, MemoryQueue, MemoryQueue> {
-        Reconciler {
+    fn start() -> DateTime<Utc> {
+        "2026-11-29T12:00:00Z".parse().unwrap()
+    }
+
+    fn reconciler() -> (
+        Reconciler<MemoryPaymentStore, MemoryQueue, MemoryQueue>,
+        Arc<ManualClock>,
+    ) {
+        let clock = ManualClock::frozen_at(start());
+        let reconciler = Reconciler {
             store: MemoryPaymentStore::new(),
             processor_queue: MemoryQueue::new(),
             invite_queue: MemoryQueue::new(),
             stuck_after: Duration::from_secs(15 * 60),
             batch: 100,
-        }
+            clock: clock.clone(),
+        };
+        (reconciler, clock)
     }
 
     #[tokio::test]
     async fn overdue_payments_are_requeued_to_the_stage_they_are_stuck_at() {
-        let r = reconciler();
-        let now = Utc::now();
+        let (r, clock) = reconciler();
+        let now = clock.now();
         let old = |id: i64, minutes: i64| {
             let mut record = sample_record(id);
             record.created_at = now - TimeDelta::minutes(minutes);
@@ -171,7 +209,7 @@ mod tests {
         done.telegram_invite_sent = true;
         r.store.put_payment(done);
 
-        let report = r.reconcile(now).await.unwrap();
+        let report = r.reconcile().await.unwrap();
         assert_eq!(
             report,
             ReconcileReport {
@@ -193,8 +231,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_send_is_counted_and_the_rest_still_go_out() {
-        let r = reconciler();
-        let now = Utc::now();
+        let (r, clock) = reconciler();
+        let now = clock.now();
         for id in [1, 2] {
             let mut record = sample_record(id);
             record.created_at = now - TimeDelta::hours(1);
@@ -203,14 +241,14 @@ mod tests {
             r.store.put_payment(record);
         }
         r.processor_queue.set_unavailable(true);
-        let report = r.reconcile(now).await.unwrap();
+        let report = r.reconcile().await.unwrap();
         assert_eq!((report.failed, report.requeued_invites), (1, 1));
     }
 
     #[tokio::test]
     async fn a_payment_is_requeued_once_per_quiet_period_not_once_per_run() {
-        let r = reconciler();
-        let now = Utc::now();
+        let (r, clock) = reconciler();
+        let now = clock.now();
         let mut stuck = sample_record(1);
         stuck.created_at = now - TimeDelta::hours(1);
         stuck.updated_at = stuck.created_at;
@@ -222,16 +260,16 @@ mod tests {
         busy.gcwebhook1_processed = true;
         r.store.put_payment(busy);
 
-        let first = r.reconcile(now).await.unwrap();
+        let first = r.reconcile().await.unwrap();
         assert_eq!((first.requeued_invites, first.in_flight), (1, 1));
-        let five_minutes_later = now + TimeDelta::minutes(5);
-        let second = r.reconcile(five_minutes_later).await.unwrap();
+        clock.advance(TimeDelta::minutes(5));
+        let second = r.reconcile().await.unwrap();
         assert_eq!(
             second.requeued_invites, 0,
             "its message may still be queued"
         );
-        let twenty_minutes_later = now + TimeDelta::minutes(20);
-        let third = r.reconcile(twenty_minutes_later).await.unwrap();
+        clock.advance(TimeDelta::minutes(15));
+        let third = r.reconcile().await.unwrap();
         assert_eq!(
             third.requeued_invites, 2,
             "quiet for longer than stuck_after: again"

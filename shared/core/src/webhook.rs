@@ -3,10 +3,11 @@
 //! Order matters: size, then signature (nothing unsigned is parsed beyond a peek for the
 //! alarm), then shape, then status, then the hold rules, then the one conditional write.
 
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+use crate::clock::{SharedClock, system_clock};
 use crate::directory::{ChannelDirectory, TierMismatch};
 use crate::ipn::{Ipn, readable_payment_id};
 use crate::metrics::WebhookMetrics;
@@ -16,7 +17,7 @@ use crate::payment::{
 };
 use crate::queue::{MessageQueue, ProcessorMessage};
 use crate::signature::{IpnSecret, verify};
-use crate::store::{Held, PaymentStore, Recorded};
+use crate::store::{Held, IngressStore, Recorded};
 
 /// NOWPayments bodies are ~1 KiB; anything near this is not an IPN.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -90,6 +91,7 @@ pub struct PaymentWebhook<S, Q> {
     pub store: S,
     pub processor_queue: Q,
     pub metrics: WebhookMetrics,
+    pub clock: SharedClock,
 }
 
 /// A finished IPN's verdict before anything is written.
@@ -98,7 +100,7 @@ enum Verdict {
     Hold(HoldReason),
 }
 
-impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
+impl<S: IngressStore, Q: MessageQueue> PaymentWebhook<S, Q> {
     pub fn new(secret: IpnSecret, directory: ChannelDirectory, store: S, queue: Q) -> Self {
         Self {
             secret,
@@ -106,7 +108,13 @@ impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             store,
             processor_queue: queue,
             metrics: WebhookMetrics::default(),
+            clock: system_clock(),
         }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub async fn receive(&self, request: WebhookRequest<'_>) -> WebhookOutcome {
@@ -136,6 +144,7 @@ impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             }
         };
         let payment_id = ipn.payment_id.get();
+        tracing::Span::current().record("payment_id", payment_id);
         if !ipn.payment_status.grants_access() {
             info!(
                 payment_id,
@@ -174,7 +183,7 @@ impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             order.channel_id,
             payload_hash(ipn),
             purchase,
-            Utc::now(),
+            self.clock.now(),
         )))
     }
 
@@ -184,7 +193,7 @@ impl<S: PaymentStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             payment_id: ipn.payment_id,
             reason,
             ipn: String::from_utf8_lossy(body).into_owned(),
-            received_at: Utc::now().trunc_subsecs(3),
+            received_at: self.clock.now().trunc_subsecs(3),
             decision: None,
             decided_at: None,
         };

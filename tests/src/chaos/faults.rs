@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::queue::{MessageQueue, QueueError};
+use telepay_core::store::ports::*;
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark,
-    Recorded, Reopened, StoreError,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, ProcessedMark, Recorded,
+    Reopened, StoreError,
 };
 use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
 use tokio::sync::Notify;
@@ -315,7 +316,7 @@ impl<S: PaymentStore> ChaosStore<S> {
     }
 }
 
-impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
+impl<S: PaymentStore> IngressStore for ChaosStore<S> {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
         let id = record.payment_id.get();
         self.write("record_accepted", id, self.inner.record_accepted(record))
@@ -327,7 +328,9 @@ impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
         self.write("hold_for_review", id, self.inner.hold_for_review(review))
             .await
     }
+}
 
+impl<S: PaymentStore> ProcessorStore for ChaosStore<S> {
     async fn mark_processed(
         &self,
         payment_id: PaymentId,
@@ -336,7 +339,9 @@ impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
         let call = self.inner.mark_processed(payment_id, now);
         self.write("mark_processed", payment_id.get(), call).await
     }
+}
 
+impl<S: PaymentStore> InviteStore for ChaosStore<S> {
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
         let id = claim.payment_id.get();
         let claimed = self
@@ -406,7 +411,29 @@ impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
         self.write("fail_invite", lease.payment_id.get(), call)
             .await
     }
+}
 
+impl<S: PaymentStore> ReconcilerStore for ChaosStore<S> {
+    async fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let call = self.inner.mark_requeued(payment_id, quiet_since, now);
+        self.write("mark_requeued", payment_id.get(), call).await
+    }
+
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        self.inner.pending_payments(created_before, limit).await
+    }
+}
+
+impl<S: PaymentStore> OperatorStore for ChaosStore<S> {
     async fn get_payment(
         &self,
         payment_id: PaymentId,
@@ -441,24 +468,6 @@ impl<S: PaymentStore> PaymentStore for ChaosStore<S> {
         now: DateTime<Utc>,
     ) -> Result<Reopened, StoreError> {
         self.inner.reopen_invite(payment_id, now).await
-    }
-
-    async fn mark_requeued(
-        &self,
-        payment_id: PaymentId,
-        quiet_since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let call = self.inner.mark_requeued(payment_id, quiet_since, now);
-        self.write("mark_requeued", payment_id.get(), call).await
-    }
-
-    async fn pending_payments(
-        &self,
-        created_before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
-        self.inner.pending_payments(created_before, limit).await
     }
 }
 

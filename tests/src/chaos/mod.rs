@@ -15,16 +15,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
-use chrono::Utc;
 use fake_bot_api::{FakeBotApi, FaultKind};
 use serde_json::{Value, json};
+use telepay_core::chain::{ChainSettings, StageQueues, Stages};
+use telepay_core::clock::ManualClock;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::reconcile::Reconciler;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::PaymentStore;
+use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::sqs_event::sqs_batch;
 use telepay_shared::telegram::{BotApiInviter, BotToken};
@@ -426,39 +427,36 @@ impl<S: PaymentStore + 'static> Chain<S> {
         let invite_queue = sqs("invite", config.invite_visibility);
         let payout_queue = sqs("payout", Duration::from_secs(3600));
         let queue = |q: &Arc<SimQueue>| ChaosQueue::new(q.clone(), chaos.clone());
-        let directory = || ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap();
         let secret = IpnSecret::new(SAMPLE_IPN_SECRET).unwrap();
         let telegram = BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
             .expect("the fake's URL");
-        Self {
-            webhook: PaymentWebhook::new(
-                secret.clone(),
-                directory(),
-                store.clone(),
-                queue(&processor_queue),
-            ),
-            processor: PaymentProcessor::new(
-                store.clone(),
-                queue(&payout_queue),
-                queue(&invite_queue),
-            ),
-            invite_sender: InviteSender::new(
-                store.clone(),
-                ChaosTelegram::new(telegram, chaos.clone()),
-                directory(),
-                InviteSettings {
-                    call_timeout: config.call_timeout,
-                    lease_grace: config.lease_grace,
-                    ..InviteSettings::default()
-                },
-            ),
-            reconciler: Reconciler {
-                store: store.clone(),
-                processor_queue: queue(&processor_queue),
-                invite_queue: queue(&invite_queue),
-                stuck_after: config.stuck_after,
-                batch: 1000,
+        let settings = ChainSettings {
+            invite: InviteSettings {
+                call_timeout: config.call_timeout,
+                lease_grace: config.lease_grace,
+                ..InviteSettings::default()
             },
+            stuck_after: config.stuck_after,
+            reconcile_batch: 1000,
+            // Real time, movable: what subscriptions expiring mid-run will need.
+            clock: ManualClock::following_system(),
+            ..ChainSettings::new(
+                secret.clone(),
+                ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+            )
+        };
+        let queues = StageQueues {
+            processor: queue(&processor_queue),
+            invite: queue(&invite_queue),
+            payout: queue(&payout_queue),
+        };
+        let telegram = ChaosTelegram::new(telegram, chaos.clone());
+        let stages = Stages::wire(settings, store.clone(), queues, telegram);
+        Self {
+            webhook: stages.webhook,
+            processor: stages.processor,
+            invite_sender: stages.invite_sender,
+            reconciler: stages.reconciler,
             secret,
             store,
             processor_queue,
@@ -656,7 +654,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
     async fn reconcile_on_schedule(self: Arc<Self>, stop: Arc<AtomicBool>) {
         while !stop.load(Ordering::Relaxed) {
             tokio::time::sleep(self.config.reconcile_every).await;
-            if let Ok(report) = self.reconciler.reconcile(Utc::now()).await {
+            if let Ok(report) = self.reconciler.reconcile().await {
                 let requeued = report.requeued_processing + report.requeued_invites;
                 self.requeued.fetch_add(requeued as u64, Ordering::Relaxed);
             }
@@ -666,18 +664,19 @@ impl<S: PaymentStore + 'static> Chain<S> {
     /// Waits until both queues are empty, then reconciles everything unfinished (no age
     /// limit) until nothing is left to requeue. Returns the rounds it took.
     async fn quiesce_and_reconcile(&self) -> u32 {
-        let sweep = Reconciler {
-            store: self.store.clone(),
-            processor_queue: ChaosQueue::new(self.processor_queue.clone(), self.chaos.clone()),
-            invite_queue: ChaosQueue::new(self.invite_queue.clone(), self.chaos.clone()),
-            stuck_after: Duration::ZERO,
-            batch: 100_000,
-        };
+        let sweep = Reconciler::new(
+            self.store.clone(),
+            ChaosQueue::new(self.processor_queue.clone(), self.chaos.clone()),
+            ChaosQueue::new(self.invite_queue.clone(), self.chaos.clone()),
+            Duration::ZERO,
+            100_000,
+        )
+        .with_clock(self.reconciler.clock.clone());
         for round in 1..=60 {
             while self.processor_queue.outstanding() + self.invite_queue.outstanding() > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            match sweep.reconcile(Utc::now()).await {
+            match sweep.reconcile().await {
                 Ok(report) if report.backlog == 0 => return round,
                 Ok(report) => {
                     let requeued = report.requeued_processing + report.requeued_invites;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use fake_bot_api::FakeBotApi;
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::RecordState;
-use telepay_core::store::PaymentStore;
+use telepay_core::store::ports::*;
 
 use super::faults::{Chaos, LedgerEntry};
 use super::{PaymentKind, PaymentPlan, RunFigures};

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, PaymentStore, ProcessedMark,
-    Recorded, Reopened, StoreError,
+    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
+    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, StoreError,
 };
 use crate::ipn::PaymentId;
 use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
@@ -97,7 +97,7 @@ fn clear_lease(record: &mut ProcessedPayment, now: DateTime<Utc>) {
     record.updated_at = now;
 }
 
-impl PaymentStore for MemoryPaymentStore {
+impl IngressStore for MemoryPaymentStore {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
         self.check_available()?;
         let mut payments = self.payments.lock().unwrap();
@@ -119,7 +119,9 @@ impl PaymentStore for MemoryPaymentStore {
         reviews.insert(review.payment_id.get(), review.clone());
         Ok(Held::New)
     }
+}
 
+impl ProcessorStore for MemoryPaymentStore {
     async fn mark_processed(
         &self,
         payment_id: PaymentId,
@@ -138,7 +140,9 @@ impl PaymentStore for MemoryPaymentStore {
         record.updated_at = now;
         Ok(ProcessedMark::Marked)
     }
+}
 
+impl InviteStore for MemoryPaymentStore {
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
         self.check_available()?;
         let mut payments = self.payments.lock().unwrap();
@@ -194,6 +198,60 @@ impl PaymentStore for MemoryPaymentStore {
         self.fenced(lease, |record| clear_lease(record, now))
     }
 
+    async fn fail_invite(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(lease, |record| {
+            record.state = RecordState::InviteFailed;
+            record.invite_failure_reason = Some(reason.to_owned());
+            clear_lease(record, now);
+        })
+    }
+}
+
+impl ReconcilerStore for MemoryPaymentStore {
+    async fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.check_available()?;
+        let mut payments = self.payments.lock().unwrap();
+        let Some(record) = payments.get_mut(&payment_id.get()) else {
+            return Ok(false);
+        };
+        if !record.is_pending() || record.updated_at >= quiet_since {
+            return Ok(false);
+        }
+        record.updated_at = now;
+        Ok(true)
+    }
+
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        self.check_available()?;
+        let mut pending: Vec<_> = self
+            .payments
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.is_pending() && r.created_at < created_before)
+            .cloned()
+            .collect();
+        pending.sort_by_key(|r| (r.created_at, r.payment_id));
+        pending.truncate(limit);
+        Ok(pending)
+    }
+}
+
+impl OperatorStore for MemoryPaymentStore {
     async fn get_payment(
         &self,
         payment_id: PaymentId,
@@ -264,55 +322,5 @@ impl PaymentStore for MemoryPaymentStore {
         }
         record.reopen_invite(now);
         Ok(Reopened::Done)
-    }
-
-    async fn mark_requeued(
-        &self,
-        payment_id: PaymentId,
-        quiet_since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.check_available()?;
-        let mut payments = self.payments.lock().unwrap();
-        let Some(record) = payments.get_mut(&payment_id.get()) else {
-            return Ok(false);
-        };
-        if !record.is_pending() || record.updated_at >= quiet_since {
-            return Ok(false);
-        }
-        record.updated_at = now;
-        Ok(true)
-    }
-
-    async fn pending_payments(
-        &self,
-        created_before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
-        self.check_available()?;
-        let mut pending: Vec<_> = self
-            .payments
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|r| r.is_pending() && r.created_at < created_before)
-            .cloned()
-            .collect();
-        pending.sort_by_key(|r| (r.created_at, r.payment_id));
-        pending.truncate(limit);
-        Ok(pending)
-    }
-
-    async fn fail_invite(
-        &self,
-        lease: &InviteLease,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        self.fenced(lease, |record| {
-            record.state = RecordState::InviteFailed;
-            record.invite_failure_reason = Some(reason.to_owned());
-            clear_lease(record, now);
-        })
     }
 }

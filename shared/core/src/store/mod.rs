@@ -1,6 +1,8 @@
 //! The payment store: `processed_payments` and `payment_reviews`, in the payment domain's
-//! words. Every state change is one conditional write in the backend whose condition is
-//! the rule; nothing reads before it writes. Backends: [`memory`] here, DynamoDB in
+//! words, as one port per stage ([`IngressStore`], [`ProcessorStore`], [`InviteStore`],
+//! [`ReconcilerStore`], [`OperatorStore`]); [`PaymentStore`] is all of them. Every state
+//! change is one conditional write in the backend whose condition is the rule; nothing
+//! reads before it writes. Backends: [`memory`] here; DynamoDB, Postgres and SQLite in
 //! `telepay-shared`.
 
 pub mod memory;
@@ -146,8 +148,8 @@ pub enum StoreError {
     Corrupt { payment_id: i64, detail: String },
 }
 
-/// The `processed_payments` and `payment_reviews` tables.
-pub trait PaymentStore: Send + Sync {
+/// What np-webhook writes: a granted payment, or a payment held for a human.
+pub trait IngressStore: Send + Sync {
     /// Writes `record` only if no record with its payment_id exists (one conditional put).
     fn record_accepted(
         &self,
@@ -159,7 +161,10 @@ pub trait PaymentStore: Send + Sync {
         &self,
         review: &PaymentReview,
     ) -> impl Future<Output = Result<Held, StoreError>> + Send;
+}
 
+/// What payment-processor writes: its stage done.
+pub trait ProcessorStore: Send + Sync {
     /// Sets `gcwebhook1_processed` (+ `_at`) if the record exists, is accepted and is not
     /// processed yet (a missing flag counts as false).
     fn mark_processed(
@@ -167,7 +172,10 @@ pub trait PaymentStore: Send + Sync {
         payment_id: PaymentId,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ProcessedMark, StoreError>> + Send;
+}
 
+/// The invite protocol's writes, each fenced by the lease the claim took.
+pub trait InviteStore: Send + Sync {
     /// Takes the invite lease if the record exists, is accepted, its invite is not sent,
     /// and no lease is live at `claim.now`; returns the record as updated.
     fn claim_invite(
@@ -206,9 +214,33 @@ pub trait PaymentStore: Send + Sync {
         reason: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+}
 
-    // ---- reads: for operators, the reconciler and tests; never on the happy path ----
+/// What the reconciler needs: the overdue payments, and its one-re-queue-per-quiet-period mark.
+pub trait ReconcilerStore: Send + Sync {
+    /// Accepted records created before `created_before` whose processing or invite is not
+    /// done (seed rows with NULL flags included), oldest first, at most `limit`.
+    fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ProcessedPayment>, StoreError>> + Send;
 
+    /// The reconciler's claim on a stuck payment: if the record is pending and nothing has
+    /// touched it since `quiet_since` (`updated_at` older, or NULL on seed rows), sets
+    /// `updated_at = now` and answers true; the caller re-queues it. Overlapping runs, and
+    /// runs while a re-queued message still waits in a long queue, answer false: one
+    /// re-queue per quiet period, not one per run.
+    fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Reads for operators and tests (never on the happy path), and the operator's writes.
+pub trait OperatorStore: Send + Sync {
     /// One record, as stored (a consistent read).
     fn get_payment(
         &self,
@@ -233,8 +265,6 @@ pub trait PaymentStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<PaymentReview>, StoreError>> + Send;
 
-    // ---- operator writes --------------------------------------------------------------
-
     /// Records an operator's decision on a review entry, once.
     fn decide_review(
         &self,
@@ -250,24 +280,24 @@ pub trait PaymentStore: Send + Sync {
         payment_id: PaymentId,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Reopened, StoreError>> + Send;
+}
 
-    /// The reconciler's claim on a stuck payment: if the record is pending and nothing has
-    /// touched it since `quiet_since` (`updated_at` older, or NULL on seed rows), sets
-    /// `updated_at = now` and answers true; the caller re-queues it. Overlapping runs, and
-    /// runs while a re-queued message still waits in a long queue, answer false: one
-    /// re-queue per quiet period, not one per run.
-    fn mark_requeued(
-        &self,
-        payment_id: PaymentId,
-        quiet_since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+/// Every port at once: what a backend is (each operation implemented once, in its
+/// port), and what the tests and the chaos run hold. Stages name only their own port.
+pub trait PaymentStore:
+    IngressStore + ProcessorStore + InviteStore + ReconcilerStore + OperatorStore
+{
+}
 
-    /// Accepted records created before `created_before` whose processing or invite is not
-    /// done (seed rows with NULL flags included), oldest first, at most `limit`.
-    fn pending_payments(
-        &self,
-        created_before: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<ProcessedPayment>, StoreError>> + Send;
+impl<T> PaymentStore for T where
+    T: IngressStore + ProcessorStore + InviteStore + ReconcilerStore + OperatorStore
+{
+}
+
+/// Every port trait, for code that holds a whole store (tests, the chaos run) and calls
+/// its operations on a concrete backend: `use telepay_core::store::ports::*;`.
+pub mod ports {
+    pub use super::{
+        IngressStore, InviteStore, OperatorStore, PaymentStore, ProcessorStore, ReconcilerStore,
+    };
 }

@@ -1,17 +1,18 @@
-//! The queues the CLI writes to and redrives: SQS by URL in AWS, or the local run's
-//! queues in its SQLite file when the store is SQLite.
+//! The queue backend chosen at run time, beside the store's: SQS by URL in AWS, or the
+//! local run's queues in its SQLite file when the store is SQLite. The operator's CLI
+//! writes to and redrives them.
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use telepay_core::ipn::PaymentId;
 use telepay_core::queue::{MessageQueue, QueueError};
-use telepay_shared::config::{
-    Environment, INVITE_QUEUE_URL, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
+
+use crate::config::{
+    ConfigError, Environment, INVITE_QUEUE_URL, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
 };
-use telepay_shared::local_queue::{LocalQueue, create_local_queues};
-use telepay_shared::sqs::SqsQueue;
-use telepay_shared::store::AnyPaymentStore;
+use crate::local_queue::{LocalQueue, create_local_queues};
+use crate::sqs::SqsQueue;
+use crate::store::AnyPaymentStore;
 
 /// The three queues by their names on the command line.
 pub const QUEUE_NAMES: [&str; 3] = ["processor", "invite", "payout"];
@@ -33,6 +34,18 @@ impl MessageQueue for AnyQueue {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum OpenQueueError {
+    #[error("unknown queue {0:?}: one of processor, invite, payout")]
+    UnknownQueue(String),
+    #[error("set TELEPAY_{0}_DLQ_URL to use the dead-letter queue")]
+    NoDeadLetterQueue(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
 /// Opens queue `name` for the configured backend. SQS needs `TELEPAY_<NAME>_QUEUE_URL`
 /// (and `TELEPAY_<NAME>_DLQ_URL` for the dlq commands).
 pub async fn open_queue(
@@ -40,22 +53,18 @@ pub async fn open_queue(
     store: &AnyPaymentStore,
     env: &impl Environment,
     sqs: impl FnOnce() -> aws_sdk_sqs::Client,
-) -> anyhow::Result<AnyQueue> {
+) -> Result<AnyQueue, OpenQueueError> {
     let variable = match name {
         "processor" => PROCESSOR_QUEUE_URL,
         "invite" => INVITE_QUEUE_URL,
         "payout" => PAYOUT_QUEUE_URL,
-        other => bail!("unknown queue {other:?}: one of {}", QUEUE_NAMES.join(", ")),
+        other => return Err(OpenQueueError::UnknownQueue(other.to_owned())),
     };
     if let AnyPaymentStore::Sqlite(store) = store {
         create_local_queues(store.pool()).await?;
-        // Same names and settings as the local run.
-        return Ok(AnyQueue::Local(LocalQueue::new(
-            store.pool().clone(),
-            name,
-            Duration::from_secs(30),
-            5,
-        )));
+        let queue = LocalQueue::named(store.pool().clone(), name)
+            .ok_or_else(|| OpenQueueError::UnknownQueue(name.to_owned()))?;
+        return Ok(AnyQueue::Local(queue));
     }
     let client = sqs();
     let url = env.required(variable)?;
@@ -77,21 +86,18 @@ pub struct DeadLetter {
 }
 
 impl AnyQueue {
-    fn sqs_dead_letters(&self, name: &str) -> anyhow::Result<&SqsQueue> {
+    fn sqs_dead_letters(&self, name: &str) -> Result<&SqsQueue, OpenQueueError> {
         match self {
             Self::Sqs {
                 dead_letters: Some(dlq),
                 ..
             } => Ok(dlq),
-            _ => bail!(
-                "set TELEPAY_{}_DLQ_URL to use the dead-letter queue",
-                name.to_uppercase()
-            ),
+            _ => Err(OpenQueueError::NoDeadLetterQueue(name.to_uppercase())),
         }
     }
 
     /// Messages waiting in the dead-letter queue (SQS: up to 10 per look, left visible).
-    pub async fn dead_letters(&self, name: &str) -> anyhow::Result<Vec<DeadLetter>> {
+    pub async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, OpenQueueError> {
         match self {
             Self::Local(queue) => Ok(queue
                 .dead_letters()
@@ -114,7 +120,7 @@ impl AnyQueue {
     }
 
     /// Moves every dead letter back to its queue; how many moved.
-    pub async fn redrive(&self, name: &str) -> anyhow::Result<u64> {
+    pub async fn redrive(&self, name: &str) -> Result<u64, OpenQueueError> {
         match self {
             Self::Local(queue) => Ok(queue.redrive().await?),
             Self::Sqs { queue, .. } => {
@@ -128,10 +134,7 @@ impl AnyQueue {
                     for message in batch {
                         let body = message.body.unwrap_or_default();
                         // Send first, then delete: a crash in between duplicates, never loses.
-                        queue
-                            .send_raw(&body)
-                            .await
-                            .context("sending a dead letter back")?;
+                        queue.send_raw(&body).await?;
                         dlq.delete(message.receipt_handle.as_deref().unwrap_or_default())
                             .await?;
                         moved += 1;

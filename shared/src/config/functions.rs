@@ -1,75 +1,17 @@
-//! Configuration, read once at cold start from environment variables. A missing or bad
-//! variable stops the function with its name; secret values never appear in errors.
+//! Each function's configuration, read once at cold start.
 
 use std::time::Duration;
 
-use telepay_core::directory::{ChannelDirectory, DirectoryError};
+use telepay_core::directory::ChannelDirectory;
 use telepay_core::invite::{InviteSettings, MessageTemplate};
 use telepay_core::signature::IpnSecret;
 
-use crate::store::StoreConfig;
+use super::{
+    API_URL, BOT_TOKEN, ConfigError, Environment, INVITE_LINK_TTL_HOURS, INVITE_MESSAGE,
+    INVITE_QUEUE_URL, IPN_SECRET, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL, RECONCILE_AFTER_MINUTES,
+    RECONCILE_BATCH, StoreConfig, TELEGRAM_CALL_TIMEOUT_MS, channel_directory, optional_number,
+};
 use crate::telegram::BotToken;
-
-pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";
-pub const CHANNEL_DIRECTORY: &str = "TELEPAY_CHANNEL_DIRECTORY";
-pub const CHANNEL_DIRECTORY_FILE: &str = "TELEPAY_CHANNEL_DIRECTORY_FILE";
-pub const PAYMENTS_TABLE: &str = "TELEPAY_PAYMENTS_TABLE";
-pub const REVIEWS_TABLE: &str = "TELEPAY_REVIEWS_TABLE";
-pub const PROCESSOR_QUEUE_URL: &str = "TELEPAY_PROCESSOR_QUEUE_URL";
-pub const PAYOUT_QUEUE_URL: &str = "TELEPAY_PAYOUT_QUEUE_URL";
-pub const INVITE_QUEUE_URL: &str = "TELEPAY_INVITE_QUEUE_URL";
-pub const BOT_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
-pub const API_URL: &str = "TELEGRAM_API_URL";
-pub const INVITE_LINK_TTL_HOURS: &str = "TELEPAY_INVITE_LINK_TTL_HOURS";
-pub const INVITE_MESSAGE: &str = "TELEPAY_INVITE_MESSAGE";
-pub const TELEGRAM_CALL_TIMEOUT_MS: &str = "TELEPAY_TELEGRAM_CALL_TIMEOUT_MS";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is missing or empty")]
-    Missing(&'static str),
-    #[error("set {CHANNEL_DIRECTORY} (JSON) or {CHANNEL_DIRECTORY_FILE} (a path), not both")]
-    DirectoryTwice,
-    #[error("{variable}: {source}")]
-    Directory {
-        variable: &'static str,
-        source: DirectoryError,
-    },
-    #[error("{variable} is not valid: {reason}")]
-    Invalid {
-        variable: &'static str,
-        reason: String,
-    },
-    #[error("{CHANNEL_DIRECTORY_FILE}: cannot read {path}: {reason}")]
-    DirectoryFile { path: String, reason: String },
-}
-
-/// Where configuration comes from: the process environment in Lambda, a map in tests.
-pub trait Environment {
-    fn get(&self, name: &str) -> Option<String>;
-
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name)
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::Missing(name))
-    }
-}
-
-pub struct ProcessEnvironment;
-
-impl Environment for ProcessEnvironment {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
-impl<const N: usize> Environment for [(&str, &str); N] {
-    fn get(&self, name: &str) -> Option<String> {
-        self.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| (*value).to_owned())
-    }
-}
 
 /// np-webhook's configuration.
 #[derive(Debug)]
@@ -93,22 +35,6 @@ impl WebhookConfig {
     }
 }
 
-/// The two tables every function's store uses.
-#[derive(Debug, Clone)]
-pub struct TableNames {
-    pub payments: String,
-    pub reviews: String,
-}
-
-impl TableNames {
-    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
-        Ok(Self {
-            payments: env.required(PAYMENTS_TABLE)?,
-            reviews: env.required(REVIEWS_TABLE)?,
-        })
-    }
-}
-
 /// payment-processor's configuration.
 #[derive(Debug)]
 pub struct ProcessorConfig {
@@ -126,9 +52,6 @@ impl ProcessorConfig {
         })
     }
 }
-
-pub const RECONCILE_AFTER_MINUTES: &str = "TELEPAY_RECONCILE_AFTER_MINUTES";
-pub const RECONCILE_BATCH: &str = "TELEPAY_RECONCILE_BATCH";
 
 /// The reconciler's configuration.
 #[derive(Debug)]
@@ -197,48 +120,10 @@ impl InviteSenderConfig {
     }
 }
 
-fn optional_number(
-    env: &impl Environment,
-    variable: &'static str,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<Option<u64>, ConfigError> {
-    let Some(text) = env.get(variable).filter(|t| !t.trim().is_empty()) else {
-        return Ok(None);
-    };
-    match text.trim().parse::<u64>() {
-        Ok(n) if range.contains(&n) => Ok(Some(n)),
-        _ => Err(ConfigError::Invalid {
-            variable,
-            reason: format!("must be a whole number in {range:?}"),
-        }),
-    }
-}
-
-/// The channel directory from `TELEPAY_CHANNEL_DIRECTORY` (inline JSON) or
-/// `TELEPAY_CHANNEL_DIRECTORY_FILE` (a JSON file).
-pub fn channel_directory(env: &impl Environment) -> Result<ChannelDirectory, ConfigError> {
-    let inline = env.get(CHANNEL_DIRECTORY).filter(|v| !v.trim().is_empty());
-    let file = env
-        .get(CHANNEL_DIRECTORY_FILE)
-        .filter(|v| !v.trim().is_empty());
-    let (variable, json) = match (inline, file) {
-        (Some(_), Some(_)) => return Err(ConfigError::DirectoryTwice),
-        (Some(json), None) => (CHANNEL_DIRECTORY, json),
-        (None, Some(path)) => {
-            let json = std::fs::read_to_string(&path).map_err(|e| ConfigError::DirectoryFile {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            (CHANNEL_DIRECTORY_FILE, json)
-        }
-        (None, None) => return Err(ConfigError::Missing(CHANNEL_DIRECTORY)),
-    };
-    ChannelDirectory::from_json(&json).map_err(|source| ConfigError::Directory { variable, source })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{CHANNEL_DIRECTORY, PAYMENTS_TABLE, REVIEWS_TABLE};
     use telepay_core::fixtures::SAMPLE_DIRECTORY;
 
     #[test]
@@ -311,29 +196,5 @@ mod tests {
             err.to_string(),
             "environment variable TELEGRAM_BOT_TOKEN is missing or empty"
         );
-    }
-
-    #[test]
-    fn the_directory_comes_from_a_file_or_inline_never_both() {
-        let path = std::env::temp_dir().join(format!("telepay-dir-{}.json", std::process::id()));
-        std::fs::write(&path, SAMPLE_DIRECTORY).unwrap();
-        let path = path.to_str().unwrap();
-        assert!(channel_directory(&[(CHANNEL_DIRECTORY_FILE, path)]).is_ok());
-        assert!(matches!(
-            channel_directory(&[
-                (CHANNEL_DIRECTORY_FILE, path),
-                (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY)
-            ]),
-            Err(ConfigError::DirectoryTwice)
-        ));
-        let err = channel_directory(&[(CHANNEL_DIRECTORY, "{}")]).unwrap_err();
-        assert!(
-            err.to_string().starts_with("TELEPAY_CHANNEL_DIRECTORY: "),
-            "{err}"
-        );
-        assert!(matches!(
-            channel_directory(&[(CHANNEL_DIRECTORY_FILE, "/nonexistent/dir.json")]),
-            Err(ConfigError::DirectoryFile { .. })
-        ));
     }
 }

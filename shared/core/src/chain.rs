@@ -1,0 +1,90 @@
+//! The chain's stages wired once, around one store, one kind of queue and one Telegram
+//! adapter: what the local run, the integration harness and the chaos run all build.
+//! (In Lambda each function's `main` builds only its own stage.)
+
+use std::time::Duration;
+
+use crate::clock::{SharedClock, system_clock};
+use crate::directory::ChannelDirectory;
+use crate::invite::{InviteSender, InviteSettings};
+use crate::processor::PaymentProcessor;
+use crate::queue::MessageQueue;
+use crate::reconcile::Reconciler;
+use crate::signature::IpnSecret;
+use crate::store::PaymentStore;
+use crate::telegram::TelegramInviter;
+use crate::webhook::PaymentWebhook;
+
+/// The three queues between the stages.
+#[derive(Debug, Clone)]
+pub struct StageQueues<Q> {
+    pub processor: Q,
+    pub invite: Q,
+    pub payout: Q,
+}
+
+/// What the stages are configured with.
+#[derive(Debug, Clone)]
+pub struct ChainSettings {
+    pub ipn_secret: IpnSecret,
+    pub directory: ChannelDirectory,
+    pub invite: InviteSettings,
+    /// The reconciler's `stuck_after` and batch.
+    pub stuck_after: Duration,
+    pub reconcile_batch: usize,
+    pub clock: SharedClock,
+}
+
+impl ChainSettings {
+    /// The defaults of the deployed functions.
+    pub fn new(ipn_secret: IpnSecret, directory: ChannelDirectory) -> Self {
+        Self {
+            ipn_secret,
+            directory,
+            invite: InviteSettings::default(),
+            stuck_after: Duration::from_secs(15 * 60),
+            reconcile_batch: 500,
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Every stage of the chain.
+pub struct Stages<S, Q, T> {
+    pub webhook: PaymentWebhook<S, Q>,
+    pub processor: PaymentProcessor<S, Q, Q>,
+    pub invite_sender: InviteSender<S, T>,
+    pub reconciler: Reconciler<S, Q, Q>,
+}
+
+impl<S, Q, T> Stages<S, Q, T>
+where
+    S: PaymentStore + Clone,
+    Q: MessageQueue + Clone,
+    T: TelegramInviter,
+{
+    pub fn wire(settings: ChainSettings, store: S, queues: StageQueues<Q>, telegram: T) -> Self {
+        let clock = settings.clock;
+        Self {
+            webhook: PaymentWebhook::new(
+                settings.ipn_secret,
+                settings.directory.clone(),
+                store.clone(),
+                queues.processor.clone(),
+            )
+            .with_clock(clock.clone()),
+            processor: PaymentProcessor::new(store.clone(), queues.payout, queues.invite.clone())
+                .with_clock(clock.clone()),
+            reconciler: Reconciler::new(
+                store.clone(),
+                queues.processor,
+                queues.invite,
+                settings.stuck_after,
+                settings.reconcile_batch,
+            )
+            .with_clock(clock.clone()),
+            invite_sender: InviteSender::new(store, telegram, settings.directory, settings.invite)
+                .with_clock(clock),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Configuration, read once at cold start from environment variables: every variable's
+//! name and every `*Config` live here. A missing or bad
+//! variable stops the function with its name; secret values never appear in errors.
+
+mod functions;
+mod store;
+
+use telepay_core::directory::{ChannelDirectory, DirectoryError};
+
+pub use functions::{InviteSenderConfig, ProcessorConfig, ReconcilerConfig, WebhookConfig};
+pub use store::{
+    DATABASE_URL, DatabaseUrl, PAYMENTS_TABLE, REVIEWS_TABLE, SQLITE_PATH, STORE_BACKEND,
+    StoreConfig, TableNames,
+};
+
+pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";
+pub const CHANNEL_DIRECTORY: &str = "TELEPAY_CHANNEL_DIRECTORY";
+pub const CHANNEL_DIRECTORY_FILE: &str = "TELEPAY_CHANNEL_DIRECTORY_FILE";
+pub const PROCESSOR_QUEUE_URL: &str = "TELEPAY_PROCESSOR_QUEUE_URL";
+pub const PAYOUT_QUEUE_URL: &str = "TELEPAY_PAYOUT_QUEUE_URL";
+pub const INVITE_QUEUE_URL: &str = "TELEPAY_INVITE_QUEUE_URL";
+pub const BOT_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
+pub const API_URL: &str = "TELEGRAM_API_URL";
+pub const INVITE_LINK_TTL_HOURS: &str = "TELEPAY_INVITE_LINK_TTL_HOURS";
+pub const INVITE_MESSAGE: &str = "TELEPAY_INVITE_MESSAGE";
+pub const TELEGRAM_CALL_TIMEOUT_MS: &str = "TELEPAY_TELEGRAM_CALL_TIMEOUT_MS";
+pub const RECONCILE_AFTER_MINUTES: &str = "TELEPAY_RECONCILE_AFTER_MINUTES";
+pub const RECONCILE_BATCH: &str = "TELEPAY_RECONCILE_BATCH";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is missing or empty")]
+    Missing(&'static str),
+    #[error("set {CHANNEL_DIRECTORY} (JSON) or {CHANNEL_DIRECTORY_FILE} (a path), not both")]
+    DirectoryTwice,
+    #[error("{variable}: {source}")]
+    Directory {
+        variable: &'static str,
+        source: DirectoryError,
+    },
+    #[error("{variable} is not valid: {reason}")]
+    Invalid {
+        variable: &'static str,
+        reason: String,
+    },
+    #[error("{CHANNEL_DIRECTORY_FILE}: cannot read {path}: {reason}")]
+    DirectoryFile { path: String, reason: String },
+}
+
+/// Where configuration comes from: the process environment in Lambda, a map in tests.
+pub trait Environment {
+    fn get(&self, name: &str) -> Option<String>;
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::Missing(name))
+    }
+}
+
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<const N: usize> Environment for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    }
+}
+
+pub(crate) fn optional_number(
+    env: &impl Environment,
+    variable: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = env.get(variable).filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            reason: format!("must be a whole number in {range:?}"),
+        }),
+    }
+}
+
+/// The channel directory from `TELEPAY_CHANNEL_DIRECTORY` (inline JSON) or
+/// `TELEPAY_CHANNEL_DIRECTORY_FILE` (a JSON file).
+pub fn channel_directory(env: &impl Environment) -> Result<ChannelDirectory, ConfigError> {
+    let inline = env.get(CHANNEL_DIRECTORY).filter(|v| !v.trim().is_empty());
+    let file = env
+        .get(CHANNEL_DIRECTORY_FILE)
+        .filter(|v| !v.trim().is_empty());
+    let (variable, json) = match (inline, file) {
+        (Some(_), Some(_)) => return Err(ConfigError::DirectoryTwice),
+        (Some(json), None) => (CHANNEL_DIRECTORY, json),
+        (None, Some(path)) => {
+            let json = std::fs::read_to_string(&path).map_err(|e| ConfigError::DirectoryFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            (CHANNEL_DIRECTORY_FILE, json)
+        }
+        (None, None) => return Err(ConfigError::Missing(CHANNEL_DIRECTORY)),
+    };
+    ChannelDirectory::from_json(&json).map_err(|source| ConfigError::Directory { variable, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telepay_core::fixtures::SAMPLE_DIRECTORY;
+
+    #[test]
+    fn the_directory_comes_from_a_file_or_inline_never_both() {
+        let path = std::env::temp_dir().join(format!("telepay-dir-{}.json", std::process::id()));
+        std::fs::write(&path, SAMPLE_DIRECTORY).unwrap();
+        let path = path.to_str().unwrap();
+        assert!(channel_directory(&[(CHANNEL_DIRECTORY_FILE, path)]).is_ok());
+        assert!(matches!(
+            channel_directory(&[
+                (CHANNEL_DIRECTORY_FILE, path),
+                (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY)
+            ]),
+            Err(ConfigError::DirectoryTwice)
+        ));
+        let err = channel_directory(&[(CHANNEL_DIRECTORY, "{}")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("TELEPAY_CHANNEL_DIRECTORY: "),
+            "{err}"
+        );
+        assert!(matches!(
+            channel_directory(&[(CHANNEL_DIRECTORY_FILE, "/nonexistent/dir.json")]),
+            Err(ConfigError::DirectoryFile { .. })
+        ));
+    }
+}

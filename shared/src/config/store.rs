@@ -1,0 +1,102 @@
+//! Which store backend, and where: `TELEPAY_STORE_BACKEND` with the table names, the
+//! database URL or the SQLite path. Connecting is `crate::store`'s job.
+
+use std::path::PathBuf;
+
+use super::{ConfigError, Environment};
+
+pub const PAYMENTS_TABLE: &str = "TELEPAY_PAYMENTS_TABLE";
+pub const REVIEWS_TABLE: &str = "TELEPAY_REVIEWS_TABLE";
+pub const STORE_BACKEND: &str = "TELEPAY_STORE_BACKEND";
+pub const DATABASE_URL: &str = "DATABASE_URL";
+pub const SQLITE_PATH: &str = "TELEPAY_SQLITE_PATH";
+
+/// Which backend, from `TELEPAY_STORE_BACKEND` (`dynamodb`, the default; `postgres`
+/// with `DATABASE_URL`; `sqlite` with `TELEPAY_SQLITE_PATH`).
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    DynamoDb(TableNames),
+    Postgres(DatabaseUrl),
+    Sqlite(PathBuf),
+}
+
+impl StoreConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let backend = env.get(STORE_BACKEND).unwrap_or_default();
+        match backend.trim() {
+            "" | "dynamodb" => Ok(Self::DynamoDb(TableNames::from_env(env)?)),
+            "postgres" => Ok(Self::Postgres(DatabaseUrl::new(
+                env.required(DATABASE_URL)?,
+            ))),
+            "sqlite" => Ok(Self::Sqlite(env.required(SQLITE_PATH)?.into())),
+            other => Err(ConfigError::Invalid {
+                variable: STORE_BACKEND,
+                reason: format!("{other:?} is not one of dynamodb, postgres, sqlite"),
+            }),
+        }
+    }
+}
+
+/// The two tables every function's store uses.
+#[derive(Debug, Clone)]
+pub struct TableNames {
+    pub payments: String,
+    pub reviews: String,
+}
+
+impl TableNames {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            payments: env.required(PAYMENTS_TABLE)?,
+            reviews: env.required(REVIEWS_TABLE)?,
+        })
+    }
+}
+
+/// The database URL. Never printed: it carries the password.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, for the Postgres driver only: never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamodb_is_the_default_and_postgres_needs_its_url() {
+        let tables = [(PAYMENTS_TABLE, "p"), (REVIEWS_TABLE, "r")];
+        assert!(matches!(
+            StoreConfig::from_env(&tables),
+            Ok(StoreConfig::DynamoDb(_))
+        ));
+        let err = StoreConfig::from_env(&[(STORE_BACKEND, "postgres")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable DATABASE_URL is missing or empty"
+        );
+        let url = "postgres://telepay:hunter2@db/telepay";
+        let config =
+            StoreConfig::from_env(&[(STORE_BACKEND, "postgres"), (DATABASE_URL, url)]).unwrap();
+        assert!(
+            !format!("{config:?}").contains("hunter2"),
+            "the password never prints"
+        );
+        assert!(StoreConfig::from_env(&[(STORE_BACKEND, "mysql")]).is_err());
+    }
+}

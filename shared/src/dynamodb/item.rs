@@ -1,0 +1,302 @@
+//! Item mapping: records and reviews to DynamoDB items and back. A missing or NULL
+//! attribute reads as absent (a flag as false); anything else surprising is `Corrupt`,
+//! naming the payment and the attribute.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+use telepay_core::ipn::PaymentId;
+use telepay_core::order::{ChannelId, UserId};
+use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase, RecordState};
+use telepay_core::store::StoreError;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+pub(super) fn timestamp(t: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::S(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
+    let mut item = Item::new();
+    item.insert("payment_id".into(), number(record.payment_id.get()));
+    item.insert("user_id".into(), number(record.user_id.get()));
+    item.insert("channel_id".into(), number(record.channel_id.get()));
+    item.insert(
+        "state".into(),
+        AttributeValue::S(record.state.as_str().into()),
+    );
+    item.insert(
+        "gcwebhook1_processed".into(),
+        AttributeValue::Bool(record.gcwebhook1_processed),
+    );
+    item.insert(
+        "telegram_invite_sent".into(),
+        AttributeValue::Bool(record.telegram_invite_sent),
+    );
+    let optional_times = [
+        ("gcwebhook1_processed_at", record.gcwebhook1_processed_at),
+        ("telegram_invite_sent_at", record.telegram_invite_sent_at),
+    ];
+    for (name, value) in optional_times {
+        if let Some(t) = value {
+            item.insert(name.into(), timestamp(t));
+        }
+    }
+    if let Some(link) = &record.telegram_invite_link {
+        item.insert(
+            "telegram_invite_link".into(),
+            AttributeValue::S(link.clone()),
+        );
+    }
+    item.insert("created_at".into(), timestamp(record.created_at));
+    item.insert("updated_at".into(), timestamp(record.updated_at));
+    if let Some(hash) = &record.payload_hash {
+        item.insert("payload_hash".into(), AttributeValue::S(hash.clone()));
+    }
+    if let Some(token) = &record.invite_lease_token {
+        item.insert(
+            "invite_lease_token".into(),
+            AttributeValue::S(token.clone()),
+        );
+    }
+    let optional_millis = [
+        ("invite_lease_until", record.invite_lease_until),
+        ("invite_link_expires_at", record.invite_link_expires_at),
+    ];
+    for (name, value) in optional_millis {
+        if let Some(t) = value {
+            item.insert(name.into(), number(t.timestamp_millis()));
+        }
+    }
+    if let Some(reason) = &record.invite_failure_reason {
+        item.insert(
+            "invite_failure_reason".into(),
+            AttributeValue::S(reason.clone()),
+        );
+    }
+    if let Some(purchase) = &record.purchase {
+        item.insert(
+            "private_channel_id".into(),
+            number(purchase.private_channel_id),
+        );
+        item.insert(
+            "subscription_days".into(),
+            number(purchase.subscription_days),
+        );
+        item.insert("price_amount".into(), number(purchase.price_amount));
+        item.insert(
+            "price_currency".into(),
+            AttributeValue::S(purchase.price_currency.clone()),
+        );
+        if let Some(amount) = purchase.outcome_amount {
+            item.insert("outcome_amount".into(), number(amount));
+        }
+        if let Some(currency) = &purchase.outcome_currency {
+            item.insert(
+                "outcome_currency".into(),
+                AttributeValue::S(currency.clone()),
+            );
+        }
+    }
+    item
+}
+
+/// Reads attributes of one item, naming the payment and attribute on any surprise.
+struct ItemReader<'a> {
+    item: &'a Item,
+    payment_id: i64,
+}
+
+impl ItemReader<'_> {
+    fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            payment_id: self.payment_id,
+            detail,
+        }
+    }
+
+    /// Missing and NULL attributes are both absent.
+    fn get(&self, name: &str) -> Option<&AttributeValue> {
+        self.item
+            .get(name)
+            .filter(|v| !matches!(v, AttributeValue::Null(_)))
+    }
+
+    fn parse_number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map(Some)
+                .map_err(|_| self.corrupt(format!("{name} is not a valid number"))),
+            Some(_) => Err(self.corrupt(format!("{name} is not a number"))),
+        }
+    }
+
+    fn string(&self, name: &str) -> Result<Option<String>, StoreError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.corrupt(format!("{name} is not a string"))),
+        }
+    }
+
+    /// Null-safe: missing, NULL and false are all false.
+    fn flag(&self, name: &str) -> Result<bool, StoreError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(AttributeValue::Bool(b)) => Ok(*b),
+            Some(_) => Err(self.corrupt(format!("{name} is not a boolean"))),
+        }
+    }
+
+    fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.string(name)?
+            .map(|s| {
+                DateTime::parse_from_rfc3339(&s)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| self.corrupt(format!("{name} is not an RFC 3339 time")))
+            })
+            .transpose()
+    }
+
+    fn millis(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.parse_number::<i64>(name)?
+            .map(|ms| {
+                DateTime::from_timestamp_millis(ms)
+                    .ok_or_else(|| self.corrupt(format!("{name} is out of range")))
+            })
+            .transpose()
+    }
+
+    fn required<T>(&self, name: &str, value: Option<T>) -> Result<T, StoreError> {
+        value.ok_or_else(|| self.corrupt(format!("{name} is missing")))
+    }
+}
+
+pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreError> {
+    let id_reader = ItemReader {
+        item,
+        payment_id: 0,
+    };
+    let payment_id: i64 =
+        id_reader.required("payment_id", id_reader.parse_number("payment_id")?)?;
+    let r = ItemReader { item, payment_id };
+    let user_id = r.required("user_id", r.parse_number("user_id")?)?;
+    let channel_id = r.required("channel_id", r.parse_number("channel_id")?)?;
+    let state = match r.string("state")? {
+        // Rows from before the state column were all granted payments.
+        None => RecordState::Accepted,
+        Some(s) => s.parse().map_err(|e| r.corrupt(format!("{e}")))?,
+    };
+    let purchase = match r.parse_number::<i64>("private_channel_id")? {
+        None => None,
+        Some(private_channel_id) => Some(Purchase {
+            private_channel_id,
+            subscription_days: r
+                .required("subscription_days", r.parse_number("subscription_days")?)?,
+            price_amount: r.required("price_amount", r.parse_number("price_amount")?)?,
+            price_currency: r.required("price_currency", r.string("price_currency")?)?,
+            outcome_amount: r.parse_number("outcome_amount")?,
+            outcome_currency: r.string("outcome_currency")?,
+        }),
+    };
+    let created_at = r.required("created_at", r.time("created_at")?)?;
+    Ok(ProcessedPayment {
+        payment_id: PaymentId::new(payment_id).map_err(|e| r.corrupt(e.to_string()))?,
+        user_id: UserId::new(user_id).map_err(|e| r.corrupt(e.to_string()))?,
+        channel_id: ChannelId::new(channel_id).map_err(|e| r.corrupt(e.to_string()))?,
+        state,
+        gcwebhook1_processed: r.flag("gcwebhook1_processed")?,
+        gcwebhook1_processed_at: r.time("gcwebhook1_processed_at")?,
+        telegram_invite_sent: r.flag("telegram_invite_sent")?,
+        telegram_invite_sent_at: r.time("telegram_invite_sent_at")?,
+        telegram_invite_link: r.string("telegram_invite_link")?,
+        created_at,
+        updated_at: r.time("updated_at")?.unwrap_or(created_at),
+        payload_hash: r.string("payload_hash")?,
+        purchase,
+        invite_lease_token: r.string("invite_lease_token")?,
+        invite_lease_until: r.millis("invite_lease_until")?,
+        invite_link_expires_at: r.millis("invite_link_expires_at")?,
+        invite_failure_reason: r.string("invite_failure_reason")?,
+    })
+}
+
+pub(super) fn review_from_item(item: &Item) -> Result<PaymentReview, StoreError> {
+    let id_reader = ItemReader {
+        item,
+        payment_id: 0,
+    };
+    let payment_id: i64 =
+        id_reader.required("payment_id", id_reader.parse_number("payment_id")?)?;
+    let r = ItemReader { item, payment_id };
+    let reason = r.required("reason", r.string("reason")?)?;
+    Ok(PaymentReview {
+        payment_id: PaymentId::new(payment_id).map_err(|e| r.corrupt(e.to_string()))?,
+        reason: reason.parse().map_err(|e| r.corrupt(format!("{e}")))?,
+        ipn: r.required("ipn", r.string("ipn")?)?,
+        received_at: r.required("received_at", r.time("received_at")?)?,
+        decision: r
+            .string("decision")?
+            .map(|d| d.parse())
+            .transpose()
+            .map_err(|e| r.corrupt(format!("{e}")))?,
+        decided_at: r.time("decided_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> ProcessedPayment {
+        let mut record = telepay_core::fixtures::sample_record(4492847470);
+        record.created_at = "2026-03-24T22:20:31.880Z".parse().unwrap();
+        record.updated_at = record.created_at;
+        record
+    }
+
+    #[test]
+    fn a_record_survives_the_round_trip_through_an_item() {
+        let record = record();
+        let item = item_from_record(&record);
+        assert_eq!(item["gcwebhook1_processed"], AttributeValue::Bool(false));
+        assert_eq!(
+            item["created_at"],
+            AttributeValue::S("2026-03-24T22:20:31.880Z".into())
+        );
+        assert_eq!(record_from_item(&item).unwrap(), record);
+    }
+
+    #[test]
+    fn missing_or_null_flags_read_as_false() {
+        let mut item = item_from_record(&record());
+        item.remove("gcwebhook1_processed");
+        item.insert("telegram_invite_sent".into(), AttributeValue::Null(true));
+        let read = record_from_item(&item).unwrap();
+        assert!(!read.gcwebhook1_processed && !read.telegram_invite_sent);
+    }
+
+    #[test]
+    fn an_unreadable_item_is_corrupt_and_names_the_payment() {
+        let mut item = item_from_record(&record());
+        item.insert("state".into(), AttributeValue::S("granted".into()));
+        let err = record_from_item(&item).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Corrupt {
+                    payment_id: 4492847470,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

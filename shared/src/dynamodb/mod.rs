@@ -1,0 +1,144 @@
+//! The DynamoDB backend of the store ports: `update.rs` the conditional write, `item.rs`
+//! the item mapping, `tables.rs` table creation, `store.rs` the ports.
+//!
+//! `processed_payments` items carry the seed's ten columns under their names (flags as
+//! BOOL, timestamps as RFC 3339 UTC strings) plus the extras: `state`, `payload_hash`,
+//! `private_channel_id`, `subscription_days`, `price_amount`, `price_currency`,
+//! `outcome_amount`, `outcome_currency`, and the invite protocol's `invite_lease_token`,
+//! `invite_lease_until` and `invite_link_expires_at` (epoch milliseconds, Numbers, so
+//! conditions compare them numerically) and `invite_failure_reason`. A missing or NULL
+//! flag reads as false; this backend only ever writes BOOL flags.
+//! `payment_reviews` items: `payment_id`, `reason`, `ipn` (raw body), `received_at`.
+
+mod item;
+mod store;
+mod tables;
+mod update;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use telepay_core::ipn::PaymentId;
+use telepay_core::store::{Fenced, InviteLease, StoreError};
+
+pub use tables::create_tables;
+
+use item::{Item, number};
+use update::{ConditionalUpdate, HOLDS_LEASE, Update};
+
+#[derive(Debug, Clone)]
+pub struct DynamoDbPaymentStore {
+    client: Client,
+    payments_table: String,
+    reviews_table: String,
+}
+
+impl DynamoDbPaymentStore {
+    pub fn new(
+        client: Client,
+        payments_table: impl Into<String>,
+        reviews_table: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            payments_table: payments_table.into(),
+            reviews_table: reviews_table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn payments_table(&self) -> &str {
+        &self.payments_table
+    }
+
+    /// Every item of `table` matching `filter` (a Scan, all pages; no filter: all items).
+    async fn scan(
+        &self,
+        table: &str,
+        filter: Option<String>,
+        values: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start_key = None;
+        loop {
+            let mut scan = self
+                .client
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key);
+            if let Some(filter) = &filter {
+                if filter.contains("#state") {
+                    scan = scan.expression_attribute_names("#state", "state");
+                }
+                scan = scan.filter_expression(filter);
+            }
+            for (name, value) in &values {
+                scan = scan.expression_attribute_values(*name, value.clone());
+            }
+            let page = scan.send().await.map_err(unavailable)?;
+            items.extend(page.items().iter().cloned());
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    async fn get(&self, table: &str, payment_id: PaymentId) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key("payment_id", number(payment_id.get()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    /// A conditional update of one payment record.
+    fn update(
+        &self,
+        payment_id: PaymentId,
+        update: &str,
+        condition: String,
+    ) -> ConditionalUpdate<'_> {
+        ConditionalUpdate::new(
+            &self.client,
+            &self.payments_table,
+            payment_id.get(),
+            update,
+            condition,
+        )
+    }
+
+    /// An update allowed only while `lease` holds the record.
+    async fn fenced(
+        &self,
+        lease: &InviteLease,
+        update: &str,
+        values: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<Fenced, StoreError> {
+        let request = self
+            .update(lease.payment_id, update, HOLDS_LEASE.to_owned())
+            .value(":token", AttributeValue::S(lease.token.clone()))
+            .values(values);
+        Ok(match request.send().await? {
+            Update::Applied(_) => Fenced::Done,
+            Update::Refused(_) => Fenced::LeaseLost,
+        })
+    }
+}
+
+fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(DisplayErrorContext(error).to_string())
+}

@@ -1,0 +1,358 @@
+//! The store ports on DynamoDB. Every state change is one conditional write
+//! ([`ConditionalUpdate`] or a conditional PutItem); reads are consistent.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{DateTime, Utc};
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
+use telepay_core::store::{
+    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
+    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, StoreError,
+};
+
+use super::item::{item_from_record, number, record_from_item, review_from_item, timestamp};
+use super::update::{
+    ACCEPTED, ConditionalUpdate, INVITE_NOT_SENT, NO_LIVE_LEASE, NOT_PROCESSED, NOT_YET_STORED,
+    Update,
+};
+use super::{DynamoDbPaymentStore, unavailable};
+
+impl DynamoDbPaymentStore {
+    /// Payment records matching `filter` (a Scan).
+    async fn scan_payments(
+        &self,
+        filter: String,
+        values: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        let items = self
+            .scan(&self.payments_table, Some(filter), values)
+            .await?;
+        items.iter().map(record_from_item).collect()
+    }
+}
+
+impl IngressStore for DynamoDbPaymentStore {
+    async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.payments_table)
+            .set_item(Some(item_from_record(record)))
+            .condition_expression(NOT_YET_STORED)
+            // A duplicate gets the stored item back with the refusal: no extra read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::New),
+            Err(SdkError::ServiceError(failure)) => match failure.err() {
+                PutItemError::ConditionalCheckFailedException(refusal) => {
+                    let stored = refusal.item().ok_or_else(|| StoreError::Corrupt {
+                        payment_id: record.payment_id.get(),
+                        detail: "condition failed but no item came back".into(),
+                    })?;
+                    Ok(Recorded::Existing(Box::new(record_from_item(stored)?)))
+                }
+                _ => Err(unavailable(SdkError::ServiceError(failure))),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    async fn hold_for_review(&self, review: &PaymentReview) -> Result<Held, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.reviews_table)
+            .item("payment_id", number(review.payment_id.get()))
+            .item("reason", AttributeValue::S(review.reason.as_str().into()))
+            .item("ipn", AttributeValue::S(review.ipn.clone()))
+            .item("received_at", timestamp(review.received_at))
+            .condition_expression(NOT_YET_STORED)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Held::New),
+            Err(SdkError::ServiceError(failure))
+                if matches!(
+                    failure.err(),
+                    PutItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(Held::AlreadyHeld)
+            }
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+}
+
+impl ProcessorStore for DynamoDbPaymentStore {
+    async fn mark_processed(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessedMark, StoreError> {
+        let update = self
+            .update(
+                payment_id,
+                "SET gcwebhook1_processed = :true, gcwebhook1_processed_at = :now, updated_at = :now",
+                format!("attribute_exists(payment_id) AND {ACCEPTED} AND {NOT_PROCESSED}"),
+            )
+            .value(":true", AttributeValue::Bool(true))
+            .value(":false", AttributeValue::Bool(false))
+            .value(":accepted", AttributeValue::S(RecordState::Accepted.as_str().into()))
+            .value(":now", timestamp(now));
+        Ok(match update.send().await? {
+            Update::Applied(_) => ProcessedMark::Marked,
+            Update::Refused(None) => ProcessedMark::NotFound,
+            Update::Refused(Some(item)) => ProcessedMark::refused_by(&record_from_item(&item)?),
+        })
+    }
+}
+
+impl InviteStore for DynamoDbPaymentStore {
+    async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
+        let update = self
+            .update(
+                claim.payment_id,
+                "SET invite_lease_token = :token, invite_lease_until = :until_ms, updated_at = :now",
+                format!(
+                    "attribute_exists(payment_id) AND {ACCEPTED} AND {INVITE_NOT_SENT} AND {NO_LIVE_LEASE}"
+                ),
+            )
+            .value(":token", AttributeValue::S(claim.lease_token.clone()))
+            .value(":until_ms", number(claim.lease_until.timestamp_millis()))
+            .value(":now_ms", number(claim.now.timestamp_millis()))
+            .value(":now", timestamp(claim.now))
+            .value(":false", AttributeValue::Bool(false))
+            .value(":accepted", AttributeValue::S(RecordState::Accepted.as_str().into()))
+            .returning_new();
+        Ok(match update.send().await? {
+            Update::Applied(Some(item)) => {
+                ClaimOutcome::Claimed(Box::new(record_from_item(&item)?))
+            }
+            Update::Applied(None) => {
+                return Err(StoreError::Corrupt {
+                    payment_id: claim.payment_id.get(),
+                    detail: "claim applied but no item came back".into(),
+                });
+            }
+            Update::Refused(None) => ClaimOutcome::NotFound,
+            Update::Refused(Some(item)) => ClaimOutcome::refused_by(&record_from_item(&item)?),
+        })
+    }
+
+    async fn persist_invite_link(
+        &self,
+        lease: &InviteLease,
+        link: &str,
+        link_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET telegram_invite_link = :link, invite_link_expires_at = :expires_ms, updated_at = :now",
+            vec![
+                (":link", AttributeValue::S(link.to_owned())),
+                (":expires_ms", number(link_expires_at.timestamp_millis())),
+                (":now", timestamp(now)),
+            ],
+        )
+        .await
+    }
+
+    async fn complete_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET telegram_invite_sent = :true, telegram_invite_sent_at = :now, updated_at = :now \
+             REMOVE invite_lease_token, invite_lease_until",
+            vec![
+                (":true", AttributeValue::Bool(true)),
+                (":now", timestamp(now)),
+            ],
+        )
+        .await
+    }
+
+    async fn release_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET updated_at = :now REMOVE invite_lease_token, invite_lease_until",
+            vec![(":now", timestamp(now))],
+        )
+        .await
+    }
+
+    async fn fail_invite(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET #state = :failed, invite_failure_reason = :reason, updated_at = :now \
+             REMOVE invite_lease_token, invite_lease_until",
+            vec![
+                (
+                    ":failed",
+                    AttributeValue::S(RecordState::InviteFailed.as_str().into()),
+                ),
+                (":reason", AttributeValue::S(reason.to_owned())),
+                (":now", timestamp(now)),
+            ],
+        )
+        .await
+    }
+}
+
+impl ReconcilerStore for DynamoDbPaymentStore {
+    /// A filtered Scan: fine for operator tooling on a table of payments; a busy shop
+    /// would add a sparse index on the pending flag.
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        let filter = format!(
+            "{ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) AND created_at < :before"
+        );
+        let values = vec![
+            (
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            ),
+            (":false", AttributeValue::Bool(false)),
+            (":before", timestamp(created_before)),
+        ];
+        let mut pending = self.scan_payments(filter, values).await?;
+        pending.sort_by_key(|r| (r.created_at, r.payment_id));
+        pending.truncate(limit);
+        Ok(pending)
+    }
+
+    async fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .update(
+                payment_id,
+                "SET updated_at = :now",
+                format!(
+                    "attribute_exists(payment_id) AND {ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) \
+                     AND (attribute_not_exists(updated_at) OR updated_at < :quiet_since)"
+                ),
+            )
+            .value(
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            )
+            .value(":false", AttributeValue::Bool(false))
+            .value(":quiet_since", timestamp(quiet_since))
+            .value(":now", timestamp(now));
+        Ok(matches!(update.send().await?, Update::Applied(_)))
+    }
+}
+
+impl OperatorStore for DynamoDbPaymentStore {
+    async fn get_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Option<ProcessedPayment>, StoreError> {
+        let item = self.get(&self.payments_table, payment_id).await?;
+        item.as_ref().map(record_from_item).transpose()
+    }
+
+    async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
+        let item = self.get(&self.reviews_table, payment_id).await?;
+        item.as_ref().map(review_from_item).transpose()
+    }
+
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+        let values = vec![(
+            ":failed",
+            AttributeValue::S(RecordState::InviteFailed.as_str().into()),
+        )];
+        let mut failed = self
+            .scan_payments("#state = :failed".into(), values)
+            .await?;
+        failed.sort_by_key(|r| std::cmp::Reverse((r.updated_at, r.payment_id)));
+        failed.truncate(limit);
+        Ok(failed)
+    }
+
+    async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {
+        let items = self.scan(&self.reviews_table, None, Vec::new()).await?;
+        let mut reviews = items
+            .iter()
+            .map(review_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        reviews.sort_by_key(|r| std::cmp::Reverse((r.received_at, r.payment_id)));
+        reviews.truncate(limit);
+        Ok(reviews)
+    }
+
+    async fn decide_review(
+        &self,
+        payment_id: PaymentId,
+        decision: ReviewDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError> {
+        let update = ConditionalUpdate::new(
+            &self.client,
+            &self.reviews_table,
+            payment_id.get(),
+            "SET decision = :decision, decided_at = :now",
+            "attribute_exists(payment_id) AND attribute_not_exists(decision)".into(),
+        )
+        .value(":decision", AttributeValue::S(decision.as_str().into()))
+        .value(":now", timestamp(now));
+        Ok(match update.send().await? {
+            Update::Applied(_) => Decided::Done,
+            Update::Refused(None) => Decided::NotFound,
+            Update::Refused(Some(item)) => {
+                Decided::AlreadyDecided(review_from_item(&item)?.decision)
+            }
+        })
+    }
+
+    async fn reopen_invite(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<Reopened, StoreError> {
+        let update = self
+            .update(
+                payment_id,
+                "SET #state = :accepted, telegram_invite_sent = :false, updated_at = :now \
+                 REMOVE telegram_invite_sent_at, telegram_invite_link, invite_link_expires_at, \
+                 invite_failure_reason, invite_lease_token, invite_lease_until",
+                format!("attribute_exists(payment_id) AND {NO_LIVE_LEASE}"),
+            )
+            .value(
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            )
+            .value(":false", AttributeValue::Bool(false))
+            .value(":now", timestamp(now))
+            .value(":now_ms", number(now.timestamp_millis()));
+        Ok(match update.send().await? {
+            Update::Applied(_) => Reopened::Done,
+            Update::Refused(None) => Reopened::NotFound,
+            Update::Refused(Some(_)) => Reopened::Leased,
+        })
+    }
+}

@@ -1,0 +1,138 @@
+//! What the store needs from a SQL driver, said once for every sqlx database that can
+//! run our statements: a blanket implementation states the driver bounds in one place,
+//! so the store itself is one generic type instead of a macro per dialect.
+
+use std::future::Future;
+
+use chrono::NaiveDateTime;
+use sqlx::migrate::Migrate;
+use sqlx::{Arguments, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
+use super::MIGRATOR;
+use super::rows::{PaymentRow, ReviewRow};
+
+/// One value bound to a statement's `$N`, in the order of the placeholders.
+#[derive(Debug, Clone)]
+pub enum Bind {
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+    Time(Option<NaiveDateTime>),
+}
+
+impl From<i64> for Bind {
+    fn from(n: i64) -> Self {
+        Self::Int(Some(n))
+    }
+}
+
+impl From<&str> for Bind {
+    fn from(text: &str) -> Self {
+        Self::Text(Some(text.to_owned()))
+    }
+}
+
+impl From<NaiveDateTime> for Bind {
+    fn from(t: NaiveDateTime) -> Self {
+        Self::Time(Some(t))
+    }
+}
+
+pub trait SqlDialect: Database {
+    /// Runs a conditional statement; whether it returned a row (the condition held).
+    fn returns_row(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
+    fn payment_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<PaymentRow>, sqlx::Error>> + Send;
+
+    fn review_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<ReviewRow>, sqlx::Error>> + Send;
+
+    /// Applies the pending migrations in `migrations/`.
+    fn migrate(pool: &Pool<Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// The statement's arguments, in placeholder order.
+fn arguments<DB>(binds: Vec<Bind>) -> Result<DB::Arguments, sqlx::error::BoxDynError>
+where
+    DB: Database,
+    for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<f64>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<String>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<bool>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<NaiveDateTime>: Encode<'e, DB> + Type<DB>,
+{
+    let mut arguments = DB::Arguments::default();
+    for bind in binds {
+        match bind {
+            Bind::Int(v) => arguments.add(v)?,
+            Bind::Float(v) => arguments.add(v)?,
+            Bind::Text(v) => arguments.add(v)?,
+            Bind::Bool(v) => arguments.add(v)?,
+            Bind::Time(v) => arguments.add(v)?,
+        }
+    }
+    Ok(arguments)
+}
+
+impl<DB> SqlDialect for DB
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Connection: Migrate,
+    for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<f64>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<String>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<bool>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<NaiveDateTime>: Encode<'e, DB> + Type<DB>,
+    for<'r> PaymentRow: FromRow<'r, DB::Row>,
+    for<'r> ReviewRow: FromRow<'r, DB::Row>,
+{
+    async fn returns_row(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<bool, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        let query = sqlx::query_with::<DB, _>(sql, arguments);
+        Ok(query.fetch_optional(pool).await?.is_some())
+    }
+
+    async fn payment_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<PaymentRow>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        sqlx::query_as_with::<DB, PaymentRow, _>(sql, arguments)
+            .fetch_all(pool)
+            .await
+    }
+
+    async fn review_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<ReviewRow>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        sqlx::query_as_with::<DB, ReviewRow, _>(sql, arguments)
+            .fetch_all(pool)
+            .await
+    }
+
+    async fn migrate(pool: &Pool<Self>) -> Result<(), sqlx::Error> {
+        MIGRATOR.run(pool).await.map_err(sqlx::Error::from)
+    }
+}

@@ -1,0 +1,142 @@
+//! The SQL backends: Postgres (optional in Lambda, where many seed users keep their
+//! payments) and SQLite (the embedded default of the local run). One generic store,
+//! [`SqlPaymentStore`], over one set of statements; only connecting differs.
+//!
+//! - `statements.rs`: every statement; the WHERE clause of each write is its rule.
+//! - `rows.rs`: rows as stored, read into the domain's records.
+//! - `dialect.rs`: what the store needs from a driver, stated once for both.
+//! - `store.rs`: the ports, implemented once for both dialects.
+
+mod dialect;
+mod rows;
+mod statements;
+mod store;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Pool, Postgres, Sqlite};
+use telepay_core::store::StoreError;
+
+pub use dialect::SqlDialect;
+
+use crate::config::DatabaseUrl;
+
+/// The migrations in `migrations/`, embedded: `telepay migrate` (or
+/// [`SqlPaymentStore::migrate`]) runs them; a cold start never does.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// The payment store on a SQL database.
+#[derive(Debug)]
+pub struct SqlPaymentStore<DB: SqlDialect> {
+    pool: Pool<DB>,
+    statements: StatementCounter,
+}
+
+impl<DB: SqlDialect> Clone for SqlPaymentStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            statements: self.statements.clone(),
+        }
+    }
+}
+
+/// Postgres backend: selected with `TELEPAY_STORE_BACKEND=postgres` + `DATABASE_URL`.
+pub type PostgresPaymentStore = SqlPaymentStore<Postgres>;
+
+/// SQLite backend: an embedded file, the default of the local run.
+pub type SqlitePaymentStore = SqlPaymentStore<Sqlite>;
+
+/// Counts the statements sent to the database: the measure of store traffic.
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn count(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl<DB: SqlDialect> SqlPaymentStore<DB> {
+    pub fn from_pool(pool: Pool<DB>) -> Self {
+        Self {
+            pool,
+            statements: StatementCounter::default(),
+        }
+    }
+
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// Statements sent so far by this store (and its clones).
+    pub fn statements(&self) -> &StatementCounter {
+        &self.statements
+    }
+
+    /// Applies the pending migrations (the documented `telepay migrate`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        DB::migrate(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+fn unavailable(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+impl PostgresPaymentStore {
+    /// Connects once at cold start, sized for Lambda: one invocation at a time needs one
+    /// connection (two for overlap), and every statement is capped at `statement_timeout`.
+    pub async fn connect(
+        url: &DatabaseUrl,
+        statement_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url.expose())
+            // The parse error can quote the URL; say only what is wrong.
+            .map_err(|_| {
+                StoreError::Unavailable("DATABASE_URL is not a valid Postgres URL".into())
+            })?
+            .application_name("telepay")
+            .options([(
+                "statement_timeout",
+                statement_timeout.as_millis().to_string(),
+            )]);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self::from_pool(pool))
+    }
+}
+
+impl SqlitePaymentStore {
+    /// Opens (creating if missing) the SQLite file at `path`, in WAL mode with a busy
+    /// timeout so concurrent writers wait instead of failing.
+    pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self::from_pool(pool))
+    }
+}

@@ -1,0 +1,126 @@
+//! Rows as the tables hold them (seed rows with NULL flags and no extras included), and
+//! their reading into the domain's records.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use telepay_core::ipn::PaymentId;
+use telepay_core::order::{ChannelId, UserId};
+use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase};
+use telepay_core::store::StoreError;
+
+/// One `processed_payments` row; seed rows may have NULL flags and no extras.
+#[derive(sqlx::FromRow)]
+pub struct PaymentRow {
+    payment_id: i64,
+    user_id: i64,
+    channel_id: i64,
+    state: String,
+    gcwebhook1_processed: Option<bool>,
+    gcwebhook1_processed_at: Option<NaiveDateTime>,
+    telegram_invite_sent: Option<bool>,
+    telegram_invite_sent_at: Option<NaiveDateTime>,
+    telegram_invite_link: Option<String>,
+    created_at: Option<NaiveDateTime>,
+    updated_at: Option<NaiveDateTime>,
+    payload_hash: Option<String>,
+    private_channel_id: Option<i64>,
+    subscription_days: Option<i64>,
+    price_amount: Option<f64>,
+    price_currency: Option<String>,
+    outcome_amount: Option<f64>,
+    outcome_currency: Option<String>,
+    invite_lease_token: Option<String>,
+    invite_lease_until_ms: Option<i64>,
+    invite_link_expires_at_ms: Option<i64>,
+    invite_failure_reason: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ReviewRow {
+    payment_id: i64,
+    reason: String,
+    ipn: String,
+    received_at: NaiveDateTime,
+    decision: Option<String>,
+    decided_at: Option<NaiveDateTime>,
+}
+
+pub(super) fn corrupt(payment_id: i64, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        payment_id,
+        detail: detail.to_string(),
+    }
+}
+
+fn millis(payment_id: i64, ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ms.map(|ms| {
+        DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(payment_id, "time out of range"))
+    })
+    .transpose()
+}
+
+impl PaymentRow {
+    pub(super) fn into_record(self) -> Result<ProcessedPayment, StoreError> {
+        let id = self.payment_id;
+        let purchase = match (
+            self.private_channel_id,
+            self.subscription_days,
+            self.price_amount,
+            self.price_currency,
+        ) {
+            (Some(private_channel_id), Some(days), Some(price_amount), Some(price_currency)) => {
+                Some(Purchase {
+                    private_channel_id,
+                    subscription_days: u32::try_from(days).map_err(|e| corrupt(id, e))?,
+                    price_amount,
+                    price_currency,
+                    outcome_amount: self.outcome_amount,
+                    outcome_currency: self.outcome_currency,
+                })
+            }
+            _ => None,
+        };
+        // The seed's columns default to CURRENT_TIMESTAMP but are nullable.
+        let created_at = self
+            .created_at
+            .or(self.updated_at)
+            .map(|t| t.and_utc())
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        Ok(ProcessedPayment {
+            payment_id: PaymentId::new(id).map_err(|e| corrupt(id, e))?,
+            user_id: UserId::new(self.user_id).map_err(|e| corrupt(id, e))?,
+            channel_id: ChannelId::new(self.channel_id).map_err(|e| corrupt(id, e))?,
+            state: self.state.parse().map_err(|e| corrupt(id, e))?,
+            gcwebhook1_processed: self.gcwebhook1_processed.unwrap_or(false),
+            gcwebhook1_processed_at: self.gcwebhook1_processed_at.map(|t| t.and_utc()),
+            telegram_invite_sent: self.telegram_invite_sent.unwrap_or(false),
+            telegram_invite_sent_at: self.telegram_invite_sent_at.map(|t| t.and_utc()),
+            telegram_invite_link: self.telegram_invite_link,
+            created_at,
+            updated_at: self.updated_at.map(|t| t.and_utc()).unwrap_or(created_at),
+            payload_hash: self.payload_hash,
+            purchase,
+            invite_lease_token: self.invite_lease_token,
+            invite_lease_until: millis(id, self.invite_lease_until_ms)?,
+            invite_link_expires_at: millis(id, self.invite_link_expires_at_ms)?,
+            invite_failure_reason: self.invite_failure_reason,
+        })
+    }
+}
+
+impl ReviewRow {
+    pub(super) fn into_review(self) -> Result<PaymentReview, StoreError> {
+        let id = self.payment_id;
+        Ok(PaymentReview {
+            payment_id: PaymentId::new(id).map_err(|e| corrupt(id, e))?,
+            reason: self.reason.parse().map_err(|e| corrupt(id, e))?,
+            ipn: self.ipn,
+            received_at: self.received_at.and_utc(),
+            decision: self
+                .decision
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(|e| corrupt(id, e))?,
+            decided_at: self.decided_at.map(|t| t.and_utc()),
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! Every statement of the SQL backends, one set for both dialects (`$N` placeholders,
+//! `ON CONFLICT ... DO NOTHING RETURNING`, `IS NOT TRUE`). Each state change is ONE
+//! statement whose WHERE clause is the rule; a returned row says it applied.
+
+macro_rules! columns {
+    () => {
+        "payment_id, user_id, channel_id, state, gcwebhook1_processed, gcwebhook1_processed_at, \
+         telegram_invite_sent, telegram_invite_sent_at, telegram_invite_link, created_at, \
+         updated_at, payload_hash, private_channel_id, subscription_days, price_amount, \
+         price_currency, outcome_amount, outcome_currency, invite_lease_token, \
+         invite_lease_until_ms, invite_link_expires_at_ms, invite_failure_reason"
+    };
+}
+
+pub(super) const INSERT_PAYMENT: &str = concat!(
+    "INSERT INTO processed_payments (",
+    columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id"
+);
+pub(super) const SELECT_PAYMENT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM processed_payments WHERE payment_id = $1"
+);
+pub(super) const INSERT_REVIEW: &str = "INSERT INTO payment_reviews (payment_id, reason, ipn, received_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id";
+pub(super) const FAILED_INVITES: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM processed_payments WHERE state = 'invite_failed' \
+     ORDER BY updated_at DESC, payment_id DESC LIMIT $1"
+);
+pub(super) const SELECT_REVIEW: &str = "SELECT payment_id, reason, ipn, received_at, decision, decided_at \
+     FROM payment_reviews WHERE payment_id = $1";
+pub(super) const LIST_REVIEWS: &str = "SELECT payment_id, reason, ipn, received_at, decision, decided_at \
+     FROM payment_reviews ORDER BY received_at DESC, payment_id DESC LIMIT $1";
+pub(super) const DECIDE_REVIEW: &str = "UPDATE payment_reviews SET decision = $2, decided_at = $3 \
+     WHERE payment_id = $1 AND decision IS NULL RETURNING payment_id";
+pub(super) const REOPEN_INVITE: &str = "UPDATE processed_payments \
+     SET state = 'accepted', telegram_invite_sent = FALSE, telegram_invite_sent_at = NULL, \
+     telegram_invite_link = NULL, invite_link_expires_at_ms = NULL, invite_failure_reason = NULL, \
+     invite_lease_token = NULL, invite_lease_until_ms = NULL, updated_at = $2 \
+     WHERE payment_id = $1 AND (invite_lease_until_ms IS NULL OR invite_lease_until_ms < $3) \
+     RETURNING payment_id";
+pub(super) const MARK_PROCESSED: &str = "UPDATE processed_payments \
+     SET gcwebhook1_processed = TRUE, gcwebhook1_processed_at = $2, updated_at = $2 \
+     WHERE payment_id = $1 AND state = 'accepted' AND gcwebhook1_processed IS NOT TRUE \
+     RETURNING payment_id";
+pub(super) const CLAIM_INVITE: &str = concat!(
+    "UPDATE processed_payments \
+     SET invite_lease_token = $2, invite_lease_until_ms = $3, updated_at = $4 \
+     WHERE payment_id = $1 AND state = 'accepted' AND telegram_invite_sent IS NOT TRUE \
+     AND (invite_lease_until_ms IS NULL OR invite_lease_until_ms < $5) RETURNING ",
+    columns!()
+);
+pub(super) const PERSIST_LINK: &str = "UPDATE processed_payments \
+     SET telegram_invite_link = $3, invite_link_expires_at_ms = $4, updated_at = $5 \
+     WHERE payment_id = $1 AND invite_lease_token = $2 RETURNING payment_id";
+pub(super) const COMPLETE_INVITE: &str = "UPDATE processed_payments \
+     SET telegram_invite_sent = TRUE, telegram_invite_sent_at = $3, updated_at = $3, \
+     invite_lease_token = NULL, invite_lease_until_ms = NULL \
+     WHERE payment_id = $1 AND invite_lease_token = $2 RETURNING payment_id";
+pub(super) const RELEASE_INVITE: &str = "UPDATE processed_payments \
+     SET invite_lease_token = NULL, invite_lease_until_ms = NULL, updated_at = $3 \
+     WHERE payment_id = $1 AND invite_lease_token = $2 RETURNING payment_id";
+pub(super) const FAIL_INVITE: &str = "UPDATE processed_payments \
+     SET state = 'invite_failed', invite_failure_reason = $3, updated_at = $4, \
+     invite_lease_token = NULL, invite_lease_until_ms = NULL \
+     WHERE payment_id = $1 AND invite_lease_token = $2 RETURNING payment_id";
+pub(super) const MARK_REQUEUED: &str = "UPDATE processed_payments SET updated_at = $3 \
+     WHERE payment_id = $1 AND state = 'accepted' \
+     AND (gcwebhook1_processed IS NOT TRUE OR telegram_invite_sent IS NOT TRUE) \
+     AND (updated_at IS NULL OR updated_at < $2) RETURNING payment_id";
+pub(super) const PENDING_PAYMENTS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM processed_payments WHERE state = 'accepted' \
+     AND (gcwebhook1_processed IS NOT TRUE OR telegram_invite_sent IS NOT TRUE) \
+     AND (created_at IS NULL OR created_at < $1) ORDER BY created_at, payment_id LIMIT $2"
+);

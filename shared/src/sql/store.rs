@@ -1,0 +1,312 @@
+//! The store ports on SQL, once for both dialects. Every state change is one statement
+//! whose WHERE clause is the rule; only a refused write reads the row back, to report
+//! why (a duplicate, a live lease): never read-then-write.
+
+use chrono::{DateTime, Utc};
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
+use telepay_core::store::{
+    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
+    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, StoreError,
+};
+
+use super::dialect::{Bind, SqlDialect};
+use super::rows::{PaymentRow, ReviewRow, corrupt};
+use super::statements::*;
+use super::{SqlPaymentStore, unavailable};
+
+fn limit(n: usize) -> Bind {
+    Bind::from(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+impl<DB: SqlDialect> SqlPaymentStore<DB> {
+    /// A conditional write: whether its condition held (it returned a row).
+    async fn write(&self, sql: &'static str, binds: Vec<Bind>) -> Result<bool, StoreError> {
+        self.statements.count();
+        DB::returns_row(&self.pool, sql, binds)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn payments(
+        &self,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        self.statements.count();
+        DB::payment_rows(&self.pool, sql, binds)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(PaymentRow::into_record)
+            .collect()
+    }
+
+    async fn reviews(
+        &self,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<PaymentReview>, StoreError> {
+        self.statements.count();
+        DB::review_rows(&self.pool, sql, binds)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(ReviewRow::into_review)
+            .collect()
+    }
+
+    async fn select_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Option<ProcessedPayment>, StoreError> {
+        let mut rows = self
+            .payments(SELECT_PAYMENT, vec![payment_id.get().into()])
+            .await?;
+        Ok(rows.pop())
+    }
+
+    /// A lease-fenced update: `$1` payment_id, `$2` token, then `binds`.
+    async fn fenced(
+        &self,
+        sql: &'static str,
+        lease: &InviteLease,
+        binds: Vec<Bind>,
+    ) -> Result<Fenced, StoreError> {
+        let mut all = vec![lease.payment_id.get().into(), lease.token.as_str().into()];
+        all.extend(binds);
+        Ok(if self.write(sql, all).await? {
+            Fenced::Done
+        } else {
+            Fenced::LeaseLost
+        })
+    }
+}
+
+fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
+    let purchase = record.purchase.as_ref();
+    vec![
+        Bind::from(record.payment_id.get()),
+        Bind::from(record.user_id.get()),
+        Bind::from(record.channel_id.get()),
+        Bind::from(record.state.as_str()),
+        Bind::Bool(Some(record.gcwebhook1_processed)),
+        Bind::Time(record.gcwebhook1_processed_at.map(|t| t.naive_utc())),
+        Bind::Bool(Some(record.telegram_invite_sent)),
+        Bind::Time(record.telegram_invite_sent_at.map(|t| t.naive_utc())),
+        Bind::Text(record.telegram_invite_link.clone()),
+        Bind::from(record.created_at.naive_utc()),
+        Bind::from(record.updated_at.naive_utc()),
+        Bind::Text(record.payload_hash.clone()),
+        Bind::Int(purchase.map(|p| p.private_channel_id)),
+        Bind::Int(purchase.map(|p| i64::from(p.subscription_days))),
+        Bind::Float(purchase.map(|p| p.price_amount)),
+        Bind::Text(purchase.map(|p| p.price_currency.clone())),
+        Bind::Float(purchase.and_then(|p| p.outcome_amount)),
+        Bind::Text(purchase.and_then(|p| p.outcome_currency.clone())),
+        Bind::Text(record.invite_lease_token.clone()),
+        Bind::Int(record.invite_lease_until.map(|t| t.timestamp_millis())),
+        Bind::Int(record.invite_link_expires_at.map(|t| t.timestamp_millis())),
+        Bind::Text(record.invite_failure_reason.clone()),
+    ]
+}
+
+impl<DB: SqlDialect> IngressStore for SqlPaymentStore<DB> {
+    async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
+        if self.write(INSERT_PAYMENT, record_binds(record)).await? {
+            return Ok(Recorded::New);
+        }
+        // The insert decided; this read only reports what was there.
+        let stored = self
+            .select_payment(record.payment_id)
+            .await?
+            .ok_or_else(|| {
+                corrupt(
+                    record.payment_id.get(),
+                    "insert conflicted but no row is there",
+                )
+            })?;
+        Ok(Recorded::Existing(Box::new(stored)))
+    }
+
+    async fn hold_for_review(&self, review: &PaymentReview) -> Result<Held, StoreError> {
+        let binds = vec![
+            review.payment_id.get().into(),
+            review.reason.as_str().into(),
+            review.ipn.as_str().into(),
+            review.received_at.naive_utc().into(),
+        ];
+        Ok(if self.write(INSERT_REVIEW, binds).await? {
+            Held::New
+        } else {
+            Held::AlreadyHeld
+        })
+    }
+}
+
+impl<DB: SqlDialect> ProcessorStore for SqlPaymentStore<DB> {
+    async fn mark_processed(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessedMark, StoreError> {
+        let binds = vec![payment_id.get().into(), now.naive_utc().into()];
+        if self.write(MARK_PROCESSED, binds).await? {
+            return Ok(ProcessedMark::Marked);
+        }
+        Ok(match self.select_payment(payment_id).await? {
+            None => ProcessedMark::NotFound,
+            Some(record) => ProcessedMark::refused_by(&record),
+        })
+    }
+}
+
+impl<DB: SqlDialect> InviteStore for SqlPaymentStore<DB> {
+    async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
+        let binds = vec![
+            claim.payment_id.get().into(),
+            claim.lease_token.as_str().into(),
+            claim.lease_until.timestamp_millis().into(),
+            claim.now.naive_utc().into(),
+            claim.now.timestamp_millis().into(),
+        ];
+        if let Some(record) = self.payments(CLAIM_INVITE, binds).await?.pop() {
+            return Ok(ClaimOutcome::Claimed(Box::new(record)));
+        }
+        Ok(match self.select_payment(claim.payment_id).await? {
+            None => ClaimOutcome::NotFound,
+            Some(record) => ClaimOutcome::refused_by(&record),
+        })
+    }
+
+    async fn persist_invite_link(
+        &self,
+        lease: &InviteLease,
+        link: &str,
+        link_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let binds = vec![
+            link.into(),
+            link_expires_at.timestamp_millis().into(),
+            now.naive_utc().into(),
+        ];
+        self.fenced(PERSIST_LINK, lease, binds).await
+    }
+
+    async fn complete_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(COMPLETE_INVITE, lease, vec![now.naive_utc().into()])
+            .await
+    }
+
+    async fn release_invite(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(RELEASE_INVITE, lease, vec![now.naive_utc().into()])
+            .await
+    }
+
+    async fn fail_invite(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let binds = vec![reason.into(), now.naive_utc().into()];
+        self.fenced(FAIL_INVITE, lease, binds).await
+    }
+}
+
+impl<DB: SqlDialect> ReconcilerStore for SqlPaymentStore<DB> {
+    async fn pending_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit_to: usize,
+    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        let binds = vec![created_before.naive_utc().into(), limit(limit_to)];
+        self.payments(PENDING_PAYMENTS, binds).await
+    }
+
+    async fn mark_requeued(
+        &self,
+        payment_id: PaymentId,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let binds = vec![
+            payment_id.get().into(),
+            quiet_since.naive_utc().into(),
+            now.naive_utc().into(),
+        ];
+        self.write(MARK_REQUEUED, binds).await
+    }
+}
+
+impl<DB: SqlDialect> OperatorStore for SqlPaymentStore<DB> {
+    async fn get_payment(
+        &self,
+        payment_id: PaymentId,
+    ) -> Result<Option<ProcessedPayment>, StoreError> {
+        self.select_payment(payment_id).await
+    }
+
+    async fn get_review(&self, payment_id: PaymentId) -> Result<Option<PaymentReview>, StoreError> {
+        Ok(self
+            .reviews(SELECT_REVIEW, vec![payment_id.get().into()])
+            .await?
+            .pop())
+    }
+
+    async fn failed_invites(&self, limit_to: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+        self.payments(FAILED_INVITES, vec![limit(limit_to)]).await
+    }
+
+    async fn list_reviews(&self, limit_to: usize) -> Result<Vec<PaymentReview>, StoreError> {
+        self.reviews(LIST_REVIEWS, vec![limit(limit_to)]).await
+    }
+
+    async fn decide_review(
+        &self,
+        payment_id: PaymentId,
+        decision: ReviewDecision,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError> {
+        let binds = vec![
+            payment_id.get().into(),
+            decision.as_str().into(),
+            now.naive_utc().into(),
+        ];
+        if self.write(DECIDE_REVIEW, binds).await? {
+            return Ok(Decided::Done);
+        }
+        Ok(match self.get_review(payment_id).await? {
+            None => Decided::NotFound,
+            Some(review) => Decided::AlreadyDecided(review.decision),
+        })
+    }
+
+    async fn reopen_invite(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<Reopened, StoreError> {
+        let binds = vec![
+            payment_id.get().into(),
+            now.naive_utc().into(),
+            now.timestamp_millis().into(),
+        ];
+        if self.write(REOPEN_INVITE, binds).await? {
+            return Ok(Reopened::Done);
+        }
+        Ok(match self.select_payment(payment_id).await? {
+            None => Reopened::NotFound,
+            Some(_) => Reopened::Leased,
+        })
+    }
+}
