@@ -1,12 +1,21 @@
 //! The SQS adapter for [`MessageQueue`].
 
-use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 use std::time::Duration;
-use telepay_core::ipn::PaymentId;
 
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use telepay_core::ipn::PaymentId;
 use telepay_core::queue::{MessageQueue, QueueError, RetryDelay};
+
+/// Any SQS failure, with the SDK's full context (it never carries a secret).
+fn unavailable<E, R>(error: SdkError<E, R>) -> QueueError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    QueueError::Unavailable(DisplayErrorContext(error).to_string())
+}
 
 /// One SQS queue, by URL.
 #[derive(Debug, Clone)]
@@ -35,7 +44,7 @@ impl SqsQueue {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -75,7 +84,7 @@ impl SqsQueue {
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+            .map_err(unavailable)?;
         Ok(output
             .messages
             .unwrap_or_default()
@@ -104,7 +113,7 @@ impl SqsQueue {
             .receipt_handle(receipt_handle)
             .send()
             .await
-            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+            .map_err(unavailable)?;
         Ok(())
     }
 }
@@ -125,7 +134,7 @@ impl MessageQueue for SqsQueue {
             .message_attributes("payment_id", attribute)
             .send()
             .await
-            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+            .map_err(unavailable)?;
         Ok(())
     }
 }
@@ -144,7 +153,7 @@ impl RetryDelay for SqsQueue {
             .visibility_timeout(seconds)
             .send()
             .await
-            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+            .map_err(unavailable)?;
         Ok(())
     }
 }

@@ -434,6 +434,50 @@ async fn a_bot_that_cannot_manage_the_channel_is_a_configuration_error_never_ack
 }
 
 #[tokio::test]
+async fn the_link_admits_to_the_channel_the_buyer_paid_for_even_after_the_directory_changed() {
+    // GIVEN a payment whose stored purchase names a private channel the directory no
+    // longer maps its channel to (the owner moved the channel after the sale)
+    let world = world_with(fast_settings()).await;
+    let mut bought = record(1);
+    bought.purchase.as_mut().unwrap().private_channel_id = -1009990001;
+    world.sender.store.put_payment(bought);
+    // AND a seed row from before this project, with no stored purchase
+    let mut seed = record(2);
+    seed.purchase = None;
+    world.sender.store.put_payment(seed);
+
+    // WHEN both invites are delivered
+    assert!(world.invoke_one(1).await.is_empty());
+    assert!(world.invoke_one(2).await.is_empty());
+
+    // THEN the buyer's link is for the channel bought, the seed row's for the directory's
+    let created = world.fake.delivered("createChatInviteLink");
+    assert_eq!(created[0].params["chat_id"], -1009990001);
+    assert_eq!(created[1].params["chat_id"], CHANNEL);
+}
+
+#[tokio::test]
+async fn a_seed_row_whose_channel_is_missing_from_the_directory_waits_for_configuration() {
+    // GIVEN a seed row without a stored purchase, for a channel the directory lacks
+    let world = world_with(fast_settings()).await;
+    let mut seed = record(3);
+    seed.purchase = None;
+    seed.channel_id = telepay_core::order::ChannelId::new(-1004242424242).unwrap();
+    world.sender.store.put_payment(seed);
+
+    // WHEN its invite is delivered, THEN it is retried (never acknowledged, never failed
+    // as the buyer's fault) without a single Bot API call, and the lease is released
+    assert_eq!(world.invoke_one(3).await, vec!["m0".to_string()]);
+    assert!(
+        world.fake.calls().is_empty(),
+        "a configuration error, not Telegram's"
+    );
+    let stored = world.stored(3);
+    assert_eq!(stored.state, RecordState::Accepted);
+    assert_eq!(stored.invite_lease_token, None);
+}
+
+#[tokio::test]
 async fn an_unknown_telegram_error_is_retried() {
     let world = world().await;
     world.fake.inject(Fault::new(

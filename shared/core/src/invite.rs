@@ -349,7 +349,8 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
     }
 
     fn private_channel(&self, record: &ProcessedPayment) -> Result<i64, Stopped> {
-        crate::operator::private_channel(record, Some(&self.directory))
+        record
+            .private_channel(Some(&self.directory))
             .ok_or(Stopped::UnknownChannel(record.channel_id.get()))
     }
 

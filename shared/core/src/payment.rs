@@ -11,11 +11,12 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::directory::ChannelDirectory;
 use crate::ipn::{Ipn, PaymentId};
 use crate::order::{ChannelId, UserId};
 
 /// Where a granted payment stands. The stage flags (`gcwebhook1_processed`,
-/// `telegram_invite_sent`) move within `Accepted`; `InviteFailed` is terminal (#3).
+/// `telegram_invite_sent`) move within `Accepted`; `InviteFailed` is terminal until an operator re-opens it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordState {
@@ -205,6 +206,19 @@ impl PendingStage {
 }
 
 impl ProcessedPayment {
+    /// The private channel it admits to. The stored purchase first (what was bought, even
+    /// if the directory changed since); the directory only for seed rows without one.
+    pub fn private_channel(&self, directory: Option<&ChannelDirectory>) -> Option<i64> {
+        self.purchase
+            .as_ref()
+            .map(|p| p.private_channel_id)
+            .or_else(|| {
+                directory?
+                    .channel(self.channel_id)
+                    .map(|entry| entry.private_channel_id)
+            })
+    }
+
     /// The processor may mark it: accepted and not processed yet.
     pub fn awaits_processing(&self) -> bool {
         self.state == RecordState::Accepted && !self.gcwebhook1_processed

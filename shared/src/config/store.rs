@@ -1,5 +1,5 @@
 //! Which store backend, and where: `TELEPAY_STORE_BACKEND` with the table names, the
-//! database URL or the SQLite path. Connecting is `crate::store`'s job.
+//! database URL or the SQLite path. Connecting is the store module's job.
 
 use std::path::PathBuf;
 

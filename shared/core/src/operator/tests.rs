@@ -1,0 +1,193 @@
+//! The operator's workflows on the memory store.
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
+use crate::payment::{HoldReason, PaymentReview};
+use crate::queue::memory::MemoryQueue;
+use crate::store::memory::MemoryPaymentStore;
+use crate::telegram::InviteLink;
+
+fn at() -> DateTime<Utc> {
+    "2026-11-29T12:00:00Z".parse().unwrap()
+}
+
+fn operator() -> Operator<MemoryPaymentStore> {
+    Operator::new(MemoryPaymentStore::new(), ManualClock::frozen_at(at()))
+}
+
+fn directory() -> ChannelDirectory {
+    ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap()
+}
+
+fn id(n: i64) -> PaymentId {
+    PaymentId::new(n).unwrap()
+}
+
+/// Records the links it was asked to revoke.
+#[derive(Default)]
+struct Revocations(std::sync::Mutex<Vec<(i64, String)>>);
+
+impl TelegramInviter for Revocations {
+    async fn create_invite_link(
+        &self,
+        _: i64,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<InviteLink, TelegramError> {
+        unreachable!("operators never create links")
+    }
+    async fn revoke_invite_link(&self, chat_id: i64, link: &str) -> Result<(), TelegramError> {
+        self.0.lock().unwrap().push((chat_id, link.to_owned()));
+        Ok(())
+    }
+    async fn send_message(&self, _: i64, _: &str) -> Result<(), TelegramError> {
+        unreachable!("operators never message buyers")
+    }
+}
+
+#[tokio::test]
+async fn attention_lists_each_stage_once_with_its_age() {
+    let op = operator();
+    let old = |n: i64| {
+        let mut record = sample_record(n);
+        record.created_at = at() - TimeDelta::minutes(90);
+        record
+    };
+    op.store.put_payment(old(1));
+    let mut processed = old(2);
+    processed.gcwebhook1_processed = true;
+    processed.invite_lease_until = Some(at() + TimeDelta::seconds(30));
+    op.store.put_payment(processed);
+    let mut failed = old(3);
+    failed.state = RecordState::InviteFailed;
+    failed.invite_failure_reason = Some("blocked".into());
+    op.store.put_payment(failed);
+    let mut done = old(4);
+    done.gcwebhook1_processed = true;
+    done.telegram_invite_sent = true;
+    op.store.put_payment(done);
+
+    let lines = op.attention(Duration::ZERO, 10).await.unwrap();
+    let stages: Vec<_> = lines.iter().map(|l| (l.payment_id, l.stage)).collect();
+    assert_eq!(
+        stages,
+        [
+            (1, "not_processed"),
+            (2, "invite_not_sent"),
+            (3, "invite_failed")
+        ]
+    );
+    assert_eq!(lines[1].leased, Some(true));
+    assert_eq!(lines[0].age_minutes, 90);
+}
+
+#[tokio::test]
+async fn replay_reopens_a_failed_invite_and_refuses_a_sent_one() {
+    let op = operator();
+    let queue = MemoryQueue::new();
+    let mut failed = sample_record(3);
+    failed.state = RecordState::InviteFailed;
+    op.store.put_payment(failed);
+    op.replay(id(3), &queue).await.unwrap();
+    assert_eq!(op.store.payment(3).unwrap().state, RecordState::Accepted);
+    let request: InviteRequest = serde_json::from_str(&queue.bodies()[0]).unwrap();
+    assert_eq!(request.payment_id, id(3));
+
+    let mut sent = sample_record(4);
+    sent.telegram_invite_sent = true;
+    op.store.put_payment(sent);
+    assert!(matches!(
+        op.replay(id(4), &queue).await,
+        Err(OperatorError::AlreadySent(4))
+    ));
+    assert!(matches!(
+        op.replay(id(5), &queue).await,
+        Err(OperatorError::PaymentNotFound(5))
+    ));
+}
+
+#[tokio::test]
+async fn reissue_revokes_in_the_purchased_channel_and_queues_a_new_invite() {
+    let op = operator();
+    let queue = MemoryQueue::new();
+    let mut sent = sample_record(5);
+    sent.telegram_invite_sent = true;
+    sent.telegram_invite_link = Some("https://t.me/+lost".into());
+    sent.purchase.as_mut().unwrap().private_channel_id = -1007777;
+    op.store.put_payment(sent);
+
+    assert!(matches!(
+        op.reissue::<Revocations>(id(5), None, Some(&directory()), &queue)
+            .await,
+        Err(OperatorError::NoBot(5))
+    ));
+    let bot = Revocations::default();
+    let revoked = op
+        .reissue(id(5), Some(&bot), Some(&directory()), &queue)
+        .await
+        .unwrap();
+    assert_eq!(revoked.as_deref(), Some("https://t.me/+lost"));
+    assert_eq!(
+        *bot.0.lock().unwrap(),
+        [(-1007777, "https://t.me/+lost".to_owned())],
+        "the channel the buyer paid for, not the directory's current one"
+    );
+    let record = op.store.payment(5).unwrap();
+    assert!(!record.telegram_invite_sent && record.telegram_invite_link.is_none());
+    assert_eq!(queue.bodies().len(), 1);
+}
+
+#[tokio::test]
+async fn approve_records_queues_and_decides_once_and_reject_is_then_refused() {
+    let op = operator();
+    let queue = MemoryQueue::new();
+    op.store
+        .hold_for_review(&PaymentReview {
+            payment_id: id(4492847470),
+            reason: HoldReason::PriceMismatch,
+            ipn: SAMPLE_IPN.replace("\"price_amount\":3.21", "\"price_amount\":1.5"),
+            received_at: at(),
+            decision: None,
+            decided_at: None,
+        })
+        .await
+        .unwrap();
+    op.approve(id(4492847470), &directory(), &queue)
+        .await
+        .unwrap();
+    assert_eq!(
+        op.store.payment(4492847470).unwrap().state,
+        RecordState::Accepted
+    );
+    assert_eq!(queue.bodies().len(), 1);
+    let again = op.approve(id(4492847470), &directory(), &queue).await;
+    assert_eq!(
+        again.unwrap_err().to_string(),
+        "payment 4492847470 was already approved"
+    );
+    assert_eq!(
+        op.reject(id(4492847470)).await.unwrap_err().to_string(),
+        "payment 4492847470 was already approved"
+    );
+    assert!(matches!(
+        op.reject(id(9)).await,
+        Err(OperatorError::ReviewNotFound(9))
+    ));
+}
+
+#[test]
+fn the_stored_purchase_decides_the_channel_and_the_directory_serves_seed_rows() {
+    let directory = directory();
+    let mut bought = sample_record(1);
+    bought.purchase.as_mut().unwrap().private_channel_id = -1007777;
+    assert_eq!(bought.private_channel(Some(&directory)), Some(-1007777));
+    let mut seed = sample_record(2);
+    seed.purchase = None;
+    let from_directory = directory
+        .channel(seed.channel_id)
+        .map(|e| e.private_channel_id);
+    assert!(from_directory.is_some());
+    assert_eq!(seed.private_channel(Some(&directory)), from_directory);
+    assert_eq!(seed.private_channel(None), None);
+}

@@ -1,0 +1,426 @@
+//! The chain driven by the schedule: NOWPayments' deliveries with retries, the
+//! SQS-triggered consumers, the reconciler on its schedule, then quiescence and the
+//! final sweep.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use fake_bot_api::FakeBotApi;
+use serde_json::{Value, json};
+use telepay_core::chain::{ChainSettings, StageQueues, Stages};
+use telepay_core::clock::ManualClock;
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
+use telepay_core::invite::{InviteSender, InviteSettings};
+use telepay_core::processor::PaymentProcessor;
+use telepay_core::reconcile::Reconciler;
+use telepay_core::signature::IpnSecret;
+use telepay_core::store::ports::*;
+use telepay_core::webhook::PaymentWebhook;
+use telepay_shared::sqs_event::sqs_batch;
+use telepay_shared::telegram::{BotApiInviter, BotToken};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::dice::{Dice, tag};
+use super::faults::{Chaos, ChaosQueue, ChaosStore, ChaosTelegram, Stage, invoke};
+use super::sim_sqs::SimQueue;
+
+use super::ChaosConfig;
+use super::report::{self, Report};
+use super::schedule::*;
+
+/// The chain, wired as in Lambda around one store backend.
+struct Chain<S> {
+    config: ChaosConfig,
+    chaos: Arc<Chaos>,
+    store: ChaosStore<S>,
+    secret: IpnSecret,
+    webhook: PaymentWebhook<ChaosStore<S>, ChaosQueue>,
+    processor: PaymentProcessor<ChaosStore<S>, ChaosQueue, ChaosQueue>,
+    invite_sender: InviteSender<ChaosStore<S>, ChaosTelegram<BotApiInviter>>,
+    reconciler: Reconciler<ChaosStore<S>, ChaosQueue, ChaosQueue>,
+    processor_queue: Arc<SimQueue>,
+    invite_queue: Arc<SimQueue>,
+    payout_queue: Arc<SimQueue>,
+    in_flight: Semaphore,
+    /// Webhook deliveries NOWPayments gave up on after its last retry.
+    np_gave_up: AtomicU64,
+    /// Forged or tampered deliveries answered 2xx.
+    forged_answered_ok: AtomicU64,
+    forged_sent: AtomicU64,
+    requeued: AtomicU64,
+}
+
+/// Runs the schedule of `config` against `store` and reports.
+pub async fn run<S: PaymentStore + 'static>(
+    backend: &str,
+    store: S,
+    config: ChaosConfig,
+) -> Report {
+    let started = Instant::now();
+    let dice = Dice::new(config.seed);
+    let chaos = Arc::new(Chaos::new(dice, config.rates.clone()));
+    let fake = FakeBotApi::start(BOT_TOKEN).await;
+    fake.set_policy(Box::new(telegram_policy(
+        chaos.clone(),
+        config.call_timeout,
+    )));
+    let chain = Arc::new(Chain::new(store, &fake, chaos.clone(), config.clone()));
+
+    let plans: Vec<PaymentPlan> = (0..config.payments as u64)
+        .map(|i| PaymentPlan::new(&dice, i))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut consumers = JoinSet::new();
+    for worker in 0..config.consumers {
+        consumers.spawn(
+            chain
+                .clone()
+                .consume(Stage::Processor, stop.clone(), worker),
+        );
+        consumers.spawn(
+            chain
+                .clone()
+                .consume(Stage::InviteSender, stop.clone(), worker),
+        );
+    }
+    consumers.spawn(chain.clone().reconcile_on_schedule(stop.clone()));
+
+    let mut nowpayments = JoinSet::new();
+    for plan in plans.clone() {
+        nowpayments.spawn(chain.clone().nowpayments(plan));
+    }
+    while nowpayments.join_next().await.is_some() {}
+
+    let final_rounds = chain.quiesce_and_reconcile().await;
+    stop.store(true, Ordering::Relaxed);
+    while consumers.join_next().await.is_some() {}
+
+    report::build(
+        backend,
+        &chain.store,
+        &plans,
+        &fake,
+        &chain.chaos,
+        &chain.figures(final_rounds),
+        started.elapsed(),
+    )
+    .await
+}
+
+/// Counters the report needs from the run itself.
+#[derive(Debug, Clone, Default)]
+pub struct RunFigures {
+    pub seed: u64,
+    pub np_gave_up: u64,
+    pub forged_sent: u64,
+    pub forged_answered_ok: u64,
+    pub requeued_by_reconciler: u64,
+    pub final_reconcile_rounds: u32,
+    pub processor_queue: super::sim_sqs::QueueFigures,
+    pub invite_queue: super::sim_sqs::QueueFigures,
+    pub payouts_for: HashSet<i64>,
+    pub injected: std::collections::BTreeMap<String, u64>,
+}
+
+impl<S: PaymentStore + 'static> Chain<S> {
+    fn new(store: S, fake: &FakeBotApi, chaos: Arc<Chaos>, config: ChaosConfig) -> Self {
+        let store = ChaosStore::new(Arc::new(store), chaos.clone());
+        let dice = chaos.dice;
+        let sqs = |name, visibility| {
+            Arc::new(SimQueue::new(
+                name,
+                visibility,
+                config.max_receives,
+                config.rates.sqs_duplicate,
+                dice,
+            ))
+        };
+        let processor_queue = sqs("processor", config.processor_visibility);
+        let invite_queue = sqs("invite", config.invite_visibility);
+        let payout_queue = sqs("payout", Duration::from_secs(3600));
+        let queue = |q: &Arc<SimQueue>| ChaosQueue::new(q.clone(), chaos.clone());
+        let secret = IpnSecret::new(SAMPLE_IPN_SECRET).unwrap();
+        let telegram = BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
+            .expect("the fake's URL");
+        let settings = ChainSettings {
+            invite: InviteSettings {
+                call_timeout: config.call_timeout,
+                lease_grace: config.lease_grace,
+                ..InviteSettings::default()
+            },
+            stuck_after: config.stuck_after,
+            reconcile_batch: 1000,
+            // Real time, movable: what subscriptions expiring mid-run will need.
+            clock: ManualClock::following_system(),
+            ..ChainSettings::new(
+                secret.clone(),
+                ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+            )
+        };
+        let queues = StageQueues {
+            processor: queue(&processor_queue),
+            invite: queue(&invite_queue),
+            payout: queue(&payout_queue),
+        };
+        let telegram = ChaosTelegram::new(telegram, chaos.clone());
+        let stages = Stages::wire(settings, store.clone(), queues, telegram);
+        Self {
+            webhook: stages.webhook,
+            processor: stages.processor,
+            invite_sender: stages.invite_sender,
+            reconciler: stages.reconciler,
+            secret,
+            store,
+            processor_queue,
+            invite_queue,
+            payout_queue,
+            in_flight: Semaphore::new(config.in_flight),
+            np_gave_up: AtomicU64::new(0),
+            forged_answered_ok: AtomicU64::new(0),
+            forged_sent: AtomicU64::new(0),
+            requeued: AtomicU64::new(0),
+            chaos,
+            config,
+        }
+    }
+
+    /// NOWPayments for one payment: earlier statuses, the finished IPN 1–5 times, each
+    /// retried on a non-2xx answer or no answer, then abandoned. Forgeries go in between.
+    async fn nowpayments(self: Arc<Self>, plan: PaymentPlan) {
+        let dice = self.chaos.dice;
+        let pause = |n: u64| {
+            let ms = dice.below(60, &[tag("pause"), plan.payment_id as u64, n]);
+            tokio::time::sleep(Duration::from_millis(ms))
+        };
+        let spread = self.config.arrival_interval.as_millis() as u64 * self.config.payments as u64;
+        let start = dice.below(spread.max(1), &[tag("start"), plan.payment_id as u64]);
+        tokio::time::sleep(Duration::from_millis(start)).await;
+        if !plan.earlier_after_finished {
+            for (n, status) in plan.earlier.iter().enumerate() {
+                self.deliver(&plan, status, n as u64).await;
+            }
+        }
+        let forgery_at = dice.below(
+            plan.finished_copies + 1,
+            &[tag("forgery at"), plan.payment_id as u64],
+        );
+        for copy in 0..plan.finished_copies.max(1) {
+            if copy == forgery_at {
+                self.forge(&plan).await;
+            }
+            pause(copy).await;
+            if plan.kind != PaymentKind::ForgedOnly {
+                self.deliver(&plan, "finished", 10 + copy).await;
+            }
+        }
+        if forgery_at == plan.finished_copies {
+            self.forge(&plan).await;
+        }
+        if plan.earlier_after_finished {
+            for (n, status) in plan.earlier.iter().enumerate() {
+                self.deliver(&plan, status, 20 + n as u64).await;
+            }
+        }
+    }
+
+    /// One IPN, with NOWPayments' retries.
+    async fn deliver(&self, plan: &PaymentPlan, status: &str, copy: u64) {
+        let body = plan.ipn(status);
+        let signature = self.secret.sign(body.as_bytes());
+        for attempt in 0..=u64::from(self.config.np_retries) {
+            if attempt > 0 {
+                let backoff = self.config.np_retry_interval * 2u32.pow(attempt as u32 - 1);
+                tokio::time::sleep(backoff).await;
+            }
+            let key = [plan.payment_id as u64, copy, attempt];
+            if self.post(&body, Some(&signature), &key).await == Some(true) {
+                return;
+            }
+        }
+        self.chaos.count("nowpayments gave up on a delivery");
+        self.np_gave_up.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The forged or tampered IPNs of a plan, each sent once.
+    async fn forge(&self, plan: &PaymentPlan) {
+        for (n, forgery) in plan.forgeries.iter().enumerate() {
+            let genuine = plan.ipn("finished");
+            let signature = self.secret.sign(genuine.as_bytes());
+            let (body, header) = match forgery {
+                Forgery::WrongSecret => {
+                    let wrong = IpnSecret::new("not-the-ipn-secret").unwrap();
+                    (genuine.clone(), Some(wrong.sign(genuine.as_bytes())))
+                }
+                Forgery::Unsigned => (genuine, None),
+                Forgery::TruncatedSignature => (genuine, Some(signature[..64].to_owned())),
+                Forgery::UppercaseSignature => (genuine, Some(signature.to_uppercase())),
+                Forgery::SignatureOfAnotherBody => {
+                    let other = ipn_body(
+                        plan.payment_id + 1,
+                        plan.user_id + 1,
+                        "finished",
+                        PRICE,
+                        Value::Null,
+                    );
+                    (genuine, Some(self.secret.sign(other.as_bytes())))
+                }
+                Forgery::BuyerChangedAfterSigning => {
+                    let attacker = ATTACKER_BASE + plan.user_id;
+                    let order = format!("PGP-{attacker}|{SAMPLE_CHANNEL_ID}");
+                    (tamper(&genuine, "order_id", json!(order)), Some(signature))
+                }
+                Forgery::PriceChangedAfterSigning => (
+                    tamper(&genuine, "price_amount", json!(0.01)),
+                    Some(signature),
+                ),
+            };
+            self.forged_sent.fetch_add(1, Ordering::Relaxed);
+            let key = [plan.payment_id as u64, 100 + n as u64, 0];
+            if self.post(&body, header.as_deref(), &key).await == Some(true) {
+                self.forged_answered_ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One POST through API Gateway to np-webhook: `Some(2xx?)`, or `None` when the
+    /// invocation died without answering.
+    async fn post(&self, body: &str, signature: Option<&str>, key: &[u64]) -> Option<bool> {
+        let request = crate::ipn_request(body, signature, Some("application/json"));
+        let _permit = self.in_flight.acquire().await.unwrap();
+        let invocation = self.chaos.invocation(Stage::Webhook, key);
+        let answer = invoke(
+            invocation,
+            Duration::from_secs(5),
+            np_webhook::handle(&self.webhook, request),
+        )
+        .await;
+        match answer {
+            Ok(Ok(response)) => Some(response.status().is_success()),
+            Ok(Err(never)) => match never {},
+            Err(_) => None,
+        }
+    }
+
+    async fn processor_invocation(&self, batch: Vec<SqsMessage>) -> SqsBatchResponse {
+        let event = sqs_batch(batch, self.config.processor_timeout);
+        let Ok(response) = payment_processor::handle(&self.processor, event).await;
+        response
+    }
+
+    async fn invite_invocation(&self, batch: Vec<SqsMessage>) -> SqsBatchResponse {
+        let event = sqs_batch(batch, self.config.invite_timeout);
+        let Ok(response) =
+            invite_sender::handle(&self.invite_sender, &*self.invite_queue, event).await;
+        response
+    }
+
+    /// The event source mapping of `stage`'s queue: receive a batch, invoke, delete what
+    /// succeeded. A crashed or timed-out invocation deletes nothing.
+    async fn consume(self: Arc<Self>, stage: Stage, stop: Arc<AtomicBool>, worker: usize) {
+        let (queue, timeout) = match stage {
+            Stage::InviteSender => (&self.invite_queue, self.config.invite_timeout),
+            _ => (&self.processor_queue, self.config.processor_timeout),
+        };
+        while !stop.load(Ordering::Relaxed) {
+            let batch = queue.receive(self.config.batch_size);
+            let Some(first) = batch.first() else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
+            let first_payment = first
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                .and_then(|v| v["payment_id"].as_i64())
+                .unwrap_or_default();
+            let receives: u64 = first.attributes["ApproximateReceiveCount"]
+                .parse()
+                .unwrap_or_default();
+            let key = [
+                first_payment as u64,
+                receives,
+                batch.len() as u64,
+                worker as u64,
+            ];
+            let invocation = self.chaos.invocation(stage, &key);
+            let answered = match stage {
+                Stage::InviteSender => {
+                    invoke(invocation, timeout, self.invite_invocation(batch.clone())).await
+                }
+                _ => {
+                    invoke(
+                        invocation,
+                        timeout,
+                        self.processor_invocation(batch.clone()),
+                    )
+                    .await
+                }
+            };
+            if let Ok(response) = answered {
+                queue.settle(&batch, &response);
+            }
+        }
+    }
+
+    /// The reconciler's schedule while payments arrive.
+    async fn reconcile_on_schedule(self: Arc<Self>, stop: Arc<AtomicBool>) {
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(self.config.reconcile_every).await;
+            if let Ok(report) = self.reconciler.reconcile().await {
+                let requeued = report.requeued_processing + report.requeued_invites;
+                self.requeued.fetch_add(requeued as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Waits until both queues are empty, then reconciles everything unfinished (no age
+    /// limit) until nothing is left to requeue. Returns the rounds it took.
+    async fn quiesce_and_reconcile(&self) -> u32 {
+        let sweep = Reconciler::new(
+            self.store.clone(),
+            ChaosQueue::new(self.processor_queue.clone(), self.chaos.clone()),
+            ChaosQueue::new(self.invite_queue.clone(), self.chaos.clone()),
+            Duration::ZERO,
+            100_000,
+        )
+        .with_clock(self.reconciler.clock.clone());
+        for round in 1..=60 {
+            while self.processor_queue.outstanding() + self.invite_queue.outstanding() > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            match sweep.reconcile().await {
+                Ok(report) if report.backlog == 0 => return round,
+                Ok(report) => {
+                    let requeued = report.requeued_processing + report.requeued_invites;
+                    self.requeued.fetch_add(requeued as u64, Ordering::Relaxed);
+                    if requeued == 0 {
+                        // Only live leases (or failed sends) left: let them lapse.
+                        tokio::time::sleep(self.config.invite_visibility).await;
+                    }
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        60
+    }
+
+    fn figures(&self, final_rounds: u32) -> RunFigures {
+        RunFigures {
+            seed: self.config.seed,
+            np_gave_up: self.np_gave_up.load(Ordering::Relaxed),
+            forged_sent: self.forged_sent.load(Ordering::Relaxed),
+            forged_answered_ok: self.forged_answered_ok.load(Ordering::Relaxed),
+            requeued_by_reconciler: self.requeued.load(Ordering::Relaxed),
+            final_reconcile_rounds: final_rounds,
+            processor_queue: self.processor_queue.figures(),
+            invite_queue: self.invite_queue.figures(),
+            payouts_for: self.payout_queue.sent_payment_ids().into_iter().collect(),
+            injected: self.chaos.tally(),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The seeded schedule: what each payment is, how forgeries are made, and Telegram's
+//! faults per (method, payment, attempt). The same seed gives the same schedule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_bot_api::FaultKind;
+use serde_json::{Value, json};
+use telepay_core::fixtures::SAMPLE_CHANNEL_ID;
+
+use super::dice::{Dice, tag};
+use super::faults::{Chaos, FaultRates};
+
+pub(super) const BOT_TOKEN: &str = "777000:chaos-run-token";
+pub(super) const PAYMENT_BASE: i64 = 5_000_000_000;
+pub(super) const USER_BASE: i64 = 100_000;
+pub(super) const ATTACKER_BASE: i64 = 900_000_000;
+/// The price of the demo directory's only tier.
+pub(super) const PRICE: f64 = 3.21;
+
+/// What a payment is, in the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentKind {
+    /// A finished payment at the right price: must end with exactly one working invite,
+    /// or a terminal `invite_failed` when the buyer cannot be messaged.
+    Paid,
+    /// A repeat deposit (`parent_payment_id` set): must be held for review.
+    RepeatDeposit,
+    /// Paid the wrong amount: must be held for review.
+    PriceMismatch,
+    /// Never paid: only forged or tampered IPNs arrive for it. Must leave no trace.
+    ForgedOnly,
+}
+
+/// How a forged or tampered IPN is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Forgery {
+    WrongSecret,
+    Unsigned,
+    TruncatedSignature,
+    UppercaseSignature,
+    SignatureOfAnotherBody,
+    /// A genuine body and its signature, then the buyer changed to the attacker.
+    BuyerChangedAfterSigning,
+    /// A genuine body and its signature, then the price lowered.
+    PriceChangedAfterSigning,
+}
+
+pub(super) const FORGERIES: [Forgery; 7] = [
+    Forgery::WrongSecret,
+    Forgery::Unsigned,
+    Forgery::TruncatedSignature,
+    Forgery::UppercaseSignature,
+    Forgery::SignatureOfAnotherBody,
+    Forgery::BuyerChangedAfterSigning,
+    Forgery::PriceChangedAfterSigning,
+];
+
+/// One payment's part of the schedule.
+#[derive(Debug, Clone)]
+pub struct PaymentPlan {
+    pub payment_id: i64,
+    pub user_id: i64,
+    pub kind: PaymentKind,
+    /// How many times NOWPayments sends the finished IPN (each retried on failure).
+    pub(super) finished_copies: u64,
+    /// Earlier statuses sent before (or, out of order, after) the finished ones.
+    pub(super) earlier: Vec<&'static str>,
+    pub(super) earlier_after_finished: bool,
+    /// Forged or tampered IPNs sent for this payment.
+    pub(super) forgeries: Vec<Forgery>,
+}
+
+impl PaymentPlan {
+    pub(super) fn new(dice: &Dice, index: u64) -> Self {
+        let payment_id = PAYMENT_BASE + index as i64;
+        let roll = dice.unit(&[tag("kind"), index]);
+        let kind = match roll {
+            r if r < 0.02 => PaymentKind::RepeatDeposit,
+            r if r < 0.05 => PaymentKind::PriceMismatch,
+            r if r < 0.07 => PaymentKind::ForgedOnly,
+            _ => PaymentKind::Paid,
+        };
+        let mut earlier = Vec::new();
+        if dice.chance(0.4, &[tag("waiting"), index]) {
+            earlier.push("waiting");
+            if dice.chance(0.5, &[tag("confirming"), index]) {
+                earlier.push("confirming");
+            }
+        }
+        let forgery = |n: u64| {
+            FORGERIES[dice.below(FORGERIES.len() as u64, &[tag("forgery"), index, n]) as usize]
+        };
+        let forgeries = match kind {
+            PaymentKind::ForgedOnly => (0..1 + dice.below(3, &[tag("forgeries"), index]))
+                .map(forgery)
+                .collect(),
+            _ if dice.chance(0.05, &[tag("tampered"), index]) => vec![forgery(0)],
+            _ => Vec::new(),
+        };
+        Self {
+            payment_id,
+            user_id: USER_BASE + index as i64,
+            kind,
+            finished_copies: 1 + dice.below(5, &[tag("copies"), index]),
+            earlier,
+            earlier_after_finished: dice.chance(0.1, &[tag("out of order"), index]),
+            forgeries,
+        }
+    }
+
+    /// The IPN NOWPayments would send with `status` (compact, keys sorted, like theirs).
+    pub(super) fn ipn(&self, status: &str) -> String {
+        let price = match self.kind {
+            PaymentKind::PriceMismatch => PRICE / 2.0,
+            _ => PRICE,
+        };
+        let parent = match self.kind {
+            PaymentKind::RepeatDeposit => json!(self.payment_id - 1),
+            _ => Value::Null,
+        };
+        ipn_body(self.payment_id, self.user_id, status, price, parent)
+    }
+
+    /// The buyer the invite must go to.
+    pub(super) fn buyer(&self) -> i64 {
+        self.user_id
+    }
+}
+
+pub(super) fn ipn_body(
+    payment_id: i64,
+    user_id: i64,
+    status: &str,
+    price: f64,
+    parent: Value,
+) -> String {
+    json!({
+        "payment_id": payment_id,
+        "parent_payment_id": parent,
+        "invoice_id": payment_id + 1_000_000_000,
+        "payment_status": status,
+        "pay_address": "MEEim9nyiAWcDbMAqVZj6tE5xktqbSDrCJ",
+        "price_amount": price,
+        "price_currency": "usd",
+        "pay_amount": 0.05716941,
+        "actually_paid": if status == "finished" { 0.05716941 } else { 0.0 },
+        "pay_currency": "ltc",
+        "order_id": format!("PGP-{user_id}|{SAMPLE_CHANNEL_ID}"),
+        "order_description": "Demo channel, 30 days",
+        "outcome_amount": 0.001408,
+        "outcome_currency": "eth",
+        "payin_extra_id": null,
+        "payment_extra_ids": null,
+        "purchase_id": (payment_id + 2_000_000_000).to_string(),
+        "updated_at": 1_774_390_831_880_i64,
+    })
+    .to_string()
+}
+
+/// `body` with `field` set to `value`, which must differ from what was signed.
+pub(super) fn tamper(body: &str, field: &str, value: Value) -> String {
+    let mut ipn: serde_json::Map<String, Value> = serde_json::from_str(body).unwrap();
+    let before = ipn.insert(field.to_owned(), value);
+    let tampered = serde_json::to_string(&ipn).unwrap();
+    assert_ne!(
+        tampered, body,
+        "a tampered IPN differs from the signed one ({before:?})"
+    );
+    tampered
+}
+
+/// Which payment a user id in the schedule belongs to.
+pub(super) fn payment_of_user(user_id: i64) -> i64 {
+    PAYMENT_BASE + (user_id - USER_BASE)
+}
+
+/// Whether the buyer of `payment_id` blocked the bot / never started it.
+pub(super) fn buyer_blocked(dice: &Dice, rates: &FaultRates, payment_id: i64) -> bool {
+    dice.chance(rates.buyer_blocked, &[tag("blocked"), payment_id as u64])
+}
+
+pub(super) fn buyer_unknown(dice: &Dice, rates: &FaultRates, payment_id: i64) -> bool {
+    !buyer_blocked(dice, rates, payment_id)
+        && dice.chance(rates.buyer_unknown, &[tag("unknown"), payment_id as u64])
+}
+
+/// Telegram's faults, decided by the seed per (method, payment, attempt).
+pub(super) fn telegram_policy(
+    chaos: Arc<Chaos>,
+    call_timeout: Duration,
+) -> impl Fn(&str, &Value) -> Option<FaultKind> + Send + Sync {
+    move |method, params| {
+        let (dice, rates) = (&chaos.dice, &chaos.rates);
+        let payment_id = match method {
+            "sendMessage" => payment_of_user(params["chat_id"].as_i64()?),
+            _ => params["name"]
+                .as_str()?
+                .strip_prefix("payment ")?
+                .parse()
+                .ok()?,
+        };
+        if method == "sendMessage" && buyer_blocked(dice, rates, payment_id) {
+            chaos.count("telegram 403 bot blocked");
+            return Some(FaultKind::Forbidden(
+                "Forbidden: bot was blocked by the user".into(),
+            ));
+        }
+        if method == "sendMessage" && buyer_unknown(dice, rates, payment_id) {
+            chaos.count("telegram 400 chat not found");
+            return Some(FaultKind::BadRequest("Bad Request: chat not found".into()));
+        }
+        let attempt = chaos.attempt(method, payment_id);
+        let roll = dice.unit(&[tag("telegram"), tag(method), payment_id as u64, attempt]);
+        let late = call_timeout + Duration::from_millis(300);
+        let faults = [
+            (rates.telegram_429, "telegram 429", FaultKind::RetryAfter(1)),
+            (rates.telegram_500, "telegram 500", FaultKind::ServerError),
+            (
+                rates.telegram_too_slow,
+                "telegram answered too late",
+                FaultKind::Delay(late),
+            ),
+            (
+                rates.telegram_slow,
+                "telegram slow",
+                FaultKind::Delay(call_timeout / 4),
+            ),
+        ];
+        // Consecutive slices of [0, 1): each fault's rate is its width.
+        let mut edge = 0.0;
+        let fault = faults.into_iter().find_map(|(rate, name, kind)| {
+            edge += rate;
+            (roll < edge).then_some((name, kind))
+        });
+        fault.map(|(name, kind)| {
+            chaos.count(format!("{name} {method}"));
+            kind
+        })
+    }
+}

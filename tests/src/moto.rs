@@ -1,0 +1,192 @@
+//! AWS on moto: the SDK configuration (local endpoints only), fresh tables and queues
+//! per test, queues with dead-letter queues, and a count of DynamoDB requests.
+
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_sqs::types::QueueAttributeName;
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
+use telepay_core::signature::IpnSecret;
+use telepay_core::webhook::PaymentWebhook;
+use telepay_shared::dynamodb::{DynamoDbPaymentStore, create_tables};
+use telepay_shared::sqs::SqsQueue;
+
+/// The SDK configuration for moto. Refuses to run against anything but a local endpoint,
+/// so a test can never touch a real AWS account.
+pub async fn moto() -> SdkConfig {
+    for variable in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"] {
+        let endpoint = std::env::var(variable).unwrap_or_default();
+        assert!(
+            endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),
+            "{variable} must point at a local moto server; run the tests with `make test`"
+        );
+    }
+    // Generous timeouts: a loaded CI machine must not turn a slow moto into a failure.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(std::time::Duration::from_secs(20))
+        .build();
+    telepay_shared::aws::load_sdk_config(timeouts).await
+}
+
+/// A name no other test uses, so tests run in parallel against one moto.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+/// A fresh pair of tables and a fresh queue on moto.
+pub struct MotoResources {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub payments_table: String,
+    pub reviews_table: String,
+    pub queue_url: String,
+}
+
+impl MotoResources {
+    pub async fn new() -> Self {
+        let sdk = moto().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let payments_table = unique("processed_payments");
+        let reviews_table = unique("payment_reviews");
+        create_tables(&dynamodb, &payments_table, &reviews_table)
+            .await
+            .expect("moto creates the tables");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("processor"))
+            .send()
+            .await
+            .expect("moto creates the queue")
+            .queue_url
+            .expect("a queue URL");
+        Self {
+            dynamodb,
+            sqs,
+            payments_table,
+            reviews_table,
+            queue_url,
+        }
+    }
+
+    pub fn store(&self) -> DynamoDbPaymentStore {
+        DynamoDbPaymentStore::new(
+            self.dynamodb.clone(),
+            &self.payments_table,
+            &self.reviews_table,
+        )
+    }
+
+    pub fn queue(&self) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), &self.queue_url)
+    }
+
+    pub fn webhook(&self) -> PaymentWebhook<DynamoDbPaymentStore, SqsQueue> {
+        PaymentWebhook::new(
+            IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
+            ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+            self.store(),
+            self.queue(),
+        )
+    }
+
+    /// Every message on the queue now (received, not deleted).
+    pub async fn drain_queue(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut all = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .visibility_timeout(60)
+                .send()
+                .await
+                .expect("receive from moto");
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return all;
+            }
+            all.extend(messages);
+        }
+    }
+}
+
+/// Every DynamoDB request that went over the wire, by operation (X-Amz-Target), retries
+/// included: the real request count, not trait calls.
+#[derive(Debug, Default, Clone)]
+pub struct DynamoDbRequests(Arc<Mutex<Vec<String>>>);
+
+impl DynamoDbRequests {
+    pub fn operations(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for DynamoDbRequests {
+    fn name(&self) -> &'static str {
+        "DynamoDbRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(target) = context.request().headers().get("x-amz-target") {
+            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+            self.0.lock().unwrap().push(operation);
+        }
+        Ok(())
+    }
+}
+
+/// Creates a queue with a dead-letter queue (`max_receives` deliveries, then the DLQ) and
+/// the given visibility timeout; returns (queue URL, DLQ URL).
+pub async fn queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receives: u32,
+    visibility_secs: u32,
+) -> (String, String) {
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(unique(&format!("{name}-dlq")))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives});
+    let url = sqs
+        .create_queue()
+        .queue_name(unique(name))
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_secs.to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (url, dlq_url)
+}
