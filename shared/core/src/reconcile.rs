@@ -9,7 +9,7 @@ use chrono::TimeDelta;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, system_clock};
 use crate::metrics::emit_value;
 use crate::payment::PendingStage;
 use crate::queue::{InviteRequest, MessageQueue, ProcessorMessage};
@@ -59,7 +59,7 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
             invite_queue,
             stuck_after,
             batch,
-            clock: crate::clock::system_clock(),
+            clock: system_clock(),
         }
     }
 

@@ -112,7 +112,17 @@ struct ItemReader<'a> {
     payment_id: i64,
 }
 
-impl ItemReader<'_> {
+impl<'a> ItemReader<'a> {
+    /// A reader for `item`, whose key (`payment_id`) names it in every error.
+    fn keyed(item: &'a Item) -> Result<Self, StoreError> {
+        let unnamed = ItemReader {
+            item,
+            payment_id: 0,
+        };
+        let payment_id = unnamed.required("payment_id", unnamed.parse_number("payment_id")?)?;
+        Ok(ItemReader { item, payment_id })
+    }
+
     fn corrupt(&self, detail: String) -> StoreError {
         StoreError::Corrupt {
             payment_id: self.payment_id,
@@ -180,13 +190,8 @@ impl ItemReader<'_> {
 }
 
 pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreError> {
-    let id_reader = ItemReader {
-        item,
-        payment_id: 0,
-    };
-    let payment_id: i64 =
-        id_reader.required("payment_id", id_reader.parse_number("payment_id")?)?;
-    let r = ItemReader { item, payment_id };
+    let r = ItemReader::keyed(item)?;
+    let payment_id = r.payment_id;
     let user_id = r.required("user_id", r.parse_number("user_id")?)?;
     let channel_id = r.required("channel_id", r.parse_number("channel_id")?)?;
     let state = match r.string("state")? {
@@ -229,13 +234,8 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
 }
 
 pub(super) fn review_from_item(item: &Item) -> Result<PaymentReview, StoreError> {
-    let id_reader = ItemReader {
-        item,
-        payment_id: 0,
-    };
-    let payment_id: i64 =
-        id_reader.required("payment_id", id_reader.parse_number("payment_id")?)?;
-    let r = ItemReader { item, payment_id };
+    let r = ItemReader::keyed(item)?;
+    let payment_id = r.payment_id;
     let reason = r.required("reason", r.string("reason")?)?;
     Ok(PaymentReview {
         payment_id: PaymentId::new(payment_id).map_err(|e| r.corrupt(e.to_string()))?,
