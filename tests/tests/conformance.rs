@@ -700,3 +700,87 @@ conformance_suite! {
     postgres: PostgresPaymentStore,
     dynamodb: DynamoDbPaymentStore,
 }
+
+/// DynamoDB alone has a NULL type apart from a missing attribute: what boto3 and most
+/// migration tools write for a SQL NULL. Every condition must read it as the item reader
+/// does (absent), or such an item can never be claimed, processed or re-queued.
+mod dynamodb_null_typed_attributes {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, Null, S};
+
+    use super::*;
+
+    /// A seed item with `nulls` present but NULL-typed.
+    async fn insert_seed_item(store: &DynamoDbPaymentStore, payment_id: i64, nulls: &[&str]) {
+        let mut put = store
+            .client()
+            .put_item()
+            .table_name(store.payments_table())
+            .item("payment_id", N(payment_id.to_string()))
+            .item("user_id", N(SAMPLE_USER_ID.to_string()))
+            .item("channel_id", N(SAMPLE_CHANNEL_ID.to_string()))
+            .item(
+                "created_at",
+                S(long_ago().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            );
+        for name in nulls {
+            put = put.item(*name, Null(true));
+        }
+        put.send().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn seed_items_with_null_typed_flags_state_and_times_get_exactly_one_invite() {
+        // GIVEN a seed item whose flags, state, updated_at and lease are NULL-typed, and
+        // one where they are missing (the case that always worked)
+        let store = DynamoDbPaymentStore::fresh().await;
+        let null_typed = [
+            "gcwebhook1_processed",
+            "telegram_invite_sent",
+            "state",
+            "updated_at",
+            "invite_lease_until",
+        ];
+        insert_seed_item(&store, 21, &null_typed).await;
+        insert_seed_item(&store, 22, &[]).await;
+
+        // THEN both are pending, re-queued once, processed once and invited exactly once
+        let pending: Vec<i64> = store
+            .pending_payments(now(), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.payment_id.get())
+            .collect();
+        assert_eq!(pending, vec![21, 22], "the reconciler sees both");
+        for payment_id in [21, 22] {
+            let t = now();
+            assert!(
+                store.mark_requeued(id(payment_id), t, t).await.unwrap(),
+                "{payment_id}: a NULL updated_at is quiet"
+            );
+            assert_eq!(
+                store.mark_processed(id(payment_id), t).await.unwrap(),
+                ProcessedMark::Marked,
+                "{payment_id}"
+            );
+            let first = claim(payment_id, "first", t, TimeDelta::seconds(30));
+            assert!(
+                matches!(
+                    store.claim_invite(&first).await.unwrap(),
+                    ClaimOutcome::Claimed(_)
+                ),
+                "{payment_id}: claimable, not read as leased"
+            );
+            assert_eq!(
+                store.complete_invite(&first.lease(), t).await.unwrap(),
+                Fenced::Done
+            );
+            let again = claim(payment_id, "again", t, TimeDelta::seconds(30));
+            assert_eq!(
+                store.claim_invite(&again).await.unwrap(),
+                ClaimOutcome::AlreadySent,
+                "{payment_id}: exactly one invite"
+            );
+        }
+    }
+}

@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use telepay_core::invite::InviteSender;
+use telepay_core::metrics::emit_count;
 use telepay_core::queue::{MessageOutcome, RetryDelay};
 use telepay_core::store::InviteStore;
 use telepay_core::telegram::TelegramInviter;
 use telepay_shared::batch::{batch_response, message_span};
-use tracing::{Instrument, warn};
+use tracing::{Instrument, error, warn};
 
 /// The time the invocation has left. Lambda's deadline is wall-clock time, so this is
 /// the one place the sender looks at the system clock; the sender turns it into a
@@ -38,14 +39,28 @@ pub async fn handle<S: InviteStore, T: TelegramInviter, D: RetryDelay>(
 ) -> Result<SqsBatchResponse, Infallible> {
     let deadline = sender.deadline_in(time_left(&event.context));
     let mut results = Vec::with_capacity(event.payload.records.len());
-    for message in &event.payload.records {
+    for (n, message) in event.payload.records.iter().enumerate() {
         let span = message_span(message);
         let outcome = if sender.has_time_for_one(deadline) {
             let body = message.body.as_deref().unwrap_or_default();
             sender.deliver(body, deadline).instrument(span).await
         } else {
             let left_ms = (deadline - sender.clock.now()).num_milliseconds();
-            span.in_scope(|| warn!(left_ms, "invocation deadline near: left for redelivery"));
+            if n == 0 {
+                // Not even one message fits: every delivery of this batch would go to the
+                // DLQ untouched. The function's timeout is too short for the settings.
+                let needed_ms = sender.settings.time_per_message().as_millis() as i64;
+                span.in_scope(|| {
+                    error!(
+                        left_ms,
+                        needed_ms,
+                        "invocation too short for one invite: raise the function timeout or lower TELEPAY_TELEGRAM_CALL_TIMEOUT_MS"
+                    )
+                });
+                emit_count("InviteDeadlineTooShort");
+            } else {
+                span.in_scope(|| warn!(left_ms, "invocation deadline near: left for redelivery"));
+            }
             MessageOutcome::Retry
         };
         results.push((message, outcome));

@@ -551,3 +551,32 @@ async fn the_sample_events_give_their_documented_outcomes() {
     assert!(world.stored(4492847470).telegram_invite_sent);
     assert_eq!(world.messages_sent().len(), 1);
 }
+
+#[test]
+fn the_template_passes_the_function_its_own_timeout() {
+    // Lambda exposes no variable with the timeout: the template states it twice, and the
+    // cold-start check and the no-deadline fallback rely on both agreeing.
+    let template = include_str!("../../../template.yaml");
+    let function = template
+        .split("  InviteSenderFunction:")
+        .nth(1)
+        .expect("the invite-sender function")
+        .split("\n  # ----")
+        .next()
+        .unwrap();
+    let value = |key: &str| -> u64 {
+        let line = function
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("{key} in InviteSenderFunction"));
+        line.split(':')
+            .nth(1)
+            .unwrap()
+            .trim()
+            .trim_matches('\'')
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("Timeout:"), value("TELEPAY_FUNCTION_TIMEOUT_S:"));
+    assert_eq!(value("Timeout:"), UNKNOWN_DEADLINE.as_secs());
+}

@@ -24,6 +24,13 @@ use crate::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_
 use crate::store::{ClaimOutcome, Fenced, InviteClaim, InviteLease, InviteStore, StoreError};
 use crate::telegram::{TelegramError, TelegramInviter};
 
+/// The Bot API calls of the longest path through one message (revoke a stale link,
+/// create one, send it). With the store writes around them, this decides both whether an
+/// invocation has time for one more message and which configurations are impossible.
+pub const BOT_API_CALLS_PER_MESSAGE: u32 = 3;
+/// The claim and the writes after the calls, with room to spare.
+pub const STORE_TIME_PER_MESSAGE: Duration = Duration::from_secs(1);
+
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MESSAGE: &str = "Thank you for your payment! Here is your personal invite link to the private channel:\n{link}\n\nIt admits one person and expires in {hours} hours.";
@@ -70,6 +77,14 @@ pub struct InviteSettings {
     /// How long after the invocation's deadline the lease lapses (a crashed worker's
     /// payment becomes claimable again this soon after its deadline).
     pub lease_grace: Duration,
+}
+
+impl InviteSettings {
+    /// The time one message needs at worst: every Bot API call of the longest path at its
+    /// timeout, plus the store writes.
+    pub fn time_per_message(&self) -> Duration {
+        self.call_timeout * BOT_API_CALLS_PER_MESSAGE + STORE_TIME_PER_MESSAGE
+    }
 }
 
 impl Default for InviteSettings {
@@ -141,13 +156,13 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
         self.clock.now() + TimeDelta::from_std(time_left).unwrap_or(TimeDelta::zero())
     }
 
-    /// Whether one more message can be handled before `deadline`: claim, up to three
-    /// Bot API calls and the writes. Past this, messages are left for SQS untouched.
+    /// Whether one more message can be handled before `deadline`
+    /// ([`InviteSettings::time_per_message`]). Past this, messages are left for SQS
+    /// untouched.
     pub fn has_time_for_one(&self, deadline: DateTime<Utc>) -> bool {
-        let needed = self.settings.call_timeout * 3 + Duration::from_secs(1);
         (deadline - self.clock.now())
             .to_std()
-            .is_ok_and(|left| left >= needed)
+            .is_ok_and(|left| left >= self.settings.time_per_message())
     }
 
     /// Handles one invite request body within an invocation ending at `deadline`.

@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use telepay_core::directory::ChannelDirectory;
-use telepay_core::invite::{InviteSettings, MessageTemplate};
+use telepay_core::invite::{BOT_API_CALLS_PER_MESSAGE, InviteSettings, MessageTemplate};
 use telepay_core::signature::IpnSecret;
 
 use super::{
-    API_URL, BOT_TOKEN, ConfigError, Environment, INVITE_LINK_TTL_HOURS, INVITE_MESSAGE,
-    INVITE_QUEUE_URL, IPN_SECRET, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL, RECONCILE_AFTER_MINUTES,
-    RECONCILE_BATCH, StoreConfig, TELEGRAM_CALL_TIMEOUT_MS, channel_directory, optional_number,
+    API_URL, BOT_TOKEN, ConfigError, Environment, FUNCTION_TIMEOUT_S, INVITE_LINK_TTL_HOURS,
+    INVITE_MESSAGE, INVITE_QUEUE_URL, IPN_SECRET, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
+    RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, StoreConfig, TELEGRAM_CALL_TIMEOUT_MS,
+    channel_directory, optional_number,
 };
 use crate::telegram::BotToken;
 
@@ -79,6 +80,10 @@ impl ReconcilerConfig {
     }
 }
 
+/// The invite sender's `Timeout` in template.yaml, assumed where the template's
+/// `TELEPAY_FUNCTION_TIMEOUT_S` is not set (a local run).
+const INVITE_SENDER_TIMEOUT_S: u64 = 60;
+
 /// invite-sender's configuration.
 #[derive(Debug)]
 pub struct InviteSenderConfig {
@@ -102,6 +107,20 @@ impl InviteSenderConfig {
         }
         if let Some(ms) = optional_number(env, TELEGRAM_CALL_TIMEOUT_MS, 100..=60_000)? {
             settings.call_timeout = Duration::from_millis(ms);
+        }
+        let function_timeout = Duration::from_secs(
+            optional_number(env, FUNCTION_TIMEOUT_S, 1..=900)?.unwrap_or(INVITE_SENDER_TIMEOUT_S),
+        );
+        let needed = settings.time_per_message();
+        if needed > function_timeout {
+            return Err(ConfigError::Impossible(format!(
+                "{TELEGRAM_CALL_TIMEOUT_MS}={} needs {:.1} s per message ({BOT_API_CALLS_PER_MESSAGE} \
+                 Bot API calls and the store writes), more than {FUNCTION_TIMEOUT_S}={}: every \
+                 invite would go to the dead-letter queue untouched",
+                settings.call_timeout.as_millis(),
+                needed.as_secs_f64(),
+                function_timeout.as_secs(),
+            )));
         }
         if let Some(text) = env.get(INVITE_MESSAGE).filter(|t| !t.trim().is_empty()) {
             settings.message = MessageTemplate::new(text).map_err(|e| ConfigError::Invalid {
@@ -196,5 +215,33 @@ mod tests {
             err.to_string(),
             "environment variable TELEGRAM_BOT_TOKEN is missing or empty"
         );
+    }
+
+    #[test]
+    fn a_call_timeout_the_function_cannot_fit_once_is_refused_at_cold_start() {
+        let env = |call_ms: &'static str, function_s: &'static str| {
+            [
+                (BOT_TOKEN, "123:secret-token"),
+                (PAYMENTS_TABLE, "p"),
+                (REVIEWS_TABLE, "r"),
+                (INVITE_QUEUE_URL, "http://q"),
+                (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY),
+                (TELEGRAM_CALL_TIMEOUT_MS, call_ms),
+                (FUNCTION_TIMEOUT_S, function_s),
+            ]
+        };
+        assert!(InviteSenderConfig::from_env(&env("5000", "60")).is_ok());
+        assert!(
+            InviteSenderConfig::from_env(&env("5000", "")).is_ok(),
+            "60 s assumed"
+        );
+        let err = InviteSenderConfig::from_env(&env("30000", "60")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("TELEPAY_TELEGRAM_CALL_TIMEOUT_MS=30000")
+                && text.contains("TELEPAY_FUNCTION_TIMEOUT_S=60"),
+            "names both variables: {text}"
+        );
+        assert!(InviteSenderConfig::from_env(&env("5000", "10")).is_err());
     }
 }

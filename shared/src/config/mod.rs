@@ -26,6 +26,8 @@ pub const INVITE_MESSAGE: &str = "TELEPAY_INVITE_MESSAGE";
 pub const TELEGRAM_CALL_TIMEOUT_MS: &str = "TELEPAY_TELEGRAM_CALL_TIMEOUT_MS";
 pub const RECONCILE_AFTER_MINUTES: &str = "TELEPAY_RECONCILE_AFTER_MINUTES";
 pub const RECONCILE_BATCH: &str = "TELEPAY_RECONCILE_BATCH";
+/// The function's own timeout (Lambda exposes no variable with it): the template passes it.
+pub const FUNCTION_TIMEOUT_S: &str = "TELEPAY_FUNCTION_TIMEOUT_S";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -45,6 +47,9 @@ pub enum ConfigError {
     },
     #[error("{CHANNEL_DIRECTORY_FILE}: cannot read {path}: {reason}")]
     DirectoryFile { path: String, reason: String },
+    /// Settings that each make sense but together cannot work.
+    #[error("{0}")]
+    Impossible(String),
 }
 
 /// Where configuration comes from: the process environment in Lambda, a map in tests.

@@ -74,6 +74,9 @@ impl DynamoDbPaymentStore {
                 if filter.contains("#state") {
                     scan = scan.expression_attribute_names("#state", "state");
                 }
+                if filter.contains(":null") {
+                    scan = scan.expression_attribute_values(":null", update::null_type());
+                }
                 scan = scan.filter_expression(filter);
             }
             for (name, value) in &values {

@@ -15,7 +15,7 @@ use telepay_core::store::{
 use super::item::{item_from_record, number, record_from_item, review_from_item, timestamp};
 use super::update::{
     ACCEPTED, ConditionalUpdate, INVITE_NOT_SENT, NO_LIVE_LEASE, NOT_PROCESSED, NOT_YET_STORED,
-    Update,
+    QUIET_SINCE, Update,
 };
 use super::{DynamoDbPaymentStore, unavailable};
 
@@ -253,7 +253,7 @@ impl ReconcilerStore for DynamoDbPaymentStore {
                 "SET updated_at = :now",
                 format!(
                     "attribute_exists(payment_id) AND {ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) \
-                     AND (attribute_not_exists(updated_at) OR updated_at < :quiet_since)"
+                     AND {QUIET_SINCE}"
                 ),
             )
             .value(

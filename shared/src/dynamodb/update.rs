@@ -10,17 +10,30 @@ use telepay_core::store::StoreError;
 use super::item::{Item, number};
 use super::unavailable;
 
-/// Null-safe conditions shared by the payments table's writes.
+/// Conditions shared by the payments table's writes. Each one that reads an attribute
+/// is null-safe the way the item reader is: a missing attribute and a NULL-typed one
+/// (what boto3 and most migration tools write for a SQL NULL) both mean "absent", so
+/// `attribute_type(x, :null)` stands beside every `attribute_not_exists(x)`. `:null` is
+/// bound by the request builders whenever an expression names it.
 pub(super) const NOT_YET_STORED: &str = "attribute_not_exists(payment_id)";
-/// Null-safe "accepted": rows from before the state attribute count as accepted.
-pub(super) const ACCEPTED: &str = "(attribute_not_exists(#state) OR #state = :accepted)";
-pub(super) const NOT_PROCESSED: &str =
-    "(attribute_not_exists(gcwebhook1_processed) OR gcwebhook1_processed = :false)";
-pub(super) const INVITE_NOT_SENT: &str =
-    "(attribute_not_exists(telegram_invite_sent) OR telegram_invite_sent = :false)";
-pub(super) const NO_LIVE_LEASE: &str =
-    "(attribute_not_exists(invite_lease_until) OR invite_lease_until < :now_ms)";
+/// "accepted": rows from before the state attribute count as accepted.
+pub(super) const ACCEPTED: &str =
+    "(attribute_not_exists(#state) OR attribute_type(#state, :null) OR #state = :accepted)";
+pub(super) const NOT_PROCESSED: &str = "(attribute_not_exists(gcwebhook1_processed) \
+     OR attribute_type(gcwebhook1_processed, :null) OR gcwebhook1_processed = :false)";
+pub(super) const INVITE_NOT_SENT: &str = "(attribute_not_exists(telegram_invite_sent) \
+     OR attribute_type(telegram_invite_sent, :null) OR telegram_invite_sent = :false)";
+pub(super) const NO_LIVE_LEASE: &str = "(attribute_not_exists(invite_lease_until) \
+     OR attribute_type(invite_lease_until, :null) OR invite_lease_until < :now_ms)";
+/// Nothing has touched the record since `:quiet_since` (a seed row may have no time).
+pub(super) const QUIET_SINCE: &str = "(attribute_not_exists(updated_at) \
+     OR attribute_type(updated_at, :null) OR updated_at < :quiet_since)";
 pub(super) const HOLDS_LEASE: &str = "invite_lease_token = :token";
+
+/// The `:null` operand of `attribute_type`: the type's name.
+pub(super) fn null_type() -> AttributeValue {
+    AttributeValue::S("NULL".into())
+}
 
 /// A conditional UpdateItem's answer: the item after, or the item that refused.
 pub(super) enum Update {
@@ -76,6 +89,7 @@ impl<'a> ConditionalUpdate<'a> {
 
     pub(super) async fn send(self) -> Result<Update, StoreError> {
         let uses_state = self.update.contains("#state") || self.condition.contains("#state");
+        let uses_null = self.condition.contains(":null");
         let mut request = self
             .client
             .update_item()
@@ -92,6 +106,9 @@ impl<'a> ConditionalUpdate<'a> {
         if uses_state {
             // `state` is a DynamoDB reserved word.
             request = request.expression_attribute_names("#state", "state");
+        }
+        if uses_null {
+            request = request.expression_attribute_values(":null", null_type());
         }
         for (name, value) in self.values {
             request = request.expression_attribute_values(name, value);
