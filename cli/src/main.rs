@@ -11,8 +11,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use telepay_core::clock::system_clock;
+use telepay_core::directory::ChannelDirectory;
 use telepay_core::ipn::PaymentId;
-use telepay_core::operator::Operator;
+use telepay_core::operator::{Bot, Operator};
 use telepay_core::reconcile::Reconciler;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::OperatorStore;
@@ -133,7 +134,7 @@ async fn main() -> ExitCode {
 
 /// The configured store, the operator's workflows over it, and a lazily built SQS client.
 struct Shop {
-    operator: Operator<AnyPaymentStore>,
+    store: AnyPaymentStore,
     sdk: aws_config::SdkConfig,
 }
 
@@ -142,14 +143,15 @@ impl Shop {
         let config = StoreConfig::from_env(&ProcessEnvironment)?;
         let sdk = load_sdk_config(consumer_timeouts()).await;
         let store = AnyPaymentStore::connect(&config, &sdk).await?;
-        Ok(Self {
-            operator: Operator::new(store, system_clock()),
-            sdk,
-        })
+        Ok(Self { store, sdk })
     }
 
     fn store(&self) -> &AnyPaymentStore {
-        &self.operator.store
+        &self.store
+    }
+
+    fn operator(&self) -> Operator<'_, AnyPaymentStore> {
+        Operator::new(&self.store, system_clock())
     }
 
     async fn queue(&self, name: &str) -> anyhow::Result<AnyQueue> {
@@ -206,7 +208,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
     let shop = Shop::connect().await?;
-    let operator = &shop.operator;
+    let operator = shop.operator();
     match command {
         PaymentsCommand::Show { payment_id: id } => {
             print(serde_json::to_value(
@@ -224,22 +226,23 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
         }
         PaymentsCommand::Replay { payment_id: id } => {
             let invite_queue = shop.queue("invite").await?;
-            operator.replay(payment_id(id)?, &invite_queue).await?;
-            print(json!({"payment_id": id, "replayed": true}));
+            let (telegram, directory) = bot_from_env();
+            let bot = Bot {
+                telegram: telegram.as_ref(),
+                directory: directory.as_ref(),
+            };
+            let revoked = operator.replay(payment_id(id)?, bot, &invite_queue).await?;
+            print(json!({"payment_id": id, "replayed": true, "revoked": revoked}));
         }
         PaymentsCommand::Reissue { payment_id: id } => {
             let invite_queue = shop.queue("invite").await?;
-            // The bot is needed only to revoke an existing link.
-            let telegram = telegram_from_env().ok();
-            // Only seed rows without a stored purchase need the directory.
-            let directory = config::channel_directory(&ProcessEnvironment).ok();
+            let (telegram, directory) = bot_from_env();
+            let bot = Bot {
+                telegram: telegram.as_ref(),
+                directory: directory.as_ref(),
+            };
             let revoked = operator
-                .reissue(
-                    payment_id(id)?,
-                    telegram.as_ref(),
-                    directory.as_ref(),
-                    &invite_queue,
-                )
+                .reissue(payment_id(id)?, bot, &invite_queue)
                 .await?;
             print(json!({"payment_id": id, "reissued": true, "revoked": revoked}));
         }
@@ -261,7 +264,7 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
 
 async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
     let shop = Shop::connect().await?;
-    let operator = &shop.operator;
+    let operator = shop.operator();
     match command {
         ReviewsCommand::List { limit } => {
             for review in shop.store().list_reviews(limit).await? {
@@ -282,6 +285,15 @@ async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The bot (needed only to revoke a link) and the directory (needed only for seed rows
+/// without a stored purchase), when configured.
+fn bot_from_env() -> (Option<BotApiInviter>, Option<ChannelDirectory>) {
+    (
+        telegram_from_env().ok(),
+        config::channel_directory(&ProcessEnvironment).ok(),
+    )
 }
 
 fn telegram_from_env() -> anyhow::Result<BotApiInviter> {

@@ -183,7 +183,7 @@ async fn reviews_approve_turns_a_held_payment_into_a_queued_record_once() {
     );
     assert_eq!(
         shop.fails(&["reviews", "reject", "4492847470"]),
-        "telepay: payment 4492847470 was already approved"
+        "telepay: payment 4492847470 is already granted: it cannot be rejected"
     );
     assert_eq!(
         shop.fails(&["reviews", "approve", "5"]),

@@ -176,8 +176,9 @@ impl OperatorStore for AnyPaymentStore {
     async fn reopen_invite(
         &self,
         payment_id: PaymentId,
+        link: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Reopened, StoreError> {
-        delegate!(self, s => s.reopen_invite(payment_id, now).await)
+        delegate!(self, s => s.reopen_invite(payment_id, link, now).await)
     }
 }

@@ -5,11 +5,17 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_USER_ID, sample_record};
+use telepay_core::clock::system_clock;
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::fixtures::{
+    SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_USER_ID, sample_record,
+};
 use telepay_core::ipn::PaymentId;
+use telepay_core::operator::Operator;
 use telepay_core::payment::{
     HoldReason, PaymentReview, ProcessedPayment, RecordState, ReviewDecision,
 };
+use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::store::memory::MemoryPaymentStore;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
@@ -250,14 +256,14 @@ mod cases {
     pub async fn a_reopened_invite_is_due_again_unless_leased<B: Backend>() {
         let store = B::fresh().await;
         assert_eq!(
-            store.reopen_invite(id(1), now()).await.unwrap(),
+            store.reopen_invite(id(1), None, now()).await.unwrap(),
             Reopened::NotFound
         );
         store.record_accepted(&sample_record(1)).await.unwrap();
         let first = claim(1, "a", now(), TimeDelta::seconds(30));
         store.claim_invite(&first).await.unwrap();
         assert_eq!(
-            store.reopen_invite(id(1), now()).await.unwrap(),
+            store.reopen_invite(id(1), None, now()).await.unwrap(),
             Reopened::Leased,
             "a worker is on it"
         );
@@ -272,7 +278,19 @@ mod cases {
             .unwrap();
 
         assert_eq!(
-            store.reopen_invite(id(1), now()).await.unwrap(),
+            store.reopen_invite(id(1), None, now()).await.unwrap(),
+            Reopened::LinkChanged,
+            "a link was stored since the caller looked: nothing is cleared unseen"
+        );
+        assert_eq!(
+            stored(&store, 1).await.telegram_invite_link.as_deref(),
+            Some("https://t.me/+old")
+        );
+        assert_eq!(
+            store
+                .reopen_invite(id(1), Some("https://t.me/+old"), now())
+                .await
+                .unwrap(),
             Reopened::Done
         );
         let reopened = stored(&store, 1).await;
@@ -636,6 +654,49 @@ mod cases {
         );
     }
 
+    /// An operator approving while another rejects: the decision is one conditional
+    /// write, so a payment ends approved and granted, or rejected and never granted.
+    pub async fn a_racing_approve_and_reject_decide_once<B: Backend>() {
+        let store = B::fresh().await;
+        let directory = ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap();
+        let queue = MemoryQueue::new();
+        let held = |n: i64| PaymentReview {
+            payment_id: id(n),
+            reason: HoldReason::PriceMismatch,
+            ipn: SAMPLE_IPN.replace("4492847470", &n.to_string()),
+            received_at: now(),
+            decision: None,
+            decided_at: None,
+        };
+        let approver = Operator::new(&store, system_clock());
+        let rejecter = Operator::new(&store, system_clock());
+        let mut granted_count = 0;
+        for n in 1..=8 {
+            store.hold_for_review(&held(n)).await.unwrap();
+            let (approved, rejected) = tokio::join!(
+                approver.approve(id(n), &directory, &queue),
+                rejecter.reject(id(n))
+            );
+            assert!(
+                approved.is_ok() != rejected.is_ok(),
+                "{n}: exactly one wins ({approved:?}, {rejected:?})"
+            );
+            let decision = store.get_review(id(n)).await.unwrap().unwrap().decision;
+            let granted = store.get_payment(id(n)).await.unwrap().is_some();
+            granted_count += usize::from(granted);
+            match decision {
+                Some(ReviewDecision::Approved) => assert!(granted, "{n}: approved and granted"),
+                Some(ReviewDecision::Rejected) => assert!(!granted, "{n}: rejected, never granted"),
+                None => panic!("{n}: undecided"),
+            }
+        }
+        assert_eq!(
+            queue.bodies().len(),
+            granted_count,
+            "one processor message per granted payment"
+        );
+    }
+
     pub async fn thirty_two_concurrent_claims_have_one_winner<B: Backend>() {
         let store = Arc::new(B::fresh().await);
         store.record_accepted(&sample_record(1)).await.unwrap();
@@ -690,6 +751,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn a_stuck_payment_is_marked_requeued_once_per_quiet_period() { cases::a_stuck_payment_is_marked_requeued_once_per_quiet_period::<Store>().await }
             #[tokio::test] async fn seed_rows_with_null_flags_follow_the_protocol() { cases::seed_rows_with_null_flags_follow_the_protocol::<Store>().await }
             #[tokio::test] async fn thirty_two_concurrent_claims_have_one_winner() { cases::thirty_two_concurrent_claims_have_one_winner::<Store>().await }
+            #[tokio::test] async fn a_racing_approve_and_reject_decide_once() { cases::a_racing_approve_and_reject_decide_once::<Store>().await }
         }
     )*};
 }

@@ -332,15 +332,23 @@ impl OperatorStore for DynamoDbPaymentStore {
     async fn reopen_invite(
         &self,
         payment_id: PaymentId,
+        link: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Reopened, StoreError> {
-        let update = self
+        let same_link = match link {
+            Some(_) => "telegram_invite_link = :link",
+            None => {
+                "(attribute_not_exists(telegram_invite_link) \
+                     OR attribute_type(telegram_invite_link, :null))"
+            }
+        };
+        let mut update = self
             .update(
                 payment_id,
                 "SET #state = :accepted, telegram_invite_sent = :false, updated_at = :now \
                  REMOVE telegram_invite_sent_at, telegram_invite_link, invite_link_expires_at, \
                  invite_failure_reason, invite_lease_token, invite_lease_until",
-                format!("attribute_exists(payment_id) AND {NO_LIVE_LEASE}"),
+                format!("attribute_exists(payment_id) AND {NO_LIVE_LEASE} AND {same_link}"),
             )
             .value(
                 ":accepted",
@@ -349,10 +357,13 @@ impl OperatorStore for DynamoDbPaymentStore {
             .value(":false", AttributeValue::Bool(false))
             .value(":now", timestamp(now))
             .value(":now_ms", number(now.timestamp_millis()));
+        if let Some(link) = link {
+            update = update.value(":link", AttributeValue::S(link.to_owned()));
+        }
         Ok(match update.send().await? {
             Update::Applied(_) => Reopened::Done,
             Update::Refused(None) => Reopened::NotFound,
-            Update::Refused(Some(_)) => Reopened::Leased,
+            Update::Refused(Some(item)) => Reopened::refused_by(&record_from_item(&item)?, now),
         })
     }
 }

@@ -42,6 +42,7 @@ pub(super) const REOPEN_INVITE: &str = "UPDATE processed_payments \
      telegram_invite_link = NULL, invite_link_expires_at_ms = NULL, invite_failure_reason = NULL, \
      invite_lease_token = NULL, invite_lease_until_ms = NULL, updated_at = $2 \
      WHERE payment_id = $1 AND (invite_lease_until_ms IS NULL OR invite_lease_until_ms < $3) \
+     AND (telegram_invite_link = $4 OR (telegram_invite_link IS NULL AND $4 IS NULL)) \
      RETURNING payment_id";
 pub(super) const MARK_PROCESSED: &str = "UPDATE processed_payments \
      SET gcwebhook1_processed = TRUE, gcwebhook1_processed_at = $2, updated_at = $2 \

@@ -294,19 +294,21 @@ impl<DB: SqlDialect> OperatorStore for SqlPaymentStore<DB> {
     async fn reopen_invite(
         &self,
         payment_id: PaymentId,
+        link: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Reopened, StoreError> {
         let binds = vec![
             payment_id.get().into(),
             now.naive_utc().into(),
             now.timestamp_millis().into(),
+            Bind::Text(link.map(str::to_owned)),
         ];
         if self.write(REOPEN_INVITE, binds).await? {
             return Ok(Reopened::Done);
         }
         Ok(match self.select_payment(payment_id).await? {
             None => Reopened::NotFound,
-            Some(_) => Reopened::Leased,
+            Some(record) => Reopened::refused_by(&record, now),
         })
     }
 }

@@ -229,9 +229,10 @@ impl<S: PaymentStore> OperatorStore for ChaosStore<S> {
     async fn reopen_invite(
         &self,
         payment_id: PaymentId,
+        link: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Reopened, StoreError> {
-        self.inner.reopen_invite(payment_id, now).await
+        self.inner.reopen_invite(payment_id, link, now).await
     }
 }
 

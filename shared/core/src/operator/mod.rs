@@ -33,6 +33,8 @@ pub enum OperatorError {
         payment_id: i64,
         decision: &'static str,
     },
+    #[error("payment {0} is already granted: it cannot be rejected")]
+    AlreadyGranted(i64),
     #[error("payment {0}: its private channel is unknown; set the channel directory")]
     UnknownPrivateChannel(i64),
     #[error("payment {0} has a link to revoke: set TELEGRAM_BOT_TOKEN")]
@@ -43,8 +45,14 @@ pub enum OperatorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error("revoking the old link: {0}")]
-    Telegram(#[from] TelegramError),
+    #[error(
+        "payment {payment_id} was re-opened and its new invite queued, but revoking its old link {link} failed ({reason}): revoke it in Telegram"
+    )]
+    RevokeFailed {
+        payment_id: i64,
+        link: String,
+        reason: TelegramError,
+    },
 }
 
 /// One line of "what needs attention".
@@ -62,13 +70,29 @@ pub struct Attention {
     pub user_id: Option<i64>,
 }
 
-pub struct Operator<S> {
-    pub store: S,
+/// The bot and the directory, for workflows that may revoke a link: the bot is needed
+/// only when there is a link, the directory only for seed rows without a purchase.
+pub struct Bot<'a, T> {
+    pub telegram: Option<&'a T>,
+    pub directory: Option<&'a ChannelDirectory>,
+}
+
+impl<T> Clone for Bot<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Bot<'_, T> {}
+
+/// The workflows over a store they borrow (so concurrent operators can share one).
+pub struct Operator<'s, S> {
+    pub store: &'s S,
     pub clock: SharedClock,
 }
 
-impl<S: OperatorStore + IngressStore + ReconcilerStore> Operator<S> {
-    pub fn new(store: S, clock: SharedClock) -> Self {
+impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
+    pub fn new(store: &'s S, clock: SharedClock) -> Self {
         Self { store, clock }
     }
 
@@ -128,50 +152,108 @@ impl<S: OperatorStore + IngressStore + ReconcilerStore> Operator<S> {
         Ok(lines)
     }
 
-    /// Queues a stuck or failed invite again; a failed one is made due first (the buyer
-    /// may have started the bot since). A sent invite is refused: that is a re-issue.
-    pub async fn replay(
+    /// Queues a stuck or failed invite again. A failed one is made due first (the buyer
+    /// may have started the bot since), and the link it carried, which may have reached
+    /// someone, is revoked. A sent invite is refused: that is a re-issue.
+    pub async fn replay<T: TelegramInviter>(
         &self,
         payment_id: PaymentId,
+        bot: Bot<'_, T>,
         invite_queue: &impl MessageQueue,
-    ) -> Result<(), OperatorError> {
+    ) -> Result<Option<String>, OperatorError> {
         let record = self.payment(payment_id).await?;
         if record.telegram_invite_sent {
             return Err(OperatorError::AlreadySent(payment_id.get()));
         }
-        if record.state == RecordState::InviteFailed {
-            self.reopen(payment_id).await?;
+        if record.state != RecordState::InviteFailed {
+            // Still in the protocol: the claim reuses or replaces its link.
+            invite_queue
+                .send(payment_id, &InviteRequest::from(&record).to_json())
+                .await?;
+            return Ok(None);
         }
-        let request = InviteRequest::from(&record);
-        invite_queue.send(payment_id, &request.to_json()).await?;
-        Ok(())
+        self.reopen_revoke_and_queue(&record, bot, invite_queue)
+            .await
     }
 
-    /// Revokes the stored link (so it admits nobody), makes the invite due again and
-    /// queues it; answers the revoked link. Needs the bot only when there is a link.
+    /// Makes the invite due again, revokes the link it carried (so it admits nobody) and
+    /// queues a new invite; answers the revoked link. Needs the bot only when there is a
+    /// link.
     pub async fn reissue<T: TelegramInviter>(
         &self,
         payment_id: PaymentId,
-        telegram: Option<&T>,
-        directory: Option<&ChannelDirectory>,
+        bot: Bot<'_, T>,
         invite_queue: &impl MessageQueue,
     ) -> Result<Option<String>, OperatorError> {
         let record = self.payment(payment_id).await?;
-        if let Some(link) = &record.telegram_invite_link {
-            let telegram = telegram.ok_or(OperatorError::NoBot(payment_id.get()))?;
-            let chat = record
-                .private_channel(directory)
-                .ok_or(OperatorError::UnknownPrivateChannel(payment_id.get()))?;
-            telegram.revoke_invite_link(chat, link).await?;
-        }
-        self.reopen(payment_id).await?;
-        let request = InviteRequest::from(&record);
-        invite_queue.send(payment_id, &request.to_json()).await?;
-        Ok(record.telegram_invite_link)
+        self.reopen_revoke_and_queue(&record, bot, invite_queue)
+            .await
     }
 
-    /// Grants a held payment: it becomes an accepted record (recorded first, so the
-    /// reconciler finds it if the send fails), the decision is recorded, and it is queued.
+    /// Reopen first, conditioned on the link as read, so exactly the link it cleared is
+    /// revoked: revoking first would let a live worker send a dead link, and a link sent
+    /// between a read and an unconditional reopen would be cleared without being revoked.
+    async fn reopen_revoke_and_queue<T: TelegramInviter>(
+        &self,
+        record: &ProcessedPayment,
+        bot: Bot<'_, T>,
+        invite_queue: &impl MessageQueue,
+    ) -> Result<Option<String>, OperatorError> {
+        let payment_id = record.payment_id;
+        // Everything a revoke needs is checked before anything changes.
+        let revoker = bot
+            .telegram
+            .map(|telegram| (telegram, record.private_channel(bot.directory)));
+        let mut seen = record.clone();
+        let cleared = loop {
+            if seen.telegram_invite_link.is_some() {
+                match revoker {
+                    None => return Err(OperatorError::NoBot(payment_id.get())),
+                    Some((_, None)) => {
+                        return Err(OperatorError::UnknownPrivateChannel(payment_id.get()));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let link = seen.telegram_invite_link.clone();
+            match self
+                .store
+                .reopen_invite(payment_id, link.as_deref(), self.clock.now())
+                .await?
+            {
+                Reopened::Done => break link,
+                Reopened::Leased => return Err(OperatorError::Leased(payment_id.get())),
+                Reopened::NotFound => {
+                    return Err(OperatorError::PaymentNotFound(payment_id.get()));
+                }
+                // A worker stored or sent a link since: decide again on what is there.
+                Reopened::LinkChanged => seen = self.payment(payment_id).await?,
+            }
+        };
+        let revoked = match (&cleared, revoker) {
+            (Some(link), Some((telegram, Some(chat)))) => {
+                Some(telegram.revoke_invite_link(chat, link).await)
+            }
+            _ => None,
+        };
+        // Queued whatever the revoke did: the buyer is owed a working link.
+        invite_queue
+            .send(payment_id, &InviteRequest::from(record).to_json())
+            .await?;
+        match revoked {
+            Some(Err(reason)) => Err(OperatorError::RevokeFailed {
+                payment_id: payment_id.get(),
+                link: cleared.unwrap_or_default(),
+                reason,
+            }),
+            _ => Ok(cleared),
+        }
+    }
+
+    /// Grants a held payment. The decision comes first, with one conditional write, so
+    /// a concurrent reject either wins (nothing is granted) or loses; then the accepted
+    /// record (the reconciler finds it if the send fails), then the processor message.
+    /// A retry of an approval that stopped half-way completes it.
     pub async fn approve(
         &self,
         payment_id: PaymentId,
@@ -183,27 +265,44 @@ impl<S: OperatorStore + IngressStore + ReconcilerStore> Operator<S> {
             .get_review(payment_id)
             .await?
             .ok_or(OperatorError::ReviewNotFound(payment_id.get()))?;
-        if let Some(decision) = review.decision {
-            return Err(OperatorError::AlreadyDecided {
-                payment_id: payment_id.get(),
-                decision: decision.as_str(),
-            });
-        }
+        // What it would become, checked before anything is decided.
         let approved = approved_record(&review, directory, self.clock.now())?;
-        let purchase = approved.purchase.clone();
+        match review.decision {
+            None => self.decide(payment_id, ReviewDecision::Approved).await?,
+            Some(ReviewDecision::Approved) => {
+                if self.store.get_payment(payment_id).await?.is_some() {
+                    return Err(OperatorError::AlreadyDecided {
+                        payment_id: payment_id.get(),
+                        decision: ReviewDecision::Approved.as_str(),
+                    });
+                }
+                // Decided, never recorded: finish what the earlier approval started.
+            }
+            Some(decision) => {
+                return Err(OperatorError::AlreadyDecided {
+                    payment_id: payment_id.get(),
+                    decision: decision.as_str(),
+                });
+            }
+        }
+        let purchase = approved
+            .purchase
+            .clone()
+            .expect("an approved record carries its purchase");
         let record = match self.store.record_accepted(&approved).await? {
             Recorded::New => approved,
             Recorded::Existing(stored) => *stored,
         };
-        self.decide(payment_id, ReviewDecision::Approved).await?;
-        let purchase = purchase.expect("an approved record carries its purchase");
         let message = ProcessorMessage::from_record(&record, &purchase);
         processor_queue.send(payment_id, &message.to_json()).await?;
         Ok(())
     }
 
-    /// Records that a held payment is not granted.
+    /// Records that a held payment is not granted; refused once it is granted.
     pub async fn reject(&self, payment_id: PaymentId) -> Result<(), OperatorError> {
+        if self.store.get_payment(payment_id).await?.is_some() {
+            return Err(OperatorError::AlreadyGranted(payment_id.get()));
+        }
         self.decide(payment_id, ReviewDecision::Rejected).await
     }
 
@@ -224,18 +323,6 @@ impl<S: OperatorStore + IngressStore + ReconcilerStore> Operator<S> {
                 decision: earlier.map_or("decided", |d| d.as_str()),
             }),
             Decided::NotFound => Err(OperatorError::ReviewNotFound(payment_id.get())),
-        }
-    }
-
-    async fn reopen(&self, payment_id: PaymentId) -> Result<(), OperatorError> {
-        match self
-            .store
-            .reopen_invite(payment_id, self.clock.now())
-            .await?
-        {
-            Reopened::Done => Ok(()),
-            Reopened::Leased => Err(OperatorError::Leased(payment_id.get())),
-            Reopened::NotFound => Err(OperatorError::PaymentNotFound(payment_id.get())),
         }
     }
 }

@@ -12,8 +12,10 @@ fn at() -> DateTime<Utc> {
     "2026-11-29T12:00:00Z".parse().unwrap()
 }
 
-fn operator() -> Operator<MemoryPaymentStore> {
-    Operator::new(MemoryPaymentStore::new(), ManualClock::frozen_at(at()))
+fn operator() -> Operator<'static, MemoryPaymentStore> {
+    // Leaked: a test's store lives as long as the test.
+    let store = Box::leak(Box::new(MemoryPaymentStore::new()));
+    Operator::new(store, ManualClock::frozen_at(at()))
 }
 
 fn directory() -> ChannelDirectory {
@@ -82,6 +84,25 @@ async fn attention_lists_each_stage_once_with_its_age() {
     assert_eq!(lines[0].age_minutes, 90);
 }
 
+fn bot<'a>(telegram: &'a Revocations, directory: &'a ChannelDirectory) -> Bot<'a, Revocations> {
+    Bot {
+        telegram: Some(telegram),
+        directory: Some(directory),
+    }
+}
+
+const NO_BOT: Bot<'static, Revocations> = Bot {
+    telegram: None,
+    directory: None,
+};
+
+fn with_link(n: i64, link: &str) -> ProcessedPayment {
+    let mut record = sample_record(n);
+    record.gcwebhook1_processed = true;
+    record.telegram_invite_link = Some(link.into());
+    record
+}
+
 #[tokio::test]
 async fn replay_reopens_a_failed_invite_and_refuses_a_sent_one() {
     let op = operator();
@@ -89,7 +110,7 @@ async fn replay_reopens_a_failed_invite_and_refuses_a_sent_one() {
     let mut failed = sample_record(3);
     failed.state = RecordState::InviteFailed;
     op.store.put_payment(failed);
-    op.replay(id(3), &queue).await.unwrap();
+    op.replay(id(3), NO_BOT, &queue).await.unwrap();
     assert_eq!(op.store.payment(3).unwrap().state, RecordState::Accepted);
     let request: InviteRequest = serde_json::from_str(&queue.bodies()[0]).unwrap();
     assert_eq!(request.payment_id, id(3));
@@ -98,38 +119,74 @@ async fn replay_reopens_a_failed_invite_and_refuses_a_sent_one() {
     sent.telegram_invite_sent = true;
     op.store.put_payment(sent);
     assert!(matches!(
-        op.replay(id(4), &queue).await,
+        op.replay(id(4), NO_BOT, &queue).await,
         Err(OperatorError::AlreadySent(4))
     ));
     assert!(matches!(
-        op.replay(id(5), &queue).await,
+        op.replay(id(5), NO_BOT, &queue).await,
         Err(OperatorError::PaymentNotFound(5))
     ));
+}
+
+#[tokio::test]
+async fn replaying_a_failed_invite_revokes_the_link_it_may_have_delivered() {
+    // GIVEN an invite that failed after its link was stored (it may have reached someone)
+    let op = operator();
+    let queue = MemoryQueue::new();
+    let mut failed = with_link(6, "https://t.me/+maybe-delivered");
+    failed.state = RecordState::InviteFailed;
+    op.store.put_payment(failed);
+
+    // WHEN replayed without a bot, THEN it is refused and nothing changes
+    assert!(matches!(
+        op.replay(id(6), NO_BOT, &queue).await,
+        Err(OperatorError::NoBot(6))
+    ));
+    assert_eq!(
+        op.store.payment(6).unwrap().state,
+        RecordState::InviteFailed
+    );
+    assert!(queue.bodies().is_empty());
+
+    // WHEN replayed with the bot, THEN that link is revoked, cleared, and a new invite queued
+    let telegram = Revocations::default();
+    let revoked = op
+        .replay(id(6), bot(&telegram, &directory()), &queue)
+        .await
+        .unwrap();
+    assert_eq!(revoked.as_deref(), Some("https://t.me/+maybe-delivered"));
+    assert_eq!(telegram.0.lock().unwrap().len(), 1);
+    let record = op.store.payment(6).unwrap();
+    assert_eq!(record.state, RecordState::Accepted);
+    assert_eq!(record.telegram_invite_link, None);
+    assert_eq!(queue.bodies().len(), 1);
 }
 
 #[tokio::test]
 async fn reissue_revokes_in_the_purchased_channel_and_queues_a_new_invite() {
     let op = operator();
     let queue = MemoryQueue::new();
-    let mut sent = sample_record(5);
+    let mut sent = with_link(5, "https://t.me/+lost");
     sent.telegram_invite_sent = true;
-    sent.telegram_invite_link = Some("https://t.me/+lost".into());
     sent.purchase.as_mut().unwrap().private_channel_id = -1007777;
     op.store.put_payment(sent);
 
     assert!(matches!(
-        op.reissue::<Revocations>(id(5), None, Some(&directory()), &queue)
-            .await,
+        op.reissue(id(5), NO_BOT, &queue).await,
         Err(OperatorError::NoBot(5))
     ));
-    let bot = Revocations::default();
+    assert!(
+        op.store.payment(5).unwrap().telegram_invite_sent,
+        "untouched"
+    );
+    let telegram = Revocations::default();
     let revoked = op
-        .reissue(id(5), Some(&bot), Some(&directory()), &queue)
+        .reissue(id(5), bot(&telegram, &directory()), &queue)
         .await
         .unwrap();
     assert_eq!(revoked.as_deref(), Some("https://t.me/+lost"));
     assert_eq!(
-        *bot.0.lock().unwrap(),
+        *telegram.0.lock().unwrap(),
         [(-1007777, "https://t.me/+lost".to_owned())],
         "the channel the buyer paid for, not the directory's current one"
     );
@@ -139,26 +196,58 @@ async fn reissue_revokes_in_the_purchased_channel_and_queues_a_new_invite() {
 }
 
 #[tokio::test]
-async fn approve_records_queues_and_decides_once_and_reject_is_then_refused() {
+async fn reissue_while_a_worker_holds_the_payment_changes_and_revokes_nothing() {
+    // GIVEN a worker holding a live lease (it may be sending the stored link right now)
     let op = operator();
     let queue = MemoryQueue::new();
-    op.store
-        .hold_for_review(&PaymentReview {
-            payment_id: id(4492847470),
-            reason: HoldReason::PriceMismatch,
-            ipn: SAMPLE_IPN.replace("\"price_amount\":3.21", "\"price_amount\":1.5"),
-            received_at: at(),
-            decision: None,
-            decided_at: None,
-        })
-        .await
-        .unwrap();
+    let mut leased = with_link(7, "https://t.me/+in-flight");
+    leased.invite_lease_token = Some("worker".into());
+    leased.invite_lease_until = Some(at() + TimeDelta::seconds(30));
+    op.store.put_payment(leased);
+
+    // WHEN re-issued, THEN it is refused before any revoke: the link the worker sends works
+    let telegram = Revocations::default();
+    assert!(matches!(
+        op.reissue(id(7), bot(&telegram, &directory()), &queue)
+            .await,
+        Err(OperatorError::Leased(7))
+    ));
+    assert!(telegram.0.lock().unwrap().is_empty());
+    assert_eq!(
+        op.store.payment(7).unwrap().telegram_invite_link.as_deref(),
+        Some("https://t.me/+in-flight")
+    );
+    assert!(queue.bodies().is_empty());
+}
+
+fn held(n: i64) -> PaymentReview {
+    PaymentReview {
+        payment_id: id(n),
+        reason: HoldReason::PriceMismatch,
+        ipn: SAMPLE_IPN
+            .replace("\"price_amount\":3.21", "\"price_amount\":1.5")
+            .replace("4492847470", &n.to_string()),
+        received_at: at(),
+        decision: None,
+        decided_at: None,
+    }
+}
+
+#[tokio::test]
+async fn approve_decides_records_and_queues_once_and_reject_is_then_refused() {
+    let op = operator();
+    let queue = MemoryQueue::new();
+    op.store.hold_for_review(&held(4492847470)).await.unwrap();
     op.approve(id(4492847470), &directory(), &queue)
         .await
         .unwrap();
     assert_eq!(
         op.store.payment(4492847470).unwrap().state,
         RecordState::Accepted
+    );
+    assert_eq!(
+        op.store.review(4492847470).unwrap().decision,
+        Some(ReviewDecision::Approved)
     );
     assert_eq!(queue.bodies().len(), 1);
     let again = op.approve(id(4492847470), &directory(), &queue).await;
@@ -168,12 +257,47 @@ async fn approve_records_queues_and_decides_once_and_reject_is_then_refused() {
     );
     assert_eq!(
         op.reject(id(4492847470)).await.unwrap_err().to_string(),
-        "payment 4492847470 was already approved"
+        "payment 4492847470 is already granted: it cannot be rejected"
     );
     assert!(matches!(
         op.reject(id(9)).await,
         Err(OperatorError::ReviewNotFound(9))
     ));
+}
+
+#[tokio::test]
+async fn an_approval_that_stopped_after_deciding_is_completed_by_its_retry() {
+    // GIVEN an approval that recorded its decision and then stopped (a crash, a store error)
+    let op = operator();
+    let queue = MemoryQueue::new();
+    op.store.hold_for_review(&held(8)).await.unwrap();
+    op.store
+        .decide_review(id(8), ReviewDecision::Approved, at())
+        .await
+        .unwrap();
+    assert!(op.store.payment(8).is_none());
+
+    // WHEN approved again, THEN the payment is granted and queued, once
+    op.approve(id(8), &directory(), &queue).await.unwrap();
+    assert_eq!(op.store.payment(8).unwrap().state, RecordState::Accepted);
+    assert_eq!(queue.bodies().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_payment_is_never_granted_by_a_later_approval() {
+    let op = operator();
+    let queue = MemoryQueue::new();
+    op.store.hold_for_review(&held(9)).await.unwrap();
+    op.reject(id(9)).await.unwrap();
+    assert_eq!(
+        op.approve(id(9), &directory(), &queue)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "payment 9 was already rejected"
+    );
+    assert!(op.store.payment(9).is_none());
+    assert!(queue.bodies().is_empty());
 }
 
 #[test]

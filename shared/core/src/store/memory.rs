@@ -310,6 +310,7 @@ impl OperatorStore for MemoryPaymentStore {
     async fn reopen_invite(
         &self,
         payment_id: PaymentId,
+        link: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Reopened, StoreError> {
         self.check_available()?;
@@ -319,6 +320,9 @@ impl OperatorStore for MemoryPaymentStore {
         };
         if record.invite_lease_until.is_some_and(|until| until >= now) {
             return Ok(Reopened::Leased);
+        }
+        if record.telegram_invite_link.as_deref() != link {
+            return Ok(Reopened::LinkChanged);
         }
         record.reopen_invite(now);
         Ok(Reopened::Done)

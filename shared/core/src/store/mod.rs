@@ -125,7 +125,21 @@ pub enum Reopened {
     Done,
     /// A worker holds a live lease: try again when it is done.
     Leased,
+    /// The stored link is no longer the one the caller saw (a worker stored or sent one
+    /// since): nothing changed; read again and decide again.
+    LinkChanged,
     NotFound,
+}
+
+impl Reopened {
+    /// Why a record refused a reopen (the backends' condition failed on it).
+    pub fn refused_by(record: &ProcessedPayment, now: DateTime<Utc>) -> Self {
+        if record.invite_lease_until.is_some_and(|until| until >= now) {
+            Self::Leased
+        } else {
+            Self::LinkChanged
+        }
+    }
 }
 
 /// The result of a write fenced by a lease token.
@@ -274,10 +288,13 @@ pub trait OperatorStore: Send + Sync {
     ) -> impl Future<Output = Result<Decided, StoreError>> + Send;
 
     /// Makes a record's invite due again (state `accepted`, not sent, no link, no failure
-    /// reason) unless a live lease holds it: the operator's re-issue.
+    /// reason) unless a live lease holds it, and only while its stored link is still
+    /// `link` (compare-and-set): the operator then knows exactly which link it cleared,
+    /// and revokes that one. The operator's re-issue and replay.
     fn reopen_invite(
         &self,
         payment_id: PaymentId,
+        link: Option<&str>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Reopened, StoreError>> + Send;
 }
