@@ -10,5 +10,6 @@ source scripts/moto.sh
 source scripts/postgres.sh
 
 cargo build --quiet --release --locked -p telepay-integration-tests --bin chaos
-# Handler logs are off: the figures are the output (RUST_LOG is not read here).
-exec target/release/chaos "$@"
+# Handler logs are off: the figures are the output (RUST_LOG is not read here). Not
+# `exec`: the EXIT traps that stop moto and Postgres must run when the run ends.
+target/release/chaos "$@"

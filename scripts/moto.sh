@@ -33,6 +33,9 @@ stop_moto() {
   rm -rf "$MOTO_LOG_DIR"
 }
 trap stop_moto EXIT
+# Ctrl-C and kill end the script through its EXIT trap too (bash runs it only on exit).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 for port in "$MOTO_DYNAMODB_PORT" "$MOTO_SQS_PORT"; do
   for _ in $(seq 1 100); do

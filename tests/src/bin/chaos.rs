@@ -2,19 +2,15 @@
 //!
 //! Usage: chaos [--seed N] [--payments N] [--dynamodb-payments N] [--backends a,b,...]
 //! Needs DATABASE_URL (Postgres) and moto endpoints for DynamoDB: `scripts/chaos.sh`
-//! starts both. Exits 1 if any guarantee broke, printing the seed that replays it, and
-//! 3 if a backend overran its time budget.
-
-use std::time::Duration;
+//! starts both. Exits 1 if any guarantee broke, printing the seed that replays it. The
+//! wall time is reported, split into arrivals and drain, never judged: how long a run
+//! takes depends on the machine, whether it keeps its guarantees does not.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use telepay_integration_tests::chaos::{self, ChaosConfig, report};
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
-
-/// What each backend's run may take at the default sizes (10,000 payments; 3,000 on
-/// DynamoDB), on this project's 2-core reference machine.
-const TIME_BUDGET_PER_BACKEND: Duration = Duration::from_secs(300);
 
 struct Args {
     seed: u64,
@@ -62,7 +58,6 @@ async fn main() -> ExitCode {
         }
     };
     let mut broken = false;
-    let mut overran = false;
     for backend in &args.backends {
         let config = |payments| ChaosConfig::new(args.seed, payments);
         let report = match backend.as_str() {
@@ -92,16 +87,6 @@ async fn main() -> ExitCode {
             }
         };
         println!("{report}");
-        let budget = TIME_BUDGET_PER_BACKEND;
-        if report.wall_time > budget {
-            overran = true;
-            eprintln!(
-                "TIME BUDGET OVERRUN on {}: {:.0} s > {} s",
-                report.backend,
-                report.wall_time.as_secs_f64(),
-                budget.as_secs()
-            );
-        }
         if std::env::var_os("CHAOS_VERBOSE").is_some() {
             print!("  injected:\n{}", report::injected(&report));
         }
@@ -115,8 +100,6 @@ async fn main() -> ExitCode {
     }
     if broken {
         ExitCode::FAILURE
-    } else if overran {
-        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     }

@@ -95,6 +95,7 @@ pub async fn run<S: PaymentStore + 'static>(
         nowpayments.spawn(chain.clone().nowpayments(plan));
     }
     while nowpayments.join_next().await.is_some() {}
+    let arrivals = started.elapsed();
 
     let final_rounds = chain.quiesce_and_reconcile().await;
     stop.store(true, Ordering::Relaxed);
@@ -106,7 +107,11 @@ pub async fn run<S: PaymentStore + 'static>(
         &plans,
         &fake,
         &chain.chaos,
-        &chain.figures(final_rounds),
+        &RunFigures {
+            arrivals,
+            scheduled_arrivals: config.arrival_interval * config.payments as u32,
+            ..chain.figures(final_rounds)
+        },
         started.elapsed(),
     )
     .await
@@ -125,6 +130,11 @@ pub struct RunFigures {
     pub invite_queue: super::sim_sqs::QueueFigures,
     pub payouts_for: HashSet<i64>,
     pub injected: std::collections::BTreeMap<String, u64>,
+    /// From the start until NOWPayments' last delivery (with its retries) was answered.
+    pub arrivals: Duration,
+    /// What the schedule alone spans (payments × arrival interval): arrivals far beyond
+    /// it mean the webhook fell behind; the rest of the wall time is the drain.
+    pub scheduled_arrivals: Duration,
 }
 
 impl<S: PaymentStore + 'static> Chain<S> {
@@ -421,6 +431,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
             invite_queue: self.invite_queue.figures(),
             payouts_for: self.payout_queue.sent_payment_ids().into_iter().collect(),
             injected: self.chaos.tally(),
+            ..RunFigures::default()
         }
     }
 }

@@ -409,8 +409,11 @@ impl fmt::Display for Report {
         writeln!(f, "  other faults injected         {faults}")?;
         writeln!(
             f,
-            "  wall time                     {:.1} s",
-            self.wall_time.as_secs_f64()
+            "  wall time                     {:.1} s: arrivals {:.1} s (the schedule spans {:.1} s), drain {:.1} s",
+            self.wall_time.as_secs_f64(),
+            fig.arrivals.as_secs_f64(),
+            fig.scheduled_arrivals.as_secs_f64(),
+            self.wall_time.saturating_sub(fig.arrivals).as_secs_f64(),
         )
     }
 }
