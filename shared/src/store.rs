@@ -10,7 +10,8 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
-    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, StoreError,
+    Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
+    StoreError,
 };
 
 use crate::config::StoreConfig;
@@ -139,7 +140,7 @@ impl ReconcilerStore for AnyPaymentStore {
         &self,
         created_before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+    ) -> Result<Vec<Listed>, StoreError> {
         delegate!(self, s => s.pending_payments(created_before, limit).await)
     }
 }
@@ -156,7 +157,7 @@ impl OperatorStore for AnyPaymentStore {
         delegate!(self, s => s.get_review(payment_id).await)
     }
 
-    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
         delegate!(self, s => s.failed_invites(limit).await)
     }
 

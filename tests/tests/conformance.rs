@@ -19,7 +19,7 @@ use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::store::memory::MemoryPaymentStore;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, ProcessedMark, Recorded, Reopened,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, ProcessedMark, Recorded, Reopened,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbPaymentStore;
@@ -129,6 +129,18 @@ fn claim(payment_id: i64, token: &str, now: DateTime<Utc>, lease: TimeDelta) -> 
         lease_until: now + lease,
         now,
     }
+}
+
+/// The payment id of a listed row; every row these cases write is readable.
+fn listed_id(listed: &Listed) -> i64 {
+    match listed {
+        Ok(record) => record.payment_id.get(),
+        Err(row) => panic!("unexpected unreadable row: {row:?}"),
+    }
+}
+
+fn listed_ids(listed: &[Listed]) -> Vec<i64> {
+    listed.iter().map(listed_id).collect()
 }
 
 async fn stored<B: Backend>(store: &B, payment_id: i64) -> ProcessedPayment {
@@ -536,19 +548,19 @@ mod cases {
             .pending_payments(t0 - TimeDelta::minutes(5), 10)
             .await
             .unwrap();
-        let ids: Vec<i64> = pending.iter().map(|r| r.payment_id.get()).collect();
+        let ids = listed_ids(&pending);
         assert_eq!(ids, vec![1, 2], "5 is too recent; 3 is done; 4 failed");
         let failed: Vec<i64> = store
             .failed_invites(10)
             .await
             .unwrap()
             .iter()
-            .map(|r| r.payment_id.get())
+            .map(listed_id)
             .collect();
         assert_eq!(failed, vec![4]);
         let limited = store.pending_payments(t0, 1).await.unwrap();
         assert_eq!(limited.len(), 1);
-        assert_eq!(limited[0].payment_id.get(), 1);
+        assert_eq!(listed_id(&limited[0]), 1);
     }
 
     pub async fn a_stuck_payment_is_marked_requeued_once_per_quiet_period<B: Backend>() {
@@ -622,7 +634,7 @@ mod cases {
             .await
             .unwrap()
             .iter()
-            .map(|r| r.payment_id.get())
+            .map(listed_id)
             .collect();
         assert_eq!(pending, vec![11, 12]);
 
@@ -811,7 +823,7 @@ mod dynamodb_null_typed_attributes {
             .await
             .unwrap()
             .iter()
-            .map(|r| r.payment_id.get())
+            .map(listed_id)
             .collect();
         assert_eq!(pending, vec![21, 22], "the reconciler sees both");
         for payment_id in [21, 22] {
@@ -844,5 +856,83 @@ mod dynamodb_null_typed_attributes {
                 "{payment_id}: exactly one invite"
             );
         }
+    }
+}
+
+/// DynamoDB items an operator or a migration tool wrote by hand: one this version cannot
+/// read, and one whose channel_id lost its minus sign.
+mod dynamodb_items_written_by_hand {
+    use aws_sdk_dynamodb::types::AttributeValue::{Bool, N, S};
+
+    use super::*;
+
+    async fn insert_item(
+        store: &DynamoDbPaymentStore,
+        payment_id: i64,
+        channel_id: i64,
+        processed_at: &str,
+    ) {
+        store
+            .client()
+            .put_item()
+            .table_name(store.payments_table())
+            .item("payment_id", N(payment_id.to_string()))
+            .item("user_id", N(SAMPLE_USER_ID.to_string()))
+            .item("channel_id", N(channel_id.to_string()))
+            .item("gcwebhook1_processed", Bool(true))
+            .item(
+                "created_at",
+                S(long_ago().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            )
+            .item("gcwebhook1_processed_at", S(processed_at.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_item_is_listed_as_such_and_its_claim_can_end_it() {
+        // GIVEN an item with a malformed time beside a readable legacy one
+        let store = DynamoDbPaymentStore::fresh().await;
+        insert_item(&store, 41, SAMPLE_CHANNEL_ID, "last tuesday").await;
+        insert_item(&store, 42, -SAMPLE_CHANNEL_ID, "2026-01-01T00:00:00.000Z").await;
+
+        // THEN the listing reports it and still lists the other
+        let pending = store.pending_payments(now(), 10).await.unwrap();
+        assert_eq!(pending.len(), 2, "{pending:?}");
+        assert_eq!(listed_id(&pending[0]), 42);
+        assert!(
+            matches!(&pending[1], Err(row) if row.payment_id == 41),
+            "{pending:?}"
+        );
+        assert_eq!(
+            stored(&store, 42).await.channel_id.get(),
+            SAMPLE_CHANNEL_ID,
+            "a positive channel_id reads as the legacy order form reads it"
+        );
+
+        // AND its claim takes the lease and says why it cannot be read, so the claimer
+        // can end it as invite_failed instead of looping into the DLQ
+        let first = claim(41, "a", now(), TimeDelta::seconds(30));
+        assert!(matches!(
+            store.claim_invite(&first).await.unwrap(),
+            ClaimOutcome::ClaimedUnreadable { why } if why.contains("gcwebhook1_processed_at")
+        ));
+        assert_eq!(
+            store
+                .fail_invite(&first.lease(), "unreadable: gcwebhook1_processed_at", now())
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        let failed = store.failed_invites(10).await.unwrap();
+        assert!(
+            matches!(failed.as_slice(), [Err(row)] if row.payment_id == 41),
+            "{failed:?}"
+        );
+        assert_eq!(
+            listed_ids(&store.pending_payments(now(), 10).await.unwrap()),
+            vec![42]
+        );
     }
 }

@@ -12,6 +12,7 @@ use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::ipn::PaymentId;
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
+use telepay_core::reconcile::Reconciler;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
@@ -200,3 +201,99 @@ async fn a_paid_payment_costs_five_sqlite_statements_and_no_read() {
     let counter = store.statements().clone();
     assert_eq!(statements_per_paid_payment(store, &counter).await, 5);
 }
+
+/// The seed's rows as written by hand or by the legacy order form: 31 with the channel's
+/// minus sign lost, 32 with a purchase this version cannot read (negative days), 33 a
+/// plain stuck one. All processed, none sent, all long overdue.
+const ROWS_AN_OPERATOR_LEFT: &str = "
+    INSERT INTO processed_payments (payment_id, user_id, channel_id, gcwebhook1_processed,
+        created_at, updated_at)
+        VALUES (31, $1, $2, TRUE, '2020-01-01 00:00:00', '2020-01-01 00:00:00');
+    INSERT INTO processed_payments (payment_id, user_id, channel_id, gcwebhook1_processed,
+        created_at, updated_at, private_channel_id, subscription_days, price_amount, price_currency)
+        VALUES (32, $1, $3, TRUE, '2020-01-01 00:00:00', '2020-01-01 00:00:00', $3, -1, 3.21, 'usd');
+    INSERT INTO processed_payments (payment_id, user_id, channel_id, gcwebhook1_processed,
+        created_at, updated_at)
+        VALUES (33, $1, $3, TRUE, '2020-01-01 00:00:00', '2020-01-01 00:00:00');";
+
+macro_rules! unreadable_row_test {
+    ($name:ident, $store:expr) => {
+        /// GIVEN one row this version cannot read among stuck payments, and a seed row
+        /// whose channel_id lost its minus sign,
+        /// WHEN the reconciler runs and the invites are delivered,
+        /// THEN the unreadable row is reported (never stopping the run) and ends
+        /// `invite_failed` with `unreadable: <why>`, and every other payment gets its invite.
+        #[tokio::test]
+        async fn $name() {
+            let store = $store.await;
+            for statement in ROWS_AN_OPERATOR_LEFT
+                .split(';')
+                .filter(|s| !s.trim().is_empty())
+            {
+                sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+                    .bind(SAMPLE_USER_ID)
+                    .bind(-SAMPLE_CHANNEL_ID)
+                    .bind(SAMPLE_CHANNEL_ID)
+                    .execute(store.pool())
+                    .await
+                    .expect("an operator's insert");
+            }
+            let legacy = store
+                .get_payment(PaymentId::new(31).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                legacy.channel_id.get(),
+                SAMPLE_CHANNEL_ID,
+                "read as the legacy order form reads it"
+            );
+
+            let reconciler = Reconciler::new(
+                store.clone(),
+                MemoryQueue::new(),
+                MemoryQueue::new(),
+                Duration::from_secs(60),
+                100,
+            );
+            let report = reconciler.reconcile().await.unwrap();
+            assert_eq!(report.unreadable, 1, "{report:?}");
+            assert_eq!(report.requeued_invites, 2, "{report:?}");
+
+            let fake = FakeBotApi::start(TOKEN).await;
+            let sender = invite_sender(store.clone(), &fake).await;
+            assert_eq!(
+                deliver_invites(&sender, &[31, 32, 33]).await,
+                0,
+                "none left to loop into the DLQ"
+            );
+            assert_eq!(fake.delivered("sendMessage").len(), 2, "31 and 33");
+            let reason: Option<String> = sqlx::query_scalar(
+                "SELECT invite_failure_reason FROM processed_payments WHERE payment_id = 32",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert!(
+                reason.as_deref().unwrap_or_default().starts_with("unreadable: "),
+                "{reason:?}"
+            );
+            let pending = store.pending_payments(chrono::Utc::now(), 10).await.unwrap();
+            assert!(pending.is_empty(), "{pending:?}");
+            let failed = store.failed_invites(10).await.unwrap();
+            assert!(
+                matches!(failed.as_slice(), [Err(row)] if row.payment_id == 32),
+                "{failed:?}"
+            );
+        }
+    };
+}
+
+unreadable_row_test!(
+    an_unreadable_postgres_row_is_reported_and_ends_invite_failed,
+    postgres_store(true)
+);
+unreadable_row_test!(
+    an_unreadable_sqlite_row_is_reported_and_ends_invite_failed,
+    sqlite_store(true)
+);

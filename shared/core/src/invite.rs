@@ -196,6 +196,18 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
                 info!(?until, "another worker holds the invite lease; retry later");
                 MessageOutcome::Retry
             }
+            Ok(ClaimOutcome::ClaimedUnreadable { why }) => {
+                // Retrying cannot make it readable: end it where an operator sees it.
+                let reason = format!("unreadable: {why}");
+                error!(%reason, "claimed a payment record this version cannot read");
+                emit_count("InviteUnreadable");
+                self.fail_terminally(&claim.lease(), &reason).await
+            }
+            Ok(ClaimOutcome::Unreadable { why }) => {
+                error!(%why, "a payment record this version cannot read refused the claim");
+                emit_count("InviteUnreadable");
+                MessageOutcome::Retry
+            }
             Ok(ClaimOutcome::NotFound) => {
                 error!("no processed_payments record for this invite request");
                 MessageOutcome::Retry

@@ -45,6 +45,13 @@ impl ChannelId {
             Err(OrderIdError::ChannelIdNotNegative)
         }
     }
+
+    /// A channel id as the legacy order form and the seed's rows carry it: a positive
+    /// number is a channel whose minus sign the `-` separator ate, so it is restored.
+    /// The one rule for both the legacy `order_id` and a stored positive `channel_id`.
+    pub fn from_legacy(id: i64) -> Result<Self, OrderIdError> {
+        Self::new(if id > 0 { -id } else { id })
+    }
     pub fn get(self) -> i64 {
         self.0
     }
@@ -107,7 +114,7 @@ impl OrderRef {
             .strip_prefix(PREFIX)
             .ok_or(OrderIdError::WrongPrefix)?;
         let (user, channel) = match rest.split_once('|') {
-            Some((user, channel)) => (user, parse_channel(channel)?),
+            Some((user, channel)) => (user, ChannelId::new(parse_channel(channel)?)?),
             None => {
                 let (user, channel) = rest.split_once('-').ok_or(OrderIdError::NoSeparator)?;
                 // The legacy separator may have eaten the channel's minus sign.
@@ -115,15 +122,13 @@ impl OrderRef {
                 if channel.starts_with(['-', '+']) {
                     return Err(OrderIdError::ChannelIdNotANumber);
                 }
-                (
-                    user,
-                    -parse_digits(channel, OrderIdError::ChannelIdNotANumber)?,
-                )
+                let digits = parse_digits(channel, OrderIdError::ChannelIdNotANumber)?;
+                (user, ChannelId::from_legacy(digits)?)
             }
         };
         Ok(OrderRef {
             user_id: UserId::new(parse_digits(user, OrderIdError::UserIdNotANumber)?)?,
-            channel_id: ChannelId::new(channel)?,
+            channel_id: channel,
         })
     }
 
@@ -198,5 +203,20 @@ mod tests {
             assert_eq!(parsed(order_id), Err(error), "{order_id:?}");
         }
         assert_eq!(OrderRef::parse(None), Err(Missing));
+    }
+
+    #[test]
+    fn a_stored_positive_channel_id_is_read_as_the_legacy_order_form_reads_it() {
+        // The seed stored whatever the legacy order form gave: `PGP-1-1003111266231`.
+        let legacy = OrderRef::parse(Some("PGP-1-1003111266231")).unwrap();
+        assert_eq!(
+            ChannelId::from_legacy(1003111266231).unwrap(),
+            legacy.channel_id
+        );
+        assert_eq!(
+            ChannelId::from_legacy(-1003111266231).unwrap().get(),
+            -1003111266231
+        );
+        assert!(ChannelId::from_legacy(0).is_err());
     }
 }

@@ -32,6 +32,8 @@ pub struct ReconcileReport {
     pub needs_operator: usize,
     /// Sends that failed this time; the next run tries again.
     pub failed: usize,
+    /// Rows this version cannot read (logged with why): an operator must look.
+    pub unreadable: usize,
 }
 
 pub struct Reconciler<S, P, I> {
@@ -77,14 +79,30 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
             .await?;
         let mut report = ReconcileReport {
             backlog: overdue.len(),
-            oldest_age_secs: overdue
-                .first()
-                .and_then(|r| (now - r.created_at).to_std().ok())
-                .map(|age| age.as_secs()),
             ..ReconcileReport::default()
         };
-        for record in &overdue {
+        // The oldest payment it can act on: rows that wait for an operator or cannot be
+        // read are counted apart, so they never pin the age alarm.
+        let mut oldest_actionable = None;
+        for listed in &overdue {
+            let record = match listed {
+                Ok(record) => record,
+                Err(row) => {
+                    error!(
+                        payment_id = row.payment_id,
+                        why = %row.why,
+                        "a pending payment this version cannot read: an operator must look"
+                    );
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
             let payment_id = record.payment_id.get();
+            if record.purchase.is_some() || record.gcwebhook1_processed {
+                let created_at = record.created_at;
+                oldest_actionable =
+                    Some(oldest_actionable.map_or(created_at, |t| created_at.min(t)));
+            }
             let live_lease = record.invite_lease_until.is_some_and(|until| until >= now);
             if live_lease {
                 report.in_flight += 1;
@@ -139,7 +157,16 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
                 report.failed += 1;
             }
         }
+        report.oldest_age_secs = oldest_actionable
+            .and_then(|created_at| (now - created_at).to_std().ok())
+            .map(|age| age.as_secs());
         emit_value("ReconcilerBacklog", report.backlog as f64, "Count");
+        emit_value("ReconcilerUnreadable", report.unreadable as f64, "Count");
+        emit_value(
+            "ReconcilerNeedsOperator",
+            report.needs_operator as f64,
+            "Count",
+        );
         emit_value(
             "ReconcilerOldestAge",
             report.oldest_age_secs.unwrap_or(0) as f64,
@@ -220,6 +247,7 @@ mod tests {
                 in_flight: 1,
                 needs_operator: 1,
                 failed: 0,
+                unreadable: 0,
             }
         );
         let processing: ProcessorMessage =

@@ -215,7 +215,8 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
     Ok(ProcessedPayment {
         payment_id: PaymentId::new(payment_id).map_err(|e| r.corrupt(e.to_string()))?,
         user_id: UserId::new(user_id).map_err(|e| r.corrupt(e.to_string()))?,
-        channel_id: ChannelId::new(channel_id).map_err(|e| r.corrupt(e.to_string()))?,
+        // A positive seed channel_id is the legacy order form that lost its minus sign.
+        channel_id: ChannelId::from_legacy(channel_id).map_err(|e| r.corrupt(e.to_string()))?,
         state,
         gcwebhook1_processed: r.flag("gcwebhook1_processed")?,
         gcwebhook1_processed_at: r.time("gcwebhook1_processed_at")?,

@@ -9,7 +9,8 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
-    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, StoreError,
+    Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
+    StoreError, UnreadableRow,
 };
 
 use super::item::{item_from_record, number, record_from_item, review_from_item, timestamp};
@@ -20,16 +21,29 @@ use super::update::{
 use super::{DynamoDbPaymentStore, unavailable};
 
 impl DynamoDbPaymentStore {
-    /// Payment records matching `filter` (a Scan).
-    async fn scan_payments(
+    /// Payment records matching `filter` (a Scan), sorted by `order` and cut at `limit`;
+    /// the items this version cannot read follow them, reported, never fatal.
+    async fn scan_payments<K: Ord>(
         &self,
         filter: String,
         values: Vec<(&'static str, AttributeValue)>,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+        order: impl Fn(&ProcessedPayment) -> K,
+        limit: usize,
+    ) -> Result<Vec<Listed>, StoreError> {
         let items = self
             .scan(&self.payments_table, Some(filter), values)
             .await?;
-        items.iter().map(record_from_item).collect()
+        let mut readable = Vec::new();
+        let mut unreadable = Vec::new();
+        for item in &items {
+            match UnreadableRow::list(record_from_item(item))? {
+                Ok(record) => readable.push(record),
+                Err(row) => unreadable.push(Err(row)),
+            }
+        }
+        readable.sort_by_key(order);
+        readable.truncate(limit);
+        Ok(readable.into_iter().map(Ok).chain(unreadable).collect())
     }
 }
 
@@ -130,9 +144,10 @@ impl InviteStore for DynamoDbPaymentStore {
             .value(":accepted", AttributeValue::S(RecordState::Accepted.as_str().into()))
             .returning_new();
         Ok(match update.send().await? {
-            Update::Applied(Some(item)) => {
-                ClaimOutcome::Claimed(Box::new(record_from_item(&item)?))
-            }
+            Update::Applied(Some(item)) => match UnreadableRow::list(record_from_item(&item))? {
+                Ok(record) => ClaimOutcome::Claimed(Box::new(record)),
+                Err(row) => ClaimOutcome::ClaimedUnreadable { why: row.why },
+            },
             Update::Applied(None) => {
                 return Err(StoreError::Corrupt {
                     payment_id: claim.payment_id.get(),
@@ -140,7 +155,10 @@ impl InviteStore for DynamoDbPaymentStore {
                 });
             }
             Update::Refused(None) => ClaimOutcome::NotFound,
-            Update::Refused(Some(item)) => ClaimOutcome::refused_by(&record_from_item(&item)?),
+            Update::Refused(Some(item)) => match UnreadableRow::list(record_from_item(&item))? {
+                Ok(record) => ClaimOutcome::refused_by(&record),
+                Err(row) => ClaimOutcome::Unreadable { why: row.why },
+            },
         })
     }
 
@@ -223,7 +241,7 @@ impl ReconcilerStore for DynamoDbPaymentStore {
         &self,
         created_before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+    ) -> Result<Vec<Listed>, StoreError> {
         let filter = format!(
             "{ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) AND created_at < :before"
         );
@@ -235,10 +253,8 @@ impl ReconcilerStore for DynamoDbPaymentStore {
             (":false", AttributeValue::Bool(false)),
             (":before", timestamp(created_before)),
         ];
-        let mut pending = self.scan_payments(filter, values).await?;
-        pending.sort_by_key(|r| (r.created_at, r.payment_id));
-        pending.truncate(limit);
-        Ok(pending)
+        self.scan_payments(filter, values, |r| (r.created_at, r.payment_id), limit)
+            .await
     }
 
     async fn mark_requeued(
@@ -281,17 +297,14 @@ impl OperatorStore for DynamoDbPaymentStore {
         item.as_ref().map(review_from_item).transpose()
     }
 
-    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
         let values = vec![(
             ":failed",
             AttributeValue::S(RecordState::InviteFailed.as_str().into()),
         )];
-        let mut failed = self
-            .scan_payments("#state = :failed".into(), values)
-            .await?;
-        failed.sort_by_key(|r| std::cmp::Reverse((r.updated_at, r.payment_id)));
-        failed.truncate(limit);
-        Ok(failed)
+        let newest_first = |r: &ProcessedPayment| std::cmp::Reverse((r.updated_at, r.payment_id));
+        self.scan_payments("#state = :failed".into(), values, newest_first, limit)
+            .await
     }
 
     async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {

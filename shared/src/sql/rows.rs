@@ -88,7 +88,8 @@ impl PaymentRow {
         Ok(ProcessedPayment {
             payment_id: PaymentId::new(id).map_err(|e| corrupt(id, e))?,
             user_id: UserId::new(self.user_id).map_err(|e| corrupt(id, e))?,
-            channel_id: ChannelId::new(self.channel_id).map_err(|e| corrupt(id, e))?,
+            // A positive seed channel_id is the legacy order form that lost its minus sign.
+            channel_id: ChannelId::from_legacy(self.channel_id).map_err(|e| corrupt(id, e))?,
             state: self.state.parse().map_err(|e| corrupt(id, e))?,
             gcwebhook1_processed: self.gcwebhook1_processed.unwrap_or(false),
             gcwebhook1_processed_at: self.gcwebhook1_processed_at.map(|t| t.and_utc()),

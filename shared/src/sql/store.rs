@@ -7,7 +7,8 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
-    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, StoreError,
+    Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
+    StoreError, UnreadableRow,
 };
 
 use super::dialect::{Bind, SqlDialect};
@@ -28,17 +29,27 @@ impl<DB: SqlDialect> SqlPaymentStore<DB> {
             .map_err(unavailable)
     }
 
+    /// The rows a statement returns, each read on its own.
     async fn payments(
         &self,
         sql: &'static str,
         binds: Vec<Bind>,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+    ) -> Result<Vec<Result<ProcessedPayment, StoreError>>, StoreError> {
         self.statements.count();
-        DB::payment_rows(&self.pool, sql, binds)
+        Ok(DB::payment_rows(&self.pool, sql, binds)
             .await
             .map_err(unavailable)?
             .into_iter()
             .map(PaymentRow::into_record)
+            .collect())
+    }
+
+    /// A listing: an unreadable row is reported, never fatal.
+    async fn listed(&self, sql: &'static str, binds: Vec<Bind>) -> Result<Vec<Listed>, StoreError> {
+        self.payments(sql, binds)
+            .await?
+            .into_iter()
+            .map(UnreadableRow::list)
             .collect()
     }
 
@@ -63,7 +74,7 @@ impl<DB: SqlDialect> SqlPaymentStore<DB> {
         let mut rows = self
             .payments(SELECT_PAYMENT, vec![payment_id.get().into()])
             .await?;
-        Ok(rows.pop())
+        rows.pop().transpose()
     }
 
     /// A lease-fenced update: `$1` payment_id, `$2` token, then `binds`.
@@ -170,12 +181,20 @@ impl<DB: SqlDialect> InviteStore for SqlPaymentStore<DB> {
             claim.now.naive_utc().into(),
             claim.now.timestamp_millis().into(),
         ];
-        if let Some(record) = self.payments(CLAIM_INVITE, binds).await?.pop() {
-            return Ok(ClaimOutcome::Claimed(Box::new(record)));
+        match self.payments(CLAIM_INVITE, binds).await?.pop() {
+            Some(Ok(record)) => return Ok(ClaimOutcome::Claimed(Box::new(record))),
+            Some(Err(unreadable)) => {
+                let why = UnreadableRow::from_error(unreadable)?.why;
+                return Ok(ClaimOutcome::ClaimedUnreadable { why });
+            }
+            None => {}
         }
-        Ok(match self.select_payment(claim.payment_id).await? {
-            None => ClaimOutcome::NotFound,
-            Some(record) => ClaimOutcome::refused_by(&record),
+        Ok(match self.select_payment(claim.payment_id).await {
+            Ok(None) => ClaimOutcome::NotFound,
+            Ok(Some(record)) => ClaimOutcome::refused_by(&record),
+            Err(error) => ClaimOutcome::Unreadable {
+                why: UnreadableRow::from_error(error)?.why,
+            },
         })
     }
 
@@ -228,9 +247,9 @@ impl<DB: SqlDialect> ReconcilerStore for SqlPaymentStore<DB> {
         &self,
         created_before: DateTime<Utc>,
         limit_to: usize,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+    ) -> Result<Vec<Listed>, StoreError> {
         let binds = vec![created_before.naive_utc().into(), limit(limit_to)];
-        self.payments(PENDING_PAYMENTS, binds).await
+        self.listed(PENDING_PAYMENTS, binds).await
     }
 
     async fn mark_requeued(
@@ -263,8 +282,8 @@ impl<DB: SqlDialect> OperatorStore for SqlPaymentStore<DB> {
             .pop())
     }
 
-    async fn failed_invites(&self, limit_to: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
-        self.payments(FAILED_INVITES, vec![limit(limit_to)]).await
+    async fn failed_invites(&self, limit_to: usize) -> Result<Vec<Listed>, StoreError> {
+        self.listed(FAILED_INVITES, vec![limit(limit_to)]).await
     }
 
     async fn list_reviews(&self, limit_to: usize) -> Result<Vec<PaymentReview>, StoreError> {

@@ -11,7 +11,7 @@ use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::queue::{MessageQueue, QueueError};
 use telepay_core::store::ports::*;
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, ProcessedMark, Recorded,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, Listed, ProcessedMark, Recorded,
     Reopened, StoreError,
 };
 use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
@@ -192,7 +192,7 @@ impl<S: PaymentStore> ReconcilerStore for ChaosStore<S> {
         &self,
         created_before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+    ) -> Result<Vec<Listed>, StoreError> {
         self.inner.pending_payments(created_before, limit).await
     }
 }
@@ -209,7 +209,7 @@ impl<S: PaymentStore> OperatorStore for ChaosStore<S> {
         self.inner.get_review(payment_id).await
     }
 
-    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
         self.inner.failed_invites(limit).await
     }
 

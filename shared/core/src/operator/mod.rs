@@ -15,6 +15,7 @@ use crate::queue::{InviteRequest, MessageQueue, ProcessorMessage, QueueError};
 use crate::review::{ApproveError, approved_record};
 use crate::store::{
     Decided, IngressStore, OperatorStore, ReconcilerStore, Recorded, Reopened, StoreError,
+    UnreadableRow,
 };
 use crate::telegram::{TelegramError, TelegramInviter};
 
@@ -59,13 +60,16 @@ pub enum OperatorError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attention {
     pub payment_id: i64,
-    /// `not_processed`, `invite_not_sent`, `invite_failed` or `held_for_review`.
+    /// `not_processed`, `invite_not_sent`, `invite_failed`, `held_for_review`, or
+    /// `unreadable` (a row this version cannot read; `reason` says why).
     pub stage: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leased: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub age_minutes: i64,
+    /// Unknown for a row that cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_minutes: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<i64>,
 }
@@ -86,6 +90,19 @@ impl<T> Clone for Bot<'_, T> {
 impl<T> Copy for Bot<'_, T> {}
 
 /// The workflows over a store they borrow (so concurrent operators can share one).
+impl Attention {
+    fn unreadable(row: UnreadableRow) -> Self {
+        Self {
+            payment_id: row.payment_id,
+            stage: "unreadable",
+            leased: None,
+            reason: Some(row.why),
+            age_minutes: None,
+            user_id: None,
+        }
+    }
+}
+
 pub struct Operator<'s, S> {
     pub store: &'s S,
     pub clock: SharedClock,
@@ -114,7 +131,14 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
         let age = |t: DateTime<Utc>| (now - t).num_minutes();
         let cutoff = now - TimeDelta::from_std(older_than).unwrap_or(TimeDelta::MAX);
         let mut lines = Vec::new();
-        for record in self.store.pending_payments(cutoff, limit).await? {
+        for listed in self.store.pending_payments(cutoff, limit).await? {
+            let record = match listed {
+                Ok(record) => record,
+                Err(row) => {
+                    lines.push(Attention::unreadable(row));
+                    continue;
+                }
+            };
             let Some(stage) = record.stuck_stage() else {
                 continue;
             };
@@ -123,18 +147,21 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
                 stage: stage.as_str(),
                 leased: Some(record.invite_lease_until.is_some_and(|until| until >= now)),
                 reason: None,
-                age_minutes: age(record.created_at),
+                age_minutes: Some(age(record.created_at)),
                 user_id: Some(record.user_id.get()),
             });
         }
-        for record in self.store.failed_invites(limit).await? {
-            lines.push(Attention {
-                payment_id: record.payment_id.get(),
-                stage: "invite_failed",
-                leased: None,
-                reason: record.invite_failure_reason.clone(),
-                age_minutes: age(record.created_at),
-                user_id: Some(record.user_id.get()),
+        for listed in self.store.failed_invites(limit).await? {
+            lines.push(match listed {
+                Ok(record) => Attention {
+                    payment_id: record.payment_id.get(),
+                    stage: "invite_failed",
+                    leased: None,
+                    reason: record.invite_failure_reason.clone(),
+                    age_minutes: Some(age(record.created_at)),
+                    user_id: Some(record.user_id.get()),
+                },
+                Err(row) => Attention::unreadable(row),
             });
         }
         for review in self.store.list_reviews(limit).await? {
@@ -144,7 +171,7 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
                     stage: "held_for_review",
                     leased: None,
                     reason: Some(review.reason.as_str().to_owned()),
-                    age_minutes: age(review.received_at),
+                    age_minutes: Some(age(review.received_at)),
                     user_id: None,
                 });
             }

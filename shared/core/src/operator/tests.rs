@@ -81,7 +81,7 @@ async fn attention_lists_each_stage_once_with_its_age() {
         ]
     );
     assert_eq!(lines[1].leased, Some(true));
-    assert_eq!(lines[0].age_minutes, 90);
+    assert_eq!(lines[0].age_minutes, Some(90));
 }
 
 fn bot<'a>(telegram: &'a Revocations, directory: &'a ChannelDirectory) -> Bot<'a, Revocations> {

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
-    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, StoreError,
+    Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
+    StoreError,
 };
 use crate::ipn::PaymentId;
 use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
@@ -235,7 +236,7 @@ impl ReconcilerStore for MemoryPaymentStore {
         &self,
         created_before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<ProcessedPayment>, StoreError> {
+    ) -> Result<Vec<Listed>, StoreError> {
         self.check_available()?;
         let mut pending: Vec<_> = self
             .payments
@@ -247,7 +248,8 @@ impl ReconcilerStore for MemoryPaymentStore {
             .collect();
         pending.sort_by_key(|r| (r.created_at, r.payment_id));
         pending.truncate(limit);
-        Ok(pending)
+        // Memory holds only readable records.
+        Ok(pending.into_iter().map(Ok).collect())
     }
 }
 
@@ -265,7 +267,7 @@ impl OperatorStore for MemoryPaymentStore {
         Ok(self.review(payment_id.get()))
     }
 
-    async fn failed_invites(&self, limit: usize) -> Result<Vec<ProcessedPayment>, StoreError> {
+    async fn failed_invites(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
         self.check_available()?;
         let mut failed: Vec<_> = self
             .payments
@@ -277,7 +279,7 @@ impl OperatorStore for MemoryPaymentStore {
             .collect();
         failed.sort_by_key(|r| std::cmp::Reverse((r.updated_at, r.payment_id)));
         failed.truncate(limit);
-        Ok(failed)
+        Ok(failed.into_iter().map(Ok).collect())
     }
 
     async fn list_reviews(&self, limit: usize) -> Result<Vec<PaymentReview>, StoreError> {

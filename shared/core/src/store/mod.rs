@@ -92,6 +92,15 @@ pub enum ClaimOutcome {
         until: Option<DateTime<Utc>>,
     },
     NotFound,
+    /// The lease is ours, but the row is one this version cannot read: the caller ends
+    /// it as `invite_failed` (an operator looks), rather than letting it loop into the DLQ.
+    ClaimedUnreadable {
+        why: String,
+    },
+    /// Refused, and the row cannot be read to say why.
+    Unreadable {
+        why: String,
+    },
 }
 
 impl ClaimOutcome {
@@ -149,6 +158,38 @@ pub enum Fenced {
     Done,
     /// The token no longer holds the record: another worker took over. Nothing written.
     LeaseLost,
+}
+
+/// A row a listing found but this version cannot read (a malformed time, an unknown
+/// state): reported with why, never fatal to the rest of the listing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnreadableRow {
+    pub payment_id: i64,
+    pub why: String,
+}
+
+/// One row of a listing: a record, or why it cannot be read.
+pub type Listed = Result<ProcessedPayment, UnreadableRow>;
+
+impl UnreadableRow {
+    /// The row a `Corrupt` error names; any other error stays an error.
+    pub fn from_error(error: StoreError) -> Result<Self, StoreError> {
+        match error {
+            StoreError::Corrupt { payment_id, detail } => Ok(Self {
+                payment_id,
+                why: detail,
+            }),
+            other => Err(other),
+        }
+    }
+
+    /// A row read into a listing: the record, or why it cannot be read.
+    pub fn list(read: Result<ProcessedPayment, StoreError>) -> Result<Listed, StoreError> {
+        match read {
+            Ok(record) => Ok(Ok(record)),
+            Err(error) => Ok(Err(Self::from_error(error)?)),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,12 +274,13 @@ pub trait InviteStore: Send + Sync {
 /// What the reconciler needs: the overdue payments, and its one-re-queue-per-quiet-period mark.
 pub trait ReconcilerStore: Send + Sync {
     /// Accepted records created before `created_before` whose processing or invite is not
-    /// done (seed rows with NULL flags included), oldest first, at most `limit`.
+    /// done (seed rows with NULL flags included), oldest first, at most `limit`. A row
+    /// this version cannot read is listed as [`UnreadableRow`], never fails the listing.
     fn pending_payments(
         &self,
         created_before: DateTime<Utc>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ProcessedPayment>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Listed>, StoreError>> + Send;
 
     /// The reconciler's claim on a stuck payment: if the record is pending and nothing has
     /// touched it since `quiet_since` (`updated_at` older, or NULL on seed rows), sets
@@ -271,7 +313,7 @@ pub trait OperatorStore: Send + Sync {
     fn failed_invites(
         &self,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ProcessedPayment>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Listed>, StoreError>> + Send;
 
     /// Review entries, newest first, at most `limit`.
     fn list_reviews(
