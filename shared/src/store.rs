@@ -11,7 +11,7 @@ use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
     Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    StoreError,
+    Resolution, Resolved, StoreError,
 };
 
 use crate::config::StoreConfig;
@@ -127,6 +127,9 @@ impl InviteStore for AnyPaymentStore {
 }
 
 impl ReconcilerStore for AnyPaymentStore {
+    async fn needs_operator(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
+        delegate!(self, s => s.needs_operator(limit).await)
+    }
     async fn mark_requeued(
         &self,
         payment_id: PaymentId,
@@ -174,6 +177,14 @@ impl OperatorStore for AnyPaymentStore {
         delegate!(self, s => s.decide_review(payment_id, decision, now).await)
     }
 
+    async fn resolve_needs_operator(
+        &self,
+        payment_id: PaymentId,
+        resolution: &Resolution,
+        now: DateTime<Utc>,
+    ) -> Result<Resolved, StoreError> {
+        delegate!(self, s => s.resolve_needs_operator(payment_id, resolution, now).await)
+    }
     async fn reopen_invite(
         &self,
         payment_id: PaymentId,

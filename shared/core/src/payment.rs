@@ -229,6 +229,12 @@ impl ProcessedPayment {
         self.stuck_stage().is_some()
     }
 
+    /// Pending, but only an operator can move it: never processed and no stored purchase
+    /// (a seed row), so there is no processor message to send.
+    pub fn needs_operator(&self) -> bool {
+        self.stuck_stage() == Some(PendingStage::NotProcessed) && self.purchase.is_none()
+    }
+
     /// The stage an accepted payment waits at (`None`: done, or in `invite_failed`). The
     /// one rule the reconciler and `telepay payments pending` share.
     pub fn stuck_stage(&self) -> Option<PendingStage> {

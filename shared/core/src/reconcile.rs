@@ -27,8 +27,9 @@ pub struct ReconcileReport {
     /// Overdue but left alone: an invite lease is live (a worker is on it), or it was
     /// re-queued or touched within the last `stuck_after` (its message is on its way).
     pub in_flight: usize,
-    /// Rows that cannot be re-processed automatically (seed rows without a stored
-    /// purchase): shown by `telepay payments pending` for an operator.
+    /// Rows only an operator can move (seed rows never processed, without a stored
+    /// purchase), up to the batch size: shown by `telepay payments pending`, settled by
+    /// `telepay payments resolve`. Not part of the backlog.
     pub needs_operator: usize,
     /// Sends that failed this time; the next run tries again.
     pub failed: usize,
@@ -77,8 +78,12 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
             .store
             .pending_payments(now - stuck_after, self.batch)
             .await?;
+        // Counted apart: the store never lists them among the overdue, so however many
+        // there are, they never take the batch from payments it can move.
+        let needs_operator = self.store.needs_operator(self.batch).await?.len();
         let mut report = ReconcileReport {
             backlog: overdue.len(),
+            needs_operator,
             ..ReconcileReport::default()
         };
         // The oldest payment it can act on: rows that wait for an operator or cannot be
@@ -240,7 +245,7 @@ mod tests {
         assert_eq!(
             report,
             ReconcileReport {
-                backlog: 4,
+                backlog: 3,
                 oldest_age_secs: Some(3600),
                 requeued_processing: 1,
                 requeued_invites: 1,
@@ -303,5 +308,34 @@ mod tests {
             "quiet for longer than stuck_after: again"
         );
         assert_eq!(r.invite_queue.bodies().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn rows_only_an_operator_can_move_never_starve_newer_stuck_payments() {
+        // GIVEN more seed rows needing an operator than a run takes, all older than a
+        // payment that is really stuck
+        let (mut r, clock) = reconciler();
+        r.batch = 10;
+        let now = clock.now();
+        for id in 1..=25 {
+            let mut seed = sample_record(id);
+            seed.purchase = None;
+            seed.created_at = now - TimeDelta::days(30);
+            seed.updated_at = seed.created_at;
+            r.store.put_payment(seed);
+        }
+        let mut stuck = sample_record(100);
+        stuck.created_at = now - TimeDelta::hours(1);
+        stuck.updated_at = stuck.created_at;
+        r.store.put_payment(stuck);
+
+        // WHEN the reconciler runs once
+        let report = r.reconcile().await.unwrap();
+
+        // THEN the stuck payment is re-queued, the seed rows are counted apart, and the
+        // age alarm sees the payment it can act on, not month-old seed rows
+        assert_eq!(report.requeued_processing, 1, "{report:?}");
+        assert_eq!(report.needs_operator, 10, "counted up to the batch");
+        assert_eq!(report.oldest_age_secs, Some(3600));
     }
 }

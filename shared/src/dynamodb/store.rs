@@ -10,13 +10,13 @@ use telepay_core::payment::{PaymentReview, ProcessedPayment, RecordState, Review
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
     Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    StoreError, UnreadableRow,
+    Resolution, Resolved, StoreError, UnreadableRow,
 };
 
 use super::item::{item_from_record, number, record_from_item, review_from_item, timestamp};
 use super::update::{
-    ACCEPTED, ConditionalUpdate, INVITE_NOT_SENT, NO_LIVE_LEASE, NOT_PROCESSED, NOT_YET_STORED,
-    QUIET_SINCE, Update,
+    ACCEPTED, ConditionalUpdate, INVITE_NOT_SENT, NO_LIVE_LEASE, NO_PURCHASE, NOT_PROCESSED,
+    NOT_YET_STORED, QUIET_SINCE, Update,
 };
 use super::{DynamoDbPaymentStore, unavailable};
 
@@ -242,8 +242,10 @@ impl ReconcilerStore for DynamoDbPaymentStore {
         created_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Listed>, StoreError> {
+        // Not the rows only an operator can move: they never take the batch.
         let filter = format!(
-            "{ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) AND created_at < :before"
+            "{ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) \
+             AND NOT ({NOT_PROCESSED} AND {NO_PURCHASE}) AND created_at < :before"
         );
         let values = vec![
             (
@@ -252,6 +254,19 @@ impl ReconcilerStore for DynamoDbPaymentStore {
             ),
             (":false", AttributeValue::Bool(false)),
             (":before", timestamp(created_before)),
+        ];
+        self.scan_payments(filter, values, |r| (r.created_at, r.payment_id), limit)
+            .await
+    }
+
+    async fn needs_operator(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
+        let filter = format!("{ACCEPTED} AND {NOT_PROCESSED} AND {NO_PURCHASE}");
+        let values = vec![
+            (
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            ),
+            (":false", AttributeValue::Bool(false)),
         ];
         self.scan_payments(filter, values, |r| (r.created_at, r.payment_id), limit)
             .await
@@ -339,6 +354,51 @@ impl OperatorStore for DynamoDbPaymentStore {
             Update::Refused(Some(item)) => {
                 Decided::AlreadyDecided(review_from_item(&item)?.decision)
             }
+        })
+    }
+
+    async fn resolve_needs_operator(
+        &self,
+        payment_id: PaymentId,
+        resolution: &Resolution,
+        now: DateTime<Utc>,
+    ) -> Result<Resolved, StoreError> {
+        let condition = format!(
+            "attribute_exists(payment_id) AND {ACCEPTED} AND {NOT_PROCESSED} AND {NO_PURCHASE}"
+        );
+        let update = match resolution {
+            // A seed row's purchase: what the operator knows (no outcome amounts).
+            Resolution::SupplyPurchase(purchase) => self
+                    .update(
+                        payment_id,
+                        "SET private_channel_id = :channel, subscription_days = :days, \
+                         price_amount = :price, price_currency = :currency, updated_at = :now",
+                        condition,
+                    )
+                    .value(":channel", number(purchase.private_channel_id))
+                    .value(":days", number(purchase.subscription_days))
+                    .value(":price", number(purchase.price_amount))
+                    .value(":currency", AttributeValue::S(purchase.price_currency.clone())),
+            Resolution::AlreadyHandled => self
+                .update(
+                    payment_id,
+                    "SET gcwebhook1_processed = :true, gcwebhook1_processed_at = :now, \
+                     telegram_invite_sent = :true, telegram_invite_sent_at = :now, updated_at = :now",
+                    condition,
+                )
+                .value(":true", AttributeValue::Bool(true)),
+        };
+        let update = update
+            .value(
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            )
+            .value(":false", AttributeValue::Bool(false))
+            .value(":now", timestamp(now));
+        Ok(match update.send().await? {
+            Update::Applied(_) => Resolved::Done,
+            Update::Refused(None) => Resolved::NotFound,
+            Update::Refused(Some(_)) => Resolved::NotNeeded,
         })
     }
 

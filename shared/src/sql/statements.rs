@@ -78,5 +78,23 @@ pub(super) const PENDING_PAYMENTS: &str = concat!(
     columns!(),
     " FROM processed_payments WHERE state = 'accepted' \
      AND (gcwebhook1_processed IS NOT TRUE OR telegram_invite_sent IS NOT TRUE) \
+     AND (gcwebhook1_processed IS TRUE OR private_channel_id IS NOT NULL) \
      AND (created_at IS NULL OR created_at < $1) ORDER BY created_at, payment_id LIMIT $2"
 );
+/// Never processed and no stored purchase: only an operator can move it.
+pub(super) const NEEDS_OPERATOR: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM processed_payments WHERE state = 'accepted' AND gcwebhook1_processed IS NOT TRUE \
+     AND private_channel_id IS NULL ORDER BY created_at, payment_id LIMIT $1"
+);
+pub(super) const SUPPLY_PURCHASE: &str = "UPDATE processed_payments \
+     SET private_channel_id = $2, subscription_days = $3, price_amount = $4, price_currency = $5, \
+     outcome_amount = $6, outcome_currency = $7, updated_at = $8 \
+     WHERE payment_id = $1 AND state = 'accepted' AND gcwebhook1_processed IS NOT TRUE \
+     AND private_channel_id IS NULL RETURNING payment_id";
+pub(super) const MARK_HANDLED: &str = "UPDATE processed_payments \
+     SET gcwebhook1_processed = TRUE, gcwebhook1_processed_at = $2, telegram_invite_sent = TRUE, \
+     telegram_invite_sent_at = $2, updated_at = $2 \
+     WHERE payment_id = $1 AND state = 'accepted' AND gcwebhook1_processed IS NOT TRUE \
+     AND private_channel_id IS NULL RETURNING payment_id";

@@ -8,7 +8,7 @@ use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
     Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    StoreError, UnreadableRow,
+    Resolution, Resolved, StoreError, UnreadableRow,
 };
 
 use super::dialect::{Bind, SqlDialect};
@@ -252,6 +252,10 @@ impl<DB: SqlDialect> ReconcilerStore for SqlPaymentStore<DB> {
         self.listed(PENDING_PAYMENTS, binds).await
     }
 
+    async fn needs_operator(&self, limit_to: usize) -> Result<Vec<Listed>, StoreError> {
+        self.listed(NEEDS_OPERATOR, vec![limit(limit_to)]).await
+    }
+
     async fn mark_requeued(
         &self,
         payment_id: PaymentId,
@@ -307,6 +311,42 @@ impl<DB: SqlDialect> OperatorStore for SqlPaymentStore<DB> {
         Ok(match self.get_review(payment_id).await? {
             None => Decided::NotFound,
             Some(review) => Decided::AlreadyDecided(review.decision),
+        })
+    }
+
+    async fn resolve_needs_operator(
+        &self,
+        payment_id: PaymentId,
+        resolution: &Resolution,
+        now: DateTime<Utc>,
+    ) -> Result<Resolved, StoreError> {
+        let resolved = match resolution {
+            Resolution::SupplyPurchase(purchase) => {
+                let binds = vec![
+                    payment_id.get().into(),
+                    purchase.private_channel_id.into(),
+                    i64::from(purchase.subscription_days).into(),
+                    Bind::Float(Some(purchase.price_amount)),
+                    purchase.price_currency.as_str().into(),
+                    Bind::Float(purchase.outcome_amount),
+                    Bind::Text(purchase.outcome_currency.clone()),
+                    now.naive_utc().into(),
+                ];
+                self.write(SUPPLY_PURCHASE, binds).await?
+            }
+            Resolution::AlreadyHandled => {
+                let binds = vec![payment_id.get().into(), now.naive_utc().into()];
+                self.write(MARK_HANDLED, binds).await?
+            }
+        };
+        if resolved {
+            return Ok(Resolved::Done);
+        }
+        Ok(match self.select_payment(payment_id).await {
+            Ok(None) => Resolved::NotFound,
+            // Refused: it no longer needs an operator (or cannot be read to say more).
+            Ok(Some(_)) | Err(StoreError::Corrupt { .. }) => Resolved::NotNeeded,
+            Err(other) => return Err(other),
         })
     }
 

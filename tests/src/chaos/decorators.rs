@@ -12,7 +12,7 @@ use telepay_core::queue::{MessageQueue, QueueError};
 use telepay_core::store::ports::*;
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, Listed, ProcessedMark, Recorded,
-    Reopened, StoreError,
+    Reopened, Resolution, Resolved, StoreError,
 };
 use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
 
@@ -178,6 +178,10 @@ impl<S: PaymentStore> InviteStore for ChaosStore<S> {
 }
 
 impl<S: PaymentStore> ReconcilerStore for ChaosStore<S> {
+    async fn needs_operator(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
+        self.inner.needs_operator(limit).await
+    }
+
     async fn mark_requeued(
         &self,
         payment_id: PaymentId,
@@ -224,6 +228,17 @@ impl<S: PaymentStore> OperatorStore for ChaosStore<S> {
         now: DateTime<Utc>,
     ) -> Result<Decided, StoreError> {
         self.inner.decide_review(payment_id, decision, now).await
+    }
+
+    async fn resolve_needs_operator(
+        &self,
+        payment_id: PaymentId,
+        resolution: &Resolution,
+        now: DateTime<Utc>,
+    ) -> Result<Resolved, StoreError> {
+        self.inner
+            .resolve_needs_operator(payment_id, resolution, now)
+            .await
     }
 
     async fn reopen_invite(

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
     Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    StoreError,
+    Resolution, Resolved, StoreError,
 };
 use crate::ipn::PaymentId;
 use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
@@ -243,13 +243,27 @@ impl ReconcilerStore for MemoryPaymentStore {
             .lock()
             .unwrap()
             .values()
-            .filter(|r| r.is_pending() && r.created_at < created_before)
+            .filter(|r| r.is_pending() && !r.needs_operator() && r.created_at < created_before)
             .cloned()
             .collect();
         pending.sort_by_key(|r| (r.created_at, r.payment_id));
         pending.truncate(limit);
         // Memory holds only readable records.
         Ok(pending.into_iter().map(Ok).collect())
+    }
+    async fn needs_operator(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
+        self.check_available()?;
+        let mut waiting: Vec<_> = self
+            .payments
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.needs_operator())
+            .cloned()
+            .collect();
+        waiting.sort_by_key(|r| (r.created_at, r.payment_id));
+        waiting.truncate(limit);
+        Ok(waiting.into_iter().map(Ok).collect())
     }
 }
 
@@ -307,6 +321,33 @@ impl OperatorStore for MemoryPaymentStore {
         review.decision = Some(decision);
         review.decided_at = Some(now);
         Ok(Decided::Done)
+    }
+
+    async fn resolve_needs_operator(
+        &self,
+        payment_id: PaymentId,
+        resolution: &Resolution,
+        now: DateTime<Utc>,
+    ) -> Result<Resolved, StoreError> {
+        self.check_available()?;
+        let mut payments = self.payments.lock().unwrap();
+        let Some(record) = payments.get_mut(&payment_id.get()) else {
+            return Ok(Resolved::NotFound);
+        };
+        if !record.needs_operator() {
+            return Ok(Resolved::NotNeeded);
+        }
+        match resolution {
+            Resolution::SupplyPurchase(purchase) => record.purchase = Some(purchase.clone()),
+            Resolution::AlreadyHandled => {
+                record.gcwebhook1_processed = true;
+                record.gcwebhook1_processed_at = Some(now);
+                record.telegram_invite_sent = true;
+                record.telegram_invite_sent_at = Some(now);
+            }
+        }
+        record.updated_at = now;
+        Ok(Resolved::Done)
     }
 
     async fn reopen_invite(

@@ -12,7 +12,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::ipn::PaymentId;
-use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
+use crate::payment::{PaymentReview, ProcessedPayment, Purchase, RecordState, ReviewDecision};
 
 /// What the ingress write found.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +151,24 @@ impl Reopened {
     }
 }
 
+/// How an operator settles a row that needs one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// What the buyer bought, which the seed row never stored.
+    SupplyPurchase(Purchase),
+    /// Processed and invited outside this system: nothing more to do.
+    AlreadyHandled,
+}
+
+/// What settling a row found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    Done,
+    /// It does not need an operator (processed, or it has a purchase, or not accepted).
+    NotNeeded,
+    NotFound,
+}
+
 /// The result of a write fenced by a lease token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -274,11 +292,21 @@ pub trait InviteStore: Send + Sync {
 /// What the reconciler needs: the overdue payments, and its one-re-queue-per-quiet-period mark.
 pub trait ReconcilerStore: Send + Sync {
     /// Accepted records created before `created_before` whose processing or invite is not
-    /// done (seed rows with NULL flags included), oldest first, at most `limit`. A row
-    /// this version cannot read is listed as [`UnreadableRow`], never fails the listing.
+    /// done (seed rows with NULL flags included), oldest first, at most `limit`: the rows
+    /// the reconciler can move. Rows that need an operator
+    /// ([`ProcessedPayment::needs_operator`]) are not among them, so however many there
+    /// are, they never take the batch. A row this version cannot read is listed as
+    /// [`UnreadableRow`], never fails the listing.
     fn pending_payments(
         &self,
         created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Listed>, StoreError>> + Send;
+
+    /// Pending rows only an operator can move (never processed, no stored purchase: a
+    /// seed row), oldest first, at most `limit`.
+    fn needs_operator(
+        &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Listed>, StoreError>> + Send;
 
@@ -328,6 +356,16 @@ pub trait OperatorStore: Send + Sync {
         decision: ReviewDecision,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Decided, StoreError>> + Send;
+
+    /// Settles a row that needs an operator, if it still does (one conditional write):
+    /// supplies the purchase it lacks (it is then processed as any payment), or records
+    /// that it was handled outside this system (both stages done, nothing sent).
+    fn resolve_needs_operator(
+        &self,
+        payment_id: PaymentId,
+        resolution: &Resolution,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
 
     /// Makes a record's invite due again (state `accepted`, not sent, no link, no failure
     /// reason) unless a live lease holds it, and only while its stored link is still
