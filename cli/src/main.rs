@@ -14,9 +14,10 @@ use telepay_core::clock::system_clock;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::ipn::PaymentId;
 use telepay_core::operator::{Bot, Operator};
+use telepay_core::payment::Purchase;
 use telepay_core::reconcile::Reconciler;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::OperatorStore;
+use telepay_core::store::{OperatorStore, Resolution};
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
 use telepay_shared::queues::{AnyQueue, QUEUE_NAMES, open_queue};
@@ -79,6 +80,30 @@ enum PaymentsCommand {
     /// Revoke the stored link and send a new one (a user who started the bot later, or
     /// lost the link). Needs TELEGRAM_BOT_TOKEN to revoke.
     Reissue { payment_id: i64 },
+    /// Settle a seed row that needs an operator (never processed, no stored purchase):
+    /// give it the purchase it lacks (it is then processed and invited like any payment),
+    /// or record that it was handled outside this system.
+    Resolve {
+        payment_id: i64,
+        /// The private channel the buyer paid for (negative, as Telegram ids are).
+        #[arg(
+            long,
+            required_unless_present = "already_handled",
+            allow_negative_numbers = true
+        )]
+        private_channel: Option<i64>,
+        /// The days bought.
+        #[arg(long, required_unless_present = "already_handled")]
+        days: Option<u32>,
+        /// What was paid (it goes on the payout instruction).
+        #[arg(long, required_unless_present = "already_handled")]
+        price: Option<f64>,
+        #[arg(long, required_unless_present = "already_handled")]
+        currency: Option<String>,
+        /// Processed and invited outside this system: mark both stages done.
+        #[arg(long, conflicts_with_all = ["private_channel", "days", "price", "currency"])]
+        already_handled: bool,
+    },
     /// Re-queue every payment stuck longer than the given minutes (what the scheduled
     /// reconciler does).
     Reconcile {
@@ -245,6 +270,39 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
                 .reissue(payment_id(id)?, bot, &invite_queue)
                 .await?;
             print(json!({"payment_id": id, "reissued": true, "revoked": revoked}));
+        }
+        PaymentsCommand::Resolve {
+            payment_id: id,
+            private_channel,
+            days,
+            price,
+            currency,
+            already_handled,
+        } => {
+            let resolution = match (private_channel, days, price, currency) {
+                _ if already_handled => Resolution::AlreadyHandled,
+                (
+                    Some(private_channel_id),
+                    Some(subscription_days),
+                    Some(price_amount),
+                    Some(price_currency),
+                ) => Resolution::SupplyPurchase(Purchase {
+                    private_channel_id,
+                    subscription_days,
+                    price_amount,
+                    price_currency,
+                    outcome_amount: None,
+                    outcome_currency: None,
+                }),
+                _ => anyhow::bail!(
+                    "give --private-channel, --days, --price and --currency, or --already-handled"
+                ),
+            };
+            let processor_queue = shop.queue("processor").await?;
+            operator
+                .resolve(payment_id(id)?, &resolution, &processor_queue)
+                .await?;
+            print(json!({"payment_id": id, "resolved": true}));
         }
         PaymentsCommand::Reconcile {
             stuck_after_minutes,

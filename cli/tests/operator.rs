@@ -278,6 +278,54 @@ async fn payments_reissue_revokes_the_old_link_and_queues_a_new_invite() {
 }
 
 #[tokio::test]
+async fn payments_resolve_gives_a_seed_row_its_purchase_or_marks_it_handled() {
+    let shop = Shop::new().await;
+    for id in [61, 62] {
+        let mut seed = sample_record(id);
+        seed.purchase = None;
+        seed.created_at = Utc::now() - TimeDelta::days(400);
+        shop.store.record_accepted(&seed).await.unwrap();
+    }
+    let pending = shop.ok(&["payments", "pending"]);
+    assert!(
+        pending.iter().all(|l| l["stage"] == "needs_operator"),
+        "{pending:?}"
+    );
+    let partial = shop.telepay(&["payments", "resolve", "61", "--days", "30"], &[]);
+    assert_eq!(
+        partial.status.code(),
+        Some(2),
+        "a partial purchase is a bad argument"
+    );
+    assert!(String::from_utf8_lossy(&partial.stderr).contains("--private-channel"));
+
+    shop.ok(&[
+        "payments",
+        "resolve",
+        "61",
+        "--private-channel",
+        "-1003111266231",
+        "--days",
+        "30",
+        "--price",
+        "3.21",
+        "--currency",
+        "usd",
+    ]);
+    assert_eq!(
+        shop.queued("processor").await.len(),
+        1,
+        "processed like any payment"
+    );
+    shop.ok(&["payments", "resolve", "62", "--already-handled"]);
+    assert!(shop.record(62).await.telegram_invite_sent);
+    assert!(
+        shop.fails(&["payments", "resolve", "62", "--already-handled"])
+            .contains("does not need an operator")
+    );
+}
+
+#[tokio::test]
 async fn payments_reconcile_requeues_stuck_payments_and_reports() {
     let shop = Shop::new().await;
     let mut stuck = sample_record(8);

@@ -20,6 +20,7 @@ use telepay_core::store::memory::MemoryPaymentStore;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, ProcessedMark, Recorded, Reopened,
+    Resolution, Resolved,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbPaymentStore;
@@ -709,6 +710,71 @@ mod cases {
         );
     }
 
+    pub async fn rows_needing_an_operator_are_listed_apart_and_resolved_once<B: Backend>() {
+        let store = B::fresh().await;
+        store.insert_seed_row(51, None, None).await;
+        store.insert_seed_row(52, None, None).await;
+        store.insert_seed_row(53, Some(true), None).await;
+        assert_eq!(
+            listed_ids(&store.pending_payments(now(), 10).await.unwrap()),
+            vec![53],
+            "never processed and no purchase: not the reconciler's to move"
+        );
+        assert_eq!(
+            listed_ids(&store.needs_operator(10).await.unwrap()),
+            vec![51, 52]
+        );
+
+        let purchase = sample_record(51).purchase.unwrap();
+        let supply = Resolution::SupplyPurchase(purchase.clone());
+        assert_eq!(
+            store
+                .resolve_needs_operator(id(51), &supply, now())
+                .await
+                .unwrap(),
+            Resolved::Done
+        );
+        assert_eq!(
+            store
+                .resolve_needs_operator(id(51), &supply, now())
+                .await
+                .unwrap(),
+            Resolved::NotNeeded,
+            "once"
+        );
+        assert_eq!(
+            store
+                .resolve_needs_operator(id(52), &Resolution::AlreadyHandled, now())
+                .await
+                .unwrap(),
+            Resolved::Done
+        );
+        assert_eq!(
+            store
+                .resolve_needs_operator(id(53), &Resolution::AlreadyHandled, now())
+                .await
+                .unwrap(),
+            Resolved::NotNeeded
+        );
+        assert_eq!(
+            store
+                .resolve_needs_operator(id(99), &Resolution::AlreadyHandled, now())
+                .await
+                .unwrap(),
+            Resolved::NotFound
+        );
+
+        assert_eq!(stored(&store, 51).await.purchase, Some(purchase));
+        let handled = stored(&store, 52).await;
+        assert!(handled.gcwebhook1_processed && handled.telegram_invite_sent);
+        assert_eq!(
+            listed_ids(&store.pending_payments(now(), 10).await.unwrap()),
+            vec![51, 53],
+            "with its purchase, the reconciler moves it"
+        );
+        assert!(store.needs_operator(10).await.unwrap().is_empty());
+    }
+
     pub async fn thirty_two_concurrent_claims_have_one_winner<B: Backend>() {
         let store = Arc::new(B::fresh().await);
         store.record_accepted(&sample_record(1)).await.unwrap();
@@ -763,6 +829,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn a_stuck_payment_is_marked_requeued_once_per_quiet_period() { cases::a_stuck_payment_is_marked_requeued_once_per_quiet_period::<Store>().await }
             #[tokio::test] async fn seed_rows_with_null_flags_follow_the_protocol() { cases::seed_rows_with_null_flags_follow_the_protocol::<Store>().await }
             #[tokio::test] async fn thirty_two_concurrent_claims_have_one_winner() { cases::thirty_two_concurrent_claims_have_one_winner::<Store>().await }
+            #[tokio::test] async fn rows_needing_an_operator_are_listed_apart_and_resolved_once() { cases::rows_needing_an_operator_are_listed_apart_and_resolved_once::<Store>().await }
             #[tokio::test] async fn a_racing_approve_and_reject_decide_once() { cases::a_racing_approve_and_reject_decide_once::<Store>().await }
         }
     )*};

@@ -367,18 +367,27 @@ impl OperatorStore for DynamoDbPaymentStore {
             "attribute_exists(payment_id) AND {ACCEPTED} AND {NOT_PROCESSED} AND {NO_PURCHASE}"
         );
         let update = match resolution {
-            // A seed row's purchase: what the operator knows (no outcome amounts).
-            Resolution::SupplyPurchase(purchase) => self
-                    .update(
-                        payment_id,
-                        "SET private_channel_id = :channel, subscription_days = :days, \
-                         price_amount = :price, price_currency = :currency, updated_at = :now",
-                        condition,
-                    )
+            Resolution::SupplyPurchase(purchase) => {
+                let mut set = String::from(
+                    "SET private_channel_id = :channel, subscription_days = :days, \
+                     price_amount = :price, price_currency = :currency, updated_at = :now",
+                );
+                let mut values = Vec::new();
+                if let Some(amount) = purchase.outcome_amount {
+                    set.push_str(", outcome_amount = :outcome_amount");
+                    values.push((":outcome_amount", number(amount)));
+                }
+                if let Some(currency) = &purchase.outcome_currency {
+                    set.push_str(", outcome_currency = :outcome_currency");
+                    values.push((":outcome_currency", AttributeValue::S(currency.clone())));
+                }
+                self.update(payment_id, &set, condition)
                     .value(":channel", number(purchase.private_channel_id))
                     .value(":days", number(purchase.subscription_days))
                     .value(":price", number(purchase.price_amount))
-                    .value(":currency", AttributeValue::S(purchase.price_currency.clone())),
+                    .value(":currency", AttributeValue::S(purchase.price_currency.clone()))
+                    .values(values)
+            }
             Resolution::AlreadyHandled => self
                 .update(
                     payment_id,

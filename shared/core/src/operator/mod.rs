@@ -14,8 +14,8 @@ use crate::payment::{ProcessedPayment, RecordState, ReviewDecision};
 use crate::queue::{InviteRequest, MessageQueue, ProcessorMessage, QueueError};
 use crate::review::{ApproveError, approved_record};
 use crate::store::{
-    Decided, IngressStore, OperatorStore, ReconcilerStore, Recorded, Reopened, StoreError,
-    UnreadableRow,
+    Decided, IngressStore, OperatorStore, ReconcilerStore, Recorded, Reopened, Resolution,
+    Resolved, StoreError, UnreadableRow,
 };
 use crate::telegram::{TelegramError, TelegramInviter};
 
@@ -34,6 +34,10 @@ pub enum OperatorError {
         payment_id: i64,
         decision: &'static str,
     },
+    #[error(
+        "payment {0} does not need an operator (it was processed, or has its purchase): nothing to resolve"
+    )]
+    NoOperatorNeeded(i64),
     #[error("payment {0} is already granted: it cannot be rejected")]
     AlreadyGranted(i64),
     #[error("payment {0}: its private channel is unknown; set the channel directory")]
@@ -60,8 +64,9 @@ pub enum OperatorError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attention {
     pub payment_id: i64,
-    /// `not_processed`, `invite_not_sent`, `invite_failed`, `held_for_review`, or
-    /// `unreadable` (a row this version cannot read; `reason` says why).
+    /// `not_processed`, `invite_not_sent`, `needs_operator`, `invite_failed`,
+    /// `held_for_review`, or `unreadable` (a row this version cannot read; `reason` says
+    /// why).
     pub stage: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leased: Option<bool>,
@@ -149,6 +154,22 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
                 reason: None,
                 age_minutes: Some(age(record.created_at)),
                 user_id: Some(record.user_id.get()),
+            });
+        }
+        for listed in self.store.needs_operator(limit).await? {
+            lines.push(match listed {
+                Ok(record) if record.created_at <= cutoff => Attention {
+                    payment_id: record.payment_id.get(),
+                    stage: "needs_operator",
+                    leased: None,
+                    reason: Some(
+                        "never processed and no stored purchase: `telepay payments resolve`".into(),
+                    ),
+                    age_minutes: Some(age(record.created_at)),
+                    user_id: Some(record.user_id.get()),
+                },
+                Ok(_) => continue,
+                Err(row) => Attention::unreadable(row),
             });
         }
         for listed in self.store.failed_invites(limit).await? {
@@ -322,6 +343,31 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
         };
         let message = ProcessorMessage::from_record(&record, &purchase);
         processor_queue.send(payment_id, &message.to_json()).await?;
+        Ok(())
+    }
+
+    /// Settles a row only an operator can move: with the purchase it lacks (then queued
+    /// for processing like any payment), or as handled outside this system.
+    pub async fn resolve(
+        &self,
+        payment_id: PaymentId,
+        resolution: &Resolution,
+        processor_queue: &impl MessageQueue,
+    ) -> Result<(), OperatorError> {
+        match self
+            .store
+            .resolve_needs_operator(payment_id, resolution, self.clock.now())
+            .await?
+        {
+            Resolved::Done => {}
+            Resolved::NotNeeded => return Err(OperatorError::NoOperatorNeeded(payment_id.get())),
+            Resolved::NotFound => return Err(OperatorError::PaymentNotFound(payment_id.get())),
+        }
+        if let Resolution::SupplyPurchase(purchase) = resolution {
+            let record = self.payment(payment_id).await?;
+            let message = ProcessorMessage::from_record(&record, purchase);
+            processor_queue.send(payment_id, &message.to_json()).await?;
+        }
         Ok(())
     }
 

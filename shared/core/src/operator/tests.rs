@@ -3,7 +3,7 @@
 use super::*;
 use crate::clock::ManualClock;
 use crate::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
-use crate::payment::{HoldReason, PaymentReview};
+use crate::payment::{HoldReason, PaymentReview, Purchase};
 use crate::queue::memory::MemoryQueue;
 use crate::store::memory::MemoryPaymentStore;
 use crate::telegram::InviteLink;
@@ -314,4 +314,61 @@ fn the_stored_purchase_decides_the_channel_and_the_directory_serves_seed_rows() 
     assert!(from_directory.is_some());
     assert_eq!(seed.private_channel(Some(&directory)), from_directory);
     assert_eq!(seed.private_channel(None), None);
+}
+
+#[tokio::test]
+async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
+    // GIVEN two seed rows never processed and without a purchase, listed for an operator
+    let op = operator();
+    let queue = MemoryQueue::new();
+    for n in [61, 62] {
+        let mut seed = sample_record(n);
+        seed.purchase = None;
+        seed.created_at = at() - TimeDelta::days(400);
+        op.store.put_payment(seed);
+    }
+    let lines = op.attention(Duration::ZERO, 10).await.unwrap();
+    let stages: Vec<_> = lines.iter().map(|l| (l.payment_id, l.stage)).collect();
+    assert_eq!(stages, [(61, "needs_operator"), (62, "needs_operator")]);
+
+    // WHEN one gets the purchase it lacks, THEN it is queued for processing with it
+    let purchase = Purchase {
+        private_channel_id: -1007777,
+        subscription_days: 30,
+        price_amount: 3.21,
+        price_currency: "usd".into(),
+        outcome_amount: None,
+        outcome_currency: None,
+    };
+    op.resolve(
+        id(61),
+        &Resolution::SupplyPurchase(purchase.clone()),
+        &queue,
+    )
+    .await
+    .unwrap();
+    let message: ProcessorMessage = serde_json::from_str(&queue.bodies()[0]).unwrap();
+    assert_eq!(message.purchase, purchase);
+
+    // WHEN the other was handled outside, THEN it is done and nothing is queued
+    op.resolve(id(62), &Resolution::AlreadyHandled, &queue)
+        .await
+        .unwrap();
+    let handled = op.store.payment(62).unwrap();
+    assert!(handled.gcwebhook1_processed && handled.telegram_invite_sent);
+    assert_eq!(queue.bodies().len(), 1);
+
+    // AND neither needs an operator any more
+    assert!(
+        op.attention(Duration::ZERO, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.stage != "needs_operator")
+    );
+    assert!(matches!(
+        op.resolve(id(62), &Resolution::AlreadyHandled, &queue)
+            .await,
+        Err(OperatorError::NoOperatorNeeded(62))
+    ));
 }
