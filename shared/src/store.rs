@@ -108,6 +108,13 @@ impl InviteStore for AnyPaymentStore {
         delegate!(self, s => s.complete_invite(lease, now).await)
     }
 
+    async fn complete_invite_by_membership(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        delegate!(self, s => s.complete_invite_by_membership(lease, now).await)
+    }
     async fn release_invite(
         &self,
         lease: &InviteLease,

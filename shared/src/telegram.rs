@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
 use teloxide_core::errors::{ApiError, RequestError};
 use teloxide_core::prelude::Requester;
-use teloxide_core::types::ChatId;
+use teloxide_core::types::{ChatId, UserId};
 use teloxide_core::{Bot, payloads::CreateChatInviteLinkSetters};
 
 /// The bot token. Never printed: `Debug` is redacted and error texts are scrubbed of it.
@@ -30,6 +30,7 @@ impl fmt::Debug for BotToken {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
+    GetChatMember,
     CreateChatInviteLink,
     RevokeChatInviteLink,
     SendMessage,
@@ -94,6 +95,15 @@ fn classify_api(method: Method, api: ApiError) -> TelegramError {
         return TelegramError::Misconfigured("the Bot API rejected the bot token".into());
     }
     match method {
+        // Any 400 is "not a member" (Telegram says "user not found" for users it will not
+        // disclose); a 403 means the bot cannot see the channel.
+        Method::GetChatMember => {
+            if lower.starts_with("forbidden") || says(&["not enough rights", "not a member"]) {
+                TelegramError::Misconfigured(text)
+            } else {
+                TelegramError::Transient(text)
+            }
+        }
         Method::SendMessage => {
             let unreachable = matches!(
                 api,
@@ -140,7 +150,26 @@ fn classify_api(method: Method, api: ApiError) -> TelegramError {
     }
 }
 
+/// A 400 answer, by the description Telegram gives (teloxide-core keeps no status code;
+/// its known variants print Telegram's own "Bad Request: ..." text).
+fn is_bad_request(api: &ApiError) -> bool {
+    let text = match api {
+        ApiError::Unknown(text) => text.clone(),
+        known => known.to_string(),
+    };
+    text.to_lowercase().starts_with("bad request")
+}
+
 impl TelegramInviter for BotApiInviter {
+    async fn is_member(&self, chat_id: i64, user_id: i64) -> Result<bool, TelegramError> {
+        let user = UserId(u64::try_from(user_id).unwrap_or_default());
+        match self.bot.get_chat_member(ChatId(chat_id), user).await {
+            Ok(member) => Ok(member.is_present()),
+            Err(RequestError::Api(api)) if is_bad_request(&api) => Ok(false),
+            Err(error) => Err(self.classify(Method::GetChatMember, error)),
+        }
+    }
+
     async fn create_invite_link(
         &self,
         chat_id: i64,

@@ -80,3 +80,40 @@ async fn a_network_failure_is_transient_and_its_text_never_carries_the_token() {
     assert!(!text.contains("super-secret-token"), "token leaked: {text}");
     assert!(!format!("{:?}", bot("http://127.0.0.1:9", TOKEN)).contains("secret"));
 }
+
+#[tokio::test]
+async fn membership_comes_from_telegram_and_any_400_means_not_a_member() {
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = bot(&fake.url(), TOKEN);
+    let link = bot
+        .create_invite_link(-100123, "payment 42", Utc::now() + TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(bot.is_member(-100123, 7).await, Ok(false), "not joined yet");
+    assert_eq!(
+        fake.join(&link.url, 7, Utc::now().timestamp()),
+        fake_bot_api::JoinOutcome::Joined
+    );
+    assert_eq!(bot.is_member(-100123, 7).await, Ok(true));
+    assert_eq!(
+        fake.join(&link.url, 8, Utc::now().timestamp()),
+        fake_bot_api::JoinOutcome::UsedUp,
+        "member_limit = 1: a forwarded link admits nobody else"
+    );
+
+    // Telegram hides users it will not disclose behind a 400: not a member.
+    let hidden = FaultKind::BadRequest("Bad Request: user not found".into());
+    fake.inject(Fault::new("getChatMember", hidden));
+    assert_eq!(bot.is_member(-100123, 7).await, Ok(false));
+    // 5xx and 429 are not answers: retried.
+    fake.inject(Fault::new("getChatMember", FaultKind::ServerError));
+    assert!(matches!(
+        bot.is_member(-100123, 7).await,
+        Err(TelegramError::Transient(_))
+    ));
+    fake.inject(Fault::new("getChatMember", FaultKind::RetryAfter(3)));
+    assert!(matches!(
+        bot.is_member(-100123, 7).await,
+        Err(TelegramError::RetryAfter(_))
+    ));
+}

@@ -775,6 +775,48 @@ mod cases {
         assert!(store.needs_operator(10).await.unwrap().is_empty());
     }
 
+    pub async fn an_invite_completed_by_membership_is_sent_and_says_so<B: Backend>() {
+        let store = B::fresh().await;
+        store.record_accepted(&sample_record(71)).await.unwrap();
+        let stale = claim(
+            71,
+            "stale",
+            now() - TimeDelta::minutes(5),
+            TimeDelta::seconds(1),
+        );
+        store.claim_invite(&stale).await.unwrap();
+        let live = claim(71, "live", now(), TimeDelta::seconds(30));
+        assert!(matches!(
+            store.claim_invite(&live).await.unwrap(),
+            ClaimOutcome::Claimed(_)
+        ));
+        assert_eq!(
+            store
+                .complete_invite_by_membership(&stale.lease(), now())
+                .await
+                .unwrap(),
+            Fenced::LeaseLost,
+            "fenced like every write after a claim"
+        );
+        assert_eq!(
+            store
+                .complete_invite_by_membership(&live.lease(), now())
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        let done = stored(&store, 71).await;
+        assert!(done.telegram_invite_sent && done.invite_satisfied_by_membership);
+        assert_eq!(done.invite_lease_token, None);
+        assert_eq!(
+            store
+                .claim_invite(&claim(71, "again", now(), TimeDelta::seconds(30)))
+                .await
+                .unwrap(),
+            ClaimOutcome::AlreadySent
+        );
+    }
+
     pub async fn thirty_two_concurrent_claims_have_one_winner<B: Backend>() {
         let store = Arc::new(B::fresh().await);
         store.record_accepted(&sample_record(1)).await.unwrap();
@@ -830,6 +872,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn seed_rows_with_null_flags_follow_the_protocol() { cases::seed_rows_with_null_flags_follow_the_protocol::<Store>().await }
             #[tokio::test] async fn thirty_two_concurrent_claims_have_one_winner() { cases::thirty_two_concurrent_claims_have_one_winner::<Store>().await }
             #[tokio::test] async fn rows_needing_an_operator_are_listed_apart_and_resolved_once() { cases::rows_needing_an_operator_are_listed_apart_and_resolved_once::<Store>().await }
+            #[tokio::test] async fn an_invite_completed_by_membership_is_sent_and_says_so() { cases::an_invite_completed_by_membership_is_sent_and_says_so::<Store>().await }
             #[tokio::test] async fn a_racing_approve_and_reject_decide_once() { cases::a_racing_approve_and_reject_decide_once::<Store>().await }
         }
     )*};

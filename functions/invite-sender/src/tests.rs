@@ -177,7 +177,7 @@ impl World {
             let world = self.clone();
             tokio::spawn(async move {
                 world
-                    .invoke(&[invite_body(1)], Duration::from_millis(4200))
+                    .invoke(&[invite_body(1)], Duration::from_millis(5200))
                     .await
             })
         };
@@ -188,7 +188,7 @@ impl World {
         );
         crashing.abort();
         let link_at_crash = self.stored(1).telegram_invite_link;
-        tokio::time::sleep(Duration::from_millis(4300)).await;
+        tokio::time::sleep(Duration::from_millis(5300)).await;
         assert!(self.invoke_one(1).await.is_empty());
         link_at_crash
     }
@@ -282,6 +282,104 @@ async fn a_stored_link_with_half_its_life_left_is_reused_and_an_older_one_replac
         "https://t.me/+stored-stale"
     );
     assert_eq!(world.links_created(), 1, "only the stale one is replaced");
+}
+
+/// The first attempt's message went out but its answer was lost: the link is stored, the
+/// invite not marked sent.
+async fn send_outcome_unknown(world: &World) -> String {
+    world
+        .fake
+        .inject(Fault::new("sendMessage", FaultKind::DeliverThenHang));
+    assert_eq!(world.invoke_one(1).await, vec!["m0".to_string()]);
+    let stored = world.stored(1);
+    assert!(!stored.telegram_invite_sent);
+    stored
+        .telegram_invite_link
+        .expect("the link was stored before the send")
+}
+
+/// The stored link has aged past half its lifetime by the next attempt.
+fn age_the_stored_link(world: &World) {
+    let mut stored = world.stored(1);
+    stored.invite_link_expires_at = Some(Utc::now() + TimeDelta::hours(1));
+    world.sender.store.put_payment(stored);
+}
+
+#[tokio::test]
+async fn a_buyer_who_joined_with_a_link_we_never_saw_delivered_gets_no_second_link() {
+    // GIVEN a send whose outcome was unknown, and the buyer joined with that link
+    let world = world().await;
+    let link = send_outcome_unknown(&world).await;
+    assert_eq!(
+        world.fake.join(&link, USER, Utc::now().timestamp()),
+        fake_bot_api::JoinOutcome::Joined
+    );
+    // AND the next attempt comes after half the link's lifetime
+    age_the_stored_link(&world);
+
+    // WHEN it is delivered again
+    assert!(world.invoke_one(1).await.is_empty());
+
+    // THEN Telegram is asked, and the invite completes without a new link or message
+    assert_eq!(
+        world.links_created(),
+        1,
+        "no second link that could admit another"
+    );
+    assert!(world.fake.delivered("revokeChatInviteLink").is_empty());
+    assert_eq!(world.fake.delivered("sendMessage").len(), 1);
+    let stored = world.stored(1);
+    assert!(stored.telegram_invite_sent && stored.invite_satisfied_by_membership);
+    assert_eq!(stored.invite_lease_token, None);
+}
+
+#[tokio::test]
+async fn a_stale_link_nobody_joined_with_is_revoked_and_replaced() {
+    let world = world().await;
+    let old = send_outcome_unknown(&world).await;
+    age_the_stored_link(&world);
+    assert!(world.invoke_one(1).await.is_empty());
+    assert_eq!(world.links_created(), 2);
+    let revoked = world.fake.delivered("revokeChatInviteLink");
+    assert_eq!(revoked[0].params["invite_link"], old.as_str());
+    assert_eq!(
+        world.fake.join(&old, 999, Utc::now().timestamp()),
+        fake_bot_api::JoinOutcome::Revoked,
+        "the replaced link admits nobody"
+    );
+    assert!(!world.stored(1).invite_satisfied_by_membership);
+}
+
+#[tokio::test]
+async fn a_seed_row_with_a_link_but_no_expiry_asks_before_replacing_it() {
+    // GIVEN a seed row holding a link of unknown age, and a buyer already in the channel
+    let world = world_with(fast_settings()).await;
+    let mut seed = record(7);
+    seed.gcwebhook1_processed = true;
+    seed.telegram_invite_link = Some("https://t.me/+seed-link".into());
+    seed.invite_link_expires_at = None;
+    world.sender.store.put_payment(seed);
+    world.fake.add_member(CHANNEL, USER);
+
+    assert!(world.invoke_one(7).await.is_empty());
+    assert_eq!(world.links_created(), 0);
+    assert!(world.stored(7).invite_satisfied_by_membership);
+}
+
+#[tokio::test]
+async fn a_membership_check_that_fails_is_retried_and_replaces_nothing() {
+    let world = world().await;
+    let old = send_outcome_unknown(&world).await;
+    age_the_stored_link(&world);
+    world
+        .fake
+        .inject(Fault::new("getChatMember", FaultKind::ServerError));
+    assert_eq!(world.invoke_one(1).await, vec!["m0".to_string()]);
+    assert_eq!(world.links_created(), 1);
+    assert!(world.fake.delivered("revokeChatInviteLink").is_empty());
+    let stored = world.stored(1);
+    assert_eq!(stored.telegram_invite_link.as_deref(), Some(old.as_str()));
+    assert_eq!(stored.invite_lease_token, None, "released for the retry");
 }
 
 #[tokio::test]

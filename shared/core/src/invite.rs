@@ -3,8 +3,10 @@
 //! The Bot API has no idempotency key, so the store provides it:
 //! 1. claim the payment with a fresh lease token (the fencing token), lease until just
 //!    after this invocation's deadline;
-//! 2. reuse the stored link while it has at least half its lifetime left, else create one
-//!    and persist it under the token (revoking it if the lease was lost);
+//! 2. reuse the stored link while it has at least half its lifetime left; else, if a
+//!    stored link may have reached the buyer, ask Telegram whether they are already in
+//!    (then complete as `satisfied_by_membership`, no second link); else revoke it,
+//!    create one and persist it under the token (revoking that if the lease was lost);
 //! 3. send it to the buyer;
 //! 4. complete under the token.
 //!
@@ -24,10 +26,11 @@ use crate::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_
 use crate::store::{ClaimOutcome, Fenced, InviteClaim, InviteLease, InviteStore, StoreError};
 use crate::telegram::{TelegramError, TelegramInviter};
 
-/// The Bot API calls of the longest path through one message (revoke a stale link,
-/// create one, send it). With the store writes around them, this decides both whether an
-/// invocation has time for one more message and which configurations are impossible.
-pub const BOT_API_CALLS_PER_MESSAGE: u32 = 3;
+/// The Bot API calls of the longest path through one message (ask whether the buyer is
+/// already in, revoke a stale link, create one, send it). With the store writes around
+/// them, this decides both whether an invocation has time for one more message and which
+/// configurations are impossible.
+pub const BOT_API_CALLS_PER_MESSAGE: u32 = 4;
 /// The claim and the writes after the calls, with room to spare.
 pub const STORE_TIME_PER_MESSAGE: Duration = Duration::from_secs(1);
 
@@ -287,7 +290,17 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
             }
             None => {
                 if let Some(old) = &record.telegram_invite_link {
-                    // Too close to expiry (or of unknown age): it will not be sent again.
+                    // Too close to expiry (or of unknown age), and it may have reached the
+                    // buyer (a send whose outcome was never seen). If they are already in,
+                    // a second link could only admit someone else: done, no new link.
+                    let user_id = record.user_id.get();
+                    let member = self
+                        .call(lease_until, self.telegram.is_member(chat_id, user_id))
+                        .await?;
+                    if member {
+                        return self.complete_by_membership(lease, lease_until).await;
+                    }
+                    // Not in: it will not be sent again, so make it useless.
                     self.revoke_best_effort(chat_id, old, lease_until).await;
                 }
                 let expires_at = self.clock.now() + self.ttl();
@@ -343,6 +356,32 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
             }
         }
         Ok(())
+    }
+
+    /// The buyer is already in the channel: the invite is complete without a new link.
+    async fn complete_by_membership(
+        &self,
+        lease: &InviteLease,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), Stopped> {
+        let completed = self
+            .write_after_call(
+                lease_until,
+                "mark the invite satisfied by membership",
+                || {
+                    self.store
+                        .complete_invite_by_membership(lease, self.clock.now())
+                },
+            )
+            .await?;
+        match completed {
+            Fenced::Done => {
+                info!("buyer already in the channel: invite satisfied by membership, no new link");
+                emit_count("InviteSatisfiedByMembership");
+                Ok(())
+            }
+            Fenced::LeaseLost => Err(Stopped::LeaseLost),
+        }
     }
 
     /// A write after a Bot API call whose effect would be lost (an orphan link) or

@@ -151,6 +151,9 @@ pub struct ProcessedPayment {
     pub invite_link_expires_at: Option<DateTime<Utc>>,
     /// Why the invite could not be delivered (state `invite_failed`).
     pub invite_failure_reason: Option<String>,
+    /// The invite was completed without a new link: the buyer was already in the channel
+    /// when a stored link that may have been delivered had to be replaced.
+    pub invite_satisfied_by_membership: bool,
 }
 
 impl ProcessedPayment {
@@ -183,6 +186,7 @@ impl ProcessedPayment {
             invite_lease_until: None,
             invite_link_expires_at: None,
             invite_failure_reason: None,
+            invite_satisfied_by_membership: false,
         }
     }
 }

@@ -32,8 +32,17 @@ pub enum TelegramError {
     Misconfigured(String),
 }
 
-/// The three Bot API calls of an invite.
+/// The Bot API calls of an invite.
 pub trait TelegramInviter: Send + Sync {
+    /// `getChatMember`: whether `user_id` is in `chat_id` now (creator, administrator,
+    /// member, or restricted while a member). Any 400 answer means no (Telegram says
+    /// "user not found" for users it will not disclose); 429, 5xx and timeouts are errors.
+    fn is_member(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+    ) -> impl Future<Output = Result<bool, TelegramError>> + Send;
+
     /// `createChatInviteLink` with `member_limit = 1` and `expire_date = expires_at`.
     fn create_invite_link(
         &self,

@@ -73,6 +73,12 @@ pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
             item.insert(name.into(), number(t.timestamp_millis()));
         }
     }
+    if record.invite_satisfied_by_membership {
+        item.insert(
+            "invite_satisfied_by_membership".into(),
+            AttributeValue::Bool(true),
+        );
+    }
     if let Some(reason) = &record.invite_failure_reason {
         item.insert(
             "invite_failure_reason".into(),
@@ -231,6 +237,7 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
         invite_lease_until: r.millis("invite_lease_until")?,
         invite_link_expires_at: r.millis("invite_link_expires_at")?,
         invite_failure_reason: r.string("invite_failure_reason")?,
+        invite_satisfied_by_membership: r.flag("invite_satisfied_by_membership")?,
     })
 }
 

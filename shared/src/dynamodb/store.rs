@@ -198,6 +198,23 @@ impl InviteStore for DynamoDbPaymentStore {
         .await
     }
 
+    async fn complete_invite_by_membership(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(
+            lease,
+            "SET telegram_invite_sent = :true, telegram_invite_sent_at = :now, updated_at = :now, \
+             invite_satisfied_by_membership = :true REMOVE invite_lease_token, invite_lease_until",
+            vec![
+                (":true", AttributeValue::Bool(true)),
+                (":now", timestamp(now)),
+            ],
+        )
+        .await
+    }
+
     async fn release_invite(
         &self,
         lease: &InviteLease,

@@ -32,6 +32,7 @@ pub struct PaymentRow {
     invite_lease_until_ms: Option<i64>,
     invite_link_expires_at_ms: Option<i64>,
     invite_failure_reason: Option<String>,
+    invite_satisfied_by_membership: Option<bool>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -104,6 +105,7 @@ impl PaymentRow {
             invite_lease_until: millis(id, self.invite_lease_until_ms)?,
             invite_link_expires_at: millis(id, self.invite_link_expires_at_ms)?,
             invite_failure_reason: self.invite_failure_reason,
+            invite_satisfied_by_membership: self.invite_satisfied_by_membership.unwrap_or(false),
         })
     }
 }

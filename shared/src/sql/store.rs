@@ -119,6 +119,7 @@ fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
         Bind::Int(record.invite_lease_until.map(|t| t.timestamp_millis())),
         Bind::Int(record.invite_link_expires_at.map(|t| t.timestamp_millis())),
         Bind::Text(record.invite_failure_reason.clone()),
+        Bind::Bool(Some(record.invite_satisfied_by_membership)),
     ]
 }
 
@@ -219,6 +220,15 @@ impl<DB: SqlDialect> InviteStore for SqlPaymentStore<DB> {
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
         self.fenced(COMPLETE_INVITE, lease, vec![now.naive_utc().into()])
+            .await
+    }
+
+    async fn complete_invite_by_membership(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(COMPLETE_BY_MEMBERSHIP, lease, vec![now.naive_utc().into()])
             .await
     }
 

@@ -1,11 +1,16 @@
 //! A fake Telegram Bot API server for tests and the local run.
 //!
 //! Serves `POST /bot<token>/<method>` for `getMe`, `createChatInviteLink`,
-//! `revokeChatInviteLink` and `sendMessage` with Bot API-shaped JSON, records every call,
-//! and answers with injected faults (429 + retry_after, 500, delays, hangs, 403, 400) for
-//! chosen methods and chats. A wrong token gets 401, as from Telegram.
+//! `revokeChatInviteLink`, `getChatMember` and `sendMessage` with Bot API-shaped JSON,
+//! records every call, and answers with injected faults (429 + retry_after, 500, delays,
+//! hangs, 403, 400) for chosen methods and chats. A wrong token gets 401, as from Telegram.
+//!
+//! It keeps Telegram's state, not a switch: the links it created (their `member_limit`,
+//! `expire_date` and revocation) and each chat's members. A simulated user joins through
+//! a link with [`FakeBotApi::join`], which enforces all three as Telegram does, and
+//! `getChatMember` answers from that state.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -102,6 +107,42 @@ struct Shared {
     faults: VecDeque<Fault>,
     links_created: u64,
     messages_sent: i64,
+    links: HashMap<String, LinkState>,
+    members: HashMap<i64, HashSet<i64>>,
+    /// Who joined through which link, in order.
+    joins: Vec<Join>,
+}
+
+/// An invite link as Telegram keeps it.
+#[derive(Debug, Clone, PartialEq)]
+struct LinkState {
+    chat_id: i64,
+    member_limit: Option<u64>,
+    /// Unix seconds.
+    expire_date: Option<i64>,
+    revoked: bool,
+    uses: u64,
+}
+
+/// A user who joined a chat through a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    pub link: String,
+    pub chat_id: i64,
+    pub user_id: i64,
+}
+
+/// What a simulated click on an invite link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOutcome {
+    Joined,
+    /// Already in the chat: the link is not used up.
+    AlreadyMember,
+    Revoked,
+    Expired,
+    /// `member_limit` people joined through it already.
+    UsedUp,
+    UnknownLink,
 }
 
 struct AppState {
@@ -185,6 +226,67 @@ impl FakeBotApi {
         self.calls()
             .into_iter()
             .filter(|c| c.method == method && c.delivered)
+            .collect()
+    }
+
+    /// A user clicks `link` at `now` (Unix seconds): Telegram admits them if the link is
+    /// known, not revoked, not expired and not used up, and counts the use.
+    pub fn join(&self, link: &str, user_id: i64, now: i64) -> JoinOutcome {
+        let mut shared = self.state.shared.lock().unwrap();
+        let Some(state) = shared.links.get(link).cloned() else {
+            return JoinOutcome::UnknownLink;
+        };
+        let members = shared.members.entry(state.chat_id).or_default();
+        if members.contains(&user_id) {
+            return JoinOutcome::AlreadyMember;
+        }
+        let outcome = if state.revoked {
+            JoinOutcome::Revoked
+        } else if state.expire_date.is_some_and(|at| at <= now) {
+            JoinOutcome::Expired
+        } else if state.member_limit.is_some_and(|limit| state.uses >= limit) {
+            JoinOutcome::UsedUp
+        } else {
+            JoinOutcome::Joined
+        };
+        if outcome == JoinOutcome::Joined {
+            members.insert(user_id);
+            shared.links.get_mut(link).expect("known").uses += 1;
+            shared.joins.push(Join {
+                link: link.to_owned(),
+                chat_id: state.chat_id,
+                user_id,
+            });
+        }
+        outcome
+    }
+
+    /// Makes `user_id` a member of `chat_id` (joined some other way).
+    pub fn add_member(&self, chat_id: i64, user_id: i64) {
+        let mut shared = self.state.shared.lock().unwrap();
+        shared.members.entry(chat_id).or_default().insert(user_id);
+    }
+
+    pub fn is_member(&self, chat_id: i64, user_id: i64) -> bool {
+        let shared = self.state.shared.lock().unwrap();
+        shared
+            .members
+            .get(&chat_id)
+            .is_some_and(|members| members.contains(&user_id))
+    }
+
+    /// Every join through a link, in order.
+    pub fn joins(&self) -> Vec<Join> {
+        self.state.shared.lock().unwrap().joins.clone()
+    }
+
+    /// How many people joined through each link.
+    pub fn link_uses(&self) -> BTreeMap<String, u64> {
+        let shared = self.state.shared.lock().unwrap();
+        shared
+            .links
+            .iter()
+            .map(|(link, state)| (link.clone(), state.uses))
             .collect()
     }
 
@@ -289,10 +391,11 @@ async fn handle(
     }
 }
 
-const METHODS: [&str; 4] = [
+const METHODS: [&str; 5] = [
     "getMe",
     "createChatInviteLink",
     "revokeChatInviteLink",
+    "getChatMember",
     "sendMessage",
 ];
 
@@ -337,6 +440,14 @@ fn act(shared: &mut Shared, method: &str, params: &Value) -> Option<Value> {
         "createChatInviteLink" => {
             shared.links_created += 1;
             let url = format!("https://t.me/+fake{:06}", shared.links_created);
+            let state = LinkState {
+                chat_id: chat_id(params)?,
+                member_limit: params["member_limit"].as_u64(),
+                expire_date: params["expire_date"].as_i64(),
+                revoked: false,
+                uses: 0,
+            };
+            shared.links.insert(url.clone(), state);
             Some(link(url, false))
         }
         "revokeChatInviteLink" => {
@@ -344,7 +455,18 @@ fn act(shared: &mut Shared, method: &str, params: &Value) -> Option<Value> {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            if let Some(state) = shared.links.get_mut(&url) {
+                state.revoked = true;
+            }
             Some(link(url, true))
+        }
+        "getChatMember" => {
+            let user_id = params["user_id"].as_i64()?;
+            let member = chat_id(params)
+                .and_then(|chat| shared.members.get(&chat))
+                .is_some_and(|members| members.contains(&user_id));
+            let user = json!({"id": user_id, "is_bot": false, "first_name": "Buyer"});
+            Some(json!({"status": if member { "member" } else { "left" }, "user": user}))
         }
         "sendMessage" => {
             shared.messages_sent += 1;

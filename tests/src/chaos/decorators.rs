@@ -155,6 +155,20 @@ impl<S: PaymentStore> InviteStore for ChaosStore<S> {
         fenced
     }
 
+    async fn complete_invite_by_membership(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self.inner.complete_invite_by_membership(lease, now);
+        self.write(
+            "complete_invite_by_membership",
+            lease.payment_id.get(),
+            call,
+        )
+        .await
+    }
+
     async fn release_invite(
         &self,
         lease: &InviteLease,
@@ -317,6 +331,13 @@ impl Drop for AbandonedSend<'_> {
 }
 
 impl<T: TelegramInviter> TelegramInviter for ChaosTelegram<T> {
+    async fn is_member(&self, chat_id: i64, user_id: i64) -> Result<bool, TelegramError> {
+        boundary(&self.chaos, || "before getChatMember".into()).await;
+        let member = self.inner.is_member(chat_id, user_id).await?;
+        boundary(&self.chaos, || "after getChatMember".into()).await;
+        Ok(member)
+    }
+
     async fn create_invite_link(
         &self,
         chat_id: i64,

@@ -191,6 +191,19 @@ impl InviteStore for MemoryPaymentStore {
         })
     }
 
+    async fn complete_invite_by_membership(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(lease, |record| {
+            record.telegram_invite_sent = true;
+            record.telegram_invite_sent_at = Some(now);
+            record.invite_satisfied_by_membership = true;
+            clear_lease(record, now);
+        })
+    }
+
     async fn release_invite(
         &self,
         lease: &InviteLease,

@@ -272,6 +272,14 @@ pub trait InviteStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
 
+    /// Completes the invite without a new link, recording that the buyer was already in
+    /// the channel, and clears the lease, if `lease` holds.
+    fn complete_invite_by_membership(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+
     /// Clears the lease so another attempt may claim at once, if `lease` holds.
     fn release_invite(
         &self,
