@@ -221,6 +221,12 @@ impl FakeBotApi {
         self.state.shared.lock().unwrap().calls.clone()
     }
 
+    /// The calls received from the `start`-th on, in order (cheap to poll).
+    pub fn calls_from(&self, start: usize) -> Vec<Call> {
+        let shared = self.state.shared.lock().unwrap();
+        shared.calls.get(start..).unwrap_or_default().to_vec()
+    }
+
     /// The calls of `method` that Telegram would have acted on.
     pub fn delivered(&self, method: &str) -> Vec<Call> {
         self.calls()

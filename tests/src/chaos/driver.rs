@@ -64,7 +64,7 @@ pub async fn run<S: PaymentStore + 'static>(
     let started = Instant::now();
     let dice = Dice::new(config.seed);
     let chaos = Arc::new(Chaos::new(dice, config.rates.clone()));
-    let fake = FakeBotApi::start(BOT_TOKEN).await;
+    let fake = Arc::new(FakeBotApi::start(BOT_TOKEN).await);
     fake.set_policy(Box::new(telegram_policy(
         chaos.clone(),
         config.call_timeout,
@@ -89,6 +89,7 @@ pub async fn run<S: PaymentStore + 'static>(
         );
     }
     consumers.spawn(chain.clone().reconcile_on_schedule(stop.clone()));
+    let buyers = tokio::spawn(buyers(fake.clone(), chaos.clone(), stop.clone()));
 
     let mut nowpayments = JoinSet::new();
     for plan in plans.clone() {
@@ -100,6 +101,8 @@ pub async fn run<S: PaymentStore + 'static>(
     let final_rounds = chain.quiesce_and_reconcile().await;
     stop.store(true, Ordering::Relaxed);
     while consumers.join_next().await.is_some() {}
+    // The last clicks land before Telegram's state is read.
+    buyers.await.expect("the buyers' task");
 
     report::build(
         backend,
@@ -115,6 +118,48 @@ pub async fn run<S: PaymentStore + 'static>(
         started.elapsed(),
     )
     .await
+}
+
+/// The buyers: each reads every message it gets and clicks the link in it after a
+/// seeded delay, joining the channel through the fake Bot API (which enforces the link's
+/// limit, expiry and revocation); some buyers never click. Ends when the run has stopped
+/// and every pending click has landed.
+async fn buyers(fake: Arc<FakeBotApi>, chaos: Arc<Chaos>, stop: Arc<AtomicBool>) {
+    let (dice, rates) = (chaos.dice, chaos.rates.clone());
+    let mut seen = 0;
+    let mut due: Vec<(Instant, String, i64)> = Vec::new();
+    loop {
+        let calls = fake.calls_from(seen);
+        for (n, call) in calls.iter().enumerate() {
+            if !call.delivered || call.method != "sendMessage" {
+                continue;
+            }
+            let (Some(user), Some(link)) = (call.chat_id(), call.text().and_then(link_in)) else {
+                continue;
+            };
+            let payment = payment_of_user(user);
+            if !buyer_clicks(&dice, &rates, payment) {
+                continue;
+            }
+            let key = [tag("click"), payment as u64, (seen + n) as u64];
+            let delay_ms = dice.below(rates.click_delay_max.as_millis() as u64 + 1, &key);
+            let at = Instant::now() + Duration::from_millis(delay_ms);
+            due.push((at, link.to_owned(), user));
+        }
+        seen += calls.len();
+        let now = Instant::now();
+        due.retain(|(at, link, user)| {
+            if *at > now {
+                return true;
+            }
+            fake.join(link, *user, chrono::Utc::now().timestamp());
+            false
+        });
+        if stop.load(Ordering::Relaxed) && due.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Counters the report needs from the run itself.
@@ -161,6 +206,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
             invite: InviteSettings {
                 call_timeout: config.call_timeout,
                 lease_grace: config.lease_grace,
+                link_ttl: config.link_ttl,
                 ..InviteSettings::default()
             },
             stuck_after: config.stuck_after,

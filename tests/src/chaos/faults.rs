@@ -40,6 +40,10 @@ pub struct FaultRates {
     pub buyer_blocked: f64,
     /// Per payment: the buyer never started the bot (400 chat not found on sendMessage).
     pub buyer_unknown: f64,
+    /// Per payment: the buyer never clicks the link they receive.
+    pub buyer_never_clicks: f64,
+    /// A buyer clicks a received link after up to this long (seeded per message).
+    pub click_delay_max: Duration,
 }
 
 impl Default for FaultRates {
@@ -58,6 +62,8 @@ impl Default for FaultRates {
             telegram_slow: 0.03,
             buyer_blocked: 0.01,
             buyer_unknown: 0.01,
+            buyer_never_clicks: 0.07,
+            click_delay_max: Duration::from_millis(2500),
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct ChaosConfig {
     /// Bot API call timeout (the lease math scales with it).
     pub call_timeout: Duration,
     pub lease_grace: Duration,
+    /// Invite link lifetime: short, so a retry after a send of unknown outcome often
+    /// finds the stored link past half its life and must ask Telegram before replacing it.
+    pub link_ttl: Duration,
     /// How old an unfinished payment must be before the scheduled reconciler requeues it.
     pub stuck_after: Duration,
     pub reconcile_every: Duration,
@@ -69,6 +72,7 @@ impl ChaosConfig {
             invite_visibility: Duration::from_secs(4),
             call_timeout: Duration::from_millis(400),
             lease_grace: Duration::from_millis(300),
+            link_ttl: Duration::from_secs(12),
             stuck_after: Duration::from_secs(8),
             reconcile_every: Duration::from_secs(2),
         }

@@ -10,7 +10,10 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::payment::RecordState;
 use telepay_core::store::ports::*;
 
+use telepay_core::fixtures::SAMPLE_CHANNEL_ID;
+
 use super::faults::{Chaos, LedgerEntry};
+use super::schedule::buyer_clicks;
 use super::{PaymentKind, PaymentPlan, RunFigures};
 
 /// The figures of one run on one backend.
@@ -29,14 +32,27 @@ pub struct Report {
     pub held: BTreeMap<String, usize>,
     /// Paid with neither an invite nor a terminal reason (nor a review): must be 0.
     pub lost: Vec<i64>,
-    /// Invited payments by how many distinct links were delivered: must be {1: invited}.
+    /// Invited payments by how many distinct working (never revoked) links were
+    /// delivered: must be {1: invited}.
     pub distinct_links_per_invited: BTreeMap<usize, usize>,
+    /// Invites completed without a new link: the buyer was already in when a stored link
+    /// that may have been delivered had to be replaced.
+    pub satisfied_by_membership: usize,
+    /// Delivered links revoked afterwards: replaced because the buyer was not in yet.
+    pub links_replaced_after_delivery: usize,
+    /// From Telegram's state (the fake), never the store: buyers in the channel at the end.
+    pub members: usize,
+    /// Invited buyers who click their links but are not in the channel at the end: must
+    /// be 0.
+    pub clicking_buyers_outside: Vec<i64>,
+    /// Users admitted through a link made for someone else's payment: must be 0.
+    pub strangers_admitted: usize,
     /// Messages repeating a link already delivered, by cause.
     pub duplicate_messages: BTreeMap<String, usize>,
     /// Links created and never sent: revoked by us / left to expire.
     pub orphan_links_revoked: usize,
     pub orphan_links_expiring: usize,
-    /// Delivered links that were revoked (not working): must be 0.
+    /// Links delivered after they were revoked (dead on arrival): must be 0.
     pub dead_links_delivered: usize,
     /// Links delivered to someone other than their payment's buyer: must be 0.
     pub wrong_recipient: usize,
@@ -80,6 +96,11 @@ impl Report {
         }
         for (count, what) in [
             (self.dead_links_delivered, "revoked links delivered"),
+            (
+                self.clicking_buyers_outside.len(),
+                "invited buyers who click their links left outside the channel",
+            ),
+            (self.strangers_admitted, "strangers admitted"),
             (self.wrong_recipient, "links delivered to the wrong user"),
             (self.forged_accepted, "forged or tampered IPNs accepted"),
             (
@@ -124,8 +145,9 @@ pub(super) async fn build<S: PaymentStore>(
     // Which payment each created link belongs to (named "payment <id>" at creation).
     let mut owner: HashMap<String, i64> = HashMap::new();
     let mut created: Vec<String> = Vec::new();
-    let mut revoked: HashSet<String> = HashSet::new();
-    for call in calls.iter().filter(|c| c.delivered) {
+    // When (the position among Telegram's calls) each link was revoked.
+    let mut revoked: HashMap<String, usize> = HashMap::new();
+    for (at, call) in calls.iter().enumerate().filter(|(_, c)| c.delivered) {
         match call.method.as_str() {
             "createChatInviteLink" => {
                 let link = call.invite_link().expect("a created link").to_owned();
@@ -138,7 +160,8 @@ pub(super) async fn build<S: PaymentStore>(
                 created.push(link);
             }
             "revokeChatInviteLink" => {
-                revoked.insert(call.invite_link().unwrap_or_default().to_owned());
+                let link = call.invite_link().unwrap_or_default().to_owned();
+                revoked.entry(link).or_insert(at);
             }
             _ => {}
         }
@@ -157,9 +180,10 @@ pub(super) async fn build<S: PaymentStore>(
     // Links delivered, per payment, in order.
     let mut delivered: HashMap<i64, Vec<String>> = HashMap::new();
     let mut sent_links: HashSet<String> = HashSet::new();
-    for call in calls
+    for (at, call) in calls
         .iter()
-        .filter(|c| c.delivered && c.method == "sendMessage")
+        .enumerate()
+        .filter(|(_, c)| c.delivered && c.method == "sendMessage")
     {
         let text = call.text().unwrap_or_default();
         let Some(link) = owner.keys().find(|l| text.contains(l.as_str())).cloned() else {
@@ -169,15 +193,17 @@ pub(super) async fn build<S: PaymentStore>(
         if plan_of.get(&payment).map(|p| p.buyer()) != call.chat_id() {
             report.wrong_recipient += 1;
         }
-        if revoked.contains(&link) {
-            report.dead_links_delivered += 1;
+        match revoked.get(&link) {
+            Some(&revoked_at) if revoked_at < at => report.dead_links_delivered += 1,
+            Some(_) if sent_links.insert(link.clone()) => report.links_replaced_after_delivery += 1,
+            _ => {}
         }
         sent_links.insert(link.clone());
         delivered.entry(payment).or_default().push(link);
     }
     for link in &created {
         if !sent_links.contains(link) {
-            if revoked.contains(link) {
+            if revoked.contains_key(link) {
                 report.orphan_links_revoked += 1;
             } else {
                 report.orphan_links_expiring += 1;
@@ -226,7 +252,10 @@ pub(super) async fn build<S: PaymentStore>(
             }
         }
         let links = delivered.get(&plan.payment_id).cloned().unwrap_or_default();
-        let distinct: HashSet<&String> = links.iter().collect();
+        let distinct: HashSet<&String> = links
+            .iter()
+            .filter(|link| !revoked.contains_key(*link))
+            .collect();
         let failed = record
             .as_ref()
             .filter(|r| r.state == RecordState::InviteFailed)
@@ -244,12 +273,27 @@ pub(super) async fn build<S: PaymentStore>(
             for cause in duplicate_causes(&chaos.ledger(plan.payment_id), links.len()) {
                 *report.duplicate_messages.entry(cause).or_default() += 1;
             }
+            // The stored link is one the buyer received (the last, after a replacement).
             let in_step = record.as_ref().is_some_and(|r| {
                 (r.telegram_invite_sent || failed.is_some())
-                    && r.telegram_invite_link.as_deref() == Some(links[0].as_str())
+                    && r.telegram_invite_link
+                        .as_ref()
+                        .is_some_and(|stored| links.contains(stored))
             });
             if !in_step {
                 report.records_out_of_step.push(plan.payment_id);
+            }
+            if record
+                .as_ref()
+                .is_some_and(|r| r.invite_satisfied_by_membership)
+            {
+                report.satisfied_by_membership += 1;
+            }
+            if failed.is_none()
+                && buyer_clicks(&chaos.dice, &chaos.rates, plan.payment_id)
+                && !fake.is_member(SAMPLE_CHANNEL_ID, plan.buyer())
+            {
+                report.clicking_buyers_outside.push(plan.payment_id);
             }
         } else if failed.is_none() {
             report.lost.push(plan.payment_id);
@@ -257,6 +301,19 @@ pub(super) async fn build<S: PaymentStore>(
             report.records_out_of_step.push(plan.payment_id);
         }
     }
+    for join in fake.joins() {
+        let buyer = owner
+            .get(&join.link)
+            .and_then(|payment| plan_of.get(payment))
+            .map(|plan| plan.buyer());
+        if buyer != Some(join.user_id) {
+            report.strangers_admitted += 1;
+        }
+    }
+    report.members = plans
+        .iter()
+        .filter(|plan| fake.is_member(SAMPLE_CHANNEL_ID, plan.buyer()))
+        .count();
     report
 }
 
@@ -343,6 +400,23 @@ impl fmt::Display for Report {
             f,
             "  dead links delivered          {}",
             self.dead_links_delivered
+        )?;
+        writeln!(
+            f,
+            "  satisfied by membership       {} (buyer already in: no second link)",
+            self.satisfied_by_membership
+        )?;
+        writeln!(
+            f,
+            "  links replaced after delivery {} (buyer not in yet; revoked, a working one sent)",
+            self.links_replaced_after_delivery
+        )?;
+        writeln!(
+            f,
+            "  Telegram: buyers in channel   {}; clicking buyers left outside {}; strangers admitted {}",
+            self.members,
+            self.clicking_buyers_outside.len(),
+            self.strangers_admitted
         )?;
         writeln!(
             f,

@@ -185,6 +185,20 @@ pub(super) fn buyer_unknown(dice: &Dice, rates: &FaultRates, payment_id: i64) ->
         && dice.chance(rates.buyer_unknown, &[tag("unknown"), payment_id as u64])
 }
 
+/// Whether the buyer of `payment_id` clicks the links they receive.
+pub(super) fn buyer_clicks(dice: &Dice, rates: &FaultRates, payment_id: i64) -> bool {
+    !dice.chance(
+        rates.buyer_never_clicks,
+        &[tag("never clicks"), payment_id as u64],
+    )
+}
+
+/// The invite link in a message's text.
+pub(super) fn link_in(text: &str) -> Option<&str> {
+    let start = text.find("https://t.me/+")?;
+    text[start..].split_whitespace().next()
+}
+
 /// Telegram's faults, decided by the seed per (method, payment, attempt).
 pub(super) fn telegram_policy(
     chaos: Arc<Chaos>,
@@ -194,6 +208,7 @@ pub(super) fn telegram_policy(
         let (dice, rates) = (&chaos.dice, &chaos.rates);
         let payment_id = match method {
             "sendMessage" => payment_of_user(params["chat_id"].as_i64()?),
+            "getChatMember" => payment_of_user(params["user_id"].as_i64()?),
             _ => params["name"]
                 .as_str()?
                 .strip_prefix("payment ")?
