@@ -51,6 +51,8 @@ done
 
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$MOTO_DYNAMODB_PORT"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$MOTO_SQS_PORT"
+# Secrets Manager (the functions' cold-start secret read) on the threaded moto too.
+export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$MOTO_SQS_PORT"
 export AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test

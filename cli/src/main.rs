@@ -21,6 +21,7 @@ use telepay_core::store::{OperatorStore, Resolution};
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
 use telepay_shared::queues::{AnyQueue, QUEUE_NAMES, open_queue};
+use telepay_shared::secrets::read_secrets;
 use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telegram::{BotApiInviter, BotToken};
 
@@ -165,8 +166,10 @@ struct Shop {
 
 impl Shop {
     async fn connect() -> anyhow::Result<Self> {
-        let config = StoreConfig::from_env(&ProcessEnvironment)?;
         let sdk = load_sdk_config(consumer_timeouts()).await;
+        // DATABASE_URL_SECRET_ARN works as in the functions.
+        let env = read_secrets(ProcessEnvironment, &sdk).await?;
+        let config = StoreConfig::from_env(&env)?;
         let store = AnyPaymentStore::connect(&config, &sdk).await?;
         Ok(Self { store, sdk })
     }

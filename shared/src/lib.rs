@@ -9,6 +9,7 @@ pub mod config;
 pub mod dynamodb;
 pub mod local_queue;
 pub mod queues;
+pub mod secrets;
 pub mod sql;
 pub mod sqs;
 pub mod sqs_event;

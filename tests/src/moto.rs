@@ -18,7 +18,11 @@ use telepay_shared::sqs::SqsQueue;
 /// The SDK configuration for moto. Refuses to run against anything but a local endpoint,
 /// so a test can never touch a real AWS account.
 pub async fn moto() -> SdkConfig {
-    for variable in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"] {
+    for variable in [
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    ] {
         let endpoint = std::env::var(variable).unwrap_or_default();
         assert!(
             endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),

@@ -3,7 +3,8 @@
 //! captured while the IPN secret, the bot token and the database password have known
 //! values; the run goes through the happy path and through the failures whose messages
 //! are most likely to carry a secret (a request URL with the bot token in its path, a
-//! refused database connection, a wrong token, configuration errors).
+//! refused database connection, a wrong token, configuration errors, the cold-start
+//! read from Secrets Manager and a secret it cannot read).
 
 use std::time::Duration;
 
@@ -16,10 +17,11 @@ use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
-use telepay_integration_tests::{LogBuffer, database_url, ipn_request, outcome, unique};
+use telepay_integration_tests::{LogBuffer, database_url, ipn_request, moto, outcome, unique};
 use telepay_shared::config::DatabaseUrl;
 use telepay_shared::config::StoreConfig;
 use telepay_shared::config::{InviteSenderConfig, WebhookConfig};
+use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
 use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telegram::{BotApiInviter, BotToken};
@@ -81,6 +83,33 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
         ("DATABASE_URL", url.as_str()),
     ];
     error!(error = %WebhookConfig::from_env(&missing).unwrap_err(), "cold start failed");
+
+    // The cold-start secret read from Secrets Manager (on moto), and one it cannot read.
+    let moto_sdk = moto().await;
+    let secrets_manager = aws_sdk_secretsmanager::Client::new(&moto_sdk);
+    let mut arns = Vec::new();
+    for value in [IPN_SECRET, BOT_TOKEN, url.as_str()] {
+        let created = secrets_manager
+            .create_secret()
+            .name(unique("leak-check"))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("moto creates the secret");
+        arns.push(created.arn.expect("an ARN"));
+    }
+    let from_secrets_manager = [
+        ("TELEPAY_IPN_SECRET_ARN", arns[0].as_str()),
+        ("TELEGRAM_BOT_TOKEN_SECRET_ARN", arns[1].as_str()),
+        ("DATABASE_URL_SECRET_ARN", arns[2].as_str()),
+    ];
+    let read = read_secrets(from_secrets_manager, &moto_sdk).await.unwrap();
+    info!(?read, "secrets read at cold start");
+    let unreadable = [(
+        "TELEGRAM_BOT_TOKEN_SECRET_ARN",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf",
+    )];
+    error!(error = %read_secrets(unreadable, &moto_sdk).await.unwrap_err(), "cold start failed");
 
     // The store through the production connect path, with the password in the URL.
     let sdk = aws_config::SdkConfig::builder().build();
@@ -185,6 +214,8 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
         "invite_failed",
         "cannot connect to the store",
         "TELEPAY_CHANNEL_DIRECTORY",
+        "secrets read from Secrets Manager",
+        "TELEGRAM_BOT_TOKEN_SECRET_ARN: cannot read the secret",
     ] {
         assert!(text.contains(expected), "the logs lack {expected:?}");
     }

@@ -5,6 +5,7 @@ use lambda_runtime::{Error, service_fn};
 use telepay_core::invite::InviteSender;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{InviteSenderConfig, ProcessEnvironment};
+use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telegram::BotApiInviter;
@@ -13,8 +14,10 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let config = InviteSenderConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
+    // Secrets from Secrets Manager where the template names them, else plain variables.
+    let env = read_secrets(ProcessEnvironment, &sdk).await?;
+    let config = InviteSenderConfig::from_env(&env)?;
     let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
     let invite_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.invite_queue_url);
     let telegram = BotApiInviter::new(config.bot_token, config.api_url.as_deref())?;

@@ -5,6 +5,7 @@ use np_webhook::handle;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::{load_sdk_config, webhook_timeouts};
 use telepay_shared::config::{ProcessEnvironment, WebhookConfig};
+use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telemetry;
@@ -12,8 +13,10 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let config = WebhookConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(webhook_timeouts()).await;
+    // Secrets from Secrets Manager where the template names them, else plain variables.
+    let env = read_secrets(ProcessEnvironment, &sdk).await?;
+    let config = WebhookConfig::from_env(&env)?;
     let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.processor_queue_url);
     let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue);

@@ -5,6 +5,7 @@ use payment_processor::handle;
 use telepay_core::processor::PaymentProcessor;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{ProcessEnvironment, ProcessorConfig};
+use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telemetry;
@@ -12,8 +13,10 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let config = ProcessorConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
+    // Secrets from Secrets Manager where the template names them, else plain variables.
+    let env = read_secrets(ProcessEnvironment, &sdk).await?;
+    let config = ProcessorConfig::from_env(&env)?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
     let processor = PaymentProcessor::new(

@@ -5,6 +5,7 @@ use reconciler::handle;
 use telepay_core::reconcile::Reconciler;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{ProcessEnvironment, ReconcilerConfig};
+use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyPaymentStore;
 use telepay_shared::telemetry;
@@ -12,8 +13,10 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let config = ReconcilerConfig::from_env(&ProcessEnvironment)?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
+    // Secrets from Secrets Manager where the template names them, else plain variables.
+    let env = read_secrets(ProcessEnvironment, &sdk).await?;
+    let config = ReconcilerConfig::from_env(&env)?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let reconciler = Reconciler::new(
         AnyPaymentStore::connect(&config.store, &sdk).await?,

@@ -28,6 +28,10 @@ pub const RECONCILE_AFTER_MINUTES: &str = "TELEPAY_RECONCILE_AFTER_MINUTES";
 pub const RECONCILE_BATCH: &str = "TELEPAY_RECONCILE_BATCH";
 /// The function's own timeout (Lambda exposes no variable with it): the template passes it.
 pub const FUNCTION_TIMEOUT_S: &str = "TELEPAY_FUNCTION_TIMEOUT_S";
+/// Where the template keeps the secrets (Secrets Manager ARNs), read by the secrets module.
+pub const IPN_SECRET_ARN: &str = "TELEPAY_IPN_SECRET_ARN";
+pub const BOT_TOKEN_SECRET_ARN: &str = "TELEGRAM_BOT_TOKEN_SECRET_ARN";
+pub const DATABASE_URL_SECRET_ARN: &str = "DATABASE_URL_SECRET_ARN";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -47,6 +51,12 @@ pub enum ConfigError {
     },
     #[error("{CHANNEL_DIRECTORY_FILE}: cannot read {path}: {reason}")]
     DirectoryFile { path: String, reason: String },
+    /// A secret Secrets Manager would not give (the reason never carries a value).
+    #[error("{variable}: cannot read the secret: {reason}")]
+    Secret {
+        variable: &'static str,
+        reason: String,
+    },
     /// Settings that each make sense but together cannot work.
     #[error("{0}")]
     Impossible(String),

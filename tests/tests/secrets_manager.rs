@@ -1,0 +1,111 @@
+//! The cold-start secret read against Secrets Manager on moto: the template's
+//! `<VARIABLE>_SECRET_ARN` wins over a plain variable, a secret that cannot be read stops
+//! the cold start naming the variable (never a value), and a local run without ARNs
+//! reads the plain variables without touching Secrets Manager.
+
+use std::time::Instant;
+
+use telepay_integration_tests::{moto, unique};
+use telepay_shared::config::{Environment, InviteSenderConfig, WebhookConfig};
+use telepay_shared::secrets::read_secrets;
+
+async fn secret(sdk: &aws_config::SdkConfig, value: &str) -> String {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(unique("telepay-secret"))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto creates the secret")
+        .arn
+        .expect("an ARN")
+}
+
+/// What every function's environment also holds.
+fn with_rest(vars: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    let mut all = vec![
+        ("TELEPAY_PAYMENTS_TABLE", "p".to_owned()),
+        ("TELEPAY_REVIEWS_TABLE", "r".to_owned()),
+        (
+            "TELEPAY_PROCESSOR_QUEUE_URL",
+            "http://q/processor".to_owned(),
+        ),
+        ("TELEPAY_INVITE_QUEUE_URL", "http://q/invite".to_owned()),
+        (
+            "TELEPAY_CHANNEL_DIRECTORY",
+            telepay_core::fixtures::SAMPLE_DIRECTORY.to_owned(),
+        ),
+    ];
+    all.extend(vars);
+    all
+}
+
+struct Vars(Vec<(&'static str, String)>);
+
+impl Environment for Vars {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+#[tokio::test]
+async fn the_functions_read_their_secrets_from_secrets_manager_once_at_cold_start() {
+    let sdk = moto().await;
+    let ipn = secret(&sdk, "ipn-from-secrets-manager").await;
+    let token = secret(&sdk, "4242:token-from-secrets-manager").await;
+    let env = Vars(with_rest(vec![
+        ("TELEPAY_IPN_SECRET_ARN", ipn),
+        ("TELEGRAM_BOT_TOKEN_SECRET_ARN", token),
+        // A stale plain value: the secret wins.
+        ("TELEPAY_IPN_SECRET", "plain-value-must-lose".to_owned()),
+    ]));
+
+    let started = Instant::now();
+    let env = read_secrets(env, &sdk).await.unwrap();
+    // The cost a cold start pays for two reads, on moto (reported in docs/operations.md).
+    println!("secret read: 2 secrets in {:?}", started.elapsed());
+
+    assert_eq!(
+        env.get("TELEPAY_IPN_SECRET").as_deref(),
+        Some("ipn-from-secrets-manager")
+    );
+    let webhook = WebhookConfig::from_env(&env).unwrap();
+    let signed = webhook.ipn_secret.sign(b"{}");
+    let expected = telepay_core::signature::IpnSecret::new("ipn-from-secrets-manager")
+        .unwrap()
+        .sign(b"{}");
+    assert_eq!(
+        signed, expected,
+        "the webhook verifies with the stored secret"
+    );
+    assert!(InviteSenderConfig::from_env(&env).is_ok());
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_read_stops_the_cold_start_naming_its_variable() {
+    let sdk = moto().await;
+    let env = Vars(with_rest(vec![(
+        "TELEPAY_IPN_SECRET_ARN",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf".to_owned(),
+    )]));
+    let err = read_secrets(env, &sdk).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("TELEPAY_IPN_SECRET_ARN: cannot read the secret"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_local_run_without_arns_reads_the_plain_variables() {
+    // No Secrets Manager endpoint is needed: the client is never built.
+    let sdk = aws_config::SdkConfig::builder().build();
+    let env = Vars(with_rest(vec![(
+        "TELEPAY_IPN_SECRET",
+        "plain-local-secret".to_owned(),
+    )]));
+    let env = read_secrets(env, &sdk).await.unwrap();
+    assert!(WebhookConfig::from_env(&env).is_ok());
+}
