@@ -12,13 +12,31 @@ REGION = "us-east-1"
 ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"], region_name=REGION)
 sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_SQS"], region_name=REGION)
 
-for table in ("processed_payments", "payment_reviews"):
-    ddb.create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "payment_id", "AttributeType": "N"}],
-        KeySchema=[{"AttributeName": "payment_id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+# As template.yaml has them: processed_payments with its sparse pending index.
+ddb.create_table(
+    TableName="processed_payments",
+    AttributeDefinitions=[
+        {"AttributeName": "payment_id", "AttributeType": "N"},
+        {"AttributeName": "pending_shard", "AttributeType": "S"},
+        {"AttributeName": "created_at", "AttributeType": "S"},
+    ],
+    KeySchema=[{"AttributeName": "payment_id", "KeyType": "HASH"}],
+    GlobalSecondaryIndexes=[{
+        "IndexName": "PendingIndex",
+        "KeySchema": [
+            {"AttributeName": "pending_shard", "KeyType": "HASH"},
+            {"AttributeName": "created_at", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }],
+    BillingMode="PAY_PER_REQUEST",
+)
+ddb.create_table(
+    TableName="payment_reviews",
+    AttributeDefinitions=[{"AttributeName": "payment_id", "AttributeType": "N"}],
+    KeySchema=[{"AttributeName": "payment_id", "KeyType": "HASH"}],
+    BillingMode="PAY_PER_REQUEST",
+)
 
 urls = {}
 for name, visibility in (("processor", 180), ("invite", 360), ("payout", 300)):
@@ -43,6 +61,7 @@ ddb.put_item(
         "telegram_invite_sent": {"BOOL": False},
         "created_at": {"S": now},
         "updated_at": {"S": now},
+        "pending_shard": {"S": "pending"},
         "private_channel_id": {"N": "-1003111266231"},
         "subscription_days": {"N": "30"},
         "price_amount": {"N": "3.21"},

@@ -108,6 +108,8 @@ impl Backend for DynamoDbPaymentStore {
             put = put.item("telegram_invite_sent", Bool(flag));
         }
         put.send().await.unwrap();
+        // Imported items join the pending index through `telepay migrate`.
+        self.create_tables_if_missing().await.unwrap();
     }
 }
 
@@ -637,7 +639,16 @@ mod cases {
             .iter()
             .map(listed_id)
             .collect();
-        assert_eq!(pending, vec![11, 12]);
+        assert_eq!(
+            pending,
+            vec![12],
+            "11 was never processed and has no purchase"
+        );
+        assert_eq!(
+            listed_ids(&store.needs_operator(10).await.unwrap()),
+            vec![11],
+            "only an operator can move it"
+        );
 
         assert_eq!(
             store.mark_processed(id(11), now()).await.unwrap(),
@@ -926,16 +937,15 @@ mod dynamodb_null_typed_attributes {
         ];
         insert_seed_item(&store, 21, &null_typed).await;
         insert_seed_item(&store, 22, &[]).await;
+        store.create_tables_if_missing().await.unwrap(); // `telepay migrate` after an import
 
-        // THEN both are pending, re-queued once, processed once and invited exactly once
-        let pending: Vec<i64> = store
-            .pending_payments(now(), 10)
-            .await
-            .unwrap()
-            .iter()
-            .map(listed_id)
-            .collect();
-        assert_eq!(pending, vec![21, 22], "the reconciler sees both");
+        // THEN both are seen (never processed, no purchase: listed for an operator),
+        // re-queued once, processed once and invited exactly once
+        assert_eq!(
+            listed_ids(&store.needs_operator(10).await.unwrap()),
+            vec![21, 22],
+            "both are seen"
+        );
         for payment_id in [21, 22] {
             let t = now();
             assert!(
@@ -1006,6 +1016,7 @@ mod dynamodb_items_written_by_hand {
         let store = DynamoDbPaymentStore::fresh().await;
         insert_item(&store, 41, SAMPLE_CHANNEL_ID, "last tuesday").await;
         insert_item(&store, 42, -SAMPLE_CHANNEL_ID, "2026-01-01T00:00:00.000Z").await;
+        store.create_tables_if_missing().await.unwrap(); // `telepay migrate` after an import
 
         // THEN the listing reports it and still lists the other
         let pending = store.pending_payments(now(), 10).await.unwrap();

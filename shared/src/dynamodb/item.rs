@@ -13,6 +13,12 @@ use telepay_core::store::StoreError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
+/// The sparse index of payments that may still be pending, and its key: present from
+/// ingress (or a re-open) until the reconciler retires a finished item or an invite fails.
+pub(super) const PENDING_INDEX: &str = "PendingIndex";
+pub(super) const PENDING_KEY: &str = "pending_shard";
+pub(super) const PENDING_MARK: &str = "pending";
+
 pub(super) fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
@@ -54,6 +60,9 @@ pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
         );
     }
     item.insert("created_at".into(), timestamp(record.created_at));
+    if record.is_pending() {
+        item.insert(PENDING_KEY.into(), AttributeValue::S(PENDING_MARK.into()));
+    }
     item.insert("updated_at".into(), timestamp(record.updated_at));
     if let Some(hash) = &record.payload_hash {
         item.insert("payload_hash".into(), AttributeValue::S(hash.clone()));

@@ -15,6 +15,9 @@ mod store;
 mod tables;
 mod update;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -23,7 +26,7 @@ use telepay_core::store::{Fenced, InviteLease, StoreError};
 
 pub use tables::create_tables;
 
-use item::{Item, number};
+use item::{Item, PENDING_INDEX, PENDING_KEY, PENDING_MARK, number};
 use update::{ConditionalUpdate, HOLDS_LEASE, Update};
 
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub struct DynamoDbPaymentStore {
     client: Client,
     payments_table: String,
     reviews_table: String,
+    /// Items read by Scans and Queries (their ScannedCount): what listings cost.
+    items_read: Arc<AtomicU64>,
 }
 
 impl DynamoDbPaymentStore {
@@ -43,7 +48,14 @@ impl DynamoDbPaymentStore {
             client,
             payments_table: payments_table.into(),
             reviews_table: reviews_table.into(),
+            items_read: Arc::default(),
         }
+    }
+
+    /// Items read by Scans and Queries so far (summed ScannedCount), by this store and
+    /// its clones.
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(Ordering::Relaxed)
     }
 
     pub fn client(&self) -> &Client {
@@ -83,6 +95,44 @@ impl DynamoDbPaymentStore {
                 scan = scan.expression_attribute_values(*name, value.clone());
             }
             let page = scan.send().await.map_err(unavailable)?;
+            self.count_read(page.scanned_count);
+            items.extend(page.items().iter().cloned());
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    fn count_read(&self, scanned: i32) {
+        let scanned = u64::try_from(scanned).unwrap_or_default();
+        self.items_read.fetch_add(scanned, Ordering::Relaxed);
+    }
+
+    /// Every item in the pending index, oldest first (`created_before`: only older ones).
+    /// A Query on the sparse index: its cost follows what is pending, not the history.
+    /// Eventually consistent, as every index read is: see the reconciler's docs.
+    async fn query_pending(&self, created_before: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start_key = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.payments_table)
+                .index_name(PENDING_INDEX)
+                .expression_attribute_values(":pending", AttributeValue::S(PENDING_MARK.into()))
+                .set_exclusive_start_key(start_key);
+            query = match created_before {
+                Some(before) => query
+                    .key_condition_expression(format!(
+                        "{PENDING_KEY} = :pending AND created_at < :before"
+                    ))
+                    .expression_attribute_values(":before", AttributeValue::S(before.to_owned())),
+                None => query.key_condition_expression(format!("{PENDING_KEY} = :pending")),
+            };
+            let page = query.send().await.map_err(unavailable)?;
+            self.count_read(page.scanned_count);
             items.extend(page.items().iter().cloned());
             start_key = page.last_evaluated_key;
             if start_key.is_none() {

@@ -13,6 +13,7 @@ use telepay_core::store::{
     Resolution, Resolved, StoreError, UnreadableRow,
 };
 
+use super::item::{PENDING_KEY, PENDING_MARK};
 use super::item::{item_from_record, number, record_from_item, review_from_item, timestamp};
 use super::update::{
     ACCEPTED, ConditionalUpdate, INVITE_NOT_SENT, NO_LIVE_LEASE, NO_PURCHASE, NOT_PROCESSED,
@@ -21,6 +22,25 @@ use super::update::{
 use super::{DynamoDbPaymentStore, unavailable};
 
 impl DynamoDbPaymentStore {
+    /// Takes a finished payment out of the pending index, if it is still finished (a
+    /// re-open since puts it back, and wins).
+    async fn retire_from_pending_index(&self, record: &ProcessedPayment) -> Result<(), StoreError> {
+        let update = self
+            .update(
+                record.payment_id,
+                &format!("REMOVE {PENDING_KEY}"),
+                "attribute_exists(payment_id) AND ((gcwebhook1_processed = :true \
+                 AND telegram_invite_sent = :true) OR #state = :failed)"
+                    .into(),
+            )
+            .value(":true", AttributeValue::Bool(true))
+            .value(
+                ":failed",
+                AttributeValue::S(RecordState::InviteFailed.as_str().into()),
+            );
+        update.send().await.map(|_| ())
+    }
+
     /// Payment records matching `filter` (a Scan), sorted by `order` and cut at `limit`;
     /// the items this version cannot read follow them, reported, never fatal.
     async fn scan_payments<K: Ord>(
@@ -237,7 +257,7 @@ impl InviteStore for DynamoDbPaymentStore {
         self.fenced(
             lease,
             "SET #state = :failed, invite_failure_reason = :reason, updated_at = :now \
-             REMOVE invite_lease_token, invite_lease_until",
+             REMOVE invite_lease_token, invite_lease_until, pending_shard",
             vec![
                 (
                     ":failed",
@@ -254,39 +274,46 @@ impl InviteStore for DynamoDbPaymentStore {
 impl ReconcilerStore for DynamoDbPaymentStore {
     /// A filtered Scan: fine for operator tooling on a table of payments; a busy shop
     /// would add a sparse index on the pending flag.
+    /// A Query on the sparse pending index, never a Scan: what it reads follows what is
+    /// pending. Items that finished since are retired from the index on the way (one
+    /// conditional write each): DynamoDB cannot drop an item from a sparse index on the
+    /// write that finishes its second stage, since that write does not know the first.
     async fn pending_payments(
         &self,
         created_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Listed>, StoreError> {
-        // Not the rows only an operator can move: they never take the batch.
-        let filter = format!(
-            "{ACCEPTED} AND ({NOT_PROCESSED} OR {INVITE_NOT_SENT}) \
-             AND NOT ({NOT_PROCESSED} AND {NO_PURCHASE}) AND created_at < :before"
-        );
-        let values = vec![
-            (
-                ":accepted",
-                AttributeValue::S(RecordState::Accepted.as_str().into()),
-            ),
-            (":false", AttributeValue::Bool(false)),
-            (":before", timestamp(created_before)),
-        ];
-        self.scan_payments(filter, values, |r| (r.created_at, r.payment_id), limit)
-            .await
+        let before = timestamp(created_before);
+        let AttributeValue::S(before) = before else {
+            unreachable!("times are strings")
+        };
+        let mut readable = Vec::new();
+        let mut unreadable = Vec::new();
+        for item in self.query_pending(Some(&before)).await? {
+            match UnreadableRow::list(record_from_item(&item))? {
+                Err(row) => unreadable.push(Err(row)),
+                Ok(record) if !record.is_pending() => {
+                    self.retire_from_pending_index(&record).await?
+                }
+                Ok(record) if record.needs_operator() => {}
+                Ok(record) => readable.push(record),
+            }
+        }
+        readable.sort_by_key(|r| (r.created_at, r.payment_id));
+        readable.truncate(limit);
+        Ok(readable.into_iter().map(Ok).chain(unreadable).collect())
     }
 
     async fn needs_operator(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
-        let filter = format!("{ACCEPTED} AND {NOT_PROCESSED} AND {NO_PURCHASE}");
-        let values = vec![
-            (
-                ":accepted",
-                AttributeValue::S(RecordState::Accepted.as_str().into()),
-            ),
-            (":false", AttributeValue::Bool(false)),
-        ];
-        self.scan_payments(filter, values, |r| (r.created_at, r.payment_id), limit)
-            .await
+        let mut waiting = Vec::new();
+        for item in self.query_pending(None).await? {
+            match UnreadableRow::list(record_from_item(&item))? {
+                Ok(record) if record.needs_operator() => waiting.push(Ok(record)),
+                _ => {}
+            }
+        }
+        waiting.truncate(limit);
+        Ok(waiting)
     }
 
     async fn mark_requeued(
@@ -444,8 +471,8 @@ impl OperatorStore for DynamoDbPaymentStore {
         let mut update = self
             .update(
                 payment_id,
-                "SET #state = :accepted, telegram_invite_sent = :false, updated_at = :now \
-                 REMOVE telegram_invite_sent_at, telegram_invite_link, invite_link_expires_at, \
+                "SET #state = :accepted, telegram_invite_sent = :false, updated_at = :now, \
+                 pending_shard = :pending REMOVE telegram_invite_sent_at, telegram_invite_link, invite_link_expires_at, \
                  invite_failure_reason, invite_lease_token, invite_lease_until",
                 format!("attribute_exists(payment_id) AND {NO_LIVE_LEASE} AND {same_link}"),
             )
@@ -456,6 +483,7 @@ impl OperatorStore for DynamoDbPaymentStore {
             .value(":false", AttributeValue::Bool(false))
             .value(":now", timestamp(now))
             .value(":now_ms", number(now.timestamp_millis()));
+        update = update.value(":pending", AttributeValue::S(PENDING_MARK.into()));
         if let Some(link) = link {
             update = update.value(":link", AttributeValue::S(link.to_owned()));
         }

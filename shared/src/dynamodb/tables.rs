@@ -7,64 +7,161 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use telepay_core::store::StoreError;
 
+use super::item::{PENDING_INDEX, PENDING_KEY, PENDING_MARK, record_from_item};
+use super::update::ConditionalUpdate;
 use super::{DynamoDbPaymentStore, unavailable};
 
 impl DynamoDbPaymentStore {
-    /// Creates each table that does not exist yet (the `telepay migrate` of DynamoDB).
+    /// The `telepay migrate` of DynamoDB: creates each missing table, adds the pending
+    /// index to a payments table made before it, and marks the pending items it finds
+    /// there that carry no index key yet (seed items, items from before the index).
     pub async fn create_tables_if_missing(&self) -> Result<(), StoreError> {
-        for table in [&self.payments_table, &self.reviews_table] {
+        for (table, pending_index) in [(&self.payments_table, true), (&self.reviews_table, false)] {
             match self.client.describe_table().table_name(table).send().await {
-                Ok(_) => {}
+                Ok(described) => {
+                    let has_index = described
+                        .table()
+                        .map(|t| t.global_secondary_indexes())
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|index| index.index_name() == Some(PENDING_INDEX));
+                    if pending_index && !has_index {
+                        add_pending_index(&self.client, table).await?;
+                    }
+                }
                 Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-                    create_table(&self.client, table).await?;
+                    create_table(&self.client, table, pending_index).await?;
                 }
                 Err(other) => return Err(unavailable(other)),
             }
+        }
+        self.backfill_pending_index().await
+    }
+
+    /// Gives every pending item without the index key one (a conditional write each, so
+    /// a worker finishing it meanwhile wins). Safe to run again.
+    async fn backfill_pending_index(&self) -> Result<(), StoreError> {
+        let items = self.scan(&self.payments_table, None, Vec::new()).await?;
+        for item in &items {
+            if item.contains_key(PENDING_KEY) {
+                continue;
+            }
+            // An item this version cannot read goes in too: the reconciler then reports it.
+            let payment_id = match record_from_item(item) {
+                Ok(record) if !record.is_pending() => continue,
+                Ok(record) => record.payment_id.get(),
+                Err(StoreError::Corrupt { payment_id, .. }) if payment_id > 0 => payment_id,
+                Err(_) => continue,
+            };
+            ConditionalUpdate::new(
+                &self.client,
+                &self.payments_table,
+                payment_id,
+                &format!("SET {PENDING_KEY} = :pending"),
+                format!("attribute_exists(payment_id) AND attribute_not_exists({PENDING_KEY})"),
+            )
+            .value(":pending", AttributeValue::S(PENDING_MARK.into()))
+            .send()
+            .await?;
         }
         Ok(())
     }
 }
 
-/// Creates both tables (payment_id Number hash key, on-demand) and waits until they are
-/// active.
+/// Creates both tables (payment_id Number hash key, on-demand; the payments table with
+/// its pending index) and waits until they are active.
 pub async fn create_tables(
     client: &Client,
     payments_table: &str,
     reviews_table: &str,
 ) -> Result<(), StoreError> {
-    create_table(client, payments_table).await?;
-    create_table(client, reviews_table).await
+    create_table(client, payments_table, true).await?;
+    create_table(client, reviews_table, false).await
 }
 
-async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let attribute = AttributeDefinition::builder()
-        .attribute_name("payment_id")
-        .attribute_type(ScalarAttributeType::N)
+fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
         .build()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    let key = KeySchemaElement::builder()
-        .attribute_name("payment_id")
-        .key_type(KeyType::Hash)
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
         .build()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    client
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// The sparse index of pending payments: only items carrying `pending_shard` are in it,
+/// ordered by `created_at`, so finding the overdue reads the pending, not the history.
+fn pending_index() -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(PENDING_INDEX)
+        .key_schema(key(PENDING_KEY, KeyType::Hash)?)
+        .key_schema(key("created_at", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+async fn create_table(
+    client: &Client,
+    table: &str,
+    with_pending_index: bool,
+) -> Result<(), StoreError> {
+    let mut request = client
         .create_table()
         .table_name(table)
-        .attribute_definitions(attribute)
-        .key_schema(key)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .map_err(unavailable)?;
+        .attribute_definitions(attribute("payment_id", ScalarAttributeType::N)?)
+        .key_schema(key("payment_id", KeyType::Hash)?)
+        .billing_mode(BillingMode::PayPerRequest);
+    if with_pending_index {
+        request = request
+            .attribute_definitions(attribute(PENDING_KEY, ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("created_at", ScalarAttributeType::S)?)
+            .global_secondary_indexes(pending_index()?);
+    }
+    request.send().await.map_err(unavailable)?;
     client
         .wait_until_table_exists()
         .table_name(table)
         .wait(Duration::from_secs(120))
         .await
         .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+    Ok(())
+}
+
+async fn add_pending_index(client: &Client, table: &str) -> Result<(), StoreError> {
+    let index = pending_index()?;
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(PENDING_INDEX)
+        .set_key_schema(Some(index.key_schema().to_vec()))
+        .set_projection(index.projection().cloned())
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    client
+        .update_table()
+        .table_name(table)
+        .attribute_definitions(attribute(PENDING_KEY, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute("created_at", ScalarAttributeType::S)?)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().create(create).build(),
+        )
+        .send()
+        .await
+        .map_err(unavailable)?;
     Ok(())
 }
