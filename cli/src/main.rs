@@ -252,27 +252,24 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
                 print(serde_json::to_value(line)?);
             }
         }
-        PaymentsCommand::Replay { payment_id: id } => {
+        PaymentsCommand::Replay { payment_id: id }
+        | PaymentsCommand::Reissue { payment_id: id } => {
             let invite_queue = shop.queue("invite").await?;
             let (telegram, directory) = bot_from_env();
             let bot = Bot {
                 telegram: telegram.as_ref(),
                 directory: directory.as_ref(),
             };
-            let revoked = operator.replay(payment_id(id)?, bot, &invite_queue).await?;
-            print(json!({"payment_id": id, "replayed": true, "revoked": revoked}));
-        }
-        PaymentsCommand::Reissue { payment_id: id } => {
-            let invite_queue = shop.queue("invite").await?;
-            let (telegram, directory) = bot_from_env();
-            let bot = Bot {
-                telegram: telegram.as_ref(),
-                directory: directory.as_ref(),
+            let (done, revoked) = if matches!(command, PaymentsCommand::Replay { .. }) {
+                let revoked = operator.replay(payment_id(id)?, bot, &invite_queue);
+                ("replayed", revoked.await?)
+            } else {
+                let revoked = operator.reissue(payment_id(id)?, bot, &invite_queue);
+                ("reissued", revoked.await?)
             };
-            let revoked = operator
-                .reissue(payment_id(id)?, bot, &invite_queue)
-                .await?;
-            print(json!({"payment_id": id, "reissued": true, "revoked": revoked}));
+            let mut answer = json!({"payment_id": id, "revoked": revoked});
+            answer[done] = json!(true);
+            print(answer);
         }
         PaymentsCommand::Resolve {
             payment_id: id,
