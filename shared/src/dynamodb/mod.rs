@@ -1,5 +1,6 @@
 //! The DynamoDB backend of the store ports: `update.rs` the conditional write, `item.rs`
-//! the item mapping, `tables.rs` table creation, `store.rs` the ports.
+//! the item mapping, `tables.rs` table creation, `store.rs` the stages' writes,
+//! `listings.rs` the reconciler's and operator's ports.
 //!
 //! `processed_payments` items carry the seed's ten columns under their names (flags as
 //! BOOL, timestamps as RFC 3339 UTC strings) plus the extras: `state`, `payload_hash`,
@@ -11,6 +12,7 @@
 //! `payment_reviews` items: `payment_id`, `reason`, `ipn` (raw body), `received_at`.
 
 mod item;
+mod listings;
 mod store;
 mod tables;
 mod update;

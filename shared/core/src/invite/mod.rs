@@ -15,10 +15,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-
-use crate::clock::{SharedClock, system_clock};
 use tracing::{error, info, warn};
 
+use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::metrics::emit_count;
 use crate::payment::ProcessedPayment;
@@ -26,80 +25,12 @@ use crate::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_
 use crate::store::{ClaimOutcome, Fenced, InviteClaim, InviteLease, InviteStore, StoreError};
 use crate::telegram::{TelegramError, TelegramInviter};
 
-/// The Bot API calls of the longest path through one message (ask whether the buyer is
-/// already in, revoke a stale link, create one, send it). With the store writes around
-/// them, this decides both whether an invocation has time for one more message and which
-/// configurations are impossible.
-pub const BOT_API_CALLS_PER_MESSAGE: u32 = 4;
-/// The claim and the writes after the calls, with room to spare.
-pub const STORE_TIME_PER_MESSAGE: Duration = Duration::from_secs(1);
+mod settings;
 
-pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_MESSAGE: &str = "Thank you for your payment! Here is your personal invite link to the private channel:\n{link}\n\nIt admits one person and expires in {hours} hours.";
-
-/// The invite message, with `{link}` (required) and optional `{hours}` and `{payment_id}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageTemplate(String);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the invite message template must contain {{link}}")]
-pub struct TemplateWithoutLink;
-
-impl MessageTemplate {
-    pub fn new(template: impl Into<String>) -> Result<Self, TemplateWithoutLink> {
-        let template = template.into();
-        if template.contains("{link}") {
-            Ok(Self(template))
-        } else {
-            Err(TemplateWithoutLink)
-        }
-    }
-
-    pub fn render(&self, link: &str, hours: u64, payment_id: i64) -> String {
-        self.0
-            .replace("{hours}", &hours.to_string())
-            .replace("{payment_id}", &payment_id.to_string())
-            .replace("{link}", link)
-    }
-}
-
-impl Default for MessageTemplate {
-    fn default() -> Self {
-        Self(DEFAULT_MESSAGE.to_owned())
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct InviteSettings {
-    /// Lifetime of a created link (`expire_date` = now + this).
-    pub link_ttl: Duration,
-    pub message: MessageTemplate,
-    /// Upper bound for one Bot API call; it also cuts teloxide's 10 s sleep on a 5xx.
-    pub call_timeout: Duration,
-    /// How long after the invocation's deadline the lease lapses (a crashed worker's
-    /// payment becomes claimable again this soon after its deadline).
-    pub lease_grace: Duration,
-}
-
-impl InviteSettings {
-    /// The time one message needs at worst: every Bot API call of the longest path at its
-    /// timeout, plus the store writes.
-    pub fn time_per_message(&self) -> Duration {
-        self.call_timeout * BOT_API_CALLS_PER_MESSAGE + STORE_TIME_PER_MESSAGE
-    }
-}
-
-impl Default for InviteSettings {
-    fn default() -> Self {
-        Self {
-            link_ttl: DEFAULT_LINK_TTL,
-            message: MessageTemplate::default(),
-            call_timeout: DEFAULT_CALL_TIMEOUT,
-            lease_grace: Duration::from_secs(5),
-        }
-    }
-}
+pub use settings::{
+    BOT_API_CALLS_PER_MESSAGE, DEFAULT_CALL_TIMEOUT, DEFAULT_LINK_TTL, DEFAULT_MESSAGE,
+    InviteSettings, MessageTemplate, STORE_TIME_PER_MESSAGE, TemplateWithoutLink,
+};
 
 pub struct InviteSender<S, T> {
     pub store: S,

@@ -1,0 +1,175 @@
+//! What Telegram keeps and does, as the fake models it: the links it created (their
+//! `member_limit`, `expire_date` and revocation), each chat's members, and the joins
+//! through links, which enforce all three.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Value, json};
+
+use crate::chat_id;
+
+#[derive(Debug, Default)]
+pub(crate) struct Telegram {
+    links_created: u64,
+    messages_sent: i64,
+    links: HashMap<String, LinkState>,
+    members: HashMap<i64, HashSet<i64>>,
+    /// Who joined through which link, in order.
+    pub(crate) joins: Vec<Join>,
+}
+
+/// An invite link as Telegram keeps it.
+#[derive(Debug, Clone, PartialEq)]
+struct LinkState {
+    chat_id: i64,
+    member_limit: Option<u64>,
+    /// Unix seconds.
+    expire_date: Option<i64>,
+    revoked: bool,
+    uses: u64,
+}
+
+/// A user who joined a chat through a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    pub link: String,
+    pub chat_id: i64,
+    pub user_id: i64,
+}
+
+/// What a simulated click on an invite link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOutcome {
+    Joined,
+    /// Already in the chat: the link is not used up.
+    AlreadyMember,
+    Revoked,
+    Expired,
+    /// `member_limit` people joined through it already.
+    UsedUp,
+    UnknownLink,
+}
+
+fn bot_user() -> Value {
+    json!({"id": 1, "is_bot": true, "first_name": "TelePay Fake", "username": "telepay_fake_bot"})
+}
+
+impl Telegram {
+    /// A user clicks `link` at `now` (Unix seconds): Telegram admits them if the link is
+    /// known, not revoked, not expired and not used up, and counts the use.
+    pub(crate) fn join(&mut self, link: &str, user_id: i64, now: i64) -> JoinOutcome {
+        let shared = self;
+        let Some(state) = shared.links.get(link).cloned() else {
+            return JoinOutcome::UnknownLink;
+        };
+        let members = shared.members.entry(state.chat_id).or_default();
+        if members.contains(&user_id) {
+            return JoinOutcome::AlreadyMember;
+        }
+        let outcome = if state.revoked {
+            JoinOutcome::Revoked
+        } else if state.expire_date.is_some_and(|at| at <= now) {
+            JoinOutcome::Expired
+        } else if state.member_limit.is_some_and(|limit| state.uses >= limit) {
+            JoinOutcome::UsedUp
+        } else {
+            JoinOutcome::Joined
+        };
+        if outcome == JoinOutcome::Joined {
+            members.insert(user_id);
+            shared.links.get_mut(link).expect("known").uses += 1;
+            shared.joins.push(Join {
+                link: link.to_owned(),
+                chat_id: state.chat_id,
+                user_id,
+            });
+        }
+        outcome
+    }
+
+    /// Makes `user_id` a member of `chat_id` (joined some other way).
+    pub(crate) fn add_member(&mut self, chat_id: i64, user_id: i64) {
+        let shared = self;
+        shared.members.entry(chat_id).or_default().insert(user_id);
+    }
+
+    pub(crate) fn is_member(&self, chat_id: i64, user_id: i64) -> bool {
+        let shared = self;
+        shared
+            .members
+            .get(&chat_id)
+            .is_some_and(|members| members.contains(&user_id))
+    }
+
+    /// How many people joined through each link.
+    pub(crate) fn link_uses(&self) -> BTreeMap<String, u64> {
+        let shared = self;
+        shared
+            .links
+            .iter()
+            .map(|(link, state)| (link.clone(), state.uses))
+            .collect()
+    }
+
+    /// What Telegram does for a delivered call; `None` for an unknown method.
+    pub(crate) fn act(&mut self, method: &str, params: &Value) -> Option<Value> {
+        let shared = self;
+        let link = |url: String, revoked: bool| {
+            json!({
+                "invite_link": url,
+                "creator": bot_user(),
+                "creates_join_request": false,
+                "is_primary": false,
+                "is_revoked": revoked,
+                "name": params.get("name"),
+                "expire_date": params.get("expire_date"),
+                "member_limit": params.get("member_limit"),
+            })
+        };
+        match method {
+            "getMe" => Some(bot_user()),
+            "createChatInviteLink" => {
+                shared.links_created += 1;
+                let url = format!("https://t.me/+fake{:06}", shared.links_created);
+                let state = LinkState {
+                    chat_id: chat_id(params)?,
+                    member_limit: params["member_limit"].as_u64(),
+                    expire_date: params["expire_date"].as_i64(),
+                    revoked: false,
+                    uses: 0,
+                };
+                shared.links.insert(url.clone(), state);
+                Some(link(url, false))
+            }
+            "revokeChatInviteLink" => {
+                let url = params["invite_link"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(state) = shared.links.get_mut(&url) {
+                    state.revoked = true;
+                }
+                Some(link(url, true))
+            }
+            "getChatMember" => {
+                let user_id = params["user_id"].as_i64()?;
+                let member = chat_id(params)
+                    .and_then(|chat| shared.members.get(&chat))
+                    .is_some_and(|members| members.contains(&user_id));
+                let user = json!({"id": user_id, "is_bot": false, "first_name": "Buyer"});
+                Some(json!({"status": if member { "member" } else { "left" }, "user": user}))
+            }
+            "sendMessage" => {
+                shared.messages_sent += 1;
+                Some(json!({
+                    "message_id": shared.messages_sent,
+                    "date": 1_774_390_832,
+                    "chat": {"id": chat_id(params), "type": "private", "first_name": "Buyer"},
+                    "from": bot_user(),
+                    "text": params["text"],
+                }))
+            }
+            _ => None,
+        }
+    }
+}
