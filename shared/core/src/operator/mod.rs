@@ -253,7 +253,9 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
             .telegram
             .map(|telegram| (telegram, record.private_channel(bot.directory)));
         let mut seen = record.clone();
+        let mut attempts = 0;
         let cleared = loop {
+            attempts += 1;
             if seen.telegram_invite_link.is_some() {
                 match revoker {
                     None => return Err(OperatorError::NoBot(payment_id.get())),
@@ -274,8 +276,10 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
                 Reopened::NotFound => {
                     return Err(OperatorError::PaymentNotFound(payment_id.get()));
                 }
-                // A worker stored or sent a link since: decide again on what is there.
-                Reopened::LinkChanged => seen = self.payment(payment_id).await?,
+                // A worker stored or sent a link since: decide again on what is there,
+                // a few times; a payment this busy is worked on, so try later.
+                Reopened::LinkChanged if attempts < 3 => seen = self.payment(payment_id).await?,
+                Reopened::LinkChanged => return Err(OperatorError::Leased(payment_id.get())),
             }
         };
         let revoked = match (&cleared, revoker) {
