@@ -86,9 +86,6 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
             needs_operator,
             ..ReconcileReport::default()
         };
-        // The oldest payment it can act on: rows that wait for an operator or cannot be
-        // read are counted apart, so they never pin the age alarm.
-        let mut oldest_actionable = None;
         for listed in &overdue {
             let record = match listed {
                 Ok(record) => record,
@@ -103,11 +100,6 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
                 }
             };
             let payment_id = record.payment_id.get();
-            if record.purchase.is_some() || record.gcwebhook1_processed {
-                let created_at = record.created_at;
-                oldest_actionable =
-                    Some(oldest_actionable.map_or(created_at, |t| created_at.min(t)));
-            }
             let live_lease = record.invite_lease_until.is_some_and(|until| until >= now);
             if live_lease {
                 report.in_flight += 1;
@@ -162,6 +154,14 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
                 report.failed += 1;
             }
         }
+        // The oldest payment it can act on: rows that wait for an operator or cannot be
+        // read are counted apart, so they never pin the age alarm.
+        let oldest_actionable = overdue
+            .iter()
+            .filter_map(|listed| listed.as_ref().ok())
+            .filter(|record| !record.needs_operator())
+            .map(|record| record.created_at)
+            .min();
         report.oldest_age_secs = oldest_actionable
             .and_then(|created_at| (now - created_at).to_std().ok())
             .map(|age| age.as_secs());

@@ -38,8 +38,7 @@ impl DynamoDbPaymentStore {
         update.send().await.map(|_| ())
     }
 
-    /// Payment records matching `filter` (a Scan), sorted by `order` and cut at `limit`;
-    /// the items this version cannot read follow them, reported, never fatal.
+    /// Payment records matching `filter` (a Scan), as a listing.
     async fn scan_payments<K: Ord>(
         &self,
         filter: String,
@@ -50,23 +49,46 @@ impl DynamoDbPaymentStore {
         let items = self
             .scan(&self.payments_table, Some(filter), values)
             .await?;
-        let mut readable = Vec::new();
-        let mut unreadable = Vec::new();
+        let mut listing = Listing::default();
         for item in &items {
-            match UnreadableRow::list(record_from_item(item))? {
-                Ok(record) => readable.push(record),
-                Err(row) => unreadable.push(Err(row)),
-            }
+            listing.add(UnreadableRow::list(record_from_item(item))?);
         }
-        readable.sort_by_key(order);
-        readable.truncate(limit);
-        Ok(readable.into_iter().map(Ok).chain(unreadable).collect())
+        Ok(listing.finish(order, limit))
+    }
+}
+
+/// Records gathered from items, sorted by `order` and cut at `limit` at the end; the items
+/// this version cannot read follow them, reported, never fatal.
+#[derive(Default)]
+struct Listing {
+    readable: Vec<ProcessedPayment>,
+    unreadable: Vec<Listed>,
+}
+
+impl Listing {
+    fn add(&mut self, listed: Listed) {
+        match listed {
+            Ok(record) => self.readable.push(record),
+            unreadable => self.unreadable.push(unreadable),
+        }
+    }
+
+    fn finish<K: Ord>(
+        mut self,
+        order: impl Fn(&ProcessedPayment) -> K,
+        limit: usize,
+    ) -> Vec<Listed> {
+        self.readable.sort_by_key(order);
+        self.readable.truncate(limit);
+        self.readable
+            .into_iter()
+            .map(Ok)
+            .chain(self.unreadable)
+            .collect()
     }
 }
 
 impl ReconcilerStore for DynamoDbPaymentStore {
-    /// A filtered Scan: fine for operator tooling on a table of payments; a busy shop
-    /// would add a sparse index on the pending flag.
     /// A Query on the sparse pending index, never a Scan: what it reads follows what is
     /// pending. Items that finished since are retired from the index on the way (one
     /// conditional write each): DynamoDB cannot drop an item from a sparse index on the
@@ -76,25 +98,17 @@ impl ReconcilerStore for DynamoDbPaymentStore {
         created_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Listed>, StoreError> {
-        let before = timestamp(created_before);
-        let AttributeValue::S(before) = before else {
-            unreachable!("times are strings")
-        };
-        let mut readable = Vec::new();
-        let mut unreadable = Vec::new();
-        for item in self.query_pending(Some(&before)).await? {
+        let mut listing = Listing::default();
+        for item in self.query_pending(Some(created_before)).await? {
             match UnreadableRow::list(record_from_item(&item))? {
-                Err(row) => unreadable.push(Err(row)),
                 Ok(record) if !record.is_pending() => {
                     self.retire_from_pending_index(&record).await?
                 }
                 Ok(record) if record.needs_operator() => {}
-                Ok(record) => readable.push(record),
+                listed => listing.add(listed),
             }
         }
-        readable.sort_by_key(|r| (r.created_at, r.payment_id));
-        readable.truncate(limit);
-        Ok(readable.into_iter().map(Ok).chain(unreadable).collect())
+        Ok(listing.finish(|r| (r.created_at, r.payment_id), limit))
     }
 
     async fn needs_operator(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {

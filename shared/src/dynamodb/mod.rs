@@ -23,12 +23,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::store::{Fenced, InviteLease, StoreError};
 
 pub use tables::create_tables;
 
-use item::{Item, PENDING_INDEX, PENDING_KEY, PENDING_MARK, number};
+use item::{Item, PENDING_INDEX, PENDING_KEY, PENDING_MARK, number, timestamp};
 use update::{ConditionalUpdate, HOLDS_LEASE, Update};
 
 #[derive(Debug, Clone)]
@@ -114,7 +115,10 @@ impl DynamoDbPaymentStore {
     /// Every item in the pending index, oldest first (`created_before`: only older ones).
     /// A Query on the sparse index: its cost follows what is pending, not the history.
     /// Eventually consistent, as every index read is: see the reconciler's docs.
-    async fn query_pending(&self, created_before: Option<&str>) -> Result<Vec<Item>, StoreError> {
+    async fn query_pending(
+        &self,
+        created_before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start_key = None;
         loop {
@@ -130,7 +134,7 @@ impl DynamoDbPaymentStore {
                     .key_condition_expression(format!(
                         "{PENDING_KEY} = :pending AND created_at < :before"
                     ))
-                    .expression_attribute_values(":before", AttributeValue::S(before.to_owned())),
+                    .expression_attribute_values(":before", timestamp(before)),
                 None => query.key_condition_expression(format!("{PENDING_KEY} = :pending")),
             };
             let page = query.send().await.map_err(unavailable)?;

@@ -18,6 +18,27 @@ use super::update::{
 };
 use super::{DynamoDbPaymentStore, unavailable};
 
+impl DynamoDbPaymentStore {
+    /// The invite is done: sent (plus whatever `also_set` records about how), the lease
+    /// cleared, if `lease` still holds.
+    async fn complete(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+        also_set: &str,
+    ) -> Result<Fenced, StoreError> {
+        let update = format!(
+            "SET telegram_invite_sent = :true, telegram_invite_sent_at = :now, updated_at = :now{also_set} \
+             REMOVE invite_lease_token, invite_lease_until"
+        );
+        let values = vec![
+            (":true", AttributeValue::Bool(true)),
+            (":now", timestamp(now)),
+        ];
+        self.fenced(lease, &update, values).await
+    }
+}
+
 impl IngressStore for DynamoDbPaymentStore {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
         let result = self
@@ -157,16 +178,7 @@ impl InviteStore for DynamoDbPaymentStore {
         lease: &InviteLease,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        self.fenced(
-            lease,
-            "SET telegram_invite_sent = :true, telegram_invite_sent_at = :now, updated_at = :now \
-             REMOVE invite_lease_token, invite_lease_until",
-            vec![
-                (":true", AttributeValue::Bool(true)),
-                (":now", timestamp(now)),
-            ],
-        )
-        .await
+        self.complete(lease, now, "").await
     }
 
     async fn complete_invite_by_membership(
@@ -174,16 +186,8 @@ impl InviteStore for DynamoDbPaymentStore {
         lease: &InviteLease,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        self.fenced(
-            lease,
-            "SET telegram_invite_sent = :true, telegram_invite_sent_at = :now, updated_at = :now, \
-             invite_satisfied_by_membership = :true REMOVE invite_lease_token, invite_lease_until",
-            vec![
-                (":true", AttributeValue::Bool(true)),
-                (":now", timestamp(now)),
-            ],
-        )
-        .await
+        self.complete(lease, now, ", invite_satisfied_by_membership = :true")
+            .await
     }
 
     async fn release_invite(

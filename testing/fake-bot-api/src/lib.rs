@@ -12,7 +12,7 @@
 
 mod telegram;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -236,11 +236,6 @@ impl FakeBotApi {
     /// Every join through a link, in order.
     pub fn joins(&self) -> Vec<Join> {
         self.state.shared.lock().unwrap().telegram.joins.clone()
-    }
-
-    /// How many people joined through each link.
-    pub fn link_uses(&self) -> BTreeMap<String, u64> {
-        self.state.shared.lock().unwrap().telegram.link_uses()
     }
 
     /// Waits until `count` calls of `method` were received (delivered or not).

@@ -2,7 +2,7 @@
 //! `member_limit`, `expire_date` and revocation), each chat's members, and the joins
 //! through links, which enforce all three.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 
@@ -58,11 +58,10 @@ impl Telegram {
     /// A user clicks `link` at `now` (Unix seconds): Telegram admits them if the link is
     /// known, not revoked, not expired and not used up, and counts the use.
     pub(crate) fn join(&mut self, link: &str, user_id: i64, now: i64) -> JoinOutcome {
-        let shared = self;
-        let Some(state) = shared.links.get(link).cloned() else {
+        let Some(state) = self.links.get(link).cloned() else {
             return JoinOutcome::UnknownLink;
         };
-        let members = shared.members.entry(state.chat_id).or_default();
+        let members = self.members.entry(state.chat_id).or_default();
         if members.contains(&user_id) {
             return JoinOutcome::AlreadyMember;
         }
@@ -77,8 +76,8 @@ impl Telegram {
         };
         if outcome == JoinOutcome::Joined {
             members.insert(user_id);
-            shared.links.get_mut(link).expect("known").uses += 1;
-            shared.joins.push(Join {
+            self.links.get_mut(link).expect("known").uses += 1;
+            self.joins.push(Join {
                 link: link.to_owned(),
                 chat_id: state.chat_id,
                 user_id,
@@ -89,31 +88,17 @@ impl Telegram {
 
     /// Makes `user_id` a member of `chat_id` (joined some other way).
     pub(crate) fn add_member(&mut self, chat_id: i64, user_id: i64) {
-        let shared = self;
-        shared.members.entry(chat_id).or_default().insert(user_id);
+        self.members.entry(chat_id).or_default().insert(user_id);
     }
 
     pub(crate) fn is_member(&self, chat_id: i64, user_id: i64) -> bool {
-        let shared = self;
-        shared
-            .members
+        self.members
             .get(&chat_id)
             .is_some_and(|members| members.contains(&user_id))
     }
 
-    /// How many people joined through each link.
-    pub(crate) fn link_uses(&self) -> BTreeMap<String, u64> {
-        let shared = self;
-        shared
-            .links
-            .iter()
-            .map(|(link, state)| (link.clone(), state.uses))
-            .collect()
-    }
-
     /// What Telegram does for a delivered call; `None` for an unknown method.
     pub(crate) fn act(&mut self, method: &str, params: &Value) -> Option<Value> {
-        let shared = self;
         let link = |url: String, revoked: bool| {
             json!({
                 "invite_link": url,
@@ -129,8 +114,8 @@ impl Telegram {
         match method {
             "getMe" => Some(bot_user()),
             "createChatInviteLink" => {
-                shared.links_created += 1;
-                let url = format!("https://t.me/+fake{:06}", shared.links_created);
+                self.links_created += 1;
+                let url = format!("https://t.me/+fake{:06}", self.links_created);
                 let state = LinkState {
                     chat_id: chat_id(params)?,
                     member_limit: params["member_limit"].as_u64(),
@@ -138,7 +123,7 @@ impl Telegram {
                     revoked: false,
                     uses: 0,
                 };
-                shared.links.insert(url.clone(), state);
+                self.links.insert(url.clone(), state);
                 Some(link(url, false))
             }
             "revokeChatInviteLink" => {
@@ -146,23 +131,21 @@ impl Telegram {
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-                if let Some(state) = shared.links.get_mut(&url) {
+                if let Some(state) = self.links.get_mut(&url) {
                     state.revoked = true;
                 }
                 Some(link(url, true))
             }
             "getChatMember" => {
                 let user_id = params["user_id"].as_i64()?;
-                let member = chat_id(params)
-                    .and_then(|chat| shared.members.get(&chat))
-                    .is_some_and(|members| members.contains(&user_id));
+                let member = chat_id(params).is_some_and(|chat| self.is_member(chat, user_id));
                 let user = json!({"id": user_id, "is_bot": false, "first_name": "Buyer"});
                 Some(json!({"status": if member { "member" } else { "left" }, "user": user}))
             }
             "sendMessage" => {
-                shared.messages_sent += 1;
+                self.messages_sent += 1;
                 Some(json!({
-                    "message_id": shared.messages_sent,
+                    "message_id": self.messages_sent,
                     "date": 1_774_390_832,
                     "chat": {"id": chat_id(params), "type": "private", "first_name": "Buyer"},
                     "from": bot_user(),

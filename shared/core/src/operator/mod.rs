@@ -94,8 +94,19 @@ impl<T> Clone for Bot<'_, T> {
 
 impl<T> Copy for Bot<'_, T> {}
 
-/// The workflows over a store they borrow (so concurrent operators can share one).
 impl Attention {
+    /// A line about `record` at `stage`; the caller adds what the stage knows.
+    fn of(record: &ProcessedPayment, stage: &'static str, now: DateTime<Utc>) -> Self {
+        Self {
+            payment_id: record.payment_id.get(),
+            stage,
+            leased: None,
+            reason: None,
+            age_minutes: Some((now - record.created_at).num_minutes()),
+            user_id: Some(record.user_id.get()),
+        }
+    }
+
     fn unreadable(row: UnreadableRow) -> Self {
         Self {
             payment_id: row.payment_id,
@@ -108,6 +119,7 @@ impl Attention {
     }
 }
 
+/// The workflows over a store they borrow (so concurrent operators can share one).
 pub struct Operator<'s, S> {
     pub store: &'s S,
     pub clock: SharedClock,
@@ -133,7 +145,6 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
         limit: usize,
     ) -> Result<Vec<Attention>, OperatorError> {
         let now = self.clock.now();
-        let age = |t: DateTime<Utc>| (now - t).num_minutes();
         let cutoff = now - TimeDelta::from_std(older_than).unwrap_or(TimeDelta::MAX);
         let mut lines = Vec::new();
         for listed in self.store.pending_payments(cutoff, limit).await? {
@@ -148,25 +159,17 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
                 continue;
             };
             lines.push(Attention {
-                payment_id: record.payment_id.get(),
-                stage: stage.as_str(),
                 leased: Some(record.invite_lease_until.is_some_and(|until| until >= now)),
-                reason: None,
-                age_minutes: Some(age(record.created_at)),
-                user_id: Some(record.user_id.get()),
+                ..Attention::of(&record, stage.as_str(), now)
             });
         }
         for listed in self.store.needs_operator(limit).await? {
             lines.push(match listed {
                 Ok(record) if record.created_at <= cutoff => Attention {
-                    payment_id: record.payment_id.get(),
-                    stage: "needs_operator",
-                    leased: None,
                     reason: Some(
                         "never processed and no stored purchase: `telepay payments resolve`".into(),
                     ),
-                    age_minutes: Some(age(record.created_at)),
-                    user_id: Some(record.user_id.get()),
+                    ..Attention::of(&record, "needs_operator", now)
                 },
                 Ok(_) => continue,
                 Err(row) => Attention::unreadable(row),
@@ -175,12 +178,8 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
         for listed in self.store.failed_invites(limit).await? {
             lines.push(match listed {
                 Ok(record) => Attention {
-                    payment_id: record.payment_id.get(),
-                    stage: "invite_failed",
-                    leased: None,
                     reason: record.invite_failure_reason.clone(),
-                    age_minutes: Some(age(record.created_at)),
-                    user_id: Some(record.user_id.get()),
+                    ..Attention::of(&record, "invite_failed", now)
                 },
                 Err(row) => Attention::unreadable(row),
             });
@@ -192,7 +191,7 @@ impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
                     stage: "held_for_review",
                     leased: None,
                     reason: Some(review.reason.as_str().to_owned()),
-                    age_minutes: Some(age(review.received_at)),
+                    age_minutes: Some((now - review.received_at).num_minutes()),
                     user_id: None,
                 });
             }
