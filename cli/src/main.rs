@@ -289,6 +289,7 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
                 ) => Resolution::SupplyPurchase(Purchase {
                     private_channel_id,
                     subscription_days,
+                    duration_seconds: Some(u64::from(subscription_days) * 86_400),
                     price_amount,
                     price_currency,
                     outcome_amount: None,

@@ -10,7 +10,8 @@
 //!       "private_channel_id": -1002222222222,
 //!       "title": "Premium signals",
 //!       "tiers": [
-//!         { "price_amount": 3.21, "price_currency": "usd", "subscription_days": 30 }
+//!         { "price_amount": 3.21, "price_currency": "usd", "subscription_days": 30 },
+//!         { "price_amount": 0.5, "price_currency": "usd", "duration": "12h" }
 //!       ]
 //!     }
 //!   ]
@@ -18,13 +19,16 @@
 //! ```
 //! `channel_id` is the id in the order; `private_channel_id` the channel invited to (the
 //! same id is fine). A payment must match one tier's currency and price within the
-//! tolerance (percent of the tier price, default 1), or it is held for review.
+//! tolerance (percent of the tier price, default 1), or it is held for review. A tier sells
+//! either `subscription_days` or a `duration` (`"30d"`, `"12h"`, `"3m"`: see
+//! [`AccessDuration`]), never both.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::order::ChannelId;
+use crate::subscription::AccessDuration;
 
 pub const DEFAULT_PRICE_TOLERANCE_PERCENT: f64 = 1.0;
 
@@ -33,7 +37,21 @@ pub const DEFAULT_PRICE_TOLERANCE_PERCENT: f64 = 1.0;
 pub struct Tier {
     pub price_amount: f64,
     pub price_currency: String,
-    pub subscription_days: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+}
+
+impl Tier {
+    /// How long this tier admits: exactly one of `subscription_days` and `duration`.
+    pub fn access(&self) -> Option<AccessDuration> {
+        match (self.subscription_days, self.duration.as_deref()) {
+            (Some(days), None) => AccessDuration::from_days(days).ok(),
+            (None, Some(text)) => text.parse().ok(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +76,7 @@ struct DirectoryFile {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Grant {
     pub private_channel_id: i64,
-    pub subscription_days: u32,
+    pub access: AccessDuration,
 }
 
 /// Why a finished payment cannot be granted automatically.
@@ -89,7 +107,7 @@ pub enum DirectoryError {
     #[error("channel directory: channel_id {0} has no tier")]
     NoTier(i64),
     #[error(
-        "channel directory: channel_id {0} has a tier with a non-positive price, no currency or no days"
+        "channel directory: channel_id {0} has a tier with a non-positive price, no currency, or not exactly one of subscription_days (> 0) and duration (e.g. \"30d\")"
     )]
     BadTier(i64),
     #[error("channel directory: price_tolerance_percent must be within 0..50")]
@@ -126,7 +144,7 @@ impl ChannelDirectory {
             let tier_is_bad = |t: &Tier| {
                 !(t.price_amount.is_finite() && t.price_amount > 0.0)
                     || t.price_currency.trim().is_empty()
-                    || t.subscription_days == 0
+                    || t.access().is_none()
             };
             if entry.tiers.iter().any(tier_is_bad) {
                 return Err(DirectoryError::BadTier(id));
@@ -162,10 +180,12 @@ impl ChannelDirectory {
             .tiers
             .iter()
             .filter(|tier| tier.price_currency.eq_ignore_ascii_case(currency.trim()))
-            .find(|tier| self.price_matches(tier.price_amount, paid))
-            .map(|tier| Grant {
-                private_channel_id: entry.private_channel_id,
-                subscription_days: tier.subscription_days,
+            .filter(|tier| self.price_matches(tier.price_amount, paid))
+            .find_map(|tier| {
+                Some(Grant {
+                    private_channel_id: entry.private_channel_id,
+                    access: tier.access()?,
+                })
             })
             .ok_or(TierMismatch::PriceMismatch)
     }
@@ -204,14 +224,15 @@ mod tests {
             dir.match_payment(channel(), Some(3.21), Some("usd")),
             Ok(Grant {
                 private_channel_id: -1002222222222,
-                subscription_days: 30
+                access: AccessDuration::from_days(30).unwrap()
             })
         );
         let long = dir
             .match_payment(channel(), Some(8.0), Some("usd"))
             .unwrap();
         assert_eq!(
-            long.subscription_days, 90,
+            long.access.seconds(),
+            90 * 86_400,
             "currency compares case-insensitively"
         );
     }
@@ -255,6 +276,21 @@ mod tests {
     }
 
     #[test]
+    fn a_tier_may_sell_a_duration_shorter_than_a_day() {
+        let dir = ChannelDirectory::from_json(
+            r#"{"channels":[{"channel_id":-1,"private_channel_id":-2,
+                "tiers":[{"price_amount":1,"price_currency":"usd","duration":"3m"},
+                         {"price_amount":9,"price_currency":"usd","duration":"30d"}]}]}"#,
+        )
+        .unwrap();
+        let ch = ChannelId::new(-1).unwrap();
+        let demo = dir.match_payment(ch, Some(1.0), Some("usd")).unwrap();
+        assert_eq!(demo.access.seconds(), 180);
+        let month = dir.match_payment(ch, Some(9.0), Some("usd")).unwrap();
+        assert_eq!(month.access.seconds(), 30 * 86_400);
+    }
+
+    #[test]
     fn an_unknown_channel_is_a_mismatch() {
         let dir = ChannelDirectory::from_json(DIRECTORY).unwrap();
         assert_eq!(
@@ -284,11 +320,25 @@ mod tests {
             ChannelDirectory::from_json(&one(-5, -1, "[]")).unwrap_err(),
             NoTier(-5)
         );
-        let zero_days = r#"[{"price_amount":1,"price_currency":"usd","subscription_days":0}]"#;
-        assert_eq!(
-            ChannelDirectory::from_json(&one(-5, -1, zero_days)).unwrap_err(),
-            BadTier(-5)
-        );
+        for bad_length in [
+            r#""subscription_days":0"#,
+            r#""duration":"0d""#,
+            r#""duration":"1mo""#,
+            r#""subscription_days":30,"duration":"30d""#,
+            r#""price_currency":"usd""#, // neither a length nor days
+        ] {
+            let tier = format!(r#"[{{"price_amount":1,{bad_length}}}]"#)
+                .replace(
+                    r#"1,"subscription"#,
+                    r#"1,"price_currency":"usd","subscription"#,
+                )
+                .replace(r#"1,"duration"#, r#"1,"price_currency":"usd","duration"#);
+            assert_eq!(
+                ChannelDirectory::from_json(&one(-5, -1, &tier)).unwrap_err(),
+                BadTier(-5),
+                "{tier}"
+            );
+        }
         assert_eq!(
             ChannelDirectory::from_json(r#"{"channels":[]}"#).unwrap_err(),
             Empty

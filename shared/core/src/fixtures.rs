@@ -33,6 +33,7 @@ pub fn sample_record(payment_id: i64) -> crate::payment::ProcessedPayment {
         crate::payment::Purchase {
             private_channel_id: SAMPLE_CHANNEL_ID,
             subscription_days: 30,
+            duration_seconds: Some(30 * 86_400),
             price_amount: 3.21,
             price_currency: "usd".into(),
             outcome_amount: Some(0.001408),

@@ -17,5 +17,6 @@ pub mod reconcile;
 pub mod review;
 pub mod signature;
 pub mod store;
+pub mod subscription;
 pub mod telegram;
 pub mod webhook;

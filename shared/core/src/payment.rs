@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::directory::ChannelDirectory;
 use crate::ipn::{Ipn, PaymentId};
 use crate::order::{ChannelId, UserId};
+use crate::subscription::AccessDuration;
 
 /// Where a granted payment stands. The stage flags (`gcwebhook1_processed`,
 /// `telegram_invite_sent`) move within `Accepted`; `InviteFailed` is terminal until an operator re-opens it.
@@ -97,7 +98,13 @@ pub struct UnknownSpelling(pub &'static str, pub String);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Purchase {
     pub private_channel_id: i64,
+    /// Whole days, rounded down (0 for a tier shorter than a day): kept for the legacy
+    /// column and for messages written before `duration_seconds`.
     pub subscription_days: u32,
+    /// What the tier sold, exactly; absent on rows and messages from before durations,
+    /// which bought whole days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u64>,
     pub price_amount: f64,
     pub price_currency: String,
     #[serde(default)]
@@ -107,11 +114,12 @@ pub struct Purchase {
 }
 
 impl Purchase {
-    /// What a finished IPN bought, granted into `private_channel_id` for `subscription_days`.
-    pub fn from_ipn(ipn: &Ipn, private_channel_id: i64, subscription_days: u32) -> Self {
+    /// What a finished IPN bought, granted into `private_channel_id` for `access`.
+    pub fn from_ipn(ipn: &Ipn, private_channel_id: i64, access: AccessDuration) -> Self {
         Self {
             private_channel_id,
-            subscription_days,
+            subscription_days: access.whole_days(),
+            duration_seconds: Some(access.seconds()),
             price_amount: ipn.price_amount.unwrap_or_default(),
             price_currency: ipn
                 .price_currency
@@ -120,6 +128,15 @@ impl Purchase {
                 .to_lowercase(),
             outcome_amount: ipn.outcome_amount,
             outcome_currency: ipn.outcome_currency.clone(),
+        }
+    }
+
+    /// How long it admits: the exact duration, else the legacy whole days. `None` for a
+    /// stored purchase of zero days and no duration (never written by this project).
+    pub fn access(&self) -> Option<AccessDuration> {
+        match self.duration_seconds {
+            Some(seconds) => AccessDuration::from_seconds(seconds).ok(),
+            None => AccessDuration::from_days(self.subscription_days).ok(),
         }
     }
 }

@@ -31,17 +31,17 @@ pub fn approved_record(
     let entry = directory
         .channel(order.channel_id)
         .ok_or(ApproveError::UnknownChannel(order.channel_id.get()))?;
-    let subscription_days = match directory.match_payment(
+    let access = match directory.match_payment(
         order.channel_id,
         ipn.price_amount,
         ipn.price_currency.as_deref(),
     ) {
-        Ok(grant) => grant.subscription_days,
-        Err(TierMismatch::PriceMismatch | TierMismatch::UnknownChannel) => {
-            entry.tiers[0].subscription_days
-        }
+        Ok(grant) => grant.access,
+        Err(TierMismatch::PriceMismatch | TierMismatch::UnknownChannel) => entry.tiers[0]
+            .access()
+            .expect("the directory validated every tier's length"),
     };
-    let purchase = Purchase::from_ipn(&ipn, entry.private_channel_id, subscription_days);
+    let purchase = Purchase::from_ipn(&ipn, entry.private_channel_id, access);
     Ok(ProcessedPayment::accepted(
         ipn.payment_id,
         order.user_id,

@@ -176,7 +176,7 @@ impl<S: IngressStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             Err(TierMismatch::PriceMismatch) => return Verdict::Hold(HoldReason::PriceMismatch),
         };
         // The price is present: the tier matched on it.
-        let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.subscription_days);
+        let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.access);
         Verdict::Grant(Box::new(ProcessedPayment::accepted(
             ipn.payment_id,
             order.user_id,

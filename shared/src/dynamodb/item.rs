@@ -108,6 +108,9 @@ pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
             "price_currency".into(),
             AttributeValue::S(purchase.price_currency.clone()),
         );
+        if let Some(seconds) = purchase.duration_seconds {
+            item.insert("duration_seconds".into(), number(seconds));
+        }
         if let Some(amount) = purchase.outcome_amount {
             item.insert("outcome_amount".into(), number(amount));
         }
@@ -220,6 +223,7 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
             private_channel_id,
             subscription_days: r
                 .required("subscription_days", r.parse_number("subscription_days")?)?,
+            duration_seconds: r.parse_number("duration_seconds")?,
             price_amount: r.required("price_amount", r.parse_number("price_amount")?)?,
             price_currency: r.required("price_currency", r.string("price_currency")?)?,
             outcome_amount: r.parse_number("outcome_amount")?,

@@ -224,6 +224,10 @@ impl OperatorStore for DynamoDbPaymentStore {
                      price_amount = :price, price_currency = :currency, updated_at = :now",
                 );
                 let mut values = Vec::new();
+                if let Some(seconds) = purchase.duration_seconds {
+                    set.push_str(", duration_seconds = :duration_seconds");
+                    values.push((":duration_seconds", number(seconds)));
+                }
                 if let Some(amount) = purchase.outcome_amount {
                     set.push_str(", outcome_amount = :outcome_amount");
                     values.push((":outcome_amount", number(amount)));

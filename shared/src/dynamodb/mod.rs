@@ -4,7 +4,7 @@
 //!
 //! `processed_payments` items carry the seed's ten columns under their names (flags as
 //! BOOL, timestamps as RFC 3339 UTC strings) plus the extras: `state`, `payload_hash`,
-//! `private_channel_id`, `subscription_days`, `price_amount`, `price_currency`,
+//! `private_channel_id`, `subscription_days`, `duration_seconds`, `price_amount`, `price_currency`,
 //! `outcome_amount`, `outcome_currency`, and the invite protocol's `invite_lease_token`,
 //! `invite_lease_until` and `invite_link_expires_at` (epoch milliseconds, Numbers, so
 //! conditions compare them numerically) and `invite_failure_reason`. A missing or NULL

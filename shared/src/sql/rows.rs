@@ -33,6 +33,7 @@ pub struct PaymentRow {
     invite_link_expires_at_ms: Option<i64>,
     invite_failure_reason: Option<String>,
     invite_satisfied_by_membership: Option<bool>,
+    duration_seconds: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -72,6 +73,11 @@ impl PaymentRow {
                 Some(Purchase {
                     private_channel_id,
                     subscription_days: u32::try_from(days).map_err(|e| corrupt(id, e))?,
+                    duration_seconds: self
+                        .duration_seconds
+                        .map(u64::try_from)
+                        .transpose()
+                        .map_err(|e| corrupt(id, e))?,
                     price_amount,
                     price_currency,
                     outcome_amount: self.outcome_amount,

@@ -9,7 +9,7 @@ macro_rules! columns {
          updated_at, payload_hash, private_channel_id, subscription_days, price_amount, \
          price_currency, outcome_amount, outcome_currency, invite_lease_token, \
          invite_lease_until_ms, invite_link_expires_at_ms, invite_failure_reason, \
-         invite_satisfied_by_membership"
+         invite_satisfied_by_membership, duration_seconds"
     };
 }
 
@@ -17,7 +17,7 @@ pub(super) const INSERT_PAYMENT: &str = concat!(
     "INSERT INTO processed_payments (",
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id"
+     $19, $20, $21, $22, $23, $24) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id"
 );
 pub(super) const SELECT_PAYMENT: &str = concat!(
     "SELECT ",
@@ -95,7 +95,7 @@ pub(super) const NEEDS_OPERATOR: &str = concat!(
 );
 pub(super) const SUPPLY_PURCHASE: &str = "UPDATE processed_payments \
      SET private_channel_id = $2, subscription_days = $3, price_amount = $4, price_currency = $5, \
-     outcome_amount = $6, outcome_currency = $7, updated_at = $8 \
+     outcome_amount = $6, outcome_currency = $7, updated_at = $8, duration_seconds = $9 \
      WHERE payment_id = $1 AND state = 'accepted' AND gcwebhook1_processed IS NOT TRUE \
      AND private_channel_id IS NULL RETURNING payment_id";
 pub(super) const MARK_HANDLED: &str = "UPDATE processed_payments \

@@ -94,6 +94,11 @@ impl<DB: SqlDialect> SqlPaymentStore<DB> {
     }
 }
 
+/// Durations are at most ten years ([`telepay_core::subscription::MAX_ACCESS_SECONDS`]).
+fn seconds_column(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
 fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
     let purchase = record.purchase.as_ref();
     vec![
@@ -120,6 +125,11 @@ fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
         Bind::Int(record.invite_link_expires_at.map(|t| t.timestamp_millis())),
         Bind::Text(record.invite_failure_reason.clone()),
         Bind::Bool(Some(record.invite_satisfied_by_membership)),
+        Bind::Int(
+            purchase
+                .and_then(|p| p.duration_seconds)
+                .map(seconds_column),
+        ),
     ]
 }
 
@@ -341,6 +351,7 @@ impl<DB: SqlDialect> OperatorStore for SqlPaymentStore<DB> {
                     Bind::Float(purchase.outcome_amount),
                     Bind::Text(purchase.outcome_currency.clone()),
                     now.naive_utc().into(),
+                    Bind::Int(purchase.duration_seconds.map(seconds_column)),
                 ];
                 self.write(SUPPLY_PURCHASE, binds).await?
             }

@@ -338,6 +338,7 @@ async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
     let purchase = Purchase {
         private_channel_id: -1007777,
         subscription_days: 30,
+        duration_seconds: None,
         price_amount: 3.21,
         price_currency: "usd".into(),
         outcome_amount: None,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
+use super::subscriptions::{ListedSubscription, SubscriptionFilter, SubscriptionStore, Versioned};
 use super::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
     Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
@@ -15,11 +16,13 @@ use super::{
 };
 use crate::ipn::PaymentId;
 use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
+use crate::subscription::{Subscription, SubscriptionKey};
 
 #[derive(Debug, Default)]
 pub struct MemoryPaymentStore {
     payments: Mutex<HashMap<i64, ProcessedPayment>>,
     reviews: Mutex<HashMap<i64, PaymentReview>>,
+    subscriptions: Mutex<HashMap<SubscriptionKey, Subscription>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }
@@ -382,5 +385,57 @@ impl OperatorStore for MemoryPaymentStore {
         }
         record.reopen_invite(now);
         Ok(Reopened::Done)
+    }
+}
+
+impl SubscriptionStore for MemoryPaymentStore {
+    async fn get_subscription(
+        &self,
+        key: SubscriptionKey,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.check_available()?;
+        Ok(self.subscriptions.lock().unwrap().get(&key).cloned())
+    }
+
+    async fn write_subscription(&self, next: &Subscription) -> Result<Versioned, StoreError> {
+        self.check_available()?;
+        let mut subscriptions = self.subscriptions.lock().unwrap();
+        let stored = subscriptions.get(&next.key).map(|s| s.version);
+        let expected = next.version.checked_sub(1).filter(|v| *v > 0);
+        if stored != expected {
+            return Ok(Versioned::Conflict);
+        }
+        subscriptions.insert(next.key, next.clone());
+        Ok(Versioned::Written)
+    }
+
+    async fn due_subscriptions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ListedSubscription>, StoreError> {
+        self.check_available()?;
+        let subscriptions = self.subscriptions.lock().unwrap();
+        let mut due: Vec<&Subscription> = subscriptions
+            .values()
+            .filter(|s| s.next_due_at.is_some_and(|at| at <= now))
+            .collect();
+        due.sort_by_key(|s| (s.next_due_at, s.key));
+        Ok(due.into_iter().take(limit).cloned().map(Ok).collect())
+    }
+
+    async fn list_subscriptions(
+        &self,
+        filter: SubscriptionFilter,
+        limit: usize,
+    ) -> Result<Vec<ListedSubscription>, StoreError> {
+        self.check_available()?;
+        let subscriptions = self.subscriptions.lock().unwrap();
+        let mut listed: Vec<&Subscription> = subscriptions
+            .values()
+            .filter(|s| filter.selects(s))
+            .collect();
+        listed.sort_by_key(|s| (s.expires_at, s.key));
+        Ok(listed.into_iter().take(limit).cloned().map(Ok).collect())
     }
 }

@@ -6,6 +6,11 @@
 //! `telepay-shared`.
 
 pub mod memory;
+pub mod subscriptions;
+
+pub use subscriptions::{
+    ListedSubscription, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
+};
 
 use std::future::Future;
 
@@ -219,6 +224,15 @@ pub enum StoreError {
     /// A stored item this code cannot read: needs a human, never a guess.
     #[error("payment {payment_id} is stored in a shape this version cannot read: {detail}")]
     Corrupt { payment_id: i64, detail: String },
+    /// A stored subscription this code cannot read.
+    #[error(
+        "the subscription of user {user_id} in channel {channel_id} is stored in a shape this version cannot read: {detail}"
+    )]
+    CorruptSubscription {
+        user_id: i64,
+        channel_id: i64,
+        detail: String,
+    },
 }
 
 /// What np-webhook writes: a granted payment, or a payment held for a human.
@@ -404,5 +418,6 @@ impl<T> PaymentStore for T where
 pub mod ports {
     pub use super::{
         IngressStore, InviteStore, OperatorStore, PaymentStore, ProcessorStore, ReconcilerStore,
+        SubscriptionStore,
     };
 }

@@ -1,0 +1,151 @@
+//! Changing a subscription: read it, decide the next version with the rules in
+//! [`super::model`], write it over the version read; on a conflict (another writer got
+//! there first) read and decide again. The write's version condition is what makes a
+//! grant or a refund count exactly once, whatever redeliveries and crashes do.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use super::model::{GrantSource, Refused, Subscription, SubscriptionKey, TimeGrant};
+use super::settings::LifecycleSettings;
+use crate::store::{StoreError, SubscriptionStore, Versioned};
+
+/// Enough for every one of dozens of concurrent writers of one record to win in turn.
+const MAX_ATTEMPTS: u32 = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Lost the version race `MAX_ATTEMPTS` times in a row: retry the message later.
+    #[error("the subscription of {0} kept changing under this write")]
+    Contended(SubscriptionKey),
+}
+
+/// What `decide` wants done with the record it was shown.
+pub enum Step<T> {
+    Write(Subscription, T),
+    /// Nothing to write (already done, not due): answer `T`.
+    Keep(T),
+}
+
+/// Reads `key`, lets `decide` choose, writes over the version read; again on a conflict.
+pub async fn change<S, T>(
+    store: &S,
+    key: SubscriptionKey,
+    mut decide: impl FnMut(Option<&Subscription>) -> Step<T>,
+) -> Result<T, LedgerError>
+where
+    S: SubscriptionStore + ?Sized,
+{
+    for attempt in 0..MAX_ATTEMPTS {
+        let stored = store.get_subscription(key).await?;
+        match decide(stored.as_ref()) {
+            Step::Keep(answer) => return Ok(answer),
+            Step::Write(next, answer) => match store.write_subscription(&next).await? {
+                Versioned::Written => return Ok(answer),
+                Versioned::Conflict => {
+                    // Spread the retries of writers that collided.
+                    let jitter = u64::from(attempt.min(8)) * fastrand_ms();
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                }
+            },
+        }
+    }
+    warn!(%key, "subscription write lost the version race every time");
+    Err(LedgerError::Contended(key))
+}
+
+fn fastrand_ms() -> u64 {
+    // 0..4 ms from the clock's low bits: enough to break lock-step, no RNG dependency.
+    u64::from(Utc::now().timestamp_subsec_micros() % 4)
+}
+
+/// What a grant found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granted {
+    /// Counted now. `renewal`: the subscription was active before this grant.
+    Now {
+        expires_at: DateTime<Utc>,
+        renewal: bool,
+        needs_invite: bool,
+    },
+    /// Counted before (a redelivery, a retried message): nothing changed.
+    Already { expires_at: DateTime<Utc> },
+}
+
+impl Granted {
+    pub fn expires_at(self) -> DateTime<Utc> {
+        match self {
+            Self::Now { expires_at, .. } | Self::Already { expires_at } => expires_at,
+        }
+    }
+}
+
+/// Adds `grant`'s time to the subscription `key`, once.
+pub async fn grant_time<S: SubscriptionStore + ?Sized>(
+    store: &S,
+    key: SubscriptionKey,
+    grant: &TimeGrant,
+    now: DateTime<Utc>,
+    settings: &LifecycleSettings,
+) -> Result<Granted, LedgerError> {
+    change(store, key, |stored| match stored {
+        None => {
+            let first = Subscription::first(key, grant.clone(), now, settings);
+            let answer = Granted::Now {
+                expires_at: first.expires_at,
+                renewal: false,
+                needs_invite: false,
+            };
+            Step::Write(first, answer)
+        }
+        Some(current) => match current.grant(grant.clone(), now, settings) {
+            Ok(next) => {
+                let answer = Granted::Now {
+                    expires_at: next.expires_at,
+                    renewal: current.is_active(now, settings) && current.ended.is_none(),
+                    needs_invite: next.needs_invite,
+                };
+                Step::Write(next, answer)
+            }
+            Err(_) => Step::Keep(Granted::Already {
+                expires_at: current.expires_at,
+            }),
+        },
+    })
+    .await
+}
+
+/// What a refund found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refunded {
+    /// Taken out of the fold now; the expiry is now this.
+    Now { expires_at: DateTime<Utc> },
+    /// Refunded before, or never granted here.
+    Nothing,
+}
+
+/// Takes the payment `source` out of the subscription's fold, once.
+pub async fn refund_time<S: SubscriptionStore + ?Sized>(
+    store: &S,
+    key: SubscriptionKey,
+    source: &GrantSource,
+    now: DateTime<Utc>,
+    settings: &LifecycleSettings,
+) -> Result<Refunded, LedgerError> {
+    change(store, key, |stored| {
+        match stored.map(|current| current.refund(source, now, settings)) {
+            Some(Ok(next)) => {
+                let expires_at = next.expires_at;
+                Step::Write(next, Refunded::Now { expires_at })
+            }
+            None | Some(Err(Refused::NothingToRefund)) | Some(Err(_)) => {
+                Step::Keep(Refunded::Nothing)
+            }
+        }
+    })
+    .await
+}

@@ -1,0 +1,281 @@
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+use super::*;
+use crate::order::UserId;
+use crate::store::memory::MemoryPaymentStore;
+use crate::store::{SubscriptionFilter, SubscriptionStore};
+
+fn key() -> SubscriptionKey {
+    SubscriptionKey::new(UserId::new(6271402111).unwrap(), -1002222222222)
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+}
+
+fn days(n: i64) -> TimeDelta {
+    TimeDelta::days(n)
+}
+
+fn paid(payment_id: i64, at: DateTime<Utc>, length_days: u32) -> TimeGrant {
+    TimeGrant {
+        source: GrantSource::Payment(payment_id),
+        accepted_at: at,
+        access: AccessDuration::from_days(length_days).unwrap(),
+        refunded_at: None,
+    }
+}
+
+fn settings() -> LifecycleSettings {
+    LifecycleSettings::default()
+}
+
+#[test]
+fn paid_time_adds_up_and_a_gap_starts_afresh() {
+    // GIVEN 30 days bought, then 30 more 10 days in, then 30 more after it all lapsed
+    let a = paid(1, t0(), 30);
+    let b = paid(2, t0() + days(10), 30);
+    let c = paid(3, t0() + days(100), 30);
+    // THEN the second extends the first; the third starts at its own time
+    assert_eq!(fold_expiry(&[a.clone(), b.clone()]), Some(t0() + days(60)));
+    assert_eq!(fold_expiry(&[c.clone(), a, b]), Some(t0() + days(130)));
+}
+
+#[test]
+fn two_payments_give_the_same_expiry_in_either_order() {
+    let early = paid(7, t0(), 30);
+    let late = paid(3, t0() + days(40), 30);
+    let s = settings();
+    let one_way = Subscription::first(key(), early.clone(), t0(), &s)
+        .grant(late.clone(), t0() + days(41), &s)
+        .unwrap();
+    let other_way = Subscription::first(key(), late, t0() + days(41), &s)
+        .grant(early, t0() + days(42), &s)
+        .unwrap();
+    assert_eq!(one_way.expires_at, t0() + days(70));
+    assert_eq!(other_way.expires_at, one_way.expires_at);
+}
+
+#[test]
+fn a_payment_counts_once_and_a_refund_once() {
+    let s = settings();
+    let first = Subscription::first(key(), paid(1, t0(), 30), t0(), &s);
+    let second = first.grant(paid(2, t0(), 30), t0(), &s).unwrap();
+    assert_eq!(
+        second.grant(paid(2, t0(), 30), t0(), &s),
+        Err(Refused::AlreadyGranted)
+    );
+    let refunded = second
+        .refund(&GrantSource::Payment(2), t0() + days(1), &s)
+        .unwrap();
+    assert_eq!(refunded.expires_at, t0() + days(30));
+    assert_eq!(
+        refunded.refund(&GrantSource::Payment(2), t0() + days(1), &s),
+        Err(Refused::NothingToRefund)
+    );
+    // A refunded payment redelivered is not granted again either.
+    assert_eq!(
+        refunded.grant(paid(2, t0(), 30), t0(), &s),
+        Err(Refused::AlreadyGranted)
+    );
+}
+
+#[test]
+fn reminders_come_once_per_point_and_a_renewal_cancels_the_old_ones() {
+    let s = settings();
+    let sub = Subscription::first(key(), paid(1, t0(), 30), t0(), &s);
+    let expiry = t0() + days(30);
+    assert_eq!(sub.next_due_at, Some(expiry - days(3)));
+    assert_eq!(sub.due_task(expiry - days(4), &s), None);
+
+    // WHEN the 3-day point passes, THEN that reminder is due, once
+    let at = expiry - days(3);
+    let three_days = Task::Reminder {
+        before_seconds: 3 * 86_400,
+    };
+    assert_eq!(sub.due_task(at, &s), Some(three_days));
+    let claimed = sub.claim(three_days, "w1", at, &s).unwrap();
+    assert_eq!(
+        claimed.claim(three_days, "w2", at, &s),
+        Err(Refused::Leased {
+            until: at + s.lease
+        })
+    );
+    let (sent, _) = claimed
+        .complete("w1", TaskDone::ReminderSent, at, &s)
+        .unwrap();
+    assert_eq!(sent.due_task(at + days(1), &s), None);
+    assert_eq!(sent.next_due_at, Some(expiry - days(1)));
+
+    // WHEN the buyer renews before the 1-day point, THEN the old expiry's reminders are
+    // gone and the new expiry's come in their time
+    let renewed = sent
+        .grant(paid(2, expiry - days(2), 30), expiry - days(2), &s)
+        .unwrap();
+    assert_eq!(renewed.expires_at, expiry + days(30));
+    assert_eq!(renewed.due_task(expiry - days(1), &s), None);
+    assert_eq!(renewed.next_due_at, Some(expiry + days(27)));
+}
+
+#[test]
+fn reminder_points_already_past_when_the_time_was_bought_are_skipped() {
+    // GIVEN a 2-day tier: its 3-day point was past before it began
+    let s = settings();
+    let sub = Subscription::first(key(), paid(1, t0(), 2), t0(), &s);
+    assert_eq!(sub.due_task(t0(), &s), None);
+    assert_eq!(sub.next_due_at, Some(t0() + days(1)));
+    assert_eq!(
+        sub.due_task(t0() + days(1), &s),
+        Some(Task::Reminder {
+            before_seconds: 86_400
+        })
+    );
+}
+
+#[test]
+fn removal_is_due_once_after_expiry_and_grace_then_the_notice() {
+    let s = LifecycleSettings::new([days(1)], TimeDelta::hours(2)).unwrap();
+    let sub = Subscription::first(key(), paid(1, t0(), 30), t0(), &s);
+    let expiry = t0() + days(30);
+    assert_eq!(sub.due_task(expiry + TimeDelta::hours(1), &s), None);
+    let at = expiry + TimeDelta::hours(2);
+    assert_eq!(sub.due_task(at, &s), Some(Task::Removal));
+    let claimed = sub.claim(Task::Removal, "r1", at, &s).unwrap();
+    let (removed, completion) = claimed.complete("r1", TaskDone::Removed, at, &s).unwrap();
+    assert_eq!(completion, Completion::Recorded);
+    assert_eq!(removed.status(at, &s), SubscriptionStatus::Removed);
+    assert_eq!(removed.due_task(at, &s), Some(Task::EndNotice));
+    assert_eq!(
+        removed.claim(Task::Removal, "r2", at, &s),
+        Err(Refused::NotDue),
+        "removed once"
+    );
+    let noticed = removed.claim(Task::EndNotice, "n1", at, &s).unwrap();
+    let (done, _) = noticed
+        .complete("n1", TaskDone::NoticeSent, at, &s)
+        .unwrap();
+    assert_eq!(done.due_task(at + days(400), &s), None);
+    assert_eq!(done.next_due_at, None, "off the due index");
+}
+
+#[test]
+fn a_renewal_crossing_a_removal_marks_the_buyer_for_an_invite() {
+    let s = settings();
+    let sub = Subscription::first(key(), paid(1, t0(), 30), t0(), &s);
+    let at = t0() + days(30);
+    let renewal = paid(2, at, 30);
+
+    // Before the claim: nothing to remove, nothing to invite back.
+    let early = sub.grant(renewal.clone(), at, &s).unwrap();
+    assert_eq!(early.due_task(at, &s), None);
+    assert!(!early.needs_invite);
+
+    // Between the claim and the Telegram call, or after the call and before completing:
+    // the grant sees the removal lease; the completion finds the expiry moved.
+    let claimed = sub.claim(Task::Removal, "r1", at, &s).unwrap();
+    let crossed = claimed.grant(renewal.clone(), at, &s).unwrap();
+    assert!(crossed.needs_invite);
+    let (after, completion) = crossed.complete("r1", TaskDone::Removed, at, &s).unwrap();
+    assert_eq!(completion, Completion::ExpiryMoved);
+    assert_eq!(after.status(at, &s), SubscriptionStatus::Active);
+    assert!(after.needs_invite);
+    assert_eq!(after.ended, None);
+
+    // After the removal completed: the grant reopens access and needs an invite.
+    let (removed, _) = claimed.complete("r1", TaskDone::Removed, at, &s).unwrap();
+    let back = removed
+        .grant(paid(3, at + days(1), 30), at + days(1), &s)
+        .unwrap();
+    assert!(back.needs_invite);
+    assert_eq!(back.expires_at, at + days(31));
+    assert_eq!(back.status(at + days(1), &s), SubscriptionStatus::Active);
+}
+
+#[test]
+fn a_removal_refused_for_good_leaves_the_index_until_an_operator_retries() {
+    let s = settings();
+    let sub = Subscription::first(key(), paid(1, t0(), 1), t0(), &s);
+    let at = t0() + days(1);
+    let claimed = sub.claim(Task::Removal, "r1", at, &s).unwrap();
+    let reason = "Bad Request: user is an administrator of the chat".to_string();
+    let (failed, _) = claimed
+        .complete("r1", TaskDone::RemovalFailed { reason }, at, &s)
+        .unwrap();
+    assert_eq!(failed.status(at, &s), SubscriptionStatus::RemovalFailed);
+    assert_eq!(failed.next_due_at, None);
+    assert!(SubscriptionFilter::RemovalFailed.selects(&failed));
+    let retried = failed
+        .retry_removal("admin rights removed", at, &s)
+        .unwrap();
+    assert_eq!(retried.due_task(at, &s), Some(Task::Removal));
+    assert_eq!(
+        retried.history.last().unwrap().reason.as_deref(),
+        Some("admin rights removed")
+    );
+}
+
+#[test]
+fn a_lapsed_lease_lets_another_worker_claim_and_fences_the_first() {
+    let s = settings();
+    let sub = Subscription::first(key(), paid(1, t0(), 1), t0(), &s);
+    let at = t0() + days(1);
+    let first = sub.claim(Task::Removal, "slow", at, &s).unwrap();
+    let later = at + s.lease + TimeDelta::seconds(1);
+    let second = first.claim(Task::Removal, "fast", later, &s).unwrap();
+    assert_eq!(
+        second.complete("slow", TaskDone::Removed, later, &s),
+        Err(Refused::LeaseLost)
+    );
+    assert!(
+        second
+            .complete("fast", TaskDone::Removed, later, &s)
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn concurrent_grants_of_one_payment_count_once() {
+    let store = std::sync::Arc::new(MemoryPaymentStore::new());
+    let s = settings();
+    let grant = paid(42, t0(), 30);
+    let runs = (0..32).map(|_| {
+        let (store, grant, s) = (store.clone(), grant.clone(), s.clone());
+        tokio::spawn(async move { grant_time(&*store, key(), &grant, t0(), &s).await.unwrap() })
+    });
+    let mut counted = 0;
+    for run in runs {
+        if matches!(run.await.unwrap(), Granted::Now { .. }) {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, 1);
+    let stored = store.get_subscription(key()).await.unwrap().unwrap();
+    assert_eq!(stored.grants.len(), 1);
+    assert_eq!(stored.expires_at, t0() + days(30));
+}
+
+#[tokio::test]
+async fn a_stale_version_is_never_written() {
+    let store = MemoryPaymentStore::new();
+    let s = settings();
+    grant_time(&store, key(), &paid(1, t0(), 30), t0(), &s)
+        .await
+        .unwrap();
+    let stored = store.get_subscription(key()).await.unwrap().unwrap();
+    let mine = stored.grant(paid(2, t0(), 30), t0(), &s).unwrap();
+    let theirs = stored.grant(paid(3, t0(), 30), t0(), &s).unwrap();
+    assert_eq!(
+        store.write_subscription(&theirs).await.unwrap(),
+        crate::store::Versioned::Written
+    );
+    assert_eq!(
+        store.write_subscription(&mine).await.unwrap(),
+        crate::store::Versioned::Conflict
+    );
+    let again = Subscription::first(key(), paid(9, t0(), 1), t0(), &s);
+    assert_eq!(
+        store.write_subscription(&again).await.unwrap(),
+        crate::store::Versioned::Conflict,
+        "a first version never overwrites a stored record"
+    );
+}
