@@ -10,9 +10,11 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
-    Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    Resolution, Resolved, StoreError,
+    Listed, ListedSubscription, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore,
+    Recorded, Reopened, Resolution, Resolved, StoreError, SubscriptionFilter, SubscriptionStore,
+    Versioned,
 };
+use telepay_core::subscription::{Subscription, SubscriptionKey};
 
 use crate::config::StoreConfig;
 use crate::dynamodb::DynamoDbPaymentStore;
@@ -33,11 +35,17 @@ impl AnyPaymentStore {
     /// Connects once (cold start). `sdk` is only used for DynamoDB.
     pub async fn connect(config: &StoreConfig, sdk: &SdkConfig) -> Result<Self, StoreError> {
         Ok(match config {
-            StoreConfig::DynamoDb(tables) => Self::DynamoDb(DynamoDbPaymentStore::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                &tables.payments,
-                &tables.reviews,
-            )),
+            StoreConfig::DynamoDb(tables) => {
+                let store = DynamoDbPaymentStore::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    &tables.payments,
+                    &tables.reviews,
+                );
+                Self::DynamoDb(match &tables.subscriptions {
+                    Some(table) => store.with_subscriptions_table(table),
+                    None => store,
+                })
+            }
             StoreConfig::Postgres(url) => {
                 Self::Postgres(PostgresPaymentStore::connect(url, STATEMENT_TIMEOUT).await?)
             }
@@ -199,5 +207,34 @@ impl OperatorStore for AnyPaymentStore {
         now: DateTime<Utc>,
     ) -> Result<Reopened, StoreError> {
         delegate!(self, s => s.reopen_invite(payment_id, link, now).await)
+    }
+}
+
+impl SubscriptionStore for AnyPaymentStore {
+    async fn get_subscription(
+        &self,
+        key: SubscriptionKey,
+    ) -> Result<Option<Subscription>, StoreError> {
+        delegate!(self, s => s.get_subscription(key).await)
+    }
+
+    async fn write_subscription(&self, next: &Subscription) -> Result<Versioned, StoreError> {
+        delegate!(self, s => s.write_subscription(next).await)
+    }
+
+    async fn due_subscriptions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ListedSubscription>, StoreError> {
+        delegate!(self, s => s.due_subscriptions(now, limit).await)
+    }
+
+    async fn list_subscriptions(
+        &self,
+        filter: SubscriptionFilter,
+        limit: usize,
+    ) -> Result<Vec<ListedSubscription>, StoreError> {
+        delegate!(self, s => s.list_subscriptions(filter, limit).await)
     }
 }

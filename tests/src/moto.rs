@@ -12,7 +12,7 @@ use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::signature::IpnSecret;
 use telepay_core::webhook::PaymentWebhook;
-use telepay_shared::dynamodb::{DynamoDbPaymentStore, create_tables};
+use telepay_shared::dynamodb::{DynamoDbPaymentStore, create_subscriptions_table, create_tables};
 use telepay_shared::sqs::SqsQueue;
 
 /// The SDK configuration for moto. Refuses to run against anything but a local endpoint,
@@ -47,6 +47,7 @@ pub struct MotoResources {
     pub sqs: aws_sdk_sqs::Client,
     pub payments_table: String,
     pub reviews_table: String,
+    pub subscriptions_table: String,
     pub queue_url: String,
 }
 
@@ -60,6 +61,10 @@ impl MotoResources {
         create_tables(&dynamodb, &payments_table, &reviews_table)
             .await
             .expect("moto creates the tables");
+        let subscriptions_table = unique("subscriptions");
+        create_subscriptions_table(&dynamodb, &subscriptions_table)
+            .await
+            .expect("moto creates the subscriptions table");
         let queue_url = sqs
             .create_queue()
             .queue_name(unique("processor"))
@@ -73,6 +78,7 @@ impl MotoResources {
             sqs,
             payments_table,
             reviews_table,
+            subscriptions_table,
             queue_url,
         }
     }
@@ -83,6 +89,7 @@ impl MotoResources {
             &self.payments_table,
             &self.reviews_table,
         )
+        .with_subscriptions_table(&self.subscriptions_table)
     }
 
     pub fn queue(&self) -> SqsQueue {

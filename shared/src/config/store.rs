@@ -7,6 +7,7 @@ use super::{ConfigError, Environment};
 
 pub const PAYMENTS_TABLE: &str = "TELEPAY_PAYMENTS_TABLE";
 pub const REVIEWS_TABLE: &str = "TELEPAY_REVIEWS_TABLE";
+pub const SUBSCRIPTIONS_TABLE: &str = "TELEPAY_SUBSCRIPTIONS_TABLE";
 pub const STORE_BACKEND: &str = "TELEPAY_STORE_BACKEND";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const SQLITE_PATH: &str = "TELEPAY_SQLITE_PATH";
@@ -37,11 +38,13 @@ impl StoreConfig {
     }
 }
 
-/// The two tables every function's store uses.
+/// The two tables every function's store uses, and the subscriptions table of those
+/// that change subscriptions.
 #[derive(Debug, Clone)]
 pub struct TableNames {
     pub payments: String,
     pub reviews: String,
+    pub subscriptions: Option<String>,
 }
 
 impl TableNames {
@@ -49,6 +52,9 @@ impl TableNames {
         Ok(Self {
             payments: env.required(PAYMENTS_TABLE)?,
             reviews: env.required(REVIEWS_TABLE)?,
+            subscriptions: env
+                .get(SUBSCRIPTIONS_TABLE)
+                .filter(|t| !t.trim().is_empty()),
         })
     }
 }

@@ -10,10 +10,12 @@
 //! conditions compare them numerically) and `invite_failure_reason`. A missing or NULL
 //! flag reads as false; this backend only ever writes BOOL flags.
 //! `payment_reviews` items: `payment_id`, `reason`, `ipn` (raw body), `received_at`.
+//! `subscriptions` items: see `subscriptions.rs`.
 
 mod item;
 mod listings;
 mod store;
+mod subscriptions;
 mod tables;
 mod update;
 
@@ -27,6 +29,7 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::store::{Fenced, InviteLease, StoreError};
 
+pub use subscriptions::{DUE_INDEX, DUE_SHARDS, create_subscriptions_table};
 pub use tables::create_tables;
 
 use item::{Item, PENDING_INDEX, PENDING_KEY, PENDING_MARK, number, timestamp};
@@ -37,6 +40,8 @@ pub struct DynamoDbPaymentStore {
     client: Client,
     payments_table: String,
     reviews_table: String,
+    /// Only the functions that change subscriptions need it.
+    subscriptions_table: Option<String>,
     /// Items read by Scans and Queries (their ScannedCount): what listings cost.
     items_read: Arc<AtomicU64>,
 }
@@ -51,8 +56,15 @@ impl DynamoDbPaymentStore {
             client,
             payments_table: payments_table.into(),
             reviews_table: reviews_table.into(),
+            subscriptions_table: None,
             items_read: Arc::default(),
         }
+    }
+
+    /// The subscriptions table (`TELEPAY_SUBSCRIPTIONS_TABLE`).
+    pub fn with_subscriptions_table(mut self, table: impl Into<String>) -> Self {
+        self.subscriptions_table = Some(table.into());
+        self
     }
 
     /// Items read by Scans and Queries so far (summed ScannedCount), by this store and

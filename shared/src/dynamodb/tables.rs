@@ -41,6 +41,9 @@ impl DynamoDbPaymentStore {
                 Err(other) => return Err(unavailable(other)),
             }
         }
+        if self.subscriptions_table.is_some() {
+            self.create_subscriptions_table_if_missing().await?;
+        }
         self.backfill_pending_index().await
     }
 
@@ -85,7 +88,10 @@ pub async fn create_tables(
     create_table(client, reviews_table, false).await
 }
 
-fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, StoreError> {
+pub(super) fn attribute(
+    name: &str,
+    kind: ScalarAttributeType,
+) -> Result<AttributeDefinition, StoreError> {
     AttributeDefinition::builder()
         .attribute_name(name)
         .attribute_type(kind)
@@ -93,7 +99,7 @@ fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinitio
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
-fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
+pub(super) fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(kind)

@@ -10,6 +10,7 @@ use sqlx::{Arguments, Database, Encode, Executor, FromRow, IntoArguments, Pool, 
 
 use super::MIGRATOR;
 use super::rows::{PaymentRow, ReviewRow};
+use super::subscriptions::SubscriptionRow;
 
 /// One value bound to a statement's `$N`, in the order of the placeholders.
 #[derive(Debug, Clone)]
@@ -59,6 +60,12 @@ pub trait SqlDialect: Database {
         binds: Vec<Bind>,
     ) -> impl Future<Output = Result<Vec<ReviewRow>, sqlx::Error>> + Send;
 
+    fn subscription_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<SubscriptionRow>, sqlx::Error>> + Send;
+
     /// Applies the pending migrations in `migrations/`.
     fn migrate(pool: &Pool<Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
@@ -99,6 +106,7 @@ where
     for<'e> Option<NaiveDateTime>: Encode<'e, DB> + Type<DB>,
     for<'r> PaymentRow: FromRow<'r, DB::Row>,
     for<'r> ReviewRow: FromRow<'r, DB::Row>,
+    for<'r> SubscriptionRow: FromRow<'r, DB::Row>,
 {
     async fn returns_row(
         pool: &Pool<Self>,
@@ -128,6 +136,17 @@ where
     ) -> Result<Vec<ReviewRow>, sqlx::Error> {
         let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
         sqlx::query_as_with::<DB, ReviewRow, _>(sql, arguments)
+            .fetch_all(pool)
+            .await
+    }
+
+    async fn subscription_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<SubscriptionRow>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        sqlx::query_as_with::<DB, SubscriptionRow, _>(sql, arguments)
             .fetch_all(pool)
             .await
     }

@@ -5,12 +5,14 @@
 //! - `statements.rs`: every statement; the WHERE clause of each write is its rule.
 //! - `rows.rs`: rows as stored, read into the domain's records.
 //! - `dialect.rs`: what the store needs from a driver, stated once for both.
-//! - `store.rs`: the ports, implemented once for both dialects.
+//! - `store.rs`: the payment ports, implemented once for both dialects.
+//! - `subscriptions.rs`: the subscriptions port, its statements and row.
 
 mod dialect;
 mod rows;
 mod statements;
 mod store;
+mod subscriptions;
 
 use std::str::FromStr;
 use std::sync::Arc;

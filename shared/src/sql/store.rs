@@ -22,7 +22,11 @@ fn limit(n: usize) -> Bind {
 
 impl<DB: SqlDialect> SqlPaymentStore<DB> {
     /// A conditional write: whether its condition held (it returned a row).
-    async fn write(&self, sql: &'static str, binds: Vec<Bind>) -> Result<bool, StoreError> {
+    pub(super) async fn write(
+        &self,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<bool, StoreError> {
         self.statements.count();
         DB::returns_row(&self.pool, sql, binds)
             .await

@@ -1,0 +1,363 @@
+//! The subscriptions port's conformance suite: the same cases on memory, SQLite,
+//! Postgres and DynamoDB (single-threaded moto). The rules (fold, reminders, removal)
+//! are the core's; what each backend must prove is that a change is decided by one
+//! conditional write on the version, that the due index finds exactly the due rows, and
+//! that the operator's listings select what they say.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use telepay_core::order::UserId;
+use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::{SubscriptionFilter, SubscriptionStore, Versioned};
+use telepay_core::subscription::{
+    AccessDuration, GrantSource, Granted, LifecycleSettings, Refunded, Subscription,
+    SubscriptionKey, Task, TaskDone, TimeGrant, grant_time, refund_time,
+};
+use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
+use telepay_shared::dynamodb::DynamoDbPaymentStore;
+use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
+
+trait Backend: SubscriptionStore + Sized + 'static {
+    async fn fresh() -> Self;
+}
+
+impl Backend for MemoryPaymentStore {
+    async fn fresh() -> Self {
+        MemoryPaymentStore::new()
+    }
+}
+impl Backend for SqlitePaymentStore {
+    async fn fresh() -> Self {
+        sqlite_store(true).await
+    }
+}
+impl Backend for PostgresPaymentStore {
+    async fn fresh() -> Self {
+        postgres_store(true).await
+    }
+}
+impl Backend for DynamoDbPaymentStore {
+    async fn fresh() -> Self {
+        MotoResources::new().await.store()
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-01T12:00:00.000Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Stores `record` as a new row, whatever steps built it (a test's GIVEN).
+async fn seed<B: Backend>(store: &B, record: &Subscription) {
+    let mut row = record.clone();
+    row.version = 1;
+    assert_eq!(
+        store.write_subscription(&row).await.unwrap(),
+        Versioned::Written
+    );
+}
+
+fn key(user: i64) -> SubscriptionKey {
+    SubscriptionKey::new(UserId::new(user).unwrap(), -1002222222222)
+}
+
+fn paid(payment_id: i64, at: DateTime<Utc>, days: u32) -> TimeGrant {
+    TimeGrant {
+        source: GrantSource::Payment(payment_id),
+        accepted_at: at,
+        access: AccessDuration::from_days(days).unwrap(),
+        refunded_at: None,
+    }
+}
+
+fn settings() -> LifecycleSettings {
+    LifecycleSettings::default()
+}
+
+async fn stored<B: Backend>(store: &B, key: SubscriptionKey) -> Subscription {
+    store.get_subscription(key).await.unwrap().expect("stored")
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn a_subscription_reads_back_exactly_and_a_first_version_is_written_once<
+        B: Backend,
+    >() {
+        let store = B::fresh().await;
+        let s = settings();
+        let first = Subscription::first(key(1), paid(10, t0(), 30), t0(), &s);
+        assert_eq!(
+            store.write_subscription(&first).await.unwrap(),
+            Versioned::Written
+        );
+        assert_eq!(stored(&store, key(1)).await, first);
+        assert_eq!(store.get_subscription(key(2)).await.unwrap(), None);
+        // GIVEN another first version for the same buyer and channel, THEN it is refused
+        let other = Subscription::first(key(1), paid(11, t0(), 1), t0(), &s);
+        assert_eq!(
+            store.write_subscription(&other).await.unwrap(),
+            Versioned::Conflict
+        );
+        assert_eq!(stored(&store, key(1)).await, first);
+    }
+
+    pub async fn a_write_over_a_stale_version_changes_nothing<B: Backend>() {
+        let store = B::fresh().await;
+        let s = settings();
+        let first = Subscription::first(key(1), paid(10, t0(), 30), t0(), &s);
+        seed(&store, &first).await;
+        let mine = first.grant(paid(11, t0(), 30), t0(), &s).unwrap();
+        let theirs = first.grant(paid(12, t0(), 5), t0(), &s).unwrap();
+        assert_eq!(
+            store.write_subscription(&theirs).await.unwrap(),
+            Versioned::Written
+        );
+        assert_eq!(
+            store.write_subscription(&mine).await.unwrap(),
+            Versioned::Conflict
+        );
+        assert_eq!(stored(&store, key(1)).await, theirs);
+    }
+
+    pub async fn thirty_two_concurrent_grants_of_one_payment_count_once<B: Backend>() {
+        let store = Arc::new(B::fresh().await);
+        let grant = paid(42, t0(), 30);
+        let runs: Vec<_> = (0..32)
+            .map(|_| {
+                let (store, grant) = (store.clone(), grant.clone());
+                tokio::spawn(async move {
+                    grant_time(&*store, key(1), &grant, t0(), &settings())
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut counted = 0;
+        for run in runs {
+            if matches!(run.await.unwrap(), Granted::Now { .. }) {
+                counted += 1;
+            }
+        }
+        assert_eq!(counted, 1, "one grant counted");
+        let subscription = stored(&*store, key(1)).await;
+        assert_eq!(subscription.grants.len(), 1);
+        assert_eq!(subscription.expires_at, t0() + TimeDelta::days(30));
+    }
+
+    pub async fn concurrent_grants_of_different_payments_all_count<B: Backend>() {
+        let store = Arc::new(B::fresh().await);
+        let runs: Vec<_> = (0..8)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let grant = paid(100 + n, t0(), 1);
+                    grant_time(&*store, key(1), &grant, t0(), &settings())
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for run in runs {
+            assert!(matches!(run.await.unwrap(), Granted::Now { .. }));
+        }
+        assert_eq!(
+            stored(&*store, key(1)).await.expires_at,
+            t0() + TimeDelta::days(8)
+        );
+    }
+
+    pub async fn two_payments_give_the_same_expiry_in_either_order<B: Backend>() {
+        let store = B::fresh().await;
+        let s = settings();
+        let early = paid(7, t0(), 30);
+        let late = paid(3, t0() + TimeDelta::days(40), 30);
+        for (user, order) in [(1, [&early, &late]), (2, [&late, &early])] {
+            for grant in order {
+                grant_time(&store, key(user), grant, t0(), &s)
+                    .await
+                    .unwrap();
+            }
+        }
+        let one = stored(&store, key(1)).await.expires_at;
+        assert_eq!(one, t0() + TimeDelta::days(70));
+        assert_eq!(stored(&store, key(2)).await.expires_at, one);
+    }
+
+    pub async fn a_refund_takes_its_time_out_once<B: Backend>() {
+        let store = B::fresh().await;
+        let s = settings();
+        for grant in [paid(1, t0(), 30), paid(2, t0(), 30)] {
+            grant_time(&store, key(1), &grant, t0(), &s).await.unwrap();
+        }
+        let refund = GrantSource::Payment(2);
+        assert_eq!(
+            refund_time(&store, key(1), &refund, t0(), &s)
+                .await
+                .unwrap(),
+            Refunded::Now {
+                expires_at: t0() + TimeDelta::days(30)
+            }
+        );
+        assert_eq!(
+            refund_time(&store, key(1), &refund, t0(), &s)
+                .await
+                .unwrap(),
+            Refunded::Nothing
+        );
+        let subscription = stored(&store, key(1)).await;
+        assert_eq!(subscription.expires_at, t0() + TimeDelta::days(30));
+        assert_eq!(
+            grant_time(&store, key(1), &paid(2, t0(), 30), t0(), &s)
+                .await
+                .unwrap(),
+            Granted::Already {
+                expires_at: t0() + TimeDelta::days(30)
+            },
+            "a refunded payment redelivered does not count again"
+        );
+    }
+
+    pub async fn the_due_index_finds_exactly_the_due_soonest_first<B: Backend>() {
+        let store = B::fresh().await;
+        let s = settings();
+        let now = Utc::now().trunc_subsecs(3);
+        // GIVEN one subscription past its end, one with a reminder due, one far off, and
+        // one removed with its notice sent (off the index)
+        let ended_long_ago = paid(1, now - TimeDelta::days(40), 30);
+        let reminder_due = paid(2, now - TimeDelta::days(28), 30);
+        let far_off = paid(3, now, 30);
+        for (user, grant) in [(1, &ended_long_ago), (2, &reminder_due), (3, &far_off)] {
+            let first = Subscription::first(key(user), grant.clone(), grant.accepted_at, &s);
+            seed(&store, &first).await;
+        }
+        let removed = Subscription::first(key(4), paid(4, now - TimeDelta::days(40), 1), now, &s);
+        let removed = removed.claim(Task::Removal, "r", now, &s).unwrap();
+        let (removed, _) = removed.complete("r", TaskDone::Removed, now, &s).unwrap();
+        let removed = removed.claim(Task::EndNotice, "n", now, &s).unwrap();
+        let (removed, _) = removed
+            .complete("n", TaskDone::NoticeSent, now, &s)
+            .unwrap();
+        assert_eq!(removed.next_due_at, None);
+        seed(&store, &removed).await;
+
+        // THEN the sweeper's read finds the first two, soonest due first
+        let due: Vec<i64> = store
+            .due_subscriptions(now, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.unwrap().key.user_id.get())
+            .collect();
+        assert_eq!(due, vec![1, 2]);
+        let first_only = store.due_subscriptions(now, 1).await.unwrap();
+        assert_eq!(first_only.len(), 1);
+
+        // WHEN the sweeper queues the first and marks it, THEN it leaves the due set
+        let marked = stored(&store, key(1)).await.requeued(now, &s);
+        assert_eq!(
+            store.write_subscription(&marked).await.unwrap(),
+            Versioned::Written
+        );
+        let due = store.due_subscriptions(now, 100).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            store
+                .due_subscriptions(now + s.requeue_quiet, 100)
+                .await
+                .unwrap()
+                .len(),
+            2,
+            "and is due again once its quiet period is over"
+        );
+    }
+
+    pub async fn operator_listings_select_expiring_expired_and_failed<B: Backend>() {
+        let store = B::fresh().await;
+        let s = settings();
+        let now = Utc::now().trunc_subsecs(3);
+        let expiring = Subscription::first(key(1), paid(1, now - TimeDelta::days(29), 30), now, &s);
+        let expired = Subscription::first(key(2), paid(2, now - TimeDelta::days(31), 30), now, &s);
+        let later = Subscription::first(key(3), paid(3, now, 30), now, &s);
+        let failed = Subscription::first(key(4), paid(4, now - TimeDelta::days(40), 30), now, &s)
+            .claim(Task::Removal, "r", now, &s)
+            .unwrap()
+            .complete(
+                "r",
+                TaskDone::RemovalFailed {
+                    reason: "Bad Request: can't remove chat owner".into(),
+                },
+                now,
+                &s,
+            )
+            .unwrap()
+            .0;
+        for record in [&expiring, &expired, &later, &failed] {
+            seed(&store, record).await;
+        }
+        let users = |rows: Vec<telepay_core::store::ListedSubscription>| -> Vec<i64> {
+            rows.into_iter()
+                .map(|row| row.unwrap().key.user_id.get())
+                .collect()
+        };
+        let within = SubscriptionFilter::ExpiringWithin {
+            now,
+            within: TimeDelta::days(3),
+        };
+        assert_eq!(
+            users(store.list_subscriptions(within, 10).await.unwrap()),
+            vec![1]
+        );
+        let over = SubscriptionFilter::Expired { now };
+        assert_eq!(
+            users(store.list_subscriptions(over, 10).await.unwrap()),
+            vec![2]
+        );
+        let failing = SubscriptionFilter::RemovalFailed;
+        assert_eq!(
+            users(store.list_subscriptions(failing, 10).await.unwrap()),
+            vec![4]
+        );
+        let all = users(
+            store
+                .list_subscriptions(SubscriptionFilter::All, 10)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(all, vec![4, 2, 1, 3], "soonest expiry first");
+        assert_eq!(
+            store
+                .list_subscriptions(SubscriptionFilter::All, 2)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+}
+
+macro_rules! subscription_suite {
+    ($($backend:ident: $store:ty),* $(,)?) => {$(
+        mod $backend {
+            use super::*;
+            type Store = $store;
+            #[tokio::test] async fn a_subscription_reads_back_exactly_and_a_first_version_is_written_once() { cases::a_subscription_reads_back_exactly_and_a_first_version_is_written_once::<Store>().await }
+            #[tokio::test] async fn a_write_over_a_stale_version_changes_nothing() { cases::a_write_over_a_stale_version_changes_nothing::<Store>().await }
+            #[tokio::test] async fn thirty_two_concurrent_grants_of_one_payment_count_once() { cases::thirty_two_concurrent_grants_of_one_payment_count_once::<Store>().await }
+            #[tokio::test] async fn concurrent_grants_of_different_payments_all_count() { cases::concurrent_grants_of_different_payments_all_count::<Store>().await }
+            #[tokio::test] async fn two_payments_give_the_same_expiry_in_either_order() { cases::two_payments_give_the_same_expiry_in_either_order::<Store>().await }
+            #[tokio::test] async fn a_refund_takes_its_time_out_once() { cases::a_refund_takes_its_time_out_once::<Store>().await }
+            #[tokio::test] async fn the_due_index_finds_exactly_the_due_soonest_first() { cases::the_due_index_finds_exactly_the_due_soonest_first::<Store>().await }
+            #[tokio::test] async fn operator_listings_select_expiring_expired_and_failed() { cases::operator_listings_select_expiring_expired_and_failed::<Store>().await }
+        }
+    )*};
+}
+
+subscription_suite! {
+    memory: MemoryPaymentStore,
+    sqlite: SqlitePaymentStore,
+    postgres: PostgresPaymentStore,
+    dynamodb: DynamoDbPaymentStore,
+}
