@@ -104,7 +104,7 @@ impl fmt::Display for AccessDuration {
             ("h", 3_600),
             ("m", 60),
         ] {
-            if s % size == 0 {
+            if s.is_multiple_of(size) {
                 return write!(f, "{}{unit}", s / size);
             }
         }

@@ -26,7 +26,7 @@ pub enum LedgerError {
 
 /// What `decide` wants done with the record it was shown.
 pub enum Step<T> {
-    Write(Subscription, T),
+    Write(Box<Subscription>, T),
     /// Nothing to write (already done, not due): answer `T`.
     Keep(T),
 }
@@ -100,7 +100,7 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
                 renewal: false,
                 needs_invite: false,
             };
-            Step::Write(first, answer)
+            Step::Write(Box::new(first), answer)
         }
         Some(current) => match current.grant(grant.clone(), now, settings) {
             Ok(next) => {
@@ -109,7 +109,7 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
                     renewal: current.is_active(now, settings) && current.ended.is_none(),
                     needs_invite: next.needs_invite,
                 };
-                Step::Write(next, answer)
+                Step::Write(Box::new(next), answer)
             }
             Err(_) => Step::Keep(Granted::Already {
                 expires_at: current.expires_at,
@@ -140,7 +140,7 @@ pub async fn refund_time<S: SubscriptionStore + ?Sized>(
         match stored.map(|current| current.refund(source, now, settings)) {
             Some(Ok(next)) => {
                 let expires_at = next.expires_at;
-                Step::Write(next, Refunded::Now { expires_at })
+                Step::Write(Box::new(next), Refunded::Now { expires_at })
             }
             None | Some(Err(Refused::NothingToRefund)) | Some(Err(_)) => {
                 Step::Keep(Refunded::Nothing)

@@ -422,11 +422,7 @@ impl Subscription {
         now: DateTime<Utc>,
         settings: &LifecycleSettings,
     ) -> Result<Self, Refused> {
-        if !self
-            .lease
-            .as_ref()
-            .is_some_and(|lease| lease.token == token)
-        {
+        if self.lease.as_ref().is_none_or(|lease| lease.token != token) {
             return Err(Refused::LeaseLost);
         }
         let now = ms(now);
