@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
 
     if args.aws {
-        let store_config = StoreConfig::from_env(&env)?;
+        let store_config = StoreConfig::with_subscriptions_from_env(&env)?;
         let sdk = load_sdk_config(consumer_timeouts()).await;
         let store = AnyPaymentStore::connect(&store_config, &sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);

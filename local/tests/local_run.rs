@@ -187,6 +187,13 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
     )
     .await
     .unwrap();
+    let subscriptions = format!("subscriptions-{suffix}");
+    telepay_shared::dynamodb::create_subscriptions_table(
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &subscriptions,
+    )
+    .await
+    .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut urls = Vec::new();
     for name in ["processor", "invite", "payout"] {
@@ -203,6 +210,7 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
         &[
             ("TELEPAY_PAYMENTS_TABLE", &payments),
             ("TELEPAY_REVIEWS_TABLE", &reviews),
+            ("TELEPAY_SUBSCRIPTIONS_TABLE", &subscriptions),
             ("TELEPAY_PROCESSOR_QUEUE_URL", &urls[0]),
             ("TELEPAY_INVITE_QUEUE_URL", &urls[1]),
             ("TELEPAY_PAYOUT_QUEUE_URL", &urls[2]),

@@ -44,7 +44,8 @@ impl Chain {
                 .interceptor(requests.clone())
                 .build(),
         );
-        let store = DynamoDbPaymentStore::new(counted, &aws.payments_table, &aws.reviews_table);
+        let store = DynamoDbPaymentStore::new(counted, &aws.payments_table, &aws.reviews_table)
+            .with_subscriptions_table(&aws.subscriptions_table);
         let (payout_queue_url, _) = queue_with_dlq(&aws.sqs, "payout", 5, 30).await;
         let (invite_queue_url, _) = queue_with_dlq(&aws.sqs, "invite", 5, 30).await;
         let fake = FakeBotApi::start(BOT_TOKEN).await;

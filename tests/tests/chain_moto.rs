@@ -29,8 +29,7 @@ async fn assert_exactly_one_invite(chain: &Chain) {
 }
 
 #[tokio::test]
-async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_five_writes_and_no_read()
-{
+async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_six_writes_and_no_read() {
     let chain = Chain::new().await;
     let response = handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
         .await
@@ -46,12 +45,13 @@ async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_five_w
         operations,
         [
             "PutItem",
+            "PutItem",
             "UpdateItem",
             "UpdateItem",
             "UpdateItem",
             "UpdateItem"
         ],
-        "ingress put, processor mark, invite claim, link persist, sent mark; no read"
+        "ingress put, a first buyer's subscription, processor mark, invite claim, link persist, sent mark; no read"
     );
     let payouts = chain.receive(&chain.payout_queue_url, 30).await;
     assert_eq!(payouts.len(), 1, "one payout instruction");

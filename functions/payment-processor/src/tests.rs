@@ -202,3 +202,68 @@ async fn the_sample_events_give_their_documented_outcomes() {
         .collect();
     assert_eq!(failed, vec![poison_id], "only the poison message fails");
 }
+
+fn body_accepted_at(payment_id: i64, accepted_at: &str) -> String {
+    let mut message: serde_json::Value = serde_json::from_str(&body(payment_id)).unwrap();
+    message["accepted_at"] = accepted_at.into();
+    message.to_string()
+}
+
+async fn subscription(processor: &Processor) -> Option<telepay_core::subscription::Subscription> {
+    use telepay_core::store::SubscriptionStore;
+    let key = telepay_core::subscription::SubscriptionKey::new(
+        telepay_core::order::UserId::new(SAMPLE_USER_ID).unwrap(),
+        purchase().private_channel_id,
+    );
+    processor.store.get_subscription(key).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_payment_buys_its_time_once_however_often_it_is_delivered() {
+    // GIVEN a 30-day purchase accepted at a known time, delivered three times
+    let processor = processor();
+    let accepted = "2026-11-01T12:00:00Z";
+    for _ in 0..3 {
+        assert!(
+            invoke(&processor, &[body_accepted_at(1, accepted)])
+                .await
+                .is_empty()
+        );
+    }
+    // THEN the buyer's subscription ends 30 days after acceptance, counted once
+    let subscription = subscription(&processor).await.expect("granted");
+    assert_eq!(
+        subscription.expires_at.to_rfc3339(),
+        "2026-12-01T12:00:00+00:00"
+    );
+    assert_eq!(subscription.grants.len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_payment_extends_the_first_whichever_is_processed_first() {
+    let processor = processor();
+    // The later payment arrives first.
+    invoke(&processor, &[body_accepted_at(2, "2026-11-10T00:00:00Z")]).await;
+    invoke(&processor, &[body_accepted_at(1, "2026-11-01T00:00:00Z")]).await;
+    let subscription = subscription(&processor).await.unwrap();
+    assert_eq!(
+        subscription.expires_at.to_rfc3339(),
+        "2026-12-31T00:00:00+00:00",
+        "30 days from Nov 1, then 30 more: 60 in all"
+    );
+}
+
+#[tokio::test]
+async fn a_store_outage_during_the_grant_retries_before_the_invite_is_queued() {
+    let processor = processor();
+    processor.store.set_unavailable(true);
+    assert_eq!(invoke(&processor, &[body(1)]).await, vec!["m0".to_string()]);
+    assert!(
+        processor.invite_queue.bodies().is_empty(),
+        "no invite before the time is granted"
+    );
+    processor.store.set_unavailable(false);
+    assert!(invoke(&processor, &[body(1)]).await.is_empty());
+    assert!(subscription(&processor).await.is_some());
+    assert_eq!(processor.invite_queue.bodies().len(), 1);
+}

@@ -1,33 +1,52 @@
-//! payment-processor: hand the payout to its queue, queue the invite, mark the stage done.
+//! payment-processor: hand the payout to its queue, grant the paid time to the buyer's
+//! subscription, queue the invite, mark the stage done.
 //!
 //! Send-then-mark is deliberate: marking first would lose the payment if a send failed.
 //! A redelivery after a send but before the mark sends again; both consumers dedupe on
-//! payment_id, and the mark itself is conditional.
+//! payment_id, and the mark itself is conditional. The grant counts a payment once
+//! (its id is in the subscription's fold), and comes before the invite request so that
+//! the invite sender finds the time it admits for.
 
 use tracing::{error, info, warn};
 
 use crate::clock::{SharedClock, system_clock};
+use crate::metrics::emit_count;
 use crate::queue::{
     InviteRequest, MessageOutcome, MessageQueue, PROCESSOR_MESSAGE_VERSION, PayoutInstruction,
     ProcessorMessage, parse_message,
 };
-use crate::store::{ProcessedMark, ProcessorStore};
+use crate::store::{ProcessedMark, ProcessorStore, SubscriptionStore};
+use crate::subscription::{
+    GrantSource, Granted, LedgerError, LifecycleSettings, SubscriptionKey, TimeGrant, grant_time,
+};
 
 pub struct PaymentProcessor<S, P, I> {
     pub store: S,
     pub payout_queue: P,
     pub invite_queue: I,
+    pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
 }
 
-impl<S: ProcessorStore, P: MessageQueue, I: MessageQueue> PaymentProcessor<S, P, I> {
+impl<S, P, I> PaymentProcessor<S, P, I>
+where
+    S: ProcessorStore + SubscriptionStore,
+    P: MessageQueue,
+    I: MessageQueue,
+{
     pub fn new(store: S, payout_queue: P, invite_queue: I) -> Self {
         Self {
             store,
             payout_queue,
             invite_queue,
+            lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
         }
+    }
+
+    pub fn with_lifecycle(mut self, lifecycle: LifecycleSettings) -> Self {
+        self.lifecycle = lifecycle;
+        self
     }
 
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
@@ -52,6 +71,10 @@ impl<S: ProcessorStore, P: MessageQueue, I: MessageQueue> PaymentProcessor<S, P,
             .expect("a payout instruction always serializes");
         if let Err(err) = self.payout_queue.send(payment_id, &payout).await {
             error!(error = %err, "could not queue the payout");
+            return MessageOutcome::Retry;
+        }
+        if let Err(err) = self.grant(&message).await {
+            error!(error = %err, "could not grant the paid time");
             return MessageOutcome::Retry;
         }
         let invite = InviteRequest::from(&message).to_json();
@@ -88,5 +111,46 @@ impl<S: ProcessorStore, P: MessageQueue, I: MessageQueue> PaymentProcessor<S, P,
                 MessageOutcome::Retry
             }
         }
+    }
+
+    /// Adds the payment's time to the buyer's subscription, once.
+    async fn grant(&self, message: &ProcessorMessage) -> Result<(), LedgerError> {
+        let Some(access) = message.purchase.access() else {
+            // Never written by this project (a tier always has a length): admit, as
+            // before subscriptions, and let an operator see it.
+            error!("the purchase has no length; no paid time granted");
+            emit_count("SubscriptionGrantSkipped");
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let accepted_at = message.accepted_at.unwrap_or_else(|| {
+            warn!("message from before subscriptions: its paid time starts now");
+            now
+        });
+        let key = SubscriptionKey::new(message.user_id, message.purchase.private_channel_id);
+        let grant = TimeGrant {
+            source: GrantSource::Payment(message.payment_id.get()),
+            accepted_at,
+            access,
+            refunded_at: None,
+        };
+        match grant_time(&self.store, key, &grant, now, &self.lifecycle).await? {
+            Granted::Now {
+                expires_at,
+                renewal,
+                needs_invite,
+            } => {
+                info!(%expires_at, renewal, needs_invite, "paid time granted");
+                emit_count(if renewal {
+                    "SubscriptionRenewed"
+                } else {
+                    "SubscriptionGranted"
+                });
+            }
+            Granted::Already { expires_at } => {
+                info!(%expires_at, "paid time was granted before; counted once");
+            }
+        }
+        Ok(())
     }
 }

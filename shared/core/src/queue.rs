@@ -5,6 +5,7 @@ pub mod memory;
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ipn::PaymentId;
@@ -23,6 +24,10 @@ pub struct ProcessorMessage {
     pub user_id: UserId,
     pub channel_id: ChannelId,
     pub purchase: Purchase,
+    /// The record's `created_at`: when the paid time starts at the earliest. Absent in
+    /// messages queued before subscriptions (the processor then uses its own time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<DateTime<Utc>>,
 }
 
 impl ProcessorMessage {
@@ -35,6 +40,7 @@ impl ProcessorMessage {
             user_id: record.user_id,
             channel_id: record.channel_id,
             purchase: record.purchase.clone().unwrap_or_else(|| fallback.clone()),
+            accepted_at: Some(record.created_at),
         }
     }
 

@@ -47,7 +47,7 @@ pub struct ProcessorConfig {
 impl ProcessorConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            store: StoreConfig::from_env(env)?,
+            store: StoreConfig::with_subscriptions_from_env(env)?,
             payout_queue_url: env.required(PAYOUT_QUEUE_URL)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
         })

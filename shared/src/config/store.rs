@@ -22,6 +22,18 @@ pub enum StoreConfig {
 }
 
 impl StoreConfig {
+    /// The store of a function that changes subscriptions: on DynamoDB it needs the
+    /// subscriptions table too, so its absence stops the cold start, named.
+    pub fn with_subscriptions_from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let config = Self::from_env(env)?;
+        if let Self::DynamoDb(tables) = &config
+            && tables.subscriptions.is_none()
+        {
+            return Err(ConfigError::Missing(SUBSCRIPTIONS_TABLE));
+        }
+        Ok(config)
+    }
+
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         let backend = env.get(STORE_BACKEND).unwrap_or_default();
         match backend.trim() {
@@ -104,5 +116,24 @@ mod tests {
             "the password never prints"
         );
         assert!(StoreConfig::from_env(&[(STORE_BACKEND, "mysql")]).is_err());
+    }
+
+    #[test]
+    fn a_function_that_changes_subscriptions_needs_their_table_on_dynamodb() {
+        let tables = [(PAYMENTS_TABLE, "p"), (REVIEWS_TABLE, "r")];
+        assert_eq!(
+            StoreConfig::with_subscriptions_from_env(&tables)
+                .unwrap_err()
+                .to_string(),
+            "environment variable TELEPAY_SUBSCRIPTIONS_TABLE is missing or empty"
+        );
+        let all = [
+            (PAYMENTS_TABLE, "p"),
+            (REVIEWS_TABLE, "r"),
+            (SUBSCRIPTIONS_TABLE, "s"),
+        ];
+        assert!(StoreConfig::with_subscriptions_from_env(&all).is_ok());
+        let sqlite = [(STORE_BACKEND, "sqlite"), (SQLITE_PATH, "/tmp/x.db")];
+        assert!(StoreConfig::with_subscriptions_from_env(&sqlite).is_ok());
     }
 }

@@ -11,9 +11,11 @@ use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::queue::{MessageQueue, QueueError};
 use telepay_core::store::ports::*;
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, Listed, ProcessedMark, Recorded,
-    Reopened, Resolution, Resolved, StoreError,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, Listed, ListedSubscription,
+    ProcessedMark, Recorded, Reopened, Resolution, Resolved, StoreError, SubscriptionFilter,
+    Versioned,
 };
+use telepay_core::subscription::{Subscription, SubscriptionKey};
 use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
 
 use super::dice::tag;
@@ -50,6 +52,16 @@ impl<S: PaymentStore> ChaosStore<S> {
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         working_on(payment_id);
+        self.faulty(operation, payment_id, call).await
+    }
+
+    /// A store call with faults and step boundaries, attributed to `payment_id`.
+    async fn faulty<T>(
+        &self,
+        operation: &'static str,
+        payment_id: i64,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let chaos = &self.chaos;
         boundary(chaos, || format!("before {operation}")).await;
         let attempt = chaos.attempt(operation, payment_id);
@@ -77,6 +89,48 @@ impl<S: PaymentStore> ChaosStore<S> {
             )));
         }
         result
+    }
+}
+
+/// Subscription calls suffer the same faults, attributed to the payment the invocation
+/// works on (a grant in the processor), or to none (the lifecycle's own work).
+impl<S: PaymentStore> SubscriptionStore for ChaosStore<S> {
+    async fn get_subscription(
+        &self,
+        key: SubscriptionKey,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let call = self.inner.get_subscription(key);
+        self.faulty("get_subscription", current_payment(), call)
+            .await
+    }
+
+    async fn write_subscription(&self, next: &Subscription) -> Result<Versioned, StoreError> {
+        let call = self.inner.write_subscription(next);
+        let written = self
+            .faulty("write_subscription", current_payment(), call)
+            .await;
+        if let Ok(Versioned::Conflict) = written {
+            self.chaos
+                .count("protocol: subscription write met a newer version; decided again");
+        }
+        written
+    }
+
+    async fn due_subscriptions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ListedSubscription>, StoreError> {
+        let call = self.inner.due_subscriptions(now, limit);
+        self.faulty("due_subscriptions", 0, call).await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        filter: SubscriptionFilter,
+        limit: usize,
+    ) -> Result<Vec<ListedSubscription>, StoreError> {
+        self.inner.list_subscriptions(filter, limit).await
     }
 }
 

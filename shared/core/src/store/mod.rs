@@ -404,12 +404,17 @@ pub trait OperatorStore: Send + Sync {
 /// Every port at once: what a backend is (each operation implemented once, in its
 /// port), and what the tests and the chaos run hold. Stages name only their own port.
 pub trait PaymentStore:
-    IngressStore + ProcessorStore + InviteStore + ReconcilerStore + OperatorStore
+    IngressStore + ProcessorStore + InviteStore + ReconcilerStore + OperatorStore + SubscriptionStore
 {
 }
 
 impl<T> PaymentStore for T where
-    T: IngressStore + ProcessorStore + InviteStore + ReconcilerStore + OperatorStore
+    T: IngressStore
+        + ProcessorStore
+        + InviteStore
+        + ReconcilerStore
+        + OperatorStore
+        + SubscriptionStore
 {
 }
 

@@ -92,6 +92,16 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
     now: DateTime<Utc>,
     settings: &LifecycleSettings,
 ) -> Result<Granted, LedgerError> {
+    // A first buyer is the common case: try the first version without reading. A
+    // stored record refuses it, and the loop below reads and decides.
+    let first = Subscription::first(key, grant.clone(), now, settings);
+    if store.write_subscription(&first).await? == Versioned::Written {
+        return Ok(Granted::Now {
+            expires_at: first.expires_at,
+            renewal: false,
+            needs_invite: false,
+        });
+    }
     change(store, key, |stored| match stored {
         None => {
             let first = Subscription::first(key, grant.clone(), now, settings);
