@@ -14,6 +14,18 @@ fn seed() -> u64 {
         .unwrap_or(20261128)
 }
 
+/// The run's runtime: four workers, as before, with 8 MiB stacks. A debug build's poll
+/// frames through the AWS SDK orchestrator, the chaos decorators and the handlers come
+/// close to tokio's default 2 MiB; release builds (Lambda, `make chaos`) are far below.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_stack_size(8 << 20)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 fn config(payments: usize) -> ChaosConfig {
     ChaosConfig::new(seed(), payments)
 }
@@ -45,26 +57,34 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, confi
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn chaos_on_memory() {
-    run_and_check("memory", MemoryPaymentStore::new(), config(300)).await;
+#[test]
+fn chaos_on_memory() {
+    runtime().block_on(async {
+        run_and_check("memory", MemoryPaymentStore::new(), config(300)).await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn chaos_on_sqlite() {
-    run_and_check("sqlite", sqlite_store(true).await, config(300)).await;
+#[test]
+fn chaos_on_sqlite() {
+    runtime().block_on(async {
+        run_and_check("sqlite", sqlite_store(true).await, config(300)).await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn chaos_on_postgres() {
-    run_and_check("postgres", postgres_store(true).await, config(300)).await;
+#[test]
+fn chaos_on_postgres() {
+    runtime().block_on(async {
+        run_and_check("postgres", postgres_store(true).await, config(300)).await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn chaos_on_dynamodb() {
-    let store = MotoResources::new().await.store();
-    // Single-threaded moto serves ~30 payments/s: arrive slower than that, as `make chaos`.
-    let mut config = config(200);
-    config.arrival_interval = std::time::Duration::from_millis(40);
-    run_and_check("dynamodb (moto)", store, config).await;
+#[test]
+fn chaos_on_dynamodb() {
+    runtime().block_on(async {
+        let store = MotoResources::new().await.store();
+        // Single-threaded moto serves ~30 payments/s: arrive slower than that, as `make chaos`.
+        let mut config = config(200);
+        config.arrival_interval = std::time::Duration::from_millis(40);
+        run_and_check("dynamodb (moto)", store, config).await;
+    });
 }

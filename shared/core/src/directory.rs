@@ -163,6 +163,15 @@ impl ChannelDirectory {
         self.channels.get(&channel_id.get())
     }
 
+    /// What to call a private channel in a message to a buyer: its title, else its id.
+    pub fn private_channel_name(&self, private_channel_id: i64) -> String {
+        self.channels
+            .values()
+            .filter(|entry| entry.private_channel_id == private_channel_id)
+            .find_map(|entry| entry.title.clone())
+            .unwrap_or_else(|| format!("channel {private_channel_id}"))
+    }
+
     /// The tier this payment bought, if its channel is known and its price matches one.
     pub fn match_payment(
         &self,

@@ -134,7 +134,9 @@ where
             access,
             refunded_at: None,
         };
-        match grant_time(&self.store, key, &grant, now, &self.lifecycle).await? {
+        // Boxed: the versioned-write loop is a large future, kept off the worker's stack.
+        let granted = Box::pin(grant_time(&self.store, key, &grant, now, &self.lifecycle)).await?;
+        match granted {
             Granted::Now {
                 expires_at,
                 renewal,

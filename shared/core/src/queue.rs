@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ipn::PaymentId;
 use crate::order::{ChannelId, UserId};
 use crate::payment::{ProcessedPayment, Purchase};
+use crate::subscription::SubscriptionKey;
 
 /// Bumped when a field changes meaning; consumers refuse versions they do not know.
 pub const PROCESSOR_MESSAGE_VERSION: u32 = 1;
@@ -177,6 +178,15 @@ pub trait MessageQueue: Send + Sync {
     fn send(
         &self,
         payment_id: PaymentId,
+        body: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// A queue of subscription lifecycle tasks (SQS in Lambda), keyed by subscription.
+pub trait TaskQueue: Send + Sync {
+    fn send_task(
+        &self,
+        subscription: SubscriptionKey,
         body: &str,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }

@@ -65,3 +65,17 @@ pub trait TelegramInviter: Send + Sync {
         text: &str,
     ) -> impl Future<Output = Result<(), TelegramError>> + Send;
 }
+
+/// The Bot API call of a removal.
+pub trait MemberRemover: Send + Sync {
+    /// `unbanChatMember` without `only_if_banned`: removes a current member and leaves
+    /// them free to rejoin with a new link, so a crash half-way never leaves a permanent
+    /// ban. A user who is not in the chat is no error (already removed). Refusals that
+    /// can never succeed (the user is the owner or an admin, the bot lacks rights) are
+    /// [`TelegramError::Misconfigured`].
+    fn remove_member(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+}

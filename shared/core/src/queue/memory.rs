@@ -3,12 +3,14 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{MessageQueue, QueueError};
+use super::{MessageQueue, QueueError, TaskQueue};
 use crate::ipn::PaymentId;
+use crate::subscription::SubscriptionKey;
 
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     messages: Mutex<Vec<(PaymentId, String)>>,
+    tasks: Mutex<Vec<(SubscriptionKey, String)>>,
     delays: Mutex<Vec<(String, std::time::Duration)>>,
     unavailable: AtomicBool,
 }
@@ -65,6 +67,35 @@ impl super::RetryDelay for MemoryQueue {
             .lock()
             .unwrap()
             .push((receipt_handle.to_owned(), delay));
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    /// Every lifecycle task body sent so far, oldest first.
+    pub fn task_bodies(&self) -> Vec<String> {
+        let tasks = self.tasks.lock().unwrap();
+        tasks.iter().map(|(_, body)| body.clone()).collect()
+    }
+
+    /// Takes every lifecycle task body sent so far (a test's consumer receiving them).
+    pub fn take_tasks(&self) -> Vec<String> {
+        let mut tasks = self.tasks.lock().unwrap();
+        tasks.drain(..).map(|(_, body)| body).collect()
+    }
+}
+
+impl TaskQueue for MemoryQueue {
+    async fn send_task(&self, subscription: SubscriptionKey, body: &str) -> Result<(), QueueError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable(
+                "in-memory queue set unavailable".into(),
+            ));
+        }
+        self.tasks
+            .lock()
+            .unwrap()
+            .push((subscription, body.to_owned()));
         Ok(())
     }
 }

@@ -1,19 +1,26 @@
 //! Subscriptions: paid time, enforced. Payments buy time; the subscription keyed by
 //! (buyer, private channel) holds when it ends (`model`: the record and its rules, pure),
 //! changes it once per grant or refund (`ledger`: read, decide, write over the version
-//! read), and drives reminders and removal (`settings`).
+//! read), and drives reminders and removal: `sweeper` queues what is due from the due
+//! index, `lifecycle` does each task under a fenced lease (`settings`, `texts`).
 
 mod duration;
 pub mod ledger;
+pub mod lifecycle;
 pub mod model;
 pub mod settings;
+pub mod sweeper;
 #[cfg(test)]
 mod tests;
+pub mod texts;
 
 pub use duration::{AccessDuration, DurationError, MAX_ACCESS_SECONDS};
 pub use ledger::{Granted, LedgerError, Refunded, grant_time, refund_time};
+pub use lifecycle::{LIFECYCLE_MESSAGE_VERSION, LifecycleMessage, LifecycleWorker};
 pub use model::{
     Completion, Ended, Ending, GrantSource, HistoryEntry, Refused, Subscription, SubscriptionKey,
     SubscriptionStatus, Task, TaskDone, TimeGrant, WorkLease, fold_expiry,
 };
 pub use settings::{LifecycleSettings, LifecycleSettingsError};
+pub use sweeper::{SubscriptionSweeper, SweepReport};
+pub use texts::LifecycleTexts;

@@ -1,0 +1,303 @@
+//! The lifecycle consumer: one task message (a reminder, a removal, an end notice) at a
+//! time, under a fenced lease on the subscription, the same protocol as the invite:
+//! 1. claim the subscription for the task (due now, no live lease) with a fresh token;
+//! 2. make the one Bot API call;
+//! 3. complete under the token, for the expiry the claim decided on. A renewal that
+//!    landed in between wins: nothing is recorded for the old expiry, and a crossed
+//!    removal marks the subscription `needs_invite`.
+//!
+//! A send whose outcome is unknown (a crash after it, before step 3) is sent again by
+//! the retry: at most one reminder per point per expiry, except for those, counted.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+
+use super::ledger::{LedgerError, Step, change};
+use super::model::{Completion, Refused, Subscription, SubscriptionKey, Task, TaskDone};
+use super::settings::LifecycleSettings;
+use super::texts::LifecycleTexts;
+use crate::clock::{SharedClock, system_clock};
+use crate::directory::ChannelDirectory;
+use crate::metrics::emit_count;
+use crate::order::UserId;
+use crate::queue::{MessageOutcome, parse_message};
+use crate::store::SubscriptionStore;
+use crate::telegram::{MemberRemover, TelegramError, TelegramInviter};
+
+pub const LIFECYCLE_MESSAGE_VERSION: u32 = 1;
+
+/// subscription-sweeper → the lifecycle consumer: which subscription, which task, for
+/// which expiry (a task for an expiry that has moved is stale and done).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleMessage {
+    pub v: u32,
+    pub user_id: UserId,
+    pub channel_id: i64,
+    #[serde(flatten)]
+    pub task: Task,
+    pub for_expiry: DateTime<Utc>,
+}
+
+impl LifecycleMessage {
+    pub fn new(key: SubscriptionKey, task: Task, for_expiry: DateTime<Utc>) -> Self {
+        Self {
+            v: LIFECYCLE_MESSAGE_VERSION,
+            user_id: key.user_id,
+            channel_id: key.channel_id,
+            task,
+            for_expiry,
+        }
+    }
+
+    pub fn key(&self) -> SubscriptionKey {
+        SubscriptionKey::new(self.user_id, self.channel_id)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a lifecycle message always serializes")
+    }
+}
+
+pub struct LifecycleWorker<S, T> {
+    pub store: S,
+    pub telegram: T,
+    pub directory: ChannelDirectory,
+    pub settings: LifecycleSettings,
+    pub texts: LifecycleTexts,
+    pub clock: SharedClock,
+}
+
+/// What claiming found.
+enum Claim {
+    Ours(Box<Subscription>),
+    /// Not due any more (renewed, done by another delivery): nothing to do.
+    NotDue,
+    Leased,
+    Missing,
+}
+
+/// Why a claimed task stopped before its completion was recorded.
+enum Stopped {
+    Telegram(TelegramError),
+    Ledger(LedgerError),
+    LeaseLost,
+}
+
+impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S, T> {
+    pub fn new(
+        store: S,
+        telegram: T,
+        directory: ChannelDirectory,
+        settings: LifecycleSettings,
+        texts: LifecycleTexts,
+    ) -> Self {
+        Self {
+            store,
+            telegram,
+            directory,
+            settings,
+            texts,
+            clock: system_clock(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Handles one lifecycle message body.
+    pub async fn handle(&self, body: &str) -> MessageOutcome {
+        let message: LifecycleMessage = match parse_message(body, LIFECYCLE_MESSAGE_VERSION) {
+            Ok(message) => message,
+            Err(reason) => {
+                error!(%reason, "malformed lifecycle message");
+                return MessageOutcome::Retry;
+            }
+        };
+        let mut task = message.task;
+        // A removal goes on to its end notice in the same invocation.
+        loop {
+            let outcome = self.run(message.key(), task).await;
+            match (task, outcome) {
+                (Task::Removal, Ok(Completion::Recorded)) => task = Task::EndNotice,
+                (_, Ok(_)) => return MessageOutcome::Done,
+                (_, Err(outcome)) => return outcome,
+            }
+        }
+    }
+
+    /// One task: claim, call, complete. `Err` carries what SQS should do with the message.
+    async fn run(&self, key: SubscriptionKey, task: Task) -> Result<Completion, MessageOutcome> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let subscription = match self.claim(key, task, &token).await {
+            Ok(Claim::Ours(subscription)) => subscription,
+            Ok(Claim::NotDue) => {
+                info!(task = task.as_str(), "not due any more; nothing to do");
+                return Ok(Completion::ExpiryMoved);
+            }
+            Ok(Claim::Leased) => return Err(MessageOutcome::Retry),
+            Ok(Claim::Missing) => {
+                error!(%key, "no subscription for this lifecycle task");
+                return Err(MessageOutcome::Retry);
+            }
+            Err(err) => {
+                warn!(error = %err, "could not claim the subscription; will retry");
+                return Err(MessageOutcome::Retry);
+            }
+        };
+        match self.perform(&subscription, task, &token).await {
+            Ok(completion) => Ok(completion),
+            Err(Stopped::LeaseLost) => {
+                warn!("lifecycle lease lost to another worker; it finishes the job");
+                Err(MessageOutcome::Retry)
+            }
+            Err(stopped) => {
+                let outcome = match &stopped {
+                    Stopped::Telegram(TelegramError::RetryAfter(delay)) => {
+                        warn!(?delay, "Telegram rate limit; retrying after its delay");
+                        emit_count("LifecycleRateLimited");
+                        MessageOutcome::RetryAfter(*delay)
+                    }
+                    Stopped::Telegram(err) => {
+                        warn!(error = %err, task = task.as_str(), "Telegram call failed; will retry");
+                        MessageOutcome::Retry
+                    }
+                    Stopped::Ledger(err) => {
+                        warn!(error = %err, "store failed mid-task; will retry");
+                        MessageOutcome::Retry
+                    }
+                    Stopped::LeaseLost => MessageOutcome::Retry,
+                };
+                self.release(key, &token).await;
+                Err(outcome)
+            }
+        }
+    }
+
+    async fn claim(
+        &self,
+        key: SubscriptionKey,
+        task: Task,
+        token: &str,
+    ) -> Result<Claim, LedgerError> {
+        let now = self.clock.now();
+        change(&self.store, key, |stored| match stored {
+            None => Step::Keep(Claim::Missing),
+            Some(current) => match current.claim(task, token, now, &self.settings) {
+                Ok(next) => {
+                    let claimed = Box::new(next.clone());
+                    Step::Write(Box::new(next), Claim::Ours(claimed))
+                }
+                Err(Refused::Leased { until }) => {
+                    info!(%until, "another worker holds the subscription; retry later");
+                    Step::Keep(Claim::Leased)
+                }
+                Err(_) => Step::Keep(Claim::NotDue),
+            },
+        })
+        .await
+    }
+
+    async fn perform(
+        &self,
+        subscription: &Subscription,
+        task: Task,
+        token: &str,
+    ) -> Result<Completion, Stopped> {
+        let key = subscription.key;
+        let user = key.user_id.get();
+        let channel = self.directory.private_channel_name(key.channel_id);
+        let done = match task {
+            Task::Reminder { before_seconds } => {
+                let text = self
+                    .texts
+                    .reminder(&channel, key.channel_id, subscription.expires_at);
+                self.message(user, &text, "reminder").await?;
+                info!(before_seconds, "reminder sent");
+                TaskDone::ReminderSent
+            }
+            Task::Removal => match self.telegram.remove_member(key.channel_id, user).await {
+                Ok(()) => TaskDone::Removed,
+                Err(TelegramError::Misconfigured(reason)) => {
+                    error!(%reason, "Telegram refuses this removal for good: removal_failed, an operator must act");
+                    TaskDone::RemovalFailed { reason }
+                }
+                Err(err) => return Err(Stopped::Telegram(err)),
+            },
+            Task::EndNotice => {
+                let text = self
+                    .texts
+                    .ended(&channel, key.channel_id, subscription.expires_at);
+                self.message(user, &text, "end notice").await?;
+                TaskDone::NoticeSent
+            }
+        };
+        let metric = match &done {
+            TaskDone::ReminderSent => "SubscriptionReminderSent",
+            TaskDone::Removed => "SubscriptionRemoved",
+            TaskDone::RemovalFailed { .. } => "SubscriptionRemovalFailed",
+            TaskDone::NoticeSent => "SubscriptionEndNoticeSent",
+        };
+        let completion = self.complete(key, token, done).await?;
+        match completion {
+            Completion::Recorded => emit_count(metric),
+            Completion::ExpiryMoved => {
+                warn!(
+                    task = task.as_str(),
+                    "the expiry moved while the task ran: a renewal crossed it"
+                );
+                emit_count("SubscriptionTaskCrossedRenewal");
+            }
+        }
+        Ok(completion)
+    }
+
+    /// A message to the buyer. One who cannot be messaged (blocked the bot) is done:
+    /// retrying cannot reach them.
+    async fn message(&self, user: i64, text: &str, what: &'static str) -> Result<(), Stopped> {
+        match self.telegram.send_message(user, text).await {
+            Ok(()) => Ok(()),
+            Err(TelegramError::UserUnreachable(reason)) => {
+                warn!(%reason, what, "the buyer cannot be messaged; counted as done");
+                emit_count("SubscriptionMessageUndeliverable");
+                Ok(())
+            }
+            Err(err) => Err(Stopped::Telegram(err)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        key: SubscriptionKey,
+        token: &str,
+        done: TaskDone,
+    ) -> Result<Completion, Stopped> {
+        let now = self.clock.now();
+        let completed = change(&self.store, key, |stored| {
+            match stored.map(|current| current.complete(token, done.clone(), now, &self.settings)) {
+                Some(Ok((next, completion))) => Step::Write(Box::new(next), Some(completion)),
+                _ => Step::Keep(None),
+            }
+        })
+        .await
+        .map_err(Stopped::Ledger)?;
+        completed.ok_or(Stopped::LeaseLost)
+    }
+
+    /// Frees the subscription for the retry at once rather than after the lease lapses.
+    async fn release(&self, key: SubscriptionKey, token: &str) {
+        let now = self.clock.now();
+        let released = change(&self.store, key, |stored| {
+            match stored.map(|current| current.release(token, now, &self.settings)) {
+                Some(Ok(next)) => Step::Write(Box::new(next), ()),
+                _ => Step::Keep(()),
+            }
+        })
+        .await;
+        if let Err(err) = released {
+            warn!(error = %err, "could not release the lease; it lapses on its own");
+        }
+    }
+}

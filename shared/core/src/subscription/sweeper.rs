@@ -1,0 +1,119 @@
+//! subscription-sweeper: every few minutes, queue the lifecycle tasks that are due.
+//!
+//! It reads the due index (never a scan), and for each subscription due now queues its
+//! task, then moves its `next_due_at` past the quiet period (a versioned write), so a
+//! task waiting in the queue is not queued again by every sweep; one whose message is
+//! lost is queued again when the quiet period ends. Queue first, then mark: a failed
+//! mark only queues a duplicate, which the consumer's claim refuses.
+
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use super::lifecycle::LifecycleMessage;
+use super::settings::LifecycleSettings;
+use crate::clock::{SharedClock, system_clock};
+use crate::queue::TaskQueue;
+use crate::store::{StoreError, SubscriptionStore, Versioned};
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub due: usize,
+    pub reminders_queued: usize,
+    pub removals_queued: usize,
+    pub notices_queued: usize,
+    /// Due by the index but nothing to do (a lapsed lease, changed settings): its
+    /// `next_due_at` was corrected.
+    pub settled: usize,
+    /// Changed by someone else between the read and the mark: left for the next sweep.
+    pub raced: usize,
+    pub queue_failures: usize,
+    pub unreadable: usize,
+}
+
+pub struct SubscriptionSweeper<S, Q> {
+    pub store: S,
+    pub lifecycle_queue: Q,
+    pub settings: LifecycleSettings,
+    /// At most this many subscriptions per run.
+    pub batch: usize,
+    pub clock: SharedClock,
+}
+
+impl<S: SubscriptionStore, Q: TaskQueue> SubscriptionSweeper<S, Q> {
+    pub fn new(store: S, lifecycle_queue: Q, settings: LifecycleSettings, batch: usize) -> Self {
+        Self {
+            store,
+            lifecycle_queue,
+            settings,
+            batch,
+            clock: system_clock(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// One sweep. Fails only if the due index cannot be read (the schedule runs it again).
+    pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
+        let now = self.clock.now();
+        let due = self.store.due_subscriptions(now, self.batch).await?;
+        let mut report = SweepReport {
+            due: due.len(),
+            ..SweepReport::default()
+        };
+        for row in due {
+            let subscription = match row {
+                Ok(subscription) => subscription,
+                Err(unreadable) => {
+                    error!(
+                        ?unreadable,
+                        "a subscription this version cannot read is due"
+                    );
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            let key = subscription.key;
+            let next = match subscription.due_task(now, &self.settings) {
+                Some(task) => {
+                    let message = LifecycleMessage::new(key, task, subscription.expires_at);
+                    if let Err(err) = self
+                        .lifecycle_queue
+                        .send_task(key, &message.to_json())
+                        .await
+                    {
+                        warn!(error = %err, %key, "could not queue a lifecycle task; the next sweep tries again");
+                        report.queue_failures += 1;
+                        continue;
+                    }
+                    match task {
+                        super::Task::Reminder { .. } => report.reminders_queued += 1,
+                        super::Task::Removal => report.removals_queued += 1,
+                        super::Task::EndNotice => report.notices_queued += 1,
+                    }
+                    subscription.requeued(now, &self.settings)
+                }
+                None => match subscription.settled(now, &self.settings) {
+                    Some(next) => {
+                        report.settled += 1;
+                        next
+                    }
+                    None => continue,
+                },
+            };
+            match self.store.write_subscription(&next).await {
+                Ok(Versioned::Written) => {}
+                Ok(Versioned::Conflict) => report.raced += 1,
+                Err(err) => {
+                    warn!(error = %err, %key, "could not mark a queued task; it may be queued twice");
+                    report.raced += 1;
+                }
+            }
+        }
+        info!(?report, "subscription sweep");
+        Ok(report)
+    }
+}
