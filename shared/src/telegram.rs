@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
+use telepay_core::telegram::{InviteLink, MemberRemover, TelegramError, TelegramInviter};
 use teloxide_core::errors::{ApiError, RequestError};
 use teloxide_core::prelude::Requester;
 use teloxide_core::types::{ChatId, UserId};
@@ -33,6 +33,7 @@ enum Method {
     GetChatMember,
     CreateChatInviteLink,
     RevokeChatInviteLink,
+    UnbanChatMember,
     SendMessage,
 }
 
@@ -126,6 +127,30 @@ fn classify_api(method: Method, api: ApiError) -> TelegramError {
                 TelegramError::Transient(text)
             }
         }
+        // Refusals that no retry can change: the user is the owner or an admin, or the bot
+        // cannot manage the chat. The lifecycle records them as removal_failed.
+        Method::UnbanChatMember => {
+            let refused = matches!(
+                api,
+                ApiError::ChatNotFound
+                    | ApiError::BotKicked
+                    | ApiError::BotKickedFromSupergroup
+                    | ApiError::BotKickedFromChannel
+            ) || lower.starts_with("forbidden")
+                || says(&[
+                    "administrator",
+                    "owner",
+                    "not enough rights",
+                    "chat not found",
+                    "can't remove",
+                    "method is available",
+                ]);
+            if refused {
+                TelegramError::Misconfigured(text)
+            } else {
+                TelegramError::Transient(text)
+            }
+        }
         Method::CreateChatInviteLink | Method::RevokeChatInviteLink => {
             let misconfigured = matches!(
                 api,
@@ -204,5 +229,23 @@ impl TelegramInviter for BotApiInviter {
             .await
             .map_err(|e| self.classify(Method::SendMessage, e))?;
         Ok(())
+    }
+}
+
+impl MemberRemover for BotApiInviter {
+    async fn remove_member(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        let user = UserId(u64::try_from(user_id).unwrap_or_default());
+        // Without only_if_banned: a current member is removed and may rejoin later.
+        match self.bot.unban_chat_member(ChatId(chat_id), user).await {
+            Ok(_) => Ok(()),
+            // "user not found" and the like: not in the chat, so nothing to remove.
+            Err(RequestError::Api(api))
+                if is_bad_request(&api) && api.to_string().to_lowercase().contains("not found")
+                    && !api.to_string().to_lowercase().contains("chat not found") =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(self.classify(Method::UnbanChatMember, error)),
+        }
     }
 }

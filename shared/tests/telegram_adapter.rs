@@ -117,3 +117,54 @@ async fn membership_comes_from_telegram_and_any_400_means_not_a_member() {
         Err(TelegramError::RetryAfter(_))
     ));
 }
+
+#[tokio::test]
+async fn a_removal_takes_a_member_out_without_a_ban_and_refuses_an_admin_for_good() {
+    use telepay_core::telegram::MemberRemover;
+    let fake = FakeBotApi::start(TOKEN).await;
+    let bot = bot(&fake.url(), TOKEN);
+    fake.add_member(-100123, 42);
+    bot.remove_member(-100123, 42).await.unwrap();
+    assert!(!fake.is_member(-100123, 42), "removed");
+    let call = fake.delivered("unbanChatMember").remove(0);
+    assert_eq!(call.params["user_id"], 42);
+    assert!(
+        call.params.get("only_if_banned").is_none(),
+        "sent without only_if_banned: the member is removed, not banned"
+    );
+    // A user already gone is no error.
+    bot.remove_member(-100123, 42).await.unwrap();
+    // The owner or an admin cannot be removed: a refusal for good, not a retry.
+    fake.add_admin(-100123, 7);
+    assert!(matches!(
+        bot.remove_member(-100123, 7).await,
+        Err(TelegramError::Misconfigured(text)) if text.contains("administrator")
+    ));
+    assert!(fake.is_member(-100123, 7));
+}
+
+#[tokio::test]
+async fn messages_beyond_telegrams_pace_get_429_with_retry_after() {
+    let fake = FakeBotApi::start(TOKEN).await;
+    fake.enforce_pace();
+    let bot = bot(&fake.url(), TOKEN);
+    bot.send_message(5, "first").await.unwrap();
+    // A second message to the same chat within a second is refused with retry_after.
+    assert_eq!(
+        bot.send_message(5, "second").await,
+        Err(TelegramError::RetryAfter(std::time::Duration::from_secs(1)))
+    );
+    // Other chats are fine until 30 messages in a second.
+    let mut refused = 0;
+    let started = std::time::Instant::now();
+    for user in 100..140 {
+        if bot.send_message(user, "hi").await.is_err() {
+            refused += 1;
+        }
+    }
+    if started.elapsed() < std::time::Duration::from_millis(900) {
+        // 40 within a second: at least 10 (with the first message, 11) were too many.
+        assert!(refused >= 10, "at most 30 per second overall; {refused} refused");
+    }
+    assert_eq!(fake.paced_refusals(), 1 + refused);
+}

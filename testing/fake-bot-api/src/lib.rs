@@ -1,14 +1,20 @@
 //! A fake Telegram Bot API server for tests and the local run.
 //!
 //! Serves `POST /bot<token>/<method>` for `getMe`, `createChatInviteLink`,
-//! `revokeChatInviteLink`, `getChatMember` and `sendMessage` with Bot API-shaped JSON,
+//! `revokeChatInviteLink`, `getChatMember`, `unbanChatMember` and `sendMessage` with Bot
+//! API-shaped JSON,
 //! records every call, and answers with injected faults (429 + retry_after, 500, delays,
 //! hangs, 403, 400) for chosen methods and chats. A wrong token gets 401, as from Telegram.
 //!
 //! It keeps Telegram's state, not a switch: the links it created (their `member_limit`,
 //! `expire_date` and revocation) and each chat's members. A simulated user joins through
 //! a link with [`FakeBotApi::join`], which enforces all three as Telegram does, and
-//! `getChatMember` answers from that state.
+//! `getChatMember` answers from that state; `unbanChatMember` removes a member (and
+//! refuses an administrator, as Telegram does).
+//!
+//! With [`FakeBotApi::enforce_pace`], it also keeps Telegram's pace for messages: about
+//! 30 per second overall and one per second per chat, answering 429 with `retry_after`
+//! beyond it, in real seconds.
 
 mod telegram;
 
@@ -26,7 +32,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use telegram::Telegram;
-pub use telegram::{Join, JoinOutcome};
+pub use telegram::{Join, JoinOutcome, Removal};
 
 /// One call as the fake received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +124,44 @@ struct AppState {
     print_invites: bool,
     shared: Mutex<Shared>,
     policy: Mutex<Option<FaultPolicy>>,
+    pace: Mutex<Option<Pace>>,
+}
+
+/// Telegram's pace for messages, in real time: about 30 per second overall, one per
+/// second per chat.
+#[derive(Debug, Default)]
+struct Pace {
+    overall: VecDeque<std::time::Instant>,
+    last_per_chat: std::collections::HashMap<i64, std::time::Instant>,
+    refused: u64,
+}
+
+const MESSAGES_PER_SECOND: usize = 30;
+const PACE_WINDOW: Duration = Duration::from_secs(1);
+
+impl Pace {
+    /// Whether one more message to `chat` may go now; counts it if so.
+    fn admit(&mut self, chat: i64) -> bool {
+        let now = std::time::Instant::now();
+        while self
+            .overall
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= PACE_WINDOW)
+        {
+            self.overall.pop_front();
+        }
+        let chat_busy = self
+            .last_per_chat
+            .get(&chat)
+            .is_some_and(|t| now.duration_since(*t) < PACE_WINDOW);
+        if self.overall.len() >= MESSAGES_PER_SECOND || chat_busy {
+            self.refused += 1;
+            return false;
+        }
+        self.overall.push_back(now);
+        self.last_per_chat.insert(chat, now);
+        true
+    }
 }
 
 /// A running fake. Dropping it stops the server.
@@ -156,6 +200,7 @@ impl FakeBotApi {
             print_invites,
             shared: Mutex::new(Shared::default()),
             policy: Mutex::new(None),
+            pace: Mutex::new(None),
         });
         let app = Router::new()
             .route("/{bot}/{method}", post(handle))
@@ -238,6 +283,29 @@ impl FakeBotApi {
         self.state.shared.lock().unwrap().telegram.joins.clone()
     }
 
+    /// Makes `user_id` an administrator of `chat_id`: `unbanChatMember` is refused.
+    pub fn add_admin(&self, chat_id: i64, user_id: i64) {
+        let mut shared = self.state.shared.lock().unwrap();
+        shared.telegram.add_admin(chat_id, user_id);
+    }
+
+    /// Every delivered `unbanChatMember`, in order.
+    pub fn removals(&self) -> Vec<Removal> {
+        self.state.shared.lock().unwrap().telegram.removals.clone()
+    }
+
+    /// From now on, messages beyond Telegram's pace (30/s overall, 1/s per chat) get
+    /// 429 with `retry_after`, as from Telegram.
+    pub fn enforce_pace(&self) {
+        *self.state.pace.lock().unwrap() = Some(Pace::default());
+    }
+
+    /// Messages refused for pace so far.
+    pub fn paced_refusals(&self) -> u64 {
+        let pace = self.state.pace.lock().unwrap();
+        pace.as_ref().map_or(0, |pace| pace.refused)
+    }
+
     /// Waits until `count` calls of `method` were received (delivered or not).
     pub async fn wait_for_calls(&self, method: &str, count: usize, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
@@ -281,10 +349,29 @@ async fn handle(
     // Bot API method names are case-insensitive (teloxide sends "SendMessage").
     let method = canonical_method(&method);
     let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let fault = take_fault(&state, &method, chat_id(&params)).or_else(|| {
-        let policy = state.policy.lock().unwrap();
-        policy.as_ref().and_then(|decide| decide(&method, &params))
-    });
+    let paced = method == "sendMessage"
+        && state
+            .pace
+            .lock()
+            .unwrap()
+            .as_mut()
+            .is_some_and(|pace| !pace.admit(chat_id(&params).unwrap_or_default()));
+    let refusal = state
+        .shared
+        .lock()
+        .unwrap()
+        .telegram
+        .refusal(&method, &params);
+    let fault = if paced {
+        Some(FaultKind::RetryAfter(1))
+    } else if let Some(text) = refusal {
+        Some(FaultKind::BadRequest(text))
+    } else {
+        take_fault(&state, &method, chat_id(&params)).or_else(|| {
+            let policy = state.policy.lock().unwrap();
+            policy.as_ref().and_then(|decide| decide(&method, &params))
+        })
+    };
     let delivered = matches!(
         fault,
         None | Some(FaultKind::Delay(_)) | Some(FaultKind::DeliverThenHang)
@@ -335,11 +422,12 @@ async fn handle(
     }
 }
 
-const METHODS: [&str; 5] = [
+const METHODS: [&str; 6] = [
     "getMe",
     "createChatInviteLink",
     "revokeChatInviteLink",
     "getChatMember",
+    "unbanChatMember",
     "sendMessage",
 ];
 

@@ -14,8 +14,22 @@ pub(crate) struct Telegram {
     messages_sent: i64,
     links: HashMap<String, LinkState>,
     members: HashMap<i64, HashSet<i64>>,
+    /// The chat's owner and administrators: Telegram refuses to remove them.
+    admins: HashMap<i64, HashSet<i64>>,
     /// Who joined through which link, in order.
     pub(crate) joins: Vec<Join>,
+    /// Every delivered `unbanChatMember`, in order, and whether it removed a member.
+    pub(crate) removals: Vec<Removal>,
+}
+
+/// A delivered `unbanChatMember` (without `only_if_banned`): Telegram removes a current
+/// member, who may rejoin; a user not in the chat is left as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub chat_id: i64,
+    pub user_id: i64,
+    /// Whether the user was a member (and so was removed).
+    pub was_member: bool,
 }
 
 /// An invite link as Telegram keeps it.
@@ -91,6 +105,24 @@ impl Telegram {
         self.members.entry(chat_id).or_default().insert(user_id);
     }
 
+    /// Makes `user_id` an administrator of `chat_id` (and a member).
+    pub(crate) fn add_admin(&mut self, chat_id: i64, user_id: i64) {
+        self.admins.entry(chat_id).or_default().insert(user_id);
+        self.add_member(chat_id, user_id);
+    }
+
+    /// The error Telegram answers instead of acting, if any (400 with this description).
+    pub(crate) fn refusal(&self, method: &str, params: &Value) -> Option<String> {
+        let user_id = params["user_id"].as_i64()?;
+        let chat = chat_id(params)?;
+        let is_admin = self
+            .admins
+            .get(&chat)
+            .is_some_and(|admins| admins.contains(&user_id));
+        (method == "unbanChatMember" && is_admin)
+            .then(|| "Bad Request: user is an administrator of the chat".to_owned())
+    }
+
     pub(crate) fn is_member(&self, chat_id: i64, user_id: i64) -> bool {
         self.members
             .get(&chat_id)
@@ -141,6 +173,23 @@ impl Telegram {
                 let member = chat_id(params).is_some_and(|chat| self.is_member(chat, user_id));
                 let user = json!({"id": user_id, "is_bot": false, "first_name": "Buyer"});
                 Some(json!({"status": if member { "member" } else { "left" }, "user": user}))
+            }
+            "unbanChatMember" => {
+                let user_id = params["user_id"].as_i64()?;
+                let chat = chat_id(params)?;
+                let only_if_banned = params["only_if_banned"].as_bool().unwrap_or(false);
+                // No bans are modelled: with only_if_banned nothing happens.
+                let was_member = !only_if_banned
+                    && self
+                        .members
+                        .get_mut(&chat)
+                        .is_some_and(|members| members.remove(&user_id));
+                self.removals.push(Removal {
+                    chat_id: chat,
+                    user_id,
+                    was_member,
+                });
+                Some(json!(true))
             }
             "sendMessage" => {
                 self.messages_sent += 1;
