@@ -9,7 +9,8 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
 use sqlx::SqlitePool;
 use telepay_core::ipn::PaymentId;
-use telepay_core::queue::{MessageQueue, QueueError, RetryDelay};
+use telepay_core::queue::{MessageQueue, QueueError, RetryDelay, TaskQueue};
+use telepay_core::subscription::SubscriptionKey;
 
 use crate::sqs_event::sqs_message;
 
@@ -51,10 +52,11 @@ pub struct LocalQueue {
 /// The local run's queues and their settings, the one definition `telepay-local` and
 /// the CLI share: as in `template.yaml` (5 receives, then the DLQ), with visibility
 /// timeouts scaled down so a demo retry comes back in seconds, not minutes.
-pub const LOCAL_QUEUES: [(&str, Duration); 3] = [
+pub const LOCAL_QUEUES: [(&str, Duration); 4] = [
     ("processor", Duration::from_secs(10)),
     ("invite", Duration::from_secs(30)),
     ("payout", Duration::from_secs(10)),
+    ("lifecycle", Duration::from_secs(30)),
 ];
 pub const LOCAL_MAX_RECEIVES: u32 = 5;
 
@@ -170,6 +172,29 @@ impl MessageQueue for LocalQueue {
         .bind(&self.name)
         .bind(body)
         .bind(payment_id.get())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+impl TaskQueue for LocalQueue {
+    async fn send_task(
+        &self,
+        _subscription: SubscriptionKey,
+        body: &str,
+    ) -> Result<(), QueueError> {
+        let now = Utc::now().timestamp_millis();
+        sqlx::query(
+            "INSERT INTO local_queue_messages \
+             (message_id, queue, body, payment_id, visible_at_ms, sent_at_ms) \
+             VALUES ($1, $2, $3, NULL, $4, $4)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&self.name)
+        .bind(body)
         .bind(now)
         .execute(&self.pool)
         .await

@@ -5,17 +5,19 @@
 use std::time::Duration;
 
 use telepay_core::ipn::PaymentId;
-use telepay_core::queue::{MessageQueue, QueueError};
+use telepay_core::queue::{MessageQueue, QueueError, TaskQueue};
+use telepay_core::subscription::SubscriptionKey;
 
 use crate::config::{
-    ConfigError, Environment, INVITE_QUEUE_URL, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
+    ConfigError, Environment, INVITE_QUEUE_URL, LIFECYCLE_QUEUE_URL, PAYOUT_QUEUE_URL,
+    PROCESSOR_QUEUE_URL,
 };
 use crate::local_queue::{LocalQueue, create_local_queues};
 use crate::sqs::SqsQueue;
 use crate::store::AnyPaymentStore;
 
 /// The three queues by their names on the command line.
-pub const QUEUE_NAMES: [&str; 3] = ["processor", "invite", "payout"];
+pub const QUEUE_NAMES: [&str; 4] = ["processor", "invite", "payout", "lifecycle"];
 
 pub enum AnyQueue {
     Sqs {
@@ -34,9 +36,18 @@ impl MessageQueue for AnyQueue {
     }
 }
 
+impl TaskQueue for AnyQueue {
+    async fn send_task(&self, subscription: SubscriptionKey, body: &str) -> Result<(), QueueError> {
+        match self {
+            Self::Sqs { queue, .. } => queue.send_task(subscription, body).await,
+            Self::Local(queue) => queue.send_task(subscription, body).await,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpenQueueError {
-    #[error("unknown queue {0:?}: one of processor, invite, payout")]
+    #[error("unknown queue {0:?}: one of processor, invite, payout, lifecycle")]
     UnknownQueue(String),
     #[error("set TELEPAY_{0}_DLQ_URL to use the dead-letter queue")]
     NoDeadLetterQueue(String),
@@ -58,6 +69,7 @@ pub async fn open_queue(
         "processor" => PROCESSOR_QUEUE_URL,
         "invite" => INVITE_QUEUE_URL,
         "payout" => PAYOUT_QUEUE_URL,
+        "lifecycle" => LIFECYCLE_QUEUE_URL,
         other => return Err(OpenQueueError::UnknownQueue(other.to_owned())),
     };
     if let AnyPaymentStore::Sqlite(store) = store {

@@ -6,7 +6,8 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 use telepay_core::ipn::PaymentId;
-use telepay_core::queue::{MessageQueue, QueueError, RetryDelay};
+use telepay_core::queue::{MessageQueue, QueueError, RetryDelay, TaskQueue};
+use telepay_core::subscription::SubscriptionKey;
 
 /// Any SQS failure, with the SDK's full context (it never carries a secret).
 fn unavailable<E, R>(error: SdkError<E, R>) -> QueueError
@@ -132,6 +133,29 @@ impl MessageQueue for SqsQueue {
             .queue_url(&self.queue_url)
             .message_body(body)
             .message_attributes("payment_id", attribute)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+impl TaskQueue for SqsQueue {
+    async fn send_task(&self, subscription: SubscriptionKey, body: &str) -> Result<(), QueueError> {
+        // The subscription rides as an attribute, as payment_id does on the others.
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(format!(
+                "{}:{}",
+                subscription.user_id, subscription.channel_id
+            ))
+            .build()
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("subscription", attribute)
             .send()
             .await
             .map_err(unavailable)?;

@@ -240,7 +240,8 @@ impl MemberRemover for BotApiInviter {
             Ok(_) => Ok(()),
             // "user not found" and the like: not in the chat, so nothing to remove.
             Err(RequestError::Api(api))
-                if is_bad_request(&api) && api.to_string().to_lowercase().contains("not found")
+                if is_bad_request(&api)
+                    && api.to_string().to_lowercase().contains("not found")
                     && !api.to_string().to_lowercase().contains("chat not found") =>
             {
                 Ok(())

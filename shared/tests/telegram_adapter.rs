@@ -164,7 +164,10 @@ async fn messages_beyond_telegrams_pace_get_429_with_retry_after() {
     }
     if started.elapsed() < std::time::Duration::from_millis(900) {
         // 40 within a second: at least 10 (with the first message, 11) were too many.
-        assert!(refused >= 10, "at most 30 per second overall; {refused} refused");
+        assert!(
+            refused >= 10,
+            "at most 30 per second overall; {refused} refused"
+        );
     }
     assert_eq!(fake.paced_refusals(), 1 + refused);
 }

@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
         store,
         SqsQueue::new(sqs.clone(), config.payout_queue_url),
         SqsQueue::new(sqs, config.invite_queue_url),
-    );
+    )
+    .with_lifecycle(config.lifecycle);
     tracing::info!("payment-processor cold start");
     lambda_runtime::run(service_fn(|event| handle(&processor, event))).await
 }

@@ -42,6 +42,8 @@ pub struct ProcessorConfig {
     pub store: StoreConfig,
     pub payout_queue_url: String,
     pub invite_queue_url: String,
+    /// Reminder points and grace: a grant sets when the sweeper looks next.
+    pub lifecycle: telepay_core::subscription::LifecycleSettings,
 }
 
 impl ProcessorConfig {
@@ -50,6 +52,7 @@ impl ProcessorConfig {
             store: StoreConfig::with_subscriptions_from_env(env)?,
             payout_queue_url: env.required(PAYOUT_QUEUE_URL)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
+            lifecycle: super::lifecycle_settings(env)?,
         })
     }
 }

@@ -3,14 +3,20 @@
 //! variable stops the function with its name; secret values never appear in errors.
 
 mod functions;
+mod lifecycle;
 mod store;
 
 use telepay_core::directory::{ChannelDirectory, DirectoryError};
 
 pub use functions::{InviteSenderConfig, ProcessorConfig, ReconcilerConfig, WebhookConfig};
+pub use lifecycle::{
+    ENDED_MESSAGE, LIFECYCLE_QUEUE_URL, LIFECYCLE_TASKS_PER_SECOND, LifecycleConfig,
+    REMINDER_MESSAGE, REMINDER_POINTS, REMOVAL_GRACE, RENEWAL_URL, SWEEP_BATCH, SweeperConfig,
+    lifecycle_settings,
+};
 pub use store::{
     DATABASE_URL, DatabaseUrl, PAYMENTS_TABLE, REVIEWS_TABLE, SQLITE_PATH, STORE_BACKEND,
-    StoreConfig, TableNames,
+    SUBSCRIPTIONS_TABLE, StoreConfig, TableNames,
 };
 
 pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";

@@ -113,3 +113,33 @@ pub trait SubscriptionStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ListedSubscription>, StoreError>> + Send;
 }
+
+/// A shared store is the store (tests and the local run hold one behind an `Arc`).
+impl<T: SubscriptionStore + ?Sized> SubscriptionStore for std::sync::Arc<T> {
+    async fn get_subscription(
+        &self,
+        key: SubscriptionKey,
+    ) -> Result<Option<Subscription>, StoreError> {
+        (**self).get_subscription(key).await
+    }
+
+    async fn write_subscription(&self, next: &Subscription) -> Result<Versioned, StoreError> {
+        (**self).write_subscription(next).await
+    }
+
+    async fn due_subscriptions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ListedSubscription>, StoreError> {
+        (**self).due_subscriptions(now, limit).await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        filter: SubscriptionFilter,
+        limit: usize,
+    ) -> Result<Vec<ListedSubscription>, StoreError> {
+        (**self).list_subscriptions(filter, limit).await
+    }
+}

@@ -9,6 +9,8 @@
 //! A send whose outcome is unknown (a crash after it, before step 3) is sent again by
 //! the retry: at most one reminder per point per expiry, except for those, counted.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
@@ -26,6 +28,8 @@ use crate::store::SubscriptionStore;
 use crate::telegram::{MemberRemover, TelegramError, TelegramInviter};
 
 pub const LIFECYCLE_MESSAGE_VERSION: u32 = 1;
+/// Well inside [`super::settings::DEFAULT_TASK_LEASE`].
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// subscription-sweeper → the lifecycle consumer: which subscription, which task, for
 /// which expiry (a task for an expiry that has moved is stale and done).
@@ -65,6 +69,8 @@ pub struct LifecycleWorker<S, T> {
     pub directory: ChannelDirectory,
     pub settings: LifecycleSettings,
     pub texts: LifecycleTexts,
+    /// One Bot API call's limit, well inside the task lease.
+    pub call_timeout: Duration,
     pub clock: SharedClock,
 }
 
@@ -98,6 +104,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
             directory,
             settings,
             texts,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
             clock: system_clock(),
         }
     }
@@ -218,7 +225,10 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                 info!(before_seconds, "reminder sent");
                 TaskDone::ReminderSent
             }
-            Task::Removal => match self.telegram.remove_member(key.channel_id, user).await {
+            Task::Removal => match self
+                .call(self.telegram.remove_member(key.channel_id, user))
+                .await
+            {
                 Ok(()) => TaskDone::Removed,
                 Err(TelegramError::Misconfigured(reason)) => {
                     error!(%reason, "Telegram refuses this removal for good: removal_failed, an operator must act");
@@ -257,7 +267,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
     /// A message to the buyer. One who cannot be messaged (blocked the bot) is done:
     /// retrying cannot reach them.
     async fn message(&self, user: i64, text: &str, what: &'static str) -> Result<(), Stopped> {
-        match self.telegram.send_message(user, text).await {
+        match self.call(self.telegram.send_message(user, text)).await {
             Ok(()) => Ok(()),
             Err(TelegramError::UserUnreachable(reason)) => {
                 warn!(%reason, what, "the buyer cannot be messaged; counted as done");
@@ -266,6 +276,21 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
             }
             Err(err) => Err(Stopped::Telegram(err)),
         }
+    }
+
+    /// One Bot API call, cut off after `call_timeout` (then retried: the claim fences it).
+    async fn call<R>(
+        &self,
+        call: impl Future<Output = Result<R, TelegramError>>,
+    ) -> Result<R, TelegramError> {
+        tokio::time::timeout(self.call_timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(TelegramError::Transient(format!(
+                    "no answer within {:?}",
+                    self.call_timeout
+                )))
+            })
     }
 
     async fn complete(

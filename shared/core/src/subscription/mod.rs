@@ -8,6 +8,7 @@ mod duration;
 pub mod ledger;
 pub mod lifecycle;
 pub mod model;
+pub mod pace;
 pub mod settings;
 pub mod sweeper;
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub use model::{
     Completion, Ended, Ending, GrantSource, HistoryEntry, Refused, Subscription, SubscriptionKey,
     SubscriptionStatus, Task, TaskDone, TimeGrant, WorkLease, fold_expiry,
 };
+pub use pace::{DEFAULT_TASKS_PER_SECOND, Pacer};
 pub use settings::{LifecycleSettings, LifecycleSettingsError};
 pub use sweeper::{SubscriptionSweeper, SweepReport};
 pub use texts::LifecycleTexts;

@@ -1,0 +1,37 @@
+//! subscription-lifecycle cold start: telemetry, configuration, clients, then the runtime loop.
+
+use lambda_runtime::{Error, service_fn};
+use subscription_lifecycle::handle;
+use telepay_core::subscription::{LifecycleWorker, Pacer};
+use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
+use telepay_shared::config::{LifecycleConfig, ProcessEnvironment};
+use telepay_shared::secrets::read_secrets;
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::store::AnyPaymentStore;
+use telepay_shared::telegram::BotApiInviter;
+use telepay_shared::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let sdk = load_sdk_config(consumer_timeouts()).await;
+    // Secrets from Secrets Manager where the template names them, else plain variables.
+    let env = read_secrets(ProcessEnvironment, &sdk).await?;
+    let config = LifecycleConfig::from_env(&env)?;
+    let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
+    let lifecycle_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.lifecycle_queue_url);
+    let telegram = BotApiInviter::new(config.bot_token, config.api_url.as_deref())?;
+    let worker = LifecycleWorker::new(
+        store,
+        telegram,
+        config.directory,
+        config.settings,
+        config.texts,
+    );
+    let pacer = Pacer::per_second(config.tasks_per_second);
+    tracing::info!("subscription-lifecycle cold start");
+    lambda_runtime::run(service_fn(|event| {
+        handle(&worker, &pacer, &lifecycle_queue, event)
+    }))
+    .await
+}

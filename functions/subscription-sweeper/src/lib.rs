@@ -1,0 +1,126 @@
+//! subscription-sweeper: run on a schedule (EventBridge, every 5 minutes), queues the
+//! reminders, removals and end notices that are due on the lifecycle queue. A store
+//! failure fails the invocation (the function's Errors metric); the next run tries again.
+
+use lambda_runtime::LambdaEvent;
+use telepay_core::metrics::emit_value;
+use telepay_core::queue::TaskQueue;
+use telepay_core::store::SubscriptionStore;
+use telepay_core::subscription::{SubscriptionSweeper, SweepReport};
+
+pub async fn handle<S: SubscriptionStore, Q: TaskQueue>(
+    sweeper: &SubscriptionSweeper<S, Q>,
+    _schedule: LambdaEvent<serde_json::Value>,
+) -> Result<SweepReport, lambda_runtime::Error> {
+    let report = sweeper.sweep().await?;
+    emit_value("SubscriptionsDue", report.due as f64, "Count");
+    emit_value("SubscriptionsUnreadable", report.unreadable as f64, "Count");
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, Utc};
+    use telepay_core::order::UserId;
+    use telepay_core::queue::memory::MemoryQueue;
+    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_core::subscription::{
+        AccessDuration, GrantSource, LifecycleMessage, LifecycleSettings, SubscriptionKey, Task,
+        TimeGrant, grant_time,
+    };
+
+    use super::*;
+
+    fn sweeper() -> SubscriptionSweeper<MemoryPaymentStore, MemoryQueue> {
+        SubscriptionSweeper::new(
+            MemoryPaymentStore::new(),
+            MemoryQueue::new(),
+            LifecycleSettings::default(),
+            100,
+        )
+    }
+
+    fn scheduled_event() -> LambdaEvent<serde_json::Value> {
+        let event = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/subscription-sweeper-schedule.json"
+        ))
+        .unwrap();
+        LambdaEvent::new(
+            serde_json::from_str(&event).unwrap(),
+            lambda_runtime::Context::default(),
+        )
+    }
+
+    async fn bought(
+        sweeper: &SubscriptionSweeper<MemoryPaymentStore, MemoryQueue>,
+        user: i64,
+        days_ago: i64,
+    ) {
+        let key = SubscriptionKey::new(UserId::new(user).unwrap(), -1002222222222);
+        let grant = TimeGrant {
+            source: GrantSource::Payment(user),
+            accepted_at: Utc::now() - TimeDelta::days(days_ago),
+            access: AccessDuration::from_days(30).unwrap(),
+            refunded_at: None,
+        };
+        let at = grant.accepted_at;
+        grant_time(&sweeper.store, key, &grant, at, &sweeper.settings)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_schedule_queues_each_due_task_once_per_quiet_period() {
+        // GIVEN one buyer whose 30 days ended, one 2 days from the end, one just started
+        let sweeper = sweeper();
+        bought(&sweeper, 1, 31).await;
+        bought(&sweeper, 2, 28).await;
+        bought(&sweeper, 3, 1).await;
+        // WHEN the sweeper runs twice in a row
+        let report = handle(&sweeper, scheduled_event()).await.unwrap();
+        let again = handle(&sweeper, scheduled_event()).await.unwrap();
+        // THEN the removal and the 3-day reminder were queued once
+        assert_eq!((report.removals_queued, report.reminders_queued), (1, 1));
+        assert_eq!(again.due, 0, "queued tasks wait out their quiet period");
+        let tasks: Vec<LifecycleMessage> = sweeper
+            .lifecycle_queue
+            .task_bodies()
+            .iter()
+            .map(|body| serde_json::from_str(body).unwrap())
+            .collect();
+        let by_user = |user: i64| {
+            tasks
+                .iter()
+                .find(|t| t.user_id.get() == user)
+                .map(|t| t.task)
+        };
+        assert_eq!(by_user(1), Some(Task::Removal));
+        assert_eq!(
+            by_user(2),
+            Some(Task::Reminder {
+                before_seconds: 3 * 86_400
+            })
+        );
+        assert_eq!(by_user(3), None);
+    }
+
+    #[tokio::test]
+    async fn a_queue_outage_leaves_the_task_due_for_the_next_run() {
+        let sweeper = sweeper();
+        bought(&sweeper, 1, 31).await;
+        sweeper.lifecycle_queue.set_unavailable(true);
+        let report = handle(&sweeper, scheduled_event()).await.unwrap();
+        assert_eq!((report.queue_failures, report.removals_queued), (1, 0));
+        sweeper.lifecycle_queue.set_unavailable(false);
+        let report = handle(&sweeper, scheduled_event()).await.unwrap();
+        assert_eq!(report.removals_queued, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_store_fails_the_invocation() {
+        let sweeper = sweeper();
+        sweeper.store.set_unavailable(true);
+        assert!(handle(&sweeper, scheduled_event()).await.is_err());
+    }
+}
