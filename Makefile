@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler test chaos fuzz lint fmt bench build deploy clean migrate
+.PHONY: help run send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper test chaos fuzz lint fmt bench build deploy clean migrate
 
 WATCH_PORT ?= 9000
 INVOKE = source scripts/tools.sh && cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
@@ -33,6 +33,9 @@ invoke-invite-sender: ## cargo lambda invoke invite-sender (default events/invit
 invoke-reconciler: ## cargo lambda invoke reconciler (default events/reconciler-schedule.json)
 	$(INVOKE) reconciler --data-file $(or $(EVENT),events/reconciler-schedule.json)
 
+invoke-subscription-sweeper: ## cargo lambda invoke subscription-sweeper (default events/subscription-sweeper-schedule.json)
+	$(INVOKE) subscription-sweeper --data-file $(or $(EVENT),events/subscription-sweeper-schedule.json)
+
 test: ## Every test: unit, handlers, Node signature reference, moto + fake Bot API integration
 	scripts/test.sh
 
@@ -53,11 +56,12 @@ fmt: ## Format the code
 bench: ## Criterion benchmarks: verify + parse of an IPN (reports in target/criterion)
 	cargo bench -p telepay-core --bench ipn
 
-build: ## Release bootstraps of the four functions for arm64 Lambda, zipped in target/lambda (cargo lambda)
+build: ## Release bootstraps of the six functions for arm64 Lambda, zipped in target/lambda (cargo lambda)
 	source scripts/tools.sh && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \
 	  && rustup target add aarch64-unknown-linux-gnu \
 	  && cargo lambda build --release --arm64 --output-format zip \
-	     --bin np-webhook --bin payment-processor --bin invite-sender --bin reconciler
+	     --bin np-webhook --bin payment-processor --bin invite-sender --bin reconciler \
+	     --bin subscription-sweeper --bin subscription-lifecycle
 
 deploy: ## sam build (rust-cargolambda) + sam deploy --guided: asks for the IPN secret, bot token, directory
 	source scripts/tools.sh && ensure_tool sam 'aws-sam-cli>=1.140,<2' && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \

@@ -28,9 +28,10 @@ use fake_bot_api::FakeBotApi;
 use telepay_core::chain::{ChainSettings, StageQueues, Stages};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
-use telepay_core::queue::{MessageQueue, PayoutInstruction, RetryDelay};
+use telepay_core::queue::{MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::{IngressStore, PaymentStore};
+use telepay_core::subscription::{DEFAULT_TASKS_PER_SECOND, Pacer};
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{
@@ -47,6 +48,10 @@ use tracing::info;
 /// How long a consumer invocation may take: the functions' timeouts in `template.yaml`.
 const PROCESSOR_TIMEOUT: Duration = Duration::from_secs(30);
 const INVITE_TIMEOUT: Duration = Duration::from_secs(60);
+const LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(150);
+/// How often the local run sweeps (the deployed sweeper runs every 5 minutes): often
+/// enough to watch a demo tier of a few minutes run out.
+const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
 #[command(name = "telepay-local", about = "Run the whole TelePay chain locally")]
@@ -111,9 +116,10 @@ async fn main() -> anyhow::Result<()> {
             processor: queue(config::PROCESSOR_QUEUE_URL)?,
             invite: queue(config::INVITE_QUEUE_URL)?,
             payout: queue(config::PAYOUT_QUEUE_URL)?,
+            lifecycle: queue(config::LIFECYCLE_QUEUE_URL)?,
         };
         let chain = Chain {
-            settings: ChainSettings::new(secret, directory),
+            settings: chain_settings(&env, secret, directory)?,
             store,
             queues,
             telegram,
@@ -138,9 +144,10 @@ async fn main() -> anyhow::Result<()> {
             processor: queue("processor"),
             invite: queue("invite"),
             payout: queue("payout"),
+            lifecycle: queue("lifecycle"),
         };
         let chain = Chain {
-            settings: ChainSettings::new(secret, directory),
+            settings: chain_settings(&env, secret, directory)?,
             store,
             queues,
             telegram,
@@ -149,6 +156,19 @@ async fn main() -> anyhow::Result<()> {
             .serve(addr, true, &format!("SQLite file {}", path.display()))
             .await
     }
+}
+
+/// The deployed functions' defaults, with the lifecycle's settings from the environment.
+fn chain_settings(
+    env: &ProcessEnvironment,
+    secret: IpnSecret,
+    directory: ChannelDirectory,
+) -> anyhow::Result<ChainSettings> {
+    Ok(ChainSettings {
+        lifecycle: config::lifecycle_settings(env)?,
+        lifecycle_texts: config::lifecycle_texts(env),
+        ..ChainSettings::new(secret, directory)
+    })
 }
 
 struct Chain<S, Q> {
@@ -161,7 +181,7 @@ struct Chain<S, Q> {
 impl<S, Q> Chain<S, Q>
 where
     S: PaymentStore + Clone + 'static,
-    Q: MessageQueue + RetryDelay + BatchSource + Clone + 'static,
+    Q: MessageQueue + TaskQueue + RetryDelay + BatchSource + Clone + 'static,
 {
     async fn serve(
         self,
@@ -174,6 +194,40 @@ where
         let webhook = Arc::new(stages.webhook);
         let processor = Arc::new(stages.processor);
         let sender = Arc::new(stages.invite_sender);
+        let sweeper = stages.sweeper;
+        let lifecycle = Arc::new(stages.lifecycle);
+
+        // The scheduled sweeper, in-process.
+        let sweep_every = ProcessEnvironment
+            .get("TELEPAY_LOCAL_SWEEP_EVERY_S")
+            .and_then(|s| s.parse().ok())
+            .map_or(DEFAULT_SWEEP_EVERY, Duration::from_secs);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(sweep_every);
+            loop {
+                ticks.tick().await;
+                if let Err(err) = sweeper.sweep().await {
+                    tracing::warn!(error = %err, "subscription sweep failed; the next one tries again");
+                }
+            }
+        });
+        let lifecycle_queue = queues.lifecycle;
+        let lifecycle_delays = lifecycle_queue.clone();
+        let pacer = Arc::new(Pacer::per_second(DEFAULT_TASKS_PER_SECOND));
+        tokio::spawn(consume(
+            lifecycle_queue,
+            5,
+            LIFECYCLE_TIMEOUT,
+            move |event| {
+                let (lifecycle, delays, pacer) =
+                    (lifecycle.clone(), lifecycle_delays.clone(), pacer.clone());
+                async move {
+                    infallible(
+                        subscription_lifecycle::handle(&lifecycle, &pacer, &delays, event).await,
+                    )
+                }
+            },
+        ));
 
         tokio::spawn(consume(
             queues.processor,

@@ -196,7 +196,7 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
     .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut urls = Vec::new();
-    for name in ["processor", "invite", "payout"] {
+    for name in ["processor", "invite", "payout", "lifecycle"] {
         let created = sqs
             .create_queue()
             .queue_name(format!("{name}-{suffix}"))
@@ -214,6 +214,7 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
             ("TELEPAY_PROCESSOR_QUEUE_URL", &urls[0]),
             ("TELEPAY_INVITE_QUEUE_URL", &urls[1]),
             ("TELEPAY_PAYOUT_QUEUE_URL", &urls[2]),
+            ("TELEPAY_LIFECYCLE_QUEUE_URL", &urls[3]),
         ],
     );
     let (body, signature) = sample_ipn();

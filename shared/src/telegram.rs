@@ -37,6 +37,7 @@ enum Method {
     SendMessage,
 }
 
+#[derive(Clone)]
 pub struct BotApiInviter {
     bot: Bot,
     token: BotToken,

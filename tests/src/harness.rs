@@ -1,16 +1,19 @@
 //! The chain on moto: the stages wired as in Lambda (DynamoDB and SQS on moto, Telegram
 //! on the fake Bot API), with SQS consumed as the event source mapping does.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use fake_bot_api::FakeBotApi;
 use telepay_core::chain::{ChainSettings, StageQueues, Stages};
+use telepay_core::clock::ManualClock;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::signature::IpnSecret;
+use telepay_core::subscription::{LifecycleWorker, Pacer, SubscriptionSweeper};
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::batch::succeeded;
 use telepay_shared::dynamodb::DynamoDbPaymentStore;
@@ -32,6 +35,11 @@ pub struct Chain {
     pub webhook: PaymentWebhook<DynamoDbPaymentStore, SqsQueue>,
     pub processor: PaymentProcessor<DynamoDbPaymentStore, SqsQueue, SqsQueue>,
     pub invite_sender: InviteSender<DynamoDbPaymentStore, BotApiInviter>,
+    pub sweeper: SubscriptionSweeper<DynamoDbPaymentStore, SqsQueue>,
+    pub lifecycle: LifecycleWorker<DynamoDbPaymentStore, BotApiInviter>,
+    pub lifecycle_queue_url: String,
+    /// Real time, movable: a test jumps to a subscription's end.
+    pub clock: Arc<ManualClock>,
     pub invite_queue: SqsQueue,
 }
 
@@ -48,6 +56,8 @@ impl Chain {
             .with_subscriptions_table(&aws.subscriptions_table);
         let (payout_queue_url, _) = queue_with_dlq(&aws.sqs, "payout", 5, 30).await;
         let (invite_queue_url, _) = queue_with_dlq(&aws.sqs, "invite", 5, 30).await;
+        let (lifecycle_queue_url, _) = queue_with_dlq(&aws.sqs, "lifecycle", 5, 30).await;
+        let clock = ManualClock::following_system();
         let fake = FakeBotApi::start(BOT_TOKEN).await;
         let telegram =
             BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap();
@@ -57,6 +67,7 @@ impl Chain {
                 lease_grace: Duration::ZERO,
                 ..InviteSettings::default()
             },
+            clock: clock.clone(),
             ..ChainSettings::new(
                 IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
                 ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
@@ -66,12 +77,17 @@ impl Chain {
             processor: aws.queue(),
             invite: SqsQueue::new(aws.sqs.clone(), &invite_queue_url),
             payout: SqsQueue::new(aws.sqs.clone(), &payout_queue_url),
+            lifecycle: SqsQueue::new(aws.sqs.clone(), &lifecycle_queue_url),
         };
         let stages = Stages::wire(settings, store, queues, telegram);
         Self {
             webhook: stages.webhook,
             processor: stages.processor,
             invite_sender: stages.invite_sender,
+            sweeper: stages.sweeper,
+            lifecycle: stages.lifecycle,
+            lifecycle_queue_url,
+            clock,
             invite_queue: SqsQueue::new(aws.sqs.clone(), &invite_queue_url),
             requests,
             fake,
@@ -121,6 +137,36 @@ impl Chain {
                     .unwrap();
             }
             self.delete_succeeded(&self.aws.queue_url, &batch, &response)
+                .await;
+        }
+    }
+
+    /// One sweep, then the lifecycle consumer over its queue until empty, `deliveries`
+    /// times per batch.
+    pub async fn run_lifecycle(&self, deliveries: usize) {
+        self.sweeper
+            .sweep()
+            .await
+            .expect("the sweep reads the due index");
+        let queue = SqsQueue::new(self.aws.sqs.clone(), &self.lifecycle_queue_url);
+        loop {
+            let batch = self.receive(&self.lifecycle_queue_url, 30).await;
+            if batch.is_empty() {
+                return;
+            }
+            let mut response = SqsBatchResponse::default();
+            for _ in 0..deliveries {
+                let event = sqs_batch(batch.clone(), Duration::from_secs(60));
+                response = subscription_lifecycle::handle(
+                    &self.lifecycle,
+                    &Pacer::unlimited(),
+                    &queue,
+                    event,
+                )
+                .await
+                .unwrap();
+            }
+            self.delete_succeeded(&self.lifecycle_queue_url, &batch, &response)
                 .await;
         }
     }

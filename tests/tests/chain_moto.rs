@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fake_bot_api::{Fault, FaultKind};
 use np_webhook::handle;
-use telepay_core::fixtures::SAMPLE_IPN;
+use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_IPN, SAMPLE_USER_ID};
 use telepay_integration_tests::{Chain, outcome, queue_with_dlq, signed_ipn};
 use telepay_shared::sqs_event::sqs_batch;
 
@@ -174,4 +174,41 @@ async fn a_poison_message_lands_in_the_dlq_after_max_receives_and_its_neighbours
     let record = chain.stored(PAYMENT_ID).await;
     assert!(record.gcwebhook1_processed, "the neighbour was processed");
     assert_eq!(chain.receive(&chain.invite_queue_url, 30).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_paid_month_ends_on_dynamodb_and_sqs_with_one_removal_and_one_notice() {
+    use chrono::TimeDelta;
+    let chain = Chain::new().await;
+    handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
+        .await
+        .unwrap();
+    chain.run_processor(1).await;
+    chain.run_invite_sender(1).await;
+    // The buyer joins through the link they got.
+    let link = chain.fake.delivered("createChatInviteLink")[0]
+        .invite_link()
+        .unwrap()
+        .to_owned();
+    let now = chrono::Utc::now().timestamp();
+    chain.fake.join(&link, SAMPLE_USER_ID, now);
+    assert!(chain.fake.is_member(SAMPLE_CHANNEL_ID, SAMPLE_USER_ID));
+
+    // WHEN the 30 days pass and the sweeper and the consumer run (each message twice)
+    chain
+        .clock
+        .advance(TimeDelta::days(30) + TimeDelta::minutes(1));
+    chain.run_lifecycle(2).await;
+    chain.run_lifecycle(2).await;
+
+    // THEN the buyer is out, removed once, and told once
+    assert!(!chain.fake.is_member(SAMPLE_CHANNEL_ID, SAMPLE_USER_ID));
+    assert_eq!(chain.fake.removals().len(), 1);
+    let ended: Vec<_> = chain
+        .fake
+        .delivered("sendMessage")
+        .into_iter()
+        .filter(|m| m.text().unwrap_or_default().contains("ended"))
+        .collect();
+    assert_eq!(ended.len(), 1);
 }

@@ -9,18 +9,24 @@ use crate::directory::ChannelDirectory;
 use crate::invite::{InviteSender, InviteSettings};
 use crate::processor::PaymentProcessor;
 use crate::queue::MessageQueue;
+use crate::queue::TaskQueue;
 use crate::reconcile::Reconciler;
 use crate::signature::IpnSecret;
 use crate::store::PaymentStore;
-use crate::telegram::TelegramInviter;
+use crate::subscription::{
+    LifecycleSettings, LifecycleTexts, LifecycleWorker, SubscriptionSweeper,
+};
+use crate::telegram::{MemberRemover, TelegramInviter};
 use crate::webhook::PaymentWebhook;
 
-/// The three queues between the stages.
+/// The queues between the stages.
 #[derive(Debug, Clone)]
 pub struct StageQueues<Q> {
     pub processor: Q,
     pub invite: Q,
     pub payout: Q,
+    /// Subscription reminders, removals and end notices.
+    pub lifecycle: Q,
 }
 
 /// What the stages are configured with.
@@ -32,6 +38,10 @@ pub struct ChainSettings {
     /// The reconciler's `stuck_after` and batch.
     pub stuck_after: Duration,
     pub reconcile_batch: usize,
+    /// Reminder points and grace, shared by the processor, the sweeper and the consumer.
+    pub lifecycle: LifecycleSettings,
+    pub lifecycle_texts: LifecycleTexts,
+    pub sweep_batch: usize,
     pub clock: SharedClock,
 }
 
@@ -44,6 +54,9 @@ impl ChainSettings {
             invite: InviteSettings::default(),
             stuck_after: Duration::from_secs(15 * 60),
             reconcile_batch: 500,
+            lifecycle: LifecycleSettings::default(),
+            lifecycle_texts: LifecycleTexts::default(),
+            sweep_batch: 1000,
             clock: system_clock(),
         }
     }
@@ -55,13 +68,15 @@ pub struct Stages<S, Q, T> {
     pub processor: PaymentProcessor<S, Q, Q>,
     pub invite_sender: InviteSender<S, T>,
     pub reconciler: Reconciler<S, Q, Q>,
+    pub sweeper: SubscriptionSweeper<S, Q>,
+    pub lifecycle: LifecycleWorker<S, T>,
 }
 
 impl<S, Q, T> Stages<S, Q, T>
 where
     S: PaymentStore + Clone,
-    Q: MessageQueue + Clone,
-    T: TelegramInviter,
+    Q: MessageQueue + TaskQueue + Clone,
+    T: TelegramInviter + MemberRemover + Clone,
 {
     pub fn wire(settings: ChainSettings, store: S, queues: StageQueues<Q>, telegram: T) -> Self {
         let clock = settings.clock;
@@ -74,7 +89,23 @@ where
             )
             .with_clock(clock.clone()),
             processor: PaymentProcessor::new(store.clone(), queues.payout, queues.invite.clone())
+                .with_lifecycle(settings.lifecycle.clone())
                 .with_clock(clock.clone()),
+            sweeper: SubscriptionSweeper::new(
+                store.clone(),
+                queues.lifecycle,
+                settings.lifecycle.clone(),
+                settings.sweep_batch,
+            )
+            .with_clock(clock.clone()),
+            lifecycle: LifecycleWorker::new(
+                store.clone(),
+                telegram.clone(),
+                settings.directory.clone(),
+                settings.lifecycle,
+                settings.lifecycle_texts,
+            )
+            .with_clock(clock.clone()),
             reconciler: Reconciler::new(
                 store.clone(),
                 queues.processor,

@@ -60,6 +60,22 @@ pub fn lifecycle_settings(env: &impl Environment) -> Result<LifecycleSettings, C
     })
 }
 
+/// What the lifecycle tells buyers, from the environment (English defaults).
+pub fn lifecycle_texts(env: &impl Environment) -> LifecycleTexts {
+    let mut texts = LifecycleTexts::default();
+    let text = |variable| env.get(variable).filter(|t: &String| !t.trim().is_empty());
+    if let Some(reminder) = text(REMINDER_MESSAGE) {
+        texts.reminder = reminder;
+    }
+    if let Some(ended) = text(ENDED_MESSAGE) {
+        texts.ended = ended;
+    }
+    if let Some(url) = text(RENEWAL_URL) {
+        texts.renewal_url = url;
+    }
+    texts
+}
+
 /// subscription-sweeper's configuration.
 #[derive(Debug)]
 pub struct SweeperConfig {
@@ -100,17 +116,7 @@ impl LifecycleConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         let bot_token =
             BotToken::new(env.required(BOT_TOKEN)?).ok_or(ConfigError::Missing(BOT_TOKEN))?;
-        let mut texts = LifecycleTexts::default();
-        let text = |variable| env.get(variable).filter(|t: &String| !t.trim().is_empty());
-        if let Some(reminder) = text(REMINDER_MESSAGE) {
-            texts.reminder = reminder;
-        }
-        if let Some(ended) = text(ENDED_MESSAGE) {
-            texts.ended = ended;
-        }
-        if let Some(url) = text(RENEWAL_URL) {
-            texts.renewal_url = url;
-        }
+        let texts = lifecycle_texts(env);
         Ok(Self {
             store: StoreConfig::with_subscriptions_from_env(env)?,
             lifecycle_queue_url: env.required(LIFECYCLE_QUEUE_URL)?,

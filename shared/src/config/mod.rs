@@ -12,7 +12,7 @@ pub use functions::{InviteSenderConfig, ProcessorConfig, ReconcilerConfig, Webho
 pub use lifecycle::{
     ENDED_MESSAGE, LIFECYCLE_QUEUE_URL, LIFECYCLE_TASKS_PER_SECOND, LifecycleConfig,
     REMINDER_MESSAGE, REMINDER_POINTS, REMOVAL_GRACE, RENEWAL_URL, SWEEP_BATCH, SweeperConfig,
-    lifecycle_settings,
+    lifecycle_settings, lifecycle_texts,
 };
 pub use store::{
     DATABASE_URL, DatabaseUrl, PAYMENTS_TABLE, REVIEWS_TABLE, SQLITE_PATH, STORE_BACKEND,

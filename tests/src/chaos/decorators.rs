@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
-use telepay_core::queue::{MessageQueue, QueueError};
+use telepay_core::queue::{MessageQueue, QueueError, TaskQueue};
 use telepay_core::store::ports::*;
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, Listed, ListedSubscription,
@@ -16,7 +16,7 @@ use telepay_core::store::{
     Versioned,
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
-use telepay_core::telegram::{InviteLink, TelegramError, TelegramInviter};
+use telepay_core::telegram::{InviteLink, MemberRemover, TelegramError, TelegramInviter};
 
 use super::dice::tag;
 use super::sim_sqs::SimQueue;
@@ -353,13 +353,42 @@ impl MessageQueue for ChaosQueue {
     }
 }
 
+/// Lifecycle tasks are keyed by subscription, not payment: their faults are counted
+/// apart from any payment's ledger.
+impl TaskQueue for ChaosQueue {
+    async fn send_task(&self, subscription: SubscriptionKey, body: &str) -> Result<(), QueueError> {
+        let queue = self.inner.name;
+        boundary(&self.chaos, || format!("before send to {queue}")).await;
+        let id = subscription.user_id.get();
+        let attempt = self.chaos.attempt(queue, id);
+        let key = [tag("queue refused"), tag(queue), id as u64, attempt];
+        if self.chaos.dice.chance(self.chaos.rates.queue_refused, &key) {
+            self.chaos.count(format!("queue refused send to {queue}"));
+            return Err(QueueError::Unavailable("injected: send refused".into()));
+        }
+        self.inner.send(0, body);
+        boundary(&self.chaos, || format!("after send to {queue}")).await;
+        Ok(())
+    }
+}
+
 // ---- Telegram ---------------------------------------------------------------------------
 
 /// The real Bot API adapter with step boundaries around each call; Telegram's own faults
 /// come from the fake Bot API's seeded policy.
+#[derive(Clone)]
 pub struct ChaosTelegram<T> {
     inner: T,
     chaos: Arc<Chaos>,
+}
+
+impl<T: MemberRemover> MemberRemover for ChaosTelegram<T> {
+    async fn remove_member(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before unbanChatMember".into()).await;
+        self.inner.remove_member(chat_id, user_id).await?;
+        boundary(&self.chaos, || "after unbanChatMember".into()).await;
+        Ok(())
+    }
 }
 
 impl<T> ChaosTelegram<T> {

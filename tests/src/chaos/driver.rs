@@ -198,6 +198,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
         let processor_queue = sqs("processor", config.processor_visibility);
         let invite_queue = sqs("invite", config.invite_visibility);
         let payout_queue = sqs("payout", Duration::from_secs(3600));
+        let lifecycle_queue = sqs("lifecycle", Duration::from_secs(30));
         let queue = |q: &Arc<SimQueue>| ChaosQueue::new(q.clone(), chaos.clone());
         let secret = IpnSecret::new(SAMPLE_IPN_SECRET).unwrap();
         let telegram = BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
@@ -222,6 +223,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
             processor: queue(&processor_queue),
             invite: queue(&invite_queue),
             payout: queue(&payout_queue),
+            lifecycle: queue(&lifecycle_queue),
         };
         let telegram = ChaosTelegram::new(telegram, chaos.clone());
         let stages = Stages::wire(settings, store.clone(), queues, telegram);
