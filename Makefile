@@ -13,10 +13,8 @@ help: ## List the targets
 run: ## The whole chain in one process: SQLite store + queues, fake Telegram printing invites (PORT, default 3000)
 	cargo run --locked -p telepay-local
 
-send-sample-ipn: ## POST the signed sample IPN (events/sample-ipn.json, demo secret) to `make run`
-	curl -sS -X POST http://127.0.0.1:$${PORT:-3000}/np-webhook \
-	  -H "x-nowpayments-sig: $$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open("events/sample-ipn.json","rb").read(), hashlib.sha512).hexdigest())' "$${TELEPAY_IPN_SECRET:-telepay-sample-ipn-secret}")" \
-	  -H 'content-type: application/json' --data-binary @events/sample-ipn.json; echo
+send-sample-ipn: ## POST the signed sample IPN to `make run` (PAYMENT_ID=N sends it as another payment: a renewal)
+	scripts/send_sample_ipn.py
 
 watch: ## moto (tables, queues, a seeded payment) + fake Bot API, then cargo lambda watch on WATCH_PORT (9000)
 	scripts/watch.sh

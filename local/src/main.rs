@@ -97,6 +97,8 @@ async fn main() -> anyhow::Result<()> {
             let fake =
                 FakeBotApi::start_on("127.0.0.1:0".parse()?, "local-demo-token", true).await?;
             info!(url = %fake.url(), "TELEGRAM_BOT_TOKEN not set: invites go to the fake Bot API and are printed");
+            // As Telegram does: about 30 messages a second, one per second per chat.
+            fake.enforce_pace();
             let token = BotToken::new("local-demo-token").expect("not empty");
             (BotApiInviter::new(token, Some(&fake.url()))?, Some(fake))
         }

@@ -394,6 +394,15 @@ async fn handle(
             params["text"].as_str().unwrap_or_default()
         );
     }
+    if let (true, Some(Some(_)), "unbanChatMember") =
+        (state.print_invites, &result, method.as_str())
+    {
+        println!(
+            "[fake Telegram] removed user {} from chat {} (they may rejoin with a new link)\n",
+            params["user_id"],
+            chat_id(&params).unwrap_or_default(),
+        );
+    }
     match fault {
         Some(FaultKind::RetryAfter(seconds)) => {
             let text = format!("Too Many Requests: retry after {seconds}");
