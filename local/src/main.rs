@@ -30,7 +30,7 @@ use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::queue::{MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::{IngressStore, PaymentStore};
+use telepay_core::store::{IngressStore, PaymentStore, SubscriptionStore};
 use telepay_core::subscription::{DEFAULT_TASKS_PER_SECOND, Pacer};
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
@@ -300,7 +300,7 @@ fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
     }
 }
 
-async fn receive_ipn<S: IngressStore, Q: MessageQueue>(
+async fn receive_ipn<S: IngressStore + SubscriptionStore, Q: MessageQueue>(
     State(webhook): State<Arc<PaymentWebhook<S, Q>>>,
     method: Method,
     uri: Uri,

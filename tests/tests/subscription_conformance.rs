@@ -205,7 +205,13 @@ mod cases {
             refund_time(&store, key(1), &refund, t0(), &s)
                 .await
                 .unwrap(),
-            Refunded::Nothing
+            Refunded::Already
+        );
+        assert_eq!(
+            refund_time(&store, key(9), &refund, t0(), &s)
+                .await
+                .unwrap(),
+            Refunded::NoSubscription
         );
         let subscription = stored(&store, key(1)).await;
         assert_eq!(subscription.expires_at, t0() + TimeDelta::days(30));

@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let config = WebhookConfig::from_env(&env)?;
     let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.processor_queue_url);
-    let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue);
+    let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue)
+        .with_lifecycle(config.lifecycle);
     tracing::info!("np-webhook cold start");
     lambda_http::run(service_fn(|request| handle(&webhook, request))).await
 }

@@ -385,3 +385,88 @@ async fn the_sample_events_give_their_documented_outcomes() {
         );
     }
 }
+
+async fn subscription(webhook: &MemoryWebhook) -> Option<telepay_core::subscription::Subscription> {
+    use telepay_core::store::SubscriptionStore;
+    let key = telepay_core::subscription::SubscriptionKey::new(
+        telepay_core::order::UserId::new(6271402111).unwrap(),
+        -1003111266231,
+    );
+    webhook.store.get_subscription(key).await.unwrap()
+}
+
+/// The sample payment's 30 days granted, as the processor grants them.
+async fn granted(webhook: &MemoryWebhook, payment_id: i64) {
+    use telepay_core::subscription::{
+        AccessDuration, GrantSource, SubscriptionKey, TimeGrant, grant_time,
+    };
+    let key = SubscriptionKey::new(
+        telepay_core::order::UserId::new(6271402111).unwrap(),
+        -1003111266231,
+    );
+    // Both at one (millisecond) instant: the second extends the first by exactly 30 days.
+    let at =
+        chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis() / 60_000 * 60_000)
+            .unwrap();
+    let grant = TimeGrant {
+        source: GrantSource::Payment(payment_id),
+        accepted_at: at,
+        access: AccessDuration::from_days(30).unwrap(),
+        refunded_at: None,
+    };
+    grant_time(&webhook.store, key, &grant, Utc::now(), &webhook.lifecycle)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_refund_takes_the_payments_time_back_once() {
+    // GIVEN two paid months
+    let webhook = webhook();
+    granted(&webhook, PAYMENT_ID).await;
+    granted(&webhook, 77).await;
+    let before = subscription(&webhook).await.unwrap().expires_at;
+    // WHEN the first payment's refund arrives, twice
+    let refunded = sample_with("payment_status", "\"refunded\"");
+    assert_eq!(
+        call(&webhook, signed(&refunded)).await,
+        (StatusCode::OK, "refunded".into())
+    );
+    assert_eq!(
+        call(&webhook, signed(&refunded)).await,
+        (StatusCode::OK, "duplicate".into())
+    );
+    // THEN one month is taken back, once; no payment record or message is written
+    let after = subscription(&webhook).await.unwrap().expires_at;
+    assert_eq!(before - after, chrono::TimeDelta::days(30));
+    nothing_changed(&webhook);
+}
+
+#[tokio::test]
+async fn a_refund_for_a_payment_never_granted_changes_nothing() {
+    let webhook = webhook();
+    let refunded = sample_with("payment_status", "\"refunded\"");
+    assert_eq!(
+        call(&webhook, signed(&refunded)).await,
+        (StatusCode::OK, "ignored".into())
+    );
+    assert!(subscription(&webhook).await.is_none());
+    nothing_changed(&webhook);
+    // Unsigned, it is refused like any IPN.
+    assert_eq!(
+        call(&webhook, post(&refunded, Some("00"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_refund_while_the_store_is_down_asks_for_a_retry() {
+    let webhook = webhook();
+    granted(&webhook, PAYMENT_ID).await;
+    webhook.store.set_unavailable(true);
+    let refunded = sample_with("payment_status", "\"refunded\"");
+    assert_eq!(
+        call(&webhook, signed(&refunded)).await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+    );
+}

@@ -87,6 +87,7 @@ where
                 store.clone(),
                 queues.processor.clone(),
             )
+            .with_lifecycle(settings.lifecycle.clone())
             .with_clock(clock.clone()),
             processor: PaymentProcessor::new(store.clone(), queues.payout, queues.invite.clone())
                 .with_lifecycle(settings.lifecycle.clone())

@@ -2,6 +2,8 @@
 //!
 //! Order matters: size, then signature (nothing unsigned is parsed beyond a peek for the
 //! alarm), then shape, then status, then the hold rules, then the one conditional write.
+//! A signed `refunded` IPN takes the payment's time out of the buyer's subscription
+//! (once); its payout is not reversed here (logged and counted for the owner).
 
 use chrono::SubsecRound;
 use serde::Serialize;
@@ -9,15 +11,16 @@ use tracing::{error, info, warn};
 
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{ChannelDirectory, TierMismatch};
-use crate::ipn::{Ipn, readable_payment_id};
-use crate::metrics::WebhookMetrics;
+use crate::ipn::{Ipn, PaymentStatus, readable_payment_id};
+use crate::metrics::{WebhookMetrics, emit_count};
 use crate::order::OrderRef;
 use crate::payment::{
     HoldReason, PaymentReview, ProcessedPayment, Purchase, RecordState, payload_hash,
 };
 use crate::queue::{MessageQueue, ProcessorMessage};
 use crate::signature::{IpnSecret, verify};
-use crate::store::{Held, IngressStore, Recorded};
+use crate::store::{Held, IngressStore, Recorded, SubscriptionStore};
+use crate::subscription::{GrantSource, LifecycleSettings, Refunded, SubscriptionKey, refund_time};
 
 /// NOWPayments bodies are ~1 KiB; anything near this is not an IPN.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -44,6 +47,8 @@ pub enum WebhookOutcome {
     Ignored,
     /// Finished but needs a human: one `payment_reviews` entry.
     Held,
+    /// A refund: the payment's time is out of the buyer's subscription.
+    Refunded,
     BadSignature,
     BadRequest,
     MethodNotAllowed,
@@ -55,7 +60,7 @@ pub enum WebhookOutcome {
 impl WebhookOutcome {
     pub fn status(self) -> u16 {
         match self {
-            Self::Queued | Self::Duplicate | Self::Ignored | Self::Held => 200,
+            Self::Queued | Self::Duplicate | Self::Ignored | Self::Held | Self::Refunded => 200,
             Self::BadRequest => 400,
             Self::BadSignature => 401,
             Self::MethodNotAllowed => 405,
@@ -71,6 +76,7 @@ impl WebhookOutcome {
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",
             Self::Held => "held",
+            Self::Refunded => "refunded",
             Self::BadSignature => "bad_signature",
             Self::BadRequest | Self::MethodNotAllowed => "bad_request",
             Self::TooLarge => "too_large",
@@ -91,6 +97,8 @@ pub struct PaymentWebhook<S, Q> {
     pub store: S,
     pub processor_queue: Q,
     pub metrics: WebhookMetrics,
+    /// For the subscription a refund changes (when the sweeper looks next).
+    pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
 }
 
@@ -100,7 +108,7 @@ enum Verdict {
     Hold(HoldReason),
 }
 
-impl<S: IngressStore, Q: MessageQueue> PaymentWebhook<S, Q> {
+impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> {
     pub fn new(secret: IpnSecret, directory: ChannelDirectory, store: S, queue: Q) -> Self {
         Self {
             secret,
@@ -108,8 +116,14 @@ impl<S: IngressStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             store,
             processor_queue: queue,
             metrics: WebhookMetrics::default(),
+            lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
         }
+    }
+
+    pub fn with_lifecycle(mut self, lifecycle: LifecycleSettings) -> Self {
+        self.lifecycle = lifecycle;
+        self
     }
 
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
@@ -145,6 +159,9 @@ impl<S: IngressStore, Q: MessageQueue> PaymentWebhook<S, Q> {
         };
         let payment_id = ipn.payment_id.get();
         tracing::Span::current().record("payment_id", payment_id);
+        if ipn.payment_status == PaymentStatus::Refunded {
+            return self.refund(&ipn).await;
+        }
         if !ipn.payment_status.grants_access() {
             info!(
                 payment_id,
@@ -185,6 +202,57 @@ impl<S: IngressStore, Q: MessageQueue> PaymentWebhook<S, Q> {
             purchase,
             self.clock.now(),
         )))
+    }
+
+    /// Takes a refunded payment's time out of its buyer's subscription, once.
+    async fn refund(&self, ipn: &Ipn) -> WebhookOutcome {
+        let payment_id = ipn.payment_id.get();
+        let channel = OrderRef::parse(ipn.order_id.as_deref())
+            .ok()
+            .and_then(|order| {
+                let entry = self.directory.channel(order.channel_id)?;
+                Some(SubscriptionKey::new(
+                    order.user_id,
+                    entry.private_channel_id,
+                ))
+            });
+        let Some(key) = channel else {
+            error!(
+                payment_id,
+                "refund for an order no channel in the directory matches; nothing to take back"
+            );
+            emit_count("RefundUnmatched");
+            return WebhookOutcome::Ignored;
+        };
+        let source = GrantSource::Payment(payment_id);
+        let now = self.clock.now();
+        match Box::pin(refund_time(&self.store, key, &source, now, &self.lifecycle)).await {
+            Ok(Refunded::Now { expires_at }) => {
+                warn!(
+                    payment_id,
+                    %expires_at,
+                    "payment refunded: its time is taken back; its payout is NOT reversed automatically"
+                );
+                emit_count("PaymentRefunded");
+                WebhookOutcome::Refunded
+            }
+            Ok(Refunded::Already) => {
+                info!(payment_id, "refund already applied");
+                WebhookOutcome::Duplicate
+            }
+            Ok(Refunded::NoSubscription) => {
+                warn!(
+                    payment_id,
+                    "refund for a payment never granted (held, or not processed yet)"
+                );
+                emit_count("RefundWithoutGrant");
+                WebhookOutcome::Ignored
+            }
+            Err(err) => {
+                error!(payment_id, error = %err, "could not apply the refund");
+                WebhookOutcome::Unavailable
+            }
+        }
     }
 
     async fn hold(&self, ipn: &Ipn, reason: HoldReason, body: &[u8]) -> WebhookOutcome {

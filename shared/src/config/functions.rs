@@ -21,6 +21,8 @@ pub struct WebhookConfig {
     pub directory: ChannelDirectory,
     pub store: StoreConfig,
     pub processor_queue_url: String,
+    /// A refund changes a subscription: its reminder points and grace.
+    pub lifecycle: telepay_core::subscription::LifecycleSettings,
 }
 
 impl WebhookConfig {
@@ -30,8 +32,9 @@ impl WebhookConfig {
         Ok(Self {
             ipn_secret,
             directory: channel_directory(env)?,
-            store: StoreConfig::from_env(env)?,
+            store: StoreConfig::with_subscriptions_from_env(env)?,
             processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
+            lifecycle: super::lifecycle_settings(env)?,
         })
     }
 }
@@ -145,7 +148,7 @@ impl InviteSenderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CHANNEL_DIRECTORY, PAYMENTS_TABLE, REVIEWS_TABLE};
+    use crate::config::{CHANNEL_DIRECTORY, PAYMENTS_TABLE, REVIEWS_TABLE, SUBSCRIPTIONS_TABLE};
     use telepay_core::fixtures::SAMPLE_DIRECTORY;
 
     #[test]
@@ -155,6 +158,7 @@ mod tests {
             (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY),
             (PAYMENTS_TABLE, "processed_payments"),
             (REVIEWS_TABLE, "payment_reviews"),
+            (SUBSCRIPTIONS_TABLE, "subscriptions"),
             (PROCESSOR_QUEUE_URL, "http://queue"),
         ];
         let config = WebhookConfig::from_env(&env).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
-use super::model::{GrantSource, Refused, Subscription, SubscriptionKey, TimeGrant};
+use super::model::{GrantSource, Subscription, SubscriptionKey, TimeGrant};
 use super::settings::LifecycleSettings;
 use crate::store::{StoreError, SubscriptionStore, Versioned};
 
@@ -132,10 +132,13 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
 /// What a refund found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refunded {
-    /// Taken out of the fold now; the expiry is now this.
+    /// Taken out of the fold now (or recorded ahead of its grant); the expiry is now this.
     Now { expires_at: DateTime<Utc> },
-    /// Refunded before, or never granted here.
-    Nothing,
+    /// Refunded before: nothing changed.
+    Already,
+    /// The buyer has no subscription in this channel: the payment was never granted
+    /// (held for review, or not processed yet). Nothing to take back.
+    NoSubscription,
 }
 
 /// Takes the payment `source` out of the subscription's fold, once.
@@ -152,9 +155,8 @@ pub async fn refund_time<S: SubscriptionStore + ?Sized>(
                 let expires_at = next.expires_at;
                 Step::Write(Box::new(next), Refunded::Now { expires_at })
             }
-            None | Some(Err(Refused::NothingToRefund)) | Some(Err(_)) => {
-                Step::Keep(Refunded::Nothing)
-            }
+            Some(Err(_)) => Step::Keep(Refunded::Already),
+            None => Step::Keep(Refunded::NoSubscription),
         }
     })
     .await

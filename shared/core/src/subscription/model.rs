@@ -282,7 +282,9 @@ impl Subscription {
         Ok(next.finish(now, settings))
     }
 
-    /// Takes a refunded payment out of the fold, once.
+    /// Takes a refunded payment out of the fold, once. A refund that arrives before its
+    /// grant leaves the grant in the list already refunded, so the grant, when it comes,
+    /// counts nothing.
     pub fn refund(
         &self,
         source: &GrantSource,
@@ -291,12 +293,17 @@ impl Subscription {
     ) -> Result<Self, Refused> {
         let now = ms(now);
         let mut next = self.clone();
-        let grant = next
-            .grants
-            .iter_mut()
-            .find(|g| &g.source == source && g.refunded_at.is_none())
-            .ok_or(Refused::NothingToRefund)?;
-        grant.refunded_at = Some(now);
+        match next.grants.iter_mut().find(|g| &g.source == source) {
+            Some(grant) if grant.refunded_at.is_some() => return Err(Refused::NothingToRefund),
+            Some(grant) => grant.refunded_at = Some(now),
+            None => next.grants.push(TimeGrant {
+                source: source.clone(),
+                accepted_at: now,
+                // Out of the fold: its length never counts.
+                access: AccessDuration::from_seconds(1).expect("positive"),
+                refunded_at: Some(now),
+            }),
+        }
         next.note(now, format!("refunded {}", source_label(source)), None);
         next.refold(now);
         Ok(next.finish(now, settings))

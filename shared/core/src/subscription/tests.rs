@@ -73,6 +73,15 @@ fn a_payment_counts_once_and_a_refund_once() {
         refunded.refund(&GrantSource::Payment(2), t0() + days(1), &s),
         Err(Refused::NothingToRefund)
     );
+    // A refund ahead of its grant: the grant, when it comes, counts nothing.
+    let ahead = refunded
+        .refund(&GrantSource::Payment(3), t0() + days(1), &s)
+        .unwrap();
+    assert_eq!(ahead.expires_at, t0() + days(30));
+    assert_eq!(
+        ahead.grant(paid(3, t0(), 30), t0() + days(2), &s),
+        Err(Refused::AlreadyGranted)
+    );
     // A refunded payment redelivered is not granted again either.
     assert_eq!(
         refunded.grant(paid(2, t0(), 30), t0(), &s),
