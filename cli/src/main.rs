@@ -13,11 +13,13 @@ use serde_json::json;
 use telepay_core::clock::system_clock;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::ipn::PaymentId;
-use telepay_core::operator::{Bot, Operator};
+use telepay_core::operator::{Bot, Operator, within};
+use telepay_core::order::UserId;
 use telepay_core::payment::Purchase;
 use telepay_core::reconcile::Reconciler;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::{OperatorStore, Resolution};
+use telepay_core::store::{OperatorStore, Resolution, SubscriptionFilter};
+use telepay_core::subscription::{LifecycleSettings, Subscription, SubscriptionKey};
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
 use telepay_shared::queues::{AnyQueue, QUEUE_NAMES, open_queue};
@@ -47,6 +49,11 @@ enum Command {
     Reviews {
         #[command(subcommand)]
         command: ReviewsCommand,
+    },
+    /// Subscriptions: who has paid time in which private channel, until when.
+    Subscriptions {
+        #[command(subcommand)]
+        command: SubscriptionsCommand,
     },
     /// Dead-letter queues: what failed five times.
     Dlq {
@@ -124,6 +131,51 @@ enum ReviewsCommand {
     Approve { payment_id: i64 },
     /// Do not grant a held payment (refunds are outside this project).
     Reject { payment_id: i64 },
+}
+
+#[derive(Subcommand)]
+enum SubscriptionsCommand {
+    /// One subscription: its paid time, grants, reminders, ending and history.
+    Show {
+        user_id: i64,
+        /// The private channel (negative, as Telegram ids are).
+        #[arg(allow_negative_numbers = true)]
+        channel_id: i64,
+    },
+    /// Subscriptions, soonest end first.
+    List {
+        /// Only those whose paid time ends within this (e.g. 3d, 12h).
+        #[arg(long, conflicts_with_all = ["expired", "failed"])]
+        expiring_within: Option<String>,
+        /// Only those past their end and not removed yet.
+        #[arg(long, conflicts_with = "failed")]
+        expired: bool,
+        /// Only removal_failed: Telegram refused the removal; fix, then `end` retries it.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Add days of access (an operator grant, in the fold like a payment).
+    Extend {
+        user_id: i64,
+        #[arg(allow_negative_numbers = true)]
+        channel_id: i64,
+        #[arg(long)]
+        days: u32,
+        /// Why: kept in the subscription's history.
+        #[arg(long)]
+        reason: String,
+    },
+    /// End it now: the member is removed (also the retry of a removal_failed).
+    End {
+        user_id: i64,
+        #[arg(allow_negative_numbers = true)]
+        channel_id: i64,
+        /// Why: kept in the subscription's history.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -216,6 +268,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Payments { command } => payments(command).await,
         Command::Reviews { command } => reviews(command).await,
+        Command::Subscriptions { command } => subscriptions(command).await,
         Command::Dlq { command } => {
             let shop = Shop::connect().await?;
             match command {
@@ -341,6 +394,96 @@ async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
                 .approve(payment_id(id)?, &directory, &processor_queue)
                 .await?;
             print(json!({"payment_id": id, "decision": "approved", "queued": true}));
+        }
+    }
+    Ok(())
+}
+
+fn subscription_key(user_id: i64, channel_id: i64) -> anyhow::Result<SubscriptionKey> {
+    Ok(SubscriptionKey::new(UserId::new(user_id)?, channel_id))
+}
+
+/// A subscription as an operator reads it: where it stands now, then the record.
+fn subscription_line(
+    subscription: &Subscription,
+    settings: &LifecycleSettings,
+) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    json!({
+        "user_id": subscription.key.user_id.get(),
+        "channel_id": subscription.key.channel_id,
+        "status": subscription.status(now, settings).as_str(),
+        "expires_at": subscription.expires_at,
+        "next_due_at": subscription.next_due_at,
+        "needs_invite": subscription.needs_invite,
+    })
+}
+
+async fn subscriptions(command: SubscriptionsCommand) -> anyhow::Result<()> {
+    let shop = Shop::connect().await?;
+    let operator = shop.operator();
+    let settings = config::lifecycle_settings(&ProcessEnvironment)?;
+    match command {
+        SubscriptionsCommand::Show {
+            user_id,
+            channel_id,
+        } => {
+            let subscription = operator
+                .subscription(subscription_key(user_id, channel_id)?)
+                .await?;
+            let mut shown = subscription_line(&subscription, &settings);
+            shown["record"] = serde_json::to_value(&subscription)?;
+            print(shown);
+        }
+        SubscriptionsCommand::List {
+            expiring_within,
+            expired,
+            failed,
+            limit,
+        } => {
+            let now = chrono::Utc::now();
+            let filter = match (expiring_within, expired, failed) {
+                (Some(text), _, _) => SubscriptionFilter::ExpiringWithin {
+                    now,
+                    within: within(&text).context("--expiring-within")?,
+                },
+                (None, true, _) => SubscriptionFilter::Expired { now },
+                (None, false, true) => SubscriptionFilter::RemovalFailed,
+                (None, false, false) => SubscriptionFilter::All,
+            };
+            for row in operator.subscriptions(filter, limit).await? {
+                match row {
+                    Ok(subscription) => print(subscription_line(&subscription, &settings)),
+                    Err(unreadable) => print(json!({
+                        "user_id": unreadable.user_id,
+                        "channel_id": unreadable.channel_id,
+                        "status": "unreadable",
+                        "reason": unreadable.why,
+                    })),
+                }
+            }
+        }
+        SubscriptionsCommand::Extend {
+            user_id,
+            channel_id,
+            days,
+            reason,
+        } => {
+            let key = subscription_key(user_id, channel_id)?;
+            let extended = operator.extend(key, days, &reason, &settings).await?;
+            print(subscription_line(&extended, &settings));
+        }
+        SubscriptionsCommand::End {
+            user_id,
+            channel_id,
+            reason,
+        } => {
+            let key = subscription_key(user_id, channel_id)?;
+            let lifecycle_queue = shop.queue("lifecycle").await?;
+            let ended = operator
+                .end(key, &reason, &settings, &lifecycle_queue)
+                .await?;
+            print(subscription_line(&ended, &settings));
         }
     }
     Ok(())

@@ -424,3 +424,89 @@ async fn migrate_is_safe_to_run_again_and_bad_input_is_refused_clearly() {
             .contains("payment_id must be a positive integer")
     );
 }
+
+#[tokio::test]
+async fn subscriptions_are_shown_listed_extended_and_ended_with_their_reasons() {
+    use telepay_core::order::UserId;
+    use telepay_core::subscription::{
+        AccessDuration, GrantSource, LifecycleMessage, LifecycleSettings, SubscriptionKey, Task,
+        TimeGrant, grant_time,
+    };
+    let shop = Shop::new().await;
+    let key = SubscriptionKey::new(UserId::new(6271402111).unwrap(), -1003111266231);
+    // GIVEN a buyer whose 30 days end in two days
+    let grant = TimeGrant {
+        source: GrantSource::Payment(1),
+        accepted_at: Utc::now() - TimeDelta::days(28),
+        access: AccessDuration::from_days(30).unwrap(),
+        refunded_at: None,
+    };
+    grant_time(
+        &shop.store,
+        key,
+        &grant,
+        grant.accepted_at,
+        &LifecycleSettings::default(),
+    )
+    .await
+    .unwrap();
+
+    let expiring = shop.ok(&["subscriptions", "list", "--expiring-within", "3d"]);
+    assert_eq!(expiring.len(), 1);
+    assert_eq!(expiring[0]["status"], "active");
+    assert!(shop.ok(&["subscriptions", "list", "--expired"]).is_empty());
+
+    // WHEN an operator extends it by 10 days
+    let extended = shop.ok(&[
+        "subscriptions",
+        "extend",
+        "6271402111",
+        "-1003111266231",
+        "--days",
+        "10",
+        "--reason",
+        "outage credit",
+    ]);
+    let before: chrono::DateTime<Utc> =
+        serde_json::from_value(expiring[0]["expires_at"].clone()).unwrap();
+    let after: chrono::DateTime<Utc> =
+        serde_json::from_value(extended[0]["expires_at"].clone()).unwrap();
+    assert_eq!(after - before, TimeDelta::days(10));
+
+    // AND then ends it
+    let ended = shop.ok(&[
+        "subscriptions",
+        "end",
+        "6271402111",
+        "-1003111266231",
+        "--reason",
+        "chargeback",
+    ]);
+    assert_eq!(
+        ended[0]["status"], "expired",
+        "paid time stops now; removal follows"
+    );
+    let queued: Vec<LifecycleMessage> = shop
+        .queued("lifecycle")
+        .await
+        .iter()
+        .map(|body| serde_json::from_str(body).unwrap())
+        .collect();
+    assert_eq!(queued.len(), 1, "the removal is queued at once");
+    assert_eq!(queued[0].task, Task::Removal);
+
+    // THEN the history keeps both reasons
+    let shown = shop.ok(&["subscriptions", "show", "6271402111", "-1003111266231"]);
+    let history = shown[0]["record"]["history"].as_array().unwrap().clone();
+    let reasons: Vec<&str> = history
+        .iter()
+        .filter_map(|h| h["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, ["outage credit", "chargeback"]);
+
+    // Bad input: a clear error, nothing changed
+    let missing = shop.fails(&["subscriptions", "show", "42", "-1003111266231"]);
+    assert!(missing.contains("no subscription for user 42"), "{missing}");
+    let bad = shop.fails(&["subscriptions", "list", "--expiring-within", "3 days"]);
+    assert!(bad.contains("--expiring-within"), "{bad}");
+}

@@ -2,6 +2,10 @@
 //! stuck invite, re-issue a link, approve or reject a held payment. The `telepay` CLI
 //! parses arguments and prints; every decision is made here, tested on the memory store.
 
+mod subscriptions;
+
+pub use subscriptions::within;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -44,6 +48,12 @@ pub enum OperatorError {
     UnknownPrivateChannel(i64),
     #[error("payment {0} has a link to revoke: set TELEGRAM_BOT_TOKEN")]
     NoBot(i64),
+    #[error("no subscription for {0}")]
+    SubscriptionNotFound(crate::subscription::SubscriptionKey),
+    #[error("the subscription of {0} kept changing under this write; try again")]
+    SubscriptionBusy(crate::subscription::SubscriptionKey),
+    #[error("{0} days is not a length of access (1 to 3660)")]
+    BadLength(u32),
     #[error(transparent)]
     Approve(#[from] ApproveError),
     #[error(transparent)]
@@ -125,11 +135,13 @@ pub struct Operator<'s, S> {
     pub clock: SharedClock,
 }
 
-impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
+impl<'s, S> Operator<'s, S> {
     pub fn new(store: &'s S, clock: SharedClock) -> Self {
         Self { store, clock }
     }
+}
 
+impl<'s, S: OperatorStore + IngressStore + ReconcilerStore> Operator<'s, S> {
     pub async fn payment(&self, payment_id: PaymentId) -> Result<ProcessedPayment, OperatorError> {
         self.store
             .get_payment(payment_id)

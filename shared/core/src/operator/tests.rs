@@ -376,3 +376,66 @@ async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
         Err(OperatorError::NoOperatorNeeded(62))
     ));
 }
+
+#[tokio::test]
+async fn ending_a_removal_failed_subscription_retries_the_removal_now() {
+    use crate::order::UserId;
+    use crate::subscription::{
+        AccessDuration, GrantSource, LifecycleMessage, LifecycleSettings, Subscription,
+        SubscriptionKey, SubscriptionStatus, Task, TaskDone, TimeGrant,
+    };
+    let operator = operator();
+    let settings = LifecycleSettings::default();
+    let key = SubscriptionKey::new(UserId::new(7).unwrap(), -1002222222222);
+    // GIVEN a removal Telegram refused for good (the member was an admin)
+    let grant = TimeGrant {
+        source: GrantSource::Payment(1),
+        accepted_at: at() - TimeDelta::days(31),
+        access: AccessDuration::from_days(30).unwrap(),
+        refunded_at: None,
+    };
+    let failed = Subscription::first(key, grant, at() - TimeDelta::days(31), &settings)
+        .claim(Task::Removal, "r", at(), &settings)
+        .unwrap()
+        .complete(
+            "r",
+            TaskDone::RemovalFailed {
+                reason: "Bad Request: user is an administrator of the chat".into(),
+            },
+            at(),
+            &settings,
+        )
+        .unwrap()
+        .0;
+    let mut stored = failed.clone();
+    stored.version = 1;
+    let _ = crate::store::SubscriptionStore::write_subscription(operator.store, &stored)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.status(at(), &settings),
+        SubscriptionStatus::RemovalFailed
+    );
+
+    // WHEN the operator, having taken the admin rights away, ends it
+    let queue = MemoryQueue::new();
+    let ended = operator
+        .end(key, "admin rights removed", &settings, &queue)
+        .await
+        .unwrap();
+
+    // THEN the removal is due and queued at once, with the reason in the history
+    assert_eq!(ended.status(at(), &settings), SubscriptionStatus::Expired);
+    let queued: LifecycleMessage = serde_json::from_str(&queue.task_bodies()[0]).unwrap();
+    assert_eq!(queued.task, Task::Removal);
+    assert_eq!(
+        ended.history.last().unwrap().reason.as_deref(),
+        Some("admin rights removed")
+    );
+    // An unknown subscription is a clear error.
+    let nobody = SubscriptionKey::new(UserId::new(8).unwrap(), -1002222222222);
+    assert!(matches!(
+        operator.end(nobody, "x", &settings, &queue).await,
+        Err(OperatorError::SubscriptionNotFound(_))
+    ));
+}

@@ -66,16 +66,28 @@ pub struct TimeGrant {
 }
 
 /// The paid time: over the grants not refunded, in (`accepted_at`, source) order,
-/// `acc = max(accepted_at, acc) + duration`. `None` when nothing is left.
-pub fn fold_expiry(grants: &[TimeGrant]) -> Option<DateTime<Utc>> {
+/// `acc = max(accepted_at, acc) + duration`; an operator's `end` at time `t` caps what
+/// was bought before it (`acc = min(acc, t)`), and time bought after it starts afresh.
+/// `None` when nothing is left.
+pub fn fold_expiry(grants: &[TimeGrant], cut_offs: &[DateTime<Utc>]) -> Option<DateTime<Utc>> {
     let mut live: Vec<&TimeGrant> = grants.iter().filter(|g| g.refunded_at.is_none()).collect();
     live.sort_by(|a, b| (a.accepted_at, &a.source).cmp(&(b.accepted_at, &b.source)));
-    live.into_iter().fold(None, |acc, grant| {
-        let start = acc.map_or(grant.accepted_at, |acc: DateTime<Utc>| {
-            acc.max(grant.accepted_at)
-        });
-        Some(start + grant.access.as_delta())
-    })
+    let mut cuts: Vec<DateTime<Utc>> = cut_offs.to_vec();
+    cuts.sort();
+    let mut cuts = cuts.into_iter().peekable();
+    let mut acc: Option<DateTime<Utc>> = None;
+    for grant in live {
+        // A cut at the same instant as a grant comes after it: the cut wins.
+        while let Some(cut) = cuts.next_if(|cut| *cut < grant.accepted_at) {
+            acc = acc.map(|acc| acc.min(cut));
+        }
+        let start = acc.map_or(grant.accepted_at, |acc| acc.max(grant.accepted_at));
+        acc = Some(start + grant.access.as_delta());
+    }
+    for cut in cuts {
+        acc = acc.map(|acc| acc.min(cut));
+    }
+    acc
 }
 
 /// Work the lifecycle does on a subscription, one at a time under a lease.
@@ -171,6 +183,10 @@ pub struct Subscription {
     /// Bumped by every write; a write applies only over the version it was computed from.
     pub version: u64,
     pub grants: Vec<TimeGrant>,
+    /// When an operator ended the subscription (`telepay subscriptions end`): the fold
+    /// caps the time bought before each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut_offs: Vec<DateTime<Utc>>,
     /// The fold of `grants` (the first grant's time if every grant was refunded).
     pub expires_at: DateTime<Utc>,
     /// When `expires_at` last changed: reminder points already past then are skipped.
@@ -253,6 +269,7 @@ impl Subscription {
             expires_at: now,
             expiry_set_at: now,
             grants: Vec::new(),
+            cut_offs: Vec::new(),
             reminded_before_seconds: None,
             lease: None,
             ended: None,
@@ -456,6 +473,28 @@ impl Subscription {
         (next.next_due_at != self.next_due_at || next.lease != self.lease).then_some(next)
     }
 
+    /// An operator's `end`: the time bought so far stops now, so the removal is due now
+    /// (a `removal_failed` is retried). Time bought later starts afresh.
+    pub fn end_now(&self, reason: &str, now: DateTime<Utc>, settings: &LifecycleSettings) -> Self {
+        let now = ms(now);
+        let mut next = self.clone();
+        if next.removal_failed() {
+            next.ended = None;
+        }
+        next.cut_offs.push(now);
+        next.note(now, "ended by an operator".into(), Some(reason.to_owned()));
+        next.refold(now);
+        next.finish(now, settings)
+    }
+
+    /// Puts the operator's reason on the latest history line (an operator grant).
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        if let Some(last) = self.history.last_mut() {
+            last.reason = Some(reason.to_owned());
+        }
+        self
+    }
+
     /// An operator's retry of a `removal_failed`: the removal is due again.
     pub fn retry_removal(
         &self,
@@ -524,7 +563,7 @@ impl Subscription {
     /// ending afresh, and one that reopens a removed buyer's access needs an invite.
     fn refold(&mut self, now: DateTime<Utc>) {
         let first = self.grants.iter().map(|g| g.accepted_at).min();
-        let expires_at = fold_expiry(&self.grants)
+        let expires_at = fold_expiry(&self.grants, &self.cut_offs)
             .or(first)
             .unwrap_or(self.expires_at);
         if expires_at == self.expires_at && self.version > 0 {

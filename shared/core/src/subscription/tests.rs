@@ -37,8 +37,11 @@ fn paid_time_adds_up_and_a_gap_starts_afresh() {
     let b = paid(2, t0() + days(10), 30);
     let c = paid(3, t0() + days(100), 30);
     // THEN the second extends the first; the third starts at its own time
-    assert_eq!(fold_expiry(&[a.clone(), b.clone()]), Some(t0() + days(60)));
-    assert_eq!(fold_expiry(&[c.clone(), a, b]), Some(t0() + days(130)));
+    assert_eq!(
+        fold_expiry(&[a.clone(), b.clone()], &[]),
+        Some(t0() + days(60))
+    );
+    assert_eq!(fold_expiry(&[c.clone(), a, b], &[]), Some(t0() + days(130)));
 }
 
 #[test]
@@ -287,4 +290,26 @@ async fn a_stale_version_is_never_written() {
         crate::store::Versioned::Conflict,
         "a first version never overwrites a stored record"
     );
+}
+
+#[test]
+fn an_operator_end_stops_the_time_bought_so_far_and_later_time_starts_afresh() {
+    let s = settings();
+    let sub = Subscription::first(key(), paid(1, t0(), 30), t0(), &s);
+    // WHEN an operator ends it on day 5
+    let ended = sub.end_now("chargeback", t0() + days(5), &s);
+    assert_eq!(ended.expires_at, t0() + days(5));
+    assert_eq!(ended.due_task(t0() + days(5), &s), Some(Task::Removal));
+    assert_eq!(
+        ended.history.last().unwrap().reason.as_deref(),
+        Some("chargeback")
+    );
+    // AND a second end later does not give back the time the first one took
+    let again = ended.end_now("again", t0() + days(10), &s);
+    assert_eq!(again.expires_at, t0() + days(5));
+    // THEN a payment after the end buys time from its own start
+    let back = again
+        .grant(paid(2, t0() + days(12), 30), t0() + days(12), &s)
+        .unwrap();
+    assert_eq!(back.expires_at, t0() + days(42));
 }
