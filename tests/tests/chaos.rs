@@ -7,7 +7,7 @@ use telepay_integration_tests::chaos::{self, ChaosConfig};
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 
 /// The seed of this run: CHAOS_SEED replays another one.
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     std::env::var("CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -17,7 +17,7 @@ fn seed() -> u64 {
 /// The run's runtime: four workers, as before, with 8 MiB stacks. A debug build's poll
 /// frames through the AWS SDK orchestrator, the chaos decorators and the handlers come
 /// close to tokio's default 2 MiB; release builds (Lambda, `make chaos`) are far below.
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .thread_stack_size(8 << 20)
@@ -87,4 +87,68 @@ fn chaos_on_dynamodb() {
         config.arrival_interval = std::time::Duration::from_millis(40);
         run_and_check("dynamodb (moto)", store, config).await;
     });
+}
+
+mod lifecycle {
+    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_core::store::ports::*;
+    use telepay_integration_tests::chaos::lifecycle::{self, LifecycleChaosConfig};
+    use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
+
+    use super::{runtime, seed};
+
+    async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, buyers: usize) {
+        let mut config = LifecycleChaosConfig::new(seed(), buyers);
+        // Twelve-hour steps and more refunds than `make chaos`: the same paths, in less
+        // time, with refunds certain to happen.
+        config.step = chrono::TimeDelta::hours(12);
+        config.refunded = 0.04;
+        let report = lifecycle::run(store, config).await;
+        println!("{backend}: {report}");
+        let violations = report.violations();
+        assert!(
+            violations.is_empty(),
+            "subscription guarantees broken on {backend} (replay with CHAOS_SEED={}):\n{}",
+            report.seed,
+            violations.join("\n")
+        );
+        // The run must have exercised what it claims to.
+        assert!(
+            report.removals > buyers / 2,
+            "most buyers were removed at their end"
+        );
+        assert!(report.renewed_before_end > 0 && report.returned_after_removal > 0);
+        assert!(report.refunds > 0, "refunds happened");
+        assert!(report.reminders > buyers, "reminders went out");
+        let crashes = report
+            .injected
+            .keys()
+            .filter(|k| k.contains("Crashed"))
+            .count();
+        assert!(crashes > 0, "lifecycle invocations crashed");
+    }
+
+    #[test]
+    fn subscriptions_under_chaos_on_memory() {
+        runtime().block_on(run_and_check("memory", MemoryPaymentStore::new(), 150));
+    }
+
+    #[test]
+    fn subscriptions_under_chaos_on_sqlite() {
+        runtime().block_on(async { run_and_check("sqlite", sqlite_store(true).await, 150).await });
+    }
+
+    #[test]
+    fn subscriptions_under_chaos_on_postgres() {
+        runtime()
+            .block_on(async { run_and_check("postgres", postgres_store(true).await, 150).await });
+    }
+
+    #[test]
+    fn subscriptions_under_chaos_on_dynamodb() {
+        runtime().block_on(async {
+            let store = MotoResources::new().await.store();
+            run_and_check("dynamodb (moto)", store, 80).await
+        });
+    }
 }

@@ -74,6 +74,7 @@ pub enum Stage {
     Processor,
     InviteSender,
     Reconciler,
+    Lifecycle,
 }
 
 impl Stage {
@@ -83,6 +84,7 @@ impl Stage {
             Self::Processor => "payment-processor",
             Self::InviteSender => "invite-sender",
             Self::Reconciler => "reconciler",
+            Self::Lifecycle => "subscription-lifecycle",
         }
     }
 
@@ -94,6 +96,8 @@ impl Stage {
             Self::Processor => 6,
             Self::InviteSender => 12,
             Self::Reconciler => 0,
+            // A removal's claim, call and completion, then its notice's.
+            Self::Lifecycle => 20,
         }
     }
 }

@@ -8,6 +8,7 @@ mod decorators;
 pub mod dice;
 mod driver;
 pub mod faults;
+pub mod lifecycle;
 pub mod report;
 pub mod schedule;
 pub mod sim_sqs;

@@ -1,0 +1,621 @@
+//! The subscription lifecycle under chaos, on a movable clock: buyers pay (some again
+//! before their month ends, some after they were removed), a few are refunded, most join
+//! the channel, a few are the channel's administrators; the clock moves in six-hour
+//! steps through four months while grants and refunds land in a seeded order, the
+//! sweeper runs on every step and the lifecycle consumer drains its at-least-once queue
+//! with crashes at step boundaries, store faults (refused, answer lost, slow) and
+//! Telegram faults (429, 5xx, slow, too slow).
+//!
+//! Figures come from the fake Bot API's state and an independent model of each buyer's
+//! paid time (its own fold, never the store's): expiries that differ from the model,
+//! members removed while paid, expired members still in, removals per expiry, reminders
+//! per expiry.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use fake_bot_api::{FakeBotApi, FaultKind};
+use serde_json::Value;
+use telepay_core::clock::{Clock, ManualClock};
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::order::UserId;
+use telepay_core::store::ports::*;
+use telepay_core::subscription::{
+    AccessDuration, GrantSource, LifecycleSettings, LifecycleTexts, LifecycleWorker, Pacer,
+    SubscriptionKey, SubscriptionStatus, SubscriptionSweeper, TimeGrant, grant_time, refund_time,
+};
+use telepay_shared::telegram::{BotApiInviter, BotToken};
+
+use super::decorators::{ChaosQueue, ChaosStore, ChaosTelegram};
+use super::dice::{Dice, tag};
+use super::faults::{Chaos, FaultRates, Stage, invoke};
+use super::sim_sqs::SimQueue;
+
+const BOT_TOKEN: &str = "31337:lifecycle-chaos";
+const CHANNEL: i64 = -1002222222222;
+const USER_BASE: i64 = 7_000_000_000;
+const DIRECTORY: &str = r#"{"channels":[{"channel_id":-1003111266231,"private_channel_id":-1002222222222,
+    "title":"Chaos channel","tiers":[{"price_amount":3.21,"price_currency":"usd","subscription_days":30}]}]}"#;
+const DAYS: i64 = 120;
+
+/// The knobs of one lifecycle run.
+#[derive(Debug, Clone)]
+pub struct LifecycleChaosConfig {
+    pub seed: u64,
+    pub buyers: usize,
+    pub rates: FaultRates,
+    /// Share of buyers who pay a second time (half before the end, half after removal).
+    pub second_payment: f64,
+    pub refunded: f64,
+    pub admins: f64,
+    pub never_join: f64,
+    pub visibility: Duration,
+    pub call_timeout: Duration,
+    /// How far the clock moves between sweeps (the deployed sweeper runs every 5
+    /// minutes; a longer step only makes each sweep find more).
+    pub step: TimeDelta,
+}
+
+impl LifecycleChaosConfig {
+    pub fn new(seed: u64, buyers: usize) -> Self {
+        Self {
+            seed,
+            buyers,
+            rates: FaultRates::default(),
+            second_payment: 0.2,
+            refunded: 0.01,
+            admins: 0.01,
+            never_join: 0.1,
+            visibility: Duration::from_millis(40),
+            call_timeout: Duration::from_millis(400),
+            step: TimeDelta::hours(6),
+        }
+    }
+}
+
+/// One buyer's seeded plan.
+#[derive(Debug, Clone)]
+struct BuyerPlan {
+    user_id: i64,
+    /// (payment id, accepted at, refunded at).
+    payments: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)>,
+    /// When the buyer clicks their first link (None: never).
+    joins_at: Option<DateTime<Utc>>,
+    admin: bool,
+}
+
+fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<BuyerPlan> {
+    let hours = |n: u64| TimeDelta::hours(n as i64);
+    (0..config.buyers as u64)
+        .map(|i| {
+            let user_id = USER_BASE + i as i64;
+            let first = t0 + hours(dice.below(20 * 24, &[tag("first"), i]));
+            let mut payments = vec![(user_id * 10, first)];
+            if dice.chance(config.second_payment, &[tag("again"), i]) {
+                let before_end = dice.chance(0.5, &[tag("before end"), i]);
+                let after = if before_end {
+                    hours(24 * 5 + dice.below(24 * 24, &[tag("renew at"), i]))
+                } else {
+                    hours(24 * 33 + dice.below(24 * 20, &[tag("return at"), i]))
+                };
+                payments.push((user_id * 10 + 1, first + after));
+            }
+            let payments = payments
+                .into_iter()
+                .enumerate()
+                .map(|(n, (id, at))| {
+                    let key = [tag("refund"), i, n as u64];
+                    let refunded = dice
+                        .chance(config.refunded, &key)
+                        .then(|| at + hours(24 + dice.below(24 * 10, &key)));
+                    (id, at, refunded)
+                })
+                .collect();
+            let joins_at = (!dice.chance(config.never_join, &[tag("never joins"), i])).then(|| {
+                first + TimeDelta::minutes(1 + dice.below(600, &[tag("joins"), i]) as i64)
+            });
+            BuyerPlan {
+                user_id,
+                payments,
+                joins_at,
+                admin: dice.chance(config.admins, &[tag("admin"), i]),
+            }
+        })
+        .collect()
+}
+
+/// The model: a buyer's paid end at `t`, from the grants processed and the refunds applied
+/// by then, folded here independently of the store.
+fn model_expiry(
+    plan: &BuyerPlan,
+    processed: &HashSet<i64>,
+    refunded: &HashSet<i64>,
+) -> Option<DateTime<Utc>> {
+    let mut live: Vec<(DateTime<Utc>, i64)> = plan
+        .payments
+        .iter()
+        .filter(|(id, _, _)| processed.contains(id) && !refunded.contains(id))
+        .map(|(id, at, _)| (*at, *id))
+        .collect();
+    live.sort();
+    let mut end: Option<DateTime<Utc>> = None;
+    for (at, _) in live {
+        let start = end.map_or(at, |end| end.max(at));
+        end = Some(start + TimeDelta::days(30));
+    }
+    end
+}
+
+/// What the lifecycle run found.
+#[derive(Debug, Clone, Default)]
+pub struct LifecycleReport {
+    pub seed: u64,
+    pub buyers: usize,
+    pub payments: usize,
+    pub renewed_before_end: usize,
+    pub returned_after_removal: usize,
+    pub refunds: usize,
+    pub expiry_differs_from_model: Vec<i64>,
+    pub removed_while_paid: Vec<(i64, String)>,
+    pub expired_still_in: Vec<i64>,
+    /// Buyers removed (as members) more than once for one expiry.
+    pub removed_twice_for_one_expiry: Vec<i64>,
+    pub removals: usize,
+    /// unbanChatMember calls beyond the one that removed (crashes after the call).
+    pub repeated_removal_calls: usize,
+    pub removal_failed: usize,
+    pub admins: usize,
+    pub reminders: usize,
+    /// Expiries that got more reminder messages than reminder points.
+    pub reminder_repeats: usize,
+    pub end_notices: usize,
+    pub removal_failed_without_admin: Vec<i64>,
+    pub lifecycle_queue: super::sim_sqs::QueueFigures,
+    pub injected: BTreeMap<String, u64>,
+    pub wall_time: Duration,
+}
+
+impl LifecycleReport {
+    pub fn violations(&self) -> Vec<String> {
+        let mut broken = Vec::new();
+        let mut check = |ok: bool, what: String| {
+            if !ok {
+                broken.push(what);
+            }
+        };
+        check(
+            self.expiry_differs_from_model.is_empty(),
+            format!(
+                "expiry differs from the model: {:?}",
+                self.expiry_differs_from_model
+            ),
+        );
+        check(
+            self.removed_while_paid.is_empty(),
+            format!("members removed while paid: {:?}", self.removed_while_paid),
+        );
+        check(
+            self.expired_still_in.is_empty(),
+            format!("expired members still in: {:?}", self.expired_still_in),
+        );
+        check(
+            self.removed_twice_for_one_expiry.is_empty(),
+            format!(
+                "removed twice for one expiry: {:?}",
+                self.removed_twice_for_one_expiry
+            ),
+        );
+        check(
+            self.removal_failed_without_admin.is_empty(),
+            format!(
+                "removal_failed without a cause: {:?}",
+                self.removal_failed_without_admin
+            ),
+        );
+        broken
+    }
+}
+
+impl std::fmt::Display for LifecycleReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "subscription lifecycle chaos (seed {})", self.seed)?;
+        writeln!(
+            f,
+            "  buyers {}, payments {} ({} renewed before the end, {} came back after removal), refunds {}",
+            self.buyers,
+            self.payments,
+            self.renewed_before_end,
+            self.returned_after_removal,
+            self.refunds
+        )?;
+        writeln!(
+            f,
+            "  expiry differs from the model: {}",
+            self.expiry_differs_from_model.len()
+        )?;
+        writeln!(
+            f,
+            "  members removed while paid: {}",
+            self.removed_while_paid.len()
+        )?;
+        writeln!(
+            f,
+            "  expired members still in at the end: {}",
+            self.expired_still_in.len()
+        )?;
+        writeln!(
+            f,
+            "  removals: {} (removed twice for one expiry: {}; repeated unban calls after crashes: {})",
+            self.removals,
+            self.removed_twice_for_one_expiry.len(),
+            self.repeated_removal_calls
+        )?;
+        writeln!(
+            f,
+            "  removal_failed: {} (admins: {})",
+            self.removal_failed, self.admins
+        )?;
+        writeln!(
+            f,
+            "  reminders: {} (expiries with a repeated reminder: {}), end notices: {}",
+            self.reminders, self.reminder_repeats, self.end_notices
+        )?;
+        writeln!(
+            f,
+            "  lifecycle queue: sent {}, duplicated {}, redelivered {}, dead-lettered {}",
+            self.lifecycle_queue.sent,
+            self.lifecycle_queue.duplicated,
+            self.lifecycle_queue.redelivered,
+            self.lifecycle_queue.dead_lettered
+        )?;
+        let injected: u64 = self.injected.values().sum();
+        writeln!(f, "  faults injected: {injected}")?;
+        write!(f, "  wall time: {:.1} s", self.wall_time.as_secs_f64())
+    }
+}
+
+/// Telegram's faults for the lifecycle's calls, keyed by the user and the attempt.
+fn telegram_policy(
+    chaos: Arc<Chaos>,
+    call_timeout: Duration,
+) -> impl Fn(&str, &Value) -> Option<FaultKind> + Send + Sync {
+    move |method, params| {
+        let user = match method {
+            "sendMessage" => params["chat_id"].as_i64()?,
+            "unbanChatMember" => params["user_id"].as_i64()?,
+            _ => return None,
+        };
+        let (dice, rates) = (&chaos.dice, &chaos.rates);
+        let attempt = chaos.attempt(method, user);
+        let roll = dice.unit(&[tag("lifecycle telegram"), tag(method), user as u64, attempt]);
+        let faults = [
+            (rates.telegram_429, "telegram 429", FaultKind::RetryAfter(1)),
+            (rates.telegram_500, "telegram 500", FaultKind::ServerError),
+            (
+                rates.telegram_too_slow,
+                "telegram answered too late",
+                FaultKind::Delay(call_timeout + Duration::from_millis(200)),
+            ),
+            (
+                rates.telegram_slow,
+                "telegram slow",
+                FaultKind::Delay(call_timeout / 4),
+            ),
+        ];
+        let mut floor = 0.0;
+        for (rate, name, kind) in faults {
+            floor += rate;
+            if roll < floor {
+                chaos.count(format!("lifecycle: {name}"));
+                return Some(kind);
+            }
+        }
+        None
+    }
+}
+
+/// Runs the lifecycle leg against `store` and reports.
+pub async fn run<S: PaymentStore + 'static>(
+    store: S,
+    config: LifecycleChaosConfig,
+) -> LifecycleReport {
+    let started = Instant::now();
+    let dice = Dice::new(config.seed);
+    let chaos = Arc::new(Chaos::new(dice, config.rates.clone()));
+    let fake = FakeBotApi::start(BOT_TOKEN).await;
+    fake.set_policy(Box::new(telegram_policy(
+        chaos.clone(),
+        config.call_timeout,
+    )));
+    let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    let clock = ManualClock::frozen_at(t0);
+    let settings = LifecycleSettings::default();
+    let store = ChaosStore::new(Arc::new(store), chaos.clone());
+    let queue = Arc::new(SimQueue::new(
+        "lifecycle",
+        config.visibility,
+        5,
+        config.rates.sqs_duplicate,
+        dice,
+    ));
+    let sweeper = SubscriptionSweeper::new(
+        store.clone(),
+        ChaosQueue::new(queue.clone(), chaos.clone()),
+        settings.clone(),
+        10_000,
+    )
+    .with_clock(clock.clone());
+    let telegram = BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
+        .expect("the fake's URL");
+    let mut worker = LifecycleWorker::new(
+        store.clone(),
+        ChaosTelegram::new(telegram, chaos.clone()),
+        ChannelDirectory::from_json(DIRECTORY).unwrap(),
+        settings.clone(),
+        LifecycleTexts::default(),
+    )
+    .with_clock(clock.clone());
+    worker.call_timeout = config.call_timeout;
+    let pacer = Pacer::unlimited();
+
+    let plans = plans(&dice, &config, t0);
+    for plan in plans.iter().filter(|p| p.admin) {
+        fake.add_admin(CHANNEL, plan.user_id);
+    }
+    let by_user: HashMap<i64, &BuyerPlan> = plans.iter().map(|p| (p.user_id, p)).collect();
+    let mut processed: HashMap<i64, HashSet<i64>> = HashMap::new();
+    let mut refunded: HashMap<i64, HashSet<i64>> = HashMap::new();
+    let mut joined: HashSet<i64> = HashSet::new();
+    // Times each buyer entered the channel (first join, and back after a removal).
+    let mut entries: HashMap<i64, usize> = HashMap::new();
+    // Each removal the fake saw, with the simulated time of its step.
+    let mut removals_seen = 0;
+    let mut removed_while_paid = Vec::new();
+    let mut removed_at: Vec<(i64, DateTime<Utc>, bool)> = Vec::new();
+
+    let steps = (TimeDelta::days(DAYS).num_seconds() / config.step.num_seconds()) as u64;
+    for step in 0..steps {
+        let now = clock.now();
+        // Grants and refunds that are due, in a seeded order (either order must agree).
+        let mut due: Vec<(u64, i64, i64, bool)> = Vec::new();
+        for plan in &plans {
+            for (id, at, refund_at) in &plan.payments {
+                if *at <= now && !processed.get(&plan.user_id).is_some_and(|p| p.contains(id)) {
+                    due.push((
+                        dice.below(1 << 20, &[tag("order"), *id as u64]),
+                        plan.user_id,
+                        *id,
+                        false,
+                    ));
+                }
+                if refund_at.is_some_and(|r| r <= now)
+                    && !refunded.get(&plan.user_id).is_some_and(|r| r.contains(id))
+                {
+                    due.push((
+                        dice.below(1 << 20, &[tag("order"), *id as u64, 1]),
+                        plan.user_id,
+                        *id,
+                        true,
+                    ));
+                }
+            }
+        }
+        due.sort();
+        for (_, user, id, is_refund) in due {
+            let key = SubscriptionKey::new(UserId::new(user).unwrap(), CHANNEL);
+            let plan = by_user[&user];
+            let accepted_at = plan.payments.iter().find(|p| p.0 == id).unwrap().1;
+            // As SQS and NOWPayments do: retried until it lands.
+            loop {
+                let result = if is_refund {
+                    refund_time(&store, key, &GrantSource::Payment(id), now, &settings)
+                        .await
+                        .map(|_| ())
+                } else {
+                    let grant = TimeGrant {
+                        source: GrantSource::Payment(id),
+                        accepted_at,
+                        access: AccessDuration::from_days(30).unwrap(),
+                        refunded_at: None,
+                    };
+                    Box::pin(grant_time(&store, key, &grant, now, &settings))
+                        .await
+                        .map(|_| ())
+                };
+                if result.is_ok() {
+                    break;
+                }
+            }
+            if is_refund {
+                refunded.entry(user).or_default().insert(id);
+            } else {
+                processed.entry(user).or_default().insert(id);
+                // The invite path lets a buyer who was removed back in with a new link.
+                if joined.contains(&user) && !fake.is_member(CHANNEL, user) {
+                    fake.add_member(CHANNEL, user);
+                    *entries.entry(user).or_default() += 1;
+                }
+            }
+        }
+        // Buyers click their first link.
+        for plan in &plans {
+            if plan.joins_at.is_some_and(|at| at <= now) && joined.insert(plan.user_id) {
+                fake.add_member(CHANNEL, plan.user_id);
+                *entries.entry(plan.user_id).or_default() += 1;
+            }
+        }
+        // The sweeper, then the consumer until its queue is quiet for this step.
+        if let Err(err) = sweeper.sweep().await {
+            chaos.count(format!("sweep failed: {err}"));
+        }
+        drain(&queue, &worker, &pacer, &chaos, step, config.visibility).await;
+
+        // Every removal that happened in this step, held against the model.
+        let removals = fake.removals();
+        for removal in &removals[removals_seen..] {
+            let plan = by_user[&removal.user_id];
+            let paid_until = model_expiry(
+                plan,
+                &processed.get(&removal.user_id).cloned().unwrap_or_default(),
+                &refunded.get(&removal.user_id).cloned().unwrap_or_default(),
+            );
+            if removal.was_member && paid_until.is_some_and(|end| end + settings.grace > now) {
+                removed_while_paid.push((removal.user_id, now.to_rfc3339()));
+            }
+            removed_at.push((removal.user_id, now, removal.was_member));
+        }
+        removals_seen = removals.len();
+        clock.advance(config.step);
+    }
+
+    // Figures from the fake's state and the model, never from the store.
+    let end = clock.now();
+    let mut report = LifecycleReport {
+        seed: config.seed,
+        buyers: plans.len(),
+        payments: plans.iter().map(|p| p.payments.len()).sum(),
+        refunds: plans
+            .iter()
+            .flat_map(|p| &p.payments)
+            .filter(|p| p.2.is_some())
+            .count(),
+        admins: plans.iter().filter(|p| p.admin).count(),
+        removed_while_paid,
+        ..LifecycleReport::default()
+    };
+    for plan in &plans {
+        if plan.payments.len() > 1 {
+            let first_end = plan.payments[0].1 + TimeDelta::days(30);
+            if plan.payments[1].1 < first_end {
+                report.renewed_before_end += 1;
+            } else {
+                report.returned_after_removal += 1;
+            }
+        }
+        let user = plan.user_id;
+        let key = SubscriptionKey::new(UserId::new(user).unwrap(), CHANNEL);
+        let model = model_expiry(
+            plan,
+            &processed.get(&user).cloned().unwrap_or_default(),
+            &refunded.get(&user).cloned().unwrap_or_default(),
+        );
+        // The read suffers the same faults: retried until it answers.
+        let stored = loop {
+            if let Ok(stored) = store.get_subscription(key).await {
+                break stored;
+            }
+        };
+        let stored_expiry = stored.as_ref().map(|s| s.expires_at);
+        let all_refunded = model.is_none();
+        if !all_refunded && stored_expiry != model {
+            report.expiry_differs_from_model.push(user);
+        }
+        let expired = model.is_none_or(|end_at| end_at + settings.grace <= end - config.step);
+        if let Some(subscription) = &stored
+            && subscription.status(end, &settings) == SubscriptionStatus::RemovalFailed
+        {
+            report.removal_failed += 1;
+            if !plan.admin {
+                report.removal_failed_without_admin.push(user);
+            }
+        }
+        if expired && fake.is_member(CHANNEL, user) && !plan.admin {
+            report.expired_still_in.push(user);
+        }
+    }
+    // Removals per expiry: a member is removed at most once between two grants.
+    let mut removals_by_user: HashMap<i64, Vec<(DateTime<Utc>, bool)>> = HashMap::new();
+    for (user, at, was_member) in &removed_at {
+        removals_by_user
+            .entry(*user)
+            .or_default()
+            .push((*at, *was_member));
+    }
+    for (user, removals) in &removals_by_user {
+        let member_removals = removals.iter().filter(|r| r.1).count();
+        report.removals += member_removals;
+        report.repeated_removal_calls += removals.len() - member_removals;
+        // A member leaves once per time they came in: more is a second removal.
+        if member_removals > entries.get(user).copied().unwrap_or_default() {
+            report.removed_twice_for_one_expiry.push(*user);
+        }
+    }
+    // Messages: reminders and end notices, per buyer and expiry text.
+    let mut reminders: HashMap<(i64, String), usize> = HashMap::new();
+    for call in fake.delivered("sendMessage") {
+        let text = call.text().unwrap_or_default().to_owned();
+        let user = call.chat_id().unwrap_or_default();
+        if text.contains(" ends on ") {
+            report.reminders += 1;
+            *reminders.entry((user, text)).or_default() += 1;
+        } else if text.contains(" ended on ") {
+            report.end_notices += 1;
+        }
+    }
+    // The text names the expiry: more messages with it than reminder points means a
+    // point was sent twice (a send of unknown outcome, retried).
+    let points = settings.reminder_points().len();
+    report.reminder_repeats = reminders.values().filter(|n| **n > points).count();
+    report.lifecycle_queue = queue.figures();
+    report.injected = chaos.tally();
+    report.wall_time = started.elapsed();
+    report
+}
+
+/// Delivers the lifecycle queue's messages to the handler, as the event source mapping
+/// does, each invocation with its seeded crash point, until nothing is left that can be
+/// done in this step (a message held by a live lease waits for a later step).
+async fn drain<S: PaymentStore + 'static>(
+    queue: &SimQueue,
+    worker: &LifecycleWorker<ChaosStore<S>, ChaosTelegram<BotApiInviter>>,
+    pacer: &Pacer,
+    chaos: &Chaos,
+    step: u64,
+    visibility: Duration,
+) {
+    let mut invocation_number = 0u64;
+    for _round in 0..3 {
+        loop {
+            let batch = queue.receive(5);
+            if batch.is_empty() {
+                break;
+            }
+            invocation_number += 1;
+            let invocation = chaos.invocation(Stage::Lifecycle, &[step, invocation_number]);
+            let event = telepay_shared::sqs_event::sqs_batch(batch.clone(), Duration::from_secs(5));
+            let delays = NoDelay;
+            match invoke(
+                invocation,
+                Duration::from_secs(5),
+                subscription_lifecycle::handle(worker, pacer, &delays, event),
+            )
+            .await
+            {
+                Ok(Ok(response)) => queue.settle(&batch, &response),
+                Ok(Err(never)) => match never {},
+                Err(interrupted) => chaos.count(format!("lifecycle invocation {interrupted:?}")),
+            }
+        }
+        if queue.outstanding() == 0 {
+            return;
+        }
+        // Hidden messages come back after their visibility timeout.
+        tokio::time::sleep(visibility + Duration::from_millis(20)).await;
+    }
+}
+
+/// The chaos queue hides a 429'd message for its visibility timeout, as SQS would after
+/// a failed ChangeMessageVisibility.
+struct NoDelay;
+
+impl telepay_core::queue::RetryDelay for NoDelay {
+    async fn delay_redelivery(
+        &self,
+        _receipt_handle: &str,
+        _delay: Duration,
+    ) -> Result<(), telepay_core::queue::QueueError> {
+        Ok(())
+    }
+}
