@@ -2,7 +2,8 @@
 # `make chaos`: the seeded chaos run on memory, SQLite, Postgres and DynamoDB (moto),
 # built in release mode. Starts moto and a throwaway Postgres like the test script.
 # Arguments go to the run: --seed N, --payments N (default 10000), --dynamodb-payments N
-# (default 3000: single-threaded moto is the slowest), --backends memory,sqlite,...
+# (default 3000: single-threaded moto is the slowest), --subscribers N (the subscription
+# lifecycle leg, default 1000; a third on DynamoDB), --backends memory,sqlite,...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

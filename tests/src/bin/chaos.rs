@@ -1,6 +1,9 @@
 //! `make chaos`: the seeded chaos run on every store backend, with its figures.
 //!
-//! Usage: chaos [--seed N] [--payments N] [--dynamodb-payments N] [--backends a,b,...]
+//! Usage: chaos [--seed N] [--payments N] [--dynamodb-payments N] [--subscribers N]
+//!              [--backends a,b,...]
+//! Each backend runs the payment chain, then the subscription lifecycle leg
+//! (`--subscribers` buyers over four simulated months; a third of them on DynamoDB).
 //! Needs DATABASE_URL (Postgres) and moto endpoints for DynamoDB: `scripts/chaos.sh`
 //! starts both. Exits 1 if any guarantee broke, printing the seed that replays it. The
 //! wall time is reported, split into arrivals and drain, never judged: how long a run
@@ -9,6 +12,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use telepay_integration_tests::chaos::lifecycle::{self, LifecycleChaosConfig};
 use telepay_integration_tests::chaos::{self, ChaosConfig, report};
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 
@@ -16,6 +20,7 @@ struct Args {
     seed: u64,
     payments: usize,
     dynamodb_payments: usize,
+    subscribers: usize,
     backends: Vec<String>,
 }
 
@@ -24,6 +29,7 @@ fn parse_args() -> Result<Args, String> {
         seed: 20261128,
         payments: 10_000,
         dynamodb_payments: 3_000,
+        subscribers: 1_000,
         backends: ["memory", "sqlite", "postgres", "dynamodb"]
             .map(String::from)
             .to_vec(),
@@ -40,6 +46,11 @@ fn parse_args() -> Result<Args, String> {
                 args.dynamodb_payments = value()?
                     .parse()
                     .map_err(|_| "--dynamodb-payments takes a number")?
+            }
+            "--subscribers" => {
+                args.subscribers = value()?
+                    .parse()
+                    .map_err(|_| "--subscribers takes a number")?
             }
             "--backends" => args.backends = value()?.split(',').map(String::from).collect(),
             other => return Err(format!("unknown argument {other}")),
@@ -96,6 +107,30 @@ async fn main() -> ExitCode {
                 "GUARANTEE BROKEN on {} (seed {}): {violation}",
                 report.backend, report.seed
             );
+        }
+        if args.subscribers > 0 {
+            let subscribers = match backend.as_str() {
+                "dynamodb" => args.subscribers / 3,
+                _ => args.subscribers,
+            };
+            let config = LifecycleChaosConfig::new(args.seed, subscribers);
+            let report = match backend.as_str() {
+                "memory" => {
+                    let store = telepay_core::store::memory::MemoryPaymentStore::new();
+                    lifecycle::run(store, config).await
+                }
+                "sqlite" => lifecycle::run(sqlite_store(true).await, config).await,
+                "postgres" => lifecycle::run(postgres_store(true).await, config).await,
+                _ => lifecycle::run(MotoResources::new().await.store(), config).await,
+            };
+            println!("{backend}: {report}");
+            for violation in report.violations() {
+                broken = true;
+                eprintln!(
+                    "SUBSCRIPTION GUARANTEE BROKEN on {backend} (seed {}): {violation}",
+                    report.seed
+                );
+            }
         }
     }
     if broken {
