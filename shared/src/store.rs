@@ -123,6 +123,14 @@ impl InviteStore for AnyPaymentStore {
     ) -> Result<Fenced, StoreError> {
         delegate!(self, s => s.complete_invite_by_membership(lease, now).await)
     }
+    async fn complete_invite_renewed_in_place(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        delegate!(self, s => s.complete_invite_renewed_in_place(lease, now).await)
+    }
+
     async fn release_invite(
         &self,
         lease: &InviteLease,

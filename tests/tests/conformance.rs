@@ -828,6 +828,46 @@ mod cases {
         );
     }
 
+    pub async fn a_renewal_completed_in_place_is_sent_and_says_so<B: Backend>() {
+        let store = B::fresh().await;
+        store.record_accepted(&sample_record(72)).await.unwrap();
+        let stale = claim(
+            72,
+            "stale",
+            now() - TimeDelta::minutes(5),
+            TimeDelta::seconds(1),
+        );
+        store.claim_invite(&stale).await.unwrap();
+        let live = claim(72, "live", now(), TimeDelta::seconds(30));
+        store.claim_invite(&live).await.unwrap();
+        assert_eq!(
+            store
+                .complete_invite_renewed_in_place(&stale.lease(), now())
+                .await
+                .unwrap(),
+            Fenced::LeaseLost,
+            "fenced like every write after a claim"
+        );
+        assert_eq!(
+            store
+                .complete_invite_renewed_in_place(&live.lease(), now())
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        let done = stored(&store, 72).await;
+        assert!(done.telegram_invite_sent && done.invite_renewed_in_place);
+        assert!(!done.invite_satisfied_by_membership);
+        assert_eq!(done.telegram_invite_link, None);
+        assert_eq!(
+            store
+                .claim_invite(&claim(72, "again", now(), TimeDelta::seconds(30)))
+                .await
+                .unwrap(),
+            ClaimOutcome::AlreadySent
+        );
+    }
+
     pub async fn thirty_two_concurrent_claims_have_one_winner<B: Backend>() {
         let store = Arc::new(B::fresh().await);
         store.record_accepted(&sample_record(1)).await.unwrap();
@@ -885,6 +925,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn rows_needing_an_operator_are_listed_apart_and_resolved_once() { cases::rows_needing_an_operator_are_listed_apart_and_resolved_once::<Store>().await }
             #[tokio::test] async fn an_invite_completed_by_membership_is_sent_and_says_so() { cases::an_invite_completed_by_membership_is_sent_and_says_so::<Store>().await }
             #[tokio::test] async fn a_racing_approve_and_reject_decide_once() { cases::a_racing_approve_and_reject_decide_once::<Store>().await }
+            #[tokio::test] async fn a_renewal_completed_in_place_is_sent_and_says_so() { cases::a_renewal_completed_in_place_is_sent_and_says_so::<Store>().await }
         }
     )*};
 }

@@ -220,7 +220,8 @@ mod cases {
                 .await
                 .unwrap(),
             Granted::Already {
-                expires_at: t0() + TimeDelta::days(30)
+                expires_at: t0() + TimeDelta::days(30),
+                renewal: true,
             },
             "a refunded payment redelivered does not count again"
         );

@@ -11,7 +11,7 @@ use lambda_runtime::LambdaEvent;
 use telepay_core::invite::InviteSender;
 use telepay_core::metrics::emit_count;
 use telepay_core::queue::{MessageOutcome, RetryDelay};
-use telepay_core::store::InviteStore;
+use telepay_core::store::{InviteStore, SubscriptionStore};
 use telepay_core::telegram::TelegramInviter;
 use telepay_shared::batch::{batch_response, message_span};
 use tracing::{Instrument, error, warn};
@@ -32,7 +32,7 @@ fn time_left(context: &lambda_runtime::Context) -> Duration {
 /// The invite-sender's timeout in template.yaml.
 const UNKNOWN_DEADLINE: Duration = Duration::from_secs(60);
 
-pub async fn handle<S: InviteStore, T: TelegramInviter, D: RetryDelay>(
+pub async fn handle<S: InviteStore + SubscriptionStore, T: TelegramInviter, D: RetryDelay>(
     sender: &InviteSender<S, T>,
     invite_queue: &D,
     event: LambdaEvent<SqsEvent>,

@@ -21,7 +21,8 @@ async fn main() -> Result<(), Error> {
     let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
     let invite_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.invite_queue_url);
     let telegram = BotApiInviter::new(config.bot_token, config.api_url.as_deref())?;
-    let sender = InviteSender::new(store, telegram, config.directory, config.settings);
+    let sender = InviteSender::new(store, telegram, config.directory, config.settings)
+        .with_lifecycle(config.lifecycle);
     tracing::info!("invite-sender cold start");
     lambda_runtime::run(service_fn(|event| handle(&sender, &invite_queue, event))).await
 }

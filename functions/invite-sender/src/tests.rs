@@ -678,3 +678,101 @@ fn the_template_passes_the_function_its_own_timeout() {
     assert_eq!(value("Timeout:"), value("TELEPAY_FUNCTION_TIMEOUT_S:"));
     assert_eq!(value("Timeout:"), UNKNOWN_DEADLINE.as_secs());
 }
+
+/// The buyer's subscription with the given payments' 30 days each, all accepted now.
+async fn subscribed(world: &World, payment_ids: &[i64]) -> chrono::DateTime<Utc> {
+    use telepay_core::order::UserId;
+    use telepay_core::subscription::{
+        AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant, grant_time,
+    };
+    let key = SubscriptionKey::new(UserId::new(USER).unwrap(), CHANNEL);
+    let at = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let mut expires_at = at;
+    for (n, id) in payment_ids.iter().enumerate() {
+        let grant = TimeGrant {
+            source: GrantSource::Payment(*id),
+            // In payment id order: a later id is the renewal.
+            accepted_at: at + TimeDelta::milliseconds(n as i64),
+            access: AccessDuration::from_days(30).unwrap(),
+            refunded_at: None,
+        };
+        expires_at = grant_time(
+            &world.sender.store,
+            key,
+            &grant,
+            at,
+            &LifecycleSettings::default(),
+        )
+        .await
+        .unwrap()
+        .expires_at();
+    }
+    expires_at
+}
+
+#[tokio::test]
+async fn a_renewal_while_the_buyer_is_in_the_channel_gets_no_link_but_a_renewed_note() {
+    // GIVEN a buyer in the channel through their first payment, who pays again
+    let world = world().await;
+    world.sender.store.put_payment(record(2));
+    let paid_until = subscribed(&world, &[1, 2]).await;
+    world.fake.add_member(CHANNEL, USER);
+    // WHEN the renewal's invite request comes (as the reconciler would queue it: the
+    // sender reads the subscription)
+    assert!(world.invoke_one(2).await.is_empty());
+    // THEN no link, one note saying until when, completed as renewed in place
+    assert_eq!(world.links_created(), 0);
+    let messages = world.messages_sent();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].contains("renewed until"), "{}", messages[0]);
+    assert!(
+        messages[0].contains(&paid_until.format("%Y-%m-%d %H:%M UTC").to_string()),
+        "{}",
+        messages[0]
+    );
+    let stored = world.stored(2);
+    assert!(stored.telegram_invite_sent && stored.invite_renewed_in_place);
+    assert_eq!(stored.telegram_invite_link, None);
+    // A redelivery does nothing more.
+    assert!(world.invoke_one(2).await.is_empty());
+    assert_eq!(world.messages_sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_renewal_after_the_buyer_left_gets_a_link_that_ends_with_the_paid_time() {
+    let world = world_with(InviteSettings {
+        link_ttl: Duration::from_secs(90 * 24 * 3600),
+        ..fast_settings()
+    })
+    .await;
+    world.sender.store.put_payment(record(1));
+    world.sender.store.put_payment(record(2));
+    let paid_until = subscribed(&world, &[1, 2]).await;
+    // The renewal's request as the processor queues it, with what the grant found.
+    let body = serde_json::json!({
+        "v": 1, "payment_id": 2, "user_id": USER, "channel_id": CHANNEL,
+        "grant": {"renewal": true, "paid_until": paid_until},
+    })
+    .to_string();
+    assert!(
+        world
+            .invoke(&[body], Duration::from_secs(30))
+            .await
+            .is_empty()
+    );
+    // Not a member: the normal invite, through a link that stops admitting when the
+    // paid time ends (not after the 90-day link lifetime).
+    let created = world.fake.delivered("createChatInviteLink").remove(0);
+    assert_eq!(created.params["expire_date"], paid_until.timestamp());
+    assert!(world.stored(2).telegram_invite_sent);
+    assert!(!world.stored(2).invite_renewed_in_place);
+}
+
+#[tokio::test]
+async fn a_first_payment_never_asks_whether_the_buyer_is_in() {
+    let world = world().await;
+    subscribed(&world, &[1]).await;
+    assert!(world.invoke_one(1).await.is_empty());
+    assert!(world.fake.delivered("getChatMember").is_empty());
+    assert_eq!(world.links_created(), 1);
+}

@@ -103,7 +103,7 @@ where
                 store.clone(),
                 telegram.clone(),
                 settings.directory.clone(),
-                settings.lifecycle,
+                settings.lifecycle.clone(),
                 settings.lifecycle_texts,
             )
             .with_clock(clock.clone()),
@@ -116,6 +116,7 @@ where
             )
             .with_clock(clock.clone()),
             invite_sender: InviteSender::new(store, telegram, settings.directory, settings.invite)
+                .with_lifecycle(settings.lifecycle)
                 .with_clock(clock),
         }
     }

@@ -171,6 +171,8 @@ pub struct ProcessedPayment {
     /// The invite was completed without a new link: the buyer was already in the channel
     /// when a stored link that may have been delivered had to be replaced.
     pub invite_satisfied_by_membership: bool,
+    /// A renewal whose buyer was in the channel: told "renewed until", no link.
+    pub invite_renewed_in_place: bool,
 }
 
 impl ProcessedPayment {
@@ -204,6 +206,7 @@ impl ProcessedPayment {
             invite_link_expires_at: None,
             invite_failure_reason: None,
             invite_satisfied_by_membership: false,
+            invite_renewed_in_place: false,
         }
     }
 }

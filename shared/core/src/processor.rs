@@ -12,8 +12,8 @@ use tracing::{error, info, warn};
 use crate::clock::{SharedClock, system_clock};
 use crate::metrics::emit_count;
 use crate::queue::{
-    InviteRequest, MessageOutcome, MessageQueue, PROCESSOR_MESSAGE_VERSION, PayoutInstruction,
-    ProcessorMessage, parse_message,
+    GrantFacts, InviteRequest, MessageOutcome, MessageQueue, PROCESSOR_MESSAGE_VERSION,
+    PayoutInstruction, ProcessorMessage, parse_message,
 };
 use crate::store::{ProcessedMark, ProcessorStore, SubscriptionStore};
 use crate::subscription::{
@@ -73,11 +73,18 @@ where
             error!(error = %err, "could not queue the payout");
             return MessageOutcome::Retry;
         }
-        if let Err(err) = self.grant(&message).await {
-            error!(error = %err, "could not grant the paid time");
-            return MessageOutcome::Retry;
+        let grant = match self.grant(&message).await {
+            Ok(grant) => grant,
+            Err(err) => {
+                error!(error = %err, "could not grant the paid time");
+                return MessageOutcome::Retry;
+            }
+        };
+        let mut invite = InviteRequest::from(&message);
+        if let Some(grant) = grant {
+            invite = invite.with_grant(grant);
         }
-        let invite = InviteRequest::from(&message).to_json();
+        let invite = invite.to_json();
         if let Err(err) = self.invite_queue.send(payment_id, &invite).await {
             error!(error = %err, "could not queue the invite");
             return MessageOutcome::Retry;
@@ -113,14 +120,15 @@ where
         }
     }
 
-    /// Adds the payment's time to the buyer's subscription, once.
-    async fn grant(&self, message: &ProcessorMessage) -> Result<(), LedgerError> {
+    /// Adds the payment's time to the buyer's subscription, once; what the invite
+    /// sender needs to know of it.
+    async fn grant(&self, message: &ProcessorMessage) -> Result<Option<GrantFacts>, LedgerError> {
         let Some(access) = message.purchase.access() else {
             // Never written by this project (a tier always has a length): admit, as
             // before subscriptions, and let an operator see it.
             error!("the purchase has no length; no paid time granted");
             emit_count("SubscriptionGrantSkipped");
-            return Ok(());
+            return Ok(None);
         };
         let now = self.clock.now();
         let accepted_at = message.accepted_at.unwrap_or_else(|| {
@@ -149,10 +157,13 @@ where
                     "SubscriptionGranted"
                 });
             }
-            Granted::Already { expires_at } => {
+            Granted::Already { expires_at, .. } => {
                 info!(%expires_at, "paid time was granted before; counted once");
             }
         }
-        Ok(())
+        Ok(Some(GrantFacts {
+            renewal: granted.renewal(),
+            paid_until: granted.expires_at() + self.lifecycle.grace,
+        }))
     }
 }

@@ -71,6 +71,19 @@ pub struct InviteRequest {
     pub payment_id: PaymentId,
     pub user_id: UserId,
     pub channel_id: ChannelId,
+    /// What the grant found, when the processor queues it: the buyer had paid time before
+    /// (ask Telegram whether they are in before sending a link), and until when a link
+    /// may admit. Absent (the reconciler, an operator, older messages): the invite sender
+    /// reads the subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantFacts>,
+}
+
+/// The grant's answer, carried to the invite sender so its happy path reads nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantFacts {
+    pub renewal: bool,
+    pub paid_until: DateTime<Utc>,
 }
 
 pub const PAYOUT_MESSAGE_VERSION: u32 = 1;
@@ -99,7 +112,13 @@ impl InviteRequest {
             payment_id,
             user_id,
             channel_id,
+            grant: None,
         }
+    }
+
+    pub fn with_grant(mut self, grant: GrantFacts) -> Self {
+        self.grant = Some(grant);
+        self
     }
 
     pub fn to_json(&self) -> String {

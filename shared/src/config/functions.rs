@@ -9,8 +9,8 @@ use telepay_core::signature::IpnSecret;
 use super::{
     API_URL, BOT_TOKEN, ConfigError, Environment, FUNCTION_TIMEOUT_S, INVITE_LINK_TTL_HOURS,
     INVITE_MESSAGE, INVITE_QUEUE_URL, IPN_SECRET, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
-    RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, StoreConfig, TELEGRAM_CALL_TIMEOUT_MS,
-    channel_directory, optional_number,
+    RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, RENEWED_MESSAGE, StoreConfig,
+    TELEGRAM_CALL_TIMEOUT_MS, channel_directory, optional_number,
 };
 use crate::telegram::BotToken;
 
@@ -101,6 +101,8 @@ pub struct InviteSenderConfig {
     pub api_url: Option<String>,
     pub directory: ChannelDirectory,
     pub settings: InviteSettings,
+    /// The grace after a subscription's end: a link admits until then at most.
+    pub lifecycle: telepay_core::subscription::LifecycleSettings,
 }
 
 impl InviteSenderConfig {
@@ -134,9 +136,13 @@ impl InviteSenderConfig {
                 reason: e.to_string(),
             })?;
         }
+        if let Some(text) = env.get(RENEWED_MESSAGE).filter(|t| !t.trim().is_empty()) {
+            settings.renewed_message = text;
+        }
         Ok(Self {
-            store: StoreConfig::from_env(env)?,
+            store: StoreConfig::with_subscriptions_from_env(env)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
+            lifecycle: super::lifecycle_settings(env)?,
             bot_token,
             api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
             directory: channel_directory(env)?,
@@ -189,6 +195,7 @@ mod tests {
             (BOT_TOKEN, "123:secret-token"),
             (PAYMENTS_TABLE, "p"),
             (REVIEWS_TABLE, "r"),
+            (SUBSCRIPTIONS_TABLE, "s"),
             (INVITE_QUEUE_URL, "http://q"),
             (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY),
             (INVITE_LINK_TTL_HOURS, "48"),
@@ -231,6 +238,7 @@ mod tests {
                 (BOT_TOKEN, "123:secret-token"),
                 (PAYMENTS_TABLE, "p"),
                 (REVIEWS_TABLE, "r"),
+                (SUBSCRIPTIONS_TABLE, "s"),
                 (INVITE_QUEUE_URL, "http://q"),
                 (CHANNEL_DIRECTORY, SAMPLE_DIRECTORY),
                 (TELEGRAM_CALL_TIMEOUT_MS, call_ms),

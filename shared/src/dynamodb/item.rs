@@ -82,6 +82,9 @@ pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
             item.insert(name.into(), number(t.timestamp_millis()));
         }
     }
+    if record.invite_renewed_in_place {
+        item.insert("invite_renewed_in_place".into(), AttributeValue::Bool(true));
+    }
     if record.invite_satisfied_by_membership {
         item.insert(
             "invite_satisfied_by_membership".into(),
@@ -251,6 +254,7 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
         invite_link_expires_at: r.millis("invite_link_expires_at")?,
         invite_failure_reason: r.string("invite_failure_reason")?,
         invite_satisfied_by_membership: r.flag("invite_satisfied_by_membership")?,
+        invite_renewed_in_place: r.flag("invite_renewed_in_place")?,
     })
 }
 

@@ -190,6 +190,15 @@ impl InviteStore for DynamoDbPaymentStore {
             .await
     }
 
+    async fn complete_invite_renewed_in_place(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.complete(lease, now, ", invite_renewed_in_place = :true")
+            .await
+    }
+
     async fn release_invite(
         &self,
         lease: &InviteLease,

@@ -34,6 +34,7 @@ pub struct PaymentRow {
     invite_failure_reason: Option<String>,
     invite_satisfied_by_membership: Option<bool>,
     duration_seconds: Option<i64>,
+    invite_renewed_in_place: Option<bool>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -112,6 +113,7 @@ impl PaymentRow {
             invite_link_expires_at: millis(id, self.invite_link_expires_at_ms)?,
             invite_failure_reason: self.invite_failure_reason,
             invite_satisfied_by_membership: self.invite_satisfied_by_membership.unwrap_or(false),
+            invite_renewed_in_place: self.invite_renewed_in_place.unwrap_or(false),
         })
     }
 }

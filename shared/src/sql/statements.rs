@@ -9,7 +9,7 @@ macro_rules! columns {
          updated_at, payload_hash, private_channel_id, subscription_days, price_amount, \
          price_currency, outcome_amount, outcome_currency, invite_lease_token, \
          invite_lease_until_ms, invite_link_expires_at_ms, invite_failure_reason, \
-         invite_satisfied_by_membership, duration_seconds"
+         invite_satisfied_by_membership, duration_seconds, invite_renewed_in_place"
     };
 }
 
@@ -17,7 +17,7 @@ pub(super) const INSERT_PAYMENT: &str = concat!(
     "INSERT INTO processed_payments (",
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id"
+     $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id"
 );
 pub(super) const SELECT_PAYMENT: &str = concat!(
     "SELECT ",
@@ -66,6 +66,10 @@ pub(super) const COMPLETE_INVITE: &str = "UPDATE processed_payments \
 pub(super) const COMPLETE_BY_MEMBERSHIP: &str = "UPDATE processed_payments \
      SET telegram_invite_sent = TRUE, telegram_invite_sent_at = $3, updated_at = $3, \
      invite_satisfied_by_membership = TRUE, invite_lease_token = NULL, invite_lease_until_ms = NULL \
+     WHERE payment_id = $1 AND invite_lease_token = $2 RETURNING payment_id";
+pub(super) const COMPLETE_RENEWED_IN_PLACE: &str = "UPDATE processed_payments \
+     SET telegram_invite_sent = TRUE, telegram_invite_sent_at = $3, updated_at = $3, \
+     invite_renewed_in_place = TRUE, invite_lease_token = NULL, invite_lease_until_ms = NULL \
      WHERE payment_id = $1 AND invite_lease_token = $2 RETURNING payment_id";
 pub(super) const RELEASE_INVITE: &str = "UPDATE processed_payments \
      SET invite_lease_token = NULL, invite_lease_until_ms = NULL, updated_at = $3 \

@@ -134,6 +134,7 @@ fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
                 .and_then(|p| p.duration_seconds)
                 .map(seconds_column),
         ),
+        Bind::Bool(Some(record.invite_renewed_in_place)),
     ]
 }
 
@@ -244,6 +245,15 @@ impl<DB: SqlDialect> InviteStore for SqlPaymentStore<DB> {
     ) -> Result<Fenced, StoreError> {
         self.fenced(COMPLETE_BY_MEMBERSHIP, lease, vec![now.naive_utc().into()])
             .await
+    }
+
+    async fn complete_invite_renewed_in_place(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let binds = vec![now.naive_utc().into()];
+        self.fenced(COMPLETE_RENEWED_IN_PLACE, lease, binds).await
     }
 
     async fn release_invite(

@@ -223,6 +223,17 @@ impl<S: PaymentStore> InviteStore for ChaosStore<S> {
         .await
     }
 
+    async fn complete_invite_renewed_in_place(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self.inner.complete_invite_renewed_in_place(lease, now);
+        let id = lease.payment_id.get();
+        self.write("complete_invite_renewed_in_place", id, call)
+            .await
+    }
+
     async fn release_invite(
         &self,
         lease: &InviteLease,

@@ -10,6 +10,11 @@
 //! 3. send it to the buyer;
 //! 4. complete under the token.
 //!
+//! A renewal (the buyer had paid time before this payment's) with no link made yet asks
+//! Telegram first whether the buyer is in the channel: if so, no link at all — one
+//! "renewed until" message, and the payment completes as `renewed_in_place`. A link
+//! never admits past the subscription's end plus the grace.
+//!
 //! Every handled failure releases the lease before the message is reported failed.
 
 use std::time::Duration;
@@ -21,15 +26,21 @@ use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::metrics::emit_count;
 use crate::payment::ProcessedPayment;
-use crate::queue::{INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_message};
-use crate::store::{ClaimOutcome, Fenced, InviteClaim, InviteLease, InviteStore, StoreError};
+use crate::queue::{
+    GrantFacts, INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_message,
+};
+use crate::store::{
+    ClaimOutcome, Fenced, InviteClaim, InviteLease, InviteStore, StoreError, SubscriptionStore,
+};
+use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey};
 use crate::telegram::{TelegramError, TelegramInviter};
 
 mod settings;
 
 pub use settings::{
     BOT_API_CALLS_PER_MESSAGE, DEFAULT_CALL_TIMEOUT, DEFAULT_LINK_TTL, DEFAULT_MESSAGE,
-    InviteSettings, MessageTemplate, STORE_TIME_PER_MESSAGE, TemplateWithoutLink,
+    DEFAULT_RENEWED_MESSAGE, InviteSettings, MessageTemplate, STORE_TIME_PER_MESSAGE,
+    TemplateWithoutLink,
 };
 
 pub struct InviteSender<S, T> {
@@ -37,6 +48,8 @@ pub struct InviteSender<S, T> {
     pub telegram: T,
     pub directory: ChannelDirectory,
     pub settings: InviteSettings,
+    /// The grace after a subscription's end (a link admits until then at most).
+    pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
 }
 
@@ -64,7 +77,7 @@ impl From<StoreError> for Stopped {
     }
 }
 
-impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
+impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> {
     pub fn new(
         store: S,
         telegram: T,
@@ -76,8 +89,14 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
             telegram,
             directory,
             settings,
+            lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
         }
+    }
+
+    pub fn with_lifecycle(mut self, lifecycle: LifecycleSettings) -> Self {
+        self.lifecycle = lifecycle;
+        self
     }
 
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
@@ -117,7 +136,9 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
             now,
         };
         match self.store.claim_invite(&claim).await {
-            Ok(ClaimOutcome::Claimed(record)) => self.deliver_claimed(&record, &claim).await,
+            Ok(ClaimOutcome::Claimed(record)) => {
+                self.deliver_claimed(&record, &claim, request.grant).await
+            }
             Ok(ClaimOutcome::AlreadySent) => {
                 info!("invite already sent; duplicate delivery acknowledged");
                 MessageOutcome::Done
@@ -157,9 +178,11 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
         &self,
         record: &ProcessedPayment,
         claim: &InviteClaim,
+        grant: Option<GrantFacts>,
     ) -> MessageOutcome {
         let lease = claim.lease();
-        let stopped = match self.run_protocol(record, &lease, claim.lease_until).await {
+        let run = self.run_protocol(record, &lease, claim.lease_until, grant);
+        let stopped = match Box::pin(run).await {
             Ok(()) => return MessageOutcome::Done,
             Err(stopped) => stopped,
         };
@@ -211,10 +234,31 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
         record: &ProcessedPayment,
         lease: &InviteLease,
         lease_until: DateTime<Utc>,
+        grant: Option<GrantFacts>,
     ) -> Result<(), Stopped> {
         let payment_id = record.payment_id.get();
         let chat_id = self.private_channel(record)?;
-        let link = match self.reusable_link(record) {
+        let grant = match grant {
+            Some(grant) => Some(grant),
+            None => self.grant_facts(record, chat_id).await?,
+        };
+        if let Some(grant) = grant
+            && grant.renewal
+            && record.telegram_invite_link.is_none()
+        {
+            // A renewal: if the buyer is still in, a link could only admit someone else.
+            let user_id = record.user_id.get();
+            let member = self
+                .call(lease_until, self.telegram.is_member(chat_id, user_id))
+                .await?;
+            if member {
+                return self
+                    .renew_in_place(record, lease, lease_until, chat_id, grant.paid_until)
+                    .await;
+            }
+        }
+        let paid_until = grant.map(|g| g.paid_until);
+        let link = match self.reusable_link(record, paid_until) {
             Some(link) => {
                 info!("reusing the stored invite link");
                 link.to_owned()
@@ -234,7 +278,7 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
                     // Not in: it will not be sent again, so make it useless.
                     self.revoke_best_effort(chat_id, old, lease_until).await;
                 }
-                let expires_at = self.clock.now() + self.ttl();
+                let expires_at = self.link_expiry(paid_until);
                 let name = format!("payment {payment_id}");
                 let created = self
                     .call(
@@ -287,6 +331,78 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
             }
         }
         Ok(())
+    }
+
+    /// What the grant found, from the subscription (a request queued by the reconciler or
+    /// an operator carries none): `None` for a payment granted before subscriptions.
+    async fn grant_facts(
+        &self,
+        record: &ProcessedPayment,
+        chat_id: i64,
+    ) -> Result<Option<GrantFacts>, Stopped> {
+        let key = SubscriptionKey::new(record.user_id, chat_id);
+        let source = GrantSource::Payment(record.payment_id.get());
+        Ok(self
+            .store
+            .get_subscription(key)
+            .await?
+            .filter(|subscription| subscription.grants.iter().any(|g| g.source == source))
+            .map(|subscription| GrantFacts {
+                renewal: subscription.is_renewal(&source),
+                paid_until: subscription.paid_until(&self.lifecycle),
+            }))
+    }
+
+    /// A renewing buyer already in the channel: one "renewed until" message, no link.
+    async fn renew_in_place(
+        &self,
+        record: &ProcessedPayment,
+        lease: &InviteLease,
+        lease_until: DateTime<Utc>,
+        chat_id: i64,
+        paid_until: DateTime<Utc>,
+    ) -> Result<(), Stopped> {
+        let channel = self.directory.private_channel_name(chat_id);
+        let text = self.settings.render_renewed(&channel, paid_until);
+        let sent = self
+            .call(
+                lease_until,
+                self.telegram.send_message(record.user_id.get(), &text),
+            )
+            .await;
+        match sent {
+            Ok(()) => {}
+            // They are in the channel: the note is a courtesy, not the delivery.
+            Err(TelegramError::UserUnreachable(reason)) => {
+                warn!(%reason, "renewed in place; the buyer cannot be messaged");
+            }
+            Err(err) => return Err(Stopped::Telegram(err)),
+        }
+        let completed = self
+            .write_after_call(lease_until, "mark the invite renewed in place", || {
+                self.store
+                    .complete_invite_renewed_in_place(lease, self.clock.now())
+            })
+            .await?;
+        match completed {
+            Fenced::Done => {
+                info!(%paid_until, "renewal: the buyer is in the channel; renewed in place, no link");
+                emit_count("InviteRenewedInPlace");
+                Ok(())
+            }
+            Fenced::LeaseLost => Err(Stopped::LeaseLost),
+        }
+    }
+
+    /// A new link's `expire_date`: its lifetime, but never past the paid time (with the
+    /// grace), and never less than a few minutes from now.
+    fn link_expiry(&self, paid_until: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let now = self.clock.now();
+        let full = now + self.ttl();
+        match paid_until {
+            Some(until) => full.min(until).max(now + TimeDelta::minutes(5)),
+            None => full,
+        }
     }
 
     /// The buyer is already in the channel: the invite is complete without a new link.
@@ -355,11 +471,18 @@ impl<S: InviteStore, T: TelegramInviter> InviteSender<S, T> {
         TimeDelta::from_std(self.settings.link_ttl).unwrap_or(TimeDelta::hours(24))
     }
 
-    /// The stored link, if it has at least half its lifetime left.
-    fn reusable_link<'r>(&self, record: &'r ProcessedPayment) -> Option<&'r str> {
+    /// The stored link, if it has at least half its lifetime left (the lifetime a link
+    /// made now would get).
+    fn reusable_link<'r>(
+        &self,
+        record: &'r ProcessedPayment,
+        paid_until: Option<DateTime<Utc>>,
+    ) -> Option<&'r str> {
         let link = record.telegram_invite_link.as_deref()?;
         let expires_at = record.invite_link_expires_at?;
-        (expires_at - self.clock.now() >= self.ttl() / 2).then_some(link)
+        let now = self.clock.now();
+        let lifetime = self.link_expiry(paid_until) - now;
+        (expires_at - now >= lifetime / 2).then_some(link)
     }
 
     async fn revoke_best_effort(&self, chat_id: i64, link: &str, lease_until: DateTime<Utc>) {

@@ -13,6 +13,8 @@ pub const STORE_TIME_PER_MESSAGE: Duration = Duration::from_secs(1);
 
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_RENEWED_MESSAGE: &str =
+    "Thank you! Your access to {channel} is renewed until {expires_at}.";
 pub const DEFAULT_MESSAGE: &str = "Thank you for your payment! Here is your personal invite link to the private channel:\n{link}\n\nIt admits one person and expires in {hours} hours.";
 
 /// The invite message, with `{link}` (required) and optional `{hours}` and `{payment_id}`.
@@ -57,9 +59,23 @@ pub struct InviteSettings {
     /// How long after the invocation's deadline the lease lapses (a crashed worker's
     /// payment becomes claimable again this soon after its deadline).
     pub lease_grace: Duration,
+    /// What a renewing buyer who is already in the channel is told instead of a link,
+    /// with `{channel}` and `{expires_at}`.
+    pub renewed_message: String,
 }
 
 impl InviteSettings {
+    pub fn render_renewed(
+        &self,
+        channel: &str,
+        paid_until: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        self.renewed_message.replace("{channel}", channel).replace(
+            "{expires_at}",
+            &paid_until.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+    }
+
     /// The time one message needs at worst: every Bot API call of the longest path at its
     /// timeout, plus the store writes.
     pub fn time_per_message(&self) -> Duration {
@@ -74,6 +90,7 @@ impl Default for InviteSettings {
             message: MessageTemplate::default(),
             call_timeout: DEFAULT_CALL_TIMEOUT,
             lease_grace: Duration::from_secs(5),
+            renewed_message: DEFAULT_RENEWED_MESSAGE.to_owned(),
         }
     }
 }

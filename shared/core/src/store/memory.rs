@@ -207,6 +207,19 @@ impl InviteStore for MemoryPaymentStore {
         })
     }
 
+    async fn complete_invite_renewed_in_place(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        self.fenced(lease, |record| {
+            record.telegram_invite_sent = true;
+            record.telegram_invite_sent_at = Some(now);
+            record.invite_renewed_in_place = true;
+            clear_lease(record, now);
+        })
+    }
+
     async fn release_invite(
         &self,
         lease: &InviteLease,

@@ -294,6 +294,14 @@ pub trait InviteStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
 
+    /// Completes a renewal's invite without a link: the buyer was in the channel and was
+    /// told the access is renewed. Clears the lease, if `lease` holds.
+    fn complete_invite_renewed_in_place(
+        &self,
+        lease: &InviteLease,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+
     /// Clears the lease so another attempt may claim at once, if `lease` holds.
     fn release_invite(
         &self,

@@ -66,20 +66,30 @@ fn fastrand_ms() -> u64 {
 /// What a grant found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granted {
-    /// Counted now. `renewal`: the subscription was active before this grant.
+    /// Counted now. `renewal`: the buyer had paid time before this grant's
+    /// ([`Subscription::is_renewal`]).
     Now {
         expires_at: DateTime<Utc>,
         renewal: bool,
         needs_invite: bool,
     },
     /// Counted before (a redelivery, a retried message): nothing changed.
-    Already { expires_at: DateTime<Utc> },
+    Already {
+        expires_at: DateTime<Utc>,
+        renewal: bool,
+    },
 }
 
 impl Granted {
     pub fn expires_at(self) -> DateTime<Utc> {
         match self {
-            Self::Now { expires_at, .. } | Self::Already { expires_at } => expires_at,
+            Self::Now { expires_at, .. } | Self::Already { expires_at, .. } => expires_at,
+        }
+    }
+
+    pub fn renewal(self) -> bool {
+        match self {
+            Self::Now { renewal, .. } | Self::Already { renewal, .. } => renewal,
         }
     }
 }
@@ -116,13 +126,14 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
             Ok(next) => {
                 let answer = Granted::Now {
                     expires_at: next.expires_at,
-                    renewal: current.is_active(now, settings) && current.ended.is_none(),
+                    renewal: next.is_renewal(&grant.source),
                     needs_invite: next.needs_invite,
                 };
                 Step::Write(Box::new(next), answer)
             }
             Err(_) => Step::Keep(Granted::Already {
                 expires_at: current.expires_at,
+                renewal: current.is_renewal(&grant.source),
             }),
         },
     })

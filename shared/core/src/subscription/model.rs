@@ -533,6 +533,23 @@ impl Subscription {
         }
     }
 
+    /// Whether `source`'s time came after other paid time of this buyer (a renewal, or a
+    /// return): its invite first asks whether the buyer is still in the channel.
+    pub fn is_renewal(&self, source: &GrantSource) -> bool {
+        let Some(this) = self.grants.iter().find(|g| &g.source == source) else {
+            return false;
+        };
+        self.grants.iter().any(|other| {
+            other.refunded_at.is_none()
+                && (other.accepted_at, &other.source) < (this.accepted_at, &this.source)
+        })
+    }
+
+    /// Until when a link for this subscription may admit: its end plus the grace.
+    pub fn paid_until(&self, settings: &LifecycleSettings) -> DateTime<Utc> {
+        self.expires_at + settings.grace
+    }
+
     pub fn removal_failed(&self) -> bool {
         matches!(
             self.ended,
