@@ -31,6 +31,6 @@ TELEPAY_IPN_SECRET=telepay-sample-ipn-secret
 TELEPAY_CHANNEL_DIRECTORY_FILE=$PWD/events/demo-directory.json
 RUST_LOG=info
 ENV
-echo "make watch: environment in $ENV_FILE; invoke with make invoke-np-webhook (and -payment-processor, -invite-sender, -reconciler)" >&2
+echo "make watch: environment in $ENV_FILE; invoke with make invoke-np-webhook (and -payment-processor, -invite-sender, -reconciler, -subscription-sweeper)" >&2
 # The invite sender needs time for three Bot API calls per message (60 s in Lambda).
 cargo lambda watch -A 127.0.0.1 -P "${WATCH_PORT:-9000}" --timeout 60 --env-file "$ENV_FILE"

@@ -1,4 +1,4 @@
-"""Prepares moto for `make watch`: the two tables, the three queues with their DLQs
+"""Prepares moto for `make watch`: the three tables, the four queues with their DLQs
 (as in template.yaml), and the sample payment 4492847470 recorded as np-webhook records
 it (accepted, not processed), so the SQS sample events in events/ find their record.
 Prints the environment the functions need, one KEY=VALUE per line."""
@@ -38,8 +38,32 @@ ddb.create_table(
     BillingMode="PAY_PER_REQUEST",
 )
 
+# subscriptions with its sparse, sharded due index.
+ddb.create_table(
+    TableName="subscriptions",
+    AttributeDefinitions=[
+        {"AttributeName": "user_id", "AttributeType": "N"},
+        {"AttributeName": "channel_id", "AttributeType": "N"},
+        {"AttributeName": "due_shard", "AttributeType": "N"},
+        {"AttributeName": "next_due_at_ms", "AttributeType": "N"},
+    ],
+    KeySchema=[
+        {"AttributeName": "user_id", "KeyType": "HASH"},
+        {"AttributeName": "channel_id", "KeyType": "RANGE"},
+    ],
+    GlobalSecondaryIndexes=[{
+        "IndexName": "DueIndex",
+        "KeySchema": [
+            {"AttributeName": "due_shard", "KeyType": "HASH"},
+            {"AttributeName": "next_due_at_ms", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }],
+    BillingMode="PAY_PER_REQUEST",
+)
+
 urls = {}
-for name, visibility in (("processor", 180), ("invite", 360), ("payout", 300)):
+for name, visibility in (("processor", 180), ("invite", 360), ("payout", 300), ("lifecycle", 900)):
     dlq_url = sqs.create_queue(QueueName=f"telepay-{name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
@@ -74,6 +98,9 @@ ddb.put_item(
 env = {
     "TELEPAY_PAYMENTS_TABLE": "processed_payments",
     "TELEPAY_REVIEWS_TABLE": "payment_reviews",
+    "TELEPAY_SUBSCRIPTIONS_TABLE": "subscriptions",
+    "TELEPAY_LIFECYCLE_QUEUE_URL": urls["lifecycle"],
+    "TELEPAY_LIFECYCLE_DLQ_URL": urls["lifecycle-dlq"],
     "TELEPAY_PROCESSOR_QUEUE_URL": urls["processor"],
     "TELEPAY_INVITE_QUEUE_URL": urls["invite"],
     "TELEPAY_PAYOUT_QUEUE_URL": urls["payout"],
