@@ -440,6 +440,7 @@ async fn subscriptions_are_shown_listed_extended_and_ended_with_their_reasons() 
         accepted_at: Utc::now() - TimeDelta::days(28),
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
+        crossed_removal: false,
     };
     grant_time(
         &shop.store,

@@ -69,6 +69,7 @@ fn paid(payment_id: i64, at: DateTime<Utc>, days: u32) -> TimeGrant {
         accepted_at: at,
         access: AccessDuration::from_days(days).unwrap(),
         refunded_at: None,
+        crossed_removal: false,
     }
 }
 
@@ -222,6 +223,7 @@ mod cases {
             Granted::Already {
                 expires_at: t0() + TimeDelta::days(30),
                 renewal: true,
+                crossed_removal: false,
             },
             "a refunded payment redelivered does not count again"
         );

@@ -695,6 +695,7 @@ async fn subscribed(world: &World, payment_ids: &[i64]) -> chrono::DateTime<Utc>
             accepted_at: at + TimeDelta::milliseconds(n as i64),
             access: AccessDuration::from_days(30).unwrap(),
             refunded_at: None,
+            crossed_removal: false,
         };
         expires_at = grant_time(
             &world.sender.store,
@@ -775,4 +776,57 @@ async fn a_first_payment_never_asks_whether_the_buyer_is_in() {
     assert!(world.invoke_one(1).await.is_empty());
     assert!(world.fake.delivered("getChatMember").is_empty());
     assert_eq!(world.links_created(), 1);
+}
+
+#[tokio::test]
+async fn a_renewal_that_crossed_a_removal_gets_a_link_even_while_the_buyer_is_still_in() {
+    use telepay_core::order::UserId;
+    use telepay_core::store::SubscriptionStore;
+    use telepay_core::subscription::{
+        AccessDuration, GrantSource, LifecycleSettings, Subscription, SubscriptionKey, Task,
+        TimeGrant, grant_time,
+    };
+    // GIVEN a buyer whose month ended, and a remover that claimed the removal but whose
+    // unbanChatMember has not landed yet: the buyer is still in
+    let world = world().await;
+    world.sender.store.put_payment(record(2));
+    let settings = LifecycleSettings::default();
+    let key = SubscriptionKey::new(UserId::new(USER).unwrap(), CHANNEL);
+    let month_ago = Utc::now() - TimeDelta::days(31);
+    let first = TimeGrant {
+        source: GrantSource::Payment(1),
+        accepted_at: month_ago,
+        access: AccessDuration::from_days(30).unwrap(),
+        refunded_at: None,
+        crossed_removal: false,
+    };
+    let claimed = Subscription::first(key, first, month_ago, &settings)
+        .claim(Task::Removal, "remover", Utc::now(), &settings)
+        .unwrap();
+    let mut stored = claimed;
+    stored.version = 1;
+    let _ = world
+        .sender
+        .store
+        .write_subscription(&stored)
+        .await
+        .unwrap();
+    world.fake.add_member(CHANNEL, USER);
+    // WHEN the renewal is granted and its invite goes out
+    let renewal = TimeGrant {
+        source: GrantSource::Payment(2),
+        accepted_at: Utc::now(),
+        access: AccessDuration::from_days(30).unwrap(),
+        refunded_at: None,
+        crossed_removal: false,
+    };
+    let granted = grant_time(&world.sender.store, key, &renewal, Utc::now(), &settings)
+        .await
+        .unwrap();
+    assert!(granted.crossed_removal());
+    assert!(world.invoke_one(2).await.is_empty());
+    // THEN a link, not "renewed in place": the remover's call may still land
+    assert_eq!(world.links_created(), 1);
+    assert!(!world.stored(2).invite_renewed_in_place);
+    assert!(world.stored(2).telegram_invite_sent);
 }

@@ -413,6 +413,7 @@ async fn granted(webhook: &MemoryWebhook, payment_id: i64) {
         accepted_at: at,
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
+        crossed_removal: false,
     };
     grant_time(&webhook.store, key, &grant, Utc::now(), &webhook.lifecycle)
         .await

@@ -45,6 +45,7 @@ fn paid(payment_id: i64, at: DateTime<Utc>) -> TimeGrant {
         accepted_at: at,
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
+        crossed_removal: false,
     }
 }
 

@@ -63,6 +63,7 @@ mod tests {
             accepted_at: Utc::now() - TimeDelta::days(days_ago),
             access: AccessDuration::from_days(30).unwrap(),
             refunded_at: None,
+            crossed_removal: false,
         };
         let at = grant.accepted_at;
         grant_time(&sweeper.store, key, &grant, at, &sweeper.settings)

@@ -141,6 +141,7 @@ where
             accepted_at,
             access,
             refunded_at: None,
+            crossed_removal: false,
         };
         // Boxed: the versioned-write loop is a large future, kept off the worker's stack.
         let granted = Box::pin(grant_time(&self.store, key, &grant, now, &self.lifecycle)).await?;
@@ -164,6 +165,7 @@ where
         Ok(Some(GrantFacts {
             renewal: granted.renewal(),
             paid_until: granted.expires_at() + self.lifecycle.grace,
+            crossed_removal: granted.crossed_removal(),
         }))
     }
 }

@@ -84,6 +84,10 @@ pub struct InviteRequest {
 pub struct GrantFacts {
     pub renewal: bool,
     pub paid_until: DateTime<Utc>,
+    /// The grant met a removal: the buyer may be out or on the way out, so the invite
+    /// carries a link whatever Telegram says of their membership now.
+    #[serde(default)]
+    pub crossed_removal: bool,
 }
 
 pub const PAYOUT_MESSAGE_VERSION: u32 = 1;

@@ -419,6 +419,7 @@ pub async fn run<S: PaymentStore + 'static>(
                         accepted_at,
                         access: AccessDuration::from_days(30).unwrap(),
                         refunded_at: None,
+                        crossed_removal: false,
                     };
                     Box::pin(grant_time(&store, key, &grant, now, &settings))
                         .await

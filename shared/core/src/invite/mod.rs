@@ -242,8 +242,11 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             Some(grant) => Some(grant),
             None => self.grant_facts(record, chat_id).await?,
         };
+        // A grant that crossed a removal always gets a link: the buyer may be a member
+        // only until the remover's call lands.
         if let Some(grant) = grant
             && grant.renewal
+            && !grant.crossed_removal
             && record.telegram_invite_link.is_none()
         {
             // A renewal: if the buyer is still in, a link could only admit someone else.
@@ -350,6 +353,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             .map(|subscription| GrantFacts {
                 renewal: subscription.is_renewal(&source),
                 paid_until: subscription.paid_until(&self.lifecycle),
+                crossed_removal: subscription.crossed_removal(&source),
             }))
     }
 

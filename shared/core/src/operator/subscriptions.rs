@@ -47,6 +47,7 @@ impl<S: SubscriptionStore> Operator<'_, S> {
             accepted_at: now,
             access,
             refunded_at: None,
+            crossed_removal: false,
         };
         let extended = change(self.store, key, |stored| {
             let next = match stored {

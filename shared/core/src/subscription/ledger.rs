@@ -77,6 +77,7 @@ pub enum Granted {
     Already {
         expires_at: DateTime<Utc>,
         renewal: bool,
+        crossed_removal: bool,
     },
 }
 
@@ -90,6 +91,16 @@ impl Granted {
     pub fn renewal(self) -> bool {
         match self {
             Self::Now { renewal, .. } | Self::Already { renewal, .. } => renewal,
+        }
+    }
+
+    /// This grant met a removal ([`super::TimeGrant::crossed_removal`]).
+    pub fn crossed_removal(self) -> bool {
+        match self {
+            Self::Now { needs_invite, .. } => needs_invite,
+            Self::Already {
+                crossed_removal, ..
+            } => crossed_removal,
         }
     }
 }
@@ -127,13 +138,14 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
                 let answer = Granted::Now {
                     expires_at: next.expires_at,
                     renewal: next.is_renewal(&grant.source),
-                    needs_invite: next.needs_invite,
+                    needs_invite: next.crossed_removal(&grant.source),
                 };
                 Step::Write(Box::new(next), answer)
             }
             Err(_) => Step::Keep(Granted::Already {
                 expires_at: current.expires_at,
                 renewal: current.is_renewal(&grant.source),
+                crossed_removal: current.crossed_removal(&grant.source),
             }),
         },
     })

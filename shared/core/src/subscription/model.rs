@@ -63,6 +63,10 @@ pub struct TimeGrant {
     pub access: AccessDuration,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded_at: Option<DateTime<Utc>>,
+    /// This grant met a removal (running, or done for an older end): its buyer may be out
+    /// or on the way out, so its invite must carry a link, never "renewed in place".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crossed_removal: bool,
 }
 
 /// The paid time: over the grants not refunded, in (`accepted_at`, source) order,
@@ -319,10 +323,11 @@ impl Subscription {
                 // Out of the fold: its length never counts.
                 access: AccessDuration::from_seconds(1).expect("positive"),
                 refunded_at: Some(now),
+                crossed_removal: false,
             }),
         }
         next.note(now, format!("refunded {}", source_label(source)), None);
-        next.refold(now);
+        let _ = next.refold(now);
         Ok(next.finish(now, settings))
     }
 
@@ -483,7 +488,7 @@ impl Subscription {
         }
         next.cut_offs.push(now);
         next.note(now, "ended by an operator".into(), Some(reason.to_owned()));
-        next.refold(now);
+        let _ = next.refold(now);
         next.finish(now, settings)
     }
 
@@ -533,6 +538,13 @@ impl Subscription {
         }
     }
 
+    /// Whether `source`'s grant met a removal ([`TimeGrant::crossed_removal`]).
+    pub fn crossed_removal(&self, source: &GrantSource) -> bool {
+        self.grants
+            .iter()
+            .any(|g| &g.source == source && g.crossed_removal)
+    }
+
     /// Whether `source`'s time came after other paid time of this buyer (a renewal, or a
     /// return): its invite first asks whether the buyer is still in the channel.
     pub fn is_renewal(&self, source: &GrantSource) -> bool {
@@ -573,18 +585,23 @@ impl Subscription {
         );
         self.grants.push(grant);
         self.note(now, event, None);
-        self.refold(now);
+        if self.refold(now)
+            && let Some(pushed) = self.grants.last_mut()
+        {
+            pushed.crossed_removal = true;
+        }
     }
 
     /// Recomputes the expiry from the grants; a moved expiry starts its reminders and
     /// ending afresh, and one that reopens a removed buyer's access needs an invite.
-    fn refold(&mut self, now: DateTime<Utc>) {
+    /// Whether the change crossed a removal (the buyer may be out).
+    fn refold(&mut self, now: DateTime<Utc>) -> bool {
         let first = self.grants.iter().map(|g| g.accepted_at).min();
         let expires_at = fold_expiry(&self.grants, &self.cut_offs)
             .or(first)
             .unwrap_or(self.expires_at);
         if expires_at == self.expires_at && self.version > 0 {
-            return;
+            return false;
         }
         let was_removed = matches!(
             self.ended,
@@ -598,13 +615,15 @@ impl Subscription {
             .lease
             .as_ref()
             .is_some_and(|lease| lease.task == Task::Removal);
-        if was_removed || removal_running {
+        let crossed = was_removed || removal_running;
+        if crossed {
             self.needs_invite = true;
         }
         self.expires_at = expires_at;
         self.expiry_set_at = now;
         self.reminded_before_seconds = None;
         self.ended = None;
+        crossed
     }
 
     /// Every write: the next version, its time, and when the sweeper looks next.

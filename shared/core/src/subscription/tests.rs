@@ -23,6 +23,7 @@ fn paid(payment_id: i64, at: DateTime<Utc>, length_days: u32) -> TimeGrant {
         accepted_at: at,
         access: AccessDuration::from_days(length_days).unwrap(),
         refunded_at: None,
+        crossed_removal: false,
     }
 }
 
