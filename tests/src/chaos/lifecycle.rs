@@ -159,6 +159,8 @@ pub struct LifecycleReport {
     pub refunds: usize,
     pub expiry_differs_from_model: Vec<i64>,
     pub removed_while_paid: Vec<(i64, String)>,
+    /// Removals a renewal crossed (granted while the removal ran): the buyer was let back in.
+    pub crossed_removals: usize,
     pub expired_still_in: Vec<i64>,
     /// Buyers removed (as members) more than once for one expiry.
     pub removed_twice_for_one_expiry: Vec<i64>,
@@ -237,8 +239,9 @@ impl std::fmt::Display for LifecycleReport {
         )?;
         writeln!(
             f,
-            "  members removed while paid: {}",
-            self.removed_while_paid.len()
+            "  members removed while paid: {} (removals a renewal crossed, buyer let back in: {})",
+            self.removed_while_paid.len(),
+            self.crossed_removals
         )?;
         writeln!(
             f,
@@ -374,6 +377,7 @@ pub async fn run<S: PaymentStore + 'static>(
     let mut removals_seen = 0;
     let mut removed_while_paid = Vec::new();
     let mut removed_at: Vec<(i64, DateTime<Utc>, bool)> = Vec::new();
+    let mut crossed_removals = 0;
 
     let steps = (TimeDelta::days(DAYS).num_seconds() / config.step.num_seconds()) as u64;
     for step in 0..steps {
@@ -403,41 +407,63 @@ pub async fn run<S: PaymentStore + 'static>(
             }
         }
         due.sort();
-        for (_, user, id, is_refund) in due {
-            let key = SubscriptionKey::new(UserId::new(user).unwrap(), CHANNEL);
-            let plan = by_user[&user];
-            let accepted_at = plan.payments.iter().find(|p| p.0 == id).unwrap().1;
-            // As SQS and NOWPayments do: retried until it lands.
-            loop {
-                let result = if is_refund {
-                    refund_time(&store, key, &GrantSource::Payment(id), now, &settings)
-                        .await
-                        .map(|_| ())
-                } else {
-                    let grant = TimeGrant {
-                        source: GrantSource::Payment(id),
-                        accepted_at,
-                        access: AccessDuration::from_days(30).unwrap(),
-                        refunded_at: None,
-                        crossed_removal: false,
+        // The grants and refunds land while the sweeper and the consumer run: a renewal
+        // can cross a removal for real.
+        let apply = async {
+            for (_, user, id, is_refund) in &due {
+                let key = SubscriptionKey::new(UserId::new(*user).unwrap(), CHANNEL);
+                let accepted_at = by_user[user]
+                    .payments
+                    .iter()
+                    .find(|p| p.0 == *id)
+                    .unwrap()
+                    .1;
+                // As SQS and NOWPayments do: retried until it lands.
+                loop {
+                    let result = if *is_refund {
+                        refund_time(&store, key, &GrantSource::Payment(*id), now, &settings)
+                            .await
+                            .map(|_| ())
+                    } else {
+                        let grant = TimeGrant {
+                            source: GrantSource::Payment(*id),
+                            accepted_at,
+                            access: AccessDuration::from_days(30).unwrap(),
+                            refunded_at: None,
+                            crossed_removal: false,
+                        };
+                        Box::pin(grant_time(&store, key, &grant, now, &settings))
+                            .await
+                            .map(|_| ())
                     };
-                    Box::pin(grant_time(&store, key, &grant, now, &settings))
-                        .await
-                        .map(|_| ())
-                };
-                if result.is_ok() {
-                    break;
+                    if result.is_ok() {
+                        break;
+                    }
                 }
             }
-            if is_refund {
-                refunded.entry(user).or_default().insert(id);
+        };
+        let lifecycle = async {
+            if let Err(err) = sweeper.sweep().await {
+                chaos.count(format!("sweep failed: {err}"));
+            }
+            drain(&queue, &worker, &pacer, &chaos, step, config.visibility).await;
+        };
+        tokio::join!(apply, lifecycle);
+        let mut granted_now = HashSet::new();
+        for (_, user, id, is_refund) in &due {
+            if *is_refund {
+                refunded.entry(*user).or_default().insert(*id);
             } else {
-                processed.entry(user).or_default().insert(id);
-                // The invite path lets a buyer who was removed back in with a new link.
-                if joined.contains(&user) && !fake.is_member(CHANNEL, user) {
-                    fake.add_member(CHANNEL, user);
-                    *entries.entry(user).or_default() += 1;
-                }
+                processed.entry(*user).or_default().insert(*id);
+                granted_now.insert(*user);
+            }
+        }
+        // The invite path lets a buyer who was removed back in (a grant that crossed a
+        // removal always carries a link).
+        for user in &granted_now {
+            if joined.contains(user) && !fake.is_member(CHANNEL, *user) {
+                fake.add_member(CHANNEL, *user);
+                *entries.entry(*user).or_default() += 1;
             }
         }
         // Buyers click their first link.
@@ -447,12 +473,6 @@ pub async fn run<S: PaymentStore + 'static>(
                 *entries.entry(plan.user_id).or_default() += 1;
             }
         }
-        // The sweeper, then the consumer until its queue is quiet for this step.
-        if let Err(err) = sweeper.sweep().await {
-            chaos.count(format!("sweep failed: {err}"));
-        }
-        drain(&queue, &worker, &pacer, &chaos, step, config.visibility).await;
-
         // Every removal that happened in this step, held against the model.
         let removals = fake.removals();
         for removal in &removals[removals_seen..] {
@@ -463,7 +483,13 @@ pub async fn run<S: PaymentStore + 'static>(
                 &refunded.get(&removal.user_id).cloned().unwrap_or_default(),
             );
             if removal.was_member && paid_until.is_some_and(|end| end + settings.grace > now) {
-                removed_while_paid.push((removal.user_id, now.to_rfc3339()));
+                if granted_now.contains(&removal.user_id) {
+                    // A renewal crossed the removal in this very step: allowed, if the
+                    // buyer is let back in (above) and later removed only once more.
+                    crossed_removals += 1;
+                } else {
+                    removed_while_paid.push((removal.user_id, now.to_rfc3339()));
+                }
             }
             removed_at.push((removal.user_id, now, removal.was_member));
         }
@@ -484,6 +510,7 @@ pub async fn run<S: PaymentStore + 'static>(
             .count(),
         admins: plans.iter().filter(|p| p.admin).count(),
         removed_while_paid,
+        crossed_removals,
         ..LifecycleReport::default()
     };
     for plan in &plans {
