@@ -160,8 +160,9 @@ impl LocalQueue {
     }
 }
 
-impl MessageQueue for LocalQueue {
-    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
+impl LocalQueue {
+    /// One message in, visible now; `payment_id` NULL for a lifecycle task.
+    async fn insert(&self, payment_id: Option<i64>, body: &str) -> Result<(), QueueError> {
         let now = Utc::now().timestamp_millis();
         sqlx::query(
             "INSERT INTO local_queue_messages \
@@ -171,12 +172,18 @@ impl MessageQueue for LocalQueue {
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(&self.name)
         .bind(body)
-        .bind(payment_id.get())
+        .bind(payment_id)
         .bind(now)
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+impl MessageQueue for LocalQueue {
+    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
+        self.insert(Some(payment_id.get()), body).await
     }
 }
 
@@ -186,20 +193,7 @@ impl TaskQueue for LocalQueue {
         _subscription: SubscriptionKey,
         body: &str,
     ) -> Result<(), QueueError> {
-        let now = Utc::now().timestamp_millis();
-        sqlx::query(
-            "INSERT INTO local_queue_messages \
-             (message_id, queue, body, payment_id, visible_at_ms, sent_at_ms) \
-             VALUES ($1, $2, $3, NULL, $4, $4)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&self.name)
-        .bind(body)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        self.insert(None, body).await
     }
 }
 

@@ -119,20 +119,26 @@ impl SqsQueue {
     }
 }
 
-impl MessageQueue for SqsQueue {
-    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
-        // payment_id also rides as an attribute so consumers and operators can see the
-        // dedupe key without parsing the body.
+impl SqsQueue {
+    /// SendMessage with one attribute naming what the message is about, so consumers
+    /// and operators can see its key without parsing the body.
+    async fn send_with_key(
+        &self,
+        body: &str,
+        name: &str,
+        data_type: &str,
+        value: String,
+    ) -> Result<(), QueueError> {
         let attribute = MessageAttributeValue::builder()
-            .data_type("Number")
-            .string_value(payment_id.to_string())
+            .data_type(data_type)
+            .string_value(value)
             .build()
             .map_err(|e| QueueError::Unavailable(e.to_string()))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
-            .message_attributes("payment_id", attribute)
+            .message_attributes(name, attribute)
             .send()
             .await
             .map_err(unavailable)?;
@@ -140,26 +146,19 @@ impl MessageQueue for SqsQueue {
     }
 }
 
+impl MessageQueue for SqsQueue {
+    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
+        // The dedupe key every consumer uses.
+        self.send_with_key(body, "payment_id", "Number", payment_id.to_string())
+            .await
+    }
+}
+
 impl TaskQueue for SqsQueue {
     async fn send_task(&self, subscription: SubscriptionKey, body: &str) -> Result<(), QueueError> {
-        // The subscription rides as an attribute, as payment_id does on the others.
-        let attribute = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(format!(
-                "{}:{}",
-                subscription.user_id, subscription.channel_id
-            ))
-            .build()
-            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .message_attributes("subscription", attribute)
-            .send()
+        let key = format!("{}:{}", subscription.user_id, subscription.channel_id);
+        self.send_with_key(body, "subscription", "String", key)
             .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 }
 

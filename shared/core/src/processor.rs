@@ -149,9 +149,9 @@ where
             Granted::Now {
                 expires_at,
                 renewal,
-                needs_invite,
+                crossed_removal,
             } => {
-                info!(%expires_at, renewal, needs_invite, "paid time granted");
+                info!(%expires_at, renewal, crossed_removal, "paid time granted");
                 emit_count(if renewal {
                     "SubscriptionRenewed"
                 } else {

@@ -138,10 +138,7 @@ fn subscription_from_item(item: &Item) -> Result<Subscription, StoreError> {
     let record: Subscription = serde_json::from_str(body)
         .map_err(|e| corrupt(user_id, channel_id, format!("body: {e}")))?;
     let version = number_of("version").and_then(|v| u64::try_from(v).ok());
-    if record.key.user_id.get() != user_id
-        || record.key.channel_id != channel_id
-        || version != Some(record.version)
-    {
+    if !record.stored_as(user_id, channel_id, version) {
         return Err(corrupt(
             user_id,
             channel_id,

@@ -93,6 +93,11 @@ impl<DB: SqlDialect> SqlPaymentStore<DB> {
     }
 }
 
+/// A `LIMIT` bound from a listing's size.
+fn limit(n: usize) -> dialect::Bind {
+    dialect::Bind::from(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 fn unavailable(error: sqlx::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }

@@ -14,11 +14,7 @@ use telepay_core::store::{
 use super::dialect::{Bind, SqlDialect};
 use super::rows::{PaymentRow, ReviewRow, corrupt};
 use super::statements::*;
-use super::{SqlPaymentStore, unavailable};
-
-fn limit(n: usize) -> Bind {
-    Bind::from(i64::try_from(n).unwrap_or(i64::MAX))
-}
+use super::{SqlPaymentStore, limit, unavailable};
 
 impl<DB: SqlDialect> SqlPaymentStore<DB> {
     /// A conditional write: whether its condition held (it returned a row).

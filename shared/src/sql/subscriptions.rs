@@ -11,7 +11,7 @@ use telepay_core::store::{
 use telepay_core::subscription::{Ending, Subscription, SubscriptionKey};
 
 use super::dialect::{Bind, SqlDialect};
-use super::{SqlPaymentStore, unavailable};
+use super::{SqlPaymentStore, limit, unavailable};
 
 const SELECT: &str = "SELECT user_id, channel_id, version, body FROM subscriptions WHERE user_id = $1 AND channel_id = $2";
 const INSERT: &str = "INSERT INTO subscriptions \
@@ -54,10 +54,8 @@ impl SubscriptionRow {
         };
         let record: Subscription =
             serde_json::from_str(&self.body).map_err(|e| corrupt(format!("body: {e}")))?;
-        if record.key.user_id.get() != self.user_id
-            || record.key.channel_id != self.channel_id
-            || i64::try_from(record.version).ok() != Some(self.version)
-        {
+        let version = u64::try_from(self.version).ok();
+        if !record.stored_as(self.user_id, self.channel_id, version) {
             return Err(corrupt("body disagrees with its key or version".into()));
         }
         Ok(record)
@@ -72,10 +70,6 @@ fn ended_column(record: &Subscription) -> Option<String> {
         }
         .to_owned()
     })
-}
-
-fn limit(n: usize) -> Bind {
-    Bind::from(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn version(v: u64) -> Bind {

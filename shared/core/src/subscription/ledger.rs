@@ -71,7 +71,8 @@ pub enum Granted {
     Now {
         expires_at: DateTime<Utc>,
         renewal: bool,
-        needs_invite: bool,
+        /// This grant met a removal ([`super::TimeGrant::crossed_removal`]).
+        crossed_removal: bool,
     },
     /// Counted before (a redelivery, a retried message): nothing changed.
     Already {
@@ -97,7 +98,9 @@ impl Granted {
     /// This grant met a removal ([`super::TimeGrant::crossed_removal`]).
     pub fn crossed_removal(self) -> bool {
         match self {
-            Self::Now { needs_invite, .. } => needs_invite,
+            Self::Now {
+                crossed_removal, ..
+            } => crossed_removal,
             Self::Already {
                 crossed_removal, ..
             } => crossed_removal,
@@ -120,7 +123,7 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
         return Ok(Granted::Now {
             expires_at: first.expires_at,
             renewal: false,
-            needs_invite: false,
+            crossed_removal: false,
         });
     }
     change(store, key, |stored| match stored {
@@ -129,7 +132,7 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
             let answer = Granted::Now {
                 expires_at: first.expires_at,
                 renewal: false,
-                needs_invite: false,
+                crossed_removal: false,
             };
             Step::Write(Box::new(first), answer)
         }
@@ -138,7 +141,7 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
                 let answer = Granted::Now {
                     expires_at: next.expires_at,
                     renewal: next.is_renewal(&grant.source),
-                    needs_invite: next.crossed_removal(&grant.source),
+                    crossed_removal: next.crossed_removal(&grant.source),
                 };
                 Step::Write(Box::new(next), answer)
             }

@@ -507,13 +507,7 @@ impl Subscription {
         now: DateTime<Utc>,
         settings: &LifecycleSettings,
     ) -> Result<Self, Refused> {
-        if !matches!(
-            self.ended,
-            Some(Ended {
-                how: Ending::RemovalFailed { .. },
-                ..
-            })
-        ) {
+        if !self.removal_failed() {
             return Err(Refused::NotDue);
         }
         let now = ms(now);
@@ -560,6 +554,14 @@ impl Subscription {
     /// Until when a link for this subscription may admit: its end plus the grace.
     pub fn paid_until(&self, settings: &LifecycleSettings) -> DateTime<Utc> {
         self.expires_at + settings.grace
+    }
+
+    /// Whether a stored row's key and version columns are this record's: what each
+    /// backend checks on read (a disagreement is an unreadable row, never a guess).
+    pub fn stored_as(&self, user_id: i64, channel_id: i64, version: Option<u64>) -> bool {
+        self.key.user_id.get() == user_id
+            && self.key.channel_id == channel_id
+            && version == Some(self.version)
     }
 
     pub fn removal_failed(&self) -> bool {
