@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 source scripts/moto.sh
 source scripts/postgres.sh
+source scripts/scratch.sh
 
 cargo build --quiet --release --locked -p telepay-integration-tests --bin chaos
 # Handler logs are off: the figures are the output (RUST_LOG is not read here). Not

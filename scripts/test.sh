@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 command -v node >/dev/null || { echo "node is required (the signature reference test)" >&2; exit 1; }
 source scripts/moto.sh
 source scripts/postgres.sh
+source scripts/scratch.sh
 
 if [ "$#" -gt 0 ]; then
   # Focused run while working, e.g. scripts/test.sh -p telepay-integration-tests --test chain_moto
