@@ -177,7 +177,7 @@ impl World {
             let world = self.clone();
             tokio::spawn(async move {
                 world
-                    .invoke(&[invite_body(1)], Duration::from_millis(5200))
+                    .invoke(&[invite_body(1)], Duration::from_millis(7200))
                     .await
             })
         };
@@ -188,7 +188,7 @@ impl World {
         );
         crashing.abort();
         let link_at_crash = self.stored(1).telegram_invite_link;
-        tokio::time::sleep(Duration::from_millis(5300)).await;
+        tokio::time::sleep(Duration::from_millis(7300)).await;
         assert!(self.invoke_one(1).await.is_empty());
         link_at_crash
     }
@@ -829,4 +829,62 @@ async fn a_renewal_that_crossed_a_removal_gets_a_link_even_while_the_buyer_is_st
     assert_eq!(world.links_created(), 1);
     assert!(!world.stored(2).invite_renewed_in_place);
     assert!(world.stored(2).telegram_invite_sent);
+}
+
+impl World {
+    /// The links that still admit anyone, by Telegram's state.
+    fn open_links(&self) -> Vec<String> {
+        self.fake
+            .open_links(Utc::now().timestamp())
+            .into_iter()
+            .map(|link| link.url)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_buyers_second_payment_sends_the_subscriptions_live_link_not_a_second_one() {
+    // GIVEN a buyer with two payments on one subscription, who has not joined yet
+    let world = world().await;
+    world.sender.store.put_payment(record(2));
+    subscribed(&world, &[1, 2]).await;
+    // WHEN both invites go out, one after the other
+    assert!(world.invoke_one(1).await.is_empty());
+    assert!(world.invoke_one(2).await.is_empty());
+    // THEN one link, sent twice, and the second payment records that same link
+    assert_eq!(world.links_created(), 1);
+    let link = world.stored(1).telegram_invite_link.unwrap();
+    assert_eq!(world.stored(2).telegram_invite_link.as_deref(), Some(&*link));
+    assert!(world.stored(2).telegram_invite_sent);
+    let messages = world.messages_sent();
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|text| text.contains(&link)));
+    assert_eq!(world.open_links(), vec![link]);
+}
+
+#[tokio::test]
+async fn two_payments_of_one_buyer_racing_leave_one_live_link_which_both_messages_carry() {
+    for _ in 0..5 {
+        let world = Arc::new(world().await);
+        world.sender.store.put_payment(record(2));
+        subscribed(&world, &[1, 2]).await;
+        let racing: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|id| {
+                let world = world.clone();
+                tokio::spawn(async move { world.invoke_one(id).await })
+            })
+            .collect();
+        for task in racing {
+            assert!(task.await.unwrap().is_empty());
+        }
+        let open = world.open_links();
+        assert_eq!(open.len(), 1, "one live link per subscription: {open:?}");
+        let messages = world.messages_sent();
+        assert_eq!(messages.len(), 2);
+        assert!(messages.iter().all(|text| text.contains(&open[0])));
+        for id in [1, 2] {
+            assert_eq!(world.stored(id).telegram_invite_link.as_ref(), Some(&open[0]));
+        }
+    }
 }

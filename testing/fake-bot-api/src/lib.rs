@@ -32,7 +32,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use telegram::Telegram;
-pub use telegram::{Join, JoinOutcome, Removal};
+pub use telegram::{Join, JoinOutcome, OpenLink, Removal};
 
 /// One call as the fake received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -287,6 +287,11 @@ impl FakeBotApi {
     pub fn add_admin(&self, chat_id: i64, user_id: i64) {
         let mut shared = self.state.shared.lock().unwrap();
         shared.telegram.add_admin(chat_id, user_id);
+    }
+
+    /// Links that still admit at `now` (Unix seconds): not revoked, not expired.
+    pub fn open_links(&self, now: i64) -> Vec<OpenLink> {
+        self.state.shared.lock().unwrap().telegram.open_links(now)
     }
 
     /// Every delivered `unbanChatMember`, in order.

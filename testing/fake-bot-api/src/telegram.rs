@@ -40,7 +40,19 @@ struct LinkState {
     /// Unix seconds.
     expire_date: Option<i64>,
     revoked: bool,
+    /// Members who joined through it and are still in: Telegram's `member_limit` counts
+    /// members at the same time, so one who leaves frees their place.
     uses: u64,
+    name: Option<String>,
+}
+
+/// A link that still admits (not revoked, not expired), as `open_links` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenLink {
+    pub url: String,
+    pub chat_id: i64,
+    /// The `name` it was created with.
+    pub name: Option<String>,
 }
 
 /// A user who joined a chat through a link.
@@ -100,6 +112,35 @@ impl Telegram {
         outcome
     }
 
+    /// A member left: the link they joined through admits one more.
+    fn free_place(&mut self, chat_id: i64, user_id: i64) {
+        let joined_through = self
+            .joins
+            .iter()
+            .rev()
+            .find(|join| join.chat_id == chat_id && join.user_id == user_id)
+            .map(|join| join.link.clone());
+        if let Some(state) = joined_through.and_then(|link| self.links.get_mut(&link)) {
+            state.uses = state.uses.saturating_sub(1);
+        }
+    }
+
+    /// Links that still admit at `now` (Unix seconds): not revoked, not expired.
+    pub(crate) fn open_links(&self, now: i64) -> Vec<OpenLink> {
+        let mut open: Vec<OpenLink> = self
+            .links
+            .iter()
+            .filter(|(_, state)| !state.revoked && state.expire_date.is_none_or(|at| at > now))
+            .map(|(url, state)| OpenLink {
+                url: url.clone(),
+                chat_id: state.chat_id,
+                name: state.name.clone(),
+            })
+            .collect();
+        open.sort_by(|a, b| a.url.cmp(&b.url));
+        open
+    }
+
     /// Makes `user_id` a member of `chat_id` (joined some other way).
     pub(crate) fn add_member(&mut self, chat_id: i64, user_id: i64) {
         self.members.entry(chat_id).or_default().insert(user_id);
@@ -154,6 +195,7 @@ impl Telegram {
                     expire_date: params["expire_date"].as_i64(),
                     revoked: false,
                     uses: 0,
+                    name: params["name"].as_str().map(str::to_owned),
                 };
                 self.links.insert(url.clone(), state);
                 Some(link(url, false))
@@ -184,6 +226,9 @@ impl Telegram {
                         .members
                         .get_mut(&chat)
                         .is_some_and(|members| members.remove(&user_id));
+                if was_member {
+                    self.free_place(chat, user_id);
+                }
                 self.removals.push(Removal {
                     chat_id: chat,
                     user_id,

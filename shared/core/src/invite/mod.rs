@@ -3,10 +3,14 @@
 //! The Bot API has no idempotency key, so the store provides it:
 //! 1. claim the payment with a fresh lease token (the fencing token), lease until just
 //!    after this invocation's deadline;
-//! 2. reuse the stored link while it has at least half its lifetime left; else, if a
-//!    stored link may have reached the buyer, ask Telegram whether they are already in
-//!    (then complete as `satisfied_by_membership`, no second link); else revoke it,
-//!    create one and persist it under the token (revoking that if the lease was lost);
+//! 2. send the subscription's live link while it has at least half its lifetime left
+//!    (one live link per subscription: a buyer's payments share it), else the payment's
+//!    own stored link while good, else make one; before a stored link that may have
+//!    reached the buyer is dropped, ask Telegram whether they are already in (then
+//!    complete as `satisfied_by_membership`, no second link), else revoke it. A new link
+//!    is persisted under the token (revoked if the lease was lost), then becomes the
+//!    subscription's live link by one versioned write; a payment that loses that race
+//!    revokes its own and sends the winner's;
 //! 3. send it to the buyer;
 //! 4. complete under the token.
 //!
@@ -32,7 +36,10 @@ use crate::queue::{
 use crate::store::{
     ClaimOutcome, Fenced, InviteClaim, InviteLease, InviteStore, StoreError, SubscriptionStore,
 };
-use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey};
+use crate::subscription::{
+    GrantSource, LedgerError, LifecycleSettings, LinkDecision, LiveLink, Subscription,
+    SubscriptionKey, settle_live_link,
+};
 use crate::telegram::{TelegramError, TelegramInviter};
 
 mod settings;
@@ -51,6 +58,13 @@ pub struct InviteSender<S, T> {
     /// The grace after a subscription's end (a link admits until then at most).
     pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
+}
+
+/// The link a payment sends, or why it sends none.
+enum Chosen {
+    Link(String),
+    /// A stored link may have reached the buyer, and they are in: complete, no link.
+    BuyerIsIn,
 }
 
 /// Why a claimed delivery stopped short.
@@ -236,12 +250,24 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         lease_until: DateTime<Utc>,
         grant: Option<GrantFacts>,
     ) -> Result<(), Stopped> {
-        let payment_id = record.payment_id.get();
         let chat_id = self.private_channel(record)?;
-        let grant = match grant {
-            Some(grant) => Some(grant),
-            None => self.grant_facts(record, chat_id).await?,
-        };
+        // The buyer's subscription, if this payment's time is in it: its live link is the
+        // one this payment sends. A payment from before subscriptions keeps its own link.
+        let key = SubscriptionKey::new(record.user_id, chat_id);
+        let source = GrantSource::Payment(record.payment_id.get());
+        let subscription = self
+            .store
+            .get_subscription(key)
+            .await?
+            .filter(|subscription| subscription.grants.iter().any(|g| g.source == source));
+        // A request queued by the reconciler or an operator carries no grant facts.
+        let grant = grant.or_else(|| {
+            subscription.as_ref().map(|subscription| GrantFacts {
+                renewal: subscription.is_renewal(&source),
+                paid_until: subscription.paid_until(&self.lifecycle),
+                crossed_removal: subscription.crossed_removal(&source),
+            })
+        });
         // A grant that crossed a removal always gets a link: the buyer may be a member
         // only until the remover's call lands.
         if let Some(grant) = grant
@@ -260,56 +286,14 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                     .await;
             }
         }
-        let paid_until = grant.map(|g| g.paid_until);
-        let link = match self.reusable_link(record, paid_until) {
-            Some(link) => {
-                info!("reusing the stored invite link");
-                link.to_owned()
-            }
-            None => {
-                if let Some(old) = &record.telegram_invite_link {
-                    // Too close to expiry (or of unknown age), and it may have reached the
-                    // buyer (a send whose outcome was never seen). If they are already in,
-                    // a second link could only admit someone else: done, no new link.
-                    let user_id = record.user_id.get();
-                    let member = self
-                        .call(lease_until, self.telegram.is_member(chat_id, user_id))
-                        .await?;
-                    if member {
-                        return self.complete_by_membership(lease, lease_until).await;
-                    }
-                    // Not in: it will not be sent again, so make it useless.
-                    self.revoke_best_effort(chat_id, old, lease_until).await;
-                }
-                let expires_at = self.link_expiry(paid_until);
-                let name = format!("payment {payment_id}");
-                let created = self
-                    .call(
-                        lease_until,
-                        self.telegram.create_invite_link(chat_id, &name, expires_at),
-                    )
-                    .await?;
-                let persisted = self
-                    .write_after_call(lease_until, "persist the link", || {
-                        let store = &self.store;
-                        store.persist_invite_link(
-                            lease,
-                            &created.url,
-                            created.expires_at,
-                            self.clock.now(),
-                        )
-                    })
-                    .await?;
-                if persisted == Fenced::LeaseLost {
-                    // Nobody will ever send this link: make it useless.
-                    self.revoke_best_effort(chat_id, &created.url, lease_until)
-                        .await;
-                    return Err(Stopped::LeaseLost);
-                }
-                info!("invite link created");
-                created.url
-            }
+        let link = match self
+            .choose_link(record, lease, lease_until, chat_id, grant, subscription)
+            .await?
+        {
+            Chosen::Link(link) => link,
+            Chosen::BuyerIsIn => return self.complete_by_membership(lease, lease_until).await,
         };
+        let payment_id = record.payment_id.get();
         let hours = self.settings.link_ttl.as_secs() / 3600;
         let text = self.settings.message.render(&link, hours, payment_id);
         self.call(
@@ -336,25 +320,204 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         Ok(())
     }
 
-    /// What the grant found, from the subscription (a request queued by the reconciler or
-    /// an operator carries none): `None` for a payment granted before subscriptions.
-    async fn grant_facts(
+    /// The link this payment sends: the subscription's live link while it is good, else
+    /// the payment's own stored link if good (settled as the live link), else a new one.
+    /// A payment's stored link that may have reached the buyer is never dropped for
+    /// another without asking Telegram whether the buyer is in already.
+    async fn choose_link(
         &self,
         record: &ProcessedPayment,
+        lease: &InviteLease,
+        lease_until: DateTime<Utc>,
         chat_id: i64,
-    ) -> Result<Option<GrantFacts>, Stopped> {
-        let key = SubscriptionKey::new(record.user_id, chat_id);
-        let source = GrantSource::Payment(record.payment_id.get());
-        Ok(self
-            .store
-            .get_subscription(key)
-            .await?
-            .filter(|subscription| subscription.grants.iter().any(|g| g.source == source))
-            .map(|subscription| GrantFacts {
-                renewal: subscription.is_renewal(&source),
-                paid_until: subscription.paid_until(&self.lifecycle),
-                crossed_removal: subscription.crossed_removal(&source),
-            }))
+        grant: Option<GrantFacts>,
+        subscription: Option<Subscription>,
+    ) -> Result<Chosen, Stopped> {
+        let paid_until = grant.map(|g| g.paid_until);
+        // A grant that crossed a removal never sends the live link: the remover revokes
+        // the live link it saw when it claimed, so this payment's link replaces it.
+        let crossed_removal = grant.is_some_and(|g| g.crossed_removal);
+        let good = |link: &LiveLink| {
+            !crossed_removal && self.worth_sending(link.expires_at, paid_until)
+        };
+        if let Some(live) = subscription
+            .as_ref()
+            .and_then(|subscription| subscription.sendable_link(good))
+        {
+            info!("sending the subscription's live link");
+            emit_count("InviteLinkShared");
+            let live = live.clone();
+            let own = record.telegram_invite_link.as_deref().map(|url| (url, true));
+            return self.adopt(record, lease, lease_until, chat_id, own, &live).await;
+        }
+        // Whether the candidate may have reached the buyer (a stored one) or is new.
+        let mut stored_before = true;
+        let candidate = match self.reusable_link(record, paid_until) {
+            Some((url, expires_at)) => {
+                info!("reusing the stored invite link");
+                LiveLink {
+                    url: url.to_owned(),
+                    expires_at,
+                    made_for: record.payment_id.get(),
+                    made_at: record.updated_at,
+                }
+            }
+            None => {
+                if let Some(old) = record.telegram_invite_link.as_deref()
+                    && self
+                        .buyer_is_in_or_revoke(record, old, chat_id, lease_until)
+                        .await?
+                {
+                    return Ok(Chosen::BuyerIsIn);
+                }
+                stored_before = false;
+                self.make_link(record, lease, lease_until, chat_id, paid_until)
+                    .await?
+            }
+        };
+        let Some(subscription) = subscription else {
+            return Ok(Chosen::Link(candidate.url));
+        };
+        let now = self.clock.now();
+        let decision = settle_live_link(
+            &self.store,
+            subscription.key,
+            Some(subscription),
+            &candidate,
+            now,
+            good,
+        )
+        .await
+        .map_err(|err| match err {
+            LedgerError::Store(err) => Stopped::Store(err),
+            contended => Stopped::Store(StoreError::Unavailable(contended.to_string())),
+        })?;
+        match decision {
+            LinkDecision::Ours { replaced } => {
+                if let Some(old) = replaced.filter(|old| old.url != candidate.url) {
+                    // Too short-lived to send again; this payment's link replaces it.
+                    self.revoke_best_effort(chat_id, &old.url, lease_until)
+                        .await;
+                }
+                Ok(Chosen::Link(candidate.url))
+            }
+            LinkDecision::Theirs(live) => {
+                // A racing payment of this buyer settled its link first: one live link.
+                info!("another payment's link became the live one; sending that");
+                emit_count("InviteLinkShared");
+                let own = Some((candidate.url.as_str(), stored_before));
+                self.adopt(record, lease, lease_until, chat_id, own, &live)
+                    .await
+            }
+            LinkDecision::NoSubscription => Ok(Chosen::Link(candidate.url)),
+        }
+    }
+
+    /// Makes this payment send the subscription's live link instead of its own link
+    /// `own` (and whether that may have reached the buyer), which is revoked first.
+    async fn adopt(
+        &self,
+        record: &ProcessedPayment,
+        lease: &InviteLease,
+        lease_until: DateTime<Utc>,
+        chat_id: i64,
+        own: Option<(&str, bool)>,
+        live: &LiveLink,
+    ) -> Result<Chosen, Stopped> {
+        match own {
+            Some((url, _)) if url == live.url => return Ok(Chosen::Link(live.url.clone())),
+            Some((url, true)) => {
+                if self
+                    .buyer_is_in_or_revoke(record, url, chat_id, lease_until)
+                    .await?
+                {
+                    return Ok(Chosen::BuyerIsIn);
+                }
+            }
+            // Never sent: nobody can hold it.
+            Some((url, false)) => self.revoke_best_effort(chat_id, url, lease_until).await,
+            None => {}
+        }
+        let persisted = self
+            .write_after_call(lease_until, "persist the live link", || {
+                self.store.persist_invite_link(
+                    lease,
+                    &live.url,
+                    live.expires_at,
+                    self.clock.now(),
+                )
+            })
+            .await?;
+        match persisted {
+            Fenced::Done => Ok(Chosen::Link(live.url.clone())),
+            // Never revoke the live link here: other payments of the buyer send it.
+            Fenced::LeaseLost => Err(Stopped::LeaseLost),
+        }
+    }
+
+    /// Before this payment's stored link `old` is dropped for another: it may have reached
+    /// the buyer (a send whose outcome was never seen). If they are already in, a second
+    /// link could only admit someone else (`true`: done, no link). If not, it will never
+    /// be sent again, so it is made useless.
+    async fn buyer_is_in_or_revoke(
+        &self,
+        record: &ProcessedPayment,
+        old: &str,
+        chat_id: i64,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, Stopped> {
+        let user_id = record.user_id.get();
+        let member = self
+            .call(lease_until, self.telegram.is_member(chat_id, user_id))
+            .await?;
+        if !member {
+            self.revoke_best_effort(chat_id, old, lease_until).await;
+        }
+        Ok(member)
+    }
+
+    /// A new link for this payment, persisted under the lease before anything else (so a
+    /// crash never loses track of a link that may be sent).
+    async fn make_link(
+        &self,
+        record: &ProcessedPayment,
+        lease: &InviteLease,
+        lease_until: DateTime<Utc>,
+        chat_id: i64,
+        paid_until: Option<DateTime<Utc>>,
+    ) -> Result<LiveLink, Stopped> {
+        let payment_id = record.payment_id.get();
+        let expires_at = self.link_expiry(paid_until);
+        let name = format!("payment {payment_id}");
+        let created = self
+            .call(
+                lease_until,
+                self.telegram.create_invite_link(chat_id, &name, expires_at),
+            )
+            .await?;
+        let persisted = self
+            .write_after_call(lease_until, "persist the link", || {
+                self.store.persist_invite_link(
+                    lease,
+                    &created.url,
+                    created.expires_at,
+                    self.clock.now(),
+                )
+            })
+            .await?;
+        if persisted == Fenced::LeaseLost {
+            // Nobody will ever send this link: make it useless.
+            self.revoke_best_effort(chat_id, &created.url, lease_until)
+                .await;
+            return Err(Stopped::LeaseLost);
+        }
+        info!("invite link created");
+        Ok(LiveLink {
+            url: created.url,
+            expires_at: created.expires_at,
+            made_for: payment_id,
+            made_at: self.clock.now(),
+        })
     }
 
     /// A renewing buyer already in the channel: one "renewed until" message, no link.
@@ -475,18 +638,24 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         TimeDelta::from_std(self.settings.link_ttl).unwrap_or(TimeDelta::hours(24))
     }
 
-    /// The stored link, if it has at least half its lifetime left (the lifetime a link
-    /// made now would get).
+    /// The payment's stored link and its expiry, if it is still worth sending.
     fn reusable_link<'r>(
         &self,
         record: &'r ProcessedPayment,
         paid_until: Option<DateTime<Utc>>,
-    ) -> Option<&'r str> {
+    ) -> Option<(&'r str, DateTime<Utc>)> {
         let link = record.telegram_invite_link.as_deref()?;
         let expires_at = record.invite_link_expires_at?;
+        self.worth_sending(expires_at, paid_until)
+            .then_some((link, expires_at))
+    }
+
+    /// Whether a link expiring at `expires_at` has at least half the lifetime a link made
+    /// now would get.
+    fn worth_sending(&self, expires_at: DateTime<Utc>, paid_until: Option<DateTime<Utc>>) -> bool {
         let now = self.clock.now();
         let lifetime = self.link_expiry(paid_until) - now;
-        (expires_at - now >= lifetime / 2).then_some(link)
+        expires_at - now >= lifetime / 2
     }
 
     async fn revoke_best_effort(&self, chat_id: i64, link: &str, lease_until: DateTime<Utc>) {

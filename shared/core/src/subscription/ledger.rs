@@ -35,13 +35,30 @@ pub enum Step<T> {
 pub async fn change<S, T>(
     store: &S,
     key: SubscriptionKey,
+    decide: impl FnMut(Option<&Subscription>) -> Step<T>,
+) -> Result<T, LedgerError>
+where
+    S: SubscriptionStore + ?Sized,
+{
+    change_from(store, key, None, decide).await
+}
+
+/// [`change`], deciding first on `read` (the record as the caller just read it) instead
+/// of reading it again.
+pub async fn change_from<S, T>(
+    store: &S,
+    key: SubscriptionKey,
+    mut read: Option<Subscription>,
     mut decide: impl FnMut(Option<&Subscription>) -> Step<T>,
 ) -> Result<T, LedgerError>
 where
     S: SubscriptionStore + ?Sized,
 {
     for attempt in 0..MAX_ATTEMPTS {
-        let stored = store.get_subscription(key).await?;
+        let stored = match read.take() {
+            Some(read) => Some(read),
+            None => store.get_subscription(key).await?,
+        };
         match decide(stored.as_ref()) {
             Step::Keep(answer) => return Ok(answer),
             Step::Write(next, answer) => match store.write_subscription(&next).await? {

@@ -1,7 +1,7 @@
 //! The lifecycle consumer: one task message (a reminder, a removal, an end notice) at a
 //! time, under a fenced lease on the subscription, the same protocol as the invite:
 //! 1. claim the subscription for the task (due now, no live lease) with a fresh token;
-//! 2. make the one Bot API call;
+//! 2. make the one Bot API call (a removal also revokes the subscription's live link);
 //! 3. complete under the token, for the expiry the claim decided on. A renewal that
 //!    landed in between wins: nothing is recorded for the old expiry, and a crossed
 //!    removal marks the subscription `needs_invite`.
@@ -216,6 +216,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
         let key = subscription.key;
         let user = key.user_id.get();
         let channel = self.directory.private_channel_name(key.channel_id);
+        let mut revoked = None;
         let done = match task {
             Task::Reminder { before_seconds } => {
                 let text = self
@@ -229,7 +230,21 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                 .call(self.telegram.remove_member(key.channel_id, user))
                 .await
             {
-                Ok(()) => TaskDone::Removed,
+                Ok(()) => {
+                    // The buyer's live link would let them (or whoever holds it) back in.
+                    if let Some(live) = &subscription.live_link {
+                        match self
+                            .call(self.telegram.revoke_invite_link(key.channel_id, &live.url))
+                            .await
+                        {
+                            Ok(()) => revoked = Some(live.url.clone()),
+                            Err(err) => {
+                                warn!(error = %err, "could not revoke the live link; it expires on its own");
+                            }
+                        }
+                    }
+                    TaskDone::Removed
+                }
                 Err(TelegramError::Misconfigured(reason)) => {
                     error!(%reason, "Telegram refuses this removal for good: removal_failed, an operator must act");
                     TaskDone::RemovalFailed { reason }
@@ -250,7 +265,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
             TaskDone::RemovalFailed { .. } => "SubscriptionRemovalFailed",
             TaskDone::NoticeSent => "SubscriptionEndNoticeSent",
         };
-        let completion = self.complete(key, token, done).await?;
+        let completion = self.complete(key, token, done, revoked.as_deref()).await?;
         match completion {
             Completion::Recorded => emit_count(metric),
             Completion::ExpiryMoved => {
@@ -298,11 +313,18 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
         key: SubscriptionKey,
         token: &str,
         done: TaskDone,
+        revoked: Option<&str>,
     ) -> Result<Completion, Stopped> {
         let now = self.clock.now();
         let completed = change(&self.store, key, |stored| {
             match stored.map(|current| current.complete(token, done.clone(), now, &self.settings)) {
-                Some(Ok((next, completion))) => Step::Write(Box::new(next), Some(completion)),
+                Some(Ok((mut next, completion))) => {
+                    // In the same write: the link revoked is live no more.
+                    if next.live_link.as_ref().map(|live| live.url.as_str()) == revoked {
+                        next.live_link = None;
+                    }
+                    Step::Write(Box::new(next), Some(completion))
+                }
                 _ => Step::Keep(None),
             }
         })

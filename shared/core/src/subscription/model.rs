@@ -7,6 +7,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AccessDuration;
+use super::live_link::LiveLink;
 use super::settings::LifecycleSettings;
 use crate::order::UserId;
 
@@ -211,6 +212,9 @@ pub struct Subscription {
     /// When the sweeper should look next (`None`: nothing pending, off the due index).
     #[serde(default)]
     pub next_due_at: Option<DateTime<Utc>>,
+    /// The one invite link this buyer's payments share ([`super::live_link`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_link: Option<LiveLink>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
     pub created_at: DateTime<Utc>,
@@ -253,7 +257,7 @@ pub enum Completion {
     ExpiryMoved,
 }
 
-fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
     // Millisecond precision: what every backend stores exactly.
     t.trunc_subsecs(3)
 }
@@ -279,6 +283,7 @@ impl Subscription {
             ended: None,
             needs_invite: false,
             next_due_at: None,
+            live_link: None,
             history: Vec::new(),
             created_at: now,
             updated_at: now,
@@ -626,6 +631,13 @@ impl Subscription {
         self.reminded_before_seconds = None;
         self.ended = None;
         crossed
+    }
+
+    /// A write that changes neither the time nor the tasks: the next version, its time.
+    pub(super) fn bump(mut self, now: DateTime<Utc>) -> Self {
+        self.version += 1;
+        self.updated_at = now;
+        self
     }
 
     /// Every write: the next version, its time, and when the sweeper looks next.
