@@ -1,8 +1,9 @@
 //! The subscriptions port's conformance suite: the same cases on memory, SQLite,
 //! Postgres and DynamoDB (single-threaded moto). The rules (fold, reminders, removal)
 //! are the core's; what each backend must prove is that a change is decided by one
-//! conditional write on the version, that the due index finds exactly the due rows, and
-//! that the operator's listings select what they say.
+//! conditional write on the version (grants, refunds, the one live invite link), that
+//! the due index finds exactly the due rows, and that the operator's listings select
+//! what they say.
 
 use std::sync::Arc;
 
@@ -11,8 +12,9 @@ use telepay_core::order::UserId;
 use telepay_core::store::memory::MemoryPaymentStore;
 use telepay_core::store::{SubscriptionFilter, SubscriptionStore, Versioned};
 use telepay_core::subscription::{
-    AccessDuration, GrantSource, Granted, LifecycleSettings, Refunded, Subscription,
-    SubscriptionKey, Task, TaskDone, TimeGrant, grant_time, refund_time,
+    AccessDuration, GrantSource, Granted, LifecycleSettings, LinkDecision, LiveLink, Refunded,
+    Subscription, SubscriptionKey, Task, TaskDone, TimeGrant, grant_time, refund_time,
+    settle_live_link,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbPaymentStore;
@@ -146,6 +148,92 @@ mod cases {
         let subscription = stored(&*store, key(1)).await;
         assert_eq!(subscription.grants.len(), 1);
         assert_eq!(subscription.expires_at, t0() + TimeDelta::days(30));
+    }
+
+    pub async fn sixteen_racing_links_leave_one_live_and_a_short_lived_one_is_replaced_once<
+        B: Backend,
+    >() {
+        let store = Arc::new(B::fresh().await);
+        grant_time(&*store, key(1), &paid(1, t0(), 30), t0(), &settings())
+            .await
+            .unwrap();
+        let link = |n: i64, hours: i64| LiveLink {
+            url: format!("https://t.me/+link{n}"),
+            expires_at: t0() + TimeDelta::hours(hours),
+            made_for: n,
+            made_at: t0(),
+        };
+        // A link with more than an hour left is good enough to send.
+        let good = |live: &LiveLink| live.expires_at > t0() + TimeDelta::hours(1);
+        let runs: Vec<_> = (0..16)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let candidate = link(n, 24);
+                    let decision =
+                        settle_live_link(&*store, key(1), None, &candidate, t0(), good).await;
+                    (candidate, decision.unwrap())
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        let mut sent = std::collections::HashSet::new();
+        for run in runs {
+            match run.await.unwrap() {
+                (candidate, LinkDecision::Ours { replaced }) => {
+                    assert_eq!(replaced, None);
+                    sent.insert(candidate.url.clone());
+                    winners.push(candidate);
+                }
+                (_, LinkDecision::Theirs(live)) => {
+                    sent.insert(live.url);
+                }
+                (_, other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "one candidate became the live link");
+        assert_eq!(sent.len(), 1, "every racer sends that one link");
+        let live = stored(&*store, key(1)).await.live_link.unwrap();
+        assert_eq!(live, winners[0]);
+        // Settling the live link again changes nothing.
+        let again = settle_live_link(&*store, key(1), None, &live, t0(), good)
+            .await
+            .unwrap();
+        assert_eq!(again, LinkDecision::Ours { replaced: None });
+
+        // GIVEN a live link about to expire, WHEN two fresh ones race to replace it, THEN
+        // one replaces it (and is told which, to revoke it), the other sends the winner.
+        let store = Arc::new(B::fresh().await);
+        grant_time(&*store, key(2), &paid(2, t0(), 30), t0(), &settings())
+            .await
+            .unwrap();
+        let short = link(100, 1);
+        settle_live_link(&*store, key(2), None, &short, t0(), |_| false)
+            .await
+            .unwrap();
+        let runs: Vec<_> = [101, 102]
+            .into_iter()
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    settle_live_link(&*store, key(2), None, &link(n, 24), t0(), good)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut replaced = Vec::new();
+        for run in runs {
+            if let LinkDecision::Ours { replaced: Some(old) } = run.await.unwrap() {
+                replaced.push(old);
+            }
+        }
+        assert_eq!(replaced, vec![short], "replaced once, by one of the two");
+        // No subscription: the payment's own link stands.
+        let none = settle_live_link(&*store, key(3), None, &link(3, 24), t0(), good)
+            .await
+            .unwrap();
+        assert_eq!(none, LinkDecision::NoSubscription);
     }
 
     pub async fn concurrent_grants_of_different_payments_all_count<B: Backend>() {
@@ -355,6 +443,7 @@ macro_rules! subscription_suite {
             #[tokio::test] async fn a_subscription_reads_back_exactly_and_a_first_version_is_written_once() { cases::a_subscription_reads_back_exactly_and_a_first_version_is_written_once::<Store>().await }
             #[tokio::test] async fn a_write_over_a_stale_version_changes_nothing() { cases::a_write_over_a_stale_version_changes_nothing::<Store>().await }
             #[tokio::test] async fn thirty_two_concurrent_grants_of_one_payment_count_once() { cases::thirty_two_concurrent_grants_of_one_payment_count_once::<Store>().await }
+            #[tokio::test] async fn sixteen_racing_links_leave_one_live_and_a_short_lived_one_is_replaced_once() { cases::sixteen_racing_links_leave_one_live_and_a_short_lived_one_is_replaced_once::<Store>().await }
             #[tokio::test] async fn concurrent_grants_of_different_payments_all_count() { cases::concurrent_grants_of_different_payments_all_count::<Store>().await }
             #[tokio::test] async fn two_payments_give_the_same_expiry_in_either_order() { cases::two_payments_give_the_same_expiry_in_either_order::<Store>().await }
             #[tokio::test] async fn a_refund_takes_its_time_out_once() { cases::a_refund_takes_its_time_out_once::<Store>().await }

@@ -200,6 +200,40 @@ async fn an_expired_member_is_removed_once_and_told_once() {
 }
 
 #[tokio::test]
+async fn a_removal_revokes_the_subscriptions_live_link_so_it_admits_no_one_after() {
+    use telepay_core::subscription::{LiveLink, settle_live_link};
+    // GIVEN an expired buyer whose live invite link was never used
+    let rig = rig().await;
+    rig.fake.add_member(CHANNEL, 7);
+    rig.buy(7, 1, t0()).await;
+    let made = bot(&rig.fake)
+        .create_invite_link(CHANNEL, "payment 1", t0() + TimeDelta::days(30))
+        .await
+        .unwrap();
+    let live = LiveLink {
+        url: made.url.clone(),
+        expires_at: made.expires_at,
+        made_for: 1,
+        made_at: t0(),
+    };
+    settle_live_link(&*rig.store, key(7), None, &live, t0(), |_| true)
+        .await
+        .unwrap();
+    let joined_at = (t0() + TimeDelta::days(29)).timestamp();
+    assert_eq!(rig.fake.open_links(joined_at).len(), 1);
+    // WHEN the removal runs
+    rig.clock.set(t0() + TimeDelta::days(30));
+    assert!(rig.sweep_and_consume().await.is_empty());
+    // THEN the link is revoked and forgotten: a returning buyer gets a fresh one
+    assert!(rig.fake.open_links(joined_at).is_empty());
+    assert_eq!(
+        rig.fake.join(&made.url, 8, joined_at),
+        fake_bot_api::JoinOutcome::Revoked
+    );
+    assert_eq!(rig.stored(7).await.live_link, None);
+}
+
+#[tokio::test]
 async fn a_member_who_is_still_paid_for_is_never_removed() {
     let rig = rig().await;
     rig.fake.add_member(CHANNEL, 7);
