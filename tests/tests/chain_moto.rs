@@ -29,7 +29,8 @@ async fn assert_exactly_one_invite(chain: &Chain) {
 }
 
 #[tokio::test]
-async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_six_writes_and_no_read() {
+async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_seven_writes_and_one_read()
+ {
     let chain = Chain::new().await;
     let response = handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
         .await
@@ -48,10 +49,13 @@ async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_six_wr
             "PutItem",
             "UpdateItem",
             "UpdateItem",
+            "GetItem",
             "UpdateItem",
+            "PutItem",
             "UpdateItem"
         ],
-        "ingress put, a first buyer's subscription, processor mark, invite claim, link persist, sent mark; no read"
+        "ingress put, a first buyer's subscription, processor mark, invite claim, the \
+         subscription's live link read, link persist, the link made live, sent mark"
     );
     let payouts = chain.receive(&chain.payout_queue_url, 30).await;
     assert_eq!(payouts.len(), 1, "one payout instruction");

@@ -1,5 +1,7 @@
 //! The SQL backends beyond the conformance suite: a seed database upgrades in place and
-//! its rows follow the protocol, and a paid payment costs six statements (five for the payment, one for a first buyer's subscription), no read.
+//! its rows follow the protocol, and a paid payment costs eight statements: five for the
+//! payment, and for a first buyer's subscription its first version, one read of its live
+//! link and the write that makes the new link live.
 
 use std::time::Duration;
 
@@ -189,17 +191,17 @@ async fn statements_per_paid_payment<S: PaymentStore + Clone>(
 }
 
 #[tokio::test]
-async fn a_paid_payment_costs_six_postgres_statements_and_no_read() {
+async fn a_paid_payment_costs_eight_postgres_statements_one_a_read() {
     let store: PostgresPaymentStore = postgres_store(true).await;
     let counter = store.statements().clone();
-    assert_eq!(statements_per_paid_payment(store, &counter).await, 6);
+    assert_eq!(statements_per_paid_payment(store, &counter).await, 8);
 }
 
 #[tokio::test]
-async fn a_paid_payment_costs_six_sqlite_statements_and_no_read() {
+async fn a_paid_payment_costs_eight_sqlite_statements_one_a_read() {
     let store: SqlitePaymentStore = sqlite_store(true).await;
     let counter = store.statements().clone();
-    assert_eq!(statements_per_paid_payment(store, &counter).await, 6);
+    assert_eq!(statements_per_paid_payment(store, &counter).await, 8);
 }
 
 /// The seed's rows as written by hand or by the legacy order form: 31 with the channel's

@@ -224,7 +224,10 @@ mod cases {
             .collect();
         let mut replaced = Vec::new();
         for run in runs {
-            if let LinkDecision::Ours { replaced: Some(old) } = run.await.unwrap() {
+            if let LinkDecision::Ours {
+                replaced: Some(old),
+            } = run.await.unwrap()
+            {
                 replaced.push(old);
             }
         }

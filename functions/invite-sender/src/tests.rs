@@ -854,7 +854,10 @@ async fn a_buyers_second_payment_sends_the_subscriptions_live_link_not_a_second_
     // THEN one link, sent twice, and the second payment records that same link
     assert_eq!(world.links_created(), 1);
     let link = world.stored(1).telegram_invite_link.unwrap();
-    assert_eq!(world.stored(2).telegram_invite_link.as_deref(), Some(&*link));
+    assert_eq!(
+        world.stored(2).telegram_invite_link.as_deref(),
+        Some(&*link)
+    );
     assert!(world.stored(2).telegram_invite_sent);
     let messages = world.messages_sent();
     assert_eq!(messages.len(), 2);
@@ -884,7 +887,10 @@ async fn two_payments_of_one_buyer_racing_leave_one_live_link_which_both_message
         assert_eq!(messages.len(), 2);
         assert!(messages.iter().all(|text| text.contains(&open[0])));
         for id in [1, 2] {
-            assert_eq!(world.stored(id).telegram_invite_link.as_ref(), Some(&open[0]));
+            assert_eq!(
+                world.stored(id).telegram_invite_link.as_ref(),
+                Some(&open[0])
+            );
         }
     }
 }

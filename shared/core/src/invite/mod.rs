@@ -337,9 +337,8 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         // A grant that crossed a removal never sends the live link: the remover revokes
         // the live link it saw when it claimed, so this payment's link replaces it.
         let crossed_removal = grant.is_some_and(|g| g.crossed_removal);
-        let good = |link: &LiveLink| {
-            !crossed_removal && self.worth_sending(link.expires_at, paid_until)
-        };
+        let good =
+            |link: &LiveLink| !crossed_removal && self.worth_sending(link.expires_at, paid_until);
         if let Some(live) = subscription
             .as_ref()
             .and_then(|subscription| subscription.sendable_link(good))
@@ -347,8 +346,13 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             info!("sending the subscription's live link");
             emit_count("InviteLinkShared");
             let live = live.clone();
-            let own = record.telegram_invite_link.as_deref().map(|url| (url, true));
-            return self.adopt(record, lease, lease_until, chat_id, own, &live).await;
+            let own = record
+                .telegram_invite_link
+                .as_deref()
+                .map(|url| (url, true));
+            return self
+                .adopt(record, lease, lease_until, chat_id, own, &live)
+                .await;
         }
         // Whether the candidate may have reached the buyer (a stored one) or is new.
         let mut stored_before = true;
@@ -440,12 +444,8 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         }
         let persisted = self
             .write_after_call(lease_until, "persist the live link", || {
-                self.store.persist_invite_link(
-                    lease,
-                    &live.url,
-                    live.expires_at,
-                    self.clock.now(),
-                )
+                self.store
+                    .persist_invite_link(lease, &live.url, live.expires_at, self.clock.now())
             })
             .await?;
         match persisted {

@@ -19,8 +19,8 @@ pub mod texts;
 
 pub use duration::{AccessDuration, DurationError, MAX_ACCESS_SECONDS};
 pub use ledger::{Granted, LedgerError, Refunded, grant_time, refund_time};
-pub use live_link::{LinkDecision, LiveLink, settle_live_link};
 pub use lifecycle::{LIFECYCLE_MESSAGE_VERSION, LifecycleMessage, LifecycleWorker};
+pub use live_link::{LinkDecision, LiveLink, settle_live_link};
 pub use model::{
     Completion, Ended, Ending, GrantSource, HistoryEntry, Refused, Subscription, SubscriptionKey,
     SubscriptionStatus, Task, TaskDone, TimeGrant, WorkLease, fold_expiry,
