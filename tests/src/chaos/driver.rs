@@ -219,6 +219,14 @@ impl<S: PaymentStore + 'static> Chain<S> {
                 ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
             )
         };
+        // An invocation shorter than one message's worst case leaves every message
+        // untouched: the run would never drain. Say so instead of hanging.
+        assert!(
+            settings.invite.time_per_message() <= config.invite_timeout,
+            "invite_timeout {:?} is shorter than one message's worst case {:?}",
+            config.invite_timeout,
+            settings.invite.time_per_message()
+        );
         let queues = StageQueues {
             processor: queue(&processor_queue),
             invite: queue(&invite_queue),
