@@ -43,6 +43,8 @@ pub struct Call {
     pub delivered: bool,
     /// What Telegram's action produced (the link, the message), for delivered calls.
     pub result: Option<Value>,
+    /// When it arrived, Unix milliseconds.
+    pub at_ms: i64,
 }
 
 impl Call {
@@ -251,12 +253,9 @@ impl FakeBotApi {
     /// A user clicks `link` at `now` (Unix seconds): Telegram admits them if the link is
     /// known, not revoked, not expired and not used up, and counts the use.
     pub fn join(&self, link: &str, user_id: i64, now: i64) -> JoinOutcome {
-        self.state
-            .shared
-            .lock()
-            .unwrap()
-            .telegram
-            .join(link, user_id, now)
+        let mut shared = self.state.shared.lock().unwrap();
+        let after_calls = shared.calls.len();
+        shared.telegram.join(link, user_id, now, after_calls)
     }
 
     /// Makes `user_id` a member of `chat_id` (joined some other way).
@@ -389,6 +388,7 @@ async fn handle(
             params: params.clone(),
             delivered,
             result: result.clone().flatten(),
+            at_ms: unix_ms(),
         });
         result
     };
@@ -465,4 +465,10 @@ fn take_fault(state: &AppState, method: &str, chat: Option<i64>) -> Option<Fault
         shared.faults.remove(index);
     }
     Some(kind)
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64)
 }

@@ -61,6 +61,8 @@ pub struct Join {
     pub link: String,
     pub chat_id: i64,
     pub user_id: i64,
+    /// How many calls the fake had received when it happened (its place among them).
+    pub after_calls: usize,
 }
 
 /// What a simulated click on an invite link did.
@@ -83,7 +85,13 @@ fn bot_user() -> Value {
 impl Telegram {
     /// A user clicks `link` at `now` (Unix seconds): Telegram admits them if the link is
     /// known, not revoked, not expired and not used up, and counts the use.
-    pub(crate) fn join(&mut self, link: &str, user_id: i64, now: i64) -> JoinOutcome {
+    pub(crate) fn join(
+        &mut self,
+        link: &str,
+        user_id: i64,
+        now: i64,
+        after_calls: usize,
+    ) -> JoinOutcome {
         let Some(state) = self.links.get(link).cloned() else {
             return JoinOutcome::UnknownLink;
         };
@@ -107,6 +115,7 @@ impl Telegram {
                 link: link.to_owned(),
                 chat_id: state.chat_id,
                 user_id,
+                after_calls,
             });
         }
         outcome

@@ -14,7 +14,7 @@ use telepay_core::chain::{ChainSettings, StageQueues, Stages};
 use telepay_core::clock::ManualClock;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
-use telepay_core::invite::{InviteSender, InviteSettings};
+use telepay_core::invite::{InviteSender, InviteSettings, MessageTemplate};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::reconcile::Reconciler;
 use telepay_core::signature::IpnSecret;
@@ -208,6 +208,10 @@ impl<S: PaymentStore + 'static> Chain<S> {
                 call_timeout: config.call_timeout,
                 lease_grace: config.lease_grace,
                 link_ttl: config.link_ttl,
+                // Names its payment: a buyer with two payments gets a message for each,
+                // and the report tells them apart.
+                message: MessageTemplate::new("Your invite: {link} (payment {payment_id})")
+                    .expect("a template with {link}"),
                 ..InviteSettings::default()
             },
             stuck_after: config.stuck_after,

@@ -13,7 +13,7 @@ use telepay_core::store::ports::*;
 use telepay_core::fixtures::SAMPLE_CHANNEL_ID;
 
 use super::faults::{Chaos, LedgerEntry};
-use super::schedule::buyer_clicks;
+use super::schedule::{buyer_clicks, link_in, payment_of_user};
 use super::{PaymentKind, PaymentPlan, RunFigures};
 
 /// The figures of one run on one backend.
@@ -68,6 +68,24 @@ pub struct Report {
     pub granted_without_payout: usize,
     /// Records whose stored invite state disagrees with what Telegram saw: must be 0.
     pub records_out_of_step: Vec<i64>,
+    /// Paid payments whose buyer had paid before in the schedule (renewals or returns).
+    pub renewals: usize,
+    /// Renewals completed with one "renewed until" note and no link (buyer in).
+    pub renewed_in_place: usize,
+    /// Invites completed with no message of their own because the buyer was in already
+    /// (through another payment's link).
+    pub in_without_own_message: usize,
+    /// Renewed in place, or satisfied by membership, yet not in the channel at the end:
+    /// must be 0.
+    pub completed_in_place_but_outside: Vec<i64>,
+    /// Link messages to a buyer who was already in the channel through another link,
+    /// by whether the payment was a renewal: the buyer joined between the sender's
+    /// membership check and its send (or the payment had no check to make).
+    pub links_to_members: BTreeMap<String, usize>,
+    /// Link sends at which the buyer held another delivered link that still admitted
+    /// (not revoked, not expired), by why that one was still open. One live link per
+    /// subscription means: none but a revoke Telegram never acted on.
+    pub second_open_link_at_send: BTreeMap<String, usize>,
     pub figures: RunFigures,
     pub wall_time: Duration,
 }
@@ -116,6 +134,24 @@ impl Report {
             if count > 0 {
                 broken.push(format!("{count} {what}"));
             }
+        }
+        if !self.completed_in_place_but_outside.is_empty() {
+            broken.push(format!(
+                "{} invites completed without a link whose buyer is not in the channel: {:?}",
+                self.completed_in_place_but_outside.len(),
+                first(&self.completed_in_place_but_outside)
+            ));
+        }
+        let unexplained: usize = self
+            .second_open_link_at_send
+            .iter()
+            .filter(|(why, _)| why.as_str() == UNEXPLAINED)
+            .map(|(_, n)| n)
+            .sum();
+        if unexplained > 0 {
+            broken.push(format!(
+                "{unexplained} link sends while the buyer held another open link with no failed revoke to explain it"
+            ));
         }
         if !self.records_out_of_step.is_empty() {
             broken.push(format!(
@@ -167,6 +203,7 @@ pub(super) async fn build<S: PaymentStore>(
         }
     }
     let plan_of: HashMap<i64, &PaymentPlan> = plans.iter().map(|p| (p.payment_id, p)).collect();
+    let link_figures = link_timeline(&calls, &fake.joins(), &owner, plans);
     let mut report = Report {
         backend: backend.to_owned(),
         seed: figures.seed,
@@ -186,10 +223,12 @@ pub(super) async fn build<S: PaymentStore>(
         .filter(|(_, c)| c.delivered && c.method == "sendMessage")
     {
         let text = call.text().unwrap_or_default();
-        let Some(link) = owner.keys().find(|l| text.contains(l.as_str())).cloned() else {
+        let Some(link) = link_in(text).filter(|l| owner.contains_key(*l)) else {
             continue;
         };
-        let payment = owner[&link];
+        let link = link.to_owned();
+        // The message names its payment: a buyer's payments share one link.
+        let payment = payment_named_in(text).unwrap_or(owner[&link]);
         if plan_of.get(&payment).map(|p| p.buyer()) != call.chat_id() {
             report.wrong_recipient += 1;
         }
@@ -290,10 +329,23 @@ pub(super) async fn build<S: PaymentStore>(
                 report.satisfied_by_membership += 1;
             }
             if failed.is_none()
-                && buyer_clicks(&chaos.dice, &chaos.rates, plan.payment_id)
+                // Whether a buyer clicks is the buyer's (keyed by their first position).
+                && buyer_clicks(&chaos.dice, &chaos.rates, payment_of_user(plan.buyer()))
                 && !fake.is_member(SAMPLE_CHANNEL_ID, plan.buyer())
             {
                 report.clicking_buyers_outside.push(plan.payment_id);
+            }
+        } else if let Some(record) = record.as_ref().filter(|r| {
+            r.telegram_invite_sent
+                && (r.invite_renewed_in_place || r.invite_satisfied_by_membership)
+        }) {
+            if record.invite_renewed_in_place {
+                report.renewed_in_place += 1;
+            } else {
+                report.in_without_own_message += 1;
+            }
+            if !fake.is_member(SAMPLE_CHANNEL_ID, plan.buyer()) {
+                report.completed_in_place_but_outside.push(plan.payment_id);
             }
         } else if failed.is_none() {
             report.lost.push(plan.payment_id);
@@ -310,11 +362,126 @@ pub(super) async fn build<S: PaymentStore>(
             report.strangers_admitted += 1;
         }
     }
-    report.members = plans
+    let buyers: HashSet<i64> = plans.iter().map(PaymentPlan::buyer).collect();
+    report.members = buyers
         .iter()
-        .filter(|plan| fake.is_member(SAMPLE_CHANNEL_ID, plan.buyer()))
+        .filter(|buyer| fake.is_member(SAMPLE_CHANNEL_ID, **buyer))
         .count();
+    report.renewals = link_figures.renewals.len();
+    report.links_to_members = link_figures.links_to_members;
+    report.second_open_link_at_send = link_figures.second_open_link_at_send;
     report
+}
+
+const UNEXPLAINED: &str = "unexplained";
+
+/// The payment a message names ("(payment N)", the chaos run's template).
+fn payment_named_in(text: &str) -> Option<i64> {
+    let (_, rest) = text.rsplit_once("(payment ")?;
+    rest.strip_suffix(')')?.parse().ok()
+}
+
+struct LinkFigures {
+    renewals: HashSet<i64>,
+    links_to_members: BTreeMap<String, usize>,
+    second_open_link_at_send: BTreeMap<String, usize>,
+}
+
+/// Replays Telegram's calls and the buyers' joins in order: at each link message, was
+/// the buyer in already through another link, and did they hold another open link?
+fn link_timeline(
+    calls: &[fake_bot_api::Call],
+    joins: &[fake_bot_api::Join],
+    owner: &HashMap<String, i64>,
+    plans: &[PaymentPlan],
+) -> LinkFigures {
+    // A renewal: a paid payment whose buyer paid earlier in the schedule.
+    let mut seen_buyers = HashSet::new();
+    let mut renewals = HashSet::new();
+    for plan in plans.iter().filter(|p| p.kind == PaymentKind::Paid) {
+        if !seen_buyers.insert(plan.buyer()) {
+            renewals.insert(plan.payment_id);
+        }
+    }
+    let mut figures = LinkFigures {
+        renewals,
+        links_to_members: BTreeMap::new(),
+        second_open_link_at_send: BTreeMap::new(),
+    };
+    let mut expires_at: HashMap<&str, i64> = HashMap::new();
+    let mut revoked: HashSet<&str> = HashSet::new();
+    let mut revoke_failed: HashSet<&str> = HashSet::new();
+    // The links each buyer was sent so far, and the link each member joined through.
+    let mut sent_to: HashMap<i64, Vec<&str>> = HashMap::new();
+    let mut joined_through: HashMap<i64, &str> = HashMap::new();
+    let mut next_join = 0;
+    for (at, call) in calls.iter().enumerate() {
+        while let Some(join) = joins.get(next_join).filter(|j| j.after_calls <= at) {
+            joined_through.entry(join.user_id).or_insert(&join.link);
+            next_join += 1;
+        }
+        match (call.method.as_str(), call.delivered) {
+            ("createChatInviteLink", true) => {
+                if let (Some(link), Some(at)) =
+                    (call.invite_link(), call.params["expire_date"].as_i64())
+                {
+                    expires_at.insert(link, at);
+                }
+            }
+            ("revokeChatInviteLink", delivered) => {
+                if let Some(link) = call.invite_link() {
+                    if delivered {
+                        revoked.insert(link);
+                    } else {
+                        revoke_failed.insert(link);
+                    }
+                }
+            }
+            ("sendMessage", true) => {
+                let (Some(user), Some(text)) = (call.chat_id(), call.text()) else {
+                    continue;
+                };
+                let Some(link) = link_in(text).filter(|l| owner.contains_key(*l)) else {
+                    continue;
+                };
+                let payment = payment_named_in(text).unwrap_or(owner[link]);
+                if joined_through
+                    .get(&user)
+                    .is_some_and(|through| *through != link)
+                {
+                    let kind = if figures.renewals.contains(&payment) {
+                        "renewal"
+                    } else {
+                        "first payment"
+                    };
+                    *figures.links_to_members.entry(kind.into()).or_default() += 1;
+                }
+                let now_s = call.at_ms / 1000;
+                let earlier = sent_to.entry(user).or_default();
+                let open_other = earlier.iter().find(|other| {
+                    **other != link
+                        && !revoked.contains(*other)
+                        && expires_at.get(*other).is_some_and(|exp| *exp > now_s)
+                });
+                if let Some(other) = open_other {
+                    let why = if revoke_failed.contains(other) {
+                        "a revoke Telegram never acted on (a fault)"
+                    } else {
+                        UNEXPLAINED
+                    };
+                    *figures
+                        .second_open_link_at_send
+                        .entry(why.into())
+                        .or_default() += 1;
+                }
+                if !earlier.contains(&link) {
+                    earlier.push(link);
+                }
+            }
+            _ => {}
+        }
+    }
+    figures
 }
 
 /// Why each message after the first went out: the first fault noted after the previous
@@ -437,6 +604,26 @@ impl fmt::Display for Report {
             f,
             "  records out of step           {}",
             self.records_out_of_step.len()
+        )?;
+        writeln!(
+            f,
+            "  returning buyers              {} renewals: {} renewed in place (no link), {} in already with no message of their own; completed without a link but outside {}",
+            self.renewals,
+            self.renewed_in_place,
+            self.in_without_own_message,
+            self.completed_in_place_but_outside.len()
+        )?;
+        writeln!(
+            f,
+            "  links sent to a member        {} ({}; the buyer joined between the check and the send)",
+            sum(&self.links_to_members),
+            list(&self.links_to_members)
+        )?;
+        writeln!(
+            f,
+            "  a second open link at a send  {} ({})",
+            sum(&self.second_open_link_at_send),
+            list(&self.second_open_link_at_send)
         )?;
         writeln!(
             f,

@@ -17,6 +17,11 @@ pub(super) const USER_BASE: i64 = 100_000;
 pub(super) const ATTACKER_BASE: i64 = 900_000_000;
 /// The price of the demo directory's only tier.
 pub(super) const PRICE: f64 = 3.21;
+/// A payment's buyer is one of the recent earlier buyers this often: a renewal through
+/// the invite path, sharing the subscription's live link.
+pub(super) const BUY_AGAIN: f64 = 0.2;
+/// How far back a returning buyer's earlier payment may be, in schedule positions.
+const BUY_AGAIN_WITHIN: u64 = 30;
 
 /// What a payment is, in the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +103,16 @@ impl PaymentPlan {
             _ if dice.chance(0.05, &[tag("tampered"), index]) => vec![forgery(0)],
             _ => Vec::new(),
         };
+        // A returning buyer is an earlier position's buyer (its payment may have been
+        // anything; whatever paid first is the subscription's first grant).
+        let buyer_index = if index > 0 && dice.chance(BUY_AGAIN, &[tag("buys again"), index]) {
+            index - 1 - dice.below(index.min(BUY_AGAIN_WITHIN), &[tag("earlier"), index])
+        } else {
+            index
+        };
         Self {
             payment_id,
-            user_id: USER_BASE + index as i64,
+            user_id: USER_BASE + buyer_index as i64,
             kind,
             finished_copies: 1 + dice.below(5, &[tag("copies"), index]),
             earlier,
