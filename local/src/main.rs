@@ -208,7 +208,9 @@ where
             let mut ticks = tokio::time::interval(sweep_every);
             loop {
                 ticks.tick().await;
-                if let Err(err) = sweeper.sweep().await {
+                let until = sweeper.clock.now()
+                    + chrono::TimeDelta::from_std(sweep_every).unwrap_or_default();
+                if let Err(err) = sweeper.sweep_until(until).await {
                     tracing::warn!(error = %err, "subscription sweep failed; the next one tries again");
                 }
             }

@@ -45,6 +45,10 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, confi
     assert!(report.invited > payments / 2, "most payments are invited");
     assert!(!report.held.is_empty() && !report.invite_failed.is_empty());
     assert!(report.forged_sent > 0, "forgeries were sent");
+    assert!(
+        report.renewals > 0 && report.renewed_in_place > 0,
+        "returning buyers renewed, some in place"
+    );
     let crashes = report
         .figures
         .injected
@@ -162,6 +166,40 @@ mod lifecycle {
         runtime().block_on(async {
             let store = MotoResources::new().await.store();
             run_and_check("dynamodb (moto)", store, 80).await
+        });
+    }
+}
+
+mod burst {
+    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_integration_tests::chaos::burst::{self, BurstConfig};
+
+    use super::runtime;
+
+    /// A small burst at the deployed pace (`make chaos` runs 10,000): every member out
+    /// and told exactly once, within Telegram's limits.
+    #[test]
+    fn a_burst_of_expiries_is_removed_once_each_at_telegrams_pace() {
+        runtime().block_on(async {
+            let report = tokio::spawn(burst::run(
+                "memory",
+                MemoryPaymentStore::new(),
+                BurstConfig::deployed(200),
+            ))
+            .await
+            .expect("the burst");
+            println!("{report}");
+            let violations = report.violations();
+            assert!(violations.is_empty(), "{}", violations.join("\n"));
+            assert_eq!(report.removed, 200);
+            assert_eq!(
+                report.rate_limited, 0,
+                "the consumers' pace stays under Telegram's"
+            );
+            assert!(
+                report.time_to_finish >= report.paced_minimum.mul_f64(0.9),
+                "paced, not faster than the pace allows"
+            );
         });
     }
 }

@@ -8,11 +8,17 @@ use telepay_core::queue::TaskQueue;
 use telepay_core::store::SubscriptionStore;
 use telepay_core::subscription::{SubscriptionSweeper, SweepReport};
 
+/// How long one run keeps reading full due-index pages: well inside the function's
+/// 120 s timeout in template.yaml, so the last page's sends and marks finish.
+pub const RUN_BUDGET: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 pub async fn handle<S: SubscriptionStore, Q: TaskQueue>(
     sweeper: &SubscriptionSweeper<S, Q>,
     _schedule: LambdaEvent<serde_json::Value>,
 ) -> Result<SweepReport, lambda_runtime::Error> {
-    let report = sweeper.sweep().await?;
+    let report = sweeper
+        .sweep_until(sweeper.clock.now() + RUN_BUDGET)
+        .await?;
     emit_value("SubscriptionsDue", report.due as f64, "Count");
     emit_value("SubscriptionsUnreadable", report.unreadable as f64, "Count");
     Ok(report)
@@ -104,6 +110,20 @@ mod tests {
             })
         );
         assert_eq!(by_user(3), None);
+    }
+
+    #[tokio::test]
+    async fn a_burst_bigger_than_a_page_is_queued_in_one_run() {
+        // GIVEN 250 buyers whose time ended together, and pages of 100
+        let sweeper = sweeper();
+        for user in 1..=250 {
+            bought(&sweeper, user, 31).await;
+        }
+        // WHEN the schedule runs once
+        let report = handle(&sweeper, scheduled_event()).await.unwrap();
+        // THEN every removal is queued now, not one page per five-minute tick
+        assert_eq!((report.removals_queued, report.pages), (250, 3));
+        assert_eq!(sweeper.lifecycle_queue.task_bodies().len(), 250);
     }
 
     #[tokio::test]

@@ -1,9 +1,12 @@
 //! `make chaos`: the seeded chaos run on every store backend, with its figures.
 //!
 //! Usage: chaos [--seed N] [--payments N] [--dynamodb-payments N] [--subscribers N]
-//!              [--backends a,b,...]
+//!              [--burst N] [--backends a,b,...]
 //! Each backend runs the payment chain, then the subscription lifecycle leg
 //! (`--subscribers` buyers over four simulated months; a third of them on DynamoDB).
+//! Last, `--burst` expiries at one moment (default 10,000; 0 skips it) are removed at
+//! the deployed pace against a fake Telegram that enforces its limits in real time, on
+//! SQLite.
 //! Needs DATABASE_URL (Postgres) and moto endpoints for DynamoDB: `scripts/chaos.sh`
 //! starts both. Exits 1 if any guarantee broke, printing the seed that replays it. The
 //! wall time is reported, split into arrivals and drain, never judged: how long a run
@@ -12,6 +15,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use telepay_integration_tests::chaos::burst;
 use telepay_integration_tests::chaos::lifecycle::{self, LifecycleChaosConfig};
 use telepay_integration_tests::chaos::{self, ChaosConfig, report};
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
@@ -21,6 +25,7 @@ struct Args {
     payments: usize,
     dynamodb_payments: usize,
     subscribers: usize,
+    burst: usize,
     backends: Vec<String>,
 }
 
@@ -30,6 +35,7 @@ fn parse_args() -> Result<Args, String> {
         payments: 10_000,
         dynamodb_payments: 3_000,
         subscribers: 1_000,
+        burst: 10_000,
         backends: ["memory", "sqlite", "postgres", "dynamodb"]
             .map(String::from)
             .to_vec(),
@@ -52,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| "--subscribers takes a number")?
             }
+            "--burst" => args.burst = value()?.parse().map_err(|_| "--burst takes a number")?,
             "--backends" => args.backends = value()?.split(',').map(String::from).collect(),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -131,6 +138,16 @@ async fn main() -> ExitCode {
                     report.seed
                 );
             }
+        }
+    }
+    if args.burst > 0 {
+        // One backend: the leg measures Telegram's pace, which no store changes.
+        let config = burst::BurstConfig::deployed(args.burst);
+        let report = burst::run("sqlite", sqlite_store(true).await, config).await;
+        println!("{report}");
+        for violation in report.violations() {
+            broken = true;
+            eprintln!("BURST GUARANTEE BROKEN: {violation}");
         }
     }
     if broken {

@@ -431,10 +431,10 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         match own {
             Some((url, _)) if url == live.url => return Ok(Chosen::Link(live.url.clone())),
             Some((url, true)) => {
-                if self
+                let buyer_is_in = self
                     .buyer_is_in_or_revoke(record, url, chat_id, lease_until)
-                    .await?
-                {
+                    .await?;
+                if buyer_is_in {
                     return Ok(Chosen::BuyerIsIn);
                 }
             }

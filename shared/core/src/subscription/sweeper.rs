@@ -4,8 +4,11 @@
 //! task, then moves its `next_due_at` past the quiet period (a versioned write), so a
 //! task waiting in the queue is not queued again by every sweep; one whose message is
 //! lost is queued again when the quiet period ends. Queue first, then mark: a failed
-//! mark only queues a duplicate, which the consumer's claim refuses.
+//! mark only queues a duplicate, which the consumer's claim refuses. A run reads page
+//! after page while they come back full, until its deadline, so a burst of expiries is
+//! queued at once and the consumers' pace, not the schedule, sets how fast it drains.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -29,6 +32,26 @@ pub struct SweepReport {
     pub raced: usize,
     pub queue_failures: usize,
     pub unreadable: usize,
+    /// Due-index pages read (a run goes on while pages come back full).
+    pub pages: usize,
+}
+
+impl SweepReport {
+    fn add(&mut self, page: &SweepReport) {
+        self.due += page.due;
+        self.reminders_queued += page.reminders_queued;
+        self.removals_queued += page.removals_queued;
+        self.notices_queued += page.notices_queued;
+        self.settled += page.settled;
+        self.raced += page.raced;
+        self.queue_failures += page.queue_failures;
+        self.unreadable += page.unreadable;
+        self.pages += page.pages;
+    }
+
+    fn moved(&self) -> usize {
+        self.reminders_queued + self.removals_queued + self.notices_queued + self.settled
+    }
 }
 
 pub struct SubscriptionSweeper<S, Q> {
@@ -56,12 +79,36 @@ impl<S: SubscriptionStore, Q: TaskQueue> SubscriptionSweeper<S, Q> {
         self
     }
 
-    /// One sweep. Fails only if the due index cannot be read (the schedule runs it again).
+    /// Sweeps page after page while pages come back full and moved something, until
+    /// `until` (the invocation's deadline less a margin): a burst of expiries is queued
+    /// in one run instead of one batch per schedule tick. A failed page after the first
+    /// ends the run with what was done (the schedule runs it again).
+    pub async fn sweep_until(&self, until: DateTime<Utc>) -> Result<SweepReport, StoreError> {
+        let mut total = self.sweep().await?;
+        let mut last = total.clone();
+        while last.due >= self.batch && last.moved() > 0 && self.clock.now() < until {
+            match self.sweep().await {
+                Ok(page) => {
+                    total.add(&page);
+                    last = page;
+                }
+                Err(err) => {
+                    warn!(error = %err, "a later due-index page failed; the next run goes on");
+                    break;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// One page of the due index. Fails only if the due index cannot be read (the
+    /// schedule runs it again).
     pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
         let now = self.clock.now();
         let due = self.store.due_subscriptions(now, self.batch).await?;
         let mut report = SweepReport {
             due: due.len(),
+            pages: 1,
             ..SweepReport::default()
         };
         for row in due {
