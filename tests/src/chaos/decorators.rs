@@ -395,6 +395,7 @@ pub struct ChaosTelegram<T> {
 
 impl<T: MemberRemover> MemberRemover for ChaosTelegram<T> {
     async fn remove_member(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        lifecycle_works_on(user_id);
         boundary(&self.chaos, || "before unbanChatMember".into()).await;
         self.inner.remove_member(chat_id, user_id).await?;
         boundary(&self.chaos, || "after unbanChatMember".into()).await;
@@ -405,6 +406,14 @@ impl<T: MemberRemover> MemberRemover for ChaosTelegram<T> {
 impl<T> ChaosTelegram<T> {
     pub fn new(inner: T, chaos: Arc<Chaos>) -> Self {
         Self { inner, chaos }
+    }
+}
+
+/// A lifecycle invocation's faults go to its buyer's ledger (a lifecycle task is a
+/// buyer's, not a payment's): what the report reads to explain a repeated reminder.
+fn lifecycle_works_on(user_id: i64) {
+    if current().is_some_and(|invocation| invocation.stage == Stage::Lifecycle) {
+        working_on(user_id);
     }
 }
 
@@ -455,6 +464,7 @@ impl<T: TelegramInviter> TelegramInviter for ChaosTelegram<T> {
     }
 
     async fn send_message(&self, user_id: i64, text: &str) -> Result<(), TelegramError> {
+        lifecycle_works_on(user_id);
         boundary(&self.chaos, || "before sendMessage".into()).await;
         let payment_id = current_payment();
         let mut guard = AbandonedSend {

@@ -30,7 +30,7 @@ use telepay_shared::telegram::{BotApiInviter, BotToken};
 
 use super::decorators::{ChaosQueue, ChaosStore, ChaosTelegram};
 use super::dice::{Dice, tag};
-use super::faults::{Chaos, FaultRates, Stage, invoke};
+use super::faults::{Chaos, FaultRates, LedgerEntry, Stage, invoke};
 use super::sim_sqs::SimQueue;
 
 const BOT_TOKEN: &str = "31337:lifecycle-chaos";
@@ -171,7 +171,10 @@ pub struct LifecycleReport {
     pub admins: usize,
     pub reminders: usize,
     /// Expiries that got more reminder messages than reminder points.
-    pub reminder_repeats: usize,
+    /// Expiries with a reminder point sent twice, by what the buyer's ledger shows
+    /// before the repeat: a send of unknown outcome retried, or "unexplained" (must be
+    /// 0).
+    pub reminder_repeats: BTreeMap<String, usize>,
     pub end_notices: usize,
     pub removal_failed_without_admin: Vec<i64>,
     pub lifecycle_queue: super::sim_sqs::QueueFigures,
@@ -214,6 +217,16 @@ impl LifecycleReport {
             format!(
                 "removal_failed without a cause: {:?}",
                 self.removal_failed_without_admin
+            ),
+        );
+        check(
+            !self.reminder_repeats.contains_key(UNEXPLAINED_REPEAT),
+            format!(
+                "reminders repeated with no send of unknown outcome to explain them: {}",
+                self.reminder_repeats
+                    .get(UNEXPLAINED_REPEAT)
+                    .copied()
+                    .unwrap_or_default()
             ),
         );
         broken
@@ -263,7 +276,17 @@ impl std::fmt::Display for LifecycleReport {
         writeln!(
             f,
             "  reminders: {} (expiries with a repeated reminder: {}), end notices: {}",
-            self.reminders, self.reminder_repeats, self.end_notices
+            self.reminders,
+            if self.reminder_repeats.is_empty() {
+                "0".to_owned()
+            } else {
+                self.reminder_repeats
+                    .iter()
+                    .map(|(why, n)| format!("{n}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            self.end_notices
         )?;
         writeln!(
             f,
@@ -585,11 +608,38 @@ pub async fn run<S: PaymentStore + 'static>(
     // The text names the expiry: more messages with it than reminder points means a
     // point was sent twice (a send of unknown outcome, retried).
     let points = settings.reminder_points().len();
-    report.reminder_repeats = reminders.values().filter(|n| **n > points).count();
+    for ((user, _), _) in reminders.iter().filter(|(_, n)| **n > points) {
+        let why =
+            unknown_outcome(&chaos.ledger(*user)).unwrap_or_else(|| UNEXPLAINED_REPEAT.to_owned());
+        *report.reminder_repeats.entry(why).or_default() += 1;
+    }
     report.lifecycle_queue = queue.figures();
     report.injected = chaos.tally();
     report.wall_time = started.elapsed();
     report
+}
+
+const UNEXPLAINED_REPEAT: &str = "unexplained";
+
+/// A send whose outcome the worker never learned, from a buyer's ledger: a send
+/// abandoned at the call timeout, or a fault (a crash, a failed completion write) after
+/// an answered send and before the next. `None` when the ledger shows none.
+fn unknown_outcome(ledger: &[LedgerEntry]) -> Option<String> {
+    let mut after_send = false;
+    for entry in ledger {
+        match entry {
+            LedgerEntry::SendAbandoned => {
+                return Some("sendMessage answered after the call timeout".into());
+            }
+            LedgerEntry::SendAnswered => after_send = true,
+            LedgerEntry::Fault(fault) if after_send => {
+                let fault = fault.split(" (").next().unwrap_or(fault);
+                return Some(format!("{fault} after an answered sendMessage"));
+            }
+            LedgerEntry::Fault(_) => {}
+        }
+    }
+    None
 }
 
 /// Delivers the lifecycle queue's messages to the handler, as the event source mapping

@@ -315,22 +315,39 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
         done: TaskDone,
         revoked: Option<&str>,
     ) -> Result<Completion, Stopped> {
-        let now = self.clock.now();
-        let completed = change(&self.store, key, |stored| {
-            match stored.map(|current| current.complete(token, done.clone(), now, &self.settings)) {
-                Some(Ok((mut next, completion))) => {
-                    // In the same write: the link revoked is live no more.
-                    if next.live_link.as_ref().map(|live| live.url.as_str()) == revoked {
-                        next.live_link = None;
+        // The Bot API call is done: a store hiccup here must not make the retry call it
+        // again (a second message), so the write is retried in place a few times first,
+        // well inside the lease.
+        let mut pause = Duration::from_millis(50);
+        let mut retries_left = 3;
+        loop {
+            let now = self.clock.now();
+            let completed = change(&self.store, key, |stored| {
+                match stored
+                    .map(|current| current.complete(token, done.clone(), now, &self.settings))
+                {
+                    Some(Ok((mut next, completion))) => {
+                        // In the same write: the link revoked is live no more.
+                        if next.live_link.as_ref().map(|live| live.url.as_str()) == revoked {
+                            next.live_link = None;
+                        }
+                        Step::Write(Box::new(next), Some(completion))
                     }
-                    Step::Write(Box::new(next), Some(completion))
+                    _ => Step::Keep(None),
                 }
-                _ => Step::Keep(None),
+            })
+            .await;
+            match completed {
+                Ok(completed) => return completed.ok_or(Stopped::LeaseLost),
+                Err(LedgerError::Store(err)) if retries_left > 0 => {
+                    warn!(error = %err, "store write failed after a Bot API call; retrying it");
+                    retries_left -= 1;
+                    tokio::time::sleep(pause).await;
+                    pause *= 4;
+                }
+                Err(err) => return Err(Stopped::Ledger(err)),
             }
-        })
-        .await
-        .map_err(Stopped::Ledger)?;
-        completed.ok_or(Stopped::LeaseLost)
+        }
     }
 
     /// Frees the subscription for the retry at once rather than after the lease lapses.
