@@ -136,6 +136,10 @@ mod lifecycle {
         );
         assert!(report.renewed_before_end > 0 && report.returned_after_removal > 0);
         assert!(report.refunds > 0, "refunds happened");
+        assert!(
+            report.crossed_removals > 0,
+            "a renewal crossed a removal under way"
+        );
         assert!(report.reminders > buyers, "reminders went out");
         let crashes = report
             .injected

@@ -46,7 +46,8 @@ pub struct LifecycleChaosConfig {
     pub seed: u64,
     pub buyers: usize,
     pub rates: FaultRates,
-    /// Share of buyers who pay a second time (half before the end, half after removal).
+    /// Share of buyers who pay a second time: 35 % of them before the end, 35 % after
+    /// removal, 30 % the moment the time ends (in the step the removal runs in).
     pub second_payment: f64,
     pub refunded: f64,
     pub admins: f64,
@@ -84,6 +85,9 @@ struct BuyerPlan {
     /// When the buyer clicks their first link (None: never).
     joins_at: Option<DateTime<Utc>>,
     admin: bool,
+    /// Pays again right at the end: Telegram is slow to remove them and the renewal lands
+    /// after a seeded delay, so it often crosses the removal for real.
+    renews_at_end: bool,
 }
 
 fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<BuyerPlan> {
@@ -93,12 +97,18 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
             let user_id = USER_BASE + i as i64;
             let first = t0 + hours(dice.below(20 * 24, &[tag("first"), i]));
             let mut payments = vec![(user_id * 10, first)];
+            let mut renews_at_end = false;
             if dice.chance(config.second_payment, &[tag("again"), i]) {
-                let before_end = dice.chance(0.5, &[tag("before end"), i]);
-                let after = if before_end {
+                let when = dice.unit(&[tag("before end"), i]);
+                let after = if when < 0.35 {
                     hours(24 * 5 + dice.below(24 * 24, &[tag("renew at"), i]))
-                } else {
+                } else if when < 0.7 {
                     hours(24 * 33 + dice.below(24 * 20, &[tag("return at"), i]))
+                } else {
+                    // Paid the moment the time ends: due in the step whose sweep finds
+                    // the removal due.
+                    renews_at_end = true;
+                    TimeDelta::days(30)
                 };
                 payments.push((user_id * 10 + 1, first + after));
             }
@@ -121,6 +131,7 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
                 payments,
                 joins_at,
                 admin: dice.chance(config.admins, &[tag("admin"), i]),
+                renews_at_end,
             }
         })
         .collect()
@@ -302,10 +313,19 @@ impl std::fmt::Display for LifecycleReport {
     }
 }
 
+/// How long Telegram takes to remove a buyer who renews at the end: the window in which
+/// their renewal crosses the removal.
+const SLOW_REMOVAL: Duration = Duration::from_millis(150);
+
+/// Per buyer who renews at the end: told when Telegram receives their removal, so half of
+/// those renewals land while the removal call is under way (claimed, not completed).
+type RemovalStarted = Arc<HashMap<i64, Arc<tokio::sync::Notify>>>;
+
 /// Telegram's faults for the lifecycle's calls, keyed by the user and the attempt.
 fn telegram_policy(
     chaos: Arc<Chaos>,
     call_timeout: Duration,
+    slow_removals: RemovalStarted,
 ) -> impl Fn(&str, &Value) -> Option<FaultKind> + Send + Sync {
     move |method, params| {
         let user = match method {
@@ -313,6 +333,12 @@ fn telegram_policy(
             "unbanChatMember" => params["user_id"].as_i64()?,
             _ => return None,
         };
+        if method == "unbanChatMember"
+            && let Some(started) = slow_removals.get(&user)
+        {
+            started.notify_one();
+            return Some(FaultKind::Delay(SLOW_REMOVAL));
+        }
         let (dice, rates) = (&chaos.dice, &chaos.rates);
         let attempt = chaos.attempt(method, user);
         let roll = dice.unit(&[tag("lifecycle telegram"), tag(method), user as u64, attempt]);
@@ -350,12 +376,21 @@ pub async fn run<S: PaymentStore + 'static>(
     let started = Instant::now();
     let dice = Dice::new(config.seed);
     let chaos = Arc::new(Chaos::new(dice, config.rates.clone()));
+    let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    let plans = plans(&dice, &config, t0);
     let fake = FakeBotApi::start(BOT_TOKEN).await;
+    let removal_started: RemovalStarted = Arc::new(
+        plans
+            .iter()
+            .filter(|p| p.renews_at_end)
+            .map(|p| (p.user_id, Arc::new(tokio::sync::Notify::new())))
+            .collect(),
+    );
     fake.set_policy(Box::new(telegram_policy(
         chaos.clone(),
         config.call_timeout,
+        removal_started.clone(),
     )));
-    let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     let clock = ManualClock::frozen_at(t0);
     let settings = LifecycleSettings::default();
     let store = ChaosStore::new(Arc::new(store), chaos.clone());
@@ -386,7 +421,6 @@ pub async fn run<S: PaymentStore + 'static>(
     worker.call_timeout = config.call_timeout;
     let pacer = Pacer::unlimited();
 
-    let plans = plans(&dice, &config, t0);
     for plan in plans.iter().filter(|p| p.admin) {
         fake.add_admin(CHANNEL, plan.user_id);
     }
@@ -434,6 +468,15 @@ pub async fn run<S: PaymentStore + 'static>(
         // can cross a removal for real.
         let apply = async {
             for (_, user, id, is_refund) in &due {
+                let renews_at_end = by_user[user].renews_at_end
+                    && !*is_refund
+                    && by_user[user].payments.get(1).is_some_and(|p| p.0 == *id);
+                if renews_at_end && dice.chance(0.5, &[tag("crosses"), *id as u64]) {
+                    // Lands while Telegram works on the removal (if it runs in this step).
+                    let _ =
+                        tokio::time::timeout(4 * SLOW_REMOVAL, removal_started[user].notified())
+                            .await;
+                }
                 let key = SubscriptionKey::new(UserId::new(*user).unwrap(), CHANNEL);
                 let accepted_at = by_user[user]
                     .payments
