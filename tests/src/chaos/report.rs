@@ -70,6 +70,9 @@ pub struct Report {
     pub records_out_of_step: Vec<i64>,
     /// Paid payments whose buyer had paid before in the schedule (renewals or returns).
     pub renewals: usize,
+    /// Invited payments whose delivered link a later payment of the same buyer replaced
+    /// (revoked, too short-lived to send again) and whose buyer got the replacement.
+    pub shared_link_replaced_later: usize,
     /// Renewals completed with one "renewed until" note and no link (buyer in).
     pub renewed_in_place: usize,
     /// Invites completed with no message of their own because the buyer was in already
@@ -250,6 +253,16 @@ pub(super) async fn build<S: PaymentStore>(
         }
     }
 
+    // A link each buyer received that was never revoked (any of their payments').
+    let mut working_link_of: HashMap<i64, String> = HashMap::new();
+    for (payment, links) in &delivered {
+        let Some(plan) = plan_of.get(payment) else {
+            continue;
+        };
+        if let Some(link) = links.iter().find(|link| !revoked.contains_key(*link)) {
+            working_link_of.insert(plan.buyer(), link.clone());
+        }
+    }
     for plan in plans {
         let id = PaymentId::new(plan.payment_id).unwrap();
         let record = store.get_payment(id).await.expect("read the record");
@@ -291,7 +304,7 @@ pub(super) async fn build<S: PaymentStore>(
             }
         }
         let links = delivered.get(&plan.payment_id).cloned().unwrap_or_default();
-        let distinct: HashSet<&String> = links
+        let mut distinct: HashSet<&String> = links
             .iter()
             .filter(|link| !revoked.contains_key(*link))
             .collect();
@@ -299,6 +312,17 @@ pub(super) async fn build<S: PaymentStore>(
             .as_ref()
             .filter(|r| r.state == RecordState::InviteFailed)
             .map(|r| r.invite_failure_reason.clone().unwrap_or_default());
+        // A buyer's payments share one link: a later payment of theirs may have replaced
+        // it (too short-lived to send again, so revoked) after this one delivered it,
+        // and sent the buyer the replacement. The buyer holds a working link.
+        if distinct.is_empty()
+            && !links.is_empty()
+            && failed.is_none()
+            && let Some(working) = working_link_of.get(&plan.buyer())
+        {
+            report.shared_link_replaced_later += 1;
+            distinct.insert(working);
+        }
         if let Some(reason) = &failed {
             let reason = reason.split(':').next().unwrap_or_default().to_owned();
             *report.invite_failed.entry(reason).or_default() += 1;
@@ -618,6 +642,11 @@ impl fmt::Display for Report {
             "  links sent to a member        {} ({}; the buyer joined between the check and the send)",
             sum(&self.links_to_members),
             list(&self.links_to_members)
+        )?;
+        writeln!(
+            f,
+            "  shared link replaced later    {} (a later payment of the buyer revoked it and sent its replacement)",
+            self.shared_link_replaced_later
         )?;
         writeln!(
             f,
