@@ -82,7 +82,7 @@ pub struct SweeperConfig {
     pub store: StoreConfig,
     pub lifecycle_queue_url: String,
     pub settings: LifecycleSettings,
-    /// At most this many subscriptions per run (default 1000).
+    /// Subscriptions per due-index page (default 1000); a run reads full pages on.
     pub batch: usize,
 }
 

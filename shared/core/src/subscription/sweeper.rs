@@ -58,7 +58,7 @@ pub struct SubscriptionSweeper<S, Q> {
     pub store: S,
     pub lifecycle_queue: Q,
     pub settings: LifecycleSettings,
-    /// At most this many subscriptions per run.
+    /// Subscriptions per due-index page ([`Self::sweep`]).
     pub batch: usize,
     pub clock: SharedClock,
 }
