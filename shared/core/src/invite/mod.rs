@@ -33,6 +33,7 @@ use crate::payment::ProcessedPayment;
 use crate::queue::{
     GrantFacts, INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_message,
 };
+use crate::store::after_call::retry_write_after_call;
 use crate::store::{
     ClaimOutcome, Fenced, InviteClaim, InviteLease, InviteStore, StoreError, SubscriptionStore,
 };
@@ -598,34 +599,20 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         }
     }
 
-    /// A write after a Bot API call whose effect would be lost (an orphan link) or
-    /// repeated (a second message) if the write failed and the whole attempt were retried:
-    /// a failed write is retried in place a few times while the invocation has time left.
-    /// Both writes are fenced and idempotent under the lease token.
+    /// A write after a Bot API call ([`retry_write_after_call`]), retried in place while
+    /// the invocation has time left.
     async fn write_after_call<R, F>(
         &self,
         lease_until: DateTime<Utc>,
         what: &'static str,
-        mut write: impl FnMut() -> F,
+        write: impl FnMut() -> F,
     ) -> Result<R, StoreError>
     where
         F: Future<Output = Result<R, StoreError>>,
     {
         // Never past the invocation's deadline (the lease outlives it by the grace).
         let give_up_at = lease_until - self.settings.lease_grace - TimeDelta::seconds(1);
-        let mut pause = Duration::from_millis(50);
-        let mut retries_left = 3;
-        loop {
-            match write().await {
-                Err(err) if retries_left > 0 && self.clock.now() + pause < give_up_at => {
-                    warn!(error = %err, what, "store write failed after a Bot API call; retrying it");
-                    retries_left -= 1;
-                    tokio::time::sleep(pause).await;
-                    pause *= 4;
-                }
-                result => return result,
-            }
-        }
+        retry_write_after_call(&*self.clock, give_up_at, what, |_| true, write).await
     }
 
     fn private_channel(&self, record: &ProcessedPayment) -> Result<i64, Stopped> {

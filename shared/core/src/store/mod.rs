@@ -5,6 +5,7 @@
 //! reads before it writes. Backends: [`memory`] here; DynamoDB, Postgres and SQLite in
 //! `telepay-shared`.
 
+pub mod after_call;
 pub mod memory;
 pub mod subscriptions;
 

@@ -25,6 +25,7 @@ use crate::metrics::emit_count;
 use crate::order::UserId;
 use crate::queue::{MessageOutcome, parse_message};
 use crate::store::SubscriptionStore;
+use crate::store::after_call::retry_write_after_call;
 use crate::telegram::{MemberRemover, TelegramError, TelegramInviter};
 
 pub const LIFECYCLE_MESSAGE_VERSION: u32 = 1;
@@ -318,11 +319,10 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
         // The Bot API call is done: a store hiccup here must not make the retry call it
         // again (a second message), so the write is retried in place a few times first,
         // well inside the lease.
-        let mut pause = Duration::from_millis(50);
-        let mut retries_left = 3;
-        loop {
+        let give_up_at = self.clock.now() + self.settings.lease;
+        let write = || async {
             let now = self.clock.now();
-            let completed = change(&self.store, key, |stored| {
+            change(&self.store, key, |stored| {
                 match stored
                     .map(|current| current.complete(token, done.clone(), now, &self.settings))
                 {
@@ -336,18 +336,19 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                     _ => Step::Keep(None),
                 }
             })
-            .await;
-            match completed {
-                Ok(completed) => return completed.ok_or(Stopped::LeaseLost),
-                Err(LedgerError::Store(err)) if retries_left > 0 => {
-                    warn!(error = %err, "store write failed after a Bot API call; retrying it");
-                    retries_left -= 1;
-                    tokio::time::sleep(pause).await;
-                    pause *= 4;
-                }
-                Err(err) => return Err(Stopped::Ledger(err)),
-            }
-        }
+            .await
+        };
+        let retryable = |err: &LedgerError| matches!(err, LedgerError::Store(_));
+        let completed = retry_write_after_call(
+            &*self.clock,
+            give_up_at,
+            "record the task done",
+            retryable,
+            write,
+        )
+        .await
+        .map_err(Stopped::Ledger)?;
+        completed.ok_or(Stopped::LeaseLost)
     }
 
     /// Frees the subscription for the retry at once rather than after the lease lapses.

@@ -469,9 +469,7 @@ impl Subscription {
     /// message still waiting in the queue is not queued again by every sweep.
     pub fn requeued(&self, now: DateTime<Utc>, settings: &LifecycleSettings) -> Self {
         let now = ms(now);
-        let mut next = self.clone();
-        next.version += 1;
-        next.updated_at = now;
+        let mut next = self.clone().bump(now);
         next.next_due_at = Some(ms(now + settings.requeue_quiet));
         next
     }
@@ -646,10 +644,9 @@ impl Subscription {
         if self.lease.as_ref().is_some_and(|lease| lease.until < now) {
             self.lease = None;
         }
-        self.version += 1;
-        self.updated_at = now;
-        self.next_due_at = self.compute_next_due(now, settings);
-        self
+        let mut next = self.bump(now);
+        next.next_due_at = next.compute_next_due(now, settings);
+        next
     }
 
     fn compute_next_due(
