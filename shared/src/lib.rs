@@ -8,6 +8,7 @@ pub mod batch;
 pub mod config;
 pub mod dynamodb;
 pub mod local_queue;
+pub mod nowpayments;
 pub mod queues;
 pub mod secrets;
 pub mod sql;

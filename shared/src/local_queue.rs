@@ -161,19 +161,30 @@ impl LocalQueue {
 }
 
 impl LocalQueue {
-    /// One message in, visible now; `payment_id` NULL for a lifecycle task.
+    /// One message in, visible after `delay`; `payment_id` NULL for a lifecycle task.
     async fn insert(&self, payment_id: Option<i64>, body: &str) -> Result<(), QueueError> {
-        let now = Utc::now().timestamp_millis();
+        self.insert_later(payment_id, body, Duration::ZERO).await
+    }
+
+    async fn insert_later(
+        &self,
+        payment_id: Option<i64>,
+        body: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let sent = Utc::now().timestamp_millis();
+        let visible = sent + i64::try_from(delay.as_millis()).unwrap_or(0);
         sqlx::query(
             "INSERT INTO local_queue_messages \
              (message_id, queue, body, payment_id, visible_at_ms, sent_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(&self.name)
         .bind(body)
         .bind(payment_id)
-        .bind(now)
+        .bind(visible)
+        .bind(sent)
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
@@ -212,6 +223,12 @@ impl RetryDelay for LocalQueue {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+}
+
+impl telepay_core::queue::DelayedQueue for LocalQueue {
+    async fn send_later(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.insert_later(None, body, delay).await
     }
 }
 

@@ -6,7 +6,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 use telepay_core::ipn::PaymentId;
-use telepay_core::queue::{MessageQueue, QueueError, RetryDelay, TaskQueue};
+use telepay_core::queue::{DelayedQueue, MessageQueue, QueueError, RetryDelay, TaskQueue};
 use telepay_core::subscription::SubscriptionKey;
 
 /// Any SQS failure, with the SDK's full context (it never carries a secret).
@@ -174,6 +174,22 @@ impl RetryDelay for SqsQueue {
             .queue_url(&self.queue_url)
             .receipt_handle(receipt_handle)
             .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+impl DelayedQueue for SqsQueue {
+    async fn send_later(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        // SQS delays at most 15 minutes.
+        let seconds = i32::try_from(delay.as_secs().min(900)).unwrap_or(900);
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(seconds)
             .send()
             .await
             .map_err(unavailable)?;

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
-    Listed, ListedSubscription, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore,
-    Recorded, Reopened, Resolution, Resolved, StoreError, SubscriptionFilter, SubscriptionStore,
-    Versioned,
+    BotStore, ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease,
+    InviteStore, Listed, ListedSubscription, OnceClaim, OnceFound, OnceKey, OnceRecord,
+    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, Resolution,
+    Resolved, StoreError, SubscriptionFilter, SubscriptionStore, Versioned,
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 
@@ -41,8 +41,12 @@ impl AnyPaymentStore {
                     &tables.payments,
                     &tables.reviews,
                 );
-                Self::DynamoDb(match &tables.subscriptions {
+                let store = match &tables.subscriptions {
                     Some(table) => store.with_subscriptions_table(table),
+                    None => store,
+                };
+                Self::DynamoDb(match &tables.bot {
+                    Some(table) => store.with_bot_table(table),
                     None => store,
                 })
             }
@@ -244,5 +248,29 @@ impl SubscriptionStore for AnyPaymentStore {
         limit: usize,
     ) -> Result<Vec<ListedSubscription>, StoreError> {
         delegate!(self, s => s.list_subscriptions(filter, limit).await)
+    }
+}
+
+impl BotStore for AnyPaymentStore {
+    async fn claim_once(&self, key: OnceKey, claim: &OnceClaim) -> Result<OnceFound, StoreError> {
+        delegate!(self, s => s.claim_once(key, claim).await)
+    }
+
+    async fn finish_once(
+        &self,
+        key: OnceKey,
+        token: &str,
+        result: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        delegate!(self, s => s.finish_once(key, token, result, now).await)
+    }
+
+    async fn release_once(&self, key: OnceKey, token: &str) -> Result<Fenced, StoreError> {
+        delegate!(self, s => s.release_once(key, token).await)
+    }
+
+    async fn read_once(&self, key: OnceKey) -> Result<Option<OnceRecord>, StoreError> {
+        delegate!(self, s => s.read_once(key).await)
     }
 }

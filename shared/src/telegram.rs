@@ -5,11 +5,21 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use telepay_core::telegram::{InviteLink, MemberRemover, TelegramError, TelegramInviter};
+use telepay_core::directory::Admission;
+use telepay_core::telegram::{
+    BotConversation, Button, ButtonAction, InviteLink, MemberRemover, TelegramError,
+    TelegramInviter,
+};
+use teloxide_core::Bot;
 use teloxide_core::errors::{ApiError, RequestError};
+use teloxide_core::payloads::{
+    AnswerCallbackQuerySetters, CreateChatInviteLinkSetters, SendMessageSetters, SetWebhookSetters,
+};
 use teloxide_core::prelude::Requester;
+use teloxide_core::types::{
+    AllowedUpdate, CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup, WebhookInfo,
+};
 use teloxide_core::types::{ChatId, UserId};
-use teloxide_core::{Bot, payloads::CreateChatInviteLinkSetters};
 
 /// The bot token. Never printed: `Debug` is redacted and error texts are scrubbed of it.
 #[derive(Clone)]
@@ -35,6 +45,10 @@ enum Method {
     RevokeChatInviteLink,
     UnbanChatMember,
     SendMessage,
+    AnswerCallbackQuery,
+    ApproveChatJoinRequest,
+    DeclineChatJoinRequest,
+    SetWebhook,
 }
 
 #[derive(Clone)]
@@ -152,7 +166,17 @@ fn classify_api(method: Method, api: ApiError) -> TelegramError {
                 TelegramError::Transient(text)
             }
         }
-        Method::CreateChatInviteLink | Method::RevokeChatInviteLink => {
+        Method::AnswerCallbackQuery | Method::SetWebhook => {
+            if lower.starts_with("bad request") || lower.starts_with("forbidden") {
+                TelegramError::Misconfigured(text)
+            } else {
+                TelegramError::Transient(text)
+            }
+        }
+        Method::CreateChatInviteLink
+        | Method::RevokeChatInviteLink
+        | Method::ApproveChatJoinRequest
+        | Method::DeclineChatJoinRequest => {
             let misconfigured = matches!(
                 api,
                 ApiError::ChatNotFound
@@ -201,13 +225,18 @@ impl TelegramInviter for BotApiInviter {
         chat_id: i64,
         name: &str,
         expires_at: DateTime<Utc>,
+        admission: Admission,
     ) -> Result<InviteLink, TelegramError> {
-        let link = self
+        let request = self
             .bot
             .create_chat_invite_link(ChatId(chat_id))
             .name(name)
-            .expire_date(expires_at)
-            .member_limit(1)
+            .expire_date(expires_at);
+        let request = match admission {
+            Admission::OneTimeLink => request.member_limit(1),
+            Admission::JoinRequest => request.creates_join_request(true),
+        };
+        let link = request
             .await
             .map_err(|e| self.classify(Method::CreateChatInviteLink, e))?;
         Ok(InviteLink {
@@ -249,5 +278,134 @@ impl MemberRemover for BotApiInviter {
             }
             Err(error) => Err(self.classify(Method::UnbanChatMember, error)),
         }
+    }
+}
+
+/// The answers Telegram gives to a join request that was handled already (approved,
+/// declined, or its user already in): the outcome is what was asked, so no error.
+fn already_handled(api: &ApiError) -> bool {
+    let text = api.to_string().to_lowercase();
+    [
+        "hide_requester_missing",
+        "user_already_participant",
+        "already a member",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+fn keyboard(buttons: &[Vec<Button>]) -> Option<InlineKeyboardMarkup> {
+    if buttons.is_empty() {
+        return None;
+    }
+    let rows = buttons.iter().map(|row| {
+        row.iter()
+            .filter_map(|button| match &button.action {
+                ButtonAction::Callback(data) => {
+                    Some(InlineKeyboardButton::callback(&button.text, data))
+                }
+                ButtonAction::Url(url) => reqwest::Url::parse(url)
+                    .ok()
+                    .map(|url| InlineKeyboardButton::url(&button.text, url)),
+            })
+            .collect::<Vec<_>>()
+    });
+    Some(InlineKeyboardMarkup::new(rows))
+}
+
+impl BotConversation for BotApiInviter {
+    async fn send_menu(
+        &self,
+        chat_id: i64,
+        text: &str,
+        buttons: &[Vec<Button>],
+    ) -> Result<(), TelegramError> {
+        let request = self.bot.send_message(ChatId(chat_id), text);
+        let request = match keyboard(buttons) {
+            Some(markup) => request.reply_markup(markup),
+            None => request,
+        };
+        request
+            .await
+            .map_err(|e| self.classify(Method::SendMessage, e))?;
+        Ok(())
+    }
+
+    async fn answer_button(
+        &self,
+        query_id: &str,
+        notice: Option<&str>,
+    ) -> Result<(), TelegramError> {
+        let request = self
+            .bot
+            .answer_callback_query(CallbackQueryId(query_id.to_owned()));
+        let request = match notice {
+            Some(text) => request.text(text),
+            None => request,
+        };
+        match request.await {
+            Ok(_) => Ok(()),
+            // "query is too old and response timeout expired": nothing left to answer.
+            Err(RequestError::Api(api)) if is_bad_request(&api) => Ok(()),
+            Err(e) => Err(self.classify(Method::AnswerCallbackQuery, e)),
+        }
+    }
+
+    async fn approve_join_request(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        let user = UserId(u64::try_from(user_id).unwrap_or_default());
+        match self
+            .bot
+            .approve_chat_join_request(ChatId(chat_id), user)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RequestError::Api(api)) if already_handled(&api) => Ok(()),
+            Err(e) => Err(self.classify(Method::ApproveChatJoinRequest, e)),
+        }
+    }
+
+    async fn decline_join_request(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        let user = UserId(u64::try_from(user_id).unwrap_or_default());
+        match self
+            .bot
+            .decline_chat_join_request(ChatId(chat_id), user)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RequestError::Api(api)) if already_handled(&api) => Ok(()),
+            Err(e) => Err(self.classify(Method::DeclineChatJoinRequest, e)),
+        }
+    }
+}
+
+/// The updates the bot asks Telegram for.
+pub const ALLOWED_UPDATES: [AllowedUpdate; 4] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::CallbackQuery,
+    AllowedUpdate::ChatJoinRequest,
+    AllowedUpdate::MyChatMember,
+];
+
+impl BotApiInviter {
+    /// `setWebhook` to `url` with the secret token and the bot's updates (`telepay bot
+    /// set-webhook`).
+    pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), TelegramError> {
+        let url = reqwest::Url::parse(url)
+            .map_err(|_| TelegramError::Misconfigured("the webhook URL is not a URL".into()))?;
+        self.bot
+            .set_webhook(url)
+            .secret_token(secret)
+            .allowed_updates(ALLOWED_UPDATES)
+            .await
+            .map_err(|e| self.classify(Method::SetWebhook, e))?;
+        Ok(())
+    }
+
+    /// `getWebhookInfo` (`telepay bot info`).
+    pub async fn webhook_info(&self) -> Result<WebhookInfo, TelegramError> {
+        self.bot
+            .get_webhook_info()
+            .await
+            .map_err(|e| self.classify(Method::SetWebhook, e))
     }
 }

@@ -3,6 +3,7 @@
 
 use chrono::{TimeDelta, Utc};
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
+use telepay_core::directory::Admission;
 use telepay_core::telegram::{TelegramError, TelegramInviter};
 use telepay_shared::telegram::{BotApiInviter, BotToken};
 
@@ -18,7 +19,7 @@ async fn an_invite_link_is_created_for_one_member_with_its_expiry_and_revoked_on
     let bot = bot(&fake.url(), TOKEN);
     let expires = Utc::now() + TimeDelta::hours(24);
     let link = bot
-        .create_invite_link(-100123, "payment 42", expires)
+        .create_invite_link(-100123, "payment 42", expires, Admission::OneTimeLink)
         .await
         .unwrap();
     assert_eq!(link.expires_at.timestamp(), expires.timestamp());
@@ -44,7 +45,8 @@ async fn the_same_description_means_the_user_for_send_and_the_setup_for_create()
         Err(TelegramError::UserUnreachable(_))
     ));
     assert!(matches!(
-        bot.create_invite_link(-100, "p", Utc::now()).await,
+        bot.create_invite_link(-100, "p", Utc::now(), Admission::OneTimeLink)
+            .await,
         Err(TelegramError::Misconfigured(_))
     ));
 }
@@ -86,7 +88,12 @@ async fn membership_comes_from_telegram_and_any_400_means_not_a_member() {
     let fake = FakeBotApi::start(TOKEN).await;
     let bot = bot(&fake.url(), TOKEN);
     let link = bot
-        .create_invite_link(-100123, "payment 42", Utc::now() + TimeDelta::hours(1))
+        .create_invite_link(
+            -100123,
+            "payment 42",
+            Utc::now() + TimeDelta::hours(1),
+            Admission::OneTimeLink,
+        )
         .await
         .unwrap();
     assert_eq!(bot.is_member(-100123, 7).await, Ok(false), "not joined yet");

@@ -12,7 +12,9 @@ use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::signature::IpnSecret;
 use telepay_core::webhook::PaymentWebhook;
-use telepay_shared::dynamodb::{DynamoDbPaymentStore, create_subscriptions_table, create_tables};
+use telepay_shared::dynamodb::{
+    DynamoDbPaymentStore, create_bot_table, create_subscriptions_table, create_tables,
+};
 use telepay_shared::sqs::SqsQueue;
 
 /// The SDK configuration for moto. Refuses to run against anything but a local endpoint,
@@ -48,6 +50,7 @@ pub struct MotoResources {
     pub payments_table: String,
     pub reviews_table: String,
     pub subscriptions_table: String,
+    pub bot_table: String,
     pub queue_url: String,
 }
 
@@ -65,6 +68,10 @@ impl MotoResources {
         create_subscriptions_table(&dynamodb, &subscriptions_table)
             .await
             .expect("moto creates the subscriptions table");
+        let bot_table = unique("bot_once");
+        create_bot_table(&dynamodb, &bot_table)
+            .await
+            .expect("moto creates the bot table");
         let queue_url = sqs
             .create_queue()
             .queue_name(unique("processor"))
@@ -79,6 +86,7 @@ impl MotoResources {
             payments_table,
             reviews_table,
             subscriptions_table,
+            bot_table,
             queue_url,
         }
     }
@@ -90,6 +98,7 @@ impl MotoResources {
             &self.reviews_table,
         )
         .with_subscriptions_table(&self.subscriptions_table)
+        .with_bot_table(&self.bot_table)
     }
 
     pub fn queue(&self) -> SqsQueue {

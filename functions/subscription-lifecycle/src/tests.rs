@@ -8,7 +8,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeDelta, Utc};
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
 use telepay_core::clock::{Clock, ManualClock};
-use telepay_core::directory::ChannelDirectory;
+use telepay_core::directory::{Admission, ChannelDirectory};
 use telepay_core::order::UserId;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::store::SubscriptionStore;
@@ -207,7 +207,12 @@ async fn a_removal_revokes_the_subscriptions_live_link_so_it_admits_no_one_after
     rig.fake.add_member(CHANNEL, 7);
     rig.buy(7, 1, t0()).await;
     let made = bot(&rig.fake)
-        .create_invite_link(CHANNEL, "payment 1", t0() + TimeDelta::days(30))
+        .create_invite_link(
+            CHANNEL,
+            "payment 1",
+            t0() + TimeDelta::days(30),
+            Admission::OneTimeLink,
+        )
         .await
         .unwrap();
     let live = LiveLink {
@@ -339,9 +344,10 @@ impl TelegramInviter for RenewalDuring {
         chat_id: i64,
         name: &str,
         expires_at: DateTime<Utc>,
+        admission: Admission,
     ) -> Result<InviteLink, TelegramError> {
         self.inner
-            .create_invite_link(chat_id, name, expires_at)
+            .create_invite_link(chat_id, name, expires_at, admission)
             .await
     }
     async fn revoke_invite_link(&self, chat_id: i64, link: &str) -> Result<(), TelegramError> {

@@ -62,6 +62,27 @@ pub struct ChannelEntry {
     #[serde(default)]
     pub title: Option<String>,
     pub tiers: Vec<Tier>,
+    /// How buyers get in: a one-time link (the default) or a link that asks, approved by
+    /// the bot only for a buyer whose subscription is active.
+    #[serde(default)]
+    pub admission: Admission,
+    /// Where the bot tells the owner of sales, renewals, failed removals and lost rights
+    /// (the owner must have started the bot). None: the owner is not told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_chat_id: Option<i64>,
+}
+
+/// How a channel admits its buyers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Admission {
+    /// A link for one member (`member_limit = 1`): whoever clicks it first gets in.
+    #[default]
+    OneTimeLink,
+    /// A link that creates a join request (`creates_join_request = true`): the bot
+    /// approves only a user whose subscription to the channel is active, so a forwarded
+    /// link admits no one else.
+    JoinRequest,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +182,26 @@ impl ChannelDirectory {
 
     pub fn channel(&self, channel_id: ChannelId) -> Option<&ChannelEntry> {
         self.channels.get(&channel_id.get())
+    }
+
+    /// Every channel, in the order of their order channel ids (stable menus).
+    pub fn channels(&self) -> Vec<&ChannelEntry> {
+        let mut entries: Vec<&ChannelEntry> = self.channels.values().collect();
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.channel_id));
+        entries
+    }
+
+    /// The entry selling `private_channel_id` (the first, if two sell it).
+    pub fn selling(&self, private_channel_id: i64) -> Option<&ChannelEntry> {
+        self.channels()
+            .into_iter()
+            .find(|entry| entry.private_channel_id == private_channel_id)
+    }
+
+    /// How `private_channel_id` admits buyers (one-time links when no entry says).
+    pub fn admission_of(&self, private_channel_id: i64) -> Admission {
+        self.selling(private_channel_id)
+            .map_or(Admission::OneTimeLink, |entry| entry.admission)
     }
 
     /// What to call a private channel in a message to a buyer: its title, else its id.

@@ -213,3 +213,13 @@ pub trait TaskQueue: Send + Sync {
         body: &str,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
+
+/// A queue whose messages are delivered after a delay (SQS `DelaySeconds`, at most
+/// 15 minutes): the bot's re-check of a join request waiting for its payment.
+pub trait DelayedQueue: Send + Sync {
+    fn send_later(
+        &self,
+        body: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::directory::Admission;
+
 /// A created invite link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteLink {
@@ -43,12 +45,15 @@ pub trait TelegramInviter: Send + Sync {
         user_id: i64,
     ) -> impl Future<Output = Result<bool, TelegramError>> + Send;
 
-    /// `createChatInviteLink` with `member_limit = 1` and `expire_date = expires_at`.
+    /// `createChatInviteLink` with `expire_date = expires_at` and, by the channel's
+    /// admission, `member_limit = 1` (a one-time link) or `creates_join_request = true`
+    /// (Telegram forbids a member limit with it).
     fn create_invite_link(
         &self,
         chat_id: i64,
         name: &str,
         expires_at: DateTime<Utc>,
+        admission: Admission,
     ) -> impl Future<Output = Result<InviteLink, TelegramError>> + Send;
 
     /// `revokeChatInviteLink`.
@@ -74,6 +79,55 @@ pub trait MemberRemover: Send + Sync {
     /// can never succeed (the user is the owner or an admin, the bot lacks rights) are
     /// [`TelegramError::Misconfigured`].
     fn remove_member(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+}
+
+/// An inline button under a bot message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub text: String,
+    pub action: ButtonAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ButtonAction {
+    /// Comes back as a callback query with this data (at most 64 bytes).
+    Callback(String),
+    /// Opens this URL (the invoice's payment page).
+    Url(String),
+}
+
+/// The Bot API calls of the bot's conversation and of admission.
+pub trait BotConversation: Send + Sync {
+    /// `sendMessage` with rows of inline buttons (none: plain text).
+    fn send_menu(
+        &self,
+        chat_id: i64,
+        text: &str,
+        buttons: &[Vec<Button>],
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+
+    /// `answerCallbackQuery`, with a short notice or none. A query too old to answer is
+    /// no error (the user already waited it out).
+    fn answer_button(
+        &self,
+        query_id: &str,
+        notice: Option<&str>,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+
+    /// `approveChatJoinRequest`. A request already handled (approved, declined, or the
+    /// user already a member) is no error.
+    fn approve_join_request(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+
+    /// `declineChatJoinRequest`. A request already handled is no error.
+    fn decline_join_request(
         &self,
         chat_id: i64,
         user_id: i64,

@@ -8,6 +8,7 @@ use super::{ConfigError, Environment};
 pub const PAYMENTS_TABLE: &str = "TELEPAY_PAYMENTS_TABLE";
 pub const REVIEWS_TABLE: &str = "TELEPAY_REVIEWS_TABLE";
 pub const SUBSCRIPTIONS_TABLE: &str = "TELEPAY_SUBSCRIPTIONS_TABLE";
+pub const BOT_TABLE: &str = "TELEPAY_BOT_TABLE";
 pub const STORE_BACKEND: &str = "TELEPAY_STORE_BACKEND";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const SQLITE_PATH: &str = "TELEPAY_SQLITE_PATH";
@@ -30,6 +31,17 @@ impl StoreConfig {
             && tables.subscriptions.is_none()
         {
             return Err(ConfigError::Missing(SUBSCRIPTIONS_TABLE));
+        }
+        Ok(config)
+    }
+
+    /// The bot's store: subscriptions and, on DynamoDB, the bot table too.
+    pub fn for_bot_from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let config = Self::with_subscriptions_from_env(env)?;
+        if let Self::DynamoDb(tables) = &config
+            && tables.bot.is_none()
+        {
+            return Err(ConfigError::Missing(BOT_TABLE));
         }
         Ok(config)
     }
@@ -57,6 +69,8 @@ pub struct TableNames {
     pub payments: String,
     pub reviews: String,
     pub subscriptions: Option<String>,
+    /// The bot's once-records (the bot webhook and its re-check).
+    pub bot: Option<String>,
 }
 
 impl TableNames {
@@ -67,6 +81,7 @@ impl TableNames {
             subscriptions: env
                 .get(SUBSCRIPTIONS_TABLE)
                 .filter(|t| !t.trim().is_empty()),
+            bot: env.get(BOT_TABLE).filter(|t| !t.trim().is_empty()),
         })
     }
 }

@@ -10,8 +10,9 @@
 //! conditions compare them numerically) and `invite_failure_reason`. A missing or NULL
 //! flag reads as false; this backend only ever writes BOOL flags.
 //! `payment_reviews` items: `payment_id`, `reason`, `ipn` (raw body), `received_at`.
-//! `subscriptions` items: see `subscriptions.rs`.
+//! `subscriptions` items: see `subscriptions.rs`; the bot's once-records: `bot.rs`.
 
+mod bot;
 mod item;
 mod listings;
 mod store;
@@ -29,6 +30,7 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::store::{Fenced, InviteLease, StoreError};
 
+pub use bot::create_bot_table;
 pub use subscriptions::{DUE_INDEX, DUE_SHARDS, create_subscriptions_table};
 pub use tables::create_tables;
 
@@ -42,6 +44,8 @@ pub struct DynamoDbPaymentStore {
     reviews_table: String,
     /// Only the functions that change subscriptions need it.
     subscriptions_table: Option<String>,
+    /// Only the bot webhook and its re-check need it.
+    bot_table: Option<String>,
     /// Items read by Scans and Queries (their ScannedCount): what listings cost.
     items_read: Arc<AtomicU64>,
 }
@@ -57,6 +61,7 @@ impl DynamoDbPaymentStore {
             payments_table: payments_table.into(),
             reviews_table: reviews_table.into(),
             subscriptions_table: None,
+            bot_table: None,
             items_read: Arc::default(),
         }
     }
@@ -64,6 +69,12 @@ impl DynamoDbPaymentStore {
     /// The subscriptions table (`TELEPAY_SUBSCRIPTIONS_TABLE`).
     pub fn with_subscriptions_table(mut self, table: impl Into<String>) -> Self {
         self.subscriptions_table = Some(table.into());
+        self
+    }
+
+    /// The bot's once-records table (`TELEPAY_BOT_TABLE`).
+    pub fn with_bot_table(mut self, table: impl Into<String>) -> Self {
+        self.bot_table = Some(table.into());
         self
     }
 

@@ -44,6 +44,9 @@ impl DynamoDbPaymentStore {
         if self.subscriptions_table.is_some() {
             self.create_subscriptions_table_if_missing().await?;
         }
+        if self.bot_table.is_some() {
+            self.create_bot_table_if_missing().await?;
+        }
         self.backfill_pending_index().await
     }
 

@@ -9,6 +9,7 @@ use sqlx::migrate::Migrate;
 use sqlx::{Arguments, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::MIGRATOR;
+use super::bot::OnceRow;
 use super::rows::{PaymentRow, ReviewRow};
 use super::subscriptions::SubscriptionRow;
 
@@ -66,6 +67,12 @@ pub trait SqlDialect: Database {
         binds: Vec<Bind>,
     ) -> impl Future<Output = Result<Vec<SubscriptionRow>, sqlx::Error>> + Send;
 
+    fn once_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<OnceRow>, sqlx::Error>> + Send;
+
     /// Applies the pending migrations in `migrations/`.
     fn migrate(pool: &Pool<Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
@@ -107,6 +114,7 @@ where
     for<'r> PaymentRow: FromRow<'r, DB::Row>,
     for<'r> ReviewRow: FromRow<'r, DB::Row>,
     for<'r> SubscriptionRow: FromRow<'r, DB::Row>,
+    for<'r> OnceRow: FromRow<'r, DB::Row>,
 {
     async fn returns_row(
         pool: &Pool<Self>,
@@ -147,6 +155,17 @@ where
     ) -> Result<Vec<SubscriptionRow>, sqlx::Error> {
         let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
         sqlx::query_as_with::<DB, SubscriptionRow, _>(sql, arguments)
+            .fetch_all(pool)
+            .await
+    }
+
+    async fn once_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<OnceRow>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        sqlx::query_as_with::<DB, OnceRow, _>(sql, arguments)
             .fetch_all(pool)
             .await
     }

@@ -7,7 +7,9 @@
 //! - `dialect.rs`: what the store needs from a driver, stated once for both.
 //! - `store.rs`: the payment ports, implemented once for both dialects.
 //! - `subscriptions.rs`: the subscriptions port, its statements and row.
+//! - `bot.rs`: the bot's once-records (`bot_once`).
 
+mod bot;
 mod dialect;
 mod rows;
 mod statements;

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use telepay_core::directory::Admission;
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::queue::{MessageQueue, QueueError, TaskQueue};
@@ -446,11 +447,12 @@ impl<T: TelegramInviter> TelegramInviter for ChaosTelegram<T> {
         chat_id: i64,
         name: &str,
         expires_at: DateTime<Utc>,
+        admission: Admission,
     ) -> Result<InviteLink, TelegramError> {
         boundary(&self.chaos, || "before createChatInviteLink".into()).await;
         let link = self
             .inner
-            .create_invite_link(chat_id, name, expires_at)
+            .create_invite_link(chat_id, name, expires_at, admission)
             .await?;
         boundary(&self.chaos, || "after createChatInviteLink".into()).await;
         Ok(link)

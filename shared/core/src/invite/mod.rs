@@ -27,7 +27,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{error, info, warn};
 
 use crate::clock::{SharedClock, system_clock};
-use crate::directory::ChannelDirectory;
+use crate::directory::{Admission, ChannelDirectory};
 use crate::metrics::emit_count;
 use crate::payment::ProcessedPayment;
 use crate::queue::{
@@ -489,11 +489,17 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     ) -> Result<LiveLink, Stopped> {
         let payment_id = record.payment_id.get();
         let expires_at = self.link_expiry(paid_until);
-        let name = format!("payment {payment_id}");
+        let admission = self.directory.admission_of(chat_id);
+        // A join-request link is useful to its buyer only, so it is named for them.
+        let name = match admission {
+            Admission::OneTimeLink => format!("payment {payment_id}"),
+            Admission::JoinRequest => format!("buyer {}", record.user_id.get()),
+        };
         let created = self
             .call(
                 lease_until,
-                self.telegram.create_invite_link(chat_id, &name, expires_at),
+                self.telegram
+                    .create_invite_link(chat_id, &name, expires_at, admission),
             )
             .await?;
         let persisted = self

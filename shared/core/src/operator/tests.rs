@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::directory::Admission;
 use crate::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
 use crate::payment::{HoldReason, PaymentReview, Purchase};
 use crate::queue::memory::MemoryQueue;
@@ -39,6 +40,7 @@ impl TelegramInviter for Revocations {
         _: i64,
         _: &str,
         _: DateTime<Utc>,
+        _: Admission,
     ) -> Result<InviteLink, TelegramError> {
         unreachable!("operators never create links")
     }

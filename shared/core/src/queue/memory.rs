@@ -12,6 +12,7 @@ pub struct MemoryQueue {
     messages: Mutex<Vec<(PaymentId, String)>>,
     tasks: Mutex<Vec<(SubscriptionKey, String)>>,
     delays: Mutex<Vec<(String, std::time::Duration)>>,
+    later: Mutex<Vec<(String, std::time::Duration)>>,
     unavailable: AtomicBool,
 }
 
@@ -96,6 +97,25 @@ impl TaskQueue for MemoryQueue {
             .lock()
             .unwrap()
             .push((subscription, body.to_owned()));
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    /// Takes every delayed body sent so far, with its delay (a test's consumer).
+    pub fn take_later(&self) -> Vec<(String, std::time::Duration)> {
+        self.later.lock().unwrap().drain(..).collect()
+    }
+}
+
+impl super::DelayedQueue for MemoryQueue {
+    async fn send_later(&self, body: &str, delay: std::time::Duration) -> Result<(), QueueError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable(
+                "in-memory queue set unavailable".into(),
+            ));
+        }
+        self.later.lock().unwrap().push((body.to_owned(), delay));
         Ok(())
     }
 }

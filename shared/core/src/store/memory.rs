@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
+use super::bot::OnceRecord;
 use super::subscriptions::{ListedSubscription, SubscriptionFilter, SubscriptionStore, Versioned};
 use super::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
@@ -18,11 +19,15 @@ use crate::ipn::PaymentId;
 use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
 use crate::subscription::{Subscription, SubscriptionKey};
 
+mod bot;
+
 #[derive(Debug, Default)]
 pub struct MemoryPaymentStore {
     payments: Mutex<HashMap<i64, ProcessedPayment>>,
     reviews: Mutex<HashMap<i64, PaymentReview>>,
     subscriptions: Mutex<HashMap<SubscriptionKey, Subscription>>,
+    /// The bot's once-records by storage key, with the token holding each.
+    once: Mutex<HashMap<String, (Option<String>, OnceRecord)>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }

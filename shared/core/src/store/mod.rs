@@ -6,9 +6,11 @@
 //! `telepay-shared`.
 
 pub mod after_call;
+pub mod bot;
 pub mod memory;
 pub mod subscriptions;
 
+pub use bot::{BotStore, OnceClaim, OnceFound, OnceKey, OnceRecord};
 pub use subscriptions::{
     ListedSubscription, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
 };

@@ -1,0 +1,220 @@
+//! Admission through join requests: the bot approves a request only from a user whose
+//! subscription to the channel is active (`Subscription::is_active`, the rule removal
+//! uses), so a forwarded link admits nobody else.
+//!
+//! Anyone else first gets the channel's tiers in the private chat Telegram opens for a
+//! pending request (`user_chat_id`, usable for 5 minutes), then a decline. A request
+//! from a user who started a purchase of that channel in the last hour or so (the bot
+//! noted it when it made their invoice) may be a payment on its way: it is not declined
+//! at once but re-checked every [`RECHECK_EVERY`] through a delayed queue message
+//! ([`AdmissionRecheck`]) until [`WAIT_FOR_GRANT`] after the request, then decided as
+//! above. A buyer declined this way still gets their own link when the payment is granted.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::menu::tier_menu;
+use super::texts::BotTexts;
+use super::update::JoinRequest;
+use crate::directory::ChannelDirectory;
+use crate::order::UserId;
+use crate::queue::{DelayedQueue, MalformedMessage, QueueError, parse_message};
+use crate::store::{BotStore, OnceKey, StoreError, SubscriptionStore};
+use crate::subscription::{LifecycleSettings, SubscriptionKey};
+use crate::telegram::{BotConversation, TelegramError};
+
+/// How long a request from a buyer with a purchase in progress waits for its grant.
+pub const WAIT_FOR_GRANT: TimeDelta = TimeDelta::minutes(4);
+/// How often it is looked at again meanwhile.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(30);
+/// Telegram lets the bot write to `user_chat_id` this long after the request.
+pub const MESSAGE_WINDOW: TimeDelta = TimeDelta::minutes(5);
+
+pub const RECHECK_MESSAGE_VERSION: u32 = 1;
+
+/// A join request to look at again later (a delayed queue message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmissionRecheck {
+    pub v: u32,
+    pub chat_id: i64,
+    pub user_id: i64,
+    pub user_chat_id: i64,
+    pub requested_at: DateTime<Utc>,
+}
+
+impl AdmissionRecheck {
+    pub fn of(request: &JoinRequest) -> Self {
+        Self {
+            v: RECHECK_MESSAGE_VERSION,
+            chat_id: request.chat_id,
+            user_id: request.user_id,
+            user_chat_id: request.user_chat_id,
+            requested_at: request.requested_at,
+        }
+    }
+
+    pub fn parse(body: &str) -> Result<Self, MalformedMessage> {
+        parse_message(body, RECHECK_MESSAGE_VERSION)
+    }
+
+    pub fn request(&self) -> JoinRequest {
+        JoinRequest {
+            chat_id: self.chat_id,
+            user_id: self.user_id,
+            user_chat_id: self.user_chat_id,
+            requested_at: self.requested_at,
+            invite_link: None,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a recheck always serializes")
+    }
+}
+
+/// What became of a join request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    Approved,
+    /// A purchase is in progress: looked at again later.
+    Waiting,
+    Declined,
+    /// A chat the directory does not sell: left for its admins.
+    NotOurs,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Telegram(#[from] TelegramError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// The purchase notes a join request looks for: this hour and the one before.
+pub fn purchase_keys(user_id: i64, channel_id: i64, now: DateTime<Utc>) -> [OnceKey; 2] {
+    let hour = now.timestamp().div_euclid(3_600);
+    [hour, hour - 1].map(|hour| OnceKey::PurchaseStarted {
+        user_id,
+        channel_id,
+        hour,
+    })
+}
+
+/// The admission rule and its effects, shared by the bot webhook and the re-check.
+pub struct Admission<'a, S, T, Q> {
+    pub store: &'a S,
+    pub telegram: &'a T,
+    pub rechecks: &'a Q,
+    pub directory: &'a ChannelDirectory,
+    pub texts: &'a BotTexts,
+    pub settings: &'a LifecycleSettings,
+}
+
+impl<S, T, Q> Admission<'_, S, T, Q>
+where
+    S: BotStore + SubscriptionStore,
+    T: BotConversation,
+    Q: DelayedQueue,
+{
+    pub async fn decide(
+        &self,
+        request: &JoinRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Admitted, AdmissionError> {
+        let Some(entry) = self.directory.selling(request.chat_id) else {
+            info!(
+                chat_id = request.chat_id,
+                "join request for a chat not in the directory: left alone"
+            );
+            return Ok(Admitted::NotOurs);
+        };
+        let Ok(user) = UserId::new(request.user_id) else {
+            return self.decline(request, entry, now).await;
+        };
+        let key = SubscriptionKey::new(user, request.chat_id);
+        let active = self
+            .store
+            .get_subscription(key)
+            .await?
+            .is_some_and(|subscription| subscription.is_active(now, self.settings));
+        if active {
+            self.telegram
+                .approve_join_request(request.chat_id, request.user_id)
+                .await?;
+            info!(
+                user_id = request.user_id,
+                "join request approved: subscription active"
+            );
+            return Ok(Admitted::Approved);
+        }
+        if now < request.requested_at + WAIT_FOR_GRANT
+            && self
+                .purchase_in_progress(request, entry.channel_id, now)
+                .await?
+        {
+            self.rechecks
+                .send_later(&AdmissionRecheck::of(request).to_json(), RECHECK_EVERY)
+                .await?;
+            info!(
+                user_id = request.user_id,
+                "join request waits: a purchase is in progress"
+            );
+            return Ok(Admitted::Waiting);
+        }
+        self.decline(request, entry, now).await
+    }
+
+    async fn purchase_in_progress(
+        &self,
+        request: &JoinRequest,
+        channel_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        for key in purchase_keys(request.user_id, channel_id, now) {
+            if self
+                .store
+                .read_once(key)
+                .await?
+                .is_some_and(|note| note.keep_until > now)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn decline(
+        &self,
+        request: &JoinRequest,
+        entry: &crate::directory::ChannelEntry,
+        now: DateTime<Utc>,
+    ) -> Result<Admitted, AdmissionError> {
+        if now < request.requested_at + MESSAGE_WINDOW {
+            let menu = tier_menu(entry, &self.texts.join_declined, self.texts);
+            // The menu is a courtesy: a user who cannot be written to is still declined.
+            match self
+                .telegram
+                .send_menu(request.user_chat_id, &menu.text, &menu.buttons)
+                .await
+            {
+                Ok(()) | Err(TelegramError::UserUnreachable(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        self.telegram
+            .decline_join_request(request.chat_id, request.user_id)
+            .await?;
+        warn!(
+            user_id = request.user_id,
+            chat_id = request.chat_id,
+            "join request declined: no active subscription"
+        );
+        Ok(Admitted::Declined)
+    }
+}

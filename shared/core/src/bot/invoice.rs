@@ -1,0 +1,99 @@
+//! NOWPayments invoices, as the bot asks for them: the port ([`InvoiceApi`], the HTTP
+//! adapter lives in `telepay-shared`) and the request built from a directory tier. An
+//! invoice is claimed once per (buyer, channel, tier, 10-minute window) before the API
+//! is called, so a retried update or a second tap shows the same invoice.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::directory::{ChannelEntry, Tier};
+use crate::order::{ChannelId, OrderRef, UserId};
+use crate::store::OnceKey;
+
+/// How long a tap keeps showing the same invoice.
+pub const INVOICE_WINDOW_SECONDS: i64 = 600;
+
+/// `POST /v1/invoice`'s body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvoiceRequest {
+    pub price_amount: f64,
+    pub price_currency: String,
+    pub order_id: String,
+    pub order_description: String,
+    pub ipn_callback_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_url: Option<String>,
+}
+
+/// What the bot keeps of a created invoice (the record's result, as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    pub invoice_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvoiceError {
+    /// Network, timeout, 5xx, 429: try again later.
+    #[error("NOWPayments did not create the invoice now: {0}")]
+    Unavailable(String),
+    /// 4xx: the API key, the currency or the amount is refused; an operator must look.
+    #[error("NOWPayments refused the invoice: {0}")]
+    Refused(String),
+}
+
+/// The NOWPayments invoice API.
+pub trait InvoiceApi: Send + Sync {
+    fn create_invoice(
+        &self,
+        request: &InvoiceRequest,
+    ) -> impl Future<Output = Result<Invoice, InvoiceError>> + Send;
+}
+
+/// Where NOWPayments sends the IPNs and the buyer after paying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceUrls {
+    /// Our `POST /np-webhook` URL.
+    pub ipn_callback_url: String,
+    /// Where the payment page sends the buyer when done (e.g. `https://t.me/YourBot`).
+    pub success_url: Option<String>,
+}
+
+impl InvoiceRequest {
+    pub fn for_tier(
+        user_id: UserId,
+        entry: &ChannelEntry,
+        tier: &Tier,
+        urls: &InvoiceUrls,
+    ) -> Option<Self> {
+        let channel_id = ChannelId::new(entry.channel_id).ok()?;
+        Some(Self {
+            price_amount: tier.price_amount,
+            price_currency: tier.price_currency.clone(),
+            order_id: OrderRef {
+                user_id,
+                channel_id,
+            }
+            .to_order_id(),
+            order_description: format!(
+                "{}, {}",
+                super::menu::channel_title(entry),
+                super::menu::duration(tier)
+            ),
+            ipn_callback_url: urls.ipn_callback_url.clone(),
+            success_url: urls.success_url.clone(),
+        })
+    }
+}
+
+/// The record an invoice is claimed on.
+pub fn invoice_key(user_id: i64, channel_id: i64, tier: u32, now: DateTime<Utc>) -> OnceKey {
+    OnceKey::Invoice {
+        user_id,
+        channel_id,
+        tier,
+        window: now.timestamp().div_euclid(INVOICE_WINDOW_SECONDS),
+    }
+}

@@ -1,0 +1,104 @@
+//! What the bot says. Configurable as one JSON object of overrides
+//! (`TELEPAY_BOT_TEXTS`); English defaults. Placeholders: `{channel}`, `{price}`,
+//! `{duration}`, `{expires_at}`, `{status}`.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotTexts {
+    /// Above the list of channels when /start names none and several are sold.
+    pub choose_channel: String,
+    /// Above a channel's tiers: `{channel}`.
+    pub choose_tier: String,
+    /// A tier's button: `{price}`, `{duration}`.
+    pub tier_button: String,
+    /// With the Pay button: `{channel}`, `{price}`, `{duration}`.
+    pub pay: String,
+    pub pay_button: String,
+    pub help: String,
+    /// The answer to any other text.
+    pub unknown: String,
+    pub status_none: String,
+    /// One line per subscription: `{channel}`, `{status}`, `{expires_at}`.
+    pub status_line: String,
+    /// After /status found the buyer active but not in the channel: the link follows.
+    pub status_link: String,
+    /// After /status found the buyer active, not in, and no link to send now.
+    pub status_link_coming: String,
+    /// To someone whose join request is declined, above the channel's tiers.
+    pub join_declined: String,
+    /// The button answer when the invoice could not be made now.
+    pub invoice_later: String,
+    /// A button that no longer means anything (an old menu, a tier since removed).
+    pub stale_button: String,
+}
+
+impl Default for BotTexts {
+    fn default() -> Self {
+        Self {
+            choose_channel: "Which channel would you like to join?".into(),
+            choose_tier: "{channel}: choose how long you would like access.".into(),
+            tier_button: "{price} · {duration}".into(),
+            pay: "{channel}, {duration} for {price}. Pay with crypto below; your invite \
+                  arrives here as soon as the payment is confirmed."
+                .into(),
+            pay_button: "Pay".into(),
+            help: "/start: buy access to a channel\n/status: your subscriptions, and your \
+                   invite again if you are not in\n/help: this message"
+                .into(),
+            unknown: "I did not understand that. Send /start to buy access, /status to \
+                      see your subscriptions, /help for help."
+                .into(),
+            status_none: "You have no subscriptions yet. Send /start to buy access.".into(),
+            status_line: "{channel}: {status} until {expires_at}".into(),
+            status_link: "You are not in {channel} yet. Your invite: {link}".into(),
+            status_link_coming: "You are not in {channel} yet; a new invite is on its way.".into(),
+            join_declined: "{channel} is for subscribers. Choose how long you would like \
+                            access; after paying, use the invite the bot sends you."
+                .into(),
+            invoice_later: "The payment page could not be made just now; please try again \
+                            in a minute."
+                .into(),
+            stale_button: "That menu is out of date; send /start for a new one.".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("TELEPAY_BOT_TEXTS is not a JSON object of the documented texts: {0}")]
+pub struct BadBotTexts(String);
+
+impl BotTexts {
+    /// The defaults with `json`'s overrides.
+    pub fn from_json(json: &str) -> Result<Self, BadBotTexts> {
+        serde_json::from_str(json).map_err(|e| BadBotTexts(e.to_string()))
+    }
+}
+
+/// Fills the placeholders a template uses.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(template.to_owned(), |text, (name, value)| {
+            text.replace(&format!("{{{name}}}"), value)
+        })
+}
+
+pub fn format_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_only_what_they_name() {
+        let texts = BotTexts::from_json(r#"{"help":"Hilfe"}"#).unwrap();
+        assert_eq!(texts.help, "Hilfe");
+        assert_eq!(texts.unknown, BotTexts::default().unknown);
+        assert!(BotTexts::from_json(r#"{"hepl":"typo"}"#).is_err());
+    }
+}
