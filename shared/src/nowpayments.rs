@@ -119,6 +119,7 @@ impl InvoiceApi for NowPaymentsInvoices {
                 IdText::Number(id) => id.to_string(),
             },
             invoice_url: created.invoice_url,
+            created_at: None,
         })
     }
 }

@@ -2,12 +2,18 @@
 //! name and every `*Config` live here. A missing or bad
 //! variable stops the function with its name; secret values never appear in errors.
 
+mod bot;
 mod functions;
 mod lifecycle;
 mod store;
 
 use telepay_core::directory::{ChannelDirectory, DirectoryError};
 
+pub use bot::{
+    ADMISSION_QUEUE_URL, AdmissionRecheckConfig, BOT_TEXTS, BOT_WEBHOOK_SECRET,
+    BOT_WEBHOOK_SECRET_ARN, BotWebhookConfig, IPN_CALLBACK_URL, NOWPAYMENTS_API_KEY,
+    NOWPAYMENTS_API_KEY_ARN, NOWPAYMENTS_API_URL, PAYMENT_SUCCESS_URL,
+};
 pub use functions::{InviteSenderConfig, ProcessorConfig, ReconcilerConfig, WebhookConfig};
 pub use lifecycle::{
     ENDED_MESSAGE, LIFECYCLE_QUEUE_URL, LIFECYCLE_TASKS_PER_SECOND, LifecycleConfig,
@@ -15,8 +21,8 @@ pub use lifecycle::{
     lifecycle_settings, lifecycle_texts,
 };
 pub use store::{
-    DATABASE_URL, DatabaseUrl, PAYMENTS_TABLE, REVIEWS_TABLE, SQLITE_PATH, STORE_BACKEND,
-    SUBSCRIPTIONS_TABLE, StoreConfig, TableNames,
+    BOT_TABLE, DATABASE_URL, DatabaseUrl, PAYMENTS_TABLE, REVIEWS_TABLE, SQLITE_PATH,
+    STORE_BACKEND, SUBSCRIPTIONS_TABLE, StoreConfig, TableNames,
 };
 
 pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";

@@ -17,6 +17,7 @@
 //! beyond it, in real seconds.
 
 mod telegram;
+mod updates;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -32,7 +33,9 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use telegram::Telegram;
-pub use telegram::{Join, JoinOutcome, OpenLink, Removal};
+pub use telegram::{Join, JoinDecision, JoinOutcome, OpenLink, PendingRequest, Removal};
+use updates::Outbox;
+pub use updates::{Delivery, Webhook};
 
 /// One call as the fake received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +130,9 @@ struct AppState {
     shared: Mutex<Shared>,
     policy: Mutex<Option<FaultPolicy>>,
     pace: Mutex<Option<Pace>>,
+    outbox: Mutex<Outbox>,
+    /// Wakes the delivery loop when an update or a webhook arrives.
+    wake: tokio::sync::Notify,
 }
 
 /// Telegram's pace for messages, in real time: about 30 per second overall, one per
@@ -171,11 +177,13 @@ pub struct FakeBotApi {
     addr: SocketAddr,
     state: Arc<AppState>,
     server: tokio::task::JoinHandle<()>,
+    deliverer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FakeBotApi {
     fn drop(&mut self) {
         self.server.abort();
+        self.deliverer.abort();
     }
 }
 
@@ -203,6 +211,8 @@ impl FakeBotApi {
             shared: Mutex::new(Shared::default()),
             policy: Mutex::new(None),
             pace: Mutex::new(None),
+            outbox: Mutex::new(Outbox::default()),
+            wake: tokio::sync::Notify::new(),
         });
         let app = Router::new()
             .route("/{bot}/{method}", post(handle))
@@ -210,10 +220,12 @@ impl FakeBotApi {
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
         });
+        let deliverer = tokio::spawn(deliver_updates(state.clone()));
         Ok(Self {
             addr,
             state,
             server,
+            deliverer,
         })
     }
 
@@ -251,11 +263,168 @@ impl FakeBotApi {
     }
 
     /// A user clicks `link` at `now` (Unix seconds): Telegram admits them if the link is
-    /// known, not revoked, not expired and not used up, and counts the use.
+    /// known, not revoked, not expired and not used up, and counts the use. Through a
+    /// link that creates join requests, the user waits instead, and the bot gets a
+    /// `chat_join_request` update (once per pending request).
     pub fn join(&self, link: &str, user_id: i64, now: i64) -> JoinOutcome {
-        let mut shared = self.state.shared.lock().unwrap();
-        let after_calls = shared.calls.len();
-        shared.telegram.join(link, user_id, now, after_calls)
+        let (outcome, request) = {
+            let mut shared = self.state.shared.lock().unwrap();
+            let after_calls = shared.calls.len();
+            let pending_before = shared.telegram.pending_requests.len();
+            let outcome = shared.telegram.join(link, user_id, now, after_calls);
+            let request = (shared.telegram.pending_requests.len() > pending_before)
+                .then(|| shared.telegram.pending_requests.last().cloned())
+                .flatten();
+            (outcome, request)
+        };
+        if let Some(request) = request {
+            self.push_update(json!({
+                "chat_join_request": {
+                    "chat": {"id": request.chat_id, "type": "channel", "title": "Private channel"},
+                    "from": {"id": user_id, "is_bot": false, "first_name": "Buyer"},
+                    "user_chat_id": user_id,
+                    "date": request.at,
+                    "invite_link": {
+                        "invite_link": request.link, "creator": telegram_bot_user(),
+                        "creates_join_request": true, "is_primary": false, "is_revoked": false
+                    }
+                }
+            }));
+        }
+        outcome
+    }
+
+    /// Queues an update for the webhook (an `update_id` is given unless it has one);
+    /// answers its id.
+    pub fn push_update(&self, update: Value) -> i64 {
+        let id = self.state.outbox.lock().unwrap().push(update);
+        self.state.wake.notify_one();
+        id
+    }
+
+    /// A user writes `text` to the bot in their private chat.
+    pub fn user_writes(&self, user_id: i64, text: &str) -> i64 {
+        let mut message = json!({
+            "message_id": fastish_id(), "date": unix_ms() / 1000,
+            "chat": {"id": user_id, "type": "private", "first_name": "Buyer"},
+            "from": {"id": user_id, "is_bot": false, "first_name": "Buyer"},
+            "text": text,
+        });
+        if text.starts_with('/') {
+            let length = text.split_whitespace().next().map_or(0, str::len);
+            message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": length}]);
+        }
+        self.push_update(json!({ "message": message }))
+    }
+
+    /// A user presses an inline button carrying `data` under a bot message in their chat.
+    pub fn user_presses(&self, user_id: i64, data: &str) -> i64 {
+        self.push_update(json!({
+            "callback_query": {
+                "id": format!("cb{}", fastish_id()),
+                "from": {"id": user_id, "is_bot": false, "first_name": "Buyer"},
+                "chat_instance": "fake",
+                "data": data,
+                "message": {
+                    "message_id": 1, "date": unix_ms() / 1000,
+                    "chat": {"id": user_id, "type": "private", "first_name": "Buyer"},
+                    "text": "menu"
+                }
+            }
+        }))
+    }
+
+    /// The bot's own rights in `chat_id` changed (an owner demoted or removed it).
+    pub fn bot_status_changes(&self, chat_id: i64, status: &str, can_manage: bool) -> i64 {
+        self.push_update(json!({
+            "my_chat_member": {
+                "chat": {"id": chat_id, "type": "channel", "title": "Private channel"},
+                "from": {"id": 1000, "is_bot": false, "first_name": "Owner"},
+                "date": unix_ms() / 1000,
+                "old_chat_member": {"user": telegram_bot_user(), "status": "administrator",
+                    "can_invite_users": true, "can_restrict_members": true},
+                "new_chat_member": {"user": telegram_bot_user(), "status": status,
+                    "can_invite_users": can_manage, "can_restrict_members": can_manage}
+            }
+        }))
+    }
+
+    /// Every update queued so far and how its delivery went.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.state.outbox.lock().unwrap().deliveries.clone()
+    }
+
+    /// What `setWebhook` set, if anything.
+    pub fn webhook(&self) -> Option<Webhook> {
+        self.state.outbox.lock().unwrap().webhook.clone()
+    }
+
+    /// Waits until update `update_id` was taken by the webhook (a 2xx).
+    pub async fn wait_delivered(&self, update_id: i64, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let delivered = self
+                .deliveries()
+                .iter()
+                .any(|d| d.update_id == update_id && d.delivered);
+            if delivered {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Join requests waiting for a decision.
+    pub fn pending_requests(&self) -> Vec<PendingRequest> {
+        self.state
+            .shared
+            .lock()
+            .unwrap()
+            .telegram
+            .pending_requests
+            .clone()
+    }
+
+    /// Every approval or decline, in order.
+    pub fn join_decisions(&self) -> Vec<JoinDecision> {
+        self.state.shared.lock().unwrap().telegram.decisions.clone()
+    }
+
+    /// The buttons of the last delivered message to `chat_id` that had some: each as
+    /// (text, callback data or URL).
+    pub fn last_buttons(&self, chat_id: i64) -> Vec<(String, String)> {
+        let calls = self.delivered("sendMessage");
+        let Some(markup) = calls
+            .iter()
+            .rev()
+            .filter(|c| c.chat_id() == Some(chat_id))
+            .find_map(|c| c.params.get("reply_markup").cloned())
+        else {
+            return Vec::new();
+        };
+        let markup: Value = match markup {
+            Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+            other => other,
+        };
+        markup["inline_keyboard"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            .map(|button| {
+                let target = button["callback_data"]
+                    .as_str()
+                    .or_else(|| button["url"].as_str())
+                    .unwrap_or_default();
+                (
+                    button["text"].as_str().unwrap_or_default().to_owned(),
+                    target.to_owned(),
+                )
+            })
+            .collect()
     }
 
     /// Makes `user_id` a member of `chat_id` (joined some other way).
@@ -380,8 +549,28 @@ async fn handle(
         fault,
         None | Some(FaultKind::Delay(_)) | Some(FaultKind::DeliverThenHang)
     );
+    let webhook_method = matches!(
+        method.as_str(),
+        "setWebhook" | "deleteWebhook" | "getWebhookInfo"
+    );
+    if webhook_method && fault.is_none() {
+        let result = state.outbox.lock().unwrap().act(&method, &params);
+        state.wake.notify_one();
+        state.shared.lock().unwrap().calls.push(Call {
+            method: method.clone(),
+            params: params.clone(),
+            delivered: true,
+            result: result.clone(),
+            at_ms: unix_ms(),
+        });
+        return match result {
+            Some(result) => axum::Json(json!({"ok": true, "result": result})).into_response(),
+            None => telegram_error(StatusCode::NOT_FOUND, "Not Found", None),
+        };
+    }
     let result = {
         let mut shared = state.shared.lock().unwrap();
+        shared.telegram.calls_seen = shared.calls.len();
         let result = delivered.then(|| shared.telegram.act(&method, &params));
         shared.calls.push(Call {
             method: method.clone(),
@@ -436,14 +625,73 @@ async fn handle(
     }
 }
 
-const METHODS: [&str; 6] = [
+const METHODS: [&str; 13] = [
     "getMe",
     "createChatInviteLink",
     "revokeChatInviteLink",
     "getChatMember",
     "unbanChatMember",
     "sendMessage",
+    "answerCallbackQuery",
+    "approveChatJoinRequest",
+    "declineChatJoinRequest",
+    "setWebhook",
+    "deleteWebhook",
+    "getWebhookInfo",
+    "getUpdates",
 ];
+
+fn telegram_bot_user() -> Value {
+    json!({"id": 1, "is_bot": true, "first_name": "TelePay Fake", "username": "telepay_fake_bot"})
+}
+
+fn fastish_id() -> i64 {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Delivers queued updates to the webhook, one at a time and in order, retrying every
+/// non-2xx answer after a growing pause, as Telegram does.
+async fn deliver_updates(state: Arc<AppState>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client");
+    let mut failures = 0;
+    loop {
+        let next = state.outbox.lock().unwrap().next();
+        let Some((update, webhook)) = next else {
+            tokio::select! {
+                () = state.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            continue;
+        };
+        let update_id = update["update_id"].as_i64().unwrap_or_default();
+        let mut request = client
+            .post(&webhook.url)
+            .header("content-type", "application/json")
+            .body(update.to_string());
+        if let Some(secret) = &webhook.secret_token {
+            request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+        }
+        let (status, error) = match request.send().await {
+            Ok(response) => (response.status().as_u16(), None),
+            Err(e) => (0, Some(format!("Connection failed: {}", e.without_url()))),
+        };
+        state
+            .outbox
+            .lock()
+            .unwrap()
+            .attempted(update_id, status, error);
+        if (200..300).contains(&status) {
+            failures = 0;
+        } else {
+            tokio::time::sleep(updates::backoff(failures)).await;
+            failures += 1;
+        }
+    }
+}
 
 fn canonical_method(method: &str) -> String {
     METHODS

@@ -20,6 +20,31 @@ pub(crate) struct Telegram {
     pub(crate) joins: Vec<Join>,
     /// Every delivered `unbanChatMember`, in order, and whether it removed a member.
     pub(crate) removals: Vec<Removal>,
+    /// Join requests waiting for an admin's decision.
+    pub(crate) pending_requests: Vec<PendingRequest>,
+    /// Every approval or decline of a pending request, in order.
+    pub(crate) decisions: Vec<JoinDecision>,
+    /// Calls received before the one being acted on (a join's place among them).
+    pub(crate) calls_seen: usize,
+}
+
+/// A join request through a link that creates them, waiting for a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    pub chat_id: i64,
+    pub user_id: i64,
+    pub link: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// An admin's (the bot's) decision on a pending join request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinDecision {
+    pub chat_id: i64,
+    pub user_id: i64,
+    pub link: String,
+    pub approved: bool,
 }
 
 /// A delivered `unbanChatMember` (without `only_if_banned`): Telegram removes a current
@@ -44,6 +69,8 @@ struct LinkState {
     /// members at the same time, so one who leaves frees their place.
     uses: u64,
     name: Option<String>,
+    /// Joining asks an admin instead of admitting (`creates_join_request`).
+    creates_join_request: bool,
 }
 
 /// A link that still admits (not revoked, not expired), as `open_links` lists it.
@@ -76,6 +103,9 @@ pub enum JoinOutcome {
     /// `member_limit` people joined through it already.
     UsedUp,
     UnknownLink,
+    /// The link creates join requests: the user waits for an admin's decision (Telegram
+    /// sends the bot a `chat_join_request` update).
+    Requested,
 }
 
 fn bot_user() -> Value {
@@ -105,9 +135,26 @@ impl Telegram {
             JoinOutcome::Expired
         } else if state.member_limit.is_some_and(|limit| state.uses >= limit) {
             JoinOutcome::UsedUp
+        } else if state.creates_join_request {
+            JoinOutcome::Requested
         } else {
             JoinOutcome::Joined
         };
+        if outcome == JoinOutcome::Requested {
+            let pending = self
+                .pending_requests
+                .iter()
+                .any(|r| r.chat_id == state.chat_id && r.user_id == user_id);
+            if !pending {
+                self.pending_requests.push(PendingRequest {
+                    chat_id: state.chat_id,
+                    user_id,
+                    link: link.to_owned(),
+                    at: now,
+                });
+            }
+            return outcome;
+        }
         if outcome == JoinOutcome::Joined {
             members.insert(user_id);
             self.links.get_mut(link).expect("known").uses += 1;
@@ -165,6 +212,13 @@ impl Telegram {
     pub(crate) fn refusal(&self, method: &str, params: &Value) -> Option<String> {
         let user_id = params["user_id"].as_i64()?;
         let chat = chat_id(params)?;
+        if matches!(method, "approveChatJoinRequest" | "declineChatJoinRequest") {
+            let pending = self
+                .pending_requests
+                .iter()
+                .any(|r| r.chat_id == chat && r.user_id == user_id);
+            return (!pending).then(|| "Bad Request: HIDE_REQUESTER_MISSING".to_owned());
+        }
         let is_admin = self
             .admins
             .get(&chat)
@@ -185,7 +239,7 @@ impl Telegram {
             json!({
                 "invite_link": url,
                 "creator": bot_user(),
-                "creates_join_request": false,
+                "creates_join_request": params["creates_join_request"].as_bool().unwrap_or(false),
                 "is_primary": false,
                 "is_revoked": revoked,
                 "name": params.get("name"),
@@ -205,6 +259,7 @@ impl Telegram {
                     revoked: false,
                     uses: 0,
                     name: params["name"].as_str().map(str::to_owned),
+                    creates_join_request: params["creates_join_request"].as_bool().unwrap_or(false),
                 };
                 self.links.insert(url.clone(), state);
                 Some(link(url, false))
@@ -247,14 +302,47 @@ impl Telegram {
             }
             "sendMessage" => {
                 self.messages_sent += 1;
-                Some(json!({
+                let mut message = json!({
                     "message_id": self.messages_sent,
                     "date": 1_774_390_832,
                     "chat": {"id": chat_id(params), "type": "private", "first_name": "Buyer"},
                     "from": bot_user(),
                     "text": params["text"],
-                }))
+                });
+                if params.get("reply_markup").is_some() {
+                    message["reply_markup"] = params["reply_markup"].clone();
+                }
+                Some(message)
             }
+            "approveChatJoinRequest" | "declineChatJoinRequest" => {
+                let user_id = params["user_id"].as_i64()?;
+                let chat = chat_id(params)?;
+                let at = self
+                    .pending_requests
+                    .iter()
+                    .position(|r| r.chat_id == chat && r.user_id == user_id)?;
+                let request = self.pending_requests.remove(at);
+                let approved = method == "approveChatJoinRequest";
+                if approved && self.members.entry(chat).or_default().insert(user_id) {
+                    if let Some(state) = self.links.get_mut(&request.link) {
+                        state.uses += 1;
+                    }
+                    self.joins.push(Join {
+                        link: request.link.clone(),
+                        chat_id: chat,
+                        user_id,
+                        after_calls: self.calls_seen,
+                    });
+                }
+                self.decisions.push(JoinDecision {
+                    chat_id: chat,
+                    user_id,
+                    link: request.link,
+                    approved,
+                });
+                Some(json!(true))
+            }
+            "answerCallbackQuery" => Some(json!(true)),
             _ => None,
         }
     }

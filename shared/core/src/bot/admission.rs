@@ -21,7 +21,7 @@ use super::texts::BotTexts;
 use super::update::JoinRequest;
 use crate::directory::ChannelDirectory;
 use crate::order::UserId;
-use crate::queue::{DelayedQueue, MalformedMessage, QueueError, parse_message};
+use crate::queue::{DelayedQueue, MalformedMessage, MessageOutcome, QueueError, parse_message};
 use crate::store::{BotStore, OnceKey, StoreError, SubscriptionStore};
 use crate::subscription::{LifecycleSettings, SubscriptionKey};
 use crate::telegram::{BotConversation, TelegramError};
@@ -168,6 +168,35 @@ where
             return Ok(Admitted::Waiting);
         }
         self.decline(request, entry, now).await
+    }
+
+    /// A delayed re-check from the queue: decided again as a fresh request would be (a
+    /// wait that ran out is declined). Failures are retried, then dead-lettered.
+    pub async fn recheck(&self, body: &str, now: DateTime<Utc>) -> MessageOutcome {
+        let recheck = match AdmissionRecheck::parse(body) {
+            Ok(recheck) => recheck,
+            Err(e) => {
+                warn!(error = %e, "admission re-check unreadable: retried, then dead-lettered");
+                return MessageOutcome::Retry;
+            }
+        };
+        match self.decide(&recheck.request(), now).await {
+            Ok(admitted) => {
+                info!(
+                    user_id = recheck.user_id,
+                    ?admitted,
+                    "join request re-checked"
+                );
+                MessageOutcome::Done
+            }
+            Err(AdmissionError::Telegram(TelegramError::RetryAfter(delay))) => {
+                MessageOutcome::RetryAfter(delay)
+            }
+            Err(e) => {
+                warn!(user_id = recheck.user_id, error = %e, "join request re-check failed: retried");
+                MessageOutcome::Retry
+            }
+        }
     }
 
     async fn purchase_in_progress(

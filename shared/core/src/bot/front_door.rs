@@ -17,7 +17,9 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use super::admission::{Admission, AdmissionError};
-use super::invoice::{Invoice, InvoiceApi, InvoiceError, InvoiceRequest, InvoiceUrls, invoice_key};
+use super::invoice::{
+    Invoice, InvoiceApi, InvoiceError, InvoiceRequest, InvoiceUrls, invoice_keys,
+};
 use super::menu::{Choice, Menu, channel_named, channel_title, pay_menu, start_menu, tier_menu};
 use super::secret::WebhookSecret;
 use super::texts::{BotTexts, fill, format_time};
@@ -213,6 +215,14 @@ where
         &self.store
     }
 
+    pub fn rechecks(&self) -> &Q {
+        &self.rechecks
+    }
+
+    pub fn invites(&self) -> &V {
+        &self.invites
+    }
+
     pub async fn receive(&self, request: BotRequest<'_>) -> BotOutcome {
         if !request.method.eq_ignore_ascii_case("POST") {
             return BotOutcome::MethodNotAllowed;
@@ -396,7 +406,8 @@ where
     }
 
     /// The invoice for this buyer, channel and tier in this 10-minute window: made once
-    /// (claimed before NOWPayments is called), shown again after.
+    /// (claimed before NOWPayments is called), shown again after. One made less than 10
+    /// minutes ago in the window before is shown too, and kept as this window's.
     async fn invoice(
         &self,
         user_id: i64,
@@ -404,7 +415,7 @@ where
         tier: u32,
     ) -> Result<Invoice, BotError> {
         let now = self.clock.now();
-        let key = invoice_key(user_id, entry.channel_id, tier, now);
+        let [key, previous] = invoice_keys(user_id, entry.channel_id, tier, now);
         let token = uuid::Uuid::new_v4().to_string();
         let claim = OnceClaim {
             token: token.clone(),
@@ -413,32 +424,30 @@ where
             now,
         };
         match self.store.claim_once(key, &claim).await? {
-            OnceFound::Done { result: Some(json) } => {
-                if let Ok(invoice) = serde_json::from_str(&json) {
-                    return Ok(invoice);
-                }
-                return Err(StoreError::Unavailable(
-                    "an invoice record this version cannot read".into(),
-                )
-                .into());
+            OnceFound::Done { result } => {
+                return result
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .ok_or(BotError::InvoiceBusy);
             }
-            OnceFound::Done { result: None } | OnceFound::Leased { .. } => {
-                return Err(BotError::InvoiceBusy);
-            }
+            OnceFound::Leased { .. } => return Err(BotError::InvoiceBusy),
             OnceFound::Claimed => {}
         }
-        let Some(request) = UserId::new(user_id).ok().and_then(|user| {
-            InvoiceRequest::for_tier(user, entry, &entry.tiers[tier as usize], &self.setup.urls)
-        }) else {
-            let _ = self.store.release_once(key, &token).await;
-            return Err(InvoiceError::Refused("the order id cannot be formed".into()).into());
-        };
-        let invoice = match self.invoices.create_invoice(&request).await {
-            Ok(invoice) => invoice,
-            Err(e) => {
-                let _ = self.store.release_once(key, &token).await;
-                return Err(e.into());
-            }
+        let recent = self
+            .store
+            .read_once(previous)
+            .await?
+            .and_then(|record| record.result)
+            .and_then(|json| serde_json::from_str::<Invoice>(&json).ok())
+            .filter(|invoice| invoice.fresh_at(now));
+        let invoice = match recent {
+            Some(invoice) => invoice,
+            None => match self.create_invoice(user_id, entry, tier, now).await {
+                Ok(invoice) => invoice,
+                Err(e) => {
+                    let _ = self.store.release_once(key, &token).await;
+                    return Err(e);
+                }
+            },
         };
         let json = serde_json::to_string(&invoice).expect("an invoice serializes");
         let invoice = match self
@@ -448,16 +457,34 @@ where
         {
             Fenced::Done => invoice,
             // Our lease lapsed and another worker made one: show theirs, ours is never seen.
-            Fenced::LeaseLost => match self.store.read_once(key).await? {
-                Some(record) => record
-                    .result
-                    .and_then(|json| serde_json::from_str(&json).ok())
-                    .unwrap_or(invoice),
-                None => invoice,
-            },
+            Fenced::LeaseLost => self
+                .store
+                .read_once(key)
+                .await?
+                .and_then(|record| record.result)
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or(invoice),
         };
         info!(user_id, channel_id = entry.channel_id, invoice_id = %invoice.id, "invoice ready");
         self.note_purchase(user_id, entry.channel_id, now).await?;
+        Ok(invoice)
+    }
+
+    async fn create_invoice(
+        &self,
+        user_id: i64,
+        entry: &ChannelEntry,
+        tier: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Invoice, BotError> {
+        let request = UserId::new(user_id)
+            .ok()
+            .and_then(|user| {
+                InvoiceRequest::for_tier(user, entry, &entry.tiers[tier as usize], &self.setup.urls)
+            })
+            .ok_or_else(|| InvoiceError::Refused("the order id cannot be formed".into()))?;
+        let mut invoice = self.invoices.create_invoice(&request).await?;
+        invoice.created_at = Some(now);
         Ok(invoice)
     }
 

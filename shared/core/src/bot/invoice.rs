@@ -32,6 +32,9 @@ pub struct InvoiceRequest {
 pub struct Invoice {
     pub id: String,
     pub invoice_url: String,
+    /// When the bot made it (set by the bot, not the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,12 +91,22 @@ impl InvoiceRequest {
     }
 }
 
-/// The record an invoice is claimed on.
-pub fn invoice_key(user_id: i64, channel_id: i64, tier: u32, now: DateTime<Utc>) -> OnceKey {
-    OnceKey::Invoice {
+/// The record an invoice is claimed on: this window's, and the one before it (a tap
+/// just after a window's turn still shows the invoice made just before it).
+pub fn invoice_keys(user_id: i64, channel_id: i64, tier: u32, now: DateTime<Utc>) -> [OnceKey; 2] {
+    let window = now.timestamp().div_euclid(INVOICE_WINDOW_SECONDS);
+    [window, window - 1].map(|window| OnceKey::Invoice {
         user_id,
         channel_id,
         tier,
-        window: now.timestamp().div_euclid(INVOICE_WINDOW_SECONDS),
+        window,
+    })
+}
+
+impl Invoice {
+    /// Whether a tap at `now` still shows this invoice.
+    pub fn fresh_at(&self, now: DateTime<Utc>) -> bool {
+        self.created_at
+            .is_some_and(|at| now - at < chrono::TimeDelta::seconds(INVOICE_WINDOW_SECONDS))
     }
 }

@@ -1,0 +1,44 @@
+//! bot-webhook cold start: telemetry, configuration, clients, then the runtime loop.
+
+use bot_webhook::handle;
+use lambda_http::{Error, service_fn};
+use telepay_core::bot::{BotFrontDoor, BotSetup};
+use telepay_shared::aws::{load_sdk_config, webhook_timeouts};
+use telepay_shared::config::{BotWebhookConfig, ProcessEnvironment};
+use telepay_shared::nowpayments::NowPaymentsInvoices;
+use telepay_shared::secrets::read_secrets;
+use telepay_shared::sqs::SqsQueue;
+use telepay_shared::store::AnyPaymentStore;
+use telepay_shared::telegram::BotApiInviter;
+use telepay_shared::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let sdk = load_sdk_config(webhook_timeouts()).await;
+    // Secrets from Secrets Manager where the template names them, else plain variables.
+    let env = read_secrets(ProcessEnvironment, &sdk).await?;
+    let config = BotWebhookConfig::from_env(&env)?;
+    let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let telegram = BotApiInviter::new(config.bot_token, config.api_url.as_deref())?;
+    let invoices =
+        NowPaymentsInvoices::new(config.nowpayments_key, config.nowpayments_url.as_deref())?;
+    let setup = BotSetup {
+        secret: config.secret,
+        directory: config.directory,
+        texts: config.texts,
+        settings: config.lifecycle,
+        urls: config.urls,
+    };
+    let bot = BotFrontDoor::new(
+        setup,
+        store,
+        telegram,
+        invoices,
+        SqsQueue::new(sqs.clone(), config.admission_queue_url),
+        SqsQueue::new(sqs, config.invite_queue_url),
+    );
+    tracing::info!("bot-webhook cold start");
+    lambda_http::run(service_fn(|request| handle(&bot, request))).await
+}

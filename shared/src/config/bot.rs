@@ -1,0 +1,180 @@
+//! The bot's configuration: the webhook (`bot-webhook`) and the join-request re-check
+//! (`admission-recheck`).
+
+use telepay_core::bot::{BotTexts, InvoiceUrls, WebhookSecret};
+use telepay_core::directory::ChannelDirectory;
+use telepay_core::subscription::LifecycleSettings;
+
+use super::{API_URL, BOT_TOKEN, ConfigError, Environment, StoreConfig, channel_directory};
+use crate::nowpayments::NowPaymentsApiKey;
+use crate::telegram::BotToken;
+
+/// The secret Telegram sends back with each update (secret; local runs).
+pub const BOT_WEBHOOK_SECRET: &str = "TELEPAY_BOT_WEBHOOK_SECRET";
+pub const BOT_WEBHOOK_SECRET_ARN: &str = "TELEPAY_BOT_WEBHOOK_SECRET_ARN";
+/// The NOWPayments API key (secret; local runs).
+pub const NOWPAYMENTS_API_KEY: &str = "TELEPAY_NOWPAYMENTS_API_KEY";
+pub const NOWPAYMENTS_API_KEY_ARN: &str = "TELEPAY_NOWPAYMENTS_API_KEY_ARN";
+/// The NOWPayments API base URL; default the real API.
+pub const NOWPAYMENTS_API_URL: &str = "TELEPAY_NOWPAYMENTS_API_URL";
+/// Our `POST /np-webhook` URL, given to NOWPayments with each invoice.
+pub const IPN_CALLBACK_URL: &str = "TELEPAY_IPN_CALLBACK_URL";
+/// Where the payment page sends the buyer after paying (e.g. `https://t.me/YourBot`).
+pub const PAYMENT_SUCCESS_URL: &str = "TELEPAY_PAYMENT_SUCCESS_URL";
+/// A JSON object of text overrides.
+pub const BOT_TEXTS: &str = "TELEPAY_BOT_TEXTS";
+/// The queue of delayed join-request re-checks.
+pub const ADMISSION_QUEUE_URL: &str = "TELEPAY_ADMISSION_QUEUE_URL";
+
+fn bot_texts(env: &impl Environment) -> Result<BotTexts, ConfigError> {
+    match env.get(BOT_TEXTS).filter(|t| !t.trim().is_empty()) {
+        None => Ok(BotTexts::default()),
+        Some(json) => BotTexts::from_json(&json).map_err(|e| ConfigError::Invalid {
+            variable: BOT_TEXTS,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn bot_token(env: &impl Environment) -> Result<BotToken, ConfigError> {
+    BotToken::new(env.required(BOT_TOKEN)?).ok_or(ConfigError::Missing(BOT_TOKEN))
+}
+
+fn url(env: &impl Environment, variable: &'static str) -> Result<String, ConfigError> {
+    let url = env.required(variable)?;
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(url)
+    } else {
+        Err(ConfigError::Invalid {
+            variable,
+            reason: "must be an http(s) URL".into(),
+        })
+    }
+}
+
+/// bot-webhook's configuration.
+#[derive(Debug)]
+pub struct BotWebhookConfig {
+    pub secret: WebhookSecret,
+    pub directory: ChannelDirectory,
+    pub texts: BotTexts,
+    pub lifecycle: LifecycleSettings,
+    pub urls: InvoiceUrls,
+    pub store: StoreConfig,
+    pub bot_token: BotToken,
+    pub api_url: Option<String>,
+    pub nowpayments_key: NowPaymentsApiKey,
+    pub nowpayments_url: Option<String>,
+    pub admission_queue_url: String,
+    /// For /status's re-issued invite.
+    pub invite_queue_url: String,
+}
+
+impl BotWebhookConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let secret = WebhookSecret::new(env.required(BOT_WEBHOOK_SECRET)?).map_err(|e| {
+            ConfigError::Invalid {
+                variable: BOT_WEBHOOK_SECRET,
+                reason: e.to_string(),
+            }
+        })?;
+        let nowpayments_key = NowPaymentsApiKey::new(env.required(NOWPAYMENTS_API_KEY)?)
+            .ok_or(ConfigError::Missing(NOWPAYMENTS_API_KEY))?;
+        Ok(Self {
+            secret,
+            directory: channel_directory(env)?,
+            texts: bot_texts(env)?,
+            lifecycle: super::lifecycle_settings(env)?,
+            urls: InvoiceUrls {
+                ipn_callback_url: url(env, IPN_CALLBACK_URL)?,
+                success_url: env
+                    .get(PAYMENT_SUCCESS_URL)
+                    .filter(|u| !u.trim().is_empty()),
+            },
+            store: StoreConfig::for_bot_from_env(env)?,
+            bot_token: bot_token(env)?,
+            api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
+            nowpayments_key,
+            nowpayments_url: env
+                .get(NOWPAYMENTS_API_URL)
+                .filter(|u| !u.trim().is_empty()),
+            admission_queue_url: env.required(ADMISSION_QUEUE_URL)?,
+            invite_queue_url: env.required(super::INVITE_QUEUE_URL)?,
+        })
+    }
+}
+
+/// admission-recheck's configuration.
+#[derive(Debug)]
+pub struct AdmissionRecheckConfig {
+    pub directory: ChannelDirectory,
+    pub texts: BotTexts,
+    pub lifecycle: LifecycleSettings,
+    pub store: StoreConfig,
+    pub bot_token: BotToken,
+    pub api_url: Option<String>,
+    pub admission_queue_url: String,
+}
+
+impl AdmissionRecheckConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            directory: channel_directory(env)?,
+            texts: bot_texts(env)?,
+            lifecycle: super::lifecycle_settings(env)?,
+            store: StoreConfig::for_bot_from_env(env)?,
+            bot_token: bot_token(env)?,
+            api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
+            admission_queue_url: env.required(ADMISSION_QUEUE_URL)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telepay_core::fixtures::SAMPLE_DIRECTORY;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn env<'a>(secret: &'a str, texts: &'a str) -> [(&'a str, &'a str); 10] {
+        [
+            (BOT_WEBHOOK_SECRET, secret),
+            (NOWPAYMENTS_API_KEY, "np-key"),
+            (IPN_CALLBACK_URL, "https://example.com/np-webhook"),
+            (super::super::CHANNEL_DIRECTORY, SAMPLE_DIRECTORY),
+            ("TELEPAY_STORE_BACKEND", "sqlite"),
+            ("TELEPAY_SQLITE_PATH", "/tmp/x.sqlite"),
+            (BOT_TOKEN, "123:abc"),
+            (ADMISSION_QUEUE_URL, "https://sqs/admission"),
+            (super::super::INVITE_QUEUE_URL, "https://sqs/invite"),
+            (BOT_TEXTS, texts),
+        ]
+    }
+
+    #[test]
+    fn a_short_webhook_secret_stops_the_cold_start_without_printing_it() {
+        let err = BotWebhookConfig::from_env(&env("short-secret", "")).unwrap_err();
+        assert!(err.to_string().starts_with(BOT_WEBHOOK_SECRET), "{err}");
+        assert!(!err.to_string().contains("short-secret"));
+        assert!(BotWebhookConfig::from_env(&env(SECRET, "")).is_ok());
+    }
+
+    #[test]
+    fn text_overrides_are_checked_at_cold_start() {
+        let err = BotWebhookConfig::from_env(&env(SECRET, r#"{"nope":1}"#)).unwrap_err();
+        assert!(err.to_string().starts_with(BOT_TEXTS), "{err}");
+        let config = BotWebhookConfig::from_env(&env(SECRET, r#"{"help":"Hilfe"}"#)).unwrap();
+        assert_eq!(config.texts.help, "Hilfe");
+    }
+
+    #[test]
+    fn on_dynamodb_the_bot_needs_its_table() {
+        let mut vars = env(SECRET, "");
+        vars[4] = ("TELEPAY_STORE_BACKEND", "dynamodb");
+        vars[5] = ("TELEPAY_PAYMENTS_TABLE", "p");
+        let err = AdmissionRecheckConfig::from_env(&vars).unwrap_err();
+        // The subscriptions table is asked for first, then the bot table.
+        assert!(matches!(err, ConfigError::Missing(_)), "{err}");
+    }
+}

@@ -1,0 +1,158 @@
+//! Updates, delivered as Telegram delivers them to a webhook: in order, as a JSON POST
+//! to the URL given by `setWebhook`, with `X-Telegram-Bot-Api-Secret-Token` set to its
+//! `secret_token`, only the kinds in its `allowed_updates`, and every non-2xx answer
+//! (or no answer) retried with a growing pause until the webhook takes it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// What `setWebhook` set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub url: String,
+    pub secret_token: Option<String>,
+    /// None: every kind.
+    pub allowed_updates: Option<Vec<String>>,
+}
+
+/// One update's delivery so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub update_id: i64,
+    /// `message`, `callback_query`, `chat_join_request`, `my_chat_member`, ...
+    pub kind: String,
+    /// The HTTP status of each attempt (0: no answer).
+    pub statuses: Vec<u16>,
+    pub delivered: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    next_update_id: i64,
+    queue: VecDeque<Value>,
+    pub(crate) webhook: Option<Webhook>,
+    pub(crate) deliveries: Vec<Delivery>,
+    last_error: Option<(i64, String)>,
+}
+
+pub(crate) fn kind_of(update: &Value) -> String {
+    update
+        .as_object()
+        .and_then(|fields| fields.keys().find(|k| *k != "update_id").cloned())
+        .unwrap_or_default()
+}
+
+impl Outbox {
+    /// Queues `update`, giving it the next update_id unless it has one; answers the id.
+    pub(crate) fn push(&mut self, mut update: Value) -> i64 {
+        let id = match update["update_id"].as_i64() {
+            Some(id) => id,
+            None => {
+                self.next_update_id += 1;
+                let id = 700_000_000 + self.next_update_id;
+                update["update_id"] = json!(id);
+                id
+            }
+        };
+        self.deliveries.push(Delivery {
+            update_id: id,
+            kind: kind_of(&update),
+            statuses: Vec::new(),
+            delivered: false,
+        });
+        self.queue.push_back(update);
+        id
+    }
+
+    /// The next update to deliver, and where, if a webhook is set. Kinds the webhook
+    /// did not ask for are dropped, as Telegram never sends them.
+    pub(crate) fn next(&mut self) -> Option<(Value, Webhook)> {
+        let webhook = self.webhook.clone()?;
+        while let Some(update) = self.queue.front() {
+            let wanted = webhook
+                .allowed_updates
+                .as_ref()
+                .is_none_or(|kinds| kinds.contains(&kind_of(update)));
+            if wanted {
+                return Some((update.clone(), webhook));
+            }
+            self.queue.pop_front();
+        }
+        None
+    }
+
+    pub(crate) fn attempted(&mut self, update_id: i64, status: u16, error: Option<String>) {
+        if let Some(delivery) = self
+            .deliveries
+            .iter_mut()
+            .rev()
+            .find(|d| d.update_id == update_id)
+        {
+            delivery.statuses.push(status);
+            delivery.delivered = (200..300).contains(&status);
+        }
+        if (200..300).contains(&status) {
+            self.queue.pop_front();
+        } else {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            self.last_error = Some((
+                now,
+                error.unwrap_or_else(|| format!("Wrong response from the webhook: {status}")),
+            ));
+        }
+    }
+
+    /// `setWebhook`, `deleteWebhook` and `getWebhookInfo`.
+    pub(crate) fn act(&mut self, method: &str, params: &Value) -> Option<Value> {
+        match method {
+            "setWebhook" => {
+                let url = params["url"].as_str().unwrap_or_default().to_owned();
+                self.webhook = (!url.is_empty()).then(|| Webhook {
+                    url,
+                    secret_token: params["secret_token"].as_str().map(str::to_owned),
+                    allowed_updates: params["allowed_updates"].as_array().map(|kinds| {
+                        kinds
+                            .iter()
+                            .filter_map(|k| k.as_str().map(str::to_owned))
+                            .collect()
+                    }),
+                });
+                Some(json!(true))
+            }
+            "deleteWebhook" => {
+                self.webhook = None;
+                Some(json!(true))
+            }
+            "getWebhookInfo" => {
+                let mut info = json!({
+                    "url": self.webhook.as_ref().map_or("", |w| w.url.as_str()),
+                    "has_custom_certificate": false,
+                    "pending_update_count": self.queue.len(),
+                    "max_connections": 40,
+                });
+                if let Some(kinds) = self
+                    .webhook
+                    .as_ref()
+                    .and_then(|w| w.allowed_updates.clone())
+                {
+                    info["allowed_updates"] = json!(kinds);
+                }
+                if let Some((at, message)) = &self.last_error {
+                    info["last_error_date"] = json!(at);
+                    info["last_error_message"] = json!(message);
+                }
+                Some(info)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The pause before the next attempt after `failures` failed ones in a row.
+pub(crate) fn backoff(failures: u32) -> Duration {
+    Duration::from_millis((50u64 << failures.min(5)).min(1_000))
+}

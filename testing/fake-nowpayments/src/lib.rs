@@ -1,0 +1,370 @@
+//! A fake NOWPayments API for tests, the local run and `make demo-buy`.
+//!
+//! - `POST /v1/invoice` creates an invoice, as NOWPayments does, if `x-api-key` is the
+//!   key the fake was started with (else 403 with NOWPayments' JSON error); a body
+//!   without a positive `price_amount`, a `price_currency` or an `order_id` is a 400.
+//! - Paying ([`FakeNowPayments::pay`], or `POST /fake/pay/<invoice id>`) sends the IPN
+//!   sequence `waiting` → `confirming` → `finished` for one new payment to the
+//!   invoice's `ipn_callback_url`, each signed with the IPN secret in
+//!   `x-nowpayments-sig` (HMAC-SHA512 of the key-sorted JSON), each retried a few times
+//!   while the webhook answers non-2xx, as NOWPayments retries.
+//! - `GET /payment/?iid=<id>` is the invoice page a buyer's Pay button opens.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use telepay_core::signature::IpnSecret;
+
+/// The statuses one payment goes through, in order.
+pub const PAYMENT_SEQUENCE: [&str; 3] = ["waiting", "confirming", "finished"];
+
+/// An invoice as the fake created it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatedInvoice {
+    pub id: String,
+    pub invoice_url: String,
+    /// The request body as received.
+    pub request: Value,
+}
+
+/// One IPN the fake sent: its status, payment and the webhook's HTTP answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentIpn {
+    pub payment_id: i64,
+    pub status: String,
+    /// Each attempt's HTTP status (0: no answer).
+    pub answers: Vec<u16>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PayError {
+    #[error("no invoice {0}")]
+    UnknownInvoice(String),
+    #[error("the webhook never took the {status} IPN of payment {payment_id}: {answers:?}")]
+    NotTaken {
+        payment_id: i64,
+        status: String,
+        answers: Vec<u16>,
+    },
+}
+
+#[derive(Default)]
+struct Books {
+    invoices: Vec<CreatedInvoice>,
+    /// Every `POST /v1/invoice`, with the key it carried and the status answered.
+    requests: Vec<(Option<String>, u16)>,
+    ipns: Vec<SentIpn>,
+    next_payment_id: i64,
+    /// Answer the next N invoice requests with 500.
+    failing: u32,
+}
+
+struct AppState {
+    api_key: String,
+    secret: IpnSecret,
+    base_url: String,
+    books: Mutex<Books>,
+    client: reqwest::Client,
+}
+
+/// A running fake. Dropping it stops the server.
+pub struct FakeNowPayments {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeNowPayments {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeNowPayments {
+    /// Starts on a free loopback port.
+    pub async fn start(api_key: &str, ipn_secret: &str) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), api_key, ipn_secret)
+            .await
+            .expect("bind a loopback port")
+    }
+
+    pub async fn start_on(
+        addr: SocketAddr,
+        api_key: &str,
+        ipn_secret: &str,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState {
+            api_key: api_key.to_owned(),
+            secret: IpnSecret::new(ipn_secret).expect("a non-empty IPN secret"),
+            base_url: format!("http://{addr}"),
+            books: Mutex::new(Books {
+                next_payment_id: 5_100_000_000,
+                ..Books::default()
+            }),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client"),
+        });
+        let app = Router::new()
+            .route("/v1/invoice", post(create_invoice))
+            .route("/fake/pay/{invoice_id}", post(pay_route))
+            .route("/payment/", get(invoice_page))
+            .with_state(state.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        Ok(Self {
+            addr,
+            state,
+            server,
+        })
+    }
+
+    /// The API base URL (`TELEPAY_NOWPAYMENTS_API_URL`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn invoices(&self) -> Vec<CreatedInvoice> {
+        self.state.books.lock().unwrap().invoices.clone()
+    }
+
+    /// Every invoice request: the `x-api-key` it carried and the status answered.
+    pub fn invoice_requests(&self) -> Vec<(Option<String>, u16)> {
+        self.state.books.lock().unwrap().requests.clone()
+    }
+
+    /// Every IPN sent so far.
+    pub fn ipns(&self) -> Vec<SentIpn> {
+        self.state.books.lock().unwrap().ipns.clone()
+    }
+
+    /// Answers the next `times` invoice requests with HTTP 500.
+    pub fn fail_next_invoices(&self, times: u32) {
+        self.state.books.lock().unwrap().failing = times;
+    }
+
+    /// The buyer pays invoice `invoice_id`: the signed IPN sequence for a new payment
+    /// goes to its `ipn_callback_url`. Answers the payment id.
+    pub async fn pay(&self, invoice_id: &str) -> Result<i64, PayError> {
+        pay(&self.state, invoice_id).await
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = json!({"status": false, "statusCode": status.as_u16(), "code": "ERROR", "message": message});
+    (status, axum::Json(body)).into_response()
+}
+
+async fn create_invoice(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let answer = invoice_answer(&state, key.as_deref(), &body);
+    let status = answer.status().as_u16();
+    state.books.lock().unwrap().requests.push((key, status));
+    answer
+}
+
+fn invoice_answer(state: &AppState, key: Option<&str>, body: &[u8]) -> Response {
+    if key != Some(state.api_key.as_str()) {
+        return error(StatusCode::FORBIDDEN, "Invalid api key");
+    }
+    {
+        let mut books = state.books.lock().unwrap();
+        if books.failing > 0 {
+            books.failing -= 1;
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+        }
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return error(StatusCode::BAD_REQUEST, "body is not JSON");
+    };
+    let positive = request["price_amount"].as_f64().is_some_and(|p| p > 0.0);
+    let currency = request["price_currency"]
+        .as_str()
+        .is_some_and(|c| !c.is_empty());
+    let order = request["order_id"].as_str().is_some_and(|o| !o.is_empty());
+    if !(positive && currency && order) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "price_amount, price_currency and order_id are required",
+        );
+    }
+    let mut books = state.books.lock().unwrap();
+    let id = (4_500_000_000u64 + books.invoices.len() as u64 + 1).to_string();
+    let invoice_url = format!("{}/payment/?iid={id}", state.base_url);
+    books.invoices.push(CreatedInvoice {
+        id: id.clone(),
+        invoice_url: invoice_url.clone(),
+        request: request.clone(),
+    });
+    let now = chrono_like_now();
+    axum::Json(json!({
+        "id": id,
+        "token_id": "fake",
+        "order_id": request["order_id"],
+        "order_description": request["order_description"],
+        "price_amount": request["price_amount"].to_string(),
+        "price_currency": request["price_currency"],
+        "pay_currency": null,
+        "ipn_callback_url": request["ipn_callback_url"],
+        "invoice_url": invoice_url,
+        "success_url": request["success_url"],
+        "cancel_url": null,
+        "created_at": now,
+        "updated_at": now,
+        "is_fixed_rate": false,
+        "is_fee_paid_by_user": false
+    }))
+    .into_response()
+}
+
+fn chrono_like_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{secs}")
+}
+
+async fn pay_route(State(state): State<Arc<AppState>>, Path(invoice_id): Path<String>) -> Response {
+    match pay(&state, &invoice_id).await {
+        Ok(payment_id) => {
+            axum::Json(json!({"payment_id": payment_id, "statuses": PAYMENT_SEQUENCE}))
+                .into_response()
+        }
+        Err(e @ PayError::UnknownInvoice(_)) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => error(StatusCode::BAD_GATEWAY, &e.to_string()),
+    }
+}
+
+async fn invoice_page(RawQuery(query): RawQuery) -> Response {
+    let id = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("iid=").map(str::to_owned))
+        .unwrap_or_default();
+    format!("Fake NOWPayments invoice {id}: POST /fake/pay/{id} to pay it.\n").into_response()
+}
+
+/// The IPN body for `status`, keys sorted (NOWPayments signs the sorted form).
+fn ipn_body(invoice: &CreatedInvoice, payment_id: i64, status: &str) -> String {
+    let request = &invoice.request;
+    let price = request["price_amount"].as_f64().unwrap_or_default();
+    let paid = if status == "waiting" {
+        0.0
+    } else {
+        price / 60_000.0
+    };
+    let mut ipn = Map::new();
+    for (key, value) in [
+        ("actually_paid", json!(paid)),
+        (
+            "actually_paid_at_fiat",
+            json!(if status == "waiting" { 0.0 } else { price }),
+        ),
+        (
+            "fee",
+            json!({"currency": "btc", "depositFee": 0, "serviceFee": 0, "withdrawalFee": 0}),
+        ),
+        (
+            "invoice_id",
+            json!(invoice.id.parse::<i64>().unwrap_or_default()),
+        ),
+        ("order_description", request["order_description"].clone()),
+        ("order_id", request["order_id"].clone()),
+        ("outcome_amount", json!(price / 60_000.0)),
+        ("outcome_currency", json!("btc")),
+        ("parent_payment_id", Value::Null),
+        (
+            "pay_address",
+            json!("bc1qfakefakefakefakefakefakefakefakefake"),
+        ),
+        ("pay_amount", json!(price / 60_000.0)),
+        ("pay_currency", json!("btc")),
+        ("payin_extra_id", Value::Null),
+        ("payment_extra_ids", Value::Null),
+        ("payment_id", json!(payment_id)),
+        ("payment_status", json!(status)),
+        ("price_amount", json!(price)),
+        ("price_currency", request["price_currency"].clone()),
+        ("purchase_id", json!(format!("{}", payment_id + 1))),
+        (
+            "updated_at",
+            json!(1_774_390_831_880i64 + payment_id % 1000),
+        ),
+    ] {
+        ipn.insert(key.into(), value);
+    }
+    serde_json::to_string(&ipn).expect("a JSON map serializes")
+}
+
+async fn pay(state: &AppState, invoice_id: &str) -> Result<i64, PayError> {
+    let (invoice, payment_id) = {
+        let mut books = state.books.lock().unwrap();
+        let invoice = books
+            .invoices
+            .iter()
+            .find(|i| i.id == invoice_id)
+            .cloned()
+            .ok_or_else(|| PayError::UnknownInvoice(invoice_id.to_owned()))?;
+        books.next_payment_id += 1;
+        (invoice, books.next_payment_id)
+    };
+    let url = invoice.request["ipn_callback_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for status in PAYMENT_SEQUENCE {
+        let body = ipn_body(&invoice, payment_id, status);
+        let signature = state.secret.sign(body.as_bytes());
+        let mut answers = Vec::new();
+        let mut taken = false;
+        for attempt in 0..5u32 {
+            let answer = state
+                .client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-nowpayments-sig", &signature)
+                .body(body.clone())
+                .send()
+                .await
+                .map_or(0, |response| response.status().as_u16());
+            answers.push(answer);
+            if (200..300).contains(&answer) {
+                taken = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        }
+        state.books.lock().unwrap().ipns.push(SentIpn {
+            payment_id,
+            status: status.to_owned(),
+            answers: answers.clone(),
+        });
+        if !taken {
+            return Err(PayError::NotTaken {
+                payment_id,
+                status: status.to_owned(),
+                answers,
+            });
+        }
+    }
+    Ok(payment_id)
+}
