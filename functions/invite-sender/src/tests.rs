@@ -894,3 +894,84 @@ async fn two_payments_of_one_buyer_racing_leave_one_live_link_which_both_message
         }
     }
 }
+
+#[tokio::test]
+async fn a_join_request_channel_gets_a_link_that_asks_and_its_owner_hears_of_the_sale() {
+    use telepay_core::order::UserId;
+    use telepay_core::subscription::{
+        AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant, grant_time,
+    };
+    const OWNER: i64 = 5550001;
+    let directory = format!(
+        r#"{{"channels":[{{"channel_id":{CHANNEL},"private_channel_id":{CHANNEL},"title":"Demo",
+        "admission":"join_request","owner_chat_id":{OWNER},
+        "tiers":[{{"price_amount":3.21,"price_currency":"usd","subscription_days":30}}]}}]}}"#
+    );
+    let fake = FakeBotApi::start(TOKEN).await;
+    let telegram = BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
+    let sender = InviteSender::new(
+        MemoryPaymentStore::new(),
+        telegram,
+        ChannelDirectory::from_json(&directory).unwrap(),
+        fast_settings(),
+    );
+    sender.store.put_payment(record(1));
+    let now = Utc::now();
+    let grant = TimeGrant {
+        source: GrantSource::Payment(1),
+        accepted_at: now,
+        access: AccessDuration::from_days(30).unwrap(),
+        refunded_at: None,
+        crossed_removal: false,
+    };
+    let key = SubscriptionKey::new(UserId::new(USER).unwrap(), CHANNEL);
+    grant_time(
+        &sender.store,
+        key,
+        &grant,
+        now,
+        &LifecycleSettings::default(),
+    )
+    .await
+    .unwrap();
+    let world = World {
+        fake,
+        sender: Arc::new(sender),
+        queue: MemoryQueue::new(),
+    };
+    assert!(world.invoke_one(1).await.is_empty());
+
+    let created = world.fake.delivered("createChatInviteLink");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].params["creates_join_request"], true);
+    assert!(
+        created[0].params.get("member_limit").is_none(),
+        "Telegram forbids a member limit on a link that asks"
+    );
+    assert_eq!(created[0].params["name"], format!("buyer {USER}"));
+    let link = world.stored(1).telegram_invite_link.unwrap();
+    // Whoever clicks it only asks: the bot decides.
+    assert_eq!(
+        world.fake.join(&link, 424242, Utc::now().timestamp()),
+        fake_bot_api::JoinOutcome::Requested
+    );
+    assert!(!world.fake.is_member(CHANNEL, 424242));
+
+    let sent = world.fake.delivered("sendMessage");
+    let to_owner: Vec<&str> = sent
+        .iter()
+        .filter(|c| c.chat_id() == Some(OWNER))
+        .map(|c| c.text().unwrap())
+        .collect();
+    assert_eq!(to_owner.len(), 1, "one notice per sale");
+    assert!(
+        to_owner[0].starts_with(&format!(
+            "New subscriber in Demo: user {USER} paid 3.21 USD"
+        )),
+        "{}",
+        to_owner[0]
+    );
+    // A redelivered invite request tells nobody again.
+    assert!(world.invoke_one(1).await.is_empty());
+    assert_eq!(world.fake.delivered("sendMessage").len(), sent.len());
+}

@@ -27,7 +27,7 @@ use super::*;
 const TOKEN: &str = "123:lifecycle-test";
 const CHANNEL: i64 = -1002222222222;
 const DIRECTORY: &str = r#"{"channels":[{"channel_id":-1003111266231,"private_channel_id":-1002222222222,
-    "title":"Premium signals","tiers":[{"price_amount":3.21,"price_currency":"usd","subscription_days":30}]}]}"#;
+    "title":"Premium signals","owner_chat_id":900001,"tiers":[{"price_amount":3.21,"price_currency":"usd","subscription_days":30}]}]}"#;
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
@@ -273,6 +273,13 @@ async fn an_admin_cannot_be_removed_and_ends_removal_failed_off_the_sweep() {
     assert!(
         rig.messages_to(7).is_empty(),
         "no 'it ended' for one still inside"
+    );
+    let to_owner = rig.messages_to(900001);
+    assert_eq!(to_owner.len(), 1, "the owner is told once: {to_owner:?}");
+    assert!(to_owner[0].starts_with("Could not remove user 7 from Premium signals"));
+    assert!(
+        to_owner[0].contains("administrator"),
+        "with Telegram's reason"
     );
 }
 

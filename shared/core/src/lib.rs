@@ -11,6 +11,7 @@ pub mod ipn;
 pub mod metrics;
 pub mod operator;
 pub mod order;
+pub mod owner;
 pub mod payment;
 pub mod processor;
 pub mod queue;

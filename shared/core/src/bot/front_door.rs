@@ -31,6 +31,7 @@ use crate::directory::{ChannelDirectory, ChannelEntry};
 use crate::ipn::PaymentId;
 use crate::operator::{Bot, Operator, OperatorError};
 use crate::order::UserId;
+use crate::owner::{OwnerNotice, tell_owner};
 use crate::queue::{DelayedQueue, MessageQueue, QueueError};
 use crate::store::{
     BotStore, Fenced, IngressStore, OnceClaim, OnceFound, OnceKey, OperatorStore, ReconcilerStore,
@@ -294,7 +295,7 @@ where
                 Ok(())
             }
             BotEvent::BotMembership(change) => {
-                self.on_bot_membership(change);
+                self.on_bot_membership(change).await;
                 Ok(())
             }
             BotEvent::Ignored(_) => Ok(()),
@@ -625,7 +626,7 @@ where
         Ok(fill(&texts.status_link_coming, &[("channel", title)]))
     }
 
-    fn on_bot_membership(&self, change: &BotMembership) {
+    async fn on_bot_membership(&self, change: &BotMembership) {
         if self.setup.directory.selling(change.chat_id).is_none() {
             info!(
                 chat_id = change.chat_id,
@@ -644,6 +645,16 @@ where
                 status = change.status,
                 "the bot lost its admin rights in a sold channel (or was removed): invites and removals fail until it is an admin that may invite and ban users again"
             );
+            let notice = OwnerNotice::RightsLost {
+                status: change.status.clone(),
+            };
+            tell_owner(
+                &self.telegram,
+                &self.setup.directory,
+                change.chat_id,
+                notice,
+            )
+            .await;
         }
     }
 }

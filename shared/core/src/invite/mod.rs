@@ -29,6 +29,7 @@ use tracing::{error, info, warn};
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{Admission, ChannelDirectory};
 use crate::metrics::emit_count;
+use crate::owner::{OwnerNotice, tell_owner};
 use crate::payment::ProcessedPayment;
 use crate::queue::{
     GrantFacts, INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_message,
@@ -198,7 +199,10 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         let lease = claim.lease();
         let run = self.run_protocol(record, &lease, claim.lease_until, grant);
         let stopped = match Box::pin(run).await {
-            Ok(()) => return MessageOutcome::Done,
+            Ok(granted) => {
+                self.tell_owner(record, granted).await;
+                return MessageOutcome::Done;
+            }
             Err(stopped) => stopped,
         };
         let outcome = match &stopped {
@@ -244,13 +248,39 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         outcome
     }
 
+    /// A sale or a renewal, told to the channel's owner once the invite completed.
+    async fn tell_owner(&self, record: &ProcessedPayment, grant: Option<GrantFacts>) {
+        let (Some(grant), Ok(chat_id)) = (grant, self.private_channel(record)) else {
+            return;
+        };
+        let price = record.purchase.as_ref().map_or_else(String::new, |p| {
+            format!("{} {}", p.price_amount, p.price_currency.to_uppercase())
+        });
+        let user_id = record.user_id.get();
+        let notice = if grant.renewal {
+            OwnerNotice::Renewal {
+                user_id,
+                price,
+                paid_until: grant.paid_until,
+            }
+        } else {
+            OwnerNotice::Sale {
+                user_id,
+                price,
+                paid_until: grant.paid_until,
+            }
+        };
+        tell_owner(&self.telegram, &self.directory, chat_id, notice).await;
+    }
+
+    /// Runs the invite; answers what the grant was (for the owner's notice).
     async fn run_protocol(
         &self,
         record: &ProcessedPayment,
         lease: &InviteLease,
         lease_until: DateTime<Utc>,
         grant: Option<GrantFacts>,
-    ) -> Result<(), Stopped> {
+    ) -> Result<Option<GrantFacts>, Stopped> {
         let chat_id = self.private_channel(record)?;
         // The buyer's subscription, if this payment's time is in it: its live link is the
         // one this payment sends. A payment from before subscriptions keeps its own link.
@@ -284,7 +314,8 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             if member {
                 return self
                     .renew_in_place(record, lease, lease_until, chat_id, grant.paid_until)
-                    .await;
+                    .await
+                    .map(|()| Some(grant));
             }
         }
         let link = match self
@@ -292,7 +323,12 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             .await?
         {
             Chosen::Link(link) => link,
-            Chosen::BuyerIsIn => return self.complete_by_membership(lease, lease_until).await,
+            Chosen::BuyerIsIn => {
+                return self
+                    .complete_by_membership(lease, lease_until)
+                    .await
+                    .map(|()| grant);
+            }
         };
         let payment_id = record.payment_id.get();
         let hours = self.settings.link_ttl.as_secs() / 3600;
@@ -316,9 +352,11 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 // Our message went out with the persisted link; the worker that took over
                 // may send that same link once more, then completes.
                 warn!("invite sent, but the lease was taken over before completing");
+                // The worker that took over completes it and tells the owner.
+                return Ok(None);
             }
         }
-        Ok(())
+        Ok(grant)
     }
 
     /// The link this payment sends: the subscription's live link while it is good, else

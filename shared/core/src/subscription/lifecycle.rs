@@ -9,6 +9,7 @@
 //! A send whose outcome is unknown (a crash after it, before step 3) is sent again by
 //! the retry: at most one reminder per point per expiry, except for those, counted.
 
+use crate::owner::{OwnerNotice, tell_owner};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -266,9 +267,22 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
             TaskDone::RemovalFailed { .. } => "SubscriptionRemovalFailed",
             TaskDone::NoticeSent => "SubscriptionEndNoticeSent",
         };
+        let failed_removal = match &done {
+            TaskDone::RemovalFailed { reason } => Some(reason.clone()),
+            _ => None,
+        };
         let completion = self.complete(key, token, done, revoked.as_deref()).await?;
         match completion {
-            Completion::Recorded => emit_count(metric),
+            Completion::Recorded => {
+                emit_count(metric);
+                if let Some(reason) = failed_removal {
+                    let notice = OwnerNotice::RemovalFailed {
+                        user_id: user,
+                        reason,
+                    };
+                    tell_owner(&self.telegram, &self.directory, key.channel_id, notice).await;
+                }
+            }
             Completion::ExpiryMoved => {
                 warn!(
                     task = task.as_str(),

@@ -1,0 +1,91 @@
+//! What the bot tells a channel's owner (`owner_chat_id` in the directory; the owner
+//! must have started the bot): a sale, a renewal, a removal that failed, and the bot
+//! losing the rights it needs. Notices are sent once after the write that decided the
+//! event (the invite's completion, the removal's record, the update's claim), best
+//! effort: a notice that cannot be sent is logged with the event, never retried into a
+//! second one, and never holds up the buyer's work.
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use crate::directory::ChannelDirectory;
+use crate::telegram::TelegramInviter;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnerNotice {
+    Sale {
+        user_id: i64,
+        price: String,
+        paid_until: DateTime<Utc>,
+    },
+    Renewal {
+        user_id: i64,
+        price: String,
+        paid_until: DateTime<Utc>,
+    },
+    RemovalFailed {
+        user_id: i64,
+        reason: String,
+    },
+    RightsLost {
+        status: String,
+    },
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+impl OwnerNotice {
+    pub fn text(&self, channel: &str) -> String {
+        match self {
+            Self::Sale {
+                user_id,
+                price,
+                paid_until,
+            } => format!(
+                "New subscriber in {channel}: user {user_id} paid {price}; access until {}.",
+                time(*paid_until)
+            ),
+            Self::Renewal {
+                user_id,
+                price,
+                paid_until,
+            } => format!(
+                "Renewal in {channel}: user {user_id} paid {price}; access now until {}.",
+                time(*paid_until)
+            ),
+            Self::RemovalFailed { user_id, reason } => format!(
+                "Could not remove user {user_id} from {channel} after their access ended: \
+                 {reason}. Remove them by hand (an admin or the owner cannot be removed by \
+                 the bot), or give the bot the right to ban users."
+            ),
+            Self::RightsLost { status } => format!(
+                "The bot can no longer manage {channel} (it is now \"{status}\"). Until it is \
+                 an administrator again with the rights to invite users and ban users, buyers \
+                 get no invite and expired members are not removed: Telegram answers \
+                 \"chat not found\" or \"not enough rights\"."
+            ),
+        }
+    }
+}
+
+/// Tells the owner of `private_channel_id`, if the directory names one. Never fails:
+/// a notice that cannot go out is logged.
+pub async fn tell_owner<T: TelegramInviter>(
+    telegram: &T,
+    directory: &ChannelDirectory,
+    private_channel_id: i64,
+    notice: OwnerNotice,
+) {
+    let Some(entry) = directory.selling(private_channel_id) else {
+        return;
+    };
+    let Some(owner) = entry.owner_chat_id else {
+        return;
+    };
+    let channel = directory.private_channel_name(private_channel_id);
+    if let Err(e) = telegram.send_message(owner, &notice.text(&channel)).await {
+        warn!(owner_chat_id = owner, error = %e, ?notice, "owner notice not sent");
+    }
+}
