@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper test chaos fuzz lint fmt bench build deploy clean migrate
+.PHONY: help run demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper test chaos fuzz lint fmt bench build deploy clean migrate
 
 WATCH_PORT ?= 9000
 INVOKE = source scripts/tools.sh && cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
@@ -12,6 +12,9 @@ help: ## List the targets
 
 run: ## The whole chain in one process: SQLite store + queues, fake Telegram printing invites (PORT, default 3000)
 	cargo run --locked -p telepay-local
+
+demo-buy: ## With `make run` going: a buyer from /start to an approved join request, and a forwarded link declined
+	cargo run --quiet --locked -p telepay-local --bin demo-buy
 
 send-sample-ipn: ## POST the signed sample IPN to `make run` (PAYMENT_ID=N sends it as another payment: a renewal)
 	scripts/send_sample_ipn.py

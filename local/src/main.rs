@@ -4,6 +4,12 @@
 //! `TELEGRAM_BOT_TOKEN`, the in-repo fake Bot API, which prints each invite it would send.
 //! With `--aws`: DynamoDB and SQS through the normal SDK configuration
 //! (`AWS_ENDPOINT_URL` for moto), consumed as the Lambda event source mapping does.
+//!
+//! The bot is served too (`POST /telegram-webhook`): with the fake Bot API it is set as
+//! the fake's webhook, so a user's actions on the fake (its `/fake/user/...` routes, as
+//! `make demo-buy` uses them) reach the bot as Telegram's updates would; without
+//! `TELEPAY_NOWPAYMENTS_API_KEY` invoices come from the in-repo fake NOWPayments, whose
+//! pay action sends the signed IPNs back to this run's `/np-webhook`.
 
 mod consumer;
 mod gateway;
@@ -25,12 +31,14 @@ use axum::routing::any;
 use clap::Parser;
 use consumer::{BatchSource, consume};
 use fake_bot_api::FakeBotApi;
+use fake_nowpayments::FakeNowPayments;
+use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, InvoiceUrls, WebhookSecret};
 use telepay_core::chain::{ChainSettings, StageQueues, Stages};
 use telepay_core::directory::ChannelDirectory;
-use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
-use telepay_core::queue::{MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
+use telepay_core::fixtures::SAMPLE_IPN_SECRET;
+use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::{IngressStore, PaymentStore, SubscriptionStore};
+use telepay_core::store::{BotStore, IngressStore, PaymentStore, SubscriptionStore};
 use telepay_core::subscription::{DEFAULT_TASKS_PER_SECOND, Pacer};
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
@@ -38,6 +46,7 @@ use telepay_shared::config::{
     self, CHANNEL_DIRECTORY, CHANNEL_DIRECTORY_FILE, Environment, ProcessEnvironment, StoreConfig,
 };
 use telepay_shared::local_queue::{LocalQueue, create_local_queues};
+use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::sql::SqlitePaymentStore;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyPaymentStore;
@@ -49,6 +58,12 @@ use tracing::info;
 const PROCESSOR_TIMEOUT: Duration = Duration::from_secs(30);
 const INVITE_TIMEOUT: Duration = Duration::from_secs(60);
 const LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(150);
+/// The bot's demo webhook secret when `TELEPAY_BOT_WEBHOOK_SECRET` is not set.
+const DEMO_WEBHOOK_SECRET: &str = "local-demo-webhook-secret-0123456789";
+const DEMO_NOWPAYMENTS_KEY: &str = "local-demo-nowpayments-key";
+/// The local run's default directory: the sample IPN's channel and a join-request club.
+const DEMO_BOT_DIRECTORY: &str = include_str!("../../events/demo-bot-directory.json");
+
 /// How often the local run sweeps (the deployed sweeper runs every 5 minutes): often
 /// enough to watch a demo tier of a few minutes run out.
 const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -71,31 +86,41 @@ async fn main() -> anyhow::Result<()> {
         .get("PORT")
         .map_or(Ok(3000), |p| p.parse())
         .context("PORT")?;
-    let secret = match env.get(config::IPN_SECRET).filter(|s| !s.trim().is_empty()) {
-        Some(secret) => IpnSecret::new(secret)?,
+    let ipn_secret_text = match env.get(config::IPN_SECRET).filter(|s| !s.trim().is_empty()) {
+        Some(secret) => secret,
         None => {
             info!("TELEPAY_IPN_SECRET not set: using the demo secret {SAMPLE_IPN_SECRET:?}");
-            IpnSecret::new(SAMPLE_IPN_SECRET)?
+            SAMPLE_IPN_SECRET.to_owned()
         }
     };
+    let secret = IpnSecret::new(ipn_secret_text.clone())?;
     let directory = if env.get(CHANNEL_DIRECTORY).is_some()
         || env.get(CHANNEL_DIRECTORY_FILE).is_some()
     {
         config::channel_directory(&env)?
     } else {
-        info!("no channel directory configured: using the demo channel -1003111266231 at 3.21 usd");
-        ChannelDirectory::from_json(SAMPLE_DIRECTORY)?
+        info!(
+            "no channel directory configured: using the demo channel -1003111266231 at 3.21 usd and the demo club (join requests)"
+        );
+        ChannelDirectory::from_json(DEMO_BOT_DIRECTORY)?
+    };
+    let fake_port = |variable: &str, offset: u16| -> anyhow::Result<u16> {
+        env.get(variable)
+            .map_or(Ok(port.wrapping_add(offset)), |p| p.parse())
+            .with_context(|| variable.to_owned())
     };
 
     // Without a token, the fake Bot API stands in for Telegram and prints each invite.
-    let (telegram, _fake) = match env.get(config::BOT_TOKEN).and_then(BotToken::new) {
+    let (telegram, fake) = match env.get(config::BOT_TOKEN).and_then(BotToken::new) {
         Some(token) => {
             let api_url = env.get(config::API_URL).filter(|u| !u.is_empty());
             (BotApiInviter::new(token, api_url.as_deref())?, None)
         }
         None => {
-            let fake =
-                FakeBotApi::start_on("127.0.0.1:0".parse()?, "local-demo-token", true).await?;
+            let at = SocketAddr::from(([127, 0, 0, 1], fake_port("FAKE_TELEGRAM_PORT", 1)?));
+            let fake = FakeBotApi::start_on(at, "local-demo-token", true)
+                .await
+                .with_context(|| format!("starting the fake Bot API on {at}"))?;
             info!(url = %fake.url(), "TELEGRAM_BOT_TOKEN not set: invites go to the fake Bot API and are printed");
             // As Telegram does: about 30 messages a second, one per second per chat.
             fake.enforce_pace();
@@ -104,9 +129,23 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let bot = bot_settings(&env, port, directory.clone(), &ipn_secret_text, &fake_port).await?;
+    if let Some(fake) = &fake {
+        // As `telepay bot set-webhook` does against Telegram.
+        telegram
+            .set_webhook(
+                &format!("http://{addr}/telegram-webhook"),
+                bot.setup.secret.expose(),
+            )
+            .await?;
+        println!(
+            "fake Telegram on {} (a user's actions: POST /fake/user/<id>/write, /press, /join)",
+            fake.url()
+        );
+    }
 
     if args.aws {
-        let store_config = StoreConfig::with_subscriptions_from_env(&env)?;
+        let store_config = StoreConfig::for_bot_from_env(&env)?;
         let sdk = load_sdk_config(consumer_timeouts()).await;
         let store = AnyPaymentStore::connect(&store_config, &sdk).await?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -124,7 +163,9 @@ async fn main() -> anyhow::Result<()> {
             settings: chain_settings(&env, secret, directory)?,
             store,
             queues,
+            admission: queue(config::ADMISSION_QUEUE_URL)?,
             telegram,
+            bot,
         };
         // The payout queue belongs to the payout consumer: left alone here.
         chain.serve(addr, false, "DynamoDB + SQS (--aws)").await
@@ -148,11 +189,14 @@ async fn main() -> anyhow::Result<()> {
             payout: queue("payout"),
             lifecycle: queue("lifecycle"),
         };
+        let admission = queue("admission");
         let chain = Chain {
             settings: chain_settings(&env, secret, directory)?,
             store,
             queues,
+            admission,
             telegram,
+            bot,
         };
         chain
             .serve(addr, true, &format!("SQLite file {}", path.display()))
@@ -173,17 +217,95 @@ fn chain_settings(
     })
 }
 
+/// The bot's settings and its invoice API (the real one, or the fake NOWPayments).
+struct LocalBot {
+    setup: BotSetup,
+    invoices: NowPaymentsInvoices,
+    /// Kept running while the local run lives.
+    _fake_nowpayments: Option<FakeNowPayments>,
+}
+
+async fn bot_settings(
+    env: &ProcessEnvironment,
+    port: u16,
+    directory: ChannelDirectory,
+    ipn_secret: &str,
+    fake_port: &dyn Fn(&str, u16) -> anyhow::Result<u16>,
+) -> anyhow::Result<LocalBot> {
+    let secret = match env
+        .get(config::BOT_WEBHOOK_SECRET)
+        .filter(|s| !s.trim().is_empty())
+    {
+        Some(secret) => WebhookSecret::new(secret).context(config::BOT_WEBHOOK_SECRET)?,
+        None => WebhookSecret::new(DEMO_WEBHOOK_SECRET).expect("a valid demo secret"),
+    };
+    let (invoices, fake) = match env
+        .get(config::NOWPAYMENTS_API_KEY)
+        .and_then(NowPaymentsApiKey::new)
+    {
+        Some(key) => {
+            let url = env
+                .get(config::NOWPAYMENTS_API_URL)
+                .filter(|u| !u.is_empty());
+            (NowPaymentsInvoices::new(key, url.as_deref())?, None)
+        }
+        None => {
+            let at = SocketAddr::from(([127, 0, 0, 1], fake_port("FAKE_NOWPAYMENTS_PORT", 2)?));
+            let fake = FakeNowPayments::start_on(at, DEMO_NOWPAYMENTS_KEY, ipn_secret)
+                .await
+                .with_context(|| format!("starting the fake NOWPayments on {at}"))?;
+            println!(
+                "fake NOWPayments on {} (pay an invoice: POST /fake/pay/<invoice id>)",
+                fake.url()
+            );
+            let key = NowPaymentsApiKey::new(DEMO_NOWPAYMENTS_KEY).expect("not empty");
+            (
+                NowPaymentsInvoices::new(key, Some(&fake.url()))?,
+                Some(fake),
+            )
+        }
+    };
+    let ipn_callback_url = env
+        .get(config::IPN_CALLBACK_URL)
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| format!("http://127.0.0.1:{port}/np-webhook"));
+    Ok(LocalBot {
+        setup: BotSetup {
+            secret,
+            directory,
+            texts: match env.get(config::BOT_TEXTS).filter(|t| !t.trim().is_empty()) {
+                Some(json) => BotTexts::from_json(&json)?,
+                None => BotTexts::default(),
+            },
+            settings: config::lifecycle_settings(env)?,
+            urls: InvoiceUrls {
+                ipn_callback_url,
+                success_url: env
+                    .get(config::PAYMENT_SUCCESS_URL)
+                    .filter(|u| !u.trim().is_empty()),
+            },
+        },
+        invoices,
+        _fake_nowpayments: fake,
+    })
+}
+
 struct Chain<S, Q> {
     settings: ChainSettings,
     store: S,
     queues: StageQueues<Q>,
+    /// The bot's delayed join-request re-checks.
+    admission: Q,
     telegram: BotApiInviter,
+    bot: LocalBot,
 }
+
+type LocalFrontDoor<S, Q> = BotFrontDoor<S, BotApiInviter, NowPaymentsInvoices, Q, Q>;
 
 impl<S, Q> Chain<S, Q>
 where
-    S: PaymentStore + Clone + 'static,
-    Q: MessageQueue + TaskQueue + RetryDelay + BatchSource + Clone + 'static,
+    S: PaymentStore + BotStore + Clone + 'static,
+    Q: MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static,
 {
     async fn serve(
         self,
@@ -192,6 +314,19 @@ where
         backend: &str,
     ) -> anyhow::Result<()> {
         let queues = self.queues.clone();
+        let LocalBot {
+            setup,
+            invoices,
+            _fake_nowpayments,
+        } = self.bot;
+        let front_door: Arc<LocalFrontDoor<S, Q>> = Arc::new(BotFrontDoor::new(
+            setup,
+            self.store.clone(),
+            self.telegram.clone(),
+            invoices,
+            self.admission.clone(),
+            self.queues.invite.clone(),
+        ));
         let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
         let webhook = Arc::new(stages.webhook);
         let processor = Arc::new(stages.processor);
@@ -278,13 +413,46 @@ where
             ));
         }
 
+        // Join requests waiting for their payment, re-checked after their delay.
+        let checker = front_door.clone();
+        let admission_queue = self.admission;
+        let admission_delays = admission_queue.clone();
+        let clock = telepay_core::clock::system_clock();
+        tokio::spawn(consume(
+            admission_queue,
+            10,
+            PROCESSOR_TIMEOUT,
+            move |event| {
+                let (checker, delays, clock) =
+                    (checker.clone(), admission_delays.clone(), clock.clone());
+                async move {
+                    let mut results = Vec::new();
+                    for message in &event.payload.records {
+                        let body = message.body.as_deref().unwrap_or_default();
+                        results.push((
+                            message,
+                            checker.admission().recheck(body, clock.now()).await,
+                        ));
+                    }
+                    telepay_shared::batch::batch_response(results, &delays).await
+                }
+            },
+        ));
+
         let app = Router::new()
             .route("/np-webhook", any(receive_ipn::<S, Q>))
-            .with_state(webhook);
+            .with_state(webhook)
+            .merge(
+                Router::new()
+                    .route("/telegram-webhook", any(receive_update::<S, Q>))
+                    .with_state(front_door),
+            );
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        println!("TelePay local run: POST http://{addr}/np-webhook  (store and queues: {backend})");
+        println!(
+            "TelePay local run: POST http://{addr}/np-webhook and http://{addr}/telegram-webhook  (store and queues: {backend})"
+        );
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 tokio::signal::ctrl_c().await.ok();
@@ -312,5 +480,22 @@ async fn receive_ipn<S: IngressStore + SubscriptionStore, Q: MessageQueue>(
     let event = gateway::api_gateway_event(&method, &uri, &headers, &body);
     let request = gateway::lambda_request(&event);
     let response = infallible(np_webhook::handle(&webhook, request).await);
+    gateway::http_response(response)
+}
+
+async fn receive_update<S, Q>(
+    State(bot): State<Arc<LocalFrontDoor<S, Q>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response
+where
+    S: PaymentStore + BotStore,
+    Q: MessageQueue + DelayedQueue,
+{
+    let event = gateway::api_gateway_event(&method, &uri, &headers, &body);
+    let request = gateway::lambda_request(&event);
+    let response = infallible(bot_webhook::handle(&bot, request).await);
     gateway::http_response(response)
 }

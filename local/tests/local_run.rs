@@ -194,9 +194,13 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
     )
     .await
     .unwrap();
+    let bot_table = format!("bot-{suffix}");
+    telepay_shared::dynamodb::create_bot_table(&aws_sdk_dynamodb::Client::new(&sdk), &bot_table)
+        .await
+        .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut urls = Vec::new();
-    for name in ["processor", "invite", "payout", "lifecycle"] {
+    for name in ["processor", "invite", "payout", "lifecycle", "admission"] {
         let created = sqs
             .create_queue()
             .queue_name(format!("{name}-{suffix}"))
@@ -215,6 +219,8 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
             ("TELEPAY_INVITE_QUEUE_URL", &urls[1]),
             ("TELEPAY_PAYOUT_QUEUE_URL", &urls[2]),
             ("TELEPAY_LIFECYCLE_QUEUE_URL", &urls[3]),
+            ("TELEPAY_ADMISSION_QUEUE_URL", &urls[4]),
+            ("TELEPAY_BOT_TABLE", &bot_table),
         ],
     );
     let (body, signature) = sample_ipn();
@@ -245,4 +251,37 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
         waiting, "0",
         "payout instructions wait for the payout service, untouched"
     );
+}
+
+/// `make demo-buy` against `make run`: a buyer goes from /start to an approved join
+/// request through both fakes, and a stranger with the forwarded link is declined.
+#[test]
+fn demo_buy_plays_a_buyer_end_to_end_and_a_forwarded_link_is_declined() {
+    let db = std::env::temp_dir().join(format!("telepay-demo-{}.sqlite", std::process::id()));
+    let run = LocalRun::start(&db);
+    let demo = Command::new(env!("CARGO_BIN_EXE_demo-buy"))
+        .env("PORT", run.port.to_string())
+        .output()
+        .expect("run demo-buy");
+    let printed = String::from_utf8_lossy(&demo.stdout);
+    assert!(
+        demo.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    for step in [
+        "[Demo club] -> channel:-1004000000001",
+        "[Pay] -> http://127.0.0.1:",
+        "finished",
+        "https://t.me/+fake",
+        "Telegram: \"requested\"",
+        "is in the channel",
+        "declined: the forwarded link let nobody else in",
+    ] {
+        assert!(printed.contains(step), "{step:?} missing from:\n{printed}");
+    }
+    // What the fake Telegram saw: one approval, one decline, and the owner told once.
+    assert!(run.wait_for("approved", 1, Duration::from_secs(5)));
+    assert_eq!(run.count("join request of user"), 2);
+    assert_eq!(run.count("] message to user 1000:"), 1, "the owner hears of the sale");
 }

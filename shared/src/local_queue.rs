@@ -52,11 +52,12 @@ pub struct LocalQueue {
 /// The local run's queues and their settings, the one definition `telepay-local` and
 /// the CLI share: as in `template.yaml` (5 receives, then the DLQ), with visibility
 /// timeouts scaled down so a demo retry comes back in seconds, not minutes.
-pub const LOCAL_QUEUES: [(&str, Duration); 4] = [
+pub const LOCAL_QUEUES: [(&str, Duration); 5] = [
     ("processor", Duration::from_secs(10)),
     ("invite", Duration::from_secs(30)),
     ("payout", Duration::from_secs(10)),
     ("lifecycle", Duration::from_secs(30)),
+    ("admission", Duration::from_secs(10)),
 ];
 pub const LOCAL_MAX_RECEIVES: u32 = 5;
 

@@ -9,15 +9,15 @@ use telepay_core::queue::{MessageQueue, QueueError, TaskQueue};
 use telepay_core::subscription::SubscriptionKey;
 
 use crate::config::{
-    ConfigError, Environment, INVITE_QUEUE_URL, LIFECYCLE_QUEUE_URL, PAYOUT_QUEUE_URL,
-    PROCESSOR_QUEUE_URL,
+    ADMISSION_QUEUE_URL, ConfigError, Environment, INVITE_QUEUE_URL, LIFECYCLE_QUEUE_URL,
+    PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
 };
 use crate::local_queue::{LocalQueue, create_local_queues};
 use crate::sqs::SqsQueue;
 use crate::store::AnyPaymentStore;
 
-/// The three queues by their names on the command line.
-pub const QUEUE_NAMES: [&str; 4] = ["processor", "invite", "payout", "lifecycle"];
+/// The queues by their names on the command line.
+pub const QUEUE_NAMES: [&str; 5] = ["processor", "invite", "payout", "lifecycle", "admission"];
 
 pub enum AnyQueue {
     Sqs {
@@ -47,7 +47,7 @@ impl TaskQueue for AnyQueue {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenQueueError {
-    #[error("unknown queue {0:?}: one of processor, invite, payout, lifecycle")]
+    #[error("unknown queue {0:?}: one of processor, invite, payout, lifecycle, admission")]
     UnknownQueue(String),
     #[error("set TELEPAY_{0}_DLQ_URL to use the dead-letter queue")]
     NoDeadLetterQueue(String),
@@ -70,6 +70,7 @@ pub async fn open_queue(
         "invite" => INVITE_QUEUE_URL,
         "payout" => PAYOUT_QUEUE_URL,
         "lifecycle" => LIFECYCLE_QUEUE_URL,
+        "admission" => ADMISSION_QUEUE_URL,
         other => return Err(OpenQueueError::UnknownQueue(other.to_owned())),
     };
     if let AnyPaymentStore::Sqlite(store) = store {
@@ -153,6 +154,15 @@ impl AnyQueue {
                     }
                 }
             }
+        }
+    }
+}
+
+impl telepay_core::queue::DelayedQueue for AnyQueue {
+    async fn send_later(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        match self {
+            Self::Sqs { queue, .. } => queue.send_later(body, delay).await,
+            Self::Local(queue) => queue.send_later(body, delay).await,
         }
     }
 }

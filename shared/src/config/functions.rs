@@ -8,8 +8,8 @@ use telepay_core::signature::IpnSecret;
 
 use super::{
     API_URL, BOT_TOKEN, ConfigError, Environment, FUNCTION_TIMEOUT_S, INVITE_LINK_TTL_HOURS,
-    INVITE_MESSAGE, INVITE_QUEUE_URL, IPN_SECRET, PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
-    RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, RENEWED_MESSAGE, StoreConfig,
+    INVITE_MESSAGE, INVITE_QUEUE_URL, IPN_SECRET, JOIN_REQUEST_INVITE_MESSAGE, PAYOUT_QUEUE_URL,
+    PROCESSOR_QUEUE_URL, RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, RENEWED_MESSAGE, StoreConfig,
     TELEGRAM_CALL_TIMEOUT_MS, channel_directory, optional_number,
 };
 use crate::telegram::BotToken;
@@ -135,6 +135,16 @@ impl InviteSenderConfig {
                 variable: INVITE_MESSAGE,
                 reason: e.to_string(),
             })?;
+        }
+        if let Some(text) = env
+            .get(JOIN_REQUEST_INVITE_MESSAGE)
+            .filter(|t| !t.trim().is_empty())
+        {
+            settings.join_request_message =
+                MessageTemplate::new(text).map_err(|e| ConfigError::Invalid {
+                    variable: JOIN_REQUEST_INVITE_MESSAGE,
+                    reason: e.to_string(),
+                })?;
         }
         if let Some(text) = env.get(RENEWED_MESSAGE).filter(|t| !t.trim().is_empty()) {
             settings.renewed_message = text;

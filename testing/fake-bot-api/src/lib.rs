@@ -16,6 +16,7 @@
 //! 30 per second overall and one per second per chat, answering 429 with `retry_after`
 //! beyond it, in real seconds.
 
+mod control;
 mod telegram;
 mod updates;
 
@@ -125,6 +126,7 @@ struct Shared {
 }
 
 struct AppState {
+    addr: SocketAddr,
     token: String,
     print_invites: bool,
     shared: Mutex<Shared>,
@@ -172,12 +174,25 @@ impl Pace {
     }
 }
 
+/// What a test or the control routes act through: the fake's state (a running
+/// [`FakeBotApi`] derefs to it).
+#[derive(Clone)]
+pub struct FakeBotApiHandle {
+    state: Arc<AppState>,
+}
+
 /// A running fake. Dropping it stops the server.
 pub struct FakeBotApi {
-    addr: SocketAddr,
-    state: Arc<AppState>,
+    handle: FakeBotApiHandle,
     server: tokio::task::JoinHandle<()>,
     deliverer: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for FakeBotApi {
+    type Target = FakeBotApiHandle;
+    fn deref(&self) -> &FakeBotApiHandle {
+        &self.handle
+    }
 }
 
 impl Drop for FakeBotApi {
@@ -206,6 +221,7 @@ impl FakeBotApi {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState {
+            addr,
             token: token.to_owned(),
             print_invites,
             shared: Mutex::new(Shared::default()),
@@ -216,22 +232,24 @@ impl FakeBotApi {
         });
         let app = Router::new()
             .route("/{bot}/{method}", post(handle))
+            .merge(control::routes())
             .with_state(state.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
         });
         let deliverer = tokio::spawn(deliver_updates(state.clone()));
         Ok(Self {
-            addr,
-            state,
+            handle: FakeBotApiHandle { state },
             server,
             deliverer,
         })
     }
+}
 
+impl FakeBotApiHandle {
     /// The base URL to give teloxide (`TELEGRAM_API_URL`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.state.addr)
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -514,6 +532,7 @@ fn telegram_error(status: StatusCode, description: &str, retry_after: Option<u32
 async fn handle(
     State(state): State<Arc<AppState>>,
     Path((bot, method)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     if bot != format!("bot{}", state.token) {
@@ -521,7 +540,15 @@ async fn handle(
     }
     // Bot API method names are case-insensitive (teloxide sends "SendMessage").
     let method = canonical_method(&method);
-    let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // teloxide sends some methods (setWebhook) as multipart forms.
+    let params: Value = match multipart_boundary(content_type) {
+        Some(boundary) => form_fields(&body, &boundary),
+        None => serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
     let paced = method == "sendMessage"
         && state
             .pace
@@ -582,10 +609,43 @@ async fn handle(
         result
     };
     if let (true, Some(Some(_)), "sendMessage") = (state.print_invites, &result, method.as_str()) {
+        let markup = match params.get("reply_markup") {
+            Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+            Some(other) => other.clone(),
+            None => Value::Null,
+        };
+        let buttons: String = markup["inline_keyboard"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            .map(|b| {
+                let target = b["callback_data"].as_str().or_else(|| b["url"].as_str());
+                format!(
+                    "  [{}] -> {}\n",
+                    b["text"].as_str().unwrap_or_default(),
+                    target.unwrap_or_default()
+                )
+            })
+            .collect();
         println!(
-            "[fake Telegram] message to user {}:\n{}\n",
+            "[fake Telegram] message to user {}:\n{}\n{buttons}",
             chat_id(&params).unwrap_or_default(),
             params["text"].as_str().unwrap_or_default()
+        );
+    }
+    if let (true, Some(Some(_)), "approveChatJoinRequest" | "declineChatJoinRequest") =
+        (state.print_invites, &result, method.as_str())
+    {
+        let verb = if method == "approveChatJoinRequest" {
+            "approved"
+        } else {
+            "declined"
+        };
+        println!(
+            "[fake Telegram] join request of user {} to chat {} {verb}\n",
+            params["user_id"],
+            chat_id(&params).unwrap_or_default(),
         );
     }
     if let (true, Some(Some(_)), "unbanChatMember") =
@@ -719,4 +779,45 @@ fn unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as i64)
+}
+
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let rest = content_type.strip_prefix("multipart/form-data")?;
+    rest.split(';')
+        .find_map(|part| part.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_owned())
+}
+
+/// A multipart form's text fields as a JSON object; a field that is JSON (an array, an
+/// object, a number) is kept as that JSON, as the Bot API reads it.
+fn form_fields(body: &[u8], boundary: &str) -> Value {
+    let text = String::from_utf8_lossy(body);
+    let mut fields = serde_json::Map::new();
+    for part in text.split(&format!("--{boundary}")) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let Some(name) = head
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("name="))
+            .map(|n| {
+                n.split(['\r', '\n'])
+                    .next()
+                    .unwrap_or(n)
+                    .trim_matches('"')
+                    .to_owned()
+            })
+        else {
+            continue;
+        };
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let parsed = match serde_json::from_str::<Value>(value) {
+            Ok(json @ (Value::Array(_) | Value::Object(_) | Value::Number(_) | Value::Bool(_))) => {
+                json
+            }
+            _ => Value::String(value.to_owned()),
+        };
+        fields.insert(name, parsed);
+    }
+    Value::Object(fields)
 }

@@ -197,6 +197,11 @@ impl Telegram {
         open
     }
 
+    /// The chat a link admits to, if the fake made it.
+    pub(crate) fn chat_of(&self, link: &str) -> Option<i64> {
+        self.links.get(link).map(|state| state.chat_id)
+    }
+
     /// Makes `user_id` a member of `chat_id` (joined some other way).
     pub(crate) fn add_member(&mut self, chat_id: i64, user_id: i64) {
         self.members.entry(chat_id).or_default().insert(user_id);

@@ -46,6 +46,8 @@ pub const UPDATE_LEASE: TimeDelta = TimeDelta::seconds(60);
 pub const KEEP_RECORDS: TimeDelta = TimeDelta::hours(48);
 /// A link /status sends must admit for at least this long yet.
 const LINK_STILL_GOOD_FOR: TimeDelta = TimeDelta::minutes(10);
+/// A 429 asking for at most this long is waited out within the update.
+const SHORT_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
 /// One re-issued invite per buyer and channel in this window.
 const REINVITE_WINDOW_SECONDS: i64 = 600;
 
@@ -314,14 +316,23 @@ where
     }
 
     async fn send(&self, chat_id: i64, menu: &Menu) -> Result<(), BotError> {
-        match self
-            .telegram
-            .send_menu(chat_id, &menu.text, &menu.buttons)
-            .await
-        {
-            // The user blocked the bot: nothing to tell them, nothing to retry.
-            Ok(()) | Err(TelegramError::UserUnreachable(_)) => Ok(()),
-            Err(e) => Err(e.into()),
+        let mut waited = false;
+        loop {
+            match self
+                .telegram
+                .send_menu(chat_id, &menu.text, &menu.buttons)
+                .await
+            {
+                // The user blocked the bot: nothing to tell them, nothing to retry.
+                Ok(()) | Err(TelegramError::UserUnreachable(_)) => return Ok(()),
+                // A user tapping faster than Telegram's one message a second per chat:
+                // a short pause beats a redelivery of the whole update.
+                Err(TelegramError::RetryAfter(pause)) if !waited && pause <= SHORT_PAUSE => {
+                    waited = true;
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 

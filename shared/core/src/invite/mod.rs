@@ -332,7 +332,11 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         };
         let payment_id = record.payment_id.get();
         let hours = self.settings.link_ttl.as_secs() / 3600;
-        let text = self.settings.message.render(&link, hours, payment_id);
+        let template = match self.directory.admission_of(chat_id) {
+            Admission::OneTimeLink => &self.settings.message,
+            Admission::JoinRequest => &self.settings.join_request_message,
+        };
+        let text = template.render(&link, hours, payment_id);
         self.call(
             lease_until,
             self.telegram.send_message(record.user_id.get(), &text),

@@ -17,6 +17,9 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_RENEWED_MESSAGE: &str =
     "Thank you! Your access to {channel} is renewed until {expires_at}.";
 pub const DEFAULT_MESSAGE: &str = "Thank you for your payment! Here is your personal invite link to the private channel:\n{link}\n\nIt admits one person and expires in {hours} hours.";
+/// The invite of a channel that admits through join requests: the link asks, and the
+/// bot approves only the buyer.
+pub const DEFAULT_JOIN_REQUEST_MESSAGE: &str = "Thank you for your payment! Here is your personal invite link to the private channel:\n{link}\n\nTap it and ask to join: the bot lets you in, and only you (it is no use to anyone you forward it to). It expires in {hours} hours.";
 
 /// The invite message, with `{link}` (required) and optional `{hours}` and `{payment_id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +53,20 @@ impl Default for MessageTemplate {
     }
 }
 
+impl MessageTemplate {
+    /// The default invite of a join-request channel.
+    pub fn join_request_default() -> Self {
+        Self(DEFAULT_JOIN_REQUEST_MESSAGE.to_owned())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct InviteSettings {
     /// Lifetime of a created link (`expire_date` = now + this).
     pub link_ttl: Duration,
     pub message: MessageTemplate,
+    /// The message of a channel whose `admission` is `join_request`.
+    pub join_request_message: MessageTemplate,
     /// Upper bound for one Bot API call; it also cuts teloxide's 10 s sleep on a 5xx.
     pub call_timeout: Duration,
     /// How long after the invocation's deadline the lease lapses (a crashed worker's
@@ -89,6 +101,7 @@ impl Default for InviteSettings {
         Self {
             link_ttl: DEFAULT_LINK_TTL,
             message: MessageTemplate::default(),
+            join_request_message: MessageTemplate::join_request_default(),
             call_timeout: DEFAULT_CALL_TIMEOUT,
             lease_grace: Duration::from_secs(5),
             renewed_message: DEFAULT_RENEWED_MESSAGE.to_owned(),

@@ -1,0 +1,101 @@
+//! Control routes for scripts (`make demo-buy`): what a Telegram user does, over HTTP,
+//! beside the Bot API routes. No token: the fake listens on loopback only.
+//!
+//! - `POST /fake/user/<id>/write` (body: the text) and `/press` (body: the button data):
+//!   an update for the bot; answers `{"update_id": N}`.
+//! - `POST /fake/user/<id>/join` (body: the link): answers `{"outcome": "joined" | ...,
+//!   "chat_id": ...}`.
+//! - `GET /fake/user/<id>/messages`: the messages the bot delivered to the user's chat,
+//!   each `{"text", "buttons": [[text, data or url], ...]}`.
+//! - `GET /fake/chat/<chat>/member/<user>`: `{"member": bool}`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::{AppState, FakeBotApiHandle, JoinOutcome};
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/fake/user/{user}/write", post(write))
+        .route("/fake/user/{user}/press", post(press))
+        .route("/fake/user/{user}/join", post(join))
+        .route("/fake/user/{user}/messages", get(messages))
+        .route("/fake/chat/{chat}/member/{user}", get(member))
+}
+
+fn handle(state: Arc<AppState>) -> FakeBotApiHandle {
+    FakeBotApiHandle { state }
+}
+
+async fn write(
+    State(state): State<Arc<AppState>>,
+    Path(user): Path<i64>,
+    text: String,
+) -> Response {
+    let update_id = handle(state).user_writes(user, &text);
+    axum::Json(json!({"update_id": update_id})).into_response()
+}
+
+async fn press(
+    State(state): State<Arc<AppState>>,
+    Path(user): Path<i64>,
+    data: String,
+) -> Response {
+    let update_id = handle(state).user_presses(user, data.trim());
+    axum::Json(json!({"update_id": update_id})).into_response()
+}
+
+async fn join(State(state): State<Arc<AppState>>, Path(user): Path<i64>, link: String) -> Response {
+    let now = crate::unix_ms() / 1000;
+    let chat = state.shared.lock().unwrap().telegram.chat_of(link.trim());
+    let outcome = match handle(state).join(link.trim(), user, now) {
+        JoinOutcome::Joined => "joined",
+        JoinOutcome::AlreadyMember => "already_member",
+        JoinOutcome::Revoked => "revoked",
+        JoinOutcome::Expired => "expired",
+        JoinOutcome::UsedUp => "used_up",
+        JoinOutcome::UnknownLink => "unknown_link",
+        JoinOutcome::Requested => "requested",
+    };
+    axum::Json(json!({"outcome": outcome, "chat_id": chat})).into_response()
+}
+
+async fn messages(State(state): State<Arc<AppState>>, Path(user): Path<i64>) -> Response {
+    let fake = handle(state);
+    let messages: Vec<Value> = fake
+        .delivered("sendMessage")
+        .iter()
+        .filter(|call| call.chat_id() == Some(user))
+        .map(|call| {
+            let markup = match call.params.get("reply_markup") {
+                Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+                Some(other) => other.clone(),
+                None => Value::Null,
+            };
+            let buttons: Vec<Value> = markup["inline_keyboard"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+                .map(|b| {
+                    let target = b["callback_data"].as_str().or_else(|| b["url"].as_str());
+                    json!([b["text"], target])
+                })
+                .collect();
+            json!({"text": call.text(), "buttons": buttons})
+        })
+        .collect();
+    axum::Json(json!(messages)).into_response()
+}
+
+async fn member(
+    State(state): State<Arc<AppState>>,
+    Path((chat, user)): Path<(i64, i64)>,
+) -> Response {
+    axum::Json(json!({"member": handle(state).is_member(chat, user)})).into_response()
+}
