@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use telepay_core::bot::WebhookSecret;
 use telepay_core::clock::system_clock;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::ipn::PaymentId;
@@ -59,6 +60,11 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+    /// The Telegram bot's webhook: point Telegram at bot-webhook, or see how it goes.
+    Bot {
+        #[command(subcommand)]
+        command: BotCommand,
     },
     /// NOWPayments IPN helpers.
     Ipn {
@@ -198,6 +204,19 @@ enum IpnCommand {
     Sign { file: std::path::PathBuf },
 }
 
+#[derive(Subcommand)]
+enum BotCommand {
+    /// setWebhook: Telegram delivers the bot's updates (message, callback_query,
+    /// chat_join_request, my_chat_member) to URL with TELEPAY_BOT_WEBHOOK_SECRET.
+    SetWebhook {
+        /// The API's bot webhook URL (the stack's BotWebhookUrl output).
+        #[arg(long)]
+        url: String,
+    },
+    /// getWebhookInfo: the URL Telegram uses, updates waiting, the last delivery error.
+    Info,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -266,6 +285,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("migrate: the store schema is up to date");
             Ok(())
         }
+        Command::Bot { command } => bot(command).await,
         Command::Payments { command } => payments(command).await,
         Command::Reviews { command } => reviews(command).await,
         Command::Subscriptions { command } => subscriptions(command).await,
@@ -491,6 +511,41 @@ async fn subscriptions(command: SubscriptionsCommand) -> anyhow::Result<()> {
 
 /// The bot (needed only to revoke a link) and the directory (needed only for seed rows
 /// without a stored purchase), when configured.
+async fn bot(command: BotCommand) -> anyhow::Result<()> {
+    // The token and the webhook secret may live in Secrets Manager, as for the functions.
+    let sdk = load_sdk_config(consumer_timeouts()).await;
+    let env = read_secrets(ProcessEnvironment, &sdk).await?;
+    let token =
+        BotToken::new(env.required(config::BOT_TOKEN)?).context("TELEGRAM_BOT_TOKEN is empty")?;
+    let api_url = env.get(config::API_URL).filter(|u| !u.is_empty());
+    let telegram = BotApiInviter::new(token, api_url.as_deref())?;
+    match command {
+        BotCommand::SetWebhook { url } => {
+            if !url.starts_with("https://") && !url.starts_with("http://127.0.0.1") {
+                anyhow::bail!("--url must be an https URL (Telegram delivers only to https)");
+            }
+            let secret = WebhookSecret::new(env.required(config::BOT_WEBHOOK_SECRET)?)
+                .context(config::BOT_WEBHOOK_SECRET)?;
+            telegram.set_webhook(&url, secret.expose()).await?;
+            print(
+                json!({"webhook": url, "allowed_updates": ["message", "callback_query", "chat_join_request", "my_chat_member"]}),
+            );
+        }
+        BotCommand::Info => {
+            let info = telegram.webhook_info().await?;
+            print(json!({
+                "url": info.url.map(|u| u.to_string()),
+                "pending_update_count": info.pending_update_count,
+                "last_error_date": info.last_error_date,
+                "last_error_message": info.last_error_message,
+                "max_connections": info.max_connections,
+                "allowed_updates": info.allowed_updates,
+            }));
+        }
+    }
+    Ok(())
+}
+
 fn bot_from_env() -> (Option<BotApiInviter>, Option<ChannelDirectory>) {
     (
         telegram_from_env().ok(),

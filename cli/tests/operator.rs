@@ -511,3 +511,86 @@ async fn subscriptions_are_shown_listed_extended_and_ended_with_their_reasons() 
     let bad = shop.fails(&["subscriptions", "list", "--expiring-within", "3 days"]);
     assert!(bad.contains("--expiring-within"), "{bad}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_set_webhook_points_telegram_at_the_bot_with_its_secret_and_info_shows_it() {
+    let shop = Shop::new().await;
+    let fake = FakeBotApi::start("123:cli-bot").await;
+    let url = fake.url();
+    let secret = "cli-webhook-secret-0123456789abcdef";
+    let env = [
+        ("TELEGRAM_BOT_TOKEN", "123:cli-bot"),
+        ("TELEGRAM_API_URL", url.as_str()),
+        ("TELEPAY_BOT_WEBHOOK_SECRET", secret),
+    ];
+    let set = shop.telepay(
+        &[
+            "bot",
+            "set-webhook",
+            "--url",
+            "https://abc.execute-api.eu-west-1.amazonaws.com/telegram-webhook",
+        ],
+        &env,
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let webhook = fake.webhook().expect("Telegram has the webhook");
+    assert_eq!(
+        webhook.url,
+        "https://abc.execute-api.eu-west-1.amazonaws.com/telegram-webhook"
+    );
+    assert_eq!(webhook.secret_token.as_deref(), Some(secret));
+    assert_eq!(
+        webhook.allowed_updates,
+        Some(vec![
+            "message".into(),
+            "callback_query".into(),
+            "chat_join_request".into(),
+            "my_chat_member".into()
+        ])
+    );
+
+    // An update waits (the URL does not answer here): info says so, with the error.
+    fake.user_writes(42, "/start");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let info = shop.telepay(&["bot", "info"], &env);
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(
+        info["url"],
+        "https://abc.execute-api.eu-west-1.amazonaws.com/telegram-webhook"
+    );
+    assert_eq!(info["pending_update_count"], 1);
+    assert!(info["last_error_message"].as_str().is_some(), "{info}");
+    assert_eq!(info["allowed_updates"][2], "chat_join_request");
+
+    // A short secret or a plain-http URL is refused, and the secret is never printed.
+    let short = shop.telepay(
+        &[
+            "bot",
+            "set-webhook",
+            "--url",
+            "https://x.example/telegram-webhook",
+        ],
+        &[env[0], env[1], ("TELEPAY_BOT_WEBHOOK_SECRET", "too-short")],
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("TELEPAY_BOT_WEBHOOK_SECRET"));
+    assert!(!String::from_utf8_lossy(&short.stderr).contains("too-short"));
+    let plain = shop.telepay(
+        &["bot", "set-webhook", "--url", "http://x.example/hook"],
+        &env,
+    );
+    assert!(!plain.status.success());
+    assert_eq!(
+        fake.webhook().unwrap().url,
+        "https://abc.execute-api.eu-west-1.amazonaws.com/telegram-webhook"
+    );
+}

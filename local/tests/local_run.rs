@@ -283,5 +283,9 @@ fn demo_buy_plays_a_buyer_end_to_end_and_a_forwarded_link_is_declined() {
     // What the fake Telegram saw: one approval, one decline, and the owner told once.
     assert!(run.wait_for("approved", 1, Duration::from_secs(5)));
     assert_eq!(run.count("join request of user"), 2);
-    assert_eq!(run.count("] message to user 1000:"), 1, "the owner hears of the sale");
+    assert_eq!(
+        run.count("] message to user 1000:"),
+        1,
+        "the owner hears of the sale"
+    );
 }
