@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper test chaos fuzz lint fmt bench build deploy clean migrate
+.PHONY: help run demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate
 
 WATCH_PORT ?= 9000
 INVOKE = source scripts/tools.sh && cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
@@ -34,6 +34,12 @@ invoke-invite-sender: ## cargo lambda invoke invite-sender (default events/invit
 invoke-reconciler: ## cargo lambda invoke reconciler (default events/reconciler-schedule.json)
 	$(INVOKE) reconciler --data-file $(or $(EVENT),events/reconciler-schedule.json)
 
+invoke-bot-webhook: ## cargo lambda invoke bot-webhook (default events/bot-webhook-start.json: /start)
+	$(INVOKE) bot-webhook --data-file $(or $(EVENT),events/bot-webhook-start.json)
+
+invoke-admission-recheck: ## cargo lambda invoke admission-recheck (default events/admission-recheck-batch.json)
+	$(INVOKE) admission-recheck --data-file $(or $(EVENT),events/admission-recheck-batch.json)
+
 invoke-subscription-sweeper: ## cargo lambda invoke subscription-sweeper (default events/subscription-sweeper-schedule.json)
 	$(INVOKE) subscription-sweeper --data-file $(or $(EVENT),events/subscription-sweeper-schedule.json)
 
@@ -57,12 +63,12 @@ fmt: ## Format the code
 bench: ## Criterion benchmarks: verify + parse of an IPN (reports in target/criterion)
 	cargo bench -p telepay-core --bench ipn
 
-build: ## Release bootstraps of the six functions for arm64 Lambda, zipped in target/lambda (cargo lambda)
+build: ## Release bootstraps of the eight functions for arm64 Lambda, zipped in target/lambda (cargo lambda)
 	source scripts/tools.sh && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \
 	  && rustup target add aarch64-unknown-linux-gnu \
 	  && cargo lambda build --release --arm64 --output-format zip \
 	     --bin np-webhook --bin payment-processor --bin invite-sender --bin reconciler \
-	     --bin subscription-sweeper --bin subscription-lifecycle
+	     --bin subscription-sweeper --bin subscription-lifecycle --bin bot-webhook --bin admission-recheck
 
 deploy: ## sam build (rust-cargolambda) + sam deploy --guided: asks for the IPN secret, bot token, directory
 	source scripts/tools.sh && ensure_tool sam 'aws-sam-cli>=1.140,<2' && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \

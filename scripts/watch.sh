@@ -29,8 +29,11 @@ TELEGRAM_BOT_TOKEN=local-demo-token
 TELEGRAM_API_URL=http://127.0.0.1:$FAKE_PORT
 TELEPAY_IPN_SECRET=telepay-sample-ipn-secret
 TELEPAY_CHANNEL_DIRECTORY_FILE=$PWD/events/demo-directory.json
+TELEPAY_BOT_WEBHOOK_SECRET=local-demo-webhook-secret-0123456789
+TELEPAY_NOWPAYMENTS_API_KEY=local-demo-nowpayments-key
+TELEPAY_IPN_CALLBACK_URL=http://127.0.0.1:3000/np-webhook
 RUST_LOG=info
 ENV
-echo "make watch: environment in $ENV_FILE; invoke with make invoke-np-webhook (and -payment-processor, -invite-sender, -reconciler, -subscription-sweeper)" >&2
+echo "make watch: environment in $ENV_FILE; invoke with make invoke-np-webhook (and -payment-processor, -invite-sender, -reconciler, -subscription-sweeper, -bot-webhook, -admission-recheck)" >&2
 # The invite sender needs time for three Bot API calls per message (60 s in Lambda).
 cargo lambda watch -A 127.0.0.1 -P "${WATCH_PORT:-9000}" --timeout 60 --env-file "$ENV_FILE"

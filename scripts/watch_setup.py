@@ -1,4 +1,4 @@
-"""Prepares moto for `make watch`: the three tables, the four queues with their DLQs
+"""Prepares moto for `make watch`: the four tables, the five queues with their DLQs
 (as in template.yaml), and the sample payment 4492847470 recorded as np-webhook records
 it (accepted, not processed), so the SQS sample events in events/ find their record.
 Prints the environment the functions need, one KEY=VALUE per line."""
@@ -62,8 +62,16 @@ ddb.create_table(
     BillingMode="PAY_PER_REQUEST",
 )
 
+# The bot's once-records (its TTL is not modelled by moto; harmless here).
+ddb.create_table(
+    TableName="bot_once",
+    AttributeDefinitions=[{"AttributeName": "once_key", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "once_key", "KeyType": "HASH"}],
+    BillingMode="PAY_PER_REQUEST",
+)
+
 urls = {}
-for name, visibility in (("processor", 180), ("invite", 360), ("payout", 300), ("lifecycle", 900)):
+for name, visibility in (("processor", 180), ("invite", 360), ("payout", 300), ("lifecycle", 900), ("admission", 180)):
     dlq_url = sqs.create_queue(QueueName=f"telepay-{name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
@@ -99,6 +107,9 @@ env = {
     "TELEPAY_PAYMENTS_TABLE": "processed_payments",
     "TELEPAY_REVIEWS_TABLE": "payment_reviews",
     "TELEPAY_SUBSCRIPTIONS_TABLE": "subscriptions",
+    "TELEPAY_BOT_TABLE": "bot_once",
+    "TELEPAY_ADMISSION_QUEUE_URL": urls["admission"],
+    "TELEPAY_ADMISSION_DLQ_URL": urls["admission-dlq"],
     "TELEPAY_LIFECYCLE_QUEUE_URL": urls["lifecycle"],
     "TELEPAY_LIFECYCLE_DLQ_URL": urls["lifecycle-dlq"],
     "TELEPAY_PROCESSOR_QUEUE_URL": urls["processor"],

@@ -36,3 +36,6 @@ where
     }
     Ok(batch_response(results, admission.rechecks).await)
 }
+
+#[cfg(test)]
+mod tests;

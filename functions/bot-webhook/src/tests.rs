@@ -26,7 +26,8 @@ use telepay_shared::telegram::{BotApiInviter, BotToken};
 use super::*;
 
 const TOKEN: &str = "123456:bot-webhook-test";
-const SECRET: &str = "telegram-secret-token-0123456789_-abc";
+/// The local run's demo secret, which the sample events in events/ carry.
+const SECRET: &str = "local-demo-webhook-secret-0123456789";
 const API_KEY: &str = "np-api-key-for-tests";
 const IPN_SECRET: &str = "ipn-secret-for-tests";
 /// Sold with one-time links.
@@ -324,11 +325,7 @@ async fn a_refused_invoice_is_answered_on_the_button_not_retried() {
 #[tokio::test]
 async fn a_wrong_or_missing_secret_is_a_401_and_nothing_is_done() {
     let rig = rig().await;
-    for secret in [
-        None,
-        Some("telegram-secret-token-0123456789_-abd"),
-        Some(""),
-    ] {
+    for secret in [None, Some("local-demo-webhook-secret-0123456788"), Some("")] {
         let (status, word) = call_raw(
             &rig,
             request(&message(40, BUYER, "/start").to_string(), secret),
@@ -741,4 +738,28 @@ async fn the_owner_is_told_plainly_when_the_bot_loses_its_rights() {
     call(&rig, &elsewhere).await;
     assert_eq!(texts_to(&rig, 900002).len(), 1);
     assert_eq!(rig.telegram.delivered("sendMessage").len(), 1);
+}
+
+/// Every sample event in events/ for this function, through the handler.
+#[tokio::test]
+async fn the_sample_events_give_their_documented_outcomes() {
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+    let cases = [
+        ("bot-webhook-start.json", StatusCode::OK, "handled"),
+        (
+            "bot-webhook-bad-secret.json",
+            StatusCode::UNAUTHORIZED,
+            "bad_secret",
+        ),
+    ];
+    for (file, status, outcome) in cases {
+        let rig = rig().await;
+        let json = std::fs::read_to_string(format!("{events}/{file}")).unwrap();
+        let request = lambda_http::request::from_str(&json).unwrap();
+        assert_eq!(
+            call_raw(&rig, request).await,
+            (status, outcome.into()),
+            "{file}"
+        );
+    }
 }

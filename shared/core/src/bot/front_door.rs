@@ -29,6 +29,7 @@ use super::update::{
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{ChannelDirectory, ChannelEntry};
 use crate::ipn::PaymentId;
+use crate::metrics::emit_count;
 use crate::operator::{Bot, Operator, OperatorError};
 use crate::order::UserId;
 use crate::owner::{OwnerNotice, tell_owner};
@@ -232,6 +233,7 @@ where
         }
         if !self.setup.secret.matches(request.secret) {
             warn!("bot webhook call without the right secret token: refused");
+            emit_count("BotWebhookSecretRejected");
             return BotOutcome::BadSecret;
         }
         let update = match BotUpdate::parse(request.body) {
@@ -267,10 +269,12 @@ where
                 warn!(update_id = update.update_id, error = %e, "update not handled now: Telegram will retry");
                 // Best effort: a lease left behind lapses on its own.
                 let _ = self.store.release_once(key, &token).await;
+                emit_count("BotUpdateRetried");
                 return BotOutcome::Unavailable;
             }
             Err(e) => {
                 error!(update_id = update.update_id, error = %e, "update cannot be handled; a retry would not help");
+                emit_count("BotUpdateFailed");
             }
         }
         match self
@@ -401,6 +405,7 @@ where
                         why,
                         "NOWPayments refused an invoice: check the API key and the tier's currency"
                     );
+                    emit_count("InvoiceRefused");
                     Some(texts.invoice_later.as_str())
                 }
                 Err(e) => return Err(e),
@@ -651,6 +656,7 @@ where
                 "bot can manage the channel"
             );
         } else {
+            emit_count("BotRightsLost");
             error!(
                 chat_id = change.chat_id,
                 status = change.status,
