@@ -49,9 +49,12 @@ test: ## Every test: unit, handlers, Node signature reference, moto + fake Bot A
 chaos: ## Seeded chaos run on every backend; prints the guarantees' figures (ARGS="--seed N --payments N ...")
 	scripts/chaos.sh $(ARGS)
 
-fuzz: ## cargo fuzz (stable, no sanitizer) over the IPN parser and verifier for FUZZ_SECONDS (default 600)
+fuzz: ## cargo fuzz (stable, no sanitizer): the IPN parser and verifier, then the bot's update parser, FUZZ_SECONDS each (default 600)
 	source scripts/tools.sh && ensure_cargo_fuzz \
-	  && cd fuzz && cargo fuzz run -s none ipn corpus/ipn seeds/ipn -- \
+	  && cd fuzz && mkdir -p corpus/ipn corpus/bot_update \
+	  && cargo fuzz run -s none ipn corpus/ipn seeds/ipn -- \
+	     -max_total_time=$${FUZZ_SECONDS:-600} -max_len=8192 -print_final_stats=1 \
+	  && cargo fuzz run -s none bot_update corpus/bot_update seeds/bot_update -- \
 	     -max_total_time=$${FUZZ_SECONDS:-600} -max_len=8192 -print_final_stats=1
 
 lint: ## fmt --check, clippy -D warnings, cfn-lint and sam validate on template.yaml

@@ -4,11 +4,15 @@
 //! values; the run goes through the happy path and through the failures whose messages
 //! are most likely to carry a secret (a request URL with the bot token in its path, a
 //! refused database connection, a wrong token, configuration errors, the cold-start
-//! read from Secrets Manager and a secret it cannot read).
+//! read from Secrets Manager and a secret it cannot read). The bot's two secrets too:
+//! the webhook secret token and the NOWPayments API key, through its configuration, a
+//! call with the wrong token, an invoice refused for a wrong key and one that fails.
 
 use std::time::Duration;
 
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
+use fake_nowpayments::FakeNowPayments;
+use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, WebhookSecret};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
 use telepay_core::invite::{InviteSender, InviteSettings};
@@ -16,11 +20,13 @@ use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::ports::*;
+use telepay_core::subscription::LifecycleSettings;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::{LogBuffer, database_url, ipn_request, moto, outcome, unique};
 use telepay_shared::config::DatabaseUrl;
 use telepay_shared::config::StoreConfig;
-use telepay_shared::config::{InviteSenderConfig, WebhookConfig};
+use telepay_shared::config::{BotWebhookConfig, InviteSenderConfig, WebhookConfig};
+use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
 use telepay_shared::store::AnyPaymentStore;
@@ -30,6 +36,8 @@ use tracing::{error, info};
 const IPN_SECRET: &str = "ipn-secret-Zq8vN3pL";
 const BOT_TOKEN: &str = "987654321:AAbot-token-Xk29LmQv";
 const DB_PASSWORD: &str = "pg-password-Jw71RtYe";
+const WEBHOOK_SECRET: &str = "webhook-secret-Hq4nTz8Wk2Lp9Vx3Rb7Yc6Md";
+const NOWPAYMENTS_KEY: &str = "np-api-key-Gt5Rk8Wq3Zm";
 
 /// `DATABASE_URL` of the test server with our password in it (the throwaway cluster
 /// trusts loopback, so any password connects) and a database of its own.
@@ -199,13 +207,91 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
     }
     answers.push(format!("{:?}", cases[0].1.telegram));
 
+    // The bot: its configuration, a webhook call with and without the secret, invoices
+    // made, refused for a wrong key, and failed with NOWPayments unreachable.
+    let bot_env = [
+        ("TELEPAY_BOT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("TELEPAY_NOWPAYMENTS_API_KEY", NOWPAYMENTS_KEY),
+        ("TELEPAY_IPN_CALLBACK_URL", "https://example.com/np-webhook"),
+        ("TELEGRAM_BOT_TOKEN", BOT_TOKEN),
+        ("TELEPAY_STORE_BACKEND", "postgres"),
+        ("DATABASE_URL", url.as_str()),
+        ("TELEPAY_CHANNEL_DIRECTORY", SAMPLE_DIRECTORY),
+        (
+            "TELEPAY_ADMISSION_QUEUE_URL",
+            "http://127.0.0.1:1/admission",
+        ),
+        ("TELEPAY_INVITE_QUEUE_URL", "http://127.0.0.1:1/invite"),
+    ];
+    let bot_config = BotWebhookConfig::from_env(&bot_env).unwrap();
+    info!(?bot_config, "bot configuration read");
+    let mut short = bot_env;
+    short[0] = ("TELEPAY_BOT_WEBHOOK_SECRET", &WEBHOOK_SECRET[..20]);
+    error!(error = %BotWebhookConfig::from_env(&short).unwrap_err(), "bot cold start failed");
+    let nowpayments = FakeNowPayments::start(NOWPAYMENTS_KEY, IPN_SECRET).await;
+    let front_door = |key: &str, api: &str| {
+        BotFrontDoor::new(
+            BotSetup {
+                secret: WebhookSecret::new(WEBHOOK_SECRET).unwrap(),
+                directory: ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+                texts: BotTexts::default(),
+                settings: LifecycleSettings::default(),
+                urls: bot_config.urls.clone(),
+            },
+            store.clone(),
+            BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap(),
+            NowPaymentsInvoices::new(NowPaymentsApiKey::new(key).unwrap(), Some(api)).unwrap(),
+            MemoryQueue::new(),
+            MemoryQueue::new(),
+        )
+    };
+    let press = |update_id: i64, user: i64| {
+        format!(
+            r#"{{"update_id":{update_id},"callback_query":{{"id":"q{update_id}","from":{{"id":{user}}},"data":"buy:-1003111266231:0","message":{{"chat":{{"id":{user},"type":"private"}}}}}}}}"#
+        )
+    };
+    let bots = [
+        (
+            front_door(NOWPAYMENTS_KEY, &nowpayments.url()),
+            801,
+            WEBHOOK_SECRET,
+        ),
+        (
+            front_door(NOWPAYMENTS_KEY, &nowpayments.url()),
+            802,
+            "wrong-secret-but-long-enough-0123456789",
+        ),
+        (
+            front_door("np-wrong-key-0000", &nowpayments.url()),
+            803,
+            WEBHOOK_SECRET,
+        ),
+        (
+            front_door(NOWPAYMENTS_KEY, "http://127.0.0.1:1"),
+            804,
+            WEBHOOK_SECRET,
+        ),
+    ];
+    for (bot, update_id, secret) in &bots {
+        let request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/telegram-webhook")
+            .header("X-Telegram-Bot-Api-Secret-Token", *secret)
+            .body(lambda_http::Body::from(press(*update_id, 5000 + update_id)))
+            .unwrap();
+        let response = bot_webhook::handle(bot, request).await.unwrap();
+        answers.push(format!("{:?} {:?}", response.status(), response.body()));
+    }
+    assert_eq!(nowpayments.invoices().len(), 1, "one invoice made");
+
     let text = logs.text();
     // The run did what it must, so the check below is not vacuous.
-    assert_eq!(
-        fake.delivered("sendMessage").len(),
-        1,
-        "one invite went out"
-    );
+    let invites = fake
+        .delivered("sendMessage")
+        .into_iter()
+        .filter(|c| c.chat_id() == Some(6271402111))
+        .count();
+    assert_eq!(invites, 1, "one invite went out");
     for expected in [
         "invite sent",
         "IPN signature rejected",
@@ -216,6 +302,11 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
         "TELEPAY_CHANNEL_DIRECTORY",
         "secrets read from Secrets Manager",
         "TELEGRAM_BOT_TOKEN_SECRET_ARN: cannot read the secret",
+        "invoice ready",
+        "NOWPayments refused an invoice",
+        "NOWPayments did not create the invoice now",
+        "bot webhook call without the right secret token",
+        "TELEPAY_BOT_WEBHOOK_SECRET is not valid",
     ] {
         assert!(text.contains(expected), "the logs lack {expected:?}");
     }
@@ -230,6 +321,9 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
         ("bot token (secret part)", token_secret),
         ("bot token (URL-encoded)", &BOT_TOKEN.replace(':', "%3A")),
         ("database password", DB_PASSWORD),
+        ("bot webhook secret", WEBHOOK_SECRET),
+        ("bot webhook secret (the short one)", &WEBHOOK_SECRET[..20]),
+        ("NOWPayments API key", NOWPAYMENTS_KEY),
     ] {
         let leaks: Vec<&str> = text.lines().filter(|l| l.contains(secret)).collect();
         assert!(
