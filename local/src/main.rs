@@ -32,7 +32,7 @@ use clap::Parser;
 use consumer::{BatchSource, consume};
 use fake_bot_api::FakeBotApi;
 use fake_nowpayments::FakeNowPayments;
-use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, InvoiceUrls, WebhookSecret};
+use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
 use telepay_core::chain::{ChainSettings, StageQueues, Stages};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::SAMPLE_IPN_SECRET;
@@ -284,6 +284,7 @@ async fn bot_settings(
                     .get(config::PAYMENT_SUCCESS_URL)
                     .filter(|u| !u.trim().is_empty()),
             },
+            timing: BotTiming::default(),
         },
         invoices,
         _fake_nowpayments: fake,

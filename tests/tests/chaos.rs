@@ -207,3 +207,74 @@ mod burst {
         });
     }
 }
+
+mod join_requests {
+    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_integration_tests::chaos::admission::{self, AdmissionChaosConfig};
+    use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
+
+    use super::{runtime, seed};
+
+    async fn check(report: admission::AdmissionReport) {
+        println!("{report}");
+        let violations = report.violations();
+        assert!(
+            violations.is_empty(),
+            "join-request guarantees broken on {} (replay with CHAOS_SEED={}):\n{}",
+            report.backend,
+            report.seed,
+            violations.join("\n")
+        );
+        // The leg exercised what it claims to.
+        assert_eq!(report.payers_in, report.buyers, "every payer got in");
+        assert!(
+            report.racing > 0 && report.rechecks > 0,
+            "requests raced their payments and waited"
+        );
+        assert!(report.redelivered > 0, "Telegram redelivered updates");
+        assert!(report.crashes > 0, "crashes hit the bot");
+    }
+
+    #[test]
+    fn memory() {
+        runtime().block_on(async {
+            let run = admission::run(
+                "memory",
+                MemoryPaymentStore::new(),
+                AdmissionChaosConfig::new(seed(), 120),
+            );
+            check(tokio::spawn(run).await.unwrap()).await;
+        });
+    }
+
+    #[test]
+    fn sqlite() {
+        runtime().block_on(async {
+            let store = sqlite_store(true).await;
+            let run = admission::run("sqlite", store, AdmissionChaosConfig::new(seed(), 120));
+            check(tokio::spawn(run).await.unwrap()).await;
+        });
+    }
+
+    #[test]
+    fn postgres() {
+        runtime().block_on(async {
+            let store = postgres_store(true).await;
+            let run = admission::run("postgres", store, AdmissionChaosConfig::new(seed(), 120));
+            check(tokio::spawn(run).await.unwrap()).await;
+        });
+    }
+
+    #[test]
+    fn dynamodb() {
+        runtime().block_on(async {
+            let store = MotoResources::new().await.store();
+            let run = admission::run(
+                "dynamodb (moto)",
+                store,
+                AdmissionChaosConfig::new(seed(), 60),
+            );
+            check(tokio::spawn(run).await.unwrap()).await;
+        });
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
 use fake_nowpayments::FakeNowPayments;
-use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, WebhookSecret};
+use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, WebhookSecret};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
 use telepay_core::invite::{InviteSender, InviteSettings};
@@ -237,6 +237,7 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
                 texts: BotTexts::default(),
                 settings: LifecycleSettings::default(),
                 urls: bot_config.urls.clone(),
+                timing: BotTiming::default(),
             },
             store.clone(),
             BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap(),

@@ -2,6 +2,7 @@
 
 use admission_recheck::handle;
 use lambda_runtime::{Error, service_fn};
+use telepay_core::bot::BotTiming;
 use telepay_core::bot::admission::Admission;
 use telepay_core::clock::system_clock;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
@@ -28,6 +29,7 @@ async fn main() -> Result<(), Error> {
         directory: &config.directory,
         texts: &config.texts,
         settings: &config.lifecycle,
+        timing: BotTiming::default(),
     };
     let clock = system_clock();
     tracing::info!("admission-recheck cold start");

@@ -38,6 +38,7 @@ async fn run(
         directory: &directory,
         texts: &texts,
         settings: &settings,
+        timing: telepay_core::bot::BotTiming::default(),
     };
     let clock: SharedClock = ManualClock::frozen_at(at);
     let response = handle(&admission, &clock, event).await.unwrap();
@@ -123,6 +124,7 @@ async fn telegram_down_leaves_the_recheck_for_a_retry() {
         directory: &directory,
         texts: &texts,
         settings: &settings,
+        timing: telepay_core::bot::BotTiming::default(),
     };
     let clock: SharedClock = ManualClock::frozen_at(requested_at());
     let response = handle(&admission, &clock, event).await.unwrap();

@@ -2,7 +2,7 @@
 
 use bot_webhook::handle;
 use lambda_http::{Error, service_fn};
-use telepay_core::bot::{BotFrontDoor, BotSetup};
+use telepay_core::bot::{BotFrontDoor, BotSetup, BotTiming};
 use telepay_shared::aws::{load_sdk_config, webhook_timeouts};
 use telepay_shared::config::{BotWebhookConfig, ProcessEnvironment};
 use telepay_shared::nowpayments::NowPaymentsInvoices;
@@ -30,6 +30,7 @@ async fn main() -> Result<(), Error> {
         texts: config.texts,
         settings: config.lifecycle,
         urls: config.urls,
+        timing: BotTiming::default(),
     };
     let bot = BotFrontDoor::new(
         setup,

@@ -10,7 +10,7 @@ use fake_nowpayments::FakeNowPayments;
 use lambda_http::http::{self, StatusCode};
 use serde_json::{Value, json};
 use telepay_core::bot::admission::AdmissionRecheck;
-use telepay_core::bot::{BotSetup, BotTexts, InvoiceUrls, WebhookSecret};
+use telepay_core::bot::{BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
 use telepay_core::clock::{Clock, ManualClock};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::order::UserId;
@@ -73,6 +73,7 @@ async fn rig() -> Rig {
             ipn_callback_url: "https://example.com/np-webhook".into(),
             success_url: Some("https://t.me/telepay_fake_bot".into()),
         },
+        timing: BotTiming::default(),
     };
     let bot = BotFrontDoor::new(
         setup,
@@ -288,6 +289,7 @@ async fn a_refused_invoice_is_answered_on_the_button_not_retried() {
                 ipn_callback_url: "https://example.com/np".into(),
                 success_url: None,
             },
+            timing: BotTiming::default(),
         },
         MemoryPaymentStore::new(),
         BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&rig.telegram.url())).unwrap(),

@@ -31,11 +31,32 @@ pub struct Delivery {
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     next_update_id: i64,
-    queue: VecDeque<Value>,
+    /// Waiting updates, in order, with the failed attempts of each so far.
+    queue: VecDeque<(Value, u32)>,
+    /// Chats with an update in flight: the next one for them waits.
+    in_flight: std::collections::HashSet<i64>,
     pub(crate) webhook: Option<Webhook>,
     pub(crate) deliveries: Vec<Delivery>,
     last_error: Option<(i64, String)>,
 }
+
+/// The chat an update belongs to: Telegram delivers one at a time per chat.
+fn chat_of(update: &Value) -> i64 {
+    let kind = kind_of(update);
+    let body = &update[kind.as_str()];
+    // A join request is the requester's: many wait on one channel at once.
+    if kind == "chat_join_request" {
+        return body["from"]["id"].as_i64().unwrap_or_default();
+    }
+    body["chat"]["id"]
+        .as_i64()
+        .or_else(|| body["message"]["chat"]["id"].as_i64())
+        .or_else(|| body["from"]["id"].as_i64())
+        .unwrap_or_default()
+}
+
+/// How many updates Telegram posts at once (setWebhook's `max_connections` default).
+const MAX_CONNECTIONS: usize = 40;
 
 pub(crate) fn kind_of(update: &Value) -> String {
     update
@@ -62,48 +83,80 @@ impl Outbox {
             statuses: Vec::new(),
             delivered: false,
         });
-        self.queue.push_back(update);
+        self.queue.push_back((update, 0));
         id
     }
 
-    /// The next update to deliver, and where, if a webhook is set. Kinds the webhook
-    /// did not ask for are dropped, as Telegram never sends them.
-    pub(crate) fn next(&mut self) -> Option<(Value, Webhook)> {
+    /// The next update to deliver (the first whose chat has none in flight), where, its
+    /// chat and its failed attempts so far, if a webhook is set. Kinds the webhook did
+    /// not ask for are dropped, as Telegram never sends them.
+    pub(crate) fn take_next(&mut self) -> Option<(Value, Webhook, i64, u32)> {
         let webhook = self.webhook.clone()?;
-        while let Some(update) = self.queue.front() {
-            let wanted = webhook
+        if self.in_flight.len() >= MAX_CONNECTIONS {
+            return None;
+        }
+        let wanted = |update: &Value| {
+            webhook
                 .allowed_updates
                 .as_ref()
-                .is_none_or(|kinds| kinds.contains(&kind_of(update)));
-            if wanted {
-                return Some((update.clone(), webhook));
-            }
-            self.queue.pop_front();
+                .is_none_or(|kinds| kinds.contains(&kind_of(update)))
+        };
+        let dropped: Vec<i64> = self
+            .queue
+            .iter()
+            .filter(|(update, _)| !wanted(update))
+            .filter_map(|(update, _)| update["update_id"].as_i64())
+            .collect();
+        self.queue.retain(|(update, _)| wanted(update));
+        for id in dropped {
+            self.deliveries.retain(|d| d.update_id != id);
         }
-        None
+        let at = self
+            .queue
+            .iter()
+            .position(|(update, _)| !self.in_flight.contains(&chat_of(update)))?;
+        let (update, failures) = self.queue.remove(at)?;
+        let chat = chat_of(&update);
+        self.in_flight.insert(chat);
+        Some((update, webhook, chat, failures))
     }
 
-    pub(crate) fn attempted(&mut self, update_id: i64, status: u16, error: Option<String>) {
-        if let Some(delivery) = self
+    /// One attempt's answer: a 2xx retires the update; anything else puts it back first
+    /// in line for its chat.
+    pub(crate) fn attempted(
+        &mut self,
+        update: Value,
+        chat: i64,
+        status: u16,
+        error: Option<String>,
+    ) {
+        self.in_flight.remove(&chat);
+        let update_id = update["update_id"].as_i64().unwrap_or_default();
+        let failures = self
             .deliveries
             .iter_mut()
             .rev()
             .find(|d| d.update_id == update_id)
-        {
-            delivery.statuses.push(status);
-            delivery.delivered = (200..300).contains(&status);
-        }
+            .map_or(0, |delivery| {
+                delivery.statuses.push(status);
+                delivery.delivered = (200..300).contains(&status);
+                delivery
+                    .statuses
+                    .iter()
+                    .filter(|s| !(200..300).contains(*s))
+                    .count() as u32
+            });
         if (200..300).contains(&status) {
-            self.queue.pop_front();
-        } else {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            self.last_error = Some((
-                now,
-                error.unwrap_or_else(|| format!("Wrong response from the webhook: {status}")),
-            ));
+            return;
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.last_error = Some((
+            now,
+            error.unwrap_or_else(|| format!("Wrong response from the webhook: {status}")),
+        ));
+        self.queue.push_front((update, failures));
     }
 
     /// `setWebhook`, `deleteWebhook` and `getWebhookInfo`.
@@ -131,7 +184,7 @@ impl Outbox {
                 let mut info = json!({
                     "url": self.webhook.as_ref().map_or("", |w| w.url.as_str()),
                     "has_custom_certificate": false,
-                    "pending_update_count": self.queue.len(),
+                    "pending_update_count": self.queue.len() + self.in_flight.len(),
                     "max_connections": 40,
                 });
                 if let Some(kinds) = self

@@ -1,9 +1,11 @@
 //! `make chaos`: the seeded chaos run on every store backend, with its figures.
 //!
 //! Usage: chaos [--seed N] [--payments N] [--dynamodb-payments N] [--subscribers N]
-//!              [--burst N] [--backends a,b,...]
+//!              [--join-requests N] [--burst N] [--backends a,b,...]
 //! Each backend runs the payment chain, then the subscription lifecycle leg
-//! (`--subscribers` buyers over four simulated months; a third of them on DynamoDB).
+//! (`--subscribers` buyers over four simulated months; a third of them on DynamoDB),
+//! then the join-request leg (`--join-requests` buyers of a channel that admits through
+//! join requests, the bot under crashes and faults; a third of them on DynamoDB).
 //! Last, `--burst` expiries at one moment (default 10,000; 0 skips it) are removed at
 //! the deployed pace against a fake Telegram that enforces its limits in real time, on
 //! SQLite.
@@ -15,6 +17,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use telepay_integration_tests::chaos::admission::{self, AdmissionChaosConfig};
 use telepay_integration_tests::chaos::burst;
 use telepay_integration_tests::chaos::lifecycle::{self, LifecycleChaosConfig};
 use telepay_integration_tests::chaos::{self, ChaosConfig, report};
@@ -25,6 +28,7 @@ struct Args {
     payments: usize,
     dynamodb_payments: usize,
     subscribers: usize,
+    join_requests: usize,
     burst: usize,
     backends: Vec<String>,
 }
@@ -35,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         payments: 10_000,
         dynamodb_payments: 3_000,
         subscribers: 1_000,
+        join_requests: 1_000,
         burst: 10_000,
         backends: ["memory", "sqlite", "postgres", "dynamodb"]
             .map(String::from)
@@ -57,6 +62,11 @@ fn parse_args() -> Result<Args, String> {
                 args.subscribers = value()?
                     .parse()
                     .map_err(|_| "--subscribers takes a number")?
+            }
+            "--join-requests" => {
+                args.join_requests = value()?
+                    .parse()
+                    .map_err(|_| "--join-requests takes a number")?
             }
             "--burst" => args.burst = value()?.parse().map_err(|_| "--burst takes a number")?,
             "--backends" => args.backends = value()?.split(',').map(String::from).collect(),
@@ -135,6 +145,39 @@ async fn main() -> ExitCode {
                 broken = true;
                 eprintln!(
                     "SUBSCRIPTION GUARANTEE BROKEN on {backend} (seed {}): {violation}",
+                    report.seed
+                );
+            }
+        }
+    }
+    if args.join_requests > 0 {
+        for backend in &args.backends {
+            let buyers = match backend.as_str() {
+                "dynamodb" => args.join_requests / 3,
+                _ => args.join_requests,
+            };
+            let config = AdmissionChaosConfig::new(args.seed, buyers);
+            let report = match backend.as_str() {
+                "memory" => {
+                    let store = telepay_core::store::memory::MemoryPaymentStore::new();
+                    admission::run("memory", store, config).await
+                }
+                "sqlite" => admission::run("sqlite", sqlite_store(true).await, config).await,
+                "postgres" => admission::run("postgres", postgres_store(true).await, config).await,
+                _ => {
+                    admission::run(
+                        "dynamodb (moto)",
+                        MotoResources::new().await.store(),
+                        config,
+                    )
+                    .await
+                }
+            };
+            println!("{report}");
+            for violation in report.violations() {
+                broken = true;
+                eprintln!(
+                    "JOIN-REQUEST GUARANTEE BROKEN on {backend} (seed {}): {violation}",
                     report.seed
                 );
             }

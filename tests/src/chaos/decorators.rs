@@ -12,12 +12,14 @@ use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::queue::{MessageQueue, QueueError, TaskQueue};
 use telepay_core::store::ports::*;
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, Listed, ListedSubscription,
-    ProcessedMark, Recorded, Reopened, Resolution, Resolved, StoreError, SubscriptionFilter,
-    Versioned,
+    BotStore, ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, Listed,
+    ListedSubscription, OnceClaim, OnceFound, OnceKey, OnceRecord, ProcessedMark, Recorded,
+    Reopened, Resolution, Resolved, StoreError, SubscriptionFilter, Versioned,
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
-use telepay_core::telegram::{InviteLink, MemberRemover, TelegramError, TelegramInviter};
+use telepay_core::telegram::{
+    BotConversation, Button, InviteLink, MemberRemover, TelegramError, TelegramInviter,
+};
 
 use super::dice::tag;
 use super::sim_sqs::SimQueue;
@@ -25,6 +27,40 @@ use super::sim_sqs::SimQueue;
 use super::faults::*;
 
 // ---- the store --------------------------------------------------------------------------
+
+/// The bot's once-records suffer the same faults; a finish that reports done is
+/// counted per update, so the report can say whether one was ever handled twice.
+impl<S: PaymentStore + BotStore> BotStore for ChaosStore<S> {
+    async fn claim_once(&self, key: OnceKey, claim: &OnceClaim) -> Result<OnceFound, StoreError> {
+        let call = self.inner.claim_once(key, claim);
+        self.faulty("claim_once", 0, call).await
+    }
+
+    async fn finish_once(
+        &self,
+        key: OnceKey,
+        token: &str,
+        result: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self.inner.finish_once(key, token, result, now);
+        let finished = self.faulty("finish_once", 0, call).await;
+        if let (Ok(Fenced::Done), OnceKey::Update(id)) = (&finished, key) {
+            self.chaos.count(format!("bot update finished: {id}"));
+        }
+        finished
+    }
+
+    async fn release_once(&self, key: OnceKey, token: &str) -> Result<Fenced, StoreError> {
+        let call = self.inner.release_once(key, token);
+        self.faulty("release_once", 0, call).await
+    }
+
+    async fn read_once(&self, key: OnceKey) -> Result<Option<OnceRecord>, StoreError> {
+        let call = self.inner.read_once(key);
+        self.faulty("read_once", 0, call).await
+    }
+}
 
 /// A [`PaymentStore`] whose writes pass step boundaries and suffer faults.
 pub struct ChaosStore<S> {
@@ -407,6 +443,44 @@ impl<T: MemberRemover> MemberRemover for ChaosTelegram<T> {
 impl<T> ChaosTelegram<T> {
     pub fn new(inner: T, chaos: Arc<Chaos>) -> Self {
         Self { inner, chaos }
+    }
+}
+
+/// The bot's calls with step boundaries around each (a crash before or after Telegram
+/// acted); Telegram's own faults come from the fake's policy.
+impl<T: BotConversation> BotConversation for ChaosTelegram<T> {
+    async fn send_menu(
+        &self,
+        chat_id: i64,
+        text: &str,
+        buttons: &[Vec<Button>],
+    ) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before sendMessage (bot)".into()).await;
+        self.inner.send_menu(chat_id, text, buttons).await?;
+        boundary(&self.chaos, || "after sendMessage (bot)".into()).await;
+        Ok(())
+    }
+
+    async fn answer_button(
+        &self,
+        query_id: &str,
+        notice: Option<&str>,
+    ) -> Result<(), TelegramError> {
+        self.inner.answer_button(query_id, notice).await
+    }
+
+    async fn approve_join_request(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before approveChatJoinRequest".into()).await;
+        self.inner.approve_join_request(chat_id, user_id).await?;
+        boundary(&self.chaos, || "after approveChatJoinRequest".into()).await;
+        Ok(())
+    }
+
+    async fn decline_join_request(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before declineChatJoinRequest".into()).await;
+        self.inner.decline_join_request(chat_id, user_id).await?;
+        boundary(&self.chaos, || "after declineChatJoinRequest".into()).await;
+        Ok(())
     }
 }
 

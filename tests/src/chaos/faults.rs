@@ -75,6 +75,8 @@ pub enum Stage {
     InviteSender,
     Reconciler,
     Lifecycle,
+    /// The bot webhook (one update) and the admission re-check (one message).
+    BotWebhook,
 }
 
 impl Stage {
@@ -85,6 +87,7 @@ impl Stage {
             Self::InviteSender => "invite-sender",
             Self::Reconciler => "reconciler",
             Self::Lifecycle => "subscription-lifecycle",
+            Self::BotWebhook => "bot-webhook",
         }
     }
 
@@ -98,6 +101,8 @@ impl Stage {
             Self::Reconciler => 0,
             // A removal's claim, call and completion, then its notice's.
             Self::Lifecycle => 20,
+            // A claim, a read or two, a message, a decision, the finish.
+            Self::BotWebhook => 12,
         }
     }
 }

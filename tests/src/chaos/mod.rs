@@ -4,6 +4,7 @@
 //! at-least-once queues with short visibility timeouts. After the system quiesces and
 //! the reconciler has run, [`Report`] says what every paid payment became.
 
+pub mod admission;
 pub mod burst;
 mod decorators;
 pub mod dice;

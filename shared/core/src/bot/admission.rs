@@ -34,6 +34,44 @@ pub const RECHECK_EVERY: Duration = Duration::from_secs(30);
 pub const MESSAGE_WINDOW: TimeDelta = TimeDelta::minutes(5);
 
 pub const RECHECK_MESSAGE_VERSION: u32 = 1;
+/// A Bot API call of the bot gets this long: three fit in its answer bound.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One Bot API call, cut off after `timeout` (then transient: the update is redelivered).
+pub async fn bounded<T>(
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, TelegramError>>,
+) -> Result<T, TelegramError> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(TelegramError::Transient(
+                "the Bot API call timed out".into(),
+            ))
+        })
+}
+
+/// The bot's clocks: how long a worker holds an update, and how a join request waits
+/// for its payment. The defaults are production's; the chaos run scales them down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BotTiming {
+    pub update_lease: TimeDelta,
+    /// Cap on one Bot API call (teloxide alone would sleep 10 s on a 5xx).
+    pub call_timeout: Duration,
+    pub recheck_every: Duration,
+    pub wait_for_grant: TimeDelta,
+}
+
+impl Default for BotTiming {
+    fn default() -> Self {
+        Self {
+            update_lease: super::front_door::UPDATE_LEASE,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            recheck_every: RECHECK_EVERY,
+            wait_for_grant: WAIT_FOR_GRANT,
+        }
+    }
+}
 
 /// A join request to look at again later (a delayed queue message).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +152,7 @@ pub struct Admission<'a, S, T, Q> {
     pub directory: &'a ChannelDirectory,
     pub texts: &'a BotTexts,
     pub settings: &'a LifecycleSettings,
+    pub timing: BotTiming,
 }
 
 impl<S, T, Q> Admission<'_, S, T, Q>
@@ -144,22 +183,26 @@ where
             .await?
             .is_some_and(|subscription| subscription.is_active(now, self.settings));
         if active {
-            self.telegram
-                .approve_join_request(request.chat_id, request.user_id)
-                .await?;
+            let approve = self
+                .telegram
+                .approve_join_request(request.chat_id, request.user_id);
+            bounded(self.timing.call_timeout, approve).await?;
             info!(
                 user_id = request.user_id,
                 "join request approved: subscription active"
             );
             return Ok(Admitted::Approved);
         }
-        if now < request.requested_at + WAIT_FOR_GRANT
+        if now < request.requested_at + self.timing.wait_for_grant
             && self
                 .purchase_in_progress(request, entry.channel_id, now)
                 .await?
         {
             self.rechecks
-                .send_later(&AdmissionRecheck::of(request).to_json(), RECHECK_EVERY)
+                .send_later(
+                    &AdmissionRecheck::of(request).to_json(),
+                    self.timing.recheck_every,
+                )
                 .await?;
             info!(
                 user_id = request.user_id,
@@ -227,18 +270,18 @@ where
         if now < request.requested_at + MESSAGE_WINDOW {
             let menu = tier_menu(entry, &self.texts.join_declined, self.texts);
             // The menu is a courtesy: a user who cannot be written to is still declined.
-            match self
+            let send = self
                 .telegram
-                .send_menu(request.user_chat_id, &menu.text, &menu.buttons)
-                .await
-            {
+                .send_menu(request.user_chat_id, &menu.text, &menu.buttons);
+            match bounded(self.timing.call_timeout, send).await {
                 Ok(()) | Err(TelegramError::UserUnreachable(_)) => {}
                 Err(other) => return Err(other.into()),
             }
         }
-        self.telegram
-            .decline_join_request(request.chat_id, request.user_id)
-            .await?;
+        let decline = self
+            .telegram
+            .decline_join_request(request.chat_id, request.user_id);
+        bounded(self.timing.call_timeout, decline).await?;
         warn!(
             user_id = request.user_id,
             chat_id = request.chat_id,

@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use super::admission::{Admission, AdmissionError};
+use super::admission::{Admission, AdmissionError, BotTiming, bounded};
 use super::invoice::{
     Invoice, InvoiceApi, InvoiceError, InvoiceRequest, InvoiceUrls, invoice_keys,
 };
@@ -169,6 +169,7 @@ pub struct BotSetup {
     pub texts: BotTexts,
     pub settings: LifecycleSettings,
     pub urls: InvoiceUrls,
+    pub timing: BotTiming,
 }
 
 pub struct BotFrontDoor<S, T, I, Q, V> {
@@ -250,7 +251,7 @@ where
         let now = self.clock.now();
         let claim = OnceClaim {
             token: token.clone(),
-            lease_until: now + UPDATE_LEASE,
+            lease_until: now + self.setup.timing.update_lease,
             keep_until: now + KEEP_RECORDS,
             now,
         };
@@ -316,17 +317,15 @@ where
             directory: &self.setup.directory,
             texts: &self.setup.texts,
             settings: &self.setup.settings,
+            timing: self.setup.timing,
         }
     }
 
     async fn send(&self, chat_id: i64, menu: &Menu) -> Result<(), BotError> {
         let mut waited = false;
         loop {
-            match self
-                .telegram
-                .send_menu(chat_id, &menu.text, &menu.buttons)
-                .await
-            {
+            let send = self.telegram.send_menu(chat_id, &menu.text, &menu.buttons);
+            match bounded(self.setup.timing.call_timeout, send).await {
                 // The user blocked the bot: nothing to tell them, nothing to retry.
                 Ok(()) | Err(TelegramError::UserUnreachable(_)) => return Ok(()),
                 // A user tapping faster than Telegram's one message a second per chat:
@@ -412,7 +411,8 @@ where
             },
         };
         // Answered last, so a retried update still answers; an old query is no error.
-        match self.telegram.answer_button(&press.query_id, notice).await {
+        let answer = self.telegram.answer_button(&press.query_id, notice);
+        match bounded(self.setup.timing.call_timeout, answer).await {
             Ok(()) => Ok(()),
             Err(e @ (TelegramError::Transient(_) | TelegramError::RetryAfter(_))) => {
                 warn!(error = %e, "button not answered; the work is done");
@@ -432,11 +432,14 @@ where
         tier: u32,
     ) -> Result<Invoice, BotError> {
         let now = self.clock.now();
+        // First, and on every tap: a buyer shown a Pay button always has their purchase
+        // noted, even when an earlier attempt made the invoice and then failed.
+        self.note_purchase(user_id, entry.channel_id, now).await?;
         let [key, previous] = invoice_keys(user_id, entry.channel_id, tier, now);
         let token = uuid::Uuid::new_v4().to_string();
         let claim = OnceClaim {
             token: token.clone(),
-            lease_until: now + UPDATE_LEASE,
+            lease_until: now + self.setup.timing.update_lease,
             keep_until: now + KEEP_RECORDS,
             now,
         };
@@ -483,7 +486,6 @@ where
                 .unwrap_or(invoice),
         };
         info!(user_id, channel_id = entry.channel_id, invoice_id = %invoice.id, "invoice ready");
-        self.note_purchase(user_id, entry.channel_id, now).await?;
         Ok(invoice)
     }
 
@@ -517,7 +519,7 @@ where
         let token = uuid::Uuid::new_v4().to_string();
         let claim = OnceClaim {
             token: token.clone(),
-            lease_until: now + UPDATE_LEASE,
+            lease_until: now + self.setup.timing.update_lease,
             keep_until: now + TimeDelta::hours(2),
             now,
         };
@@ -557,10 +559,12 @@ where
                 ],
             ));
             if subscription.is_active(now, &self.setup.settings)
-                && !self
-                    .telegram
-                    .is_member(entry.private_channel_id, message.user_id)
-                    .await?
+                && !bounded(
+                    self.setup.timing.call_timeout,
+                    self.telegram
+                        .is_member(entry.private_channel_id, message.user_id),
+                )
+                .await?
             {
                 follow_ups.push(self.invite_again(&subscription, &title, now).await?);
             }
@@ -616,7 +620,7 @@ where
         let token = uuid::Uuid::new_v4().to_string();
         let claim = OnceClaim {
             token: token.clone(),
-            lease_until: now + UPDATE_LEASE,
+            lease_until: now + self.setup.timing.update_lease,
             keep_until: now + TimeDelta::seconds(REINVITE_WINDOW_SECONDS),
             now,
         };
