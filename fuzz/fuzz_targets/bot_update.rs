@@ -14,8 +14,11 @@ const SECRET: &str = "fuzz-webhook-secret-0123456789abcdef";
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(update) = BotUpdate::parse(data) {
-        let body: serde_json::Value = serde_json::from_slice(data).expect("parsed, so JSON");
-        assert_eq!(body["update_id"].as_i64(), Some(update.update_id));
+        // serde skips the fields the bot ignores without checking their escapes, so a
+        // body may parse here and not as a whole; where it does, the ids agree.
+        if let Ok(body) = serde_json::from_slice::<serde_json::Value>(data) {
+            assert_eq!(body["update_id"].as_i64(), Some(update.update_id));
+        }
         match update.event {
             BotEvent::Message(message) => {
                 let _ = Command::parse(&message.text);

@@ -164,6 +164,10 @@ impl BotUpdate {
         if body.len() > MAX_UPDATE_BYTES {
             return Err(UpdateError::TooLarge);
         }
+        // serde would read a struct from a JSON array too (`[22]`): an update is an object.
+        if !body.trim_ascii_start().starts_with(b"{") {
+            return Err(UpdateError::NotAnUpdate);
+        }
         #[derive(Deserialize)]
         struct Id {
             update_id: i64,
@@ -300,6 +304,9 @@ mod tests {
     #[test]
     fn a_body_that_is_not_an_update_is_an_error() {
         assert_eq!(BotUpdate::parse(b"not json"), Err(UpdateError::NotAnUpdate));
+        // Found by the fuzzer: serde reads a struct from an array.
+        assert_eq!(BotUpdate::parse(b"[22]"), Err(UpdateError::NotAnUpdate));
+        assert_eq!(BotUpdate::parse(b" [22, {}]"), Err(UpdateError::NotAnUpdate));
         assert_eq!(
             BotUpdate::parse(br#"{"message":{}}"#),
             Err(UpdateError::NotAnUpdate)
