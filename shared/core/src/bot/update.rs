@@ -306,7 +306,10 @@ mod tests {
         assert_eq!(BotUpdate::parse(b"not json"), Err(UpdateError::NotAnUpdate));
         // Found by the fuzzer: serde reads a struct from an array.
         assert_eq!(BotUpdate::parse(b"[22]"), Err(UpdateError::NotAnUpdate));
-        assert_eq!(BotUpdate::parse(b" [22, {}]"), Err(UpdateError::NotAnUpdate));
+        assert_eq!(
+            BotUpdate::parse(b" [22, {}]"),
+            Err(UpdateError::NotAnUpdate)
+        );
         assert_eq!(
             BotUpdate::parse(br#"{"message":{}}"#),
             Err(UpdateError::NotAnUpdate)
