@@ -177,7 +177,7 @@ impl World {
             let world = self.clone();
             tokio::spawn(async move {
                 world
-                    .invoke(&[invite_body(1)], Duration::from_millis(7200))
+                    .invoke(&[invite_body(1)], Duration::from_millis(8200))
                     .await
             })
         };
@@ -188,7 +188,7 @@ impl World {
         );
         crashing.abort();
         let link_at_crash = self.stored(1).telegram_invite_link;
-        tokio::time::sleep(Duration::from_millis(7300)).await;
+        tokio::time::sleep(Duration::from_millis(8300)).await;
         assert!(self.invoke_one(1).await.is_empty());
         link_at_crash
     }

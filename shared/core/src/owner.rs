@@ -70,13 +70,15 @@ impl OwnerNotice {
     }
 }
 
-/// Tells the owner of `private_channel_id`, if the directory names one. Never fails:
-/// a notice that cannot go out is logged.
+/// Tells the owner of `private_channel_id`, if the directory names one, within
+/// `timeout` (the caller's Bot API call cap: a notice never holds up its worker). Never
+/// fails: a notice that cannot go out is logged.
 pub async fn tell_owner<T: TelegramInviter>(
     telegram: &T,
     directory: &ChannelDirectory,
     private_channel_id: i64,
     notice: OwnerNotice,
+    timeout: std::time::Duration,
 ) {
     let Some(entry) = directory.selling(private_channel_id) else {
         return;
@@ -85,7 +87,14 @@ pub async fn tell_owner<T: TelegramInviter>(
         return;
     };
     let channel = directory.private_channel_name(private_channel_id);
-    if let Err(e) = telegram.send_message(owner, &notice.text(&channel)).await {
-        warn!(owner_chat_id = owner, error = %e, ?notice, "owner notice not sent");
+    let text = notice.text(&channel);
+    match tokio::time::timeout(timeout, telegram.send_message(owner, &text)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(owner_chat_id = owner, error = %e, ?notice, "owner notice not sent"),
+        Err(_) => warn!(
+            owner_chat_id = owner,
+            ?notice,
+            "owner notice not sent in time"
+        ),
     }
 }

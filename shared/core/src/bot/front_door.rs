@@ -674,6 +674,7 @@ where
                 &self.setup.directory,
                 change.chat_id,
                 notice,
+                self.setup.timing.call_timeout,
             )
             .await;
         }

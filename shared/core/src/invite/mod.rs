@@ -270,7 +270,8 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 paid_until: grant.paid_until,
             }
         };
-        tell_owner(&self.telegram, &self.directory, chat_id, notice).await;
+        let timeout = self.settings.call_timeout;
+        tell_owner(&self.telegram, &self.directory, chat_id, notice, timeout).await;
     }
 
     /// Runs the invite; answers what the grant was (for the owner's notice).

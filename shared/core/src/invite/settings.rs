@@ -5,10 +5,10 @@ use std::time::Duration;
 
 /// The Bot API calls of the longest path through one message (ask whether a renewing
 /// buyer is in, ask again before dropping a stored link, revoke it, create one, revoke
-/// the link it replaces or lost to, send it). With the store writes around
+/// the link it replaces or lost to, send it, tell the owner). With the store writes around
 /// them, this decides both whether an invocation has time for one more message and which
 /// configurations are impossible.
-pub const BOT_API_CALLS_PER_MESSAGE: u32 = 6;
+pub const BOT_API_CALLS_PER_MESSAGE: u32 = 7;
 /// The claim and the writes after the calls, with room to spare.
 pub const STORE_TIME_PER_MESSAGE: Duration = Duration::from_secs(1);
 

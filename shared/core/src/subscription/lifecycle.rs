@@ -280,7 +280,8 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                         user_id: user,
                         reason,
                     };
-                    tell_owner(&self.telegram, &self.directory, key.channel_id, notice).await;
+                    let (channel, timeout) = (key.channel_id, self.call_timeout);
+                    tell_owner(&self.telegram, &self.directory, channel, notice, timeout).await;
                 }
             }
             Completion::ExpiryMoved => {
