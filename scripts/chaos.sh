@@ -4,7 +4,8 @@
 # Arguments go to the run: --seed N, --payments N (default 10000), --dynamodb-payments N
 # (default 3000: single-threaded moto is the slowest), --subscribers N (the subscription
 # lifecycle leg, default 1000; a third on DynamoDB), --burst N (expiries at one moment,
-# removed at Telegram's pace on SQLite; default 10000, 0 skips), --backends memory,....
+# removed at Telegram's pace on SQLite; default 10000, 0 skips), --join-requests N (the bot's
+# join-request leg, default 1000; a third on DynamoDB; 0 skips), --backends memory,....
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

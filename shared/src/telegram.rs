@@ -352,28 +352,44 @@ impl BotConversation for BotApiInviter {
     }
 
     async fn approve_join_request(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
-        let user = UserId(u64::try_from(user_id).unwrap_or_default());
-        match self
-            .bot
-            .approve_chat_join_request(ChatId(chat_id), user)
+        self.decide_join_request(chat_id, user_id, Method::ApproveChatJoinRequest)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(RequestError::Api(api)) if already_handled(&api) => Ok(()),
-            Err(e) => Err(self.classify(Method::ApproveChatJoinRequest, e)),
-        }
     }
 
     async fn decline_join_request(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
-        let user = UserId(u64::try_from(user_id).unwrap_or_default());
-        match self
-            .bot
-            .decline_chat_join_request(ChatId(chat_id), user)
+        self.decide_join_request(chat_id, user_id, Method::DeclineChatJoinRequest)
             .await
-        {
-            Ok(_) => Ok(()),
+    }
+}
+
+impl BotApiInviter {
+    /// `approveChatJoinRequest` or `declineChatJoinRequest`; a request already handled
+    /// is no error.
+    async fn decide_join_request(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+        method: Method,
+    ) -> Result<(), TelegramError> {
+        let (chat, user) = (
+            ChatId(chat_id),
+            UserId(u64::try_from(user_id).unwrap_or_default()),
+        );
+        let decided = if method == Method::ApproveChatJoinRequest {
+            self.bot
+                .approve_chat_join_request(chat, user)
+                .await
+                .map(drop)
+        } else {
+            self.bot
+                .decline_chat_join_request(chat, user)
+                .await
+                .map(drop)
+        };
+        match decided {
+            Ok(()) => Ok(()),
             Err(RequestError::Api(api)) if already_handled(&api) => Ok(()),
-            Err(e) => Err(self.classify(Method::DeclineChatJoinRequest, e)),
+            Err(e) => Err(self.classify(method, e)),
         }
     }
 }

@@ -2,12 +2,14 @@
 //! requests, the chain harness on moto, SQL stores, captured logs, and the chaos run.
 
 pub mod chaos;
+pub mod fresh;
 pub mod harness;
 pub mod logs;
 pub mod moto;
 pub mod requests;
 pub mod sql;
 
+pub use fresh::FreshStore;
 pub use harness::{BOT_TOKEN, Chain};
 pub use logs::LogBuffer;
 pub use moto::{DynamoDbRequests, MotoResources, moto, queue_with_dlq, unique};

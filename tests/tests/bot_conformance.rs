@@ -9,34 +9,14 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use telepay_core::store::memory::MemoryPaymentStore;
 use telepay_core::store::{BotStore, Fenced, OnceClaim, OnceFound, OnceKey};
-use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
+use telepay_integration_tests::FreshStore;
 use telepay_shared::dynamodb::DynamoDbPaymentStore;
 use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
 
-trait Backend: BotStore + Sized + 'static {
-    async fn fresh() -> Self;
-}
+/// A backend under test: a fresh store of it, and the port.
+trait Backend: BotStore + FreshStore {}
 
-impl Backend for MemoryPaymentStore {
-    async fn fresh() -> Self {
-        MemoryPaymentStore::new()
-    }
-}
-impl Backend for SqlitePaymentStore {
-    async fn fresh() -> Self {
-        sqlite_store(true).await
-    }
-}
-impl Backend for PostgresPaymentStore {
-    async fn fresh() -> Self {
-        postgres_store(true).await
-    }
-}
-impl Backend for DynamoDbPaymentStore {
-    async fn fresh() -> Self {
-        MotoResources::new().await.store()
-    }
-}
+impl<S: BotStore + FreshStore> Backend for S {}
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T12:00:00.000Z")

@@ -16,34 +16,14 @@ use telepay_core::subscription::{
     Subscription, SubscriptionKey, Task, TaskDone, TimeGrant, grant_time, refund_time,
     settle_live_link,
 };
-use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
+use telepay_integration_tests::FreshStore;
 use telepay_shared::dynamodb::DynamoDbPaymentStore;
 use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
 
-trait Backend: SubscriptionStore + Sized + 'static {
-    async fn fresh() -> Self;
-}
+/// A backend under test: a fresh store of it, and the port.
+trait Backend: SubscriptionStore + FreshStore {}
 
-impl Backend for MemoryPaymentStore {
-    async fn fresh() -> Self {
-        MemoryPaymentStore::new()
-    }
-}
-impl Backend for SqlitePaymentStore {
-    async fn fresh() -> Self {
-        sqlite_store(true).await
-    }
-}
-impl Backend for PostgresPaymentStore {
-    async fn fresh() -> Self {
-        postgres_store(true).await
-    }
-}
-impl Backend for DynamoDbPaymentStore {
-    async fn fresh() -> Self {
-        MotoResources::new().await.store()
-    }
-}
+impl<S: SubscriptionStore + FreshStore> Backend for S {}
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T12:00:00.000Z")

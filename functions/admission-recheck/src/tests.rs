@@ -20,34 +20,57 @@ use super::*;
 
 const TOKEN: &str = "123:admission-test";
 
+/// The handler's collaborators: the memory store and queue, the real adapter on `api`.
+struct Rig {
+    store: MemoryPaymentStore,
+    queue: MemoryQueue,
+    directory: ChannelDirectory,
+    texts: BotTexts,
+    settings: LifecycleSettings,
+    telegram: BotApiInviter,
+}
+
+impl Rig {
+    fn on(api: &str) -> Self {
+        Self {
+            store: MemoryPaymentStore::new(),
+            queue: MemoryQueue::new(),
+            directory: ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+            texts: BotTexts::default(),
+            settings: LifecycleSettings::default(),
+            telegram: BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(api)).unwrap(),
+        }
+    }
+
+    /// One invocation at `at`; the failed message ids.
+    async fn invoke(&self, event: LambdaEvent<SqsEvent>, at: DateTime<Utc>) -> Vec<String> {
+        let admission = Admission {
+            store: &self.store,
+            telegram: &self.telegram,
+            rechecks: &self.queue,
+            directory: &self.directory,
+            texts: &self.texts,
+            settings: &self.settings,
+            timing: telepay_core::bot::BotTiming::default(),
+        };
+        let clock: SharedClock = ManualClock::frozen_at(at);
+        let response = handle(&admission, &clock, event).await.unwrap();
+        response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+}
+
 async fn run(
     event: LambdaEvent<SqsEvent>,
     at: DateTime<Utc>,
 ) -> (Vec<String>, FakeBotApi, MemoryQueue) {
     let fake = FakeBotApi::start(TOKEN).await;
-    let telegram = BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
-    let store = MemoryPaymentStore::new();
-    let queue = MemoryQueue::new();
-    let directory = ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap();
-    let texts = BotTexts::default();
-    let settings = LifecycleSettings::default();
-    let admission = Admission {
-        store: &store,
-        telegram: &telegram,
-        rechecks: &queue,
-        directory: &directory,
-        texts: &texts,
-        settings: &settings,
-        timing: telepay_core::bot::BotTiming::default(),
-    };
-    let clock: SharedClock = ManualClock::frozen_at(at);
-    let response = handle(&admission, &clock, event).await.unwrap();
-    let failed = response
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect();
-    (failed, fake, queue)
+    let rig = Rig::on(&fake.url());
+    let failed = rig.invoke(event, at).await;
+    (failed, fake, rig.queue)
 }
 
 fn requested_at() -> DateTime<Utc> {
@@ -111,22 +134,8 @@ async fn telegram_down_leaves_the_recheck_for_a_retry() {
         vec![sqs_message("m1", "r1", body, 1)],
         Duration::from_secs(30),
     );
-    let telegram =
-        BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some("http://127.0.0.1:9")).unwrap();
-    let store = MemoryPaymentStore::new();
-    let queue = MemoryQueue::new();
-    let directory = ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap();
-    let (texts, settings) = (BotTexts::default(), LifecycleSettings::default());
-    let admission = Admission {
-        store: &store,
-        telegram: &telegram,
-        rechecks: &queue,
-        directory: &directory,
-        texts: &texts,
-        settings: &settings,
-        timing: telepay_core::bot::BotTiming::default(),
-    };
-    let clock: SharedClock = ManualClock::frozen_at(requested_at());
-    let response = handle(&admission, &clock, event).await.unwrap();
-    assert_eq!(response.batch_item_failures.len(), 1);
+    let failed = Rig::on("http://127.0.0.1:9")
+        .invoke(event, requested_at())
+        .await;
+    assert_eq!(failed, vec!["m1"]);
 }

@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use lambda_http::http::{Response, StatusCode, header};
 use lambda_http::{Body, Request};
-use telepay_core::bot::{BotFrontDoor, BotOutcome, BotRequest, InvoiceApi, SECRET_HEADER};
-use telepay_core::queue::{DelayedQueue, MessageQueue};
-use telepay_core::store::{
-    BotStore, IngressStore, OperatorStore, ReconcilerStore, SubscriptionStore,
+use telepay_core::bot::{
+    BotFrontDoor, BotOutcome, BotRequest, FrontDoorStore, InvoiceApi, SECRET_HEADER,
 };
+use telepay_core::queue::{DelayedQueue, MessageQueue};
 use telepay_core::telegram::{BotConversation, TelegramInviter};
 use tracing::{Instrument, error, info_span};
 
@@ -27,7 +26,7 @@ pub async fn handle<S, T, I, Q, V>(
     request: Request,
 ) -> Result<Response<Body>, Infallible>
 where
-    S: BotStore + SubscriptionStore + OperatorStore + IngressStore + ReconcilerStore,
+    S: FrontDoorStore,
     T: BotConversation + TelegramInviter,
     I: InvoiceApi,
     Q: DelayedQueue,

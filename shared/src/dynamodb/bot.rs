@@ -5,11 +5,8 @@
 //! rule and which returns the refusing item (no extra read); finish and release are
 //! UpdateItems fenced on the token.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::client::Waiters;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, BillingMode, KeyType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
@@ -21,7 +18,7 @@ use telepay_core::store::{
 };
 
 use super::item::{Item, number};
-use super::tables::{attribute, key};
+use super::tables::{attribute, key, wait_for_table};
 use super::{DynamoDbPaymentStore, unavailable};
 
 const CLAIMABLE: &str = "attribute_not_exists(once_key) OR keep_until_ms <= :now \
@@ -200,12 +197,7 @@ pub async fn create_bot_table(client: &Client, table: &str) -> Result<(), StoreE
         .send()
         .await
         .map_err(unavailable)?;
-    client
-        .wait_until_table_exists()
-        .table_name(table)
-        .wait(Duration::from_secs(120))
-        .await
-        .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+    wait_for_table(client, table).await?;
     let ttl = TimeToLiveSpecification::builder()
         .attribute_name("expires_at")
         .enabled(true)

@@ -7,11 +7,8 @@
 //! `next_due_at_ms`) shard by shard: its cost follows the work due, never the history,
 //! and a burst of expiries spreads over 16 partitions.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::client::Waiters;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType,
     ScalarAttributeType,
@@ -24,7 +21,7 @@ use telepay_core::store::{
 use telepay_core::subscription::{Ending, Subscription, SubscriptionKey};
 
 use super::item::{Item, number, timestamp};
-use super::tables::{attribute, key};
+use super::tables::{attribute, key, wait_for_table};
 use super::{DynamoDbPaymentStore, unavailable};
 
 pub const DUE_INDEX: &str = "DueIndex";
@@ -282,11 +279,6 @@ pub async fn create_subscriptions_table(client: &Client, table: &str) -> Result<
         .send()
         .await
         .map_err(unavailable)?;
-    client
-        .wait_until_table_exists()
-        .table_name(table)
-        .wait(Duration::from_secs(120))
-        .await
-        .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+    wait_for_table(client, table).await?;
     Ok(())
 }

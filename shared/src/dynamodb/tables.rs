@@ -144,12 +144,7 @@ async fn create_table(
             .global_secondary_indexes(pending_index()?);
     }
     request.send().await.map_err(unavailable)?;
-    client
-        .wait_until_table_exists()
-        .table_name(table)
-        .wait(Duration::from_secs(120))
-        .await
-        .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+    wait_for_table(client, table).await?;
     Ok(())
 }
 
@@ -172,5 +167,16 @@ async fn add_pending_index(client: &Client, table: &str) -> Result<(), StoreErro
         .send()
         .await
         .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Waits (up to 2 minutes) until a table just created is ACTIVE.
+pub(super) async fn wait_for_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .wait_until_table_exists()
+        .table_name(table)
+        .wait(Duration::from_secs(120))
+        .await
+        .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
     Ok(())
 }

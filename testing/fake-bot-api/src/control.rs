@@ -72,20 +72,9 @@ async fn messages(State(state): State<Arc<AppState>>, Path(user): Path<i64>) -> 
         .iter()
         .filter(|call| call.chat_id() == Some(user))
         .map(|call| {
-            let markup = match call.params.get("reply_markup") {
-                Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
-                Some(other) => other.clone(),
-                None => Value::Null,
-            };
-            let buttons: Vec<Value> = markup["inline_keyboard"]
-                .as_array()
+            let buttons: Vec<Value> = crate::buttons_of(&call.params)
                 .into_iter()
-                .flatten()
-                .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-                .map(|b| {
-                    let target = b["callback_data"].as_str().or_else(|| b["url"].as_str());
-                    json!([b["text"], target])
-                })
+                .map(|(text, target)| json!([text, target]))
                 .collect();
             json!({"text": call.text(), "buttons": buttons})
         })

@@ -414,35 +414,13 @@ impl FakeBotApiHandle {
     /// The buttons of the last delivered message to `chat_id` that had some: each as
     /// (text, callback data or URL).
     pub fn last_buttons(&self, chat_id: i64) -> Vec<(String, String)> {
-        let calls = self.delivered("sendMessage");
-        let Some(markup) = calls
+        self.delivered("sendMessage")
             .iter()
             .rev()
             .filter(|c| c.chat_id() == Some(chat_id))
-            .find_map(|c| c.params.get("reply_markup").cloned())
-        else {
-            return Vec::new();
-        };
-        let markup: Value = match markup {
-            Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
-            other => other,
-        };
-        markup["inline_keyboard"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-            .map(|button| {
-                let target = button["callback_data"]
-                    .as_str()
-                    .or_else(|| button["url"].as_str())
-                    .unwrap_or_default();
-                (
-                    button["text"].as_str().unwrap_or_default().to_owned(),
-                    target.to_owned(),
-                )
-            })
-            .collect()
+            .map(|c| buttons_of(&c.params))
+            .find(|buttons| !buttons.is_empty())
+            .unwrap_or_default()
     }
 
     /// Makes `user_id` a member of `chat_id` (joined some other way).
@@ -609,24 +587,9 @@ async fn handle(
         result
     };
     if let (true, Some(Some(_)), "sendMessage") = (state.print_invites, &result, method.as_str()) {
-        let markup = match params.get("reply_markup") {
-            Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
-            Some(other) => other.clone(),
-            None => Value::Null,
-        };
-        let buttons: String = markup["inline_keyboard"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-            .map(|b| {
-                let target = b["callback_data"].as_str().or_else(|| b["url"].as_str());
-                format!(
-                    "  [{}] -> {}\n",
-                    b["text"].as_str().unwrap_or_default(),
-                    target.unwrap_or_default()
-                )
-            })
+        let buttons: String = buttons_of(&params)
+            .iter()
+            .map(|(text, target)| format!("  [{text}] -> {target}\n"))
             .collect();
         println!(
             "[fake Telegram] message to user {}:\n{}\n{buttons}",
@@ -822,4 +785,28 @@ fn form_fields(body: &[u8], boundary: &str) -> Value {
         fields.insert(name, parsed);
     }
     Value::Object(fields)
+}
+
+/// The inline buttons of a sendMessage's parameters, each as (text, callback data or
+/// URL). teloxide sends `reply_markup` as an object, a form as a JSON string.
+pub(crate) fn buttons_of(params: &Value) -> Vec<(String, String)> {
+    let markup = match params.get("reply_markup") {
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+        Some(other) => other.clone(),
+        None => Value::Null,
+    };
+    markup["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .map(|button| {
+            let target = button["callback_data"]
+                .as_str()
+                .or_else(|| button["url"].as_str())
+                .unwrap_or_default();
+            let text = button["text"].as_str().unwrap_or_default();
+            (text.to_owned(), target.to_owned())
+        })
+        .collect()
 }

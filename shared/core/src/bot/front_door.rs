@@ -172,6 +172,18 @@ pub struct BotSetup {
     pub timing: BotTiming,
 }
 
+/// The store ports the bot uses: its once-records, subscriptions (`/status`,
+/// admission) and the operator's re-issue of an invite (`/status`).
+pub trait FrontDoorStore:
+    BotStore + SubscriptionStore + OperatorStore + IngressStore + ReconcilerStore
+{
+}
+
+impl<S> FrontDoorStore for S where
+    S: BotStore + SubscriptionStore + OperatorStore + IngressStore + ReconcilerStore
+{
+}
+
 pub struct BotFrontDoor<S, T, I, Q, V> {
     setup: BotSetup,
     store: S,
@@ -186,7 +198,7 @@ pub struct BotFrontDoor<S, T, I, Q, V> {
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
-    S: BotStore + SubscriptionStore + OperatorStore + IngressStore + ReconcilerStore,
+    S: FrontDoorStore,
     T: BotConversation + TelegramInviter,
     I: InvoiceApi,
     Q: DelayedQueue,

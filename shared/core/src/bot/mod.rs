@@ -19,7 +19,7 @@ pub mod texts;
 pub mod update;
 
 pub use admission::{AdmissionRecheck, Admitted, BotTiming, RECHECK_EVERY, WAIT_FOR_GRANT};
-pub use front_door::{BotError, BotFrontDoor, BotOutcome, BotRequest, BotSetup};
+pub use front_door::{BotError, BotFrontDoor, BotOutcome, BotRequest, BotSetup, FrontDoorStore};
 pub use invoice::{Invoice, InvoiceApi, InvoiceError, InvoiceRequest, InvoiceUrls};
 pub use secret::{SECRET_HEADER, WebhookSecret};
 pub use texts::BotTexts;
