@@ -19,7 +19,7 @@ use telepay_core::order::UserId;
 use telepay_core::payment::Purchase;
 use telepay_core::reconcile::Reconciler;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::{OperatorStore, Resolution, SubscriptionFilter};
+use telepay_core::store::{BotStore, OperatorStore, Resolution, SubscriptionFilter};
 use telepay_core::subscription::{LifecycleSettings, Subscription, SubscriptionKey};
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
@@ -215,6 +215,12 @@ enum BotCommand {
     },
     /// getWebhookInfo: the URL Telegram uses, updates waiting, the last delivery error.
     Info,
+    /// Delete the bot's once-records past their keep time (48 h): run daily on
+    /// Postgres or SQLite; DynamoDB's TTL does it on its own.
+    Forget {
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
 }
 
 #[tokio::main]
@@ -512,6 +518,15 @@ async fn subscriptions(command: SubscriptionsCommand) -> anyhow::Result<()> {
 /// The bot (needed only to revoke a link) and the directory (needed only for seed rows
 /// without a stored purchase), when configured.
 async fn bot(command: BotCommand) -> anyhow::Result<()> {
+    if let BotCommand::Forget { limit } = command {
+        let shop = Shop::connect().await?;
+        let forgotten = shop
+            .store()
+            .forget_expired(chrono::Utc::now(), limit)
+            .await?;
+        print(json!({"forgotten": forgotten}));
+        return Ok(());
+    }
     // The token and the webhook secret may live in Secrets Manager, as for the functions.
     let sdk = load_sdk_config(consumer_timeouts()).await;
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
@@ -531,6 +546,7 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
                 json!({"webhook": url, "allowed_updates": ["message", "callback_query", "chat_join_request", "my_chat_member"]}),
             );
         }
+        BotCommand::Forget { .. } => unreachable!("handled above, without the bot"),
         BotCommand::Info => {
             let info = telegram.webhook_info().await?;
             print(json!({

@@ -104,10 +104,12 @@ async fn main() -> anyhow::Result<()> {
         );
         ChannelDirectory::from_json(DEMO_BOT_DIRECTORY)?
     };
-    let fake_port = |variable: &str, offset: u16| -> anyhow::Result<u16> {
-        env.get(variable)
-            .map_or(Ok(port.wrapping_add(offset)), |p| p.parse())
-            .with_context(|| variable.to_owned())
+    // A fake's port: as set (and then required), or PORT+offset (and then a default).
+    let fake_port = |variable: &str, offset: u16| -> anyhow::Result<(u16, bool)> {
+        match env.get(variable) {
+            Some(text) => Ok((text.parse().with_context(|| variable.to_owned())?, true)),
+            None => Ok((port.wrapping_add(offset), false)),
+        }
     };
 
     // Without a token, the fake Bot API stands in for Telegram and prints each invite.
@@ -117,10 +119,23 @@ async fn main() -> anyhow::Result<()> {
             (BotApiInviter::new(token, api_url.as_deref())?, None)
         }
         None => {
-            let at = SocketAddr::from(([127, 0, 0, 1], fake_port("FAKE_TELEGRAM_PORT", 1)?));
-            let fake = FakeBotApi::start_on(at, "local-demo-token", true)
-                .await
-                .with_context(|| format!("starting the fake Bot API on {at}"))?;
+            let (wanted, explicit) = fake_port("FAKE_TELEGRAM_PORT", 1)?;
+            let start = |port| FakeBotApi::start_on(loopback(port), "local-demo-token", true);
+            let fake = match start(wanted).await {
+                Ok(fake) => fake,
+                // The default port is taken: anywhere will do for `make run` alone.
+                Err(_) if !explicit => {
+                    let fake = start(0).await.context("starting the fake Bot API")?;
+                    println!(
+                        "port {wanted} is busy: FAKE_TELEGRAM_PORT={} for make demo-buy",
+                        fake.port()
+                    );
+                    fake
+                }
+                Err(e) => {
+                    return Err(e).context(format!("starting the fake Bot API on port {wanted}"));
+                }
+            };
             info!(url = %fake.url(), "TELEGRAM_BOT_TOKEN not set: invites go to the fake Bot API and are printed");
             // As Telegram does: about 30 messages a second, one per second per chat.
             fake.enforce_pace();
@@ -230,7 +245,7 @@ async fn bot_settings(
     port: u16,
     directory: ChannelDirectory,
     ipn_secret: &str,
-    fake_port: &dyn Fn(&str, u16) -> anyhow::Result<u16>,
+    fake_port: &FakePort<'_>,
 ) -> anyhow::Result<LocalBot> {
     let secret = match env
         .get(config::BOT_WEBHOOK_SECRET)
@@ -250,10 +265,24 @@ async fn bot_settings(
             (NowPaymentsInvoices::new(key, url.as_deref())?, None)
         }
         None => {
-            let at = SocketAddr::from(([127, 0, 0, 1], fake_port("FAKE_NOWPAYMENTS_PORT", 2)?));
-            let fake = FakeNowPayments::start_on(at, DEMO_NOWPAYMENTS_KEY, ipn_secret)
-                .await
-                .with_context(|| format!("starting the fake NOWPayments on {at}"))?;
+            let (wanted, explicit) = fake_port("FAKE_NOWPAYMENTS_PORT", 2)?;
+            let start =
+                |port| FakeNowPayments::start_on(loopback(port), DEMO_NOWPAYMENTS_KEY, ipn_secret);
+            let fake = match start(wanted).await {
+                Ok(fake) => fake,
+                Err(_) if !explicit => {
+                    let fake = start(0).await.context("starting the fake NOWPayments")?;
+                    println!(
+                        "port {wanted} is busy: FAKE_NOWPAYMENTS_PORT={} for make demo-buy",
+                        fake.port()
+                    );
+                    fake
+                }
+                Err(e) => {
+                    return Err(e)
+                        .context(format!("starting the fake NOWPayments on port {wanted}"));
+                }
+            };
             println!(
                 "fake NOWPayments on {} (pay an invoice: POST /fake/pay/<invoice id>)",
                 fake.url()
@@ -499,4 +528,11 @@ where
     let request = gateway::lambda_request(&event);
     let response = infallible(bot_webhook::handle(&bot, request).await);
     gateway::http_response(response)
+}
+
+/// A fake's port by its variable and its offset from PORT: (port, set explicitly).
+type FakePort<'a> = dyn Fn(&str, u16) -> anyhow::Result<(u16, bool)> + 'a;
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }

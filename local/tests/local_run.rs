@@ -15,6 +15,8 @@ const SAMPLE_IPN_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/sa
 struct LocalRun {
     child: Child,
     port: u16,
+    /// The fake Bot API's and the fake NOWPayments' ports.
+    fake_ports: (u16, u16),
     output: Arc<Mutex<Vec<String>>>,
 }
 
@@ -24,15 +26,23 @@ impl LocalRun {
     }
 
     fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Three free ports at once: the run's and its two fakes' (PORT+1 may be a
+        // client socket's on a busy machine).
+        let listeners: Vec<_> = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        drop(listeners);
+        let (port, telegram_port, nowpayments_port) = (ports[0], ports[1], ports[2]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_telepay-local"))
             .args(args)
             .envs(envs.iter().copied())
             .env("PORT", port.to_string())
+            .env("FAKE_TELEGRAM_PORT", telegram_port.to_string())
+            .env("FAKE_NOWPAYMENTS_PORT", nowpayments_port.to_string())
             .env("RUST_LOG", "warn")
             .env_remove("TELEGRAM_BOT_TOKEN")
             .env_remove("TELEPAY_IPN_SECRET")
@@ -52,6 +62,7 @@ impl LocalRun {
         let run = Self {
             child,
             port,
+            fake_ports: (telegram_port, nowpayments_port),
             output,
         };
         assert!(
@@ -261,6 +272,8 @@ fn demo_buy_plays_a_buyer_end_to_end_and_a_forwarded_link_is_declined() {
     let run = LocalRun::start(&db);
     let demo = Command::new(env!("CARGO_BIN_EXE_demo-buy"))
         .env("PORT", run.port.to_string())
+        .env("FAKE_TELEGRAM_PORT", run.fake_ports.0.to_string())
+        .env("FAKE_NOWPAYMENTS_PORT", run.fake_ports.1.to_string())
         .output()
         .expect("run demo-buy");
     let printed = String::from_utf8_lossy(&demo.stdout);

@@ -273,4 +273,8 @@ impl BotStore for AnyPaymentStore {
     async fn read_once(&self, key: OnceKey) -> Result<Option<OnceRecord>, StoreError> {
         delegate!(self, s => s.read_once(key).await)
     }
+
+    async fn forget_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        delegate!(self, s => s.forget_expired(now, limit).await)
+    }
 }

@@ -199,6 +199,39 @@ mod cases {
         assert!(!record.done, "the claim starts a fresh record");
     }
 
+    pub async fn forgetting_deletes_only_records_past_their_keep_time<B: Backend>() {
+        let store = B::fresh().await;
+        let kept = OnceKey::Update(1);
+        let old = OnceKey::Update(2);
+        let keep_for = |hours: i64| OnceClaim {
+            keep_until: t0() + TimeDelta::hours(hours),
+            ..claim("a", t0())
+        };
+        assert_eq!(
+            store.claim_once(kept, &keep_for(48)).await.unwrap(),
+            OnceFound::Claimed
+        );
+        assert_eq!(
+            store.claim_once(old, &keep_for(1)).await.unwrap(),
+            OnceFound::Claimed
+        );
+        let forgotten = store
+            .forget_expired(t0() + TimeDelta::hours(2), 100)
+            .await
+            .unwrap();
+        if forgotten == 0 {
+            // DynamoDB: its TTL deletes them; a claim treats them as absent meanwhile.
+            assert!(store.read_once(old).await.unwrap().is_some());
+        } else {
+            assert_eq!(forgotten, 1);
+            assert_eq!(store.read_once(old).await.unwrap(), None);
+        }
+        assert!(
+            store.read_once(kept).await.unwrap().is_some(),
+            "a kept record stays"
+        );
+    }
+
     pub async fn keys_of_different_kinds_never_collide<B: Backend>() {
         let store = B::fresh().await;
         let keys = [
@@ -241,6 +274,7 @@ macro_rules! bot_suite {
             #[tokio::test] async fn a_crashed_holders_lapsed_lease_is_taken_over_and_its_finish_is_refused() { cases::a_crashed_holders_lapsed_lease_is_taken_over_and_its_finish_is_refused::<Store>().await }
             #[tokio::test] async fn a_released_record_is_claimable_at_once_and_only_by_its_holder() { cases::a_released_record_is_claimable_at_once_and_only_by_its_holder::<Store>().await }
             #[tokio::test] async fn a_record_past_its_keep_time_is_forgotten() { cases::a_record_past_its_keep_time_is_forgotten::<Store>().await }
+            #[tokio::test] async fn forgetting_deletes_only_records_past_their_keep_time() { cases::forgetting_deletes_only_records_past_their_keep_time::<Store>().await }
             #[tokio::test] async fn keys_of_different_kinds_never_collide() { cases::keys_of_different_kinds_never_collide::<Store>().await }
         }
     )*};

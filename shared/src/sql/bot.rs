@@ -23,6 +23,8 @@ const FINISH: &str = "UPDATE bot_once SET done = TRUE, result = $3, lease_token 
      WHERE once_key = $1 AND lease_token = $2 AND done = FALSE RETURNING once_key";
 const RELEASE: &str = "UPDATE bot_once SET lease_token = NULL, lease_until_ms = 0 \
      WHERE once_key = $1 AND lease_token = $2 AND done = FALSE RETURNING once_key";
+const FORGET: &str = "DELETE FROM bot_once WHERE once_key IN \
+     (SELECT once_key FROM bot_once WHERE keep_until_ms <= $1 LIMIT $2) RETURNING once_key";
 const READ: &str = "SELECT done, result, lease_until_ms, keep_until_ms FROM bot_once \
      WHERE once_key = $1";
 
@@ -105,5 +107,13 @@ impl<DB: SqlDialect> BotStore for SqlPaymentStore<DB> {
             .await
             .map_err(unavailable)?;
         Ok(rows.pop().map(OnceRow::into_record))
+    }
+
+    async fn forget_expired(&self, now: DateTime<Utc>, limit_to: usize) -> Result<u64, StoreError> {
+        self.statements.count();
+        let binds = vec![now.timestamp_millis().into(), super::limit(limit_to)];
+        DB::rows_returned(&self.pool, FORGET, binds)
+            .await
+            .map_err(unavailable)
     }
 }

@@ -73,6 +73,13 @@ pub trait SqlDialect: Database {
         binds: Vec<Bind>,
     ) -> impl Future<Output = Result<Vec<OnceRow>, sqlx::Error>> + Send;
 
+    /// Runs a statement; how many rows it returned (`RETURNING`: the rows it changed).
+    fn rows_returned(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+
     /// Applies the pending migrations in `migrations/`.
     fn migrate(pool: &Pool<Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
@@ -168,6 +175,18 @@ where
         sqlx::query_as_with::<DB, OnceRow, _>(sql, arguments)
             .fetch_all(pool)
             .await
+    }
+
+    async fn rows_returned(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<u64, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        let rows = sqlx::query_with::<DB, _>(sql, arguments)
+            .fetch_all(pool)
+            .await?;
+        Ok(rows.len() as u64)
     }
 
     async fn migrate(pool: &Pool<Self>) -> Result<(), sqlx::Error> {

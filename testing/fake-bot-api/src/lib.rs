@@ -252,6 +252,10 @@ impl FakeBotApiHandle {
         format!("http://{}", self.state.addr)
     }
 
+    pub fn port(&self) -> u16 {
+        self.state.addr.port()
+    }
+
     pub fn inject(&self, fault: Fault) {
         self.state.shared.lock().unwrap().faults.push_back(fault);
     }

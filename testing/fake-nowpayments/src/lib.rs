@@ -136,6 +136,10 @@ impl FakeNowPayments {
         format!("http://{}", self.addr)
     }
 
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     pub fn invoices(&self) -> Vec<CreatedInvoice> {
         self.state.books.lock().unwrap().invoices.clone()
     }

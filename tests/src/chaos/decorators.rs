@@ -60,6 +60,10 @@ impl<S: PaymentStore + BotStore> BotStore for ChaosStore<S> {
         let call = self.inner.read_once(key);
         self.faulty("read_once", 0, call).await
     }
+
+    async fn forget_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        self.inner.forget_expired(now, limit).await
+    }
 }
 
 /// A [`PaymentStore`] whose writes pass step boundaries and suffer faults.

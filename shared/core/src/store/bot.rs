@@ -145,6 +145,15 @@ pub trait BotStore: Send + Sync {
         &self,
         key: OnceKey,
     ) -> impl Future<Output = Result<Option<OnceRecord>, StoreError>> + Send;
+
+    /// Deletes up to `limit` records whose keep time has passed at `now`; answers how
+    /// many. SQL keeps them until then (`telepay bot forget`); DynamoDB's TTL deletes
+    /// them on its own, so there it deletes nothing.
+    fn forget_expired(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 impl<T: BotStore + ?Sized> BotStore for std::sync::Arc<T> {
@@ -165,5 +174,8 @@ impl<T: BotStore + ?Sized> BotStore for std::sync::Arc<T> {
     }
     async fn read_once(&self, key: OnceKey) -> Result<Option<OnceRecord>, StoreError> {
         (**self).read_once(key).await
+    }
+    async fn forget_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        (**self).forget_expired(now, limit).await
     }
 }

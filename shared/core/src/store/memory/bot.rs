@@ -77,4 +77,19 @@ impl BotStore for MemoryPaymentStore {
             .get(&key.storage_key())
             .map(|(_, record)| record.clone()))
     }
+
+    async fn forget_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        self.check_available()?;
+        let mut once = self.once.lock().unwrap();
+        let expired: Vec<String> = once
+            .iter()
+            .filter(|(_, (_, record))| record.keep_until <= now)
+            .map(|(key, _)| key.clone())
+            .take(limit)
+            .collect();
+        for key in &expired {
+            once.remove(key);
+        }
+        Ok(expired.len() as u64)
+    }
 }
