@@ -594,3 +594,46 @@ async fn bot_set_webhook_points_telegram_at_the_bot_with_its_secret_and_info_sho
         "https://abc.execute-api.eu-west-1.amazonaws.com/telegram-webhook"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_forget_deletes_only_the_records_past_their_keep_time() {
+    use telepay_core::store::{BotStore, OnceClaim, OnceKey};
+    let shop = Shop::new().await;
+    let now = Utc::now();
+    let claim = |keep: TimeDelta| OnceClaim {
+        token: "t".into(),
+        lease_until: now,
+        keep_until: now + keep,
+        now: now - TimeDelta::hours(49),
+    };
+    shop.store
+        .claim_once(OnceKey::Update(1), &claim(TimeDelta::hours(-1)))
+        .await
+        .unwrap();
+    shop.store
+        .claim_once(OnceKey::Update(2), &claim(TimeDelta::hours(47)))
+        .await
+        .unwrap();
+    assert_eq!(
+        shop.ok(&["bot", "forget"]),
+        vec![serde_json::json!({"forgotten": 1})]
+    );
+    assert!(
+        shop.store
+            .read_once(OnceKey::Update(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        shop.store
+            .read_once(OnceKey::Update(2))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        shop.ok(&["bot", "forget"]),
+        vec![serde_json::json!({"forgotten": 0})]
+    );
+}
