@@ -8,11 +8,10 @@ use fake_bot_api::FakeBotApi;
 use fake_nowpayments::FakeNowPayments;
 use lambda_http::{Body, Request, http};
 use serde_json::{Value, json};
-use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
+use telepay_core::bot::{BotFrontDoor, BotSetup, WebhookSecret};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::SAMPLE_DIRECTORY;
 use telepay_core::queue::memory::MemoryQueue;
-use telepay_core::subscription::LifecycleSettings;
 use telepay_integration_tests::sqlite_store;
 use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::sql::SqlitePaymentStore;
@@ -290,17 +289,11 @@ async fn check(case: Case) -> Option<String> {
     let nowpayments = FakeNowPayments::start(NP_KEY, "ipn").await;
     let store = sqlite_store(true).await;
     let bot = BotFrontDoor::new(
-        BotSetup {
-            secret: WebhookSecret::new(SECRET).unwrap(),
-            directory: ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-            texts: BotTexts::default(),
-            settings: LifecycleSettings::default(),
-            urls: InvoiceUrls {
-                ipn_callback_url: "https://example.com/np-webhook".into(),
-                success_url: None,
-            },
-            timing: BotTiming::default(),
-        },
+        BotSetup::new(
+            WebhookSecret::new(SECRET).unwrap(),
+            ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+            "https://example.com/np-webhook",
+        ),
         store.clone(),
         BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap(),
         NowPaymentsInvoices::new(

@@ -12,7 +12,7 @@ use fake_nowpayments::FakeNowPayments;
 use lambda_http::{Body, http};
 use serde_json::json;
 use telepay_core::bot::admission::Admission;
-use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
+use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, WebhookSecret};
 use telepay_core::clock::{SharedClock, system_clock};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::order::UserId;
@@ -75,15 +75,12 @@ async fn a_join_request_racing_its_payment_waits_on_sqs_and_is_approved_after_th
     };
     let bot = BotFrontDoor::new(
         BotSetup {
-            secret: WebhookSecret::new(SECRET).unwrap(),
-            directory: directory.clone(),
-            texts: BotTexts::default(),
-            settings: LifecycleSettings::default(),
-            urls: InvoiceUrls {
-                ipn_callback_url: "https://example.com/np-webhook".into(),
-                success_url: None,
-            },
             timing,
+            ..BotSetup::new(
+                WebhookSecret::new(SECRET).unwrap(),
+                directory.clone(),
+                "https://example.com/np-webhook",
+            )
         },
         store.clone(),
         telegram(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
 use fake_nowpayments::FakeNowPayments;
-use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, WebhookSecret};
+use telepay_core::bot::{BotFrontDoor, BotSetup, WebhookSecret};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
 use telepay_core::invite::{InviteSender, InviteSettings};
@@ -20,7 +20,6 @@ use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::ports::*;
-use telepay_core::subscription::LifecycleSettings;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::{LogBuffer, database_url, ipn_request, moto, outcome, unique};
 use telepay_shared::config::DatabaseUrl;
@@ -231,14 +230,11 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
     let nowpayments = FakeNowPayments::start(NOWPAYMENTS_KEY, IPN_SECRET).await;
     let front_door = |key: &str, api: &str| {
         BotFrontDoor::new(
-            BotSetup {
-                secret: WebhookSecret::new(WEBHOOK_SECRET).unwrap(),
-                directory: ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-                texts: BotTexts::default(),
-                settings: LifecycleSettings::default(),
-                urls: bot_config.urls.clone(),
-                timing: BotTiming::default(),
-            },
+            BotSetup::new(
+                WebhookSecret::new(WEBHOOK_SECRET).unwrap(),
+                ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+                bot_config.urls.ipn_callback_url.clone(),
+            ),
             store.clone(),
             BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap(),
             NowPaymentsInvoices::new(NowPaymentsApiKey::new(key).unwrap(), Some(api)).unwrap(),

@@ -10,7 +10,7 @@ use fake_nowpayments::FakeNowPayments;
 use lambda_http::http::{self, StatusCode};
 use serde_json::{Value, json};
 use telepay_core::bot::admission::AdmissionRecheck;
-use telepay_core::bot::{BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
+use telepay_core::bot::{BotSetup, BotTexts, WebhookSecret};
 use telepay_core::clock::{Clock, ManualClock};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::order::UserId;
@@ -64,17 +64,8 @@ async fn rig() -> Rig {
     let telegram = FakeBotApi::start(TOKEN).await;
     let nowpayments = FakeNowPayments::start(API_KEY, IPN_SECRET).await;
     let clock = ManualClock::following_system();
-    let setup = BotSetup {
-        secret: WebhookSecret::new(SECRET).unwrap(),
-        directory: ChannelDirectory::from_json(DIRECTORY).unwrap(),
-        texts: BotTexts::default(),
-        settings: LifecycleSettings::default(),
-        urls: InvoiceUrls {
-            ipn_callback_url: "https://example.com/np-webhook".into(),
-            success_url: Some("https://t.me/telepay_fake_bot".into()),
-        },
-        timing: BotTiming::default(),
-    };
+    let mut setup = setup("https://example.com/np-webhook");
+    setup.urls.success_url = Some("https://t.me/telepay_fake_bot".into());
     let bot = BotFrontDoor::new(
         setup,
         MemoryPaymentStore::new(),
@@ -94,6 +85,15 @@ async fn rig() -> Rig {
         nowpayments,
         clock,
     }
+}
+
+/// The bot of these tests, with our IPN URL.
+fn setup(ipn_callback_url: &str) -> BotSetup {
+    BotSetup::new(
+        WebhookSecret::new(SECRET).unwrap(),
+        ChannelDirectory::from_json(DIRECTORY).unwrap(),
+        ipn_callback_url,
+    )
 }
 
 fn request(body: &str, secret: Option<&str>) -> Request {
@@ -280,17 +280,7 @@ async fn nowpayments_down_is_a_500_and_telegrams_redelivery_makes_the_one_invoic
 async fn a_refused_invoice_is_answered_on_the_button_not_retried() {
     let rig = rig().await;
     let bot_with_wrong_key = BotFrontDoor::new(
-        BotSetup {
-            secret: WebhookSecret::new(SECRET).unwrap(),
-            directory: ChannelDirectory::from_json(DIRECTORY).unwrap(),
-            texts: BotTexts::default(),
-            settings: LifecycleSettings::default(),
-            urls: InvoiceUrls {
-                ipn_callback_url: "https://example.com/np".into(),
-                success_url: None,
-            },
-            timing: BotTiming::default(),
-        },
+        setup("https://example.com/np"),
         MemoryPaymentStore::new(),
         BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&rig.telegram.url())).unwrap(),
         NowPaymentsInvoices::new(

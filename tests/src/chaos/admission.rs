@@ -18,9 +18,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use fake_bot_api::{FakeBotApi, FaultKind};
 use fake_nowpayments::FakeNowPayments;
-use telepay_core::bot::{
-    BotFrontDoor, BotSetup, BotTexts, BotTiming, InvoiceUrls, SECRET_HEADER, WebhookSecret,
-};
+use telepay_core::bot::{BotFrontDoor, BotSetup, BotTiming, SECRET_HEADER, WebhookSecret};
 use telepay_core::clock::system_clock;
 use telepay_core::directory::{Admission, ChannelDirectory};
 use telepay_core::ipn::PaymentId;
@@ -325,15 +323,12 @@ where
     let rechecks = DelayQueue::default();
     let bot: Arc<Bot<S>> = Arc::new(BotFrontDoor::new(
         BotSetup {
-            secret: WebhookSecret::new(SECRET).unwrap(),
-            directory: ChannelDirectory::from_json(DIRECTORY).unwrap(),
-            texts: BotTexts::default(),
-            settings: settings.clone(),
-            urls: InvoiceUrls {
-                ipn_callback_url: "http://127.0.0.1:9/np-webhook".into(),
-                success_url: None,
-            },
             timing: config.timing,
+            ..BotSetup::new(
+                WebhookSecret::new(SECRET).unwrap(),
+                ChannelDirectory::from_json(DIRECTORY).unwrap(),
+                "http://127.0.0.1:9/np-webhook",
+            )
         },
         ChaosStore::new(raw.clone(), chaos.clone()),
         ChaosTelegram::new(telegram(), chaos.clone()),

@@ -184,6 +184,28 @@ impl<S> FrontDoorStore for S where
 {
 }
 
+impl BotSetup {
+    /// A bot with the default texts, lifecycle settings and timing, and no success URL;
+    /// set any field after.
+    pub fn new(
+        secret: WebhookSecret,
+        directory: ChannelDirectory,
+        ipn_callback_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            secret,
+            directory,
+            texts: BotTexts::default(),
+            settings: LifecycleSettings::default(),
+            urls: InvoiceUrls {
+                ipn_callback_url: ipn_callback_url.into(),
+                success_url: None,
+            },
+            timing: BotTiming::default(),
+        }
+    }
+}
+
 pub struct BotFrontDoor<S, T, I, Q, V> {
     setup: BotSetup,
     store: S,
