@@ -281,14 +281,8 @@ where
             return BotOutcome::Ignored;
         }
         let key = OnceKey::Update(update.update_id);
-        let token = uuid::Uuid::new_v4().to_string();
-        let now = self.clock.now();
-        let claim = OnceClaim {
-            token: token.clone(),
-            lease_until: now + self.setup.timing.update_lease,
-            keep_until: now + KEEP_RECORDS,
-            now,
-        };
+        let claim = self.once_claim(self.clock.now(), KEEP_RECORDS);
+        let token = &claim.token;
         match self.store.claim_once(key, &claim).await {
             Ok(OnceFound::Claimed) => {}
             Ok(OnceFound::Done { .. }) => return BotOutcome::AlreadyHandled,
@@ -303,7 +297,7 @@ where
             Err(e) if e.retry_helps() => {
                 warn!(update_id = update.update_id, error = %e, "update not handled now: Telegram will retry");
                 // Best effort: a lease left behind lapses on its own.
-                let _ = self.store.release_once(key, &token).await;
+                let _ = self.store.release_once(key, token).await;
                 emit_count("BotUpdateRetried");
                 return BotOutcome::Unavailable;
             }
@@ -314,7 +308,7 @@ where
         }
         match self
             .store
-            .finish_once(key, &token, None, self.clock.now())
+            .finish_once(key, token, None, self.clock.now())
             .await
         {
             Ok(Fenced::Done) => BotOutcome::Handled,
@@ -352,6 +346,17 @@ where
             texts: &self.setup.texts,
             settings: &self.setup.settings,
             timing: self.setup.timing,
+        }
+    }
+
+    /// A claim on a once-record at `now` under a fresh token, leased for the update's
+    /// lease and kept for `keep_for`.
+    fn once_claim(&self, now: DateTime<Utc>, keep_for: TimeDelta) -> OnceClaim {
+        OnceClaim {
+            token: uuid::Uuid::new_v4().to_string(),
+            lease_until: now + self.setup.timing.update_lease,
+            keep_until: now + keep_for,
+            now,
         }
     }
 
@@ -470,18 +475,11 @@ where
         // noted, even when an earlier attempt made the invoice and then failed.
         self.note_purchase(user_id, entry.channel_id, now).await?;
         let [key, previous] = invoice_keys(user_id, entry.channel_id, tier, now);
-        let token = uuid::Uuid::new_v4().to_string();
-        let claim = OnceClaim {
-            token: token.clone(),
-            lease_until: now + self.setup.timing.update_lease,
-            keep_until: now + KEEP_RECORDS,
-            now,
-        };
+        let claim = self.once_claim(now, KEEP_RECORDS);
+        let token = &claim.token;
         match self.store.claim_once(key, &claim).await? {
             OnceFound::Done { result } => {
-                return result
-                    .and_then(|json| serde_json::from_str(&json).ok())
-                    .ok_or(BotError::InvoiceBusy);
+                return Invoice::stored(result).ok_or(BotError::InvoiceBusy);
             }
             OnceFound::Leased { .. } => return Err(BotError::InvoiceBusy),
             OnceFound::Claimed => {}
@@ -490,15 +488,14 @@ where
             .store
             .read_once(previous)
             .await?
-            .and_then(|record| record.result)
-            .and_then(|json| serde_json::from_str::<Invoice>(&json).ok())
+            .and_then(|record| Invoice::stored(record.result))
             .filter(|invoice| invoice.fresh_at(now));
         let invoice = match recent {
             Some(invoice) => invoice,
             None => match self.create_invoice(user_id, entry, tier, now).await {
                 Ok(invoice) => invoice,
                 Err(e) => {
-                    let _ = self.store.release_once(key, &token).await;
+                    let _ = self.store.release_once(key, token).await;
                     return Err(e);
                 }
             },
@@ -506,7 +503,7 @@ where
         let json = serde_json::to_string(&invoice).expect("an invoice serializes");
         let invoice = match self
             .store
-            .finish_once(key, &token, Some(&json), self.clock.now())
+            .finish_once(key, token, Some(&json), self.clock.now())
             .await?
         {
             Fenced::Done => invoice,
@@ -515,8 +512,7 @@ where
                 .store
                 .read_once(key)
                 .await?
-                .and_then(|record| record.result)
-                .and_then(|json| serde_json::from_str(&json).ok())
+                .and_then(|record| Invoice::stored(record.result))
                 .unwrap_or(invoice),
         };
         info!(user_id, channel_id = entry.channel_id, invoice_id = %invoice.id, "invoice ready");
@@ -550,16 +546,10 @@ where
         now: DateTime<Utc>,
     ) -> Result<(), BotError> {
         let key = super::admission::purchase_keys(user_id, channel_id, now)[0];
-        let token = uuid::Uuid::new_v4().to_string();
-        let claim = OnceClaim {
-            token: token.clone(),
-            lease_until: now + self.setup.timing.update_lease,
-            keep_until: now + TimeDelta::hours(2),
-            now,
-        };
+        let claim = self.once_claim(now, TimeDelta::hours(2));
         if self.store.claim_once(key, &claim).await? == OnceFound::Claimed {
             // A lapsed lease means another worker finishes it: either way it is noted.
-            let _ = self.store.finish_once(key, &token, None, now).await?;
+            let _ = self.store.finish_once(key, &claim.token, None, now).await?;
         }
         Ok(())
     }
@@ -651,13 +641,8 @@ where
             channel_id: subscription.key.channel_id,
             window: now.timestamp().div_euclid(REINVITE_WINDOW_SECONDS),
         };
-        let token = uuid::Uuid::new_v4().to_string();
-        let claim = OnceClaim {
-            token: token.clone(),
-            lease_until: now + self.setup.timing.update_lease,
-            keep_until: now + TimeDelta::seconds(REINVITE_WINDOW_SECONDS),
-            now,
-        };
+        let claim = self.once_claim(now, TimeDelta::seconds(REINVITE_WINDOW_SECONDS));
+        let token = &claim.token;
         if let (Some(payment), OnceFound::Claimed) =
             (payment, self.store.claim_once(key, &claim).await?)
         {
@@ -669,12 +654,12 @@ where
             match operator.reissue(payment, bot, &self.invites).await {
                 Ok(_) | Err(OperatorError::RevokeFailed { .. }) => {}
                 Err(e) => {
-                    let _ = self.store.release_once(key, &token).await;
+                    let _ = self.store.release_once(key, token).await;
                     return Err(e.into());
                 }
             }
             // A lapsed lease means another worker finishes it: either way it is noted.
-            let _ = self.store.finish_once(key, &token, None, now).await?;
+            let _ = self.store.finish_once(key, token, None, now).await?;
             info!(%payment, "invite re-issued for /status");
         }
         Ok(fill(&texts.status_link_coming, &[("channel", title)]))

@@ -104,6 +104,12 @@ pub fn invoice_keys(user_id: i64, channel_id: i64, tier: u32, now: DateTime<Utc>
 }
 
 impl Invoice {
+    /// The invoice a once-record's result holds, if any (none for a record this version
+    /// cannot read).
+    pub fn stored(result: Option<String>) -> Option<Self> {
+        serde_json::from_str(&result?).ok()
+    }
+
     /// Whether a tap at `now` still shows this invoice.
     pub fn fresh_at(&self, now: DateTime<Utc>) -> bool {
         self.created_at
