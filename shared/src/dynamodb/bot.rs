@@ -1,5 +1,5 @@
 //! The bot's once-records on DynamoDB: one item per key in the bot table (hash key
-//! `once_key`, a String): `lease_token`, `lease_until_ms`, `done`, `result`,
+//! `once_key`, a String): `lease_token`, `lease_until_ms`, `done`, `result_json`,
 //! `keep_until_ms`, and `expires_at` (epoch seconds, the table's TTL attribute, so
 //! DynamoDB deletes forgotten records). A claim is one PutItem whose condition is the
 //! rule and which returns the refusing item (no extra read); finish and release are
@@ -18,7 +18,7 @@ use telepay_core::store::{
 };
 
 use super::item::{Item, number};
-use super::tables::{attribute, key, wait_for_table};
+use super::tables::{attribute, create_if_missing, key, wait_for_table};
 use super::{DynamoDbPaymentStore, unavailable};
 
 const CLAIMABLE: &str = "attribute_not_exists(once_key) OR keep_until_ms <= :now \
@@ -35,13 +35,7 @@ impl DynamoDbPaymentStore {
     /// Creates the bot table with its TTL, if missing.
     pub async fn create_bot_table_if_missing(&self) -> Result<(), StoreError> {
         let table = self.bot_table()?;
-        match self.client.describe_table().table_name(table).send().await {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-                create_bot_table(&self.client, table).await
-            }
-            Err(other) => Err(unavailable(other)),
-        }
+        create_if_missing(&self.client, table, create_bot_table).await
     }
 
     async fn fenced_once(

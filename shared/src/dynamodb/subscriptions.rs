@@ -21,7 +21,7 @@ use telepay_core::store::{
 use telepay_core::subscription::{Ending, Subscription, SubscriptionKey};
 
 use super::item::{Item, number, timestamp};
-use super::tables::{attribute, key, wait_for_table};
+use super::tables::{attribute, create_if_missing, key, wait_for_table};
 use super::{DynamoDbPaymentStore, unavailable};
 
 pub const DUE_INDEX: &str = "DueIndex";
@@ -73,13 +73,7 @@ impl DynamoDbPaymentStore {
     /// Creates the subscriptions table with its due index, if missing.
     pub async fn create_subscriptions_table_if_missing(&self) -> Result<(), StoreError> {
         let table = self.subscriptions_table()?;
-        match self.client.describe_table().table_name(table).send().await {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-                create_subscriptions_table(&self.client, table).await
-            }
-            Err(other) => Err(unavailable(other)),
-        }
+        create_if_missing(&self.client, table, create_subscriptions_table).await
     }
 }
 

@@ -180,3 +180,23 @@ pub(super) async fn wait_for_table(client: &Client, table: &str) -> Result<(), S
         .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
     Ok(())
 }
+
+/// Creates `table` with `create` unless it exists (a table of its own kind: the
+/// subscriptions' or the bot's).
+pub(super) async fn create_if_missing<'a, F, Fut>(
+    client: &'a Client,
+    table: &'a str,
+    create: F,
+) -> Result<(), StoreError>
+where
+    F: FnOnce(&'a Client, &'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
+            create(client, table).await
+        }
+        Err(other) => Err(unavailable(other)),
+    }
+}
