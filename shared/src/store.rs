@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
+use telepay_core::metrics::{self, latency};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
     BotStore, ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease,
@@ -77,13 +78,23 @@ macro_rules! delegate {
     };
 }
 
+/// A conditional write, timed: the dashboard's store latency, per operation.
+macro_rules! timed_write {
+    ($operation:literal, $self:ident, $store:ident => $call:expr) => {{
+        let started = std::time::Instant::now();
+        let written = delegate!($self, $store => $call);
+        metrics::latency(latency::STORE_WRITE, $operation, started.elapsed());
+        written
+    }};
+}
+
 impl IngressStore for AnyPaymentStore {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
-        delegate!(self, s => s.record_accepted(record).await)
+        timed_write!("record_accepted", self, s => s.record_accepted(record).await)
     }
 
     async fn hold_for_review(&self, review: &PaymentReview) -> Result<Held, StoreError> {
-        delegate!(self, s => s.hold_for_review(review).await)
+        timed_write!("hold_for_review", self, s => s.hold_for_review(review).await)
     }
 }
 
@@ -93,13 +104,13 @@ impl ProcessorStore for AnyPaymentStore {
         payment_id: PaymentId,
         now: DateTime<Utc>,
     ) -> Result<ProcessedMark, StoreError> {
-        delegate!(self, s => s.mark_processed(payment_id, now).await)
+        timed_write!("mark_processed", self, s => s.mark_processed(payment_id, now).await)
     }
 }
 
 impl InviteStore for AnyPaymentStore {
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
-        delegate!(self, s => s.claim_invite(claim).await)
+        timed_write!("claim_invite", self, s => s.claim_invite(claim).await)
     }
 
     async fn persist_invite_link(
@@ -109,7 +120,7 @@ impl InviteStore for AnyPaymentStore {
         link_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        delegate!(self, s => s.persist_invite_link(lease, link, link_expires_at, now).await)
+        timed_write!("persist_invite_link", self, s => s.persist_invite_link(lease, link, link_expires_at, now).await)
     }
 
     async fn complete_invite(
@@ -117,7 +128,7 @@ impl InviteStore for AnyPaymentStore {
         lease: &InviteLease,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        delegate!(self, s => s.complete_invite(lease, now).await)
+        timed_write!("complete_invite", self, s => s.complete_invite(lease, now).await)
     }
 
     async fn complete_invite_by_membership(
@@ -125,14 +136,14 @@ impl InviteStore for AnyPaymentStore {
         lease: &InviteLease,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        delegate!(self, s => s.complete_invite_by_membership(lease, now).await)
+        timed_write!("complete_invite_by_membership", self, s => s.complete_invite_by_membership(lease, now).await)
     }
     async fn complete_invite_renewed_in_place(
         &self,
         lease: &InviteLease,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        delegate!(self, s => s.complete_invite_renewed_in_place(lease, now).await)
+        timed_write!("complete_invite_renewed_in_place", self, s => s.complete_invite_renewed_in_place(lease, now).await)
     }
 
     async fn release_invite(
@@ -140,7 +151,7 @@ impl InviteStore for AnyPaymentStore {
         lease: &InviteLease,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        delegate!(self, s => s.release_invite(lease, now).await)
+        timed_write!("release_invite", self, s => s.release_invite(lease, now).await)
     }
 
     async fn fail_invite(
@@ -149,7 +160,7 @@ impl InviteStore for AnyPaymentStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        delegate!(self, s => s.fail_invite(lease, reason, now).await)
+        timed_write!("fail_invite", self, s => s.fail_invite(lease, reason, now).await)
     }
 }
 
@@ -163,7 +174,7 @@ impl ReconcilerStore for AnyPaymentStore {
         quiet_since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.mark_requeued(payment_id, quiet_since, now).await)
+        timed_write!("mark_requeued", self, s => s.mark_requeued(payment_id, quiet_since, now).await)
     }
 
     async fn pending_payments(
@@ -201,7 +212,7 @@ impl OperatorStore for AnyPaymentStore {
         decision: ReviewDecision,
         now: DateTime<Utc>,
     ) -> Result<Decided, StoreError> {
-        delegate!(self, s => s.decide_review(payment_id, decision, now).await)
+        timed_write!("decide_review", self, s => s.decide_review(payment_id, decision, now).await)
     }
 
     async fn resolve_needs_operator(
@@ -210,7 +221,7 @@ impl OperatorStore for AnyPaymentStore {
         resolution: &Resolution,
         now: DateTime<Utc>,
     ) -> Result<Resolved, StoreError> {
-        delegate!(self, s => s.resolve_needs_operator(payment_id, resolution, now).await)
+        timed_write!("resolve_needs_operator", self, s => s.resolve_needs_operator(payment_id, resolution, now).await)
     }
     async fn reopen_invite(
         &self,
@@ -218,7 +229,7 @@ impl OperatorStore for AnyPaymentStore {
         link: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Reopened, StoreError> {
-        delegate!(self, s => s.reopen_invite(payment_id, link, now).await)
+        timed_write!("reopen_invite", self, s => s.reopen_invite(payment_id, link, now).await)
     }
 }
 
@@ -231,7 +242,7 @@ impl SubscriptionStore for AnyPaymentStore {
     }
 
     async fn write_subscription(&self, next: &Subscription) -> Result<Versioned, StoreError> {
-        delegate!(self, s => s.write_subscription(next).await)
+        timed_write!("write_subscription", self, s => s.write_subscription(next).await)
     }
 
     async fn due_subscriptions(
@@ -253,7 +264,7 @@ impl SubscriptionStore for AnyPaymentStore {
 
 impl BotStore for AnyPaymentStore {
     async fn claim_once(&self, key: OnceKey, claim: &OnceClaim) -> Result<OnceFound, StoreError> {
-        delegate!(self, s => s.claim_once(key, claim).await)
+        timed_write!("claim_once", self, s => s.claim_once(key, claim).await)
     }
 
     async fn finish_once(
@@ -263,11 +274,11 @@ impl BotStore for AnyPaymentStore {
         result: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        delegate!(self, s => s.finish_once(key, token, result, now).await)
+        timed_write!("finish_once", self, s => s.finish_once(key, token, result, now).await)
     }
 
     async fn release_once(&self, key: OnceKey, token: &str) -> Result<Fenced, StoreError> {
-        delegate!(self, s => s.release_once(key, token).await)
+        timed_write!("release_once", self, s => s.release_once(key, token).await)
     }
 
     async fn read_once(&self, key: OnceKey) -> Result<Option<OnceRecord>, StoreError> {

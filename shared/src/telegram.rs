@@ -2,10 +2,12 @@
 //! failure classified by method and error into what the protocol must do.
 
 use std::fmt;
-use std::time::Duration;
+use std::future::IntoFuture;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use telepay_core::directory::Admission;
+use telepay_core::metrics::{self, latency, signal};
 use telepay_core::telegram::{
     BotConversation, Button, ButtonAction, InviteLink, MemberRemover, TelegramError,
     TelegramInviter,
@@ -49,6 +51,37 @@ enum Method {
     ApproveChatJoinRequest,
     DeclineChatJoinRequest,
     SetWebhook,
+}
+
+impl Method {
+    /// The Bot API's name: the `Operation` of the latency metric.
+    fn name(self) -> &'static str {
+        match self {
+            Self::GetChatMember => "getChatMember",
+            Self::CreateChatInviteLink => "createChatInviteLink",
+            Self::RevokeChatInviteLink => "revokeChatInviteLink",
+            Self::UnbanChatMember => "unbanChatMember",
+            Self::SendMessage => "sendMessage",
+            Self::AnswerCallbackQuery => "answerCallbackQuery",
+            Self::ApproveChatJoinRequest => "approveChatJoinRequest",
+            Self::DeclineChatJoinRequest => "declineChatJoinRequest",
+            Self::SetWebhook => "setWebhook",
+        }
+    }
+}
+
+/// Makes one Bot API call, recording how long it took and counting Telegram's 429s.
+async fn observed<T>(
+    method: Method,
+    call: impl IntoFuture<Output = Result<T, RequestError>>,
+) -> Result<T, RequestError> {
+    let started = Instant::now();
+    let result = call.await;
+    metrics::latency(latency::TELEGRAM, method.name(), started.elapsed());
+    if let Err(RequestError::RetryAfter(_)) = &result {
+        metrics::count(signal::TELEGRAM_RATE_LIMITED);
+    }
+    result
 }
 
 #[derive(Clone)]
@@ -213,7 +246,8 @@ fn is_bad_request(api: &ApiError) -> bool {
 impl TelegramInviter for BotApiInviter {
     async fn is_member(&self, chat_id: i64, user_id: i64) -> Result<bool, TelegramError> {
         let user = UserId(u64::try_from(user_id).unwrap_or_default());
-        match self.bot.get_chat_member(ChatId(chat_id), user).await {
+        let call = self.bot.get_chat_member(ChatId(chat_id), user);
+        match observed(Method::GetChatMember, call).await {
             Ok(member) => Ok(member.is_present()),
             Err(RequestError::Api(api)) if is_bad_request(&api) => Ok(false),
             Err(error) => Err(self.classify(Method::GetChatMember, error)),
@@ -236,7 +270,7 @@ impl TelegramInviter for BotApiInviter {
             Admission::OneTimeLink => request.member_limit(1),
             Admission::JoinRequest => request.creates_join_request(true),
         };
-        let link = request
+        let link = observed(Method::CreateChatInviteLink, request)
             .await
             .map_err(|e| self.classify(Method::CreateChatInviteLink, e))?;
         Ok(InviteLink {
@@ -246,18 +280,20 @@ impl TelegramInviter for BotApiInviter {
     }
 
     async fn revoke_invite_link(&self, chat_id: i64, link: &str) -> Result<(), TelegramError> {
-        self.bot
-            .revoke_chat_invite_link(ChatId(chat_id), link)
+        let call = self.bot.revoke_chat_invite_link(ChatId(chat_id), link);
+        observed(Method::RevokeChatInviteLink, call)
             .await
             .map_err(|e| self.classify(Method::RevokeChatInviteLink, e))?;
         Ok(())
     }
 
     async fn send_message(&self, user_id: i64, text: &str) -> Result<(), TelegramError> {
-        self.bot
-            .send_message(ChatId(user_id), text)
-            .await
-            .map_err(|e| self.classify(Method::SendMessage, e))?;
+        observed(
+            Method::SendMessage,
+            self.bot.send_message(ChatId(user_id), text),
+        )
+        .await
+        .map_err(|e| self.classify(Method::SendMessage, e))?;
         Ok(())
     }
 }
@@ -266,7 +302,8 @@ impl MemberRemover for BotApiInviter {
     async fn remove_member(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
         let user = UserId(u64::try_from(user_id).unwrap_or_default());
         // Without only_if_banned: a current member is removed and may rejoin later.
-        match self.bot.unban_chat_member(ChatId(chat_id), user).await {
+        let call = self.bot.unban_chat_member(ChatId(chat_id), user);
+        match observed(Method::UnbanChatMember, call).await {
             Ok(_) => Ok(()),
             // "user not found" and the like: not in the chat, so nothing to remove.
             Err(RequestError::Api(api))
@@ -325,7 +362,7 @@ impl BotConversation for BotApiInviter {
             Some(markup) => request.reply_markup(markup),
             None => request,
         };
-        request
+        observed(Method::SendMessage, request)
             .await
             .map_err(|e| self.classify(Method::SendMessage, e))?;
         Ok(())
@@ -343,7 +380,7 @@ impl BotConversation for BotApiInviter {
             Some(text) => request.text(text),
             None => request,
         };
-        match request.await {
+        match observed(Method::AnswerCallbackQuery, request).await {
             Ok(_) => Ok(()),
             // "query is too old and response timeout expired": nothing left to answer.
             Err(RequestError::Api(api)) if is_bad_request(&api) => Ok(()),
@@ -376,15 +413,11 @@ impl BotApiInviter {
             UserId(u64::try_from(user_id).unwrap_or_default()),
         );
         let decided = if method == Method::ApproveChatJoinRequest {
-            self.bot
-                .approve_chat_join_request(chat, user)
-                .await
-                .map(drop)
+            let call = self.bot.approve_chat_join_request(chat, user);
+            observed(method, call).await.map(drop)
         } else {
-            self.bot
-                .decline_chat_join_request(chat, user)
-                .await
-                .map(drop)
+            let call = self.bot.decline_chat_join_request(chat, user);
+            observed(method, call).await.map(drop)
         };
         match decided {
             Ok(()) => Ok(()),

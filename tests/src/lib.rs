@@ -1,10 +1,11 @@
 //! Helpers for the integration tests, one job a module: AWS on moto, API Gateway-shaped
-//! requests, the chain harness on moto, SQL stores, captured logs, and the chaos run.
+//! requests, the chain harness on moto, SQL stores, captured logs and metrics, and the chaos run.
 
 pub mod chaos;
 pub mod fresh;
 pub mod harness;
 pub mod logs;
+pub mod metrics;
 pub mod moto;
 pub mod requests;
 pub mod sql;

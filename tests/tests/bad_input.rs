@@ -7,6 +7,7 @@
 //!
 //! The SQS consumers' corpus (unknown schema versions, broken bodies) is at the end.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
@@ -16,11 +17,13 @@ use serde_json::{Value, json};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_IPN_SECRET, sample_record};
 use telepay_core::invite::{InviteSender, InviteSettings};
+use telepay_core::metrics::{signal, stage};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
+use telepay_integration_tests::metrics::capture;
 use telepay_integration_tests::{
     LogBuffer, ipn_request, outcome, sample_with as with, sign, sqlite_store,
 };
@@ -579,23 +582,25 @@ impl World {
 async fn check(case: Case) -> Option<String> {
     let world = World::new().await;
     let logs = LogBuffer::default();
-    let response = {
+    let (response, metrics) = {
         let _capture = logs.capture();
-        np_webhook::handle(&world.webhook, case.request)
-            .await
-            .unwrap()
+        capture(np_webhook::handle(&world.webhook, case.request)).await
     };
+    let response = response.unwrap();
     let (status, word) = outcome(&response);
     let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
     let (records, reviews) = world.rows().await;
     let queued = world.webhook.processor_queue.bodies().len();
-    let metrics = &world.webhook.metrics;
     let mut wrong = Vec::new();
     if status != case.status {
         wrong.push(format!(
             "status {status} ({word}), expected {}",
             case.status
         ));
+    }
+    let counted = metrics.outcomes(stage::IPN);
+    if counted != BTreeMap::from([(word.clone(), 1.0)]) {
+        wrong.push(format!("IpnOutcome counted {counted:?}, not {word} once"));
     }
     if !body.starts_with("{\"outcome\":") {
         wrong.push(format!("the answer is not the outcome JSON: {body}"));
@@ -643,7 +648,7 @@ async fn check(case: Case) -> Option<String> {
             if review.is_none_or(|r| r.reason.as_str() != reason) {
                 wrong.push(format!("expected a review with reason {reason}"));
             }
-            if metrics.payments_held() != 1 {
+            if metrics.count(signal::PAYMENT_HELD) != 1.0 {
                 wrong.push("PaymentHeld not counted".into());
             }
         }
@@ -659,7 +664,7 @@ async fn check(case: Case) -> Option<String> {
             if payment_id.is_some() && !errors.iter().any(|line| line.contains(&named)) {
                 wrong.push(format!("the error log does not name {named}: {errors:?}"));
             }
-            if metrics.signed_ipns_refused() != 1 {
+            if metrics.count(signal::SIGNED_IPN_REFUSED) != 1.0 {
                 wrong.push("SignedIpnRefused not counted".into());
             }
         }

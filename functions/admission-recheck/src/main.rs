@@ -16,6 +16,7 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let metrics = telemetry::init_metrics("admission-recheck")?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
     let config = AdmissionRecheckConfig::from_env(&env)?;
@@ -33,5 +34,9 @@ async fn main() -> Result<(), Error> {
     };
     let clock = system_clock();
     tracing::info!("admission-recheck cold start");
-    lambda_runtime::run(service_fn(|event| handle(&admission, &clock, event))).await
+    telemetry::run(
+        metrics,
+        service_fn(|event| handle(&admission, &clock, event)),
+    )
+    .await
 }

@@ -15,6 +15,7 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let metrics = telemetry::init_metrics("bot-webhook")?;
     let sdk = load_sdk_config(webhook_timeouts()).await;
     // Secrets from Secrets Manager where the template names them, else plain variables.
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
@@ -41,5 +42,5 @@ async fn main() -> Result<(), Error> {
         SqsQueue::new(sqs, config.invite_queue_url),
     );
     tracing::info!("bot-webhook cold start");
-    lambda_http::run(service_fn(|request| handle(&bot, request))).await
+    telemetry::run_http(metrics, service_fn(|request| handle(&bot, request))).await
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use telepay_core::invite::InviteSender;
-use telepay_core::metrics::emit_count;
+use telepay_core::metrics::{self, signal};
 use telepay_core::queue::{MessageOutcome, RetryDelay};
 use telepay_core::store::{InviteStore, SubscriptionStore};
 use telepay_core::telegram::TelegramInviter;
@@ -57,7 +57,7 @@ pub async fn handle<S: InviteStore + SubscriptionStore, T: TelegramInviter, D: R
                         "invocation too short for one invite: raise the function timeout or lower TELEPAY_TELEGRAM_CALL_TIMEOUT_MS"
                     )
                 });
-                emit_count("InviteDeadlineTooShort");
+                metrics::count(signal::INVITE_DEADLINE_TOO_SHORT);
             } else {
                 span.in_scope(|| warn!(left_ms, "invocation deadline near: left for redelivery"));
             }

@@ -14,6 +14,7 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let metrics = telemetry::init_metrics("invite-sender")?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
     // Secrets from Secrets Manager where the template names them, else plain variables.
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
@@ -24,5 +25,9 @@ async fn main() -> Result<(), Error> {
     let sender = InviteSender::new(store, telegram, config.directory, config.settings)
         .with_lifecycle(config.lifecycle);
     tracing::info!("invite-sender cold start");
-    lambda_runtime::run(service_fn(|event| handle(&sender, &invite_queue, event))).await
+    telemetry::run(
+        metrics,
+        service_fn(|event| handle(&sender, &invite_queue, event)),
+    )
+    .await
 }

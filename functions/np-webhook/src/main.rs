@@ -13,6 +13,7 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let metrics = telemetry::init_metrics("np-webhook")?;
     let sdk = load_sdk_config(webhook_timeouts()).await;
     // Secrets from Secrets Manager where the template names them, else plain variables.
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
@@ -22,5 +23,5 @@ async fn main() -> Result<(), Error> {
     let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue)
         .with_lifecycle(config.lifecycle);
     tracing::info!("np-webhook cold start");
-    lambda_http::run(service_fn(|request| handle(&webhook, request))).await
+    telemetry::run_http(metrics, service_fn(|request| handle(&webhook, request))).await
 }

@@ -114,11 +114,7 @@ async fn a_missing_or_wrong_signature_is_refused_and_changes_nothing() {
         (StatusCode::UNAUTHORIZED, "bad_signature".into())
     );
     nothing_changed(&webhook);
-    assert_eq!(
-        webhook.metrics.ipn_signatures_rejected(),
-        3,
-        "IPN-shaped bodies with a bad signature feed the wrong-secret alarm"
-    );
+    // The wrong-secret alarm's count: tests/tests/metrics.rs.
 }
 
 #[tokio::test]
@@ -284,7 +280,6 @@ async fn a_repeat_before_the_processor_is_done_queues_the_message_again() {
         record,
         "record unchanged"
     );
-    assert_eq!(webhook.metrics.payload_mismatches(), 0);
 }
 
 #[tokio::test]
@@ -298,7 +293,7 @@ async fn a_repeat_with_different_amounts_keeps_the_stored_record_and_is_counted(
         call(&webhook, signed(&changed)).await,
         (StatusCode::OK, "queued".into())
     );
-    assert_eq!(webhook.metrics.payload_mismatches(), 1);
+    // Its PayloadHashMismatch count: tests/tests/metrics.rs.
     assert_eq!(
         webhook.store.payment(PAYMENT_ID).unwrap(),
         record,

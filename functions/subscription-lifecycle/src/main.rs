@@ -14,6 +14,7 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let metrics = telemetry::init_metrics("subscription-lifecycle")?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
     // Secrets from Secrets Manager where the template names them, else plain variables.
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
@@ -30,8 +31,9 @@ async fn main() -> Result<(), Error> {
     );
     let pacer = Pacer::per_second(config.tasks_per_second);
     tracing::info!("subscription-lifecycle cold start");
-    lambda_runtime::run(service_fn(|event| {
-        handle(&worker, &pacer, &lifecycle_queue, event)
-    }))
+    telemetry::run(
+        metrics,
+        service_fn(|event| handle(&worker, &pacer, &lifecycle_queue, event)),
+    )
     .await
 }

@@ -3,7 +3,7 @@
 //! failure fails the invocation (the function's Errors metric); the next run tries again.
 
 use lambda_runtime::LambdaEvent;
-use telepay_core::metrics::emit_value;
+use telepay_core::metrics::{self, signal};
 use telepay_core::queue::TaskQueue;
 use telepay_core::store::SubscriptionStore;
 use telepay_core::subscription::{SubscriptionSweeper, SweepReport};
@@ -19,8 +19,8 @@ pub async fn handle<S: SubscriptionStore, Q: TaskQueue>(
     let report = sweeper
         .sweep_until(sweeper.clock.now() + RUN_BUDGET)
         .await?;
-    emit_value("SubscriptionsDue", report.due as f64, "Count");
-    emit_value("SubscriptionsUnreadable", report.unreadable as f64, "Count");
+    metrics::reading(signal::SUBSCRIPTIONS_DUE, report.due as f64);
+    metrics::reading(signal::SUBSCRIPTIONS_UNREADABLE, report.unreadable as f64);
     Ok(report)
 }
 

@@ -13,6 +13,7 @@ use telepay_shared::telemetry;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let metrics = telemetry::init_metrics("subscription-sweeper")?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
     // Secrets from Secrets Manager where the template names them, else plain variables.
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
@@ -24,5 +25,5 @@ async fn main() -> Result<(), Error> {
         config.batch,
     );
     tracing::info!("subscription-sweeper cold start");
-    lambda_runtime::run(service_fn(|event| handle(&sweeper, event))).await
+    telemetry::run(metrics, service_fn(|event| handle(&sweeper, event))).await
 }

@@ -1,92 +1,167 @@
-//! Counters published as CloudWatch Embedded Metric Format lines on stdout (Lambda turns
-//! them into metrics without an API call; printed only in Lambda), and kept in memory so
-//! tests can read them.
+//! What the system counts, recorded through the `metrics` facade. The domain only
+//! records; a Lambda function's `main` installs the exporter (CloudWatch Embedded Metric
+//! Format, flushed after each invocation, with the `Function` and `Stack` dimensions on
+//! every metric). Without an exporter (the local run, most tests) recording is a no-op.
+//!
+//! Names are constants here so the alarms and the dashboard in `template.yaml` can be held
+//! against them by a test.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub const NAMESPACE: &str = "TelePay";
 
-/// Writes one EMF line counting `metric` once.
-pub fn emit_count(metric: &str) {
-    emit_value(metric, 1.0, "Count");
+/// The dimensions the exporter puts on every metric.
+pub const FUNCTION_DIMENSION: &str = "Function";
+pub const STACK_DIMENSION: &str = "Stack";
+
+/// The label (a further dimension) of the per-stage outcome counters.
+pub const OUTCOME: &str = "Outcome";
+/// The label of the latency histograms: the Bot API method or the store operation.
+pub const OPERATION: &str = "Operation";
+
+/// One counter per stage, labelled with each outcome's word: the dashboard's "by outcome".
+pub mod stage {
+    /// Every answer of the payment webhook (`queued`, `duplicate`, `bad_signature`, ...).
+    pub const IPN: &str = "IpnOutcome";
+    /// Every processor message (`done`, `retry`, `retry_after`).
+    pub const PROCESSOR: &str = "ProcessorOutcome";
+    /// Every invite message: how it ended (`sent`, `link_reused`, `renewed_in_place`,
+    /// `already_member`, `failed`, `unreadable`, `misconfigured`, `retry`, `rate_limited`).
+    pub const INVITE: &str = "InviteOutcome";
+    /// Every reconciler action (`requeued_processing`, `requeued_invite`, `in_flight`,
+    /// `failed`), counted by how many rows took it.
+    pub const RECONCILER: &str = "ReconcilerAction";
+    /// Every lifecycle task (`reminded`, `removed`, ..., `retry`, `rate_limited`).
+    pub const LIFECYCLE: &str = "LifecycleOutcome";
+    /// Every answer of the bot webhook (`handled`, `already_handled`, `busy`, ...).
+    pub const BOT: &str = "BotOutcome";
+    /// Every join-request decision (`approved`, `declined`, `waiting`, ...).
+    pub const ADMISSION: &str = "AdmissionOutcome";
+
+    pub const ALL: &[&str] = &[
+        IPN, PROCESSOR, INVITE, RECONCILER, LIFECYCLE, BOT, ADMISSION,
+    ];
 }
 
-/// EMF lines mean something only to CloudWatch: elsewhere (tests, the local run) they
-/// would be noise on stdout.
-fn in_lambda() -> bool {
-    static IN_LAMBDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *IN_LAMBDA.get_or_init(|| std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some())
+/// Latencies, in milliseconds.
+pub mod latency {
+    /// One Bot API call, labelled with its method.
+    pub const TELEGRAM: &str = "TelegramCallLatency";
+    /// One store write, labelled with its operation.
+    pub const STORE_WRITE: &str = "StoreWriteLatency";
+
+    pub const ALL: &[&str] = &[TELEGRAM, STORE_WRITE];
 }
 
-/// Writes one EMF line with `metric` = `value` in `unit` (a CloudWatch unit name).
-pub fn emit_value(metric: &str, value: f64, unit: &str) {
-    if !in_lambda() {
-        return;
-    }
-    let line = serde_json::json!({
-        "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": [{ "Name": metric, "Unit": unit }]
-            }]
-        },
-        metric: value
-    });
-    println!("{line}");
+/// The counters and gauges the alarms are built on, and the other single signals.
+pub mod signal {
+    pub const COLD_START: &str = "ColdStart";
+    pub const TELEGRAM_RATE_LIMITED: &str = "TelegramRateLimited";
+    pub const PAYLOAD_MISMATCH: &str = "PayloadHashMismatch";
+    pub const IPN_SIGNATURE_REJECTED: &str = "IpnSignatureRejected";
+    pub const SIGNED_IPN_REFUSED: &str = "SignedIpnRefused";
+    pub const PAYMENT_HELD: &str = "PaymentHeld";
+    pub const REFUND_UNMATCHED: &str = "RefundUnmatched";
+    pub const PAYMENT_REFUNDED: &str = "PaymentRefunded";
+    pub const REFUND_WITHOUT_GRANT: &str = "RefundWithoutGrant";
+    pub const SUBSCRIPTION_GRANT_SKIPPED: &str = "SubscriptionGrantSkipped";
+    pub const SUBSCRIPTION_GRANTED: &str = "SubscriptionGranted";
+    pub const SUBSCRIPTION_RENEWED: &str = "SubscriptionRenewed";
+    pub const INVITE_UNREADABLE: &str = "InviteUnreadable";
+    pub const INVITE_CONFIGURATION_ERROR: &str = "InviteConfigurationError";
+    pub const INVITE_DEADLINE_TOO_SHORT: &str = "InviteDeadlineTooShort";
+    pub const RECONCILER_BACKLOG: &str = "ReconcilerBacklog";
+    pub const RECONCILER_UNREADABLE: &str = "ReconcilerUnreadable";
+    pub const RECONCILER_NEEDS_OPERATOR: &str = "ReconcilerNeedsOperator";
+    pub const RECONCILER_OLDEST_AGE: &str = "ReconcilerOldestAge";
+    pub const SUBSCRIPTIONS_DUE: &str = "SubscriptionsDue";
+    pub const SUBSCRIPTIONS_UNREADABLE: &str = "SubscriptionsUnreadable";
+    pub const SUBSCRIPTION_REMOVAL_FAILED: &str = "SubscriptionRemovalFailed";
+    pub const SUBSCRIPTION_TASK_CROSSED_RENEWAL: &str = "SubscriptionTaskCrossedRenewal";
+    pub const SUBSCRIPTION_MESSAGE_UNDELIVERABLE: &str = "SubscriptionMessageUndeliverable";
+    pub const BOT_WEBHOOK_SECRET_REJECTED: &str = "BotWebhookSecretRejected";
+    pub const BOT_UPDATE_RETRIED: &str = "BotUpdateRetried";
+    pub const BOT_UPDATE_FAILED: &str = "BotUpdateFailed";
+    pub const INVOICE_REFUSED: &str = "InvoiceRefused";
+    pub const BOT_RIGHTS_LOST: &str = "BotRightsLost";
+
+    /// The signals that are readings (gauges) rather than counts.
+    pub const READINGS: &[&str] = &[
+        RECONCILER_BACKLOG,
+        RECONCILER_UNREADABLE,
+        RECONCILER_NEEDS_OPERATOR,
+        RECONCILER_OLDEST_AGE,
+        SUBSCRIPTIONS_DUE,
+        SUBSCRIPTIONS_UNREADABLE,
+    ];
+
+    pub const ALL: &[&str] = &[
+        COLD_START,
+        TELEGRAM_RATE_LIMITED,
+        PAYLOAD_MISMATCH,
+        IPN_SIGNATURE_REJECTED,
+        SIGNED_IPN_REFUSED,
+        PAYMENT_HELD,
+        REFUND_UNMATCHED,
+        PAYMENT_REFUNDED,
+        REFUND_WITHOUT_GRANT,
+        SUBSCRIPTION_GRANT_SKIPPED,
+        SUBSCRIPTION_GRANTED,
+        SUBSCRIPTION_RENEWED,
+        INVITE_UNREADABLE,
+        INVITE_CONFIGURATION_ERROR,
+        INVITE_DEADLINE_TOO_SHORT,
+        RECONCILER_BACKLOG,
+        RECONCILER_UNREADABLE,
+        RECONCILER_NEEDS_OPERATOR,
+        RECONCILER_OLDEST_AGE,
+        SUBSCRIPTIONS_DUE,
+        SUBSCRIPTIONS_UNREADABLE,
+        SUBSCRIPTION_REMOVAL_FAILED,
+        SUBSCRIPTION_TASK_CROSSED_RENEWAL,
+        SUBSCRIPTION_MESSAGE_UNDELIVERABLE,
+        BOT_WEBHOOK_SECRET_REJECTED,
+        BOT_UPDATE_RETRIED,
+        BOT_UPDATE_FAILED,
+        INVOICE_REFUSED,
+        BOT_RIGHTS_LOST,
+    ];
 }
 
-/// The webhook's counters that alarms are built on.
-#[derive(Debug, Default)]
-pub struct WebhookMetrics {
-    payload_mismatches: AtomicU64,
-    rejected_signed_like_ipn: AtomicU64,
-    signed_ipns_refused: AtomicU64,
-    payments_held: AtomicU64,
+/// Counts `metric` once.
+pub fn count(metric: &'static str) {
+    metrics::counter!(metric).increment(1);
 }
 
-impl WebhookMetrics {
-    /// A finished IPN arrived again with different payload fields.
-    pub fn payload_mismatch(&self) {
-        self.payload_mismatches.fetch_add(1, Ordering::Relaxed);
-        emit_count("PayloadHashMismatch");
-    }
+/// Sets the gauge `metric` (a reading taken this run: a backlog, an age).
+pub fn reading(metric: &'static str, value: f64) {
+    metrics::gauge!(metric).set(value);
+}
 
-    /// A body that parses as an IPN failed the signature: likely a wrong IPN secret, and
-    /// every payment is being refused.
-    pub fn ipn_signature_rejected(&self) {
-        self.rejected_signed_like_ipn
-            .fetch_add(1, Ordering::Relaxed);
-        emit_count("IpnSignatureRejected");
-    }
+/// Counts one `outcome` of a stage ([`stage`]).
+pub fn outcome(stage: &'static str, outcome: &'static str) {
+    outcomes(stage, outcome, 1);
+}
 
-    /// A correctly signed body we cannot act on (unknown status, bad payment_id, not an
-    /// IPN): answered 400, and possibly a real payment, so a human must look.
-    pub fn signed_ipn_refused(&self) {
-        self.signed_ipns_refused.fetch_add(1, Ordering::Relaxed);
-        emit_count("SignedIpnRefused");
+/// Counts `n` of one `outcome` of a stage (the reconciler's actions per run).
+pub fn outcomes(stage: &'static str, outcome: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!(stage, OUTCOME => outcome).increment(n);
     }
+}
 
-    /// A finished payment held for review instead of granted.
-    pub fn payment_held(&self) {
-        self.payments_held.fetch_add(1, Ordering::Relaxed);
-        emit_count("PaymentHeld");
-    }
+/// Records how long one `operation` took ([`latency`]), in milliseconds.
+pub fn latency(metric: &'static str, operation: &'static str, took: Duration) {
+    metrics::histogram!(metric, OPERATION => operation).record(took.as_secs_f64() * 1000.0);
+}
 
-    pub fn signed_ipns_refused(&self) -> u64 {
-        self.signed_ipns_refused.load(Ordering::Relaxed)
+/// Tells the exporter the units (CloudWatch shows them; counters default to none).
+pub fn describe() {
+    for metric in latency::ALL {
+        metrics::describe_histogram!(*metric, metrics::Unit::Milliseconds, "");
     }
-
-    pub fn payments_held(&self) -> u64 {
-        self.payments_held.load(Ordering::Relaxed)
+    for metric in stage::ALL.iter().chain(signal::ALL) {
+        metrics::describe_counter!(*metric, metrics::Unit::Count, "");
     }
-
-    pub fn payload_mismatches(&self) -> u64 {
-        self.payload_mismatches.load(Ordering::Relaxed)
-    }
-
-    pub fn ipn_signatures_rejected(&self) -> u64 {
-        self.rejected_signed_like_ipn.load(Ordering::Relaxed)
-    }
+    metrics::describe_gauge!(signal::RECONCILER_OLDEST_AGE, metrics::Unit::Seconds, "");
 }

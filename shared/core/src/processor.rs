@@ -10,7 +10,7 @@
 use tracing::{error, info, warn};
 
 use crate::clock::{SharedClock, system_clock};
-use crate::metrics::emit_count;
+use crate::metrics::{self, signal, stage};
 use crate::queue::{
     GrantFacts, InviteRequest, MessageOutcome, MessageQueue, PROCESSOR_MESSAGE_VERSION,
     PayoutInstruction, ProcessorMessage, parse_message,
@@ -61,6 +61,7 @@ where
             Err(reason) => {
                 // Retried, then dead-lettered: a human must see it.
                 error!(%reason, "malformed processor message");
+                metrics::outcome(stage::PROCESSOR, "malformed");
                 return MessageOutcome::Retry;
             }
         };
@@ -71,12 +72,14 @@ where
             .expect("a payout instruction always serializes");
         if let Err(err) = self.payout_queue.send(payment_id, &payout).await {
             error!(error = %err, "could not queue the payout");
+            metrics::outcome(stage::PROCESSOR, "payout_not_queued");
             return MessageOutcome::Retry;
         }
         let grant = match self.grant(&message).await {
             Ok(grant) => grant,
             Err(err) => {
                 error!(error = %err, "could not grant the paid time");
+                metrics::outcome(stage::PROCESSOR, "grant_failed");
                 return MessageOutcome::Retry;
             }
         };
@@ -87,6 +90,7 @@ where
         let invite = invite.to_json();
         if let Err(err) = self.invite_queue.send(payment_id, &invite).await {
             error!(error = %err, "could not queue the invite");
+            metrics::outcome(stage::PROCESSOR, "invite_not_queued");
             return MessageOutcome::Retry;
         }
         match self
@@ -96,10 +100,12 @@ where
         {
             Ok(ProcessedMark::Marked) => {
                 info!("payment processed: payout and invite queued");
+                metrics::outcome(stage::PROCESSOR, "processed");
                 MessageOutcome::Done
             }
             Ok(ProcessedMark::AlreadyProcessed) => {
                 info!("payment was already processed; the repeated sends are deduped downstream");
+                metrics::outcome(stage::PROCESSOR, "already_processed");
                 MessageOutcome::Done
             }
             Ok(ProcessedMark::NotAccepted(state)) => {
@@ -107,14 +113,17 @@ where
                     state = state.as_str(),
                     "payment is past processing; nothing to mark"
                 );
+                metrics::outcome(stage::PROCESSOR, "past_processing");
                 MessageOutcome::Done
             }
             Ok(ProcessedMark::NotFound) => {
                 error!("no processed_payments record for this message");
+                metrics::outcome(stage::PROCESSOR, "not_found");
                 MessageOutcome::Retry
             }
             Err(err) => {
                 error!(error = %err, "could not mark the payment processed");
+                metrics::outcome(stage::PROCESSOR, "mark_failed");
                 MessageOutcome::Retry
             }
         }
@@ -127,7 +136,7 @@ where
             // Never written by this project (a tier always has a length): admit, as
             // before subscriptions, and let an operator see it.
             error!("the purchase has no length; no paid time granted");
-            emit_count("SubscriptionGrantSkipped");
+            metrics::count(signal::SUBSCRIPTION_GRANT_SKIPPED);
             return Ok(None);
         };
         let now = self.clock.now();
@@ -152,10 +161,10 @@ where
                 crossed_removal,
             } => {
                 info!(%expires_at, renewal, crossed_removal, "paid time granted");
-                emit_count(if renewal {
-                    "SubscriptionRenewed"
+                metrics::count(if renewal {
+                    signal::SUBSCRIPTION_RENEWED
                 } else {
-                    "SubscriptionGranted"
+                    signal::SUBSCRIPTION_GRANTED
                 });
             }
             Granted::Already { expires_at, .. } => {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use crate::clock::{SharedClock, system_clock};
-use crate::metrics::emit_value;
+use crate::metrics::{self, signal, stage};
 use crate::payment::PendingStage;
 use crate::queue::{InviteRequest, MessageQueue, ProcessorMessage};
 use crate::store::{ReconcilerStore, StoreError};
@@ -35,6 +35,29 @@ pub struct ReconcileReport {
     pub failed: usize,
     /// Rows this version cannot read (logged with why): an operator must look.
     pub unreadable: usize,
+}
+
+impl ReconcileReport {
+    /// The readings the alarms and the dashboard use, and this run's actions.
+    fn record(&self) {
+        metrics::reading(signal::RECONCILER_BACKLOG, self.backlog as f64);
+        metrics::reading(signal::RECONCILER_UNREADABLE, self.unreadable as f64);
+        metrics::reading(
+            signal::RECONCILER_NEEDS_OPERATOR,
+            self.needs_operator as f64,
+        );
+        let oldest = self.oldest_age_secs.unwrap_or(0) as f64;
+        metrics::reading(signal::RECONCILER_OLDEST_AGE, oldest);
+        let actions = [
+            ("requeued_processing", self.requeued_processing),
+            ("requeued_invite", self.requeued_invites),
+            ("in_flight", self.in_flight),
+            ("failed", self.failed),
+        ];
+        for (action, n) in actions {
+            metrics::outcomes(stage::RECONCILER, action, n as u64);
+        }
+    }
 }
 
 pub struct Reconciler<S, P, I> {
@@ -165,18 +188,7 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
         report.oldest_age_secs = oldest_actionable
             .and_then(|created_at| (now - created_at).to_std().ok())
             .map(|age| age.as_secs());
-        emit_value("ReconcilerBacklog", report.backlog as f64, "Count");
-        emit_value("ReconcilerUnreadable", report.unreadable as f64, "Count");
-        emit_value(
-            "ReconcilerNeedsOperator",
-            report.needs_operator as f64,
-            "Count",
-        );
-        emit_value(
-            "ReconcilerOldestAge",
-            report.oldest_age_secs.unwrap_or(0) as f64,
-            "Seconds",
-        );
+        report.record();
         info!(?report, "reconciliation done");
         Ok(report)
     }

@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{ChannelDirectory, TierMismatch};
 use crate::ipn::{Ipn, PaymentStatus, readable_payment_id};
-use crate::metrics::{WebhookMetrics, emit_count};
+use crate::metrics::{self, signal, stage};
 use crate::order::OrderRef;
 use crate::payment::{
     HoldReason, PaymentReview, ProcessedPayment, Purchase, RecordState, payload_hash,
@@ -96,7 +96,6 @@ pub struct PaymentWebhook<S, Q> {
     pub directory: ChannelDirectory,
     pub store: S,
     pub processor_queue: Q,
-    pub metrics: WebhookMetrics,
     /// For the subscription a refund changes (when the sweeper looks next).
     pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
@@ -115,7 +114,6 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
             directory,
             store,
             processor_queue: queue,
-            metrics: WebhookMetrics::default(),
             lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
         }
@@ -132,6 +130,12 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
     }
 
     pub async fn receive(&self, request: WebhookRequest<'_>) -> WebhookOutcome {
+        let outcome = self.answer(request).await;
+        metrics::outcome(stage::IPN, outcome.word());
+        outcome
+    }
+
+    async fn answer(&self, request: WebhookRequest<'_>) -> WebhookOutcome {
         if !request.method.eq_ignore_ascii_case("POST") {
             return WebhookOutcome::MethodNotAllowed;
         }
@@ -144,7 +148,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
             let looks_like_ipn = Ipn::parse(request.body).is_ok();
             warn!(%reason, looks_like_ipn, "IPN signature rejected");
             if looks_like_ipn {
-                self.metrics.ipn_signature_rejected();
+                metrics::count(signal::IPN_SIGNATURE_REJECTED);
             }
             return WebhookOutcome::BadSignature;
         }
@@ -153,7 +157,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
             Err(reason) => {
                 let payment_id = readable_payment_id(request.body);
                 error!(payment_id, %reason, "signed body is not a valid IPN");
-                self.metrics.signed_ipn_refused();
+                metrics::count(signal::SIGNED_IPN_REFUSED);
                 return WebhookOutcome::BadRequest;
             }
         };
@@ -221,7 +225,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 payment_id,
                 "refund for an order no channel in the directory matches; nothing to take back"
             );
-            emit_count("RefundUnmatched");
+            metrics::count(signal::REFUND_UNMATCHED);
             return WebhookOutcome::Ignored;
         };
         let source = GrantSource::Payment(payment_id);
@@ -233,7 +237,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                     %expires_at,
                     "payment refunded: its time is taken back; its payout is NOT reversed automatically"
                 );
-                emit_count("PaymentRefunded");
+                metrics::count(signal::PAYMENT_REFUNDED);
                 WebhookOutcome::Refunded
             }
             Ok(Refunded::Already) => {
@@ -245,7 +249,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                     payment_id,
                     "refund for a payment never granted (held, or not processed yet)"
                 );
-                emit_count("RefundWithoutGrant");
+                metrics::count(signal::REFUND_WITHOUT_GRANT);
                 WebhookOutcome::Ignored
             }
             Err(err) => {
@@ -267,7 +271,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         };
         match self.store.hold_for_review(&review).await {
             Ok(Held::New) => {
-                self.metrics.payment_held();
+                metrics::count(signal::PAYMENT_HELD);
                 warn!(
                     payment_id,
                     reason = reason.as_str(),
@@ -297,7 +301,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                         payment_id,
                         "finished IPN differs from the stored one; stored record kept"
                     );
-                    self.metrics.payload_mismatch();
+                    metrics::count(signal::PAYLOAD_MISMATCH);
                 }
                 if stored.gcwebhook1_processed || stored.state != RecordState::Accepted {
                     info!(payment_id, state = stored.state.as_str(), "duplicate IPN");

@@ -20,6 +20,7 @@ use super::menu::tier_menu;
 use super::texts::BotTexts;
 use super::update::JoinRequest;
 use crate::directory::ChannelDirectory;
+use crate::metrics::{self, stage};
 use crate::order::UserId;
 use crate::queue::{DelayedQueue, MalformedMessage, MessageOutcome, QueueError, parse_message};
 use crate::store::{BotStore, OnceKey, StoreError, SubscriptionStore};
@@ -124,6 +125,17 @@ pub enum Admitted {
     NotOurs,
 }
 
+impl Admitted {
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::Waiting => "waiting",
+            Self::Declined => "declined",
+            Self::NotOurs => "not_ours",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AdmissionError {
     #[error(transparent)]
@@ -162,6 +174,21 @@ where
     Q: DelayedQueue,
 {
     pub async fn decide(
+        &self,
+        request: &JoinRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Admitted, AdmissionError> {
+        let decided = self.decide_once(request, now).await;
+        let word = match &decided {
+            Ok(admitted) => admitted.word(),
+            Err(AdmissionError::Telegram(TelegramError::RetryAfter(_))) => "rate_limited",
+            Err(_) => "retry",
+        };
+        metrics::outcome(stage::ADMISSION, word);
+        decided
+    }
+
+    async fn decide_once(
         &self,
         request: &JoinRequest,
         now: DateTime<Utc>,

@@ -29,7 +29,7 @@ use super::update::{
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{ChannelDirectory, ChannelEntry};
 use crate::ipn::PaymentId;
-use crate::metrics::emit_count;
+use crate::metrics::{self, signal, stage};
 use crate::operator::{Bot, Operator, OperatorError};
 use crate::order::UserId;
 use crate::owner::{OwnerNotice, tell_owner};
@@ -263,12 +263,18 @@ where
     }
 
     pub async fn receive(&self, request: BotRequest<'_>) -> BotOutcome {
+        let outcome = self.answer(request).await;
+        metrics::outcome(stage::BOT, outcome.word());
+        outcome
+    }
+
+    async fn answer(&self, request: BotRequest<'_>) -> BotOutcome {
         if !request.method.eq_ignore_ascii_case("POST") {
             return BotOutcome::MethodNotAllowed;
         }
         if !self.setup.secret.matches(request.secret) {
             warn!("bot webhook call without the right secret token: refused");
-            emit_count("BotWebhookSecretRejected");
+            metrics::count(signal::BOT_WEBHOOK_SECRET_REJECTED);
             return BotOutcome::BadSecret;
         }
         let update = match BotUpdate::parse(request.body) {
@@ -298,12 +304,12 @@ where
                 warn!(update_id = update.update_id, error = %e, "update not handled now: Telegram will retry");
                 // Best effort: a lease left behind lapses on its own.
                 let _ = self.store.release_once(key, token).await;
-                emit_count("BotUpdateRetried");
+                metrics::count(signal::BOT_UPDATE_RETRIED);
                 return BotOutcome::Unavailable;
             }
             Err(e) => {
                 error!(update_id = update.update_id, error = %e, "update cannot be handled; a retry would not help");
-                emit_count("BotUpdateFailed");
+                metrics::count(signal::BOT_UPDATE_FAILED);
             }
         }
         match self
@@ -443,7 +449,7 @@ where
                         why,
                         "NOWPayments refused an invoice: check the API key and the tier's currency"
                     );
-                    emit_count("InvoiceRefused");
+                    metrics::count(signal::INVOICE_REFUSED);
                     Some(texts.invoice_later.as_str())
                 }
                 Err(e) => return Err(e),
@@ -679,7 +685,7 @@ where
                 "bot can manage the channel"
             );
         } else {
-            emit_count("BotRightsLost");
+            metrics::count(signal::BOT_RIGHTS_LOST);
             error!(
                 chat_id = change.chat_id,
                 status = change.status,

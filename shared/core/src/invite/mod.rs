@@ -28,7 +28,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{Admission, ChannelDirectory};
-use crate::metrics::emit_count;
+use crate::metrics::{self, signal, stage};
 use crate::owner::{OwnerNotice, tell_owner};
 use crate::payment::ProcessedPayment;
 use crate::queue::{
@@ -136,6 +136,17 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
 
     /// Handles one invite request body within an invocation ending at `deadline`.
     pub async fn deliver(&self, body: &str, deadline: DateTime<Utc>) -> MessageOutcome {
+        let outcome = self.deliver_once(body, deadline).await;
+        match outcome {
+            // How it ended was counted where it ended.
+            MessageOutcome::Done => {}
+            MessageOutcome::Retry => metrics::outcome(stage::INVITE, "retry"),
+            MessageOutcome::RetryAfter(_) => metrics::outcome(stage::INVITE, "rate_limited"),
+        }
+        outcome
+    }
+
+    async fn deliver_once(&self, body: &str, deadline: DateTime<Utc>) -> MessageOutcome {
         let request: InviteRequest = match parse_message(body, INVITE_MESSAGE_VERSION) {
             Ok(request) => request,
             Err(reason) => {
@@ -157,6 +168,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             }
             Ok(ClaimOutcome::AlreadySent) => {
                 info!("invite already sent; duplicate delivery acknowledged");
+                metrics::outcome(stage::INVITE, "duplicate");
                 MessageOutcome::Done
             }
             Ok(ClaimOutcome::InviteFailed) => {
@@ -171,12 +183,12 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 // Retrying cannot make it readable: end it where an operator sees it.
                 let reason = format!("unreadable: {why}");
                 error!(%reason, "claimed a payment record this version cannot read");
-                emit_count("InviteUnreadable");
+                metrics::count(signal::INVITE_UNREADABLE);
                 self.fail_terminally(&claim.lease(), &reason).await
             }
             Ok(ClaimOutcome::Unreadable { why }) => {
                 error!(%why, "a payment record this version cannot read refused the claim");
-                emit_count("InviteUnreadable");
+                metrics::count(signal::INVITE_UNREADABLE);
                 MessageOutcome::Retry
             }
             Ok(ClaimOutcome::NotFound) => {
@@ -222,12 +234,12 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                     channel_id,
                     "channel is not in the channel directory and the payment has no stored purchase: add the channel to the directory"
                 );
-                emit_count("InviteConfigurationError");
+                metrics::count(signal::INVITE_CONFIGURATION_ERROR);
                 MessageOutcome::Retry
             }
             Stopped::Telegram(TelegramError::Misconfigured(reason)) => {
                 error!(%reason, "bot configuration error: fix the bot's rights in the private channel");
-                emit_count("InviteConfigurationError");
+                metrics::count(signal::INVITE_CONFIGURATION_ERROR);
                 MessageOutcome::Retry
             }
             Stopped::Telegram(err @ TelegramError::Transient(_)) => {
@@ -351,7 +363,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         match completed {
             Fenced::Done => {
                 info!("invite sent");
-                emit_count("InviteSent");
+                metrics::outcome(stage::INVITE, "sent");
             }
             Fenced::LeaseLost => {
                 // Our message went out with the persisted link; the worker that took over
@@ -388,7 +400,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             .and_then(|subscription| subscription.sendable_link(good))
         {
             info!("sending the subscription's live link");
-            emit_count("InviteLinkShared");
+            metrics::outcome(stage::INVITE, "link_reused");
             let live = live.clone();
             let own = record
                 .telegram_invite_link
@@ -452,7 +464,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             LinkDecision::Theirs(live) => {
                 // A racing payment of this buyer settled its link first: one live link.
                 info!("another payment's link became the live one; sending that");
-                emit_count("InviteLinkShared");
+                metrics::outcome(stage::INVITE, "link_reused");
                 let own = Some((candidate.url.as_str(), stored_before));
                 self.adopt(record, lease, lease_until, chat_id, own, &live)
                     .await
@@ -604,7 +616,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         match completed {
             Fenced::Done => {
                 info!(%paid_until, "renewal: the buyer is in the channel; renewed in place, no link");
-                emit_count("InviteRenewedInPlace");
+                metrics::outcome(stage::INVITE, "renewed_in_place");
                 Ok(())
             }
             Fenced::LeaseLost => Err(Stopped::LeaseLost),
@@ -641,7 +653,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         match completed {
             Fenced::Done => {
                 info!("buyer already in the channel: invite satisfied by membership, no new link");
-                emit_count("InviteSatisfiedByMembership");
+                metrics::outcome(stage::INVITE, "already_member");
                 Ok(())
             }
             Fenced::LeaseLost => Err(Stopped::LeaseLost),
@@ -736,7 +748,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         {
             Ok(Fenced::Done) => {
                 warn!(%reason, "invite_failed: the user cannot be messaged; an operator re-issues");
-                emit_count("InviteFailed");
+                metrics::outcome(stage::INVITE, "failed");
                 MessageOutcome::Done
             }
             Ok(Fenced::LeaseLost) => {

@@ -22,7 +22,7 @@ use super::settings::LifecycleSettings;
 use super::texts::LifecycleTexts;
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
-use crate::metrics::emit_count;
+use crate::metrics::{self, signal, stage};
 use crate::order::UserId;
 use crate::queue::{MessageOutcome, parse_message};
 use crate::store::SubscriptionStore;
@@ -118,6 +118,17 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
 
     /// Handles one lifecycle message body.
     pub async fn handle(&self, body: &str) -> MessageOutcome {
+        let outcome = self.handle_once(body).await;
+        match outcome {
+            // Each task's own end was counted where it ended.
+            MessageOutcome::Done => {}
+            MessageOutcome::Retry => metrics::outcome(stage::LIFECYCLE, "retry"),
+            MessageOutcome::RetryAfter(_) => metrics::outcome(stage::LIFECYCLE, "rate_limited"),
+        }
+        outcome
+    }
+
+    async fn handle_once(&self, body: &str) -> MessageOutcome {
         let message: LifecycleMessage = match parse_message(body, LIFECYCLE_MESSAGE_VERSION) {
             Ok(message) => message,
             Err(reason) => {
@@ -144,6 +155,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
             Ok(Claim::Ours(subscription)) => subscription,
             Ok(Claim::NotDue) => {
                 info!(task = task.as_str(), "not due any more; nothing to do");
+                metrics::outcome(stage::LIFECYCLE, "not_due");
                 return Ok(Completion::ExpiryMoved);
             }
             Ok(Claim::Leased) => return Err(MessageOutcome::Retry),
@@ -166,7 +178,6 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                 let outcome = match &stopped {
                     Stopped::Telegram(TelegramError::RetryAfter(delay)) => {
                         warn!(?delay, "Telegram rate limit; retrying after its delay");
-                        emit_count("LifecycleRateLimited");
                         MessageOutcome::RetryAfter(*delay)
                     }
                     Stopped::Telegram(err) => {
@@ -261,11 +272,11 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                 TaskDone::NoticeSent
             }
         };
-        let metric = match &done {
-            TaskDone::ReminderSent => "SubscriptionReminderSent",
-            TaskDone::Removed => "SubscriptionRemoved",
-            TaskDone::RemovalFailed { .. } => "SubscriptionRemovalFailed",
-            TaskDone::NoticeSent => "SubscriptionEndNoticeSent",
+        let word = match &done {
+            TaskDone::ReminderSent => "reminder_sent",
+            TaskDone::Removed => "removed",
+            TaskDone::RemovalFailed { .. } => "removal_failed",
+            TaskDone::NoticeSent => "end_notice_sent",
         };
         let failed_removal = match &done {
             TaskDone::RemovalFailed { reason } => Some(reason.clone()),
@@ -274,7 +285,10 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
         let completion = self.complete(key, token, done, revoked.as_deref()).await?;
         match completion {
             Completion::Recorded => {
-                emit_count(metric);
+                metrics::outcome(stage::LIFECYCLE, word);
+                if failed_removal.is_some() {
+                    metrics::count(signal::SUBSCRIPTION_REMOVAL_FAILED);
+                }
                 if let Some(reason) = failed_removal {
                     let notice = OwnerNotice::RemovalFailed {
                         user_id: user,
@@ -289,7 +303,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                     task = task.as_str(),
                     "the expiry moved while the task ran: a renewal crossed it"
                 );
-                emit_count("SubscriptionTaskCrossedRenewal");
+                metrics::count(signal::SUBSCRIPTION_TASK_CROSSED_RENEWAL);
             }
         }
         Ok(completion)
@@ -302,7 +316,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
             Ok(()) => Ok(()),
             Err(TelegramError::UserUnreachable(reason)) => {
                 warn!(%reason, what, "the buyer cannot be messaged; counted as done");
-                emit_count("SubscriptionMessageUndeliverable");
+                metrics::count(signal::SUBSCRIPTION_MESSAGE_UNDELIVERABLE);
                 Ok(())
             }
             Err(err) => Err(Stopped::Telegram(err)),
