@@ -2,9 +2,11 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate
+.PHONY: help run demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
 
 WATCH_PORT ?= 9000
+# The store backends `make build` links into the functions: dynamodb, postgres, or both.
+BACKENDS ?= dynamodb
 INVOKE = source scripts/tools.sh && cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
 
 help: ## List the targets
@@ -66,16 +68,23 @@ fmt: ## Format the code
 bench: ## Criterion benchmarks: verify + parse of an IPN (reports in target/criterion)
 	cargo bench -p telepay-core --bench ipn
 
-build: ## Release bootstraps of the eight functions for arm64 Lambda, zipped in target/lambda (cargo lambda)
-	source scripts/tools.sh && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \
-	  && rustup target add aarch64-unknown-linux-gnu \
-	  && cargo lambda build --release --arm64 --output-format zip \
-	     --bin np-webhook --bin payment-processor --bin invite-sender --bin reconciler \
-	     --bin subscription-sweeper --bin subscription-lifecycle --bin bot-webhook --bin admission-recheck
+build: ## Release arm64 bootstraps of the eight functions, zipped in target/lambda, with BACKENDS (default dynamodb; postgres; "dynamodb postgres"), checked and sized
+	BACKENDS="$(BACKENDS)" scripts/build.sh
 
-deploy: ## sam build (rust-cargolambda) + sam deploy --guided: asks for the IPN secret, bot token, directory
-	source scripts/tools.sh && ensure_tool sam 'aws-sam-cli>=1.140,<2' && ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2' \
-	  && rustup target add aarch64-unknown-linux-gnu && sam build --beta-features && sam deploy --guided
+deploy: ## sam build + sam deploy --guided (BACKENDS=postgres with StoreBackend=postgres): asks for the IPN secret, bot token, directory
+	source scripts/tools.sh && ensure_tool sam 'aws-sam-cli>=1.140,<2' \
+	  && BACKENDS="$(BACKENDS)" sam build --build-in-source && sam deploy --guided
+
+# sam build's makefile method: one target per function (its logical id in template.yaml),
+# the release arm64 bootstrap with the store backends in BACKENDS, into ARTIFACTS_DIR.
+build-NpWebhookFunction: ; scripts/build.sh --function np-webhook
+build-BotWebhookFunction: ; scripts/build.sh --function bot-webhook
+build-AdmissionRecheckFunction: ; scripts/build.sh --function admission-recheck
+build-PaymentProcessorFunction: ; scripts/build.sh --function payment-processor
+build-InviteSenderFunction: ; scripts/build.sh --function invite-sender
+build-ReconcilerFunction: ; scripts/build.sh --function reconciler
+build-SubscriptionSweeperFunction: ; scripts/build.sh --function subscription-sweeper
+build-SubscriptionLifecycleFunction: ; scripts/build.sh --function subscription-lifecycle
 
 clean: ## Remove build output and the tool venvs
 	cargo clean

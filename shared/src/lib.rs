@@ -6,14 +6,21 @@
 pub mod aws;
 pub mod batch;
 pub mod config;
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "sqlite")]
 pub mod local_queue;
 pub mod nowpayments;
+#[cfg(feature = "sqlite")]
 pub mod queues;
 pub mod secrets;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod sql;
 pub mod sqs;
 pub mod sqs_event;
 pub mod store;
 pub mod telegram;
 pub mod telemetry;
+
+#[cfg(not(any(feature = "dynamodb", feature = "postgres", feature = "sqlite")))]
+compile_error!("telepay-shared needs a store backend: enable dynamodb, postgres or sqlite");

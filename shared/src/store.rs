@@ -2,8 +2,6 @@
 //! SQLite (the local run). One enum implementing every port, so handlers stay generic
 //! over the port they need; which backend comes from [`StoreConfig`].
 
-use std::time::Duration;
-
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
@@ -18,24 +16,34 @@ use telepay_core::store::{
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 
 use crate::config::StoreConfig;
+#[cfg(feature = "dynamodb")]
 use crate::dynamodb::DynamoDbPaymentStore;
-use crate::sql::{PostgresPaymentStore, SqlitePaymentStore};
+#[cfg(feature = "postgres")]
+use crate::sql::PostgresPaymentStore;
+#[cfg(feature = "sqlite")]
+use crate::sql::SqlitePaymentStore;
 
+#[cfg(feature = "postgres")]
 /// Postgres statements are cut after this: a stuck query fails the invocation, which is
 /// retried, instead of running into the Lambda timeout.
-const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
+const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
 pub enum AnyPaymentStore {
+    #[cfg(feature = "dynamodb")]
     DynamoDb(DynamoDbPaymentStore),
+    #[cfg(feature = "postgres")]
     Postgres(PostgresPaymentStore),
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePaymentStore),
 }
 
 impl AnyPaymentStore {
     /// Connects once (cold start). `sdk` is only used for DynamoDB.
+    #[cfg_attr(not(feature = "dynamodb"), allow(unused_variables))]
     pub async fn connect(config: &StoreConfig, sdk: &SdkConfig) -> Result<Self, StoreError> {
         Ok(match config {
+            #[cfg(feature = "dynamodb")]
             StoreConfig::DynamoDb(tables) => {
                 let store = DynamoDbPaymentStore::new(
                     aws_sdk_dynamodb::Client::new(sdk),
@@ -51,28 +59,51 @@ impl AnyPaymentStore {
                     None => store,
                 })
             }
+            #[cfg(feature = "postgres")]
             StoreConfig::Postgres(url) => {
                 Self::Postgres(PostgresPaymentStore::connect(url, STATEMENT_TIMEOUT).await?)
             }
+            #[cfg(feature = "sqlite")]
             StoreConfig::Sqlite(path) => Self::Sqlite(SqlitePaymentStore::open(path).await?),
+            #[allow(unreachable_patterns)]
+            other => return Err(not_built(other)),
         })
     }
 
     /// Brings the schema up to date: the SQL migrations, or the DynamoDB tables.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
+            #[cfg(feature = "dynamodb")]
             Self::DynamoDb(store) => store.create_tables_if_missing().await,
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.migrate().await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.migrate().await,
         }
     }
 }
 
+/// A backend this build was made without: the cold start stops and says how to build it.
+#[allow(dead_code)]
+fn not_built(config: &StoreConfig) -> StoreError {
+    let backend = match config {
+        StoreConfig::DynamoDb(_) => "dynamodb",
+        StoreConfig::Postgres(_) => "postgres",
+        StoreConfig::Sqlite(_) => "sqlite",
+    };
+    StoreError::Unavailable(format!(
+        "TELEPAY_STORE_BACKEND={backend}, but this build has no {backend} backend: build it with the cargo feature {backend} (make build BACKENDS={backend})"
+    ))
+}
+
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
+            #[cfg(feature = "dynamodb")]
             AnyPaymentStore::DynamoDb($store) => $call,
+            #[cfg(feature = "postgres")]
             AnyPaymentStore::Postgres($store) => $call,
+            #[cfg(feature = "sqlite")]
             AnyPaymentStore::Sqlite($store) => $call,
         }
     };

@@ -16,19 +16,25 @@ mod statements;
 mod store;
 mod subscriptions;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
+use sqlx::Pool;
+#[cfg(feature = "postgres")]
+use sqlx::Postgres;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+#[cfg(feature = "sqlite")]
+use sqlx::Sqlite;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Pool, Postgres, Sqlite};
 use telepay_core::store::StoreError;
 
 pub use dialect::SqlDialect;
 
+#[cfg(feature = "postgres")]
 use crate::config::DatabaseUrl;
 
 /// The migrations in `migrations/`, embedded: `telepay migrate` (or
@@ -51,9 +57,11 @@ impl<DB: SqlDialect> Clone for SqlPaymentStore<DB> {
     }
 }
 
+#[cfg(feature = "postgres")]
 /// Postgres backend: selected with `TELEPAY_STORE_BACKEND=postgres` + `DATABASE_URL`.
 pub type PostgresPaymentStore = SqlPaymentStore<Postgres>;
 
+#[cfg(feature = "sqlite")]
 /// SQLite backend: an embedded file, the default of the local run.
 pub type SqlitePaymentStore = SqlPaymentStore<Sqlite>;
 
@@ -104,6 +112,7 @@ fn unavailable(error: sqlx::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
+#[cfg(feature = "postgres")]
 impl PostgresPaymentStore {
     /// Connects once at cold start, sized for Lambda: one invocation at a time needs one
     /// connection (two for overlap), and every statement is capped at `statement_timeout`.
@@ -111,6 +120,7 @@ impl PostgresPaymentStore {
         url: &DatabaseUrl,
         statement_timeout: Duration,
     ) -> Result<Self, StoreError> {
+        use std::str::FromStr;
         let options = PgConnectOptions::from_str(url.expose())
             // The parse error can quote the URL; say only what is wrong.
             .map_err(|_| {
@@ -132,6 +142,7 @@ impl PostgresPaymentStore {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl SqlitePaymentStore {
     /// Opens (creating if missing) the SQLite file at `path`, in WAL mode with a busy
     /// timeout so concurrent writers wait instead of failing.

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `make build` (and `make deploy`, through sam build): the eight functions' release bootstraps for arm64 Lambda, zipped in
+# target/lambda/<function>/bootstrap.zip, linking only the store backends asked for:
+#   BACKENDS=dynamodb (the default), BACKENDS=postgres, or BACKENDS="dynamodb postgres",
+# matching template.yaml's StoreBackend. The functions are built apart from the local run,
+# the CLI and the tests, so cargo unifies none of their SQLite in. Then it proves it: no
+# bootstrap holds SQLite (`sqlite3_`), none holds sqlx's Postgres driver unless asked
+# (and each does when asked, so the check is not blind), and it prints each zip's size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/tools.sh
+ensure_tool cargo-lambda 'cargo-lambda>=1.9,<2'
+rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1
+
+BACKENDS="${BACKENDS:-dynamodb}"
+FUNCTIONS=(np-webhook payment-processor invite-sender reconciler subscription-sweeper
+  subscription-lifecycle bot-webhook admission-recheck)
+for backend in $BACKENDS; do
+  case "$backend" in
+    dynamodb | postgres) ;;
+    *) echo "BACKENDS: $backend is not dynamodb or postgres (SQLite is for the local run)" >&2; exit 2 ;;
+  esac
+done
+
+# `scripts/build.sh --function <crate>`: sam build's makefile method, one function's
+# bootstrap into ARTIFACTS_DIR.
+if [[ "${1:-}" == --function ]]; then
+  function="$2"
+  cargo lambda build --release --arm64 --locked \
+    --no-default-features --features "${BACKENDS// /,}" -p "$function"
+  cp "target/lambda/$function/bootstrap" "${ARTIFACTS_DIR:?sam build sets ARTIFACTS_DIR}/"
+  exit 0
+fi
+
+packages=()
+for function in "${FUNCTIONS[@]}"; do packages+=(-p "$function"); done
+cargo lambda build --release --arm64 --output-format zip --locked \
+  --no-default-features --features "${BACKENDS// /,}" "${packages[@]}"
+
+# Zips above this fail the build with the DynamoDB backend alone (issue #14's target).
+LIMIT=$((3 * 1024 * 1024))
+wants_postgres=no
+[[ " $BACKENDS " == *" postgres "* ]] && wants_postgres=yes
+failed=0
+printf '%-24s %10s %12s  %s\n' function "zip bytes" "bootstrap" "backends linked"
+for function in "${FUNCTIONS[@]}"; do
+  zip="target/lambda/$function/bootstrap.zip"
+  bootstrap="$(mktemp)"
+  unzip -p "$zip" bootstrap >"$bootstrap"
+  zip_bytes=$(stat -c %s "$zip")
+  linked=""
+  grep -a -q "sqlite3_" "$bootstrap" && linked+=" sqlite"
+  # sqlx-postgres's own source paths (panic locations) are in any binary that links it.
+  grep -a -q "sqlx-postgres" "$bootstrap" && linked+=" postgres"
+  grep -a -q "aws-sdk-dynamodb" "$bootstrap" && linked+=" dynamodb"
+  printf '%-24s %10d %12d  %s\n' "$function" "$zip_bytes" "$(stat -c %s "$bootstrap")" "${linked# }"
+  rm -f "$bootstrap"
+  if [[ "$linked" == *sqlite* ]]; then
+    echo "  $function links SQLite: it must not (build the functions apart from local/cli/tests)" >&2
+    failed=1
+  fi
+  if [[ "$wants_postgres" == no && "$linked" == *postgres* ]]; then
+    echo "  $function links the Postgres driver without BACKENDS asking for it" >&2
+    failed=1
+  fi
+  if [[ "$wants_postgres" == yes && "$linked" != *postgres* ]]; then
+    echo "  $function was asked for Postgres and does not link it" >&2
+    failed=1
+  fi
+  if [[ "$BACKENDS" == dynamodb && "$zip_bytes" -gt "$LIMIT" ]]; then
+    echo "  $function's zip is over 3 MiB" >&2
+    failed=1
+  fi
+done
+exit "$failed"
