@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help run demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
+.PHONY: help bench-cold-start bench-local run demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
 
 WATCH_PORT ?= 9000
 # The store backends `make build` links into the functions: dynamodb, postgres, or both.
@@ -65,8 +65,16 @@ lint: ## fmt --check, clippy -D warnings, cfn-lint and sam validate on template.
 fmt: ## Format the code
 	cargo fmt --all
 
-bench: ## Criterion benchmarks: verify + parse of an IPN (reports in target/criterion)
+bench: ## Criterion benchmarks: verify + parse of an IPN, and each handler's warm cost on the in-memory store (reports in target/criterion)
 	cargo bench -p telepay-core --bench ipn
+	cargo bench -p telepay-integration-tests --bench warm_handlers
+
+bench-cold-start: ## Each function's release binary against a fake Lambda Runtime API (moto, fake Bot API): init, first and warm invocations, peak RSS
+	scripts/bench-cold-start.sh
+
+bench-local: ## make run's chain (release) under N signed IPNs over HTTP: requests/s, payments/s, and a kill -9 halfway that loses nothing (ARGS="--payments N")
+	cargo build --release --locked -p telepay-local -p fake-bot-api
+	target/release/bench-local $(ARGS)
 
 build: ## Release arm64 bootstraps of the eight functions, zipped in target/lambda, with BACKENDS (default dynamodb; postgres; "dynamodb postgres"), checked and sized
 	BACKENDS="$(BACKENDS)" scripts/build.sh

@@ -51,6 +51,30 @@ impl BatchSource for SqsQueue {
     }
 }
 
+/// Starts `workers` consumers of `source`, as Lambda's event source mapping runs several
+/// invocations of a function at once (bounded per queue): each takes its own batches, and
+/// the store's conditional writes and leases keep a message's effects once.
+pub fn spawn_consumers<B, H, F>(
+    workers: usize,
+    source: B,
+    batch_size: usize,
+    function_timeout: Duration,
+    handler: H,
+) where
+    B: BatchSource + Clone + 'static,
+    H: Fn(LambdaEvent<SqsEvent>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = SqsBatchResponse> + Send + 'static,
+{
+    for _ in 0..workers.max(1) {
+        tokio::spawn(consume(
+            source.clone(),
+            batch_size,
+            function_timeout,
+            handler.clone(),
+        ));
+    }
+}
+
 /// Runs `handler` over `source` forever, `batch_size` messages at a time, each invocation
 /// given `function_timeout` as its deadline.
 pub async fn consume<B, H, F>(source: B, batch_size: usize, function_timeout: Duration, handler: H)

@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use axum::routing::any;
 use clap::Parser;
-use consumer::{BatchSource, consume};
+use consumer::{BatchSource, consume, spawn_consumers};
 use fake_bot_api::FakeBotApi;
 use fake_nowpayments::FakeNowPayments;
 use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
@@ -67,6 +67,10 @@ const DEMO_BOT_DIRECTORY: &str = include_str!("../../events/demo-bot-directory.j
 /// How often the local run sweeps (the deployed sweeper runs every 5 minutes): often
 /// enough to watch a demo tier of a few minutes run out.
 const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Invocations at once per payment queue (processor, invite), as Lambda scales an SQS
+/// event source mapping out; `TELEPAY_LOCAL_CONCURRENCY` overrides it.
+const DEFAULT_CONCURRENCY: usize = 4;
 
 #[derive(Parser)]
 #[command(name = "telepay-local", about = "Run the whole TelePay chain locally")]
@@ -398,7 +402,12 @@ where
             },
         ));
 
-        tokio::spawn(consume(
+        let workers = ProcessEnvironment
+            .get("TELEPAY_LOCAL_CONCURRENCY")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        spawn_consumers(
+            workers,
             queues.processor,
             10,
             PROCESSOR_TIMEOUT,
@@ -406,13 +415,13 @@ where
                 let processor = processor.clone();
                 async move { infallible(payment_processor::handle(&processor, event).await) }
             },
-        ));
+        );
         let invite_queue = queues.invite;
         let delays = invite_queue.clone();
-        tokio::spawn(consume(invite_queue, 5, INVITE_TIMEOUT, move |event| {
+        spawn_consumers(workers, invite_queue, 5, INVITE_TIMEOUT, move |event| {
             let (sender, delays) = (sender.clone(), delays.clone());
             async move { infallible(invite_sender::handle(&sender, &delays, event).await) }
-        }));
+        });
         if consume_payouts {
             // Stands in for the payout service, keeping its contract: dedupe on payment_id
             // (in memory: this stand-in forgets on restart, a real consumer must not).

@@ -8,6 +8,8 @@
 //! - `GET /fake/user/<id>/messages`: the messages the bot delivered to the user's chat,
 //!   each `{"text", "buttons": [[text, data or url], ...]}`.
 //! - `GET /fake/chat/<chat>/member/<user>`: `{"member": bool}`.
+//! - `GET /fake/invites`: every delivered message that carries an invite link, in order,
+//!   each `{"chat_id", "invite_link"}` (`make bench-local` counts them per buyer).
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/fake/user/{user}/join", post(join))
         .route("/fake/user/{user}/messages", get(messages))
         .route("/fake/chat/{chat}/member/{user}", get(member))
+        .route("/fake/invites", get(invites))
 }
 
 fn handle(state: Arc<AppState>) -> FakeBotApiHandle {
@@ -80,6 +83,21 @@ async fn messages(State(state): State<Arc<AppState>>, Path(user): Path<i64>) -> 
         })
         .collect();
     axum::Json(json!(messages)).into_response()
+}
+
+async fn invites(State(state): State<Arc<AppState>>) -> Response {
+    let invites: Vec<Value> = handle(state)
+        .delivered("sendMessage")
+        .iter()
+        .filter_map(|call| {
+            let text = call.text()?;
+            let link = text
+                .split_whitespace()
+                .find(|w| w.starts_with("https://t.me/+"))?;
+            Some(json!({"chat_id": call.chat_id(), "invite_link": link}))
+        })
+        .collect();
+    axum::Json(json!(invites)).into_response()
 }
 
 async fn member(

@@ -1,0 +1,300 @@
+//! `make bench-local`: N distinct signed IPNs (one buyer each) over HTTP against the local
+//! run (`telepay-local`, release, its SQLite store and queues) with the fake Bot API as a
+//! process of its own, so what it delivered outlives the local run. Two rounds:
+//!
+//! 1. **Throughput**: prints ingress requests/s (until the last IPN is answered) and
+//!    end-to-end payments/s (until the last buyer's invite is delivered).
+//! 2. **Durability**: the same load, with the local run killed (`SIGKILL`) halfway through
+//!    and started again on the same files. IPNs that got no answer are sent again (as
+//!    NOWPayments retries). Every IPN answered 2xx must end with its buyer's invite, and no
+//!    buyer may get two different links.
+//!
+//! Exits non-zero when a check fails. The binaries come from `make bench-local`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::Value;
+use telepay_core::fixtures::{SAMPLE_IPN, SAMPLE_IPN_SECRET};
+use telepay_core::signature::IpnSecret;
+use tokio::sync::Mutex;
+
+const TOKEN: &str = "bench-local-token";
+const CHANNEL: i64 = -1003111266231;
+const FIRST_PAYMENT: i64 = 5_200_000_001;
+const FIRST_BUYER: i64 = 7_200_000_001;
+
+#[derive(Parser)]
+struct Args {
+    /// Distinct paid payments per round.
+    #[arg(long, default_value_t = 2000)]
+    payments: usize,
+    /// Concurrent HTTP connections sending IPNs.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Where the release binaries are.
+    #[arg(long, default_value = "target/release")]
+    bin: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The signed IPN of payment `n`: its own payment id and buyer.
+fn ipn(n: usize) -> (String, String) {
+    let mut body: Value = serde_json::from_str(SAMPLE_IPN).unwrap();
+    body["payment_id"] = (FIRST_PAYMENT + n as i64).into();
+    body["order_id"] = format!("PGP-{}|{CHANNEL}", FIRST_BUYER + n as i64).into();
+    let body = body.to_string();
+    let signature = IpnSecret::new(SAMPLE_IPN_SECRET)
+        .unwrap()
+        .sign(body.as_bytes());
+    (body, signature)
+}
+
+struct LocalRun {
+    child: Child,
+    port: u16,
+}
+
+impl LocalRun {
+    async fn start(bin: &Path, dir: &Path, telegram: u16) -> anyhow::Result<Self> {
+        let port = free_port();
+        let child = Command::new(bin.join("telepay-local"))
+            .env("PORT", port.to_string())
+            .env("TELEPAY_LOCAL_DB", dir.join("telepay.sqlite"))
+            .env("TELEGRAM_BOT_TOKEN", TOKEN)
+            .env("TELEGRAM_API_URL", format!("http://127.0.0.1:{telegram}"))
+            .env("FAKE_NOWPAYMENTS_PORT", free_port().to_string())
+            .env("TELEPAY_IPN_SECRET", SAMPLE_IPN_SECRET)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting telepay-local")?;
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        while client
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .is_err()
+        {
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("telepay-local did not listen on {port}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Self { child, port })
+    }
+
+    fn kill_9(&mut self) {
+        // std's kill is SIGKILL on Unix: no shutdown code runs.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends the IPNs in `pending` over `connections` connections to `port`; returns the
+/// payments answered 2xx. With `stop_after`, stops once that many are answered (the kill).
+async fn send(
+    port: u16,
+    pending: Vec<usize>,
+    connections: usize,
+    stop_after: Option<usize>,
+) -> BTreeSet<usize> {
+    let queue = Arc::new(Mutex::new(pending));
+    let answered = Arc::new(Mutex::new(BTreeSet::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (queue, answered, count, client) = (
+            queue.clone(),
+            answered.clone(),
+            count.clone(),
+            client.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                if stop_after.is_some_and(|stop| count.load(Ordering::SeqCst) >= stop) {
+                    return;
+                }
+                let Some(n) = queue.lock().await.pop() else {
+                    return;
+                };
+                let (body, signature) = ipn(n);
+                let response = client
+                    .post(format!("http://127.0.0.1:{port}/np-webhook"))
+                    .header("content-type", "application/json")
+                    .header("x-nowpayments-sig", signature)
+                    .body(body)
+                    .send()
+                    .await;
+                if response.is_ok_and(|r| r.status().is_success()) {
+                    answered.lock().await.insert(n);
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    Arc::try_unwrap(answered).unwrap().into_inner()
+}
+
+/// Invite links delivered per buyer, from the fake Bot API.
+async fn invites(telegram: u16) -> anyhow::Result<BTreeMap<i64, Vec<String>>> {
+    let list: Vec<Value> = reqwest::get(format!("http://127.0.0.1:{telegram}/fake/invites"))
+        .await?
+        .json()
+        .await?;
+    let mut by_buyer: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for invite in list {
+        if let (Some(chat), Some(link)) =
+            (invite["chat_id"].as_i64(), invite["invite_link"].as_str())
+        {
+            by_buyer.entry(chat).or_default().push(link.to_owned());
+        }
+    }
+    Ok(by_buyer)
+}
+
+/// Waits until every answered payment's buyer has an invite; returns when the last came.
+async fn wait_for_invites(telegram: u16, answered: &BTreeSet<usize>) -> anyhow::Result<Instant> {
+    let started = Instant::now();
+    loop {
+        let delivered = invites(telegram).await?;
+        let missing = answered
+            .iter()
+            .filter(|n| !delivered.contains_key(&(FIRST_BUYER + **n as i64)))
+            .count();
+        if missing == 0 {
+            return Ok(Instant::now());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("{missing} answered payments have no invite after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+struct Round {
+    answered: BTreeSet<usize>,
+    ingress: Duration,
+    end_to_end: Duration,
+}
+
+async fn round(args: &Args, kill_halfway: bool) -> anyhow::Result<Round> {
+    let dir = std::env::temp_dir().join(format!("telepay-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let telegram_port = free_port();
+    let mut telegram = Command::new(args.bin.join("fake-bot-api"))
+        .env("PORT", telegram_port.to_string())
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting fake-bot-api")?;
+    let mut local = LocalRun::start(&args.bin, &dir, telegram_port).await?;
+    let all: Vec<usize> = (0..args.payments).rev().collect();
+    let started = Instant::now();
+    let mut answered = if kill_halfway {
+        let first = send(
+            local.port,
+            all.clone(),
+            args.connections,
+            Some(args.payments / 2),
+        )
+        .await;
+        local.kill_9();
+        println!(
+            "  killed -9 with {} IPNs answered; starting again on the same files",
+            first.len()
+        );
+        local = LocalRun::start(&args.bin, &dir, telegram_port).await?;
+        first
+    } else {
+        BTreeSet::new()
+    };
+    // What was not answered 2xx is sent again, as NOWPayments retries.
+    let rest: Vec<usize> = all.into_iter().filter(|n| !answered.contains(n)).collect();
+    answered.extend(send(local.port, rest, args.connections, None).await);
+    let ingress = started.elapsed();
+    let last_invite = wait_for_invites(telegram_port, &answered).await?;
+    let delivered = invites(telegram_port).await?;
+    local.kill_9();
+    let _ = telegram.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let buyers = |n: &usize| FIRST_BUYER + *n as i64;
+    let two_links = answered
+        .iter()
+        .filter(|n| {
+            let links: BTreeSet<&String> = delivered[&buyers(n)].iter().collect();
+            links.len() > 1
+        })
+        .count();
+    let resent = answered
+        .iter()
+        .filter(|n| delivered[&buyers(n)].len() > 1)
+        .count();
+    println!(
+        "  answered 2xx {} of {}; invites delivered to all of them; buyers with two links {two_links}; same link sent twice {resent}",
+        answered.len(),
+        args.payments
+    );
+    if answered.len() != args.payments {
+        bail!("{} IPNs never answered 2xx", args.payments - answered.len());
+    }
+    if two_links > 0 {
+        bail!("{two_links} buyers got two different links");
+    }
+    Ok(Round {
+        answered,
+        ingress,
+        end_to_end: last_invite - started,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    println!(
+        "bench-local: {} payments, {} connections, {} cores",
+        args.payments,
+        args.connections,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("round 1: throughput");
+    let plain = round(&args, false).await?;
+    let n = plain.answered.len() as f64;
+    println!(
+        "  ingress {:.0} requests/s ({:.2} s); end to end {:.0} payments/s (last invite after {:.2} s)",
+        n / plain.ingress.as_secs_f64(),
+        plain.ingress.as_secs_f64(),
+        n / plain.end_to_end.as_secs_f64(),
+        plain.end_to_end.as_secs_f64()
+    );
+    println!("round 2: durability (kill -9 halfway)");
+    let killed = round(&args, true).await?;
+    println!(
+        "  every answered IPN got its invite after the restart; last invite after {:.2} s",
+        killed.end_to_end.as_secs_f64()
+    );
+    Ok(())
+}

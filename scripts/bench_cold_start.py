@@ -1,0 +1,244 @@
+"""`make bench-cold-start`: each function's release binary started against a fake Lambda
+Runtime API (the 2018-06-01 interface Lambda gives a custom runtime) that serves it N
+events, with its store, queues and secrets on moto and Telegram on the fake Bot API, as
+scripts/bench-cold-start.sh sets them up. Per function, the median over RUNS cold starts:
+
+  init     process start -> its first GET /next (all of main: config, secrets, clients)
+  first    the first invocation: /next answered -> its response posted
+  cold     init + first - warm p50: what a cold start costs beyond the invocation's own
+           store/queue round trips (target <= 20 ms on this machine)
+  warm     p50 / p99 of the later invocations
+  rss      peak resident memory (VmHWM) after the last invocation (target <= 16 MiB)
+
+It also checks what CloudWatch would get: one ColdStart EMF line per process, with the
+Function and Stack dimensions. Exits non-zero when a function fails an invocation or a
+target, so the figures in docs/proof.md stay true."""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EVENTS = os.path.join(ROOT, "events")
+RUNS = int(os.environ.get("RUNS", "5"))
+INVOCATIONS = int(os.environ.get("INVOCATIONS", "40"))
+COLD_TARGET_MS = 20.0
+RSS_TARGET_KIB = 16 * 1024
+
+
+def load(name):
+    with open(os.path.join(EVENTS, name)) as f:
+        return json.load(f)
+
+
+def bot_updates(n):
+    """/start from one buyer, each a new update (a redelivery would be answered from
+    its once-record)."""
+    event = load("bot-webhook-start.json")
+    out = []
+    for i in range(n):
+        body = json.loads(event["body"])
+        body["update_id"] = 900_000_001 + i
+        body["message"]["message_id"] = i + 1
+        out.append({**event, "body": json.dumps(body)})
+    return out
+
+
+def lifecycle_batch():
+    body = {"v": 1, "user_id": 6271402111, "channel_id": -1003111266231,
+            "task": "end_notice", "for_expiry": "2026-01-01T00:00:00Z"}
+    record = load("payment-processor-batch.json")["Records"][0]
+    record = {**record, "body": json.dumps(body),
+              "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:telepay-lifecycle"}
+    return {"Records": [record]}
+
+
+# The functions in the order a payment meets them (the processor grants the subscription
+# the lifecycle event then finds).
+FUNCTIONS = [
+    ("np-webhook", lambda n: [load("np-webhook-finished.json")] * n),
+    ("payment-processor", lambda n: [load("payment-processor-batch.json")] * n),
+    ("invite-sender", lambda n: [load("invite-sender-batch.json")] * n),
+    ("reconciler", lambda n: [load("reconciler-schedule.json")] * n),
+    ("subscription-sweeper", lambda n: [load("subscription-sweeper-schedule.json")] * n),
+    ("subscription-lifecycle", lambda n: [lifecycle_batch()] * n),
+    ("bot-webhook", bot_updates),
+    ("admission-recheck", lambda n: [load("admission-recheck-batch.json")] * n),
+]
+
+
+class RuntimeApi:
+    """One function process's Runtime API: hands out its events in order, timestamps
+    every step, and holds the last /next open (as Lambda does between invocations)."""
+
+    def __init__(self, events):
+        self.events = list(events)
+        self.served = {}
+        self.answered = {}
+        self.failed = []
+        self.first_next = None
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body=b"", headers=()):
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                now = time.monotonic()
+                if not self.path.endswith("/runtime/invocation/next"):
+                    return self.reply(404)
+                with api.lock:
+                    if api.first_next is None:
+                        api.first_next = now
+                    event = api.events.pop(0) if api.events else None
+                if event is None:
+                    api.done.wait()
+                    return self.reply(410)
+                request_id = str(uuid.uuid4())
+                body = json.dumps(event).encode()
+                deadline = int(time.time() * 1000) + 60_000
+                api.served[request_id] = time.monotonic()
+                self.reply(200, body, [
+                    ("Content-Type", "application/json"),
+                    ("Lambda-Runtime-Aws-Request-Id", request_id),
+                    ("Lambda-Runtime-Deadline-Ms", str(deadline)),
+                    ("Lambda-Runtime-Invoked-Function-Arn",
+                     "arn:aws:lambda:us-east-1:123456789012:function:bench"),
+                    ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+                ])
+
+            def do_POST(self):
+                now = time.monotonic()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = self.path.split("/")
+                if "invocation" in parts:
+                    request_id = parts[parts.index("invocation") + 1]
+                    api.answered[request_id] = now
+                    if parts[-1] == "error":
+                        api.failed.append(body.decode(errors="replace")[:300])
+                    return self.reply(202, b"{}")
+                # init/error: the process could not start.
+                api.failed.append("init error: " + body.decode(errors="replace")[:300])
+                api.done.set()
+                return self.reply(202, b"{}")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def durations_ms(self):
+        ordered = sorted(self.served.items(), key=lambda item: item[1])
+        return [(self.answered[rid] - t) * 1000 for rid, t in ordered if rid in self.answered]
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def run_once(binary, function, events, env):
+    api = RuntimeApi(events)
+    env = {**env,
+           "AWS_LAMBDA_RUNTIME_API": api.address,
+           "AWS_LAMBDA_FUNCTION_NAME": f"bench-{function}",
+           "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+           "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/bench-{function}",
+           "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+           "TELEPAY_STACK_NAME": "bench-stack"}
+    started = time.monotonic()
+    process = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    output = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while len(api.answered) < len(events) and not api.failed and time.monotonic() < deadline:
+        if process.poll() is not None:
+            api.failed.append(f"exited with {process.returncode}")
+            break
+        time.sleep(0.002)
+    rss = peak_rss_kib(process.pid) if process.poll() is None else 0
+    process.kill()
+    process.wait()
+    api.done.set()
+    api.server.shutdown()
+    reader.join(timeout=5)
+    if api.failed or len(api.answered) < len(events):
+        raise SystemExit(f"{function}: {api.failed or 'invocations unanswered'}")
+    durations = api.durations_ms()
+    cold_lines = [json.loads(line) for line in output
+                  if line.startswith(b"{") and b'"ColdStart"' in line]
+    return {
+        "init": (api.first_next - started) * 1000,
+        "first": durations[0],
+        "warm": durations[1:],
+        "rss": rss,
+        "cold_start_lines": cold_lines,
+    }
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main():
+    target = sys.argv[1]
+    env = dict(os.environ)
+    failures = []
+    print(f"{'function':24} {'init':>7} {'first':>7} {'cold':>7} {'warm p50':>9} {'warm p99':>9} {'rss MiB':>8}")
+    for function, make_events in FUNCTIONS:
+        binary = os.path.join(target, function)
+        runs = [run_once(binary, function, make_events(INVOCATIONS), env) for _ in range(RUNS)]
+        init = statistics.median(r["init"] for r in runs)
+        first = statistics.median(r["first"] for r in runs)
+        warm = [d for r in runs for d in r["warm"]]
+        p50, p99 = percentile(warm, 50), percentile(warm, 99)
+        rss = max(r["rss"] for r in runs)
+        cold = init + first - p50
+        print(f"{function:24} {init:7.1f} {first:7.1f} {cold:7.1f} {p50:9.2f} {p99:9.2f} {rss / 1024:8.1f}")
+        for r in runs:
+            lines = r["cold_start_lines"]
+            if len(lines) != 1 or lines[0].get("Function") != f"bench-{function}" \
+                    or lines[0].get("Stack") != "bench-stack" or lines[0].get("ColdStart") != 1:
+                failures.append(f"{function}: expected one ColdStart EMF line, got {lines}")
+                break
+        if cold > COLD_TARGET_MS:
+            failures.append(f"{function}: cold start {cold:.1f} ms > {COLD_TARGET_MS} ms")
+        if rss > RSS_TARGET_KIB:
+            failures.append(f"{function}: peak RSS {rss / 1024:.1f} MiB > 16 MiB")
+    print(f"(ms; median of {RUNS} cold starts, {INVOCATIONS} invocations each; "
+          f"cold = init + first - warm p50)")
+    for failure in failures:
+        print("FAILED:", failure, file=sys.stderr)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
