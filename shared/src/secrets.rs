@@ -66,22 +66,31 @@ pub async fn read_secrets<E: Environment>(
         return Ok(WithSecrets { base, secrets });
     }
     let client = aws_sdk_secretsmanager::Client::new(sdk);
+    // All at once: a cold start waits for one round trip, not one per secret.
+    let mut reads = tokio::task::JoinSet::new();
     for (variable, arn_variable, arn) in wanted {
-        let value = client
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .map_err(|e| ConfigError::Secret {
-                variable: arn_variable,
-                reason: DisplayErrorContext(e).to_string(),
-            })?
-            .secret_string
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::Secret {
-                variable: arn_variable,
-                reason: "the secret has no string value".into(),
-            })?;
+        let client = client.clone();
+        reads.spawn(async move {
+            let value = client
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .map_err(|e| ConfigError::Secret {
+                    variable: arn_variable,
+                    reason: DisplayErrorContext(e).to_string(),
+                })?
+                .secret_string
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Secret {
+                    variable: arn_variable,
+                    reason: "the secret has no string value".into(),
+                })?;
+            Ok::<_, ConfigError>((variable, value))
+        });
+    }
+    while let Some(read) = reads.join_next().await {
+        let (variable, value) = read.expect("a secret read never panics")?;
         secrets.insert(variable, value);
     }
     info!(secrets = ?secrets.keys().collect::<Vec<_>>(), "secrets read from Secrets Manager");

@@ -1,4 +1,6 @@
 //! np-webhook cold start: telemetry, configuration, clients, then the runtime loop.
+// The runtime loop with its metrics layer around the handler nests deep futures.
+#![recursion_limit = "256"]
 
 use lambda_http::{Error, service_fn};
 use np_webhook::handle;

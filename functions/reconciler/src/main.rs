@@ -1,4 +1,6 @@
 //! reconciler cold start: telemetry, configuration, clients, then the runtime loop.
+// The runtime loop with its metrics layer around the handler nests deep futures.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Error, service_fn};
 use reconciler::handle;

@@ -23,19 +23,23 @@ pub const OPERATION: &str = "Operation";
 pub mod stage {
     /// Every answer of the payment webhook (`queued`, `duplicate`, `bad_signature`, ...).
     pub const IPN: &str = "IpnOutcome";
-    /// Every processor message (`done`, `retry`, `retry_after`).
+    /// Every processor message (`processed`, `already_processed`, `past_processing`,
+    /// `not_found`, `malformed`, `payout_not_queued`, `grant_failed`, `invite_not_queued`,
+    /// `mark_failed`).
     pub const PROCESSOR: &str = "ProcessorOutcome";
-    /// Every invite message: how it ended (`sent`, `link_reused`, `renewed_in_place`,
-    /// `already_member`, `failed`, `unreadable`, `misconfigured`, `retry`, `rate_limited`).
+    /// Every invite message: how it ended (`sent`, of which `link_reused`; `renewed_in_place`,
+    /// `already_member`, `duplicate`, `failed` (terminal), `retry`, `rate_limited`).
     pub const INVITE: &str = "InviteOutcome";
     /// Every reconciler action (`requeued_processing`, `requeued_invite`, `in_flight`,
     /// `failed`), counted by how many rows took it.
     pub const RECONCILER: &str = "ReconcilerAction";
-    /// Every lifecycle task (`reminded`, `removed`, ..., `retry`, `rate_limited`).
+    /// Every lifecycle task (`reminder_sent`, `removed`, `removal_failed`,
+    /// `end_notice_sent`, `not_due`, `retry`, `rate_limited`).
     pub const LIFECYCLE: &str = "LifecycleOutcome";
     /// Every answer of the bot webhook (`handled`, `already_handled`, `busy`, ...).
     pub const BOT: &str = "BotOutcome";
-    /// Every join-request decision (`approved`, `declined`, `waiting`, ...).
+    /// Every join-request decision (`approved`, `declined`, `waiting`, `not_ours`, `retry`,
+    /// `rate_limited`).
     pub const ADMISSION: &str = "AdmissionOutcome";
 
     pub const ALL: &[&str] = &[
