@@ -175,18 +175,24 @@ SECRETS = {
 }
 
 
-def run_once(binary, function, events, env):
-    api = RuntimeApi(events)
+def function_env(env, function, runtime_api):
+    """What Lambda gives the function: its own secrets' ARNs only (as template.yaml), and
+    the runtime's variables."""
     env = {key: value for key, value in env.items()
            if not key.endswith("_ARN") or key in SECRETS.get(function, [])}
-    env = {**env,
-           "AWS_LAMBDA_RUNTIME_API": api.address,
-           "AWS_LAMBDA_FUNCTION_NAME": f"bench-{function}",
-           "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-           "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/bench-{function}",
-           "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
-           "TELEPAY_STACK_NAME": "bench-stack"}
+    return {**env,
+            "AWS_LAMBDA_RUNTIME_API": runtime_api,
+            "AWS_LAMBDA_FUNCTION_NAME": f"bench-{function}",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/bench-{function}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+            "TELEPAY_STACK_NAME": "bench-stack"}
+
+
+def run_once(binary, function, events, env):
+    api = RuntimeApi(events)
+    env = function_env(env, function, api.address)
     started = time.monotonic()
     process = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     output = []
@@ -220,14 +226,7 @@ def run_once(binary, function, events, env):
 
 def init_alone(binary, function, env):
     """Start -> exit of a process whose first GET /next is refused: its whole init."""
-    env = {key: value for key, value in env.items()
-           if not key.endswith("_ARN") or key in SECRETS.get(function, [])}
-    env = {**env,
-           "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9",
-           "AWS_LAMBDA_FUNCTION_NAME": f"bench-{function}",
-           "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-           "TELEPAY_STACK_NAME": "bench-stack"}
+    env = function_env(env, function, "127.0.0.1:9")
     started = time.monotonic()
     subprocess.run([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return (time.monotonic() - started) * 1000

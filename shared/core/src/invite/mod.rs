@@ -137,12 +137,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     /// Handles one invite request body within an invocation ending at `deadline`.
     pub async fn deliver(&self, body: &str, deadline: DateTime<Utc>) -> MessageOutcome {
         let outcome = self.deliver_once(body, deadline).await;
-        match outcome {
-            // How it ended was counted where it ended.
-            MessageOutcome::Done => {}
-            MessageOutcome::Retry => metrics::outcome(stage::INVITE, "retry"),
-            MessageOutcome::RetryAfter(_) => metrics::outcome(stage::INVITE, "rate_limited"),
-        }
+        metrics::retries(stage::INVITE, &outcome);
         outcome
     }
 

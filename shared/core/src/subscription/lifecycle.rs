@@ -119,12 +119,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
     /// Handles one lifecycle message body.
     pub async fn handle(&self, body: &str) -> MessageOutcome {
         let outcome = self.handle_once(body).await;
-        match outcome {
-            // Each task's own end was counted where it ended.
-            MessageOutcome::Done => {}
-            MessageOutcome::Retry => metrics::outcome(stage::LIFECYCLE, "retry"),
-            MessageOutcome::RetryAfter(_) => metrics::outcome(stage::LIFECYCLE, "rate_limited"),
-        }
+        metrics::retries(stage::LIFECYCLE, &outcome);
         outcome
     }
 
