@@ -49,4 +49,4 @@ export TELEGRAM_API_URL="http://127.0.0.1:$FAKE_PORT"
 export TELEPAY_CHANNEL_DIRECTORY_FILE="$PWD/events/demo-bot-directory.json"
 export TELEPAY_IPN_CALLBACK_URL=https://example.invalid/np-webhook
 export RUST_LOG=warn
-.venv/bin/python scripts/bench_cold_start.py target/release
+.venv/bin/python scripts/bench_cold_start.py target/release "$@"

@@ -7,9 +7,13 @@ scripts/bench-cold-start.sh sets them up. Per function, the median over RUNS col
            timed as start -> exit with the Runtime API address refusing, so this Python
            server's own scheduling is not in it
   first    the first invocation: /next answered -> its response posted
-  cold     init + first - warm p50: what a cold start costs beyond the invocation's own
-           store/queue round trips (target <= 20 ms on this machine)
-  warm     p50 / p99 of the later invocations
+  waits    of that, the time spent waiting on its own round trips: moto (DynamoDB, SQS,
+           Secrets Manager) and the fake Bot API are reached through timing proxies, and
+           a round trip runs from the connection's open (or the request's first byte) to
+           the response's last byte; concurrent ones count once
+  cold     init + first - waits: what a cold start costs beyond the first invocation's own
+           round trips (target <= 20 ms on this machine)
+  warm     p50 / p99 of the later invocations, and the p50 of their own time (less waits)
   rss      peak resident memory (VmHWM) after the last invocation (target <= 16 MiB)
 
 It also checks what CloudWatch would get: one ColdStart EMF line per process, with the
@@ -18,6 +22,7 @@ target, so the figures in docs/proof.md stay true."""
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +30,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENTS = os.path.join(ROOT, "events")
@@ -73,6 +79,74 @@ FUNCTIONS = [
     ("bot-webhook", bot_updates),
     ("admission-recheck", lambda n: [load("admission-recheck-batch.json")] * n),
 ]
+
+
+class TimingProxy:
+    """A TCP relay in front of one backend that records when each round trip through it
+    began and ended (monotonic seconds), so an invocation's own waits can be told from
+    its own work."""
+
+    def __init__(self, upstream_url, trips):
+        parts = urlsplit(upstream_url)
+        self.upstream = (parts.hostname, parts.port)
+        self.trips = trips
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"{parts.scheme}://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            opened = time.monotonic()
+            threading.Thread(target=self.relay, args=(client, opened), daemon=True).start()
+
+    def relay(self, client, opened):
+        upstream = socket.create_connection(self.upstream)
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # One round trip: from the connection's open or the request's first byte to the
+        # response's last byte seen before the next request.
+        trip = {"start": opened, "end": None}
+        lock = threading.Lock()
+
+        def requests():
+            while data := client.recv(65536):
+                with lock:
+                    if trip["end"] is not None:
+                        self.trips.append((trip["start"], trip["end"]))
+                        trip["start"], trip["end"] = time.monotonic(), None
+                upstream.sendall(data)
+            upstream.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=requests, daemon=True).start()
+        try:
+            while data := upstream.recv(65536):
+                client.sendall(data)
+                with lock:
+                    trip["end"] = time.monotonic()
+        except OSError:
+            pass
+        with lock:
+            if trip["end"] is not None:
+                self.trips.append((trip["start"], trip["end"]))
+        client.close()
+        upstream.close()
+
+
+# The backends a function reaches, each behind a timing proxy.
+BACKEND_VARIABLES = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
+                     "AWS_ENDPOINT_URL_SECRETS_MANAGER", "TELEGRAM_API_URL"]
+
+
+def waited_ms(trips, start, end):
+    """The time within [start, end] when at least one round trip was open."""
+    spans = sorted((max(a, start), min(b, end)) for a, b in trips if b > start and a < end)
+    total, reach = 0.0, start
+    for a, b in spans:
+        if b > reach:
+            total += b - max(a, reach)
+            reach = b
+    return total * 1000
 
 
 class RuntimeApi:
@@ -151,9 +225,10 @@ class RuntimeApi:
     def address(self):
         return f"127.0.0.1:{self.server.server_address[1]}"
 
-    def durations_ms(self):
+    def windows(self):
+        """Each answered invocation's (served, answered), in order."""
         ordered = sorted(self.served.items(), key=lambda item: item[1])
-        return [(self.answered[rid] - t) * 1000 for rid, t in ordered if rid in self.answered]
+        return [(t, self.answered[rid]) for rid, t in ordered if rid in self.answered]
 
 
 def peak_rss_kib(pid):
@@ -193,6 +268,14 @@ def function_env(env, function, runtime_api):
 def run_once(binary, function, events, env):
     api = RuntimeApi(events)
     env = function_env(env, function, api.address)
+    trips = []
+    proxies = {}
+    for variable in BACKEND_VARIABLES:
+        url = env.get(variable)
+        if url:
+            # One proxy per backend address (SQS and Secrets Manager share moto's).
+            proxies.setdefault(url, TimingProxy(url, trips))
+            env[variable] = proxies[url].url
     started = time.monotonic()
     process = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     output = []
@@ -212,13 +295,17 @@ def run_once(binary, function, events, env):
     reader.join(timeout=5)
     if api.failed or len(api.answered) < len(events):
         raise SystemExit(f"{function}: {api.failed or 'invocations unanswered'}")
-    durations = api.durations_ms()
+    windows = api.windows()
+    durations = [(end - start) * 1000 for start, end in windows]
+    waits = [waited_ms(list(trips), start, end) for start, end in windows]
     cold_lines = [json.loads(line) for line in output
                   if line.startswith(b"{") and b'"ColdStart"' in line]
     return {
         "init": (api.first_next - started) * 1000,
         "first": durations[0],
+        "first_waits": waits[0],
         "warm": durations[1:],
+        "warm_own": [d - w for d, w in zip(durations[1:], waits[1:])],
         "rss": rss,
         "cold_start_lines": cold_lines,
     }
@@ -241,17 +328,26 @@ def main():
     target = sys.argv[1]
     env = dict(os.environ)
     failures = []
-    print(f"{'function':24} {'init':>7} {'first':>7} {'cold':>7} {'warm p50':>9} {'warm p99':>9} {'rss MiB':>8}")
+    only = set(sys.argv[2:])
+    print(f"{'function':24} {'init':>7} {'first':>7} {'waits':>7} {'cold':>7} "
+          f"{'warm p50':>9} {'warm p99':>9} {'own p50':>8} {'rss MiB':>8}")
     for function, make_events in FUNCTIONS:
+        if only and function not in only:
+            continue
         binary = os.path.join(target, function)
         runs = [run_once(binary, function, make_events(INVOCATIONS), env) for _ in range(RUNS)]
         init = statistics.median(init_alone(binary, function, env) for _ in range(RUNS))
         first = statistics.median(r["first"] for r in runs)
+        # The cold figure per run (its first less its own waits), then the median.
+        first_own = statistics.median(r["first"] - r["first_waits"] for r in runs)
+        waits = first - first_own
         warm = [d for r in runs for d in r["warm"]]
-        p50, p99 = percentile(warm, 50), percentile(warm, 99)
+        own = [d for r in runs for d in r["warm_own"]]
+        p50, p99, own50 = percentile(warm, 50), percentile(warm, 99), percentile(own, 50)
         rss = max(r["rss"] for r in runs)
-        cold = init + first - p50
-        print(f"{function:24} {init:7.1f} {first:7.1f} {cold:7.1f} {p50:9.2f} {p99:9.2f} {rss / 1024:8.1f}")
+        cold = init + first_own
+        print(f"{function:24} {init:7.1f} {first:7.1f} {waits:7.1f} {cold:7.1f} "
+              f"{p50:9.2f} {p99:9.2f} {own50:8.2f} {rss / 1024:8.1f}")
         for r in runs:
             lines = r["cold_start_lines"]
             if len(lines) != 1 or lines[0].get("Function") != f"bench-{function}" \
@@ -263,7 +359,7 @@ def main():
         if rss > RSS_TARGET_KIB:
             failures.append(f"{function}: peak RSS {rss / 1024:.1f} MiB > 16 MiB")
     print(f"(ms; median of {RUNS} cold starts, {INVOCATIONS} invocations each; "
-          f"cold = init + first - warm p50)")
+          f"cold = init + first - the first's own round-trip waits)")
     for failure in failures:
         print("FAILED:", failure, file=sys.stderr)
     sys.exit(1 if failures else 0)

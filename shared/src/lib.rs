@@ -4,6 +4,7 @@
 //! read once from the environment, the SQS batch response, and telemetry.
 
 pub mod aws;
+pub mod aws_http;
 pub mod batch;
 pub mod config;
 #[cfg(feature = "dynamodb")]

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use aws_types::SdkConfig;
 use tracing::info;
 
 use crate::config::{

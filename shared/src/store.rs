@@ -2,7 +2,7 @@
 //! SQLite (the local run). One enum implementing every port, so handlers stay generic
 //! over the port they need; which backend comes from [`StoreConfig`].
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::metrics::{self, latency};

@@ -1,42 +1,65 @@
 //! Tracing setup: JSON lines in Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), compact text
 //! elsewhere; level from `RUST_LOG` (default `info`).
 
-use tracing_subscriber::EnvFilter;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::tower::{Layer, Service};
+use lambda_runtime::{Diagnostic, IntoFunctionResponse, LambdaEvent, LambdaInvocation};
+use metrics_cloudwatch_embedded::Collector;
+use serde::{Deserialize, Serialize};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // `Targets` reads the usual `RUST_LOG` forms (`info`, `warn,np_webhook=debug`) without
+    // `EnvFilter`'s regex engine, which cost every bootstrap 0.3 MB.
+    let configured = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let parsed = configured.as_deref().map(str::parse::<Targets>);
+    let filter = match &parsed {
+        Some(Ok(targets)) => targets.clone(),
+        _ => Targets::new().with_default(LevelFilter::INFO),
+    };
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        // CloudWatch stamps every line itself.
-        .without_time();
+    let registry = tracing_subscriber::registry().with(filter);
+    // CloudWatch stamps every line itself, hence no time.
     let result = if json {
-        builder
+        let lines = tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init()
+            .with_target(false)
+            .without_time();
+        registry.with(lines).try_init()
     } else {
-        builder.compact().try_init()
+        let lines = tracing_subscriber::fmt::layer()
+            .compact()
+            .with_target(false)
+            .without_time();
+        registry.with(lines).try_init()
     };
     // A second init (tests, local runners hosting several handlers) keeps the first.
     drop(result);
+    if let Some(Err(error)) = parsed {
+        tracing::warn!(%error, "RUST_LOG is not a filter this build reads; logging at info");
+    }
 }
 
 /// The metrics exporter a Lambda function installs at cold start: CloudWatch Embedded
-/// Metric Format on stdout, flushed after each invocation by
-/// [`metrics_cloudwatch_embedded::lambda`], every metric with the `Function` and `Stack`
-/// dimensions (the alarms in template.yaml name both), and a `ColdStart` count.
+/// Metric Format on stdout, flushed after each invocation by [`run`], every metric with
+/// the `Function` and `Stack` dimensions (the alarms in template.yaml name both).
 pub fn metrics_exporter(function: &str, stack: &str) -> metrics_cloudwatch_embedded::Builder {
-    use telepay_core::metrics::{FUNCTION_DIMENSION, NAMESPACE, STACK_DIMENSION, signal};
+    use telepay_core::metrics::{FUNCTION_DIMENSION, NAMESPACE, STACK_DIMENSION};
     metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(NAMESPACE)
         .with_dimension(FUNCTION_DIMENSION, function.to_owned())
         .with_dimension(STACK_DIMENSION, stack.to_owned())
-        .lambda_cold_start_metric(signal::COLD_START)
-        .with_lambda_request_id("RequestId")
 }
 
 /// Installs [`metrics_exporter`] for this process: the function's name as Lambda gives it
@@ -58,7 +81,125 @@ pub fn init_metrics(
 #[error("metrics exporter not installed: {0}")]
 pub struct MetricsInitError(String);
 
-/// The Lambda runtime loop with the metrics flushed after each invocation (and the
-/// runtime's own tracing layer): `run` for SQS and scheduled events, `run_http` for API
-/// Gateway.
-pub use metrics_cloudwatch_embedded::lambda::service::{run, run_http};
+/// The EMF property that ties an invocation's metrics to its request.
+pub const REQUEST_ID_PROPERTY: &str = "RequestId";
+
+/// The Lambda runtime loop (with the runtime's own tracing layer) and the metrics flushed
+/// after each invocation, for SQS and scheduled events.
+///
+/// The flush layer is ours rather than `metrics_cloudwatch_embedded`'s `lambda` feature:
+/// that feature pulls `lambda_http` and `lambda_runtime` with every default feature, and
+/// with them `tracing-subscriber`'s regex-based filter, into every bootstrap.
+pub async fn run<A, R, B, S, D, E, F>(
+    metrics: &'static Collector,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: Service<LambdaEvent<A>, Response = R>,
+    F::Future: Future<Output = Result<R, F::Error>>,
+    F::Error: Into<Diagnostic> + std::fmt::Debug,
+    A: for<'de> Deserialize<'de>,
+    R: IntoFunctionResponse<B, S>,
+    B: Serialize,
+    S: futures_core::Stream<Item = Result<D, E>> + Unpin + Send + 'static,
+    D: Into<bytes::Bytes> + Send,
+    E: Into<lambda_runtime::Error> + Send + std::fmt::Debug,
+{
+    lambda_runtime::Runtime::new(handler)
+        .layer(TracingLayer::new())
+        .layer(FlushMetrics { metrics })
+        .run()
+        .await
+}
+
+/// [`run`] for an API Gateway handler.
+pub async fn run_http<'a, R, S, E>(
+    metrics: &'static Collector,
+    handler: S,
+) -> Result<(), lambda_runtime::Error>
+where
+    S: Service<lambda_http::Request, Response = R, Error = E>,
+    S::Future: Send + 'a,
+    R: lambda_http::IntoResponse,
+    E: std::fmt::Debug + Into<Diagnostic>,
+{
+    run(metrics, lambda_http::Adapter::from(handler)).await
+}
+
+/// Counts the cold start once, tags each invocation's metrics with its request id, and
+/// writes them to stdout when the handler is done.
+#[derive(Clone, Copy)]
+struct FlushMetrics {
+    metrics: &'static Collector,
+}
+
+impl<S> Layer<S> for FlushMetrics {
+    type Service = FlushMetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FlushMetricsService {
+            metrics: self.metrics,
+            inner,
+        }
+    }
+}
+
+struct FlushMetricsService<S> {
+    metrics: &'static Collector,
+    inner: S,
+}
+
+impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for FlushMetricsService<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Flushed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        use telepay_core::metrics::signal::COLD_START;
+        self.metrics
+            .set_property(REQUEST_ID_PROPERTY, invocation.context.request_id.clone());
+        static COLD_START_COUNTED: std::sync::Once = std::sync::Once::new();
+        COLD_START_COUNTED.call_once(|| {
+            let written = self.metrics.write_single(
+                COLD_START,
+                Some(metrics::Unit::Count),
+                1,
+                std::io::stdout(),
+            );
+            if let Err(error) = written {
+                tracing::warn!(%error, "cold start metric not written");
+            }
+        });
+        Flushed {
+            metrics: self.metrics,
+            inner: self.inner.call(invocation),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The handler's future, then a flush of the metrics it recorded.
+    struct Flushed<F> {
+        metrics: &'static Collector,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for Flushed<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        if let Err(error) = this.metrics.flush(std::io::stdout()) {
+            // Metrics lost to a closed stdout must not fail a payment that succeeded.
+            tracing::warn!(%error, "metrics not flushed");
+        }
+        Poll::Ready(output)
+    }
+}

@@ -3,11 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_types::SdkConfig;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::signature::IpnSecret;
@@ -32,10 +32,12 @@ pub async fn moto() -> SdkConfig {
         );
     }
     // Generous timeouts: a loaded CI machine must not turn a slow moto into a failure.
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+    let timeouts = telepay_shared::aws::TimeoutConfig::builder()
         .operation_timeout(std::time::Duration::from_secs(20))
         .build();
-    telepay_shared::aws::load_sdk_config(timeouts).await
+    // The functions' own loader: what a test proves holds for a Lambda's configuration.
+    telepay_shared::aws::lambda_sdk_config(&telepay_shared::config::ProcessEnvironment, timeouts)
+        .expect("moto.sh exports the region, credentials and endpoints")
 }
 
 /// A name no other test uses, so tests run in parallel against one moto.

@@ -119,7 +119,7 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
     error!(error = %read_secrets(unreadable, &moto_sdk).await.unwrap_err(), "cold start failed");
 
     // The store through the production connect path, with the password in the URL.
-    let sdk = aws_config::SdkConfig::builder().build();
+    let sdk = aws_types::SdkConfig::builder().build();
     let store = AnyPaymentStore::connect(&webhook_config.store, &sdk)
         .await
         .expect("connects");

@@ -9,7 +9,7 @@ use telepay_integration_tests::{moto, unique};
 use telepay_shared::config::{Environment, InviteSenderConfig, WebhookConfig};
 use telepay_shared::secrets::read_secrets;
 
-async fn secret(sdk: &aws_config::SdkConfig, value: &str) -> String {
+async fn secret(sdk: &aws_types::SdkConfig, value: &str) -> String {
     aws_sdk_secretsmanager::Client::new(sdk)
         .create_secret()
         .name(unique("telepay-secret"))
@@ -102,7 +102,7 @@ async fn a_secret_that_cannot_be_read_stops_the_cold_start_naming_its_variable()
 #[tokio::test]
 async fn a_local_run_without_arns_reads_the_plain_variables() {
     // No Secrets Manager endpoint is needed: the client is never built.
-    let sdk = aws_config::SdkConfig::builder().build();
+    let sdk = aws_types::SdkConfig::builder().build();
     let env = Vars(with_rest(vec![(
         "TELEPAY_IPN_SECRET",
         "plain-local-secret".to_owned(),

@@ -7,7 +7,7 @@ use lambda_runtime::{Error, service_fn};
 use telepay_core::bot::BotTiming;
 use telepay_core::bot::admission::Admission;
 use telepay_core::clock::system_clock;
-use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
+use telepay_shared::aws::{consumer_timeouts, lambda_sdk_config};
 use telepay_shared::config::{AdmissionRecheckConfig, ProcessEnvironment};
 use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs::SqsQueue;
@@ -19,7 +19,7 @@ use telepay_shared::telemetry;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let metrics = telemetry::init_metrics("admission-recheck")?;
-    let sdk = load_sdk_config(consumer_timeouts()).await;
+    let sdk = lambda_sdk_config(&ProcessEnvironment, consumer_timeouts())?;
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
     let config = AdmissionRecheckConfig::from_env(&env)?;
     let store = AnyPaymentStore::connect(&config.store, &sdk).await?;

@@ -5,7 +5,7 @@
 use bot_webhook::handle;
 use lambda_http::{Error, service_fn};
 use telepay_core::bot::{BotFrontDoor, BotSetup, BotTiming};
-use telepay_shared::aws::{load_sdk_config, webhook_timeouts};
+use telepay_shared::aws::{lambda_sdk_config, webhook_timeouts};
 use telepay_shared::config::{BotWebhookConfig, ProcessEnvironment};
 use telepay_shared::nowpayments::NowPaymentsInvoices;
 use telepay_shared::secrets::read_secrets;
@@ -18,7 +18,7 @@ use telepay_shared::telemetry;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let metrics = telemetry::init_metrics("bot-webhook")?;
-    let sdk = load_sdk_config(webhook_timeouts()).await;
+    let sdk = lambda_sdk_config(&ProcessEnvironment, webhook_timeouts())?;
     // Secrets from Secrets Manager where the template names them, else plain variables.
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
     let config = BotWebhookConfig::from_env(&env)?;

@@ -5,7 +5,7 @@
 use lambda_http::{Error, service_fn};
 use np_webhook::handle;
 use telepay_core::webhook::PaymentWebhook;
-use telepay_shared::aws::{load_sdk_config, webhook_timeouts};
+use telepay_shared::aws::{lambda_sdk_config, webhook_timeouts};
 use telepay_shared::config::{ProcessEnvironment, WebhookConfig};
 use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs::SqsQueue;
@@ -16,7 +16,7 @@ use telepay_shared::telemetry;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let metrics = telemetry::init_metrics("np-webhook")?;
-    let sdk = load_sdk_config(webhook_timeouts()).await;
+    let sdk = lambda_sdk_config(&ProcessEnvironment, webhook_timeouts())?;
     // Secrets from Secrets Manager where the template names them, else plain variables.
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
     let config = WebhookConfig::from_env(&env)?;

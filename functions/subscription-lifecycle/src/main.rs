@@ -5,7 +5,7 @@
 use lambda_runtime::{Error, service_fn};
 use subscription_lifecycle::handle;
 use telepay_core::subscription::{LifecycleWorker, Pacer};
-use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
+use telepay_shared::aws::{consumer_timeouts, lambda_sdk_config};
 use telepay_shared::config::{LifecycleConfig, ProcessEnvironment};
 use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs::SqsQueue;
@@ -17,7 +17,7 @@ use telepay_shared::telemetry;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let metrics = telemetry::init_metrics("subscription-lifecycle")?;
-    let sdk = load_sdk_config(consumer_timeouts()).await;
+    let sdk = lambda_sdk_config(&ProcessEnvironment, consumer_timeouts())?;
     // Secrets from Secrets Manager where the template names them, else plain variables.
     let env = read_secrets(ProcessEnvironment, &sdk).await?;
     let config = LifecycleConfig::from_env(&env)?;
