@@ -56,7 +56,7 @@ for function in "${FUNCTIONS[@]}"; do
   grep -a -q "sqlx-postgres" "$bootstrap" && linked+=" postgres"
   grep -a -q "aws-sdk-dynamodb" "$bootstrap" && linked+=" dynamodb"
   # One HTTP stack and one crypto library: the SDK's client is ours, on reqwest and ring.
-  grep -a -q "aws-lc-" "$bootstrap" && linked+=" aws-lc"
+  grep -a -q "/aws-lc-rs-" "$bootstrap" && linked+=" aws-lc"
   grep -a -q "/h2-0\." "$bootstrap" && linked+=" h2"
   printf '%-24s %10d %12d  %s\n' "$function" "$zip_bytes" "$(stat -c %s "$bootstrap")" "${linked# }"
   rm -f "$bootstrap"
