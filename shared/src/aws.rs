@@ -38,10 +38,8 @@ pub fn lambda_sdk_config<E: Environment>(
     timeouts: TimeoutConfig,
 ) -> Result<SdkConfig, ConfigError> {
     let region = env
-        .get(AWS_REGION)
-        .filter(|r| !r.trim().is_empty())
-        .or_else(|| env.get(AWS_DEFAULT_REGION))
-        .filter(|r| !r.trim().is_empty())
+        .optional(AWS_REGION)
+        .or_else(|| env.optional(AWS_DEFAULT_REGION))
         .ok_or(ConfigError::Missing(AWS_REGION))?;
     let credentials = Credentials::new(
         env.required(AWS_ACCESS_KEY_ID)?,
@@ -59,7 +57,7 @@ pub fn lambda_sdk_config<E: Environment>(
         .http_client(crate::aws_http::sdk_http_client(&timeouts))
         .timeout_config(timeouts)
         .service_config(EndpointUrls::read(env));
-    if let Some(url) = env.get(AWS_ENDPOINT_URL).filter(|u| !u.trim().is_empty()) {
+    if let Some(url) = env.optional(AWS_ENDPOINT_URL) {
         builder.set_endpoint_url(Some(url));
     }
     Ok(builder.build())
@@ -76,7 +74,7 @@ impl EndpointUrls {
             .iter()
             .map(|id| service_variable(AWS_ENDPOINT_URL, id))
             .filter_map(|variable| {
-                let url = env.get(&variable).filter(|u| !u.trim().is_empty())?;
+                let url = env.optional(&variable)?;
                 Some((variable, url))
             })
             .collect();
@@ -147,17 +145,6 @@ mod tests {
         ROLE.iter().copied().filter(|(n, _)| *n != name).collect()
     }
 
-    struct Map(Vec<(&'static str, &'static str)>);
-
-    impl Environment for Map {
-        fn get(&self, name: &str) -> Option<String> {
-            self.0
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
-
     #[test]
     fn a_lambda_configuration_takes_region_and_role_from_the_environment() {
         let sdk = lambda_sdk_config(&ROLE, consumer_timeouts()).unwrap();
@@ -173,7 +160,7 @@ mod tests {
     #[test]
     fn a_missing_variable_is_named_and_no_value_is_shown() {
         for missing in [AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY] {
-            let error = lambda_sdk_config(&Map(without(missing)), consumer_timeouts())
+            let error = lambda_sdk_config(&without(missing), consumer_timeouts())
                 .unwrap_err()
                 .to_string();
             assert!(error.contains(missing), "{error}");
@@ -182,14 +169,14 @@ mod tests {
             }
         }
         // The session token is optional (long-lived keys on a workstation have none).
-        assert!(lambda_sdk_config(&Map(without(AWS_SESSION_TOKEN)), consumer_timeouts()).is_ok());
+        assert!(lambda_sdk_config(&without(AWS_SESSION_TOKEN), consumer_timeouts()).is_ok());
     }
 
     #[test]
     fn the_default_region_stands_in_for_a_missing_region() {
         let mut env = without(AWS_REGION);
         env.push((AWS_DEFAULT_REGION, "ap-south-1"));
-        let sdk = lambda_sdk_config(&Map(env), consumer_timeouts()).unwrap();
+        let sdk = lambda_sdk_config(&env, consumer_timeouts()).unwrap();
         assert_eq!(sdk.region().map(|r| r.as_ref()), Some("ap-south-1"));
     }
 
@@ -199,7 +186,7 @@ mod tests {
         env.push(("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:4001"));
         env.push(("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4002"));
         env.push((AWS_ENDPOINT_URL, "http://127.0.0.1:4000"));
-        let sdk = lambda_sdk_config(&Map(env), consumer_timeouts()).unwrap();
+        let sdk = lambda_sdk_config(&env, consumer_timeouts()).unwrap();
         let endpoint = |service_id| {
             let key = ServiceConfigKey::builder()
                 .service_id(service_id)

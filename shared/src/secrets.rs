@@ -57,7 +57,7 @@ pub async fn read_secrets<E: Environment>(
     let wanted: Vec<(&'static str, &'static str, String)> = SECRET_VARIABLES
         .iter()
         .filter_map(|&(variable, arn_variable)| {
-            let arn = base.get(arn_variable).filter(|a| !a.trim().is_empty())?;
+            let arn = base.optional(arn_variable)?;
             Some((variable, arn_variable, arn))
         })
         .collect();

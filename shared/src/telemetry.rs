@@ -14,12 +14,12 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::config::{Environment, ProcessEnvironment};
+
 pub fn init() {
     // `Targets` reads the usual `RUST_LOG` forms (`info`, `warn,np_webhook=debug`) without
     // `EnvFilter`'s regex engine, which cost every bootstrap 0.3 MB.
-    let configured = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
+    let configured = ProcessEnvironment.optional("RUST_LOG");
     let parsed = configured.as_deref().map(str::parse::<Targets>);
     let filter = match &parsed {
         Some(Ok(targets)) => targets.clone(),

@@ -27,7 +27,7 @@ pub const BOT_TEXTS: &str = "TELEPAY_BOT_TEXTS";
 pub const ADMISSION_QUEUE_URL: &str = "TELEPAY_ADMISSION_QUEUE_URL";
 
 fn bot_texts(env: &impl Environment) -> Result<BotTexts, ConfigError> {
-    match env.get(BOT_TEXTS).filter(|t| !t.trim().is_empty()) {
+    match env.optional(BOT_TEXTS) {
         None => Ok(BotTexts::default()),
         Some(json) => BotTexts::from_json(&json).map_err(|e| ConfigError::Invalid {
             variable: BOT_TEXTS,
@@ -87,17 +87,13 @@ impl BotWebhookConfig {
             lifecycle: super::lifecycle_settings(env)?,
             urls: InvoiceUrls {
                 ipn_callback_url: url(env, IPN_CALLBACK_URL)?,
-                success_url: env
-                    .get(PAYMENT_SUCCESS_URL)
-                    .filter(|u| !u.trim().is_empty()),
+                success_url: env.optional(PAYMENT_SUCCESS_URL),
             },
             store: StoreConfig::for_bot_from_env(env)?,
             bot_token: bot_token(env)?,
-            api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
+            api_url: env.optional(API_URL),
             nowpayments_key,
-            nowpayments_url: env
-                .get(NOWPAYMENTS_API_URL)
-                .filter(|u| !u.trim().is_empty()),
+            nowpayments_url: env.optional(NOWPAYMENTS_API_URL),
             admission_queue_url: env.required(ADMISSION_QUEUE_URL)?,
             invite_queue_url: env.required(super::INVITE_QUEUE_URL)?,
         })
@@ -124,7 +120,7 @@ impl AdmissionRecheckConfig {
             lifecycle: super::lifecycle_settings(env)?,
             store: StoreConfig::for_bot_from_env(env)?,
             bot_token: bot_token(env)?,
-            api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
+            api_url: env.optional(API_URL),
             admission_queue_url: env.required(ADMISSION_QUEUE_URL)?,
         })
     }

@@ -130,23 +130,20 @@ impl InviteSenderConfig {
                 function_timeout.as_secs(),
             )));
         }
-        if let Some(text) = env.get(INVITE_MESSAGE).filter(|t| !t.trim().is_empty()) {
+        if let Some(text) = env.optional(INVITE_MESSAGE) {
             settings.message = MessageTemplate::new(text).map_err(|e| ConfigError::Invalid {
                 variable: INVITE_MESSAGE,
                 reason: e.to_string(),
             })?;
         }
-        if let Some(text) = env
-            .get(JOIN_REQUEST_INVITE_MESSAGE)
-            .filter(|t| !t.trim().is_empty())
-        {
+        if let Some(text) = env.optional(JOIN_REQUEST_INVITE_MESSAGE) {
             settings.join_request_message =
                 MessageTemplate::new(text).map_err(|e| ConfigError::Invalid {
                     variable: JOIN_REQUEST_INVITE_MESSAGE,
                     reason: e.to_string(),
                 })?;
         }
-        if let Some(text) = env.get(RENEWED_MESSAGE).filter(|t| !t.trim().is_empty()) {
+        if let Some(text) = env.optional(RENEWED_MESSAGE) {
             settings.renewed_message = text;
         }
         Ok(Self {
@@ -154,7 +151,7 @@ impl InviteSenderConfig {
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
             lifecycle: super::lifecycle_settings(env)?,
             bot_token,
-            api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
+            api_url: env.optional(API_URL),
             directory: channel_directory(env)?,
             settings,
         })

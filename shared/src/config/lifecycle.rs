@@ -41,7 +41,7 @@ fn duration(variable: &'static str, text: &str) -> Result<TimeDelta, ConfigError
 /// no grace).
 pub fn lifecycle_settings(env: &impl Environment) -> Result<LifecycleSettings, ConfigError> {
     let defaults = LifecycleSettings::default();
-    let points = match env.get(REMINDER_POINTS).filter(|t| !t.trim().is_empty()) {
+    let points = match env.optional(REMINDER_POINTS) {
         None => defaults.reminder_points().to_vec(),
         Some(text) if text.trim() == "none" => Vec::new(),
         Some(text) => text
@@ -49,7 +49,7 @@ pub fn lifecycle_settings(env: &impl Environment) -> Result<LifecycleSettings, C
             .map(|point| duration(REMINDER_POINTS, point))
             .collect::<Result<_, _>>()?,
     };
-    let grace = match env.get(REMOVAL_GRACE).filter(|t| !t.trim().is_empty()) {
+    let grace = match env.optional(REMOVAL_GRACE) {
         None => defaults.grace,
         Some(text) if text.trim() == "0" => TimeDelta::zero(),
         Some(text) => duration(REMOVAL_GRACE, &text)?,
@@ -63,7 +63,7 @@ pub fn lifecycle_settings(env: &impl Environment) -> Result<LifecycleSettings, C
 /// What the lifecycle tells buyers, from the environment (English defaults).
 pub fn lifecycle_texts(env: &impl Environment) -> LifecycleTexts {
     let mut texts = LifecycleTexts::default();
-    let text = |variable| env.get(variable).filter(|t: &String| !t.trim().is_empty());
+    let text = |variable| env.optional(variable);
     if let Some(reminder) = text(REMINDER_MESSAGE) {
         texts.reminder = reminder;
     }
@@ -121,7 +121,7 @@ impl LifecycleConfig {
             store: StoreConfig::with_subscriptions_from_env(env)?,
             lifecycle_queue_url: env.required(LIFECYCLE_QUEUE_URL)?,
             bot_token,
-            api_url: env.get(API_URL).filter(|u| !u.trim().is_empty()),
+            api_url: env.optional(API_URL),
             directory: channel_directory(env)?,
             settings: lifecycle_settings(env)?,
             texts,

@@ -80,10 +80,13 @@ pub enum ConfigError {
 pub trait Environment {
     fn get(&self, name: &str) -> Option<String>;
 
+    /// The variable when it is set to something other than blanks.
+    fn optional(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name)
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::Missing(name))
+        self.optional(name).ok_or(ConfigError::Missing(name))
     }
 }
 
@@ -97,6 +100,18 @@ impl Environment for ProcessEnvironment {
 
 impl<const N: usize> Environment for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<String> {
+        Environment::get(self.as_slice(), name)
+    }
+}
+
+impl Environment for Vec<(&str, &str)> {
+    fn get(&self, name: &str) -> Option<String> {
+        Environment::get(self.as_slice(), name)
+    }
+}
+
+impl Environment for [(&str, &str)] {
+    fn get(&self, name: &str) -> Option<String> {
         self.iter()
             .find(|(key, _)| *key == name)
             .map(|(_, value)| (*value).to_owned())
@@ -108,7 +123,7 @@ pub(crate) fn optional_number(
     variable: &'static str,
     range: std::ops::RangeInclusive<u64>,
 ) -> Result<Option<u64>, ConfigError> {
-    let Some(text) = env.get(variable).filter(|t| !t.trim().is_empty()) else {
+    let Some(text) = env.optional(variable) else {
         return Ok(None);
     };
     match text.trim().parse::<u64>() {
@@ -123,10 +138,8 @@ pub(crate) fn optional_number(
 /// The channel directory from `TELEPAY_CHANNEL_DIRECTORY` (inline JSON) or
 /// `TELEPAY_CHANNEL_DIRECTORY_FILE` (a JSON file).
 pub fn channel_directory(env: &impl Environment) -> Result<ChannelDirectory, ConfigError> {
-    let inline = env.get(CHANNEL_DIRECTORY).filter(|v| !v.trim().is_empty());
-    let file = env
-        .get(CHANNEL_DIRECTORY_FILE)
-        .filter(|v| !v.trim().is_empty());
+    let inline = env.optional(CHANNEL_DIRECTORY);
+    let file = env.optional(CHANNEL_DIRECTORY_FILE);
     let (variable, json) = match (inline, file) {
         (Some(_), Some(_)) => return Err(ConfigError::DirectoryTwice),
         (Some(json), None) => (CHANNEL_DIRECTORY, json),

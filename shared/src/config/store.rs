@@ -78,10 +78,8 @@ impl TableNames {
         Ok(Self {
             payments: env.required(PAYMENTS_TABLE)?,
             reviews: env.required(REVIEWS_TABLE)?,
-            subscriptions: env
-                .get(SUBSCRIPTIONS_TABLE)
-                .filter(|t| !t.trim().is_empty()),
-            bot: env.get(BOT_TABLE).filter(|t| !t.trim().is_empty()),
+            subscriptions: env.optional(SUBSCRIPTIONS_TABLE),
+            bot: env.optional(BOT_TABLE),
         })
     }
 }
