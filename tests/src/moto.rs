@@ -1,5 +1,5 @@
 //! AWS on moto: the SDK configuration (local endpoints only), fresh tables and queues
-//! per test, queues with dead-letter queues, and a count of DynamoDB requests.
+//! per test, queues with dead-letter queues, and counts of the requests that went out.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,6 +7,11 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_types::SdkConfig;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
@@ -166,6 +171,62 @@ impl Intercept for DynamoDbRequests {
             self.0.lock().unwrap().push(operation);
         }
         Ok(())
+    }
+}
+
+/// Every AWS request a configuration's clients put on the wire, by operation
+/// (X-Amz-Target), retries included, whichever service client sent it: for code that
+/// builds its clients from an [`SdkConfig`] itself, where an interceptor cannot reach.
+#[derive(Debug, Clone)]
+pub struct WireRequests {
+    inner: SharedHttpClient,
+    operations: Arc<Mutex<Vec<String>>>,
+}
+
+impl WireRequests {
+    /// `sdk` with its HTTP client wrapped, and the log the wrapper writes.
+    pub fn around(sdk: &SdkConfig) -> (SdkConfig, WireRequests) {
+        let requests = WireRequests {
+            inner: sdk
+                .http_client()
+                .expect("moto's configuration has an HTTP client"),
+            operations: Arc::default(),
+        };
+        let counted = sdk.to_builder().http_client(requests.clone()).build();
+        (counted, requests)
+    }
+
+    pub fn operations(&self) -> Vec<String> {
+        self.operations.lock().unwrap().clone()
+    }
+}
+
+impl HttpClient for WireRequests {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(WireConnector {
+            inner: self.inner.http_connector(settings, components),
+            operations: self.operations.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct WireConnector {
+    inner: SharedHttpConnector,
+    operations: Arc<Mutex<Vec<String>>>,
+}
+
+impl HttpConnector for WireConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if let Some(target) = request.headers().get("x-amz-target") {
+            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+            self.operations.lock().unwrap().push(operation);
+        }
+        self.inner.call(request)
     }
 }
 

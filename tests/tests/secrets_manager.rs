@@ -1,11 +1,12 @@
-//! The cold-start secret read against Secrets Manager on moto: the template's
-//! `<VARIABLE>_SECRET_ARN` wins over a plain variable, a secret that cannot be read stops
-//! the cold start naming the variable (never a value), and a local run without ARNs
-//! reads the plain variables without touching Secrets Manager.
+//! The cold-start secret read against Secrets Manager on moto: one request for all of a
+//! function's secrets, the template's `<VARIABLE>_SECRET_ARN` wins over a plain variable,
+//! a secret that cannot be read stops the cold start naming the variable (never a value),
+//! and a local run without ARNs reads the plain variables without touching Secrets
+//! Manager.
 
 use std::time::Instant;
 
-use telepay_integration_tests::{moto, unique};
+use telepay_integration_tests::{WireRequests, moto, unique};
 use telepay_shared::config::{Environment, InviteSenderConfig, WebhookConfig};
 use telepay_shared::secrets::read_secrets;
 
@@ -53,25 +54,37 @@ impl Environment for Vars {
 }
 
 #[tokio::test]
-async fn the_functions_read_their_secrets_from_secrets_manager_once_at_cold_start() {
-    let sdk = moto().await;
+async fn the_functions_read_their_secrets_from_secrets_manager_in_one_request_at_cold_start() {
+    let (sdk, requests) = WireRequests::around(&moto().await);
     let ipn = secret(&sdk, "ipn-from-secrets-manager").await;
     let token = secret(&sdk, "4242:token-from-secrets-manager").await;
+    let hook = secret(&sdk, "hook-secret-from-secrets-manager").await;
     let env = Vars(with_rest(vec![
         ("TELEPAY_IPN_SECRET_ARN", ipn),
         ("TELEGRAM_BOT_TOKEN_SECRET_ARN", token),
+        ("TELEPAY_BOT_WEBHOOK_SECRET_ARN", hook),
         // A stale plain value: the secret wins.
         ("TELEPAY_IPN_SECRET", "plain-value-must-lose".to_owned()),
     ]));
 
+    let before = requests.operations().len();
     let started = Instant::now();
     let env = read_secrets(env, &sdk).await.unwrap();
-    // The cost a cold start pays for two reads, on moto (reported in docs/operations.md).
-    println!("secret read: 2 secrets in {:?}", started.elapsed());
+    // The cost a cold start pays for three secrets, on moto.
+    println!("secret read: 3 secrets in {:?}", started.elapsed());
+    assert_eq!(
+        requests.operations()[before..],
+        ["BatchGetSecretValue"],
+        "a cold start waits for one round trip, however many secrets it reads"
+    );
 
     assert_eq!(
         env.get("TELEPAY_IPN_SECRET").as_deref(),
         Some("ipn-from-secrets-manager")
+    );
+    assert_eq!(
+        env.get("TELEPAY_BOT_WEBHOOK_SECRET").as_deref(),
+        Some("hook-secret-from-secrets-manager")
     );
     let webhook = WebhookConfig::from_env(&env).unwrap();
     let signed = webhook.ipn_secret.sign(b"{}");
@@ -86,15 +99,81 @@ async fn the_functions_read_their_secrets_from_secrets_manager_once_at_cold_star
 }
 
 #[tokio::test]
+async fn two_variables_may_name_one_secret_by_arn_and_by_name() {
+    let (sdk, requests) = WireRequests::around(&moto().await);
+    let name = unique("telepay-shared-secret");
+    let arn = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string("one-value-for-both")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let env = Vars(with_rest(vec![
+        ("TELEPAY_IPN_SECRET_ARN", arn),
+        ("TELEPAY_BOT_WEBHOOK_SECRET_ARN", name),
+    ]));
+    let before = requests.operations().len();
+    let env = read_secrets(env, &sdk).await.unwrap();
+    assert_eq!(requests.operations()[before..], ["BatchGetSecretValue"]);
+    assert_eq!(
+        env.get("TELEPAY_IPN_SECRET").as_deref(),
+        Some("one-value-for-both")
+    );
+    assert_eq!(
+        env.get("TELEPAY_BOT_WEBHOOK_SECRET").as_deref(),
+        Some("one-value-for-both")
+    );
+}
+
+#[tokio::test]
 async fn a_secret_that_cannot_be_read_stops_the_cold_start_naming_its_variable() {
     let sdk = moto().await;
-    let env = Vars(with_rest(vec![(
-        "TELEPAY_IPN_SECRET_ARN",
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf".to_owned(),
-    )]));
+    let token = secret(&sdk, "4242:token-that-must-not-show").await;
+    let env = Vars(with_rest(vec![
+        (
+            "TELEPAY_IPN_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf".to_owned(),
+        ),
+        ("TELEGRAM_BOT_TOKEN_SECRET_ARN", token),
+    ]));
+    let err = read_secrets(env, &sdk).await.unwrap_err().to_string();
+    // Only the variable whose secret is missing, and no value read beside it.
+    assert!(
+        err.starts_with("TELEPAY_IPN_SECRET_ARN: cannot read the secret: ResourceNotFound"),
+        "{err}"
+    );
+    assert!(!err.contains("TELEGRAM_BOT_TOKEN_SECRET_ARN"), "{err}");
+    assert!(!err.contains("token-that-must-not-show"), "{err}");
+}
+
+#[tokio::test]
+async fn secrets_manager_out_of_reach_stops_the_cold_start_naming_every_variable() {
+    // A port nothing listens on: the request itself fails, after the SDK's retries.
+    let sdk = telepay_shared::aws::lambda_sdk_config(
+        &vec![
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ],
+        telepay_shared::aws::TimeoutConfig::builder().build(),
+    )
+    .unwrap();
+    let env = Vars(with_rest(vec![
+        ("TELEPAY_IPN_SECRET_ARN", "telepay/ipn".to_owned()),
+        (
+            "TELEGRAM_BOT_TOKEN_SECRET_ARN",
+            "telepay/bot-token".to_owned(),
+        ),
+    ]));
     let err = read_secrets(env, &sdk).await.unwrap_err().to_string();
     assert!(
-        err.starts_with("TELEPAY_IPN_SECRET_ARN: cannot read the secret"),
+        err.starts_with(
+            "TELEPAY_IPN_SECRET_ARN, TELEGRAM_BOT_TOKEN_SECRET_ARN: cannot read the secret:"
+        ),
         "{err}"
     );
 }

@@ -66,9 +66,9 @@ pub enum ConfigError {
     #[error("{CHANNEL_DIRECTORY_FILE}: cannot read {path}: {reason}")]
     DirectoryFile { path: String, reason: String },
     /// A secret Secrets Manager would not give (the reason never carries a value).
-    #[error("{variable}: cannot read the secret: {reason}")]
+    #[error("{}: cannot read the secret: {reason}", .variables.join(", "))]
     Secret {
-        variable: &'static str,
+        variables: Vec<&'static str>,
         reason: String,
     },
     /// Settings that each make sense but together cannot work.
