@@ -23,33 +23,15 @@ for backend in $BACKENDS; do
   esac
 done
 
-# `scripts/build.sh --function <crate>`: sam build's makefile method, one function's
-# bootstrap into ARTIFACTS_DIR.
-if [[ "${1:-}" == --function ]]; then
-  function="$2"
-  cargo lambda build --release --arm64 --locked \
-    --no-default-features --features "${BACKENDS// /,}" -p "$function"
-  cp "target/lambda/$function/bootstrap" "${ARTIFACTS_DIR:?sam build sets ARTIFACTS_DIR}/"
-  exit 0
-fi
-
-packages=()
-for function in "${FUNCTIONS[@]}"; do packages+=(-p "$function"); done
-cargo lambda build --release --arm64 --output-format zip --locked \
-  --no-default-features --features "${BACKENDS// /,}" "${packages[@]}"
-
-# The size budget with the DynamoDB backend alone (issue #14), held from here on.
-LIMIT=3000000
 wants_postgres=no
 [[ " $BACKENDS " == *" postgres "* ]] && wants_postgres=yes
-failed=0
-printf '%-24s %10s %12s  %s\n' function "zip bytes" "bootstrap" "backends linked"
-for function in "${FUNCTIONS[@]}"; do
-  zip="target/lambda/$function/bootstrap.zip"
-  bootstrap="$(mktemp)"
-  unzip -p "$zip" bootstrap >"$bootstrap"
-  zip_bytes=$(stat -c %s "$zip")
-  linked=""
+# The size budget with the DynamoDB backend alone (issue #14), held from here on.
+LIMIT=3000000
+
+# check_bootstrap FUNCTION BOOTSTRAP [ZIP_BYTES]: prints what the bootstrap links and
+# returns non-zero, naming the reason, when it breaks one of the rules above.
+check_bootstrap() {
+  local function="$1" bootstrap="$2" zip_bytes="${3:-}" linked="" failed=0
   grep -a -q "sqlite3_" "$bootstrap" && linked+=" sqlite"
   # sqlx-postgres's own source paths (panic locations) are in any binary that links it.
   grep -a -q "sqlx-postgres" "$bootstrap" && linked+=" postgres"
@@ -57,8 +39,7 @@ for function in "${FUNCTIONS[@]}"; do
   # One HTTP stack and one crypto library: the SDK's client is ours, on reqwest and ring.
   grep -a -q "/aws-lc-rs-" "$bootstrap" && linked+=" aws-lc"
   grep -a -q "/h2-0\." "$bootstrap" && linked+=" h2"
-  printf '%-24s %10d %12d  %s\n' "$function" "$zip_bytes" "$(stat -c %s "$bootstrap")" "${linked# }"
-  rm -f "$bootstrap"
+  printf '%-24s %10s %12d  %s\n' "$function" "${zip_bytes:--}" "$(stat -c %s "$bootstrap")" "${linked# }"
   if [[ "$linked" == *sqlite* ]]; then
     echo "  $function links SQLite: it must not (build the functions apart from local/cli/tests)" >&2
     failed=1
@@ -75,9 +56,38 @@ for function in "${FUNCTIONS[@]}"; do
     echo "  $function links a second TLS or HTTP stack (${linked}): see shared/src/aws_http.rs" >&2
     failed=1
   fi
-  if [[ "$BACKENDS" == dynamodb && "$zip_bytes" -gt "$LIMIT" ]]; then
+  if [[ "$BACKENDS" == dynamodb && -n "$zip_bytes" && "$zip_bytes" -gt "$LIMIT" ]]; then
     echo "  $function: $zip_bytes bytes zipped, over the 3 MB budget (DynamoDB alone)" >&2
     failed=1
   fi
+  return "$failed"
+}
+header() { printf '%-24s %10s %12s  %s\n' function "zip bytes" "bootstrap" "backends linked"; }
+
+# `scripts/build.sh --function <crate>`: sam build's makefile method, one function's
+# bootstrap into ARTIFACTS_DIR (sam zips it), checked the same way before it is handed on.
+if [[ "${1:-}" == --function ]]; then
+  function="$2"
+  cargo lambda build --release --arm64 --locked \
+    --no-default-features --features "${BACKENDS// /,}" -p "$function"
+  header
+  check_bootstrap "$function" "target/lambda/$function/bootstrap"
+  cp "target/lambda/$function/bootstrap" "${ARTIFACTS_DIR:?sam build sets ARTIFACTS_DIR}/"
+  exit 0
+fi
+
+packages=()
+for function in "${FUNCTIONS[@]}"; do packages+=(-p "$function"); done
+cargo lambda build --release --arm64 --output-format zip --locked \
+  --no-default-features --features "${BACKENDS// /,}" "${packages[@]}"
+
+failed=0
+header
+for function in "${FUNCTIONS[@]}"; do
+  zip="target/lambda/$function/bootstrap.zip"
+  bootstrap="$(mktemp)"
+  unzip -p "$zip" bootstrap >"$bootstrap"
+  check_bootstrap "$function" "$bootstrap" "$(stat -c %s "$zip")" || failed=1
+  rm -f "$bootstrap"
 done
 exit "$failed"

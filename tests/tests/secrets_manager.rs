@@ -11,9 +11,13 @@ use telepay_shared::config::{Environment, InviteSenderConfig, WebhookConfig};
 use telepay_shared::secrets::read_secrets;
 
 async fn secret(sdk: &aws_types::SdkConfig, value: &str) -> String {
+    named_secret(sdk, &unique("telepay-secret"), value).await
+}
+
+async fn named_secret(sdk: &aws_types::SdkConfig, name: &str, value: &str) -> String {
     aws_sdk_secretsmanager::Client::new(sdk)
         .create_secret()
-        .name(unique("telepay-secret"))
+        .name(name)
         .secret_string(value)
         .send()
         .await
@@ -78,13 +82,15 @@ async fn the_functions_read_their_secrets_from_secrets_manager_in_one_request_at
         "a cold start waits for one round trip, however many secrets it reads"
     );
 
-    assert_eq!(
-        env.get("TELEPAY_IPN_SECRET").as_deref(),
-        Some("ipn-from-secrets-manager")
-    );
-    assert_eq!(
-        env.get("TELEPAY_BOT_WEBHOOK_SECRET").as_deref(),
-        Some("hook-secret-from-secrets-manager")
+    assert_values(
+        &env,
+        [
+            ("TELEPAY_IPN_SECRET", "ipn-from-secrets-manager"),
+            (
+                "TELEPAY_BOT_WEBHOOK_SECRET",
+                "hook-secret-from-secrets-manager",
+            ),
+        ],
     );
     let webhook = WebhookConfig::from_env(&env).unwrap();
     let signed = webhook.ipn_secret.sign(b"{}");
@@ -102,15 +108,7 @@ async fn the_functions_read_their_secrets_from_secrets_manager_in_one_request_at
 async fn two_variables_may_name_one_secret_by_arn_and_by_name() {
     let (sdk, requests) = WireRequests::around(&moto().await);
     let name = unique("telepay-shared-secret");
-    let arn = aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(&name)
-        .secret_string("one-value-for-both")
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
+    let arn = named_secret(&sdk, &name, "one-value-for-both").await;
     let env = Vars(with_rest(vec![
         ("TELEPAY_IPN_SECRET_ARN", arn),
         ("TELEPAY_BOT_WEBHOOK_SECRET_ARN", name),
@@ -118,14 +116,19 @@ async fn two_variables_may_name_one_secret_by_arn_and_by_name() {
     let before = requests.operations().len();
     let env = read_secrets(env, &sdk).await.unwrap();
     assert_eq!(requests.operations()[before..], ["BatchGetSecretValue"]);
-    assert_eq!(
-        env.get("TELEPAY_IPN_SECRET").as_deref(),
-        Some("one-value-for-both")
+    assert_values(
+        &env,
+        [
+            ("TELEPAY_IPN_SECRET", "one-value-for-both"),
+            ("TELEPAY_BOT_WEBHOOK_SECRET", "one-value-for-both"),
+        ],
     );
-    assert_eq!(
-        env.get("TELEPAY_BOT_WEBHOOK_SECRET").as_deref(),
-        Some("one-value-for-both")
-    );
+}
+
+fn assert_values<const N: usize>(env: &impl Environment, expected: [(&str, &str); N]) {
+    for (variable, value) in expected {
+        assert_eq!(env.get(variable).as_deref(), Some(value), "{variable}");
+    }
 }
 
 #[tokio::test]
