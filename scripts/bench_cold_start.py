@@ -360,7 +360,8 @@ def main():
         init_own = statistics.median(total - waits for total, waits in inits)
         first = statistics.median(r["first"] for r in runs)
         # The cold figure per run (its first less its own waits), then the median.
-        first_own = statistics.median(r["first"] - r["first_waits"] for r in runs)
+        first_owns = [r["first"] - r["first_waits"] for r in runs]
+        first_own = statistics.median(first_owns)
         waits = first - first_own
         warm = [d for r in runs for d in r["warm"]]
         own = [d for r in runs for d in r["warm_own"]]
@@ -368,8 +369,7 @@ def main():
         rss = max(r["rss"] for r in runs)
         cold = init + first_own
         # The spread: each run's cold start (its init, timed alone, paired by order).
-        cold_p90 = percentile(
-            [total + r["first"] - r["first_waits"] for (total, _), r in zip(inits, runs)], 90)
+        cold_p90 = percentile([total + own for (total, _), own in zip(inits, first_owns)], 90)
         print(f"{function:24} {init:7.1f} {init_own:8.1f} {first:7.1f} {waits:7.1f} {cold:7.1f} "
               f"{cold_p90:8.1f} {init_own + first_own:8.1f} {p50:9.2f} {p99:9.2f} {own50:8.2f} {rss / 1024:8.1f}")
         for r in runs:

@@ -44,7 +44,7 @@ pub fn lambda_sdk_config<E: Environment>(
     let credentials = Credentials::new(
         env.required(AWS_ACCESS_KEY_ID)?,
         env.required(AWS_SECRET_ACCESS_KEY)?,
-        env.get(AWS_SESSION_TOKEN).filter(|t| !t.is_empty()),
+        env.optional(AWS_SESSION_TOKEN),
         // Lambda keeps these valid for the execution environment's whole life.
         None,
         "LambdaEnvironment",

@@ -68,22 +68,16 @@ pub async fn read_secrets<E: Environment>(
         return Ok(WithSecrets { base, secrets });
     }
     // Two variables may name one secret; Secrets Manager is asked for it once.
-    let mut ids: Vec<&str> = wanted.iter().map(|(_, _, arn)| arn.as_str()).collect();
+    let mut ids: Vec<String> = wanted.iter().map(|(_, _, arn)| arn.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let all_variables = || {
-        wanted
-            .iter()
-            .map(|&(_, arn_variable, _)| arn_variable)
-            .collect()
-    };
     let answer = aws_sdk_secretsmanager::Client::new(sdk)
         .batch_get_secret_value()
-        .set_secret_id_list(Some(ids.iter().map(|id| (*id).to_owned()).collect()))
+        .set_secret_id_list(Some(ids))
         .send()
         .await
         .map_err(|e| ConfigError::Secret {
-            variables: all_variables(),
+            variables: wanted.iter().map(|&(_, variable, _)| variable).collect(),
             reason: DisplayErrorContext(e).to_string(),
         })?;
     // A secret it would not give comes back as an error entry, by the id we sent.

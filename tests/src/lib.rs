@@ -13,6 +13,9 @@ pub mod sql;
 pub use fresh::FreshStore;
 pub use harness::{BOT_TOKEN, Chain};
 pub use logs::LogBuffer;
-pub use moto::{DynamoDbRequests, MotoResources, WireRequests, moto, queue_with_dlq, unique};
+pub use moto::{
+    DynamoDbRequests, MotoResources, WireRequests, moto, queue_with_dlq, refused_endpoint, sdk_at,
+    unique,
+};
 pub use requests::{ipn_request, outcome, sample_with, sign, signed_ipn};
 pub use sql::{SEED_DDL, database_url, postgres_store, sqlite_store};

@@ -166,10 +166,7 @@ impl Intercept for DynamoDbRequests {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(target) = context.request().headers().get("x-amz-target") {
-            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-            self.0.lock().unwrap().push(operation);
-        }
+        record_operation(&self.0, context.request());
         Ok(())
     }
 }
@@ -222,12 +219,41 @@ struct WireConnector {
 
 impl HttpConnector for WireConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        if let Some(target) = request.headers().get("x-amz-target") {
-            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-            self.operations.lock().unwrap().push(operation);
-        }
+        record_operation(&self.operations, &request);
         self.inner.call(request)
     }
+}
+
+/// Logs a request's operation, from its X-Amz-Target (`DynamoDB_20120810.PutItem`).
+fn record_operation(log: &Mutex<Vec<String>>, request: &HttpRequest) {
+    if let Some(target) = request.headers().get("x-amz-target") {
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        log.lock().unwrap().push(operation);
+    }
+}
+
+/// A function's own SDK configuration (its loader, the given timeouts) with every
+/// service at `endpoint`: for backends that are not moto.
+pub fn sdk_at(endpoint: &str, timeouts: telepay_shared::aws::TimeoutConfig) -> SdkConfig {
+    let env = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ENDPOINT_URL", endpoint),
+    ];
+    telepay_shared::aws::lambda_sdk_config(&env, timeouts).expect("a complete configuration")
+}
+
+/// An endpoint on a port that was just bound and closed: nothing listens there, so a
+/// connection is refused.
+pub async fn refused_endpoint() -> String {
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port")
+        .local_addr()
+        .expect("an address")
+        .port();
+    format!("http://127.0.0.1:{port}")
 }
 
 /// Creates a queue with a dead-letter queue (`max_receives` deliveries, then the DLQ) and

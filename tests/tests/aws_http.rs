@@ -8,19 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::SdkError;
-use telepay_shared::aws::{TimeoutConfig, consumer_timeouts, lambda_sdk_config, webhook_timeouts};
+use telepay_integration_tests::{refused_endpoint, sdk_at};
+use telepay_shared::aws::{TimeoutConfig, consumer_timeouts, webhook_timeouts};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 /// A DynamoDB client with a function's timeouts, its endpoint at `url`.
 fn dynamodb(url: &str, timeouts: TimeoutConfig) -> aws_sdk_dynamodb::Client {
-    let env = [
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_ENDPOINT_URL_DYNAMODB", url),
-    ];
-    aws_sdk_dynamodb::Client::new(&lambda_sdk_config(&env, timeouts).unwrap())
+    aws_sdk_dynamodb::Client::new(&sdk_at(url, timeouts))
 }
 
 /// As np-webhook builds it.
@@ -103,13 +98,6 @@ async fn a_dropped_connection_is_io_and_retried() {
 
 #[tokio::test]
 async fn a_refused_connection_is_io() {
-    // Bound then closed: nothing listens there.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let outcome = get_item(&consumer_dynamodb(&format!("http://127.0.0.1:{port}"))).await;
+    let outcome = get_item(&consumer_dynamodb(&refused_endpoint().await)).await;
     assert_eq!(outcome, Err("io".into()));
 }

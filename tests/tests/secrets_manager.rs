@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use telepay_integration_tests::{WireRequests, moto, unique};
+use telepay_integration_tests::{WireRequests, moto, refused_endpoint, sdk_at, unique};
 use telepay_shared::config::{Environment, InviteSenderConfig, WebhookConfig};
 use telepay_shared::secrets::read_secrets;
 
@@ -154,17 +154,11 @@ async fn a_secret_that_cannot_be_read_stops_the_cold_start_naming_its_variable()
 
 #[tokio::test]
 async fn secrets_manager_out_of_reach_stops_the_cold_start_naming_every_variable() {
-    // A port nothing listens on: the request itself fails, after the SDK's retries.
-    let sdk = telepay_shared::aws::lambda_sdk_config(
-        &vec![
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
-        ],
-        telepay_shared::aws::TimeoutConfig::builder().build(),
-    )
-    .unwrap();
+    // Nothing listens there: the request itself fails, after the SDK's retries.
+    let sdk = sdk_at(
+        &refused_endpoint().await,
+        telepay_shared::aws::consumer_timeouts(),
+    );
     let env = Vars(with_rest(vec![
         ("TELEPAY_IPN_SECRET_ARN", "telepay/ipn".to_owned()),
         (
