@@ -59,7 +59,7 @@ fuzz: ## cargo fuzz (stable, no sanitizer): the IPN parser and verifier, then th
 	  && cargo fuzz run -s none bot_update corpus/bot_update seeds/bot_update -- \
 	     -max_total_time=$${FUZZ_SECONDS:-600} -max_len=8192 -print_final_stats=1
 
-lint: ## fmt --check, clippy -D warnings, cfn-lint and sam validate on template.yaml
+lint: ## fmt --check, clippy -D warnings, the import graph (scripts/check_imports.py), cfn-lint and sam validate on template.yaml
 	scripts/lint.sh
 
 fmt: ## Format the code

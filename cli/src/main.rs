@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use serde_json::json;
 use telepay_core::bot::WebhookSecret;
 use telepay_core::clock::system_clock;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::ipn::PaymentId;
-use telepay_core::operator::{Bot, Operator, within};
+use telepay_core::operator::{LinkRevoker, Operator, within};
 use telepay_core::order::UserId;
 use telepay_core::payment::Purchase;
 use telepay_core::reconcile::Reconciler;
@@ -23,205 +23,14 @@ use telepay_core::store::{BotStore, OperatorStore, Resolution, SubscriptionFilte
 use telepay_core::subscription::{LifecycleSettings, Subscription, SubscriptionKey};
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
-use telepay_shared::queues::{AnyQueue, QUEUE_NAMES, open_queue};
+use telepay_shared::queues::{AnyQueue, open_queue};
 use telepay_shared::secrets::read_secrets;
-use telepay_shared::store::AnyPaymentStore;
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::store::AnyStore;
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
-#[derive(Parser)]
-#[command(
-    name = "telepay",
-    version,
-    about = "Operate a TelePay Lambda deployment"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+mod args;
 
-#[derive(Subcommand)]
-enum Command {
-    /// Payments in processed_payments.
-    Payments {
-        #[command(subcommand)]
-        command: PaymentsCommand,
-    },
-    /// Finished payments held for a human in payment_reviews.
-    Reviews {
-        #[command(subcommand)]
-        command: ReviewsCommand,
-    },
-    /// Subscriptions: who has paid time in which private channel, until when.
-    Subscriptions {
-        #[command(subcommand)]
-        command: SubscriptionsCommand,
-    },
-    /// Dead-letter queues: what failed five times.
-    Dlq {
-        #[command(subcommand)]
-        command: DlqCommand,
-    },
-    /// The Telegram bot's webhook: point Telegram at bot-webhook, or see how it goes.
-    Bot {
-        #[command(subcommand)]
-        command: BotCommand,
-    },
-    /// NOWPayments IPN helpers.
-    Ipn {
-        #[command(subcommand)]
-        command: IpnCommand,
-    },
-    /// Bring the store's schema up to date: run the SQL migrations (Postgres, SQLite), or
-    /// create the missing DynamoDB tables. Safe to run again; never run by a cold start.
-    Migrate,
-}
-
-#[derive(Subcommand)]
-enum PaymentsCommand {
-    /// One payment record, as JSON.
-    Show { payment_id: i64 },
-    /// What needs attention, with age: not processed, invite not sent, invite failed,
-    /// held for review.
-    Pending {
-        /// Only payments older than this many minutes.
-        #[arg(long, default_value_t = 0)]
-        older_than_minutes: i64,
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
-    /// Queue a stuck or failed invite again (the protocol keeps it exactly once).
-    Replay { payment_id: i64 },
-    /// Revoke the stored link and send a new one (a user who started the bot later, or
-    /// lost the link). Needs TELEGRAM_BOT_TOKEN to revoke.
-    Reissue { payment_id: i64 },
-    /// Settle a seed row that needs an operator (never processed, no stored purchase):
-    /// give it the purchase it lacks (it is then processed and invited like any payment),
-    /// or record that it was handled outside this system.
-    Resolve {
-        payment_id: i64,
-        /// The private channel the buyer paid for (negative, as Telegram ids are).
-        #[arg(
-            long,
-            required_unless_present = "already_handled",
-            allow_negative_numbers = true
-        )]
-        private_channel: Option<i64>,
-        /// The days bought.
-        #[arg(long, required_unless_present = "already_handled")]
-        days: Option<u32>,
-        /// What was paid (it goes on the payout instruction).
-        #[arg(long, required_unless_present = "already_handled")]
-        price: Option<f64>,
-        #[arg(long, required_unless_present = "already_handled")]
-        currency: Option<String>,
-        /// Processed and invited outside this system: mark both stages done.
-        #[arg(long, conflicts_with_all = ["private_channel", "days", "price", "currency"])]
-        already_handled: bool,
-    },
-    /// Re-queue every payment stuck longer than the given minutes (what the scheduled
-    /// reconciler does).
-    Reconcile {
-        #[arg(long, default_value_t = 15)]
-        stuck_after_minutes: u64,
-    },
-}
-
-#[derive(Subcommand)]
-enum ReviewsCommand {
-    /// Review entries, newest first.
-    List {
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
-    /// Grant a held payment: it becomes an accepted record and is queued.
-    Approve { payment_id: i64 },
-    /// Do not grant a held payment (refunds are outside this project).
-    Reject { payment_id: i64 },
-}
-
-#[derive(Subcommand)]
-enum SubscriptionsCommand {
-    /// One subscription: its paid time, grants, reminders, ending and history.
-    Show {
-        user_id: i64,
-        /// The private channel (negative, as Telegram ids are).
-        #[arg(allow_negative_numbers = true)]
-        channel_id: i64,
-    },
-    /// Subscriptions, soonest end first.
-    List {
-        /// Only those whose paid time ends within this (e.g. 3d, 12h).
-        #[arg(long, conflicts_with_all = ["expired", "failed"])]
-        expiring_within: Option<String>,
-        /// Only those past their end and not removed yet.
-        #[arg(long, conflicts_with = "failed")]
-        expired: bool,
-        /// Only removal_failed: Telegram refused the removal; fix, then `end` retries it.
-        #[arg(long)]
-        failed: bool,
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
-    /// Add days of access (an operator grant, in the fold like a payment).
-    Extend {
-        user_id: i64,
-        #[arg(allow_negative_numbers = true)]
-        channel_id: i64,
-        #[arg(long)]
-        days: u32,
-        /// Why: kept in the subscription's history.
-        #[arg(long)]
-        reason: String,
-    },
-    /// End it now: the member is removed (also the retry of a removal_failed).
-    End {
-        user_id: i64,
-        #[arg(allow_negative_numbers = true)]
-        channel_id: i64,
-        /// Why: kept in the subscription's history.
-        #[arg(long)]
-        reason: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum DlqCommand {
-    /// Messages waiting in a queue's dead-letter queue.
-    List {
-        #[arg(value_parser = QUEUE_NAMES)]
-        queue: String,
-    },
-    /// Move them back to the queue for another try.
-    Redrive {
-        #[arg(value_parser = QUEUE_NAMES)]
-        queue: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum IpnCommand {
-    /// Print the x-nowpayments-sig of a body file, signed with TELEPAY_IPN_SECRET.
-    Sign { file: std::path::PathBuf },
-}
-
-#[derive(Subcommand)]
-enum BotCommand {
-    /// setWebhook: Telegram delivers the bot's updates (message, callback_query,
-    /// chat_join_request, my_chat_member) to URL with TELEPAY_BOT_WEBHOOK_SECRET.
-    SetWebhook {
-        /// The API's bot webhook URL (the stack's BotWebhookUrl output).
-        #[arg(long)]
-        url: String,
-    },
-    /// getWebhookInfo: the URL Telegram uses, updates waiting, the last delivery error.
-    Info,
-    /// Delete the bot's once-records past their keep time (48 h): run daily on
-    /// Postgres or SQLite; DynamoDB's TTL does it on its own.
-    Forget {
-        #[arg(long, default_value_t = 10_000)]
-        limit: usize,
-    },
-}
+use args::*;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -236,26 +45,26 @@ async fn main() -> ExitCode {
 }
 
 /// The configured store, the operator's workflows over it, and a lazily built SQS client.
-struct Shop {
-    store: AnyPaymentStore,
+struct Deployment {
+    store: AnyStore,
     sdk: aws_config::SdkConfig,
 }
 
-impl Shop {
+impl Deployment {
     async fn connect() -> anyhow::Result<Self> {
         let sdk = load_sdk_config(consumer_timeouts()).await;
         // DATABASE_URL_SECRET_ARN works as in the functions.
         let env = read_secrets(ProcessEnvironment, &sdk).await?;
         let config = StoreConfig::from_env(&env)?;
-        let store = AnyPaymentStore::connect(&config, &sdk).await?;
+        let store = AnyStore::connect(&config, &sdk).await?;
         Ok(Self { store, sdk })
     }
 
-    fn store(&self) -> &AnyPaymentStore {
+    fn store(&self) -> &AnyStore {
         &self.store
     }
 
-    fn operator(&self) -> Operator<'_, AnyPaymentStore> {
+    fn operator(&self) -> Operator<'_, AnyStore> {
         Operator::new(&self.store, system_clock())
     }
 
@@ -287,7 +96,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            Shop::connect().await?.store().migrate().await?;
+            Deployment::connect().await?.store().migrate().await?;
             println!("migrate: the store schema is up to date");
             Ok(())
         }
@@ -296,15 +105,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Reviews { command } => reviews(command).await,
         Command::Subscriptions { command } => subscriptions(command).await,
         Command::Dlq { command } => {
-            let shop = Shop::connect().await?;
+            let deployment = Deployment::connect().await?;
             match command {
                 DlqCommand::List { queue } => {
-                    for letter in shop.queue(&queue).await?.dead_letters(&queue).await? {
+                    for letter in deployment.queue(&queue).await?.dead_letters(&queue).await? {
                         print(json!({"message_id": letter.message_id, "body": letter.body}));
                     }
                 }
                 DlqCommand::Redrive { queue } => {
-                    let moved = shop.queue(&queue).await?.redrive(&queue).await?;
+                    let moved = deployment.queue(&queue).await?.redrive(&queue).await?;
                     print(json!({"queue": queue, "redriven": moved}));
                 }
             }
@@ -314,8 +123,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
-    let shop = Shop::connect().await?;
-    let operator = shop.operator();
+    let deployment = Deployment::connect().await?;
+    let operator = deployment.operator();
     match command {
         PaymentsCommand::Show { payment_id: id } => {
             print(serde_json::to_value(
@@ -333,9 +142,9 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
         }
         PaymentsCommand::Replay { payment_id: id }
         | PaymentsCommand::Reissue { payment_id: id } => {
-            let invite_queue = shop.queue("invite").await?;
+            let invite_queue = deployment.queue("invite").await?;
             let (telegram, directory) = bot_from_env();
-            let bot = Bot {
+            let bot = LinkRevoker {
                 telegram: telegram.as_ref(),
                 directory: directory.as_ref(),
             };
@@ -365,20 +174,17 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
                     Some(subscription_days),
                     Some(price_amount),
                     Some(price_currency),
-                ) => Resolution::SupplyPurchase(Purchase {
+                ) => Resolution::SupplyPurchase(Purchase::of_days(
                     private_channel_id,
                     subscription_days,
-                    duration_seconds: Some(u64::from(subscription_days) * 86_400),
                     price_amount,
                     price_currency,
-                    outcome_amount: None,
-                    outcome_currency: None,
-                }),
+                )),
                 _ => anyhow::bail!(
                     "give --private-channel, --days, --price and --currency, or --already-handled"
                 ),
             };
-            let processor_queue = shop.queue("processor").await?;
+            let processor_queue = deployment.queue("processor").await?;
             operator
                 .resolve(payment_id(id)?, &resolution, &processor_queue)
                 .await?;
@@ -389,8 +195,8 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
         } => {
             let reconciler = Reconciler::new(
                 operator.store.clone(),
-                shop.queue("processor").await?,
-                shop.queue("invite").await?,
+                deployment.queue("processor").await?,
+                deployment.queue("invite").await?,
                 Duration::from_secs(stuck_after_minutes * 60),
                 10_000,
             );
@@ -401,11 +207,11 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
 }
 
 async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
-    let shop = Shop::connect().await?;
-    let operator = shop.operator();
+    let deployment = Deployment::connect().await?;
+    let operator = deployment.operator();
     match command {
         ReviewsCommand::List { limit } => {
-            for review in shop.store().list_reviews(limit).await? {
+            for review in deployment.store().list_reviews(limit).await? {
                 print(serde_json::to_value(review)?);
             }
         }
@@ -415,7 +221,7 @@ async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
         }
         ReviewsCommand::Approve { payment_id: id } => {
             let directory = config::channel_directory(&ProcessEnvironment)?;
-            let processor_queue = shop.queue("processor").await?;
+            let processor_queue = deployment.queue("processor").await?;
             operator
                 .approve(payment_id(id)?, &directory, &processor_queue)
                 .await?;
@@ -446,8 +252,8 @@ fn subscription_line(
 }
 
 async fn subscriptions(command: SubscriptionsCommand) -> anyhow::Result<()> {
-    let shop = Shop::connect().await?;
-    let operator = shop.operator();
+    let deployment = Deployment::connect().await?;
+    let operator = deployment.operator();
     let settings = config::lifecycle_settings(&ProcessEnvironment)?;
     match command {
         SubscriptionsCommand::Show {
@@ -505,7 +311,7 @@ async fn subscriptions(command: SubscriptionsCommand) -> anyhow::Result<()> {
             reason,
         } => {
             let key = subscription_key(user_id, channel_id)?;
-            let lifecycle_queue = shop.queue("lifecycle").await?;
+            let lifecycle_queue = deployment.queue("lifecycle").await?;
             let ended = operator
                 .end(key, &reason, &settings, &lifecycle_queue)
                 .await?;
@@ -519,8 +325,8 @@ async fn subscriptions(command: SubscriptionsCommand) -> anyhow::Result<()> {
 /// without a stored purchase), when configured.
 async fn bot(command: BotCommand) -> anyhow::Result<()> {
     if let BotCommand::Forget { limit } = command {
-        let shop = Shop::connect().await?;
-        let forgotten = shop
+        let deployment = Deployment::connect().await?;
+        let forgotten = deployment
             .store()
             .forget_expired(chrono::Utc::now(), limit)
             .await?;
@@ -533,7 +339,7 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
     let token =
         BotToken::new(env.required(config::BOT_TOKEN)?).context("TELEGRAM_BOT_TOKEN is empty")?;
     let api_url = env.get(config::API_URL).filter(|u| !u.is_empty());
-    let telegram = BotApiInviter::new(token, api_url.as_deref())?;
+    let telegram = TelegramBotApi::new(token, api_url.as_deref())?;
     match command {
         BotCommand::SetWebhook { url } => {
             if !url.starts_with("https://") && !url.starts_with("http://127.0.0.1") {
@@ -562,17 +368,17 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bot_from_env() -> (Option<BotApiInviter>, Option<ChannelDirectory>) {
+fn bot_from_env() -> (Option<TelegramBotApi>, Option<ChannelDirectory>) {
     (
         telegram_from_env().ok(),
         config::channel_directory(&ProcessEnvironment).ok(),
     )
 }
 
-fn telegram_from_env() -> anyhow::Result<BotApiInviter> {
+fn telegram_from_env() -> anyhow::Result<TelegramBotApi> {
     let env = ProcessEnvironment;
     let token =
         BotToken::new(env.required(config::BOT_TOKEN)?).context("TELEGRAM_BOT_TOKEN is empty")?;
     let api_url = env.get(config::API_URL).filter(|u| !u.is_empty());
-    Ok(BotApiInviter::new(token, api_url.as_deref())?)
+    Ok(TelegramBotApi::new(token, api_url.as_deref())?)
 }

@@ -13,11 +13,11 @@ use telepay_core::payment::{HoldReason, PaymentReview, RecordState, ReviewDecisi
 use telepay_core::queue::MessageQueue;
 use telepay_core::store::ports::*;
 use telepay_shared::local_queue::{LocalQueue, create_local_queues};
-use telepay_shared::sql::SqlitePaymentStore;
+use telepay_shared::sql::SqliteStore;
 
 struct Shop {
     path: PathBuf,
-    store: SqlitePaymentStore,
+    store: SqliteStore,
 }
 
 impl Shop {
@@ -27,7 +27,7 @@ impl Shop {
             std::process::id(),
             Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
-        let store = SqlitePaymentStore::open(&path).await.unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
         store.migrate().await.unwrap();
         create_local_queues(store.pool()).await.unwrap();
         Self { path, store }
@@ -124,7 +124,7 @@ async fn payments_pending_lists_every_kind_of_attention_with_its_age() {
     };
     shop.store.record_accepted(&old(1)).await.unwrap();
     let mut processed = old(2);
-    processed.gcwebhook1_processed = true;
+    processed.processed = true;
     shop.store.record_accepted(&processed).await.unwrap();
     let mut failed = old(3);
     failed.state = RecordState::InviteFailed;
@@ -219,7 +219,7 @@ async fn reviews_reject_records_the_decision_and_grants_nothing() {
 async fn payments_replay_requeues_a_failed_invite_but_never_a_sent_one() {
     let shop = Shop::new().await;
     let mut failed = sample_record(3);
-    failed.gcwebhook1_processed = true;
+    failed.processed = true;
     failed.state = RecordState::InviteFailed;
     shop.store.record_accepted(&failed).await.unwrap();
     shop.ok(&["payments", "replay", "3"]);
@@ -247,7 +247,7 @@ async fn payments_reissue_revokes_the_old_link_and_queues_a_new_invite() {
     let shop = Shop::new().await;
     let fake = FakeBotApi::start("9:reissue").await;
     let mut sent = sample_record(5);
-    sent.gcwebhook1_processed = true;
+    sent.processed = true;
     sent.telegram_invite_sent = true;
     sent.telegram_invite_link = Some("https://t.me/+lost".into());
     shop.store.record_accepted(&sent).await.unwrap();
@@ -427,10 +427,10 @@ async fn migrate_is_safe_to_run_again_and_bad_input_is_refused_clearly() {
 
 #[tokio::test]
 async fn subscriptions_are_shown_listed_extended_and_ended_with_their_reasons() {
+    use telepay_core::access::{LifecycleMessage, grant_time};
     use telepay_core::order::UserId;
     use telepay_core::subscription::{
-        AccessDuration, GrantSource, LifecycleMessage, LifecycleSettings, SubscriptionKey, Task,
-        TimeGrant, grant_time,
+        AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, Task, TimeGrant,
     };
     let shop = Shop::new().await;
     let key = SubscriptionKey::new(UserId::new(6271402111).unwrap(), -1003111266231);

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod aws_http;
 pub mod batch;
+pub mod cold_start;
 pub mod config;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;

@@ -236,10 +236,10 @@ impl telepay_core::queue::DelayedQueue for LocalQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::SqlitePaymentStore;
+    use crate::sql::SqliteStore;
 
     async fn queue(path: &std::path::Path, visibility: Duration) -> LocalQueue {
-        let store = SqlitePaymentStore::open(path).await.unwrap();
+        let store = SqliteStore::open(path).await.unwrap();
         create_local_queues(store.pool()).await.unwrap();
         LocalQueue::new(store.pool().clone(), "processor", visibility, 2)
     }

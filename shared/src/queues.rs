@@ -14,7 +14,7 @@ use crate::config::{
 };
 use crate::local_queue::{LocalQueue, create_local_queues};
 use crate::sqs::SqsQueue;
-use crate::store::AnyPaymentStore;
+use crate::store::AnyStore;
 
 /// The queues by their names on the command line.
 pub const QUEUE_NAMES: [&str; 5] = ["processor", "invite", "payout", "lifecycle", "admission"];
@@ -61,7 +61,7 @@ pub enum OpenQueueError {
 /// (and `TELEPAY_<NAME>_DLQ_URL` for the dlq commands).
 pub async fn open_queue(
     name: &str,
-    store: &AnyPaymentStore,
+    store: &AnyStore,
     env: &impl Environment,
     sqs: impl FnOnce() -> aws_sdk_sqs::Client,
 ) -> Result<AnyQueue, OpenQueueError> {
@@ -73,7 +73,7 @@ pub async fn open_queue(
         "admission" => ADMISSION_QUEUE_URL,
         other => return Err(OpenQueueError::UnknownQueue(other.to_owned())),
     };
-    if let AnyPaymentStore::Sqlite(store) = store {
+    if let AnyStore::Sqlite(store) = store {
         create_local_queues(store.pool()).await?;
         let queue = LocalQueue::named(store.pool().clone(), name)
             .ok_or_else(|| OpenQueueError::UnknownQueue(name.to_owned()))?;

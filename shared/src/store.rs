@@ -8,20 +8,20 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::metrics::{self, latency};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
-    BotStore, ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease,
-    InviteStore, Listed, ListedSubscription, OnceClaim, OnceFound, OnceKey, OnceRecord,
-    OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, Resolution,
-    Resolved, StoreError, SubscriptionFilter, SubscriptionStore, Versioned,
+    BotStore, ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteCompletion,
+    InviteLease, InviteStore, Listed, ListedSubscription, OnceClaim, OnceFound, OnceKey,
+    OnceRecord, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
+    Resolution, Resolved, StoreError, SubscriptionFilter, SubscriptionStore, Versioned,
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 
 use crate::config::StoreConfig;
 #[cfg(feature = "dynamodb")]
-use crate::dynamodb::DynamoDbPaymentStore;
+use crate::dynamodb::DynamoDbStore;
 #[cfg(feature = "postgres")]
-use crate::sql::PostgresPaymentStore;
+use crate::sql::PostgresStore;
 #[cfg(feature = "sqlite")]
-use crate::sql::SqlitePaymentStore;
+use crate::sql::SqliteStore;
 
 #[cfg(feature = "postgres")]
 /// Postgres statements are cut after this: a stuck query fails the invocation, which is
@@ -29,23 +29,23 @@ use crate::sql::SqlitePaymentStore;
 const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
-pub enum AnyPaymentStore {
+pub enum AnyStore {
     #[cfg(feature = "dynamodb")]
-    DynamoDb(DynamoDbPaymentStore),
+    DynamoDb(DynamoDbStore),
     #[cfg(feature = "postgres")]
-    Postgres(PostgresPaymentStore),
+    Postgres(PostgresStore),
     #[cfg(feature = "sqlite")]
-    Sqlite(SqlitePaymentStore),
+    Sqlite(SqliteStore),
 }
 
-impl AnyPaymentStore {
+impl AnyStore {
     /// Connects once (cold start). `sdk` is only used for DynamoDB.
     #[cfg_attr(not(feature = "dynamodb"), allow(unused_variables))]
     pub async fn connect(config: &StoreConfig, sdk: &SdkConfig) -> Result<Self, StoreError> {
         Ok(match config {
             #[cfg(feature = "dynamodb")]
             StoreConfig::DynamoDb(tables) => {
-                let store = DynamoDbPaymentStore::new(
+                let store = DynamoDbStore::new(
                     aws_sdk_dynamodb::Client::new(sdk),
                     &tables.payments,
                     &tables.reviews,
@@ -61,10 +61,10 @@ impl AnyPaymentStore {
             }
             #[cfg(feature = "postgres")]
             StoreConfig::Postgres(url) => {
-                Self::Postgres(PostgresPaymentStore::connect(url, STATEMENT_TIMEOUT).await?)
+                Self::Postgres(PostgresStore::connect(url, STATEMENT_TIMEOUT).await?)
             }
             #[cfg(feature = "sqlite")]
-            StoreConfig::Sqlite(path) => Self::Sqlite(SqlitePaymentStore::open(path).await?),
+            StoreConfig::Sqlite(path) => Self::Sqlite(SqliteStore::open(path).await?),
             #[allow(unreachable_patterns)]
             other => return Err(not_built(other)),
         })
@@ -100,18 +100,18 @@ macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             #[cfg(feature = "dynamodb")]
-            AnyPaymentStore::DynamoDb($store) => $call,
+            AnyStore::DynamoDb($store) => $call,
             #[cfg(feature = "postgres")]
-            AnyPaymentStore::Postgres($store) => $call,
+            AnyStore::Postgres($store) => $call,
             #[cfg(feature = "sqlite")]
-            AnyPaymentStore::Sqlite($store) => $call,
+            AnyStore::Sqlite($store) => $call,
         }
     };
 }
 
 /// A conditional write, timed: the dashboard's store latency, per operation.
 macro_rules! timed_write {
-    ($operation:literal, $self:ident, $store:ident => $call:expr) => {{
+    ($operation:expr, $self:ident, $store:ident => $call:expr) => {{
         let started = std::time::Instant::now();
         let written = delegate!($self, $store => $call);
         metrics::latency(latency::STORE_WRITE, $operation, started.elapsed());
@@ -119,7 +119,7 @@ macro_rules! timed_write {
     }};
 }
 
-impl IngressStore for AnyPaymentStore {
+impl IngressStore for AnyStore {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
         timed_write!("record_accepted", self, s => s.record_accepted(record).await)
     }
@@ -129,7 +129,7 @@ impl IngressStore for AnyPaymentStore {
     }
 }
 
-impl ProcessorStore for AnyPaymentStore {
+impl ProcessorStore for AnyStore {
     async fn mark_processed(
         &self,
         payment_id: PaymentId,
@@ -139,7 +139,7 @@ impl ProcessorStore for AnyPaymentStore {
     }
 }
 
-impl InviteStore for AnyPaymentStore {
+impl InviteStore for AnyStore {
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
         timed_write!("claim_invite", self, s => s.claim_invite(claim).await)
     }
@@ -157,24 +157,10 @@ impl InviteStore for AnyPaymentStore {
     async fn complete_invite(
         &self,
         lease: &InviteLease,
+        how: InviteCompletion,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        timed_write!("complete_invite", self, s => s.complete_invite(lease, now).await)
-    }
-
-    async fn complete_invite_by_membership(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        timed_write!("complete_invite_by_membership", self, s => s.complete_invite_by_membership(lease, now).await)
-    }
-    async fn complete_invite_renewed_in_place(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        timed_write!("complete_invite_renewed_in_place", self, s => s.complete_invite_renewed_in_place(lease, now).await)
+        timed_write!(how.operation(), self, s => s.complete_invite(lease, how, now).await)
     }
 
     async fn release_invite(
@@ -195,7 +181,7 @@ impl InviteStore for AnyPaymentStore {
     }
 }
 
-impl ReconcilerStore for AnyPaymentStore {
+impl ReconcilerStore for AnyStore {
     async fn needs_operator(&self, limit: usize) -> Result<Vec<Listed>, StoreError> {
         delegate!(self, s => s.needs_operator(limit).await)
     }
@@ -217,7 +203,7 @@ impl ReconcilerStore for AnyPaymentStore {
     }
 }
 
-impl OperatorStore for AnyPaymentStore {
+impl OperatorStore for AnyStore {
     async fn get_payment(
         &self,
         payment_id: PaymentId,
@@ -264,7 +250,7 @@ impl OperatorStore for AnyPaymentStore {
     }
 }
 
-impl SubscriptionStore for AnyPaymentStore {
+impl SubscriptionStore for AnyStore {
     async fn get_subscription(
         &self,
         key: SubscriptionKey,
@@ -293,7 +279,7 @@ impl SubscriptionStore for AnyPaymentStore {
     }
 }
 
-impl BotStore for AnyPaymentStore {
+impl BotStore for AnyStore {
     async fn claim_once(&self, key: OnceKey, claim: &OnceClaim) -> Result<OnceFound, StoreError> {
         timed_write!("claim_once", self, s => s.claim_once(key, claim).await)
     }

@@ -5,12 +5,12 @@ use chrono::{TimeDelta, Utc};
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
 use telepay_core::directory::Admission;
 use telepay_core::telegram::{TelegramError, TelegramInviter};
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 const TOKEN: &str = "987654:super-secret-token";
 
-fn bot(url: &str, token: &str) -> BotApiInviter {
-    BotApiInviter::new(BotToken::new(token).unwrap(), Some(url)).unwrap()
+fn bot(url: &str, token: &str) -> TelegramBotApi {
+    TelegramBotApi::new(BotToken::new(token).unwrap(), Some(url)).unwrap()
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::IngressStore;
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::memory::MemoryStore;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::signed_ipn;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
@@ -36,7 +36,7 @@ fn np_webhook(c: &mut Criterion) {
     let webhook = PaymentWebhook::new(
         IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
         ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-        MemoryPaymentStore::new(),
+        MemoryStore::new(),
         MemoryQueue::new(),
     );
     let mut next = 1_000_000_000_i64;
@@ -73,7 +73,7 @@ fn np_webhook(c: &mut Criterion) {
 
 fn payment_processor(c: &mut Criterion) {
     let rt = runtime();
-    let store = MemoryPaymentStore::new();
+    let store = MemoryStore::new();
     rt.block_on(store.record_accepted(&sample_record(4492847470)))
         .unwrap();
     let processor = PaymentProcessor::new(store, MemoryQueue::new(), MemoryQueue::new());

@@ -3,9 +3,9 @@
 
 use std::future::Future;
 
-use telepay_core::store::memory::MemoryPaymentStore;
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
-use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
+use telepay_core::store::memory::MemoryStore;
+use telepay_shared::dynamodb::DynamoDbStore;
+use telepay_shared::sql::{PostgresStore, SqliteStore};
 
 use crate::{MotoResources, postgres_store, sqlite_store};
 
@@ -13,25 +13,25 @@ pub trait FreshStore: Sized + 'static {
     fn fresh() -> impl Future<Output = Self> + Send;
 }
 
-impl FreshStore for MemoryPaymentStore {
+impl FreshStore for MemoryStore {
     async fn fresh() -> Self {
-        MemoryPaymentStore::new()
+        MemoryStore::new()
     }
 }
 
-impl FreshStore for SqlitePaymentStore {
+impl FreshStore for SqliteStore {
     async fn fresh() -> Self {
         sqlite_store(true).await
     }
 }
 
-impl FreshStore for PostgresPaymentStore {
+impl FreshStore for PostgresStore {
     async fn fresh() -> Self {
         postgres_store(true).await
     }
 }
 
-impl FreshStore for DynamoDbPaymentStore {
+impl FreshStore for DynamoDbStore {
     async fn fresh() -> Self {
         MotoResources::new().await.store()
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use fake_bot_api::FakeBotApi;
+use telepay_core::access::{LifecycleWorker, Pacer, SubscriptionSweeper};
 use telepay_core::chain::{ChainSettings, StageQueues, Stages};
 use telepay_core::clock::ManualClock;
 use telepay_core::directory::ChannelDirectory;
@@ -13,13 +14,12 @@ use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::invite::{InviteSender, InviteSettings};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::signature::IpnSecret;
-use telepay_core::subscription::{LifecycleWorker, Pacer, SubscriptionSweeper};
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::batch::succeeded;
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
+use telepay_shared::dynamodb::DynamoDbStore;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::sqs_event::sqs_batch;
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 use crate::moto::{DynamoDbRequests, MotoResources, moto, queue_with_dlq};
 
@@ -32,11 +32,11 @@ pub struct Chain {
     pub fake: FakeBotApi,
     pub payout_queue_url: String,
     pub invite_queue_url: String,
-    pub webhook: PaymentWebhook<DynamoDbPaymentStore, SqsQueue>,
-    pub processor: PaymentProcessor<DynamoDbPaymentStore, SqsQueue, SqsQueue>,
-    pub invite_sender: InviteSender<DynamoDbPaymentStore, BotApiInviter>,
-    pub sweeper: SubscriptionSweeper<DynamoDbPaymentStore, SqsQueue>,
-    pub lifecycle: LifecycleWorker<DynamoDbPaymentStore, BotApiInviter>,
+    pub webhook: PaymentWebhook<DynamoDbStore, SqsQueue>,
+    pub processor: PaymentProcessor<DynamoDbStore, SqsQueue, SqsQueue>,
+    pub invite_sender: InviteSender<DynamoDbStore, TelegramBotApi>,
+    pub sweeper: SubscriptionSweeper<DynamoDbStore, SqsQueue>,
+    pub lifecycle: LifecycleWorker<DynamoDbStore, TelegramBotApi>,
     pub lifecycle_queue_url: String,
     /// Real time, movable: a test jumps to a subscription's end.
     pub clock: Arc<ManualClock>,
@@ -52,7 +52,7 @@ impl Chain {
                 .interceptor(requests.clone())
                 .build(),
         );
-        let store = DynamoDbPaymentStore::new(counted, &aws.payments_table, &aws.reviews_table)
+        let store = DynamoDbStore::new(counted, &aws.payments_table, &aws.reviews_table)
             .with_subscriptions_table(&aws.subscriptions_table);
         let (payout_queue_url, _) = queue_with_dlq(&aws.sqs, "payout", 5, 30).await;
         let (invite_queue_url, _) = queue_with_dlq(&aws.sqs, "invite", 5, 30).await;
@@ -60,7 +60,7 @@ impl Chain {
         let clock = ManualClock::following_system();
         let fake = FakeBotApi::start(BOT_TOKEN).await;
         let telegram =
-            BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap();
+            TelegramBotApi::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap();
         let settings = ChainSettings {
             invite: InviteSettings {
                 call_timeout: Duration::from_secs(2),

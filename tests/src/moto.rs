@@ -18,7 +18,7 @@ use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::signature::IpnSecret;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::dynamodb::{
-    DynamoDbPaymentStore, create_bot_table, create_subscriptions_table, create_tables,
+    DynamoDbStore, create_bot_table, create_subscriptions_table, create_tables,
 };
 use telepay_shared::sqs::SqsQueue;
 
@@ -98,8 +98,8 @@ impl MotoResources {
         }
     }
 
-    pub fn store(&self) -> DynamoDbPaymentStore {
-        DynamoDbPaymentStore::new(
+    pub fn store(&self) -> DynamoDbStore {
+        DynamoDbStore::new(
             self.dynamodb.clone(),
             &self.payments_table,
             &self.reviews_table,
@@ -112,7 +112,7 @@ impl MotoResources {
         SqsQueue::new(self.sqs.clone(), &self.queue_url)
     }
 
-    pub fn webhook(&self) -> PaymentWebhook<DynamoDbPaymentStore, SqsQueue> {
+    pub fn webhook(&self) -> PaymentWebhook<DynamoDbStore, SqsQueue> {
         PaymentWebhook::new(
             IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
             ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),

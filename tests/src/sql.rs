@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
+use telepay_shared::sql::{PostgresStore, SqliteStore};
 
 use crate::moto::unique;
 
@@ -15,7 +15,7 @@ pub fn database_url() -> String {
 
 /// A Postgres store in a schema of its own, so tests run in parallel on one server.
 /// With `migrated`, the schema has every migration applied.
-pub async fn postgres_store(migrated: bool) -> PostgresPaymentStore {
+pub async fn postgres_store(migrated: bool) -> PostgresStore {
     let url = database_url();
     let schema = unique("t").replace('-', "_");
     let admin = PgPoolOptions::new()
@@ -37,7 +37,7 @@ pub async fn postgres_store(migrated: bool) -> PostgresPaymentStore {
         .connect_with(options)
         .await
         .unwrap();
-    let store = PostgresPaymentStore::from_pool(pool);
+    let store = PostgresStore::from_pool(pool);
     if migrated {
         store.migrate().await.expect("migrations apply");
     }
@@ -45,9 +45,9 @@ pub async fn postgres_store(migrated: bool) -> PostgresPaymentStore {
 }
 
 /// A SQLite store in a fresh file. With `migrated`, every migration is applied.
-pub async fn sqlite_store(migrated: bool) -> SqlitePaymentStore {
+pub async fn sqlite_store(migrated: bool) -> SqliteStore {
     let path = std::env::temp_dir().join(format!("{}.sqlite", unique("telepay-test")));
-    let store = SqlitePaymentStore::open(&path).await.expect("open SQLite");
+    let store = SqliteStore::open(&path).await.expect("open SQLite");
     if migrated {
         store.migrate().await.expect("migrations apply");
     }

@@ -27,9 +27,9 @@ use telepay_integration_tests::metrics::capture;
 use telepay_integration_tests::{
     LogBuffer, ipn_request, outcome, sample_with as with, sign, sqlite_store,
 };
-use telepay_shared::sql::SqlitePaymentStore;
+use telepay_shared::sql::SqliteStore;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 /// The sample IPN's payment id, as it must appear in error logs.
 const PAYMENT_ID: &str = "4492847470";
@@ -547,7 +547,7 @@ fn unusual_cases() -> Vec<Case> {
 }
 
 struct World {
-    webhook: PaymentWebhook<SqlitePaymentStore, MemoryQueue>,
+    webhook: PaymentWebhook<SqliteStore, MemoryQueue>,
 }
 
 impl World {
@@ -759,7 +759,7 @@ async fn sqs_bodies_of_unknown_schema_or_shape_fail_alone_and_change_nothing() {
         .await
         .unwrap();
     let processor = PaymentProcessor::new(store, MemoryQueue::new(), MemoryQueue::new());
-    let telegram = BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
+    let telegram = TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
     let sender = InviteSender::new(
         sqlite_store(true).await,
         telegram,

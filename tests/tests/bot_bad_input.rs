@@ -14,8 +14,8 @@ use telepay_core::fixtures::SAMPLE_DIRECTORY;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_integration_tests::sqlite_store;
 use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
-use telepay_shared::sql::SqlitePaymentStore;
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::sql::SqliteStore;
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 const TOKEN: &str = "31337:bot-bad-input";
 const SECRET: &str = "bot-bad-input-secret-0123456789-abc";
@@ -277,7 +277,7 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-async fn records(store: &SqlitePaymentStore) -> Vec<String> {
+async fn records(store: &SqliteStore) -> Vec<String> {
     sqlx::query_scalar("SELECT once_key FROM bot_once")
         .fetch_all(store.pool())
         .await
@@ -295,7 +295,7 @@ async fn check(case: Case) -> Option<String> {
             "https://example.com/np-webhook",
         ),
         store.clone(),
-        BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap(),
+        TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap(),
         NowPaymentsInvoices::new(
             NowPaymentsApiKey::new(NP_KEY).unwrap(),
             Some(&nowpayments.url()),

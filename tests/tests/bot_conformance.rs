@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::{BotStore, Fenced, OnceClaim, OnceFound, OnceKey};
 use telepay_integration_tests::FreshStore;
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
-use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
+use telepay_shared::dynamodb::DynamoDbStore;
+use telepay_shared::sql::{PostgresStore, SqliteStore};
 
 /// A backend under test: a fresh store of it, and the port.
 trait Backend: BotStore + FreshStore {}
@@ -281,8 +281,8 @@ macro_rules! bot_suite {
 }
 
 bot_suite! {
-    memory: MemoryPaymentStore,
-    sqlite: SqlitePaymentStore,
-    postgres: PostgresPaymentStore,
-    dynamodb: DynamoDbPaymentStore,
+    memory: MemoryStore,
+    sqlite: SqliteStore,
+    postgres: PostgresStore,
+    dynamodb: DynamoDbStore,
 }

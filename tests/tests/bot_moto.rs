@@ -11,6 +11,7 @@ use fake_bot_api::FakeBotApi;
 use fake_nowpayments::FakeNowPayments;
 use lambda_http::{Body, http};
 use serde_json::json;
+use telepay_core::access::grant_time;
 use telepay_core::bot::admission::Admission;
 use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, WebhookSecret};
 use telepay_core::clock::{SharedClock, system_clock};
@@ -18,13 +19,13 @@ use telepay_core::directory::ChannelDirectory;
 use telepay_core::order::UserId;
 use telepay_core::store::{BotStore, OnceKey};
 use telepay_core::subscription::{
-    AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant, grant_time,
+    AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant,
 };
 use telepay_integration_tests::{MotoResources, unique};
 use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::sqs_event::sqs_batch;
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 const TOKEN: &str = "555:bot-moto";
 const SECRET: &str = "bot-moto-webhook-secret-0123456789abcd";
@@ -67,7 +68,8 @@ async fn a_join_request_racing_its_payment_waits_on_sqs_and_is_approved_after_th
     let admission_queue = SqsQueue::new(aws.sqs.clone(), &admission_url);
     let fake = FakeBotApi::start(TOKEN).await;
     let nowpayments = FakeNowPayments::start(NP_KEY, "ipn").await;
-    let telegram = || BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
+    let telegram =
+        || TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
     let directory = ChannelDirectory::from_json(DIRECTORY).unwrap();
     let timing = BotTiming {
         recheck_every: Duration::from_secs(3),

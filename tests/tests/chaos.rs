@@ -1,7 +1,7 @@
 //! The seeded chaos run, small, on every store backend: the same guarantees `make chaos`
 //! publishes for 10,000 payments. A failure prints the seed that replays its schedule.
 
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::ports::*;
 use telepay_integration_tests::chaos::{self, ChaosConfig};
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
@@ -64,7 +64,7 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, confi
 #[test]
 fn chaos_on_memory() {
     runtime().block_on(async {
-        run_and_check("memory", MemoryPaymentStore::new(), config(300)).await;
+        run_and_check("memory", MemoryStore::new(), config(300)).await;
     });
 }
 
@@ -94,7 +94,7 @@ fn chaos_on_dynamodb() {
 }
 
 mod lifecycle {
-    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_core::store::memory::MemoryStore;
     use telepay_core::store::ports::*;
     use telepay_integration_tests::chaos::lifecycle::{self, LifecycleChaosConfig};
     use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
@@ -151,7 +151,7 @@ mod lifecycle {
 
     #[test]
     fn subscriptions_under_chaos_on_memory() {
-        runtime().block_on(run_and_check("memory", MemoryPaymentStore::new(), 150));
+        runtime().block_on(run_and_check("memory", MemoryStore::new(), 150));
     }
 
     #[test]
@@ -175,7 +175,7 @@ mod lifecycle {
 }
 
 mod burst {
-    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_core::store::memory::MemoryStore;
     use telepay_integration_tests::chaos::burst::{self, BurstConfig};
 
     use super::runtime;
@@ -187,7 +187,7 @@ mod burst {
         runtime().block_on(async {
             let report = tokio::spawn(burst::run(
                 "memory",
-                MemoryPaymentStore::new(),
+                MemoryStore::new(),
                 BurstConfig::deployed(200),
             ))
             .await
@@ -209,7 +209,7 @@ mod burst {
 }
 
 mod join_requests {
-    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_core::store::memory::MemoryStore;
     use telepay_integration_tests::chaos::admission::{self, AdmissionChaosConfig};
     use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 
@@ -240,7 +240,7 @@ mod join_requests {
         runtime().block_on(async {
             let run = admission::run(
                 "memory",
-                MemoryPaymentStore::new(),
+                MemoryStore::new(),
                 AdmissionChaosConfig::new(seed(), 120),
             );
             check(tokio::spawn(run).await.unwrap()).await;

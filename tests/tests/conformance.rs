@@ -16,15 +16,16 @@ use telepay_core::payment::{
     HoldReason, PaymentReview, ProcessedPayment, RecordState, ReviewDecision,
 };
 use telepay_core::queue::memory::MemoryQueue;
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::InviteCompletion;
+use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, ProcessedMark, Recorded, Reopened,
     Resolution, Resolved,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
-use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
+use telepay_shared::dynamodb::DynamoDbStore;
+use telepay_shared::sql::{PostgresStore, SqliteStore};
 
 /// A backend under test: a fresh, isolated store, and a way to write rows as the seed
 /// did (flags possibly NULL, none of this project's extras).
@@ -33,14 +34,14 @@ trait Backend: PaymentStore + Sized + 'static {
     async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>);
 }
 
-impl Backend for MemoryPaymentStore {
+impl Backend for MemoryStore {
     async fn fresh() -> Self {
-        MemoryPaymentStore::new()
+        MemoryStore::new()
     }
     async fn insert_seed_row(&self, payment_id: i64, processed: Option<bool>, sent: Option<bool>) {
         // The memory store has no NULL: a missing flag is false, as every backend reads it.
         let mut row = sample_record(payment_id);
-        row.gcwebhook1_processed = processed.unwrap_or(false);
+        row.processed = processed.unwrap_or(false);
         row.telegram_invite_sent = sent.unwrap_or(false);
         row.payload_hash = None;
         row.purchase = None;
@@ -81,10 +82,10 @@ macro_rules! sql_backend {
     };
 }
 
-sql_backend!(SqlitePaymentStore, sqlite_store(true));
-sql_backend!(PostgresPaymentStore, postgres_store(true));
+sql_backend!(SqliteStore, sqlite_store(true));
+sql_backend!(PostgresStore, postgres_store(true));
 
-impl Backend for DynamoDbPaymentStore {
+impl Backend for DynamoDbStore {
     async fn fresh() -> Self {
         MotoResources::new().await.store()
     }
@@ -338,14 +339,14 @@ mod cases {
             ProcessedMark::Marked
         );
         let record = stored(&store, 1).await;
-        assert!(record.gcwebhook1_processed);
-        assert_eq!(record.gcwebhook1_processed_at, Some(at));
+        assert!(record.processed);
+        assert_eq!(record.processed_at, Some(at));
         assert_eq!(
             store.mark_processed(id(1), now()).await.unwrap(),
             ProcessedMark::AlreadyProcessed
         );
         assert_eq!(
-            stored(&store, 1).await.gcwebhook1_processed_at,
+            stored(&store, 1).await.processed_at,
             Some(at),
             "first mark kept"
         );
@@ -440,7 +441,10 @@ mod cases {
             lost
         );
         assert_eq!(
-            store.complete_invite(&stale.lease(), t0).await.unwrap(),
+            store
+                .complete_invite(&stale.lease(), InviteCompletion::Sent, t0)
+                .await
+                .unwrap(),
             lost
         );
         assert_eq!(
@@ -467,7 +471,10 @@ mod cases {
             Fenced::Done
         );
         assert_eq!(
-            store.complete_invite(&current.lease(), t0).await.unwrap(),
+            store
+                .complete_invite(&current.lease(), InviteCompletion::Sent, t0)
+                .await
+                .unwrap(),
             Fenced::Done
         );
         let done = stored(&store, 1).await;
@@ -539,7 +546,10 @@ mod cases {
         store.mark_processed(id(3), t0).await.unwrap();
         let three = claim(3, "x", t0, TimeDelta::seconds(30));
         store.claim_invite(&three).await.unwrap();
-        let _ = store.complete_invite(&three.lease(), t0).await.unwrap();
+        let _ = store
+            .complete_invite(&three.lease(), InviteCompletion::Sent, t0)
+            .await
+            .unwrap();
         let four = claim(4, "y", t0, TimeDelta::seconds(30));
         store.claim_invite(&four).await.unwrap();
         let _ = store
@@ -583,7 +593,11 @@ mod cases {
         let two = claim(2, "x", t0 - TimeDelta::minutes(29), TimeDelta::seconds(30));
         store.claim_invite(&two).await.unwrap();
         let _ = store
-            .complete_invite(&two.lease(), t0 - TimeDelta::minutes(29))
+            .complete_invite(
+                &two.lease(),
+                InviteCompletion::Sent,
+                t0 - TimeDelta::minutes(29),
+            )
             .await
             .unwrap();
         store.insert_seed_row(3, Some(true), None).await;
@@ -629,7 +643,7 @@ mod cases {
 
         let row = stored(&store, 11).await;
         assert_eq!(row.state, RecordState::Accepted);
-        assert!(!row.gcwebhook1_processed && !row.telegram_invite_sent);
+        assert!(!row.processed && !row.telegram_invite_sent);
         assert_eq!(row.purchase, None);
 
         let pending: Vec<i64> = store
@@ -777,7 +791,7 @@ mod cases {
 
         assert_eq!(stored(&store, 51).await.purchase, Some(purchase));
         let handled = stored(&store, 52).await;
-        assert!(handled.gcwebhook1_processed && handled.telegram_invite_sent);
+        assert!(handled.processed && handled.telegram_invite_sent);
         assert_eq!(
             listed_ids(&store.pending_payments(now(), 10).await.unwrap()),
             vec![51, 53],
@@ -803,7 +817,7 @@ mod cases {
         ));
         assert_eq!(
             store
-                .complete_invite_by_membership(&stale.lease(), now())
+                .complete_invite(&stale.lease(), InviteCompletion::ByMembership, now())
                 .await
                 .unwrap(),
             Fenced::LeaseLost,
@@ -811,7 +825,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .complete_invite_by_membership(&live.lease(), now())
+                .complete_invite(&live.lease(), InviteCompletion::ByMembership, now())
                 .await
                 .unwrap(),
             Fenced::Done
@@ -842,7 +856,7 @@ mod cases {
         store.claim_invite(&live).await.unwrap();
         assert_eq!(
             store
-                .complete_invite_renewed_in_place(&stale.lease(), now())
+                .complete_invite(&stale.lease(), InviteCompletion::RenewedInPlace, now())
                 .await
                 .unwrap(),
             Fenced::LeaseLost,
@@ -850,7 +864,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .complete_invite_renewed_in_place(&live.lease(), now())
+                .complete_invite(&live.lease(), InviteCompletion::RenewedInPlace, now())
                 .await
                 .unwrap(),
             Fenced::Done
@@ -931,10 +945,10 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite! {
-    memory: MemoryPaymentStore,
-    sqlite: SqlitePaymentStore,
-    postgres: PostgresPaymentStore,
-    dynamodb: DynamoDbPaymentStore,
+    memory: MemoryStore,
+    sqlite: SqliteStore,
+    postgres: PostgresStore,
+    dynamodb: DynamoDbStore,
 }
 
 /// DynamoDB alone has a NULL type apart from a missing attribute: what boto3 and most
@@ -946,7 +960,7 @@ mod dynamodb_null_typed_attributes {
     use super::*;
 
     /// A seed item with `nulls` present but NULL-typed.
-    async fn insert_seed_item(store: &DynamoDbPaymentStore, payment_id: i64, nulls: &[&str]) {
+    async fn insert_seed_item(store: &DynamoDbStore, payment_id: i64, nulls: &[&str]) {
         let mut put = store
             .client()
             .put_item()
@@ -968,7 +982,7 @@ mod dynamodb_null_typed_attributes {
     async fn seed_items_with_null_typed_flags_state_and_times_get_exactly_one_invite() {
         // GIVEN a seed item whose flags, state, updated_at and lease are NULL-typed, and
         // one where they are missing (the case that always worked)
-        let store = DynamoDbPaymentStore::fresh().await;
+        let store = DynamoDbStore::fresh().await;
         let null_typed = [
             "gcwebhook1_processed",
             "telegram_invite_sent",
@@ -1007,7 +1021,10 @@ mod dynamodb_null_typed_attributes {
                 "{payment_id}: claimable, not read as leased"
             );
             assert_eq!(
-                store.complete_invite(&first.lease(), t).await.unwrap(),
+                store
+                    .complete_invite(&first.lease(), InviteCompletion::Sent, t)
+                    .await
+                    .unwrap(),
                 Fenced::Done
             );
             let again = claim(payment_id, "again", t, TimeDelta::seconds(30));
@@ -1028,7 +1045,7 @@ mod dynamodb_items_written_by_hand {
     use super::*;
 
     async fn insert_item(
-        store: &DynamoDbPaymentStore,
+        store: &DynamoDbStore,
         payment_id: i64,
         channel_id: i64,
         processed_at: &str,
@@ -1054,7 +1071,7 @@ mod dynamodb_items_written_by_hand {
     #[tokio::test]
     async fn an_unreadable_item_is_listed_as_such_and_its_claim_can_end_it() {
         // GIVEN an item with a malformed time beside a readable legacy one
-        let store = DynamoDbPaymentStore::fresh().await;
+        let store = DynamoDbStore::fresh().await;
         insert_item(&store, 41, SAMPLE_CHANNEL_ID, "last tuesday").await;
         insert_item(&store, 42, -SAMPLE_CHANNEL_ID, "2026-01-01T00:00:00.000Z").await;
         store.create_tables_if_missing().await.unwrap(); // `telepay migrate` after an import

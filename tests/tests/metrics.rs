@@ -21,16 +21,16 @@ use telepay_core::signature::IpnSecret;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::metrics::{TEST_FUNCTION, TEST_STACK, capture};
 use telepay_integration_tests::{ipn_request, outcome, sample_with, signed_ipn, sqlite_store};
-use telepay_shared::store::AnyPaymentStore;
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::store::AnyStore;
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 const TOKEN: &str = "424242:metrics-test-token";
 
-async fn store() -> AnyPaymentStore {
-    AnyPaymentStore::Sqlite(sqlite_store(true).await)
+async fn store() -> AnyStore {
+    AnyStore::Sqlite(sqlite_store(true).await)
 }
 
-fn webhook(store: AnyPaymentStore) -> PaymentWebhook<AnyPaymentStore, MemoryQueue> {
+fn webhook(store: AnyStore) -> PaymentWebhook<AnyStore, MemoryQueue> {
     PaymentWebhook::new(
         IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
         ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
@@ -124,7 +124,7 @@ async fn a_paid_payment_counts_its_stages_bot_api_latencies_and_a_rate_limit() {
     let store = store().await;
     let webhook = webhook(store.clone());
     let processor = PaymentProcessor::new(store.clone(), MemoryQueue::new(), MemoryQueue::new());
-    let telegram = BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
+    let telegram = TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
     let sender = InviteSender::new(
         store,
         telegram,

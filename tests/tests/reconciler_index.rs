@@ -8,9 +8,10 @@ use chrono::{TimeDelta, Utc};
 use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_USER_ID, sample_record};
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::reconcile::Reconciler;
+use telepay_core::store::InviteCompletion;
 use telepay_core::store::ports::*;
 use telepay_integration_tests::{MotoResources, unique};
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
+use telepay_shared::dynamodb::DynamoDbStore;
 
 /// How many finished payments sit beside the pending ones (TELEPAY_INDEX_FINISHED; the
 /// published figure uses 10,000).
@@ -21,9 +22,7 @@ fn finished_count() -> i64 {
         .unwrap_or(500)
 }
 
-fn reconciler(
-    store: DynamoDbPaymentStore,
-) -> Reconciler<DynamoDbPaymentStore, MemoryQueue, MemoryQueue> {
+fn reconciler(store: DynamoDbStore) -> Reconciler<DynamoDbStore, MemoryQueue, MemoryQueue> {
     Reconciler::new(
         store,
         MemoryQueue::new(),
@@ -43,7 +42,7 @@ async fn the_reconciler_reads_what_is_pending_not_the_history() {
         let mut done = sample_record(id);
         done.created_at = long_ago;
         done.updated_at = long_ago;
-        done.gcwebhook1_processed = true;
+        done.processed = true;
         done.telegram_invite_sent = true;
         store.record_accepted(&done).await.unwrap();
     }
@@ -82,7 +81,7 @@ async fn a_finished_payment_leaves_the_index_and_a_reopened_one_returns() {
     let mut record = sample_record(7);
     record.created_at = long_ago;
     record.updated_at = long_ago;
-    record.gcwebhook1_processed = true;
+    record.processed = true;
     store.record_accepted(&record).await.unwrap();
     let id = record.payment_id;
     let claim = telepay_core::store::InviteClaim {
@@ -93,7 +92,7 @@ async fn a_finished_payment_leaves_the_index_and_a_reopened_one_returns() {
     };
     store.claim_invite(&claim).await.unwrap();
     let _ = store
-        .complete_invite(&claim.lease(), Utc::now())
+        .complete_invite(&claim.lease(), InviteCompletion::Sent, Utc::now())
         .await
         .unwrap();
 
@@ -166,7 +165,7 @@ async fn migrate_brings_a_table_from_before_the_index_and_its_seed_items_in() {
         .send()
         .await
         .unwrap();
-    let store = DynamoDbPaymentStore::new(aws.dynamodb.clone(), &payments, &reviews);
+    let store = DynamoDbStore::new(aws.dynamodb.clone(), &payments, &reviews);
     assert!(
         store.pending_payments(Utc::now(), 10).await.is_err(),
         "no index yet"

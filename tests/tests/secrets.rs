@@ -28,8 +28,8 @@ use telepay_shared::config::{BotWebhookConfig, InviteSenderConfig, WebhookConfig
 use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::secrets::read_secrets;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
-use telepay_shared::store::AnyPaymentStore;
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::store::AnyStore;
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 use tracing::{error, info};
 
 const IPN_SECRET: &str = "ipn-secret-Zq8vN3pL";
@@ -120,13 +120,13 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
 
     // The store through the production connect path, with the password in the URL.
     let sdk = aws_types::SdkConfig::builder().build();
-    let store = AnyPaymentStore::connect(&webhook_config.store, &sdk)
+    let store = AnyStore::connect(&webhook_config.store, &sdk)
         .await
         .expect("connects");
     store.migrate().await.expect("migrates");
     // A refused connection with the password in its URL, reported as main.rs would.
     let refused = DatabaseUrl::new(format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:1/x"));
-    let err = AnyPaymentStore::connect(&StoreConfig::Postgres(refused), &sdk)
+    let err = AnyStore::connect(&StoreConfig::Postgres(refused), &sdk)
         .await
         .unwrap_err();
     error!(error = %err, debug = ?err, "cannot connect to the store");
@@ -171,7 +171,7 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
     let invite = |token: &str, api: &str| {
         InviteSender::new(
             store.clone(),
-            BotApiInviter::new(BotToken::new(token).unwrap(), Some(api)).unwrap(),
+            TelegramBotApi::new(BotToken::new(token).unwrap(), Some(api)).unwrap(),
             ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
             settings.clone(),
         )
@@ -236,7 +236,7 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
                 bot_config.urls.ipn_callback_url.clone(),
             ),
             store.clone(),
-            BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap(),
+            TelegramBotApi::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url())).unwrap(),
             NowPaymentsInvoices::new(NowPaymentsApiKey::new(key).unwrap(), Some(api)).unwrap(),
             MemoryQueue::new(),
             MemoryQueue::new(),

@@ -19,9 +19,9 @@ use telepay_core::signature::IpnSecret;
 use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::{SEED_DDL, postgres_store, signed_ipn, sqlite_store};
-use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore, StatementCounter};
+use telepay_shared::sql::{PostgresStore, SqliteStore, StatementCounter};
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 const TOKEN: &str = "555:seed-test-token";
 
@@ -39,8 +39,8 @@ const SEED_ROWS: &str = "
 async fn invite_sender<S: PaymentStore>(
     store: S,
     fake: &FakeBotApi,
-) -> InviteSender<S, BotApiInviter> {
-    let telegram = BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
+) -> InviteSender<S, TelegramBotApi> {
+    let telegram = TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
     InviteSender::new(
         store,
         telegram,
@@ -50,7 +50,7 @@ async fn invite_sender<S: PaymentStore>(
 }
 
 async fn deliver_invites<S: PaymentStore>(
-    sender: &InviteSender<S, BotApiInviter>,
+    sender: &InviteSender<S, TelegramBotApi>,
     payment_ids: &[i64],
 ) -> usize {
     let records = payment_ids
@@ -192,14 +192,14 @@ async fn statements_per_paid_payment<S: PaymentStore + Clone>(
 
 #[tokio::test]
 async fn a_paid_payment_costs_eight_postgres_statements_one_a_read() {
-    let store: PostgresPaymentStore = postgres_store(true).await;
+    let store: PostgresStore = postgres_store(true).await;
     let counter = store.statements().clone();
     assert_eq!(statements_per_paid_payment(store, &counter).await, 8);
 }
 
 #[tokio::test]
 async fn a_paid_payment_costs_eight_sqlite_statements_one_a_read() {
-    let store: SqlitePaymentStore = sqlite_store(true).await;
+    let store: SqliteStore = sqlite_store(true).await;
     let counter = store.statements().clone();
     assert_eq!(statements_per_paid_payment(store, &counter).await, 8);
 }

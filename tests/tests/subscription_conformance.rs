@@ -8,17 +8,17 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use telepay_core::access::{Granted, Refunded, grant_time, refund_time, settle_live_link};
 use telepay_core::order::UserId;
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::{SubscriptionFilter, SubscriptionStore, Versioned};
 use telepay_core::subscription::{
-    AccessDuration, GrantSource, Granted, LifecycleSettings, LinkDecision, LiveLink, Refunded,
-    Subscription, SubscriptionKey, Task, TaskDone, TimeGrant, grant_time, refund_time,
-    settle_live_link,
+    AccessDuration, GrantSource, LifecycleSettings, LinkDecision, LiveLink, Subscription,
+    SubscriptionKey, Task, TaskDone, TimeGrant,
 };
 use telepay_integration_tests::FreshStore;
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
-use telepay_shared::sql::{PostgresPaymentStore, SqlitePaymentStore};
+use telepay_shared::dynamodb::DynamoDbStore;
+use telepay_shared::sql::{PostgresStore, SqliteStore};
 
 /// A backend under test: a fresh store of it, and the port.
 trait Backend: SubscriptionStore + FreshStore {}
@@ -437,8 +437,8 @@ macro_rules! subscription_suite {
 }
 
 subscription_suite! {
-    memory: MemoryPaymentStore,
-    sqlite: SqlitePaymentStore,
-    postgres: PostgresPaymentStore,
-    dynamodb: DynamoDbPaymentStore,
+    memory: MemoryStore,
+    sqlite: SqliteStore,
+    postgres: PostgresStore,
+    dynamodb: DynamoDbStore,
 }

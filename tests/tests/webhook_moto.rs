@@ -9,7 +9,7 @@ use telepay_core::queue::ProcessorMessage;
 use telepay_core::store::Recorded;
 use telepay_core::store::ports::*;
 use telepay_integration_tests::{MotoResources, outcome, sample_with, signed_ipn, unique};
-use telepay_shared::dynamodb::DynamoDbPaymentStore;
+use telepay_shared::dynamodb::DynamoDbStore;
 use telepay_shared::sqs::SqsQueue;
 
 const PAYMENT_ID: i64 = 4492847470;
@@ -129,7 +129,7 @@ async fn a_held_payment_is_one_review_item_and_no_record_or_message() {
 #[tokio::test]
 async fn a_missing_table_answers_unavailable_and_sends_nothing() {
     let aws = MotoResources::new().await;
-    let store = DynamoDbPaymentStore::new(
+    let store = DynamoDbStore::new(
         aws.dynamodb.clone(),
         unique("no-such-table"),
         unique("no-such-table"),

@@ -4,41 +4,38 @@
 
 use admission_recheck::handle;
 use lambda_runtime::{Error, service_fn};
-use telepay_core::bot::BotTiming;
-use telepay_core::bot::admission::Admission;
-use telepay_core::clock::system_clock;
-use telepay_shared::aws::{consumer_timeouts, lambda_sdk_config};
-use telepay_shared::config::{AdmissionRecheckConfig, ProcessEnvironment};
-use telepay_shared::secrets::read_secrets;
+use telepay_core::bot::AdmissionStage;
+use telepay_shared::aws::consumer_timeouts;
+use telepay_shared::cold_start;
+use telepay_shared::config::AdmissionRecheckConfig;
 use telepay_shared::sqs::SqsQueue;
-use telepay_shared::store::AnyPaymentStore;
-use telepay_shared::telegram::BotApiInviter;
+use telepay_shared::store::AnyStore;
+use telepay_shared::telegram::TelegramBotApi;
 use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let metrics = telemetry::init_metrics("admission-recheck")?;
-    let sdk = lambda_sdk_config(&ProcessEnvironment, consumer_timeouts())?;
-    let env = read_secrets(ProcessEnvironment, &sdk).await?;
-    let config = AdmissionRecheckConfig::from_env(&env)?;
-    let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
-    let telegram = BotApiInviter::new(config.bot_token, config.api_url.as_deref())?;
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.admission_queue_url);
-    let admission = Admission {
-        store: &store,
-        telegram: &telegram,
-        rechecks: &queue,
-        directory: &config.directory,
-        texts: &config.texts,
-        settings: &config.lifecycle,
-        timing: BotTiming::default(),
-    };
-    let clock = system_clock();
+    let start = cold_start::begin("admission-recheck", consumer_timeouts()).await?;
+    let config = AdmissionRecheckConfig::from_env(&start.env)?;
+    let store = AnyStore::connect(&config.store, &start.sdk).await?;
+    let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(&start.sdk),
+        config.admission_queue_url,
+    );
+    let stage = AdmissionStage::new(
+        store,
+        telegram,
+        queue,
+        config.directory,
+        config.texts,
+        config.lifecycle,
+    );
     tracing::info!("admission-recheck cold start");
+    let admission = stage.admission();
     telemetry::run(
-        metrics,
-        service_fn(|event| handle(&admission, &clock, event)),
+        start.metrics,
+        service_fn(|event| handle(&admission, &stage.clock, event)),
     )
     .await
 }

@@ -11,10 +11,10 @@ use telepay_core::clock::{ManualClock, SharedClock};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::SAMPLE_DIRECTORY;
 use telepay_core::queue::memory::MemoryQueue;
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::memory::MemoryStore;
 use telepay_core::subscription::LifecycleSettings;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 use super::*;
 
@@ -22,23 +22,23 @@ const TOKEN: &str = "123:admission-test";
 
 /// The handler's collaborators: the memory store and queue, the real adapter on `api`.
 struct Rig {
-    store: MemoryPaymentStore,
+    store: MemoryStore,
     queue: MemoryQueue,
     directory: ChannelDirectory,
     texts: BotTexts,
     settings: LifecycleSettings,
-    telegram: BotApiInviter,
+    telegram: TelegramBotApi,
 }
 
 impl Rig {
     fn on(api: &str) -> Self {
         Self {
-            store: MemoryPaymentStore::new(),
+            store: MemoryStore::new(),
             queue: MemoryQueue::new(),
             directory: ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
             texts: BotTexts::default(),
             settings: LifecycleSettings::default(),
-            telegram: BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(api)).unwrap(),
+            telegram: TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(api)).unwrap(),
         }
     }
 

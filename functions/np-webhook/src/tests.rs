@@ -10,12 +10,12 @@ use telepay_core::payment::HoldReason;
 use telepay_core::queue::ProcessorMessage;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::memory::MemoryStore;
 use telepay_core::webhook::PaymentWebhook;
 
 use super::*;
 
-type MemoryWebhook = PaymentWebhook<MemoryPaymentStore, MemoryQueue>;
+type MemoryWebhook = PaymentWebhook<MemoryStore, MemoryQueue>;
 
 const PAYMENT_ID: i64 = 4492847470;
 
@@ -23,7 +23,7 @@ fn webhook() -> MemoryWebhook {
     PaymentWebhook::new(
         IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
         ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-        MemoryPaymentStore::new(),
+        MemoryStore::new(),
         MemoryQueue::new(),
     )
 }
@@ -206,7 +206,7 @@ async fn a_new_finished_payment_is_recorded_and_queued_once() {
     let record = webhook.store.payment(PAYMENT_ID).expect("a record");
     assert_eq!(record.user_id.get(), 6271402111);
     assert_eq!(record.channel_id.get(), -1003111266231);
-    assert!(!record.gcwebhook1_processed && !record.telegram_invite_sent);
+    assert!(!record.processed && !record.telegram_invite_sent);
 
     let bodies = webhook.processor_queue.bodies();
     assert_eq!(bodies.len(), 1);
@@ -239,8 +239,8 @@ async fn a_repeat_after_the_processor_is_done_is_a_duplicate_and_sends_nothing()
     let webhook = webhook();
     call(&webhook, signed(SAMPLE_IPN)).await;
     let mut record = webhook.store.payment(PAYMENT_ID).unwrap();
-    record.gcwebhook1_processed = true;
-    record.gcwebhook1_processed_at = Some(Utc::now());
+    record.processed = true;
+    record.processed_at = Some(Utc::now());
     webhook.store.put_payment(record.clone());
 
     assert_eq!(
@@ -392,9 +392,8 @@ async fn subscription(webhook: &MemoryWebhook) -> Option<telepay_core::subscript
 
 /// The sample payment's 30 days granted, as the processor grants them.
 async fn granted(webhook: &MemoryWebhook, payment_id: i64) {
-    use telepay_core::subscription::{
-        AccessDuration, GrantSource, SubscriptionKey, TimeGrant, grant_time,
-    };
+    use telepay_core::access::grant_time;
+    use telepay_core::subscription::{AccessDuration, GrantSource, SubscriptionKey, TimeGrant};
     let key = SubscriptionKey::new(
         telepay_core::order::UserId::new(6271402111).unwrap(),
         -1003111266231,

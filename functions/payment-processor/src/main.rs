@@ -5,23 +5,19 @@
 use lambda_runtime::{Error, service_fn};
 use payment_processor::handle;
 use telepay_core::processor::PaymentProcessor;
-use telepay_shared::aws::{consumer_timeouts, lambda_sdk_config};
-use telepay_shared::config::{ProcessEnvironment, ProcessorConfig};
-use telepay_shared::secrets::read_secrets;
+use telepay_shared::aws::consumer_timeouts;
+use telepay_shared::cold_start;
+use telepay_shared::config::ProcessorConfig;
 use telepay_shared::sqs::SqsQueue;
-use telepay_shared::store::AnyPaymentStore;
+use telepay_shared::store::AnyStore;
 use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let metrics = telemetry::init_metrics("payment-processor")?;
-    let sdk = lambda_sdk_config(&ProcessEnvironment, consumer_timeouts())?;
-    // Secrets from Secrets Manager where the template names them, else plain variables.
-    let env = read_secrets(ProcessEnvironment, &sdk).await?;
-    let config = ProcessorConfig::from_env(&env)?;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let store = AnyPaymentStore::connect(&config.store, &sdk).await?;
+    let start = cold_start::begin("payment-processor", consumer_timeouts()).await?;
+    let config = ProcessorConfig::from_env(&start.env)?;
+    let sqs = aws_sdk_sqs::Client::new(&start.sdk);
+    let store = AnyStore::connect(&config.store, &start.sdk).await?;
     let processor = PaymentProcessor::new(
         store,
         SqsQueue::new(sqs.clone(), config.payout_queue_url),
@@ -29,5 +25,5 @@ async fn main() -> Result<(), Error> {
     )
     .with_lifecycle(config.lifecycle);
     tracing::info!("payment-processor cold start");
-    telemetry::run(metrics, service_fn(|event| handle(&processor, event))).await
+    telemetry::run(start.metrics, service_fn(|event| handle(&processor, event))).await
 }

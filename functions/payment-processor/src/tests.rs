@@ -8,19 +8,16 @@ use telepay_core::payment::{ProcessedPayment, Purchase, RecordState};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::queue::{InviteRequest, PayoutInstruction};
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::memory::MemoryStore;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
 
 use super::*;
 
-type Processor = PaymentProcessor<MemoryPaymentStore, MemoryQueue, MemoryQueue>;
+type Processor = PaymentProcessor<MemoryStore, MemoryQueue, MemoryQueue>;
 
 fn processor() -> Processor {
-    let processor = PaymentProcessor::new(
-        MemoryPaymentStore::new(),
-        MemoryQueue::new(),
-        MemoryQueue::new(),
-    );
+    let processor =
+        PaymentProcessor::new(MemoryStore::new(), MemoryQueue::new(), MemoryQueue::new());
     for id in [1, 2] {
         processor.store.put_payment(record(id));
     }
@@ -83,17 +80,17 @@ async fn a_payment_gets_one_payout_instruction_one_invite_request_and_is_marked_
     );
 
     let stored = processor.store.payment(1).unwrap();
-    assert!(stored.gcwebhook1_processed && stored.gcwebhook1_processed_at.is_some());
+    assert!(stored.processed && stored.processed_at.is_some());
 }
 
 #[tokio::test]
 async fn a_redelivery_after_the_mark_is_acknowledged_and_its_sends_are_deduped_downstream() {
     let processor = processor();
     invoke(&processor, &[body(1)]).await;
-    let marked_at = processor.store.payment(1).unwrap().gcwebhook1_processed_at;
+    let marked_at = processor.store.payment(1).unwrap().processed_at;
     assert!(invoke(&processor, &[body(1)]).await.is_empty());
     assert_eq!(
-        processor.store.payment(1).unwrap().gcwebhook1_processed_at,
+        processor.store.payment(1).unwrap().processed_at,
         marked_at,
         "mark kept"
     );
@@ -118,8 +115,8 @@ async fn a_poison_message_fails_alone_and_its_neighbours_are_processed() {
         invoke(&processor, &bodies).await,
         vec!["m1".to_string(), "m2".to_string()]
     );
-    assert!(processor.store.payment(1).unwrap().gcwebhook1_processed);
-    assert!(processor.store.payment(2).unwrap().gcwebhook1_processed);
+    assert!(processor.store.payment(1).unwrap().processed);
+    assert!(processor.store.payment(2).unwrap().processed);
     assert_eq!(processor.invite_queue.bodies().len(), 2);
 }
 
@@ -129,14 +126,14 @@ async fn a_failed_send_leaves_the_payment_unmarked_for_the_retry() {
     processor.invite_queue.set_unavailable(true);
     assert_eq!(invoke(&processor, &[body(1)]).await, vec!["m0".to_string()]);
     assert!(
-        !processor.store.payment(1).unwrap().gcwebhook1_processed,
+        !processor.store.payment(1).unwrap().processed,
         "marking first would lose it"
     );
 
     processor.invite_queue.set_unavailable(false);
     assert!(invoke(&processor, &[body(1)]).await.is_empty());
     assert_eq!(processor.invite_queue.bodies().len(), 1);
-    assert!(processor.store.payment(1).unwrap().gcwebhook1_processed);
+    assert!(processor.store.payment(1).unwrap().processed);
 }
 
 #[tokio::test]
@@ -179,13 +176,7 @@ async fn the_sample_events_give_their_documented_outcomes() {
             .batch_item_failures
             .is_empty()
     );
-    assert!(
-        processor
-            .store
-            .payment(4492847470)
-            .unwrap()
-            .gcwebhook1_processed
-    );
+    assert!(processor.store.payment(4492847470).unwrap().processed);
 
     let poison = read("payment-processor-poison.json");
     let poison_id = poison.records[0].message_id.clone().unwrap();

@@ -21,13 +21,13 @@ mod tests {
     use chrono::{TimeDelta, Utc};
     use telepay_core::fixtures::sample_record;
     use telepay_core::queue::memory::MemoryQueue;
-    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_core::store::memory::MemoryStore;
 
     use super::*;
 
-    fn reconciler() -> Reconciler<MemoryPaymentStore, MemoryQueue, MemoryQueue> {
+    fn reconciler() -> Reconciler<MemoryStore, MemoryQueue, MemoryQueue> {
         Reconciler::new(
-            MemoryPaymentStore::new(),
+            MemoryStore::new(),
             MemoryQueue::new(),
             MemoryQueue::new(),
             Duration::from_secs(900),

@@ -7,9 +7,9 @@ use std::convert::Infallible;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
+use telepay_core::access::{LifecycleWorker, Pacer};
 use telepay_core::queue::{MessageOutcome, RetryDelay};
 use telepay_core::store::SubscriptionStore;
-use telepay_core::subscription::{LifecycleWorker, Pacer};
 use telepay_core::telegram::{MemberRemover, TelegramInviter};
 use telepay_shared::batch::{batch_response, message_span};
 use tracing::Instrument;

@@ -7,20 +7,20 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeDelta, Utc};
 use fake_bot_api::{FakeBotApi, Fault, FaultKind};
+use telepay_core::access::{LifecycleMessage, LifecycleWorker, SubscriptionSweeper, grant_time};
 use telepay_core::clock::{Clock, ManualClock};
 use telepay_core::directory::{Admission, ChannelDirectory};
 use telepay_core::order::UserId;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::store::SubscriptionStore;
-use telepay_core::store::memory::MemoryPaymentStore;
+use telepay_core::store::memory::MemoryStore;
 use telepay_core::subscription::{
-    AccessDuration, GrantSource, LifecycleMessage, LifecycleSettings, LifecycleTexts,
-    LifecycleWorker, Subscription, SubscriptionKey, SubscriptionStatus, SubscriptionSweeper, Task,
-    TimeGrant, grant_time,
+    AccessDuration, GrantSource, LifecycleSettings, LifecycleTexts, Subscription, SubscriptionKey,
+    SubscriptionStatus, Task, TimeGrant,
 };
 use telepay_core::telegram::{InviteLink, MemberRemover, TelegramError, TelegramInviter};
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 use super::*;
 
@@ -53,17 +53,17 @@ fn paid(payment_id: i64, at: DateTime<Utc>) -> TimeGrant {
 struct Rig<T> {
     fake: FakeBotApi,
     clock: Arc<ManualClock>,
-    store: Arc<MemoryPaymentStore>,
-    sweeper: SubscriptionSweeper<Arc<MemoryPaymentStore>, MemoryQueue>,
-    worker: LifecycleWorker<Arc<MemoryPaymentStore>, T>,
+    store: Arc<MemoryStore>,
+    sweeper: SubscriptionSweeper<Arc<MemoryStore>, MemoryQueue>,
+    worker: LifecycleWorker<Arc<MemoryStore>, T>,
     queue: MemoryQueue,
 }
 
-fn bot(fake: &FakeBotApi) -> BotApiInviter {
-    BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap()
+fn bot(fake: &FakeBotApi) -> TelegramBotApi {
+    TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap()
 }
 
-async fn rig() -> Rig<BotApiInviter> {
+async fn rig() -> Rig<TelegramBotApi> {
     let fake = FakeBotApi::start(TOKEN).await;
     let telegram = bot(&fake);
     rig_with(fake, telegram)
@@ -71,7 +71,7 @@ async fn rig() -> Rig<BotApiInviter> {
 
 fn rig_with<T: TelegramInviter + MemberRemover>(fake: FakeBotApi, telegram: T) -> Rig<T> {
     let clock = ManualClock::frozen_at(t0());
-    let store = Arc::new(MemoryPaymentStore::new());
+    let store = Arc::new(MemoryStore::new());
     let settings = LifecycleSettings::default();
     let sweeper =
         SubscriptionSweeper::new(store.clone(), MemoryQueue::new(), settings.clone(), 100)
@@ -201,7 +201,8 @@ async fn an_expired_member_is_removed_once_and_told_once() {
 
 #[tokio::test]
 async fn a_removal_revokes_the_subscriptions_live_link_so_it_admits_no_one_after() {
-    use telepay_core::subscription::{LiveLink, settle_live_link};
+    use telepay_core::access::settle_live_link;
+    use telepay_core::subscription::LiveLink;
     // GIVEN an expired buyer whose live invite link was never used
     let rig = rig().await;
     rig.fake.add_member(CHANNEL, 7);
@@ -320,8 +321,8 @@ async fn a_transient_failure_is_retried_and_a_429_waits_its_retry_after() {
 
 /// The real adapter, with a renewal landing at a chosen point of the removal call.
 struct RenewalDuring {
-    inner: BotApiInviter,
-    store: Arc<MemoryPaymentStore>,
+    inner: TelegramBotApi,
+    store: Arc<MemoryStore>,
     clock: Arc<ManualClock>,
     /// Before the unbanChatMember call reaches Telegram, or after it acted.
     before_call: bool,
@@ -384,7 +385,7 @@ async fn crossing(before_call: bool) -> Rig<RenewalDuring> {
     let clock = ManualClock::frozen_at(t0());
     let placeholder = RenewalDuring {
         inner,
-        store: Arc::new(MemoryPaymentStore::new()),
+        store: Arc::new(MemoryStore::new()),
         clock: clock.clone(),
         before_call,
     };

@@ -3,10 +3,10 @@
 //! failure fails the invocation (the function's Errors metric); the next run tries again.
 
 use lambda_runtime::LambdaEvent;
+use telepay_core::access::{SubscriptionSweeper, SweepReport};
 use telepay_core::metrics::{self, signal};
 use telepay_core::queue::TaskQueue;
 use telepay_core::store::SubscriptionStore;
-use telepay_core::subscription::{SubscriptionSweeper, SweepReport};
 
 /// How long one run keeps reading full due-index pages: well inside the function's
 /// 120 s timeout in template.yaml, so the last page's sends and marks finish.
@@ -27,19 +27,19 @@ pub async fn handle<S: SubscriptionStore, Q: TaskQueue>(
 #[cfg(test)]
 mod tests {
     use chrono::{TimeDelta, Utc};
+    use telepay_core::access::{LifecycleMessage, grant_time};
     use telepay_core::order::UserId;
     use telepay_core::queue::memory::MemoryQueue;
-    use telepay_core::store::memory::MemoryPaymentStore;
+    use telepay_core::store::memory::MemoryStore;
     use telepay_core::subscription::{
-        AccessDuration, GrantSource, LifecycleMessage, LifecycleSettings, SubscriptionKey, Task,
-        TimeGrant, grant_time,
+        AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, Task, TimeGrant,
     };
 
     use super::*;
 
-    fn sweeper() -> SubscriptionSweeper<MemoryPaymentStore, MemoryQueue> {
+    fn sweeper() -> SubscriptionSweeper<MemoryStore, MemoryQueue> {
         SubscriptionSweeper::new(
-            MemoryPaymentStore::new(),
+            MemoryStore::new(),
             MemoryQueue::new(),
             LifecycleSettings::default(),
             100,
@@ -59,7 +59,7 @@ mod tests {
     }
 
     async fn bought(
-        sweeper: &SubscriptionSweeper<MemoryPaymentStore, MemoryQueue>,
+        sweeper: &SubscriptionSweeper<MemoryStore, MemoryQueue>,
         user: i64,
         days_ago: i64,
     ) {

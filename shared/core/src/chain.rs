@@ -1,22 +1,26 @@
 //! The chain's stages wired once, around one store, one kind of queue and one Telegram
 //! adapter: what the local run, the integration harness and the chaos run all build.
-//! (In Lambda each function's `main` builds only its own stage.)
+//! The payment chain's six stages are [`Stages`]; the bot's two (the webhook's front door
+//! and the join-request re-check) are [`BotStages`], wired beside them where a bot is
+//! served. (In Lambda each function's `main` builds only its own stage, with the same
+//! constructor.)
+//!
+//! Tests: what wires it (`tests/src/harness.rs`, the chaos run, `local/tests/local_run.rs`).
 
 use std::time::Duration;
 
+use crate::access::{LifecycleWorker, SubscriptionSweeper};
+use crate::bot::{AdmissionStage, BotFrontDoor, BotSetup, FrontDoorStore, InvoiceApi};
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::invite::{InviteSender, InviteSettings};
 use crate::processor::PaymentProcessor;
-use crate::queue::MessageQueue;
-use crate::queue::TaskQueue;
+use crate::queue::{DelayedQueue, MessageQueue, TaskQueue};
 use crate::reconcile::Reconciler;
 use crate::signature::IpnSecret;
 use crate::store::PaymentStore;
-use crate::subscription::{
-    LifecycleSettings, LifecycleTexts, LifecycleWorker, SubscriptionSweeper,
-};
-use crate::telegram::{MemberRemover, TelegramInviter};
+use crate::subscription::{LifecycleSettings, LifecycleTexts};
+use crate::telegram::{BotConversation, MemberRemover, TelegramInviter};
 use crate::webhook::PaymentWebhook;
 
 /// The queues between the stages.
@@ -118,6 +122,52 @@ where
             invite_sender: InviteSender::new(store, telegram, settings.directory, settings.invite)
                 .with_lifecycle(settings.lifecycle)
                 .with_clock(clock),
+        }
+    }
+}
+
+/// The bot's two stages: the webhook's front door and the join-request re-check.
+pub struct BotStages<S, T, I, Q> {
+    pub front_door: BotFrontDoor<S, T, I, Q, Q>,
+    pub admission: AdmissionStage<S, T, Q>,
+}
+
+impl<S, T, I, Q> BotStages<S, T, I, Q>
+where
+    S: FrontDoorStore + Clone,
+    T: BotConversation + TelegramInviter + Clone,
+    I: InvoiceApi,
+    Q: DelayedQueue + MessageQueue + Clone,
+{
+    /// `rechecks`: the delayed join-request queue; `invites`: the invite queue (for
+    /// /status's re-issued invite).
+    pub fn wire(
+        setup: BotSetup,
+        store: S,
+        telegram: T,
+        invoices: I,
+        rechecks: Q,
+        invites: Q,
+        clock: SharedClock,
+    ) -> Self {
+        let admission = AdmissionStage::new(
+            store.clone(),
+            telegram.clone(),
+            rechecks.clone(),
+            setup.directory.clone(),
+            setup.texts.clone(),
+            setup.settings.clone(),
+        )
+        .with_clock(clock.clone());
+        let admission = AdmissionStage {
+            timing: setup.timing,
+            ..admission
+        };
+        let front_door = BotFrontDoor::new(setup, store, telegram, invoices, rechecks, invites)
+            .with_clock(clock);
+        Self {
+            front_door,
+            admission,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The payment domain of TelePay Lambda, free of AWS, Telegram and SQL: it builds in
 //! seconds for tests, benchmarks and fuzzing. Adapters live in `telepay-shared`.
 
+pub mod access;
 pub mod bot;
 pub mod chain;
 pub mod clock;

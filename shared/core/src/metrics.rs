@@ -154,17 +154,6 @@ pub fn outcomes(stage: &'static str, outcome: &'static str, n: u64) {
     }
 }
 
-/// Counts a message handed back to its queue under a stage's `retry` or `rate_limited`
-/// word; a message that is done was counted where it ended.
-pub fn retries(stage: &'static str, message: &crate::queue::MessageOutcome) {
-    use crate::queue::MessageOutcome;
-    match message {
-        MessageOutcome::Done => {}
-        MessageOutcome::Retry => outcome(stage, "retry"),
-        MessageOutcome::RetryAfter(_) => outcome(stage, "rate_limited"),
-    }
-}
-
 /// Records how long one `operation` took ([`latency`]), in milliseconds.
 pub fn latency(metric: &'static str, operation: &'static str, took: Duration) {
     metrics::histogram!(metric, OPERATION => operation).record(took.as_secs_f64() * 1000.0);

@@ -4,6 +4,9 @@
 //! event (the invite's completion, the removal's record, the update's claim), best
 //! effort: a notice that cannot be sent is logged with the event, never retried into a
 //! second one, and never holds up the buyer's work.
+//!
+//! Tests: `functions/invite-sender/src/tests/link.rs`, `functions/bot-webhook/src/tests/membership.rs`,
+//! `functions/subscription-lifecycle/src/tests.rs`.
 
 use chrono::{DateTime, Utc};
 use tracing::warn;

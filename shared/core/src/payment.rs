@@ -16,8 +16,8 @@ use crate::ipn::{Ipn, PaymentId};
 use crate::order::{ChannelId, UserId};
 use crate::subscription::AccessDuration;
 
-/// Where a granted payment stands. The stage flags (`gcwebhook1_processed`,
-/// `telegram_invite_sent`) move within `Accepted`; `InviteFailed` is terminal until an operator re-opens it.
+/// Where a granted payment stands. The stage flags (`processed`, stored as
+/// `gcwebhook1_processed`, and `telegram_invite_sent`) move within `Accepted`; `InviteFailed` is terminal until an operator re-opens it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordState {
@@ -131,6 +131,25 @@ impl Purchase {
         }
     }
 
+    /// A purchase an operator supplies for a row that lacks one (`telepay payments
+    /// resolve`): `days` whole days at the given price, as a tier of that length sells.
+    pub fn of_days(
+        private_channel_id: i64,
+        days: u32,
+        price_amount: f64,
+        price_currency: String,
+    ) -> Self {
+        Self {
+            private_channel_id,
+            subscription_days: days,
+            duration_seconds: Some(u64::from(days) * 86_400),
+            price_amount,
+            price_currency,
+            outcome_amount: None,
+            outcome_currency: None,
+        }
+    }
+
     /// How long it admits: the exact duration, else the legacy whole days. `None` for a
     /// stored purchase of zero days and no duration (never written by this project).
     pub fn access(&self) -> Option<AccessDuration> {
@@ -148,8 +167,12 @@ pub struct ProcessedPayment {
     pub user_id: UserId,
     pub channel_id: ChannelId,
     pub state: RecordState,
-    pub gcwebhook1_processed: bool,
-    pub gcwebhook1_processed_at: Option<DateTime<Utc>>,
+    /// The payment processor's stage is done (payout instruction queued, time granted,
+    /// invite requested). Stored, and printed, under the seed's column name.
+    #[serde(rename = "gcwebhook1_processed")]
+    pub processed: bool,
+    #[serde(rename = "gcwebhook1_processed_at")]
+    pub processed_at: Option<DateTime<Utc>>,
     pub telegram_invite_sent: bool,
     pub telegram_invite_sent_at: Option<DateTime<Utc>>,
     pub telegram_invite_link: Option<String>,
@@ -192,8 +215,8 @@ impl ProcessedPayment {
             user_id,
             channel_id,
             state: RecordState::Accepted,
-            gcwebhook1_processed: false,
-            gcwebhook1_processed_at: None,
+            processed: false,
+            processed_at: None,
             telegram_invite_sent: false,
             telegram_invite_sent_at: None,
             telegram_invite_link: None,
@@ -245,7 +268,7 @@ impl ProcessedPayment {
 
     /// The processor may mark it: accepted and not processed yet.
     pub fn awaits_processing(&self) -> bool {
-        self.state == RecordState::Accepted && !self.gcwebhook1_processed
+        self.state == RecordState::Accepted && !self.processed
     }
 
     /// Accepted, but a stage is not done: what the reconciler and operators look for.
@@ -264,7 +287,7 @@ impl ProcessedPayment {
     pub fn stuck_stage(&self) -> Option<PendingStage> {
         if self.state != RecordState::Accepted {
             None
-        } else if !self.gcwebhook1_processed {
+        } else if !self.processed {
             Some(PendingStage::NotProcessed)
         } else if !self.telegram_invite_sent {
             Some(PendingStage::InviteNotSent)

@@ -6,9 +6,12 @@
 //! payment_id, and the mark itself is conditional. The grant counts a payment once
 //! (its id is in the subscription's fold), and comes before the invite request so that
 //! the invite sender finds the time it admits for.
+//!
+//! Tests: `functions/payment-processor/src/tests.rs` (the handler on the in-memory store).
 
 use tracing::{error, info, warn};
 
+use crate::access::{Granted, LedgerError, grant_time};
 use crate::clock::{SharedClock, system_clock};
 use crate::metrics::{self, signal, stage};
 use crate::queue::{
@@ -16,9 +19,7 @@ use crate::queue::{
     PayoutInstruction, ProcessorMessage, parse_message,
 };
 use crate::store::{ProcessedMark, ProcessorStore, SubscriptionStore};
-use crate::subscription::{
-    GrantSource, Granted, LedgerError, LifecycleSettings, SubscriptionKey, TimeGrant, grant_time,
-};
+use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant};
 
 pub struct PaymentProcessor<S, P, I> {
     pub store: S,

@@ -2,6 +2,8 @@
 //! expire or dead-letter, so on a schedule every accepted payment whose processing or
 //! invite is overdue is queued again. Idempotent: the processor and the invite protocol
 //! make a repeat harmless.
+//!
+//! Tests: below, `functions/reconciler/src/lib.rs`, `tests/tests/reconciler_index.rs`.
 
 use std::time::Duration;
 
@@ -204,19 +206,19 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::fixtures::sample_record;
     use crate::queue::memory::MemoryQueue;
-    use crate::store::memory::MemoryPaymentStore;
+    use crate::store::memory::MemoryStore;
 
     fn start() -> DateTime<Utc> {
         "2026-11-29T12:00:00Z".parse().unwrap()
     }
 
     fn reconciler() -> (
-        Reconciler<MemoryPaymentStore, MemoryQueue, MemoryQueue>,
+        Reconciler<MemoryStore, MemoryQueue, MemoryQueue>,
         Arc<ManualClock>,
     ) {
         let clock = ManualClock::frozen_at(start());
         let reconciler = Reconciler {
-            store: MemoryPaymentStore::new(),
+            store: MemoryStore::new(),
             processor_queue: MemoryQueue::new(),
             invite_queue: MemoryQueue::new(),
             stuck_after: Duration::from_secs(15 * 60),
@@ -238,10 +240,10 @@ mod tests {
         };
         r.store.put_payment(old(1, 60)); // never processed
         let mut stuck_invite = old(2, 30);
-        stuck_invite.gcwebhook1_processed = true;
+        stuck_invite.processed = true;
         r.store.put_payment(stuck_invite);
         let mut leased = old(3, 30);
-        leased.gcwebhook1_processed = true;
+        leased.processed = true;
         leased.invite_lease_until = Some(now + TimeDelta::seconds(20));
         r.store.put_payment(leased);
         let mut seed = old(4, 45);
@@ -249,7 +251,7 @@ mod tests {
         r.store.put_payment(seed);
         r.store.put_payment(old(5, 2)); // recent: not stuck yet
         let mut done = old(6, 90);
-        done.gcwebhook1_processed = true;
+        done.processed = true;
         done.telegram_invite_sent = true;
         r.store.put_payment(done);
 
@@ -282,7 +284,7 @@ mod tests {
             let mut record = sample_record(id);
             record.created_at = now - TimeDelta::hours(1);
             record.updated_at = record.created_at;
-            record.gcwebhook1_processed = id == 2;
+            record.processed = id == 2;
             r.store.put_payment(record);
         }
         r.processor_queue.set_unavailable(true);
@@ -297,12 +299,12 @@ mod tests {
         let mut stuck = sample_record(1);
         stuck.created_at = now - TimeDelta::hours(1);
         stuck.updated_at = stuck.created_at;
-        stuck.gcwebhook1_processed = true;
+        stuck.processed = true;
         r.store.put_payment(stuck);
         let mut busy = sample_record(2);
         busy.created_at = now - TimeDelta::hours(1);
         busy.updated_at = now - TimeDelta::minutes(1); // a worker touched it a minute ago
-        busy.gcwebhook1_processed = true;
+        busy.processed = true;
         r.store.put_payment(busy);
 
         let first = r.reconcile().await.unwrap();

@@ -1,5 +1,7 @@
 //! The Telegram port the invite sender needs, with errors already classified by what the
 //! caller must do. The teloxide-core adapter lives in `telepay-shared`.
+//!
+//! Tests: the adapter's, `shared/tests/telegram_adapter.rs` (against the fake Bot API).
 
 use std::future::Future;
 use std::time::Duration;

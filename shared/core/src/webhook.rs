@@ -4,11 +4,15 @@
 //! alarm), then shape, then status, then the hold rules, then the one conditional write.
 //! A signed `refunded` IPN takes the payment's time out of the buyer's subscription
 //! (once); its payout is not reversed here (logged and counted for the owner).
+//!
+//! Tests: `functions/np-webhook/src/tests.rs` (the handler), `tests/tests/bad_input.rs` and
+//! `tests/tests/webhook_moto.rs`.
 
 use chrono::SubsecRound;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+use crate::access::{Refunded, refund_time};
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{ChannelDirectory, TierMismatch};
 use crate::ipn::{Ipn, PaymentStatus, readable_payment_id};
@@ -20,7 +24,7 @@ use crate::payment::{
 use crate::queue::{MessageQueue, ProcessorMessage};
 use crate::signature::{IpnSecret, verify};
 use crate::store::{Held, IngressStore, Recorded, SubscriptionStore};
-use crate::subscription::{GrantSource, LifecycleSettings, Refunded, SubscriptionKey, refund_time};
+use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey};
 
 /// NOWPayments bodies are ~1 KiB; anything near this is not an IPN.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -303,7 +307,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                     );
                     metrics::count(signal::PAYLOAD_MISMATCH);
                 }
-                if stored.gcwebhook1_processed || stored.state != RecordState::Accepted {
+                if stored.processed || stored.state != RecordState::Accepted {
                     info!(payment_id, state = stored.state.as_str(), "duplicate IPN");
                     return WebhookOutcome::Duplicate;
                 }

@@ -1,7 +1,7 @@
 //! The bot's configuration: the webhook (`bot-webhook`) and the join-request re-check
 //! (`admission-recheck`).
 
-use telepay_core::bot::{BotTexts, InvoiceUrls, WebhookSecret};
+use telepay_core::bot::{BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::subscription::LifecycleSettings;
 
@@ -71,6 +71,18 @@ pub struct BotWebhookConfig {
 }
 
 impl BotWebhookConfig {
+    /// What the front door works with besides its ports, with the production timing.
+    pub fn bot_setup(&self) -> BotSetup {
+        BotSetup {
+            secret: self.secret.clone(),
+            directory: self.directory.clone(),
+            texts: self.texts.clone(),
+            settings: self.lifecycle.clone(),
+            urls: self.urls.clone(),
+            timing: BotTiming::default(),
+        }
+    }
+
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         let secret = WebhookSecret::new(env.required(BOT_WEBHOOK_SECRET)?).map_err(|e| {
             ConfigError::Invalid {

@@ -3,10 +3,9 @@
 //! lifecycle consumer's own.
 
 use chrono::TimeDelta;
+use telepay_core::access::DEFAULT_TASKS_PER_SECOND;
 use telepay_core::directory::ChannelDirectory;
-use telepay_core::subscription::{
-    AccessDuration, DEFAULT_TASKS_PER_SECOND, LifecycleSettings, LifecycleTexts,
-};
+use telepay_core::subscription::{AccessDuration, LifecycleSettings, LifecycleTexts};
 
 use super::{
     API_URL, BOT_TOKEN, ConfigError, Environment, StoreConfig, channel_directory, optional_number,

@@ -5,39 +5,23 @@
 //! rule and which returns the refusing item (no extra read); finish and release are
 //! UpdateItems fenced on the token.
 
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, KeyType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 use telepay_core::store::{
     BotStore, Fenced, OnceClaim, OnceFound, OnceKey, OnceRecord, StoreError,
 };
 
+use super::DynamoDbStore;
+use super::error::unavailable;
 use super::item::{Item, number};
-use super::tables::{attribute, create_if_missing, key, wait_for_table};
-use super::{DynamoDbPaymentStore, unavailable};
 
 const CLAIMABLE: &str = "attribute_not_exists(once_key) OR keep_until_ms <= :now \
      OR (done = :false AND lease_until_ms <= :now)";
 const HELD: &str = "lease_token = :token AND done = :false";
 
-impl DynamoDbPaymentStore {
-    fn bot_table(&self) -> Result<&str, StoreError> {
-        self.bot_table.as_deref().ok_or_else(|| {
-            StoreError::Unavailable("no bot table configured (TELEPAY_BOT_TABLE)".into())
-        })
-    }
-
-    /// Creates the bot table with its TTL, if missing.
-    pub async fn create_bot_table_if_missing(&self) -> Result<(), StoreError> {
-        let table = self.bot_table()?;
-        create_if_missing(&self.client, table, create_bot_table).await
-    }
-
+impl DynamoDbStore {
     async fn fenced_once(
         &self,
         key: OnceKey,
@@ -86,7 +70,7 @@ fn record_from_item(item: &Item) -> Option<OnceRecord> {
     })
 }
 
-impl BotStore for DynamoDbPaymentStore {
+impl BotStore for DynamoDbStore {
     async fn claim_once(&self, key: OnceKey, claim: &OnceClaim) -> Result<OnceFound, StoreError> {
         let result = self
             .client
@@ -183,31 +167,4 @@ impl BotStore for DynamoDbPaymentStore {
     async fn forget_expired(&self, _now: DateTime<Utc>, _limit: usize) -> Result<u64, StoreError> {
         Ok(0)
     }
-}
-
-/// Creates the bot table (on-demand) with `expires_at` as its TTL, and waits.
-pub async fn create_bot_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    client
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attribute("once_key", ScalarAttributeType::S)?)
-        .key_schema(key("once_key", KeyType::Hash)?)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .map_err(unavailable)?;
-    wait_for_table(client, table).await?;
-    let ttl = TimeToLiveSpecification::builder()
-        .attribute_name("expires_at")
-        .enabled(true)
-        .build()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .map_err(unavailable)?;
-    Ok(())
 }

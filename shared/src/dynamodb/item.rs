@@ -38,14 +38,14 @@ pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
     );
     item.insert(
         "gcwebhook1_processed".into(),
-        AttributeValue::Bool(record.gcwebhook1_processed),
+        AttributeValue::Bool(record.processed),
     );
     item.insert(
         "telegram_invite_sent".into(),
         AttributeValue::Bool(record.telegram_invite_sent),
     );
     let optional_times = [
-        ("gcwebhook1_processed_at", record.gcwebhook1_processed_at),
+        ("gcwebhook1_processed_at", record.processed_at),
         ("telegram_invite_sent_at", record.telegram_invite_sent_at),
     ];
     for (name, value) in optional_times {
@@ -240,8 +240,8 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
         // A positive seed channel_id is the legacy order form that lost its minus sign.
         channel_id: ChannelId::from_legacy(channel_id).map_err(|e| r.corrupt(e.to_string()))?,
         state,
-        gcwebhook1_processed: r.flag("gcwebhook1_processed")?,
-        gcwebhook1_processed_at: r.time("gcwebhook1_processed_at")?,
+        processed: r.flag("gcwebhook1_processed")?,
+        processed_at: r.time("gcwebhook1_processed_at")?,
         telegram_invite_sent: r.flag("telegram_invite_sent")?,
         telegram_invite_sent_at: r.time("telegram_invite_sent_at")?,
         telegram_invite_link: r.string("telegram_invite_link")?,
@@ -305,7 +305,7 @@ mod tests {
         item.remove("gcwebhook1_processed");
         item.insert("telegram_invite_sent".into(), AttributeValue::Null(true));
         let read = record_from_item(&item).unwrap();
-        assert!(!read.gcwebhook1_processed && !read.telegram_invite_sent);
+        assert!(!read.processed && !read.telegram_invite_sent);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use telepay_core::store::{
     UnreadableRow,
 };
 
-use super::DynamoDbPaymentStore;
+use super::DynamoDbStore;
 use super::item::{PENDING_KEY, PENDING_MARK};
 use super::item::{number, record_from_item, review_from_item, timestamp};
 use super::update::{
@@ -18,7 +18,7 @@ use super::update::{
     QUIET_SINCE, Update,
 };
 
-impl DynamoDbPaymentStore {
+impl DynamoDbStore {
     /// Takes a finished payment out of the pending index, if it is still finished (a
     /// re-open since puts it back, and wins).
     async fn retire_from_pending_index(&self, record: &ProcessedPayment) -> Result<(), StoreError> {
@@ -88,7 +88,7 @@ impl Listing {
     }
 }
 
-impl ReconcilerStore for DynamoDbPaymentStore {
+impl ReconcilerStore for DynamoDbStore {
     /// A Query on the sparse pending index, never a Scan: what it reads follows what is
     /// pending. Items that finished since are retired from the index on the way (one
     /// conditional write each): DynamoDB cannot drop an item from a sparse index on the
@@ -149,7 +149,7 @@ impl ReconcilerStore for DynamoDbPaymentStore {
     }
 }
 
-impl OperatorStore for DynamoDbPaymentStore {
+impl OperatorStore for DynamoDbStore {
     async fn get_payment(
         &self,
         payment_id: PaymentId,

@@ -1,5 +1,5 @@
-//! The DynamoDB backend of the store ports: `update.rs` the conditional write, `item.rs`
-//! the item mapping, `tables.rs` table creation, `store.rs` the stages' writes,
+//! The DynamoDB backend of the store ports: `update.rs` the conditional write, `error.rs`
+//! an SDK failure as the store's error, `item.rs` the item mapping, `tables.rs` table creation, `store.rs` the stages' writes,
 //! `listings.rs` the reconciler's and operator's ports.
 //!
 //! `processed_payments` items carry the seed's ten columns under their names (flags as
@@ -13,6 +13,7 @@
 //! `subscriptions` items: see `subscriptions.rs`; the bot's once-records: `bot.rs`.
 
 mod bot;
+mod error;
 mod item;
 mod listings;
 mod store;
@@ -24,21 +25,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::store::{Fenced, InviteLease, StoreError};
 
-pub use bot::create_bot_table;
-pub use subscriptions::{DUE_INDEX, DUE_SHARDS, create_subscriptions_table};
-pub use tables::create_tables;
+pub use tables::{
+    DUE_INDEX, DUE_SHARDS, create_bot_table, create_subscriptions_table, create_tables,
+};
 
+use error::unavailable;
 use item::{Item, PENDING_INDEX, PENDING_KEY, PENDING_MARK, number, timestamp};
 use update::{ConditionalUpdate, HOLDS_LEASE, Update};
 
 #[derive(Debug, Clone)]
-pub struct DynamoDbPaymentStore {
+pub struct DynamoDbStore {
     client: Client,
     payments_table: String,
     reviews_table: String,
@@ -50,7 +51,21 @@ pub struct DynamoDbPaymentStore {
     items_read: Arc<AtomicU64>,
 }
 
-impl DynamoDbPaymentStore {
+impl DynamoDbStore {
+    pub(super) fn bot_table(&self) -> Result<&str, StoreError> {
+        self.bot_table.as_deref().ok_or_else(|| {
+            StoreError::Unavailable("no bot table configured (TELEPAY_BOT_TABLE)".into())
+        })
+    }
+
+    pub(super) fn subscriptions_table(&self) -> Result<&str, StoreError> {
+        self.subscriptions_table.as_deref().ok_or_else(|| {
+            StoreError::Unavailable(
+                "no subscriptions table configured (TELEPAY_SUBSCRIPTIONS_TABLE)".into(),
+            )
+        })
+    }
+
     pub fn new(
         client: Client,
         payments_table: impl Into<String>,
@@ -215,12 +230,4 @@ impl DynamoDbPaymentStore {
             Update::Refused(_) => Fenced::LeaseLost,
         })
     }
-}
-
-fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable(DisplayErrorContext(error).to_string())
 }

@@ -8,17 +8,18 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, RecordState};
 use telepay_core::store::{
-    ClaimOutcome, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore, ProcessedMark,
-    ProcessorStore, Recorded, StoreError, UnreadableRow,
+    ClaimOutcome, Fenced, Held, IngressStore, InviteClaim, InviteCompletion, InviteLease,
+    InviteStore, ProcessedMark, ProcessorStore, Recorded, StoreError, UnreadableRow,
 };
 
+use super::DynamoDbStore;
+use super::error::unavailable;
 use super::item::{item_from_record, number, record_from_item, timestamp};
 use super::update::{
     ACCEPTED, INVITE_NOT_SENT, NO_LIVE_LEASE, NOT_PROCESSED, NOT_YET_STORED, Update,
 };
-use super::{DynamoDbPaymentStore, unavailable};
 
-impl DynamoDbPaymentStore {
+impl DynamoDbStore {
     /// The invite is done: sent (plus whatever `also_set` records about how), the lease
     /// cleared, if `lease` still holds.
     async fn complete(
@@ -39,7 +40,7 @@ impl DynamoDbPaymentStore {
     }
 }
 
-impl IngressStore for DynamoDbPaymentStore {
+impl IngressStore for DynamoDbStore {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
         let result = self
             .client
@@ -94,7 +95,7 @@ impl IngressStore for DynamoDbPaymentStore {
     }
 }
 
-impl ProcessorStore for DynamoDbPaymentStore {
+impl ProcessorStore for DynamoDbStore {
     async fn mark_processed(
         &self,
         payment_id: PaymentId,
@@ -118,7 +119,7 @@ impl ProcessorStore for DynamoDbPaymentStore {
     }
 }
 
-impl InviteStore for DynamoDbPaymentStore {
+impl InviteStore for DynamoDbStore {
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
         let update = self
             .update(
@@ -176,27 +177,15 @@ impl InviteStore for DynamoDbPaymentStore {
     async fn complete_invite(
         &self,
         lease: &InviteLease,
+        how: InviteCompletion,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        self.complete(lease, now, "").await
-    }
-
-    async fn complete_invite_by_membership(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        self.complete(lease, now, ", invite_satisfied_by_membership = :true")
-            .await
-    }
-
-    async fn complete_invite_renewed_in_place(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        self.complete(lease, now, ", invite_renewed_in_place = :true")
-            .await
+        let flag = match how {
+            InviteCompletion::Sent => "",
+            InviteCompletion::ByMembership => ", invite_satisfied_by_membership = :true",
+            InviteCompletion::RenewedInPlace => ", invite_renewed_in_place = :true",
+        };
+        self.complete(lease, now, flag).await
     }
 
     async fn release_invite(

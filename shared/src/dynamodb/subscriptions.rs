@@ -7,12 +7,8 @@
 //! `next_due_at_ms`) shard by shard: its cost follows the work due, never the history,
 //! and a burst of expiries spreads over 16 partitions.
 
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use telepay_core::store::{
     ListedSubscription, StoreError, SubscriptionFilter, SubscriptionStore, UnreadableSubscription,
@@ -20,23 +16,12 @@ use telepay_core::store::{
 };
 use telepay_core::subscription::{Ending, Subscription, SubscriptionKey};
 
+use super::DynamoDbStore;
+use super::error::unavailable;
 use super::item::{Item, number, timestamp};
-use super::tables::{attribute, create_if_missing, key, wait_for_table};
-use super::{DynamoDbPaymentStore, unavailable};
+use super::tables::{DUE_INDEX, DUE_SHARDS};
 
-pub const DUE_INDEX: &str = "DueIndex";
-/// Shards of the due index's partition key.
-pub const DUE_SHARDS: u32 = 16;
-
-impl DynamoDbPaymentStore {
-    fn subscriptions_table(&self) -> Result<&str, StoreError> {
-        self.subscriptions_table.as_deref().ok_or_else(|| {
-            StoreError::Unavailable(
-                "no subscriptions table configured (TELEPAY_SUBSCRIPTIONS_TABLE)".into(),
-            )
-        })
-    }
-
+impl DynamoDbStore {
     /// Every item a Query of one due shard finds at or before `now`, soonest first.
     async fn query_due_shard(
         &self,
@@ -68,12 +53,6 @@ impl DynamoDbPaymentStore {
                 return Ok(items);
             }
         }
-    }
-
-    /// Creates the subscriptions table with its due index, if missing.
-    pub async fn create_subscriptions_table_if_missing(&self) -> Result<(), StoreError> {
-        let table = self.subscriptions_table()?;
-        create_if_missing(&self.client, table, create_subscriptions_table).await
     }
 }
 
@@ -139,7 +118,7 @@ fn subscription_from_item(item: &Item) -> Result<Subscription, StoreError> {
     Ok(record)
 }
 
-impl SubscriptionStore for DynamoDbPaymentStore {
+impl SubscriptionStore for DynamoDbStore {
     async fn get_subscription(
         &self,
         key: SubscriptionKey,
@@ -244,35 +223,4 @@ impl SubscriptionStore for DynamoDbPaymentStore {
         listed.truncate(limit);
         Ok(listed)
     }
-}
-
-/// Creates the subscriptions table and its sparse due index (on-demand), and waits.
-pub async fn create_subscriptions_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    let due_index = GlobalSecondaryIndex::builder()
-        .index_name(DUE_INDEX)
-        .key_schema(key("due_shard", KeyType::Hash)?)
-        .key_schema(key("next_due_at_ms", KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    client
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attribute("user_id", ScalarAttributeType::N)?)
-        .attribute_definitions(attribute("channel_id", ScalarAttributeType::N)?)
-        .attribute_definitions(attribute("due_shard", ScalarAttributeType::N)?)
-        .attribute_definitions(attribute("next_due_at_ms", ScalarAttributeType::N)?)
-        .key_schema(key("user_id", KeyType::Hash)?)
-        .key_schema(key("channel_id", KeyType::Range)?)
-        .global_secondary_indexes(due_index)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .map_err(unavailable)?;
-    wait_for_table(client, table).await?;
-    Ok(())
 }

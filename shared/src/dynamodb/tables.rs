@@ -9,15 +9,21 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
     GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use telepay_core::store::StoreError;
 
+use super::DynamoDbStore;
+use super::error::unavailable;
 use super::item::{PENDING_INDEX, PENDING_KEY, PENDING_MARK, record_from_item};
 use super::update::ConditionalUpdate;
-use super::{DynamoDbPaymentStore, unavailable};
 
-impl DynamoDbPaymentStore {
+/// The subscriptions table's sparse index of what is due, by shard.
+pub const DUE_INDEX: &str = "DueIndex";
+/// Shards of the due index's partition key.
+pub const DUE_SHARDS: u32 = 16;
+
+impl DynamoDbStore {
     /// The `telepay migrate` of DynamoDB: creates each missing table, adds the pending
     /// index to a payments table made before it, and marks the pending items it finds
     /// there that carry no index key yet (seed items, items from before the index).
@@ -199,4 +205,76 @@ where
         }
         Err(other) => Err(unavailable(other)),
     }
+}
+
+impl DynamoDbStore {
+    /// Creates the bot table with its TTL, if missing.
+    pub async fn create_bot_table_if_missing(&self) -> Result<(), StoreError> {
+        let table = self.bot_table()?;
+        create_if_missing(&self.client, table, create_bot_table).await
+    }
+
+    /// Creates the subscriptions table with its due index, if missing.
+    pub async fn create_subscriptions_table_if_missing(&self) -> Result<(), StoreError> {
+        let table = self.subscriptions_table()?;
+        create_if_missing(&self.client, table, create_subscriptions_table).await
+    }
+}
+
+/// Creates the bot table (on-demand) with `expires_at` as its TTL, and waits.
+pub async fn create_bot_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute("once_key", ScalarAttributeType::S)?)
+        .key_schema(key("once_key", KeyType::Hash)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    wait_for_table(client, table).await?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Creates the subscriptions table and its sparse due index (on-demand), and waits.
+pub async fn create_subscriptions_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let due_index = GlobalSecondaryIndex::builder()
+        .index_name(DUE_INDEX)
+        .key_schema(key("due_shard", KeyType::Hash)?)
+        .key_schema(key("next_due_at_ms", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute("user_id", ScalarAttributeType::N)?)
+        .attribute_definitions(attribute("channel_id", ScalarAttributeType::N)?)
+        .attribute_definitions(attribute("due_shard", ScalarAttributeType::N)?)
+        .attribute_definitions(attribute("next_due_at_ms", ScalarAttributeType::N)?)
+        .key_schema(key("user_id", KeyType::Hash)?)
+        .key_schema(key("channel_id", KeyType::Range)?)
+        .global_secondary_indexes(due_index)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    wait_for_table(client, table).await?;
+    Ok(())
 }

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use telepay_core::store::StoreError;
 
+use super::error::unavailable;
 use super::item::{Item, number};
-use super::unavailable;
 
 /// Conditions shared by the payments table's writes. Each one that reads an attribute
 /// is null-safe the way the item reader is: a missing attribute and a NULL-typed one

@@ -8,46 +8,9 @@ use telepay_core::store::{
 };
 
 use super::dialect::{Bind, SqlDialect};
-use super::{SqlPaymentStore, unavailable};
-
-const CLAIM: &str = "INSERT INTO bot_once \
-     (once_key, lease_token, lease_until_ms, done, result, keep_until_ms) \
-     VALUES ($1, $2, $3, FALSE, NULL, $4) \
-     ON CONFLICT (once_key) DO UPDATE SET lease_token = excluded.lease_token, \
-     lease_until_ms = excluded.lease_until_ms, done = FALSE, result = NULL, \
-     keep_until_ms = excluded.keep_until_ms \
-     WHERE bot_once.keep_until_ms <= $5 \
-     OR (bot_once.done = FALSE AND bot_once.lease_until_ms <= $5) \
-     RETURNING once_key";
-const FINISH: &str = "UPDATE bot_once SET done = TRUE, result = $3, lease_token = NULL \
-     WHERE once_key = $1 AND lease_token = $2 AND done = FALSE RETURNING once_key";
-const RELEASE: &str = "UPDATE bot_once SET lease_token = NULL, lease_until_ms = 0 \
-     WHERE once_key = $1 AND lease_token = $2 AND done = FALSE RETURNING once_key";
-const FORGET: &str = "DELETE FROM bot_once WHERE once_key IN \
-     (SELECT once_key FROM bot_once WHERE keep_until_ms <= $1 LIMIT $2) RETURNING once_key";
-const READ: &str = "SELECT done, result, lease_until_ms, keep_until_ms FROM bot_once \
-     WHERE once_key = $1";
-
-/// A `bot_once` row as read.
-#[derive(sqlx::FromRow)]
-pub struct OnceRow {
-    done: bool,
-    result: Option<String>,
-    lease_until_ms: i64,
-    keep_until_ms: i64,
-}
-
-impl OnceRow {
-    fn into_record(self) -> OnceRecord {
-        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        OnceRecord {
-            done: self.done,
-            result: self.result,
-            lease_until: at(self.lease_until_ms),
-            keep_until: at(self.keep_until_ms),
-        }
-    }
-}
+use super::rows::OnceRow;
+use super::statements::once::{CLAIM, FINISH, FORGET, READ, RELEASE};
+use super::{SqlStore, unavailable};
 
 fn fenced(written: bool) -> Fenced {
     if written {
@@ -57,7 +20,7 @@ fn fenced(written: bool) -> Fenced {
     }
 }
 
-impl<DB: SqlDialect> BotStore for SqlPaymentStore<DB> {
+impl<DB: SqlDialect> BotStore for SqlStore<DB> {
     async fn claim_once(&self, key: OnceKey, claim: &OnceClaim) -> Result<OnceFound, StoreError> {
         let binds = vec![
             key.storage_key().as_str().into(),

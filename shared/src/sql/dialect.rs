@@ -9,9 +9,7 @@ use sqlx::migrate::Migrate;
 use sqlx::{Arguments, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::MIGRATOR;
-use super::bot::OnceRow;
-use super::rows::{PaymentRow, ReviewRow};
-use super::subscriptions::SubscriptionRow;
+use super::rows::{OnceRow, PaymentRow, ReviewRow, SubscriptionRow};
 
 /// One value bound to a statement's `$N`, in the order of the placeholders.
 #[derive(Debug, Clone)]

@@ -1,13 +1,13 @@
 //! The SQL backends: Postgres (optional in Lambda, where many seed users keep their
 //! payments) and SQLite (the embedded default of the local run). One generic store,
-//! [`SqlPaymentStore`], over one set of statements; only connecting differs.
+//! [`SqlStore`], over one set of statements; only connecting differs.
 //!
 //! - `statements.rs`: every statement; the WHERE clause of each write is its rule.
 //! - `rows.rs`: rows as stored, read into the domain's records.
 //! - `dialect.rs`: what the store needs from a driver, stated once for both.
 //! - `store.rs`: the payment ports, implemented once for both dialects.
-//! - `subscriptions.rs`: the subscriptions port, its statements and row.
-//! - `bot.rs`: the bot's once-records (`bot_once`).
+//! - `subscriptions.rs`: the subscriptions port.
+//! - `bot.rs`: the bot's once-records port (`bot_once`).
 
 mod bot;
 mod dialect;
@@ -38,17 +38,17 @@ pub use dialect::SqlDialect;
 use crate::config::DatabaseUrl;
 
 /// The migrations in `migrations/`, embedded: `telepay migrate` (or
-/// [`SqlPaymentStore::migrate`]) runs them; a cold start never does.
+/// [`SqlStore::migrate`]) runs them; a cold start never does.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// The payment store on a SQL database.
 #[derive(Debug)]
-pub struct SqlPaymentStore<DB: SqlDialect> {
+pub struct SqlStore<DB: SqlDialect> {
     pool: Pool<DB>,
     statements: StatementCounter,
 }
 
-impl<DB: SqlDialect> Clone for SqlPaymentStore<DB> {
+impl<DB: SqlDialect> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
@@ -59,11 +59,11 @@ impl<DB: SqlDialect> Clone for SqlPaymentStore<DB> {
 
 #[cfg(feature = "postgres")]
 /// Postgres backend: selected with `TELEPAY_STORE_BACKEND=postgres` + `DATABASE_URL`.
-pub type PostgresPaymentStore = SqlPaymentStore<Postgres>;
+pub type PostgresStore = SqlStore<Postgres>;
 
 #[cfg(feature = "sqlite")]
 /// SQLite backend: an embedded file, the default of the local run.
-pub type SqlitePaymentStore = SqlPaymentStore<Sqlite>;
+pub type SqliteStore = SqlStore<Sqlite>;
 
 /// Counts the statements sent to the database: the measure of store traffic.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +78,7 @@ impl StatementCounter {
     }
 }
 
-impl<DB: SqlDialect> SqlPaymentStore<DB> {
+impl<DB: SqlDialect> SqlStore<DB> {
     pub fn from_pool(pool: Pool<DB>) -> Self {
         Self {
             pool,
@@ -113,7 +113,7 @@ fn unavailable(error: sqlx::Error) -> StoreError {
 }
 
 #[cfg(feature = "postgres")]
-impl PostgresPaymentStore {
+impl PostgresStore {
     /// Connects once at cold start, sized for Lambda: one invocation at a time needs one
     /// connection (two for overlap), and every statement is capped at `statement_timeout`.
     pub async fn connect(
@@ -143,7 +143,7 @@ impl PostgresPaymentStore {
 }
 
 #[cfg(feature = "sqlite")]
-impl SqlitePaymentStore {
+impl SqliteStore {
     /// Opens (creating if missing) the SQLite file at `path`, in WAL mode with a busy
     /// timeout so concurrent writers wait instead of failing.
     pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {

@@ -5,7 +5,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase};
-use telepay_core::store::StoreError;
+use telepay_core::store::{OnceRecord, StoreError};
+use telepay_core::subscription::Subscription;
 
 /// One `processed_payments` row; seed rows may have NULL flags and no extras.
 #[derive(sqlx::FromRow)]
@@ -99,8 +100,8 @@ impl PaymentRow {
             // A positive seed channel_id is the legacy order form that lost its minus sign.
             channel_id: ChannelId::from_legacy(self.channel_id).map_err(|e| corrupt(id, e))?,
             state: self.state.parse().map_err(|e| corrupt(id, e))?,
-            gcwebhook1_processed: self.gcwebhook1_processed.unwrap_or(false),
-            gcwebhook1_processed_at: self.gcwebhook1_processed_at.map(|t| t.and_utc()),
+            processed: self.gcwebhook1_processed.unwrap_or(false),
+            processed_at: self.gcwebhook1_processed_at.map(|t| t.and_utc()),
             telegram_invite_sent: self.telegram_invite_sent.unwrap_or(false),
             telegram_invite_sent_at: self.telegram_invite_sent_at.map(|t| t.and_utc()),
             telegram_invite_link: self.telegram_invite_link,
@@ -133,5 +134,53 @@ impl ReviewRow {
                 .map_err(|e| corrupt(id, e))?,
             decided_at: self.decided_at.map(|t| t.and_utc()),
         })
+    }
+}
+
+/// A `bot_once` row as read.
+#[derive(sqlx::FromRow)]
+pub struct OnceRow {
+    done: bool,
+    result: Option<String>,
+    lease_until_ms: i64,
+    keep_until_ms: i64,
+}
+
+impl OnceRow {
+    pub(super) fn into_record(self) -> OnceRecord {
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        OnceRecord {
+            done: self.done,
+            result: self.result,
+            lease_until: at(self.lease_until_ms),
+            keep_until: at(self.keep_until_ms),
+        }
+    }
+}
+
+/// A `subscriptions` row as stored.
+#[derive(sqlx::FromRow)]
+pub struct SubscriptionRow {
+    user_id: i64,
+    channel_id: i64,
+    version: i64,
+    body: String,
+}
+
+impl SubscriptionRow {
+    /// The record, checked against the row's own key and version columns.
+    pub(super) fn into_subscription(self) -> Result<Subscription, StoreError> {
+        let corrupt = |detail: String| StoreError::CorruptSubscription {
+            user_id: self.user_id,
+            channel_id: self.channel_id,
+            detail,
+        };
+        let record: Subscription =
+            serde_json::from_str(&self.body).map_err(|e| corrupt(format!("body: {e}")))?;
+        let version = u64::try_from(self.version).ok();
+        if !record.stored_as(self.user_id, self.channel_id, version) {
+            return Err(corrupt("body disagrees with its key or version".into()));
+        }
+        Ok(record)
     }
 }

@@ -107,3 +107,51 @@ pub(super) const MARK_HANDLED: &str = "UPDATE processed_payments \
      telegram_invite_sent_at = $2, updated_at = $2 \
      WHERE payment_id = $1 AND state = 'accepted' AND gcwebhook1_processed IS NOT TRUE \
      AND private_channel_id IS NULL RETURNING payment_id";
+
+/// The bot's once-records (`bot_once`): a claim is one upsert whose `WHERE` is the rule
+/// (absent, forgotten, or an unfinished lease lapsed); finish and release are fenced on
+/// the token.
+pub(super) mod once {
+    pub(in crate::sql) const CLAIM: &str = "INSERT INTO bot_once \
+     (once_key, lease_token, lease_until_ms, done, result, keep_until_ms) \
+     VALUES ($1, $2, $3, FALSE, NULL, $4) \
+     ON CONFLICT (once_key) DO UPDATE SET lease_token = excluded.lease_token, \
+     lease_until_ms = excluded.lease_until_ms, done = FALSE, result = NULL, \
+     keep_until_ms = excluded.keep_until_ms \
+     WHERE bot_once.keep_until_ms <= $5 \
+     OR (bot_once.done = FALSE AND bot_once.lease_until_ms <= $5) \
+     RETURNING once_key";
+    pub(in crate::sql) const FINISH: &str = "UPDATE bot_once SET done = TRUE, result = $3, lease_token = NULL \
+     WHERE once_key = $1 AND lease_token = $2 AND done = FALSE RETURNING once_key";
+    pub(in crate::sql) const RELEASE: &str = "UPDATE bot_once SET lease_token = NULL, lease_until_ms = 0 \
+     WHERE once_key = $1 AND lease_token = $2 AND done = FALSE RETURNING once_key";
+    pub(in crate::sql) const FORGET: &str = "DELETE FROM bot_once WHERE once_key IN \
+     (SELECT once_key FROM bot_once WHERE keep_until_ms <= $1 LIMIT $2) RETURNING once_key";
+    pub(in crate::sql) const READ: &str = "SELECT done, result, lease_until_ms, keep_until_ms FROM bot_once \
+     WHERE once_key = $1";
+}
+
+/// Subscriptions: every write conditioned on the version it was computed from.
+pub(super) mod subscriptions {
+    pub(in crate::sql) const SELECT: &str = "SELECT user_id, channel_id, version, body FROM subscriptions WHERE user_id = $1 AND channel_id = $2";
+    pub(in crate::sql) const INSERT: &str = "INSERT INTO subscriptions \
+     (user_id, channel_id, version, expires_at_ms, next_due_at_ms, ended, body, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (user_id, channel_id) DO NOTHING RETURNING user_id";
+    pub(in crate::sql) const UPDATE: &str = "UPDATE subscriptions SET version = $3, expires_at_ms = $4, \
+     next_due_at_ms = $5, ended = $6, body = $7, updated_at = $8 \
+     WHERE user_id = $1 AND channel_id = $2 AND version = $9 RETURNING user_id";
+    pub(in crate::sql) const DUE: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
+     WHERE next_due_at_ms IS NOT NULL AND next_due_at_ms <= $1 \
+     ORDER BY next_due_at_ms, user_id, channel_id LIMIT $2";
+    pub(in crate::sql) const LIST_ALL: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
+     ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
+    pub(in crate::sql) const LIST_EXPIRING: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
+     WHERE ended IS NULL AND expires_at_ms > $2 AND expires_at_ms <= $3 \
+     ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
+    pub(in crate::sql) const LIST_EXPIRED: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
+     WHERE ended IS NULL AND expires_at_ms <= $2 \
+     ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
+    pub(in crate::sql) const LIST_FAILED: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
+     WHERE ended = 'removal_failed' ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
+}

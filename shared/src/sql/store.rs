@@ -6,17 +6,17 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
-    Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    Resolution, Resolved, StoreError, UnreadableRow,
+    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteCompletion, InviteLease,
+    InviteStore, Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded,
+    Reopened, Resolution, Resolved, StoreError, UnreadableRow,
 };
 
 use super::dialect::{Bind, SqlDialect};
 use super::rows::{PaymentRow, ReviewRow, corrupt};
 use super::statements::*;
-use super::{SqlPaymentStore, limit, unavailable};
+use super::{SqlStore, limit, unavailable};
 
-impl<DB: SqlDialect> SqlPaymentStore<DB> {
+impl<DB: SqlDialect> SqlStore<DB> {
     /// A conditional write: whether its condition held (it returned a row).
     pub(super) async fn write(
         &self,
@@ -106,8 +106,8 @@ fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
         Bind::from(record.user_id.get()),
         Bind::from(record.channel_id.get()),
         Bind::from(record.state.as_str()),
-        Bind::Bool(Some(record.gcwebhook1_processed)),
-        Bind::Time(record.gcwebhook1_processed_at.map(|t| t.naive_utc())),
+        Bind::Bool(Some(record.processed)),
+        Bind::Time(record.processed_at.map(|t| t.naive_utc())),
         Bind::Bool(Some(record.telegram_invite_sent)),
         Bind::Time(record.telegram_invite_sent_at.map(|t| t.naive_utc())),
         Bind::Text(record.telegram_invite_link.clone()),
@@ -134,7 +134,7 @@ fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
     ]
 }
 
-impl<DB: SqlDialect> IngressStore for SqlPaymentStore<DB> {
+impl<DB: SqlDialect> IngressStore for SqlStore<DB> {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
         if self.write(INSERT_PAYMENT, record_binds(record)).await? {
             return Ok(Recorded::New);
@@ -167,7 +167,7 @@ impl<DB: SqlDialect> IngressStore for SqlPaymentStore<DB> {
     }
 }
 
-impl<DB: SqlDialect> ProcessorStore for SqlPaymentStore<DB> {
+impl<DB: SqlDialect> ProcessorStore for SqlStore<DB> {
     async fn mark_processed(
         &self,
         payment_id: PaymentId,
@@ -184,7 +184,7 @@ impl<DB: SqlDialect> ProcessorStore for SqlPaymentStore<DB> {
     }
 }
 
-impl<DB: SqlDialect> InviteStore for SqlPaymentStore<DB> {
+impl<DB: SqlDialect> InviteStore for SqlStore<DB> {
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
         let binds = vec![
             claim.payment_id.get().into(),
@@ -228,28 +228,16 @@ impl<DB: SqlDialect> InviteStore for SqlPaymentStore<DB> {
     async fn complete_invite(
         &self,
         lease: &InviteLease,
+        how: InviteCompletion,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        self.fenced(COMPLETE_INVITE, lease, vec![now.naive_utc().into()])
+        let statement = match how {
+            InviteCompletion::Sent => COMPLETE_INVITE,
+            InviteCompletion::ByMembership => COMPLETE_BY_MEMBERSHIP,
+            InviteCompletion::RenewedInPlace => COMPLETE_RENEWED_IN_PLACE,
+        };
+        self.fenced(statement, lease, vec![now.naive_utc().into()])
             .await
-    }
-
-    async fn complete_invite_by_membership(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        self.fenced(COMPLETE_BY_MEMBERSHIP, lease, vec![now.naive_utc().into()])
-            .await
-    }
-
-    async fn complete_invite_renewed_in_place(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        let binds = vec![now.naive_utc().into()];
-        self.fenced(COMPLETE_RENEWED_IN_PLACE, lease, binds).await
     }
 
     async fn release_invite(
@@ -272,7 +260,7 @@ impl<DB: SqlDialect> InviteStore for SqlPaymentStore<DB> {
     }
 }
 
-impl<DB: SqlDialect> ReconcilerStore for SqlPaymentStore<DB> {
+impl<DB: SqlDialect> ReconcilerStore for SqlStore<DB> {
     async fn pending_payments(
         &self,
         created_before: DateTime<Utc>,
@@ -301,7 +289,7 @@ impl<DB: SqlDialect> ReconcilerStore for SqlPaymentStore<DB> {
     }
 }
 
-impl<DB: SqlDialect> OperatorStore for SqlPaymentStore<DB> {
+impl<DB: SqlDialect> OperatorStore for SqlStore<DB> {
     async fn get_payment(
         &self,
         payment_id: PaymentId,

@@ -11,56 +11,11 @@ use telepay_core::store::{
 use telepay_core::subscription::{Ending, Subscription, SubscriptionKey};
 
 use super::dialect::{Bind, SqlDialect};
-use super::{SqlPaymentStore, limit, unavailable};
-
-const SELECT: &str = "SELECT user_id, channel_id, version, body FROM subscriptions WHERE user_id = $1 AND channel_id = $2";
-const INSERT: &str = "INSERT INTO subscriptions \
-     (user_id, channel_id, version, expires_at_ms, next_due_at_ms, ended, body, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     ON CONFLICT (user_id, channel_id) DO NOTHING RETURNING user_id";
-const UPDATE: &str = "UPDATE subscriptions SET version = $3, expires_at_ms = $4, \
-     next_due_at_ms = $5, ended = $6, body = $7, updated_at = $8 \
-     WHERE user_id = $1 AND channel_id = $2 AND version = $9 RETURNING user_id";
-const DUE: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
-     WHERE next_due_at_ms IS NOT NULL AND next_due_at_ms <= $1 \
-     ORDER BY next_due_at_ms, user_id, channel_id LIMIT $2";
-const LIST_ALL: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
-     ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
-const LIST_EXPIRING: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
-     WHERE ended IS NULL AND expires_at_ms > $2 AND expires_at_ms <= $3 \
-     ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
-const LIST_EXPIRED: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
-     WHERE ended IS NULL AND expires_at_ms <= $2 \
-     ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
-const LIST_FAILED: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
-     WHERE ended = 'removal_failed' ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
-
-/// A `subscriptions` row as stored.
-#[derive(sqlx::FromRow)]
-pub struct SubscriptionRow {
-    user_id: i64,
-    channel_id: i64,
-    version: i64,
-    body: String,
-}
-
-impl SubscriptionRow {
-    /// The record, checked against the row's own key and version columns.
-    fn into_subscription(self) -> Result<Subscription, StoreError> {
-        let corrupt = |detail: String| StoreError::CorruptSubscription {
-            user_id: self.user_id,
-            channel_id: self.channel_id,
-            detail,
-        };
-        let record: Subscription =
-            serde_json::from_str(&self.body).map_err(|e| corrupt(format!("body: {e}")))?;
-        let version = u64::try_from(self.version).ok();
-        if !record.stored_as(self.user_id, self.channel_id, version) {
-            return Err(corrupt("body disagrees with its key or version".into()));
-        }
-        Ok(record)
-    }
-}
+use super::rows::SubscriptionRow;
+use super::statements::subscriptions::{
+    DUE, INSERT, LIST_ALL, LIST_EXPIRED, LIST_EXPIRING, LIST_FAILED, SELECT, UPDATE,
+};
+use super::{SqlStore, limit, unavailable};
 
 fn ended_column(record: &Subscription) -> Option<String> {
     record.ended.as_ref().map(|ended| {
@@ -76,7 +31,7 @@ fn version(v: u64) -> Bind {
     Bind::from(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-impl<DB: SqlDialect> SqlPaymentStore<DB> {
+impl<DB: SqlDialect> SqlStore<DB> {
     async fn subscriptions(
         &self,
         sql: &'static str,
@@ -92,7 +47,7 @@ impl<DB: SqlDialect> SqlPaymentStore<DB> {
     }
 }
 
-impl<DB: SqlDialect> SubscriptionStore for SqlPaymentStore<DB> {
+impl<DB: SqlDialect> SubscriptionStore for SqlStore<DB> {
     async fn get_subscription(
         &self,
         key: SubscriptionKey,

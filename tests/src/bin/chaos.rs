@@ -90,7 +90,7 @@ async fn main() -> ExitCode {
         let config = |payments| ChaosConfig::new(args.seed, payments);
         let report = match backend.as_str() {
             "memory" => {
-                let store = telepay_core::store::memory::MemoryPaymentStore::new();
+                let store = telepay_core::store::memory::MemoryStore::new();
                 chaos::run("memory", store, config(args.payments)).await
             }
             "sqlite" => chaos::run("sqlite", sqlite_store(true).await, config(args.payments)).await,
@@ -133,7 +133,7 @@ async fn main() -> ExitCode {
             let config = LifecycleChaosConfig::new(args.seed, subscribers);
             let report = match backend.as_str() {
                 "memory" => {
-                    let store = telepay_core::store::memory::MemoryPaymentStore::new();
+                    let store = telepay_core::store::memory::MemoryStore::new();
                     lifecycle::run(store, config).await
                 }
                 "sqlite" => lifecycle::run(sqlite_store(true).await, config).await,
@@ -159,7 +159,7 @@ async fn main() -> ExitCode {
             let config = AdmissionChaosConfig::new(args.seed, buyers);
             let report = match backend.as_str() {
                 "memory" => {
-                    let store = telepay_core::store::memory::MemoryPaymentStore::new();
+                    let store = telepay_core::store::memory::MemoryStore::new();
                     admission::run("memory", store, config).await
                 }
                 "sqlite" => admission::run("sqlite", sqlite_store(true).await, config).await,

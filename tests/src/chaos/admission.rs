@@ -18,6 +18,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use fake_bot_api::{FakeBotApi, FaultKind};
 use fake_nowpayments::FakeNowPayments;
+use telepay_core::access::grant_time;
 use telepay_core::bot::{BotFrontDoor, BotSetup, BotTiming, SECRET_HEADER, WebhookSecret};
 use telepay_core::clock::system_clock;
 use telepay_core::directory::{Admission, ChannelDirectory};
@@ -27,14 +28,15 @@ use telepay_core::queue::{DelayedQueue, MessageOutcome, MessageQueue, QueueError
 use telepay_core::store::BotStore;
 use telepay_core::store::ports::*;
 use telepay_core::subscription::{
-    AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant, grant_time,
+    AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant,
 };
 use telepay_core::telegram::TelegramInviter;
 use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
+use super::decorators::{ChaosStore, ChaosTelegram};
 use super::dice::{Dice, tag};
-use super::faults::{Chaos, ChaosStore, ChaosTelegram, FaultRates, Stage, invoke};
+use super::faults::{Chaos, FaultRates, Stage, invoke};
 
 const TOKEN: &str = "424242:admission-chaos";
 const SECRET: &str = "admission-chaos-webhook-secret-0123456789";
@@ -217,7 +219,7 @@ impl MessageQueue for DelayQueue {
 
 type Bot<S> = BotFrontDoor<
     ChaosStore<S>,
-    ChaosTelegram<BotApiInviter>,
+    ChaosTelegram<TelegramBotApi>,
     NowPaymentsInvoices,
     DelayQueue,
     DelayQueue,
@@ -319,7 +321,8 @@ where
     let nowpayments = FakeNowPayments::start(NP_KEY, "admission-chaos-ipn-secret").await;
     let raw = Arc::new(store);
     let settings = LifecycleSettings::default();
-    let telegram = || BotApiInviter::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
+    let telegram =
+        || TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
     let rechecks = DelayQueue::default();
     let bot: Arc<Bot<S>> = Arc::new(BotFrontDoor::new(
         BotSetup {

@@ -16,15 +16,15 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use fake_bot_api::FakeBotApi;
+use telepay_core::access::{LifecycleWorker, Pacer, SubscriptionSweeper, grant_time};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::order::UserId;
 use telepay_core::queue::{QueueError, TaskQueue};
 use telepay_core::store::ports::*;
 use telepay_core::subscription::{
-    AccessDuration, GrantSource, LifecycleSettings, LifecycleTexts, LifecycleWorker, Pacer,
-    SubscriptionKey, SubscriptionSweeper, TimeGrant, grant_time,
+    AccessDuration, GrantSource, LifecycleSettings, LifecycleTexts, SubscriptionKey, TimeGrant,
 };
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 use super::dice::Dice;
 use super::sim_sqs::SimQueue;
@@ -54,7 +54,7 @@ impl BurstConfig {
             expiries,
             consumers: 2,
             batch: 5,
-            tasks_per_second: telepay_core::subscription::DEFAULT_TASKS_PER_SECOND,
+            tasks_per_second: telepay_core::access::DEFAULT_TASKS_PER_SECOND,
             sweep_page: 1000,
         }
     }
@@ -193,7 +193,7 @@ pub async fn run<S: PaymentStore + 'static>(
         settings.clone(),
         config.sweep_page,
     );
-    let telegram = BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
+    let telegram = TelegramBotApi::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
         .expect("the fake's URL");
     let worker = Arc::new(LifecycleWorker::new(
         store.clone(),

@@ -12,8 +12,8 @@ use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::queue::{MessageQueue, QueueError, TaskQueue};
 use telepay_core::store::ports::*;
 use telepay_core::store::{
-    BotStore, ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteLease, Listed,
-    ListedSubscription, OnceClaim, OnceFound, OnceKey, OnceRecord, ProcessedMark, Recorded,
+    BotStore, ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteCompletion, InviteLease,
+    Listed, ListedSubscription, OnceClaim, OnceFound, OnceKey, OnceRecord, ProcessedMark, Recorded,
     Reopened, Resolution, Resolved, StoreError, SubscriptionFilter, Versioned,
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
@@ -237,42 +237,20 @@ impl<S: PaymentStore> InviteStore for ChaosStore<S> {
     async fn complete_invite(
         &self,
         lease: &InviteLease,
+        how: InviteCompletion,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        let call = self.inner.complete_invite(lease, now);
+        let call = self.inner.complete_invite(lease, how, now);
         let fenced = self
-            .write("complete_invite", lease.payment_id.get(), call)
+            .write(how.operation(), lease.payment_id.get(), call)
             .await;
-        if let Ok(Fenced::LeaseLost) = fenced {
+        if how == InviteCompletion::Sent
+            && let Ok(Fenced::LeaseLost) = fenced
+        {
             self.chaos
                 .count("protocol: complete_invite refused, the lease expired and was taken over");
         }
         fenced
-    }
-
-    async fn complete_invite_by_membership(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        let call = self.inner.complete_invite_by_membership(lease, now);
-        self.write(
-            "complete_invite_by_membership",
-            lease.payment_id.get(),
-            call,
-        )
-        .await
-    }
-
-    async fn complete_invite_renewed_in_place(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        let call = self.inner.complete_invite_renewed_in_place(lease, now);
-        let id = lease.payment_id.get();
-        self.write("complete_invite_renewed_in_place", id, call)
-            .await
     }
 
     async fn release_invite(

@@ -2,7 +2,6 @@
 //! SQS-triggered consumers, the reconciler on its schedule, then quiescence and the
 //! final sweep.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,16 +20,17 @@ use telepay_core::signature::IpnSecret;
 use telepay_core::store::ports::*;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::sqs_event::sqs_batch;
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::decorators::{ChaosQueue, ChaosStore, ChaosTelegram};
 use super::dice::{Dice, tag};
-use super::faults::{Chaos, ChaosQueue, ChaosStore, ChaosTelegram, Stage, invoke};
+use super::faults::{Chaos, Stage, invoke};
 use super::sim_sqs::SimQueue;
 
 use super::ChaosConfig;
-use super::report::{self, Report};
+use super::report::{self, Report, RunFigures};
 use super::schedule::*;
 
 /// The chain, wired as in Lambda around one store backend.
@@ -41,7 +41,7 @@ struct Chain<S> {
     secret: IpnSecret,
     webhook: PaymentWebhook<ChaosStore<S>, ChaosQueue>,
     processor: PaymentProcessor<ChaosStore<S>, ChaosQueue, ChaosQueue>,
-    invite_sender: InviteSender<ChaosStore<S>, ChaosTelegram<BotApiInviter>>,
+    invite_sender: InviteSender<ChaosStore<S>, ChaosTelegram<TelegramBotApi>>,
     reconciler: Reconciler<ChaosStore<S>, ChaosQueue, ChaosQueue>,
     processor_queue: Arc<SimQueue>,
     invite_queue: Arc<SimQueue>,
@@ -162,26 +162,6 @@ async fn buyers(fake: Arc<FakeBotApi>, chaos: Arc<Chaos>, stop: Arc<AtomicBool>)
     }
 }
 
-/// Counters the report needs from the run itself.
-#[derive(Debug, Clone, Default)]
-pub struct RunFigures {
-    pub seed: u64,
-    pub np_gave_up: u64,
-    pub forged_sent: u64,
-    pub forged_answered_ok: u64,
-    pub requeued_by_reconciler: u64,
-    pub final_reconcile_rounds: u32,
-    pub processor_queue: super::sim_sqs::QueueFigures,
-    pub invite_queue: super::sim_sqs::QueueFigures,
-    pub payouts_for: HashSet<i64>,
-    pub injected: std::collections::BTreeMap<String, u64>,
-    /// From the start until NOWPayments' last delivery (with its retries) was answered.
-    pub arrivals: Duration,
-    /// What the schedule alone spans (payments × arrival interval): arrivals far beyond
-    /// it mean the webhook fell behind; the rest of the wall time is the drain.
-    pub scheduled_arrivals: Duration,
-}
-
 impl<S: PaymentStore + 'static> Chain<S> {
     fn new(store: S, fake: &FakeBotApi, chaos: Arc<Chaos>, config: ChaosConfig) -> Self {
         let store = ChaosStore::new(Arc::new(store), chaos.clone());
@@ -201,7 +181,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
         let lifecycle_queue = sqs("lifecycle", Duration::from_secs(30));
         let queue = |q: &Arc<SimQueue>| ChaosQueue::new(q.clone(), chaos.clone());
         let secret = IpnSecret::new(SAMPLE_IPN_SECRET).unwrap();
-        let telegram = BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
+        let telegram = TelegramBotApi::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
             .expect("the fake's URL");
         let settings = ChainSettings {
             invite: InviteSettings {

@@ -260,5 +260,3 @@ pub(super) async fn boundary(chaos: &Chaos, point: impl FnOnce() -> String) {
         std::future::pending::<()>().await;
     }
 }
-
-pub use super::decorators::{ChaosQueue, ChaosStore, ChaosTelegram};

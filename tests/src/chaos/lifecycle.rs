@@ -18,15 +18,16 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use fake_bot_api::{FakeBotApi, FaultKind};
 use serde_json::Value;
+use telepay_core::access::{LifecycleWorker, Pacer, SubscriptionSweeper, grant_time, refund_time};
 use telepay_core::clock::{Clock, ManualClock};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::order::UserId;
 use telepay_core::store::ports::*;
 use telepay_core::subscription::{
-    AccessDuration, GrantSource, LifecycleSettings, LifecycleTexts, LifecycleWorker, Pacer,
-    SubscriptionKey, SubscriptionStatus, SubscriptionSweeper, TimeGrant, grant_time, refund_time,
+    AccessDuration, GrantSource, LifecycleSettings, LifecycleTexts, SubscriptionKey,
+    SubscriptionStatus, TimeGrant,
 };
-use telepay_shared::telegram::{BotApiInviter, BotToken};
+use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 use super::decorators::{ChaosQueue, ChaosStore, ChaosTelegram};
 use super::dice::{Dice, tag};
@@ -408,7 +409,7 @@ pub async fn run<S: PaymentStore + 'static>(
         10_000,
     )
     .with_clock(clock.clone());
-    let telegram = BotApiInviter::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
+    let telegram = TelegramBotApi::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
         .expect("the fake's URL");
     let mut worker = LifecycleWorker::new(
         store.clone(),
@@ -690,7 +691,7 @@ fn unknown_outcome(ledger: &[LedgerEntry]) -> Option<String> {
 /// done in this step (a message held by a live lease waits for a later step).
 async fn drain<S: PaymentStore + 'static>(
     queue: &SimQueue,
-    worker: &LifecycleWorker<ChaosStore<S>, ChaosTelegram<BotApiInviter>>,
+    worker: &LifecycleWorker<ChaosStore<S>, ChaosTelegram<TelegramBotApi>>,
     pacer: &Pacer,
     chaos: &Chaos,
     step: u64,

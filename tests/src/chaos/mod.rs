@@ -6,7 +6,7 @@
 
 pub mod admission;
 pub mod burst;
-mod decorators;
+pub mod decorators;
 pub mod dice;
 mod driver;
 pub mod faults;
@@ -17,9 +17,10 @@ pub mod sim_sqs;
 
 use std::time::Duration;
 
-pub use driver::{RunFigures, run};
+pub use driver::run;
 use faults::FaultRates;
 pub use report::Report;
+pub use report::RunFigures;
 pub use schedule::{PaymentKind, PaymentPlan};
 
 /// The knobs of one run. [`ChaosConfig::new`] gives the defaults of `make chaos`.

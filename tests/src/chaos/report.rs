@@ -14,7 +14,7 @@ use telepay_core::fixtures::SAMPLE_CHANNEL_ID;
 
 use super::faults::{Chaos, LedgerEntry};
 use super::schedule::{buyer_clicks, link_in, payment_of_user};
-use super::{PaymentKind, PaymentPlan, RunFigures};
+use super::{PaymentKind, PaymentPlan};
 
 /// The figures of one run on one backend.
 #[derive(Debug, Clone, Default)]
@@ -716,6 +716,26 @@ pub fn injected(report: &Report) -> String {
         .iter()
         .map(|(what, n)| format!("    {n:>6}  {what}\n"))
         .collect()
+}
+
+/// Counters the report needs from the run itself.
+#[derive(Debug, Clone, Default)]
+pub struct RunFigures {
+    pub seed: u64,
+    pub np_gave_up: u64,
+    pub forged_sent: u64,
+    pub forged_answered_ok: u64,
+    pub requeued_by_reconciler: u64,
+    pub final_reconcile_rounds: u32,
+    pub processor_queue: super::sim_sqs::QueueFigures,
+    pub invite_queue: super::sim_sqs::QueueFigures,
+    pub payouts_for: HashSet<i64>,
+    pub injected: std::collections::BTreeMap<String, u64>,
+    /// From the start until NOWPayments' last delivery (with its retries) was answered.
+    pub arrivals: Duration,
+    /// What the schedule alone spans (payments × arrival interval): arrivals far beyond
+    /// it mean the webhook fell behind; the rest of the wall time is the drain.
+    pub scheduled_arrivals: Duration,
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! at once but re-checked every [`RECHECK_EVERY`] through a delayed queue message
 //! ([`AdmissionRecheck`]) until [`WAIT_FOR_GRANT`] after the request, then decided as
 //! above. A buyer declined this way still gets their own link when the payment is granted.
-
-use std::time::Duration;
+//!
+//! Tests: `functions/bot-webhook/src/tests/admission.rs`, `functions/admission-recheck/src/tests.rs`;
+//! under faults, `tests/src/chaos/admission.rs`.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,9 @@ use tracing::{info, warn};
 
 use super::menu::tier_menu;
 use super::texts::BotTexts;
+use super::timing::{BotTiming, bounded};
 use super::update::JoinRequest;
+use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::metrics::{self, stage};
 use crate::order::UserId;
@@ -27,52 +30,10 @@ use crate::store::{BotStore, OnceKey, StoreError, SubscriptionStore};
 use crate::subscription::{LifecycleSettings, SubscriptionKey};
 use crate::telegram::{BotConversation, TelegramError};
 
-/// How long a request from a buyer with a purchase in progress waits for its grant.
-pub const WAIT_FOR_GRANT: TimeDelta = TimeDelta::minutes(4);
-/// How often it is looked at again meanwhile.
-pub const RECHECK_EVERY: Duration = Duration::from_secs(30);
 /// Telegram lets the bot write to `user_chat_id` this long after the request.
 pub const MESSAGE_WINDOW: TimeDelta = TimeDelta::minutes(5);
 
 pub const RECHECK_MESSAGE_VERSION: u32 = 1;
-/// A Bot API call of the bot gets this long: three fit in its answer bound.
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// One Bot API call, cut off after `timeout` (then transient: the update is redelivered).
-pub async fn bounded<T>(
-    timeout: Duration,
-    call: impl std::future::Future<Output = Result<T, TelegramError>>,
-) -> Result<T, TelegramError> {
-    tokio::time::timeout(timeout, call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(TelegramError::Transient(
-                "the Bot API call timed out".into(),
-            ))
-        })
-}
-
-/// The bot's clocks: how long a worker holds an update, and how a join request waits
-/// for its payment. The defaults are production's; the chaos run scales them down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BotTiming {
-    pub update_lease: TimeDelta,
-    /// Cap on one Bot API call (teloxide alone would sleep 10 s on a 5xx).
-    pub call_timeout: Duration,
-    pub recheck_every: Duration,
-    pub wait_for_grant: TimeDelta,
-}
-
-impl Default for BotTiming {
-    fn default() -> Self {
-        Self {
-            update_lease: super::front_door::UPDATE_LEASE,
-            call_timeout: DEFAULT_CALL_TIMEOUT,
-            recheck_every: RECHECK_EVERY,
-            wait_for_grant: WAIT_FOR_GRANT,
-        }
-    }
-}
 
 /// A join request to look at again later (a delayed queue message).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +115,60 @@ pub fn purchase_keys(user_id: i64, channel_id: i64, now: DateTime<Utc>) -> [Once
         channel_id,
         hour,
     })
+}
+
+/// The join-request re-check as a stage of its own (the admission-recheck function):
+/// what [`Admission`] borrows, owned, with the clock it decides on.
+pub struct AdmissionStage<S, T, Q> {
+    pub store: S,
+    pub telegram: T,
+    pub rechecks: Q,
+    pub directory: ChannelDirectory,
+    pub texts: BotTexts,
+    pub settings: LifecycleSettings,
+    pub timing: BotTiming,
+    pub clock: SharedClock,
+}
+
+impl<S, T, Q> AdmissionStage<S, T, Q> {
+    /// The re-check with the production timing and the system clock.
+    pub fn new(
+        store: S,
+        telegram: T,
+        rechecks: Q,
+        directory: ChannelDirectory,
+        texts: BotTexts,
+        settings: LifecycleSettings,
+    ) -> Self {
+        Self {
+            store,
+            telegram,
+            rechecks,
+            directory,
+            texts,
+            settings,
+            timing: BotTiming::default(),
+            clock: system_clock(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The admission rule over this stage's parts.
+    pub fn admission(&self) -> Admission<'_, S, T, Q> {
+        Admission {
+            store: &self.store,
+            telegram: &self.telegram,
+            rechecks: &self.rechecks,
+            directory: &self.directory,
+            texts: &self.texts,
+            settings: &self.settings,
+            timing: self.timing,
+        }
+    }
 }
 
 /// The admission rule and its effects, shared by the bot webhook and the re-check.

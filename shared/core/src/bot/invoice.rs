@@ -2,6 +2,8 @@
 //! adapter lives in `telepay-shared`) and the request built from a directory tier. An
 //! invoice is claimed once per (buyer, channel, tier, 10-minute window) before the API
 //! is called, so a retried update or a second tap shows the same invoice.
+//!
+//! Tests: `functions/bot-webhook/src/tests/purchase.rs` (against the fake NOWPayments).
 
 use std::future::Future;
 

@@ -9,6 +9,7 @@
 //! - `menu`, `texts`: what the bot shows and says.
 //! - `invoice`: the NOWPayments invoice port and its once-per-window claim.
 //! - `admission`: join requests, and the delayed re-check of a payment on its way.
+//! - `timing`: the bot's clocks (update lease, call timeout, re-check pace).
 
 pub mod admission;
 pub mod front_door;
@@ -16,11 +17,13 @@ pub mod invoice;
 pub mod menu;
 pub mod secret;
 pub mod texts;
+pub mod timing;
 pub mod update;
 
-pub use admission::{AdmissionRecheck, Admitted, BotTiming, RECHECK_EVERY, WAIT_FOR_GRANT};
+pub use admission::{AdmissionRecheck, AdmissionStage, Admitted};
 pub use front_door::{BotError, BotFrontDoor, BotOutcome, BotRequest, BotSetup, FrontDoorStore};
 pub use invoice::{Invoice, InvoiceApi, InvoiceError, InvoiceRequest, InvoiceUrls};
 pub use secret::{SECRET_HEADER, WebhookSecret};
 pub use texts::BotTexts;
+pub use timing::{BotTiming, RECHECK_EVERY, WAIT_FOR_GRANT};
 pub use update::{BotEvent, BotUpdate};

@@ -1,5 +1,7 @@
 //! What the invite sender is configured with: the link lifetime, the message, the Bot
 //! API call timeout and lease grace, and the time one message needs at worst.
+//!
+//! Tests: `functions/invite-sender/src/tests/`, and the configuration's in `telepay-shared`.
 
 use std::time::Duration;
 

@@ -2,17 +2,19 @@
 //! fold like a payment), and end (the time bought so far stops now: removal now, and the
 //! retry of a `removal_failed`). Each change is a versioned write, recorded with the
 //! operator's reason in the subscription's history.
+//!
+//! Tests: `super::tests`, `cli/tests/operator.rs`.
 
 use chrono::TimeDelta;
 use tracing::info;
 
 use super::{Operator, OperatorError};
+use crate::access::LifecycleMessage;
+use crate::access::ledger::{Step, change};
 use crate::queue::TaskQueue;
 use crate::store::{ListedSubscription, SubscriptionFilter, SubscriptionStore};
-use crate::subscription::ledger::{Step, change};
 use crate::subscription::{
-    AccessDuration, GrantSource, LifecycleMessage, LifecycleSettings, Subscription,
-    SubscriptionKey, Task, TimeGrant,
+    AccessDuration, GrantSource, LifecycleSettings, Subscription, SubscriptionKey, Task, TimeGrant,
 };
 
 impl<S: SubscriptionStore> Operator<'_, S> {
@@ -97,10 +99,10 @@ impl<S: SubscriptionStore> Operator<'_, S> {
     }
 }
 
-fn ledger(error: crate::subscription::LedgerError) -> OperatorError {
+fn ledger(error: crate::access::LedgerError) -> OperatorError {
     match error {
-        crate::subscription::LedgerError::Store(store) => OperatorError::Store(store),
-        crate::subscription::LedgerError::Contended(key) => OperatorError::SubscriptionBusy(key),
+        crate::access::LedgerError::Store(store) => OperatorError::Store(store),
+        crate::access::LedgerError::Contended(key) => OperatorError::SubscriptionBusy(key),
     }
 }
 

@@ -1,21 +1,29 @@
 //! The operator's workflows on the memory store.
 
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
 use super::*;
 use crate::clock::ManualClock;
 use crate::directory::Admission;
 use crate::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, sample_record};
 use crate::payment::{HoldReason, PaymentReview, Purchase};
+use crate::payment::{RecordState, ReviewDecision};
 use crate::queue::memory::MemoryQueue;
-use crate::store::memory::MemoryPaymentStore;
+use crate::queue::{InviteRequest, ProcessorMessage};
+use crate::store::memory::MemoryStore;
+use crate::store::{IngressStore, Resolution};
 use crate::telegram::InviteLink;
+use crate::telegram::TelegramInviter;
 
 fn at() -> DateTime<Utc> {
     "2026-11-29T12:00:00Z".parse().unwrap()
 }
 
-fn operator() -> Operator<'static, MemoryPaymentStore> {
+fn operator() -> Operator<'static, MemoryStore> {
     // Leaked: a test's store lives as long as the test.
-    let store = Box::leak(Box::new(MemoryPaymentStore::new()));
+    let store = Box::leak(Box::new(MemoryStore::new()));
     Operator::new(store, ManualClock::frozen_at(at()))
 }
 
@@ -63,7 +71,7 @@ async fn attention_lists_each_stage_once_with_its_age() {
     };
     op.store.put_payment(old(1));
     let mut processed = old(2);
-    processed.gcwebhook1_processed = true;
+    processed.processed = true;
     processed.invite_lease_until = Some(at() + TimeDelta::seconds(30));
     op.store.put_payment(processed);
     let mut failed = old(3);
@@ -71,7 +79,7 @@ async fn attention_lists_each_stage_once_with_its_age() {
     failed.invite_failure_reason = Some("blocked".into());
     op.store.put_payment(failed);
     let mut done = old(4);
-    done.gcwebhook1_processed = true;
+    done.processed = true;
     done.telegram_invite_sent = true;
     op.store.put_payment(done);
 
@@ -89,21 +97,24 @@ async fn attention_lists_each_stage_once_with_its_age() {
     assert_eq!(lines[0].age_minutes, Some(90));
 }
 
-fn bot<'a>(telegram: &'a Revocations, directory: &'a ChannelDirectory) -> Bot<'a, Revocations> {
-    Bot {
+fn bot<'a>(
+    telegram: &'a Revocations,
+    directory: &'a ChannelDirectory,
+) -> LinkRevoker<'a, Revocations> {
+    LinkRevoker {
         telegram: Some(telegram),
         directory: Some(directory),
     }
 }
 
-const NO_BOT: Bot<'static, Revocations> = Bot {
+const NO_BOT: LinkRevoker<'static, Revocations> = LinkRevoker {
     telegram: None,
     directory: None,
 };
 
 fn with_link(n: i64, link: &str) -> ProcessedPayment {
     let mut record = sample_record(n);
-    record.gcwebhook1_processed = true;
+    record.processed = true;
     record.telegram_invite_link = Some(link.into());
     record
 }
@@ -361,7 +372,7 @@ async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
         .await
         .unwrap();
     let handled = op.store.payment(62).unwrap();
-    assert!(handled.gcwebhook1_processed && handled.telegram_invite_sent);
+    assert!(handled.processed && handled.telegram_invite_sent);
     assert_eq!(queue.bodies().len(), 1);
 
     // AND neither needs an operator any more
@@ -381,10 +392,11 @@ async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
 
 #[tokio::test]
 async fn ending_a_removal_failed_subscription_retries_the_removal_now() {
+    use crate::access::LifecycleMessage;
     use crate::order::UserId;
     use crate::subscription::{
-        AccessDuration, GrantSource, LifecycleMessage, LifecycleSettings, Subscription,
-        SubscriptionKey, SubscriptionStatus, Task, TaskDone, TimeGrant,
+        AccessDuration, GrantSource, LifecycleSettings, Subscription, SubscriptionKey,
+        SubscriptionStatus, Task, TaskDone, TimeGrant,
     };
     let operator = operator();
     let settings = LifecycleSettings::default();

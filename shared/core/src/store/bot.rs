@@ -4,6 +4,8 @@
 //! Each record is claimed with a lease (a fencing token and until when), finished with
 //! a done flag and its result (the invoice URL), and kept until `keep_until` (48 h),
 //! after which a claim treats it as absent. Every change is one conditional write.
+//!
+//! Tests: every backend in `tests/tests/bot_conformance.rs`.
 
 use std::future::Future;
 

@@ -2,6 +2,8 @@
 //! live in [`crate::subscription`]; a backend stores a record only over the version it
 //! was computed from (one conditional write), indexes it by `next_due_at` for the
 //! sweeper, and lists it for operators.
+//!
+//! Tests: every backend in `tests/tests/subscription_conformance.rs`.
 
 use std::future::Future;
 

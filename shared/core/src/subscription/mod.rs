@@ -1,31 +1,26 @@
-//! Subscriptions: paid time, enforced. Payments buy time; the subscription keyed by
-//! (buyer, private channel) holds when it ends (`model`: the record and its rules, pure),
-//! changes it once per grant or refund (`ledger`: read, decide, write over the version
-//! read), keeps the one invite link the buyer's payments share (`live_link`), and drives
-//! reminders and removal: `sweeper` queues what is due from the due
-//! index, `lifecycle` does each task under a fenced lease (`settings`, `texts`).
+//! Subscriptions: paid time, as values and pure rules. Payments buy time; the
+//! subscription keyed by (buyer, private channel) holds when it ends. `record`: the
+//! record and the values around it (the one live link a buyer's payments share among
+//! them); `grants`: the rules of paid time; `tasks`: the rules of reminders and removal;
+//! `duration`, `settings`, `texts`. Lower floors (store and queue ports, directory,
+//! payment) import these; the workflows that read, decide and write them (ledger, live
+//! link settling, sweeper, lifecycle worker) are in `crate::access`, above the ports.
+//! Tests of the rules: `tests.rs` beside this file.
 
 mod duration;
-pub mod ledger;
-pub mod lifecycle;
-pub mod live_link;
-pub mod model;
-pub mod pace;
+mod grants;
+mod record;
 pub mod settings;
-pub mod sweeper;
+mod tasks;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod texts;
 
 pub use duration::{AccessDuration, DurationError, MAX_ACCESS_SECONDS};
-pub use ledger::{Granted, LedgerError, Refunded, grant_time, refund_time};
-pub use lifecycle::{LIFECYCLE_MESSAGE_VERSION, LifecycleMessage, LifecycleWorker};
-pub use live_link::{LinkDecision, LiveLink, settle_live_link};
-pub use model::{
-    Completion, Ended, Ending, GrantSource, HistoryEntry, Refused, Subscription, SubscriptionKey,
-    SubscriptionStatus, Task, TaskDone, TimeGrant, WorkLease, fold_expiry,
+pub use grants::fold_expiry;
+pub use record::{
+    Completion, Ended, Ending, GrantSource, HistoryEntry, LinkDecision, LiveLink, Refused,
+    Subscription, SubscriptionKey, SubscriptionStatus, Task, TaskDone, TimeGrant, WorkLease,
 };
-pub use pace::{DEFAULT_TASKS_PER_SECOND, Pacer};
 pub use settings::{LifecycleSettings, LifecycleSettingsError};
-pub use sweeper::{SubscriptionSweeper, SweepReport};
 pub use texts::LifecycleTexts;

@@ -1,23 +1,25 @@
+//! The rules of paid time and of the lifecycle's work, on records alone (no store). Its
+//! helpers serve the ledger's tests in `crate::access` too.
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use super::*;
 use crate::order::UserId;
-use crate::store::memory::MemoryPaymentStore;
-use crate::store::{SubscriptionFilter, SubscriptionStore};
+use crate::store::SubscriptionFilter;
 
-fn key() -> SubscriptionKey {
+pub(crate) fn key() -> SubscriptionKey {
     SubscriptionKey::new(UserId::new(6271402111).unwrap(), -1002222222222)
 }
 
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
 }
 
-fn days(n: i64) -> TimeDelta {
+pub(crate) fn days(n: i64) -> TimeDelta {
     TimeDelta::days(n)
 }
 
-fn paid(payment_id: i64, at: DateTime<Utc>, length_days: u32) -> TimeGrant {
+pub(crate) fn paid(payment_id: i64, at: DateTime<Utc>, length_days: u32) -> TimeGrant {
     TimeGrant {
         source: GrantSource::Payment(payment_id),
         accepted_at: at,
@@ -27,7 +29,7 @@ fn paid(payment_id: i64, at: DateTime<Utc>, length_days: u32) -> TimeGrant {
     }
 }
 
-fn settings() -> LifecycleSettings {
+pub(crate) fn settings() -> LifecycleSettings {
     LifecycleSettings::default()
 }
 
@@ -243,53 +245,6 @@ fn a_lapsed_lease_lets_another_worker_claim_and_fences_the_first() {
         second
             .complete("fast", TaskDone::Removed, later, &s)
             .is_ok()
-    );
-}
-
-#[tokio::test]
-async fn concurrent_grants_of_one_payment_count_once() {
-    let store = std::sync::Arc::new(MemoryPaymentStore::new());
-    let s = settings();
-    let grant = paid(42, t0(), 30);
-    let runs = (0..32).map(|_| {
-        let (store, grant, s) = (store.clone(), grant.clone(), s.clone());
-        tokio::spawn(async move { grant_time(&*store, key(), &grant, t0(), &s).await.unwrap() })
-    });
-    let mut counted = 0;
-    for run in runs {
-        if matches!(run.await.unwrap(), Granted::Now { .. }) {
-            counted += 1;
-        }
-    }
-    assert_eq!(counted, 1);
-    let stored = store.get_subscription(key()).await.unwrap().unwrap();
-    assert_eq!(stored.grants.len(), 1);
-    assert_eq!(stored.expires_at, t0() + days(30));
-}
-
-#[tokio::test]
-async fn a_stale_version_is_never_written() {
-    let store = MemoryPaymentStore::new();
-    let s = settings();
-    grant_time(&store, key(), &paid(1, t0(), 30), t0(), &s)
-        .await
-        .unwrap();
-    let stored = store.get_subscription(key()).await.unwrap().unwrap();
-    let mine = stored.grant(paid(2, t0(), 30), t0(), &s).unwrap();
-    let theirs = stored.grant(paid(3, t0(), 30), t0(), &s).unwrap();
-    assert_eq!(
-        store.write_subscription(&theirs).await.unwrap(),
-        crate::store::Versioned::Written
-    );
-    assert_eq!(
-        store.write_subscription(&mine).await.unwrap(),
-        crate::store::Versioned::Conflict
-    );
-    let again = Subscription::first(key(), paid(9, t0(), 1), t0(), &s);
-    assert_eq!(
-        store.write_subscription(&again).await.unwrap(),
-        crate::store::Versioned::Conflict,
-        "a first version never overwrites a stored record"
     );
 }
 

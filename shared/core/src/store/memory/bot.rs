@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::MemoryPaymentStore;
+use super::MemoryStore;
 use crate::store::bot::{BotStore, OnceClaim, OnceFound, OnceKey, OnceRecord};
 use crate::store::{Fenced, StoreError};
 
-impl MemoryPaymentStore {
+impl MemoryStore {
     fn holding(
         &self,
         key: OnceKey,
@@ -28,7 +28,7 @@ impl MemoryPaymentStore {
     }
 }
 
-impl BotStore for MemoryPaymentStore {
+impl BotStore for MemoryStore {
     async fn claim_once(&self, key: OnceKey, claim: &OnceClaim) -> Result<OnceFound, StoreError> {
         self.check_available()?;
         let mut once = self.once.lock().unwrap();

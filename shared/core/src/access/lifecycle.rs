@@ -8,6 +8,8 @@
 //!
 //! A send whose outcome is unknown (a crash after it, before step 3) is sent again by
 //! the retry: at most one reminder per point per expiry, except for those, counted.
+//!
+//! Tests: `functions/subscription-lifecycle/src/tests.rs`; under faults, `tests/src/chaos/lifecycle.rs`.
 
 use crate::owner::{OwnerNotice, tell_owner};
 use std::time::Duration;
@@ -17,9 +19,6 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
 use super::ledger::{LedgerError, Step, change};
-use super::model::{Completion, Refused, Subscription, SubscriptionKey, Task, TaskDone};
-use super::settings::LifecycleSettings;
-use super::texts::LifecycleTexts;
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::metrics::{self, signal, stage};
@@ -27,6 +26,10 @@ use crate::order::UserId;
 use crate::queue::{MessageOutcome, parse_message};
 use crate::store::SubscriptionStore;
 use crate::store::after_call::retry_write_after_call;
+use crate::subscription::{
+    Completion, LifecycleSettings, LifecycleTexts, Refused, Subscription, SubscriptionKey, Task,
+    TaskDone,
+};
 use crate::telegram::{MemberRemover, TelegramError, TelegramInviter};
 
 pub const LIFECYCLE_MESSAGE_VERSION: u32 = 1;
@@ -119,7 +122,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
     /// Handles one lifecycle message body.
     pub async fn handle(&self, body: &str) -> MessageOutcome {
         let outcome = self.handle_once(body).await;
-        metrics::retries(stage::LIFECYCLE, &outcome);
+        outcome.count_retry(stage::LIFECYCLE);
         outcome
     }
 

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use super::bot::OnceRecord;
 use super::subscriptions::{ListedSubscription, SubscriptionFilter, SubscriptionStore, Versioned};
 use super::{
-    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteLease, InviteStore,
-    Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    Resolution, Resolved, StoreError,
+    ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteCompletion, InviteLease,
+    InviteStore, Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded,
+    Reopened, Resolution, Resolved, StoreError,
 };
 use crate::ipn::PaymentId;
 use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
@@ -22,7 +22,7 @@ use crate::subscription::{Subscription, SubscriptionKey};
 mod bot;
 
 #[derive(Debug, Default)]
-pub struct MemoryPaymentStore {
+pub struct MemoryStore {
     payments: Mutex<HashMap<i64, ProcessedPayment>>,
     reviews: Mutex<HashMap<i64, PaymentReview>>,
     subscriptions: Mutex<HashMap<SubscriptionKey, Subscription>>,
@@ -32,7 +32,7 @@ pub struct MemoryPaymentStore {
     refused_completes: std::sync::atomic::AtomicU32,
 }
 
-impl MemoryPaymentStore {
+impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
@@ -106,7 +106,7 @@ fn clear_lease(record: &mut ProcessedPayment, now: DateTime<Utc>) {
     record.updated_at = now;
 }
 
-impl IngressStore for MemoryPaymentStore {
+impl IngressStore for MemoryStore {
     async fn record_accepted(&self, record: &ProcessedPayment) -> Result<Recorded, StoreError> {
         self.check_available()?;
         let mut payments = self.payments.lock().unwrap();
@@ -130,7 +130,7 @@ impl IngressStore for MemoryPaymentStore {
     }
 }
 
-impl ProcessorStore for MemoryPaymentStore {
+impl ProcessorStore for MemoryStore {
     async fn mark_processed(
         &self,
         payment_id: PaymentId,
@@ -144,14 +144,14 @@ impl ProcessorStore for MemoryPaymentStore {
         if !record.awaits_processing() {
             return Ok(ProcessedMark::refused_by(record));
         }
-        record.gcwebhook1_processed = true;
-        record.gcwebhook1_processed_at = Some(now);
+        record.processed = true;
+        record.processed_at = Some(now);
         record.updated_at = now;
         Ok(ProcessedMark::Marked)
     }
 }
 
-impl InviteStore for MemoryPaymentStore {
+impl InviteStore for MemoryStore {
     async fn claim_invite(&self, claim: &InviteClaim) -> Result<ClaimOutcome, StoreError> {
         self.check_available()?;
         let mut payments = self.payments.lock().unwrap();
@@ -184,43 +184,25 @@ impl InviteStore for MemoryPaymentStore {
     async fn complete_invite(
         &self,
         lease: &InviteLease,
+        how: InviteCompletion,
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
-        let refused =
-            self.refused_completes
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if refused.is_ok() {
-            return Err(StoreError::Unavailable("complete_invite refused".into()));
+        if how == InviteCompletion::Sent {
+            let refused =
+                self.refused_completes
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if refused.is_ok() {
+                return Err(StoreError::Unavailable("complete_invite refused".into()));
+            }
         }
         self.fenced(lease, |record| {
             record.telegram_invite_sent = true;
             record.telegram_invite_sent_at = Some(now);
-            clear_lease(record, now);
-        })
-    }
-
-    async fn complete_invite_by_membership(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        self.fenced(lease, |record| {
-            record.telegram_invite_sent = true;
-            record.telegram_invite_sent_at = Some(now);
-            record.invite_satisfied_by_membership = true;
-            clear_lease(record, now);
-        })
-    }
-
-    async fn complete_invite_renewed_in_place(
-        &self,
-        lease: &InviteLease,
-        now: DateTime<Utc>,
-    ) -> Result<Fenced, StoreError> {
-        self.fenced(lease, |record| {
-            record.telegram_invite_sent = true;
-            record.telegram_invite_sent_at = Some(now);
-            record.invite_renewed_in_place = true;
+            match how {
+                InviteCompletion::Sent => {}
+                InviteCompletion::ByMembership => record.invite_satisfied_by_membership = true,
+                InviteCompletion::RenewedInPlace => record.invite_renewed_in_place = true,
+            }
             clear_lease(record, now);
         })
     }
@@ -247,7 +229,7 @@ impl InviteStore for MemoryPaymentStore {
     }
 }
 
-impl ReconcilerStore for MemoryPaymentStore {
+impl ReconcilerStore for MemoryStore {
     async fn mark_requeued(
         &self,
         payment_id: PaymentId,
@@ -301,7 +283,7 @@ impl ReconcilerStore for MemoryPaymentStore {
     }
 }
 
-impl OperatorStore for MemoryPaymentStore {
+impl OperatorStore for MemoryStore {
     async fn get_payment(
         &self,
         payment_id: PaymentId,
@@ -374,8 +356,8 @@ impl OperatorStore for MemoryPaymentStore {
         match resolution {
             Resolution::SupplyPurchase(purchase) => record.purchase = Some(purchase.clone()),
             Resolution::AlreadyHandled => {
-                record.gcwebhook1_processed = true;
-                record.gcwebhook1_processed_at = Some(now);
+                record.processed = true;
+                record.processed_at = Some(now);
                 record.telegram_invite_sent = true;
                 record.telegram_invite_sent_at = Some(now);
             }
@@ -406,7 +388,7 @@ impl OperatorStore for MemoryPaymentStore {
     }
 }
 
-impl SubscriptionStore for MemoryPaymentStore {
+impl SubscriptionStore for MemoryStore {
     async fn get_subscription(
         &self,
         key: SubscriptionKey,

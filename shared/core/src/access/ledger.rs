@@ -1,16 +1,19 @@
 //! Changing a subscription: read it, decide the next version with the rules in
-//! [`super::model`], write it over the version read; on a conflict (another writer got
+//! [`crate::subscription`], write it over the version read; on a conflict (another writer got
 //! there first) read and decide again. The write's version condition is what makes a
 //! grant or a refund count exactly once, whatever redeliveries and crashes do.
+//!
+//! Tests: `super::tests`, and every backend in `tests/tests/subscription_conformance.rs`.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
-use super::model::{GrantSource, Subscription, SubscriptionKey, TimeGrant};
-use super::settings::LifecycleSettings;
 use crate::store::{StoreError, SubscriptionStore, Versioned};
+use crate::subscription::{
+    GrantSource, LifecycleSettings, Subscription, SubscriptionKey, TimeGrant,
+};
 
 /// Enough for every one of dozens of concurrent writers of one record to win in turn.
 const MAX_ATTEMPTS: u32 = 64;

@@ -7,16 +7,18 @@
 //! mark only queues a duplicate, which the consumer's claim refuses. A run reads page
 //! after page while they come back full, until its deadline, so a burst of expiries is
 //! queued at once and the consumers' pace, not the schedule, sets how fast it drains.
+//!
+//! Tests: `functions/subscription-sweeper/src/lib.rs`, `functions/subscription-lifecycle/src/tests.rs`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
 use super::lifecycle::LifecycleMessage;
-use super::settings::LifecycleSettings;
 use crate::clock::{SharedClock, system_clock};
 use crate::queue::TaskQueue;
 use crate::store::{StoreError, SubscriptionStore, Versioned};
+use crate::subscription::LifecycleSettings;
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -137,9 +139,9 @@ impl<S: SubscriptionStore, Q: TaskQueue> SubscriptionSweeper<S, Q> {
                         continue;
                     }
                     match task {
-                        super::Task::Reminder { .. } => report.reminders_queued += 1,
-                        super::Task::Removal => report.removals_queued += 1,
-                        super::Task::EndNotice => report.notices_queued += 1,
+                        crate::subscription::Task::Reminder { .. } => report.reminders_queued += 1,
+                        crate::subscription::Task::Removal => report.removals_queued += 1,
+                        crate::subscription::Task::EndNotice => report.notices_queued += 1,
                     }
                     subscription.requeued(now, &self.settings)
                 }

@@ -1,4 +1,7 @@
 //! Messages between the stages, and the queue port they travel through.
+//!
+//! Tests: the adapters' (`shared/src/local_queue.rs`, `tests/tests/chain_moto.rs` on SQS) and
+//! every consumer's handler tests.
 
 pub mod memory;
 
@@ -178,6 +181,18 @@ pub enum MessageOutcome {
     Retry,
     /// Report it failed and hide it for this long first (Telegram's retry_after).
     RetryAfter(Duration),
+}
+
+impl MessageOutcome {
+    /// Counts a message handed back to its queue under `stage`'s `retry` or
+    /// `rate_limited` word; a message that is done was counted where it ended.
+    pub fn count_retry(self, stage: &'static str) {
+        match self {
+            Self::Done => {}
+            Self::Retry => crate::metrics::outcome(stage, "retry"),
+            Self::RetryAfter(_) => crate::metrics::outcome(stage, "rate_limited"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

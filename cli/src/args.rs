@@ -1,0 +1,200 @@
+//! The `telepay` command line's arguments: every command, subcommand and flag, as clap
+//! derives them. `main.rs` runs them.
+
+use clap::{Parser, Subcommand};
+use telepay_shared::queues::QUEUE_NAMES;
+
+#[derive(Parser)]
+#[command(
+    name = "telepay",
+    version,
+    about = "Operate a TelePay Lambda deployment"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Payments in processed_payments.
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
+    /// Finished payments held for a human in payment_reviews.
+    Reviews {
+        #[command(subcommand)]
+        command: ReviewsCommand,
+    },
+    /// Subscriptions: who has paid time in which private channel, until when.
+    Subscriptions {
+        #[command(subcommand)]
+        command: SubscriptionsCommand,
+    },
+    /// Dead-letter queues: what failed five times.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// The Telegram bot's webhook: point Telegram at bot-webhook, or see how it goes.
+    Bot {
+        #[command(subcommand)]
+        command: BotCommand,
+    },
+    /// NOWPayments IPN helpers.
+    Ipn {
+        #[command(subcommand)]
+        command: IpnCommand,
+    },
+    /// Bring the store's schema up to date: run the SQL migrations (Postgres, SQLite), or
+    /// create the missing DynamoDB tables. Safe to run again; never run by a cold start.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PaymentsCommand {
+    /// One payment record, as JSON.
+    Show { payment_id: i64 },
+    /// What needs attention, with age: not processed, invite not sent, invite failed,
+    /// held for review.
+    Pending {
+        /// Only payments older than this many minutes.
+        #[arg(long, default_value_t = 0)]
+        older_than_minutes: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Queue a stuck or failed invite again (the protocol keeps it exactly once).
+    Replay { payment_id: i64 },
+    /// Revoke the stored link and send a new one (a user who started the bot later, or
+    /// lost the link). Needs TELEGRAM_BOT_TOKEN to revoke.
+    Reissue { payment_id: i64 },
+    /// Settle a seed row that needs an operator (never processed, no stored purchase):
+    /// give it the purchase it lacks (it is then processed and invited like any payment),
+    /// or record that it was handled outside this system.
+    Resolve {
+        payment_id: i64,
+        /// The private channel the buyer paid for (negative, as Telegram ids are).
+        #[arg(
+            long,
+            required_unless_present = "already_handled",
+            allow_negative_numbers = true
+        )]
+        private_channel: Option<i64>,
+        /// The days bought.
+        #[arg(long, required_unless_present = "already_handled")]
+        days: Option<u32>,
+        /// What was paid (it goes on the payout instruction).
+        #[arg(long, required_unless_present = "already_handled")]
+        price: Option<f64>,
+        #[arg(long, required_unless_present = "already_handled")]
+        currency: Option<String>,
+        /// Processed and invited outside this system: mark both stages done.
+        #[arg(long, conflicts_with_all = ["private_channel", "days", "price", "currency"])]
+        already_handled: bool,
+    },
+    /// Re-queue every payment stuck longer than the given minutes (what the scheduled
+    /// reconciler does).
+    Reconcile {
+        #[arg(long, default_value_t = 15)]
+        stuck_after_minutes: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReviewsCommand {
+    /// Review entries, newest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Grant a held payment: it becomes an accepted record and is queued.
+    Approve { payment_id: i64 },
+    /// Do not grant a held payment (refunds are outside this project).
+    Reject { payment_id: i64 },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SubscriptionsCommand {
+    /// One subscription: its paid time, grants, reminders, ending and history.
+    Show {
+        user_id: i64,
+        /// The private channel (negative, as Telegram ids are).
+        #[arg(allow_negative_numbers = true)]
+        channel_id: i64,
+    },
+    /// Subscriptions, soonest end first.
+    List {
+        /// Only those whose paid time ends within this (e.g. 3d, 12h).
+        #[arg(long, conflicts_with_all = ["expired", "failed"])]
+        expiring_within: Option<String>,
+        /// Only those past their end and not removed yet.
+        #[arg(long, conflicts_with = "failed")]
+        expired: bool,
+        /// Only removal_failed: Telegram refused the removal; fix, then `end` retries it.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Add days of access (an operator grant, in the fold like a payment).
+    Extend {
+        user_id: i64,
+        #[arg(allow_negative_numbers = true)]
+        channel_id: i64,
+        #[arg(long)]
+        days: u32,
+        /// Why: kept in the subscription's history.
+        #[arg(long)]
+        reason: String,
+    },
+    /// End it now: the member is removed (also the retry of a removal_failed).
+    End {
+        user_id: i64,
+        #[arg(allow_negative_numbers = true)]
+        channel_id: i64,
+        /// Why: kept in the subscription's history.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DlqCommand {
+    /// Messages waiting in a queue's dead-letter queue.
+    List {
+        #[arg(value_parser = QUEUE_NAMES)]
+        queue: String,
+    },
+    /// Move them back to the queue for another try.
+    Redrive {
+        #[arg(value_parser = QUEUE_NAMES)]
+        queue: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum IpnCommand {
+    /// Print the x-nowpayments-sig of a body file, signed with TELEPAY_IPN_SECRET.
+    Sign { file: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BotCommand {
+    /// setWebhook: Telegram delivers the bot's updates (message, callback_query,
+    /// chat_join_request, my_chat_member) to URL with TELEPAY_BOT_WEBHOOK_SECRET.
+    SetWebhook {
+        /// The API's bot webhook URL (the stack's BotWebhookUrl output).
+        #[arg(long)]
+        url: String,
+    },
+    /// getWebhookInfo: the URL Telegram uses, updates waiting, the last delivery error.
+    Info,
+    /// Delete the bot's once-records past their keep time (48 h): run daily on
+    /// Postgres or SQLite; DynamoDB's TTL does it on its own.
+    Forget {
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
+}

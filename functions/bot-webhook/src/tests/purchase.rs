@@ -1,0 +1,134 @@
+//! A tier to an invoice: once a window, NOWPayments down or refusing, a tap just after a
+//! window's turn.
+
+use super::*;
+
+#[tokio::test]
+async fn a_tier_gives_one_invoice_with_the_order_id_and_a_second_tap_the_same_one() {
+    let rig = rig().await;
+    assert_eq!(
+        call(&rig, &press(10, BUYER, &format!("buy:{SIGNALS}:1")))
+            .await
+            .1,
+        "handled"
+    );
+    let invoices = rig.nowpayments.invoices();
+    assert_eq!(invoices.len(), 1);
+    let request = &invoices[0].request;
+    assert_eq!(request["order_id"], format!("PGP-{BUYER}|{SIGNALS}"));
+    assert_eq!(request["price_amount"], 8.0);
+    assert_eq!(request["price_currency"], "usd");
+    assert_eq!(
+        request["ipn_callback_url"],
+        "https://example.com/np-webhook"
+    );
+    assert_eq!(request["success_url"], "https://t.me/telepay_fake_bot");
+    assert_eq!(
+        rig.nowpayments.invoice_requests()[0].0.as_deref(),
+        Some(API_KEY)
+    );
+    let pay = rig.telegram.last_buttons(BUYER);
+    assert_eq!(
+        pay,
+        vec![("Pay".to_owned(), invoices[0].invoice_url.clone())]
+    );
+    assert_eq!(
+        rig.telegram.delivered("answerCallbackQuery").len(),
+        1,
+        "the tap is answered"
+    );
+
+    // A second tap (a new update) a few minutes later shows the same invoice.
+    rig.clock.advance(TimeDelta::minutes(3));
+    assert_eq!(
+        call(&rig, &press(11, BUYER, &format!("buy:{SIGNALS}:1")))
+            .await
+            .1,
+        "handled"
+    );
+    assert_eq!(rig.nowpayments.invoices().len(), 1, "no second invoice");
+    assert_eq!(rig.telegram.last_buttons(BUYER), pay);
+    // Another tier is another invoice.
+    call(&rig, &press(12, BUYER, &format!("buy:{SIGNALS}:0"))).await;
+    assert_eq!(rig.nowpayments.invoices().len(), 2);
+}
+
+#[tokio::test]
+async fn nowpayments_down_is_a_500_and_telegrams_redelivery_makes_the_one_invoice() {
+    let rig = rig().await;
+    rig.nowpayments.fail_next_invoices(1);
+    let tap = press(20, BUYER, &format!("buy:{CLUB}:0"));
+    assert_eq!(
+        call(&rig, &tap).await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+    );
+    assert!(rig.nowpayments.invoices().is_empty());
+    assert!(
+        rig.telegram.last_buttons(BUYER).is_empty(),
+        "nothing shown yet"
+    );
+    // Telegram redelivers the same update: the released claims let it run again.
+    assert_eq!(call(&rig, &tap).await.1, "handled");
+    assert_eq!(rig.nowpayments.invoices().len(), 1);
+    assert_eq!(call(&rig, &tap).await.1, "already_handled");
+    assert_eq!(rig.nowpayments.invoices().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_invoice_is_answered_on_the_button_not_retried() {
+    let rig = rig().await;
+    let bot_with_wrong_key = BotFrontDoor::new(
+        setup("https://example.com/np"),
+        MemoryStore::new(),
+        TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&rig.telegram.url())).unwrap(),
+        NowPaymentsInvoices::new(
+            NowPaymentsApiKey::new("wrong-key").unwrap(),
+            Some(&rig.nowpayments.url()),
+        )
+        .unwrap(),
+        MemoryQueue::new(),
+        MemoryQueue::new(),
+    );
+    let response = handle(
+        &bot_with_wrong_key,
+        request(
+            &press(30, BUYER, &format!("buy:{SIGNALS}:0")).to_string(),
+            Some(SECRET),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "a retry cannot fix a refused key"
+    );
+    let answers = rig.telegram.delivered("answerCallbackQuery");
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].params["text"], BotTexts::default().invoice_later);
+    assert_eq!(
+        rig.nowpayments.invoice_requests()[0],
+        (Some("wrong-key".into()), 403)
+    );
+}
+
+#[tokio::test]
+async fn a_tap_just_after_a_windows_turn_shows_the_invoice_made_just_before_it() {
+    let rig = rig().await;
+    // 30 s before a 10-minute window turns.
+    let into_window = rig.clock.now().timestamp().rem_euclid(600);
+    rig.clock
+        .advance(TimeDelta::seconds(600 - into_window - 30));
+    call(&rig, &press(150, BUYER, &format!("buy:{CLUB}:0"))).await;
+    rig.clock.advance(TimeDelta::minutes(2));
+    call(&rig, &press(151, BUYER, &format!("buy:{CLUB}:0"))).await;
+    assert_eq!(
+        rig.nowpayments.invoices().len(),
+        1,
+        "the same invoice across the turn"
+    );
+    // Ten minutes after it was made, a tap makes a new one.
+    rig.clock.advance(TimeDelta::minutes(9));
+    call(&rig, &press(152, BUYER, &format!("buy:{CLUB}:0"))).await;
+    assert_eq!(rig.nowpayments.invoices().len(), 2);
+}

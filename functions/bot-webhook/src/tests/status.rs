@@ -1,0 +1,72 @@
+//! /status: the buyer's subscriptions, the live link again, and one re-issued invite.
+
+use super::*;
+
+#[tokio::test]
+async fn status_lists_subscriptions_and_resends_the_live_link_to_a_buyer_not_in() {
+    let rig = rig().await;
+    subscribe(&rig, BUYER, SIGNALS_PRIVATE, rig.clock.now(), 9001).await;
+    // The invite sender made and shared the subscription's live link.
+    let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), SIGNALS_PRIVATE);
+    let stored = rig
+        .bot
+        .store()
+        .get_subscription(key)
+        .await
+        .unwrap()
+        .unwrap();
+    let live = telepay_core::subscription::LiveLink {
+        url: "https://t.me/+live".into(),
+        expires_at: rig.clock.now() + TimeDelta::hours(20),
+        made_for: 9001,
+        made_at: rig.clock.now(),
+    };
+    let next = stored.with_live_link(live, rig.clock.now());
+    let _ = rig.bot.store().write_subscription(&next).await.unwrap();
+
+    call(&rig, &message(70, BUYER, "/status")).await;
+    let texts = texts_to(&rig, BUYER);
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[0].starts_with("Signals: active until "),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].contains("https://t.me/+live"),
+        "the live link, never a new one"
+    );
+    assert!(rig.telegram.delivered("createChatInviteLink").is_empty());
+
+    // Once in the channel, /status only lists.
+    rig.telegram.add_member(SIGNALS_PRIVATE, BUYER);
+    call(&rig, &message(71, BUYER, "/status")).await;
+    assert_eq!(texts_to(&rig, BUYER).len(), 3);
+}
+
+#[tokio::test]
+async fn status_without_a_usable_link_reissues_the_invite_once() {
+    let rig = rig().await;
+    let paid_at = rig.clock.now();
+    subscribe(&rig, BUYER, SIGNALS_PRIVATE, paid_at, 9002).await;
+    // The payment's invite was sent long ago; its link has lapsed.
+    let mut record = telepay_core::fixtures::sample_record(9002);
+    record.telegram_invite_sent = true;
+    record.telegram_invite_link = Some("https://t.me/+old".into());
+    record.purchase.as_mut().unwrap().private_channel_id = SIGNALS_PRIVATE;
+    rig.bot.store().put_payment(record);
+
+    call(&rig, &message(80, BUYER, "/status")).await;
+    assert_eq!(
+        texts_to(&rig, BUYER)[1],
+        "You are not in Signals yet; a new invite is on its way."
+    );
+    let queued = rig.bot.invites().bodies();
+    assert_eq!(queued.len(), 1, "one invite re-issued");
+    assert!(queued[0].contains("\"payment_id\":9002"));
+    let revoked = rig.telegram.delivered("revokeChatInviteLink");
+    assert_eq!(revoked[0].invite_link(), Some("https://t.me/+old"));
+    // Asking again in the same minutes does not re-issue again.
+    call(&rig, &message(81, BUYER, "/status")).await;
+    assert_eq!(rig.bot.invites().bodies().len(), 1);
+}

@@ -1,0 +1,249 @@
+//! Serving the chain: the payment stages and the bot wired once, each queue consumed as
+//! Lambda's event source mapping would, the sweeper on a timer, and the two webhooks
+//! (`/np-webhook`, `/telegram-webhook`) on one HTTP listener until Ctrl-C.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::consumer::{BatchSource, consume, spawn_consumers};
+use anyhow::Context;
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use axum::routing::any;
+use telepay_core::access::{DEFAULT_TASKS_PER_SECOND, Pacer};
+use telepay_core::bot::BotFrontDoor;
+use telepay_core::chain::{BotStages, ChainSettings, StageQueues, Stages};
+use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
+use telepay_core::store::{BotStore, IngressStore, PaymentStore, SubscriptionStore};
+use telepay_core::webhook::PaymentWebhook;
+use telepay_shared::config::{Environment, ProcessEnvironment};
+use telepay_shared::nowpayments::NowPaymentsInvoices;
+use telepay_shared::telegram::TelegramBotApi;
+use tracing::info;
+
+use crate::fakes::LocalBot;
+
+/// How long a consumer invocation may take: the functions' timeouts in `template.yaml`.
+const PROCESSOR_TIMEOUT: Duration = Duration::from_secs(30);
+const INVITE_TIMEOUT: Duration = Duration::from_secs(60);
+const LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// How often the local run sweeps (the deployed sweeper runs every 5 minutes): often
+/// enough to watch a demo tier of a few minutes run out.
+const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Invocations at once per payment queue (processor, invite), as Lambda scales an SQS
+/// event source mapping out; `TELEPAY_LOCAL_CONCURRENCY` overrides it.
+const DEFAULT_CONCURRENCY: usize = 4;
+
+pub struct Chain<S, Q> {
+    pub settings: ChainSettings,
+    pub store: S,
+    pub queues: StageQueues<Q>,
+    /// The bot's delayed join-request re-checks.
+    pub admission: Q,
+    pub telegram: TelegramBotApi,
+    pub bot: LocalBot,
+}
+
+type LocalFrontDoor<S, Q> = BotFrontDoor<S, TelegramBotApi, NowPaymentsInvoices, Q, Q>;
+
+impl<S, Q> Chain<S, Q>
+where
+    S: PaymentStore + BotStore + Clone + 'static,
+    Q: MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static,
+{
+    pub async fn serve(
+        self,
+        addr: SocketAddr,
+        consume_payouts: bool,
+        backend: &str,
+    ) -> anyhow::Result<()> {
+        let queues = self.queues.clone();
+        let LocalBot {
+            setup,
+            invoices,
+            _fake_nowpayments,
+        } = self.bot;
+        let bot = BotStages::wire(
+            setup,
+            self.store.clone(),
+            self.telegram.clone(),
+            invoices,
+            self.admission.clone(),
+            self.queues.invite.clone(),
+            self.settings.clock.clone(),
+        );
+        let front_door: Arc<LocalFrontDoor<S, Q>> = Arc::new(bot.front_door);
+        let rechecker = Arc::new(bot.admission);
+        let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
+        let webhook = Arc::new(stages.webhook);
+        let processor = Arc::new(stages.processor);
+        let sender = Arc::new(stages.invite_sender);
+        let sweeper = stages.sweeper;
+        let lifecycle = Arc::new(stages.lifecycle);
+
+        // The scheduled sweeper, in-process.
+        let sweep_every = ProcessEnvironment
+            .get("TELEPAY_LOCAL_SWEEP_EVERY_S")
+            .and_then(|s| s.parse().ok())
+            .map_or(DEFAULT_SWEEP_EVERY, Duration::from_secs);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(sweep_every);
+            loop {
+                ticks.tick().await;
+                let until = sweeper.clock.now()
+                    + chrono::TimeDelta::from_std(sweep_every).unwrap_or_default();
+                if let Err(err) = sweeper.sweep_until(until).await {
+                    tracing::warn!(error = %err, "subscription sweep failed; the next one tries again");
+                }
+            }
+        });
+        let lifecycle_queue = queues.lifecycle;
+        let lifecycle_delays = lifecycle_queue.clone();
+        let pacer = Arc::new(Pacer::per_second(DEFAULT_TASKS_PER_SECOND));
+        tokio::spawn(consume(
+            lifecycle_queue,
+            5,
+            LIFECYCLE_TIMEOUT,
+            move |event| {
+                let (lifecycle, delays, pacer) =
+                    (lifecycle.clone(), lifecycle_delays.clone(), pacer.clone());
+                async move {
+                    infallible(
+                        subscription_lifecycle::handle(&lifecycle, &pacer, &delays, event).await,
+                    )
+                }
+            },
+        ));
+
+        let workers = ProcessEnvironment
+            .get("TELEPAY_LOCAL_CONCURRENCY")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        spawn_consumers(
+            workers,
+            queues.processor,
+            10,
+            PROCESSOR_TIMEOUT,
+            move |event| {
+                let processor = processor.clone();
+                async move { infallible(payment_processor::handle(&processor, event).await) }
+            },
+        );
+        let invite_queue = queues.invite;
+        let delays = invite_queue.clone();
+        spawn_consumers(workers, invite_queue, 5, INVITE_TIMEOUT, move |event| {
+            let (sender, delays) = (sender.clone(), delays.clone());
+            async move { infallible(invite_sender::handle(&sender, &delays, event).await) }
+        });
+        if consume_payouts {
+            // Stands in for the payout service, keeping its contract: dedupe on payment_id
+            // (in memory: this stand-in forgets on restart, a real consumer must not).
+            let paid = Arc::new(Mutex::new(HashSet::new()));
+            tokio::spawn(consume(
+                queues.payout,
+                10,
+                PROCESSOR_TIMEOUT,
+                move |event| {
+                    let paid = paid.clone();
+                    async move {
+                        for message in &event.payload.records {
+                            let body = message.body.as_deref().unwrap_or_default();
+                            let instruction = serde_json::from_str::<PayoutInstruction>(body);
+                            match instruction {
+                                Ok(i) if !paid.lock().unwrap().insert(i.payment_id) => {
+                                    info!(
+                                        payment_id = i.payment_id.get(),
+                                        "duplicate payout instruction dropped"
+                                    );
+                                }
+                                _ => println!("[payout] {body}"),
+                            }
+                        }
+                        SqsBatchResponse::default()
+                    }
+                },
+            ));
+        }
+
+        // Join requests waiting for their payment, re-checked after their delay.
+        tokio::spawn(consume(
+            self.admission,
+            10,
+            PROCESSOR_TIMEOUT,
+            move |event| {
+                let rechecker = rechecker.clone();
+                async move {
+                    let admission = rechecker.admission();
+                    infallible(admission_recheck::handle(&admission, &rechecker.clock, event).await)
+                }
+            },
+        ));
+
+        let app = Router::new()
+            .route("/np-webhook", any(receive_ipn::<S, Q>))
+            .with_state(webhook)
+            .merge(
+                Router::new()
+                    .route("/telegram-webhook", any(receive_update::<S, Q>))
+                    .with_state(front_door),
+            );
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        println!(
+            "TelePay local run: POST http://{addr}/np-webhook and http://{addr}/telegram-webhook  (store and queues: {backend})"
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                tokio::signal::ctrl_c().await.ok();
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The handlers' responses cannot fail (their error type is `Infallible`).
+fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
+    match result {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+async fn receive_ipn<S: IngressStore + SubscriptionStore, Q: MessageQueue>(
+    State(webhook): State<Arc<PaymentWebhook<S, Q>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let event = crate::gateway::api_gateway_event(&method, &uri, &headers, &body);
+    let request = crate::gateway::lambda_request(&event);
+    let response = infallible(np_webhook::handle(&webhook, request).await);
+    crate::gateway::http_response(response)
+}
+
+async fn receive_update<S, Q>(
+    State(bot): State<Arc<LocalFrontDoor<S, Q>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response
+where
+    S: PaymentStore + BotStore,
+    Q: MessageQueue + DelayedQueue,
+{
+    let event = crate::gateway::api_gateway_event(&method, &uri, &headers, &body);
+    let request = crate::gateway::lambda_request(&event);
+    let response = infallible(bot_webhook::handle(&bot, request).await);
+    crate::gateway::http_response(response)
+}

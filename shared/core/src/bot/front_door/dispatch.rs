@@ -1,0 +1,151 @@
+//! One update from Telegram's request to its outcome: method, secret, shape, the
+//! update's once-record claimed before the work and finished after it; the work routed
+//! by kind; the once-claims and the one way a menu or a line reaches a chat.
+//!
+//! Tests: `functions/bot-webhook/src/tests/dispatch.rs`, `tests/tests/bot_bad_input.rs`.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::{error, info, warn};
+
+use super::outcome::{BotError, BotOutcome, BotRequest};
+use super::{BotFrontDoor, FrontDoorStore};
+use crate::bot::invoice::InvoiceApi;
+use crate::bot::menu::Menu;
+use crate::bot::timing::{KEEP_RECORDS, bounded};
+use crate::bot::update::{BotEvent, BotUpdate, UpdateError};
+use crate::metrics::{self, signal, stage};
+use crate::queue::{DelayedQueue, MessageQueue};
+use crate::store::{Fenced, OnceClaim, OnceFound, OnceKey};
+use crate::telegram::{BotConversation, TelegramError, TelegramInviter};
+
+/// A 429 asking for at most this long is waited out within the update.
+const SHORT_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
+where
+    S: FrontDoorStore,
+    T: BotConversation + TelegramInviter,
+    I: InvoiceApi,
+    Q: DelayedQueue,
+    V: MessageQueue,
+{
+    pub async fn receive(&self, request: BotRequest<'_>) -> BotOutcome {
+        let outcome = self.answer(request).await;
+        metrics::outcome(stage::BOT, outcome.word());
+        outcome
+    }
+
+    pub(super) async fn answer(&self, request: BotRequest<'_>) -> BotOutcome {
+        if !request.method.eq_ignore_ascii_case("POST") {
+            return BotOutcome::MethodNotAllowed;
+        }
+        if !self.setup.secret.matches(request.secret) {
+            warn!("bot webhook call without the right secret token: refused");
+            metrics::count(signal::BOT_WEBHOOK_SECRET_REJECTED);
+            return BotOutcome::BadSecret;
+        }
+        let update = match BotUpdate::parse(request.body) {
+            Ok(update) => update,
+            Err(UpdateError::TooLarge) => return BotOutcome::TooLarge,
+            Err(UpdateError::NotAnUpdate) => return BotOutcome::BadRequest,
+        };
+        if let BotEvent::Ignored(why) = update.event {
+            info!(update_id = update.update_id, why, "update ignored");
+            return BotOutcome::Ignored;
+        }
+        let key = OnceKey::Update(update.update_id);
+        let claim = self.once_claim(self.clock.now(), KEEP_RECORDS);
+        let token = &claim.token;
+        match self.store.claim_once(key, &claim).await {
+            Ok(OnceFound::Claimed) => {}
+            Ok(OnceFound::Done { .. }) => return BotOutcome::AlreadyHandled,
+            Ok(OnceFound::Leased { .. }) => return BotOutcome::Busy,
+            Err(e) => {
+                error!(error = %e, "update record not claimed: Telegram will retry");
+                return BotOutcome::Unavailable;
+            }
+        }
+        match self.work(&update.event).await {
+            Ok(()) => {}
+            Err(e) if e.retry_helps() => {
+                warn!(update_id = update.update_id, error = %e, "update not handled now: Telegram will retry");
+                // Best effort: a lease left behind lapses on its own.
+                let _ = self.store.release_once(key, token).await;
+                metrics::count(signal::BOT_UPDATE_RETRIED);
+                return BotOutcome::Unavailable;
+            }
+            Err(e) => {
+                error!(update_id = update.update_id, error = %e, "update cannot be handled; a retry would not help");
+                metrics::count(signal::BOT_UPDATE_FAILED);
+            }
+        }
+        match self
+            .store
+            .finish_once(key, token, None, self.clock.now())
+            .await
+        {
+            Ok(Fenced::Done) => BotOutcome::Handled,
+            // Another worker took over after our lease lapsed: it finishes it.
+            Ok(Fenced::LeaseLost) => BotOutcome::Handled,
+            Err(e) => {
+                error!(error = %e, "update handled but not marked done: a redelivery runs it again");
+                BotOutcome::Unavailable
+            }
+        }
+    }
+
+    pub(super) async fn work(&self, event: &BotEvent) -> Result<(), BotError> {
+        match event {
+            BotEvent::Message(message) => self.on_message(message).await,
+            BotEvent::Button(press) => self.on_button(press).await,
+            BotEvent::JoinRequest(request) => {
+                self.admission().decide(request, self.clock.now()).await?;
+                Ok(())
+            }
+            BotEvent::BotMembership(change) => {
+                self.on_bot_membership(change).await;
+                Ok(())
+            }
+            BotEvent::Ignored(_) => Ok(()),
+        }
+    }
+
+    /// lease and kept for `keep_for`.
+    pub(super) fn once_claim(&self, now: DateTime<Utc>, keep_for: TimeDelta) -> OnceClaim {
+        OnceClaim {
+            token: uuid::Uuid::new_v4().to_string(),
+            lease_until: now + self.setup.timing.update_lease,
+            keep_until: now + keep_for,
+            now,
+        }
+    }
+
+    pub(super) async fn send(&self, chat_id: i64, menu: &Menu) -> Result<(), BotError> {
+        let mut waited = false;
+        loop {
+            let send = self.telegram.send_menu(chat_id, &menu.text, &menu.buttons);
+            match bounded(self.setup.timing.call_timeout, send).await {
+                // The user blocked the bot: nothing to tell them, nothing to retry.
+                Ok(()) | Err(TelegramError::UserUnreachable(_)) => return Ok(()),
+                // A user tapping faster than Telegram's one message a second per chat:
+                // a short pause beats a redelivery of the whole update.
+                Err(TelegramError::RetryAfter(pause)) if !waited && pause <= SHORT_PAUSE => {
+                    waited = true;
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    pub(super) async fn say(&self, chat_id: i64, text: &str) -> Result<(), BotError> {
+        self.send(
+            chat_id,
+            &Menu {
+                text: text.to_owned(),
+                buttons: Vec::new(),
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,148 @@
+//! The bot webhook's decision: from Telegram's HTTP request to one outcome, with its
+//! effects. Order: method, then the secret header (nothing else is read without it),
+//! then size and shape, then the update's once-record, then the work.
+//!
+//! Each update is handled once: its record is claimed with a lease before any work and
+//! marked done after it (kept 48 h). A redelivered update that is done does nothing; one
+//! whose worker crashed half-way runs again once the lease lapses (its effects are safe
+//! to repeat: menus and notices may be sent again, the invoice is claimed on its own
+//! record, approving or declining a handled request is no error). The answer is 200 for
+//! anything handled or deliberately ignored, 401 for a wrong secret, 4xx for a body that
+//! is no update, and 500 only when a retry can help (the store, Telegram or NOWPayments
+//! down for now, or another worker holding the update), because Telegram retries every
+//! non-2xx answer.
+//!
+//! One job a file: `outcome` (the words, statuses and errors), `dispatch` (request to
+//! outcome, once-records), `commands` (/start, /help, buttons), `purchase` (tier to
+//! invoice), `status` (/status and its re-invite), `membership` (the bot's own rights).
+//! Its tests are in `functions/bot-webhook/src/tests/` (the handler on the in-memory
+//! store, with the fake Bot API and fake NOWPayments).
+
+use crate::bot::admission::Admission;
+use crate::bot::invoice::{InvoiceApi, InvoiceUrls};
+use crate::bot::secret::WebhookSecret;
+use crate::bot::texts::BotTexts;
+use crate::bot::timing::BotTiming;
+use crate::clock::{SharedClock, system_clock};
+use crate::directory::ChannelDirectory;
+use crate::queue::{DelayedQueue, MessageQueue};
+use crate::store::{BotStore, OperatorStore, SubscriptionStore};
+use crate::subscription::LifecycleSettings;
+use crate::telegram::{BotConversation, TelegramInviter};
+
+mod commands;
+mod dispatch;
+mod membership;
+mod outcome;
+mod purchase;
+mod status;
+
+pub use outcome::{BotError, BotOutcome, BotRequest};
+
+/// What the bot works with besides its ports.
+#[derive(Debug, Clone)]
+pub struct BotSetup {
+    pub secret: WebhookSecret,
+    pub directory: ChannelDirectory,
+    pub texts: BotTexts,
+    pub settings: LifecycleSettings,
+    pub urls: InvoiceUrls,
+    pub timing: BotTiming,
+}
+
+/// The store ports the bot uses: its once-records, subscriptions (`/status`,
+/// admission) and the operator's re-issue of an invite (`/status`).
+pub trait FrontDoorStore: BotStore + SubscriptionStore + OperatorStore {}
+
+impl<S> FrontDoorStore for S where S: BotStore + SubscriptionStore + OperatorStore {}
+
+impl BotSetup {
+    /// A bot with the default texts, lifecycle settings and timing, and no success URL;
+    /// set any field after.
+    pub fn new(
+        secret: WebhookSecret,
+        directory: ChannelDirectory,
+        ipn_callback_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            secret,
+            directory,
+            texts: BotTexts::default(),
+            settings: LifecycleSettings::default(),
+            urls: InvoiceUrls {
+                ipn_callback_url: ipn_callback_url.into(),
+                success_url: None,
+            },
+            timing: BotTiming::default(),
+        }
+    }
+}
+
+pub struct BotFrontDoor<S, T, I, Q, V> {
+    setup: BotSetup,
+    store: S,
+    telegram: T,
+    invoices: I,
+    /// Delayed re-checks of join requests.
+    rechecks: Q,
+    /// The invite queue, for /status's re-issued invite.
+    invites: V,
+    clock: SharedClock,
+}
+
+impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
+where
+    S: FrontDoorStore,
+    T: BotConversation + TelegramInviter,
+    I: InvoiceApi,
+    Q: DelayedQueue,
+    V: MessageQueue,
+{
+    pub fn new(
+        setup: BotSetup,
+        store: S,
+        telegram: T,
+        invoices: I,
+        rechecks: Q,
+        invites: V,
+    ) -> Self {
+        Self {
+            setup,
+            store,
+            telegram,
+            invoices,
+            rechecks,
+            invites,
+            clock: system_clock(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn rechecks(&self) -> &Q {
+        &self.rechecks
+    }
+
+    pub fn invites(&self) -> &V {
+        &self.invites
+    }
+
+    pub fn admission(&self) -> Admission<'_, S, T, Q> {
+        Admission {
+            store: &self.store,
+            telegram: &self.telegram,
+            rechecks: &self.rechecks,
+            directory: &self.setup.directory,
+            texts: &self.setup.texts,
+            settings: &self.setup.settings,
+            timing: self.setup.timing,
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! A tier to an invoice: made once a buyer, channel and tier a 10-minute window
+//! (claimed before NOWPayments is called), and the purchase noted so a join request from
+//! its buyer waits for the grant.
+//!
+//! Tests: `functions/bot-webhook/src/tests/purchase.rs`.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::info;
+
+use super::outcome::BotError;
+use super::{BotFrontDoor, FrontDoorStore};
+use crate::bot::invoice::{Invoice, InvoiceApi, InvoiceError, InvoiceRequest, invoice_keys};
+use crate::bot::timing::KEEP_RECORDS;
+use crate::directory::ChannelEntry;
+use crate::order::UserId;
+use crate::queue::{DelayedQueue, MessageQueue};
+use crate::store::{Fenced, OnceFound};
+use crate::telegram::{BotConversation, TelegramInviter};
+
+impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
+where
+    S: FrontDoorStore,
+    T: BotConversation + TelegramInviter,
+    I: InvoiceApi,
+    Q: DelayedQueue,
+    V: MessageQueue,
+{
+    /// The invoice for this buyer, channel and tier in this 10-minute window: made once
+    /// (claimed before NOWPayments is called), shown again after. One made less than 10
+    /// minutes ago in the window before is shown too, and kept as this window's.
+    pub(super) async fn invoice(
+        &self,
+        user_id: i64,
+        entry: &ChannelEntry,
+        tier: u32,
+    ) -> Result<Invoice, BotError> {
+        let now = self.clock.now();
+        // First, and on every tap: a buyer shown a Pay button always has their purchase
+        // noted, even when an earlier attempt made the invoice and then failed.
+        self.note_purchase(user_id, entry.channel_id, now).await?;
+        let [key, previous] = invoice_keys(user_id, entry.channel_id, tier, now);
+        let claim = self.once_claim(now, KEEP_RECORDS);
+        let token = &claim.token;
+        match self.store.claim_once(key, &claim).await? {
+            OnceFound::Done { result } => {
+                return Invoice::stored(result).ok_or(BotError::InvoiceBusy);
+            }
+            OnceFound::Leased { .. } => return Err(BotError::InvoiceBusy),
+            OnceFound::Claimed => {}
+        }
+        let recent = self
+            .store
+            .read_once(previous)
+            .await?
+            .and_then(|record| Invoice::stored(record.result))
+            .filter(|invoice| invoice.fresh_at(now));
+        let invoice = match recent {
+            Some(invoice) => invoice,
+            None => match self.create_invoice(user_id, entry, tier, now).await {
+                Ok(invoice) => invoice,
+                Err(e) => {
+                    let _ = self.store.release_once(key, token).await;
+                    return Err(e);
+                }
+            },
+        };
+        let json = serde_json::to_string(&invoice).expect("an invoice serializes");
+        let invoice = match self
+            .store
+            .finish_once(key, token, Some(&json), self.clock.now())
+            .await?
+        {
+            Fenced::Done => invoice,
+            // Our lease lapsed and another worker made one: show theirs, ours is never seen.
+            Fenced::LeaseLost => self
+                .store
+                .read_once(key)
+                .await?
+                .and_then(|record| Invoice::stored(record.result))
+                .unwrap_or(invoice),
+        };
+        info!(user_id, channel_id = entry.channel_id, invoice_id = %invoice.id, "invoice ready");
+        Ok(invoice)
+    }
+
+    pub(super) async fn create_invoice(
+        &self,
+        user_id: i64,
+        entry: &ChannelEntry,
+        tier: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Invoice, BotError> {
+        let request = UserId::new(user_id)
+            .ok()
+            .and_then(|user| {
+                InvoiceRequest::for_tier(user, entry, &entry.tiers[tier as usize], &self.setup.urls)
+            })
+            .ok_or_else(|| InvoiceError::Refused("the order id cannot be formed".into()))?;
+        let mut invoice = self.invoices.create_invoice(&request).await?;
+        invoice.created_at = Some(now);
+        Ok(invoice)
+    }
+
+    /// Notes that this buyer started a purchase of this channel (this hour), so that a
+    /// join request from them waits for the payment.
+    pub(super) async fn note_purchase(
+        &self,
+        user_id: i64,
+        channel_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), BotError> {
+        let key = crate::bot::admission::purchase_keys(user_id, channel_id, now)[0];
+        let claim = self.once_claim(now, TimeDelta::hours(2));
+        if self.store.claim_once(key, &claim).await? == OnceFound::Claimed {
+            // A lapsed lease means another worker finishes it: either way it is noted.
+            let _ = self.store.finish_once(key, &claim.token, None, now).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! /status: the buyer's subscriptions, and their invite again when they are not in
+//! the channel (once per buyer and channel in a window, through the operator's re-issue).
+//!
+//! Tests: `functions/bot-webhook/src/tests/status.rs`.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::info;
+
+use super::outcome::BotError;
+use super::{BotFrontDoor, FrontDoorStore};
+use crate::bot::invoice::InvoiceApi;
+use crate::bot::menu::channel_title;
+use crate::bot::texts::{fill, format_time};
+use crate::bot::timing::bounded;
+use crate::bot::update::PrivateMessage;
+use crate::ipn::PaymentId;
+use crate::operator::{LinkRevoker, Operator, OperatorError};
+use crate::order::UserId;
+use crate::queue::{DelayedQueue, MessageQueue};
+use crate::store::{OnceFound, OnceKey};
+use crate::subscription::{GrantSource, Subscription, SubscriptionKey};
+use crate::telegram::{BotConversation, TelegramInviter};
+
+/// A link /status sends must admit for at least this long yet.
+const LINK_STILL_GOOD_FOR: TimeDelta = TimeDelta::minutes(10);
+/// One re-issued invite per buyer and channel in this window.
+const REINVITE_WINDOW_SECONDS: i64 = 600;
+
+impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
+where
+    S: FrontDoorStore,
+    T: BotConversation + TelegramInviter,
+    I: InvoiceApi,
+    Q: DelayedQueue,
+    V: MessageQueue,
+{
+    pub(super) async fn on_status(&self, message: &PrivateMessage) -> Result<(), BotError> {
+        let texts = &self.setup.texts;
+        let Ok(user) = UserId::new(message.user_id) else {
+            return self.say(message.chat_id, &texts.status_none).await;
+        };
+        let now = self.clock.now();
+        let mut lines = Vec::new();
+        let mut follow_ups = Vec::new();
+        let mut seen = Vec::new();
+        for entry in self.setup.directory.channels() {
+            if seen.contains(&entry.private_channel_id) {
+                continue;
+            }
+            seen.push(entry.private_channel_id);
+            let key = SubscriptionKey::new(user, entry.private_channel_id);
+            let Some(subscription) = self.store.get_subscription(key).await? else {
+                continue;
+            };
+            let status = subscription.status(now, &self.setup.settings);
+            let title = channel_title(entry);
+            lines.push(fill(
+                &texts.status_line,
+                &[
+                    ("channel", &title),
+                    ("status", status.as_str()),
+                    ("expires_at", &format_time(subscription.expires_at)),
+                ],
+            ));
+            if subscription.is_active(now, &self.setup.settings)
+                && !bounded(
+                    self.setup.timing.call_timeout,
+                    self.telegram
+                        .is_member(entry.private_channel_id, message.user_id),
+                )
+                .await?
+            {
+                follow_ups.push(self.invite_again(&subscription, &title, now).await?);
+            }
+        }
+        if lines.is_empty() {
+            return self.say(message.chat_id, &texts.status_none).await;
+        }
+        self.say(message.chat_id, &lines.join("\n")).await?;
+        for text in follow_ups {
+            self.say(message.chat_id, &text).await?;
+        }
+        Ok(())
+    }
+
+    /// An active buyer who is not in the channel: the subscription's live link while it
+    /// admits, else one re-issued invite (per 10 minutes) through the invite sender,
+    /// which sends the live link or replaces it: never a second link.
+    pub(super) async fn invite_again(
+        &self,
+        subscription: &Subscription,
+        title: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, BotError> {
+        let texts = &self.setup.texts;
+        if let Some(link) =
+            subscription.sendable_link(|link| link.expires_at > now + LINK_STILL_GOOD_FOR)
+        {
+            return Ok(fill(
+                &texts.status_link,
+                &[("channel", title), ("link", &link.url)],
+            ));
+        }
+        let payment = subscription
+            .live_link
+            .as_ref()
+            .map(|link| link.made_for)
+            .or_else(|| {
+                subscription
+                    .grants
+                    .iter()
+                    .rev()
+                    .find_map(|grant| match grant.source {
+                        GrantSource::Payment(id) => Some(id),
+                        GrantSource::Operator(_) => None,
+                    })
+            })
+            .and_then(|id| PaymentId::new(id).ok());
+        let key = OnceKey::Reinvite {
+            user_id: subscription.key.user_id.get(),
+            channel_id: subscription.key.channel_id,
+            window: now.timestamp().div_euclid(REINVITE_WINDOW_SECONDS),
+        };
+        let claim = self.once_claim(now, TimeDelta::seconds(REINVITE_WINDOW_SECONDS));
+        let token = &claim.token;
+        if let (Some(payment), OnceFound::Claimed) =
+            (payment, self.store.claim_once(key, &claim).await?)
+        {
+            let operator = Operator::new(&self.store, self.clock.clone());
+            let bot = LinkRevoker {
+                telegram: Some(&self.telegram),
+                directory: Some(&self.setup.directory),
+            };
+            match operator.reissue(payment, bot, &self.invites).await {
+                Ok(_) | Err(OperatorError::RevokeFailed { .. }) => {}
+                Err(e) => {
+                    let _ = self.store.release_once(key, token).await;
+                    return Err(e.into());
+                }
+            }
+            // A lapsed lease means another worker finishes it: either way it is noted.
+            let _ = self.store.finish_once(key, token, None, now).await?;
+            info!(%payment, "invite re-issued for /status");
+        }
+        Ok(fill(&texts.status_link_coming, &[("channel", title)]))
+    }
+}

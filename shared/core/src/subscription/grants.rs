@@ -1,0 +1,245 @@
+//! The rules of paid time, pure functions of the stored facts and `now`: the fold of
+//! grants and cut-offs into an expiry, a first grant, a renewal, a refund, and what a
+//! record says of itself (status, active, renewal, paid until, its live link). Every
+//! change returns the next version of the record; the store writes it only if the stored
+//! version is still the one it was computed from, so each change is decided by one
+//! conditional write, whatever runs beside it. Tests: `super::tests`.
+
+use chrono::{DateTime, Utc};
+
+use super::duration::AccessDuration;
+use super::record::{
+    Ended, Ending, GrantSource, LiveLink, Refused, Subscription, SubscriptionKey,
+    SubscriptionStatus, Task, TimeGrant, ms,
+};
+use super::settings::LifecycleSettings;
+
+/// The paid time: over the grants not refunded, in (`accepted_at`, source) order,
+/// `acc = max(accepted_at, acc) + duration`; an operator's `end` at time `t` caps what
+/// was bought before it (`acc = min(acc, t)`), and time bought after it starts afresh.
+/// `None` when nothing is left.
+pub fn fold_expiry(grants: &[TimeGrant], cut_offs: &[DateTime<Utc>]) -> Option<DateTime<Utc>> {
+    let mut live: Vec<&TimeGrant> = grants.iter().filter(|g| g.refunded_at.is_none()).collect();
+    live.sort_by(|a, b| (a.accepted_at, &a.source).cmp(&(b.accepted_at, &b.source)));
+    let mut cuts: Vec<DateTime<Utc>> = cut_offs.to_vec();
+    cuts.sort();
+    let mut cuts = cuts.into_iter().peekable();
+    let mut acc: Option<DateTime<Utc>> = None;
+    for grant in live {
+        // A cut at the same instant as a grant comes after it: the cut wins.
+        while let Some(cut) = cuts.next_if(|cut| *cut < grant.accepted_at) {
+            acc = acc.map(|acc| acc.min(cut));
+        }
+        let start = acc.map_or(grant.accepted_at, |acc| acc.max(grant.accepted_at));
+        acc = Some(start + grant.access.as_delta());
+    }
+    for cut in cuts {
+        acc = acc.map(|acc| acc.min(cut));
+    }
+    acc
+}
+
+impl Subscription {
+    /// A subscription's first grant: version 1.
+    pub fn first(
+        key: SubscriptionKey,
+        grant: TimeGrant,
+        now: DateTime<Utc>,
+        settings: &LifecycleSettings,
+    ) -> Self {
+        let now = ms(now);
+        let mut first = Self {
+            key,
+            version: 0,
+            expires_at: now,
+            expiry_set_at: now,
+            grants: Vec::new(),
+            cut_offs: Vec::new(),
+            reminded_before_seconds: None,
+            lease: None,
+            ended: None,
+            needs_invite: false,
+            next_due_at: None,
+            live_link: None,
+            history: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        first.push_grant(grant, now);
+        first.finish(now, settings)
+    }
+
+    /// Adds a payment's (or an operator's) time, once per source.
+    pub fn grant(
+        &self,
+        grant: TimeGrant,
+        now: DateTime<Utc>,
+        settings: &LifecycleSettings,
+    ) -> Result<Self, Refused> {
+        if self.grants.iter().any(|g| g.source == grant.source) {
+            return Err(Refused::AlreadyGranted);
+        }
+        let now = ms(now);
+        let mut next = self.clone();
+        next.push_grant(grant, now);
+        Ok(next.finish(now, settings))
+    }
+
+    /// Takes a refunded payment out of the fold, once. A refund that arrives before its
+    /// grant leaves the grant in the list already refunded, so the grant, when it comes,
+    /// counts nothing.
+    pub fn refund(
+        &self,
+        source: &GrantSource,
+        now: DateTime<Utc>,
+        settings: &LifecycleSettings,
+    ) -> Result<Self, Refused> {
+        let now = ms(now);
+        let mut next = self.clone();
+        match next.grants.iter_mut().find(|g| &g.source == source) {
+            Some(grant) if grant.refunded_at.is_some() => return Err(Refused::NothingToRefund),
+            Some(grant) => grant.refunded_at = Some(now),
+            None => next.grants.push(TimeGrant {
+                source: source.clone(),
+                accepted_at: now,
+                // Out of the fold: its length never counts.
+                access: AccessDuration::from_seconds(1).expect("positive"),
+                refunded_at: Some(now),
+                crossed_removal: false,
+            }),
+        }
+        next.note(now, format!("refunded {}", source_label(source)), None);
+        let _ = next.refold(now);
+        Ok(next.finish(now, settings))
+    }
+
+    pub fn status(&self, now: DateTime<Utc>, settings: &LifecycleSettings) -> SubscriptionStatus {
+        match &self.ended {
+            Some(Ended {
+                how: Ending::Removed { .. },
+                ..
+            }) => SubscriptionStatus::Removed,
+            Some(Ended {
+                how: Ending::RemovalFailed { .. },
+                ..
+            }) => SubscriptionStatus::RemovalFailed,
+            None if self.is_active(now, settings) => SubscriptionStatus::Active,
+            None => SubscriptionStatus::Expired,
+        }
+    }
+
+    /// Whether `source`'s grant met a removal ([`TimeGrant::crossed_removal`]).
+    pub fn crossed_removal(&self, source: &GrantSource) -> bool {
+        self.grants
+            .iter()
+            .any(|g| &g.source == source && g.crossed_removal)
+    }
+
+    /// Whether `source`'s time came after other paid time of this buyer (a renewal, or a
+    /// return): its invite first asks whether the buyer is still in the channel.
+    pub fn is_renewal(&self, source: &GrantSource) -> bool {
+        let Some(this) = self.grants.iter().find(|g| &g.source == source) else {
+            return false;
+        };
+        self.grants.iter().any(|other| {
+            other.refunded_at.is_none()
+                && (other.accepted_at, &other.source) < (this.accepted_at, &this.source)
+        })
+    }
+
+    /// Until when a link for this subscription may admit: its end plus the grace.
+    pub fn paid_until(&self, settings: &LifecycleSettings) -> DateTime<Utc> {
+        self.expires_at + settings.grace
+    }
+
+    /// Whether a stored row's key and version columns are this record's: what each
+    /// backend checks on read (a disagreement is an unreadable row, never a guess).
+    pub fn stored_as(&self, user_id: i64, channel_id: i64, version: Option<u64>) -> bool {
+        self.key.user_id.get() == user_id
+            && self.key.channel_id == channel_id
+            && version == Some(self.version)
+    }
+
+    pub fn removal_failed(&self) -> bool {
+        matches!(
+            self.ended,
+            Some(Ended {
+                how: Ending::RemovalFailed { .. },
+                ..
+            })
+        )
+    }
+
+    /// The one "active" rule, shared by removal and admission: `now < expires_at + grace`.
+    pub fn is_active(&self, now: DateTime<Utc>, settings: &LifecycleSettings) -> bool {
+        now < self.expires_at + settings.grace
+    }
+
+    pub(super) fn push_grant(&mut self, grant: TimeGrant, now: DateTime<Utc>) {
+        let event = format!(
+            "granted {} by {}",
+            grant.access,
+            source_label(&grant.source)
+        );
+        self.grants.push(grant);
+        self.note(now, event, None);
+        if self.refold(now)
+            && let Some(pushed) = self.grants.last_mut()
+        {
+            pushed.crossed_removal = true;
+        }
+    }
+
+    /// Recomputes the expiry from the grants; a moved expiry starts its reminders and
+    /// ending afresh, and one that reopens a removed buyer's access needs an invite.
+    /// Whether the change crossed a removal (the buyer may be out).
+    pub(super) fn refold(&mut self, now: DateTime<Utc>) -> bool {
+        let first = self.grants.iter().map(|g| g.accepted_at).min();
+        let expires_at = fold_expiry(&self.grants, &self.cut_offs)
+            .or(first)
+            .unwrap_or(self.expires_at);
+        if expires_at == self.expires_at && self.version > 0 {
+            return false;
+        }
+        let was_removed = matches!(
+            self.ended,
+            Some(Ended {
+                how: Ending::Removed { .. },
+                ..
+            })
+        );
+        // Live or lapsed: a remover that crashed may have removed the buyer already.
+        let removal_running = self
+            .lease
+            .as_ref()
+            .is_some_and(|lease| lease.task == Task::Removal);
+        let crossed = was_removed || removal_running;
+        if crossed {
+            self.needs_invite = true;
+        }
+        self.expires_at = expires_at;
+        self.expiry_set_at = now;
+        self.reminded_before_seconds = None;
+        self.ended = None;
+        crossed
+    }
+
+    /// The live link, if `good` says it may still be sent (its remaining lifetime).
+    pub fn sendable_link(&self, good: impl Fn(&LiveLink) -> bool) -> Option<&LiveLink> {
+        self.live_link.as_ref().filter(|link| good(link))
+    }
+
+    /// The next version with `link` as the live link.
+    pub fn with_live_link(&self, link: LiveLink, now: DateTime<Utc>) -> Self {
+        let mut next = self.clone();
+        next.live_link = Some(link);
+        next.bump(ms(now))
+    }
+}
+
+fn source_label(source: &GrantSource) -> String {
+    match source {
+        GrantSource::Payment(id) => format!("payment {id}"),
+        GrantSource::Operator(id) => format!("operator grant {id}"),
+    }
+}

@@ -1,0 +1,262 @@
+//! The subscription record and the values around it: the key, a grant of time, the
+//! lifecycle's tasks, leases and endings, the live link. What lower floors (the store
+//! and queue ports, the directory) may import; the rules that move a record are in
+//! `grants` (time) and `tasks` (reminders and removal), the workflows in `crate::access`.
+//!
+//! Tests: `super::tests`.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::duration::AccessDuration;
+use crate::order::UserId;
+
+/// A subscription is one buyer in one private channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SubscriptionKey {
+    pub user_id: UserId,
+    /// The private channel admitted to (not the order's channel id).
+    pub channel_id: i64,
+}
+
+impl SubscriptionKey {
+    pub fn new(user_id: UserId, channel_id: i64) -> Self {
+        Self {
+            user_id,
+            channel_id,
+        }
+    }
+
+    /// A stable shard in `0..shards` (the DynamoDB due index spreads its partition key
+    /// over shards so that a burst of expiries does not land on one partition).
+    pub fn shard(&self, shards: u32) -> u32 {
+        // Fixed arithmetic, not a std hasher: the shard is stored and must not change
+        // between releases.
+        let mixed = (self.user_id.get() as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(self.channel_id as u64)
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        ((mixed >> 33) % u64::from(shards.max(1))) as u32
+    }
+}
+
+impl std::fmt::Display for SubscriptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "user {} in channel {}", self.user_id, self.channel_id)
+    }
+}
+
+/// What bought a stretch of time: a payment (once, by its id) or an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantSource {
+    Payment(i64),
+    /// An operator's `extend`, by a fresh id.
+    Operator(String),
+}
+
+/// One stretch of paid time, as the fold reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeGrant {
+    pub source: GrantSource,
+    /// The payment record's `created_at` (the approval time for a reviewed payment).
+    pub accepted_at: DateTime<Utc>,
+    pub access: AccessDuration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<DateTime<Utc>>,
+    /// This grant met a removal (running, or done for an older end): its buyer may be out
+    /// or on the way out, so its invite must carry a link, never "renewed in place".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crossed_removal: bool,
+}
+
+/// Work the lifecycle does on a subscription, one at a time under a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "task")]
+pub enum Task {
+    /// The reminder `before_seconds` ahead of the expiry.
+    Reminder { before_seconds: u64 },
+    /// `unbanChatMember` once the paid time and the grace are over.
+    Removal,
+    /// Tell the buyer, once, that it ended.
+    EndNotice,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reminder { .. } => "reminder",
+            Self::Removal => "removal",
+            Self::EndNotice => "end_notice",
+        }
+    }
+}
+
+/// A lifecycle worker's claim: its fencing token, until when, on which task, and the
+/// expiry it decided on (a completion re-checks it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkLease {
+    pub token: String,
+    pub until: DateTime<Utc>,
+    #[serde(flatten)]
+    pub task: Task,
+    pub for_expiry: DateTime<Utc>,
+}
+
+/// How the current expiry ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "how")]
+pub enum Ending {
+    Removed {
+        notice_sent: bool,
+    },
+    /// Telegram refused for good (the buyer is an admin or the owner, the bot lacks
+    /// rights): skipped by the sweeper until an operator acts.
+    RemovalFailed {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ended {
+    pub for_expiry: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub how: Ending,
+}
+
+/// One line of the subscription's history: what happened, when, and why if a human said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where a subscription stands, for listings and the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Active,
+    /// Past its paid time and grace, removal not done yet.
+    Expired,
+    Removed,
+    RemovalFailed,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Removed => "removed",
+            Self::RemovalFailed => "removal_failed",
+        }
+    }
+}
+
+/// One `subscriptions` row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub key: SubscriptionKey,
+    /// Bumped by every write; a write applies only over the version it was computed from.
+    pub version: u64,
+    pub grants: Vec<TimeGrant>,
+    /// When an operator ended the subscription (`telepay subscriptions end`): the fold
+    /// caps the time bought before each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut_offs: Vec<DateTime<Utc>>,
+    /// The fold of `grants` (the first grant's time if every grant was refunded).
+    pub expires_at: DateTime<Utc>,
+    /// When `expires_at` last changed: reminder points already past then are skipped.
+    pub expiry_set_at: DateTime<Utc>,
+    /// The smallest reminder point already sent for `expires_at`: every point at or
+    /// above it is done. Cleared when the expiry moves.
+    #[serde(default)]
+    pub reminded_before_seconds: Option<u64>,
+    #[serde(default)]
+    pub lease: Option<WorkLease>,
+    /// Set only while it applies to `expires_at`; cleared when the expiry moves.
+    #[serde(default)]
+    pub ended: Option<Ended>,
+    /// A grant crossed a removal (a live removal lease, or a completed removal of an
+    /// older expiry): the invite path must make sure the buyer gets back in.
+    #[serde(default)]
+    pub needs_invite: bool,
+    /// When the sweeper should look next (`None`: nothing pending, off the due index).
+    #[serde(default)]
+    pub next_due_at: Option<DateTime<Utc>>,
+    /// The one invite link this buyer's payments share ([`super::live_link`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_link: Option<LiveLink>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why a change does not apply (nothing is written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// This payment (or operator grant) is already in the fold.
+    AlreadyGranted,
+    /// Not granted here, or already refunded.
+    NothingToRefund,
+    /// The task is not due now (renewed, already done, not yet time).
+    NotDue,
+    /// Another worker holds a live lease until then.
+    Leased { until: DateTime<Utc> },
+    /// The lease is no longer ours: another worker took over.
+    LeaseLost,
+}
+
+/// What a lifecycle worker reports when it finishes its task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskDone {
+    ReminderSent,
+    /// `unbanChatMember` succeeded (a user who already left counts).
+    Removed,
+    RemovalFailed {
+        reason: String,
+    },
+    NoticeSent,
+}
+
+/// What a completion found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Recorded,
+    /// The expiry moved while the worker held its lease (a renewal crossed it): nothing
+    /// recorded for the old expiry; a crossed removal marks `needs_invite`.
+    ExpiryMoved,
+}
+
+pub(super) fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    // Millisecond precision: what every backend stores exactly.
+    t.trunc_subsecs(3)
+}
+
+/// The subscription's invite link, as Telegram made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveLink {
+    pub url: String,
+    /// Its `expire_date`.
+    pub expires_at: DateTime<Utc>,
+    /// The payment whose invite made it.
+    pub made_for: i64,
+    pub made_at: DateTime<Utc>,
+}
+
+/// What settling a candidate link found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkDecision {
+    /// The candidate is the live link now (or was already). `replaced`: the live link it
+    /// took over from (expired or too short-lived), to revoke.
+    Ours { replaced: Option<LiveLink> },
+    /// Another good link is live (a racing payment of the same buyer made it): send that
+    /// one, and revoke the candidate.
+    Theirs(LiveLink),
+    /// No subscription holds this buyer's time: the payment's own link stands.
+    NoSubscription,
+}
