@@ -12,9 +12,9 @@ use fake_nowpayments::FakeNowPayments;
 use lambda_http::{Body, http};
 use serde_json::json;
 use telepay_core::access::grant_time;
-use telepay_core::bot::admission::Admission;
-use telepay_core::bot::{BotFrontDoor, BotSetup, BotTexts, BotTiming, WebhookSecret};
-use telepay_core::clock::{SharedClock, system_clock};
+use telepay_core::bot::{BotSetup, BotTiming, WebhookSecret};
+use telepay_core::chain::BotStages;
+use telepay_core::clock::system_clock;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::order::UserId;
 use telepay_core::store::{BotStore, OnceKey};
@@ -75,7 +75,11 @@ async fn a_join_request_racing_its_payment_waits_on_sqs_and_is_approved_after_th
         recheck_every: Duration::from_secs(3),
         ..BotTiming::default()
     };
-    let bot = BotFrontDoor::new(
+    // Both bot stages as deployed: bot-webhook's front door and admission-recheck's stage.
+    let BotStages {
+        front_door: bot,
+        admission: recheck,
+    } = BotStages::wire(
         BotSetup {
             timing,
             ..BotSetup::new(
@@ -93,6 +97,7 @@ async fn a_join_request_racing_its_payment_waits_on_sqs_and_is_approved_after_th
         .unwrap(),
         admission_queue.clone(),
         aws.queue(),
+        system_clock(),
     );
 
     // The buyer takes an invoice (one, on DynamoDB's once-records), then asks to join
@@ -167,23 +172,8 @@ async fn a_join_request_racing_its_payment_waits_on_sqs_and_is_approved_after_th
         }
     }
     assert_eq!(messages.len(), 1, "the re-check arrives after its delay");
-    let (texts, settings, inviter) = (
-        BotTexts::default(),
-        LifecycleSettings::default(),
-        telegram(),
-    );
-    let admission = Admission {
-        store: &store,
-        telegram: &inviter,
-        rechecks: &admission_queue,
-        directory: &directory,
-        texts: &texts,
-        settings: &settings,
-        timing,
-    };
-    let clock: SharedClock = system_clock();
     let event = sqs_batch(messages, Duration::from_secs(30));
-    let response = admission_recheck::handle(&admission, &clock, event)
+    let response = admission_recheck::handle(&recheck.admission(), &recheck.clock, event)
         .await
         .unwrap();
     assert!(response.batch_item_failures.is_empty());

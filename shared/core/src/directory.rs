@@ -22,6 +22,8 @@
 //! tolerance (percent of the tier price, default 1), or it is held for review. A tier sells
 //! either `subscription_days` or a `duration` (`"30d"`, `"12h"`, `"3m"`: see
 //! [`AccessDuration`]), never both.
+//!
+//! Tests: below.
 
 use std::collections::HashMap;
 

@@ -3,6 +3,8 @@
 //! Parsing is lenient where NOWPayments is loose (ids as numbers or strings, timestamps as
 //! ISO strings or epoch milliseconds) and strict where money is decided (a positive
 //! `payment_id`, a known `payment_status`). Unknown fields are kept, not dropped.
+//!
+//! Tests: below, `tests/tests/bad_input.rs`, and `make fuzz` (`ipn`).
 
 use std::fmt;
 use std::str::FromStr;

@@ -3,6 +3,8 @@
 //! Current form: `PGP-{user_id}|{channel_id}` (Telegram channel ids are negative).
 //! Legacy form: `PGP-{user_id}-{channel_id}`, where a channel's minus sign may have been
 //! eaten: `PGP-123--1003111266231` and `PGP-123-1003111266231` both mean `-1003111266231`.
+//!
+//! Tests: below.
 
 use std::fmt;
 

@@ -3,6 +3,8 @@
 //! The record keeps the seed's ten columns under their names, plus documented extras
 //! (`state`, `payload_hash`, and the purchase the next stages need). One vocabulary for
 //! states and hold reasons, with its storage spelling, used by every backend.
+//!
+//! Tests: below, and every backend in `tests/tests/conformance.rs`.
 
 use std::fmt;
 use std::str::FromStr;

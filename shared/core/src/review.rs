@@ -1,4 +1,6 @@
 //! An operator's approval of a held payment: what record it becomes.
+//!
+//! Tests: below, and `super::operator`'s.
 
 use chrono::{DateTime, Utc};
 

@@ -4,6 +4,9 @@
 //! body as sent but not always (pretty-printed or re-ordered by a proxy). So we verify over
 //! the raw bytes first (cheap, no parse) and only then over the canonical form, rebuilt
 //! here byte for byte as Node.js prints it.
+//!
+//! Tests: below, `shared/core/tests/node_canonical.rs` (against Node.js itself), and
+//! `make fuzz` (`ipn`).
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -3,6 +3,8 @@
 //! by a fixed interval; the deployment bounds how many instances run at once, so the
 //! bot's total stays under the limit. A 429 pauses the rest of the batch for its
 //! `retry_after`.
+//!
+//! Tests: below.
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The bot's menus: channels, a channel's tiers, the Pay button, built from the channel
 //! directory. Button data names what was chosen (`channel:<id>`, `buy:<id>:<tier>`),
 //! short enough for Telegram's 64 bytes, and is read back by [`Choice::parse`].
+//!
+//! Tests: below, and through the bot in `functions/bot-webhook/src/tests/commands.rs`.
 
 use super::texts::{BotTexts, fill};
 use crate::directory::{ChannelDirectory, ChannelEntry, Tier};

@@ -10,6 +10,8 @@
 //! - `invoice`: the NOWPayments invoice port and its once-per-window claim.
 //! - `admission`: join requests, and the delayed re-check of a payment on its way.
 //! - `timing`: the bot's clocks (update lease, call timeout, re-check pace).
+//!
+//! Tests: each file names its own.
 
 pub mod admission;
 pub mod front_door;

@@ -1,6 +1,8 @@
 //! The webhook secret Telegram sends back in `X-Telegram-Bot-Api-Secret-Token`: at least
 //! 32 characters of `A-Za-z0-9_-` (Telegram allows 1–256 of them; fewer than 32 is
 //! refused at cold start), compared in constant time, never printed.
+//!
+//! Tests: below, and `tests/tests/bot_bad_input.rs` through the handler.
 
 use std::fmt;
 

@@ -1,6 +1,8 @@
 //! What the bot says. Configurable as one JSON object of overrides
 //! (`TELEPAY_BOT_TEXTS`); English defaults. Placeholders: `{channel}`, `{price}`,
 //! `{duration}`, `{expires_at}`, `{status}`.
+//!
+//! Tests: below.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;

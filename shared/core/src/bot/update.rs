@@ -1,6 +1,8 @@
 //! Telegram updates, as far as the bot reads them. Only what a decision needs is parsed;
 //! every other field and every other kind of update is left alone, so a change on
 //! Telegram's side never makes an update unreadable.
+//!
+//! Tests: below, `tests/tests/bot_bad_input.rs`, and `make fuzz` (`bot_update`).
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;

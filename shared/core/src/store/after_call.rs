@@ -3,6 +3,9 @@
 //! a failed write is retried in place a few times first (50 ms, growing 4×), never past
 //! `give_up_at`. The invite sender and the lifecycle worker both write this way; their
 //! writes are fenced and idempotent under their lease token.
+//!
+//! Tests: through its callers (`functions/invite-sender/src/tests/protocol.rs`, the
+//! lifecycle worker's).
 
 use std::time::Duration;
 

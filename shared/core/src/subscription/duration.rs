@@ -1,6 +1,8 @@
 //! How long a tier admits: `subscription_days` (whole days) or `duration` (`"30d"`,
 //! `"12h"`, `"3m"`), held in seconds. Months are not a unit: they differ in length, and
 //! a buyer must be able to tell from the tier exactly when access ends (`"30d"`).
+//!
+//! Tests: below.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,7 @@
 //! The lifecycle's settings: when reminders go out, how long after expiry a member is
 //! removed, and the sweeper's and workers' timings. Read once at cold start.
+//!
+//! Tests: `super::tests`, and the configuration's in `telepay-shared`.
 
 use chrono::TimeDelta;
 

@@ -1,5 +1,7 @@
 //! What the lifecycle tells a buyer: a reminder before the end, a note when it ended.
 //! Configurable, with `{channel}`, `{expires_at}` and `{renewal_url}`; English defaults.
+//!
+//! Tests: below.
 
 use chrono::{DateTime, Utc};
 

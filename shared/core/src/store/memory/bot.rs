@@ -1,5 +1,7 @@
 //! The bot's once-records in memory: each operation checks its condition and writes
 //! under one lock.
+//!
+//! Tests: `tests/tests/bot_conformance.rs` (the memory backend among the four).
 
 use chrono::{DateTime, Utc};
 
