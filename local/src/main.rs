@@ -11,28 +11,23 @@
 //! `TELEPAY_NOWPAYMENTS_API_KEY` invoices come from the in-repo fake NOWPayments, whose
 //! pay action sends the signed IPNs back to this run's `/np-webhook`.
 //!
-//! `args` (the flag and the environment), `fakes` (the Bot API and NOWPayments, real or
-//! fake), `serve` (the stages, their consumers and the HTTP listener).
+//! `args` (the flag and the environment), `backends` (the SQLite file, or DynamoDB and
+//! SQS), `fakes` (the Bot API and NOWPayments, real or fake), `serve` (the stages, their
+//! consumers and the HTTP listener).
 
 mod args;
+mod backends;
 mod consumer;
 mod fakes;
 mod gateway;
 mod serve;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use telepay_core::chain::StageQueues;
 use telepay_core::signature::IpnSecret;
-use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
-use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
-use telepay_shared::local_queue::{LocalQueue, create_local_queues};
-use telepay_shared::sql::SqliteStore;
-use telepay_shared::sqs::SqsQueue;
-use telepay_shared::store::AnyStore;
+use telepay_shared::config::{Environment, ProcessEnvironment};
 use telepay_shared::telemetry;
 
 use args::Args;
@@ -74,62 +69,29 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    let settings = args::chain_settings(&env, secret, directory)?;
     if args.aws {
-        let store_config = StoreConfig::for_bot_from_env(&env)?;
-        let sdk = load_sdk_config(consumer_timeouts()).await;
-        let store = AnyStore::connect(&store_config, &sdk).await?;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let queue = |variable: &'static str| {
-            env.required(variable)
-                .map(|url| SqsQueue::new(sqs.clone(), url))
-        };
-        let queues = StageQueues {
-            processor: queue(config::PROCESSOR_QUEUE_URL)?,
-            invite: queue(config::INVITE_QUEUE_URL)?,
-            payout: queue(config::PAYOUT_QUEUE_URL)?,
-            lifecycle: queue(config::LIFECYCLE_QUEUE_URL)?,
-        };
+        let backend = backends::aws(&env).await?;
         let chain = Chain {
-            settings: args::chain_settings(&env, secret, directory)?,
-            store,
-            queues,
-            admission: queue(config::ADMISSION_QUEUE_URL)?,
+            settings,
+            store: backend.store,
+            queues: backend.queues,
+            admission: backend.admission,
             telegram,
             bot,
         };
         // The payout queue belongs to the payout consumer: left alone here.
-        chain.serve(addr, false, "DynamoDB + SQS (--aws)").await
+        chain.serve(addr, false, &backend.described).await
     } else {
-        let path = PathBuf::from(
-            env.get("TELEPAY_LOCAL_DB")
-                .unwrap_or_else(|| ".telepay/local.sqlite".into()),
-        );
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        let store = SqliteStore::open(&path).await?;
-        // A local file of our own: bringing it up to date at start is what a user wants.
-        store.migrate().await?;
-        create_local_queues(store.pool()).await?;
-        let queue = |name| LocalQueue::named(store.pool().clone(), name).expect("a local queue");
-        let queues = StageQueues {
-            processor: queue("processor"),
-            invite: queue("invite"),
-            payout: queue("payout"),
-            lifecycle: queue("lifecycle"),
-        };
-        let admission = queue("admission");
+        let backend = backends::sqlite(&env).await?;
         let chain = Chain {
-            settings: args::chain_settings(&env, secret, directory)?,
-            store,
-            queues,
-            admission,
+            settings,
+            store: backend.store,
+            queues: backend.queues,
+            admission: backend.admission,
             telegram,
             bot,
         };
-        chain
-            .serve(addr, true, &format!("SQLite file {}", path.display()))
-            .await
+        chain.serve(addr, true, &backend.described).await
     }
 }

@@ -16,9 +16,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use axum::routing::any;
-use telepay_core::access::{DEFAULT_TASKS_PER_SECOND, Pacer};
-use telepay_core::bot::BotFrontDoor;
+use telepay_core::access::{DEFAULT_TASKS_PER_SECOND, LifecycleWorker, Pacer, SubscriptionSweeper};
+use telepay_core::bot::{AdmissionStage, BotFrontDoor};
 use telepay_core::chain::{BotStages, ChainSettings, StageQueues, Stages};
+use telepay_core::invite::InviteSender;
+use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
 use telepay_core::store::{BotStore, IngressStore, PaymentStore, SubscriptionStore};
 use telepay_core::webhook::PaymentWebhook;
@@ -54,18 +56,29 @@ pub struct Chain<S, Q> {
 
 type LocalFrontDoor<S, Q> = BotFrontDoor<S, TelegramBotApi, NowPaymentsInvoices, Q, Q>;
 
-impl<S, Q> Chain<S, Q>
-where
-    S: PaymentStore + BotStore + Clone + 'static,
-    Q: MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static,
+/// The local run's store: every port of the chain and the bot, shared by the stages.
+pub trait LocalStore: PaymentStore + BotStore + Clone + 'static {}
+impl<S: PaymentStore + BotStore + Clone + 'static> LocalStore for S {}
+
+/// The local run's queues: what SQS gives the Lambda chain, and a batch source.
+pub trait LocalQueues:
+    MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static
 {
+}
+impl<Q> LocalQueues for Q where
+    Q: MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static
+{
+}
+
+impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
+    /// Wires every stage once, starts each queue's consumers and the sweeper, and serves
+    /// the two webhooks until Ctrl-C. `consume_payouts`: stand in for the payout service.
     pub async fn serve(
         self,
         addr: SocketAddr,
         consume_payouts: bool,
         backend: &str,
     ) -> anyhow::Result<()> {
-        let queues = self.queues.clone();
         let LocalBot {
             setup,
             invoices,
@@ -80,134 +93,152 @@ where
             self.queues.invite.clone(),
             self.settings.clock.clone(),
         );
-        let front_door: Arc<LocalFrontDoor<S, Q>> = Arc::new(bot.front_door);
-        let rechecker = Arc::new(bot.admission);
+        let queues = self.queues.clone();
         let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
-        let webhook = Arc::new(stages.webhook);
-        let processor = Arc::new(stages.processor);
-        let sender = Arc::new(stages.invite_sender);
-        let sweeper = stages.sweeper;
-        let lifecycle = Arc::new(stages.lifecycle);
-
-        // The scheduled sweeper, in-process.
-        let sweep_every = ProcessEnvironment
-            .get("TELEPAY_LOCAL_SWEEP_EVERY_S")
-            .and_then(|s| s.parse().ok())
-            .map_or(DEFAULT_SWEEP_EVERY, Duration::from_secs);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(sweep_every);
-            loop {
-                ticks.tick().await;
-                let until = sweeper.clock.now()
-                    + chrono::TimeDelta::from_std(sweep_every).unwrap_or_default();
-                if let Err(err) = sweeper.sweep_until(until).await {
-                    tracing::warn!(error = %err, "subscription sweep failed; the next one tries again");
-                }
-            }
-        });
-        let lifecycle_queue = queues.lifecycle;
-        let lifecycle_delays = lifecycle_queue.clone();
-        let pacer = Arc::new(Pacer::per_second(DEFAULT_TASKS_PER_SECOND));
-        tokio::spawn(consume(
-            lifecycle_queue,
-            5,
-            LIFECYCLE_TIMEOUT,
-            move |event| {
-                let (lifecycle, delays, pacer) =
-                    (lifecycle.clone(), lifecycle_delays.clone(), pacer.clone());
-                async move {
-                    infallible(
-                        subscription_lifecycle::handle(&lifecycle, &pacer, &delays, event).await,
-                    )
-                }
-            },
-        ));
-
+        spawn_sweeper(stages.sweeper);
+        spawn_lifecycle(stages.lifecycle, queues.lifecycle);
         let workers = ProcessEnvironment
             .get("TELEPAY_LOCAL_CONCURRENCY")
             .and_then(|s| s.parse().ok())
             .unwrap_or(DEFAULT_CONCURRENCY);
-        spawn_consumers(
-            workers,
-            queues.processor,
-            10,
-            PROCESSOR_TIMEOUT,
-            move |event| {
-                let processor = processor.clone();
-                async move { infallible(payment_processor::handle(&processor, event).await) }
-            },
-        );
-        let invite_queue = queues.invite;
-        let delays = invite_queue.clone();
-        spawn_consumers(workers, invite_queue, 5, INVITE_TIMEOUT, move |event| {
-            let (sender, delays) = (sender.clone(), delays.clone());
-            async move { infallible(invite_sender::handle(&sender, &delays, event).await) }
-        });
+        spawn_processors(workers, stages.processor, queues.processor);
+        spawn_invite_senders(workers, stages.invite_sender, queues.invite);
         if consume_payouts {
-            // Stands in for the payout service, keeping its contract: dedupe on payment_id
-            // (in memory: this stand-in forgets on restart, a real consumer must not).
-            let paid = Arc::new(Mutex::new(HashSet::new()));
-            tokio::spawn(consume(
-                queues.payout,
-                10,
-                PROCESSOR_TIMEOUT,
-                move |event| {
-                    let paid = paid.clone();
-                    async move {
-                        for message in &event.payload.records {
-                            let body = message.body.as_deref().unwrap_or_default();
-                            let instruction = serde_json::from_str::<PayoutInstruction>(body);
-                            match instruction {
-                                Ok(i) if !paid.lock().unwrap().insert(i.payment_id) => {
-                                    info!(
-                                        payment_id = i.payment_id.get(),
-                                        "duplicate payout instruction dropped"
-                                    );
-                                }
-                                _ => println!("[payout] {body}"),
-                            }
-                        }
-                        SqsBatchResponse::default()
-                    }
-                },
-            ));
+            spawn_payout_stand_in(queues.payout);
         }
-
-        // Join requests waiting for their payment, re-checked after their delay.
-        tokio::spawn(consume(
-            self.admission,
-            10,
-            PROCESSOR_TIMEOUT,
-            move |event| {
-                let rechecker = rechecker.clone();
-                async move {
-                    let admission = rechecker.admission();
-                    infallible(admission_recheck::handle(&admission, &rechecker.clock, event).await)
-                }
-            },
-        ));
-
-        let app = Router::new()
-            .route("/np-webhook", any(receive_ipn::<S, Q>))
-            .with_state(webhook)
-            .merge(
-                Router::new()
-                    .route("/telegram-webhook", any(receive_update::<S, Q>))
-                    .with_state(front_door),
-            );
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        println!(
-            "TelePay local run: POST http://{addr}/np-webhook and http://{addr}/telegram-webhook  (store and queues: {backend})"
-        );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                tokio::signal::ctrl_c().await.ok();
-            })
-            .await?;
-        Ok(())
+        spawn_admission_rechecks(bot.admission, self.admission);
+        listen(addr, stages.webhook, bot.front_door, backend).await
     }
+}
+
+/// The scheduled sweeper, in-process (`TELEPAY_LOCAL_SWEEP_EVERY_S`).
+fn spawn_sweeper<S: LocalStore, Q: LocalQueues>(sweeper: SubscriptionSweeper<S, Q>) {
+    let sweep_every = ProcessEnvironment
+        .get("TELEPAY_LOCAL_SWEEP_EVERY_S")
+        .and_then(|s| s.parse().ok())
+        .map_or(DEFAULT_SWEEP_EVERY, Duration::from_secs);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(sweep_every);
+        loop {
+            ticks.tick().await;
+            let until =
+                sweeper.clock.now() + chrono::TimeDelta::from_std(sweep_every).unwrap_or_default();
+            if let Err(err) = sweeper.sweep_until(until).await {
+                tracing::warn!(error = %err, "subscription sweep failed; the next one tries again");
+            }
+        }
+    });
+}
+
+/// Reminders, removals and end notices, at Telegram's pace.
+fn spawn_lifecycle<S: LocalStore, Q: LocalQueues>(
+    lifecycle: LifecycleWorker<S, TelegramBotApi>,
+    queue: Q,
+) {
+    let lifecycle = Arc::new(lifecycle);
+    let delays = queue.clone();
+    let pacer = Arc::new(Pacer::per_second(DEFAULT_TASKS_PER_SECOND));
+    tokio::spawn(consume(queue, 5, LIFECYCLE_TIMEOUT, move |event| {
+        let (lifecycle, delays, pacer) = (lifecycle.clone(), delays.clone(), pacer.clone());
+        async move {
+            infallible(subscription_lifecycle::handle(&lifecycle, &pacer, &delays, event).await)
+        }
+    }));
+}
+
+fn spawn_processors<S: LocalStore, Q: LocalQueues>(
+    workers: usize,
+    processor: PaymentProcessor<S, Q, Q>,
+    queue: Q,
+) {
+    let processor = Arc::new(processor);
+    spawn_consumers(workers, queue, 10, PROCESSOR_TIMEOUT, move |event| {
+        let processor = processor.clone();
+        async move { infallible(payment_processor::handle(&processor, event).await) }
+    });
+}
+
+fn spawn_invite_senders<S: LocalStore, Q: LocalQueues>(
+    workers: usize,
+    sender: InviteSender<S, TelegramBotApi>,
+    queue: Q,
+) {
+    let sender = Arc::new(sender);
+    let delays = queue.clone();
+    spawn_consumers(workers, queue, 5, INVITE_TIMEOUT, move |event| {
+        let (sender, delays) = (sender.clone(), delays.clone());
+        async move { infallible(invite_sender::handle(&sender, &delays, event).await) }
+    });
+}
+
+/// Stands in for the payout service, keeping its contract: dedupe on payment_id (in
+/// memory: this stand-in forgets on restart, a real consumer must not).
+fn spawn_payout_stand_in<Q: LocalQueues>(queue: Q) {
+    let paid = Arc::new(Mutex::new(HashSet::new()));
+    tokio::spawn(consume(queue, 10, PROCESSOR_TIMEOUT, move |event| {
+        let paid = paid.clone();
+        async move {
+            for message in &event.payload.records {
+                let body = message.body.as_deref().unwrap_or_default();
+                let instruction = serde_json::from_str::<PayoutInstruction>(body);
+                match instruction {
+                    Ok(i) if !paid.lock().unwrap().insert(i.payment_id) => {
+                        info!(
+                            payment_id = i.payment_id.get(),
+                            "duplicate payout instruction dropped"
+                        );
+                    }
+                    _ => println!("[payout] {body}"),
+                }
+            }
+            SqsBatchResponse::default()
+        }
+    }));
+}
+
+/// Join requests waiting for their payment, re-checked after their delay by
+/// admission-recheck's handler.
+fn spawn_admission_rechecks<S: LocalStore, Q: LocalQueues>(
+    stage: AdmissionStage<S, TelegramBotApi, Q>,
+    queue: Q,
+) {
+    let stage = Arc::new(stage);
+    tokio::spawn(consume(queue, 10, PROCESSOR_TIMEOUT, move |event| {
+        let stage = stage.clone();
+        async move {
+            let admission = stage.admission();
+            infallible(admission_recheck::handle(&admission, &stage.clock, event).await)
+        }
+    }));
+}
+
+/// The two webhooks on one listener, until Ctrl-C.
+async fn listen<S: LocalStore, Q: LocalQueues>(
+    addr: SocketAddr,
+    webhook: PaymentWebhook<S, Q>,
+    front_door: LocalFrontDoor<S, Q>,
+    backend: &str,
+) -> anyhow::Result<()> {
+    let app = Router::new()
+        .route("/np-webhook", any(receive_ipn::<S, Q>))
+        .with_state(Arc::new(webhook))
+        .merge(
+            Router::new()
+                .route("/telegram-webhook", any(receive_update::<S, Q>))
+                .with_state(Arc::new(front_door)),
+        );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    println!(
+        "TelePay local run: POST http://{addr}/np-webhook and http://{addr}/telegram-webhook  (store and queues: {backend})"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await?;
+    Ok(())
 }
 
 /// The handlers' responses cannot fail (their error type is `Infallible`).
