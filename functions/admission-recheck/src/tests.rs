@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use fake_bot_api::FakeBotApi;
-use telepay_core::bot::BotTexts;
+use telepay_core::bot::{AdmissionStage, BotTexts};
 use telepay_core::clock::{ManualClock, SharedClock};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::SAMPLE_DIRECTORY;
@@ -20,47 +20,30 @@ use super::*;
 
 const TOKEN: &str = "123:admission-test";
 
-/// The handler's collaborators: the memory store and queue, the real adapter on `api`.
-struct Rig {
-    store: MemoryStore,
-    queue: MemoryQueue,
-    directory: ChannelDirectory,
-    texts: BotTexts,
-    settings: LifecycleSettings,
-    telegram: TelegramBotApi,
+/// The function's stage as its `main` builds it: the memory store and queue, the real
+/// adapter on `api`.
+type Rig = AdmissionStage<MemoryStore, TelegramBotApi, MemoryQueue>;
+
+fn rig_on(api: &str) -> Rig {
+    AdmissionStage::new(
+        MemoryStore::new(),
+        TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(api)).unwrap(),
+        MemoryQueue::new(),
+        ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+        BotTexts::default(),
+        LifecycleSettings::default(),
+    )
 }
 
-impl Rig {
-    fn on(api: &str) -> Self {
-        Self {
-            store: MemoryStore::new(),
-            queue: MemoryQueue::new(),
-            directory: ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-            texts: BotTexts::default(),
-            settings: LifecycleSettings::default(),
-            telegram: TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(api)).unwrap(),
-        }
-    }
-
-    /// One invocation at `at`; the failed message ids.
-    async fn invoke(&self, event: LambdaEvent<SqsEvent>, at: DateTime<Utc>) -> Vec<String> {
-        let admission = Admission {
-            store: &self.store,
-            telegram: &self.telegram,
-            rechecks: &self.queue,
-            directory: &self.directory,
-            texts: &self.texts,
-            settings: &self.settings,
-            timing: telepay_core::bot::BotTiming::default(),
-        };
-        let clock: SharedClock = ManualClock::frozen_at(at);
-        let response = handle(&admission, &clock, event).await.unwrap();
-        response
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect()
-    }
+/// One invocation at `at`; the failed message ids.
+async fn invoke(rig: &Rig, event: LambdaEvent<SqsEvent>, at: DateTime<Utc>) -> Vec<String> {
+    let clock: SharedClock = ManualClock::frozen_at(at);
+    let response = handle(&rig.admission(), &clock, event).await.unwrap();
+    response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect()
 }
 
 async fn run(
@@ -68,9 +51,9 @@ async fn run(
     at: DateTime<Utc>,
 ) -> (Vec<String>, FakeBotApi, MemoryQueue) {
     let fake = FakeBotApi::start(TOKEN).await;
-    let rig = Rig::on(&fake.url());
-    let failed = rig.invoke(event, at).await;
-    (failed, fake, rig.queue)
+    let rig = rig_on(&fake.url());
+    let failed = invoke(&rig, event, at).await;
+    (failed, fake, rig.rechecks)
 }
 
 fn requested_at() -> DateTime<Utc> {
@@ -134,8 +117,6 @@ async fn telegram_down_leaves_the_recheck_for_a_retry() {
         vec![sqs_message("m1", "r1", body, 1)],
         Duration::from_secs(30),
     );
-    let failed = Rig::on("http://127.0.0.1:9")
-        .invoke(event, requested_at())
-        .await;
+    let failed = invoke(&rig_on("http://127.0.0.1:9"), event, requested_at()).await;
     assert_eq!(failed, vec!["m1"]);
 }
