@@ -53,8 +53,10 @@ def strip_tests(text):
 
 
 def modules(src):
-    """Module path (tuple) -> file, for one crate's src/."""
+    """Module path (tuple) -> file, for one crate's src/ (the library's where there is
+    one; a `main.rs` beside `lib.rs` is a crate of its own that uses the library)."""
     found = {}
+    has_lib = os.path.exists(os.path.join(src, "lib.rs"))
     for dirpath, _, filenames in os.walk(src):
         for name in filenames:
             if not name.endswith(".rs"):
@@ -62,6 +64,8 @@ def modules(src):
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, src)[:-3].split(os.sep)
             if rel[0] == "bin" or rel[-1] in ("tests",) or "tests" in rel[:-1]:
+                continue
+            if has_lib and rel == ["main"]:
                 continue
             if rel[-1] in ("mod", "lib", "main"):
                 rel = rel[:-1]
@@ -148,6 +152,12 @@ class Crate:
             paths = [p for is_pub, p in use_trees(text) if not is_pub]
             paths += re.findall(r"\bcrate(?:::\w+)+", text)
             paths += re.findall(r"(?<![:\w])super(?:::\w+)+", text)
+            # `child::item` written inline (not in a `use`), from a module to one of its
+            # own children.
+            code = re.sub(r"(pub(\([^)]*\))?\s+)?use\s+[^;]+;", "", text)
+            for child in re.findall(r"(?<![:\w])(\w+)::\w+", code):
+                if tuple(m) + (child,) in self.mods:
+                    paths.append(child)
             for path in paths:
                 if path.endswith("::self"):
                     path = path[: -len("::self")]

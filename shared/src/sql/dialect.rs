@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use sqlx::migrate::Migrate;
 use sqlx::{Arguments, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-use super::MIGRATOR;
+use super::migrations::MIGRATOR;
 use super::rows::{OnceRow, PaymentRow, ReviewRow, SubscriptionRow};
 
 /// One value bound to a statement's `$N`, in the order of the placeholders.

@@ -5,12 +5,14 @@
 //! - `statements.rs`: every statement; the WHERE clause of each write is its rule.
 //! - `rows.rs`: rows as stored, read into the domain's records.
 //! - `dialect.rs`: what the store needs from a driver, stated once for both.
+//! - `migrations.rs`: the embedded migrations.
 //! - `store.rs`: the payment ports, implemented once for both dialects.
 //! - `subscriptions.rs`: the subscriptions port.
 //! - `bot.rs`: the bot's once-records port (`bot_once`).
 
 mod bot;
 mod dialect;
+mod migrations;
 mod rows;
 mod statements;
 mod store;
@@ -25,7 +27,6 @@ use sqlx::Pool;
 use sqlx::Postgres;
 #[cfg(feature = "sqlite")]
 use sqlx::Sqlite;
-use sqlx::migrate::Migrator;
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 #[cfg(feature = "sqlite")]
@@ -33,13 +34,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use telepay_core::store::StoreError;
 
 pub use dialect::SqlDialect;
+pub use migrations::MIGRATOR;
 
 #[cfg(feature = "postgres")]
 use crate::config::DatabaseUrl;
-
-/// The migrations in `migrations/`, embedded: `telepay migrate` (or
-/// [`SqlStore::migrate`]) runs them; a cold start never does.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// The payment store on a SQL database.
 #[derive(Debug)]

@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::{AppState, FakeBotApiHandle, JoinOutcome};
+use crate::handle::FakeBotApiHandle;
+use crate::state::AppState;
+use crate::telegram::JoinOutcome;
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -54,7 +56,7 @@ async fn press(
 }
 
 async fn join(State(state): State<Arc<AppState>>, Path(user): Path<i64>, link: String) -> Response {
-    let now = crate::unix_ms() / 1000;
+    let now = crate::params::unix_ms() / 1000;
     let chat = state.shared.lock().unwrap().telegram.chat_of(link.trim());
     let outcome = match handle(state).join(link.trim(), user, now) {
         JoinOutcome::Joined => "joined",
@@ -75,7 +77,7 @@ async fn messages(State(state): State<Arc<AppState>>, Path(user): Path<i64>) -> 
         .iter()
         .filter(|call| call.chat_id() == Some(user))
         .map(|call| {
-            let buttons: Vec<Value> = crate::buttons_of(&call.params)
+            let buttons: Vec<Value> = crate::params::buttons_of(&call.params)
                 .into_iter()
                 .map(|(text, target)| json!([text, target]))
                 .collect();

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 
-use crate::chat_id;
+use crate::params::chat_id;
 
 #[derive(Debug, Default)]
 pub(crate) struct Telegram {
