@@ -6,7 +6,7 @@ use admission_recheck::handle;
 use lambda_runtime::{Error, service_fn};
 use telepay_core::bot::AdmissionStage;
 use telepay_shared::aws::consumer_timeouts;
-use telepay_shared::cold_start;
+use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::AdmissionRecheckConfig;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
@@ -15,14 +15,12 @@ use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let start = cold_start::begin("admission-recheck", consumer_timeouts()).await?;
-    let config = AdmissionRecheckConfig::from_env(&start.env)?;
-    let store = AnyStore::connect(&config.store, &start.sdk).await?;
+    let ColdStart { metrics, sdk, env } =
+        cold_start::begin("admission-recheck", consumer_timeouts()).await?;
+    let config = AdmissionRecheckConfig::from_env(&env)?;
+    let store = AnyStore::connect(&config.store, &sdk).await?;
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
-    let queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&start.sdk),
-        config.admission_queue_url,
-    );
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.admission_queue_url);
     let stage = AdmissionStage::new(
         store,
         telegram,
@@ -34,7 +32,7 @@ async fn main() -> Result<(), Error> {
     tracing::info!("admission-recheck cold start");
     let admission = stage.admission();
     telemetry::run(
-        start.metrics,
+        metrics,
         service_fn(|event| handle(&admission, &stage.clock, event)),
     )
     .await

@@ -6,7 +6,7 @@ use bot_webhook::handle;
 use lambda_http::{Error, service_fn};
 use telepay_core::bot::BotFrontDoor;
 use telepay_shared::aws::webhook_timeouts;
-use telepay_shared::cold_start;
+use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::BotWebhookConfig;
 use telepay_shared::nowpayments::NowPaymentsInvoices;
 use telepay_shared::sqs::SqsQueue;
@@ -16,11 +16,12 @@ use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let start = cold_start::begin("bot-webhook", webhook_timeouts()).await?;
-    let config = BotWebhookConfig::from_env(&start.env)?;
+    let ColdStart { metrics, sdk, env } =
+        cold_start::begin("bot-webhook", webhook_timeouts()).await?;
+    let config = BotWebhookConfig::from_env(&env)?;
     let setup = config.bot_setup();
-    let store = AnyStore::connect(&config.store, &start.sdk).await?;
-    let sqs = aws_sdk_sqs::Client::new(&start.sdk);
+    let store = AnyStore::connect(&config.store, &sdk).await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     let invoices =
         NowPaymentsInvoices::new(config.nowpayments_key, config.nowpayments_url.as_deref())?;
@@ -33,5 +34,5 @@ async fn main() -> Result<(), Error> {
         SqsQueue::new(sqs, config.invite_queue_url),
     );
     tracing::info!("bot-webhook cold start");
-    telemetry::run_http(start.metrics, service_fn(|request| handle(&bot, request))).await
+    telemetry::run_http(metrics, service_fn(|request| handle(&bot, request))).await
 }

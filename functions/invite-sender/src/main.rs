@@ -6,7 +6,7 @@ use invite_sender::handle;
 use lambda_runtime::{Error, service_fn};
 use telepay_core::invite::InviteSender;
 use telepay_shared::aws::consumer_timeouts;
-use telepay_shared::cold_start;
+use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::InviteSenderConfig;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
@@ -15,19 +15,17 @@ use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let start = cold_start::begin("invite-sender", consumer_timeouts()).await?;
-    let config = InviteSenderConfig::from_env(&start.env)?;
-    let store = AnyStore::connect(&config.store, &start.sdk).await?;
-    let invite_queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&start.sdk),
-        config.invite_queue_url,
-    );
+    let ColdStart { metrics, sdk, env } =
+        cold_start::begin("invite-sender", consumer_timeouts()).await?;
+    let config = InviteSenderConfig::from_env(&env)?;
+    let store = AnyStore::connect(&config.store, &sdk).await?;
+    let invite_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.invite_queue_url);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     let sender = InviteSender::new(store, telegram, config.directory, config.settings)
         .with_lifecycle(config.lifecycle);
     tracing::info!("invite-sender cold start");
     telemetry::run(
-        start.metrics,
+        metrics,
         service_fn(|event| handle(&sender, &invite_queue, event)),
     )
     .await

@@ -6,7 +6,7 @@ use lambda_http::{Error, service_fn};
 use np_webhook::handle;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::webhook_timeouts;
-use telepay_shared::cold_start;
+use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::WebhookConfig;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
@@ -14,19 +14,13 @@ use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let start = cold_start::begin("np-webhook", webhook_timeouts()).await?;
-    let config = WebhookConfig::from_env(&start.env)?;
-    let store = AnyStore::connect(&config.store, &start.sdk).await?;
-    let queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&start.sdk),
-        config.processor_queue_url,
-    );
+    let ColdStart { metrics, sdk, env } =
+        cold_start::begin("np-webhook", webhook_timeouts()).await?;
+    let config = WebhookConfig::from_env(&env)?;
+    let store = AnyStore::connect(&config.store, &sdk).await?;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.processor_queue_url);
     let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue)
         .with_lifecycle(config.lifecycle);
     tracing::info!("np-webhook cold start");
-    telemetry::run_http(
-        start.metrics,
-        service_fn(|request| handle(&webhook, request)),
-    )
-    .await
+    telemetry::run_http(metrics, service_fn(|request| handle(&webhook, request))).await
 }

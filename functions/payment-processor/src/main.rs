@@ -6,7 +6,7 @@ use lambda_runtime::{Error, service_fn};
 use payment_processor::handle;
 use telepay_core::processor::PaymentProcessor;
 use telepay_shared::aws::consumer_timeouts;
-use telepay_shared::cold_start;
+use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::ProcessorConfig;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
@@ -14,10 +14,11 @@ use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let start = cold_start::begin("payment-processor", consumer_timeouts()).await?;
-    let config = ProcessorConfig::from_env(&start.env)?;
-    let sqs = aws_sdk_sqs::Client::new(&start.sdk);
-    let store = AnyStore::connect(&config.store, &start.sdk).await?;
+    let ColdStart { metrics, sdk, env } =
+        cold_start::begin("payment-processor", consumer_timeouts()).await?;
+    let config = ProcessorConfig::from_env(&env)?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let store = AnyStore::connect(&config.store, &sdk).await?;
     let processor = PaymentProcessor::new(
         store,
         SqsQueue::new(sqs.clone(), config.payout_queue_url),
@@ -25,5 +26,5 @@ async fn main() -> Result<(), Error> {
     )
     .with_lifecycle(config.lifecycle);
     tracing::info!("payment-processor cold start");
-    telemetry::run(start.metrics, service_fn(|event| handle(&processor, event))).await
+    telemetry::run(metrics, service_fn(|event| handle(&processor, event))).await
 }

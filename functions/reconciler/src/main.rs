@@ -6,7 +6,7 @@ use lambda_runtime::{Error, service_fn};
 use reconciler::handle;
 use telepay_core::reconcile::Reconciler;
 use telepay_shared::aws::consumer_timeouts;
-use telepay_shared::cold_start;
+use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::ReconcilerConfig;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
@@ -14,20 +14,17 @@ use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let start = cold_start::begin("reconciler", consumer_timeouts()).await?;
-    let config = ReconcilerConfig::from_env(&start.env)?;
-    let sqs = aws_sdk_sqs::Client::new(&start.sdk);
+    let ColdStart { metrics, sdk, env } =
+        cold_start::begin("reconciler", consumer_timeouts()).await?;
+    let config = ReconcilerConfig::from_env(&env)?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let reconciler = Reconciler::new(
-        AnyStore::connect(&config.store, &start.sdk).await?,
+        AnyStore::connect(&config.store, &sdk).await?,
         SqsQueue::new(sqs.clone(), config.processor_queue_url),
         SqsQueue::new(sqs, config.invite_queue_url),
         config.stuck_after,
         config.batch,
     );
     tracing::info!("reconciler cold start");
-    telemetry::run(
-        start.metrics,
-        service_fn(|event| handle(&reconciler, event)),
-    )
-    .await
+    telemetry::run(metrics, service_fn(|event| handle(&reconciler, event))).await
 }

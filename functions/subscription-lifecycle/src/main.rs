@@ -6,7 +6,7 @@ use lambda_runtime::{Error, service_fn};
 use subscription_lifecycle::handle;
 use telepay_core::access::{LifecycleWorker, Pacer};
 use telepay_shared::aws::consumer_timeouts;
-use telepay_shared::cold_start;
+use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::LifecycleConfig;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
@@ -15,13 +15,11 @@ use telepay_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let start = cold_start::begin("subscription-lifecycle", consumer_timeouts()).await?;
-    let config = LifecycleConfig::from_env(&start.env)?;
-    let store = AnyStore::connect(&config.store, &start.sdk).await?;
-    let lifecycle_queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&start.sdk),
-        config.lifecycle_queue_url,
-    );
+    let ColdStart { metrics, sdk, env } =
+        cold_start::begin("subscription-lifecycle", consumer_timeouts()).await?;
+    let config = LifecycleConfig::from_env(&env)?;
+    let store = AnyStore::connect(&config.store, &sdk).await?;
+    let lifecycle_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.lifecycle_queue_url);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     let worker = LifecycleWorker::new(
         store,
@@ -33,7 +31,7 @@ async fn main() -> Result<(), Error> {
     let pacer = Pacer::per_second(config.tasks_per_second);
     tracing::info!("subscription-lifecycle cold start");
     telemetry::run(
-        start.metrics,
+        metrics,
         service_fn(|event| handle(&worker, &pacer, &lifecycle_queue, event)),
     )
     .await
