@@ -2,7 +2,7 @@
 //! protocol, and end every stop (retry, rate limit, terminal failure) with the lease
 //! released or the failure recorded.
 //!
-//! Tests: `functions/invite-sender/src/tests/intake.rs` and `tests/call.rs`.
+//! Tests: `functions/invite-sender/src/tests/intake.rs` and `…/tests/call.rs`.
 
 use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
