@@ -240,6 +240,45 @@ async fn a_removal_revokes_the_subscriptions_live_link_so_it_admits_no_one_after
 }
 
 #[tokio::test]
+async fn removal_never_lifts_a_ban_the_owner_set_by_hand() {
+    // GIVEN an expired buyer whom the channel's owner banned by hand, and a link of theirs
+    // that would still admit them (not the live link, so the removal does not revoke it)
+    let rig = rig().await;
+    rig.fake.add_member(CHANNEL, 7);
+    rig.buy(7, 1, t0()).await;
+    let spare = bot(&rig.fake)
+        .create_invite_link(
+            CHANNEL,
+            "payment 1",
+            t0() + TimeDelta::days(60),
+            Admission::OneTimeLink,
+        )
+        .await
+        .unwrap();
+    rig.fake.ban(CHANNEL, 7);
+    // WHEN the removal runs
+    rig.clock.set(t0() + TimeDelta::days(30));
+    assert!(rig.sweep_and_consume().await.is_empty());
+    // THEN Telegram was asked first and no unbanChatMember lifted the ban: the link
+    // admits them no more, and the subscription is recorded removed, once
+    let removals = rig.fake.removals();
+    assert!(removals.is_empty(), "no unban call: {removals:?}");
+    assert!(rig.fake.is_banned(CHANNEL, 7), "the owner's ban stands");
+    let now = (t0() + TimeDelta::days(31)).timestamp();
+    assert_eq!(
+        rig.fake.join(&spare.url, 7, now),
+        fake_bot_api::JoinOutcome::Banned
+    );
+    let stored = rig.stored(7).await;
+    assert_eq!(
+        stored.status(rig.clock.now(), &rig.worker.settings),
+        SubscriptionStatus::Removed
+    );
+    assert!(rig.sweep_and_consume().await.is_empty());
+    assert!(rig.fake.removals().is_empty(), "nor on a later sweep");
+}
+
+#[tokio::test]
 async fn a_member_who_is_still_paid_for_is_never_removed() {
     let rig = rig().await;
     rig.fake.add_member(CHANNEL, 7);
@@ -301,7 +340,8 @@ async fn a_transient_failure_is_retried_and_a_429_waits_its_retry_after() {
     let delays = rig.queue.delays();
     assert_eq!(delays.len(), 2);
     assert!(delays.iter().all(|(_, d)| *d == Duration::from_secs(7)));
-    assert_eq!(rig.fake.calls().len(), 1, "one call before the pause");
+    // The removal asks first (getChatMember), then its unban meets the 429: nothing more.
+    assert_eq!(rig.fake.calls().len(), 2, "two calls before the pause");
     // AND the retry removes the member once
     let transient = FaultKind::BadRequest("Bad Request: please try again later".into());
     rig.fake.inject(Fault::new("unbanChatMember", transient));

@@ -77,7 +77,9 @@ pub trait TelegramInviter: Send + Sync {
 pub trait MemberRemover: Send + Sync {
     /// `unbanChatMember` without `only_if_banned`: removes a current member and leaves
     /// them free to rejoin with a new link, so a crash half-way never leaves a permanent
-    /// ban. A user who is not in the chat is no error (already removed). Refusals that
+    /// ban. A user who is not in the chat is no error (already removed). A user the
+    /// owner banned (`getChatMember`: `kicked`) is left banned, with no unban call:
+    /// `unbanChatMember` would lift the ban and let any link that still admits them in. Refusals that
     /// can never succeed (the user is the owner or an admin, the bot lacks rights) are
     /// [`TelegramError::Misconfigured`].
     fn remove_member(

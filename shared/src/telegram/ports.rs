@@ -77,6 +77,15 @@ impl TelegramInviter for TelegramBotApi {
 impl MemberRemover for TelegramBotApi {
     async fn remove_member(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
         let user = UserId(u64::try_from(user_id).unwrap_or_default());
+        // Asked first: unbanChatMember lifts a ban, so a user the owner banned by hand
+        // (`kicked`) is out already and must stay out. Any 400 is no ban to keep.
+        let asked = self.bot.get_chat_member(ChatId(chat_id), user);
+        match observed(Method::GetChatMember, asked).await {
+            Ok(member) if member.kind.is_banned() => return Ok(()),
+            Ok(_) => {}
+            Err(RequestError::Api(api)) if is_bad_request(&api) => {}
+            Err(error) => return Err(self.classify(Method::GetChatMember, error)),
+        }
         // Without only_if_banned: a current member is removed and may rejoin later.
         let call = self.bot.unban_chat_member(ChatId(chat_id), user);
         match observed(Method::UnbanChatMember, call).await {

@@ -65,6 +65,7 @@ async fn join(State(state): State<Arc<AppState>>, Path(user): Path<i64>, link: S
         JoinOutcome::Expired => "expired",
         JoinOutcome::UsedUp => "used_up",
         JoinOutcome::UnknownLink => "unknown_link",
+        JoinOutcome::Banned => "banned",
         JoinOutcome::Requested => "requested",
     };
     axum::Json(json!({"outcome": outcome, "chat_id": chat})).into_response()

@@ -211,6 +211,26 @@ impl FakeBotApiHandle {
             .add_member(chat_id, user_id);
     }
 
+    /// The channel's owner bans `user_id` by hand: out, and no link admits them until
+    /// the ban is lifted (`unbanChatMember`).
+    pub fn ban(&self, chat_id: i64, user_id: i64) {
+        self.state
+            .shared
+            .lock()
+            .unwrap()
+            .telegram
+            .ban(chat_id, user_id);
+    }
+
+    pub fn is_banned(&self, chat_id: i64, user_id: i64) -> bool {
+        self.state
+            .shared
+            .lock()
+            .unwrap()
+            .telegram
+            .is_banned(chat_id, user_id)
+    }
+
     pub fn is_member(&self, chat_id: i64, user_id: i64) -> bool {
         self.state
             .shared

@@ -10,7 +10,9 @@
 //! `expire_date` and revocation) and each chat's members. A simulated user joins through
 //! a link with [`FakeBotApi::join`], which enforces all three as Telegram does, and
 //! `getChatMember` answers from that state; `unbanChatMember` removes a member (and
-//! refuses an administrator, as Telegram does).
+//! refuses an administrator, as Telegram does). A user the owner banned by hand
+//! ([`FakeBotApiHandle::ban`]) reads `kicked`, no link admits them, and `unbanChatMember`
+//! (with or without `only_if_banned`) lifts the ban, as Telegram's does.
 //!
 //! With [`FakeBotApi::enforce_pace`], it also keeps Telegram's pace for messages: about
 //! 30 per second overall and one per second per chat, answering 429 with `retry_after`

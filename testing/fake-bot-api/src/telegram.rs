@@ -16,6 +16,8 @@ pub(crate) struct Telegram {
     members: HashMap<i64, HashSet<i64>>,
     /// The chat's owner and administrators: Telegram refuses to remove them.
     admins: HashMap<i64, HashSet<i64>>,
+    /// Users banned from a chat (`kicked`): no link admits them until the ban is lifted.
+    banned: HashMap<i64, HashSet<i64>>,
     /// Who joined through which link, in order.
     pub(crate) joins: Vec<Join>,
     /// Every delivered `unbanChatMember`, in order, and whether it removed a member.
@@ -55,6 +57,8 @@ pub struct Removal {
     pub user_id: i64,
     /// Whether the user was a member (and so was removed).
     pub was_member: bool,
+    /// Whether the user was banned, and the call lifted the ban (they may join again).
+    pub lifted_ban: bool,
 }
 
 /// An invite link as Telegram keeps it.
@@ -103,6 +107,8 @@ pub enum JoinOutcome {
     /// `member_limit` people joined through it already.
     UsedUp,
     UnknownLink,
+    /// The user is banned from the chat: no link admits them.
+    Banned,
     /// The link creates join requests: the user waits for an admin's decision (Telegram
     /// sends the bot a `chat_join_request` update).
     Requested,
@@ -125,6 +131,9 @@ impl Telegram {
         let Some(state) = self.links.get(link).cloned() else {
             return JoinOutcome::UnknownLink;
         };
+        if self.is_banned(state.chat_id, user_id) {
+            return JoinOutcome::Banned;
+        }
         let members = self.members.entry(state.chat_id).or_default();
         if members.contains(&user_id) {
             return JoinOutcome::AlreadyMember;
@@ -232,6 +241,25 @@ impl Telegram {
             .then(|| "Bad Request: user is an administrator of the chat".to_owned())
     }
 
+    /// The owner bans `user_id` by hand (Telegram's app, or `banChatMember`): out of the
+    /// chat, and kept out.
+    pub(crate) fn ban(&mut self, chat_id: i64, user_id: i64) {
+        if self
+            .members
+            .get_mut(&chat_id)
+            .is_some_and(|members| members.remove(&user_id))
+        {
+            self.free_place(chat_id, user_id);
+        }
+        self.banned.entry(chat_id).or_default().insert(user_id);
+    }
+
+    pub(crate) fn is_banned(&self, chat_id: i64, user_id: i64) -> bool {
+        self.banned
+            .get(&chat_id)
+            .is_some_and(|banned| banned.contains(&user_id))
+    }
+
     pub(crate) fn is_member(&self, chat_id: i64, user_id: i64) -> bool {
         self.members
             .get(&chat_id)
@@ -281,15 +309,26 @@ impl Telegram {
             }
             "getChatMember" => {
                 let user_id = params["user_id"].as_i64()?;
-                let member = chat_id(params).is_some_and(|chat| self.is_member(chat, user_id));
+                let chat = chat_id(params);
+                let member = chat.is_some_and(|chat| self.is_member(chat, user_id));
+                let banned = chat.is_some_and(|chat| self.is_banned(chat, user_id));
                 let user = json!({"id": user_id, "is_bot": false, "first_name": "Buyer"});
-                Some(json!({"status": if member { "member" } else { "left" }, "user": user}))
+                Some(match (member, banned) {
+                    // ChatMemberBanned: `until_date` 0 is forever.
+                    (_, true) => json!({"status": "kicked", "user": user, "until_date": 0}),
+                    (true, false) => json!({"status": "member", "user": user}),
+                    (false, false) => json!({"status": "left", "user": user}),
+                })
             }
             "unbanChatMember" => {
                 let user_id = params["user_id"].as_i64()?;
                 let chat = chat_id(params)?;
                 let only_if_banned = params["only_if_banned"].as_bool().unwrap_or(false);
-                // No bans are modelled: with only_if_banned nothing happens.
+                // Either way a ban is lifted; without only_if_banned a member is removed too.
+                let lifted_ban = self
+                    .banned
+                    .get_mut(&chat)
+                    .is_some_and(|banned| banned.remove(&user_id));
                 let was_member = !only_if_banned
                     && self
                         .members
@@ -302,6 +341,7 @@ impl Telegram {
                     chat_id: chat,
                     user_id,
                     was_member,
+                    lifted_ban,
                 });
                 Some(json!(true))
             }
