@@ -132,3 +132,59 @@ async fn a_tap_just_after_a_windows_turn_shows_the_invoice_made_just_before_it()
     call(&rig, &press(152, BUYER, &format!("buy:{CLUB}:0"))).await;
     assert_eq!(rig.nowpayments.invoices().len(), 2);
 }
+
+#[tokio::test]
+async fn a_second_tap_across_a_windows_turn_while_the_first_invoice_is_in_flight_makes_no_second() {
+    use telepay_core::bot::invoice::invoice_keys;
+    use telepay_core::store::OnceClaim;
+    // GIVEN a tap a second before a window turns, its invoice still being made (a slow
+    // NOWPayments: the window's record claimed, not finished)
+    let rig = rig().await;
+    let into_window = rig.clock.now().timestamp().rem_euclid(600);
+    rig.clock.advance(TimeDelta::seconds(600 - into_window - 1));
+    let now = rig.clock.now();
+    let in_flight = OnceClaim {
+        token: "worker-waiting-on-nowpayments".into(),
+        lease_until: now + TimeDelta::seconds(60),
+        keep_until: now + TimeDelta::hours(48),
+        now,
+    };
+    let [before_the_turn, _] = invoice_keys(BUYER, CLUB, 0, now);
+    rig.bot
+        .store()
+        .claim_once(before_the_turn, &in_flight)
+        .await
+        .unwrap();
+    // WHEN the second tap lands two seconds later, in the next window
+    rig.clock.advance(TimeDelta::seconds(2));
+    let (status, _) = call(&rig, &press(160, BUYER, &format!("buy:{CLUB}:0"))).await;
+    // THEN it is told to come back (Telegram redelivers it), and no second invoice exists
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        rig.nowpayments.invoices().is_empty(),
+        "no second invoice while the first is being made"
+    );
+    // AND once the first worker has made its invoice, the redelivery shows that one
+    let first = json!({"id": "first", "invoice_url": "https://nowpayments.io/payment/?iid=first",
+        "created_at": now});
+    rig.bot
+        .store()
+        .finish_once(
+            before_the_turn,
+            &in_flight.token,
+            Some(&first.to_string()),
+            now,
+        )
+        .await
+        .unwrap();
+    let (status, _) = call(&rig, &press(160, BUYER, &format!("buy:{CLUB}:0"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        rig.telegram.last_buttons(BUYER),
+        vec![(
+            "Pay".to_owned(),
+            first["invoice_url"].as_str().unwrap().to_owned()
+        )]
+    );
+    assert!(rig.nowpayments.invoices().is_empty(), "still one invoice");
+}

@@ -27,7 +27,8 @@ where
 {
     /// The invoice for this buyer, channel and tier in this 10-minute window: made once
     /// (claimed before NOWPayments is called), shown again after. One made less than 10
-    /// minutes ago in the window before is shown too, and kept as this window's.
+    /// minutes ago in the window before is shown too, and kept as this window's; one the
+    /// window before is still making answers "busy" (a retry shows it), never a second.
     pub(super) async fn invoice(
         &self,
         user_id: i64,
@@ -48,10 +49,17 @@ where
             OnceFound::Leased { .. } => return Err(BotError::InvoiceBusy),
             OnceFound::Claimed => {}
         }
-        let recent = self
-            .store
-            .read_once(previous)
-            .await?
+        let previous = self.store.read_once(previous).await?;
+        // A tap just before the window turned is still making its invoice: this one is
+        // told to come back (Telegram redelivers it), never a second invoice.
+        if previous
+            .as_ref()
+            .is_some_and(|record| !record.done && record.lease_until > now)
+        {
+            let _ = self.store.release_once(key, token).await;
+            return Err(BotError::InvoiceBusy);
+        }
+        let recent = previous
             .and_then(|record| Invoice::stored(record.result))
             .filter(|invoice| invoice.fresh_at(now));
         let invoice = match recent {
