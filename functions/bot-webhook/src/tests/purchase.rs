@@ -167,7 +167,8 @@ async fn a_second_tap_across_a_windows_turn_while_the_first_invoice_is_in_flight
     // AND once the first worker has made its invoice, the redelivery shows that one
     let first = json!({"id": "first", "invoice_url": "https://nowpayments.io/payment/?iid=first",
         "created_at": now});
-    rig.bot
+    let finished = rig
+        .bot
         .store()
         .finish_once(
             before_the_turn,
@@ -177,6 +178,7 @@ async fn a_second_tap_across_a_windows_turn_while_the_first_invoice_is_in_flight
         )
         .await
         .unwrap();
+    assert_eq!(finished, telepay_core::store::Fenced::Done);
     let (status, _) = call(&rig, &press(160, BUYER, &format!("buy:{CLUB}:0"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
