@@ -191,7 +191,8 @@ impl Subscription {
     }
 
     /// Recomputes the expiry from the grants; a moved expiry starts its reminders and
-    /// ending afresh, and one that reopens a removed buyer's access needs an invite.
+    /// ending afresh, and one that reopens a removed buyer's access needs an invite. One
+    /// that moves but stays past keeps a completed removal.
     /// Whether the change crossed a removal (the buyer may be out).
     pub(super) fn refold(&mut self, now: DateTime<Utc>) -> bool {
         let first = self.grants.iter().map(|g| g.accepted_at).min();
@@ -208,6 +209,18 @@ impl Subscription {
                 ..
             })
         );
+        if was_removed && expires_at <= now {
+            // The expiry moved but is still past (a refund, late time that ended long
+            // ago): the buyer is out and was told. The removal stands, re-anchored to the
+            // new expiry: no second removal, no second notice, no invite owed.
+            if let Some(ended) = self.ended.as_mut() {
+                ended.for_expiry = expires_at;
+            }
+            self.expires_at = expires_at;
+            self.expiry_set_at = now;
+            self.reminded_before_seconds = None;
+            return false;
+        }
         // Live or lapsed: a remover that crashed may have removed the buyer already.
         let removal_running = self
             .lease

@@ -174,6 +174,36 @@ fn removal_is_due_once_after_expiry_and_grace_then_the_notice() {
 }
 
 #[test]
+fn a_refund_after_the_removal_keeps_the_removal_and_its_one_notice() {
+    // GIVEN two payments of 30 days, the buyer removed and told once both ran out
+    let s = settings();
+    let sub = Subscription::first(key(), paid(1, t0(), 30), t0(), &s)
+        .grant(paid(2, t0(), 30), t0(), &s)
+        .unwrap();
+    let at = t0() + days(61);
+    let claimed = sub.claim(Task::Removal, "r1", at, &s).unwrap();
+    let (removed, _) = claimed.complete("r1", TaskDone::Removed, at, &s).unwrap();
+    let noticed = removed.claim(Task::EndNotice, "n1", at, &s).unwrap();
+    let (done, _) = noticed
+        .complete("n1", TaskDone::NoticeSent, at, &s)
+        .unwrap();
+    // WHEN the second payment is refunded later: the expiry moves, but stays in the past
+    let later = at + days(3);
+    let refunded = done.refund(&GrantSource::Payment(2), later, &s).unwrap();
+    assert_eq!(refunded.expires_at, t0() + days(30));
+    // THEN the removal stands, re-anchored to the new expiry: nothing is due, the
+    // buyer is neither removed nor told again, and no invite is owed
+    assert_eq!(refunded.status(later, &s), SubscriptionStatus::Removed);
+    assert_eq!(refunded.due_task(later, &s), None);
+    assert_eq!(refunded.next_due_at, None, "off the due index");
+    assert!(!refunded.needs_invite);
+    assert_eq!(
+        refunded.ended.as_ref().map(|ended| ended.for_expiry),
+        Some(t0() + days(30))
+    );
+}
+
+#[test]
 fn a_renewal_crossing_a_removal_marks_the_buyer_for_an_invite() {
     let s = settings();
     let sub = Subscription::first(key(), paid(1, t0(), 30), t0(), &s);
