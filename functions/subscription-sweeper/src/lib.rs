@@ -144,4 +144,28 @@ mod tests {
         sweeper.store.set_unavailable(true);
         assert!(handle(&sweeper, scheduled_event()).await.is_err());
     }
+
+    #[test]
+    fn a_queued_task_is_not_queued_again_while_it_waits_in_the_lifecycle_queue() {
+        // GIVEN the lifecycle queue's visibility timeout as deployed
+        let template = include_str!("../../../template.yaml");
+        let queue = template
+            .split("\n  LifecycleQueue:")
+            .nth(1)
+            .expect("the lifecycle queue");
+        let visibility: i64 = queue
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("VisibilityTimeout:"))
+            .expect("its VisibilityTimeout")
+            .trim()
+            .parse()
+            .unwrap();
+        // THEN the sweeper's quiet period after queueing a task outlasts it: a task a
+        // consumer holds invisibly is not queued a second time meanwhile
+        let quiet = LifecycleSettings::default().requeue_quiet;
+        assert!(
+            quiet > TimeDelta::seconds(visibility),
+            "quiet period {quiet} must outlast the visibility timeout of {visibility} s"
+        );
+    }
 }

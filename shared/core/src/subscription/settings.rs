@@ -7,9 +7,10 @@ use chrono::TimeDelta;
 
 pub const DEFAULT_REMINDER_POINTS: [TimeDelta; 2] = [TimeDelta::days(3), TimeDelta::days(1)];
 pub const DEFAULT_GRACE: TimeDelta = TimeDelta::zero();
-/// Longer than the lifecycle queue's visibility timeout, so a queued task is not queued
-/// again while it waits.
-pub const DEFAULT_REQUEUE_QUIET: TimeDelta = TimeDelta::minutes(10);
+/// Longer than the lifecycle queue's visibility timeout (900 s: six times the consumer's
+/// 150 s timeout, as AWS asks of an SQS event source), so a task a consumer holds is not
+/// queued again while it waits; a message lost for good is queued again after it.
+pub const DEFAULT_REQUEUE_QUIET: TimeDelta = TimeDelta::minutes(20);
 /// A worker's lease on one task: a Bot API call or two.
 pub const DEFAULT_TASK_LEASE: TimeDelta = TimeDelta::seconds(60);
 
