@@ -158,3 +158,39 @@ async fn a_wait_that_runs_out_is_declined_and_never_unbounded() {
     assert!(calls.iter().any(|c| c.method == "declineChatJoinRequest"));
     assert!(AdmissionRecheck::parse(&body).is_ok());
 }
+
+#[tokio::test]
+async fn a_payer_through_a_second_entry_selling_the_same_channel_waits_for_the_grant() {
+    // GIVEN two directory entries selling the club's private channel, the second with
+    // its own public id and tiers
+    const CLUB_AGAIN: i64 = -1004444444446;
+    let two_entries = r#"{
+      "channels": [
+        { "channel_id": -1004444444444, "private_channel_id": -1005555555555, "title": "Club",
+          "admission": "join_request",
+          "tiers": [ { "price_amount": 5, "price_currency": "usdt", "duration": "7d" } ] },
+        { "channel_id": -1004444444446, "private_channel_id": -1005555555555,
+          "title": "Club (yearly)", "admission": "join_request",
+          "tiers": [ { "price_amount": 50, "price_currency": "usdt", "duration": "365d" } ] }
+      ]
+    }"#;
+    let rig = rig_with(two_entries).await;
+    // WHEN the buyer takes an invoice from the second entry, pays, and asks to join
+    // before the grant lands
+    call(&rig, &press(100, BUYER, &format!("buy:{CLUB_AGAIN}:0"))).await;
+    assert_eq!(rig.nowpayments.invoices().len(), 1);
+    call(
+        &rig,
+        &join_request(101, BUYER, CLUB_PRIVATE, rig.clock.now()),
+    )
+    .await;
+    // THEN the request waits for the payment: not declined at once, re-checked later
+    let decided = rig
+        .telegram
+        .calls()
+        .iter()
+        .filter(|c| c.method.ends_with("ChatJoinRequest"))
+        .count();
+    assert_eq!(decided, 0, "not declined while the payment is on its way");
+    assert_eq!(rig.bot.rechecks().take_later().len(), 1, "re-checked later");
+}

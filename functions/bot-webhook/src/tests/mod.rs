@@ -73,10 +73,16 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
+    rig_with(DIRECTORY).await
+}
+
+/// The bot of these tests over another channel directory.
+async fn rig_with(directory: &str) -> Rig {
     let telegram = FakeBotApi::start(TOKEN).await;
     let nowpayments = FakeNowPayments::start(API_KEY, IPN_SECRET).await;
     let clock = ManualClock::following_system();
     let mut setup = setup("https://example.com/np-webhook");
+    setup.directory = ChannelDirectory::from_json(directory).unwrap();
     setup.urls.success_url = Some("https://t.me/telepay_fake_bot".into());
     let bot = BotFrontDoor::new(
         setup,

@@ -107,7 +107,8 @@ pub enum AdmissionError {
     Queue(#[from] QueueError),
 }
 
-/// The purchase notes a join request looks for: this hour and the one before.
+/// The purchase notes a join request looks for, by the private channel bought: this hour
+/// and the one before.
 pub fn purchase_keys(user_id: i64, channel_id: i64, now: DateTime<Utc>) -> [OnceKey; 2] {
     let hour = now.timestamp().div_euclid(3_600);
     [hour, hour - 1].map(|hour| OnceKey::PurchaseStarted {
@@ -236,9 +237,7 @@ where
             return Ok(Admitted::Approved);
         }
         if now < request.requested_at + self.timing.wait_for_grant
-            && self
-                .purchase_in_progress(request, entry.channel_id, now)
-                .await?
+            && self.purchase_in_progress(request, now).await?
         {
             self.rechecks
                 .send_later(
@@ -284,13 +283,24 @@ where
         }
     }
 
+    /// Whether the requester started a purchase of this private channel lately, through
+    /// any directory entry selling it. Notes are keyed by the private channel; notes
+    /// written before that were keyed by the entry's public channel id, and are read too.
     async fn purchase_in_progress(
         &self,
         request: &JoinRequest,
-        channel_id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        for key in purchase_keys(request.user_id, channel_id, now) {
+        let before_keyed_by_private: Vec<i64> = self
+            .directory
+            .channels()
+            .into_iter()
+            .filter(|entry| entry.private_channel_id == request.chat_id)
+            .map(|entry| entry.channel_id)
+            .collect();
+        let channels = std::iter::once(request.chat_id).chain(before_keyed_by_private);
+        let keys = channels.flat_map(|channel| purchase_keys(request.user_id, channel, now));
+        for key in keys {
             if self
                 .store
                 .read_once(key)

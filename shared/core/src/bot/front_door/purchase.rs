@@ -38,7 +38,9 @@ where
         let now = self.clock.now();
         // First, and on every tap: a buyer shown a Pay button always has their purchase
         // noted, even when an earlier attempt made the invoice and then failed.
-        self.note_purchase(user_id, entry.channel_id, now).await?;
+        // By the private channel: another entry selling it admits the same buyer.
+        self.note_purchase(user_id, entry.private_channel_id, now)
+            .await?;
         let [key, previous] = invoice_keys(user_id, entry.channel_id, tier, now);
         let claim = self.once_claim(now, KEEP_RECORDS);
         let token = &claim.token;
@@ -109,8 +111,8 @@ where
         Ok(invoice)
     }
 
-    /// Notes that this buyer started a purchase of this channel (this hour), so that a
-    /// join request from them waits for the payment.
+    /// Notes that this buyer started a purchase of this private channel (this hour), so
+    /// that a join request from them waits for the payment.
     pub(super) async fn note_purchase(
         &self,
         user_id: i64,
