@@ -291,14 +291,14 @@ where
         request: &JoinRequest,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let before_keyed_by_private: Vec<i64> = self
+        let public_ids: Vec<i64> = self
             .directory
             .channels()
             .into_iter()
             .filter(|entry| entry.private_channel_id == request.chat_id)
             .map(|entry| entry.channel_id)
             .collect();
-        let channels = std::iter::once(request.chat_id).chain(before_keyed_by_private);
+        let channels = std::iter::once(request.chat_id).chain(public_ids);
         let keys = channels.flat_map(|channel| purchase_keys(request.user_id, channel, now));
         for key in keys {
             if self
