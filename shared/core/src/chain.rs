@@ -158,11 +158,8 @@ where
             setup.texts.clone(),
             setup.settings.clone(),
         )
+        .with_timing(setup.timing)
         .with_clock(clock.clone());
-        let admission = AdmissionStage {
-            timing: setup.timing,
-            ..admission
-        };
         let front_door = BotFrontDoor::new(setup, store, telegram, invoices, rechecks, invites)
             .with_clock(clock);
         Self {

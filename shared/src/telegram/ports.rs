@@ -14,20 +14,17 @@ use teloxide_core::payloads::{
 };
 use teloxide_core::prelude::Requester;
 use teloxide_core::types::{CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup};
-use teloxide_core::types::{ChatId, UserId};
+use teloxide_core::types::{ChatId, ChatMember, UserId};
 
 use super::TelegramBotApi;
 use super::call::{Method, already_handled, is_bad_request, observed};
 
 impl TelegramInviter for TelegramBotApi {
     async fn is_member(&self, chat_id: i64, user_id: i64) -> Result<bool, TelegramError> {
-        let user = UserId(u64::try_from(user_id).unwrap_or_default());
-        let call = self.bot.get_chat_member(ChatId(chat_id), user);
-        match observed(Method::GetChatMember, call).await {
-            Ok(member) => Ok(member.is_present()),
-            Err(RequestError::Api(api)) if is_bad_request(&api) => Ok(false),
-            Err(error) => Err(self.classify(Method::GetChatMember, error)),
-        }
+        Ok(self
+            .chat_member(chat_id, user_id)
+            .await?
+            .is_some_and(|member| member.is_present()))
     }
 
     async fn create_invite_link(
@@ -76,16 +73,13 @@ impl TelegramInviter for TelegramBotApi {
 
 impl MemberRemover for TelegramBotApi {
     async fn remove_member(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
-        let user = UserId(u64::try_from(user_id).unwrap_or_default());
         // Asked first: unbanChatMember lifts a ban, so a user the owner banned by hand
-        // (`kicked`) is out already and must stay out. Any 400 is no ban to keep.
-        let asked = self.bot.get_chat_member(ChatId(chat_id), user);
-        match observed(Method::GetChatMember, asked).await {
-            Ok(member) if member.kind.is_banned() => return Ok(()),
-            Ok(_) => {}
-            Err(RequestError::Api(api)) if is_bad_request(&api) => {}
-            Err(error) => return Err(self.classify(Method::GetChatMember, error)),
+        // (`kicked`) is out already and must stay out.
+        let member = self.chat_member(chat_id, user_id).await?;
+        if member.is_some_and(|member| member.kind.is_banned()) {
+            return Ok(());
         }
+        let user = UserId(u64::try_from(user_id).unwrap_or_default());
         // Without only_if_banned: a current member is removed and may rejoin later.
         let call = self.bot.unban_chat_member(ChatId(chat_id), user);
         match observed(Method::UnbanChatMember, call).await {
@@ -195,6 +189,24 @@ impl TelegramBotApi {
             Ok(()) => Ok(()),
             Err(RequestError::Api(api)) if already_handled(&api) => Ok(()),
             Err(e) => Err(self.classify(method, e)),
+        }
+    }
+}
+
+impl TelegramBotApi {
+    /// `getChatMember`: the user's standing in the chat, `None` for any 400 (an unknown
+    /// user or chat is nobody in it).
+    async fn chat_member(
+        &self,
+        chat_id: i64,
+        user_id: i64,
+    ) -> Result<Option<ChatMember>, TelegramError> {
+        let user = UserId(u64::try_from(user_id).unwrap_or_default());
+        let call = self.bot.get_chat_member(ChatId(chat_id), user);
+        match observed(Method::GetChatMember, call).await {
+            Ok(member) => Ok(Some(member)),
+            Err(RequestError::Api(api)) if is_bad_request(&api) => Ok(None),
+            Err(error) => Err(self.classify(Method::GetChatMember, error)),
         }
     }
 }

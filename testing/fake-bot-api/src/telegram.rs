@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 
-use crate::params::chat_id;
+use crate::params::{chat_id, telegram_bot_user};
 
 #[derive(Debug, Default)]
 pub(crate) struct Telegram {
@@ -112,10 +112,6 @@ pub enum JoinOutcome {
     /// The link creates join requests: the user waits for an admin's decision (Telegram
     /// sends the bot a `chat_join_request` update).
     Requested,
-}
-
-fn bot_user() -> Value {
-    json!({"id": 1, "is_bot": true, "first_name": "TelePay Fake", "username": "telepay_fake_bot"})
 }
 
 impl Telegram {
@@ -271,7 +267,7 @@ impl Telegram {
         let link = |url: String, revoked: bool| {
             json!({
                 "invite_link": url,
-                "creator": bot_user(),
+                "creator": telegram_bot_user(),
                 "creates_join_request": params["creates_join_request"].as_bool().unwrap_or(false),
                 "is_primary": false,
                 "is_revoked": revoked,
@@ -281,7 +277,7 @@ impl Telegram {
             })
         };
         match method {
-            "getMe" => Some(bot_user()),
+            "getMe" => Some(telegram_bot_user()),
             "createChatInviteLink" => {
                 self.links_created += 1;
                 let url = format!("https://t.me/+fake{:06}", self.links_created);
@@ -351,7 +347,7 @@ impl Telegram {
                     "message_id": self.messages_sent,
                     "date": 1_774_390_832,
                     "chat": {"id": chat_id(params), "type": "private", "first_name": "Buyer"},
-                    "from": bot_user(),
+                    "from": telegram_bot_user(),
                     "text": params["text"],
                 });
                 if params.get("reply_markup").is_some() {

@@ -158,6 +158,12 @@ impl<S, T, Q> AdmissionStage<S, T, Q> {
         self
     }
 
+    /// The bot's clocks, when not production's (the chaos run scales them down).
+    pub fn with_timing(mut self, timing: BotTiming) -> Self {
+        self.timing = timing;
+        self
+    }
+
     /// The admission rule over this stage's parts.
     pub fn admission(&self) -> Admission<'_, S, T, Q> {
         Admission {

@@ -209,31 +209,26 @@ impl Subscription {
                 ..
             })
         );
-        if was_removed && expires_at <= now {
-            // The expiry moved but is still past (a refund, late time that ended long
-            // ago): the buyer is out and was told. The removal stands, re-anchored to the
-            // new expiry: no second removal, no second notice, no invite owed.
-            if let Some(ended) = self.ended.as_mut() {
-                ended.for_expiry = expires_at;
-            }
-            self.expires_at = expires_at;
-            self.expiry_set_at = now;
-            self.reminded_before_seconds = None;
-            return false;
-        }
+        // The expiry moved but is still past (a refund, late time that ended long ago):
+        // the buyer is out and was told. The removal stands, re-anchored to the new
+        // expiry: no second removal, no second notice, no invite owed.
+        let removal_stands = was_removed && expires_at <= now;
         // Live or lapsed: a remover that crashed may have removed the buyer already.
         let removal_running = self
             .lease
             .as_ref()
             .is_some_and(|lease| lease.task == Task::Removal);
-        let crossed = was_removed || removal_running;
+        let crossed = !removal_stands && (was_removed || removal_running);
         if crossed {
             self.needs_invite = true;
         }
         self.expires_at = expires_at;
         self.expiry_set_at = now;
         self.reminded_before_seconds = None;
-        self.ended = None;
+        match self.ended.as_mut() {
+            Some(ended) if removal_stands => ended.for_expiry = expires_at,
+            _ => self.ended = None,
+        }
         crossed
     }
 
