@@ -28,7 +28,8 @@ pub mod stage {
     /// `mark_failed`).
     pub const PROCESSOR: &str = "ProcessorOutcome";
     /// Every invite message: how it ended (`sent`, of which `link_reused`; `renewed_in_place`,
-    /// `already_member`, `duplicate`, `failed` (terminal), `retry`, `rate_limited`).
+    /// `already_member`, `duplicate`, `failed` (terminal), `access_ended` (terminal: the paid
+    /// time ran out first, no link), `retry`, `rate_limited`).
     pub const INVITE: &str = "InviteOutcome";
     /// Every reconciler action (`requeued_processing`, `requeued_invite`, `in_flight`,
     /// `failed`), counted by how many rows took it.

@@ -33,6 +33,14 @@ pub enum OwnerNotice {
     RightsLost {
         status: String,
     },
+    /// A paid buyer's time ran out before their invite went out (they could not be
+    /// reached, or the chain was down longer than the tier): nothing was sent.
+    AccessEndedBeforeInvite {
+        user_id: i64,
+        payment_id: i64,
+        private_channel_id: i64,
+        paid_until: DateTime<Utc>,
+    },
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -68,6 +76,19 @@ impl OwnerNotice {
                  an administrator again with the rights to invite users and ban users, buyers \
                  get no invite and expired members are not removed: Telegram answers \
                  \"chat not found\" or \"not enough rights\"."
+            ),
+            Self::AccessEndedBeforeInvite {
+                user_id,
+                payment_id,
+                private_channel_id,
+                paid_until,
+            } => format!(
+                "User {user_id} paid for {channel} (payment {payment_id}), but their access \
+                 ended at {} before the invite reached them, so no link was sent. To give \
+                 them time and an invite: telepay subscriptions extend {user_id} \
+                 {private_channel_id} --days N --reason \"...\", then telepay payments \
+                 reissue {payment_id}.",
+                time(*paid_until)
             ),
         }
     }

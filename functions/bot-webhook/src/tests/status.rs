@@ -70,3 +70,52 @@ async fn status_without_a_usable_link_reissues_the_invite_once() {
     call(&rig, &message(81, BUYER, "/status")).await;
     assert_eq!(rig.bot.invites().bodies().len(), 1);
 }
+
+#[tokio::test]
+async fn status_never_sends_a_live_link_that_admits_past_the_paid_time() {
+    // GIVEN a buyer paid 30 days whose live link admits for a day past that (made before
+    // a refund moved the end back)
+    let rig = rig().await;
+    subscribe(
+        &rig,
+        BUYER,
+        SIGNALS_PRIVATE,
+        rig.clock.now() - TimeDelta::days(29),
+        9003,
+    )
+    .await;
+    let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), SIGNALS_PRIVATE);
+    let stored = rig
+        .bot
+        .store()
+        .get_subscription(key)
+        .await
+        .unwrap()
+        .unwrap();
+    let too_long = telepay_core::subscription::LiveLink {
+        url: "https://t.me/+outlives-the-paid-time".into(),
+        expires_at: stored.expires_at + TimeDelta::days(1),
+        made_for: 9003,
+        made_at: rig.clock.now(),
+    };
+    let next = stored.with_live_link(too_long, rig.clock.now());
+    let _ = rig.bot.store().write_subscription(&next).await.unwrap();
+    let mut record = telepay_core::fixtures::sample_record(9003);
+    record.telegram_invite_sent = true;
+    record.purchase.as_mut().unwrap().private_channel_id = SIGNALS_PRIVATE;
+    rig.bot.store().put_payment(record);
+    // WHEN they ask /status, not being in the channel
+    call(&rig, &message(90, BUYER, "/status")).await;
+    // THEN that link is not sent: the invite is re-issued (the sender caps its link)
+    let texts = texts_to(&rig, BUYER);
+    assert!(
+        texts
+            .iter()
+            .all(|text| !text.contains("outlives-the-paid-time")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts[1],
+        "You are not in Signals yet; a new invite is on its way."
+    );
+}

@@ -22,6 +22,7 @@ use telepay_shared::telegram::{BotToken, TelegramBotApi};
 use super::*;
 
 mod call;
+mod ended;
 mod intake;
 mod link;
 mod protocol;

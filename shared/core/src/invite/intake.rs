@@ -9,6 +9,7 @@ use tracing::{error, info, warn};
 
 use super::{InviteSender, Stopped};
 use crate::metrics::{self, signal, stage};
+use crate::owner::{OwnerNotice, tell_owner};
 use crate::payment::ProcessedPayment;
 use crate::queue::{
     GrantFacts, INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_message,
@@ -105,6 +106,9 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             Stopped::Telegram(TelegramError::UserUnreachable(reason)) => {
                 return self.fail_terminally(&lease, reason).await;
             }
+            Stopped::AccessEnded { paid_until } => {
+                return self.end_unsent(record, &lease, *paid_until).await;
+            }
             Stopped::Telegram(TelegramError::RetryAfter(delay)) => {
                 warn!(?delay, "Telegram rate limit; retrying after its delay");
                 MessageOutcome::RetryAfter(*delay)
@@ -140,10 +144,48 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         outcome
     }
 
+    /// The paid time ran out before a link went out: recorded as `invite_failed`
+    /// (`access_ended`), and the owner told how to give time.
+    pub(super) async fn end_unsent(
+        &self,
+        record: &ProcessedPayment,
+        lease: &InviteLease,
+        paid_until: DateTime<Utc>,
+    ) -> MessageOutcome {
+        let reason = format!(
+            "access_ended: the paid time ended at {} before the invite went out; no link was sent",
+            paid_until.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        let outcome = self.record_failure(lease, &reason, "access_ended").await;
+        if outcome == MessageOutcome::Done
+            && let Ok(chat_id) = self.private_channel(record)
+        {
+            let notice = OwnerNotice::AccessEndedBeforeInvite {
+                user_id: record.user_id.get(),
+                payment_id: record.payment_id.get(),
+                private_channel_id: chat_id,
+                paid_until,
+            };
+            let timeout = self.settings.call_timeout;
+            tell_owner(&self.telegram, &self.directory, chat_id, notice, timeout).await;
+        }
+        outcome
+    }
+
     pub(super) async fn fail_terminally(
         &self,
         lease: &InviteLease,
         reason: &str,
+    ) -> MessageOutcome {
+        self.record_failure(lease, reason, "failed").await
+    }
+
+    /// Ends the payment in `invite_failed` with `reason`, counted as `outcome`.
+    async fn record_failure(
+        &self,
+        lease: &InviteLease,
+        reason: &str,
+        outcome: &'static str,
     ) -> MessageOutcome {
         match self
             .store
@@ -151,8 +193,8 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             .await
         {
             Ok(Fenced::Done) => {
-                warn!(%reason, "invite_failed: the user cannot be messaged; an operator re-issues");
-                metrics::outcome(stage::INVITE, "failed");
+                warn!(%reason, "invite_failed; an operator re-issues");
+                metrics::outcome(stage::INVITE, outcome);
                 MessageOutcome::Done
             }
             Ok(Fenced::LeaseLost) => {

@@ -39,7 +39,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             |link: &LiveLink| !crossed_removal && self.worth_sending(link.expires_at, paid_until);
         if let Some(live) = subscription
             .as_ref()
-            .and_then(|subscription| subscription.sendable_link(good))
+            .and_then(|subscription| subscription.sendable_link(&self.lifecycle, good))
         {
             info!("sending the subscription's live link");
             metrics::outcome(stage::INVITE, "link_reused");
@@ -186,6 +186,12 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     ) -> Result<LiveLink, Stopped> {
         let payment_id = record.payment_id.get();
         let expires_at = self.link_expiry(paid_until);
+        // The paid time ran out since the run began: Telegram takes whole seconds ahead.
+        if let Some(paid_until) = paid_until
+            && expires_at - self.clock.now() < TimeDelta::seconds(1)
+        {
+            return Err(Stopped::AccessEnded { paid_until });
+        }
         let admission = self.directory.admission_of(chat_id);
         // A join-request link is useful to its buyer only, so it is named for them.
         let name = match admission {
@@ -225,12 +231,12 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     }
 
     /// A new link's `expire_date`: its lifetime, but never past the paid time (with the
-    /// grace), and never less than a few minutes from now.
+    /// grace), however little of it is left: the removal, claimed after that end, then
+    /// removes whoever joined with it.
     pub(super) fn link_expiry(&self, paid_until: Option<DateTime<Utc>>) -> DateTime<Utc> {
-        let now = self.clock.now();
-        let full = now + self.ttl();
+        let full = self.clock.now() + self.ttl();
         match paid_until {
-            Some(until) => full.min(until).max(now + TimeDelta::minutes(5)),
+            Some(until) => full.min(until),
             None => full,
         }
     }
@@ -252,7 +258,8 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     }
 
     /// Whether a link expiring at `expires_at` has at least half the lifetime a link made
-    /// now would get.
+    /// now would get, and admits nobody past the paid time (a link made before a refund
+    /// moved the end back may).
     pub(super) fn worth_sending(
         &self,
         expires_at: DateTime<Utc>,
@@ -260,7 +267,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     ) -> bool {
         let now = self.clock.now();
         let lifetime = self.link_expiry(paid_until) - now;
-        expires_at - now >= lifetime / 2
+        expires_at - now >= lifetime / 2 && paid_until.is_none_or(|until| expires_at <= until)
     }
 
     pub(super) async fn revoke_best_effort(

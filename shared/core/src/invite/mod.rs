@@ -16,8 +16,13 @@
 //!
 //! A renewal (the buyer had paid time before this payment's) with no link made yet asks
 //! Telegram first whether the buyer is in the channel: if so, no link at all — one
-//! "renewed until" message, and the payment completes as `renewed_in_place`. A link
-//! never admits past the subscription's end plus the grace.
+//! "renewed until" message, and the payment completes as `renewed_in_place`.
+//!
+//! No link is made or sent for a subscription whose paid time (with the grace) is over,
+//! and no link, new or reused, admits past it: the removal is claimed only after that
+//! end, so whoever joins with a link joins before it and is removed by it. A payment
+//! whose time ran out first ends `invite_failed` (`access_ended`), its owner told how
+//! to give time.
 //!
 //! Every handled failure releases the lease before the message is reported failed.
 //!
@@ -78,6 +83,11 @@ enum Stopped {
     /// Configuration, not Telegram: the payment has no stored purchase (a seed row) and
     /// its channel is not in the directory, so its private channel is unknown.
     UnknownChannel(i64),
+    /// The subscription's paid time (with the grace) ended before a link went out: a
+    /// link now could only admit someone after the removal, so none is made or sent.
+    AccessEnded {
+        paid_until: DateTime<Utc>,
+    },
 }
 
 impl From<TelegramError> for Stopped {

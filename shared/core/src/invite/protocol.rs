@@ -61,14 +61,28 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             .get_subscription(key)
             .await?
             .filter(|subscription| subscription.grants.iter().any(|g| g.source == source));
-        // A request queued by the reconciler or an operator carries no grant facts.
-        let grant = grant.or_else(|| {
-            subscription.as_ref().map(|subscription| GrantFacts {
-                renewal: subscription.is_renewal(&source),
-                paid_until: subscription.paid_until(&self.lifecycle),
-                crossed_removal: subscription.crossed_removal(&source),
-            })
-        });
+        // A request queued by the reconciler or an operator carries no grant facts; the
+        // paid end is always the subscription's now (a refund may have moved it since).
+        let grant = match &subscription {
+            Some(subscription) => {
+                let paid_until = subscription.paid_until(&self.lifecycle);
+                if !subscription.is_active(self.clock.now(), &self.lifecycle) {
+                    return Err(Stopped::AccessEnded { paid_until });
+                }
+                Some(grant.map_or_else(
+                    || GrantFacts {
+                        renewal: subscription.is_renewal(&source),
+                        paid_until,
+                        crossed_removal: subscription.crossed_removal(&source),
+                    },
+                    |grant| GrantFacts {
+                        paid_until,
+                        ..grant
+                    },
+                ))
+            }
+            None => grant,
+        };
         // A grant that crossed a removal always gets a link: the buyer may be a member
         // only until the remover's call lands.
         if let Some(grant) = grant

@@ -232,9 +232,17 @@ impl Subscription {
         crossed
     }
 
-    /// The live link, if `good` says it may still be sent (its remaining lifetime).
-    pub fn sendable_link(&self, good: impl Fn(&LiveLink) -> bool) -> Option<&LiveLink> {
-        self.live_link.as_ref().filter(|link| good(link))
+    /// The live link, if `good` says it may still be sent (its remaining lifetime) and it
+    /// admits nobody past the paid time (one made before a refund moved the end back may).
+    pub fn sendable_link(
+        &self,
+        settings: &LifecycleSettings,
+        good: impl Fn(&LiveLink) -> bool,
+    ) -> Option<&LiveLink> {
+        let paid_until = self.paid_until(settings);
+        self.live_link
+            .as_ref()
+            .filter(|link| link.expires_at <= paid_until && good(link))
     }
 
     /// The next version with `link` as the live link.

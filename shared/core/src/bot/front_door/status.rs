@@ -93,9 +93,9 @@ where
         now: DateTime<Utc>,
     ) -> Result<String, BotError> {
         let texts = &self.setup.texts;
-        if let Some(link) =
-            subscription.sendable_link(|link| link.expires_at > now + LINK_STILL_GOOD_FOR)
-        {
+        if let Some(link) = subscription.sendable_link(&self.setup.settings, |link| {
+            link.expires_at > now + LINK_STILL_GOOD_FOR
+        }) {
             return Ok(fill(
                 &texts.status_link,
                 &[("channel", title), ("link", &link.url)],
