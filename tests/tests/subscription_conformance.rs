@@ -14,7 +14,7 @@ use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::{SubscriptionFilter, SubscriptionStore, Versioned};
 use telepay_core::subscription::{
     AccessDuration, GrantSource, LifecycleSettings, LinkDecision, LiveLink, Subscription,
-    SubscriptionKey, Task, TaskDone, TimeGrant,
+    SubscriptionKey, SubscriptionStatus, Task, TaskDone, TimeGrant,
 };
 use telepay_integration_tests::FreshStore;
 use telepay_shared::dynamodb::DynamoDbStore;
@@ -283,7 +283,8 @@ mod cases {
             refund_time(&store, key(9), &refund, t0(), &s)
                 .await
                 .unwrap(),
-            Refunded::NoSubscription
+            Refunded::AheadOfGrant,
+            "a buyer with no subscription: the refund is kept for the grant to find"
         );
         let subscription = stored(&store, key(1)).await;
         assert_eq!(subscription.expires_at, t0() + TimeDelta::days(30));
@@ -295,9 +296,62 @@ mod cases {
                 expires_at: t0() + TimeDelta::days(30),
                 renewal: true,
                 crossed_removal: false,
+                refunded: true,
             },
             "a refunded payment redelivered does not count again"
         );
+    }
+
+    pub async fn a_refund_ahead_of_a_first_grant_is_kept_and_the_grant_counts_nothing<
+        B: Backend,
+    >() {
+        let store = B::fresh().await;
+        let s = settings();
+        let now = Utc::now().trunc_subsecs(3);
+        let refund = GrantSource::Payment(5);
+        let users = |rows: Vec<telepay_core::store::ListedSubscription>| -> Vec<i64> {
+            rows.into_iter()
+                .map(|row| row.unwrap().key.user_id.get())
+                .collect()
+        };
+        // GIVEN a first-time buyer's held payment, refunded by NOWPayments before review
+        assert_eq!(
+            refund_time(&store, key(5), &refund, now, &s).await.unwrap(),
+            Refunded::AheadOfGrant
+        );
+        assert_eq!(
+            refund_time(&store, key(5), &refund, now, &s).await.unwrap(),
+            Refunded::Already
+        );
+        // THEN the refund is kept, with nothing to remove or tell: off the sweeper's index
+        // and the expired listing
+        let later = now + TimeDelta::days(400);
+        assert_eq!(
+            stored(&store, key(5)).await.status(later, &s),
+            SubscriptionStatus::Refunded
+        );
+        assert!(users(store.due_subscriptions(later, 100).await.unwrap()).is_empty());
+        let expired = SubscriptionFilter::Expired { now: later };
+        assert!(users(store.list_subscriptions(expired, 10).await.unwrap()).is_empty());
+        // WHEN the payment is granted after all (approved, or its IPN came late)
+        let granted = grant_time(&store, key(5), &paid(5, now, 30), now, &s)
+            .await
+            .unwrap();
+        // THEN it counts nothing and says it was refunded
+        assert!(granted.refunded(), "{granted:?}");
+        assert_eq!(
+            stored(&store, key(5)).await.status(now, &s),
+            SubscriptionStatus::Refunded
+        );
+        // AND a real payment afterwards starts the subscription as a first purchase
+        let next = grant_time(&store, key(5), &paid(6, now, 30), now, &s)
+            .await
+            .unwrap();
+        assert_eq!(next.expires_at(), now + TimeDelta::days(30));
+        assert!(!next.refunded());
+        let record = stored(&store, key(5)).await;
+        assert_eq!(record.status(now, &s), SubscriptionStatus::Active);
+        assert!(record.next_due_at.is_some(), "on the sweeper's index again");
     }
 
     pub async fn the_due_index_finds_exactly_the_due_soonest_first<B: Backend>() {
@@ -430,6 +484,7 @@ macro_rules! subscription_suite {
             #[tokio::test] async fn concurrent_grants_of_different_payments_all_count() { cases::concurrent_grants_of_different_payments_all_count::<Store>().await }
             #[tokio::test] async fn two_payments_give_the_same_expiry_in_either_order() { cases::two_payments_give_the_same_expiry_in_either_order::<Store>().await }
             #[tokio::test] async fn a_refund_takes_its_time_out_once() { cases::a_refund_takes_its_time_out_once::<Store>().await }
+            #[tokio::test] async fn a_refund_ahead_of_a_first_grant_is_kept_and_the_grant_counts_nothing() { cases::a_refund_ahead_of_a_first_grant_is_kept_and_the_grant_counts_nothing::<Store>().await }
             #[tokio::test] async fn the_due_index_finds_exactly_the_due_soonest_first() { cases::the_due_index_finds_exactly_the_due_soonest_first::<Store>().await }
             #[tokio::test] async fn operator_listings_select_expiring_expired_and_failed() { cases::operator_listings_select_expiring_expired_and_failed::<Store>().await }
         }

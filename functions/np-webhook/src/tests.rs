@@ -145,7 +145,7 @@ async fn a_status_other_than_finished_is_ignored() {
         "sending",
         "partially_paid",
         "failed",
-        "refunded",
+        // `refunded` is kept even ahead of a grant: its own tests below.
         "expired",
     ] {
         let body = sample_with("payment_status", &format!("\"{status}\""));
@@ -438,16 +438,25 @@ async fn a_refund_takes_the_payments_time_back_once() {
 }
 
 #[tokio::test]
-async fn a_refund_for_a_payment_never_granted_changes_nothing() {
+async fn a_refund_ahead_of_a_first_buyers_grant_is_kept_and_the_grant_then_buys_nothing() {
+    // GIVEN a first-time buyer's payment, held for review or not processed yet
     let webhook = webhook();
+    // WHEN NOWPayments refunds it before it is granted
     let refunded = sample_with("payment_status", "\"refunded\"");
     assert_eq!(
         call(&webhook, signed(&refunded)).await,
-        (StatusCode::OK, "ignored".into())
+        (StatusCode::OK, "refunded".into())
     );
-    assert!(subscription(&webhook).await.is_none());
     nothing_changed(&webhook);
-    // Unsigned, it is refused like any IPN.
+    // AND the payment is granted after all (an operator approves it, its IPN was late)
+    granted(&webhook, PAYMENT_ID).await;
+    // THEN it buys no time: the refund was kept for the grant to find
+    let subscription = subscription(&webhook).await.unwrap();
+    assert!(
+        !subscription.is_active(Utc::now(), &webhook.lifecycle),
+        "a refunded payment bought time: {subscription:?}"
+    );
+    // Unsigned, a refund is refused like any IPN.
     assert_eq!(
         call(&webhook, post(&refunded, Some("00"))).await.0,
         StatusCode::UNAUTHORIZED

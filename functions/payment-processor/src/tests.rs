@@ -258,3 +258,56 @@ async fn a_store_outage_during_the_grant_retries_before_the_invite_is_queued() {
     assert!(subscription(&processor).await.is_some());
     assert_eq!(processor.invite_queue.bodies().len(), 1);
 }
+
+/// NOWPayments' refund of `payment_id`, recorded as the webhook records it.
+async fn refunded_by_nowpayments(processor: &Processor, payment_id: i64) {
+    use telepay_core::access::refund_time;
+    use telepay_core::order::UserId;
+    use telepay_core::subscription::{GrantSource, LifecycleSettings, SubscriptionKey};
+    let key = SubscriptionKey::new(UserId::new(SAMPLE_USER_ID).unwrap(), SAMPLE_CHANNEL_ID);
+    let source = GrantSource::Payment(payment_id);
+    let settings = LifecycleSettings::default();
+    refund_time(
+        &processor.store,
+        key,
+        &source,
+        chrono::Utc::now(),
+        &settings,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_renewal_refunded_before_its_grant_is_neither_granted_nor_paid_out() {
+    // GIVEN a buyer with a paid month (payment 2), whose next payment (1) NOWPayments
+    // refunded before the processor reached it
+    let processor = processor();
+    assert!(invoke(&processor, &[body(2)]).await.is_empty());
+    let before = subscription(&processor).await.unwrap().expires_at;
+    refunded_by_nowpayments(&processor, 1).await;
+    // WHEN payment 1 is processed
+    assert!(invoke(&processor, &[body(1)]).await.is_empty());
+    // THEN no time and no payout for it; its invite request carries no grant (the invite
+    // sender ends it without a link), and the stage is done
+    assert_eq!(subscription(&processor).await.unwrap().expires_at, before);
+    let payouts = processor.payout_queue.bodies();
+    assert_eq!(payouts.len(), 1, "payment 2's payout only: {payouts:?}");
+    assert!(payouts[0].contains("\"payment_id\":2"));
+    assert!(processor.store.payment(1).unwrap().processed);
+}
+
+#[tokio::test]
+async fn a_first_purchase_refunded_before_its_grant_buys_no_time_and_pays_nothing_out() {
+    // GIVEN a first-time buyer's payment refunded before the processor reached it
+    let processor = processor();
+    refunded_by_nowpayments(&processor, 1).await;
+    // WHEN it is processed (an approval, a late IPN)
+    assert!(invoke(&processor, &[body(1)]).await.is_empty());
+    // THEN no payout and no paid time
+    assert!(processor.payout_queue.bodies().is_empty());
+    let active = subscription(&processor)
+        .await
+        .is_some_and(|s| s.is_active(chrono::Utc::now(), &processor.lifecycle));
+    assert!(!active, "a refunded payment bought time");
+}

@@ -23,13 +23,14 @@ pub const OPERATION: &str = "Operation";
 pub mod stage {
     /// Every answer of the payment webhook (`queued`, `duplicate`, `bad_signature`, ...).
     pub const IPN: &str = "IpnOutcome";
-    /// Every processor message (`processed`, `already_processed`, `past_processing`,
-    /// `not_found`, `malformed`, `payout_not_queued`, `grant_failed`, `invite_not_queued`,
-    /// `mark_failed`).
+    /// Every processor message (`processed`, `refunded` (nothing granted, paid out or
+    /// invited), `already_processed`, `past_processing`, `not_found`, `malformed`,
+    /// `payout_not_queued`, `grant_failed`, `invite_not_queued`, `mark_failed`).
     pub const PROCESSOR: &str = "ProcessorOutcome";
     /// Every invite message: how it ended (`sent`, of which `link_reused`; `renewed_in_place`,
     /// `already_member`, `duplicate`, `failed` (terminal), `access_ended` (terminal: the paid
-    /// time ran out first, no link), `retry`, `rate_limited`).
+    /// time ran out first, no link), `refunded` (terminal: no invite owed), `retry`,
+    /// `rate_limited`).
     pub const INVITE: &str = "InviteOutcome";
     /// Every reconciler action (`requeued_processing`, `requeued_invite`, `in_flight`,
     /// `failed`), counted by how many rows took it.

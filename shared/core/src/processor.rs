@@ -1,11 +1,12 @@
-//! payment-processor: hand the payout to its queue, grant the paid time to the buyer's
-//! subscription, queue the invite, mark the stage done.
+//! payment-processor: grant the paid time to the buyer's subscription, hand the payout
+//! to its queue, queue the invite, mark the stage done.
 //!
 //! Send-then-mark is deliberate: marking first would lose the payment if a send failed.
 //! A redelivery after a send but before the mark sends again; both consumers dedupe on
 //! payment_id, and the mark itself is conditional. The grant counts a payment once
 //! (its id is in the subscription's fold), and comes before the invite request so that
-//! the invite sender finds the time it admits for.
+//! the invite sender finds the time it admits for. A payment refunded before its grant
+//! (the grant's versioned write finds the refund) is neither granted nor paid out.
 //!
 //! Tests: `functions/payment-processor/src/tests.rs` (the handler on the in-memory store).
 
@@ -69,24 +70,36 @@ where
         let payment_id = message.payment_id;
         tracing::Span::current().record("payment_id", payment_id.get());
 
-        let payout = serde_json::to_string(&PayoutInstruction::from(&message))
-            .expect("a payout instruction always serializes");
-        if let Err(err) = self.payout_queue.send(payment_id, &payout).await {
-            error!(error = %err, "could not queue the payout");
-            metrics::outcome(stage::PROCESSOR, "payout_not_queued");
-            return MessageOutcome::Retry;
-        }
-        let grant = match self.grant(&message).await {
-            Ok(grant) => grant,
+        let granted = match self.grant(&message).await {
+            Ok(granted) => granted,
             Err(err) => {
                 error!(error = %err, "could not grant the paid time");
                 metrics::outcome(stage::PROCESSOR, "grant_failed");
                 return MessageOutcome::Retry;
             }
         };
+        // The grant's write decides against a refund: one recorded first makes the grant
+        // count nothing, and then nothing is paid out. The invite request still goes: the
+        // invite sender ends it without a link (`refunded`), where operators look.
+        let refunded = granted.is_some_and(Granted::refunded);
+        if refunded {
+            warn!("payment refunded before its grant: no time, no payout, no invite");
+        } else {
+            let payout = serde_json::to_string(&PayoutInstruction::from(&message))
+                .expect("a payout instruction always serializes");
+            if let Err(err) = self.payout_queue.send(payment_id, &payout).await {
+                error!(error = %err, "could not queue the payout");
+                metrics::outcome(stage::PROCESSOR, "payout_not_queued");
+                return MessageOutcome::Retry;
+            }
+        }
         let mut invite = InviteRequest::from(&message);
-        if let Some(grant) = grant {
-            invite = invite.with_grant(grant);
+        if let Some(granted) = granted.filter(|_| !refunded) {
+            invite = invite.with_grant(GrantFacts {
+                renewal: granted.renewal(),
+                paid_until: granted.expires_at() + self.lifecycle.grace,
+                crossed_removal: granted.crossed_removal(),
+            });
         }
         let invite = invite.to_json();
         if let Err(err) = self.invite_queue.send(payment_id, &invite).await {
@@ -99,6 +112,10 @@ where
             .mark_processed(payment_id, self.clock.now())
             .await
         {
+            Ok(ProcessedMark::Marked) if refunded => {
+                metrics::outcome(stage::PROCESSOR, "refunded");
+                MessageOutcome::Done
+            }
             Ok(ProcessedMark::Marked) => {
                 info!("payment processed: payout and invite queued");
                 metrics::outcome(stage::PROCESSOR, "processed");
@@ -130,9 +147,8 @@ where
         }
     }
 
-    /// Adds the payment's time to the buyer's subscription, once; what the invite
-    /// sender needs to know of it.
-    async fn grant(&self, message: &ProcessorMessage) -> Result<Option<GrantFacts>, LedgerError> {
+    /// Adds the payment's time to the buyer's subscription, once; what the grant found.
+    async fn grant(&self, message: &ProcessorMessage) -> Result<Option<Granted>, LedgerError> {
         let Some(access) = message.purchase.access() else {
             // Never written by this project (a tier always has a length): admit, as
             // before subscriptions, and let an operator see it.
@@ -168,14 +184,13 @@ where
                     signal::SUBSCRIPTION_GRANTED
                 });
             }
+            Granted::Already { refunded: true, .. } => {
+                info!("the payment was refunded before its grant; it counts nothing");
+            }
             Granted::Already { expires_at, .. } => {
                 info!(%expires_at, "paid time was granted before; counted once");
             }
         }
-        Ok(Some(GrantFacts {
-            renewal: granted.renewal(),
-            paid_until: granted.expires_at() + self.lifecycle.grace,
-            crossed_removal: granted.crossed_removal(),
-        }))
+        Ok(Some(granted))
     }
 }

@@ -248,13 +248,13 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 info!(payment_id, "refund already applied");
                 WebhookOutcome::Duplicate
             }
-            Ok(Refunded::NoSubscription) => {
+            Ok(Refunded::AheadOfGrant) => {
                 warn!(
                     payment_id,
-                    "refund for a payment never granted (held, or not processed yet)"
+                    "refund for a payment not granted yet (held, or not processed yet): recorded; it will be neither granted, paid out nor invited"
                 );
                 metrics::count(signal::REFUND_WITHOUT_GRANT);
-                WebhookOutcome::Ignored
+                WebhookOutcome::Refunded
             }
             Err(err) => {
                 error!(payment_id, error = %err, "could not apply the refund");

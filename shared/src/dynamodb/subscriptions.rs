@@ -14,7 +14,7 @@ use telepay_core::store::{
     ListedSubscription, StoreError, SubscriptionFilter, SubscriptionStore, UnreadableSubscription,
     Versioned,
 };
-use telepay_core::subscription::{Ending, Subscription, SubscriptionKey};
+use telepay_core::subscription::{Subscription, SubscriptionKey};
 
 use super::DynamoDbStore;
 use super::error::unavailable;
@@ -78,11 +78,7 @@ fn item_from_subscription(record: &Subscription) -> Item {
         item.insert("next_due_at_ms".into(), number(due.timestamp_millis()));
     }
     if let Some(ended) = &record.ended {
-        let how = match ended.how {
-            Ending::Removed { .. } => "removed",
-            Ending::RemovalFailed { .. } => "removal_failed",
-        };
-        item.insert("ended".into(), AttributeValue::S(how.into()));
+        item.insert("ended".into(), AttributeValue::S(ended.how.as_str().into()));
     }
     item.insert(
         "body".into(),

@@ -8,7 +8,7 @@ use telepay_core::store::{
     ListedSubscription, StoreError, SubscriptionFilter, SubscriptionStore, UnreadableSubscription,
     Versioned,
 };
-use telepay_core::subscription::{Ending, Subscription, SubscriptionKey};
+use telepay_core::subscription::{Subscription, SubscriptionKey};
 
 use super::dialect::{Bind, SqlDialect};
 use super::rows::SubscriptionRow;
@@ -18,13 +18,10 @@ use super::statements::subscriptions::{
 use super::{SqlStore, limit, unavailable};
 
 fn ended_column(record: &Subscription) -> Option<String> {
-    record.ended.as_ref().map(|ended| {
-        match ended.how {
-            Ending::Removed { .. } => "removed",
-            Ending::RemovalFailed { .. } => "removal_failed",
-        }
-        .to_owned()
-    })
+    record
+        .ended
+        .as_ref()
+        .map(|ended| ended.how.as_str().to_owned())
 }
 
 fn version(v: u64) -> Bind {

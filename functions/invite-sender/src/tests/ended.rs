@@ -212,3 +212,37 @@ async fn a_live_link_that_outlives_the_paid_time_is_not_sent_again() {
     assert!(!sent[0].contains(&long_lived.url), "{}", sent[0]);
     assert!(world.made_link_expiry() <= paid_end.timestamp());
 }
+
+#[tokio::test]
+async fn a_refunded_payment_gets_no_invite_even_while_the_buyer_has_other_time() {
+    // GIVEN a buyer with two paid months, the second (payment 2) refunded before its
+    // invite went out
+    let world = world_with_owner().await;
+    world.sender.store.put_payment(record(2));
+    paid(&world, 1, 24 * 30, TimeDelta::zero()).await;
+    paid(&world, 2, 24 * 30, TimeDelta::zero()).await;
+    let settings = LifecycleSettings::default();
+    telepay_core::access::refund_time(
+        &world.sender.store,
+        key(),
+        &GrantSource::Payment(2),
+        Utc::now(),
+        &settings,
+    )
+    .await
+    .unwrap();
+    // WHEN payment 2's invite request is handled
+    assert!(world.invoke_one(2).await.is_empty());
+    // THEN no link is made or sent for it, and the payment says why
+    assert_eq!(world.links_created(), 0);
+    assert!(world.to_buyer().is_empty(), "{:?}", world.to_buyer());
+    let stored = world.stored(2);
+    assert_eq!(stored.state, RecordState::InviteFailed);
+    assert!(
+        stored
+            .invite_failure_reason
+            .unwrap()
+            .starts_with("refunded"),
+        "the payment says it was refunded"
+    );
+}

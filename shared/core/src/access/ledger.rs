@@ -94,11 +94,13 @@ pub enum Granted {
         /// This grant met a removal ([`super::TimeGrant::crossed_removal`]).
         crossed_removal: bool,
     },
-    /// Counted before (a redelivery, a retried message): nothing changed.
+    /// Counted before (a redelivery, a retried message), or refunded ahead of it
+    /// (`refunded`: it counts nothing, and nothing is owed for it): nothing changed.
     Already {
         expires_at: DateTime<Utc>,
         renewal: bool,
         crossed_removal: bool,
+        refunded: bool,
     },
 }
 
@@ -113,6 +115,11 @@ impl Granted {
         match self {
             Self::Now { renewal, .. } | Self::Already { renewal, .. } => renewal,
         }
+    }
+
+    /// The payment was refunded (ahead of this grant, or since): no payout, no invite.
+    pub fn refunded(self) -> bool {
+        matches!(self, Self::Already { refunded: true, .. })
     }
 
     /// This grant met a removal ([`super::TimeGrant::crossed_removal`]).
@@ -169,6 +176,7 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
                 expires_at: current.expires_at,
                 renewal: current.is_renewal(&grant.source),
                 crossed_removal: current.crossed_removal(&grant.source),
+                refunded: current.is_refunded(&grant.source),
             }),
         },
     })
@@ -178,13 +186,14 @@ pub async fn grant_time<S: SubscriptionStore + ?Sized>(
 /// What a refund found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refunded {
-    /// Taken out of the fold now (or recorded ahead of its grant); the expiry is now this.
+    /// Taken out of the fold now; the expiry is now this.
     Now { expires_at: DateTime<Utc> },
+    /// Recorded ahead of its grant (the payment held for review, or not processed yet;
+    /// for a first-time buyer the record is made for it): the grant, when it comes,
+    /// counts nothing, and nothing is paid out or invited for it.
+    AheadOfGrant,
     /// Refunded before: nothing changed.
     Already,
-    /// The buyer has no subscription in this channel: the payment was never granted
-    /// (held for review, or not processed yet). Nothing to take back.
-    NoSubscription,
 }
 
 /// Takes the payment `source` out of the subscription's fold, once.
@@ -195,14 +204,21 @@ pub async fn refund_time<S: SubscriptionStore + ?Sized>(
     now: DateTime<Utc>,
     settings: &LifecycleSettings,
 ) -> Result<Refunded, LedgerError> {
-    change(store, key, |stored| {
-        match stored.map(|current| current.refund(source, now, settings)) {
-            Some(Ok(next)) => {
-                let expires_at = next.expires_at;
-                Step::Write(Box::new(next), Refunded::Now { expires_at })
+    change(store, key, |stored| match stored {
+        None => Step::Write(
+            Box::new(Subscription::refunded_first(key, source, now, settings)),
+            Refunded::AheadOfGrant,
+        ),
+        Some(current) => {
+            let granted = current.grants.iter().any(|g| &g.source == source);
+            match current.refund(source, now, settings) {
+                Ok(next) if granted => {
+                    let expires_at = next.expires_at;
+                    Step::Write(Box::new(next), Refunded::Now { expires_at })
+                }
+                Ok(next) => Step::Write(Box::new(next), Refunded::AheadOfGrant),
+                Err(_) => Step::Keep(Refunded::Already),
             }
-            Some(Err(_)) => Step::Keep(Refunded::Already),
-            None => Step::Keep(Refunded::NoSubscription),
         }
     })
     .await

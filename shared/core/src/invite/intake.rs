@@ -109,6 +109,10 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             Stopped::AccessEnded { paid_until } => {
                 return self.end_unsent(record, &lease, *paid_until).await;
             }
+            Stopped::Refunded => {
+                let reason = "refunded: the payment was refunded; no invite is owed";
+                return self.record_failure(&lease, reason, "refunded").await;
+            }
             Stopped::Telegram(TelegramError::RetryAfter(delay)) => {
                 warn!(?delay, "Telegram rate limit; retrying after its delay");
                 MessageOutcome::RetryAfter(*delay)
@@ -181,7 +185,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     }
 
     /// Ends the payment in `invite_failed` with `reason`, counted as `outcome`.
-    async fn record_failure(
+    pub(super) async fn record_failure(
         &self,
         lease: &InviteLease,
         reason: &str,

@@ -22,7 +22,7 @@
 //! and no link, new or reused, admits past it: the removal is claimed only after that
 //! end, so whoever joins with a link joins before it and is removed by it. A payment
 //! whose time ran out first ends `invite_failed` (`access_ended`), its owner told how
-//! to give time.
+//! to give time; a refunded payment ends `invite_failed` (`refunded`), no link.
 //!
 //! Every handled failure releases the lease before the message is reported failed.
 //!
@@ -88,6 +88,8 @@ enum Stopped {
     AccessEnded {
         paid_until: DateTime<Utc>,
     },
+    /// The payment was refunded (before its grant, or since): no invite is owed.
+    Refunded,
 }
 
 impl From<TelegramError> for Stopped {

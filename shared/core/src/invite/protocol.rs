@@ -64,6 +64,9 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         // A request queued by the reconciler or an operator carries no grant facts; the
         // paid end is always the subscription's now (a refund may have moved it since).
         let grant = match &subscription {
+            Some(subscription) if subscription.is_refunded(&source) => {
+                return Err(Stopped::Refunded);
+            }
             Some(subscription) => {
                 let paid_until = subscription.paid_until(&self.lifecycle);
                 if !subscription.is_active(self.clock.now(), &self.lifecycle) {

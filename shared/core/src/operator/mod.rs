@@ -44,6 +44,10 @@ pub enum OperatorError {
         "payment {0} does not need an operator (it was processed, or has its purchase): nothing to resolve"
     )]
     NoOperatorNeeded(i64),
+    #[error(
+        "payment {0} was refunded by NOWPayments: nothing to grant; reject it to close the review"
+    )]
+    Refunded(i64),
     #[error("payment {0} is already granted: it cannot be rejected")]
     AlreadyGranted(i64),
     #[error("payment {0}: its private channel is unknown; set the channel directory")]

@@ -1,6 +1,6 @@
-//! Held payments and rows only an operator can move: approve (the decision first, by one
-//! conditional write, then the accepted record and the processor message), reject, and
-//! resolve.
+//! Held payments and rows only an operator can move: approve (refused for a payment
+//! NOWPayments refunded; the decision first, by one conditional write, then the accepted
+//! record and the processor message), reject, and resolve.
 //!
 //! Tests: `super::tests`, `cli/tests/operator.rs`.
 
@@ -10,9 +10,12 @@ use crate::ipn::PaymentId;
 use crate::payment::ReviewDecision;
 use crate::queue::{MessageQueue, ProcessorMessage};
 use crate::review::approved_record;
-use crate::store::{Decided, IngressStore, OperatorStore, Recorded, Resolution, Resolved};
+use crate::store::{
+    Decided, IngressStore, OperatorStore, Recorded, Resolution, Resolved, SubscriptionStore,
+};
+use crate::subscription::{GrantSource, SubscriptionKey};
 
-impl<S: OperatorStore + IngressStore> Operator<'_, S> {
+impl<S: OperatorStore + IngressStore + SubscriptionStore> Operator<'_, S> {
     /// Grants a held payment. The decision comes first, with one conditional write, so
     /// a concurrent reject either wins (nothing is granted) or loses; then the accepted
     /// record (the reconciler finds it if the send fails), then the processor message.
@@ -30,6 +33,17 @@ impl<S: OperatorStore + IngressStore> Operator<'_, S> {
             .ok_or(OperatorError::ReviewNotFound(payment_id.get()))?;
         // What it would become, checked before anything is decided.
         let approved = approved_record(&review, directory, self.clock.now())?;
+        // A refund recorded ahead of the grant: nothing to grant. (One that lands after
+        // this check is found by the processor's grant, which then pays nothing out.)
+        if let Some(purchase) = &approved.purchase {
+            let key = SubscriptionKey::new(approved.user_id, purchase.private_channel_id);
+            let source = GrantSource::Payment(payment_id.get());
+            if let Some(subscription) = self.store.get_subscription(key).await?
+                && subscription.is_refunded(&source)
+            {
+                return Err(OperatorError::Refunded(payment_id.get()));
+            }
+        }
         match review.decision {
             None => self.decide(payment_id, ReviewDecision::Approved).await?,
             Some(ReviewDecision::Approved) => {

@@ -300,6 +300,33 @@ async fn an_approval_that_stopped_after_deciding_is_completed_by_its_retry() {
 }
 
 #[tokio::test]
+async fn approving_a_held_payment_nowpayments_refunded_meanwhile_is_refused() {
+    // GIVEN a first-time buyer's payment held for review, then refunded by NOWPayments
+    let op = operator();
+    let queue = MemoryQueue::new();
+    op.store.hold_for_review(&held(10)).await.unwrap();
+    let key = crate::subscription::SubscriptionKey::new(
+        crate::order::UserId::new(crate::fixtures::SAMPLE_USER_ID).unwrap(),
+        crate::fixtures::SAMPLE_CHANNEL_ID,
+    );
+    let source = crate::subscription::GrantSource::Payment(10);
+    let settings = crate::subscription::LifecycleSettings::default();
+    crate::access::refund_time(op.store, key, &source, at(), &settings)
+        .await
+        .unwrap();
+    // WHEN an operator approves it
+    let approved = op.approve(id(10), &directory(), &queue).await;
+    // THEN it is refused with why, and nothing is decided, recorded or queued
+    assert_eq!(
+        approved.unwrap_err().to_string(),
+        "payment 10 was refunded by NOWPayments: nothing to grant; reject it to close the review"
+    );
+    assert_eq!(op.store.review(10).unwrap().decision, None);
+    assert!(op.store.payment(10).is_none());
+    assert!(queue.bodies().is_empty());
+}
+
+#[tokio::test]
 async fn a_rejected_payment_is_never_granted_by_a_later_approval() {
     let op = operator();
     let queue = MemoryQueue::new();

@@ -48,7 +48,44 @@ impl Subscription {
         settings: &LifecycleSettings,
     ) -> Self {
         let now = ms(now);
-        let mut first = Self {
+        let mut first = Self::empty(key, now);
+        first.push_grant(grant, now);
+        first.finish(now, settings)
+    }
+
+    /// A refund ahead of any grant of this buyer in this channel: version 1, holding the
+    /// refund (so the grant, when it comes, counts nothing), ended as never granted.
+    pub fn refunded_first(
+        key: SubscriptionKey,
+        source: &GrantSource,
+        now: DateTime<Utc>,
+        settings: &LifecycleSettings,
+    ) -> Self {
+        let now = ms(now);
+        let mut first = Self::empty(key, now);
+        first.grants.push(refunded_ahead(source, now));
+        first.note(
+            now,
+            format!("refunded {} before it was granted", source_label(source)),
+            None,
+        );
+        first.ended = Some(Ended {
+            for_expiry: now,
+            at: now,
+            how: Ending::NeverGranted,
+        });
+        first.finish(now, settings)
+    }
+
+    /// Whether `source`'s payment is in the record refunded (its grant counts nothing).
+    pub fn is_refunded(&self, source: &GrantSource) -> bool {
+        self.grants
+            .iter()
+            .any(|g| &g.source == source && g.refunded_at.is_some())
+    }
+
+    fn empty(key: SubscriptionKey, now: DateTime<Utc>) -> Self {
+        Self {
             key,
             version: 0,
             expires_at: now,
@@ -64,9 +101,7 @@ impl Subscription {
             history: Vec::new(),
             created_at: now,
             updated_at: now,
-        };
-        first.push_grant(grant, now);
-        first.finish(now, settings)
+        }
     }
 
     /// Adds a payment's (or an operator's) time, once per source.
@@ -99,14 +134,7 @@ impl Subscription {
         match next.grants.iter_mut().find(|g| &g.source == source) {
             Some(grant) if grant.refunded_at.is_some() => return Err(Refused::NothingToRefund),
             Some(grant) => grant.refunded_at = Some(now),
-            None => next.grants.push(TimeGrant {
-                source: source.clone(),
-                accepted_at: now,
-                // Out of the fold: its length never counts.
-                access: AccessDuration::from_seconds(1).expect("positive"),
-                refunded_at: Some(now),
-                crossed_removal: false,
-            }),
+            None => next.grants.push(refunded_ahead(source, now)),
         }
         next.note(now, format!("refunded {}", source_label(source)), None);
         let _ = next.refold(now);
@@ -123,6 +151,10 @@ impl Subscription {
                 how: Ending::RemovalFailed { .. },
                 ..
             }) => SubscriptionStatus::RemovalFailed,
+            Some(Ended {
+                how: Ending::NeverGranted,
+                ..
+            }) => SubscriptionStatus::Refunded,
             None if self.is_active(now, settings) => SubscriptionStatus::Active,
             None => SubscriptionStatus::Expired,
         }
@@ -250,6 +282,18 @@ impl Subscription {
         let mut next = self.clone();
         next.live_link = Some(link);
         next.bump(ms(now))
+    }
+}
+
+/// A refund's entry for a payment not granted yet: out of the fold, its length never
+/// counts, and the grant of the same payment is refused as already there.
+fn refunded_ahead(source: &GrantSource, now: DateTime<Utc>) -> TimeGrant {
+    TimeGrant {
+        source: source.clone(),
+        accepted_at: now,
+        access: AccessDuration::from_seconds(1).expect("positive"),
+        refunded_at: Some(now),
+        crossed_removal: false,
     }
 }
 

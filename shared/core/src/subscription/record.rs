@@ -115,6 +115,22 @@ pub enum Ending {
     RemovalFailed {
         reason: String,
     },
+    /// Every payment of it was refunded before it was granted (a held payment refunded
+    /// before an operator approved it, a refund IPN overtaking the finished one): nobody
+    /// was admitted, so nobody is removed or told. Kept so that the grant, when it
+    /// comes, counts nothing.
+    NeverGranted,
+}
+
+impl Ending {
+    /// The stored `ended` column (what the listings filter on).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Removed { .. } => "removed",
+            Self::RemovalFailed { .. } => "removal_failed",
+            Self::NeverGranted => "never_granted",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +159,8 @@ pub enum SubscriptionStatus {
     Expired,
     Removed,
     RemovalFailed,
+    /// Refunded before any of it was granted: nothing was given.
+    Refunded,
 }
 
 impl SubscriptionStatus {
@@ -152,6 +170,7 @@ impl SubscriptionStatus {
             Self::Expired => "expired",
             Self::Removed => "removed",
             Self::RemovalFailed => "removal_failed",
+            Self::Refunded => "refunded",
         }
     }
 }
