@@ -474,3 +474,66 @@ async fn a_refund_while_the_store_is_down_asks_for_a_retry() {
         (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
     );
 }
+
+/// A webhook selling the sample channel at two tiers: 10 usd for 30 days, 25 for 90.
+fn two_tier_webhook(tiers: &str) -> MemoryWebhook {
+    let directory = format!(
+        r#"{{"price_tolerance_percent": 5, "channels": [{{"channel_id": -1003111266231,
+        "private_channel_id": -1003111266231, "tiers": {tiers}}}]}}"#
+    );
+    PaymentWebhook::new(
+        IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
+        ChannelDirectory::from_json(&directory).unwrap(),
+        MemoryStore::new(),
+        MemoryQueue::new(),
+    )
+}
+
+/// The sample IPN for an order of the tier `seconds` long, at `price` usd.
+fn ordered(seconds: u64, price: f64) -> String {
+    let ipn = sample_with(
+        "order_id",
+        &format!("\"PGP-6271402111|-1003111266231|{seconds}\""),
+    );
+    let mut ipn: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&ipn).unwrap();
+    ipn.insert("price_amount".into(), serde_json::json!(price));
+    serde_json::to_string(&ipn).unwrap()
+}
+
+#[tokio::test]
+async fn an_order_that_names_its_tier_is_granted_that_tier() {
+    // GIVEN a channel at 10 usd for 30 days and 25 usd for 90
+    let webhook = two_tier_webhook(
+        r#"[{"price_amount": 25, "price_currency": "usd", "subscription_days": 90},
+            {"price_amount": 10, "price_currency": "usd", "subscription_days": 30}]"#,
+    );
+    // WHEN the buyer who chose 30 days pays its 10 usd
+    assert_eq!(
+        call(&webhook, signed(&ordered(30 * 86_400, 10.0))).await,
+        (StatusCode::OK, "queued".into())
+    );
+    // THEN 30 days are granted
+    let record = webhook.store.payment(PAYMENT_ID).unwrap();
+    assert_eq!(record.purchase.unwrap().subscription_days, 30);
+}
+
+#[tokio::test]
+async fn a_price_changed_while_the_invoice_was_open_is_held_not_granted_another_tier() {
+    // GIVEN a buyer who ordered 30 days at 10 usd, and an owner who since made 30 days
+    // cost 8 and 90 days cost 10
+    let webhook = two_tier_webhook(
+        r#"[{"price_amount": 8, "price_currency": "usd", "subscription_days": 30},
+            {"price_amount": 10, "price_currency": "usd", "subscription_days": 90}]"#,
+    );
+    // WHEN the 10 usd arrive
+    assert_eq!(
+        call(&webhook, signed(&ordered(30 * 86_400, 10.0))).await,
+        (StatusCode::OK, "held".into())
+    );
+    // THEN held for a person (the price changed), never 90 days for a 30-day order
+    assert_eq!(
+        webhook.store.review(PAYMENT_ID).unwrap().reason,
+        HoldReason::PriceMismatch
+    );
+    assert_eq!(webhook.store.payment_count(), 0);
+}

@@ -19,7 +19,11 @@
 //! ```
 //! `channel_id` is the id in the order; `private_channel_id` the channel invited to (the
 //! same id is fine). A payment must match one tier's currency and price within the
-//! tolerance (percent of the tier price, default 1), or it is held for review. A tier sells
+//! tolerance (percent of the tier price, default 1), or it is held for review: the tier
+//! its order names (by length), else, for an order from before tiers were named, the
+//! nearest price. Two tiers of a channel in one currency whose prices are within the
+//! tolerance of each other are refused at cold start (a payment between them could be
+//! either). A tier sells
 //! either `subscription_days` or a `duration` (`"30d"`, `"12h"`, `"3m"`: see
 //! [`AccessDuration`]), never both.
 //!
@@ -135,6 +139,16 @@ pub enum DirectoryError {
     BadTier(i64),
     #[error("channel directory: price_tolerance_percent must be within 0..50")]
     BadTolerance,
+    #[error(
+        "channel directory: {channel} has tiers {first} and {second} within the {tolerance}% price tolerance of each other: a payment between them could be either; set their prices further apart or lower price_tolerance_percent"
+    )]
+    OverlappingTiers {
+        /// The channel's title and order id.
+        channel: String,
+        first: String,
+        second: String,
+        tolerance: f64,
+    },
 }
 
 impl ChannelDirectory {
@@ -172,6 +186,7 @@ impl ChannelDirectory {
             if entry.tiers.iter().any(tier_is_bad) {
                 return Err(DirectoryError::BadTier(id));
             }
+            refuse_overlaps(&entry, tolerance_percent)?;
             if channels.insert(id, entry).is_some() {
                 return Err(DirectoryError::Duplicate(id));
             }
@@ -215,10 +230,13 @@ impl ChannelDirectory {
             .unwrap_or_else(|| format!("channel {private_channel_id}"))
     }
 
-    /// The tier this payment bought, if its channel is known and its price matches one.
+    /// The tier this payment bought, if its channel is known and its price matches one:
+    /// the tier its order names (`tier_seconds`, the tier's length), else the tier of the
+    /// nearest price.
     pub fn match_payment(
         &self,
         channel_id: ChannelId,
+        tier_seconds: Option<u64>,
         price_amount: Option<f64>,
         price_currency: Option<&str>,
     ) -> Result<Grant, TierMismatch> {
@@ -232,21 +250,79 @@ impl ChannelDirectory {
             .tiers
             .iter()
             .filter(|tier| tier.price_currency.eq_ignore_ascii_case(currency.trim()))
-            .filter(|tier| self.price_matches(tier.price_amount, paid))
-            .find_map(|tier| {
-                Some(Grant {
-                    private_channel_id: entry.private_channel_id,
-                    access: tier.access()?,
-                })
+            .filter(|tier| price_matches(self.tolerance_percent, tier.price_amount, paid))
+            .filter_map(|tier| Some((tier, tier.access()?)))
+            .filter(|(_, access)| tier_seconds.is_none_or(|seconds| access.seconds() == seconds))
+            .min_by(|(a, _), (b, _)| {
+                (a.price_amount - paid)
+                    .abs()
+                    .total_cmp(&(b.price_amount - paid).abs())
+            })
+            .map(|(_, access)| Grant {
+                private_channel_id: entry.private_channel_id,
+                access,
             })
             .ok_or(TierMismatch::PriceMismatch)
     }
 
-    fn price_matches(&self, tier_price: f64, paid: f64) -> bool {
-        // A tiny absolute slack absorbs float noise at tolerance 0.
-        let allowed = tier_price * self.tolerance_percent / 100.0 + 1e-9;
-        (paid - tier_price).abs() <= allowed
+    /// The tier of `channel_id` that is `seconds` long (what an order names), if any.
+    pub fn tier_of_length(&self, channel_id: ChannelId, seconds: u64) -> Option<&Tier> {
+        self.channel(channel_id)?.tiers.iter().find(|tier| {
+            tier.access()
+                .is_some_and(|access| access.seconds() == seconds)
+        })
     }
+}
+
+fn price_matches(tolerance_percent: f64, tier_price: f64, paid: f64) -> bool {
+    // A tiny absolute slack absorbs float noise at tolerance 0.
+    let allowed = tier_price * tolerance_percent / 100.0 + 1e-9;
+    (paid - tier_price).abs() <= allowed
+}
+
+/// Refuses two tiers of one currency whose tolerance bands meet: some payment would match
+/// both, and which one it bought would be a guess.
+fn refuse_overlaps(entry: &ChannelEntry, tolerance_percent: f64) -> Result<(), DirectoryError> {
+    let band = |price: f64| {
+        let slack = price * tolerance_percent / 100.0 + 1e-9;
+        (price - slack, price + slack)
+    };
+    for (i, first) in entry.tiers.iter().enumerate() {
+        for second in &entry.tiers[i + 1..] {
+            if !first
+                .price_currency
+                .trim()
+                .eq_ignore_ascii_case(second.price_currency.trim())
+            {
+                continue;
+            }
+            let (low_a, high_a) = band(first.price_amount);
+            let (low_b, high_b) = band(second.price_amount);
+            if low_a <= high_b && low_b <= high_a {
+                let named = |tier: &Tier| {
+                    let length = tier
+                        .access()
+                        .map_or_else(String::new, |a| format!(" ({a})"));
+                    format!(
+                        "{} {}{length}",
+                        tier.price_amount,
+                        tier.price_currency.trim().to_lowercase()
+                    )
+                };
+                let channel = match &entry.title {
+                    Some(title) => format!("\"{title}\" (channel_id {})", entry.channel_id),
+                    None => format!("channel_id {}", entry.channel_id),
+                };
+                return Err(DirectoryError::OverlappingTiers {
+                    channel,
+                    first: named(first),
+                    second: named(second),
+                    tolerance: tolerance_percent,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -270,17 +346,48 @@ mod tests {
     }
 
     #[test]
+    fn tiers_whose_prices_overlap_within_the_tolerance_are_refused_with_the_channels_name() {
+        // 20 % around 12 and around 10 overlap: a payment of 11 could be either.
+        let overlapping = r#"{"price_tolerance_percent": 20, "channels": [
+            {"channel_id": -7, "private_channel_id": -7, "title": "Premium",
+             "tiers": [{"price_amount": 12, "price_currency": "usd", "subscription_days": 90},
+                       {"price_amount": 10, "price_currency": "USD", "subscription_days": 30}]}]}"#;
+        let refused = ChannelDirectory::from_json(overlapping)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("Premium") && refused.contains("-7"),
+            "names the channel: {refused}"
+        );
+        assert!(
+            refused.contains("12 usd") && refused.contains("10 usd"),
+            "names the tiers: {refused}"
+        );
+        // The same price for two lengths is the extreme case.
+        let same_price = overlapping.replace("\"price_amount\": 12", "\"price_amount\": 10");
+        assert!(ChannelDirectory::from_json(&same_price).is_err());
+        // Apart by more than both tolerances, or in other currencies: fine.
+        let apart = overlapping.replace(
+            "\"price_tolerance_percent\": 20",
+            "\"price_tolerance_percent\": 5",
+        );
+        assert!(ChannelDirectory::from_json(&apart).is_ok());
+        let currencies = overlapping.replace("\"USD\"", "\"eur\"");
+        assert!(ChannelDirectory::from_json(&currencies).is_ok());
+    }
+
+    #[test]
     fn a_payment_at_the_tier_price_grants_that_tier() {
         let dir = ChannelDirectory::from_json(DIRECTORY).unwrap();
         assert_eq!(
-            dir.match_payment(channel(), Some(3.21), Some("usd")),
+            dir.match_payment(channel(), None, Some(3.21), Some("usd")),
             Ok(Grant {
                 private_channel_id: -1002222222222,
                 access: AccessDuration::from_days(30).unwrap()
             })
         );
         let long = dir
-            .match_payment(channel(), Some(8.0), Some("usd"))
+            .match_payment(channel(), None, Some(8.0), Some("usd"))
             .unwrap();
         assert_eq!(
             long.access.seconds(),
@@ -294,23 +401,23 @@ mod tests {
         let dir = ChannelDirectory::from_json(DIRECTORY).unwrap();
         // 2% of 3.21 = 0.0642
         assert!(
-            dir.match_payment(channel(), Some(3.15), Some("usd"))
+            dir.match_payment(channel(), None, Some(3.15), Some("usd"))
                 .is_ok()
         );
         assert!(
-            dir.match_payment(channel(), Some(3.27), Some("usd"))
+            dir.match_payment(channel(), None, Some(3.27), Some("usd"))
                 .is_ok()
         );
         assert_eq!(
-            dir.match_payment(channel(), Some(3.145), Some("usd")),
+            dir.match_payment(channel(), None, Some(3.145), Some("usd")),
             Err(TierMismatch::PriceMismatch)
         );
         assert_eq!(
-            dir.match_payment(channel(), Some(3.21), Some("eur")),
+            dir.match_payment(channel(), None, Some(3.21), Some("eur")),
             Err(TierMismatch::PriceMismatch)
         );
         assert_eq!(
-            dir.match_payment(channel(), None, Some("usd")),
+            dir.match_payment(channel(), None, None, Some("usd")),
             Err(TierMismatch::PriceMismatch)
         );
     }
@@ -323,8 +430,11 @@ mod tests {
         )
         .unwrap();
         let ch = ChannelId::new(-1).unwrap();
-        assert!(dir.match_payment(ch, Some(99.0), Some("usd")).is_ok());
-        assert!(dir.match_payment(ch, Some(98.9), Some("usd")).is_err());
+        assert!(dir.match_payment(ch, None, Some(99.0), Some("usd")).is_ok());
+        assert!(
+            dir.match_payment(ch, None, Some(98.9), Some("usd"))
+                .is_err()
+        );
     }
 
     #[test]
@@ -336,9 +446,9 @@ mod tests {
         )
         .unwrap();
         let ch = ChannelId::new(-1).unwrap();
-        let demo = dir.match_payment(ch, Some(1.0), Some("usd")).unwrap();
+        let demo = dir.match_payment(ch, None, Some(1.0), Some("usd")).unwrap();
         assert_eq!(demo.access.seconds(), 180);
-        let month = dir.match_payment(ch, Some(9.0), Some("usd")).unwrap();
+        let month = dir.match_payment(ch, None, Some(9.0), Some("usd")).unwrap();
         assert_eq!(month.access.seconds(), 30 * 86_400);
     }
 
@@ -346,7 +456,7 @@ mod tests {
     fn an_unknown_channel_is_a_mismatch() {
         let dir = ChannelDirectory::from_json(DIRECTORY).unwrap();
         assert_eq!(
-            dir.match_payment(ChannelId::new(-5).unwrap(), Some(3.21), Some("usd")),
+            dir.match_payment(ChannelId::new(-5).unwrap(), None, Some(3.21), Some("usd")),
             Err(TierMismatch::UnknownChannel)
         );
     }

@@ -1,6 +1,9 @@
 //! The `order_id` our bot puts on each NOWPayments invoice: who paid, for which channel.
 //!
-//! Current form: `PGP-{user_id}|{channel_id}` (Telegram channel ids are negative).
+//! Current form: `PGP-{user_id}|{channel_id}|{tier_seconds}` (Telegram channel ids are
+//! negative; the tier is named by its length in seconds, so a payment grants the tier the
+//! buyer chose). Still accepted: `PGP-{user_id}|{channel_id}` (orders from before the
+//! tier part: the nearest price within the tolerance decides).
 //! Legacy form: `PGP-{user_id}-{channel_id}`, where a channel's minus sign may have been
 //! eaten: `PGP-123--1003111266231` and `PGP-123-1003111266231` both mean `-1003111266231`.
 //!
@@ -87,6 +90,9 @@ i64_conversions!(UserId, ChannelId);
 pub struct OrderRef {
     pub user_id: UserId,
     pub channel_id: ChannelId,
+    /// The length of the tier ordered, in seconds (`None`: an order from before tiers
+    /// were named).
+    pub tier_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -105,6 +111,8 @@ pub enum OrderIdError {
     ChannelIdNotANumber,
     #[error("order_id channel id must be a negative channel id")]
     ChannelIdNotNegative,
+    #[error("order_id tier must be a positive number of seconds")]
+    TierNotANumber,
 }
 
 const PREFIX: &str = "PGP-";
@@ -115,8 +123,22 @@ impl OrderRef {
         let rest = order_id
             .strip_prefix(PREFIX)
             .ok_or(OrderIdError::WrongPrefix)?;
+        let mut tier_seconds = None;
         let (user, channel) = match rest.split_once('|') {
-            Some((user, channel)) => (user, ChannelId::new(parse_channel(channel)?)?),
+            Some((user, channel)) => {
+                let channel = match channel.split_once('|') {
+                    Some((channel, tier)) => {
+                        let seconds = parse_digits(tier, OrderIdError::TierNotANumber)?;
+                        if seconds == 0 {
+                            return Err(OrderIdError::TierNotANumber);
+                        }
+                        tier_seconds = Some(seconds as u64);
+                        channel
+                    }
+                    None => channel,
+                };
+                (user, ChannelId::new(parse_channel(channel)?)?)
+            }
             None => {
                 let (user, channel) = rest.split_once('-').ok_or(OrderIdError::NoSeparator)?;
                 // The legacy separator may have eaten the channel's minus sign.
@@ -131,12 +153,16 @@ impl OrderRef {
         Ok(OrderRef {
             user_id: UserId::new(parse_digits(user, OrderIdError::UserIdNotANumber)?)?,
             channel_id: channel,
+            tier_seconds,
         })
     }
 
     /// The current form, as the bot writes it.
     pub fn to_order_id(self) -> String {
-        format!("{PREFIX}{}|{}", self.user_id, self.channel_id)
+        match self.tier_seconds {
+            Some(seconds) => format!("{PREFIX}{}|{}|{seconds}", self.user_id, self.channel_id),
+            None => format!("{PREFIX}{}|{}", self.user_id, self.channel_id),
+        }
     }
 }
 
@@ -169,6 +195,27 @@ mod tests {
             parsed("PGP-6271402111|-1003111266231"),
             Ok((6271402111, -1003111266231))
         );
+    }
+
+    #[test]
+    fn the_form_with_a_tier_parses_and_round_trips() {
+        let order = OrderRef::parse(Some("PGP-6271402111|-1003111266231|2592000")).unwrap();
+        assert_eq!(order.tier_seconds, Some(2_592_000));
+        assert_eq!(order.channel_id.get(), -1003111266231);
+        assert_eq!(order.to_order_id(), "PGP-6271402111|-1003111266231|2592000");
+        assert_eq!(
+            OrderRef::parse(Some("PGP-6271402111|-1003111266231"))
+                .unwrap()
+                .tier_seconds,
+            None
+        );
+        for bad in ["|", "|0", "|-5", "|30d", "|1|2", "| 5"] {
+            assert_eq!(
+                OrderRef::parse(Some(&format!("PGP-6271402111|-1003111266231{bad}"))),
+                Err(OrderIdError::TierNotANumber),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::directory::{ChannelDirectory, TierMismatch};
+use crate::directory::{ChannelDirectory, Tier, TierMismatch};
 use crate::ipn::Ipn;
 use crate::order::OrderRef;
 use crate::payment::{PaymentReview, ProcessedPayment, Purchase, payload_hash};
@@ -21,7 +21,8 @@ pub enum ApproveError {
 
 /// The accepted record an approved review becomes. The operator's approval overrides the
 /// price check and the repeat-deposit rule; the buyer, channel and directory entry must
-/// still be known. A price matching no tier gets the channel's first tier's length.
+/// still be known. It grants the length of the tier its order names; an order from before
+/// tiers were named, the tier its price matches, else the channel's first tier's length.
 pub fn approved_record(
     review: &PaymentReview,
     directory: &ChannelDirectory,
@@ -33,15 +34,25 @@ pub fn approved_record(
     let entry = directory
         .channel(order.channel_id)
         .ok_or(ApproveError::UnknownChannel(order.channel_id.get()))?;
-    let access = match directory.match_payment(
-        order.channel_id,
-        ipn.price_amount,
-        ipn.price_currency.as_deref(),
-    ) {
-        Ok(grant) => grant.access,
-        Err(TierMismatch::PriceMismatch | TierMismatch::UnknownChannel) => entry.tiers[0]
-            .access()
-            .expect("the directory validated every tier's length"),
+    // The tier the order names (the buyer's choice, whatever was paid), else the tier
+    // the price matches, else the channel's first.
+    let ordered = order
+        .tier_seconds
+        .and_then(|seconds| directory.tier_of_length(order.channel_id, seconds))
+        .and_then(Tier::access);
+    let access = match ordered {
+        Some(access) => access,
+        None => match directory.match_payment(
+            order.channel_id,
+            None,
+            ipn.price_amount,
+            ipn.price_currency.as_deref(),
+        ) {
+            Ok(grant) => grant.access,
+            Err(TierMismatch::PriceMismatch | TierMismatch::UnknownChannel) => entry.tiers[0]
+                .access()
+                .expect("the directory validated every tier's length"),
+        },
     };
     let purchase = Purchase::from_ipn(&ipn, entry.private_channel_id, access);
     Ok(ProcessedPayment::accepted(

@@ -193,6 +193,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         };
         let grant = match self.directory.match_payment(
             order.channel_id,
+            order.tier_seconds,
             ipn.price_amount,
             ipn.price_currency.as_deref(),
         ) {

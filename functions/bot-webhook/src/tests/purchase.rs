@@ -15,7 +15,12 @@ async fn a_tier_gives_one_invoice_with_the_order_id_and_a_second_tap_the_same_on
     let invoices = rig.nowpayments.invoices();
     assert_eq!(invoices.len(), 1);
     let request = &invoices[0].request;
-    assert_eq!(request["order_id"], format!("PGP-{BUYER}|{SIGNALS}"));
+    // The order names the tier chosen (its length in seconds: 90 days), so the payment
+    // grants that tier whatever the other tiers cost.
+    assert_eq!(
+        request["order_id"],
+        format!("PGP-{BUYER}|{SIGNALS}|{}", 90 * 86_400)
+    );
     assert_eq!(request["price_amount"], 8.0);
     assert_eq!(request["price_currency"], "usd");
     assert_eq!(

@@ -80,6 +80,7 @@ impl InvoiceRequest {
             order_id: OrderRef {
                 user_id,
                 channel_id,
+                tier_seconds: Some(tier.access()?.seconds()),
             }
             .to_order_id(),
             order_description: format!(

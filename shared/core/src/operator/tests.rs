@@ -282,6 +282,30 @@ async fn approve_decides_records_and_queues_once_and_reject_is_then_refused() {
 }
 
 #[tokio::test]
+async fn an_approved_order_gets_the_length_of_the_tier_it_was_ordered_at() {
+    // GIVEN a held payment whose order names a tier 90 days long, at a price matching none
+    let op = operator();
+    let queue = MemoryQueue::new();
+    let mut review = held(11);
+    review.ipn = review.ipn.replace(
+        "PGP-6271402111|-1003111266231",
+        &format!("PGP-6271402111|-1003111266231|{}", 90 * 86_400),
+    );
+    let directory = ChannelDirectory::from_json(
+        r#"{"channels": [{"channel_id": -1003111266231, "private_channel_id": -1003111266231,
+            "tiers": [{"price_amount": 3.21, "price_currency": "usd", "subscription_days": 30},
+                      {"price_amount": 8, "price_currency": "usd", "subscription_days": 90}]}]}"#,
+    )
+    .unwrap();
+    op.store.hold_for_review(&review).await.unwrap();
+    // WHEN an operator approves it
+    op.approve(id(11), &directory, &queue).await.unwrap();
+    // THEN the buyer gets the 90 days they ordered, not the first tier's 30
+    let purchase = op.store.payment(11).unwrap().purchase.unwrap();
+    assert_eq!(purchase.subscription_days, 90);
+}
+
+#[tokio::test]
 async fn an_approval_that_stopped_after_deciding_is_completed_by_its_retry() {
     // GIVEN an approval that recorded its decision and then stopped (a crash, a store error)
     let op = operator();
