@@ -354,6 +354,43 @@ mod cases {
         assert!(record.next_due_at.is_some(), "on the sweeper's index again");
     }
 
+    pub async fn a_buyer_marked_for_an_invite_is_due_until_invited<B: Backend>() {
+        let store = B::fresh().await;
+        let s = settings();
+        let now = Utc::now().trunc_subsecs(3);
+        // GIVEN a paid buyer with nothing due for weeks
+        seed(
+            &store,
+            &Subscription::first(key(1), paid(1, now, 30), now, &s),
+        )
+        .await;
+        assert!(store.due_subscriptions(now, 10).await.unwrap().is_empty());
+        // WHEN they are marked for an invite (/status found them out)
+        let marked = stored(&store, key(1)).await.invite_now(now, &s).unwrap();
+        assert_eq!(
+            store.write_subscription(&marked).await.unwrap(),
+            Versioned::Written
+        );
+        // THEN the sweeper's read finds them, with the invite due
+        let due = store.due_subscriptions(now, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let found = due.into_iter().next().unwrap().unwrap();
+        assert_eq!(found.due_task(now, &s), Some(Task::Invite));
+        // AND once invited, they leave the index until their first reminder
+        let claimed = found.claim(Task::Invite, "i", now, &s).unwrap();
+        assert_eq!(
+            store.write_subscription(&claimed).await.unwrap(),
+            Versioned::Written
+        );
+        let (invited, _) = claimed.complete("i", TaskDone::Invited, now, &s).unwrap();
+        assert_eq!(
+            store.write_subscription(&invited).await.unwrap(),
+            Versioned::Written
+        );
+        assert!(store.due_subscriptions(now, 10).await.unwrap().is_empty());
+        assert!(!stored(&store, key(1)).await.needs_invite);
+    }
+
     pub async fn the_due_index_finds_exactly_the_due_soonest_first<B: Backend>() {
         let store = B::fresh().await;
         let s = settings();
@@ -485,6 +522,7 @@ macro_rules! subscription_suite {
             #[tokio::test] async fn two_payments_give_the_same_expiry_in_either_order() { cases::two_payments_give_the_same_expiry_in_either_order::<Store>().await }
             #[tokio::test] async fn a_refund_takes_its_time_out_once() { cases::a_refund_takes_its_time_out_once::<Store>().await }
             #[tokio::test] async fn a_refund_ahead_of_a_first_grant_is_kept_and_the_grant_counts_nothing() { cases::a_refund_ahead_of_a_first_grant_is_kept_and_the_grant_counts_nothing::<Store>().await }
+            #[tokio::test] async fn a_buyer_marked_for_an_invite_is_due_until_invited() { cases::a_buyer_marked_for_an_invite_is_due_until_invited::<Store>().await }
             #[tokio::test] async fn the_due_index_finds_exactly_the_due_soonest_first() { cases::the_due_index_finds_exactly_the_due_soonest_first::<Store>().await }
             #[tokio::test] async fn operator_listings_select_expiring_expired_and_failed() { cases::operator_listings_select_expiring_expired_and_failed::<Store>().await }
         }

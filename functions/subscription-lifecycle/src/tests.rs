@@ -479,3 +479,103 @@ async fn a_renewal_before_the_claim_leaves_the_member_in() {
     assert!(rig.fake.removals().is_empty());
     assert!(!rig.stored(7).await.needs_invite);
 }
+
+/// The invite link in a message, if it carries one.
+fn link_in(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .find(|word| word.starts_with("https://t.me/+"))
+        .map(|word| word.trim_end_matches(['.', ',']).to_owned())
+}
+
+impl<T: TelegramInviter + MemberRemover> Rig<T> {
+    /// The buyer's messages that carry an invite link, and those links.
+    fn links_sent_to(&self, user: i64) -> Vec<String> {
+        self.messages_to(user)
+            .iter()
+            .filter_map(|text| link_in(text))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_operator_extend_after_the_removal_invites_the_buyer_back() {
+    use telepay_core::operator::Operator;
+    // GIVEN a buyer removed at the end of their month
+    let rig = rig().await;
+    rig.fake.add_member(CHANNEL, 7);
+    rig.buy(7, 1, t0()).await;
+    rig.clock.set(t0() + TimeDelta::days(30));
+    assert!(rig.sweep_and_consume().await.is_empty());
+    assert!(!rig.fake.is_member(CHANNEL, 7));
+    // WHEN support gives them ten days
+    rig.clock.set(t0() + TimeDelta::days(31));
+    let operator = Operator::new(&*rig.store, rig.clock.clone());
+    let settings = rig.worker.settings.clone();
+    operator
+        .extend(key(7), 10, "goodwill after an outage", &settings)
+        .await
+        .unwrap();
+    // AND the sweeper and the lifecycle run a while later
+    rig.clock
+        .set(t0() + TimeDelta::days(31) + TimeDelta::minutes(20));
+    assert!(rig.sweep_and_consume().await.is_empty());
+    assert!(rig.sweep_and_consume().await.is_empty());
+    // THEN they get one invite link, which admits them, and no later than the paid end
+    let links = rig.links_sent_to(7);
+    assert_eq!(links.len(), 1, "{:?}", rig.messages_to(7));
+    let now = rig.clock.now().timestamp();
+    assert_eq!(
+        rig.fake.join(&links[0], 7, now),
+        fake_bot_api::JoinOutcome::Joined
+    );
+    let paid_end = rig.stored(7).await.expires_at;
+    assert!(
+        !rig.stored(7).await.needs_invite,
+        "the mark is acted on once"
+    );
+    assert!(rig.fake.open_links(paid_end.timestamp() + 1).is_empty());
+}
+
+#[tokio::test]
+async fn a_renewed_buyer_whom_a_crossing_removal_took_out_is_invited_back() {
+    // GIVEN a renewal that landed while Telegram was removing the buyer: paid, but out
+    let rig = crossing(false).await;
+    rig.fake.add_member(CHANNEL, 7);
+    rig.buy(7, 1, t0()).await;
+    rig.clock.set(t0() + TimeDelta::days(30));
+    assert!(rig.sweep_and_consume().await.is_empty());
+    assert!(!rig.fake.is_member(CHANNEL, 7));
+    // WHEN the sweeper and the lifecycle run a while later
+    rig.clock
+        .set(t0() + TimeDelta::days(30) + TimeDelta::minutes(20));
+    assert!(rig.sweep_and_consume().await.is_empty());
+    // THEN a link brings them back in, once
+    let links = rig.links_sent_to(7);
+    assert_eq!(links.len(), 1, "{:?}", rig.messages_to(7));
+    let now = rig.clock.now().timestamp();
+    assert_eq!(
+        rig.fake.join(&links[0], 7, now),
+        fake_bot_api::JoinOutcome::Joined
+    );
+    rig.sweep_and_consume().await;
+    assert_eq!(rig.links_sent_to(7).len(), 1);
+}
+
+#[tokio::test]
+async fn a_marked_buyer_already_back_in_gets_nothing() {
+    // GIVEN a crossing renewal whose buyer got back in through the renewal's own invite
+    let rig = crossing(false).await;
+    rig.fake.add_member(CHANNEL, 7);
+    rig.buy(7, 1, t0()).await;
+    rig.clock.set(t0() + TimeDelta::days(30));
+    assert!(rig.sweep_and_consume().await.is_empty());
+    rig.fake.add_member(CHANNEL, 7);
+    // WHEN the lifecycle looks
+    rig.clock
+        .set(t0() + TimeDelta::days(30) + TimeDelta::minutes(20));
+    assert!(rig.sweep_and_consume().await.is_empty());
+    // THEN no message, no link, and the mark is gone
+    assert!(rig.messages_to(7).is_empty(), "{:?}", rig.messages_to(7));
+    assert!(rig.fake.delivered("createChatInviteLink").is_empty());
+    assert!(!rig.stored(7).await.needs_invite);
+}

@@ -20,6 +20,7 @@ pub const REMOVAL_GRACE: &str = "TELEPAY_REMOVAL_GRACE";
 pub const SWEEP_BATCH: &str = "TELEPAY_SWEEP_BATCH";
 pub const REMINDER_MESSAGE: &str = "TELEPAY_REMINDER_MESSAGE";
 pub const ENDED_MESSAGE: &str = "TELEPAY_ENDED_MESSAGE";
+pub const INVITE_AGAIN_MESSAGE: &str = "TELEPAY_INVITE_AGAIN_MESSAGE";
 /// The renewal link in reminders, with `{channel_id}`, e.g. `https://t.me/YourBot?start={channel_id}`.
 pub const RENEWAL_URL: &str = "TELEPAY_RENEWAL_URL";
 /// Tasks one consumer instance starts per second (default 10); with the template's
@@ -68,6 +69,9 @@ pub fn lifecycle_texts(env: &impl Environment) -> LifecycleTexts {
     }
     if let Some(ended) = text(ENDED_MESSAGE) {
         texts.ended = ended;
+    }
+    if let Some(invite_again) = text(INVITE_AGAIN_MESSAGE) {
+        texts.invite_again = invite_again;
     }
     if let Some(url) = text(RENEWAL_URL) {
         texts.renewal_url = url;

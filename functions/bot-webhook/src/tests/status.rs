@@ -119,3 +119,44 @@ async fn status_never_sends_a_live_link_that_admits_past_the_paid_time() {
         "You are not in Signals yet; a new invite is on its way."
     );
 }
+
+#[tokio::test]
+async fn status_for_time_given_by_an_operator_only_marks_the_buyer_for_an_invite() {
+    use telepay_core::operator::Operator;
+    // GIVEN a buyer whose only time is an operator's grant (no payment to re-issue), not
+    // in the channel
+    let rig = rig().await;
+    let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), SIGNALS_PRIVATE);
+    let operator = Operator::new(rig.bot.store(), rig.clock.clone());
+    let extended = operator
+        .extend(key, 7, "a comp", &LifecycleSettings::default())
+        .await
+        .unwrap();
+    // (invited once already, and left the channel since)
+    let mut invited = extended.clone();
+    invited.needs_invite = false;
+    invited.version += 1;
+    assert_eq!(
+        rig.bot.store().write_subscription(&invited).await.unwrap(),
+        telepay_core::store::Versioned::Written
+    );
+    // WHEN they ask /status
+    call(&rig, &message(91, BUYER, "/status")).await;
+    // THEN they are told a link is coming, and it is: the subscription is marked for the
+    // lifecycle to invite them
+    assert_eq!(
+        texts_to(&rig, BUYER)[1],
+        "You are not in Signals yet; a new invite is on its way."
+    );
+    let stored = rig
+        .bot
+        .store()
+        .get_subscription(key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.needs_invite,
+        "nothing would ever send the promised link"
+    );
+}

@@ -1,5 +1,5 @@
-//! The lifecycle consumer: one task message (a reminder, a removal, an end notice) at a
-//! time, under a fenced lease on the subscription, the same protocol as the invite:
+//! The lifecycle consumer: one task message (a reminder, a removal, an end notice, an
+//! invite for a paid buyer who may be out) at a time, under a fenced lease on the subscription, the same protocol as the invite:
 //! 1. claim the subscription for the task (due now, no live lease) with a fresh token;
 //! 2. make the one Bot API call (a removal also revokes the subscription's live link);
 //! 3. complete under the token, for the expiry the claim decided on. A renewal that
@@ -27,14 +27,16 @@ use crate::queue::{MessageOutcome, parse_message};
 use crate::store::SubscriptionStore;
 use crate::store::after_call::retry_write_after_call;
 use crate::subscription::{
-    Completion, LifecycleSettings, LifecycleTexts, Refused, Subscription, SubscriptionKey, Task,
-    TaskDone,
+    Completion, LifecycleSettings, LifecycleTexts, LiveLink, Refused, Subscription,
+    SubscriptionKey, Task, TaskDone,
 };
 use crate::telegram::{MemberRemover, TelegramError, TelegramInviter};
 
 pub const LIFECYCLE_MESSAGE_VERSION: u32 = 1;
 /// Well inside [`super::settings::DEFAULT_TASK_LEASE`].
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// A fresh link's lifetime for a buyer invited back (never past the paid end).
+pub const INVITE_LINK_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// subscription-sweeper → the lifecycle consumer: which subscription, which task, for
 /// which expiry (a task for an expiry that has moved is stale and done).
@@ -269,12 +271,25 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                 self.message(user, &text, "end notice").await?;
                 TaskDone::NoticeSent
             }
+            Task::Invite => {
+                if self
+                    .call(self.telegram.is_member(key.channel_id, user))
+                    .await
+                    .map_err(Stopped::Telegram)?
+                {
+                    info!("marked for an invite, but already in: nothing to send");
+                } else {
+                    self.invite_back(subscription, token, &channel).await?;
+                }
+                TaskDone::Invited
+            }
         };
         let word = match &done {
             TaskDone::ReminderSent => "reminder_sent",
             TaskDone::Removed => "removed",
             TaskDone::RemovalFailed { .. } => "removal_failed",
             TaskDone::NoticeSent => "end_notice_sent",
+            TaskDone::Invited => "invited",
         };
         let failed_removal = match &done {
             TaskDone::RemovalFailed { reason } => Some(reason.clone()),
@@ -305,6 +320,73 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
             }
         }
         Ok(completion)
+    }
+
+    /// A paid buyer found outside: the live link may be used up (they joined with it and
+    /// a crossing removal took them out) or revoked by that removal, so it is revoked and
+    /// replaced by a fresh one, capped at the paid end and persisted under the lease
+    /// before it is sent (a crash leaves it known, and the retry replaces it).
+    async fn invite_back(
+        &self,
+        subscription: &Subscription,
+        token: &str,
+        channel: &str,
+    ) -> Result<(), Stopped> {
+        let key = subscription.key;
+        let user = key.user_id.get();
+        if let Some(live) = &subscription.live_link
+            && let Err(err) = self
+                .call(self.telegram.revoke_invite_link(key.channel_id, &live.url))
+                .await
+        {
+            warn!(error = %err, "could not revoke the old live link; it expires on its own");
+        }
+        let now = self.clock.now();
+        let paid_until = subscription.paid_until(&self.settings);
+        let expires_at = (now + INVITE_LINK_LIFETIME).min(paid_until);
+        let admission = self.directory.admission_of(key.channel_id);
+        let created = self
+            .call(self.telegram.create_invite_link(
+                key.channel_id,
+                &format!("buyer {user}"),
+                expires_at,
+                admission,
+            ))
+            .await
+            .map_err(Stopped::Telegram)?;
+        let live = LiveLink {
+            url: created.url.clone(),
+            expires_at: created.expires_at,
+            made_for: 0,
+            made_at: now,
+        };
+        let persisted = change(&self.store, key, |stored| {
+            match stored.map(|current| current.with_live_link_leased(token, live.clone(), now)) {
+                Some(Ok(next)) => Step::Write(Box::new(next), true),
+                _ => Step::Keep(false),
+            }
+        })
+        .await
+        .map_err(Stopped::Ledger)?;
+        if !persisted {
+            // Nobody will send it: make it useless.
+            let _ = self
+                .call(
+                    self.telegram
+                        .revoke_invite_link(key.channel_id, &created.url),
+                )
+                .await;
+            return Err(Stopped::LeaseLost);
+        }
+        let text = self.texts.invite_again(
+            channel,
+            key.channel_id,
+            subscription.expires_at,
+            &created.url,
+        );
+        self.message(user, &text, "invite").await?;
+        info!("a paid buyer found outside was sent a fresh link");
+        Ok(())
     }
 
     /// A message to the buyer. One who cannot be messaged (blocked the bot) is done:

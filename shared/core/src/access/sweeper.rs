@@ -27,6 +27,8 @@ pub struct SweepReport {
     pub reminders_queued: usize,
     pub removals_queued: usize,
     pub notices_queued: usize,
+    /// Buyers marked `needs_invite` whose invite was queued.
+    pub invites_queued: usize,
     /// Due by the index but nothing to do (a lapsed lease, changed settings): its
     /// `next_due_at` was corrected.
     pub settled: usize,
@@ -44,6 +46,7 @@ impl SweepReport {
         self.reminders_queued += page.reminders_queued;
         self.removals_queued += page.removals_queued;
         self.notices_queued += page.notices_queued;
+        self.invites_queued += page.invites_queued;
         self.settled += page.settled;
         self.raced += page.raced;
         self.queue_failures += page.queue_failures;
@@ -52,7 +55,11 @@ impl SweepReport {
     }
 
     fn moved(&self) -> usize {
-        self.reminders_queued + self.removals_queued + self.notices_queued + self.settled
+        self.reminders_queued
+            + self.removals_queued
+            + self.notices_queued
+            + self.invites_queued
+            + self.settled
     }
 }
 
@@ -142,6 +149,7 @@ impl<S: SubscriptionStore, Q: TaskQueue> SubscriptionSweeper<S, Q> {
                         crate::subscription::Task::Reminder { .. } => report.reminders_queued += 1,
                         crate::subscription::Task::Removal => report.removals_queued += 1,
                         crate::subscription::Task::EndNotice => report.notices_queued += 1,
+                        crate::subscription::Task::Invite => report.invites_queued += 1,
                     }
                     subscription.requeued(now, &self.settings)
                 }

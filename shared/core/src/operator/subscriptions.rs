@@ -34,7 +34,8 @@ impl<S: SubscriptionStore> Operator<'_, S> {
     }
 
     /// Adds `days` of access from now (or from the current end, if later), as a payment
-    /// would; creates the subscription if the buyer has none.
+    /// would; creates the subscription if the buyer has none. The buyer is marked for
+    /// the lifecycle's invite (nothing is sent if they are in).
     pub async fn extend(
         &self,
         key: SubscriptionKey,
@@ -60,7 +61,12 @@ impl<S: SubscriptionStore> Operator<'_, S> {
                     Err(_) => return Step::Keep(None),
                 },
             };
-            let next = next.with_reason(reason);
+            let mut next = next.with_reason(reason);
+            // The buyer may be out (removed, or never joined: a comp): the lifecycle
+            // invites them, or finds them in and sends nothing.
+            if next.is_active(now, settings) {
+                next.mark_needs_invite(now);
+            }
             Step::Write(Box::new(next.clone()), Some(next))
         })
         .await

@@ -14,6 +14,10 @@ use super::record::{
 };
 use super::settings::LifecycleSettings;
 
+/// How long after a grant that crossed a removal the lifecycle looks whether the buyer is
+/// back in: the grant's own invite (with a link) goes first.
+pub const CROSSING_INVITE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// The paid time: over the grants not refunded, in (`accepted_at`, source) order,
 /// `acc = max(accepted_at, acc) + duration`; an operator's `end` at time `t` caps what
 /// was bought before it (`acc = min(acc, t)`), and time bought after it starts afresh.
@@ -77,6 +81,30 @@ impl Subscription {
         first.finish(now, settings)
     }
 
+    /// Marks the buyer for the lifecycle's invite, due at `due` (or earlier, if already
+    /// marked for earlier).
+    pub fn mark_needs_invite(&mut self, due: DateTime<Utc>) {
+        let due = ms(due);
+        self.needs_invite_at = Some(match (self.needs_invite, self.needs_invite_at) {
+            (true, Some(earlier)) => earlier.min(due),
+            _ => due,
+        });
+        self.needs_invite = true;
+    }
+
+    /// The next version with the buyer marked for an invite now (`/status` found them out
+    /// with nothing to re-issue); `None` if already marked for now or earlier.
+    pub fn invite_now(&self, now: DateTime<Utc>, settings: &LifecycleSettings) -> Option<Self> {
+        let now = ms(now);
+        if self.needs_invite && self.needs_invite_at.is_none_or(|due| due <= now) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.mark_needs_invite(now);
+        next.note(now, "invite asked for: the buyer is not in".into(), None);
+        Some(next.finish(now, settings))
+    }
+
     /// Whether `source`'s payment is in the record refunded (its grant counts nothing).
     pub fn is_refunded(&self, source: &GrantSource) -> bool {
         self.grants
@@ -96,6 +124,7 @@ impl Subscription {
             lease: None,
             ended: None,
             needs_invite: false,
+            needs_invite_at: None,
             next_due_at: None,
             live_link: None,
             history: Vec::new(),
@@ -252,7 +281,8 @@ impl Subscription {
             .is_some_and(|lease| lease.task == Task::Removal);
         let crossed = !removal_stands && (was_removed || removal_running);
         if crossed {
-            self.needs_invite = true;
+            // The grant's own invite request carries a link: the lifecycle looks later.
+            self.mark_needs_invite(now + CROSSING_INVITE_AFTER);
         }
         self.expires_at = expires_at;
         self.expiry_set_at = now;
@@ -275,6 +305,20 @@ impl Subscription {
         self.live_link
             .as_ref()
             .filter(|link| link.expires_at <= paid_until && good(link))
+    }
+
+    /// The next version with `link` as the live link, if `token` still holds the lease
+    /// (the lifecycle's invite).
+    pub fn with_live_link_leased(
+        &self,
+        token: &str,
+        link: LiveLink,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Refused> {
+        if self.lease.as_ref().is_none_or(|lease| lease.token != token) {
+            return Err(Refused::LeaseLost);
+        }
+        Ok(self.with_live_link(link, now))
     }
 
     /// The next version with `link` as the live link.

@@ -80,6 +80,9 @@ pub enum Task {
     Removal,
     /// Tell the buyer, once, that it ended.
     EndNotice,
+    /// Get a buyer marked `needs_invite` back in: nothing if they are in, else a fresh
+    /// live link (capped at the paid end) in a message.
+    Invite,
 }
 
 impl Task {
@@ -88,6 +91,7 @@ impl Task {
             Self::Reminder { .. } => "reminder",
             Self::Removal => "removal",
             Self::EndNotice => "end_notice",
+            Self::Invite => "invite",
         }
     }
 }
@@ -199,10 +203,15 @@ pub struct Subscription {
     /// Set only while it applies to `expires_at`; cleared when the expiry moves.
     #[serde(default)]
     pub ended: Option<Ended>,
-    /// A grant crossed a removal (a live removal lease, or a completed removal of an
-    /// older expiry): the invite path must make sure the buyer gets back in.
+    /// The buyer may be out while paid (a grant crossed a removal, an operator gave
+    /// time, `/status` found them out with nothing to re-issue): the lifecycle's
+    /// [`Task::Invite`] makes sure they get back in, from `needs_invite_at`.
     #[serde(default)]
     pub needs_invite: bool,
+    /// When the invite is due (a crossing grant's own invite goes first); none on a
+    /// record from before it: due at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_invite_at: Option<DateTime<Utc>>,
     /// When the sweeper should look next (`None`: nothing pending, off the due index).
     #[serde(default)]
     pub next_due_at: Option<DateTime<Utc>>,
@@ -240,6 +249,8 @@ pub enum TaskDone {
         reason: String,
     },
     NoticeSent,
+    /// The marked buyer is in, or was sent a fresh link.
+    Invited,
 }
 
 /// What a completion found.
@@ -262,7 +273,8 @@ pub struct LiveLink {
     pub url: String,
     /// Its `expire_date`.
     pub expires_at: DateTime<Utc>,
-    /// The payment whose invite made it.
+    /// The payment whose invite made it (0: the lifecycle's invite of a paid buyer found
+    /// outside).
     pub made_for: i64,
     pub made_at: DateTime<Utc>,
 }

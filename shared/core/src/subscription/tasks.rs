@@ -23,6 +23,9 @@ impl Subscription {
         if now >= self.expires_at + settings.grace {
             return Some(Task::Removal);
         }
+        if self.invite_due(now) {
+            return Some(Task::Invite);
+        }
         if now >= self.expires_at {
             // A reminder after the end (the sweeper was down) would only confuse.
             return None;
@@ -76,9 +79,17 @@ impl Subscription {
         let now = ms(now);
         let mut next = self.clone();
         next.lease = None;
+        if (lease.task, &done) == (Task::Invite, &TaskDone::Invited) {
+            // The buyer is in or has a fresh link, whatever the expiry did meanwhile.
+            next.needs_invite = false;
+            next.needs_invite_at = None;
+            next.note(now, "invited back".into(), None);
+            return Ok((next.finish(now, settings), Completion::Recorded));
+        }
         let completion = if lease.for_expiry != self.expires_at {
             if lease.task == Task::Removal {
-                next.needs_invite = true;
+                // The grant's invite may have come before the removal landed: look again.
+                next.mark_needs_invite(now);
                 next.note(
                     now,
                     "removal crossed a renewal: the buyer is invited back".into(),
@@ -228,12 +239,30 @@ impl Subscription {
             };
         }
         let removal = self.expires_at + settings.grace;
-        let reminder = self
-            .pending_reminders(settings)
+        let invite = (self.needs_invite && now < self.expires_at)
+            .then(|| self.needs_invite_at.unwrap_or(now));
+        [Some(removal), self.next_reminder(now, settings), invite]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Whether the marked buyer's invite is due: only while paid (not in the grace).
+    fn invite_due(&self, now: DateTime<Utc>) -> bool {
+        self.needs_invite
+            && now < self.expires_at
+            && self.needs_invite_at.is_none_or(|due| now >= due)
+    }
+
+    fn next_reminder(
+        &self,
+        now: DateTime<Utc>,
+        settings: &LifecycleSettings,
+    ) -> Option<DateTime<Utc>> {
+        self.pending_reminders(settings)
             .next()
             .filter(|_| now < self.expires_at)
-            .map(|before| self.reminder_time(before));
-        Some(reminder.map_or(removal, |r| r.min(removal)))
+            .map(|before| self.reminder_time(before))
     }
 
     /// Reminder points not yet sent for this expiry and not already past when it was

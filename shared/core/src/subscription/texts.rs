@@ -1,5 +1,6 @@
-//! What the lifecycle tells a buyer: a reminder before the end, a note when it ended.
-//! Configurable, with `{channel}`, `{expires_at}` and `{renewal_url}`; English defaults.
+//! What the lifecycle tells a buyer: a reminder before the end, a note when it ended, a
+//! fresh invite for a paid buyer found outside. Configurable, with `{channel}`,
+//! `{expires_at}`, `{renewal_url}` (and `{link}` in the invite); English defaults.
 //!
 //! Tests: below.
 
@@ -9,6 +10,8 @@ pub const DEFAULT_REMINDER: &str =
     "Your access to {channel} ends on {expires_at}. Renew to keep it: {renewal_url}";
 pub const DEFAULT_ENDED: &str =
     "Your access to {channel} ended on {expires_at}. You are welcome back any time: {renewal_url}";
+pub const DEFAULT_INVITE_AGAIN: &str =
+    "You have access to {channel} until {expires_at}. Your invite link: {link}";
 /// What `{renewal_url}` says when no renewal URL is configured.
 const NO_RENEWAL_URL: &str = "pay again as before";
 
@@ -16,6 +19,8 @@ const NO_RENEWAL_URL: &str = "pay again as before";
 pub struct LifecycleTexts {
     pub reminder: String,
     pub ended: String,
+    /// A paid buyer found outside the channel: with `{link}`.
+    pub invite_again: String,
     /// The renewal link, with `{channel_id}` for the private channel (e.g. a bot deep
     /// link `https://t.me/YourBot?start={channel_id}`); empty: none.
     pub renewal_url: String,
@@ -26,6 +31,7 @@ impl Default for LifecycleTexts {
         Self {
             reminder: DEFAULT_REMINDER.into(),
             ended: DEFAULT_ENDED.into(),
+            invite_again: DEFAULT_INVITE_AGAIN.into(),
             renewal_url: String::new(),
         }
     }
@@ -38,6 +44,18 @@ impl LifecycleTexts {
 
     pub fn ended(&self, channel: &str, channel_id: i64, expires_at: DateTime<Utc>) -> String {
         self.render(&self.ended, channel, channel_id, expires_at)
+    }
+
+    pub fn invite_again(
+        &self,
+        channel: &str,
+        channel_id: i64,
+        expires_at: DateTime<Utc>,
+        link: &str,
+    ) -> String {
+        // The link last: a `{...}` inside a template value is never read as a placeholder.
+        self.render(&self.invite_again, channel, channel_id, expires_at)
+            .replace("{link}", link)
     }
 
     fn render(

@@ -8,6 +8,8 @@ use tracing::info;
 
 use super::outcome::BotError;
 use super::{BotFrontDoor, FrontDoorStore};
+use crate::access::LedgerError;
+use crate::access::ledger::{Step, change};
 use crate::bot::invoice::InvoiceApi;
 use crate::bot::menu::channel_title;
 use crate::bot::texts::{fill, format_time};
@@ -17,7 +19,7 @@ use crate::ipn::PaymentId;
 use crate::operator::{LinkRevoker, Operator, OperatorError};
 use crate::order::UserId;
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::store::{OnceFound, OnceKey};
+use crate::store::{OnceFound, OnceKey, StoreError};
 use crate::subscription::{GrantSource, Subscription, SubscriptionKey};
 use crate::telegram::{BotConversation, TelegramInviter};
 
@@ -121,11 +123,27 @@ where
             channel_id: subscription.key.channel_id,
             window: now.timestamp().div_euclid(REINVITE_WINDOW_SECONDS),
         };
+        let Some(payment) = payment else {
+            // Time given by an operator only: nothing to re-issue, so the lifecycle's
+            // invite is asked for (it sends a fresh link, or nothing if they are in).
+            let settings = &self.setup.settings;
+            change(&self.store, subscription.key, |stored| {
+                match stored.and_then(|current| current.invite_now(now, settings)) {
+                    Some(next) => Step::Write(Box::new(next), ()),
+                    None => Step::Keep(()),
+                }
+            })
+            .await
+            .map_err(|err| match err {
+                LedgerError::Store(err) => BotError::from(err),
+                contended => BotError::from(StoreError::Unavailable(contended.to_string())),
+            })?;
+            info!("invite asked of the lifecycle for /status");
+            return Ok(fill(&texts.status_link_coming, &[("channel", title)]));
+        };
         let claim = self.once_claim(now, TimeDelta::seconds(REINVITE_WINDOW_SECONDS));
         let token = &claim.token;
-        if let (Some(payment), OnceFound::Claimed) =
-            (payment, self.store.claim_once(key, &claim).await?)
-        {
+        if let OnceFound::Claimed = self.store.claim_once(key, &claim).await? {
             let operator = Operator::new(&self.store, self.clock.clone());
             let bot = LinkRevoker {
                 telegram: Some(&self.telegram),
