@@ -36,7 +36,8 @@ pub mod stage {
     /// `failed`), counted by how many rows took it.
     pub const RECONCILER: &str = "ReconcilerAction";
     /// Every lifecycle task (`reminder_sent`, `removed`, `removal_failed`,
-    /// `end_notice_sent`, `invited` (a paid buyer found outside, or found in), `not_due`, `retry`, `rate_limited`).
+    /// `end_notice_sent`, `invited` (a paid buyer found outside, or found in), `not_due`,
+    /// `retry`, `rate_limited`).
     pub const LIFECYCLE: &str = "LifecycleOutcome";
     /// Every answer of the bot webhook (`handled`, `already_handled`, `busy`, ...).
     pub const BOT: &str = "BotOutcome";
