@@ -78,6 +78,17 @@ mod cases {
         );
         assert_eq!(stored(&store, key(1)).await, first);
         assert_eq!(store.get_subscription(key(2)).await.unwrap(), None);
+        // Every mark a record can carry reads back too.
+        let mut marked = first.clone();
+        marked.mark_needs_invite(t0() + TimeDelta::minutes(10));
+        marked.removal_unknown_at = Some(t0() + TimeDelta::seconds(1));
+        marked.version += 1;
+        assert_eq!(
+            store.write_subscription(&marked).await.unwrap(),
+            Versioned::Written
+        );
+        assert_eq!(stored(&store, key(1)).await, marked);
+        let first = marked;
         // GIVEN another first version for the same buyer and channel, THEN it is refused
         let other = Subscription::first(key(1), paid(11, t0(), 1), t0(), &s);
         assert_eq!(

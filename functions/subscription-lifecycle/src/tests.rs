@@ -579,3 +579,35 @@ async fn a_marked_buyer_already_back_in_gets_nothing() {
     assert!(rig.fake.delivered("createChatInviteLink").is_empty());
     assert!(!rig.stored(7).await.needs_invite);
 }
+
+#[tokio::test]
+async fn a_renewal_after_a_removal_call_of_unknown_outcome_is_treated_as_a_crossing() {
+    // GIVEN an expired member whose removal call got no answer (Telegram may still apply
+    // it), the lease released for the retry
+    let mut rig = rig().await;
+    rig.worker.call_timeout = Duration::from_millis(300);
+    rig.fake.add_member(CHANNEL, 7);
+    rig.buy(7, 1, t0()).await;
+    rig.clock.set(t0() + TimeDelta::days(30));
+    rig.fake
+        .inject(Fault::new("unbanChatMember", FaultKind::Hang).times(1));
+    assert_eq!(rig.sweep_and_consume().await.len(), 1, "retried");
+    assert!(
+        rig.stored(7).await.lease.is_none(),
+        "released for the retry"
+    );
+    // WHEN the buyer renews before the retry
+    let granted = grant_time(
+        &*rig.store,
+        key(7),
+        &paid(2, t0() + TimeDelta::days(30)),
+        t0() + TimeDelta::days(30),
+        &rig.worker.settings,
+    )
+    .await
+    .unwrap();
+    // THEN the renewal counts as crossing a removal: its invite carries a link (never
+    // "renewed in place" while a late unban may still land), and the buyer is marked
+    assert!(granted.crossed_removal(), "{granted:?}");
+    assert!(rig.stored(7).await.needs_invite);
+}

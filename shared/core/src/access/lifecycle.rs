@@ -175,6 +175,10 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                 Err(MessageOutcome::Retry)
             }
             Err(stopped) => {
+                // No answer (a timeout, a 5xx): Telegram may have acted. A 429 or a
+                // store failure says nothing of the sort.
+                let outcome_unknown =
+                    matches!(&stopped, Stopped::Telegram(TelegramError::Transient(_)));
                 let outcome = match &stopped {
                     Stopped::Telegram(TelegramError::RetryAfter(delay)) => {
                         warn!(?delay, "Telegram rate limit; retrying after its delay");
@@ -190,7 +194,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                     }
                     Stopped::LeaseLost => MessageOutcome::Retry,
                 };
-                self.release(key, &token).await;
+                self.release(key, &token, outcome_unknown).await;
                 Err(outcome)
             }
         }
@@ -461,10 +465,11 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
     }
 
     /// Frees the subscription for the retry at once rather than after the lease lapses.
-    async fn release(&self, key: SubscriptionKey, token: &str) {
+    async fn release(&self, key: SubscriptionKey, token: &str, outcome_unknown: bool) {
         let now = self.clock.now();
         let released = change(&self.store, key, |stored| {
-            match stored.map(|current| current.release(token, now, &self.settings)) {
+            match stored.map(|current| current.release(token, outcome_unknown, now, &self.settings))
+            {
                 Some(Ok(next)) => Step::Write(Box::new(next), ()),
                 _ => Step::Keep(()),
             }

@@ -125,6 +125,7 @@ impl Subscription {
             ended: None,
             needs_invite: false,
             needs_invite_at: None,
+            removal_unknown_at: None,
             next_due_at: None,
             live_link: None,
             history: Vec::new(),
@@ -274,11 +275,13 @@ impl Subscription {
         // the buyer is out and was told. The removal stands, re-anchored to the new
         // expiry: no second removal, no second notice, no invite owed.
         let removal_stands = was_removed && expires_at <= now;
-        // Live or lapsed: a remover that crashed may have removed the buyer already.
+        // Live or lapsed: a remover that crashed may have removed the buyer already; and
+        // a removal call whose answer never came may still land.
         let removal_running = self
             .lease
             .as_ref()
-            .is_some_and(|lease| lease.task == Task::Removal);
+            .is_some_and(|lease| lease.task == Task::Removal)
+            || self.removal_unknown_at.is_some();
         let crossed = !removal_stands && (was_removed || removal_running);
         if crossed {
             // The grant's own invite request carries a link: the lifecycle looks later.
@@ -287,6 +290,9 @@ impl Subscription {
         self.expires_at = expires_at;
         self.expiry_set_at = now;
         self.reminded_before_seconds = None;
+        // The unknown removal belonged to the old expiry: a crossing (marked above) or a
+        // removal that stands took it over.
+        self.removal_unknown_at = None;
         match self.ended.as_mut() {
             Some(ended) if removal_stands => ended.for_expiry = expires_at,
             _ => self.ended = None,

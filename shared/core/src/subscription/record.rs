@@ -212,6 +212,11 @@ pub struct Subscription {
     /// record from before it: due at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_invite_at: Option<DateTime<Utc>>,
+    /// A removal call for the current expiry got no answer (Telegram may still apply
+    /// it) and its lease was released: a grant until the removal is recorded or the
+    /// expiry moves counts as crossing a removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal_unknown_at: Option<DateTime<Utc>>,
     /// When the sweeper should look next (`None`: nothing pending, off the due index).
     #[serde(default)]
     pub next_due_at: Option<DateTime<Utc>>,

@@ -79,6 +79,10 @@ impl Subscription {
         let now = ms(now);
         let mut next = self.clone();
         next.lease = None;
+        if lease.task == Task::Removal {
+            // Its outcome is known now.
+            next.removal_unknown_at = None;
+        }
         if (lease.task, &done) == (Task::Invite, &TaskDone::Invited) {
             // The buyer is in or has a fresh link, whatever the expiry did meanwhile.
             next.needs_invite = false;
@@ -136,17 +140,28 @@ impl Subscription {
     }
 
     /// Gives the lease back (a transient failure) so the retry may claim at once.
+    /// `outcome_unknown`: the task's Bot API call got no answer; for a removal, it may
+    /// still land, so the record keeps [`Subscription::removal_unknown_at`].
     pub fn release(
         &self,
         token: &str,
+        outcome_unknown: bool,
         now: DateTime<Utc>,
         settings: &LifecycleSettings,
     ) -> Result<Self, Refused> {
-        if self.lease.as_ref().is_none_or(|lease| lease.token != token) {
+        let Some(lease) = self.lease.as_ref().filter(|lease| lease.token == token) else {
             return Err(Refused::LeaseLost);
-        }
+        };
         let now = ms(now);
         let mut next = self.clone();
+        if outcome_unknown && lease.task == Task::Removal && lease.for_expiry == self.expires_at {
+            next.removal_unknown_at = Some(now);
+            next.note(
+                now,
+                "removal call unanswered: it may still land".into(),
+                None,
+            );
+        }
         next.lease = None;
         Ok(next.finish(now, settings))
     }
