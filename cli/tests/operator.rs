@@ -441,6 +441,7 @@ async fn subscriptions_are_shown_listed_extended_and_ended_with_their_reasons() 
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     grant_time(
         &shop.store,

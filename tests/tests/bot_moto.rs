@@ -151,6 +151,7 @@ async fn a_join_request_racing_its_payment_waits_on_sqs_and_is_approved_after_th
         access: AccessDuration::from_days(7).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     grant_time(
         &store,

@@ -52,6 +52,7 @@ fn paid(payment_id: i64, at: DateTime<Utc>, days: u32) -> TimeGrant {
         access: AccessDuration::from_days(days).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     }
 }
 

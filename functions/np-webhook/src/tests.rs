@@ -408,6 +408,7 @@ async fn granted(webhook: &MemoryWebhook, payment_id: i64) {
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     grant_time(&webhook.store, key, &grant, Utc::now(), &webhook.lifecycle)
         .await

@@ -46,6 +46,7 @@ fn paid(payment_id: i64, at: DateTime<Utc>) -> TimeGrant {
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     }
 }
 

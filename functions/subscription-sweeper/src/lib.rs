@@ -70,6 +70,7 @@ mod tests {
             access: AccessDuration::from_days(30).unwrap(),
             refunded_at: None,
             crossed_removal: false,
+            granted_at: None,
         };
         let at = grant.accepted_at;
         grant_time(&sweeper.store, key, &grant, at, &sweeper.settings)

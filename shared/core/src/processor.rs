@@ -168,6 +168,7 @@ where
             access,
             refunded_at: None,
             crossed_removal: false,
+            granted_at: None,
         };
         // Boxed: the versioned-write loop is a large future, kept off the worker's stack.
         let granted = Box::pin(grant_time(&self.store, key, &grant, now, &self.lifecycle)).await?;

@@ -436,6 +436,7 @@ where
                     access: AccessDuration::from_days(7).unwrap(),
                     refunded_at: None,
                     crossed_removal: false,
+                    granted_at: None,
                 };
                 grant_time(&*raw, key, &paid, chrono::Utc::now(), &settings)
                     .await

@@ -171,6 +171,7 @@ pub async fn run<S: PaymentStore + 'static>(
             access: AccessDuration::from_days(30).unwrap(),
             refunded_at: None,
             crossed_removal: false,
+            granted_at: None,
         };
         grant_time(&*store, key, &grant, bought_at, &settings)
             .await

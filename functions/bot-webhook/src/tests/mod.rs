@@ -179,6 +179,7 @@ async fn subscribe(
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     let first = Subscription::first(key, grant, paid_at, &LifecycleSettings::default());
     assert_eq!(

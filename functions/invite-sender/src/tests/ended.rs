@@ -54,6 +54,7 @@ async fn paid(world: &World, payment_id: i64, hours: u64, ago: TimeDelta) -> Dat
         access: AccessDuration::from_seconds(hours * 3600).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     grant_time(
         &world.sender.store,

@@ -190,6 +190,7 @@ async fn a_join_request_channel_gets_a_link_that_asks_and_its_owner_hears_of_the
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     let key = SubscriptionKey::new(UserId::new(USER).unwrap(), CHANNEL);
     grant_time(

@@ -187,6 +187,7 @@ async fn subscribed(world: &World, payment_ids: &[i64]) -> chrono::DateTime<Utc>
             access: AccessDuration::from_days(30).unwrap(),
             refunded_at: None,
             crossed_removal: false,
+            granted_at: None,
         };
         expires_at = grant_time(
             &world.sender.store,

@@ -92,6 +92,7 @@ async fn a_renewal_that_crossed_a_removal_gets_a_link_even_while_the_buyer_is_st
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     let claimed = Subscription::first(key, first, month_ago, &settings)
         .claim(Task::Removal, "remover", Utc::now(), &settings)
@@ -112,6 +113,7 @@ async fn a_renewal_that_crossed_a_removal_gets_a_link_even_while_the_buyer_is_st
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     let granted = grant_time(&world.sender.store, key, &renewal, Utc::now(), &settings)
         .await

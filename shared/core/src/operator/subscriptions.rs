@@ -51,6 +51,7 @@ impl<S: SubscriptionStore> Operator<'_, S> {
             access,
             refunded_at: None,
             crossed_removal: false,
+            granted_at: None,
         };
         let extended = change(self.store, key, |stored| {
             let next = match stored {

@@ -459,6 +459,7 @@ async fn ending_a_removal_failed_subscription_retries_the_removal_now() {
         access: AccessDuration::from_days(30).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     };
     let failed = Subscription::first(key, grant, at() - TimeDelta::days(31), &settings)
         .claim(Task::Removal, "r", at(), &settings)

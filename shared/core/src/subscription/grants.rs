@@ -20,18 +20,33 @@ pub const CROSSING_INVITE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(
 
 /// The paid time: over the grants not refunded, in (`accepted_at`, source) order,
 /// `acc = max(accepted_at, acc) + duration`; an operator's `end` at time `t` caps what
-/// was bought before it (`acc = min(acc, t)`), and time bought after it starts afresh.
-/// `None` when nothing is left.
+/// was granted before it (`acc = min(acc, t)`), and time granted after it starts afresh:
+/// a payment accepted before the end but granted after it (a processor backlog) is placed
+/// after the end, so the end never wipes it. `None` when nothing is left.
 pub fn fold_expiry(grants: &[TimeGrant], cut_offs: &[DateTime<Utc>]) -> Option<DateTime<Utc>> {
-    let mut live: Vec<&TimeGrant> = grants.iter().filter(|g| g.refunded_at.is_none()).collect();
-    live.sort_by(|a, b| (a.accepted_at, &a.source).cmp(&(b.accepted_at, &b.source)));
     let mut cuts: Vec<DateTime<Utc>> = cut_offs.to_vec();
     cuts.sort();
+    // Where each grant sits among the cuts: at its acceptance, or just after the last
+    // cut made between its acceptance and its grant.
+    let placed_at = |grant: &TimeGrant| {
+        let granted_at = grant.granted_at.unwrap_or(grant.accepted_at);
+        cuts.iter()
+            .rev()
+            .find(|cut| **cut >= grant.accepted_at && **cut < granted_at)
+            .map_or((grant.accepted_at, false), |cut| (*cut, true))
+    };
+    let mut live: Vec<(&TimeGrant, (DateTime<Utc>, bool))> = grants
+        .iter()
+        .filter(|g| g.refunded_at.is_none())
+        .map(|g| (g, placed_at(g)))
+        .collect();
+    live.sort_by(|(a, at_a), (b, at_b)| (at_a, &a.source).cmp(&(at_b, &b.source)));
     let mut cuts = cuts.into_iter().peekable();
     let mut acc: Option<DateTime<Utc>> = None;
-    for grant in live {
-        // A cut at the same instant as a grant comes after it: the cut wins.
-        while let Some(cut) = cuts.next_if(|cut| *cut < grant.accepted_at) {
+    for (grant, (at, after_cut)) in live {
+        // A cut at the same instant as a grant comes after it (the cut wins), unless the
+        // grant was placed after that very cut.
+        while let Some(cut) = cuts.next_if(|cut| *cut < at || (after_cut && *cut == at)) {
             acc = acc.map(|acc| acc.min(cut));
         }
         let start = acc.map_or(grant.accepted_at, |acc| acc.max(grant.accepted_at));
@@ -211,7 +226,17 @@ impl Subscription {
 
     /// Until when a link for this subscription may admit: its end plus the grace.
     pub fn paid_until(&self, settings: &LifecycleSettings) -> DateTime<Utc> {
-        self.expires_at + settings.grace
+        self.expires_at + self.grace(settings)
+    }
+
+    /// The grace after the end: none when the end is an operator's `end` (it removes now,
+    /// as its help says).
+    pub fn grace(&self, settings: &LifecycleSettings) -> chrono::TimeDelta {
+        if self.cut_offs.contains(&self.expires_at) {
+            chrono::TimeDelta::zero()
+        } else {
+            settings.grace
+        }
     }
 
     /// Whether a stored row's key and version columns are this record's: what each
@@ -234,7 +259,7 @@ impl Subscription {
 
     /// The one "active" rule, shared by removal and admission: `now < expires_at + grace`.
     pub fn is_active(&self, now: DateTime<Utc>, settings: &LifecycleSettings) -> bool {
-        now < self.expires_at + settings.grace
+        now < self.paid_until(settings)
     }
 
     pub(super) fn push_grant(&mut self, grant: TimeGrant, now: DateTime<Utc>) {
@@ -243,6 +268,8 @@ impl Subscription {
             grant.access,
             source_label(&grant.source)
         );
+        let mut grant = grant;
+        grant.granted_at = Some(now);
         self.grants.push(grant);
         self.note(now, event, None);
         if self.refold(now)
@@ -344,6 +371,7 @@ fn refunded_ahead(source: &GrantSource, now: DateTime<Utc>) -> TimeGrant {
         access: AccessDuration::from_seconds(1).expect("positive"),
         refunded_at: Some(now),
         crossed_removal: false,
+        granted_at: None,
     }
 }
 

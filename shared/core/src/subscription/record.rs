@@ -68,6 +68,10 @@ pub struct TimeGrant {
     /// or on the way out, so its invite must carry a link, never "renewed in place".
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub crossed_removal: bool,
+    /// When it entered the fold (set by the grant): an operator's end caps only the time
+    /// granted before it. None on grants from before it: `accepted_at` stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_at: Option<DateTime<Utc>>,
 }
 
 /// Work the lifecycle does on a subscription, one at a time under a lease.

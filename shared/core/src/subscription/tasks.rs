@@ -20,7 +20,7 @@ impl Subscription {
                 _ => None,
             };
         }
-        if now >= self.expires_at + settings.grace {
+        if now >= self.paid_until(settings) {
             return Some(Task::Removal);
         }
         if self.invite_due(now) {
@@ -253,7 +253,7 @@ impl Subscription {
                 _ => None,
             };
         }
-        let removal = self.expires_at + settings.grace;
+        let removal = self.paid_until(settings);
         let invite = (self.needs_invite && now < self.expires_at)
             .then(|| self.needs_invite_at.unwrap_or(now));
         [Some(removal), self.next_reminder(now, settings), invite]

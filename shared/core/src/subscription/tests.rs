@@ -26,6 +26,7 @@ pub(crate) fn paid(payment_id: i64, at: DateTime<Utc>, length_days: u32) -> Time
         access: AccessDuration::from_days(length_days).unwrap(),
         refunded_at: None,
         crossed_removal: false,
+        granted_at: None,
     }
 }
 
@@ -298,4 +299,35 @@ fn an_operator_end_stops_the_time_bought_so_far_and_later_time_starts_afresh() {
         .grant(paid(2, t0() + days(12), 30), t0() + days(12), &s)
         .unwrap();
     assert_eq!(back.expires_at, t0() + days(42));
+}
+
+#[test]
+fn a_payment_accepted_before_an_end_but_granted_after_it_keeps_its_time() {
+    // GIVEN 30 days bought, and a second payment accepted on day 1 that waits in the
+    // processor's backlog
+    let s = settings();
+    let sub = Subscription::first(key(), paid(1, t0(), 30), t0(), &s);
+    // WHEN an operator ends the subscription on day 2, and the payment is granted on day 3
+    let ended = sub.end_now("chargeback on payment 1", t0() + days(2), &s);
+    let late = ended
+        .grant(paid(2, t0() + days(1), 30), t0() + days(3), &s)
+        .unwrap();
+    // THEN the end capped only what was in the fold when it was made: the late payment's
+    // 30 days run from the end
+    assert_eq!(late.expires_at, t0() + days(32));
+}
+
+#[test]
+fn an_operator_end_removes_now_whatever_the_grace() {
+    // GIVEN a two-hour grace after every paid end
+    let s = LifecycleSettings::new(vec![], TimeDelta::hours(2)).unwrap();
+    let sub = Subscription::first(key(), paid(1, t0(), 30), t0(), &s);
+    // WHEN an operator ends it on day 5
+    let at = t0() + days(5);
+    let ended = sub.end_now("abuse", at, &s);
+    // THEN the removal is due at once, and the buyer is no longer active (a join request
+    // is not approved through a grace the operator's end does not give)
+    assert_eq!(ended.due_task(at, &s), Some(Task::Removal));
+    assert!(!ended.is_active(at, &s));
+    assert_eq!(ended.next_due_at, Some(at));
 }
