@@ -11,7 +11,8 @@ use telepay_core::store::{
     BotStore, ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteCompletion,
     InviteLease, InviteStore, Listed, ListedSubscription, OnceClaim, OnceFound, OnceKey,
     OnceRecord, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    Resolution, Resolved, StoreError, SubscriptionFilter, SubscriptionStore, Versioned,
+    Resolution, Resolved, StoreError, SubscriptionFilter, SubscriptionStore,
+    UnreadableSubscription, Versioned,
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 
@@ -276,6 +277,14 @@ impl SubscriptionStore for AnyStore {
         limit: usize,
     ) -> Result<Vec<ListedSubscription>, StoreError> {
         delegate!(self, s => s.list_subscriptions(filter, limit).await)
+    }
+
+    async fn park_unreadable(
+        &self,
+        row: &UnreadableSubscription,
+        until: DateTime<Utc>,
+    ) -> Result<Versioned, StoreError> {
+        timed_write!("park_unreadable", self, s => s.park_unreadable(row, until).await)
     }
 }
 

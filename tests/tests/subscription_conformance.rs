@@ -20,10 +20,74 @@ use telepay_integration_tests::FreshStore;
 use telepay_shared::dynamodb::DynamoDbStore;
 use telepay_shared::sql::{PostgresStore, SqliteStore};
 
-/// A backend under test: a fresh store of it, and the port.
-trait Backend: SubscriptionStore + FreshStore {}
+/// A backend under test: a fresh store of it, the port, and a way to plant a row this
+/// version cannot read (what a rollback leaves behind), due at `due`.
+trait Backend: SubscriptionStore + FreshStore {
+    fn plant_unreadable(&self, user: i64, due: DateTime<Utc>) -> impl Future<Output = ()>;
+}
 
-impl<S: SubscriptionStore + FreshStore> Backend for S {}
+/// A body a newer release might write: not this version's shape.
+const FOREIGN_BODY: &str = r#"{"shape":"from a newer release"}"#;
+
+impl Backend for MemoryStore {
+    async fn plant_unreadable(&self, user: i64, due: DateTime<Utc>) {
+        let key = key(user);
+        self.put_unreadable_subscription(
+            telepay_core::store::UnreadableSubscription {
+                user_id: user,
+                channel_id: key.channel_id,
+                version: Some(3),
+                why: "body: missing field `key`".into(),
+            },
+            Some(due),
+        );
+    }
+}
+
+macro_rules! plant_sql {
+    ($store:ty) => {
+        impl Backend for $store {
+            async fn plant_unreadable(&self, user: i64, due: DateTime<Utc>) {
+                sqlx::query(
+                    "INSERT INTO subscriptions (user_id, channel_id, version, expires_at_ms, \
+                     next_due_at_ms, ended, body, updated_at) \
+                     VALUES ($1, $2, 3, $3, $3, NULL, $4, $5)",
+                )
+                .bind(user)
+                .bind(key(user).channel_id)
+                .bind(due.timestamp_millis())
+                .bind(FOREIGN_BODY)
+                .bind(due.naive_utc())
+                .execute(self.pool())
+                .await
+                .unwrap();
+            }
+        }
+    };
+}
+plant_sql!(SqliteStore);
+plant_sql!(PostgresStore);
+
+impl Backend for DynamoDbStore {
+    async fn plant_unreadable(&self, user: i64, due: DateTime<Utc>) {
+        use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+        let key = key(user);
+        let shard = key.shard(telepay_shared::dynamodb::DUE_SHARDS);
+        self.client()
+            .put_item()
+            .table_name(self.subscriptions_table_name().unwrap())
+            .item("user_id", N(user.to_string()))
+            .item("channel_id", N(key.channel_id.to_string()))
+            .item("version", N("3".into()))
+            .item("expires_at_ms", N(due.timestamp_millis().to_string()))
+            .item("next_due_at_ms", N(due.timestamp_millis().to_string()))
+            .item("due_shard", N(shard.to_string()))
+            .item("body", S(FOREIGN_BODY.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T12:00:00.000Z")
@@ -403,6 +467,45 @@ mod cases {
         assert!(!stored(&store, key(1)).await.needs_invite);
     }
 
+    pub async fn unreadable_due_rows_are_parked_so_the_sweep_reaches_the_rest<B: Backend>() {
+        use telepay_core::access::{SubscriptionSweeper, UNREADABLE_PARKED_FOR};
+        use telepay_core::clock::ManualClock;
+        use telepay_core::queue::memory::MemoryQueue;
+        let store = Arc::new(B::fresh().await);
+        let s = settings();
+        let now = Utc::now().trunc_subsecs(3);
+        // GIVEN five rows this version cannot read (a rollback), due before a readable
+        // subscription whose removal is due
+        for user in 1..=5 {
+            store
+                .plant_unreadable(user, now - TimeDelta::days(30))
+                .await;
+        }
+        let expired = paid(9, now - TimeDelta::days(40), 30);
+        seed(
+            &*store,
+            &Subscription::first(key(9), expired, now - TimeDelta::days(40), &s),
+        )
+        .await;
+        // WHEN the sweeper runs, two rows a page
+        let sweeper = SubscriptionSweeper::new(store.clone(), MemoryQueue::new(), s.clone(), 2)
+            .with_clock(ManualClock::frozen_at(now));
+        let report = sweeper
+            .sweep_until(now + TimeDelta::seconds(60))
+            .await
+            .unwrap();
+        // THEN it reaches the readable one, and every unreadable row is counted and parked
+        assert_eq!(report.removals_queued, 1, "{report:?}");
+        assert_eq!((report.unreadable, report.parked), (5, 5), "{report:?}");
+        assert_eq!(sweeper.lifecycle_queue.take_tasks().len(), 1);
+        // AND they are off the index for a day, then looked at again
+        let due_now = store.due_subscriptions(now, 100).await.unwrap();
+        assert!(due_now.iter().all(Result::is_ok), "{due_now:?}");
+        let a_day_on = now + UNREADABLE_PARKED_FOR;
+        let due_later = store.due_subscriptions(a_day_on, 100).await.unwrap();
+        assert_eq!(due_later.iter().filter(|row| row.is_err()).count(), 5);
+    }
+
     pub async fn the_due_index_finds_exactly_the_due_soonest_first<B: Backend>() {
         let store = B::fresh().await;
         let s = settings();
@@ -535,6 +638,7 @@ macro_rules! subscription_suite {
             #[tokio::test] async fn a_refund_takes_its_time_out_once() { cases::a_refund_takes_its_time_out_once::<Store>().await }
             #[tokio::test] async fn a_refund_ahead_of_a_first_grant_is_kept_and_the_grant_counts_nothing() { cases::a_refund_ahead_of_a_first_grant_is_kept_and_the_grant_counts_nothing::<Store>().await }
             #[tokio::test] async fn a_buyer_marked_for_an_invite_is_due_until_invited() { cases::a_buyer_marked_for_an_invite_is_due_until_invited::<Store>().await }
+            #[tokio::test] async fn unreadable_due_rows_are_parked_so_the_sweep_reaches_the_rest() { cases::unreadable_due_rows_are_parked_so_the_sweep_reaches_the_rest::<Store>().await }
             #[tokio::test] async fn the_due_index_finds_exactly_the_due_soonest_first() { cases::the_due_index_finds_exactly_the_due_soonest_first::<Store>().await }
             #[tokio::test] async fn operator_listings_select_expiring_expired_and_failed() { cases::operator_listings_select_expiring_expired_and_failed::<Store>().await }
         }

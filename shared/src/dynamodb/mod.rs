@@ -107,6 +107,11 @@ impl DynamoDbStore {
         &self.payments_table
     }
 
+    /// The subscriptions table, when configured.
+    pub fn subscriptions_table_name(&self) -> Option<&str> {
+        self.subscriptions_table.as_deref()
+    }
+
     /// Every item of `table` matching `filter` (a Scan, all pages; no filter: all items).
     async fn scan(
         &self,

@@ -56,10 +56,16 @@ impl DynamoDbStore {
     }
 }
 
-fn corrupt(user_id: i64, channel_id: i64, detail: impl Into<String>) -> StoreError {
+fn corrupt(
+    user_id: i64,
+    channel_id: i64,
+    version: Option<u64>,
+    detail: impl Into<String>,
+) -> StoreError {
     StoreError::CorruptSubscription {
         user_id,
         channel_id,
+        version,
         detail: detail.into(),
     }
 }
@@ -97,17 +103,18 @@ fn subscription_from_item(item: &Item) -> Result<Subscription, StoreError> {
     };
     let user_id = number_of("user_id").unwrap_or_default();
     let channel_id = number_of("channel_id").unwrap_or_default();
+    let version = number_of("version").and_then(|v| u64::try_from(v).ok());
     let body = match item.get("body") {
         Some(AttributeValue::S(body)) => body,
-        _ => return Err(corrupt(user_id, channel_id, "no body")),
+        _ => return Err(corrupt(user_id, channel_id, version, "no body")),
     };
     let record: Subscription = serde_json::from_str(body)
-        .map_err(|e| corrupt(user_id, channel_id, format!("body: {e}")))?;
-    let version = number_of("version").and_then(|v| u64::try_from(v).ok());
+        .map_err(|e| corrupt(user_id, channel_id, version, format!("body: {e}")))?;
     if !record.stored_as(user_id, channel_id, version) {
         return Err(corrupt(
             user_id,
             channel_id,
+            version,
             "body disagrees with its key or version",
         ));
     }
@@ -218,5 +225,34 @@ impl SubscriptionStore for DynamoDbStore {
         });
         listed.truncate(limit);
         Ok(listed)
+    }
+
+    async fn park_unreadable(
+        &self,
+        row: &UnreadableSubscription,
+        until: DateTime<Utc>,
+    ) -> Result<Versioned, StoreError> {
+        let Some(stored) = row.version else {
+            return Ok(Versioned::Conflict);
+        };
+        let parked = self
+            .client
+            .update_item()
+            .table_name(self.subscriptions_table()?)
+            .key("user_id", number(row.user_id))
+            .key("channel_id", number(row.channel_id))
+            .update_expression("SET next_due_at_ms = :until")
+            .condition_expression("version = :stored")
+            .expression_attribute_values(":until", number(until.timestamp_millis()))
+            .expression_attribute_values(":stored", number(stored))
+            .send()
+            .await;
+        match parked {
+            Ok(_) => Ok(Versioned::Written),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(Versioned::Conflict)
+            }
+            Err(other) => Err(unavailable(other)),
+        }
     }
 }

@@ -173,6 +173,7 @@ impl SubscriptionRow {
         let corrupt = |detail: String| StoreError::CorruptSubscription {
             user_id: self.user_id,
             channel_id: self.channel_id,
+            version: u64::try_from(self.version).ok(),
             detail,
         };
         let record: Subscription =

@@ -141,6 +141,9 @@ pub(super) mod subscriptions {
     pub(in crate::sql) const UPDATE: &str = "UPDATE subscriptions SET version = $3, expires_at_ms = $4, \
      next_due_at_ms = $5, ended = $6, body = $7, updated_at = $8 \
      WHERE user_id = $1 AND channel_id = $2 AND version = $9 RETURNING user_id";
+    /// Off the due index until $4, the body untouched, if the version is still $3.
+    pub(in crate::sql) const PARK: &str = "UPDATE subscriptions SET next_due_at_ms = $4 \
+     WHERE user_id = $1 AND channel_id = $2 AND version = $3 RETURNING user_id";
     pub(in crate::sql) const DUE: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
      WHERE next_due_at_ms IS NOT NULL AND next_due_at_ms <= $1 \
      ORDER BY next_due_at_ms, user_id, channel_id LIMIT $2";

@@ -13,7 +13,7 @@ use telepay_core::subscription::{Subscription, SubscriptionKey};
 use super::dialect::{Bind, SqlDialect};
 use super::rows::SubscriptionRow;
 use super::statements::subscriptions::{
-    DUE, INSERT, LIST_ALL, LIST_EXPIRED, LIST_EXPIRING, LIST_FAILED, SELECT, UPDATE,
+    DUE, INSERT, LIST_ALL, LIST_EXPIRED, LIST_EXPIRING, LIST_FAILED, PARK, SELECT, UPDATE,
 };
 use super::{SqlStore, limit, unavailable};
 
@@ -114,5 +114,26 @@ impl<DB: SqlDialect> SubscriptionStore for SqlStore<DB> {
         };
         binds.insert(0, limit(limit_to));
         self.subscriptions(sql, binds).await
+    }
+
+    async fn park_unreadable(
+        &self,
+        row: &UnreadableSubscription,
+        until: DateTime<Utc>,
+    ) -> Result<Versioned, StoreError> {
+        let Some(stored) = row.version else {
+            return Ok(Versioned::Conflict);
+        };
+        let binds = vec![
+            row.user_id.into(),
+            row.channel_id.into(),
+            version(stored),
+            until.timestamp_millis().into(),
+        ];
+        Ok(if self.write(PARK, binds).await? {
+            Versioned::Written
+        } else {
+            Versioned::Conflict
+        })
     }
 }

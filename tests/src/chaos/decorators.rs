@@ -173,6 +173,15 @@ impl<S: PaymentStore> SubscriptionStore for ChaosStore<S> {
     ) -> Result<Vec<ListedSubscription>, StoreError> {
         self.inner.list_subscriptions(filter, limit).await
     }
+
+    async fn park_unreadable(
+        &self,
+        row: &telepay_core::store::UnreadableSubscription,
+        until: DateTime<Utc>,
+    ) -> Result<Versioned, StoreError> {
+        let call = self.inner.park_unreadable(row, until);
+        self.faulty("park_unreadable", 0, call).await
+    }
 }
 
 impl<S: PaymentStore> IngressStore for ChaosStore<S> {

@@ -18,4 +18,4 @@ pub use ledger::{Granted, LedgerError, Refunded, grant_time, refund_time};
 pub use lifecycle::{LIFECYCLE_MESSAGE_VERSION, LifecycleMessage, LifecycleWorker};
 pub use live_link::settle_live_link;
 pub use pace::{DEFAULT_TASKS_PER_SECOND, Pacer};
-pub use sweeper::{SubscriptionSweeper, SweepReport};
+pub use sweeper::{SubscriptionSweeper, SweepReport, UNREADABLE_PARKED_FOR};

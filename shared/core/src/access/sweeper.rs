@@ -21,6 +21,9 @@ use crate::store::{StoreError, SubscriptionStore, Versioned};
 use crate::subscription::LifecycleSettings;
 
 /// What one sweep did.
+/// How long an unreadable row stays off the due index before the sweep reads it again.
+pub const UNREADABLE_PARKED_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
     pub due: usize,
@@ -36,6 +39,8 @@ pub struct SweepReport {
     pub raced: usize,
     pub queue_failures: usize,
     pub unreadable: usize,
+    /// Unreadable rows moved off the due index for [`UNREADABLE_PARKED_FOR`].
+    pub parked: usize,
     /// Due-index pages read (a run goes on while pages come back full).
     pub pages: usize,
 }
@@ -47,6 +52,7 @@ impl SweepReport {
         self.removals_queued += page.removals_queued;
         self.notices_queued += page.notices_queued;
         self.invites_queued += page.invites_queued;
+        self.parked += page.parked;
         self.settled += page.settled;
         self.raced += page.raced;
         self.queue_failures += page.queue_failures;
@@ -60,6 +66,7 @@ impl SweepReport {
             + self.notices_queued
             + self.invites_queued
             + self.settled
+            + self.parked
     }
 }
 
@@ -124,11 +131,22 @@ impl<S: SubscriptionStore, Q: TaskQueue> SubscriptionSweeper<S, Q> {
             let subscription = match row {
                 Ok(subscription) => subscription,
                 Err(unreadable) => {
+                    // Counted (alarmed), then off the index for a while: left due, a
+                    // thousand of them would fill every page and stall the sweep. Looked
+                    // at again a day later (a fixed release reads it then).
                     error!(
                         ?unreadable,
-                        "a subscription this version cannot read is due"
+                        "a subscription this version cannot read is due; parked for a day"
                     );
                     report.unreadable += 1;
+                    let until = now + UNREADABLE_PARKED_FOR;
+                    match self.store.park_unreadable(&unreadable, until).await {
+                        Ok(Versioned::Written) => report.parked += 1,
+                        Ok(Versioned::Conflict) => report.raced += 1,
+                        Err(err) => {
+                            warn!(error = %err, "could not park an unreadable subscription")
+                        }
+                    }
                     continue;
                 }
             };

@@ -222,6 +222,8 @@ pub enum StoreError {
     CorruptSubscription {
         user_id: i64,
         channel_id: i64,
+        /// The row's version column, when it reads (what parking it is conditioned on).
+        version: Option<u64>,
         detail: String,
     },
 }

@@ -27,6 +27,8 @@ pub enum Versioned {
 pub struct UnreadableSubscription {
     pub user_id: i64,
     pub channel_id: i64,
+    /// Its version column, when that reads: parking is conditioned on it.
+    pub version: Option<u64>,
     pub why: String,
 }
 
@@ -40,10 +42,12 @@ impl UnreadableSubscription {
             Err(StoreError::CorruptSubscription {
                 user_id,
                 channel_id,
+                version,
                 detail,
             }) => Ok(Err(Self {
                 user_id,
                 channel_id,
+                version,
                 why: detail,
             })),
             Err(other) => Err(other),
@@ -114,6 +118,16 @@ pub trait SubscriptionStore: Send + Sync {
         filter: SubscriptionFilter,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ListedSubscription>, StoreError>> + Send;
+
+    /// Moves a row this version cannot read off the due index until `until` (its body
+    /// untouched), if its version is still the one read: so a thousand of them (after a
+    /// rollback) cannot fill every page the sweeper reads. `Conflict`: changed since, or
+    /// no readable version to condition on; nothing written.
+    fn park_unreadable(
+        &self,
+        row: &UnreadableSubscription,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Versioned, StoreError>> + Send;
 }
 
 /// A shared store is the store (tests and the local run hold one behind an `Arc`).
@@ -143,5 +157,13 @@ impl<T: SubscriptionStore + ?Sized> SubscriptionStore for std::sync::Arc<T> {
         limit: usize,
     ) -> Result<Vec<ListedSubscription>, StoreError> {
         (**self).list_subscriptions(filter, limit).await
+    }
+
+    async fn park_unreadable(
+        &self,
+        row: &UnreadableSubscription,
+        until: DateTime<Utc>,
+    ) -> Result<Versioned, StoreError> {
+        (**self).park_unreadable(row, until).await
     }
 }

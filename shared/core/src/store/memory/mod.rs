@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::bot::OnceRecord;
-use super::subscriptions::{ListedSubscription, SubscriptionFilter, SubscriptionStore, Versioned};
+use super::subscriptions::{
+    ListedSubscription, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
+};
 use super::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteCompletion, InviteLease,
     InviteStore, Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded,
@@ -26,11 +28,17 @@ pub struct MemoryStore {
     payments: Mutex<HashMap<i64, ProcessedPayment>>,
     reviews: Mutex<HashMap<i64, PaymentReview>>,
     subscriptions: Mutex<HashMap<SubscriptionKey, Subscription>>,
+    /// Rows this version cannot read (what a rollback leaves in a real store), with their
+    /// due time: [`MemoryStore::put_unreadable_subscription`].
+    unreadable_subscriptions: Mutex<HashMap<(i64, i64), UnreadableRow>>,
     /// The bot's once-records by storage key, with the token holding each.
     once: Mutex<HashMap<String, (Option<String>, OnceRecord)>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }
+
+/// An unreadable subscription row and its due time.
+type UnreadableRow = (UnreadableSubscription, Option<DateTime<Utc>>);
 
 impl MemoryStore {
     pub fn new() -> Self {
@@ -62,6 +70,19 @@ impl MemoryStore {
 
     pub fn review_count(&self) -> usize {
         self.reviews.lock().unwrap().len()
+    }
+
+    /// Seeds a subscription row this version cannot read, due at `next_due_at`, as a
+    /// test's GIVEN step (what a rollback leaves in a real store).
+    pub fn put_unreadable_subscription(
+        &self,
+        row: UnreadableSubscription,
+        next_due_at: Option<DateTime<Utc>>,
+    ) {
+        self.unreadable_subscriptions
+            .lock()
+            .unwrap()
+            .insert((row.user_id, row.channel_id), (row, next_due_at));
     }
 
     /// Seeds or overwrites a record, as a test's GIVEN step.
@@ -416,12 +437,37 @@ impl SubscriptionStore for MemoryStore {
     ) -> Result<Vec<ListedSubscription>, StoreError> {
         self.check_available()?;
         let subscriptions = self.subscriptions.lock().unwrap();
-        let mut due: Vec<&Subscription> = subscriptions
+        let mut due: Vec<(DateTime<Utc>, (i64, i64), ListedSubscription)> = subscriptions
             .values()
-            .filter(|s| s.next_due_at.is_some_and(|at| at <= now))
+            .filter_map(|s| {
+                let at = s.next_due_at.filter(|at| *at <= now)?;
+                let key = (s.key.user_id.get(), s.key.channel_id);
+                Some((at, key, Ok(s.clone())))
+            })
             .collect();
-        due.sort_by_key(|s| (s.next_due_at, s.key));
-        Ok(due.into_iter().take(limit).cloned().map(Ok).collect())
+        let unreadable = self.unreadable_subscriptions.lock().unwrap();
+        due.extend(unreadable.iter().filter_map(|(key, (row, due_at))| {
+            let at = due_at.filter(|at| *at <= now)?;
+            Some((at, *key, Err(row.clone())))
+        }));
+        due.sort_by_key(|(at, key, _)| (*at, *key));
+        Ok(due.into_iter().take(limit).map(|(_, _, row)| row).collect())
+    }
+
+    async fn park_unreadable(
+        &self,
+        row: &UnreadableSubscription,
+        until: DateTime<Utc>,
+    ) -> Result<Versioned, StoreError> {
+        self.check_available()?;
+        let mut unreadable = self.unreadable_subscriptions.lock().unwrap();
+        match unreadable.get_mut(&(row.user_id, row.channel_id)) {
+            Some((stored, due_at)) if row.version.is_some() && stored.version == row.version => {
+                *due_at = Some(until);
+                Ok(Versioned::Written)
+            }
+            _ => Ok(Versioned::Conflict),
+        }
     }
 
     async fn list_subscriptions(
