@@ -141,6 +141,10 @@ mod lifecycle {
             "a renewal crossed a removal under way"
         );
         assert!(report.reminders > buyers, "reminders went out");
+        assert!(
+            report.operator_extends > 0 && report.joined_through_invites > 0,
+            "operators extended removed buyers, who came back through the lifecycle's link"
+        );
         let crashes = report
             .injected
             .keys()

@@ -6,10 +6,14 @@
 //! with crashes at step boundaries, store faults (refused, answer lost, slow) and
 //! Telegram faults (429, 5xx, slow, too slow).
 //!
+//! Some buyers get an operator's `extend` after their removal; buyers click the links
+//! the lifecycle sends them (through the fake's link state: expiry, revocation).
+//!
 //! Figures come from the fake Bot API's state and an independent model of each buyer's
 //! paid time (its own fold, never the store's): expiries that differ from the model,
 //! members removed while paid, expired members still in, removals per expiry, reminders
-//! per expiry.
+//! per expiry, buyers admitted through a link after their paid end, paid buyers left
+//! outside with no invite pending.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -53,6 +57,8 @@ pub struct LifecycleChaosConfig {
     pub refunded: f64,
     pub admins: f64,
     pub never_join: f64,
+    /// Share of buyers an operator gives ten days after their first month ended.
+    pub operator_extend: f64,
     pub visibility: Duration,
     pub call_timeout: Duration,
     /// How far the clock moves between sweeps (the deployed sweeper runs every 5
@@ -70,6 +76,7 @@ impl LifecycleChaosConfig {
             refunded: 0.01,
             admins: 0.01,
             never_join: 0.1,
+            operator_extend: 0.05,
             visibility: Duration::from_millis(40),
             call_timeout: Duration::from_millis(400),
             step: TimeDelta::hours(6),
@@ -89,7 +96,12 @@ struct BuyerPlan {
     /// Pays again right at the end: Telegram is slow to remove them and the renewal lands
     /// after a seeded delay, so it often crosses the removal for real.
     renews_at_end: bool,
+    /// When an operator gives them ten days (`telepay subscriptions extend`).
+    extended_at: Option<DateTime<Utc>>,
 }
+
+/// What an operator's extend gives in the run.
+const EXTEND_DAYS: u32 = 10;
 
 fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<BuyerPlan> {
     let hours = |n: u64| TimeDelta::hours(n as i64);
@@ -127,12 +139,18 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
             let joins_at = (!dice.chance(config.never_join, &[tag("never joins"), i])).then(|| {
                 first + TimeDelta::minutes(1 + dice.below(600, &[tag("joins"), i]) as i64)
             });
+            let extended_at = dice
+                .chance(config.operator_extend, &[tag("extend"), i])
+                .then(|| {
+                    first + TimeDelta::days(32) + hours(dice.below(24 * 30, &[tag("extend at"), i]))
+                });
             BuyerPlan {
                 user_id,
                 payments,
                 joins_at,
                 admin: dice.chance(config.admins, &[tag("admin"), i]),
                 renews_at_end,
+                extended_at,
             }
         })
         .collect()
@@ -144,18 +162,21 @@ fn model_expiry(
     plan: &BuyerPlan,
     processed: &HashSet<i64>,
     refunded: &HashSet<i64>,
+    extended: Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
-    let mut live: Vec<(DateTime<Utc>, i64)> = plan
+    let mut live: Vec<(DateTime<Utc>, i64, i64)> = plan
         .payments
         .iter()
         .filter(|(id, _, _)| processed.contains(id) && !refunded.contains(id))
-        .map(|(id, at, _)| (*at, *id))
+        .map(|(id, at, _)| (*at, *id, 30))
         .collect();
+    // An operator's grant sorts after a payment at the same instant (by its source).
+    live.extend(extended.map(|at| (at, i64::MAX, i64::from(EXTEND_DAYS))));
     live.sort();
     let mut end: Option<DateTime<Utc>> = None;
-    for (at, _) in live {
+    for (at, _, days) in live {
         let start = end.map_or(at, |end| end.max(at));
-        end = Some(start + TimeDelta::days(30));
+        end = Some(start + TimeDelta::days(days));
     }
     end
 }
@@ -189,6 +210,19 @@ pub struct LifecycleReport {
     pub reminder_repeats: BTreeMap<String, usize>,
     pub end_notices: usize,
     pub removal_failed_without_admin: Vec<i64>,
+    /// Operator extends given (after the first month ended).
+    pub operator_extends: usize,
+    /// Links the lifecycle sent to paid buyers found outside, and joins through them.
+    pub invited_back: usize,
+    pub joined_through_invites: usize,
+    /// Buyers a link admitted after their paid end (must be 0).
+    pub admitted_after_paid_end: Vec<(i64, String)>,
+    /// Paid buyers who want in, outside at the end with no invite pending (must be 0).
+    pub paid_outside_no_invite: Vec<i64>,
+    /// ... and those outside with an invite still pending (due after the last sweep).
+    pub paid_outside_invite_pending: usize,
+    /// Removal calls whose answer never came (the fake may have acted).
+    pub removals_unanswered: u64,
     pub lifecycle_queue: super::sim_sqs::QueueFigures,
     pub injected: BTreeMap<String, u64>,
     pub wall_time: Duration,
@@ -229,6 +263,20 @@ impl LifecycleReport {
             format!(
                 "removal_failed without a cause: {:?}",
                 self.removal_failed_without_admin
+            ),
+        );
+        check(
+            self.admitted_after_paid_end.is_empty(),
+            format!(
+                "admitted through a link after their paid end: {:?}",
+                self.admitted_after_paid_end
+            ),
+        );
+        check(
+            self.paid_outside_no_invite.is_empty(),
+            format!(
+                "paid buyers left outside with no invite pending: {:?}",
+                self.paid_outside_no_invite
             ),
         );
         check(
@@ -302,6 +350,23 @@ impl std::fmt::Display for LifecycleReport {
         )?;
         writeln!(
             f,
+            "  operator extends after the end: {}; invites sent to paid buyers found outside: {} (joined through them: {})",
+            self.operator_extends, self.invited_back, self.joined_through_invites
+        )?;
+        writeln!(
+            f,
+            "  admitted through a link after their paid end: {}; paid buyers outside with no invite pending: {} (invite still pending: {})",
+            self.admitted_after_paid_end.len(),
+            self.paid_outside_no_invite.len(),
+            self.paid_outside_invite_pending
+        )?;
+        writeln!(
+            f,
+            "  removal calls unanswered (the unban may have landed): {}",
+            self.removals_unanswered
+        )?;
+        writeln!(
+            f,
             "  lifecycle queue: sent {}, duplicated {}, redelivered {}, dead-lettered {}",
             self.lifecycle_queue.sent,
             self.lifecycle_queue.duplicated,
@@ -313,6 +378,9 @@ impl std::fmt::Display for LifecycleReport {
         write!(f, "  wall time: {:.1} s", self.wall_time.as_secs_f64())
     }
 }
+
+/// The tally of removal calls that got no answer in time (a 5xx, or too slow).
+const REMOVAL_UNANSWERED: &str = "lifecycle: removal call unanswered";
 
 /// How long Telegram takes to remove a buyer who renews at the end: the window in which
 /// their renewal crosses the removal.
@@ -362,6 +430,10 @@ fn telegram_policy(
             floor += rate;
             if roll < floor {
                 chaos.count(format!("lifecycle: {name}"));
+                if method == "unbanChatMember" && name != "telegram 429" && name != "telegram slow"
+                {
+                    chaos.count(REMOVAL_UNANSWERED);
+                }
                 return Some(kind);
             }
         }
@@ -436,6 +508,13 @@ pub async fn run<S: PaymentStore + 'static>(
     let mut removed_while_paid = Vec::new();
     let mut removed_at: Vec<(i64, DateTime<Utc>, bool)> = Vec::new();
     let mut crossed_removals = 0;
+    // Operator extends given, by buyer: when.
+    let mut extended: HashMap<i64, DateTime<Utc>> = HashMap::new();
+    let operator = telepay_core::operator::Operator::new(&store, clock.clone());
+    let mut messages_seen = 0;
+    let mut invited_back = 0;
+    let mut joined_through_invites = 0;
+    let mut admitted_after_paid_end = Vec::new();
 
     let steps = (TimeDelta::days(DAYS).num_seconds() / config.step.num_seconds()) as u64;
     for step in 0..steps {
@@ -465,6 +544,39 @@ pub async fn run<S: PaymentStore + 'static>(
             }
         }
         due.sort();
+        // Operator extends that are due (support giving a removed buyer ten days).
+        for plan in &plans {
+            if plan.extended_at.is_some_and(|at| at <= now) && !extended.contains_key(&plan.user_id)
+            {
+                let key = SubscriptionKey::new(UserId::new(plan.user_id).unwrap(), CHANNEL);
+                // Retried until it lands, as an operator would: after an error, only once
+                // `subscriptions show` says it did not (an answer lost in flight may hide
+                // a write that applied, and each extend is a fresh grant).
+                loop {
+                    if operator
+                        .extend(key, EXTEND_DAYS, "chaos: goodwill", &settings)
+                        .await
+                        .is_ok()
+                    {
+                        break;
+                    }
+                    let shown = loop {
+                        if let Ok(shown) = store.get_subscription(key).await {
+                            break shown;
+                        }
+                    };
+                    let applied = shown.is_some_and(|s| {
+                        s.grants.iter().any(|g| {
+                            matches!(g.source, GrantSource::Operator(_)) && g.accepted_at == now
+                        })
+                    });
+                    if applied {
+                        break;
+                    }
+                }
+                extended.insert(plan.user_id, now);
+            }
+        }
         // The grants and refunds land while the sweeper and the consumer run: a renewal
         // can cross a removal for real.
         let apply = async {
@@ -534,6 +646,41 @@ pub async fn run<S: PaymentStore + 'static>(
                 *entries.entry(*user).or_default() += 1;
             }
         }
+        // Buyers who want in click the links the lifecycle sent them (paid buyers found
+        // outside), through the fake's link state.
+        let messages = fake.delivered("sendMessage");
+        for call in &messages[messages_seen..] {
+            let user = call.chat_id().unwrap_or_default();
+            let Some(link) = call
+                .text()
+                .unwrap_or_default()
+                .split_whitespace()
+                .find(|word| word.starts_with("https://t.me/+"))
+            else {
+                continue;
+            };
+            invited_back += 1;
+            let Some(plan) = by_user.get(&user) else {
+                continue;
+            };
+            if !joined.contains(&user) || plan.admin {
+                continue;
+            }
+            if fake.join(link, user, now.timestamp()) == fake_bot_api::JoinOutcome::Joined {
+                joined_through_invites += 1;
+                *entries.entry(user).or_default() += 1;
+                let paid_until = model_expiry(
+                    plan,
+                    &processed.get(&user).cloned().unwrap_or_default(),
+                    &refunded.get(&user).cloned().unwrap_or_default(),
+                    extended.get(&user).copied(),
+                );
+                if paid_until.is_none_or(|end| end + settings.grace <= now) {
+                    admitted_after_paid_end.push((user, now.to_rfc3339()));
+                }
+            }
+        }
+        messages_seen = messages.len();
         // Buyers click their first link.
         for plan in &plans {
             if plan.joins_at.is_some_and(|at| at <= now) && joined.insert(plan.user_id) {
@@ -549,6 +696,7 @@ pub async fn run<S: PaymentStore + 'static>(
                 plan,
                 &processed.get(&removal.user_id).cloned().unwrap_or_default(),
                 &refunded.get(&removal.user_id).cloned().unwrap_or_default(),
+                extended.get(&removal.user_id).copied(),
             );
             if removal.was_member && paid_until.is_some_and(|end| end + settings.grace > now) {
                 if granted_now.contains(&removal.user_id) {
@@ -579,6 +727,10 @@ pub async fn run<S: PaymentStore + 'static>(
         admins: plans.iter().filter(|p| p.admin).count(),
         removed_while_paid,
         crossed_removals,
+        operator_extends: extended.len(),
+        invited_back,
+        joined_through_invites,
+        admitted_after_paid_end,
         ..LifecycleReport::default()
     };
     for plan in &plans {
@@ -596,6 +748,7 @@ pub async fn run<S: PaymentStore + 'static>(
             plan,
             &processed.get(&user).cloned().unwrap_or_default(),
             &refunded.get(&user).cloned().unwrap_or_default(),
+            extended.get(&user).copied(),
         );
         // The read suffers the same faults: retried until it answers.
         let stored = loop {
@@ -619,6 +772,15 @@ pub async fn run<S: PaymentStore + 'static>(
         }
         if expired && fake.is_member(CHANNEL, user) && !plan.admin {
             report.expired_still_in.push(user);
+        }
+        // A paid buyer who wants in is in, or has an invite on its way.
+        let paid = model.is_some_and(|end_at| end_at + settings.grace > end);
+        if paid && joined.contains(&user) && !plan.admin && !fake.is_member(CHANNEL, user) {
+            if stored.as_ref().is_some_and(|s| s.needs_invite) {
+                report.paid_outside_invite_pending += 1;
+            } else {
+                report.paid_outside_no_invite.push(user);
+            }
         }
     }
     // Removals per expiry: a member is removed at most once between two grants.
@@ -660,6 +822,11 @@ pub async fn run<S: PaymentStore + 'static>(
     }
     report.lifecycle_queue = queue.figures();
     report.injected = chaos.tally();
+    // A figure, not a fault of its own (its fault is counted under its name).
+    report.removals_unanswered = report
+        .injected
+        .remove(REMOVAL_UNANSWERED)
+        .unwrap_or_default();
     report.wall_time = started.elapsed();
     report
 }
