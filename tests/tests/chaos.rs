@@ -145,6 +145,10 @@ mod lifecycle {
             report.operator_extends > 0 && report.joined_through_invites > 0,
             "operators extended removed buyers, who came back through the lifecycle's link"
         );
+        assert!(
+            report.late_requeues_ended_unsent > 0,
+            "invites queued again after the paid time ended without a link"
+        );
         let crashes = report
             .injected
             .keys()

@@ -59,6 +59,9 @@ pub struct LifecycleChaosConfig {
     pub never_join: f64,
     /// Share of buyers an operator gives ten days after their first month ended.
     pub operator_extend: f64,
+    /// Share of buyers whose first payment's invite is queued again after their first
+    /// month ended (a reconciler re-queue after a long outage, a support re-issue).
+    pub late_requeue: f64,
     pub visibility: Duration,
     pub call_timeout: Duration,
     /// How far the clock moves between sweeps (the deployed sweeper runs every 5
@@ -77,6 +80,7 @@ impl LifecycleChaosConfig {
             admins: 0.01,
             never_join: 0.1,
             operator_extend: 0.05,
+            late_requeue: 0.05,
             visibility: Duration::from_millis(40),
             call_timeout: Duration::from_millis(400),
             step: TimeDelta::hours(6),
@@ -98,6 +102,8 @@ struct BuyerPlan {
     renews_at_end: bool,
     /// When an operator gives them ten days (`telepay subscriptions extend`).
     extended_at: Option<DateTime<Utc>>,
+    /// When their first payment's invite is queued again, after the first month.
+    requeued_at: Option<DateTime<Utc>>,
 }
 
 /// What an operator's extend gives in the run.
@@ -144,6 +150,13 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
                 .then(|| {
                     first + TimeDelta::days(32) + hours(dice.below(24 * 30, &[tag("extend at"), i]))
                 });
+            let requeued_at = dice
+                .chance(config.late_requeue, &[tag("late requeue"), i])
+                .then(|| {
+                    first
+                        + TimeDelta::days(31)
+                        + hours(dice.below(24 * 40, &[tag("late requeue at"), i]))
+                });
             BuyerPlan {
                 user_id,
                 payments,
@@ -151,6 +164,7 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
                 admin: dice.chance(config.admins, &[tag("admin"), i]),
                 renews_at_end,
                 extended_at,
+                requeued_at,
             }
         })
         .collect()
@@ -223,6 +237,13 @@ pub struct LifecycleReport {
     pub paid_outside_invite_pending: usize,
     /// Removal calls whose answer never came (the fake may have acted).
     pub removals_unanswered: u64,
+    /// Invites queued again after the first month: ended with no link (not paid then) /
+    /// sent (paid again by then).
+    pub late_requeues: usize,
+    pub late_requeues_ended_unsent: usize,
+    pub late_requeues_sent_while_paid: usize,
+    /// A late invite sent a link to a buyer not paid at that moment (must be 0).
+    pub late_link_for_unpaid: Vec<i64>,
     pub lifecycle_queue: super::sim_sqs::QueueFigures,
     pub injected: BTreeMap<String, u64>,
     pub wall_time: Duration,
@@ -270,6 +291,13 @@ impl LifecycleReport {
             format!(
                 "admitted through a link after their paid end: {:?}",
                 self.admitted_after_paid_end
+            ),
+        );
+        check(
+            self.late_link_for_unpaid.is_empty(),
+            format!(
+                "a late invite sent a link to a buyer not paid then: {:?}",
+                self.late_link_for_unpaid
             ),
         );
         check(
@@ -364,6 +392,14 @@ impl std::fmt::Display for LifecycleReport {
             f,
             "  removal calls unanswered (the unban may have landed): {}",
             self.removals_unanswered
+        )?;
+        writeln!(
+            f,
+            "  invites queued again after the first month: {} (ended access_ended, no link: {}; sent, paid again by then: {}; a link to a buyer not paid then: {})",
+            self.late_requeues,
+            self.late_requeues_ended_unsent,
+            self.late_requeues_sent_while_paid,
+            self.late_link_for_unpaid.len()
         )?;
         writeln!(
             f,
@@ -493,6 +529,38 @@ pub async fn run<S: PaymentStore + 'static>(
     .with_clock(clock.clone());
     worker.call_timeout = config.call_timeout;
     let pacer = Pacer::unlimited();
+    // The invite sender, for first payments whose invite is queued again late.
+    let sender = telepay_core::invite::InviteSender::new(
+        store.clone(),
+        ChaosTelegram::new(
+            TelegramBotApi::new(BotToken::new(BOT_TOKEN).unwrap(), Some(&fake.url()))
+                .expect("the fake's URL"),
+            chaos.clone(),
+        ),
+        ChannelDirectory::from_json(DIRECTORY).unwrap(),
+        telepay_core::invite::InviteSettings {
+            call_timeout: config.call_timeout,
+            lease_grace: Duration::ZERO,
+            ..telepay_core::invite::InviteSettings::default()
+        },
+    )
+    .with_lifecycle(settings.clone())
+    .with_clock(clock.clone());
+    // Each buyer's first payment as the webhook recorded it (what an invite claims).
+    for plan in plans.iter().filter(|p| p.requeued_at.is_some()) {
+        let (id, at, _) = plan.payments[0];
+        let mut record = telepay_core::fixtures::sample_record(id);
+        record.user_id = UserId::new(plan.user_id).unwrap();
+        record.created_at = at;
+        if let Some(purchase) = record.purchase.as_mut() {
+            purchase.private_channel_id = CHANNEL;
+        }
+        while store.record_accepted(&record).await.is_err() {}
+    }
+    let mut late_requeued: HashSet<i64> = HashSet::new();
+    let mut late_requeues_ended_unsent = 0;
+    let mut late_requeues_sent_while_paid = 0;
+    let mut late_link_for_unpaid = Vec::new();
 
     for plan in plans.iter().filter(|p| p.admin) {
         fake.add_admin(CHANNEL, plan.user_id);
@@ -575,6 +643,54 @@ pub async fn run<S: PaymentStore + 'static>(
                     }
                 }
                 extended.insert(plan.user_id, now);
+            }
+        }
+        // Invites queued again after the first month (a reconciler re-queue after a long
+        // outage, a support re-issue), delivered until done as SQS would.
+        for plan in &plans {
+            if plan.requeued_at.is_none_or(|at| at > now) || !late_requeued.insert(plan.user_id) {
+                continue;
+            }
+            let id = plan.payments[0].0;
+            let body = format!(
+                r#"{{"v":1,"payment_id":{id},"user_id":{},"channel_id":-1003111266231}}"#,
+                plan.user_id
+            );
+            for _ in 0..50 {
+                let deadline = sender.deadline_in(Duration::from_secs(30));
+                if sender.deliver(&body, deadline).await
+                    == telepay_core::queue::MessageOutcome::Done
+                {
+                    break;
+                }
+            }
+            let record = loop {
+                if let Ok(Some(record)) = store
+                    .get_payment(telepay_core::ipn::PaymentId::new(id).unwrap())
+                    .await
+                {
+                    break record;
+                }
+            };
+            let paid_until = model_expiry(
+                plan,
+                &processed.get(&plan.user_id).cloned().unwrap_or_default(),
+                &refunded.get(&plan.user_id).cloned().unwrap_or_default(),
+                extended.get(&plan.user_id).copied(),
+            );
+            let paid_now = paid_until.is_some_and(|end| end + settings.grace > now);
+            if record.telegram_invite_sent {
+                if paid_now {
+                    late_requeues_sent_while_paid += 1;
+                } else {
+                    late_link_for_unpaid.push(plan.user_id);
+                }
+            } else if record
+                .invite_failure_reason
+                .as_deref()
+                .is_some_and(|why| why.starts_with("access_ended"))
+            {
+                late_requeues_ended_unsent += 1;
             }
         }
         // The grants and refunds land while the sweeper and the consumer run: a renewal
@@ -728,6 +844,10 @@ pub async fn run<S: PaymentStore + 'static>(
         removed_while_paid,
         crossed_removals,
         operator_extends: extended.len(),
+        late_requeues: late_requeued.len(),
+        late_requeues_ended_unsent,
+        late_requeues_sent_while_paid,
+        late_link_for_unpaid,
         invited_back,
         joined_through_invites,
         admitted_after_paid_end,
