@@ -149,6 +149,10 @@ mod lifecycle {
             report.late_requeues_ended_unsent > 0,
             "invites queued again after the paid time ended without a link"
         );
+        assert!(
+            report.held_then_refunded > 0,
+            "held payments were refunded, then approved"
+        );
         let crashes = report
             .injected
             .keys()

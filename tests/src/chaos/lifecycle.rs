@@ -62,6 +62,10 @@ pub struct LifecycleChaosConfig {
     /// Share of buyers whose first payment's invite is queued again after their first
     /// month ended (a reconciler re-queue after a long outage, a support re-issue).
     pub late_requeue: f64,
+    /// Share of buyers whose only payment is held for review and refunded by NOWPayments
+    /// before an operator approves it; the approval's processor message comes a step
+    /// later, through the real processor.
+    pub held_then_refunded: f64,
     pub visibility: Duration,
     pub call_timeout: Duration,
     /// How far the clock moves between sweeps (the deployed sweeper runs every 5
@@ -81,6 +85,7 @@ impl LifecycleChaosConfig {
             never_join: 0.1,
             operator_extend: 0.05,
             late_requeue: 0.05,
+            held_then_refunded: 0.03,
             visibility: Duration::from_millis(40),
             call_timeout: Duration::from_millis(400),
             step: TimeDelta::hours(6),
@@ -104,6 +109,8 @@ struct BuyerPlan {
     extended_at: Option<DateTime<Utc>>,
     /// When their first payment's invite is queued again, after the first month.
     requeued_at: Option<DateTime<Utc>>,
+    /// Their one payment was held, refunded, then approved (never joins: no invite).
+    held_then_refunded: bool,
 }
 
 /// What an operator's extend gives in the run.
@@ -131,7 +138,7 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
                 };
                 payments.push((user_id * 10 + 1, first + after));
             }
-            let payments = payments
+            let mut payments: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = payments
                 .into_iter()
                 .enumerate()
                 .map(|(n, (id, at))| {
@@ -150,6 +157,11 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
                 .then(|| {
                     first + TimeDelta::days(32) + hours(dice.below(24 * 30, &[tag("extend at"), i]))
                 });
+            let held_then_refunded = dice.chance(config.held_then_refunded, &[tag("held"), i]);
+            if held_then_refunded {
+                payments.truncate(1);
+                renews_at_end = false;
+            }
             let requeued_at = dice
                 .chance(config.late_requeue, &[tag("late requeue"), i])
                 .then(|| {
@@ -157,6 +169,7 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
                         + TimeDelta::days(31)
                         + hours(dice.below(24 * 40, &[tag("late requeue at"), i]))
                 });
+            let joins_at = joins_at.filter(|_| !held_then_refunded);
             BuyerPlan {
                 user_id,
                 payments,
@@ -165,6 +178,7 @@ fn plans(dice: &Dice, config: &LifecycleChaosConfig, t0: DateTime<Utc>) -> Vec<B
                 renews_at_end,
                 extended_at,
                 requeued_at,
+                held_then_refunded,
             }
         })
         .collect()
@@ -244,6 +258,10 @@ pub struct LifecycleReport {
     pub late_requeues_sent_while_paid: usize,
     /// A late invite sent a link to a buyer not paid at that moment (must be 0).
     pub late_link_for_unpaid: Vec<i64>,
+    /// Payments held, refunded, then approved through the processor.
+    pub held_then_refunded: usize,
+    /// ... of which bought time or queued a payout (must be 0).
+    pub refunded_granted_or_paid_out: Vec<i64>,
     pub lifecycle_queue: super::sim_sqs::QueueFigures,
     pub injected: BTreeMap<String, u64>,
     pub wall_time: Duration,
@@ -298,6 +316,13 @@ impl LifecycleReport {
             format!(
                 "a late invite sent a link to a buyer not paid then: {:?}",
                 self.late_link_for_unpaid
+            ),
+        );
+        check(
+            self.refunded_granted_or_paid_out.is_empty(),
+            format!(
+                "refunded payments that still bought time or were paid out: {:?}",
+                self.refunded_granted_or_paid_out
             ),
         );
         check(
@@ -392,6 +417,12 @@ impl std::fmt::Display for LifecycleReport {
             f,
             "  removal calls unanswered (the unban may have landed): {}",
             self.removals_unanswered
+        )?;
+        writeln!(
+            f,
+            "  payments held, refunded by NOWPayments, then approved: {} (that still bought time or were paid out: {})",
+            self.held_then_refunded,
+            self.refunded_granted_or_paid_out.len()
         )?;
         writeln!(
             f,
@@ -547,7 +578,10 @@ pub async fn run<S: PaymentStore + 'static>(
     .with_lifecycle(settings.clone())
     .with_clock(clock.clone());
     // Each buyer's first payment as the webhook recorded it (what an invite claims).
-    for plan in plans.iter().filter(|p| p.requeued_at.is_some()) {
+    for plan in plans
+        .iter()
+        .filter(|p| p.requeued_at.is_some() || p.held_then_refunded)
+    {
         let (id, at, _) = plan.payments[0];
         let mut record = telepay_core::fixtures::sample_record(id);
         record.user_id = UserId::new(plan.user_id).unwrap();
@@ -557,6 +591,16 @@ pub async fn run<S: PaymentStore + 'static>(
         }
         while store.record_accepted(&record).await.is_err() {}
     }
+    // The processor an approval's message reaches; its payout queue is what was paid out.
+    let processor = telepay_core::processor::PaymentProcessor::new(
+        store.clone(),
+        telepay_core::queue::memory::MemoryQueue::new(),
+        telepay_core::queue::memory::MemoryQueue::new(),
+    )
+    .with_lifecycle(settings.clone())
+    .with_clock(clock.clone());
+    let mut held_refunded: HashSet<i64> = HashSet::new();
+    let mut held_approved: HashSet<i64> = HashSet::new();
     let mut late_requeued: HashSet<i64> = HashSet::new();
     let mut late_requeues_ended_unsent = 0;
     let mut late_requeues_sent_while_paid = 0;
@@ -589,7 +633,7 @@ pub async fn run<S: PaymentStore + 'static>(
         let now = clock.now();
         // Grants and refunds that are due, in a seeded order (either order must agree).
         let mut due: Vec<(u64, i64, i64, bool)> = Vec::new();
-        for plan in &plans {
+        for plan in plans.iter().filter(|p| !p.held_then_refunded) {
             for (id, at, refund_at) in &plan.payments {
                 if *at <= now && !processed.get(&plan.user_id).is_some_and(|p| p.contains(id)) {
                     due.push((
@@ -612,6 +656,43 @@ pub async fn run<S: PaymentStore + 'static>(
             }
         }
         due.sort();
+        // Held payments: NOWPayments refunds them at once; an operator approves them a
+        // step later, and the processor handles the approval's message.
+        for plan in plans.iter().filter(|p| p.held_then_refunded) {
+            let (id, at, _) = plan.payments[0];
+            if at > now {
+                continue;
+            }
+            let key = SubscriptionKey::new(UserId::new(plan.user_id).unwrap(), CHANNEL);
+            if held_refunded.insert(id) {
+                while refund_time(&store, key, &GrantSource::Payment(id), now, &settings)
+                    .await
+                    .is_err()
+                {}
+                refunded.entry(plan.user_id).or_default().insert(id);
+            } else if held_approved.insert(id) {
+                let record = loop {
+                    if let Ok(Some(record)) = store
+                        .get_payment(telepay_core::ipn::PaymentId::new(id).unwrap())
+                        .await
+                    {
+                        break record;
+                    }
+                };
+                let purchase = record.purchase.clone().expect("a recorded purchase");
+                let message =
+                    telepay_core::queue::ProcessorMessage::from_record(&record, &purchase)
+                        .to_json();
+                for _ in 0..50 {
+                    if processor.process(&message).await
+                        == telepay_core::queue::MessageOutcome::Done
+                    {
+                        break;
+                    }
+                }
+                processed.entry(plan.user_id).or_default().insert(id);
+            }
+        }
         // Operator extends that are due (support giving a removed buyer ten days).
         for plan in &plans {
             if plan.extended_at.is_some_and(|at| at <= now) && !extended.contains_key(&plan.user_id)
@@ -844,6 +925,7 @@ pub async fn run<S: PaymentStore + 'static>(
         removed_while_paid,
         crossed_removals,
         operator_extends: extended.len(),
+        held_then_refunded: held_approved.len(),
         late_requeues: late_requeued.len(),
         late_requeues_ended_unsent,
         late_requeues_sent_while_paid,
@@ -901,6 +983,29 @@ pub async fn run<S: PaymentStore + 'static>(
             } else {
                 report.paid_outside_no_invite.push(user);
             }
+        }
+    }
+    // Held, refunded, approved: no time bought, no payout queued.
+    let paid_out: Vec<String> = processor.payout_queue.bodies();
+    for plan in plans.iter().filter(|p| p.held_then_refunded) {
+        let id = plan.payments[0].0;
+        if !held_approved.contains(&id) {
+            continue;
+        }
+        let key = SubscriptionKey::new(UserId::new(plan.user_id).unwrap(), CHANNEL);
+        let stored = loop {
+            if let Ok(stored) = store.get_subscription(key).await {
+                break stored;
+            }
+        };
+        let bought_time = stored.is_some_and(|s| {
+            s.grants
+                .iter()
+                .any(|g| g.source == GrantSource::Payment(id) && g.refunded_at.is_none())
+        });
+        let needle = format!("\"payment_id\":{id},");
+        if bought_time || paid_out.iter().any(|body| body.contains(&needle)) {
+            report.refunded_granted_or_paid_out.push(id);
         }
     }
     // Removals per expiry: a member is removed at most once between two grants.
