@@ -426,10 +426,15 @@ impl std::fmt::Display for LifecycleReport {
         )?;
         writeln!(
             f,
-            "  invites queued again after the first month: {} (ended access_ended, no link: {}; sent, paid again by then: {}; a link to a buyer not paid then: {})",
+            "  invites queued again after the first month: {} (ended access_ended, no link: {}; sent, paid again by then: {}; ended otherwise (refunded, blocked, not done after 50 deliveries): {}; a link to a buyer not paid then: {})",
             self.late_requeues,
             self.late_requeues_ended_unsent,
             self.late_requeues_sent_while_paid,
+            self.late_requeues.saturating_sub(
+                self.late_requeues_ended_unsent
+                    + self.late_requeues_sent_while_paid
+                    + self.late_link_for_unpaid.len()
+            ),
             self.late_link_for_unpaid.len()
         )?;
         writeln!(
