@@ -8,11 +8,11 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::metrics::{self, latency};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
-    BotStore, ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteCompletion,
-    InviteLease, InviteStore, Listed, ListedSubscription, OnceClaim, OnceFound, OnceKey,
-    OnceRecord, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened,
-    Resolution, Resolved, StoreError, SubscriptionFilter, SubscriptionStore,
-    UnreadableSubscription, Versioned,
+    BotStore, ClaimOutcome, Decided, Fenced, Held, HeldNoticeStore, IngressStore, InviteClaim,
+    InviteCompletion, InviteLease, InviteStore, Listed, ListedSubscription, NoticeClaim,
+    NoticeFound, NoticeState, OnceClaim, OnceFound, OnceKey, OnceRecord, OperatorStore,
+    ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, Resolution, Resolved,
+    StoreError, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 
@@ -313,5 +313,41 @@ impl BotStore for AnyStore {
 
     async fn forget_expired(&self, now: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
         delegate!(self, s => s.forget_expired(now, limit).await)
+    }
+}
+
+impl HeldNoticeStore for AnyStore {
+    async fn claim_notice(&self, claim: &NoticeClaim) -> Result<NoticeFound, StoreError> {
+        timed_write!("claim_notice", self, s => s.claim_notice(claim).await)
+    }
+
+    async fn finish_notice(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+        told: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        timed_write!("finish_notice", self, s => s.finish_notice(payment_id, token, told, now).await)
+    }
+
+    async fn release_notice(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+    ) -> Result<Fenced, StoreError> {
+        timed_write!("release_notice", self, s => s.release_notice(payment_id, token).await)
+    }
+
+    async fn untold_holds(
+        &self,
+        held_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentId>, StoreError> {
+        delegate!(self, s => s.untold_holds(held_before, limit).await)
+    }
+
+    async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
+        delegate!(self, s => s.notice_state(payment_id).await)
     }
 }

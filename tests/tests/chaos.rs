@@ -44,6 +44,11 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, confi
     // The run must have exercised what it claims to.
     assert!(report.invited > payments / 2, "most payments are invited");
     assert!(!report.held.is_empty() && !report.invite_failed.is_empty());
+    assert_eq!(
+        report.held_told.values().sum::<usize>(),
+        report.held.values().sum::<usize>(),
+        "every held payment was told (violations name any that were not)"
+    );
     assert!(report.forged_sent > 0, "forgeries were sent");
     assert!(
         report.renewals > 0 && report.renewed_in_place > 0,

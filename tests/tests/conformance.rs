@@ -20,8 +20,8 @@ use telepay_core::store::InviteCompletion;
 use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, ProcessedMark, Recorded, Reopened,
-    Resolution, Resolved,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, NoticeClaim, NoticeFound,
+    ProcessedMark, Recorded, Reopened, Resolution, Resolved,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbStore;
@@ -183,6 +183,180 @@ mod cases {
         };
         assert_eq!(existing.payload_hash, first.payload_hash);
         assert_eq!(stored(&store, 1).await, first, "nothing overwritten");
+    }
+
+    fn held_at(payment_id: i64, received_at: DateTime<Utc>) -> PaymentReview {
+        PaymentReview {
+            payment_id: id(payment_id),
+            reason: HoldReason::PriceMismatch,
+            ipn: SAMPLE_IPN.into(),
+            received_at,
+            decision: None,
+            decided_at: None,
+        }
+    }
+
+    fn notice_claim(payment_id: i64, token: &str, now: DateTime<Utc>) -> NoticeClaim {
+        NoticeClaim {
+            payment_id: id(payment_id),
+            token: token.into(),
+            lease_until: now + TimeDelta::minutes(1),
+            now,
+        }
+    }
+
+    pub async fn held_notice_is_claimed_by_one_and_told_once<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        assert_eq!(
+            store.claim_notice(&notice_claim(7, "a", t)).await.unwrap(),
+            NoticeFound::NotFound,
+            "no review, nothing to tell"
+        );
+        store.hold_for_review(&held_at(7, t)).await.unwrap();
+        match store.claim_notice(&notice_claim(7, "a", t)).await.unwrap() {
+            NoticeFound::Claimed(review) => assert_eq!(*review, held_at(7, t)),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            store.claim_notice(&notice_claim(7, "b", t)).await.unwrap(),
+            NoticeFound::Leased { .. }
+        ));
+        assert_eq!(
+            store
+                .finish_notice(id(7), "b", "buyer:sent owner:sent", t)
+                .await
+                .unwrap(),
+            Fenced::LeaseLost,
+            "only the holder records it told"
+        );
+        assert_eq!(
+            store
+                .finish_notice(id(7), "a", "buyer:sent owner:sent", t)
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        let later = t + TimeDelta::hours(1);
+        assert_eq!(
+            store
+                .claim_notice(&notice_claim(7, "c", later))
+                .await
+                .unwrap(),
+            NoticeFound::Told { at: t },
+            "told is final"
+        );
+        assert_eq!(
+            store.release_notice(id(7), "a").await.unwrap(),
+            Fenced::LeaseLost
+        );
+        let state = store.notice_state(id(7)).await.unwrap().unwrap();
+        assert_eq!(
+            (state.told_at, state.told.as_deref(), state.lease_until),
+            (Some(t), Some("buyer:sent owner:sent"), None)
+        );
+        assert_eq!(store.notice_state(id(8)).await.unwrap(), None);
+    }
+
+    pub async fn held_notice_lease_lapses_or_is_released_and_is_taken_over<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        store.hold_for_review(&held_at(7, t)).await.unwrap();
+        assert!(matches!(
+            store
+                .claim_notice(&notice_claim(7, "crashed", t))
+                .await
+                .unwrap(),
+            NoticeFound::Claimed(_)
+        ));
+        // The holder crashed: once its lease lapses, another worker takes over, and the
+        // crashed one can no longer record anything.
+        let after = t + TimeDelta::minutes(2);
+        assert!(matches!(
+            store
+                .claim_notice(&notice_claim(7, "next", after))
+                .await
+                .unwrap(),
+            NoticeFound::Claimed(_)
+        ));
+        assert_eq!(
+            store
+                .finish_notice(id(7), "crashed", "buyer:sent owner:none", after)
+                .await
+                .unwrap(),
+            Fenced::LeaseLost
+        );
+        // A Telegram failure gives the lease back: claimable at once.
+        assert_eq!(
+            store.release_notice(id(7), "next").await.unwrap(),
+            Fenced::Done
+        );
+        assert!(matches!(
+            store
+                .claim_notice(&notice_claim(7, "retry", after))
+                .await
+                .unwrap(),
+            NoticeFound::Claimed(_)
+        ));
+        assert_eq!(store.notice_state(id(7)).await.unwrap().unwrap().told, None);
+    }
+
+    pub async fn thirty_two_concurrent_notice_claims_have_one_winner<B: Backend>() {
+        let store = Arc::new(B::fresh().await);
+        let t = now();
+        store.hold_for_review(&held_at(9, t)).await.unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .claim_notice(&notice_claim(9, &format!("w{n}"), t))
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            match task.await.unwrap().expect("the backend answers") {
+                NoticeFound::Claimed(_) => winners += 1,
+                NoticeFound::Leased { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(winners, 1, "exactly one worker tells");
+    }
+
+    pub async fn untold_holds_are_listed_oldest_first_without_told_or_decided<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        for (payment_id, minutes_ago) in [(1, 30), (2, 60), (3, 45), (4, 40), (5, 1)] {
+            let at = t - TimeDelta::minutes(minutes_ago);
+            store
+                .hold_for_review(&held_at(payment_id, at))
+                .await
+                .unwrap();
+        }
+        // 3 is told; 4 is decided by an operator; 5 is too recent.
+        assert!(matches!(
+            store.claim_notice(&notice_claim(3, "x", t)).await.unwrap(),
+            NoticeFound::Claimed(_)
+        ));
+        let told = store.finish_notice(id(3), "x", "buyer:sent owner:sent", t);
+        assert_eq!(told.await.unwrap(), Fenced::Done);
+        store
+            .decide_review(id(4), ReviewDecision::Rejected, t)
+            .await
+            .unwrap();
+        let untold = store
+            .untold_holds(t - TimeDelta::minutes(15), 10)
+            .await
+            .unwrap();
+        assert_eq!(untold, vec![id(2), id(1)]);
+        let first = store
+            .untold_holds(t - TimeDelta::minutes(15), 1)
+            .await
+            .unwrap();
+        assert_eq!(first, vec![id(2)]);
     }
 
     pub async fn review_entries_are_held_once<B: Backend>() {
@@ -940,6 +1114,10 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn an_invite_completed_by_membership_is_sent_and_says_so() { cases::an_invite_completed_by_membership_is_sent_and_says_so::<Store>().await }
             #[tokio::test] async fn a_racing_approve_and_reject_decide_once() { cases::a_racing_approve_and_reject_decide_once::<Store>().await }
             #[tokio::test] async fn a_renewal_completed_in_place_is_sent_and_says_so() { cases::a_renewal_completed_in_place_is_sent_and_says_so::<Store>().await }
+            #[tokio::test] async fn held_notice_is_claimed_by_one_and_told_once() { cases::held_notice_is_claimed_by_one_and_told_once::<Store>().await }
+            #[tokio::test] async fn held_notice_lease_lapses_or_is_released_and_is_taken_over() { cases::held_notice_lease_lapses_or_is_released_and_is_taken_over::<Store>().await }
+            #[tokio::test] async fn thirty_two_concurrent_notice_claims_have_one_winner() { cases::thirty_two_concurrent_notice_claims_have_one_winner::<Store>().await }
+            #[tokio::test] async fn untold_holds_are_listed_oldest_first_without_told_or_decided() { cases::untold_holds_are_listed_oldest_first_without_told_or_decided::<Store>().await }
         }
     )*};
 }

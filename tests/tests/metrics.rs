@@ -116,6 +116,46 @@ async fn alarm_signals_of_the_webhook_are_counted_once_each() {
     assert_eq!(emitted.count(signal::SIGNED_IPN_REFUSED), 0.0);
 }
 
+#[tokio::test]
+async fn a_held_payment_feeds_the_held_alarm_and_is_counted_by_reason() {
+    let webhook = webhook(store().await);
+    let cheap = sample_with("price_amount", serde_json::json!(1.0));
+    let repeat = sample_with("parent_payment_id", serde_json::json!(4492847000_i64))
+        .replace("4492847470", "4492847471");
+    let ((), emitted) = capture(async {
+        for body in [&cheap, &cheap, &repeat] {
+            np_webhook::handle(&webhook, signed_ipn(body))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    // Held twice (the repeat of the first IPN is not a new hold).
+    assert_eq!(
+        emitted.count(signal::PAYMENT_HELD),
+        2.0,
+        "the alarm's metric"
+    );
+    let by_reason: BTreeMap<String, f64> = emitted
+        .carrying(signal::PAYMENT_HELD)
+        .into_iter()
+        .filter_map(|doc| {
+            let reason = doc.dimensions.get(telepay_core::metrics::REASON)?;
+            Some((
+                reason.clone(),
+                doc.metrics[signal::PAYMENT_HELD].1.as_f64()?,
+            ))
+        })
+        .collect();
+    assert_eq!(
+        by_reason,
+        BTreeMap::from([
+            ("price_mismatch".to_owned(), 1.0),
+            ("repeat_deposit".to_owned(), 1.0)
+        ])
+    );
+}
+
 /// One paid payment through the webhook, the processor and the invite sender (on the fake
 /// Bot API), every stage's outcome and the latencies counted.
 #[tokio::test]

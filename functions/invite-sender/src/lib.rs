@@ -1,5 +1,6 @@
 //! invite-sender: an SQS-triggered consumer of the invite queue. Each message runs the
-//! exactly-once invite protocol ([`InviteSender::deliver`]) in its own span; when the
+//! exactly-once invite protocol ([`InviteSender::deliver`]), or tells a held payment's
+//! buyer and owner ([`InviteSender::tell_held`]), in its own span; when the
 //! invocation nears its deadline the remaining messages are left untouched and reported
 //! failed, so SQS redelivers them.
 
@@ -8,10 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
+use telepay_core::held::HoldNoticeRequest;
 use telepay_core::invite::InviteSender;
 use telepay_core::metrics::{self, signal};
 use telepay_core::queue::{MessageOutcome, RetryDelay};
-use telepay_core::store::{InviteStore, SubscriptionStore};
+use telepay_core::store::{HeldNoticeStore, InviteStore, SubscriptionStore};
 use telepay_core::telegram::TelegramInviter;
 use telepay_shared::batch::{batch_response, message_span};
 use tracing::{Instrument, error, warn};
@@ -32,7 +34,11 @@ fn time_left(context: &lambda_runtime::Context) -> Duration {
 /// The invite-sender's timeout in template.yaml.
 const UNKNOWN_DEADLINE: Duration = Duration::from_secs(60);
 
-pub async fn handle<S: InviteStore + SubscriptionStore, T: TelegramInviter, D: RetryDelay>(
+pub async fn handle<
+    S: InviteStore + SubscriptionStore + HeldNoticeStore,
+    T: TelegramInviter,
+    D: RetryDelay,
+>(
     sender: &InviteSender<S, T>,
     invite_queue: &D,
     event: LambdaEvent<SqsEvent>,
@@ -43,7 +49,10 @@ pub async fn handle<S: InviteStore + SubscriptionStore, T: TelegramInviter, D: R
         let span = message_span(message);
         let outcome = if sender.has_time_for_one(deadline) {
             let body = message.body.as_deref().unwrap_or_default();
-            sender.deliver(body, deadline).instrument(span).await
+            match HoldNoticeRequest::recognise(body) {
+                Some(request) => sender.tell_held(request, deadline).instrument(span).await,
+                None => sender.deliver(body, deadline).instrument(span).await,
+            }
         } else {
             let left_ms = (deadline - sender.clock.now()).num_milliseconds();
             if n == 0 {

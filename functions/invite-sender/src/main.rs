@@ -22,7 +22,8 @@ async fn main() -> Result<(), Error> {
     let invite_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.invite_queue_url);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     let sender = InviteSender::new(store, telegram, config.directory, config.settings)
-        .with_lifecycle(config.lifecycle);
+        .with_lifecycle(config.lifecycle)
+        .with_bot_texts(config.bot_texts);
     tracing::info!("invite-sender cold start");
     telemetry::run(
         metrics,

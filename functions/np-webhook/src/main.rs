@@ -18,9 +18,12 @@ async fn main() -> Result<(), Error> {
         cold_start::begin("np-webhook", webhook_timeouts()).await?;
     let config = WebhookConfig::from_env(&env)?;
     let store = AnyStore::connect(&config.store, &sdk).await?;
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.processor_queue_url);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = SqsQueue::new(sqs.clone(), config.processor_queue_url);
+    let notices = SqsQueue::new(sqs, config.invite_queue_url);
     let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue)
-        .with_lifecycle(config.lifecycle);
+        .with_lifecycle(config.lifecycle)
+        .with_notice_queue(notices);
     tracing::info!("np-webhook cold start");
     telemetry::run_http(metrics, service_fn(|request| handle(&webhook, request))).await
 }

@@ -5,6 +5,7 @@ use chrono::Utc;
 use lambda_http::http::{self, StatusCode};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN, SAMPLE_IPN_SECRET, sample_ipn_with};
+use telepay_core::held::HoldNoticeRequest;
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::HoldReason;
 use telepay_core::queue::ProcessorMessage;
@@ -193,6 +194,46 @@ async fn a_finished_payment_that_needs_a_human_is_held_once_and_not_queued() {
         );
         assert!(webhook.processor_queue.bodies().is_empty());
     }
+}
+
+#[tokio::test]
+async fn a_held_payment_has_its_buyer_and_owner_notice_queued_on_every_delivery() {
+    let webhook = webhook().with_notice_queue(MemoryQueue::new());
+    let body = sample_with("price_amount", "1.00");
+    for _ in 0..2 {
+        assert_eq!(
+            call(&webhook, signed(&body)).await,
+            (StatusCode::OK, "held".into())
+        );
+    }
+    // Queued again with each delivery: the invite sender tells once (the review's lease
+    // and told mark), and a crash between the hold and the first send is healed.
+    let notice = HoldNoticeRequest::new(PaymentId::new(PAYMENT_ID).unwrap()).to_json();
+    let queued = webhook.notice_queue.as_ref().unwrap().bodies();
+    assert_eq!(queued, vec![notice.clone(), notice]);
+    assert!(webhook.processor_queue.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn a_notice_queue_outage_answers_500_so_nowpayments_retries_and_the_hold_stands() {
+    let webhook = webhook().with_notice_queue(MemoryQueue::new());
+    let body = sample_with("parent_payment_id", "4492847000");
+    webhook.notice_queue.as_ref().unwrap().set_unavailable(true);
+    assert_eq!(
+        call(&webhook, signed(&body)).await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+    );
+    assert_eq!(webhook.store.review_count(), 1, "the hold is written first");
+    webhook
+        .notice_queue
+        .as_ref()
+        .unwrap()
+        .set_unavailable(false);
+    assert_eq!(
+        call(&webhook, signed(&body)).await,
+        (StatusCode::OK, "held".into())
+    );
+    assert_eq!(webhook.notice_queue.as_ref().unwrap().bodies().len(), 1);
 }
 
 #[tokio::test]

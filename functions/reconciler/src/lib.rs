@@ -1,13 +1,13 @@
-//! reconciler: run on a schedule (EventBridge), re-queues every payment stuck at a stage.
+//! reconciler: run on a schedule (EventBridge), re-queues every payment stuck at a stage, and every held payment not yet told.
 //! A store failure fails the invocation (visible in the function's Errors metric); the
 //! next run tries again.
 
 use lambda_runtime::LambdaEvent;
 use telepay_core::queue::MessageQueue;
 use telepay_core::reconcile::{ReconcileReport, Reconciler};
-use telepay_core::store::ReconcilerStore;
+use telepay_core::store::{HeldNoticeStore, ReconcilerStore};
 
-pub async fn handle<S: ReconcilerStore, P: MessageQueue, I: MessageQueue>(
+pub async fn handle<S: ReconcilerStore + HeldNoticeStore, P: MessageQueue, I: MessageQueue>(
     reconciler: &Reconciler<S, P, I>,
     _schedule: LambdaEvent<serde_json::Value>,
 ) -> Result<ReconcileReport, lambda_runtime::Error> {

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::access::{LifecycleWorker, SubscriptionSweeper};
-use crate::bot::{AdmissionStage, BotFrontDoor, BotSetup, FrontDoorStore, InvoiceApi};
+use crate::bot::{AdmissionStage, BotFrontDoor, BotSetup, BotTexts, FrontDoorStore, InvoiceApi};
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::invite::{InviteSender, InviteSettings};
@@ -18,7 +18,7 @@ use crate::processor::PaymentProcessor;
 use crate::queue::{DelayedQueue, MessageQueue, TaskQueue};
 use crate::reconcile::Reconciler;
 use crate::signature::IpnSecret;
-use crate::store::PaymentStore;
+use crate::store::{HeldNoticeStore, PaymentStore};
 use crate::subscription::{LifecycleSettings, LifecycleTexts};
 use crate::telegram::{BotConversation, MemberRemover, TelegramInviter};
 use crate::webhook::PaymentWebhook;
@@ -46,6 +46,8 @@ pub struct ChainSettings {
     pub lifecycle: LifecycleSettings,
     pub lifecycle_texts: LifecycleTexts,
     pub sweep_batch: usize,
+    /// The invite sender's texts of held payments' notices.
+    pub bot_texts: BotTexts,
     pub clock: SharedClock,
 }
 
@@ -61,6 +63,7 @@ impl ChainSettings {
             lifecycle: LifecycleSettings::default(),
             lifecycle_texts: LifecycleTexts::default(),
             sweep_batch: 1000,
+            bot_texts: BotTexts::default(),
             clock: system_clock(),
         }
     }
@@ -78,7 +81,7 @@ pub struct Stages<S, Q, T> {
 
 impl<S, Q, T> Stages<S, Q, T>
 where
-    S: PaymentStore + Clone,
+    S: PaymentStore + HeldNoticeStore + Clone,
     Q: MessageQueue + TaskQueue + Clone,
     T: TelegramInviter + MemberRemover + Clone,
 {
@@ -92,6 +95,7 @@ where
                 queues.processor.clone(),
             )
             .with_lifecycle(settings.lifecycle.clone())
+            .with_notice_queue(queues.invite.clone())
             .with_clock(clock.clone()),
             processor: PaymentProcessor::new(store.clone(), queues.payout, queues.invite.clone())
                 .with_lifecycle(settings.lifecycle.clone())
@@ -121,6 +125,7 @@ where
             .with_clock(clock.clone()),
             invite_sender: InviteSender::new(store, telegram, settings.directory, settings.invite)
                 .with_lifecycle(settings.lifecycle)
+                .with_bot_texts(settings.bot_texts)
                 .with_clock(clock),
         }
     }

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod clock;
 pub mod directory;
 pub mod fixtures;
+pub mod held;
 pub mod invite;
 pub mod ipn;
 pub mod metrics;

@@ -18,6 +18,8 @@ pub const STACK_DIMENSION: &str = "Stack";
 pub const OUTCOME: &str = "Outcome";
 /// The label of the latency histograms: the Bot API method or the store operation.
 pub const OPERATION: &str = "Operation";
+/// The label of `PaymentHeld` by why it was held.
+pub const REASON: &str = "Reason";
 
 /// One counter per stage, labelled with each outcome's word: the dashboard's "by outcome".
 pub mod stage {
@@ -44,9 +46,19 @@ pub mod stage {
     /// Every join-request decision (`approved`, `declined`, `waiting`, `not_ours`, `retry`,
     /// `rate_limited`).
     pub const ADMISSION: &str = "AdmissionOutcome";
+    /// Every held payment's notice (`told`, `duplicate`, `lease_lost`, `not_found`,
+    /// `retry`).
+    pub const HELD_NOTICE: &str = "HeldNoticeOutcome";
 
     pub const ALL: &[&str] = &[
-        IPN, PROCESSOR, INVITE, RECONCILER, LIFECYCLE, BOT, ADMISSION,
+        IPN,
+        PROCESSOR,
+        INVITE,
+        RECONCILER,
+        LIFECYCLE,
+        BOT,
+        ADMISSION,
+        HELD_NOTICE,
     ];
 }
 
@@ -138,6 +150,13 @@ pub mod signal {
 /// Counts `metric` once.
 pub fn count(metric: &'static str) {
     metrics::counter!(metric).increment(1);
+}
+
+/// Counts a payment held for review: `PaymentHeld` (the alarm's metric) and
+/// `PaymentHeld` by `Reason` (the dashboard's).
+pub fn held(reason: &'static str) {
+    metrics::counter!(signal::PAYMENT_HELD).increment(1);
+    metrics::counter!(signal::PAYMENT_HELD, REASON => reason).increment(1);
 }
 
 /// Sets the gauge `metric` (a reading taken this run: a backlog, an age).

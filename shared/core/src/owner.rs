@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use crate::directory::ChannelDirectory;
+use crate::payment::HoldReason;
 use crate::telegram::TelegramInviter;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +42,33 @@ pub enum OwnerNotice {
         private_channel_id: i64,
         paid_until: DateTime<Utc>,
     },
+    /// A payment held for review: why, and the commands that settle it.
+    PaymentHeld {
+        payment_id: i64,
+        user_id: Option<i64>,
+        price: String,
+        reason: HoldReason,
+        /// Whether the buyer's own message reached them.
+        buyer_told: bool,
+    },
+}
+
+/// Why a hold needs the owner, in the owner's words.
+fn hold_why(reason: HoldReason) -> &'static str {
+    match reason {
+        HoldReason::PriceMismatch => {
+            "its price matches no tier of the channel now (the price changed while the \
+             invoice was open, or the invoice was not made by this bot)"
+        }
+        HoldReason::RepeatDeposit => {
+            "it is a repeat deposit to an invoice already paid (NOWPayments advises never \
+             to grant these automatically)"
+        }
+        HoldReason::UnknownChannel => "its order names a channel that is not in the directory",
+        HoldReason::UnparseableOrderId => {
+            "its order_id names no buyer and channel (not an invoice made by this bot)"
+        }
+    }
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -90,6 +118,31 @@ impl OwnerNotice {
                  reissue {payment_id}.",
                 time(*paid_until)
             ),
+            Self::PaymentHeld {
+                payment_id,
+                user_id,
+                price,
+                reason,
+                buyer_told,
+            } => {
+                let who = user_id.map_or_else(
+                    || "an unknown buyer".to_owned(),
+                    |user_id| format!("user {user_id}"),
+                );
+                let told = if *buyer_told {
+                    "The buyer was told a person will look at it."
+                } else {
+                    "The buyer could not be told (no buyer in the order, or they have not \
+                     started the bot)."
+                };
+                format!(
+                    "Payment {payment_id} from {who} ({price}) for {channel} is held for \
+                     review: {}. {told} To grant the access it paid for: telepay reviews \
+                     approve {payment_id}. To refuse it (refund it in NOWPayments): telepay \
+                     reviews reject {payment_id}. Details: telepay reviews show {payment_id}.",
+                    hold_why(*reason)
+                )
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The reconciler: nothing stays stuck. NOWPayments stops retrying and SQS messages can
 //! expire or dead-letter, so on a schedule every accepted payment whose processing or
-//! invite is overdue is queued again. Idempotent: the processor and the invite protocol
+//! invite is overdue is queued again, and so is every held payment not yet told to its
+//! buyer and owner. Idempotent: the processor, the invite protocol and the hold notice
 //! make a repeat harmless.
 //!
 //! Tests: below, `functions/reconciler/src/lib.rs`, `tests/tests/reconciler_index.rs`.
@@ -12,10 +13,11 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use crate::clock::{SharedClock, system_clock};
+use crate::held::HoldNoticeRequest;
 use crate::metrics::{self, signal, stage};
 use crate::payment::PendingStage;
 use crate::queue::{InviteRequest, MessageQueue, ProcessorMessage};
-use crate::store::{ReconcilerStore, StoreError};
+use crate::store::{HeldNoticeStore, ReconcilerStore, StoreError};
 
 /// What one reconciliation found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -37,6 +39,8 @@ pub struct ReconcileReport {
     pub failed: usize,
     /// Rows this version cannot read (logged with why): an operator must look.
     pub unreadable: usize,
+    /// Held payments still untold after the quiet period, their notices queued again.
+    pub requeued_hold_notices: usize,
 }
 
 impl ReconcileReport {
@@ -53,6 +57,7 @@ impl ReconcileReport {
         let actions = [
             ("requeued_processing", self.requeued_processing),
             ("requeued_invite", self.requeued_invites),
+            ("requeued_hold_notice", self.requeued_hold_notices),
             ("in_flight", self.in_flight),
             ("failed", self.failed),
         ];
@@ -73,7 +78,7 @@ pub struct Reconciler<S, P, I> {
     pub clock: SharedClock,
 }
 
-impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
+impl<S: ReconcilerStore + HeldNoticeStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
     pub fn new(
         store: S,
         processor_queue: P,
@@ -190,9 +195,33 @@ impl<S: ReconcilerStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
         report.oldest_age_secs = oldest_actionable
             .and_then(|created_at| (now - created_at).to_std().ok())
             .map(|age| age.as_secs());
+        self.requeue_hold_notices(now - stuck_after, &mut report)
+            .await?;
         report.record();
         info!(?report, "reconciliation done");
         Ok(report)
+    }
+}
+
+impl<S: ReconcilerStore + HeldNoticeStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
+    /// Held payments not told within the quiet period (their notice lost with a crash,
+    /// or failing): queued again to the invite sender, which tells each once.
+    async fn requeue_hold_notices(
+        &self,
+        held_before: chrono::DateTime<chrono::Utc>,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        for payment_id in self.store.untold_holds(held_before, self.batch).await? {
+            let body = HoldNoticeRequest::new(payment_id).to_json();
+            match self.invite_queue.send(payment_id, &body).await {
+                Ok(()) => report.requeued_hold_notices += 1,
+                Err(err) => {
+                    error!(payment_id = payment_id.get(), error = %err, "could not re-queue a held payment's notice");
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -267,6 +296,7 @@ mod tests {
                 needs_operator: 1,
                 failed: 0,
                 unreadable: 0,
+                requeued_hold_notices: 0,
             }
         );
         let processing: ProcessorMessage =
@@ -351,5 +381,66 @@ mod tests {
         assert_eq!(report.requeued_processing, 1, "{report:?}");
         assert_eq!(report.needs_operator, 10, "counted up to the batch");
         assert_eq!(report.oldest_age_secs, Some(3600));
+    }
+
+    fn held(payment_id: i64, received_at: DateTime<Utc>) -> crate::payment::PaymentReview {
+        crate::payment::PaymentReview {
+            payment_id: crate::ipn::PaymentId::new(payment_id).unwrap(),
+            reason: crate::payment::HoldReason::PriceMismatch,
+            ipn: crate::fixtures::SAMPLE_IPN.into(),
+            received_at,
+            decision: None,
+            decided_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_held_payment_untold_after_the_quiet_period_has_its_notice_queued_again() {
+        use crate::payment::ReviewDecision;
+        use crate::store::{
+            HeldNoticeStore, IngressStore, NoticeClaim, NoticeFound, OperatorStore,
+        };
+        let (r, _clock) = reconciler();
+        let old = start() - TimeDelta::hours(1);
+        // Untold and old: its notice was lost (a crash, NOWPayments gave up retrying).
+        r.store.hold_for_review(&held(11, old)).await.unwrap();
+        // Told already.
+        r.store.hold_for_review(&held(12, old)).await.unwrap();
+        let claim = NoticeClaim {
+            payment_id: crate::ipn::PaymentId::new(12).unwrap(),
+            token: "t".into(),
+            lease_until: start(),
+            now: old,
+        };
+        assert!(matches!(
+            r.store.claim_notice(&claim).await.unwrap(),
+            NoticeFound::Claimed(_)
+        ));
+        let finished = r
+            .store
+            .finish_notice(claim.payment_id, "t", "buyer:sent owner:sent", old);
+        assert_eq!(finished.await.unwrap(), crate::store::Fenced::Done);
+        // Decided by an operator before it was told.
+        r.store.hold_for_review(&held(13, old)).await.unwrap();
+        r.store
+            .decide_review(
+                crate::ipn::PaymentId::new(13).unwrap(),
+                ReviewDecision::Rejected,
+                old,
+            )
+            .await
+            .unwrap();
+        // Just held: its first notice is on its way.
+        r.store
+            .hold_for_review(&held(14, start() - TimeDelta::minutes(1)))
+            .await
+            .unwrap();
+
+        let report = r.reconcile().await.unwrap();
+        assert_eq!(report.requeued_hold_notices, 1);
+        assert_eq!(
+            r.invite_queue.bodies(),
+            vec![HoldNoticeRequest::new(crate::ipn::PaymentId::new(11).unwrap()).to_json()]
+        );
     }
 }

@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use crate::access::{Refunded, refund_time};
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{ChannelDirectory, TierMismatch};
+use crate::held::HoldNoticeRequest;
 use crate::ipn::{Ipn, PaymentStatus, readable_payment_id};
 use crate::metrics::{self, signal, stage};
 use crate::order::OrderRef;
@@ -103,6 +104,9 @@ pub struct PaymentWebhook<S, Q> {
     /// For the subscription a refund changes (when the sweeper looks next).
     pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
+    /// Where a held payment's notice goes (the invite queue): its buyer and owner are
+    /// told ([`crate::held`]). `None` only in tests of other paths.
+    pub notice_queue: Option<Q>,
 }
 
 /// A finished IPN's verdict before anything is written.
@@ -120,7 +124,14 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
             processor_queue: queue,
             lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
+            notice_queue: None,
         }
+    }
+
+    /// Held payments are told through `queue` (the invite queue).
+    pub fn with_notice_queue(mut self, queue: Q) -> Self {
+        self.notice_queue = Some(queue);
+        self
     }
 
     pub fn with_lifecycle(mut self, lifecycle: LifecycleSettings) -> Self {
@@ -276,20 +287,32 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         };
         match self.store.hold_for_review(&review).await {
             Ok(Held::New) => {
-                metrics::count(signal::PAYMENT_HELD);
+                metrics::held(reason.as_str());
                 warn!(
                     payment_id,
                     reason = reason.as_str(),
                     "payment held for review"
                 );
-                WebhookOutcome::Held
             }
             Ok(Held::AlreadyHeld) => {
                 info!(payment_id, reason = reason.as_str(), "payment already held");
-                WebhookOutcome::Held
             }
             Err(err) => {
                 error!(payment_id, error = %err, "could not hold payment for review");
+                return WebhookOutcome::Unavailable;
+            }
+        }
+        // Queued again on every repeat of the IPN: the notice dedupes on the review, and
+        // a crash between the hold and this send is healed by NOWPayments' retry.
+        let Some(queue) = &self.notice_queue else {
+            return WebhookOutcome::Held;
+        };
+        let notice = HoldNoticeRequest::new(ipn.payment_id).to_json();
+        match queue.send(ipn.payment_id, &notice).await {
+            Ok(()) => WebhookOutcome::Held,
+            Err(err) => {
+                // The hold stands; NOWPayments' retry queues the notice again.
+                error!(payment_id, error = %err, "could not queue the held payment's notice");
                 WebhookOutcome::Unavailable
             }
         }

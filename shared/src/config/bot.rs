@@ -26,7 +26,7 @@ pub const BOT_TEXTS: &str = "TELEPAY_BOT_TEXTS";
 /// The queue of delayed join-request re-checks.
 pub const ADMISSION_QUEUE_URL: &str = "TELEPAY_ADMISSION_QUEUE_URL";
 
-fn bot_texts(env: &impl Environment) -> Result<BotTexts, ConfigError> {
+pub(super) fn bot_texts(env: &impl Environment) -> Result<BotTexts, ConfigError> {
     match env.optional(BOT_TEXTS) {
         None => Ok(BotTexts::default()),
         Some(json) => BotTexts::from_json(&json).map_err(|e| ConfigError::Invalid {

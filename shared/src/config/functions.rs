@@ -21,6 +21,8 @@ pub struct WebhookConfig {
     pub directory: ChannelDirectory,
     pub store: StoreConfig,
     pub processor_queue_url: String,
+    /// Held payments' notices go to the invite sender through its queue.
+    pub invite_queue_url: String,
     /// A refund changes a subscription: its reminder points and grace.
     pub lifecycle: telepay_core::subscription::LifecycleSettings,
 }
@@ -34,6 +36,7 @@ impl WebhookConfig {
             directory: channel_directory(env)?,
             store: StoreConfig::with_subscriptions_from_env(env)?,
             processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
+            invite_queue_url: env.required(INVITE_QUEUE_URL)?,
             lifecycle: super::lifecycle_settings(env)?,
         })
     }
@@ -103,6 +106,8 @@ pub struct InviteSenderConfig {
     pub settings: InviteSettings,
     /// The grace after a subscription's end: a link admits until then at most.
     pub lifecycle: telepay_core::subscription::LifecycleSettings,
+    /// The buyer's texts of held payments' notices (`TELEPAY_BOT_TEXTS`, optional).
+    pub bot_texts: telepay_core::bot::BotTexts,
 }
 
 impl InviteSenderConfig {
@@ -154,6 +159,7 @@ impl InviteSenderConfig {
             api_url: env.optional(API_URL),
             directory: channel_directory(env)?,
             settings,
+            bot_texts: super::bot::bot_texts(env)?,
         })
     }
 }
@@ -173,6 +179,7 @@ mod tests {
             (REVIEWS_TABLE, "payment_reviews"),
             (SUBSCRIPTIONS_TABLE, "subscriptions"),
             (PROCESSOR_QUEUE_URL, "http://queue"),
+            (INVITE_QUEUE_URL, "http://invites"),
         ];
         let config = WebhookConfig::from_env(&env).unwrap();
         assert!(

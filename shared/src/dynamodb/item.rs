@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase, RecordState};
-use telepay_core::store::StoreError;
+use telepay_core::store::{NoticeState, StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -273,6 +273,16 @@ pub(super) fn review_from_item(item: &Item) -> Result<PaymentReview, StoreError>
             .transpose()
             .map_err(|e| r.corrupt(format!("{e}")))?,
         decided_at: r.time("decided_at")?,
+    })
+}
+
+/// A review item's notice attributes (see `held.rs`).
+pub(super) fn notice_state_from_item(item: &Item) -> Result<NoticeState, StoreError> {
+    let r = ItemReader::keyed(item)?;
+    Ok(NoticeState {
+        told_at: r.time("told_at")?,
+        told: r.string("told")?,
+        lease_until: r.millis("notice_lease_until")?,
     })
 }
 

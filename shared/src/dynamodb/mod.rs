@@ -9,11 +9,13 @@
 //! `invite_lease_until` and `invite_link_expires_at` (epoch milliseconds, Numbers, so
 //! conditions compare them numerically) and `invite_failure_reason`. A missing or NULL
 //! flag reads as false; this backend only ever writes BOOL flags.
-//! `payment_reviews` items: `payment_id`, `reason`, `ipn` (raw body), `received_at`.
+//! `payment_reviews` items: `payment_id`, `reason`, `ipn` (raw body), `received_at`, the
+//! decision, and the notice attributes (`held.rs`).
 //! `subscriptions` items: see `subscriptions.rs`; the bot's once-records: `bot.rs`.
 
 mod bot;
 mod error;
+mod held;
 mod item;
 mod listings;
 mod store;

@@ -9,9 +9,11 @@
 //! - `store.rs`: the payment ports, implemented once for both dialects.
 //! - `subscriptions.rs`: the subscriptions port.
 //! - `bot.rs`: the bot's once-records port (`bot_once`).
+//! - `held.rs`: the held-payment notices port (columns on `payment_reviews`).
 
 mod bot;
 mod dialect;
+mod held;
 mod migrations;
 mod rows;
 mod statements;

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase};
-use telepay_core::store::{OnceRecord, StoreError};
+use telepay_core::store::{NoticeState, OnceRecord, StoreError};
 use telepay_core::subscription::Subscription;
 
 /// One `processed_payments` row; seed rows may have NULL flags and no extras.
@@ -46,6 +46,13 @@ pub struct ReviewRow {
     received_at: NaiveDateTime,
     decision: Option<String>,
     decided_at: Option<NaiveDateTime>,
+    /// The notice columns, read only by the held-notice statements.
+    #[sqlx(default)]
+    told_at_ms: Option<i64>,
+    #[sqlx(default)]
+    told: Option<String>,
+    #[sqlx(default)]
+    notice_lease_until_ms: Option<i64>,
 }
 
 pub(super) fn corrupt(payment_id: i64, detail: impl ToString) -> StoreError {
@@ -120,6 +127,16 @@ impl PaymentRow {
 }
 
 impl ReviewRow {
+    /// The notice columns as stored.
+    pub(super) fn notice_state(&self) -> Result<NoticeState, StoreError> {
+        let id = self.payment_id;
+        Ok(NoticeState {
+            told_at: millis(id, self.told_at_ms)?,
+            told: self.told.clone(),
+            lease_until: millis(id, self.notice_lease_until_ms)?,
+        })
+    }
+
     pub(super) fn into_review(self) -> Result<PaymentReview, StoreError> {
         let id = self.payment_id;
         Ok(PaymentReview {

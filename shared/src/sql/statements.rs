@@ -158,3 +158,36 @@ pub(super) mod subscriptions {
     pub(in crate::sql) const LIST_FAILED: &str = "SELECT user_id, channel_id, version, body FROM subscriptions \
      WHERE ended = 'removal_failed' ORDER BY expires_at_ms, user_id, channel_id LIMIT $1";
 }
+
+/// Held payments' notices: the state on the review, every write fenced on the token.
+pub(super) mod held {
+    macro_rules! review_columns {
+        () => {
+            "payment_id, reason, ipn, received_at, decision, decided_at, told_at_ms, told, \
+             notice_lease_until_ms"
+        };
+    }
+    pub(in crate::sql) const CLAIM: &str = concat!(
+        "UPDATE payment_reviews SET notice_lease_token = $2, notice_lease_until_ms = $3 \
+         WHERE payment_id = $1 AND told_at_ms IS NULL \
+         AND (notice_lease_until_ms IS NULL OR notice_lease_until_ms <= $4) RETURNING ",
+        review_columns!()
+    );
+    pub(in crate::sql) const FINISH: &str = "UPDATE payment_reviews \
+     SET told_at_ms = $3, told = $4, notice_lease_token = NULL, notice_lease_until_ms = NULL \
+     WHERE payment_id = $1 AND notice_lease_token = $2 AND told_at_ms IS NULL RETURNING payment_id";
+    pub(in crate::sql) const RELEASE: &str = "UPDATE payment_reviews \
+     SET notice_lease_token = NULL, notice_lease_until_ms = NULL \
+     WHERE payment_id = $1 AND notice_lease_token = $2 AND told_at_ms IS NULL RETURNING payment_id";
+    pub(in crate::sql) const UNTOLD: &str = concat!(
+        "SELECT ",
+        review_columns!(),
+        " FROM payment_reviews WHERE told_at_ms IS NULL AND decision IS NULL AND received_at < $1 \
+         ORDER BY received_at, payment_id LIMIT $2"
+    );
+    pub(in crate::sql) const STATE: &str = concat!(
+        "SELECT ",
+        review_columns!(),
+        " FROM payment_reviews WHERE payment_id = $1"
+    );
+}

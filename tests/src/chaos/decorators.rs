@@ -12,9 +12,10 @@ use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::queue::{MessageQueue, QueueError, TaskQueue};
 use telepay_core::store::ports::*;
 use telepay_core::store::{
-    BotStore, ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteCompletion, InviteLease,
-    Listed, ListedSubscription, OnceClaim, OnceFound, OnceKey, OnceRecord, ProcessedMark, Recorded,
-    Reopened, Resolution, Resolved, StoreError, SubscriptionFilter, Versioned,
+    BotStore, ClaimOutcome, Decided, Fenced, Held, HeldNoticeStore, InviteClaim, InviteCompletion,
+    InviteLease, Listed, ListedSubscription, NoticeClaim, NoticeFound, NoticeState, OnceClaim,
+    OnceFound, OnceKey, OnceRecord, ProcessedMark, Recorded, Reopened, Resolution, Resolved,
+    StoreError, SubscriptionFilter, Versioned,
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 use telepay_core::telegram::{
@@ -181,6 +182,48 @@ impl<S: PaymentStore> SubscriptionStore for ChaosStore<S> {
     ) -> Result<Versioned, StoreError> {
         let call = self.inner.park_unreadable(row, until);
         self.faulty("park_unreadable", 0, call).await
+    }
+}
+
+/// Held-payment notices suffer the same faults, attributed to the held payment.
+impl<S: PaymentStore> HeldNoticeStore for ChaosStore<S> {
+    async fn claim_notice(&self, claim: &NoticeClaim) -> Result<NoticeFound, StoreError> {
+        let id = claim.payment_id.get();
+        self.write("claim_notice", id, self.inner.claim_notice(claim))
+            .await
+    }
+
+    async fn finish_notice(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+        told: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self.inner.finish_notice(payment_id, token, told, now);
+        self.write("finish_notice", payment_id.get(), call).await
+    }
+
+    async fn release_notice(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+    ) -> Result<Fenced, StoreError> {
+        let call = self.inner.release_notice(payment_id, token);
+        self.write("release_notice", payment_id.get(), call).await
+    }
+
+    async fn untold_holds(
+        &self,
+        held_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentId>, StoreError> {
+        let call = self.inner.untold_holds(held_before, limit);
+        self.faulty("untold_holds", 0, call).await
+    }
+
+    async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
+        self.inner.notice_state(payment_id).await
     }
 }
 

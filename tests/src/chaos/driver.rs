@@ -444,9 +444,13 @@ impl<S: PaymentStore + 'static> Chain<S> {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             match sweep.reconcile().await {
-                Ok(report) if report.backlog == 0 => return round,
+                Ok(report) if report.backlog == 0 && report.requeued_hold_notices == 0 => {
+                    return round;
+                }
                 Ok(report) => {
-                    let requeued = report.requeued_processing + report.requeued_invites;
+                    let requeued = report.requeued_processing
+                        + report.requeued_invites
+                        + report.requeued_hold_notices;
                     self.requeued.fetch_add(requeued as u64, Ordering::Relaxed);
                     if requeued == 0 {
                         // Only live leases (or failed sends) left: let them lapse.

@@ -30,6 +30,16 @@ pub struct Report {
     pub invite_failed: BTreeMap<String, usize>,
     /// Held for review, by reason.
     pub held: BTreeMap<String, usize>,
+    /// Held payments recorded told at the end, by what reached the buyer.
+    pub held_told: BTreeMap<String, usize>,
+    /// Held payments never recorded told: must be 0.
+    pub held_untold: Vec<i64>,
+    /// Held payments whose buyer got no message about it and was not found unreachable
+    /// (from Telegram's side, the fake): must be 0.
+    pub held_buyers_without_message: Vec<i64>,
+    /// Held-payment messages beyond one per buyer (a crash after a send, before it was
+    /// recorded: at least once).
+    pub held_messages_repeated: usize,
     /// Paid with neither an invite nor a terminal reason (nor a review): must be 0.
     pub lost: Vec<i64>,
     /// Invited payments by how many distinct working (never revoked) links were
@@ -156,6 +166,17 @@ impl Report {
                 "{unexplained} link sends while the buyer held another open link with no failed revoke to explain it"
             ));
         }
+        for (ids, what) in [
+            (&self.held_untold, "held payments never told"),
+            (
+                &self.held_buyers_without_message,
+                "held payments whose buyer heard nothing",
+            ),
+        ] {
+            if !ids.is_empty() {
+                broken.push(format!("{} {what}: {:?}", ids.len(), first(ids)));
+            }
+        }
         if !self.records_out_of_step.is_empty() {
             broken.push(format!(
                 "{} records out of step with Telegram: {:?}",
@@ -165,6 +186,39 @@ impl Report {
         }
         broken
     }
+}
+
+/// Whether a held payment was told, and what its buyer saw.
+async fn held_notice_figures<S: PaymentStore>(
+    report: &mut Report,
+    store: &S,
+    plan: &PaymentPlan,
+    calls: &[fake_bot_api::Call],
+) {
+    let id = PaymentId::new(plan.payment_id).unwrap();
+    let state = store.notice_state(id).await.expect("read the notice state");
+    let told = state.and_then(|state| state.told);
+    let Some(told) = told else {
+        report.held_untold.push(plan.payment_id);
+        return;
+    };
+    let buyer = told.split(' ').next().unwrap_or_default().to_owned();
+    *report.held_told.entry(buyer.clone()).or_default() += 1;
+    // The held texts name the payment and carry no link (an invite's text has one).
+    let named = plan.payment_id.to_string();
+    let messages = calls
+        .iter()
+        .filter(|c| c.delivered && c.method == "sendMessage")
+        .filter(|c| c.chat_id() == Some(plan.buyer()))
+        .filter(|c| {
+            let text = c.text().unwrap_or_default();
+            text.contains(&named) && link_in(text).is_none()
+        })
+        .count();
+    if messages == 0 && buyer != "buyer:unreachable" {
+        report.held_buyers_without_message.push(plan.payment_id);
+    }
+    report.held_messages_repeated += messages.saturating_sub(1);
 }
 
 fn first(ids: &[i64]) -> &[i64] {
@@ -286,6 +340,7 @@ pub(super) async fn build<S: PaymentStore>(
                 .held
                 .entry(review.reason.as_str().to_owned())
                 .or_default() += 1;
+            held_notice_figures(&mut report, store, plan, &calls).await;
             if plan.kind == PaymentKind::Paid {
                 // A genuine, correctly priced payment held: only a tampered IPN does that.
                 report.forged_traces += 1;
@@ -565,6 +620,15 @@ impl fmt::Display for Report {
             "  held for review               {} ({})",
             sum(&self.held),
             list(&self.held)
+        )?;
+        writeln!(
+            f,
+            "  held: told                    {} ({}); never told {}, buyer heard nothing {}, messages repeated {}",
+            sum(&self.held_told),
+            list(&self.held_told),
+            self.held_untold.len(),
+            self.held_buyers_without_message.len(),
+            self.held_messages_repeated
         )?;
         writeln!(f, "  LOST                          {}", self.lost.len())?;
         let links = self

@@ -23,6 +23,7 @@ use super::*;
 
 mod call;
 mod ended;
+mod held;
 mod intake;
 mod link;
 mod protocol;

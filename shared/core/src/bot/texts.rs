@@ -35,6 +35,13 @@ pub struct BotTexts {
     pub invoice_later: String,
     /// A button that no longer means anything (an old menu, a tier since removed).
     pub stale_button: String,
+    /// A payment held because its price matches no tier now: `{channel}`,
+    /// `{payment_id}`, `{price}` (sent by the invite sender).
+    pub held_price: String,
+    /// A repeat deposit to an invoice already paid, held: same placeholders.
+    pub held_repeat_deposit: String,
+    /// A payment whose order names no channel on sale, held: same placeholders.
+    pub held_unknown: String,
 }
 
 impl Default for BotTexts {
@@ -64,6 +71,19 @@ impl Default for BotTexts {
                             in a minute."
                 .into(),
             stale_button: "That menu is out of date; send /start for a new one.".into(),
+            held_price: "Your payment {payment_id} ({price}) for {channel} arrived, but it \
+                         does not match the current price, so a person will check it before \
+                         your access starts. You do not need to pay again: you will hear \
+                         from us here."
+                .into(),
+            held_repeat_deposit: "A second payment ({payment_id}, {price}) arrived for an \
+                                  invoice that was already paid. A person will check it and \
+                                  settle it with you; you do not need to do anything."
+                .into(),
+            held_unknown: "Your payment {payment_id} ({price}) arrived, but we could not \
+                           match it to a channel on sale, so a person will check it. You do \
+                           not need to pay again: you will hear from us here."
+                .into(),
         }
     }
 }

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::bot::BotTexts;
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::payment::ProcessedPayment;
@@ -64,6 +65,8 @@ pub struct InviteSender<S, T> {
     /// The grace after a subscription's end (a link admits until then at most).
     pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
+    /// The buyer's texts of held payments' notices ([`crate::held`]).
+    pub bot_texts: BotTexts,
 }
 
 /// The link a payment sends, or why it sends none.
@@ -118,7 +121,13 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             settings,
             lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
+            bot_texts: BotTexts::default(),
         }
+    }
+
+    pub fn with_bot_texts(mut self, texts: BotTexts) -> Self {
+        self.bot_texts = texts;
+        self
     }
 
     pub fn with_lifecycle(mut self, lifecycle: LifecycleSettings) -> Self {

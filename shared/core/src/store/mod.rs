@@ -10,11 +10,13 @@
 
 pub mod after_call;
 pub mod bot;
+pub mod held;
 pub mod memory;
 mod outcomes;
 pub mod subscriptions;
 
 pub use bot::{BotStore, OnceClaim, OnceFound, OnceKey, OnceRecord};
+pub use held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
 pub use outcomes::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteCompletion, InviteLease, Listed,
     ProcessedMark, Recorded, Reopened, Resolution, Resolved, StoreError, UnreadableRow,
@@ -194,7 +196,13 @@ pub trait OperatorStore: Send + Sync {
 /// Every port at once: what a backend is (each operation implemented once, in its
 /// port), and what the tests and the chaos run hold. Stages name only their own port.
 pub trait PaymentStore:
-    IngressStore + ProcessorStore + InviteStore + ReconcilerStore + OperatorStore + SubscriptionStore
+    IngressStore
+    + ProcessorStore
+    + InviteStore
+    + ReconcilerStore
+    + OperatorStore
+    + SubscriptionStore
+    + HeldNoticeStore
 {
 }
 
@@ -205,6 +213,7 @@ impl<T> PaymentStore for T where
         + ReconcilerStore
         + OperatorStore
         + SubscriptionStore
+        + HeldNoticeStore
 {
 }
 
@@ -212,7 +221,7 @@ impl<T> PaymentStore for T where
 /// its operations on a concrete backend: `use telepay_core::store::ports::*;`.
 pub mod ports {
     pub use super::{
-        IngressStore, InviteStore, OperatorStore, PaymentStore, ProcessorStore, ReconcilerStore,
-        SubscriptionStore,
+        HeldNoticeStore, IngressStore, InviteStore, OperatorStore, PaymentStore, ProcessorStore,
+        ReconcilerStore, SubscriptionStore,
     };
 }

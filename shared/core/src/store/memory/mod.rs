@@ -22,11 +22,14 @@ use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecisio
 use crate::subscription::{Subscription, SubscriptionKey};
 
 mod bot;
+mod held;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     payments: Mutex<HashMap<i64, ProcessedPayment>>,
     reviews: Mutex<HashMap<i64, PaymentReview>>,
+    /// Each review's notice columns (locked after `reviews`, never alone for a claim).
+    notices: Mutex<HashMap<i64, held::NoticeColumns>>,
     subscriptions: Mutex<HashMap<SubscriptionKey, Subscription>>,
     /// Rows this version cannot read (what a rollback leaves in a real store), with their
     /// due time: [`MemoryStore::put_unreadable_subscription`].

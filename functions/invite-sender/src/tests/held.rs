@@ -1,0 +1,206 @@
+//! Held means told: a held payment's buyer and owner each get one message through the
+//! invite sender, whatever SQS redelivers, whatever Telegram answers.
+
+use telepay_core::fixtures::SAMPLE_IPN;
+use telepay_core::held::HoldNoticeRequest;
+use telepay_core::ipn::PaymentId;
+use telepay_core::payment::{HoldReason, PaymentReview, ReviewDecision};
+use telepay_core::store::{HeldNoticeStore, IngressStore, OperatorStore};
+
+use super::*;
+
+const HELD: i64 = 4492847470;
+const OWNER: i64 = 5550001;
+const SECOND_OWNER: i64 = 5550002;
+
+/// The demo directory with an owner, and a second channel with another owner.
+fn directory_with_owners() -> ChannelDirectory {
+    let mut json: serde_json::Value = serde_json::from_str(SAMPLE_DIRECTORY).unwrap();
+    let channels = json["channels"].as_array_mut().unwrap();
+    channels[0]["owner_chat_id"] = OWNER.into();
+    let mut second = channels[0].clone();
+    second["channel_id"] = (-1003222222222_i64).into();
+    second["private_channel_id"] = (-1003222222222_i64).into();
+    second["title"] = "Second channel".into();
+    second["owner_chat_id"] = SECOND_OWNER.into();
+    channels.push(second);
+    ChannelDirectory::from_json(&json.to_string()).unwrap()
+}
+
+async fn held_world() -> World {
+    let mut world = world_with(fast_settings()).await;
+    Arc::get_mut(&mut world.sender).unwrap().directory = directory_with_owners();
+    world
+}
+
+fn review(reason: HoldReason, ipn: String) -> PaymentReview {
+    PaymentReview {
+        payment_id: PaymentId::new(HELD).unwrap(),
+        reason,
+        ipn,
+        received_at: Utc::now(),
+        decision: None,
+        decided_at: None,
+    }
+}
+
+fn notice_body() -> String {
+    HoldNoticeRequest::new(PaymentId::new(HELD).unwrap()).to_json()
+}
+
+impl World {
+    async fn hold(&self, reason: HoldReason, ipn: String) {
+        self.sender
+            .store
+            .hold_for_review(&review(reason, ipn))
+            .await
+            .unwrap();
+    }
+
+    async fn tell(&self) -> Vec<String> {
+        self.invoke(&[notice_body()], Duration::from_secs(30)).await
+    }
+
+    fn messages_to(&self, chat: i64) -> Vec<String> {
+        self.fake
+            .delivered("sendMessage")
+            .iter()
+            .filter(|c| c.chat_id() == Some(chat))
+            .map(|c| c.text().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn told(&self) -> Option<String> {
+        let state = self
+            .sender
+            .store
+            .notice_state(PaymentId::new(HELD).unwrap());
+        state.await.unwrap().unwrap().told
+    }
+}
+
+#[tokio::test]
+async fn a_price_mismatch_hold_tells_the_buyer_and_the_owner_once_with_the_commands_that_settle_it()
+{
+    let world = held_world().await;
+    let cheap = SAMPLE_IPN.replace("\"price_amount\":3.21", "\"price_amount\":1.5");
+    world.hold(HoldReason::PriceMismatch, cheap).await;
+
+    // Delivered three times (np-webhook queues it with each IPN repeat).
+    for _ in 0..3 {
+        assert!(world.tell().await.is_empty());
+    }
+
+    let buyer = world.messages_to(USER);
+    assert_eq!(buyer.len(), 1, "one message to the buyer: {buyer:?}");
+    assert!(buyer[0].contains("4492847470"), "{}", buyer[0]);
+    assert!(buyer[0].contains("1.5 USD"), "{}", buyer[0]);
+    assert!(buyer[0].contains("a person will check it"), "{}", buyer[0]);
+    assert!(buyer[0].contains("Demo channel"), "{}", buyer[0]);
+    let owner = world.messages_to(OWNER);
+    assert_eq!(owner.len(), 1, "one notice to the owner: {owner:?}");
+    for command in [
+        "telepay reviews approve 4492847470",
+        "telepay reviews reject 4492847470",
+    ] {
+        assert!(owner[0].contains(command), "{}", owner[0]);
+    }
+    assert!(owner[0].contains("user 6271402111"), "{}", owner[0]);
+    assert!(
+        world.messages_to(SECOND_OWNER).is_empty(),
+        "not their channel"
+    );
+    assert_eq!(world.told().await.as_deref(), Some("buyer:sent owner:sent"));
+}
+
+#[tokio::test]
+async fn a_buyer_who_blocked_the_bot_is_recorded_unreachable_and_the_owner_is_told_so() {
+    let world = held_world().await;
+    let repeat = SAMPLE_IPN.replace("\"parent_payment_id\":null", "\"parent_payment_id\":7");
+    world.hold(HoldReason::RepeatDeposit, repeat).await;
+    world.fake.inject(
+        Fault::new(
+            "sendMessage",
+            FaultKind::Forbidden("Forbidden: bot was blocked by the user".into()),
+        )
+        .for_chat(USER),
+    );
+
+    assert!(
+        world.tell().await.is_empty(),
+        "nothing a retry could change"
+    );
+
+    let owner = world.messages_to(OWNER);
+    assert_eq!(owner.len(), 1);
+    assert!(owner[0].contains("repeat deposit"), "{}", owner[0]);
+    assert!(owner[0].contains("could not be told"), "{}", owner[0]);
+    assert_eq!(
+        world.told().await.as_deref(),
+        Some("buyer:unreachable owner:sent")
+    );
+}
+
+#[tokio::test]
+async fn a_telegram_outage_hands_the_notice_back_and_the_retry_tells_the_buyer_once() {
+    let world = held_world().await;
+    world
+        .hold(HoldReason::PriceMismatch, SAMPLE_IPN.into())
+        .await;
+    world
+        .fake
+        .inject(Fault::new("sendMessage", FaultKind::ServerError));
+
+    assert_eq!(world.tell().await, vec!["m0".to_string()], "handed back");
+    assert_eq!(world.told().await, None, "not told yet");
+    // The lease was released: the redelivery tells at once.
+    assert!(world.tell().await.is_empty());
+
+    assert_eq!(world.messages_to(USER).len(), 1);
+    assert_eq!(world.messages_to(OWNER).len(), 1);
+    assert_eq!(world.told().await.as_deref(), Some("buyer:sent owner:sent"));
+}
+
+#[tokio::test]
+async fn an_order_naming_no_buyer_tells_every_owner_and_no_buyer() {
+    let world = held_world().await;
+    let foreign = SAMPLE_IPN.replace("PGP-6271402111|-1003111266231", "ORDER-7");
+    world.hold(HoldReason::UnparseableOrderId, foreign).await;
+
+    assert!(world.tell().await.is_empty());
+
+    assert!(world.messages_to(USER).is_empty());
+    for owner in [OWNER, SECOND_OWNER] {
+        let told = world.messages_to(owner);
+        assert_eq!(told.len(), 1, "owner {owner}");
+        assert!(told[0].contains("an unknown buyer"), "{}", told[0]);
+        assert!(told[0].contains("telepay reviews approve 4492847470"));
+    }
+    assert_eq!(world.told().await.as_deref(), Some("buyer:none owner:sent"));
+}
+
+#[tokio::test]
+async fn a_hold_decided_before_its_notice_arrives_sends_nothing() {
+    let world = held_world().await;
+    world
+        .hold(HoldReason::PriceMismatch, SAMPLE_IPN.into())
+        .await;
+    let decided = world.sender.store.decide_review(
+        PaymentId::new(HELD).unwrap(),
+        ReviewDecision::Approved,
+        Utc::now(),
+    );
+    decided.await.unwrap();
+
+    assert!(world.tell().await.is_empty());
+
+    assert!(world.fake.delivered("sendMessage").is_empty());
+    assert_eq!(world.told().await.as_deref(), Some("decided_first"));
+}
+
+#[tokio::test]
+async fn a_notice_for_a_payment_never_held_is_retried_then_dead_lettered_not_dropped() {
+    let world = held_world().await;
+    assert_eq!(world.tell().await, vec!["m0".to_string()]);
+    assert!(world.fake.delivered("sendMessage").is_empty());
+}

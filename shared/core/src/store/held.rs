@@ -1,0 +1,120 @@
+//! The held-payment notices' port: each payment held for review is told to its buyer and
+//! its channel's owner once (at least once under crashes: a lease that lapses mid-tell is
+//! taken over and the tell runs again). The state lives on the `payment_reviews` entry
+//! (`notice_lease_token`, `notice_lease_until`, `told_at`, `told`): a hold is claimed
+//! with a lease (the fencing token), finished under it with what reached whom, or given
+//! back. Every change is one conditional write.
+//!
+//! Tests: every backend in `tests/tests/conformance.rs` (`held_*`).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::{Fenced, StoreError};
+use crate::ipn::PaymentId;
+use crate::payment::PaymentReview;
+
+/// A claim on a hold's notice: who (the fencing token) and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeClaim {
+    pub payment_id: PaymentId,
+    pub token: String,
+    pub lease_until: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoticeFound {
+    /// The lease is ours; the review as stored (its IPN names the buyer and the channel).
+    Claimed(Box<PaymentReview>),
+    /// Told before: nothing to do again.
+    Told { at: DateTime<Utc> },
+    /// Another worker holds a live lease.
+    Leased { until: DateTime<Utc> },
+    /// No review with this payment id.
+    NotFound,
+}
+
+/// A hold's notice state as stored, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeState {
+    pub told_at: Option<DateTime<Utc>>,
+    /// What reached whom, e.g. `buyer:sent owner:sent`.
+    pub told: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+pub trait HeldNoticeStore: Send + Sync {
+    /// Takes the notice lease if the review exists, is not told, and no lease is live at
+    /// `claim.now` (one conditional write; a refused claim reads the entry to say why).
+    fn claim_notice(
+        &self,
+        claim: &NoticeClaim,
+    ) -> impl Future<Output = Result<NoticeFound, StoreError>> + Send;
+
+    /// Records the hold told (`told_at = now`, `told`) and clears the lease, if `token`
+    /// still holds it.
+    fn finish_notice(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+        told: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+
+    /// Gives the lease back untold (a Telegram failure worth retrying), if `token` still
+    /// holds it.
+    fn release_notice(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+    ) -> impl Future<Output = Result<Fenced, StoreError>> + Send;
+
+    /// Reviews received before `held_before`, not told and not decided yet, oldest
+    /// first, at most `limit`: the reconciler queues their notices again.
+    fn untold_holds(
+        &self,
+        held_before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PaymentId>, StoreError>> + Send;
+
+    /// The notice state of one review (a consistent read), `None` without a review.
+    fn notice_state(
+        &self,
+        payment_id: PaymentId,
+    ) -> impl Future<Output = Result<Option<NoticeState>, StoreError>> + Send;
+}
+
+impl<T: HeldNoticeStore + ?Sized> HeldNoticeStore for std::sync::Arc<T> {
+    async fn claim_notice(&self, claim: &NoticeClaim) -> Result<NoticeFound, StoreError> {
+        (**self).claim_notice(claim).await
+    }
+    async fn finish_notice(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+        told: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        (**self).finish_notice(payment_id, token, told, now).await
+    }
+    async fn release_notice(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+    ) -> Result<Fenced, StoreError> {
+        (**self).release_notice(payment_id, token).await
+    }
+    async fn untold_holds(
+        &self,
+        held_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentId>, StoreError> {
+        (**self).untold_holds(held_before, limit).await
+    }
+    async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
+        (**self).notice_state(payment_id).await
+    }
+}
