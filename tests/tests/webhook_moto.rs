@@ -127,7 +127,7 @@ async fn a_held_payment_is_one_review_item_and_no_record_or_message() {
 }
 
 #[tokio::test]
-async fn a_missing_table_answers_unavailable_and_sends_nothing() {
+async fn a_missing_table_hands_the_verified_payment_to_the_processor_unrecorded() {
     let aws = MotoResources::new().await;
     let store = DynamoDbStore::new(
         aws.dynamodb.clone(),
@@ -144,13 +144,17 @@ async fn a_missing_table_answers_unavailable_and_sends_nothing() {
         aws.queue(),
     );
     let response = handle(&webhook, signed_ipn(SAMPLE_IPN)).await.unwrap();
-    assert_eq!(outcome(&response), (500, "unavailable".into()));
-    assert_eq!(
-        response.body().as_ref(),
-        br#"{"outcome":"unavailable"}"#,
-        "no internal text"
+    // Verified but not written: handed to the processor, which must write it before
+    // anything is granted (and retries, then dead-letters, while the table is missing).
+    assert_eq!(outcome(&response), (200, "queued".into()));
+    let queued = aws.drain_queue().await;
+    assert_eq!(queued.len(), 1);
+    let body = queued[0].body().expect("a body");
+    let message: telepay_core::queue::ProcessorMessage = serde_json::from_str(body).unwrap();
+    assert!(
+        message.unrecorded.is_some(),
+        "the processor records it first"
     );
-    assert!(aws.drain_queue().await.is_empty(), "never fail open");
 }
 
 #[tokio::test]

@@ -348,22 +348,44 @@ async fn a_repeat_with_different_amounts_keeps_the_stored_record_and_is_counted(
 }
 
 #[tokio::test]
-async fn an_unavailable_store_answers_500_and_never_queues() {
+async fn a_store_outage_queues_the_verified_payment_for_the_processor_to_record() {
     let webhook = webhook();
     webhook.store.set_unavailable(true);
+    // Verified and priced, but the record cannot be written: queued with what the
+    // processor needs to write it, so an outage longer than NOWPayments' retries
+    // loses nothing. Nothing is granted here.
     assert_eq!(
         call(&webhook, signed(SAMPLE_IPN)).await,
-        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+        (StatusCode::OK, "queued".into())
     );
+    let bodies = webhook.processor_queue.bodies();
+    assert_eq!(bodies.len(), 1);
+    let message: ProcessorMessage = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(message.payment_id.get(), PAYMENT_ID);
     assert!(
-        webhook.processor_queue.bodies().is_empty(),
-        "never fail open"
+        message.unrecorded.is_some(),
+        "the processor records it first"
     );
+    assert_eq!(webhook.store.payment_count(), 0);
+    // A hold or a refund cannot be handed on: NOWPayments retries them.
     let held = sample_with("parent_payment_id", "1");
     assert_eq!(
         call(&webhook, signed(&held)).await,
         (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
     );
+}
+
+#[tokio::test]
+async fn a_store_and_queue_outage_answers_500_so_nowpayments_retries() {
+    let webhook = webhook();
+    webhook.store.set_unavailable(true);
+    webhook.processor_queue.set_unavailable(true);
+    assert_eq!(
+        call(&webhook, signed(SAMPLE_IPN)).await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+    );
+    webhook.processor_queue.set_unavailable(false);
+    assert!(webhook.processor_queue.bodies().is_empty());
 }
 
 #[tokio::test]
@@ -392,6 +414,7 @@ async fn an_unavailable_queue_answers_500_and_the_retry_queues_it() {
 async fn no_answer_body_carries_anything_but_the_outcome() {
     let webhook = webhook();
     webhook.store.set_unavailable(true);
+    webhook.processor_queue.set_unavailable(true);
     let response = handle(&webhook, signed(SAMPLE_IPN)).await.unwrap();
     assert_eq!(response.body().as_ref(), br#"{"outcome":"unavailable"}"#);
     assert_eq!(response.headers()["content-type"], "application/json");

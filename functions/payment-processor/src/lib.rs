@@ -8,11 +8,15 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::MessageQueue;
-use telepay_core::store::{ProcessorStore, SubscriptionStore};
+use telepay_core::store::{IngressStore, ProcessorStore, SubscriptionStore};
 use telepay_shared::batch::{NoRedeliveryDelay, batch_response, message_span};
 use tracing::Instrument;
 
-pub async fn handle<S: ProcessorStore + SubscriptionStore, P: MessageQueue, I: MessageQueue>(
+pub async fn handle<
+    S: ProcessorStore + SubscriptionStore + IngressStore,
+    P: MessageQueue,
+    I: MessageQueue,
+>(
     processor: &PaymentProcessor<S, P, I>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Infallible> {

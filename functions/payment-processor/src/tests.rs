@@ -311,3 +311,56 @@ async fn a_first_purchase_refunded_before_its_grant_buys_no_time_and_pays_nothin
         .is_some_and(|s| s.is_active(chrono::Utc::now(), &processor.lifecycle));
     assert!(!active, "a refunded payment bought time");
 }
+
+/// What np-webhook sends when the store refused the record's write.
+fn unrecorded_body(payment_id: i64) -> String {
+    let record = record(payment_id);
+    telepay_core::queue::ProcessorMessage::unrecorded(&record, &purchase()).to_json()
+}
+
+#[tokio::test]
+async fn a_payment_np_webhook_could_not_record_is_recorded_here_then_granted_and_invited_once() {
+    let processor =
+        PaymentProcessor::new(MemoryStore::new(), MemoryQueue::new(), MemoryQueue::new());
+    // The store is still down: nothing is granted or sent, the message comes back.
+    processor.store.set_unavailable(true);
+    assert_eq!(invoke(&processor, &[unrecorded_body(7)]).await, vec!["m0"]);
+    assert!(processor.payout_queue.bodies().is_empty());
+    assert!(processor.invite_queue.bodies().is_empty());
+
+    processor.store.set_unavailable(false);
+    assert!(invoke(&processor, &[unrecorded_body(7)]).await.is_empty());
+    let stored = processor
+        .store
+        .payment(7)
+        .expect("recorded by the processor");
+    assert_eq!(stored.state, RecordState::Accepted);
+    assert!(stored.processed);
+    assert_eq!(stored.payload_hash, record(7).payload_hash);
+    assert_eq!(processor.invite_queue.bodies().len(), 1);
+    assert_eq!(processor.payout_queue.bodies().len(), 1);
+
+    // Redelivered: recorded once, processed once (the repeat sends are deduped downstream).
+    assert!(invoke(&processor, &[unrecorded_body(7)]).await.is_empty());
+    assert_eq!(processor.store.payment_count(), 1);
+    assert_eq!(
+        processor.store.payment(7).unwrap().processed_at,
+        stored.processed_at,
+        "marked once"
+    );
+}
+
+#[tokio::test]
+async fn an_unrecorded_message_for_a_payment_recorded_meanwhile_keeps_the_stored_record() {
+    let processor = processor();
+    // np-webhook's write applied but its answer was lost: the record exists (with its
+    // own purchase); the message's copy does not replace it.
+    let mut stored = record(1);
+    stored.purchase.as_mut().unwrap().price_amount = 9.99;
+    processor.store.put_payment(stored);
+    assert!(invoke(&processor, &[unrecorded_body(1)]).await.is_empty());
+    let payout: PayoutInstruction =
+        serde_json::from_str(&processor.payout_queue.bodies()[0]).unwrap();
+    assert_eq!(payout.price_amount, 9.99, "the stored record's purchase");
+    assert!(processor.store.payment(1).unwrap().processed);
+}

@@ -80,6 +80,8 @@ pub mod signal {
     pub const IPN_SIGNATURE_REJECTED: &str = "IpnSignatureRejected";
     pub const SIGNED_IPN_REFUSED: &str = "SignedIpnRefused";
     pub const PAYMENT_HELD: &str = "PaymentHeld";
+    /// A verified IPN queued to the processor unrecorded: the store refused the write.
+    pub const IPN_QUEUED_UNRECORDED: &str = "IpnQueuedUnrecorded";
     pub const REFUND_UNMATCHED: &str = "RefundUnmatched";
     pub const PAYMENT_REFUNDED: &str = "PaymentRefunded";
     pub const REFUND_WITHOUT_GRANT: &str = "RefundWithoutGrant";
@@ -121,6 +123,7 @@ pub mod signal {
         IPN_SIGNATURE_REJECTED,
         SIGNED_IPN_REFUSED,
         PAYMENT_HELD,
+        IPN_QUEUED_UNRECORDED,
         REFUND_UNMATCHED,
         PAYMENT_REFUNDED,
         REFUND_WITHOUT_GRANT,

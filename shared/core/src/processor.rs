@@ -8,6 +8,9 @@
 //! the invite sender finds the time it admits for. A payment refunded before its grant
 //! (the grant's versioned write finds the refund) is neither granted nor paid out.
 //!
+//! A message np-webhook sent without its record (the store refused the write) is
+//! recorded here first, with the same conditional put.
+//!
 //! Tests: `functions/payment-processor/src/tests.rs` (the handler on the in-memory store).
 
 use tracing::{error, info, warn};
@@ -19,7 +22,9 @@ use crate::queue::{
     GrantFacts, InviteRequest, MessageOutcome, MessageQueue, PROCESSOR_MESSAGE_VERSION,
     PayoutInstruction, ProcessorMessage, parse_message,
 };
-use crate::store::{ProcessedMark, ProcessorStore, SubscriptionStore};
+use crate::store::{
+    IngressStore, ProcessedMark, ProcessorStore, Recorded, StoreError, SubscriptionStore,
+};
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant};
 
 pub struct PaymentProcessor<S, P, I> {
@@ -32,7 +37,7 @@ pub struct PaymentProcessor<S, P, I> {
 
 impl<S, P, I> PaymentProcessor<S, P, I>
 where
-    S: ProcessorStore + SubscriptionStore,
+    S: ProcessorStore + SubscriptionStore + IngressStore,
     P: MessageQueue,
     I: MessageQueue,
 {
@@ -69,6 +74,14 @@ where
         };
         let payment_id = message.payment_id;
         tracing::Span::current().record("payment_id", payment_id.get());
+        let message = match self.record_first(message).await {
+            Ok(message) => message,
+            Err(err) => {
+                error!(error = %err, "could not write the record np-webhook could not");
+                metrics::outcome(stage::PROCESSOR, "record_failed");
+                return MessageOutcome::Retry;
+            }
+        };
 
         let granted = match self.grant(&message).await {
             Ok(granted) => granted,
@@ -143,6 +156,28 @@ where
                 error!(error = %err, "could not mark the payment processed");
                 metrics::outcome(stage::PROCESSOR, "mark_failed");
                 MessageOutcome::Retry
+            }
+        }
+    }
+
+    /// A message for a record np-webhook could not write: writes it (the same
+    /// conditional put); a record that exists by now stands, and the message is rebuilt
+    /// from it.
+    async fn record_first(
+        &self,
+        message: ProcessorMessage,
+    ) -> Result<ProcessorMessage, StoreError> {
+        let Some(unrecorded) = &message.unrecorded else {
+            return Ok(message);
+        };
+        let record = message.record(&unrecorded.payload_hash, self.clock.now());
+        match self.store.record_accepted(&record).await? {
+            Recorded::New => {
+                info!("payment recorded by the processor (np-webhook met a store outage)");
+                Ok(message)
+            }
+            Recorded::Existing(stored) => {
+                Ok(ProcessorMessage::from_record(&stored, &message.purchase))
             }
         }
     }

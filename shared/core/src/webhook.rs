@@ -340,8 +340,12 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 ProcessorMessage::from_record(&stored, fallback_purchase)
             }
             Err(err) => {
-                error!(payment_id, error = %err, "could not record payment");
-                return WebhookOutcome::Unavailable;
+                // Verified and priced, but not written: the processor writes it (one
+                // conditional put, retried from its queue and dead-lettered, never
+                // dropped), so an outage longer than NOWPayments' retries loses nothing.
+                warn!(payment_id, error = %err, "could not record payment; the processor records it");
+                metrics::count(signal::IPN_QUEUED_UNRECORDED);
+                ProcessorMessage::unrecorded(record, fallback_purchase)
             }
         };
         match self

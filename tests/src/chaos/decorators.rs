@@ -430,6 +430,10 @@ impl MessageQueue for ChaosQueue {
             return Err(QueueError::Unavailable("injected: send refused".into()));
         }
         self.inner.send(id, body);
+        if body.contains("\"unrecorded\"") {
+            // np-webhook met a refused record write: the processor records it.
+            self.chaos.count(super::report::UNRECORDED_HANDOVER);
+        }
         boundary(&self.chaos, || format!("after send to {queue}")).await;
         Ok(())
     }

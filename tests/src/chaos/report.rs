@@ -221,6 +221,10 @@ async fn held_notice_figures<S: PaymentStore>(
     report.held_messages_repeated += messages.saturating_sub(1);
 }
 
+/// The tally's name for a verified IPN np-webhook handed to the processor unrecorded.
+pub(super) const UNRECORDED_HANDOVER: &str =
+    "protocol: verified IPN handed to the processor unrecorded";
+
 fn first(ids: &[i64]) -> &[i64] {
     &ids[..ids.len().min(10)]
 }
@@ -722,6 +726,11 @@ impl fmt::Display for Report {
             f,
             "  NOWPayments gave up on        {} deliveries; reconciler requeued {} (final sweep: {} round(s))",
             fig.np_gave_up, fig.requeued_by_reconciler, fig.final_reconcile_rounds
+        )?;
+        writeln!(
+            f,
+            "  recorded by the processor     {} verified IPNs whose record write np-webhook met refused",
+            fig.injected.get(UNRECORDED_HANDOVER).copied().unwrap_or(0)
         )?;
         for (name, queue) in [
             ("processor", &fig.processor_queue),

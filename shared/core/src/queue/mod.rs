@@ -32,6 +32,18 @@ pub struct ProcessorMessage {
     /// messages queued before subscriptions (the processor then uses its own time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_at: Option<DateTime<Utc>>,
+    /// Set when np-webhook verified the IPN but could not write its record (a store
+    /// outage): the processor writes it first, with the same conditional put, so a
+    /// payment outlives an outage longer than NOWPayments' retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecorded: Option<Unrecorded>,
+}
+
+/// What the processor needs to write a record np-webhook could not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrecorded {
+    /// The verified IPN's payload hash (kept to compare with later repeats).
+    pub payload_hash: String,
 }
 
 impl ProcessorMessage {
@@ -45,7 +57,30 @@ impl ProcessorMessage {
             channel_id: record.channel_id,
             purchase: record.purchase.clone().unwrap_or_else(|| fallback.clone()),
             accepted_at: Some(record.created_at),
+            unrecorded: None,
         }
+    }
+
+    /// For a record np-webhook could not write: the processor writes it first.
+    pub fn unrecorded(record: &ProcessedPayment, purchase: &Purchase) -> Self {
+        Self {
+            unrecorded: Some(Unrecorded {
+                payload_hash: record.payload_hash.clone().unwrap_or_default(),
+            }),
+            ..Self::from_record(record, purchase)
+        }
+    }
+
+    /// The accepted record this message stands for (what np-webhook would have written).
+    pub fn record(&self, payload_hash: &str, now: DateTime<Utc>) -> ProcessedPayment {
+        ProcessedPayment::accepted(
+            self.payment_id,
+            self.user_id,
+            self.channel_id,
+            payload_hash.to_owned(),
+            self.purchase.clone(),
+            self.accepted_at.unwrap_or(now),
+        )
     }
 
     pub fn to_json(&self) -> String {
