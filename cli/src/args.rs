@@ -109,6 +109,9 @@ pub(crate) enum ReviewsCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// One held payment: why, its IPN, its decision, and whether its buyer and owner were
+    /// told.
+    Show { payment_id: i64 },
     /// Grant a held payment: it becomes an accepted record and is queued.
     Approve { payment_id: i64 },
     /// Do not grant a held payment (refunds are outside this project).

@@ -19,7 +19,9 @@ use telepay_core::order::UserId;
 use telepay_core::payment::Purchase;
 use telepay_core::reconcile::Reconciler;
 use telepay_core::signature::IpnSecret;
-use telepay_core::store::{BotStore, OperatorStore, Resolution, SubscriptionFilter};
+use telepay_core::store::{
+    BotStore, HeldNoticeStore, OperatorStore, Resolution, SubscriptionFilter,
+};
 use telepay_core::subscription::{LifecycleSettings, Subscription, SubscriptionKey};
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
@@ -214,6 +216,17 @@ async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
             for review in deployment.store().list_reviews(limit).await? {
                 print(serde_json::to_value(review)?);
             }
+        }
+        ReviewsCommand::Show { payment_id: id } => {
+            let store = deployment.store();
+            let Some(review) = store.get_review(payment_id(id)?).await? else {
+                anyhow::bail!("no review entry for payment {id}");
+            };
+            let notice = store.notice_state(payment_id(id)?).await?;
+            let mut shown = serde_json::to_value(review)?;
+            shown["told_at"] = json!(notice.as_ref().and_then(|n| n.told_at));
+            shown["told"] = json!(notice.and_then(|n| n.told));
+            print(shown);
         }
         ReviewsCommand::Reject { payment_id: id } => {
             operator.reject(payment_id(id)?).await?;

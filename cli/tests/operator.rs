@@ -166,6 +166,14 @@ async fn reviews_approve_turns_a_held_payment_into_a_queued_record_once() {
     shop.hold(4492847470, cheap).await;
     assert_eq!(shop.ok(&["reviews", "list"])[0]["reason"], "price_mismatch");
 
+    let shown = shop.ok(&["reviews", "show", "4492847470"]);
+    assert_eq!(shown[0]["reason"], "price_mismatch");
+    assert_eq!(shown[0]["told"], serde_json::Value::Null, "not told yet");
+    assert_eq!(
+        shop.fails(&["reviews", "show", "5"]),
+        "telepay: no review entry for payment 5"
+    );
+
     let approved = shop.ok(&["reviews", "approve", "4492847470"]);
     assert_eq!(approved[0]["decision"], "approved");
     let record = shop.record(4492847470).await;
