@@ -366,10 +366,10 @@ fn unusual_cases() -> Vec<Case> {
             Effect::Ignored,
         ),
         case(
-            "status partially_paid",
+            "status partially_paid (money arrived, short)",
             signed(with("payment_status", json!("partially_paid"))),
             200,
-            Effect::Ignored,
+            Effect::Held("underpaid"),
         ),
         case(
             "unknown status",

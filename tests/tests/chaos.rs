@@ -44,6 +44,11 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, confi
     // The run must have exercised what it claims to.
     assert!(report.invited > payments / 2, "most payments are invited");
     assert!(!report.held.is_empty() && !report.invite_failed.is_empty());
+    assert!(
+        report.held.contains_key("underpaid"),
+        "short payments were held: {:?}",
+        report.held
+    );
     assert_eq!(
         report.held_told.values().sum::<usize>(),
         report.held.values().sum::<usize>(),

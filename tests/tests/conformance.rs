@@ -188,7 +188,8 @@ mod cases {
     fn held_at(payment_id: i64, received_at: DateTime<Utc>) -> PaymentReview {
         PaymentReview {
             payment_id: id(payment_id),
-            reason: HoldReason::PriceMismatch,
+            // The newest reason: every backend stores it (SQL's CHECK knows it).
+            reason: HoldReason::Underpaid,
             ipn: SAMPLE_IPN.into(),
             received_at,
             decision: None,

@@ -144,7 +144,6 @@ async fn a_status_other_than_finished_is_ignored() {
         "confirming",
         "confirmed",
         "sending",
-        "partially_paid",
         "failed",
         // `refunded` is kept even ahead of a grant: its own tests below.
         "expired",
@@ -172,6 +171,14 @@ async fn a_finished_payment_that_needs_a_human_is_held_once_and_not_queued() {
         ),
         ("order_id", "\"ORDER-42\"", HoldReason::UnparseableOrderId),
         ("order_id", "null", HoldReason::UnparseableOrderId),
+        // Money arrived, short: never ignored.
+        (
+            "payment_status",
+            "\"partially_paid\"",
+            HoldReason::Underpaid,
+        ),
+        // Finished, but 0.04 of the 0.05716941 LTC asked arrived (beyond the 1 %).
+        ("actually_paid", "0.04", HoldReason::Underpaid),
     ];
     for (field, value, reason) in cases {
         let webhook = webhook();

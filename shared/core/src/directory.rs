@@ -197,6 +197,11 @@ impl ChannelDirectory {
         })
     }
 
+    /// How far a payment may be from a tier's price, in percent.
+    pub fn tolerance_percent(&self) -> f64 {
+        self.tolerance_percent
+    }
+
     pub fn channel(&self, channel_id: ChannelId) -> Option<&ChannelEntry> {
         self.channels.get(&channel_id.get())
     }

@@ -188,6 +188,32 @@ impl Ipn {
     pub fn parse(body: &[u8]) -> Result<Self, IpnParseError> {
         Ok(serde_json::from_slice(body)?)
     }
+
+    /// What arrived, in the price's currency: the price scaled by the share of
+    /// `pay_amount` that arrived (`actually_paid / pay_amount`, both in the paid crypto,
+    /// so the result is in `price_currency` by construction); only when those are
+    /// missing, `actually_paid_at_fiat` (often 0, and its currency is not documented).
+    /// `None` when neither is known.
+    pub fn paid_in_price_currency(&self) -> Option<f64> {
+        let by_share = || {
+            let asked = self.pay_amount.filter(|asked| *asked > 0.0)?;
+            let arrived = self.actually_paid.filter(|arrived| *arrived > 0.0)?;
+            Some(self.price_amount? * arrived / asked)
+        };
+        by_share().or_else(|| self.actually_paid_at_fiat.filter(|fiat| *fiat > 0.0))
+    }
+
+    /// Whether less arrived than asked, beyond `tolerance_percent`: by the crypto amounts
+    /// (`actually_paid` against `pay_amount`), which NOWPayments states for every payment.
+    /// Unknown amounts (0 or missing, as in many `finished` IPNs) are not short.
+    pub fn arrived_short(&self, tolerance_percent: f64) -> bool {
+        match (self.pay_amount, self.actually_paid) {
+            (Some(asked), Some(arrived)) if asked > 0.0 && arrived > 0.0 => {
+                arrived < asked * (1.0 - tolerance_percent / 100.0)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The payment id of a body that is JSON but not a valid IPN, for the error log.
@@ -396,5 +422,50 @@ mod tests {
         assert!(Ipn::parse(body).is_err());
         assert_eq!(readable_payment_id(body).as_deref(), Some("4492847470"));
         assert_eq!(readable_payment_id(b"[1,2]"), None);
+    }
+}
+
+#[cfg(test)]
+mod paid_tests {
+    use super::*;
+    use crate::fixtures::sample_ipn_with;
+
+    fn ipn(fields: &[(&str, serde_json::Value)]) -> Ipn {
+        let mut body: serde_json::Value =
+            serde_json::from_str(&sample_ipn_with("payment_status", "partially_paid".into()))
+                .unwrap();
+        for (name, value) in fields {
+            body[*name] = value.clone();
+        }
+        Ipn::parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn what_arrived_is_the_price_scaled_by_the_share_of_the_crypto_that_arrived() {
+        // Asked 0.05 LTC for 3.21 USD; 0.04 arrived: 2.568 USD, whatever the fiat field.
+        let short = ipn(&[
+            ("pay_amount", 0.05.into()),
+            ("actually_paid", 0.04.into()),
+            ("actually_paid_at_fiat", 9.0.into()),
+        ]);
+        let paid = short.paid_in_price_currency().unwrap();
+        assert!((paid - 2.568).abs() < 1e-9, "{paid}");
+        assert!(short.arrived_short(1.0));
+        // The fiat field only when the crypto amounts are unknown.
+        let fiat_only = ipn(&[
+            ("actually_paid", 0.into()),
+            ("actually_paid_at_fiat", 2.5.into()),
+        ]);
+        assert_eq!(fiat_only.paid_in_price_currency(), Some(2.5));
+        let unknown = ipn(&[
+            ("actually_paid", 0.into()),
+            ("actually_paid_at_fiat", 0.into()),
+        ]);
+        assert_eq!(unknown.paid_in_price_currency(), None);
+        assert!(!unknown.arrived_short(1.0), "unknown amounts are not short");
+        // Within the tolerance is not short.
+        let fee = ipn(&[("pay_amount", 1.0.into()), ("actually_paid", 0.995.into())]);
+        assert!(!fee.arrived_short(1.0));
+        assert!(fee.arrived_short(0.1));
     }
 }

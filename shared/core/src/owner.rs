@@ -47,6 +47,8 @@ pub enum OwnerNotice {
         payment_id: i64,
         user_id: Option<i64>,
         price: String,
+        /// What arrived, in the price's currency, when known.
+        paid: Option<String>,
         reason: HoldReason,
         /// Whether the buyer's own message reached them.
         buyer_told: bool,
@@ -68,6 +70,7 @@ fn hold_why(reason: HoldReason) -> &'static str {
         HoldReason::UnparseableOrderId => {
             "its order_id names no buyer and channel (not an invoice made by this bot)"
         }
+        HoldReason::Underpaid => "less arrived than was asked",
     }
 }
 
@@ -122,6 +125,7 @@ impl OwnerNotice {
                 payment_id,
                 user_id,
                 price,
+                paid,
                 reason,
                 buyer_told,
             } => {
@@ -135,11 +139,16 @@ impl OwnerNotice {
                     "The buyer could not be told (no buyer in the order, or they have not \
                      started the bot)."
                 };
+                let arrived = paid
+                    .as_ref()
+                    .map(|paid| format!(" ({paid} of {price} arrived)"))
+                    .unwrap_or_default();
                 format!(
                     "Payment {payment_id} from {who} ({price}) for {channel} is held for \
-                     review: {}. {told} To grant the access it paid for: telepay reviews \
-                     approve {payment_id}. To refuse it (refund it in NOWPayments): telepay \
-                     reviews reject {payment_id}. Details: telepay reviews show {payment_id}.",
+                     review: {}{arrived}. {told} To grant the access it paid for anyway: \
+                     telepay reviews approve {payment_id}. To refuse it (refund it in \
+                     NOWPayments): telepay reviews reject {payment_id}. Details: telepay \
+                     reviews show {payment_id}.",
                     hold_why(*reason)
                 )
             }

@@ -36,6 +36,9 @@ pub enum HoldReason {
     PriceMismatch,
     UnknownChannel,
     UnparseableOrderId,
+    /// Less arrived than asked: a `partially_paid` payment, or a `finished` one short of
+    /// the price by more than the directory's tolerance.
+    Underpaid,
 }
 
 macro_rules! storage_spelling {
@@ -89,6 +92,7 @@ storage_spelling!(HoldReason, "hold reason", {
     PriceMismatch => "price_mismatch",
     UnknownChannel => "unknown_channel",
     UnparseableOrderId => "unparseable_order_id",
+    Underpaid => "underpaid",
 });
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

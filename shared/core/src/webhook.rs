@@ -181,6 +181,10 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         if ipn.payment_status == PaymentStatus::Refunded {
             return self.refund(&ipn).await;
         }
+        if ipn.payment_status == PaymentStatus::PartiallyPaid {
+            // Money arrived, short: held and told, never ignored.
+            return self.hold(&ipn, HoldReason::Underpaid, request.body).await;
+        }
         if !ipn.payment_status.grants_access() {
             info!(
                 payment_id,
@@ -212,6 +216,9 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
             Err(TierMismatch::UnknownChannel) => return Verdict::Hold(HoldReason::UnknownChannel),
             Err(TierMismatch::PriceMismatch) => return Verdict::Hold(HoldReason::PriceMismatch),
         };
+        if ipn.arrived_short(self.directory.tolerance_percent()) {
+            return Verdict::Hold(HoldReason::Underpaid);
+        }
         // The price is present: the tier matched on it.
         let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.access);
         Verdict::Grant(Box::new(ProcessedPayment::accepted(

@@ -99,6 +99,8 @@ pub struct Report {
     /// (not revoked, not expired), by why that one was still open. One live link per
     /// subscription means: none but a revoke Telegram never acted on.
     pub second_open_link_at_send: BTreeMap<String, usize>,
+    /// The unexplained ones, told: the send, the open link and the calls on both.
+    pub unexplained_open_links: Vec<String>,
     pub figures: RunFigures,
     pub wall_time: Duration,
 }
@@ -163,7 +165,8 @@ impl Report {
             .sum();
         if unexplained > 0 {
             broken.push(format!(
-                "{unexplained} link sends while the buyer held another open link with no failed revoke to explain it"
+                "{unexplained} link sends while the buyer held another open link with no failed revoke to explain it:\n{}",
+                self.unexplained_open_links.join("\n")
             ));
         }
         for (ids, what) in [
@@ -453,6 +456,7 @@ pub(super) async fn build<S: PaymentStore>(
     report.renewals = link_figures.renewals.len();
     report.links_to_members = link_figures.links_to_members;
     report.second_open_link_at_send = link_figures.second_open_link_at_send;
+    report.unexplained_open_links = link_figures.unexplained;
     report
 }
 
@@ -468,6 +472,39 @@ struct LinkFigures {
     renewals: HashSet<i64>,
     links_to_members: BTreeMap<String, usize>,
     second_open_link_at_send: BTreeMap<String, usize>,
+    unexplained: Vec<String>,
+}
+
+/// An unexplained second open link, told for a reader: the send, and every call that
+/// named either link, with their positions and times.
+fn describe_open_link(
+    calls: &[fake_bot_api::Call],
+    at: usize,
+    user: i64,
+    link: &str,
+    other: &str,
+    owner: &HashMap<String, i64>,
+) -> String {
+    let mut lines = vec![format!(
+        "send #{at} to user {user} of {link} (made for payment {:?}) while {other} (made for payment {:?}) was open:",
+        owner.get(link),
+        owner.get(other)
+    )];
+    for (n, call) in calls.iter().enumerate() {
+        let text = call.text().unwrap_or_default();
+        let names = |l: &str| call.invite_link() == Some(l) || text.contains(l);
+        if names(link) || names(other) {
+            lines.push(format!(
+                "  #{n} {} ms {} delivered={} link={:?} expire_date={:?}",
+                call.at_ms,
+                call.method,
+                call.delivered,
+                call.invite_link().or_else(|| link_in(text)),
+                call.params["expire_date"].as_i64()
+            ));
+        }
+    }
+    lines.join("\n")
 }
 
 /// Replays Telegram's calls and the buyers' joins in order: at each link message, was
@@ -490,6 +527,7 @@ fn link_timeline(
         renewals,
         links_to_members: BTreeMap::new(),
         second_open_link_at_send: BTreeMap::new(),
+        unexplained: Vec::new(),
     };
     let mut expires_at: HashMap<&str, i64> = HashMap::new();
     let mut revoked: HashSet<&str> = HashSet::new();
@@ -550,6 +588,9 @@ fn link_timeline(
                     let why = if revoke_failed.contains(other) {
                         "a revoke Telegram never acted on (a fault)"
                     } else {
+                        figures
+                            .unexplained
+                            .push(describe_open_link(calls, at, user, link, other, owner));
                         UNEXPLAINED
                     };
                     *figures

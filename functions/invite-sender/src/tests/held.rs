@@ -204,3 +204,34 @@ async fn a_notice_for_a_payment_never_held_is_retried_then_dead_lettered_not_dro
     assert_eq!(world.tell().await, vec!["m0".to_string()]);
     assert!(world.fake.delivered("sendMessage").is_empty());
 }
+
+#[tokio::test]
+async fn an_underpaid_payment_tells_the_buyer_what_arrived_and_what_is_missing() {
+    let world = held_world().await;
+    // 0.04 of the 0.05716941 LTC asked for 3.21 USD: 2.25 USD arrived, 0.96 missing.
+    let short = SAMPLE_IPN
+        .replace(
+            "\"payment_status\":\"finished\"",
+            "\"payment_status\":\"partially_paid\"",
+        )
+        .replace("\"actually_paid\":0,", "\"actually_paid\":0.04,");
+    world.hold(HoldReason::Underpaid, short).await;
+
+    assert!(world.tell().await.is_empty());
+
+    let buyer = world.messages_to(USER);
+    assert_eq!(buyer.len(), 1);
+    assert!(
+        buyer[0].contains("arrived short: 2.25 USD of 3.21 USD"),
+        "{}",
+        buyer[0]
+    );
+    assert!(buyer[0].contains("0.96 USD missing"), "{}", buyer[0]);
+    let owner = world.messages_to(OWNER);
+    assert!(
+        owner[0].contains("less arrived than was asked (2.25 USD of 3.21 USD arrived)"),
+        "{}",
+        owner[0]
+    );
+    assert!(owner[0].contains("telepay reviews approve 4492847470"));
+}

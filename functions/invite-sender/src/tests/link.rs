@@ -243,3 +243,49 @@ async fn a_join_request_channel_gets_a_link_that_asks_and_its_owner_hears_of_the
     assert!(world.invoke_one(1).await.is_empty());
     assert_eq!(world.fake.delivered("sendMessage").len(), sent.len());
 }
+
+#[tokio::test]
+async fn a_live_link_being_replaced_is_revoked_before_its_replacement_goes_out() {
+    use telepay_core::order::UserId;
+    use telepay_core::store::SubscriptionStore;
+    use telepay_core::subscription::SubscriptionKey;
+    // GIVEN a buyer sent the live link by their first payment, who has not joined, and
+    // the live link past half its life when their second payment's invite runs
+    let world = world().await;
+    world.sender.store.put_payment(record(2));
+    subscribed(&world, &[1, 2]).await;
+    assert!(world.invoke_one(1).await.is_empty());
+    let first = world.stored(1).telegram_invite_link.unwrap();
+    let key = SubscriptionKey::new(UserId::new(USER).unwrap(), CHANNEL);
+    let subscription = world
+        .sender
+        .store
+        .get_subscription(key)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut aged = subscription.live_link.clone().unwrap();
+    aged.expires_at = Utc::now() + TimeDelta::hours(1);
+    let next = subscription.with_live_link(aged, Utc::now());
+    world.sender.store.write_subscription(&next).await.unwrap();
+    // WHEN revoking it fails once (Telegram's 500), as a crash or a lapsing lease would
+    // leave it unrevoked
+    world
+        .fake
+        .inject(Fault::new("revokeChatInviteLink", FaultKind::ServerError));
+    assert_eq!(
+        world.invoke_one(2).await,
+        vec!["m0".to_string()],
+        "retried, nothing sent"
+    );
+    assert_eq!(
+        world.messages_sent().len(),
+        1,
+        "only the first payment's message"
+    );
+    assert!(world.invoke_one(2).await.is_empty());
+    // THEN the buyer holds one open link: the replacement, and the old one is revoked
+    let second = world.stored(2).telegram_invite_link.unwrap();
+    assert_ne!(second, first);
+    assert_eq!(world.open_links(), vec![second]);
+}

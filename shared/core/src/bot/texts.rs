@@ -42,6 +42,8 @@ pub struct BotTexts {
     pub held_repeat_deposit: String,
     /// A payment whose order names no channel on sale, held: same placeholders.
     pub held_unknown: String,
+    /// A payment that arrived short, held: also `{paid}` (what arrived) and `{missing}`.
+    pub held_underpaid: String,
 }
 
 impl Default for BotTexts {
@@ -83,6 +85,11 @@ impl Default for BotTexts {
             held_unknown: "Your payment {payment_id} ({price}) arrived, but we could not \
                            match it to a channel on sale, so a person will check it. You do \
                            not need to pay again: you will hear from us here."
+                .into(),
+            held_underpaid: "Your payment {payment_id} for {channel} arrived short: {paid} \
+                             of {price} reached us ({missing} missing, often a wallet or \
+                             network fee). A person will check it and tell you here how it \
+                             is settled; please do not send more to the same address."
                 .into(),
         }
     }

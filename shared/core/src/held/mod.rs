@@ -71,6 +71,9 @@ struct HeldParty {
     private_channel_id: Option<i64>,
     /// What the IPN says was asked, e.g. `3.21 USD`.
     price: String,
+    /// What arrived, in the price's currency, and what is missing, when known
+    /// ([`Ipn::paid_in_price_currency`]).
+    paid: Option<(String, String)>,
 }
 
 impl HeldParty {
@@ -89,33 +92,51 @@ impl HeldParty {
                 ))
             })
             .unwrap_or_else(|| "an unknown amount".into());
+        let paid = ipn.as_ref().and_then(|ipn| {
+            let asked = ipn.price_amount?;
+            let currency = ipn.price_currency.as_deref()?.to_uppercase();
+            let paid = ipn.paid_in_price_currency()?;
+            Some((
+                format!("{paid:.2} {currency}"),
+                format!("{:.2} {currency}", (asked - paid).max(0.0)),
+            ))
+        });
         Self {
             buyer: order.map(|order| order.user_id.get()),
             private_channel_id: order
                 .and_then(|order| directory.channel(order.channel_id))
                 .map(|entry| entry.private_channel_id),
             price,
+            paid,
         }
     }
 }
 
-/// The buyer's text for a hold, from the bot's configurable texts.
+/// The buyer's text for a hold, from the bot's configurable texts. `paid`: what arrived
+/// and what is missing, when known.
 pub fn buyer_text(
     texts: &BotTexts,
     reason: HoldReason,
     payment_id: PaymentId,
     channel: &str,
     price: &str,
+    paid: Option<&(String, String)>,
 ) -> String {
     let template = match reason {
         HoldReason::PriceMismatch => &texts.held_price,
         HoldReason::RepeatDeposit => &texts.held_repeat_deposit,
         HoldReason::UnknownChannel | HoldReason::UnparseableOrderId => &texts.held_unknown,
+        HoldReason::Underpaid => &texts.held_underpaid,
     };
+    let (arrived, missing) = paid.map_or(("part of it", "the rest"), |(paid, missing)| {
+        (paid.as_str(), missing.as_str())
+    });
     template
         .replace("{channel}", channel)
         .replace("{payment_id}", &payment_id.to_string())
         .replace("{price}", price)
+        .replace("{paid}", arrived)
+        .replace("{missing}", missing)
 }
 
 /// What became of one recipient's message.
@@ -252,6 +273,7 @@ impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
                     review.payment_id,
                     &channel,
                     &party.price,
+                    party.paid.as_ref(),
                 );
                 self.message(user_id, &text).await?
             }
@@ -260,6 +282,7 @@ impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
             payment_id: review.payment_id.get(),
             user_id: party.buyer,
             price: party.price.clone(),
+            paid: party.paid.as_ref().map(|(paid, _)| paid.clone()),
             reason: review.reason,
             buyer_told: buyer == Reach::Sent,
         };

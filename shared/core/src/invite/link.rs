@@ -15,7 +15,7 @@ use crate::payment::ProcessedPayment;
 use crate::queue::GrantFacts;
 use crate::store::{Fenced, InviteLease, InviteStore, StoreError, SubscriptionStore};
 use crate::subscription::{LinkDecision, LiveLink, Subscription};
-use crate::telegram::TelegramInviter;
+use crate::telegram::{TelegramError, TelegramInviter};
 
 impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> {
     /// The link this payment sends: the subscription's live link while it is good, else
@@ -51,6 +51,19 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             return self
                 .adopt(record, lease, lease_until, chat_id, own, &live)
                 .await;
+        }
+        // The live link is about to be replaced (too short-lived, past the paid end, or
+        // met by a removal): revoke it first, so that no crash or lost lease time between
+        // the replacement and its revoke can leave the buyer holding two open links. A
+        // revoke that may work later stops here and the message is retried.
+        let stale = subscription
+            .as_ref()
+            .and_then(|subscription| subscription.live_link.as_ref())
+            .map(|live| live.url.clone())
+            .filter(|stale| record.telegram_invite_link.as_deref() != Some(stale.as_str()));
+        if let Some(stale) = &stale {
+            self.revoke_before_replacing(chat_id, stale, lease_until)
+                .await?;
         }
         // Whether the candidate may have reached the buyer (a stored one) or is new.
         let mut stored_before = true;
@@ -96,7 +109,10 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         })?;
         match decision {
             LinkDecision::Ours { replaced } => {
-                if let Some(old) = replaced.filter(|old| old.url != candidate.url) {
+                let revoked_first = |old: &LiveLink| stale.as_deref() == Some(old.url.as_str());
+                if let Some(old) =
+                    replaced.filter(|old| old.url != candidate.url && !revoked_first(old))
+                {
                     // Too short-lived to send again; this payment's link replaces it.
                     self.revoke_best_effort(chat_id, &old.url, lease_until)
                         .await;
@@ -268,6 +284,31 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         let now = self.clock.now();
         let lifetime = self.link_expiry(paid_until) - now;
         expires_at - now >= lifetime / 2 && paid_until.is_none_or(|until| expires_at <= until)
+    }
+
+    /// Revokes the live link this payment is about to replace. Only a failure worth
+    /// retrying stops the run (Telegram may act on the next attempt); one that cannot
+    /// change (the link is gone or expired, the rights are lost) is logged and passed.
+    async fn revoke_before_replacing(
+        &self,
+        chat_id: i64,
+        link: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), Stopped> {
+        match self
+            .call(lease_until, self.telegram.revoke_invite_link(chat_id, link))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(err @ (TelegramError::RetryAfter(_) | TelegramError::Transient(_))) => {
+                warn!(error = %err, "could not revoke the live link before replacing it; retrying");
+                Err(Stopped::Telegram(err))
+            }
+            Err(err) => {
+                warn!(error = %err, "the live link being replaced could not be revoked; it expires on its own");
+                Ok(())
+            }
+        }
     }
 
     pub(super) async fn revoke_best_effort(
