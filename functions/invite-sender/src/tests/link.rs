@@ -267,7 +267,8 @@ async fn a_live_link_being_replaced_is_revoked_before_its_replacement_goes_out()
     let mut aged = subscription.live_link.clone().unwrap();
     aged.expires_at = Utc::now() + TimeDelta::hours(1);
     let next = subscription.with_live_link(aged, Utc::now());
-    world.sender.store.write_subscription(&next).await.unwrap();
+    let written = world.sender.store.write_subscription(&next).await.unwrap();
+    assert_eq!(written, telepay_core::store::Versioned::Written);
     // WHEN revoking it fails once (Telegram's 500), as a crash or a lapsing lease would
     // leave it unrevoked
     world
