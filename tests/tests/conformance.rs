@@ -160,7 +160,10 @@ mod cases {
 
     pub async fn ingress_insert_and_duplicate<B: Backend>() {
         let store = B::fresh().await;
-        let record = sample_record(1);
+        let mut record = sample_record(1);
+        // A surplus the owner is told of is stored with the purchase.
+        record.purchase.as_mut().unwrap().overpaid_by = Some(2.5);
+        record.purchase.as_mut().unwrap().prorated_from_seconds = Some(90 * 86_400);
         assert_eq!(store.record_accepted(&record).await.unwrap(), Recorded::New);
         assert_eq!(stored(&store, 1).await, record, "stored as written");
         assert_eq!(

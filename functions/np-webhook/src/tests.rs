@@ -590,7 +590,8 @@ async fn an_order_that_names_its_tier_is_granted_that_tier() {
 }
 
 #[tokio::test]
-async fn a_price_changed_while_the_invoice_was_open_is_held_not_granted_another_tier() {
+async fn a_price_that_fell_while_the_invoice_was_open_grants_the_ordered_tier_and_records_the_surplus()
+ {
     // GIVEN a buyer who ordered 30 days at 10 usd, and an owner who since made 30 days
     // cost 8 and 90 days cost 10
     let webhook = two_tier_webhook(
@@ -600,12 +601,79 @@ async fn a_price_changed_while_the_invoice_was_open_is_held_not_granted_another_
     // WHEN the 10 usd arrive
     assert_eq!(
         call(&webhook, signed(&ordered(30 * 86_400, 10.0))).await,
+        (StatusCode::OK, "queued".into())
+    );
+    // THEN the 30 days ordered (never 90 for a 30-day order), and the 2 usd above the
+    // tier's price recorded for the owner's notice
+    let purchase = webhook.store.payment(PAYMENT_ID).unwrap().purchase.unwrap();
+    assert_eq!(purchase.subscription_days, 30);
+    assert_eq!(purchase.overpaid_by, Some(2.0));
+}
+
+#[tokio::test]
+async fn a_price_that_rose_while_the_invoice_was_open_is_held_not_granted_another_tier() {
+    // GIVEN a buyer who ordered 30 days at 10 usd, now 12 (and 90 days at 10)
+    let webhook = two_tier_webhook(
+        r#"[{"price_amount": 12, "price_currency": "usd", "subscription_days": 30},
+            {"price_amount": 10, "price_currency": "usd", "subscription_days": 90}]"#,
+    );
+    assert_eq!(
+        call(&webhook, signed(&ordered(30 * 86_400, 10.0))).await,
         (StatusCode::OK, "held".into())
     );
-    // THEN held for a person (the price changed), never 90 days for a 30-day order
+    // THEN held for a person (and told), never 90 days for a 30-day order
     assert_eq!(
         webhook.store.review(PAYMENT_ID).unwrap().reason,
         HoldReason::PriceMismatch
     );
     assert_eq!(webhook.store.payment_count(), 0);
+}
+
+#[tokio::test]
+async fn more_crypto_than_asked_grants_the_tier_and_records_the_surplus() {
+    let generous = webhook();
+    // 0.06 of the 0.05716941 LTC asked for 3.21 usd arrived: 0.159 usd more, beyond 1 %.
+    let body = sample_with("actually_paid", "0.06");
+    assert_eq!(
+        call(&generous, signed(&body)).await,
+        (StatusCode::OK, "queued".into())
+    );
+    let purchase = generous
+        .store
+        .payment(PAYMENT_ID)
+        .unwrap()
+        .purchase
+        .unwrap();
+    assert_eq!(purchase.overpaid_by, Some(0.16));
+    // Within the tolerance (1 %) is no surplus.
+    let exact = webhook();
+    call(&exact, signed(&sample_with("actually_paid", "0.0572"))).await;
+    let purchase = exact.store.payment(PAYMENT_ID).unwrap().purchase.unwrap();
+    assert_eq!(purchase.overpaid_by, None);
+}
+
+#[tokio::test]
+async fn a_short_payment_in_a_channel_that_prorates_buys_its_share_of_the_tier() {
+    let directory = r#"{"channels": [{"channel_id": -1003111266231,
+        "private_channel_id": -1003111266231, "partial": "prorate",
+        "tiers": [{"price_amount": 3.21, "price_currency": "usd", "subscription_days": 30}]}]}"#;
+    let webhook = PaymentWebhook::new(
+        IpnSecret::new(SAMPLE_IPN_SECRET).unwrap(),
+        ChannelDirectory::from_json(directory).unwrap(),
+        MemoryStore::new(),
+        MemoryQueue::new(),
+    );
+    // 0.04 of the 0.05716941 LTC asked arrived: 70 % of 30 days.
+    let short = sample_with("payment_status", "\"partially_paid\"")
+        .replace("\"actually_paid\":0,", "\"actually_paid\":0.04,");
+    assert_eq!(
+        call(&webhook, signed(&short)).await,
+        (StatusCode::OK, "queued".into())
+    );
+    let purchase = webhook.store.payment(PAYMENT_ID).unwrap().purchase.unwrap();
+    // 43,200 minutes × 0.04 / 0.05716941 = 30,225.95: rounded down to the minute.
+    assert_eq!(purchase.duration_seconds, Some(30_225 * 60));
+    assert_eq!(purchase.prorated_from_seconds, Some(30 * 86_400));
+    assert_eq!(webhook.store.review_count(), 0, "granted, not held");
+    assert_eq!(webhook.processor_queue.bodies().len(), 1);
 }

@@ -76,6 +76,21 @@ pub struct ChannelEntry {
     /// (the owner must have started the bot). None: the owner is not told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_chat_id: Option<i64>,
+    /// What a short payment buys: `hold` (the default) or `prorate`.
+    #[serde(default)]
+    pub partial: PartialPolicy,
+}
+
+/// What a payment that arrived short of its tier's price buys, per channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartialPolicy {
+    /// Held for a person, the buyer and the owner told (`telepay reviews approve|reject`).
+    #[default]
+    Hold,
+    /// The tier's time in proportion to what arrived, rounded down to the minute (less
+    /// than a minute is held).
+    Prorate,
 }
 
 /// How a channel admits its buyers.
@@ -104,6 +119,15 @@ struct DirectoryFile {
 pub struct Grant {
     pub private_channel_id: i64,
     pub access: AccessDuration,
+    /// The matched tier's price (what arrived above it is a surplus).
+    pub tier_price: f64,
+}
+
+/// A short payment's proportional grant, and the tier it was a share of.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prorated {
+    pub grant: Grant,
+    pub tier_length: AccessDuration,
 }
 
 /// Why a finished payment cannot be granted automatically.
@@ -255,7 +279,13 @@ impl ChannelDirectory {
             .tiers
             .iter()
             .filter(|tier| tier.price_currency.eq_ignore_ascii_case(currency.trim()))
-            .filter(|tier| price_matches(self.tolerance_percent, tier.price_amount, paid))
+            // The tier the order names sells at its price or more: a buyer who paid more
+            // (the price fell while the invoice was open) gets it, and the owner hears
+            // of the surplus. Without a named tier, only the price says which it is.
+            .filter(|tier| {
+                price_matches(self.tolerance_percent, tier.price_amount, paid)
+                    || (tier_seconds.is_some() && paid > tier.price_amount)
+            })
             .filter_map(|tier| Some((tier, tier.access()?)))
             .filter(|(_, access)| tier_seconds.is_none_or(|seconds| access.seconds() == seconds))
             .min_by(|(a, _), (b, _)| {
@@ -263,11 +293,50 @@ impl ChannelDirectory {
                     .abs()
                     .total_cmp(&(b.price_amount - paid).abs())
             })
-            .map(|(_, access)| Grant {
+            .map(|(tier, access)| Grant {
                 private_channel_id: entry.private_channel_id,
                 access,
+                tier_price: tier.price_amount,
             })
             .ok_or(TierMismatch::PriceMismatch)
+    }
+
+    /// What `arrived` (in `price_currency`, less than the price) buys in a channel whose
+    /// short payments are prorated: the tier the order names (else the nearest price
+    /// above what arrived), for the share of its length that arrived, rounded down to the
+    /// minute. `None` (hold it) when the channel holds short payments, no tier fits, or
+    /// less than a minute would be granted.
+    pub fn prorate(
+        &self,
+        channel_id: ChannelId,
+        tier_seconds: Option<u64>,
+        price_currency: Option<&str>,
+        arrived: f64,
+    ) -> Option<Prorated> {
+        let entry = self.channel(channel_id)?;
+        if entry.partial != PartialPolicy::Prorate || arrived <= 0.0 {
+            return None;
+        }
+        let currency = price_currency?.trim();
+        let (tier, full) = entry
+            .tiers
+            .iter()
+            .filter(|tier| tier.price_currency.eq_ignore_ascii_case(currency))
+            .filter(|tier| tier.price_amount > arrived)
+            .filter_map(|tier| Some((tier, tier.access()?)))
+            .filter(|(_, access)| tier_seconds.is_none_or(|seconds| access.seconds() == seconds))
+            .min_by(|(a, _), (b, _)| a.price_amount.total_cmp(&b.price_amount))?;
+        let share = arrived / tier.price_amount;
+        let minutes = (full.seconds() as f64 * share / 60.0).floor() as u64;
+        let access = AccessDuration::from_seconds(minutes * 60).ok()?;
+        Some(Prorated {
+            grant: Grant {
+                private_channel_id: entry.private_channel_id,
+                access,
+                tier_price: tier.price_amount,
+            },
+            tier_length: full,
+        })
     }
 
     /// The tier of `channel_id` that is `seconds` long (what an order names), if any.
@@ -351,6 +420,46 @@ mod tests {
     }
 
     #[test]
+    fn a_short_payment_buys_its_share_of_the_tier_rounded_down_to_the_minute_where_prorated() {
+        let holding = ChannelDirectory::from_json(DIRECTORY).unwrap();
+        let thirty = Some(30 * 86_400);
+        assert_eq!(
+            holding.prorate(channel(), thirty, Some("usd"), 2.25),
+            None,
+            "a channel holds short payments unless it says prorate"
+        );
+        let prorating = ChannelDirectory::from_json(&DIRECTORY.replace(
+            "\"title\": \"Premium\",",
+            "\"title\": \"Premium\", \"partial\": \"prorate\",",
+        ))
+        .unwrap();
+        // 2.25 of 3.21 for 30 days: 30,280.37 minutes, rounded down.
+        let share = prorating
+            .prorate(channel(), thirty, Some("usd"), 2.25)
+            .unwrap();
+        assert_eq!(share.grant.access.seconds(), 30_280 * 60);
+        assert_eq!(share.tier_length.seconds(), 30 * 86_400);
+        // No tier named: the cheapest tier above what arrived.
+        let nearest = prorating
+            .prorate(channel(), None, Some("usd"), 5.0)
+            .unwrap();
+        assert_eq!(nearest.tier_length.seconds(), 90 * 86_400);
+        // Less than a minute, another currency, or the full price: nothing to prorate.
+        assert_eq!(
+            prorating.prorate(channel(), thirty, Some("usd"), 0.00001),
+            None
+        );
+        assert_eq!(
+            prorating.prorate(channel(), thirty, Some("eur"), 2.25),
+            None
+        );
+        assert_eq!(
+            prorating.prorate(channel(), thirty, Some("usd"), 3.21),
+            None
+        );
+    }
+
+    #[test]
     fn tiers_whose_prices_overlap_within_the_tolerance_are_refused_with_the_channels_name() {
         // 20 % around 12 and around 10 overlap: a payment of 11 could be either.
         let overlapping = r#"{"price_tolerance_percent": 20, "channels": [
@@ -388,7 +497,8 @@ mod tests {
             dir.match_payment(channel(), None, Some(3.21), Some("usd")),
             Ok(Grant {
                 private_channel_id: -1002222222222,
-                access: AccessDuration::from_days(30).unwrap()
+                access: AccessDuration::from_days(30).unwrap(),
+                tier_price: 3.21,
             })
         );
         let long = dir

@@ -37,6 +37,8 @@ pub fn sample_record(payment_id: i64) -> crate::payment::ProcessedPayment {
             price_amount: 3.21,
             price_currency: "usd".into(),
             outcome_amount: Some(0.001408),
+            overpaid_by: None,
+            prorated_from_seconds: None,
             outcome_currency: Some("eth".into()),
         },
         chrono::Utc::now(),

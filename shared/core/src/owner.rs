@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use crate::directory::ChannelDirectory;
-use crate::payment::HoldReason;
+use crate::payment::{HoldReason, Purchase};
+use crate::subscription::AccessDuration;
 use crate::telegram::TelegramInviter;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,11 +22,15 @@ pub enum OwnerNotice {
         user_id: i64,
         price: String,
         paid_until: DateTime<Utc>,
+        /// What the payment brought other than the tier's price: a surplus, or a short
+        /// payment's share ([`PaidNote`]).
+        note: Option<PaidNote>,
     },
     Renewal {
         user_id: i64,
         price: String,
         paid_until: DateTime<Utc>,
+        note: Option<PaidNote>,
     },
     RemovalFailed {
         user_id: i64,
@@ -74,6 +79,60 @@ fn hold_why(reason: HoldReason) -> &'static str {
     }
 }
 
+/// A sale that did not bring its tier's price exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PaidNote {
+    /// More than the price arrived, e.g. `2.00 USD`.
+    Surplus(String),
+    /// A short payment in a channel that prorates: what arrived, what it bought, of what.
+    Prorated {
+        paid: String,
+        price: String,
+        granted: String,
+        tier: String,
+    },
+}
+
+impl PaidNote {
+    /// What `purchase` brought other than its tier's price: a surplus, or a short
+    /// payment's share (what arrived is the price in the share the grant is of the tier).
+    pub fn of(purchase: &Purchase) -> Option<Self> {
+        let currency = purchase.price_currency.to_uppercase();
+        if let Some(surplus) = purchase.overpaid_by {
+            return Some(Self::Surplus(format!("{surplus:.2} {currency}")));
+        }
+        let tier = AccessDuration::from_seconds(purchase.prorated_from_seconds?).ok()?;
+        let granted = purchase.access()?;
+        let paid = purchase.price_amount * granted.seconds() as f64 / tier.seconds() as f64;
+        Some(Self::Prorated {
+            paid: format!("{paid:.2} {currency}"),
+            price: format!("{} {currency}", purchase.price_amount),
+            granted: granted.spoken(),
+            tier: tier.spoken(),
+        })
+    }
+}
+
+/// The sentence on a sale's note, if there is one.
+fn paid_note(note: Option<&PaidNote>) -> String {
+    match note {
+        None => String::new(),
+        Some(PaidNote::Surplus(surplus)) => format!(
+            " They paid {surplus} more than the tier's price (the tier was granted as \
+             bought): settle the surplus with them, or keep it as a tip."
+        ),
+        Some(PaidNote::Prorated {
+            paid,
+            price,
+            granted,
+            tier,
+        }) => format!(
+            " Their payment arrived short ({paid} of {price}), so it bought {granted} of \
+             the {tier} tier (this channel prorates short payments)."
+        ),
+    }
+}
+
 fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -85,17 +144,21 @@ impl OwnerNotice {
                 user_id,
                 price,
                 paid_until,
+                note,
             } => format!(
-                "New subscriber in {channel}: user {user_id} paid {price}; access until {}.",
-                time(*paid_until)
+                "New subscriber in {channel}: user {user_id} paid {price}; access until {}.{}",
+                time(*paid_until),
+                paid_note(note.as_ref())
             ),
             Self::Renewal {
                 user_id,
                 price,
                 paid_until,
+                note,
             } => format!(
-                "Renewal in {channel}: user {user_id} paid {price}; access now until {}.",
-                time(*paid_until)
+                "Renewal in {channel}: user {user_id} paid {price}; access now until {}.{}",
+                time(*paid_until),
+                paid_note(note.as_ref())
             ),
             Self::RemovalFailed { user_id, reason } => format!(
                 "Could not remove user {user_id} from {channel} after their access ended: \

@@ -117,6 +117,14 @@ pub struct Purchase {
     pub outcome_amount: Option<f64>,
     #[serde(default)]
     pub outcome_currency: Option<String>,
+    /// How much more than the tier's price arrived, in the price's currency, beyond the
+    /// directory's tolerance: the tier is granted and the owner told of the surplus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overpaid_by: Option<f64>,
+    /// A short payment in a channel that prorates: the length of the tier it bought a
+    /// share of (`duration_seconds` is the share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prorated_from_seconds: Option<u64>,
 }
 
 impl Purchase {
@@ -134,7 +142,25 @@ impl Purchase {
                 .to_lowercase(),
             outcome_amount: ipn.outcome_amount,
             outcome_currency: ipn.outcome_currency.clone(),
+            overpaid_by: None,
+            prorated_from_seconds: None,
         }
+    }
+
+    /// A short payment's share of a tier `tier_length` long.
+    pub fn prorated_from(mut self, tier_length: AccessDuration) -> Self {
+        self.prorated_from_seconds = Some(tier_length.seconds());
+        self
+    }
+
+    /// With the surplus over `tier_price` recorded, if what arrived exceeds it by more
+    /// than `tolerance_percent` (cents: what an owner settles).
+    pub fn with_surplus(mut self, arrived: f64, tier_price: f64, tolerance_percent: f64) -> Self {
+        let surplus = arrived - tier_price;
+        if surplus > tier_price * tolerance_percent / 100.0 + 1e-9 {
+            self.overpaid_by = Some((surplus * 100.0).round() / 100.0);
+        }
+        self
     }
 
     /// A purchase an operator supplies for a row that lacks one (`telepay payments
@@ -153,6 +179,8 @@ impl Purchase {
             price_currency,
             outcome_amount: None,
             outcome_currency: None,
+            overpaid_by: None,
+            prorated_from_seconds: None,
         }
     }
 

@@ -181,11 +181,10 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         if ipn.payment_status == PaymentStatus::Refunded {
             return self.refund(&ipn).await;
         }
-        if ipn.payment_status == PaymentStatus::PartiallyPaid {
-            // Money arrived, short: held and told, never ignored.
-            return self.hold(&ipn, HoldReason::Underpaid, request.body).await;
-        }
-        if !ipn.payment_status.grants_access() {
+        // Money arrived short (`partially_paid`): never ignored; held and told, or
+        // prorated where the channel says so.
+        let short = ipn.payment_status == PaymentStatus::PartiallyPaid;
+        if !ipn.payment_status.grants_access() && !short {
             info!(
                 payment_id,
                 status = ipn.payment_status.as_str(),
@@ -206,6 +205,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         let Ok(order) = OrderRef::parse(ipn.order_id.as_deref()) else {
             return Verdict::Hold(HoldReason::UnparseableOrderId);
         };
+        let partially_paid = ipn.payment_status == PaymentStatus::PartiallyPaid;
         let grant = match self.directory.match_payment(
             order.channel_id,
             order.tier_seconds,
@@ -214,13 +214,52 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         ) {
             Ok(grant) => grant,
             Err(TierMismatch::UnknownChannel) => return Verdict::Hold(HoldReason::UnknownChannel),
+            Err(TierMismatch::PriceMismatch) if partially_paid => return self.short(ipn, &order),
             Err(TierMismatch::PriceMismatch) => return Verdict::Hold(HoldReason::PriceMismatch),
         };
-        if ipn.arrived_short(self.directory.tolerance_percent()) {
-            return Verdict::Hold(HoldReason::Underpaid);
+        if partially_paid || ipn.arrived_short(self.directory.tolerance_percent()) {
+            return self.short(ipn, &order);
         }
-        // The price is present: the tier matched on it.
-        let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.access);
+        // The price is present: the tier matched on it. What arrived above the tier's
+        // price (a price that fell while the invoice was open, or more crypto sent than
+        // asked) is recorded for the owner's notice.
+        let arrived = ipn
+            .paid_in_price_currency()
+            .or(ipn.price_amount)
+            .unwrap_or(grant.tier_price);
+        let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.access)
+            .with_surplus(
+                arrived,
+                grant.tier_price,
+                self.directory.tolerance_percent(),
+            );
+        Verdict::Grant(Box::new(ProcessedPayment::accepted(
+            ipn.payment_id,
+            order.user_id,
+            order.channel_id,
+            payload_hash(ipn),
+            purchase,
+            self.clock.now(),
+        )))
+    }
+
+    /// A payment that arrived short: prorated where its channel says so (the share of the
+    /// tier that arrived, rounded down to the minute), else held for a person.
+    fn short(&self, ipn: &Ipn, order: &OrderRef) -> Verdict {
+        let prorated = ipn.paid_in_price_currency().and_then(|arrived| {
+            self.directory.prorate(
+                order.channel_id,
+                order.tier_seconds,
+                ipn.price_currency.as_deref(),
+                arrived,
+            )
+        });
+        let Some(prorated) = prorated else {
+            return Verdict::Hold(HoldReason::Underpaid);
+        };
+        let grant = prorated.grant;
+        let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.access)
+            .prorated_from(prorated.tier_length);
         Verdict::Grant(Box::new(ProcessedPayment::accepted(
             ipn.payment_id,
             order.user_id,

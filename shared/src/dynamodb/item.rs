@@ -117,6 +117,12 @@ pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
         if let Some(amount) = purchase.outcome_amount {
             item.insert("outcome_amount".into(), number(amount));
         }
+        if let Some(surplus) = purchase.overpaid_by {
+            item.insert("overpaid_by".into(), number(surplus));
+        }
+        if let Some(seconds) = purchase.prorated_from_seconds {
+            item.insert("prorated_from_seconds".into(), number(seconds));
+        }
         if let Some(currency) = &purchase.outcome_currency {
             item.insert(
                 "outcome_currency".into(),
@@ -231,6 +237,8 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
             price_currency: r.required("price_currency", r.string("price_currency")?)?,
             outcome_amount: r.parse_number("outcome_amount")?,
             outcome_currency: r.string("outcome_currency")?,
+            overpaid_by: r.parse_number("overpaid_by")?,
+            prorated_from_seconds: r.parse_number("prorated_from_seconds")?,
         }),
     };
     let created_at = r.required("created_at", r.time("created_at")?)?;

@@ -36,6 +36,8 @@ pub struct PaymentRow {
     invite_satisfied_by_membership: Option<bool>,
     duration_seconds: Option<i64>,
     invite_renewed_in_place: Option<bool>,
+    overpaid_by: Option<f64>,
+    prorated_from_seconds: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -91,6 +93,12 @@ impl PaymentRow {
                     price_currency,
                     outcome_amount: self.outcome_amount,
                     outcome_currency: self.outcome_currency,
+                    overpaid_by: self.overpaid_by,
+                    prorated_from_seconds: self
+                        .prorated_from_seconds
+                        .map(u64::try_from)
+                        .transpose()
+                        .map_err(|e| corrupt(id, e))?,
                 })
             }
             _ => None,

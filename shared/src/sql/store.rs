@@ -131,6 +131,12 @@ fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
                 .map(seconds_column),
         ),
         Bind::Bool(Some(record.invite_renewed_in_place)),
+        Bind::Float(purchase.and_then(|p| p.overpaid_by)),
+        Bind::Int(
+            purchase
+                .and_then(|p| p.prorated_from_seconds)
+                .map(seconds_column),
+        ),
     ]
 }
 

@@ -42,6 +42,11 @@ pub struct Report {
     pub held_messages_repeated: usize,
     /// Paid with neither an invite nor a terminal reason (nor a review): must be 0.
     pub lost: Vec<i64>,
+    /// Each lost payment told: its kind, record, links and the faults it met.
+    pub lost_detail: Vec<String>,
+    /// Payments whose buyer joined through the link they were sent, which a later
+    /// payment of theirs revoked before replacing it and then found them in.
+    pub in_through_a_link_revoked_later: usize,
     /// Invited payments by how many distinct working (never revoked) links were
     /// delivered: must be {1: invited}.
     pub distinct_links_per_invited: BTreeMap<usize, usize>,
@@ -111,9 +116,10 @@ impl Report {
         let mut broken = Vec::new();
         if !self.lost.is_empty() {
             broken.push(format!(
-                "{} payments lost: {:?}",
+                "{} payments lost: {:?}\n{}",
                 self.lost.len(),
-                first(&self.lost)
+                first(&self.lost),
+                self.lost_detail.join("\n")
             ));
         }
         let not_one: usize = self
@@ -433,8 +439,32 @@ pub(super) async fn build<S: PaymentStore>(
             if !fake.is_member(SAMPLE_CHANNEL_ID, plan.buyer()) {
                 report.completed_in_place_but_outside.push(plan.payment_id);
             }
+        } else if failed.is_none()
+            && !links.is_empty()
+            && fake.is_member(SAMPLE_CHANNEL_ID, plan.buyer())
+        {
+            // The buyer joined through a link a later payment of theirs then revoked
+            // (before replacing it, then found them in): in, nothing lost.
+            report.in_through_a_link_revoked_later += 1;
         } else if failed.is_none() {
             report.lost.push(plan.payment_id);
+            report.lost_detail.push(format!(
+                "payment {} ({:?}, buyer {}): record {:?}; links delivered {:?}; revoked among them {:?}; buyer's working link {:?}; ledger {:?}",
+                plan.payment_id,
+                plan.kind,
+                plan.buyer(),
+                record.as_ref().map(|r| (
+                    r.state,
+                    r.processed,
+                    r.telegram_invite_sent,
+                    r.telegram_invite_link.clone(),
+                    r.invite_lease_until
+                )),
+                links,
+                links.iter().filter(|l| revoked.contains_key(*l)).collect::<Vec<_>>(),
+                working_link_of.get(&plan.buyer()),
+                chaos.ledger(plan.payment_id)
+            ));
         } else if record.as_ref().is_some_and(|r| r.telegram_invite_sent) {
             report.records_out_of_step.push(plan.payment_id);
         }
@@ -767,6 +797,11 @@ impl fmt::Display for Report {
             f,
             "  NOWPayments gave up on        {} deliveries; reconciler requeued {} (final sweep: {} round(s))",
             fig.np_gave_up, fig.requeued_by_reconciler, fig.final_reconcile_rounds
+        )?;
+        writeln!(
+            f,
+            "  in through a link revoked later {} (a later payment revoked it before replacing it, then found the buyer in)",
+            self.in_through_a_link_revoked_later
         )?;
         writeln!(
             f,

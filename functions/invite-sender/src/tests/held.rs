@@ -235,3 +235,59 @@ async fn an_underpaid_payment_tells_the_buyer_what_arrived_and_what_is_missing()
     );
     assert!(owner[0].contains("telepay reviews approve 4492847470"));
 }
+
+#[tokio::test]
+async fn a_sale_that_brought_more_than_the_tier_tells_the_owner_the_surplus() {
+    // Not a hold: the tier is granted as bought; the owner hears of what came above it.
+    let world = held_world().await;
+    let mut paid = record(1);
+    paid.purchase.as_mut().unwrap().overpaid_by = Some(2.0);
+    world.sender.store.put_payment(paid);
+    subscribed(&world, &[1]).await;
+
+    assert!(world.invoke_one(1).await.is_empty());
+
+    let owner = world.messages_to(OWNER);
+    assert_eq!(owner.len(), 1);
+    assert!(
+        owner[0].starts_with("New subscriber in Demo channel"),
+        "{}",
+        owner[0]
+    );
+    assert!(
+        owner[0].contains("They paid 2.00 USD more than the tier's price"),
+        "{}",
+        owner[0]
+    );
+    assert_eq!(world.messages_to(USER).len(), 1, "the buyer's invite");
+}
+
+#[tokio::test]
+async fn a_prorated_sale_tells_the_buyer_and_the_owner_what_the_short_payment_bought() {
+    let world = held_world().await;
+    let mut short = record(1);
+    let purchase = short.purchase.as_mut().unwrap();
+    purchase.duration_seconds = Some(21 * 86_400);
+    purchase.prorated_from_seconds = Some(30 * 86_400);
+    world.sender.store.put_payment(short);
+    subscribed(&world, &[1]).await;
+
+    assert!(world.invoke_one(1).await.is_empty());
+
+    let buyer = world.messages_to(USER);
+    assert_eq!(buyer.len(), 1, "one message: the invite, with the note");
+    assert!(buyer[0].contains("https://t.me/"), "{}", buyer[0]);
+    assert!(
+        buyer[0].contains(
+            "arrived short (2.25 USD of 3.21 USD), so it bought 21 days of the 30 days you chose"
+        ),
+        "{}",
+        buyer[0]
+    );
+    let owner = world.messages_to(OWNER);
+    assert!(
+        owner[0].contains("so it bought 21 days of the 30 days tier"),
+        "{}",
+        owner[0]
+    );
+}

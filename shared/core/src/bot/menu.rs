@@ -6,6 +6,7 @@
 
 use super::texts::{BotTexts, fill};
 use crate::directory::{ChannelDirectory, ChannelEntry, Tier};
+use crate::subscription::AccessDuration;
 use crate::telegram::{Button, ButtonAction};
 
 /// What a pressed button chose.
@@ -63,18 +64,8 @@ pub fn price(tier: &Tier) -> String {
 }
 
 pub fn duration(tier: &Tier) -> String {
-    let Some(access) = tier.access() else {
-        return String::new();
-    };
-    let seconds = access.seconds();
-    let (count, unit) = if seconds.is_multiple_of(86_400) {
-        (seconds / 86_400, "day")
-    } else if seconds.is_multiple_of(3_600) {
-        (seconds / 3_600, "hour")
-    } else {
-        (seconds.div_ceil(60), "minute")
-    };
-    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+    tier.access()
+        .map_or_else(String::new, AccessDuration::spoken)
 }
 
 /// The channel list, or straight to the tiers when one channel is sold.

@@ -44,6 +44,9 @@ pub struct BotTexts {
     pub held_unknown: String,
     /// A payment that arrived short, held: also `{paid}` (what arrived) and `{missing}`.
     pub held_underpaid: String,
+    /// After the invite of a short payment a channel prorates: `{paid}`, `{price}`,
+    /// `{granted}` (the time it bought), `{tier}` (the tier's length).
+    pub prorated: String,
 }
 
 impl Default for BotTexts {
@@ -90,6 +93,9 @@ impl Default for BotTexts {
                              of {price} reached us ({missing} missing, often a wallet or \
                              network fee). A person will check it and tell you here how it \
                              is settled; please do not send more to the same address."
+                .into(),
+            prorated: "Your payment arrived short ({paid} of {price}), so it bought \
+                       {granted} of the {tier} you chose."
                 .into(),
         }
     }

@@ -52,6 +52,17 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 .adopt(record, lease, lease_until, chat_id, own, &live)
                 .await;
         }
+        let reusable = self.reusable_link(record, paid_until);
+        // This payment's own stored link, too short-lived to send again, may have reached
+        // the buyer: if they are in already, nothing is replaced and no link goes out.
+        if reusable.is_none()
+            && let Some(old) = record.telegram_invite_link.as_deref()
+            && self
+                .buyer_is_in_or_revoke(record, old, chat_id, lease_until)
+                .await?
+        {
+            return Ok(Chosen::BuyerIsIn);
+        }
         // The live link is about to be replaced (too short-lived, past the paid end, or
         // met by a removal): revoke it first, so that no crash or lost lease time between
         // the replacement and its revoke can leave the buyer holding two open links. A
@@ -67,7 +78,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         }
         // Whether the candidate may have reached the buyer (a stored one) or is new.
         let mut stored_before = true;
-        let candidate = match self.reusable_link(record, paid_until) {
+        let candidate = match reusable {
             Some((url, expires_at)) => {
                 info!("reusing the stored invite link");
                 LiveLink {
@@ -78,13 +89,6 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 }
             }
             None => {
-                if let Some(old) = record.telegram_invite_link.as_deref()
-                    && self
-                        .buyer_is_in_or_revoke(record, old, chat_id, lease_until)
-                        .await?
-                {
-                    return Ok(Chosen::BuyerIsIn);
-                }
                 stored_before = false;
                 self.make_link(record, lease, lease_until, chat_id, paid_until)
                     .await?

@@ -7,7 +7,10 @@
 //!    (one live link per subscription: a buyer's payments share it), else the payment's
 //!    own stored link while good, else make one; before a stored link that may have
 //!    reached the buyer is dropped, ask Telegram whether they are already in (then
-//!    complete as `satisfied_by_membership`, no second link), else revoke it. A new link
+//!    complete as `satisfied_by_membership`, no second link), else revoke it. A live
+//!    link about to be replaced is revoked before its replacement is made (a revoke that
+//!    may work later retries the message), so no crash between the two leaves the buyer
+//!    two open links. A new link
 //!    is persisted under the token (revoked if the lease was lost), then becomes the
 //!    subscription's live link by one versioned write; a payment that loses that race
 //!    revokes its own and sends the winner's;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{Chosen, InviteSender, Stopped};
 use crate::directory::Admission;
 use crate::metrics::{self, stage};
-use crate::owner::{OwnerNotice, tell_owner};
+use crate::owner::{OwnerNotice, PaidNote, tell_owner};
 use crate::payment::ProcessedPayment;
 use crate::queue::GrantFacts;
 use crate::store::{Fenced, InviteCompletion, InviteLease, InviteStore, SubscriptionStore};
@@ -25,18 +25,21 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         let price = record.purchase.as_ref().map_or_else(String::new, |p| {
             format!("{} {}", p.price_amount, p.price_currency.to_uppercase())
         });
+        let note = record.purchase.as_ref().and_then(PaidNote::of);
         let user_id = record.user_id.get();
         let notice = if grant.renewal {
             OwnerNotice::Renewal {
                 user_id,
                 price,
                 paid_until: grant.paid_until,
+                note,
             }
         } else {
             OwnerNotice::Sale {
                 user_id,
                 price,
                 paid_until: grant.paid_until,
+                note,
             }
         };
         let timeout = self.settings.call_timeout;
@@ -123,7 +126,24 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             Admission::OneTimeLink => &self.settings.message,
             Admission::JoinRequest => &self.settings.join_request_message,
         };
-        let text = template.render(&link, hours, payment_id);
+        let mut text = template.render(&link, hours, payment_id);
+        // A short payment its channel prorates: the buyer learns what it bought.
+        if let Some(PaidNote::Prorated {
+            paid,
+            price,
+            granted,
+            tier,
+        }) = record.purchase.as_ref().and_then(PaidNote::of)
+        {
+            let note = self
+                .bot_texts
+                .prorated
+                .replace("{paid}", &paid)
+                .replace("{price}", &price)
+                .replace("{granted}", &granted)
+                .replace("{tier}", &tier);
+            text = format!("{text}\n\n{note}");
+        }
         self.call(
             lease_until,
             self.telegram.send_message(record.user_id.get(), &text),

@@ -407,6 +407,8 @@ async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
         price_currency: "usd".into(),
         outcome_amount: None,
         outcome_currency: None,
+        overpaid_by: None,
+        prorated_from_seconds: None,
     };
     op.resolve(
         id(61),

@@ -96,6 +96,22 @@ impl FromStr for AccessDuration {
     }
 }
 
+impl AccessDuration {
+    /// As a buyer reads it: `30 days`, `12 hours`, `90 minutes` (whole units, else
+    /// minutes rounded up).
+    pub fn spoken(self) -> String {
+        let seconds = self.0;
+        let (count, unit) = if seconds.is_multiple_of(SECONDS_PER_DAY) {
+            (seconds / SECONDS_PER_DAY, "day")
+        } else if seconds.is_multiple_of(3_600) {
+            (seconds / 3_600, "hour")
+        } else {
+            (seconds.div_ceil(60), "minute")
+        };
+        format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+    }
+}
+
 impl fmt::Display for AccessDuration {
     /// The largest unit that divides it exactly: `30d`, `90m`, `45s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
