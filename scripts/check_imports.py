@@ -22,7 +22,8 @@ FLOORS = [
     # ports
     ["store", "queue", "telegram"],
     # workflows
-    ["owner", "access", "invite", "processor", "webhook", "reconcile", "operator", "bot"],
+    ["owner", "access", "invite", "held", "processor", "webhook", "reconcile", "operator",
+     "bot"],
     # the one builder
     ["chain"],
 ]

@@ -233,6 +233,11 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 grant.tier_price,
                 self.directory.tolerance_percent(),
             );
+        self.accept(ipn, &order, purchase)
+    }
+
+    /// The accepted record `purchase` makes of this IPN's order.
+    fn accept(&self, ipn: &Ipn, order: &OrderRef, purchase: Purchase) -> Verdict {
         Verdict::Grant(Box::new(ProcessedPayment::accepted(
             ipn.payment_id,
             order.user_id,
@@ -260,14 +265,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         let grant = prorated.grant;
         let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.access)
             .prorated_from(prorated.tier_length);
-        Verdict::Grant(Box::new(ProcessedPayment::accepted(
-            ipn.payment_id,
-            order.user_id,
-            order.channel_id,
-            payload_hash(ipn),
-            purchase,
-            self.clock.now(),
-        )))
+        self.accept(ipn, order, purchase)
     }
 
     /// Takes a refunded payment's time out of its buyer's subscription, once.

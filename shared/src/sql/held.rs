@@ -22,7 +22,8 @@ fn fenced(written: bool) -> Fenced {
 }
 
 impl<DB: SqlDialect> SqlStore<DB> {
-    async fn review_rows(
+    /// Review rows as stored (the notice columns where the statement selects them).
+    pub(super) async fn review_rows(
         &self,
         sql: &'static str,
         binds: Vec<Bind>,

@@ -58,10 +58,8 @@ impl<DB: SqlDialect> SqlStore<DB> {
         sql: &'static str,
         binds: Vec<Bind>,
     ) -> Result<Vec<PaymentReview>, StoreError> {
-        self.statements.count();
-        DB::review_rows(&self.pool, sql, binds)
-            .await
-            .map_err(unavailable)?
+        self.review_rows(sql, binds)
+            .await?
             .into_iter()
             .map(ReviewRow::into_review)
             .collect()

@@ -5,19 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::MemoryStore;
+use super::{MemoryStore, NoticeColumns};
 use crate::ipn::PaymentId;
 use crate::store::held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
 use crate::store::{Fenced, StoreError};
-
-/// A review's notice columns, beside the review.
-#[derive(Debug, Clone, Default)]
-pub(super) struct NoticeColumns {
-    pub token: Option<String>,
-    pub lease_until: Option<DateTime<Utc>>,
-    pub told_at: Option<DateTime<Utc>>,
-    pub told: Option<String>,
-}
 
 impl MemoryStore {
     fn holding_notice(

@@ -29,7 +29,7 @@ pub struct MemoryStore {
     payments: Mutex<HashMap<i64, ProcessedPayment>>,
     reviews: Mutex<HashMap<i64, PaymentReview>>,
     /// Each review's notice columns (locked after `reviews`, never alone for a claim).
-    notices: Mutex<HashMap<i64, held::NoticeColumns>>,
+    notices: Mutex<HashMap<i64, NoticeColumns>>,
     subscriptions: Mutex<HashMap<SubscriptionKey, Subscription>>,
     /// Rows this version cannot read (what a rollback leaves in a real store), with their
     /// due time: [`MemoryStore::put_unreadable_subscription`].
@@ -38,6 +38,15 @@ pub struct MemoryStore {
     once: Mutex<HashMap<String, (Option<String>, OnceRecord)>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
+}
+
+/// A review's held-notice columns, beside the review (`held.rs`).
+#[derive(Debug, Clone, Default)]
+struct NoticeColumns {
+    token: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+    told_at: Option<DateTime<Utc>>,
+    told: Option<String>,
 }
 
 /// An unreadable subscription row and its due time.
