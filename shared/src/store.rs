@@ -6,6 +6,7 @@ use aws_types::SdkConfig;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::metrics::{self, latency};
+use telepay_core::order::UserId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
     BotStore, ClaimOutcome, Decided, Fenced, Held, HeldNoticeStore, IngressStore, InviteClaim,
@@ -345,6 +346,14 @@ impl HeldNoticeStore for AnyStore {
         limit: usize,
     ) -> Result<Vec<PaymentId>, StoreError> {
         delegate!(self, s => s.untold_holds(held_before, limit).await)
+    }
+
+    async fn undecided_holds_of(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<PaymentReview>, StoreError> {
+        delegate!(self, s => s.undecided_holds_of(user_id, limit).await)
     }
 
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {

@@ -363,6 +363,41 @@ mod cases {
         assert_eq!(first, vec![id(2)]);
     }
 
+    pub async fn a_buyers_undecided_holds_are_listed_newest_first<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        let of_buyer = |payment_id: i64, buyer: i64, minutes_ago: i64| PaymentReview {
+            ipn: SAMPLE_IPN
+                .replace("4492847470", &payment_id.to_string())
+                .replace("6271402111", &buyer.to_string()),
+            ..held_at(payment_id, t - TimeDelta::minutes(minutes_ago))
+        };
+        for review in [
+            of_buyer(31, SAMPLE_USER_ID, 30),
+            of_buyer(32, SAMPLE_USER_ID, 10),
+            of_buyer(33, SAMPLE_USER_ID + 1, 5),
+            of_buyer(34, SAMPLE_USER_ID, 1),
+        ] {
+            store.hold_for_review(&review).await.unwrap();
+        }
+        store
+            .decide_review(id(34), ReviewDecision::Approved, t)
+            .await
+            .unwrap();
+        let buyer = telepay_core::order::UserId::new(SAMPLE_USER_ID).unwrap();
+        let ids = |reviews: Vec<PaymentReview>| -> Vec<i64> {
+            reviews.iter().map(|r| r.payment_id.get()).collect()
+        };
+        assert_eq!(
+            ids(store.undecided_holds_of(buyer, 10).await.unwrap()),
+            vec![32, 31]
+        );
+        assert_eq!(
+            ids(store.undecided_holds_of(buyer, 1).await.unwrap()),
+            vec![32]
+        );
+    }
+
     pub async fn review_entries_are_held_once<B: Backend>() {
         let store = B::fresh().await;
         let review = PaymentReview {
@@ -1122,6 +1157,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn held_notice_lease_lapses_or_is_released_and_is_taken_over() { cases::held_notice_lease_lapses_or_is_released_and_is_taken_over::<Store>().await }
             #[tokio::test] async fn thirty_two_concurrent_notice_claims_have_one_winner() { cases::thirty_two_concurrent_notice_claims_have_one_winner::<Store>().await }
             #[tokio::test] async fn untold_holds_are_listed_oldest_first_without_told_or_decided() { cases::untold_holds_are_listed_oldest_first_without_told_or_decided::<Store>().await }
+            #[tokio::test] async fn a_buyers_undecided_holds_are_listed_newest_first() { cases::a_buyers_undecided_holds_are_listed_newest_first::<Store>().await }
         }
     )*};
 }

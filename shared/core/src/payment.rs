@@ -99,6 +99,15 @@ storage_spelling!(HoldReason, "hold reason", {
 #[error("unknown {0} {1:?}")]
 pub struct UnknownSpelling(pub &'static str, pub String);
 
+impl PaymentReview {
+    /// The buyer its order names, if it names one.
+    pub fn buyer(&self) -> Option<UserId> {
+        let ipn = Ipn::parse(self.ipn.as_bytes()).ok()?;
+        let order = crate::order::OrderRef::parse(ipn.order_id.as_deref()).ok()?;
+        Some(order.user_id)
+    }
+}
+
 /// What was bought and what the payout is: everything the processor and the invite sender
 /// need, so they never read the store to learn it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
+use telepay_core::order::UserId;
+use telepay_core::payment::PaymentReview;
+use telepay_core::store::held::holds_of;
 use telepay_core::store::{
     Fenced, HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState, StoreError,
 };
@@ -133,6 +136,22 @@ impl HeldNoticeStore for DynamoDbStore {
         }
         untold.sort();
         Ok(untold.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn undecided_holds_of(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<PaymentReview>, StoreError> {
+        let filter = "attribute_not_exists(decision) OR attribute_type(decision, :null)".to_owned();
+        let items = self
+            .scan(&self.reviews_table, Some(filter), Vec::new())
+            .await?;
+        let reviews = items
+            .iter()
+            .map(review_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(holds_of(reviews, user_id, limit))
     }
 
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {

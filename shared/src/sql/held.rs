@@ -4,13 +4,19 @@
 
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
+use telepay_core::order::UserId;
+use telepay_core::payment::PaymentReview;
+use telepay_core::store::held::holds_of;
 use telepay_core::store::{
     Fenced, HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState, StoreError,
 };
 
+/// How many undecided holds one /status reads at most (they are decided within days).
+const UNDECIDED_READ: usize = 1_000;
+
 use super::dialect::{Bind, SqlDialect};
 use super::rows::ReviewRow;
-use super::statements::held::{CLAIM, FINISH, RELEASE, STATE, UNTOLD};
+use super::statements::held::{CLAIM, FINISH, RELEASE, STATE, UNDECIDED, UNTOLD};
 use super::{SqlStore, limit, unavailable};
 
 fn fenced(written: bool) -> Fenced {
@@ -95,6 +101,20 @@ impl<DB: SqlDialect> HeldNoticeStore for SqlStore<DB> {
             .into_iter()
             .map(|row| row.into_review().map(|review| review.payment_id))
             .collect()
+    }
+
+    async fn undecided_holds_of(
+        &self,
+        user_id: UserId,
+        limit_to: usize,
+    ) -> Result<Vec<PaymentReview>, StoreError> {
+        let reviews = self
+            .review_rows(UNDECIDED, vec![limit(UNDECIDED_READ)])
+            .await?
+            .into_iter()
+            .map(ReviewRow::into_review)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(holds_of(reviews, user_id, limit_to))
     }
 
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {

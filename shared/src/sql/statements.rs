@@ -186,6 +186,12 @@ pub(super) mod held {
         " FROM payment_reviews WHERE told_at_ms IS NULL AND decision IS NULL AND received_at < $1 \
          ORDER BY received_at, payment_id LIMIT $2"
     );
+    /// Every undecided hold (few: the buyer's are kept by the caller).
+    pub(in crate::sql) const UNDECIDED: &str = concat!(
+        "SELECT ",
+        review_columns!(),
+        " FROM payment_reviews WHERE decision IS NULL ORDER BY received_at DESC, payment_id DESC LIMIT $1"
+    );
     pub(in crate::sql) const STATE: &str = concat!(
         "SELECT ",
         review_columns!(),

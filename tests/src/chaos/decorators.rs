@@ -222,6 +222,14 @@ impl<S: PaymentStore> HeldNoticeStore for ChaosStore<S> {
         self.faulty("untold_holds", 0, call).await
     }
 
+    async fn undecided_holds_of(
+        &self,
+        user_id: telepay_core::order::UserId,
+        limit: usize,
+    ) -> Result<Vec<PaymentReview>, StoreError> {
+        self.inner.undecided_holds_of(user_id, limit).await
+    }
+
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
         self.inner.notice_state(payment_id).await
     }

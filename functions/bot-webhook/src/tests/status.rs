@@ -160,3 +160,47 @@ async fn status_for_time_given_by_an_operator_only_marks_the_buyer_for_an_invite
         "nothing would ever send the promised link"
     );
 }
+
+#[tokio::test]
+async fn status_shows_a_buyer_their_payments_held_for_a_person_and_why() {
+    use telepay_core::ipn::PaymentId;
+    use telepay_core::payment::{HoldReason, PaymentReview, ReviewDecision};
+    use telepay_core::store::{IngressStore, OperatorStore};
+    let rig = rig().await;
+    // A short payment of this buyer, held; and another buyer's, and one already decided.
+    let ipn = |payment_id: i64, buyer: i64| {
+        telepay_core::fixtures::SAMPLE_IPN
+            .replace("4492847470", &payment_id.to_string())
+            .replace("6271402111", &buyer.to_string())
+            .replace("\"actually_paid\":0,", "\"actually_paid\":0.04,")
+    };
+    for (payment_id, buyer) in [(701, BUYER), (702, BUYER + 1), (703, BUYER)] {
+        let review = PaymentReview {
+            payment_id: PaymentId::new(payment_id).unwrap(),
+            reason: HoldReason::Underpaid,
+            ipn: ipn(payment_id, buyer),
+            received_at: rig.clock.now(),
+            decision: None,
+            decided_at: None,
+        };
+        rig.bot.store().hold_for_review(&review).await.unwrap();
+    }
+    let decided = rig.bot.store().decide_review(
+        PaymentId::new(703).unwrap(),
+        ReviewDecision::Rejected,
+        rig.clock.now(),
+    );
+    decided.await.unwrap();
+
+    call(&rig, &message(90, BUYER, "/status")).await;
+
+    // No subscription: only the held payment, as its notice said it.
+    let texts = texts_to(&rig, BUYER);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("Your payment 701"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("arrived short: 2.25 USD of 3.21 USD"),
+        "{}",
+        texts[0]
+    );
+}

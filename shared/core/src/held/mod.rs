@@ -77,6 +77,14 @@ struct HeldParty {
 }
 
 impl HeldParty {
+    /// The channel's name for a buyer, or "the channel" when the order names none we sell.
+    fn channel(&self, directory: &ChannelDirectory) -> String {
+        self.private_channel_id.map_or_else(
+            || "the channel".to_owned(),
+            |id| directory.private_channel_name(id),
+        )
+    }
+
     fn of(review: &PaymentReview, directory: &ChannelDirectory) -> Self {
         let ipn = Ipn::parse(review.ipn.as_bytes()).ok();
         let order = ipn
@@ -137,6 +145,24 @@ pub fn buyer_text(
         .replace("{price}", price)
         .replace("{paid}", arrived)
         .replace("{missing}", missing)
+}
+
+/// What a held payment's buyer is told (and shown again by /status), in the channel's
+/// words.
+pub fn buyer_message(
+    texts: &BotTexts,
+    directory: &ChannelDirectory,
+    review: &PaymentReview,
+) -> String {
+    let party = HeldParty::of(review, directory);
+    buyer_text(
+        texts,
+        review.reason,
+        review.payment_id,
+        &party.channel(directory),
+        &party.price,
+        party.paid.as_ref(),
+    )
 }
 
 /// What became of one recipient's message.
@@ -260,21 +286,11 @@ impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
     /// `buyer:sent owner:sent`.
     async fn send(&self, review: &PaymentReview) -> Result<String, Again> {
         let party = HeldParty::of(review, self.directory);
-        let channel = party.private_channel_id.map_or_else(
-            || "the channel".to_owned(),
-            |id| self.directory.private_channel_name(id),
-        );
+        let channel = party.channel(self.directory);
         let buyer = match party.buyer {
             None => Reach::Nobody,
             Some(user_id) => {
-                let text = buyer_text(
-                    self.texts,
-                    review.reason,
-                    review.payment_id,
-                    &channel,
-                    &party.price,
-                    party.paid.as_ref(),
-                );
+                let text = buyer_message(self.texts, self.directory, review);
                 self.message(user_id, &text).await?
             }
         };

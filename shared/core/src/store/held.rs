@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Fenced, StoreError};
 use crate::ipn::PaymentId;
+use crate::order::UserId;
 use crate::payment::PaymentReview;
 
 /// A claim on a hold's notice: who (the fencing token) and until when.
@@ -80,6 +81,16 @@ pub trait HeldNoticeStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<PaymentId>, StoreError>> + Send;
 
+    /// The held payments not decided yet whose order names `user_id`, newest first, at
+    /// most `limit` (/status shows them to their buyer). Held payments are few and
+    /// decided within days, so backends may read every undecided one and keep the
+    /// buyer's.
+    fn undecided_holds_of(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PaymentReview>, StoreError>> + Send;
+
     /// The notice state of one review (a consistent read), `None` without a review.
     fn notice_state(
         &self,
@@ -114,7 +125,30 @@ impl<T: HeldNoticeStore + ?Sized> HeldNoticeStore for std::sync::Arc<T> {
     ) -> Result<Vec<PaymentId>, StoreError> {
         (**self).untold_holds(held_before, limit).await
     }
+    async fn undecided_holds_of(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<PaymentReview>, StoreError> {
+        (**self).undecided_holds_of(user_id, limit).await
+    }
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
         (**self).notice_state(payment_id).await
     }
+}
+
+/// The newest `limit` of `reviews` (undecided ones) whose order names `user_id`: what
+/// each backend answers [`HeldNoticeStore::undecided_holds_of`] with.
+pub fn holds_of(
+    reviews: impl IntoIterator<Item = PaymentReview>,
+    user_id: UserId,
+    limit: usize,
+) -> Vec<PaymentReview> {
+    let mut theirs: Vec<PaymentReview> = reviews
+        .into_iter()
+        .filter(|review| review.decision.is_none() && review.buyer() == Some(user_id))
+        .collect();
+    theirs.sort_by_key(|review| std::cmp::Reverse((review.received_at, review.payment_id)));
+    theirs.truncate(limit);
+    theirs
 }

@@ -26,7 +26,7 @@ use crate::bot::timing::BotTiming;
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::store::{BotStore, OperatorStore, SubscriptionStore};
+use crate::store::{BotStore, HeldNoticeStore, OperatorStore, SubscriptionStore};
 use crate::subscription::LifecycleSettings;
 use crate::telegram::{BotConversation, TelegramInviter};
 
@@ -51,10 +51,11 @@ pub struct BotSetup {
 }
 
 /// The store ports the bot uses: its once-records, subscriptions (`/status`,
-/// admission) and the operator's re-issue of an invite (`/status`).
-pub trait FrontDoorStore: BotStore + SubscriptionStore + OperatorStore {}
+/// admission), the operator's re-issue of an invite (`/status`), and the buyer's held
+/// payments (`/status`).
+pub trait FrontDoorStore: BotStore + SubscriptionStore + OperatorStore + HeldNoticeStore {}
 
-impl<S> FrontDoorStore for S where S: BotStore + SubscriptionStore + OperatorStore {}
+impl<S> FrontDoorStore for S where S: BotStore + SubscriptionStore + OperatorStore + HeldNoticeStore {}
 
 impl BotSetup {
     /// A bot with the default texts, lifecycle settings and timing, and no success URL;

@@ -1,5 +1,6 @@
 //! /status: the buyer's subscriptions, and their invite again when they are not in
-//! the channel (once per buyer and channel in a window, through the operator's re-issue).
+//! the channel (once per buyer and channel in a window, through the operator's re-issue);
+//! then each of their payments held for a person, with why.
 //!
 //! Tests: `functions/bot-webhook/src/tests/status.rs`.
 
@@ -15,6 +16,7 @@ use crate::bot::menu::channel_title;
 use crate::bot::texts::{fill, format_time};
 use crate::bot::timing::bounded;
 use crate::bot::update::PrivateMessage;
+use crate::held::buyer_message;
 use crate::ipn::PaymentId;
 use crate::operator::{LinkRevoker, Operator, OperatorError};
 use crate::order::UserId;
@@ -25,6 +27,8 @@ use crate::telegram::{BotConversation, TelegramInviter};
 
 /// A link /status sends must admit for at least this long yet.
 const LINK_STILL_GOOD_FOR: TimeDelta = TimeDelta::minutes(10);
+/// At most this many held payments are shown by one /status.
+const HELD_SHOWN: usize = 5;
 /// One re-issued invite per buyer and channel in this window.
 const REINVITE_WINDOW_SECONDS: i64 = 600;
 
@@ -75,10 +79,18 @@ where
                 follow_ups.push(self.invite_again(&subscription, &title, now).await?);
             }
         }
-        if lines.is_empty() {
+        // Payments held for a person: the buyer sees each again, with why.
+        let holds = self.store.undecided_holds_of(user, HELD_SHOWN).await?;
+        if lines.is_empty() && holds.is_empty() {
             return self.say(message.chat_id, &texts.status_none).await;
         }
-        self.say(message.chat_id, &lines.join("\n")).await?;
+        if !lines.is_empty() {
+            self.say(message.chat_id, &lines.join("\n")).await?;
+        }
+        for review in &holds {
+            let text = buyer_message(texts, &self.setup.directory, review);
+            self.say(message.chat_id, &text).await?;
+        }
         for text in follow_ups {
             self.say(message.chat_id, &text).await?;
         }

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::{MemoryStore, NoticeColumns};
 use crate::ipn::PaymentId;
-use crate::store::held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
+use crate::order::UserId;
+use crate::payment::PaymentReview;
+use crate::store::held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState, holds_of};
 use crate::store::{Fenced, StoreError};
 
 impl MemoryStore {
@@ -96,6 +98,16 @@ impl HeldNoticeStore for MemoryStore {
             .collect();
         untold.sort();
         Ok(untold.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn undecided_holds_of(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<PaymentReview>, StoreError> {
+        self.check_available()?;
+        let reviews = self.reviews.lock().unwrap();
+        Ok(holds_of(reviews.values().cloned(), user_id, limit))
     }
 
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
