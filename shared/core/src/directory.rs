@@ -275,19 +275,14 @@ impl ChannelDirectory {
         let (Some(paid), Some(currency)) = (price_amount, price_currency) else {
             return Err(TierMismatch::PriceMismatch);
         };
-        entry
-            .tiers
-            .iter()
-            .filter(|tier| tier.price_currency.eq_ignore_ascii_case(currency.trim()))
+        offered(entry, currency, tier_seconds)
             // The tier the order names sells at its price or more: a buyer who paid more
             // (the price fell while the invoice was open) gets it, and the owner hears
             // of the surplus. Without a named tier, only the price says which it is.
-            .filter(|tier| {
+            .filter(|(tier, _)| {
                 price_matches(self.tolerance_percent, tier.price_amount, paid)
                     || (tier_seconds.is_some() && paid > tier.price_amount)
             })
-            .filter_map(|tier| Some((tier, tier.access()?)))
-            .filter(|(_, access)| tier_seconds.is_none_or(|seconds| access.seconds() == seconds))
             .min_by(|(a, _), (b, _)| {
                 (a.price_amount - paid)
                     .abs()
@@ -317,14 +312,8 @@ impl ChannelDirectory {
         if entry.partial != PartialPolicy::Prorate || arrived <= 0.0 {
             return None;
         }
-        let currency = price_currency?.trim();
-        let (tier, full) = entry
-            .tiers
-            .iter()
-            .filter(|tier| tier.price_currency.eq_ignore_ascii_case(currency))
-            .filter(|tier| tier.price_amount > arrived)
-            .filter_map(|tier| Some((tier, tier.access()?)))
-            .filter(|(_, access)| tier_seconds.is_none_or(|seconds| access.seconds() == seconds))
+        let (tier, full) = offered(entry, price_currency?, tier_seconds)
+            .filter(|(tier, _)| tier.price_amount > arrived)
             .min_by(|(a, _), (b, _)| a.price_amount.total_cmp(&b.price_amount))?;
         let share = arrived / tier.price_amount;
         let minutes = (full.seconds() as f64 * share / 60.0).floor() as u64;
@@ -346,6 +335,21 @@ impl ChannelDirectory {
                 .is_some_and(|access| access.seconds() == seconds)
         })
     }
+}
+
+/// A channel's tiers in `currency` with their lengths: the one `tier_seconds` long when
+/// the order names one, else all (what a payment may have bought, before its price).
+fn offered<'a>(
+    entry: &'a ChannelEntry,
+    currency: &'a str,
+    tier_seconds: Option<u64>,
+) -> impl Iterator<Item = (&'a Tier, AccessDuration)> + 'a {
+    entry
+        .tiers
+        .iter()
+        .filter(move |tier| tier.price_currency.eq_ignore_ascii_case(currency.trim()))
+        .filter_map(|tier| Some((tier, tier.access()?)))
+        .filter(move |(_, access)| tier_seconds.is_none_or(|seconds| access.seconds() == seconds))
 }
 
 fn price_matches(tolerance_percent: f64, tier_price: f64, paid: f64) -> bool {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::UserId;
 use telepay_core::payment::PaymentReview;
-use telepay_core::store::held::holds_of;
+use telepay_core::store::held::{holds_of, oldest_untold};
 use telepay_core::store::{
     Fenced, HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState, StoreError,
 };
@@ -20,6 +20,7 @@ use super::update::{ConditionalUpdate, Update};
 
 const NOT_TOLD: &str = "(attribute_not_exists(told_at) OR attribute_type(told_at, :null))";
 const HOLDS_NOTICE: &str = "notice_lease_token = :token";
+const UNDECIDED: &str = "(attribute_not_exists(decision) OR attribute_type(decision, :null))";
 
 impl DynamoDbStore {
     async fn fenced_notice(
@@ -71,15 +72,7 @@ impl HeldNoticeStore for DynamoDbStore {
                 detail: "the notice claim applied but returned no item".into(),
             }),
             Update::Refused(None) => Ok(NoticeFound::NotFound),
-            Update::Refused(Some(item)) => {
-                let state = notice_state_from_item(&item)?;
-                Ok(match state.told_at {
-                    Some(at) => NoticeFound::Told { at },
-                    None => NoticeFound::Leased {
-                        until: state.lease_until.unwrap_or(claim.now),
-                    },
-                })
-            }
+            Update::Refused(Some(item)) => Ok(notice_state_from_item(&item)?.refused_at(claim.now)),
         }
     }
 
@@ -121,21 +114,18 @@ impl HeldNoticeStore for DynamoDbStore {
         held_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<PaymentId>, StoreError> {
-        let filter = format!(
-            "{NOT_TOLD} AND (attribute_not_exists(decision) OR attribute_type(decision, :null))"
-        );
         let items = self
-            .scan(&self.reviews_table, Some(filter), Vec::new())
+            .scan(
+                &self.reviews_table,
+                Some(format!("{NOT_TOLD} AND {UNDECIDED}")),
+                Vec::new(),
+            )
             .await?;
-        let mut untold = Vec::new();
-        for item in &items {
-            let review = review_from_item(item)?;
-            if review.received_at < held_before {
-                untold.push((review.received_at, review.payment_id));
-            }
-        }
-        untold.sort();
-        Ok(untold.into_iter().take(limit).map(|(_, id)| id).collect())
+        let reviews = items
+            .iter()
+            .map(review_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(oldest_untold(reviews, held_before, limit))
     }
 
     async fn undecided_holds_of(
@@ -143,9 +133,8 @@ impl HeldNoticeStore for DynamoDbStore {
         user_id: UserId,
         limit: usize,
     ) -> Result<Vec<PaymentReview>, StoreError> {
-        let filter = "attribute_not_exists(decision) OR attribute_type(decision, :null)".to_owned();
         let items = self
-            .scan(&self.reviews_table, Some(filter), Vec::new())
+            .scan(&self.reviews_table, Some(UNDECIDED.to_owned()), Vec::new())
             .await?;
         let reviews = items
             .iter()

@@ -55,13 +55,7 @@ impl<DB: SqlDialect> HeldNoticeStore for SqlStore<DB> {
         // Refused: say why from the row as it is.
         Ok(match self.notice_state(claim.payment_id).await? {
             None => NoticeFound::NotFound,
-            Some(NoticeState {
-                told_at: Some(at), ..
-            }) => NoticeFound::Told { at },
-            Some(state) => NoticeFound::Leased {
-                // Changed between the two statements: let the caller come back.
-                until: state.lease_until.unwrap_or(claim.now),
-            },
+            Some(state) => state.refused_at(claim.now),
         })
     }
 

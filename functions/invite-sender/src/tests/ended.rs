@@ -21,20 +21,13 @@ async fn world_with_owner() -> World {
         "owner_chat_id":{OWNER},
         "tiers":[{{"price_amount":3.21,"price_currency":"usd","subscription_days":30}}]}}]}}"#
     );
-    let fake = FakeBotApi::start(TOKEN).await;
-    let telegram = TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
-    let sender = InviteSender::new(
-        MemoryStore::new(),
-        telegram,
+    let world = world_on(
         ChannelDirectory::from_json(&directory).unwrap(),
         fast_settings(),
-    );
-    sender.store.put_payment(record(1));
-    World {
-        fake,
-        sender: Arc::new(sender),
-        queue: MemoryQueue::new(),
-    }
+    )
+    .await;
+    world.sender.store.put_payment(record(1));
+    world
 }
 
 fn key() -> SubscriptionKey {

@@ -28,9 +28,7 @@ fn directory_with_owners() -> ChannelDirectory {
 }
 
 async fn held_world() -> World {
-    let mut world = world_with(fast_settings()).await;
-    Arc::get_mut(&mut world.sender).unwrap().directory = directory_with_owners();
-    world
+    world_on(directory_with_owners(), fast_settings()).await
 }
 
 fn review(reason: HoldReason, ipn: String) -> PaymentReview {

@@ -174,15 +174,12 @@ async fn a_join_request_channel_gets_a_link_that_asks_and_its_owner_hears_of_the
         "admission":"join_request","owner_chat_id":{OWNER},
         "tiers":[{{"price_amount":3.21,"price_currency":"usd","subscription_days":30}}]}}]}}"#
     );
-    let fake = FakeBotApi::start(TOKEN).await;
-    let telegram = TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
-    let sender = InviteSender::new(
-        MemoryStore::new(),
-        telegram,
+    let world = world_on(
         ChannelDirectory::from_json(&directory).unwrap(),
         fast_settings(),
-    );
-    sender.store.put_payment(record(1));
+    )
+    .await;
+    world.sender.store.put_payment(record(1));
     let now = Utc::now();
     let grant = TimeGrant {
         source: GrantSource::Payment(1),
@@ -194,7 +191,7 @@ async fn a_join_request_channel_gets_a_link_that_asks_and_its_owner_hears_of_the
     };
     let key = SubscriptionKey::new(UserId::new(USER).unwrap(), CHANNEL);
     grant_time(
-        &sender.store,
+        &world.sender.store,
         key,
         &grant,
         now,
@@ -202,11 +199,6 @@ async fn a_join_request_channel_gets_a_link_that_asks_and_its_owner_hears_of_the
     )
     .await
     .unwrap();
-    let world = World {
-        fake,
-        sender: Arc::new(sender),
-        queue: MemoryQueue::new(),
-    };
     assert!(world.invoke_one(1).await.is_empty());
 
     let created = world.fake.delivered("createChatInviteLink");

@@ -46,14 +46,18 @@ fn record(payment_id: i64) -> ProcessedPayment {
 }
 
 async fn world_with(settings: InviteSettings) -> World {
-    let fake = FakeBotApi::start(TOKEN).await;
-    let telegram = TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
-    let sender = InviteSender::new(
-        MemoryStore::new(),
-        telegram,
+    world_on(
         ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
         settings,
-    );
+    )
+    .await
+}
+
+/// A sender over `directory` (an owner to tell, another admission), on the fake Bot API.
+async fn world_on(directory: ChannelDirectory, settings: InviteSettings) -> World {
+    let fake = FakeBotApi::start(TOKEN).await;
+    let telegram = TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&fake.url())).unwrap();
+    let sender = InviteSender::new(MemoryStore::new(), telegram, directory, settings);
     World {
         fake,
         sender: Arc::new(sender),

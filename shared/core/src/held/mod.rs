@@ -77,6 +77,18 @@ struct HeldParty {
 }
 
 impl HeldParty {
+    /// What this hold's buyer is told, naming `channel`.
+    fn buyer_text(&self, texts: &BotTexts, review: &PaymentReview, channel: &str) -> String {
+        buyer_text(
+            texts,
+            review.reason,
+            review.payment_id,
+            channel,
+            &self.price,
+            self.paid.as_ref(),
+        )
+    }
+
     /// The channel's name for a buyer, or "the channel" when the order names none we sell.
     fn channel(&self, directory: &ChannelDirectory) -> String {
         self.private_channel_id.map_or_else(
@@ -155,14 +167,7 @@ pub fn buyer_message(
     review: &PaymentReview,
 ) -> String {
     let party = HeldParty::of(review, directory);
-    buyer_text(
-        texts,
-        review.reason,
-        review.payment_id,
-        &party.channel(directory),
-        &party.price,
-        party.paid.as_ref(),
-    )
+    party.buyer_text(texts, review, &party.channel(directory))
 }
 
 /// What became of one recipient's message.
@@ -290,7 +295,7 @@ impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
         let buyer = match party.buyer {
             None => Reach::Nobody,
             Some(user_id) => {
-                let text = buyer_message(self.texts, self.directory, review);
+                let text = party.buyer_text(self.texts, review, &channel);
                 self.message(user_id, &text).await?
             }
         };

@@ -39,12 +39,32 @@ pub enum NoticeFound {
 }
 
 /// A hold's notice state as stored, for operators and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoticeState {
     pub told_at: Option<DateTime<Utc>>,
     /// What reached whom, e.g. `buyer:sent owner:sent`.
     pub told: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
+}
+
+impl NoticeState {
+    /// Why a claim at `now` is refused on this state (the rule every backend's condition
+    /// states; the memory backend applies it directly), or `None` when it may be claimed.
+    pub fn refusal(&self, now: DateTime<Utc>) -> Option<NoticeFound> {
+        if let Some(at) = self.told_at {
+            return Some(NoticeFound::Told { at });
+        }
+        self.lease_until
+            .filter(|until| *until > now)
+            .map(|until| NoticeFound::Leased { until })
+    }
+
+    /// What a conditional claim the backend refused found here: the rule's answer, or,
+    /// when the row changed between the write and this read, a lease to come back to.
+    pub fn refused_at(&self, now: DateTime<Utc>) -> NoticeFound {
+        self.refusal(now)
+            .unwrap_or(NoticeFound::Leased { until: now })
+    }
 }
 
 pub trait HeldNoticeStore: Send + Sync {
@@ -135,6 +155,23 @@ impl<T: HeldNoticeStore + ?Sized> HeldNoticeStore for std::sync::Arc<T> {
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
         (**self).notice_state(payment_id).await
     }
+}
+
+/// The ids of the oldest `limit` of `reviews` (not told ones) received before
+/// `held_before` and not decided: what each backend that filters in code answers
+/// [`HeldNoticeStore::untold_holds`] with.
+pub fn oldest_untold(
+    reviews: impl IntoIterator<Item = PaymentReview>,
+    held_before: DateTime<Utc>,
+    limit: usize,
+) -> Vec<PaymentId> {
+    let mut untold: Vec<_> = reviews
+        .into_iter()
+        .filter(|review| review.received_at < held_before && review.decision.is_none())
+        .map(|review| (review.received_at, review.payment_id))
+        .collect();
+    untold.sort();
+    untold.into_iter().take(limit).map(|(_, id)| id).collect()
 }
 
 /// The newest `limit` of `reviews` (undecided ones) whose order names `user_id`: what

@@ -9,7 +9,9 @@ use super::{MemoryStore, NoticeColumns};
 use crate::ipn::PaymentId;
 use crate::order::UserId;
 use crate::payment::PaymentReview;
-use crate::store::held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState, holds_of};
+use crate::store::held::{
+    HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState, holds_of, oldest_untold,
+};
 use crate::store::{Fenced, StoreError};
 
 impl MemoryStore {
@@ -41,14 +43,11 @@ impl HeldNoticeStore for MemoryStore {
         };
         let mut notices = self.notices.lock().unwrap();
         let columns = notices.entry(claim.payment_id.get()).or_default();
-        if let Some(at) = columns.told_at {
-            return Ok(NoticeFound::Told { at });
-        }
-        if let Some(until) = columns.lease_until.filter(|until| *until > claim.now) {
-            return Ok(NoticeFound::Leased { until });
+        if let Some(refused) = columns.state.refusal(claim.now) {
+            return Ok(refused);
         }
         columns.token = Some(claim.token.clone());
-        columns.lease_until = Some(claim.lease_until);
+        columns.state.lease_until = Some(claim.lease_until);
         Ok(NoticeFound::Claimed(Box::new(review.clone())))
     }
 
@@ -60,10 +59,10 @@ impl HeldNoticeStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<Fenced, StoreError> {
         self.holding_notice(payment_id, token, |columns| {
-            columns.told_at = Some(now);
-            columns.told = Some(told.to_owned());
+            columns.state.told_at = Some(now);
+            columns.state.told = Some(told.to_owned());
             columns.token = None;
-            columns.lease_until = None;
+            columns.state.lease_until = None;
         })
     }
 
@@ -74,7 +73,7 @@ impl HeldNoticeStore for MemoryStore {
     ) -> Result<Fenced, StoreError> {
         self.holding_notice(payment_id, token, |columns| {
             columns.token = None;
-            columns.lease_until = None;
+            columns.state.lease_until = None;
         })
     }
 
@@ -86,18 +85,12 @@ impl HeldNoticeStore for MemoryStore {
         self.check_available()?;
         let reviews = self.reviews.lock().unwrap();
         let notices = self.notices.lock().unwrap();
-        let mut untold: Vec<_> = reviews
-            .values()
-            .filter(|review| review.received_at < held_before && review.decision.is_none())
-            .filter(|review| {
-                notices
-                    .get(&review.payment_id.get())
-                    .is_none_or(|columns| columns.told_at.is_none())
-            })
-            .map(|review| (review.received_at, review.payment_id))
-            .collect();
-        untold.sort();
-        Ok(untold.into_iter().take(limit).map(|(_, id)| id).collect())
+        let not_told = reviews.values().filter(|review| {
+            notices
+                .get(&review.payment_id.get())
+                .is_none_or(|columns| columns.state.told_at.is_none())
+        });
+        Ok(oldest_untold(not_told.cloned(), held_before, limit))
     }
 
     async fn undecided_holds_of(
@@ -116,17 +109,8 @@ impl HeldNoticeStore for MemoryStore {
         if !reviews.contains_key(&payment_id.get()) {
             return Ok(None);
         }
-        let columns = self
-            .notices
-            .lock()
-            .unwrap()
-            .get(&payment_id.get())
-            .cloned()
-            .unwrap_or_default();
-        Ok(Some(NoticeState {
-            told_at: columns.told_at,
-            told: columns.told,
-            lease_until: columns.lease_until,
-        }))
+        let notices = self.notices.lock().unwrap();
+        let columns = notices.get(&payment_id.get());
+        Ok(Some(columns.map(|c| c.state.clone()).unwrap_or_default()))
     }
 }

@@ -40,13 +40,12 @@ pub struct MemoryStore {
     refused_completes: std::sync::atomic::AtomicU32,
 }
 
-/// A review's held-notice columns, beside the review (`held.rs`).
+/// A review's held-notice columns, beside the review (`held.rs`): the state and the
+/// token holding its lease.
 #[derive(Debug, Clone, Default)]
 struct NoticeColumns {
     token: Option<String>,
-    lease_until: Option<DateTime<Utc>>,
-    told_at: Option<DateTime<Utc>>,
-    told: Option<String>,
+    state: super::held::NoticeState,
 }
 
 /// An unreadable subscription row and its due time.
