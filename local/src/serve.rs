@@ -22,7 +22,9 @@ use telepay_core::chain::{BotStages, ChainSettings, StageQueues, Stages};
 use telepay_core::invite::InviteSender;
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
-use telepay_core::store::{BotStore, IngressStore, PaymentStore, SubscriptionStore};
+use telepay_core::store::{
+    BotStore, IngressStore, PaymentStore, PaymentWatchStore, SubscriptionStore,
+};
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::config::{Environment, ProcessEnvironment};
 use telepay_shared::nowpayments::NowPaymentsInvoices;
@@ -249,7 +251,7 @@ fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
     }
 }
 
-async fn receive_ipn<S: IngressStore + SubscriptionStore, Q: MessageQueue>(
+async fn receive_ipn<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>(
     State(webhook): State<Arc<PaymentWebhook<S, Q>>>,
     method: Method,
     uri: Uri,

@@ -15,6 +15,9 @@ use telepay_core::store::{
     ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, Resolution, Resolved,
     StoreError, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
 };
+use telepay_core::store::{
+    NewWatch, PaymentWatch, PaymentWatchStore, Settlement, WatchClaim, WatchFound, Watched,
+};
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 
 use crate::config::StoreConfig;
@@ -56,8 +59,12 @@ impl AnyStore {
                     Some(table) => store.with_subscriptions_table(table),
                     None => store,
                 };
-                Self::DynamoDb(match &tables.bot {
+                let store = match &tables.bot {
                     Some(table) => store.with_bot_table(table),
+                    None => store,
+                };
+                Self::DynamoDb(match &tables.watches {
+                    Some(table) => store.with_watches_table(table),
                     None => store,
                 })
             }
@@ -358,5 +365,48 @@ impl HeldNoticeStore for AnyStore {
 
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
         delegate!(self, s => s.notice_state(payment_id).await)
+    }
+}
+
+impl PaymentWatchStore for AnyStore {
+    async fn watch_payment(&self, watch: &NewWatch) -> Result<Watched, StoreError> {
+        timed_write!("watch_payment", self, s => s.watch_payment(watch).await)
+    }
+
+    async fn due_watches(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentWatch>, StoreError> {
+        delegate!(self, s => s.due_watches(now, limit).await)
+    }
+
+    async fn claim_watch(&self, claim: &WatchClaim) -> Result<WatchFound, StoreError> {
+        timed_write!("claim_watch", self, s => s.claim_watch(claim).await)
+    }
+
+    async fn postpone_watch(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+        last_status: &str,
+        next_check_at: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        timed_write!("postpone_watch", self, s => s.postpone_watch(payment_id, token, last_status, next_check_at).await)
+    }
+
+    async fn settle_watch(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+        settlement: Settlement,
+        last_status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        timed_write!("settle_watch", self, s => s.settle_watch(payment_id, token, settlement, last_status, now).await)
+    }
+
+    async fn watch_of(&self, payment_id: PaymentId) -> Result<Option<PaymentWatch>, StoreError> {
+        delegate!(self, s => s.watch_of(payment_id).await)
     }
 }

@@ -19,6 +19,7 @@ use telepay_core::signature::IpnSecret;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::dynamodb::{
     DynamoDbStore, create_bot_table, create_subscriptions_table, create_tables,
+    create_watches_table,
 };
 use telepay_shared::sqs::SqsQueue;
 
@@ -58,6 +59,7 @@ pub struct MotoResources {
     pub reviews_table: String,
     pub subscriptions_table: String,
     pub bot_table: String,
+    pub watches_table: String,
     pub queue_url: String,
 }
 
@@ -79,6 +81,10 @@ impl MotoResources {
         create_bot_table(&dynamodb, &bot_table)
             .await
             .expect("moto creates the bot table");
+        let watches_table = unique("payment_watches");
+        create_watches_table(&dynamodb, &watches_table)
+            .await
+            .expect("moto creates the watches table");
         let queue_url = sqs
             .create_queue()
             .queue_name(unique("processor"))
@@ -94,6 +100,7 @@ impl MotoResources {
             reviews_table,
             subscriptions_table,
             bot_table,
+            watches_table,
             queue_url,
         }
     }
@@ -106,6 +113,7 @@ impl MotoResources {
         )
         .with_subscriptions_table(&self.subscriptions_table)
         .with_bot_table(&self.bot_table)
+        .with_watches_table(&self.watches_table)
     }
 
     pub fn queue(&self) -> SqsQueue {

@@ -20,8 +20,9 @@ use telepay_core::store::InviteCompletion;
 use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
-    ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, NoticeClaim, NoticeFound,
-    ProcessedMark, Recorded, Reopened, Resolution, Resolved,
+    ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, NewWatch, NoticeClaim, NoticeFound,
+    ProcessedMark, Recorded, Reopened, Resolution, Resolved, Settlement, WatchClaim, WatchFound,
+    Watched,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbStore;
@@ -303,6 +304,235 @@ mod cases {
             NoticeFound::Claimed(_)
         ));
         assert_eq!(store.notice_state(id(7)).await.unwrap().unwrap().told, None);
+    }
+
+    fn new_watch(payment_id: i64, seen: DateTime<Utc>, due: DateTime<Utc>) -> NewWatch {
+        NewWatch {
+            payment_id: id(payment_id),
+            user_id: SAMPLE_USER_ID,
+            channel_id: SAMPLE_CHANNEL_ID,
+            status: "waiting".into(),
+            seen_at: seen,
+            first_check_at: due,
+        }
+    }
+
+    fn watch_claim(payment_id: i64, token: &str, now: DateTime<Utc>) -> WatchClaim {
+        WatchClaim {
+            payment_id: id(payment_id),
+            token: token.into(),
+            lease_until: now + TimeDelta::minutes(2),
+            now,
+        }
+    }
+
+    pub async fn a_watch_is_written_once_and_checked_by_one_when_due<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        let due = t + TimeDelta::minutes(20);
+        assert_eq!(
+            store.claim_watch(&watch_claim(7, "a", due)).await.unwrap(),
+            WatchFound::NotFound
+        );
+        assert_eq!(
+            store.watch_payment(&new_watch(7, t, due)).await.unwrap(),
+            Watched::New
+        );
+        let mut later_ipn = new_watch(7, t + TimeDelta::minutes(1), due + TimeDelta::hours(1));
+        later_ipn.status = "confirming".into();
+        assert_eq!(
+            store.watch_payment(&later_ipn).await.unwrap(),
+            Watched::Already,
+            "a later in-flight IPN changes nothing"
+        );
+        assert_eq!(
+            store.claim_watch(&watch_claim(7, "a", t)).await.unwrap(),
+            WatchFound::NotDue { at: due }
+        );
+        match store.claim_watch(&watch_claim(7, "a", due)).await.unwrap() {
+            WatchFound::Claimed(watch) => {
+                assert_eq!(
+                    (
+                        watch.last_status.as_str(),
+                        watch.first_seen_at,
+                        watch.checks
+                    ),
+                    ("waiting", t, 0)
+                );
+                assert_eq!(
+                    (watch.user_id, watch.channel_id),
+                    (SAMPLE_USER_ID, SAMPLE_CHANNEL_ID)
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            store.claim_watch(&watch_claim(7, "b", due)).await.unwrap(),
+            WatchFound::Leased { .. }
+        ));
+        let next = due + TimeDelta::minutes(20);
+        assert_eq!(
+            store
+                .postpone_watch(id(7), "b", "confirming", next)
+                .await
+                .unwrap(),
+            Fenced::LeaseLost,
+            "only the holder records its check"
+        );
+        assert_eq!(
+            store
+                .postpone_watch(id(7), "a", "confirming", next)
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        let watch = store.watch_of(id(7)).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                watch.last_status.as_str(),
+                watch.checks,
+                watch.next_check_at
+            ),
+            ("confirming", 1, next)
+        );
+        assert_eq!((watch.settled, watch.lease_until), (None, None));
+        assert_eq!(
+            store.claim_watch(&watch_claim(7, "c", due)).await.unwrap(),
+            WatchFound::NotDue { at: next }
+        );
+        assert_eq!(store.watch_of(id(8)).await.unwrap(), None);
+    }
+
+    pub async fn a_lapsed_check_is_taken_over_and_a_settled_watch_stays_settled<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        store.watch_payment(&new_watch(7, t, t)).await.unwrap();
+        assert!(matches!(
+            store
+                .claim_watch(&watch_claim(7, "crashed", t))
+                .await
+                .unwrap(),
+            WatchFound::Claimed(_)
+        ));
+        let after = t + TimeDelta::minutes(3);
+        assert!(matches!(
+            store
+                .claim_watch(&watch_claim(7, "next", after))
+                .await
+                .unwrap(),
+            WatchFound::Claimed(_)
+        ));
+        assert_eq!(
+            store
+                .settle_watch(id(7), "crashed", Settlement::Unpaid, "expired", after)
+                .await
+                .unwrap(),
+            Fenced::LeaseLost
+        );
+        assert_eq!(
+            store
+                .settle_watch(id(7), "next", Settlement::Recovered, "finished", after)
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        let much_later = after + TimeDelta::days(1);
+        assert_eq!(
+            store
+                .claim_watch(&watch_claim(7, "again", much_later))
+                .await
+                .unwrap(),
+            WatchFound::Settled(Settlement::Recovered)
+        );
+        assert_eq!(
+            store
+                .postpone_watch(id(7), "next", "waiting", much_later)
+                .await
+                .unwrap(),
+            Fenced::LeaseLost,
+            "settled is final"
+        );
+        let watch = store.watch_of(id(7)).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                watch.settled,
+                watch.settled_at,
+                watch.last_status.as_str(),
+                watch.checks
+            ),
+            (Some(Settlement::Recovered), Some(after), "finished", 1)
+        );
+        assert!(store.due_watches(much_later, 10).await.unwrap().is_empty());
+    }
+
+    pub async fn thirty_two_concurrent_watches_and_checks_have_one_winner<B: Backend>() {
+        let store = Arc::new(B::fresh().await);
+        let t = now();
+        let writes: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.watch_payment(&new_watch(9, t, t)).await })
+            })
+            .collect();
+        let mut new = 0;
+        for write in writes {
+            if write.await.unwrap().expect("the backend answers") == Watched::New {
+                new += 1;
+            }
+        }
+        assert_eq!(new, 1, "one watch is written");
+        let claims: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .claim_watch(&watch_claim(9, &format!("w{n}"), t))
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for claim in claims {
+            match claim.await.unwrap().expect("the backend answers") {
+                WatchFound::Claimed(_) => winners += 1,
+                WatchFound::Leased { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(winners, 1, "exactly one pass checks a payment at a time");
+    }
+
+    pub async fn due_watches_are_listed_longest_due_first_without_settled_leased_or_later<
+        B: Backend,
+    >() {
+        let store = B::fresh().await;
+        let t = now();
+        let minutes = |m: i64| t + TimeDelta::minutes(m);
+        for (payment, due) in [
+            (1, minutes(-5)),
+            (2, minutes(-30)),
+            (3, minutes(-10)),
+            (4, minutes(-20)),
+            (5, minutes(10)),
+        ] {
+            store
+                .watch_payment(&new_watch(payment, minutes(-60), due))
+                .await
+                .unwrap();
+        }
+        // 3 is being checked; 4 is settled; 5 is not due yet.
+        store.claim_watch(&watch_claim(3, "live", t)).await.unwrap();
+        store.claim_watch(&watch_claim(4, "done", t)).await.unwrap();
+        store
+            .settle_watch(id(4), "done", Settlement::Arrived, "finished", t)
+            .await
+            .unwrap();
+        let due = store.due_watches(t, 10).await.unwrap();
+        let ids: Vec<i64> = due.iter().map(|w| w.payment_id.get()).collect();
+        assert_eq!(ids, vec![2, 1]);
+        let one = store.due_watches(t, 1).await.unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].payment_id, id(2));
     }
 
     pub async fn thirty_two_concurrent_notice_claims_have_one_winner<B: Backend>() {
@@ -1158,6 +1388,10 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn thirty_two_concurrent_notice_claims_have_one_winner() { cases::thirty_two_concurrent_notice_claims_have_one_winner::<Store>().await }
             #[tokio::test] async fn untold_holds_are_listed_oldest_first_without_told_or_decided() { cases::untold_holds_are_listed_oldest_first_without_told_or_decided::<Store>().await }
             #[tokio::test] async fn a_buyers_undecided_holds_are_listed_newest_first() { cases::a_buyers_undecided_holds_are_listed_newest_first::<Store>().await }
+            #[tokio::test] async fn a_watch_is_written_once_and_checked_by_one_when_due() { cases::a_watch_is_written_once_and_checked_by_one_when_due::<Store>().await }
+            #[tokio::test] async fn a_lapsed_check_is_taken_over_and_a_settled_watch_stays_settled() { cases::a_lapsed_check_is_taken_over_and_a_settled_watch_stays_settled::<Store>().await }
+            #[tokio::test] async fn thirty_two_concurrent_watches_and_checks_have_one_winner() { cases::thirty_two_concurrent_watches_and_checks_have_one_winner::<Store>().await }
+            #[tokio::test] async fn due_watches_are_listed_longest_due_first_without_settled_leased_or_later() { cases::due_watches_are_listed_longest_due_first_without_settled_leased_or_later::<Store>().await }
         }
     )*};
 }

@@ -95,6 +95,15 @@ impl PaymentStatus {
     pub fn grants_access(self) -> bool {
         self == Self::Finished
     }
+
+    /// Money may be on its way: NOWPayments has more to say about this payment. Such a
+    /// payment is watched until its outcome is known ([`crate::recovery`]).
+    pub fn is_under_way(self) -> bool {
+        matches!(
+            self,
+            Self::Waiting | Self::Confirming | Self::Confirmed | Self::Sending
+        )
+    }
 }
 
 impl FromStr for PaymentStatus {

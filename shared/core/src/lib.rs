@@ -18,6 +18,7 @@ pub mod payment;
 pub mod processor;
 pub mod queue;
 pub mod reconcile;
+pub mod recovery;
 pub mod review;
 pub mod signature;
 pub mod store;

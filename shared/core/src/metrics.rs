@@ -49,6 +49,10 @@ pub mod stage {
     /// Every held payment's notice (`told`, `duplicate`, `lease_lost`, `not_found`,
     /// `retry`).
     pub const HELD_NOTICE: &str = "HeldNoticeOutcome";
+    /// Every watched payment the recovery pass checked (`recovered`, `arrived`, `unpaid`,
+    /// `gave_up`, `under_way`, `unavailable`, `refused`, `lease_lost`), counted by how
+    /// many took it.
+    pub const RECOVERY: &str = "RecoveryOutcome";
 
     pub const ALL: &[&str] = &[
         IPN,
@@ -59,6 +63,7 @@ pub mod stage {
         BOT,
         ADMISSION,
         HELD_NOTICE,
+        RECOVERY,
     ];
 }
 
@@ -105,6 +110,14 @@ pub mod signal {
     pub const BOT_UPDATE_FAILED: &str = "BotUpdateFailed";
     pub const INVOICE_REFUSED: &str = "InvoiceRefused";
     pub const BOT_RIGHTS_LOST: &str = "BotRightsLost";
+    /// A payment NOWPayments reports paid that no IPN had brought in: the recovery pass
+    /// admitted it. Any is an alarm: the IPN callback is broken.
+    pub const IPN_RECOVERED: &str = "IpnRecovered";
+    /// NOWPayments refused the recovery pass's question (the API key): nothing can be
+    /// recovered until it is fixed.
+    pub const RECOVERY_REFUSED: &str = "RecoveryRefused";
+    /// A watched payment still not final after the watch period: an operator looks.
+    pub const RECOVERY_GAVE_UP: &str = "RecoveryGaveUp";
 
     /// The signals that are readings (gauges) rather than counts.
     pub const READINGS: &[&str] = &[
@@ -147,6 +160,9 @@ pub mod signal {
         BOT_UPDATE_FAILED,
         INVOICE_REFUSED,
         BOT_RIGHTS_LOST,
+        IPN_RECOVERED,
+        RECOVERY_REFUSED,
+        RECOVERY_GAVE_UP,
     ];
 }
 

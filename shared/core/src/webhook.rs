@@ -8,7 +8,7 @@
 //! Tests: `functions/np-webhook/src/tests.rs` (the handler), `tests/tests/bad_input.rs` and
 //! `tests/tests/webhook_moto.rs`.
 
-use chrono::SubsecRound;
+use chrono::{SubsecRound, TimeDelta};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -23,8 +23,11 @@ use crate::payment::{
     HoldReason, PaymentReview, ProcessedPayment, Purchase, RecordState, payload_hash,
 };
 use crate::queue::{MessageQueue, ProcessorMessage};
+use crate::recovery::FIRST_CHECK_AFTER;
 use crate::signature::{IpnSecret, verify};
-use crate::store::{Held, IngressStore, Recorded, SubscriptionStore};
+use crate::store::{
+    Held, IngressStore, NewWatch, PaymentWatchStore, Recorded, SubscriptionStore, Watched,
+};
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey};
 
 /// NOWPayments bodies are ~1 KiB; anything near this is not an IPN.
@@ -48,7 +51,10 @@ pub enum WebhookOutcome {
     Queued,
     /// Already processed: nothing to do.
     Duplicate,
-    /// A status that grants nothing (waiting, confirming, ...).
+    /// A payment under way (waiting, confirming, confirmed, sending): nothing granted
+    /// yet; it is watched, and asked about if its finish never arrives.
+    Watched,
+    /// A status that grants nothing and needs no watch (failed, expired).
     Ignored,
     /// Finished but needs a human: one `payment_reviews` entry.
     Held,
@@ -65,7 +71,12 @@ pub enum WebhookOutcome {
 impl WebhookOutcome {
     pub fn status(self) -> u16 {
         match self {
-            Self::Queued | Self::Duplicate | Self::Ignored | Self::Held | Self::Refunded => 200,
+            Self::Queued
+            | Self::Duplicate
+            | Self::Watched
+            | Self::Ignored
+            | Self::Held
+            | Self::Refunded => 200,
             Self::BadRequest => 400,
             Self::BadSignature => 401,
             Self::MethodNotAllowed => 405,
@@ -79,6 +90,7 @@ impl WebhookOutcome {
         match self {
             Self::Queued => "queued",
             Self::Duplicate => "duplicate",
+            Self::Watched => "watched",
             Self::Ignored => "ignored",
             Self::Held => "held",
             Self::Refunded => "refunded",
@@ -95,9 +107,9 @@ impl WebhookOutcome {
     }
 }
 
-/// Everything the webhook needs, built once at cold start.
-pub struct PaymentWebhook<S, Q> {
-    pub secret: IpnSecret,
+/// What decides a verified IPN (or NOWPayments' own answer about a payment, for the
+/// recovery pass): everything the webhook holds but the secret.
+pub struct PaymentIngress<S, Q> {
     pub directory: ChannelDirectory,
     pub store: S,
     pub processor_queue: Q,
@@ -107,6 +119,52 @@ pub struct PaymentWebhook<S, Q> {
     /// Where a held payment's notice goes (the invite queue): its buyer and owner are
     /// told ([`crate::held`]). `None` only in tests of other paths.
     pub notice_queue: Option<Q>,
+    /// An in-flight payment is first asked about this long after its first IPN, if its
+    /// finish has not arrived by then ([`crate::recovery`]).
+    pub first_check_after: TimeDelta,
+}
+
+/// Everything the webhook needs, built once at cold start: the secret that makes a body
+/// an IPN, and the ingress that decides it. Reads through to the ingress's fields.
+pub struct PaymentWebhook<S, Q> {
+    pub secret: IpnSecret,
+    pub ingress: PaymentIngress<S, Q>,
+}
+
+impl<S, Q> std::ops::Deref for PaymentWebhook<S, Q> {
+    type Target = PaymentIngress<S, Q>;
+    fn deref(&self) -> &Self::Target {
+        &self.ingress
+    }
+}
+
+impl<S, Q> std::ops::DerefMut for PaymentWebhook<S, Q> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.ingress
+    }
+}
+
+/// What the ingress decided, and whether this call made the decision (the first to
+/// record, hold, watch or refund it) or found it made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub outcome: WebhookOutcome,
+    pub first: bool,
+}
+
+impl Admission {
+    fn first(outcome: WebhookOutcome) -> Self {
+        Self {
+            outcome,
+            first: true,
+        }
+    }
+    fn again(outcome: WebhookOutcome) -> Self {
+        Self {
+            outcome,
+            first: false,
+        }
+    }
 }
 
 /// A finished IPN's verdict before anything is written.
@@ -115,32 +173,34 @@ enum Verdict {
     Hold(HoldReason),
 }
 
-impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> {
+impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
+    PaymentWebhook<S, Q>
+{
     pub fn new(secret: IpnSecret, directory: ChannelDirectory, store: S, queue: Q) -> Self {
         Self {
             secret,
-            directory,
-            store,
-            processor_queue: queue,
-            lifecycle: LifecycleSettings::default(),
-            clock: system_clock(),
-            notice_queue: None,
+            ingress: PaymentIngress::new(directory, store, queue),
         }
     }
 
     /// Held payments are told through `queue` (the invite queue).
     pub fn with_notice_queue(mut self, queue: Q) -> Self {
-        self.notice_queue = Some(queue);
+        self.ingress = self.ingress.with_notice_queue(queue);
         self
     }
 
     pub fn with_lifecycle(mut self, lifecycle: LifecycleSettings) -> Self {
-        self.lifecycle = lifecycle;
+        self.ingress = self.ingress.with_lifecycle(lifecycle);
         self
     }
 
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
+        self.ingress = self.ingress.with_clock(clock);
+        self
+    }
+
+    pub fn with_first_check_after(mut self, after: TimeDelta) -> Self {
+        self.ingress.first_check_after = after;
         self
     }
 
@@ -176,10 +236,51 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 return WebhookOutcome::BadRequest;
             }
         };
+        tracing::Span::current().record("payment_id", ipn.payment_id.get());
+        self.ingress.admit(&ipn, request.body).await.outcome
+    }
+}
+
+impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
+    PaymentIngress<S, Q>
+{
+    pub fn new(directory: ChannelDirectory, store: S, queue: Q) -> Self {
+        Self {
+            directory,
+            store,
+            processor_queue: queue,
+            lifecycle: LifecycleSettings::default(),
+            clock: system_clock(),
+            notice_queue: None,
+            first_check_after: FIRST_CHECK_AFTER,
+        }
+    }
+
+    /// Held payments are told through `queue` (the invite queue).
+    pub fn with_notice_queue(mut self, queue: Q) -> Self {
+        self.notice_queue = Some(queue);
+        self
+    }
+
+    pub fn with_lifecycle(mut self, lifecycle: LifecycleSettings) -> Self {
+        self.lifecycle = lifecycle;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The decision on a payment NOWPayments vouched for (a signed IPN, or its answer to
+    /// a status question), `body` as it came: one conditional write decides it.
+    pub async fn admit(&self, ipn: &Ipn, body: &[u8]) -> Admission {
         let payment_id = ipn.payment_id.get();
-        tracing::Span::current().record("payment_id", payment_id);
         if ipn.payment_status == PaymentStatus::Refunded {
-            return self.refund(&ipn).await;
+            return self.refund(ipn).await;
+        }
+        if ipn.payment_status.is_under_way() {
+            return self.watch(ipn).await;
         }
         // Money arrived short (`partially_paid`): never ignored; held and told, or
         // prorated where the channel says so.
@@ -190,11 +291,42 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 status = ipn.payment_status.as_str(),
                 "IPN ignored"
             );
-            return WebhookOutcome::Ignored;
+            return Admission::again(WebhookOutcome::Ignored);
         }
-        match self.verdict(&ipn) {
-            Verdict::Hold(reason) => self.hold(&ipn, reason, request.body).await,
-            Verdict::Grant(record) => self.grant(&ipn, &record).await,
+        match self.verdict(ipn) {
+            Verdict::Hold(reason) => self.hold(ipn, reason, body).await,
+            Verdict::Grant(record) => self.grant(ipn, &record).await,
+        }
+    }
+
+    /// Watches a payment under way, so that its finish is asked about if its IPN never
+    /// comes. A store failure is a 500: NOWPayments retries, nothing is dropped.
+    async fn watch(&self, ipn: &Ipn) -> Admission {
+        let payment_id = ipn.payment_id.get();
+        let order = OrderRef::parse(ipn.order_id.as_deref()).ok();
+        let now = self.clock.now().trunc_subsecs(3);
+        let watch = NewWatch {
+            payment_id: ipn.payment_id,
+            user_id: order.as_ref().map_or(0, |o| o.user_id.get()),
+            channel_id: order.as_ref().map_or(0, |o| o.channel_id.get()),
+            status: ipn.payment_status.as_str().to_owned(),
+            seen_at: now,
+            first_check_at: now + self.first_check_after,
+        };
+        match self.store.watch_payment(&watch).await {
+            Ok(Watched::New) => {
+                info!(
+                    payment_id,
+                    status = watch.status,
+                    "payment under way: watched"
+                );
+                Admission::first(WebhookOutcome::Watched)
+            }
+            Ok(Watched::Already) => Admission::again(WebhookOutcome::Watched),
+            Err(err) => {
+                error!(payment_id, error = %err, "could not watch a payment under way");
+                Admission::again(WebhookOutcome::Unavailable)
+            }
         }
     }
 
@@ -269,7 +401,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
     }
 
     /// Takes a refunded payment's time out of its buyer's subscription, once.
-    async fn refund(&self, ipn: &Ipn) -> WebhookOutcome {
+    async fn refund(&self, ipn: &Ipn) -> Admission {
         let payment_id = ipn.payment_id.get();
         let channel = OrderRef::parse(ipn.order_id.as_deref())
             .ok()
@@ -286,7 +418,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 "refund for an order no channel in the directory matches; nothing to take back"
             );
             metrics::count(signal::REFUND_UNMATCHED);
-            return WebhookOutcome::Ignored;
+            return Admission::again(WebhookOutcome::Ignored);
         };
         let source = GrantSource::Payment(payment_id);
         let now = self.clock.now();
@@ -298,11 +430,11 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                     "payment refunded: its time is taken back; its payout is NOT reversed automatically"
                 );
                 metrics::count(signal::PAYMENT_REFUNDED);
-                WebhookOutcome::Refunded
+                Admission::first(WebhookOutcome::Refunded)
             }
             Ok(Refunded::Already) => {
                 info!(payment_id, "refund already applied");
-                WebhookOutcome::Duplicate
+                Admission::again(WebhookOutcome::Duplicate)
             }
             Ok(Refunded::AheadOfGrant) => {
                 warn!(
@@ -310,16 +442,16 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                     "refund for a payment not granted yet (held, or not processed yet): recorded; it will be neither granted, paid out nor invited"
                 );
                 metrics::count(signal::REFUND_WITHOUT_GRANT);
-                WebhookOutcome::Refunded
+                Admission::first(WebhookOutcome::Refunded)
             }
             Err(err) => {
                 error!(payment_id, error = %err, "could not apply the refund");
-                WebhookOutcome::Unavailable
+                Admission::again(WebhookOutcome::Unavailable)
             }
         }
     }
 
-    async fn hold(&self, ipn: &Ipn, reason: HoldReason, body: &[u8]) -> WebhookOutcome {
+    async fn hold(&self, ipn: &Ipn, reason: HoldReason, body: &[u8]) -> Admission {
         let payment_id = ipn.payment_id.get();
         let review = PaymentReview {
             payment_id: ipn.payment_id,
@@ -329,7 +461,7 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
             decision: None,
             decided_at: None,
         };
-        match self.store.hold_for_review(&review).await {
+        let first = match self.store.hold_for_review(&review).await {
             Ok(Held::New) => {
                 metrics::held(reason.as_str());
                 warn!(
@@ -337,36 +469,48 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                     reason = reason.as_str(),
                     "payment held for review"
                 );
+                true
             }
             Ok(Held::AlreadyHeld) => {
                 info!(payment_id, reason = reason.as_str(), "payment already held");
+                false
             }
             Err(err) => {
                 error!(payment_id, error = %err, "could not hold payment for review");
-                return WebhookOutcome::Unavailable;
+                return Admission::again(WebhookOutcome::Unavailable);
             }
-        }
+        };
+        let held = Admission {
+            outcome: WebhookOutcome::Held,
+            first,
+        };
         // Queued again on every repeat of the IPN: the notice dedupes on the review, and
         // a crash between the hold and this send is healed by NOWPayments' retry.
         let Some(queue) = &self.notice_queue else {
-            return WebhookOutcome::Held;
+            return held;
         };
         let notice = HoldNoticeRequest::new(ipn.payment_id).to_json();
         match queue.send(ipn.payment_id, &notice).await {
-            Ok(()) => WebhookOutcome::Held,
+            Ok(()) => held,
             Err(err) => {
                 // The hold stands; NOWPayments' retry queues the notice again.
                 error!(payment_id, error = %err, "could not queue the held payment's notice");
-                WebhookOutcome::Unavailable
+                Admission {
+                    outcome: WebhookOutcome::Unavailable,
+                    first,
+                }
             }
         }
     }
 
-    async fn grant(&self, ipn: &Ipn, record: &ProcessedPayment) -> WebhookOutcome {
+    async fn grant(&self, ipn: &Ipn, record: &ProcessedPayment) -> Admission {
         let payment_id = ipn.payment_id.get();
         let fallback_purchase = record.purchase.as_ref().expect("granted records carry one");
-        let message = match self.store.record_accepted(record).await {
-            Ok(Recorded::New) => ProcessorMessage::from_record(record, fallback_purchase),
+        let (message, first) = match self.store.record_accepted(record).await {
+            Ok(Recorded::New) => (
+                ProcessorMessage::from_record(record, fallback_purchase),
+                true,
+            ),
             Ok(Recorded::Existing(stored)) => {
                 if stored.payload_hash.is_some() && stored.payload_hash != record.payload_hash {
                     error!(
@@ -377,11 +521,14 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 }
                 if stored.processed || stored.state != RecordState::Accepted {
                     info!(payment_id, state = stored.state.as_str(), "duplicate IPN");
-                    return WebhookOutcome::Duplicate;
+                    return Admission::again(WebhookOutcome::Duplicate);
                 }
                 // Recorded before but the processor has not finished: the earlier send may
                 // have failed, so send again; the processor is idempotent.
-                ProcessorMessage::from_record(&stored, fallback_purchase)
+                (
+                    ProcessorMessage::from_record(&stored, fallback_purchase),
+                    false,
+                )
             }
             Err(err) => {
                 // Verified and priced, but not written: the processor writes it (one
@@ -389,7 +536,10 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
                 // dropped), so an outage longer than NOWPayments' retries loses nothing.
                 warn!(payment_id, error = %err, "could not record payment; the processor records it");
                 metrics::count(signal::IPN_QUEUED_UNRECORDED);
-                ProcessorMessage::unrecorded(record, fallback_purchase)
+                (
+                    ProcessorMessage::unrecorded(record, fallback_purchase),
+                    true,
+                )
             }
         };
         match self
@@ -399,12 +549,18 @@ impl<S: IngressStore + SubscriptionStore, Q: MessageQueue> PaymentWebhook<S, Q> 
         {
             Ok(()) => {
                 info!(payment_id, "payment queued for processing");
-                WebhookOutcome::Queued
+                Admission {
+                    outcome: WebhookOutcome::Queued,
+                    first,
+                }
             }
             Err(err) => {
                 // The record stays accepted-not-processed: NOWPayments' retry re-sends.
                 error!(payment_id, error = %err, "could not queue payment");
-                WebhookOutcome::Unavailable
+                Admission {
+                    outcome: WebhookOutcome::Unavailable,
+                    first,
+                }
             }
         }
     }

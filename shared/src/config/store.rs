@@ -9,6 +9,7 @@ pub const PAYMENTS_TABLE: &str = "TELEPAY_PAYMENTS_TABLE";
 pub const REVIEWS_TABLE: &str = "TELEPAY_REVIEWS_TABLE";
 pub const SUBSCRIPTIONS_TABLE: &str = "TELEPAY_SUBSCRIPTIONS_TABLE";
 pub const BOT_TABLE: &str = "TELEPAY_BOT_TABLE";
+pub const WATCHES_TABLE: &str = "TELEPAY_WATCHES_TABLE";
 pub const STORE_BACKEND: &str = "TELEPAY_STORE_BACKEND";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const SQLITE_PATH: &str = "TELEPAY_SQLITE_PATH";
@@ -46,6 +47,17 @@ impl StoreConfig {
         Ok(config)
     }
 
+    /// The store of a function that watches payments under way (np-webhook, the
+    /// reconciler's recovery pass): on DynamoDB it needs the watches table.
+    pub fn watching(self) -> Result<Self, ConfigError> {
+        if let Self::DynamoDb(tables) = &self
+            && tables.watches.is_none()
+        {
+            return Err(ConfigError::Missing(WATCHES_TABLE));
+        }
+        Ok(self)
+    }
+
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         let backend = env.get(STORE_BACKEND).unwrap_or_default();
         match backend.trim() {
@@ -71,6 +83,8 @@ pub struct TableNames {
     pub subscriptions: Option<String>,
     /// The bot's once-records (the bot webhook and its re-check).
     pub bot: Option<String>,
+    /// Payments under way, watched until their outcome is known.
+    pub watches: Option<String>,
 }
 
 impl TableNames {
@@ -80,6 +94,7 @@ impl TableNames {
             reviews: env.required(REVIEWS_TABLE)?,
             subscriptions: env.optional(SUBSCRIPTIONS_TABLE),
             bot: env.optional(BOT_TABLE),
+            watches: env.optional(WATCHES_TABLE),
         })
     }
 }

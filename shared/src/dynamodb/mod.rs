@@ -22,6 +22,7 @@ mod store;
 mod subscriptions;
 mod tables;
 mod update;
+mod watches;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,7 @@ use telepay_core::store::{Fenced, InviteLease, StoreError};
 
 pub use tables::{
     DUE_INDEX, DUE_SHARDS, create_bot_table, create_subscriptions_table, create_tables,
+    create_watches_table,
 };
 
 use error::unavailable;
@@ -49,6 +51,7 @@ pub struct DynamoDbStore {
     subscriptions_table: Option<String>,
     /// Only the bot webhook and its re-check need it.
     bot_table: Option<String>,
+    watches_table: Option<String>,
     /// Items read by Scans and Queries (their ScannedCount): what listings cost.
     items_read: Arc<AtomicU64>,
 }
@@ -57,6 +60,12 @@ impl DynamoDbStore {
     pub(super) fn bot_table(&self) -> Result<&str, StoreError> {
         self.bot_table.as_deref().ok_or_else(|| {
             StoreError::Unavailable("no bot table configured (TELEPAY_BOT_TABLE)".into())
+        })
+    }
+
+    pub(super) fn watches_table(&self) -> Result<&str, StoreError> {
+        self.watches_table.as_deref().ok_or_else(|| {
+            StoreError::Unavailable("no watches table configured (TELEPAY_WATCHES_TABLE)".into())
         })
     }
 
@@ -79,6 +88,7 @@ impl DynamoDbStore {
             reviews_table: reviews_table.into(),
             subscriptions_table: None,
             bot_table: None,
+            watches_table: None,
             items_read: Arc::default(),
         }
     }
@@ -86,6 +96,12 @@ impl DynamoDbStore {
     /// The subscriptions table (`TELEPAY_SUBSCRIPTIONS_TABLE`).
     pub fn with_subscriptions_table(mut self, table: impl Into<String>) -> Self {
         self.subscriptions_table = Some(table.into());
+        self
+    }
+
+    /// The payment watches table (`TELEPAY_WATCHES_TABLE`).
+    pub fn with_watches_table(mut self, table: impl Into<String>) -> Self {
+        self.watches_table = Some(table.into());
         self
     }
 

@@ -53,6 +53,9 @@ impl DynamoDbStore {
         if self.bot_table.is_some() {
             self.create_bot_table_if_missing().await?;
         }
+        if let Some(table) = &self.watches_table {
+            create_if_missing(&self.client, table, create_watches_table).await?;
+        }
         self.backfill_pending_index().await
     }
 
@@ -221,6 +224,22 @@ impl DynamoDbStore {
     }
 }
 
+/// Creates the payment watches table (on-demand, hash key `payment_id`) with
+/// `expires_at` as its TTL (settled watches are deleted a month on), and waits.
+pub async fn create_watches_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute("payment_id", ScalarAttributeType::N)?)
+        .key_schema(key("payment_id", KeyType::Hash)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    wait_for_table(client, table).await?;
+    expire_items(client, table).await
+}
+
 /// Creates the bot table (on-demand) with `expires_at` as its TTL, and waits.
 pub async fn create_bot_table(client: &Client, table: &str) -> Result<(), StoreError> {
     client
@@ -233,6 +252,11 @@ pub async fn create_bot_table(client: &Client, table: &str) -> Result<(), StoreE
         .await
         .map_err(unavailable)?;
     wait_for_table(client, table).await?;
+    expire_items(client, table).await
+}
+
+/// Makes `expires_at` (epoch seconds) the table's TTL attribute.
+async fn expire_items(client: &Client, table: &str) -> Result<(), StoreError> {
     let ttl = TimeToLiveSpecification::builder()
         .attribute_name("expires_at")
         .enabled(true)

@@ -9,7 +9,7 @@ use sqlx::migrate::Migrate;
 use sqlx::{Arguments, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::migrations::MIGRATOR;
-use super::rows::{OnceRow, PaymentRow, ReviewRow, SubscriptionRow};
+use super::rows::{OnceRow, PaymentRow, ReviewRow, SubscriptionRow, WatchRow};
 
 /// One value bound to a statement's `$N`, in the order of the placeholders.
 #[derive(Debug, Clone)]
@@ -71,6 +71,12 @@ pub trait SqlDialect: Database {
         binds: Vec<Bind>,
     ) -> impl Future<Output = Result<Vec<OnceRow>, sqlx::Error>> + Send;
 
+    fn watch_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<WatchRow>, sqlx::Error>> + Send;
+
     /// Runs a statement; how many rows it returned (`RETURNING`: the rows it changed).
     fn rows_returned(
         pool: &Pool<Self>,
@@ -120,6 +126,7 @@ where
     for<'r> ReviewRow: FromRow<'r, DB::Row>,
     for<'r> SubscriptionRow: FromRow<'r, DB::Row>,
     for<'r> OnceRow: FromRow<'r, DB::Row>,
+    for<'r> WatchRow: FromRow<'r, DB::Row>,
 {
     async fn returns_row(
         pool: &Pool<Self>,
@@ -171,6 +178,17 @@ where
     ) -> Result<Vec<OnceRow>, sqlx::Error> {
         let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
         sqlx::query_as_with::<DB, OnceRow, _>(sql, arguments)
+            .fetch_all(pool)
+            .await
+    }
+
+    async fn watch_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<WatchRow>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        sqlx::query_as_with::<DB, WatchRow, _>(sql, arguments)
             .fetch_all(pool)
             .await
     }

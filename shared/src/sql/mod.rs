@@ -19,6 +19,7 @@ mod rows;
 mod statements;
 mod store;
 mod subscriptions;
+mod watches;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

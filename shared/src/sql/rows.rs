@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase};
-use telepay_core::store::{NoticeState, OnceRecord, StoreError};
+use telepay_core::store::{NoticeState, OnceRecord, PaymentWatch, Settlement, StoreError};
 use telepay_core::subscription::Subscription;
 
 /// One `processed_payments` row; seed rows may have NULL flags and no extras.
@@ -208,5 +208,48 @@ impl SubscriptionRow {
             return Err(corrupt("body disagrees with its key or version".into()));
         }
         Ok(record)
+    }
+}
+
+/// A `payment_watches` row as stored.
+#[derive(sqlx::FromRow)]
+pub struct WatchRow {
+    payment_id: i64,
+    user_id: i64,
+    channel_id: i64,
+    last_status: String,
+    first_seen_at_ms: i64,
+    next_check_at_ms: i64,
+    checks: i64,
+    settled: Option<String>,
+    settled_at_ms: Option<i64>,
+    lease_until_ms: Option<i64>,
+}
+
+impl WatchRow {
+    pub(super) fn into_watch(self) -> Result<PaymentWatch, StoreError> {
+        let id = self.payment_id;
+        let at = |ms: i64| {
+            DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(id, "time out of range"))
+        };
+        let settled = self
+            .settled
+            .map(|word| {
+                Settlement::parse(&word)
+                    .ok_or_else(|| corrupt(id, format!("unknown settlement {word:?}")))
+            })
+            .transpose()?;
+        Ok(PaymentWatch {
+            payment_id: PaymentId::new(id).map_err(|e| corrupt(id, e))?,
+            user_id: self.user_id,
+            channel_id: self.channel_id,
+            last_status: self.last_status,
+            first_seen_at: at(self.first_seen_at_ms)?,
+            next_check_at: at(self.next_check_at_ms)?,
+            checks: u32::try_from(self.checks).unwrap_or(u32::MAX),
+            settled,
+            settled_at: self.settled_at_ms.map(at).transpose()?,
+            lease_until: self.lease_until_ms.map(at).transpose()?,
+        })
     }
 }

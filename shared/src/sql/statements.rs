@@ -198,3 +198,43 @@ pub(super) mod held {
         " FROM payment_reviews WHERE payment_id = $1"
     );
 }
+
+/// Payment watches: one row per payment under way, every write after the first fenced on
+/// the check's token.
+pub(super) mod watches {
+    macro_rules! watch_columns {
+        () => {
+            "payment_id, user_id, channel_id, last_status, first_seen_at_ms, next_check_at_ms, \
+             checks, settled, settled_at_ms, lease_until_ms"
+        };
+    }
+    pub(in crate::sql) const WATCH: &str = "INSERT INTO payment_watches \
+     (payment_id, user_id, channel_id, last_status, first_seen_at_ms, next_check_at_ms, checks) \
+     VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id";
+    pub(in crate::sql) const DUE: &str = concat!(
+        "SELECT ",
+        watch_columns!(),
+        " FROM payment_watches WHERE settled IS NULL AND next_check_at_ms <= $1 \
+         AND (lease_until_ms IS NULL OR lease_until_ms <= $1) \
+         ORDER BY next_check_at_ms, payment_id LIMIT $2"
+    );
+    pub(in crate::sql) const CLAIM: &str = concat!(
+        "UPDATE payment_watches SET lease_token = $2, lease_until_ms = $3 \
+         WHERE payment_id = $1 AND settled IS NULL AND next_check_at_ms <= $4 \
+         AND (lease_until_ms IS NULL OR lease_until_ms <= $4) RETURNING ",
+        watch_columns!()
+    );
+    pub(in crate::sql) const POSTPONE: &str = "UPDATE payment_watches \
+     SET last_status = $3, next_check_at_ms = $4, checks = checks + 1, \
+     lease_token = NULL, lease_until_ms = NULL \
+     WHERE payment_id = $1 AND lease_token = $2 AND settled IS NULL RETURNING payment_id";
+    pub(in crate::sql) const SETTLE: &str = "UPDATE payment_watches \
+     SET settled = $3, last_status = $4, settled_at_ms = $5, checks = checks + 1, \
+     lease_token = NULL, lease_until_ms = NULL \
+     WHERE payment_id = $1 AND lease_token = $2 AND settled IS NULL RETURNING payment_id";
+    pub(in crate::sql) const READ: &str = concat!(
+        "SELECT ",
+        watch_columns!(),
+        " FROM payment_watches WHERE payment_id = $1"
+    );
+}

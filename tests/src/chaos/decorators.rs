@@ -17,6 +17,7 @@ use telepay_core::store::{
     OnceFound, OnceKey, OnceRecord, ProcessedMark, Recorded, Reopened, Resolution, Resolved,
     StoreError, SubscriptionFilter, Versioned,
 };
+use telepay_core::store::{NewWatch, PaymentWatch, Settlement, WatchClaim, WatchFound, Watched};
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 use telepay_core::telegram::{
     BotConversation, Button, InviteLink, MemberRemover, TelegramError, TelegramInviter,
@@ -182,6 +183,61 @@ impl<S: PaymentStore> SubscriptionStore for ChaosStore<S> {
     ) -> Result<Versioned, StoreError> {
         let call = self.inner.park_unreadable(row, until);
         self.faulty("park_unreadable", 0, call).await
+    }
+}
+
+/// Payment watches suffer the same faults, attributed to the watched payment.
+impl<S: PaymentStore> PaymentWatchStore for ChaosStore<S> {
+    async fn watch_payment(&self, watch: &NewWatch) -> Result<Watched, StoreError> {
+        let id = watch.payment_id.get();
+        self.write("watch_payment", id, self.inner.watch_payment(watch))
+            .await
+    }
+
+    async fn due_watches(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PaymentWatch>, StoreError> {
+        let call = self.inner.due_watches(now, limit);
+        self.faulty("due_watches", 0, call).await
+    }
+
+    async fn claim_watch(&self, claim: &WatchClaim) -> Result<WatchFound, StoreError> {
+        let id = claim.payment_id.get();
+        self.write("claim_watch", id, self.inner.claim_watch(claim))
+            .await
+    }
+
+    async fn postpone_watch(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+        last_status: &str,
+        next_check_at: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self
+            .inner
+            .postpone_watch(payment_id, token, last_status, next_check_at);
+        self.write("postpone_watch", payment_id.get(), call).await
+    }
+
+    async fn settle_watch(
+        &self,
+        payment_id: PaymentId,
+        token: &str,
+        settlement: Settlement,
+        last_status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fenced, StoreError> {
+        let call = self
+            .inner
+            .settle_watch(payment_id, token, settlement, last_status, now);
+        self.write("settle_watch", payment_id.get(), call).await
+    }
+
+    async fn watch_of(&self, payment_id: PaymentId) -> Result<Option<PaymentWatch>, StoreError> {
+        self.inner.watch_of(payment_id).await
     }
 }
 

@@ -14,6 +14,7 @@ pub mod held;
 pub mod memory;
 mod outcomes;
 pub mod subscriptions;
+pub mod watches;
 
 pub use bot::{BotStore, OnceClaim, OnceFound, OnceKey, OnceRecord};
 pub use held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
@@ -23,6 +24,9 @@ pub use outcomes::{
 };
 pub use subscriptions::{
     ListedSubscription, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
+};
+pub use watches::{
+    NewWatch, PaymentWatch, PaymentWatchStore, Settlement, WatchClaim, WatchFound, Watched,
 };
 
 use std::future::Future;
@@ -203,6 +207,7 @@ pub trait PaymentStore:
     + OperatorStore
     + SubscriptionStore
     + HeldNoticeStore
+    + PaymentWatchStore
 {
 }
 
@@ -214,6 +219,7 @@ impl<T> PaymentStore for T where
         + OperatorStore
         + SubscriptionStore
         + HeldNoticeStore
+        + PaymentWatchStore
 {
 }
 
@@ -221,7 +227,7 @@ impl<T> PaymentStore for T where
 /// its operations on a concrete backend: `use telepay_core::store::ports::*;`.
 pub mod ports {
     pub use super::{
-        HeldNoticeStore, IngressStore, InviteStore, OperatorStore, PaymentStore, ProcessorStore,
-        ReconcilerStore, SubscriptionStore,
+        HeldNoticeStore, IngressStore, InviteStore, OperatorStore, PaymentStore, PaymentWatchStore,
+        ProcessorStore, ReconcilerStore, SubscriptionStore,
     };
 }

@@ -23,6 +23,7 @@ use crate::subscription::{Subscription, SubscriptionKey};
 
 mod bot;
 mod held;
+mod watches;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -36,6 +37,8 @@ pub struct MemoryStore {
     unreadable_subscriptions: Mutex<HashMap<(i64, i64), UnreadableRow>>,
     /// The bot's once-records by storage key, with the token holding each.
     once: Mutex<HashMap<String, (Option<String>, OnceRecord)>>,
+    /// Payment watches by payment id, with the token holding each (`watches.rs`).
+    watches: Mutex<HashMap<i64, (Option<String>, super::watches::PaymentWatch)>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }

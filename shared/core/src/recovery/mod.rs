@@ -1,0 +1,315 @@
+//! The recovery pass: a paid invoice is never lost with its IPNs. Every payment
+//! NOWPayments told us is under way is watched ([`crate::store::watches`]); when its
+//! finish is overdue, the pass asks NOWPayments about it (`GET /v1/payment/{id}` with the
+//! API key) and a payment reported paid enters the chain through the same ingress
+//! decision as a signed IPN ([`PaymentIngress::admit`]): the API's answer, over TLS with
+//! our key, stands in for the signature. One conditional write decides it, so a later or
+//! earlier IPN for the same payment finds it recorded, and the buyer gets one invite.
+//! Each payment it brings in is counted (`IpnRecovered`) and alarmed: the callback is
+//! broken.
+//!
+//! What the API key allows: the status of a payment whose id we know, i.e. one that sent
+//! at least one in-flight IPN. A payment whose every IPN was lost, from its first
+//! `waiting` on, has an id we never learnt; listing an invoice's payments needs the
+//! account's JWT (`POST /v1/auth`), which this version does not hold (docs/protocol.md,
+//! "Lost IPNs").
+//!
+//! Tests: below, `tests/tests/conformance.rs` (`watch_*`), `tests/tests/recovery.rs`
+//! (the real adapter against the fake NOWPayments), and the chaos run's dropped IPNs.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use crate::ipn::{Ipn, PaymentId, PaymentStatus};
+use crate::metrics::{self, signal, stage};
+use crate::queue::MessageQueue;
+use crate::store::{
+    Fenced, IngressStore, PaymentWatch, PaymentWatchStore, Settlement, StoreError,
+    SubscriptionStore, WatchClaim, WatchFound,
+};
+use crate::webhook::{PaymentIngress, WebhookOutcome};
+
+/// A finished IPN usually follows its `waiting` within minutes (confirmations take
+/// longer on some chains): first asked about this long after the first in-flight IPN.
+pub const FIRST_CHECK_AFTER: TimeDelta = TimeDelta::minutes(20);
+
+/// NOWPayments' answer about one payment, as sent (the fields of an IPN).
+pub trait PaymentStatusApi: Send + Sync {
+    fn payment_status(
+        &self,
+        payment_id: PaymentId,
+    ) -> impl Future<Output = Result<String, StatusError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    /// Worth asking again later: network, timeout, 429, 5xx.
+    #[error("NOWPayments did not answer: {0}")]
+    Unavailable(String),
+    /// NOWPayments refused the question (the API key, or a payment it does not know):
+    /// an operator must look.
+    #[error("NOWPayments refused the status question: {0}")]
+    Refused(String),
+}
+
+/// The pass's timing.
+#[derive(Debug, Clone)]
+pub struct RecoverySettings {
+    /// A payment still under way is asked about again this long after.
+    pub recheck_every: Duration,
+    /// A payment still under way this long after its first IPN is given up on (told to
+    /// an operator): NOWPayments expires an unpaid payment well before.
+    pub give_up_after: Duration,
+    /// The lease one check holds on its watch.
+    pub lease: Duration,
+    /// At most this many watches per run.
+    pub batch: usize,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        Self {
+            recheck_every: Duration::from_secs(20 * 60),
+            give_up_after: Duration::from_secs(7 * 24 * 3600),
+            lease: Duration::from_secs(120),
+            batch: 100,
+        }
+    }
+}
+
+/// What one pass found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecoveryReport {
+    /// Watches due this run.
+    pub due: usize,
+    /// Paid, and brought in by this pass: their IPN never came.
+    pub recovered: usize,
+    /// Already recorded (their IPN came): the watch is closed.
+    pub arrived: usize,
+    /// Expired or failed at NOWPayments: nothing paid.
+    pub unpaid: usize,
+    /// Still under way past the watch period: told to an operator.
+    pub gave_up: usize,
+    /// Still under way: asked about again later.
+    pub under_way: usize,
+    /// NOWPayments or our store did not answer: asked again later.
+    pub unavailable: usize,
+    /// NOWPayments refused the question: the API key must be fixed.
+    pub refused: usize,
+    /// Another pass took the watch over mid-check.
+    pub lease_lost: usize,
+}
+
+impl RecoveryReport {
+    fn record(&self) {
+        let outcomes = [
+            ("recovered", self.recovered),
+            ("arrived", self.arrived),
+            ("unpaid", self.unpaid),
+            ("gave_up", self.gave_up),
+            ("under_way", self.under_way),
+            ("unavailable", self.unavailable),
+            ("refused", self.refused),
+            ("lease_lost", self.lease_lost),
+        ];
+        for (outcome, n) in outcomes {
+            metrics::outcomes(stage::RECOVERY, outcome, n as u64);
+        }
+    }
+}
+
+/// One check's end, before it is written.
+enum Verdict {
+    Settle(Settlement, String),
+    Postpone(String, DateTime<Utc>),
+}
+
+pub struct PaymentRecovery<S, Q, A> {
+    pub ingress: PaymentIngress<S, Q>,
+    pub api: A,
+    pub settings: RecoverySettings,
+}
+
+impl<S, Q, A> PaymentRecovery<S, Q, A>
+where
+    S: IngressStore + SubscriptionStore + PaymentWatchStore,
+    Q: MessageQueue,
+    A: PaymentStatusApi,
+{
+    pub fn new(ingress: PaymentIngress<S, Q>, api: A, settings: RecoverySettings) -> Self {
+        Self {
+            ingress,
+            api,
+            settings,
+        }
+    }
+
+    /// Checks every due watch once. A store failure listing them fails the run (the next
+    /// run tries again); a failure on one watch is counted and that watch comes back.
+    pub async fn run(&self) -> Result<RecoveryReport, StoreError> {
+        let now = self.ingress.clock.now();
+        let due = self
+            .ingress
+            .store
+            .due_watches(now, self.settings.batch)
+            .await?;
+        let mut report = RecoveryReport {
+            due: due.len(),
+            ..RecoveryReport::default()
+        };
+        for watch in due {
+            self.check(watch.payment_id, &mut report).await;
+        }
+        report.record();
+        if report.recovered > 0 {
+            warn!(
+                recovered = report.recovered,
+                "paid payments whose IPNs never arrived were recovered: check the IPN callback URL and that NOWPayments can reach it"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn check(&self, payment_id: PaymentId, report: &mut RecoveryReport) {
+        let store = &self.ingress.store;
+        let now = self.ingress.clock.now();
+        let token = uuid::Uuid::new_v4().to_string();
+        let claim = WatchClaim {
+            payment_id,
+            token: token.clone(),
+            lease_until: now + delta(self.settings.lease),
+            now,
+        };
+        let watch = match store.claim_watch(&claim).await {
+            Ok(WatchFound::Claimed(watch)) => watch,
+            Ok(_) => return,
+            Err(err) => {
+                warn!(payment_id = payment_id.get(), error = %err, "could not claim a watch");
+                report.unavailable += 1;
+                return;
+            }
+        };
+        let verdict = self.verdict(&watch, report).await;
+        let written = match &verdict {
+            Verdict::Settle(settlement, status) => {
+                store
+                    .settle_watch(payment_id, &token, *settlement, status, self.now())
+                    .await
+            }
+            Verdict::Postpone(status, at) => {
+                store.postpone_watch(payment_id, &token, status, *at).await
+            }
+        };
+        match written {
+            Ok(Fenced::Done) => {}
+            Ok(Fenced::LeaseLost) => report.lease_lost += 1,
+            // The lease lapses and the next run checks again; the ingress's write is
+            // idempotent.
+            Err(err) => {
+                warn!(payment_id = payment_id.get(), error = %err, "could not record a check");
+                report.unavailable += 1;
+            }
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.ingress.clock.now()
+    }
+
+    fn later(&self) -> DateTime<Utc> {
+        self.now() + delta(self.settings.recheck_every)
+    }
+
+    /// Asks NOWPayments, admits a final answer, and says how the watch goes on.
+    async fn verdict(&self, watch: &PaymentWatch, report: &mut RecoveryReport) -> Verdict {
+        let payment_id = watch.payment_id.get();
+        let last = watch.last_status.clone();
+        let body = match self.api.payment_status(watch.payment_id).await {
+            Ok(body) => body,
+            Err(StatusError::Unavailable(why)) => {
+                info!(payment_id, %why, "NOWPayments did not answer; asking again later");
+                report.unavailable += 1;
+                return Verdict::Postpone(last, self.later());
+            }
+            Err(err @ StatusError::Refused(_)) => {
+                error!(
+                    payment_id,
+                    error = %err,
+                    "the recovery pass cannot ask NOWPayments: check TELEPAY_NOWPAYMENTS_API_KEY"
+                );
+                metrics::count(signal::RECOVERY_REFUSED);
+                report.refused += 1;
+                return Verdict::Postpone(last, self.later());
+            }
+        };
+        let ipn = match Ipn::parse(body.as_bytes()) {
+            Ok(ipn) if ipn.payment_id == watch.payment_id => ipn,
+            Ok(_) | Err(_) => {
+                error!(
+                    payment_id,
+                    "NOWPayments' status answer is not about this payment or not readable"
+                );
+                metrics::count(signal::RECOVERY_REFUSED);
+                report.refused += 1;
+                return Verdict::Postpone(last, self.later());
+            }
+        };
+        let status = ipn.payment_status;
+        let said = status.as_str().to_owned();
+        if matches!(status, PaymentStatus::Failed | PaymentStatus::Expired) {
+            report.unpaid += 1;
+            return Verdict::Settle(Settlement::Unpaid, said);
+        }
+        if status.is_under_way() {
+            let watched_for = self.now() - watch.first_seen_at;
+            if watched_for >= delta(self.settings.give_up_after) {
+                error!(
+                    payment_id,
+                    status = %said,
+                    user_id = watch.user_id,
+                    "a payment still under way after the watch period: look it up in the NOWPayments dashboard"
+                );
+                metrics::count(signal::RECOVERY_GAVE_UP);
+                report.gave_up += 1;
+                return Verdict::Settle(Settlement::GaveUp, said);
+            }
+            report.under_way += 1;
+            return Verdict::Postpone(said, self.later());
+        }
+        // Final with money: finished, partially_paid, refunded. The same decision as a
+        // signed IPN's, one conditional write.
+        let admission = self.ingress.admit(&ipn, body.as_bytes()).await;
+        match admission.outcome {
+            WebhookOutcome::Unavailable => {
+                report.unavailable += 1;
+                Verdict::Postpone(last, self.later())
+            }
+            _ if admission.first => {
+                warn!(
+                    payment_id,
+                    status = %said,
+                    outcome = admission.outcome.word(),
+                    "recovered a payment whose IPN never arrived"
+                );
+                metrics::count(signal::IPN_RECOVERED);
+                report.recovered += 1;
+                Verdict::Settle(Settlement::Recovered, said)
+            }
+            _ => {
+                report.arrived += 1;
+                Verdict::Settle(Settlement::Arrived, said)
+            }
+        }
+    }
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests;
