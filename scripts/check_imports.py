@@ -22,8 +22,8 @@ FLOORS = [
     # ports
     ["store", "queue", "telegram"],
     # workflows
-    ["owner", "access", "invite", "held", "processor", "webhook", "reconcile", "operator",
-     "bot"],
+    ["owner", "access", "invite", "held", "processor", "webhook", "reconcile", "recovery",
+     "operator", "bot"],
     # the one builder
     ["chain"],
 ]

@@ -70,6 +70,14 @@ ddb.create_table(
     BillingMode="PAY_PER_REQUEST",
 )
 
+# Payments under way, watched until their outcome is known (settled ones expire by TTL).
+ddb.create_table(
+    TableName="payment_watches",
+    AttributeDefinitions=[{"AttributeName": "payment_id", "AttributeType": "N"}],
+    KeySchema=[{"AttributeName": "payment_id", "KeyType": "HASH"}],
+    BillingMode="PAY_PER_REQUEST",
+)
+
 urls = {}
 for name, visibility in (("processor", 180), ("invite", 360), ("payout", 300), ("lifecycle", 900), ("admission", 180)):
     dlq_url = sqs.create_queue(QueueName=f"telepay-{name}-dlq")["QueueUrl"]
@@ -108,6 +116,7 @@ env = {
     "TELEPAY_REVIEWS_TABLE": "payment_reviews",
     "TELEPAY_SUBSCRIPTIONS_TABLE": "subscriptions",
     "TELEPAY_BOT_TABLE": "bot_once",
+    "TELEPAY_WATCHES_TABLE": "payment_watches",
     "TELEPAY_ADMISSION_QUEUE_URL": urls["admission"],
     "TELEPAY_ADMISSION_DLQ_URL": urls["admission-dlq"],
     "TELEPAY_LIFECYCLE_QUEUE_URL": urls["lifecycle"],

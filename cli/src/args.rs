@@ -94,6 +94,10 @@ pub(crate) enum PaymentsCommand {
         #[arg(long, conflicts_with_all = ["private_channel", "days", "price", "currency"])]
         already_handled: bool,
     },
+    /// Ask NOWPayments about a payment now (`GET /v1/payment/<id>` with
+    /// TELEPAY_NOWPAYMENTS_API_KEY) and admit it if paid, as its IPN would have been: a
+    /// payment whose IPNs were all lost (find its id in the NOWPayments dashboard).
+    Recover { payment_id: i64 },
     /// Re-queue every payment stuck longer than the given minutes (what the scheduled
     /// reconciler does).
     Reconcile {

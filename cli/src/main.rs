@@ -18,13 +18,16 @@ use telepay_core::operator::{LinkRevoker, Operator, within};
 use telepay_core::order::UserId;
 use telepay_core::payment::Purchase;
 use telepay_core::reconcile::Reconciler;
+use telepay_core::recovery::{PaymentRecovery, RecoverySettings};
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::{
     BotStore, HeldNoticeStore, OperatorStore, Resolution, SubscriptionFilter,
 };
 use telepay_core::subscription::{LifecycleSettings, Subscription, SubscriptionKey};
+use telepay_core::webhook::PaymentIngress;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
+use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsPayments};
 use telepay_shared::queues::{AnyQueue, open_queue};
 use telepay_shared::secrets::read_secrets;
 use telepay_shared::store::AnyStore;
@@ -191,6 +194,25 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
                 .resolve(payment_id(id)?, &resolution, &processor_queue)
                 .await?;
             print(json!({"payment_id": id, "resolved": true}));
+        }
+        PaymentsCommand::Recover { payment_id: id } => {
+            let env = read_secrets(ProcessEnvironment, &deployment.sdk).await?;
+            let key = NowPaymentsApiKey::new(env.required(config::NOWPAYMENTS_API_KEY)?)
+                .context("TELEPAY_NOWPAYMENTS_API_KEY is empty")?;
+            let api =
+                NowPaymentsPayments::new(key, env.get(config::NOWPAYMENTS_API_URL).as_deref())?;
+            let ingress = PaymentIngress::new(
+                config::channel_directory(&env)?,
+                operator.store.clone(),
+                deployment.queue("processor").await?,
+            )
+            .with_notice_queue(deployment.queue("invite").await?)
+            .with_lifecycle(config::lifecycle_settings(&env)?);
+            let recovery = PaymentRecovery::new(ingress, api, RecoverySettings::default());
+            let found = recovery.recover_now(payment_id(id)?).await.context(
+                "NOWPayments could not say; check TELEPAY_NOWPAYMENTS_API_KEY and the payment id",
+            )?;
+            print(serde_json::to_value(found)?);
         }
         PaymentsCommand::Reconcile {
             stuck_after_minutes,

@@ -646,3 +646,71 @@ async fn bot_forget_deletes_only_the_records_past_their_keep_time() {
         vec![serde_json::json!({"forgotten": 0})]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_recover_admits_a_paid_payment_whose_ipns_were_all_lost_once() {
+    use fake_nowpayments::{Delivery, FakeNowPayments};
+    use telepay_core::bot::{InvoiceApi, InvoiceRequest};
+    use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
+
+    let shop = Shop::new().await;
+    let key = "np-cli-recover-key";
+    let nowpayments = FakeNowPayments::start(key, SAMPLE_IPN_SECRET).await;
+    let url = nowpayments.url();
+    let invoices =
+        NowPaymentsInvoices::new(NowPaymentsApiKey::new(key).unwrap(), Some(&url)).unwrap();
+    let invoice = invoices
+        .create_invoice(&InvoiceRequest {
+            price_amount: 3.21,
+            price_currency: "usd".into(),
+            order_id: "PGP-6271402111|-1003111266231".into(),
+            order_description: "Demo channel, 30 days".into(),
+            ipn_callback_url: "http://127.0.0.1:9/np-webhook".into(),
+            success_url: None,
+        })
+        .await
+        .unwrap();
+    let id = nowpayments
+        .pay_with(&invoice.id, Delivery::Dropped)
+        .await
+        .unwrap()
+        .to_string();
+    let env = [
+        ("TELEPAY_NOWPAYMENTS_API_KEY", key),
+        ("TELEPAY_NOWPAYMENTS_API_URL", url.as_str()),
+    ];
+    let recover = |env: &[(&str, &str)]| shop.telepay(&["payments", "recover", &id], env);
+
+    let first = recover(&env);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(
+        (&answer["status"], &answer["outcome"], &answer["recovered"]),
+        (&"finished".into(), &"queued".into(), &true.into()),
+        "{answer}"
+    );
+    assert_eq!(
+        shop.queued("processor").await.len(),
+        1,
+        "queued for its grant"
+    );
+
+    let again: serde_json::Value = serde_json::from_slice(&recover(&env).stdout).unwrap();
+    assert_eq!(again["recovered"], false, "{again}");
+
+    let wrong = recover(&[
+        ("TELEPAY_NOWPAYMENTS_API_KEY", "an-old-key"),
+        ("TELEPAY_NOWPAYMENTS_API_URL", url.as_str()),
+    ]);
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(said.contains("TELEPAY_NOWPAYMENTS_API_KEY"), "{said}");
+    assert!(
+        !said.contains("an-old-key"),
+        "the key never printed: {said}"
+    );
+}

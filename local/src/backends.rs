@@ -23,7 +23,7 @@ pub struct Backend<S, Q> {
 
 /// DynamoDB and SQS, from the same variables as the functions.
 pub async fn aws(env: &ProcessEnvironment) -> anyhow::Result<Backend<AnyStore, SqsQueue>> {
-    let store_config = StoreConfig::for_bot_from_env(env)?;
+    let store_config = StoreConfig::for_bot_from_env(env)?.watching()?;
     let sdk = load_sdk_config(consumer_timeouts()).await;
     let store = AnyStore::connect(&store_config, &sdk).await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);

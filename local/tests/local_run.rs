@@ -232,6 +232,8 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
             ("TELEPAY_LIFECYCLE_QUEUE_URL", &urls[3]),
             ("TELEPAY_ADMISSION_QUEUE_URL", &urls[4]),
             ("TELEPAY_BOT_TABLE", &bot_table),
+            // Created by the run's own migrate (the functions' table set).
+            ("TELEPAY_WATCHES_TABLE", &format!("watches-{suffix}")),
         ],
     );
     let (body, signature) = sample_ipn();

@@ -53,7 +53,8 @@ impl Chain {
                 .build(),
         );
         let store = DynamoDbStore::new(counted, &aws.payments_table, &aws.reviews_table)
-            .with_subscriptions_table(&aws.subscriptions_table);
+            .with_subscriptions_table(&aws.subscriptions_table)
+            .with_watches_table(&aws.watches_table);
         let (payout_queue_url, _) = queue_with_dlq(&aws.sqs, "payout", 5, 30).await;
         let (invite_queue_url, _) = queue_with_dlq(&aws.sqs, "invite", 5, 30).await;
         let (lifecycle_queue_url, _) = queue_with_dlq(&aws.sqs, "lifecycle", 5, 30).await;

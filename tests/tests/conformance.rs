@@ -523,10 +523,13 @@ mod cases {
         // 3 is being checked; 4 is settled; 5 is not due yet.
         store.claim_watch(&watch_claim(3, "live", t)).await.unwrap();
         store.claim_watch(&watch_claim(4, "done", t)).await.unwrap();
-        store
-            .settle_watch(id(4), "done", Settlement::Arrived, "finished", t)
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .settle_watch(id(4), "done", Settlement::Arrived, "finished", t)
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
         let due = store.due_watches(t, 10).await.unwrap();
         let ids: Vec<i64> = due.iter().map(|w| w.payment_id.get()).collect();
         assert_eq!(ids, vec![2, 1]);

@@ -137,17 +137,10 @@ async fn a_signed_body_that_is_not_an_ipn_is_a_bad_request() {
 }
 
 #[tokio::test]
-async fn a_status_other_than_finished_is_ignored() {
+async fn a_failed_or_expired_payment_is_ignored() {
     let webhook = webhook();
-    for status in [
-        "waiting",
-        "confirming",
-        "confirmed",
-        "sending",
-        "failed",
-        // `refunded` is kept even ahead of a grant: its own tests below.
-        "expired",
-    ] {
+    // `refunded` is kept even ahead of a grant: its own tests below.
+    for status in ["failed", "expired"] {
         let body = sample_with("payment_status", &format!("\"{status}\""));
         assert_eq!(
             call(&webhook, signed(&body)).await,
@@ -156,6 +149,45 @@ async fn a_status_other_than_finished_is_ignored() {
         );
     }
     nothing_changed(&webhook);
+    assert_eq!(watch(&webhook).await, None);
+}
+
+async fn watch(webhook: &MemoryWebhook) -> Option<telepay_core::store::PaymentWatch> {
+    use telepay_core::store::PaymentWatchStore;
+    let id = PaymentId::new(PAYMENT_ID).unwrap();
+    webhook.store.watch_of(id).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_payment_under_way_is_watched_once_and_grants_nothing() {
+    let webhook = webhook();
+    for status in ["waiting", "confirming", "confirmed", "sending"] {
+        let body = sample_with("payment_status", &format!("\"{status}\""));
+        assert_eq!(
+            call(&webhook, signed(&body)).await,
+            (StatusCode::OK, "watched".into()),
+            "{status}"
+        );
+    }
+    nothing_changed(&webhook);
+    let watch = watch(&webhook).await.expect("watched from its first IPN");
+    assert_eq!(watch.last_status, "waiting", "the first IPN wrote it");
+    assert_eq!(
+        (watch.user_id, watch.channel_id),
+        (6271402111, -1003111266231)
+    );
+    assert!(watch.next_check_at > watch.first_seen_at);
+}
+
+#[tokio::test]
+async fn a_payment_under_way_that_cannot_be_watched_is_a_500_so_nowpayments_retries() {
+    let webhook = webhook();
+    webhook.store.set_unavailable(true);
+    let body = sample_with("payment_status", "\"waiting\"");
+    assert_eq!(
+        call(&webhook, signed(&body)).await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "unavailable".into())
+    );
 }
 
 #[tokio::test]
@@ -438,7 +470,7 @@ async fn the_sample_events_give_their_documented_outcomes() {
             StatusCode::UNAUTHORIZED,
             "bad_signature",
         ),
-        ("np-webhook-waiting.json", StatusCode::OK, "ignored"),
+        ("np-webhook-waiting.json", StatusCode::OK, "watched"),
     ];
     for (file, status, outcome) in cases {
         let webhook = webhook();

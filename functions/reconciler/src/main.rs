@@ -3,11 +3,14 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{Error, service_fn};
-use reconciler::handle;
+use reconciler::{ScheduledJobs, handle};
 use telepay_core::reconcile::Reconciler;
+use telepay_core::recovery::PaymentRecovery;
+use telepay_core::webhook::PaymentIngress;
 use telepay_shared::aws::consumer_timeouts;
 use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::ReconcilerConfig;
+use telepay_shared::nowpayments::NowPaymentsPayments;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
 use telepay_shared::telemetry;
@@ -18,13 +21,35 @@ async fn main() -> Result<(), Error> {
         cold_start::begin("reconciler", consumer_timeouts()).await?;
     let config = ReconcilerConfig::from_env(&env)?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let reconciler = Reconciler::new(
-        AnyStore::connect(&config.store, &sdk).await?,
-        SqsQueue::new(sqs.clone(), config.processor_queue_url),
-        SqsQueue::new(sqs, config.invite_queue_url),
-        config.stuck_after,
-        config.batch,
-    );
+    let store = AnyStore::connect(&config.store, &sdk).await?;
+    let processor_queue = SqsQueue::new(sqs.clone(), &config.processor_queue_url);
+    let invite_queue = SqsQueue::new(sqs, &config.invite_queue_url);
+    let recovery = match config.recovery {
+        Some(recovery) => {
+            let api = NowPaymentsPayments::new(recovery.api_key, recovery.api_url.as_deref())?;
+            let ingress =
+                PaymentIngress::new(recovery.directory, store.clone(), processor_queue.clone())
+                    .with_notice_queue(invite_queue.clone())
+                    .with_lifecycle(recovery.lifecycle);
+            Some(PaymentRecovery::new(ingress, api, recovery.settings))
+        }
+        None => {
+            tracing::warn!(
+                "recovery pass off: TELEPAY_NOWPAYMENTS_API_KEY is not set, so a payment whose IPNs are lost is not asked about"
+            );
+            None
+        }
+    };
+    let jobs = ScheduledJobs {
+        reconciler: Reconciler::new(
+            store,
+            processor_queue,
+            invite_queue,
+            config.stuck_after,
+            config.batch,
+        ),
+        recovery,
+    };
     tracing::info!("reconciler cold start");
-    telemetry::run(metrics, service_fn(|event| handle(&reconciler, event))).await
+    telemetry::run(metrics, service_fn(|event| handle(&jobs, event))).await
 }

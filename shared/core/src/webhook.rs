@@ -23,12 +23,16 @@ use crate::payment::{
     HoldReason, PaymentReview, ProcessedPayment, Purchase, RecordState, payload_hash,
 };
 use crate::queue::{MessageQueue, ProcessorMessage};
-use crate::recovery::FIRST_CHECK_AFTER;
 use crate::signature::{IpnSecret, verify};
 use crate::store::{
     Held, IngressStore, NewWatch, PaymentWatchStore, Recorded, SubscriptionStore, Watched,
 };
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey};
+
+/// A finished IPN usually follows its `waiting` within minutes (confirmations take
+/// longer on some chains): a payment under way is first asked about this long after its
+/// first in-flight IPN ([`crate::recovery`]).
+pub const FIRST_CHECK_AFTER: TimeDelta = TimeDelta::minutes(20);
 
 /// NOWPayments bodies are ~1 KiB; anything near this is not an IPN.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

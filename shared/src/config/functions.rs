@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::invite::{BOT_API_CALLS_PER_MESSAGE, InviteSettings, MessageTemplate};
+use telepay_core::recovery::RecoverySettings;
 use telepay_core::signature::IpnSecret;
 
 use super::{
@@ -12,6 +13,8 @@ use super::{
     PROCESSOR_QUEUE_URL, RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, RENEWED_MESSAGE, StoreConfig,
     TELEGRAM_CALL_TIMEOUT_MS, channel_directory, optional_number,
 };
+use super::{NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_URL};
+use crate::nowpayments::NowPaymentsApiKey;
 use crate::telegram::BotToken;
 
 /// np-webhook's configuration.
@@ -34,7 +37,7 @@ impl WebhookConfig {
         Ok(Self {
             ipn_secret,
             directory: channel_directory(env)?,
-            store: StoreConfig::with_subscriptions_from_env(env)?,
+            store: StoreConfig::with_subscriptions_from_env(env)?.watching()?,
             processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
             lifecycle: super::lifecycle_settings(env)?,
@@ -73,14 +76,47 @@ pub struct ReconcilerConfig {
     pub stuck_after: Duration,
     /// At most this many payments per run (default 500).
     pub batch: usize,
+    /// The recovery pass, when the NOWPayments API key is configured.
+    pub recovery: Option<RecoveryConfig>,
+}
+
+/// The recovery pass's configuration: it asks NOWPayments with the API key and admits a
+/// paid answer as np-webhook admits an IPN (the directory, the subscriptions a refund
+/// changes).
+#[derive(Debug)]
+pub struct RecoveryConfig {
+    pub api_key: NowPaymentsApiKey,
+    /// `TELEPAY_NOWPAYMENTS_API_URL` (the sandbox's API, or a fake's); the real API when
+    /// unset.
+    pub api_url: Option<String>,
+    pub directory: ChannelDirectory,
+    pub lifecycle: telepay_core::subscription::LifecycleSettings,
+    pub settings: RecoverySettings,
 }
 
 impl ReconcilerConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         let minutes = optional_number(env, RECONCILE_AFTER_MINUTES, 1..=7 * 24 * 60)?.unwrap_or(15);
         let batch = optional_number(env, RECONCILE_BATCH, 1..=10_000)?.unwrap_or(500);
+        let recovery = match env.optional(NOWPAYMENTS_API_KEY) {
+            None => None,
+            Some(key) => Some(RecoveryConfig {
+                api_key: NowPaymentsApiKey::new(key)
+                    .ok_or(ConfigError::Missing(NOWPAYMENTS_API_KEY))?,
+                api_url: env.optional(NOWPAYMENTS_API_URL),
+                directory: channel_directory(env)?,
+                lifecycle: super::lifecycle_settings(env)?,
+                settings: RecoverySettings::default(),
+            }),
+        };
+        // Recovery admits payments: the subscriptions a refund changes, and the watches.
+        let store = match recovery {
+            Some(_) => StoreConfig::with_subscriptions_from_env(env)?.watching()?,
+            None => StoreConfig::from_env(env)?,
+        };
         Ok(Self {
-            store: StoreConfig::from_env(env)?,
+            recovery,
+            store,
             processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
             stuck_after: Duration::from_secs(minutes * 60),

@@ -9,6 +9,12 @@
 //!   `x-nowpayments-sig` (HMAC-SHA512 of the key-sorted JSON), each retried a few times
 //!   while the webhook answers non-2xx, as NOWPayments retries.
 //! - `GET /payment/?iid=<id>` is the invoice page a buyer's Pay button opens.
+//! - `GET /v1/payment/<payment id>` with the same `x-api-key` answers the payment's
+//!   current state (the fields of its last IPN), as NOWPayments' "Get payment status"
+//!   does; 403 without the key, 404 for a payment it does not know; a payment paid with
+//!   [`Delivery::Dropped`] is known here though none of its IPNs reached the webhook.
+//!   [`FakeNowPayments::fail_next_status`] answers 500s, [`FakeNowPayments::slow_status`]
+//!   delays each answer.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -56,8 +62,34 @@ pub enum PayError {
     },
 }
 
+/// Which of a payment's IPNs reach the webhook: the ways a callback breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Every IPN, retried while the webhook fails.
+    All,
+    /// The first (`waiting`) only: the callback broke afterwards (an outage longer than
+    /// NOWPayments' retries, a firewall change). The payment still finishes.
+    FirstOnly,
+    /// None: a wrong callback URL, a firewall. The payment still finishes at NOWPayments.
+    Dropped,
+}
+
+/// A payment as the fake holds it: its invoice and last status.
+#[derive(Debug, Clone)]
+struct FakePayment {
+    invoice: CreatedInvoice,
+    status: String,
+}
+
 #[derive(Default)]
 struct Books {
+    payments: std::collections::HashMap<i64, FakePayment>,
+    /// Every `GET /v1/payment/<id>`: the id and the status answered.
+    status_requests: Vec<(i64, u16)>,
+    /// Answer the next N status requests with 500.
+    failing_status: u32,
+    /// Delay every status answer by this much.
+    status_delay: Duration,
     invoices: Vec<CreatedInvoice>,
     /// Every `POST /v1/invoice`, with the key it carried and the status answered.
     requests: Vec<(Option<String>, u16)>,
@@ -120,6 +152,7 @@ impl FakeNowPayments {
             .route("/v1/invoice", post(create_invoice))
             .route("/fake/pay/{invoice_id}", post(pay_route))
             .route("/payment/", get(invoice_page))
+            .route("/v1/payment/{payment_id}", get(payment_status))
             .with_state(state.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
@@ -162,7 +195,38 @@ impl FakeNowPayments {
     /// The buyer pays invoice `invoice_id`: the signed IPN sequence for a new payment
     /// goes to its `ipn_callback_url`. Answers the payment id.
     pub async fn pay(&self, invoice_id: &str) -> Result<i64, PayError> {
-        pay(&self.state, invoice_id).await
+        pay(&self.state, invoice_id, Delivery::All).await
+    }
+
+    /// The buyer pays, and `delivery` says which IPNs reach the webhook. The payment
+    /// finishes at NOWPayments either way (its status endpoint says so).
+    pub async fn pay_with(&self, invoice_id: &str, delivery: Delivery) -> Result<i64, PayError> {
+        pay(&self.state, invoice_id, delivery).await
+    }
+
+    /// The signed IPN NOWPayments sends for `payment_id` with `status`: a body and its
+    /// `x-nowpayments-sig`, to deliver by hand (an IPN that got through late, or alone).
+    pub fn signed_ipn(&self, payment_id: i64, status: &str) -> Option<(String, String)> {
+        let books = self.state.books.lock().unwrap();
+        let payment = books.payments.get(&payment_id)?;
+        let body = ipn_body(&payment.invoice, payment_id, status);
+        let signature = self.state.secret.sign(body.as_bytes());
+        Some((body, signature))
+    }
+
+    /// Every status request: the payment id asked about and the HTTP status answered.
+    pub fn status_requests(&self) -> Vec<(i64, u16)> {
+        self.state.books.lock().unwrap().status_requests.clone()
+    }
+
+    /// Answers the next `times` status requests with HTTP 500.
+    pub fn fail_next_status(&self, times: u32) {
+        self.state.books.lock().unwrap().failing_status = times;
+    }
+
+    /// Delays every status answer by `delay` (a slow NOWPayments).
+    pub fn slow_status(&self, delay: Duration) {
+        self.state.books.lock().unwrap().status_delay = delay;
     }
 }
 
@@ -248,7 +312,7 @@ fn chrono_like_now() -> String {
 }
 
 async fn pay_route(State(state): State<Arc<AppState>>, Path(invoice_id): Path<String>) -> Response {
-    match pay(&state, &invoice_id).await {
+    match pay(&state, &invoice_id, Delivery::All).await {
         Ok(payment_id) => {
             axum::Json(json!({"payment_id": payment_id, "statuses": PAYMENT_SEQUENCE}))
                 .into_response()
@@ -319,7 +383,47 @@ fn ipn_body(invoice: &CreatedInvoice, payment_id: i64, status: &str) -> String {
     serde_json::to_string(&ipn).expect("a JSON map serializes")
 }
 
-async fn pay(state: &AppState, invoice_id: &str) -> Result<i64, PayError> {
+async fn payment_status(
+    State(state): State<Arc<AppState>>,
+    Path(payment_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    let id = payment_id.parse::<i64>().unwrap_or_default();
+    let delay = state.books.lock().unwrap().status_delay;
+    tokio::time::sleep(delay).await;
+    let answer = {
+        let mut books = state.books.lock().unwrap();
+        if key != Some(state.api_key.as_str()) {
+            error(StatusCode::FORBIDDEN, "Invalid api key")
+        } else if books.failing_status > 0 {
+            books.failing_status -= 1;
+            error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+        } else {
+            match books.payments.get(&id) {
+                Some(payment) => {
+                    let body = ipn_body(&payment.invoice, id, &payment.status);
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                        .into_response()
+                }
+                None => error(StatusCode::NOT_FOUND, "Payment not found"),
+            }
+        }
+    };
+    let status = answer.status().as_u16();
+    state
+        .books
+        .lock()
+        .unwrap()
+        .status_requests
+        .push((id, status));
+    answer
+}
+
+async fn pay(state: &AppState, invoice_id: &str, delivery: Delivery) -> Result<i64, PayError> {
     let (invoice, payment_id) = {
         let mut books = state.books.lock().unwrap();
         let invoice = books
@@ -336,6 +440,21 @@ async fn pay(state: &AppState, invoice_id: &str) -> Result<i64, PayError> {
         .unwrap_or_default()
         .to_owned();
     for status in PAYMENT_SEQUENCE {
+        state.books.lock().unwrap().payments.insert(
+            payment_id,
+            FakePayment {
+                invoice: invoice.clone(),
+                status: status.to_owned(),
+            },
+        );
+        let dropped = match delivery {
+            Delivery::All => false,
+            Delivery::FirstOnly => status != PAYMENT_SEQUENCE[0],
+            Delivery::Dropped => true,
+        };
+        if dropped {
+            continue;
+        }
         let body = ipn_body(&invoice, payment_id, status);
         let signature = state.secret.sign(body.as_bytes());
         let mut answers = Vec::new();

@@ -33,10 +33,6 @@ use crate::store::{
 };
 use crate::webhook::{PaymentIngress, WebhookOutcome};
 
-/// A finished IPN usually follows its `waiting` within minutes (confirmations take
-/// longer on some chains): first asked about this long after the first in-flight IPN.
-pub const FIRST_CHECK_AFTER: TimeDelta = TimeDelta::minutes(20);
-
 /// NOWPayments' answer about one payment, as sent (the fields of an IPN).
 pub trait PaymentStatusApi: Send + Sync {
     fn payment_status(
@@ -122,6 +118,18 @@ impl RecoveryReport {
     }
 }
 
+/// What the operator's `telepay payments recover <id>` found and did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecoveredNow {
+    pub payment_id: PaymentId,
+    /// NOWPayments' status for it.
+    pub status: String,
+    /// The ingress's answer when the status was final with money; `None` otherwise.
+    pub outcome: Option<WebhookOutcome>,
+    /// This call brought it in (no IPN or pass had).
+    pub recovered: bool,
+}
+
 /// One check's end, before it is written.
 enum Verdict {
     Settle(Settlement, String),
@@ -172,6 +180,46 @@ where
             );
         }
         Ok(report)
+    }
+
+    /// The operator's question about one payment, now, watched or not (every IPN of it
+    /// lost, its id found in the NOWPayments dashboard): a paid answer is admitted by the
+    /// same decision. A watch of it, if any, finds it recorded at its next check.
+    pub async fn recover_now(&self, payment_id: PaymentId) -> Result<RecoveredNow, StatusError> {
+        let body = self.api.payment_status(payment_id).await?;
+        let ipn = Ipn::parse(body.as_bytes())
+            .ok()
+            .filter(|ipn| ipn.payment_id == payment_id)
+            .ok_or_else(|| {
+                StatusError::Refused("the answer is not about this payment or not readable".into())
+            })?;
+        let status = ipn.payment_status;
+        let mut found = RecoveredNow {
+            payment_id,
+            status: status.as_str().to_owned(),
+            outcome: None,
+            recovered: false,
+        };
+        if status.is_under_way() || matches!(status, PaymentStatus::Failed | PaymentStatus::Expired)
+        {
+            return Ok(found);
+        }
+        let admission = self.ingress.admit(&ipn, body.as_bytes()).await;
+        if admission.outcome == WebhookOutcome::Unavailable {
+            return Err(StatusError::Unavailable(
+                "our store or queue did not take it; run the command again".into(),
+            ));
+        }
+        if admission.first {
+            warn!(
+                payment_id = payment_id.get(),
+                "an operator recovered a payment whose IPN never arrived"
+            );
+            metrics::count(signal::IPN_RECOVERED);
+        }
+        found.outcome = Some(admission.outcome);
+        found.recovered = admission.first;
+        Ok(found)
     }
 
     async fn check(&self, payment_id: PaymentId, report: &mut RecoveryReport) {

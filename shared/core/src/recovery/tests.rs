@@ -273,3 +273,39 @@ async fn a_store_outage_fails_the_run_and_loses_no_watch() {
     world.store().set_unavailable(false);
     assert_eq!(world.run_after(0).await.recovered, 1);
 }
+
+#[tokio::test]
+async fn an_operator_recovers_a_payment_never_watched_once_and_a_second_call_changes_nothing() {
+    let world = world();
+    world
+        .nowpayments
+        .answer(PAYMENT_ID, Ok(SAMPLE_IPN.to_owned()));
+    let id = PaymentId::new(PAYMENT_ID).unwrap();
+
+    let first = world.recovery.recover_now(id).await.unwrap();
+    assert_eq!(
+        (first.status.as_str(), first.outcome, first.recovered),
+        ("finished", Some(WebhookOutcome::Queued), true)
+    );
+    let second = world.recovery.recover_now(id).await.unwrap();
+    assert!(!second.recovered, "{second:?}");
+    assert_eq!(world.store().payment_count(), 1);
+
+    world.nowpayments.answer(
+        PAYMENT_ID + 1,
+        Ok(sample_ipn_with("payment_id", json!(PAYMENT_ID + 1)).replace("finished", "waiting")),
+    );
+    let waiting = world
+        .recovery
+        .recover_now(PaymentId::new(PAYMENT_ID + 1).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (waiting.status.as_str(), waiting.outcome),
+        ("waiting", None)
+    );
+    assert!(matches!(
+        world.recovery.recover_now(PaymentId::new(7).unwrap()).await,
+        Err(StatusError::Refused(_))
+    ));
+}
