@@ -1,7 +1,8 @@
 -- Payments under way, watched until their outcome is known: a payment whose finishing
 -- IPN never arrives is asked about (GET /v1/payment/{id}) instead of lost. Times are
 -- epoch milliseconds, like the other lease columns. The partial index serves the
--- recovery pass's "due" listing (unsettled, by next check).
+-- recovery pass's "due" listing (unsettled, by next check), the second a buyer's
+-- /status (their payments under way).
 CREATE TABLE IF NOT EXISTS payment_watches (
     payment_id BIGINT PRIMARY KEY,
     user_id BIGINT NOT NULL,
@@ -20,4 +21,6 @@ CREATE TABLE IF NOT EXISTS payment_watches (
     )
 );
 CREATE INDEX IF NOT EXISTS idx_payment_watches_due ON payment_watches (next_check_at_ms)
+    WHERE settled IS NULL;
+CREATE INDEX IF NOT EXISTS idx_payment_watches_buyer ON payment_watches (user_id)
     WHERE settled IS NULL;

@@ -409,4 +409,12 @@ impl PaymentWatchStore for AnyStore {
     async fn watch_of(&self, payment_id: PaymentId) -> Result<Option<PaymentWatch>, StoreError> {
         delegate!(self, s => s.watch_of(payment_id).await)
     }
+
+    async fn under_way_of(
+        &self,
+        user_id: i64,
+        limit: usize,
+    ) -> Result<Vec<PaymentWatch>, StoreError> {
+        delegate!(self, s => s.under_way_of(user_id, limit).await)
+    }
 }

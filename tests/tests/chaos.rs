@@ -56,6 +56,12 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, confi
     );
     assert!(report.forged_sent > 0, "forgeries were sent");
     assert!(
+        report.ipns_lost > 0 && report.ipns_lost_recovered == report.ipns_lost,
+        "payments whose finishing IPNs were lost were all recovered ({} of {})",
+        report.ipns_lost_recovered,
+        report.ipns_lost
+    );
+    assert!(
         report.renewals > 0 && report.renewed_in_place > 0,
         "returning buyers renewed, some in place"
     );

@@ -538,6 +538,42 @@ mod cases {
         assert_eq!(one[0].payment_id, id(2));
     }
 
+    pub async fn a_buyers_payments_under_way_are_listed_newest_first<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        let minutes = |m: i64| t + TimeDelta::minutes(m);
+        for (payment, seen) in [(1, minutes(-30)), (2, minutes(-10)), (3, minutes(-20))] {
+            store
+                .watch_payment(&new_watch(payment, seen, minutes(10)))
+                .await
+                .unwrap();
+        }
+        let mut another_buyer = new_watch(4, minutes(-5), minutes(10));
+        another_buyer.user_id = SAMPLE_USER_ID + 1;
+        store.watch_payment(&another_buyer).await.unwrap();
+        // 3 is settled: no longer under way.
+        let later = minutes(11);
+        store
+            .claim_watch(&watch_claim(3, "w", later))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .settle_watch(id(3), "w", Settlement::Arrived, "finished", later)
+                .await
+                .unwrap(),
+            Fenced::Done
+        );
+        let theirs = store.under_way_of(SAMPLE_USER_ID, 10).await.unwrap();
+        let ids: Vec<i64> = theirs.iter().map(|w| w.payment_id.get()).collect();
+        assert_eq!(ids, vec![2, 1]);
+        assert_eq!(
+            store.under_way_of(SAMPLE_USER_ID, 1).await.unwrap().len(),
+            1
+        );
+        assert!(store.under_way_of(42, 10).await.unwrap().is_empty());
+    }
+
     pub async fn thirty_two_concurrent_notice_claims_have_one_winner<B: Backend>() {
         let store = Arc::new(B::fresh().await);
         let t = now();
@@ -1395,6 +1431,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn a_lapsed_check_is_taken_over_and_a_settled_watch_stays_settled() { cases::a_lapsed_check_is_taken_over_and_a_settled_watch_stays_settled::<Store>().await }
             #[tokio::test] async fn thirty_two_concurrent_watches_and_checks_have_one_winner() { cases::thirty_two_concurrent_watches_and_checks_have_one_winner::<Store>().await }
             #[tokio::test] async fn due_watches_are_listed_longest_due_first_without_settled_leased_or_later() { cases::due_watches_are_listed_longest_due_first_without_settled_leased_or_later::<Store>().await }
+            #[tokio::test] async fn a_buyers_payments_under_way_are_listed_newest_first() { cases::a_buyers_payments_under_way_are_listed_newest_first::<Store>().await }
         }
     )*};
 }

@@ -32,6 +32,7 @@ fn with_rest(vars: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
         ("TELEPAY_PAYMENTS_TABLE", "p".to_owned()),
         ("TELEPAY_REVIEWS_TABLE", "r".to_owned()),
         ("TELEPAY_SUBSCRIPTIONS_TABLE", "s".to_owned()),
+        ("TELEPAY_WATCHES_TABLE", "w".to_owned()),
         (
             "TELEPAY_PROCESSOR_QUEUE_URL",
             "http://q/processor".to_owned(),

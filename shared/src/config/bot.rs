@@ -101,7 +101,8 @@ impl BotWebhookConfig {
                 ipn_callback_url: url(env, IPN_CALLBACK_URL)?,
                 success_url: env.optional(PAYMENT_SUCCESS_URL),
             },
-            store: StoreConfig::for_bot_from_env(env)?,
+            // /status lists the buyer's payments under way: the watches table too.
+            store: StoreConfig::for_bot_from_env(env)?.watching()?,
             bot_token: bot_token(env)?,
             api_url: env.optional(API_URL),
             nowpayments_key,

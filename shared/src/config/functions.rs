@@ -203,7 +203,9 @@ impl InviteSenderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CHANNEL_DIRECTORY, PAYMENTS_TABLE, REVIEWS_TABLE, SUBSCRIPTIONS_TABLE};
+    use crate::config::{
+        CHANNEL_DIRECTORY, PAYMENTS_TABLE, REVIEWS_TABLE, SUBSCRIPTIONS_TABLE, WATCHES_TABLE,
+    };
     use telepay_core::fixtures::SAMPLE_DIRECTORY;
 
     #[test]
@@ -214,16 +216,60 @@ mod tests {
             (PAYMENTS_TABLE, "processed_payments"),
             (REVIEWS_TABLE, "payment_reviews"),
             (SUBSCRIPTIONS_TABLE, "subscriptions"),
+            (WATCHES_TABLE, "payment_watches"),
             (PROCESSOR_QUEUE_URL, "http://queue"),
             (INVITE_QUEUE_URL, "http://invites"),
         ];
         let config = WebhookConfig::from_env(&env).unwrap();
+        let without_watches: Vec<_> = env
+            .iter()
+            .filter(|(k, _)| *k != WATCHES_TABLE)
+            .copied()
+            .collect();
+        assert_eq!(
+            WebhookConfig::from_env(&without_watches)
+                .unwrap_err()
+                .to_string(),
+            "environment variable TELEPAY_WATCHES_TABLE is missing or empty",
+            "np-webhook watches payments under way: its table is named when missing"
+        );
         assert!(
             matches!(&config.store, StoreConfig::DynamoDb(t) if t.payments == "processed_payments")
         );
         assert!(
             !format!("{config:?}").contains("s3cret-value"),
             "Debug leaks the secret"
+        );
+    }
+
+    #[test]
+    fn the_reconciler_runs_the_recovery_pass_only_with_the_api_key_and_then_needs_its_tables() {
+        let base = [
+            (PAYMENTS_TABLE, "p"),
+            (REVIEWS_TABLE, "r"),
+            (PROCESSOR_QUEUE_URL, "http://queue"),
+            (INVITE_QUEUE_URL, "http://invites"),
+        ];
+        let config = ReconcilerConfig::from_env(&base).unwrap();
+        assert!(config.recovery.is_none(), "no key, no recovery pass");
+
+        let mut with_key = base.to_vec();
+        with_key.push((NOWPAYMENTS_API_KEY, "np-secret-key"));
+        with_key.push((CHANNEL_DIRECTORY, SAMPLE_DIRECTORY));
+        let err = ReconcilerConfig::from_env(&with_key).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable TELEPAY_SUBSCRIPTIONS_TABLE is missing or empty"
+        );
+        with_key.push((SUBSCRIPTIONS_TABLE, "s"));
+        let err = ReconcilerConfig::from_env(&with_key).unwrap_err();
+        assert!(err.to_string().contains(WATCHES_TABLE), "{err}");
+        with_key.push((WATCHES_TABLE, "w"));
+        let config = ReconcilerConfig::from_env(&with_key).unwrap();
+        assert!(config.recovery.is_some());
+        assert!(
+            !format!("{config:?}").contains("np-secret-key"),
+            "Debug leaks the API key"
         );
     }
 

@@ -22,7 +22,7 @@ pub use lifecycle::{
 };
 pub use store::{
     BOT_TABLE, DATABASE_URL, DatabaseUrl, PAYMENTS_TABLE, REVIEWS_TABLE, SQLITE_PATH,
-    STORE_BACKEND, SUBSCRIPTIONS_TABLE, StoreConfig, TableNames,
+    STORE_BACKEND, SUBSCRIPTIONS_TABLE, StoreConfig, TableNames, WATCHES_TABLE,
 };
 
 pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";

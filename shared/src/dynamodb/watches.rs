@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, TimeDelta, Utc};
 use telepay_core::ipn::PaymentId;
-use telepay_core::store::watches::longest_due;
+use telepay_core::store::watches::{longest_due, newest_under_way};
 use telepay_core::store::{
     Fenced, NewWatch, PaymentWatch, PaymentWatchStore, Settlement, StoreError, WatchClaim,
     WatchFound, Watched,
@@ -231,5 +231,24 @@ impl PaymentWatchStore for DynamoDbStore {
             .as_ref()
             .map(watch_from_item)
             .transpose()
+    }
+
+    async fn under_way_of(
+        &self,
+        user_id: i64,
+        limit: usize,
+    ) -> Result<Vec<PaymentWatch>, StoreError> {
+        let items = self
+            .scan(
+                self.watches_table()?,
+                Some("user_id = :user AND attribute_not_exists(settled)".to_owned()),
+                vec![(":user", number(user_id))],
+            )
+            .await?;
+        let watches = items
+            .iter()
+            .map(watch_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(newest_under_way(watches, user_id, limit))
     }
 }

@@ -237,4 +237,10 @@ pub(super) mod watches {
         watch_columns!(),
         " FROM payment_watches WHERE payment_id = $1"
     );
+    pub(in crate::sql) const UNDER_WAY_OF: &str = concat!(
+        "SELECT ",
+        watch_columns!(),
+        " FROM payment_watches WHERE user_id = $1 AND settled IS NULL \
+         ORDER BY first_seen_at_ms DESC, payment_id DESC LIMIT $2"
+    );
 }

@@ -12,7 +12,7 @@ use telepay_core::store::{
 
 use super::dialect::{Bind, SqlDialect};
 use super::rows::WatchRow;
-use super::statements::watches::{CLAIM, DUE, POSTPONE, READ, SETTLE, WATCH};
+use super::statements::watches::{CLAIM, DUE, POSTPONE, READ, SETTLE, UNDER_WAY_OF, WATCH};
 use super::{SqlStore, limit, unavailable};
 
 fn fenced(written: bool) -> Fenced {
@@ -123,5 +123,14 @@ impl<DB: SqlDialect> PaymentWatchStore for SqlStore<DB> {
             .watch_rows(READ, vec![payment_id.get().into()])
             .await?
             .pop())
+    }
+
+    async fn under_way_of(
+        &self,
+        user_id: i64,
+        limit_to: usize,
+    ) -> Result<Vec<PaymentWatch>, StoreError> {
+        self.watch_rows(UNDER_WAY_OF, vec![user_id.into(), limit(limit_to)])
+            .await
     }
 }

@@ -239,6 +239,14 @@ impl<S: PaymentStore> PaymentWatchStore for ChaosStore<S> {
     async fn watch_of(&self, payment_id: PaymentId) -> Result<Option<PaymentWatch>, StoreError> {
         self.inner.watch_of(payment_id).await
     }
+
+    async fn under_way_of(
+        &self,
+        user_id: i64,
+        limit: usize,
+    ) -> Result<Vec<PaymentWatch>, StoreError> {
+        self.inner.under_way_of(user_id, limit).await
+    }
 }
 
 /// Held-payment notices suffer the same faults, attributed to the held payment.

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use chrono::TimeDelta;
 use fake_bot_api::FakeBotApi;
 use serde_json::{Value, json};
 use telepay_core::chain::{ChainSettings, StageQueues, Stages};
@@ -16,9 +17,10 @@ use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_IPN_SEC
 use telepay_core::invite::{InviteSender, InviteSettings, MessageTemplate};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::reconcile::Reconciler;
+use telepay_core::recovery::{PaymentRecovery, RecoverySettings};
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::ports::*;
-use telepay_core::webhook::PaymentWebhook;
+use telepay_core::webhook::{PaymentIngress, PaymentWebhook};
 use telepay_shared::sqs_event::sqs_batch;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
 use tokio::sync::Semaphore;
@@ -27,6 +29,7 @@ use tokio::task::JoinSet;
 use super::decorators::{ChaosQueue, ChaosStore, ChaosTelegram};
 use super::dice::{Dice, tag};
 use super::faults::{Chaos, Stage, invoke};
+use super::nowpayments::ChaosNowPayments;
 use super::sim_sqs::SimQueue;
 
 use super::ChaosConfig;
@@ -43,6 +46,13 @@ struct Chain<S> {
     processor: PaymentProcessor<ChaosStore<S>, ChaosQueue, ChaosQueue>,
     invite_sender: InviteSender<ChaosStore<S>, ChaosTelegram<TelegramBotApi>>,
     reconciler: Reconciler<ChaosStore<S>, ChaosQueue, ChaosQueue>,
+    /// The reconciler's recovery pass (lost IPNs), on its schedule.
+    recovery: PaymentRecovery<ChaosStore<S>, ChaosQueue, ChaosNowPayments>,
+    /// The same, asking again at once: what the final sweep runs until every watch is
+    /// settled.
+    final_recovery: PaymentRecovery<ChaosStore<S>, ChaosQueue, ChaosNowPayments>,
+    /// Payments the recovery pass brought in.
+    recovered: AtomicU64,
     processor_queue: Arc<SimQueue>,
     invite_queue: Arc<SimQueue>,
     payout_queue: Arc<SimQueue>,
@@ -69,11 +79,16 @@ pub async fn run<S: PaymentStore + 'static>(
         chaos.clone(),
         config.call_timeout,
     )));
-    let chain = Arc::new(Chain::new(store, &fake, chaos.clone(), config.clone()));
-
     let plans: Vec<PaymentPlan> = (0..config.payments as u64)
         .map(|i| PaymentPlan::new(&dice, i))
         .collect();
+    let chain = Arc::new(Chain::new(
+        store,
+        &fake,
+        chaos.clone(),
+        config.clone(),
+        &plans,
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let mut consumers = JoinSet::new();
     for worker in 0..config.consumers {
@@ -163,7 +178,13 @@ async fn buyers(fake: Arc<FakeBotApi>, chaos: Arc<Chaos>, stop: Arc<AtomicBool>)
 }
 
 impl<S: PaymentStore + 'static> Chain<S> {
-    fn new(store: S, fake: &FakeBotApi, chaos: Arc<Chaos>, config: ChaosConfig) -> Self {
+    fn new(
+        store: S,
+        fake: &FakeBotApi,
+        chaos: Arc<Chaos>,
+        config: ChaosConfig,
+        plans: &[PaymentPlan],
+    ) -> Self {
         let store = ChaosStore::new(Arc::new(store), chaos.clone());
         let dice = chaos.dice;
         let sqs = |name, visibility| {
@@ -217,10 +238,35 @@ impl<S: PaymentStore + 'static> Chain<S> {
             payout: queue(&payout_queue),
             lifecycle: queue(&lifecycle_queue),
         };
+        let clock = settings.clock.clone();
+        let directory = settings.directory.clone();
         let telegram = ChaosTelegram::new(telegram, chaos.clone());
         let stages = Stages::wire(settings, store.clone(), queues, telegram);
+        // Watches come due on the run's time scale, not in 20 minutes.
+        let stuck_after = TimeDelta::from_std(config.stuck_after).unwrap();
+        let webhook = stages.webhook.with_first_check_after(stuck_after);
+        let recovery = |recheck_every| {
+            let ingress =
+                PaymentIngress::new(directory.clone(), store.clone(), queue(&processor_queue))
+                    .with_notice_queue(queue(&invite_queue))
+                    .with_clock(clock.clone());
+            let settings = RecoverySettings {
+                recheck_every,
+                give_up_after: Duration::from_secs(3600),
+                lease: config.invite_visibility,
+                batch: 1000,
+            };
+            PaymentRecovery::new(
+                ingress,
+                ChaosNowPayments::new(plans, chaos.clone()),
+                settings,
+            )
+        };
         Self {
-            webhook: stages.webhook,
+            recovery: recovery(Duration::from_secs(1)),
+            final_recovery: recovery(Duration::ZERO),
+            recovered: AtomicU64::new(0),
+            webhook,
             processor: stages.processor,
             invite_sender: stages.invite_sender,
             reconciler: stages.reconciler,
@@ -264,7 +310,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
                 self.forge(&plan).await;
             }
             pause(copy).await;
-            if plan.kind != PaymentKind::ForgedOnly {
+            if plan.kind != PaymentKind::ForgedOnly && !plan.ipns_lost {
                 self.deliver(&plan, "finished", 10 + copy).await;
             }
         }
@@ -425,6 +471,37 @@ impl<S: PaymentStore + 'static> Chain<S> {
                 let requeued = report.requeued_processing + report.requeued_invites;
                 self.requeued.fetch_add(requeued as u64, Ordering::Relaxed);
             }
+            if let Ok(report) = self.recovery.run().await {
+                self.recovered
+                    .fetch_add(report.recovered as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether any watch is not settled yet (due or not: a listing as of far ahead).
+    async fn watches_unsettled(&self) -> bool {
+        let ahead = self.reconciler.clock.now() + TimeDelta::days(1);
+        !matches!(self.store.due_watches(ahead, 1).await, Ok(due) if due.is_empty())
+    }
+
+    /// Asks NOWPayments about every watch until each is settled (first checks come due,
+    /// crashed checks' leases lapse, unanswered questions are asked again).
+    async fn recover_everything(&self) {
+        for _ in 0..400 {
+            if !self.watches_unsettled().await {
+                return;
+            }
+            match self.final_recovery.run().await {
+                Ok(report) => {
+                    self.recovered
+                        .fetch_add(report.recovered as u64, Ordering::Relaxed);
+                    let settled = report.recovered + report.arrived + report.unpaid;
+                    if report.due == 0 || settled == 0 {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 
@@ -443,8 +520,14 @@ impl<S: PaymentStore + 'static> Chain<S> {
             while self.processor_queue.outstanding() + self.invite_queue.outstanding() > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            self.recover_everything().await;
             match sweep.reconcile().await {
-                Ok(report) if report.backlog == 0 && report.requeued_hold_notices == 0 => {
+                Ok(report)
+                    if report.backlog == 0
+                        && report.requeued_hold_notices == 0
+                        && self.processor_queue.outstanding() == 0
+                        && !self.watches_unsettled().await =>
+                {
                     return round;
                 }
                 Ok(report) => {
@@ -470,6 +553,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
             forged_sent: self.forged_sent.load(Ordering::Relaxed),
             forged_answered_ok: self.forged_answered_ok.load(Ordering::Relaxed),
             requeued_by_reconciler: self.requeued.load(Ordering::Relaxed),
+            recovered: self.recovered.load(Ordering::Relaxed),
             final_reconcile_rounds: final_rounds,
             processor_queue: self.processor_queue.figures(),
             invite_queue: self.invite_queue.figures(),

@@ -11,6 +11,7 @@ pub mod dice;
 mod driver;
 pub mod faults;
 pub mod lifecycle;
+mod nowpayments;
 pub mod report;
 pub mod schedule;
 pub mod sim_sqs;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use fake_bot_api::FakeBotApi;
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::RecordState;
+use telepay_core::store::Settlement;
 use telepay_core::store::ports::*;
 
 use telepay_core::fixtures::SAMPLE_CHANNEL_ID;
@@ -40,6 +41,15 @@ pub struct Report {
     /// Held-payment messages beyond one per buyer (a crash after a send, before it was
     /// recorded: at least once).
     pub held_messages_repeated: usize,
+    /// Genuine payments whose every finishing IPN was lost (only in-flight ones came).
+    pub ipns_lost: usize,
+    /// Of those, brought in by the recovery pass (recorded or held, the watch closed).
+    pub ipns_lost_recovered: usize,
+    /// Of those, never brought in: must be 0.
+    pub ipns_lost_not_recovered: Vec<i64>,
+    /// Brought in by the recovery pass though their finishing IPNs were sent: ones
+    /// NOWPayments gave up delivering (or that arrived after the question).
+    pub recovered_with_ipns_sent: usize,
     /// Paid with neither an invite nor a terminal reason (nor a review): must be 0.
     pub lost: Vec<i64>,
     /// Each lost payment told: its kind, record, links and the faults it met.
@@ -176,6 +186,10 @@ impl Report {
             ));
         }
         for (ids, what) in [
+            (
+                &self.ipns_lost_not_recovered,
+                "payments whose finishing IPNs were lost and that the recovery pass never brought in",
+            ),
             (&self.held_untold, "held payments never told"),
             (
                 &self.held_buyers_without_message,
@@ -343,6 +357,27 @@ pub(super) async fn build<S: PaymentStore>(
             continue;
         }
         report.paid += 1;
+        let settled = store
+            .watch_of(id)
+            .await
+            .expect("read the watch")
+            .and_then(|w| w.settled);
+        let recovered = settled == Some(Settlement::Recovered);
+        if plan.ipns_lost {
+            report.ipns_lost += 1;
+            // No finishing IPN was ever sent: whatever recorded or held it was the
+            // recovery pass, even when a crash after its write left the watch to be
+            // settled `arrived` by the next check.
+            let brought_in = record.is_some() || review.is_some();
+            let closed = matches!(settled, Some(Settlement::Recovered | Settlement::Arrived));
+            if brought_in && closed {
+                report.ipns_lost_recovered += 1;
+            } else {
+                report.ipns_lost_not_recovered.push(plan.payment_id);
+            }
+        } else if recovered {
+            report.recovered_with_ipns_sent += 1;
+        }
         if let Some(record) = &record
             && record.user_id.get() != plan.buyer()
         {
@@ -705,6 +740,15 @@ impl fmt::Display for Report {
             self.held_buyers_without_message.len(),
             self.held_messages_repeated
         )?;
+        writeln!(
+            f,
+            "  finishing IPNs lost           {}: recovered {}, never recovered {}; recovered with IPNs sent {} (pass count {})",
+            self.ipns_lost,
+            self.ipns_lost_recovered,
+            self.ipns_lost_not_recovered.len(),
+            self.recovered_with_ipns_sent,
+            fig.recovered
+        )?;
         writeln!(f, "  LOST                          {}", self.lost.len())?;
         let links = self
             .distinct_links_per_invited
@@ -870,6 +914,8 @@ pub fn injected(report: &Report) -> String {
 /// Counters the report needs from the run itself.
 #[derive(Debug, Clone, Default)]
 pub struct RunFigures {
+    /// Payments the recovery pass brought in (no finishing IPN had recorded them).
+    pub recovered: u64,
     pub seed: u64,
     pub np_gave_up: u64,
     pub forged_sent: u64,

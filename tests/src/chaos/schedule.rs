@@ -17,6 +17,9 @@ pub(super) const USER_BASE: i64 = 100_000;
 pub(super) const ATTACKER_BASE: i64 = 900_000_000;
 /// The price of the demo directory's only tier.
 pub(super) const PRICE: f64 = 3.21;
+/// This share of genuine payments has every finishing IPN lost (the callback broke after
+/// the in-flight ones): only the recovery pass, asking NOWPayments, brings them in.
+pub(super) const IPNS_LOST: f64 = 0.05;
 /// A payment's buyer is one of the recent earlier buyers this often: a renewal through
 /// the invite path, sharing the subscription's live link.
 pub(super) const BUY_AGAIN: f64 = 0.2;
@@ -75,6 +78,9 @@ pub struct PaymentPlan {
     /// Earlier statuses sent before (or, out of order, after) the finished ones.
     pub(super) earlier: Vec<&'static str>,
     pub(super) earlier_after_finished: bool,
+    /// Every finishing IPN (`finished`, or `partially_paid` for a short one) is lost on
+    /// its way: only the in-flight ones arrive ([`IPNS_LOST`]).
+    pub ipns_lost: bool,
     /// Forged or tampered IPNs sent for this payment.
     pub(super) forgeries: Vec<Forgery>,
 }
@@ -90,8 +96,13 @@ impl PaymentPlan {
             r if r < 0.08 => PaymentKind::Underpaid,
             _ => PaymentKind::Paid,
         };
+        let ipns_lost =
+            kind != PaymentKind::ForgedOnly && dice.chance(IPNS_LOST, &[tag("ipns lost"), index]);
         let mut earlier = Vec::new();
-        if dice.chance(0.4, &[tag("waiting"), index]) {
+        if ipns_lost {
+            // What NOWPayments sent before the callback broke: the payment is watched.
+            earlier.extend(["waiting", "confirming"]);
+        } else if dice.chance(0.4, &[tag("waiting"), index]) {
             earlier.push("waiting");
             if dice.chance(0.5, &[tag("confirming"), index]) {
                 earlier.push("confirming");
@@ -120,7 +131,8 @@ impl PaymentPlan {
             kind,
             finished_copies: 1 + dice.below(5, &[tag("copies"), index]),
             earlier,
-            earlier_after_finished: dice.chance(0.1, &[tag("out of order"), index]),
+            earlier_after_finished: !ipns_lost && dice.chance(0.1, &[tag("out of order"), index]),
+            ipns_lost,
             forgeries,
         }
     }

@@ -204,3 +204,49 @@ async fn status_shows_a_buyer_their_payments_held_for_a_person_and_why() {
         texts[0]
     );
 }
+
+#[tokio::test]
+async fn status_shows_a_buyer_their_payments_still_under_way_at_nowpayments() {
+    use telepay_core::ipn::PaymentId;
+    use telepay_core::store::{NewWatch, PaymentWatchStore, Settlement, WatchClaim, WatchFound};
+    let rig = rig().await;
+    let now = rig.clock.now();
+    let watch = |payment_id: i64, user_id: i64, status: &str| NewWatch {
+        payment_id: PaymentId::new(payment_id).unwrap(),
+        user_id,
+        channel_id: SIGNALS,
+        status: status.into(),
+        seen_at: now,
+        first_check_at: now,
+    };
+    // This buyer's payment being confirmed; another buyer's; and one of theirs settled.
+    let store = rig.bot.store();
+    for (payment_id, user_id) in [(801, BUYER), (802, STRANGER), (803, BUYER)] {
+        store
+            .watch_payment(&watch(payment_id, user_id, "confirming"))
+            .await
+            .unwrap();
+    }
+    let claim = WatchClaim {
+        payment_id: PaymentId::new(803).unwrap(),
+        token: "pass".into(),
+        lease_until: now + TimeDelta::minutes(2),
+        now,
+    };
+    assert!(matches!(
+        store.claim_watch(&claim).await.unwrap(),
+        WatchFound::Claimed(_)
+    ));
+    let settled = store.settle_watch(claim.payment_id, "pass", Settlement::Unpaid, "expired", now);
+    assert_eq!(settled.await.unwrap(), telepay_core::store::Fenced::Done);
+
+    call(&rig, &message(95, BUYER, "/status")).await;
+
+    let texts = texts_to(&rig, BUYER);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].contains("Your payment 801 for Signals is on its way (confirming)"),
+        "{}",
+        texts[0]
+    );
+}

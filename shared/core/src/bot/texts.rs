@@ -44,6 +44,9 @@ pub struct BotTexts {
     pub held_unknown: String,
     /// A payment that arrived short, held: also `{paid}` (what arrived) and `{missing}`.
     pub held_underpaid: String,
+    /// /status, for each payment still under way at NOWPayments: `{channel}`,
+    /// `{payment_id}`, `{status}` (waiting, confirming, confirmed, sending).
+    pub status_under_way: String,
     /// After the invite of a short payment a channel prorates: `{paid}`, `{price}`,
     /// `{granted}` (the time it bought), `{tier}` (the tier's length).
     pub prorated: String,
@@ -93,6 +96,10 @@ impl Default for BotTexts {
                              of {price} reached us ({missing} missing, often a wallet or \
                              network fee). A person will check it and tell you here how it \
                              is settled; please do not send more to the same address."
+                .into(),
+            status_under_way: "Your payment {payment_id} for {channel} is on its way \
+                               ({status}). Your invite comes here as soon as it is \
+                               confirmed; you do not need to pay again."
                 .into(),
             prorated: "Your payment arrived short ({paid} of {price}), so it bought \
                        {granted} of the {tier} you chose."

@@ -205,6 +205,15 @@ pub trait PaymentWatchStore: Send + Sync {
         &self,
         payment_id: PaymentId,
     ) -> impl Future<Output = Result<Option<PaymentWatch>, StoreError>> + Send;
+
+    /// The buyer's payments still under way (not settled), newest first, at most
+    /// `limit`: /status shows them. Watches are few (settled ones leave the listing),
+    /// so backends may read the unsettled ones and keep the buyer's.
+    fn under_way_of(
+        &self,
+        user_id: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PaymentWatch>, StoreError>> + Send;
 }
 
 impl<T: PaymentWatchStore + ?Sized> PaymentWatchStore for std::sync::Arc<T> {
@@ -247,6 +256,13 @@ impl<T: PaymentWatchStore + ?Sized> PaymentWatchStore for std::sync::Arc<T> {
     async fn watch_of(&self, payment_id: PaymentId) -> Result<Option<PaymentWatch>, StoreError> {
         (**self).watch_of(payment_id).await
     }
+    async fn under_way_of(
+        &self,
+        user_id: i64,
+        limit: usize,
+    ) -> Result<Vec<PaymentWatch>, StoreError> {
+        (**self).under_way_of(user_id, limit).await
+    }
 }
 
 /// The `limit` watches of `watches` due at `now`, the longest due first: what each
@@ -260,4 +276,20 @@ pub fn longest_due(
     due.sort_by_key(|w| (w.next_check_at, w.payment_id));
     due.truncate(limit);
     due
+}
+
+/// The newest `limit` of `watches` not settled whose buyer is `user_id`: what each
+/// backend that filters in code answers [`PaymentWatchStore::under_way_of`] with.
+pub fn newest_under_way(
+    watches: impl IntoIterator<Item = PaymentWatch>,
+    user_id: i64,
+    limit: usize,
+) -> Vec<PaymentWatch> {
+    let mut theirs: Vec<PaymentWatch> = watches
+        .into_iter()
+        .filter(|w| w.settled.is_none() && w.user_id == user_id)
+        .collect();
+    theirs.sort_by_key(|w| std::cmp::Reverse((w.first_seen_at, w.payment_id)));
+    theirs.truncate(limit);
+    theirs
 }

@@ -26,7 +26,9 @@ use crate::bot::timing::BotTiming;
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::store::{BotStore, HeldNoticeStore, OperatorStore, SubscriptionStore};
+use crate::store::{
+    BotStore, HeldNoticeStore, OperatorStore, PaymentWatchStore, SubscriptionStore,
+};
 use crate::subscription::LifecycleSettings;
 use crate::telegram::{BotConversation, TelegramInviter};
 
@@ -53,9 +55,15 @@ pub struct BotSetup {
 /// The store ports the bot uses: its once-records, subscriptions (`/status`,
 /// admission), the operator's re-issue of an invite (`/status`), and the buyer's held
 /// payments (`/status`).
-pub trait FrontDoorStore: BotStore + SubscriptionStore + OperatorStore + HeldNoticeStore {}
+pub trait FrontDoorStore:
+    BotStore + SubscriptionStore + OperatorStore + HeldNoticeStore + PaymentWatchStore
+{
+}
 
-impl<S> FrontDoorStore for S where S: BotStore + SubscriptionStore + OperatorStore + HeldNoticeStore {}
+impl<S> FrontDoorStore for S where
+    S: BotStore + SubscriptionStore + OperatorStore + HeldNoticeStore + PaymentWatchStore
+{
+}
 
 impl BotSetup {
     /// A bot with the default texts, lifecycle settings and timing, and no success URL;

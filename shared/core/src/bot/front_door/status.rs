@@ -19,7 +19,7 @@ use crate::bot::update::PrivateMessage;
 use crate::held::buyer_message;
 use crate::ipn::PaymentId;
 use crate::operator::{LinkRevoker, Operator, OperatorError};
-use crate::order::UserId;
+use crate::order::{ChannelId, UserId};
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{OnceFound, OnceKey, StoreError};
 use crate::subscription::{GrantSource, Subscription, SubscriptionKey};
@@ -81,7 +81,9 @@ where
         }
         // Payments held for a person: the buyer sees each again, with why.
         let holds = self.store.undecided_holds_of(user, HELD_SHOWN).await?;
-        if lines.is_empty() && holds.is_empty() {
+        // Payments still under way at NOWPayments: paid, not confirmed yet.
+        let under_way = self.store.under_way_of(user.get(), HELD_SHOWN).await?;
+        if lines.is_empty() && holds.is_empty() && under_way.is_empty() {
             return self.say(message.chat_id, &texts.status_none).await;
         }
         if !lines.is_empty() {
@@ -89,6 +91,21 @@ where
         }
         for review in &holds {
             let text = buyer_message(texts, &self.setup.directory, review);
+            self.say(message.chat_id, &text).await?;
+        }
+        for watch in &under_way {
+            let channel = ChannelId::new(watch.channel_id)
+                .ok()
+                .and_then(|id| self.setup.directory.channel(id))
+                .map_or_else(|| "the channel".to_owned(), channel_title);
+            let text = fill(
+                &texts.status_under_way,
+                &[
+                    ("payment_id", &watch.payment_id.to_string()),
+                    ("channel", &channel),
+                    ("status", &watch.last_status),
+                ],
+            );
             self.say(message.chat_id, &text).await?;
         }
         for text in follow_ups {

@@ -9,7 +9,7 @@ use super::MemoryStore;
 use crate::ipn::PaymentId;
 use crate::store::watches::{
     NewWatch, PaymentWatch, PaymentWatchStore, Settlement, WatchClaim, WatchFound, Watched,
-    longest_due,
+    longest_due, newest_under_way,
 };
 use crate::store::{Fenced, StoreError};
 
@@ -113,5 +113,19 @@ impl PaymentWatchStore for MemoryStore {
         Ok(watches
             .get(&payment_id.get())
             .map(|(_, watch)| watch.clone()))
+    }
+
+    async fn under_way_of(
+        &self,
+        user_id: i64,
+        limit: usize,
+    ) -> Result<Vec<PaymentWatch>, StoreError> {
+        self.check_available()?;
+        let watches = self.watches.lock().unwrap();
+        Ok(newest_under_way(
+            watches.values().map(|(_, watch)| watch.clone()),
+            user_id,
+            limit,
+        ))
     }
 }
