@@ -574,6 +574,20 @@ mod cases {
         assert!(store.under_way_of(42, 10).await.unwrap().is_empty());
     }
 
+    pub async fn a_recovered_purchase_is_stored_as_recovered<B: Backend>() {
+        let store = B::fresh().await;
+        let mut recovered = sample_record(5);
+        recovered.purchase.as_mut().unwrap().recovered = true;
+        assert_eq!(
+            store.record_accepted(&recovered).await.unwrap(),
+            Recorded::New
+        );
+        assert_eq!(stored(&store, 5).await, recovered);
+        let plain = sample_record(6);
+        store.record_accepted(&plain).await.unwrap();
+        assert!(!stored(&store, 6).await.purchase.unwrap().recovered);
+    }
+
     pub async fn thirty_two_concurrent_notice_claims_have_one_winner<B: Backend>() {
         let store = Arc::new(B::fresh().await);
         let t = now();
@@ -1432,6 +1446,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn thirty_two_concurrent_watches_and_checks_have_one_winner() { cases::thirty_two_concurrent_watches_and_checks_have_one_winner::<Store>().await }
             #[tokio::test] async fn due_watches_are_listed_longest_due_first_without_settled_leased_or_later() { cases::due_watches_are_listed_longest_due_first_without_settled_leased_or_later::<Store>().await }
             #[tokio::test] async fn a_buyers_payments_under_way_are_listed_newest_first() { cases::a_buyers_payments_under_way_are_listed_newest_first::<Store>().await }
+            #[tokio::test] async fn a_recovered_purchase_is_stored_as_recovered() { cases::a_recovered_purchase_is_stored_as_recovered::<Store>().await }
         }
     )*};
 }

@@ -104,6 +104,10 @@ async fn a_paid_invoice_whose_finished_ipn_never_arrived_is_recovered_and_its_bu
         [(payment_id, 500), (payment_id, 200)]
     );
 
+    assert!(
+        chain.stored(payment_id).await.purchase.unwrap().recovered,
+        "stored as recovered (DynamoDB), for the owner's sale notice"
+    );
     chain.run_processor(1).await;
     chain.run_invite_sender(1).await;
     let sent = chain.fake.delivered("sendMessage");

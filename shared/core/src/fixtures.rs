@@ -39,6 +39,7 @@ pub fn sample_record(payment_id: i64) -> crate::payment::ProcessedPayment {
             outcome_amount: Some(0.001408),
             overpaid_by: None,
             prorated_from_seconds: None,
+            recovered: false,
             outcome_currency: Some("eth".into()),
         },
         chrono::Utc::now(),

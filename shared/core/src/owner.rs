@@ -25,12 +25,15 @@ pub enum OwnerNotice {
         /// What the payment brought other than the tier's price: a surplus, or a short
         /// payment's share ([`PaidNote`]).
         note: Option<PaidNote>,
+        /// Its IPNs never arrived: the recovery pass found it ([`Purchase::recovered`]).
+        recovered: bool,
     },
     Renewal {
         user_id: i64,
         price: String,
         paid_until: DateTime<Utc>,
         note: Option<PaidNote>,
+        recovered: bool,
     },
     RemovalFailed {
         user_id: i64,
@@ -133,6 +136,18 @@ fn paid_note(note: Option<&PaidNote>) -> String {
     }
 }
 
+/// The sentence on a payment whose IPNs never arrived.
+fn recovered_note(recovered: bool) -> &'static str {
+    if recovered {
+        " NOWPayments' notification of this payment never reached your bot; TelePay \
+         found it by asking NOWPayments, so the buyer was let in later than they should \
+         have been. Check the IPN callback URL in your NOWPayments store settings and \
+         that it is reachable (the IpnRecovered alarm says the same)."
+    } else {
+        ""
+    }
+}
+
 fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -145,20 +160,24 @@ impl OwnerNotice {
                 price,
                 paid_until,
                 note,
+                recovered,
             } => format!(
-                "New subscriber in {channel}: user {user_id} paid {price}; access until {}.{}",
+                "New subscriber in {channel}: user {user_id} paid {price}; access until {}.{}{}",
                 time(*paid_until),
-                paid_note(note.as_ref())
+                paid_note(note.as_ref()),
+                recovered_note(*recovered)
             ),
             Self::Renewal {
                 user_id,
                 price,
                 paid_until,
                 note,
+                recovered,
             } => format!(
-                "Renewal in {channel}: user {user_id} paid {price}; access now until {}.{}",
+                "Renewal in {channel}: user {user_id} paid {price}; access now until {}.{}{}",
                 time(*paid_until),
-                paid_note(note.as_ref())
+                paid_note(note.as_ref()),
+                recovered_note(*recovered)
             ),
             Self::RemovalFailed { user_id, reason } => format!(
                 "Could not remove user {user_id} from {channel} after their access ended: \

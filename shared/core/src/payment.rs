@@ -134,6 +134,10 @@ pub struct Purchase {
     /// share of (`duration_seconds` is the share).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prorated_from_seconds: Option<u64>,
+    /// Brought in by the recovery pass: NOWPayments' answer, not an IPN, recorded it (its
+    /// IPNs never arrived). The owner's sale notice says so: the callback is broken.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
 }
 
 impl Purchase {
@@ -153,6 +157,7 @@ impl Purchase {
             outcome_currency: ipn.outcome_currency.clone(),
             overpaid_by: None,
             prorated_from_seconds: None,
+            recovered: false,
         }
     }
 
@@ -190,6 +195,7 @@ impl Purchase {
             outcome_currency: None,
             overpaid_by: None,
             prorated_from_seconds: None,
+            recovered: false,
         }
     }
 

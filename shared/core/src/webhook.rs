@@ -276,9 +276,20 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
         self
     }
 
-    /// The decision on a payment NOWPayments vouched for (a signed IPN, or its answer to
-    /// a status question), `body` as it came: one conditional write decides it.
+    /// The decision on a payment NOWPayments vouched for with a signed IPN, `body` as it
+    /// came: one conditional write decides it.
     pub async fn admit(&self, ipn: &Ipn, body: &[u8]) -> Admission {
+        self.admit_as(ipn, body, false).await
+    }
+
+    /// The same decision on NOWPayments' answer to a status question (the recovery
+    /// pass): a payment it records is marked recovered, so its owner hears the callback
+    /// is broken.
+    pub async fn admit_recovered(&self, ipn: &Ipn, body: &[u8]) -> Admission {
+        self.admit_as(ipn, body, true).await
+    }
+
+    async fn admit_as(&self, ipn: &Ipn, body: &[u8], recovered: bool) -> Admission {
         let payment_id = ipn.payment_id.get();
         if ipn.payment_status == PaymentStatus::Refunded {
             return self.refund(ipn).await;
@@ -299,7 +310,12 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
         }
         match self.verdict(ipn) {
             Verdict::Hold(reason) => self.hold(ipn, reason, body).await,
-            Verdict::Grant(record) => self.grant(ipn, &record).await,
+            Verdict::Grant(mut record) => {
+                if let Some(purchase) = record.purchase.as_mut() {
+                    purchase.recovered = recovered;
+                }
+                self.grant(ipn, &record).await
+            }
         }
     }
 

@@ -123,6 +123,9 @@ pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
         if let Some(seconds) = purchase.prorated_from_seconds {
             item.insert("prorated_from_seconds".into(), number(seconds));
         }
+        if purchase.recovered {
+            item.insert("recovered".into(), AttributeValue::Bool(true));
+        }
         if let Some(currency) = &purchase.outcome_currency {
             item.insert(
                 "outcome_currency".into(),
@@ -239,6 +242,7 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
             outcome_currency: r.string("outcome_currency")?,
             overpaid_by: r.parse_number("overpaid_by")?,
             prorated_from_seconds: r.parse_number("prorated_from_seconds")?,
+            recovered: r.flag("recovered")?,
         }),
     };
     let created_at = r.required("created_at", r.time("created_at")?)?;

@@ -38,6 +38,7 @@ pub struct PaymentRow {
     invite_renewed_in_place: Option<bool>,
     overpaid_by: Option<f64>,
     prorated_from_seconds: Option<i64>,
+    recovered: Option<bool>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -99,6 +100,7 @@ impl PaymentRow {
                         .map(u64::try_from)
                         .transpose()
                         .map_err(|e| corrupt(id, e))?,
+                    recovered: self.recovered.unwrap_or(false),
                 })
             }
             _ => None,

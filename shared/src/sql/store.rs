@@ -135,6 +135,8 @@ fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
                 .and_then(|p| p.prorated_from_seconds)
                 .map(seconds_column),
         ),
+        // NULL unless recovered: the column says only what is unusual.
+        Bind::Bool(purchase.filter(|p| p.recovered).map(|_| true)),
     ]
 }
 

@@ -261,6 +261,36 @@ async fn a_sale_that_brought_more_than_the_tier_tells_the_owner_the_surplus() {
 }
 
 #[tokio::test]
+async fn a_sale_whose_ipns_never_arrived_tells_the_owner_the_callback_is_broken() {
+    // Recorded by the recovery pass from NOWPayments' answer: the owner, on a phone,
+    // hears it where they hear of sales, not only in a CloudWatch alarm.
+    let world = held_world().await;
+    let mut recovered = record(1);
+    recovered.purchase.as_mut().unwrap().recovered = true;
+    world.sender.store.put_payment(recovered);
+    let mut plain = record(2);
+    plain.user_id = telepay_core::order::UserId::new(USER + 1).unwrap();
+    world.sender.store.put_payment(plain);
+    subscribed(&world, &[1]).await;
+
+    assert!(world.invoke_one(1).await.is_empty());
+
+    let owner = world.messages_to(OWNER);
+    assert_eq!(owner.len(), 1);
+    assert!(
+        owner[0].contains("notification of this payment never reached your bot"),
+        "{}",
+        owner[0]
+    );
+    assert!(owner[0].contains("IPN callback URL"), "{}", owner[0]);
+    assert_eq!(
+        world.messages_to(USER).len(),
+        1,
+        "the buyer's invite as usual"
+    );
+}
+
+#[tokio::test]
 async fn a_prorated_sale_tells_the_buyer_and_the_owner_what_the_short_payment_bought() {
     let world = held_world().await;
     let mut short = record(1);

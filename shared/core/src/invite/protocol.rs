@@ -26,6 +26,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             format!("{} {}", p.price_amount, p.price_currency.to_uppercase())
         });
         let note = record.purchase.as_ref().and_then(PaidNote::of);
+        let recovered = record.purchase.as_ref().is_some_and(|p| p.recovered);
         let user_id = record.user_id.get();
         let notice = if grant.renewal {
             OwnerNotice::Renewal {
@@ -33,6 +34,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 price,
                 paid_until: grant.paid_until,
                 note,
+                recovered,
             }
         } else {
             OwnerNotice::Sale {
@@ -40,6 +42,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 price,
                 paid_until: grant.paid_until,
                 note,
+                recovered,
             }
         };
         let timeout = self.settings.call_timeout;

@@ -409,6 +409,7 @@ async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
         outcome_currency: None,
         overpaid_by: None,
         prorated_from_seconds: None,
+        recovered: false,
     };
     op.resolve(
         id(61),

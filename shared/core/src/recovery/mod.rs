@@ -204,7 +204,7 @@ where
         {
             return Ok(found);
         }
-        let admission = self.ingress.admit(&ipn, body.as_bytes()).await;
+        let admission = self.ingress.admit_recovered(&ipn, body.as_bytes()).await;
         if admission.outcome == WebhookOutcome::Unavailable {
             return Err(StatusError::Unavailable(
                 "our store or queue did not take it; run the command again".into(),
@@ -330,7 +330,7 @@ where
         }
         // Final with money: finished, partially_paid, refunded. The same decision as a
         // signed IPN's, one conditional write.
-        let admission = self.ingress.admit(&ipn, body.as_bytes()).await;
+        let admission = self.ingress.admit_recovered(&ipn, body.as_bytes()).await;
         match admission.outcome {
             WebhookOutcome::Unavailable => {
                 report.unavailable += 1;

@@ -126,7 +126,10 @@ async fn a_paid_payment_whose_finished_ipn_never_came_is_recovered_once_and_coun
         .await
         .unwrap()
         .expect("the recovered payment is recorded like a signed IPN's");
-    assert!(recorded.purchase.is_some());
+    assert!(
+        recorded.purchase.unwrap().recovered,
+        "marked recovered: its owner's sale notice says the callback is broken"
+    );
     assert_eq!(world.processor_messages().len(), 1, "queued for its grant");
     assert_eq!(world.watch().await.settled, Some(Settlement::Recovered));
 
