@@ -41,6 +41,9 @@ enum Effect {
     Nothing,
     /// Ignored (a status that grants nothing): no write.
     Ignored,
+    /// A payment under way: nothing granted, held or queued; its watch written (the
+    /// recovery pass asks about it if its finish never comes).
+    Watched,
     /// Recorded as accepted and queued for processing.
     Granted,
     /// One review entry with this reason, nothing granted.
@@ -363,6 +366,12 @@ fn unusual_cases() -> Vec<Case> {
             "status waiting",
             signed(with("payment_status", json!("waiting"))),
             200,
+            Effect::Watched,
+        ),
+        case(
+            "status expired",
+            signed(with("payment_status", json!("expired"))),
+            200,
             Effect::Ignored,
         ),
         case(
@@ -619,6 +628,18 @@ async fn check(case: Case) -> Option<String> {
             };
             if case.status != 405 && !says_why {
                 wrong.push("no log line says why".into());
+            }
+        }
+        Effect::Watched => {
+            if writes != (0, 0, 0) {
+                wrong.push(format!(
+                    "expected no record, review or message, got {writes:?}"
+                ));
+            }
+            let id = telepay_core::ipn::PaymentId::new(4492847470).unwrap();
+            let watch = world.webhook.store.watch_of(id).await.unwrap();
+            if watch.is_none_or(|w| w.user_id != 6271402111 || w.last_status != "waiting") {
+                wrong.push("no watch of the sample buyer's payment under way".into());
             }
         }
         Effect::Granted => {
