@@ -6,10 +6,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use telepay_core::bot::{Invoice, InvoiceApi, InvoiceError, InvoiceRequest};
 use telepay_core::ipn::PaymentId;
-use telepay_core::recovery::{PaymentStatusApi, StatusError};
+use telepay_core::recovery::{ListedPayment, PaymentStatusApi, StatusError};
 
 pub const DEFAULT_API_URL: &str = "https://api.nowpayments.io";
 /// The bot answers Telegram within its own bound; an invoice call gets this much of it.
@@ -129,13 +130,52 @@ impl InvoiceApi for NowPaymentsInvoices {
     }
 }
 
+/// The NOWPayments account's login (its dashboard email and password): `POST /v1/auth`
+/// gives the JWT the payment list needs. Never printed.
+#[derive(Clone)]
+pub struct NowPaymentsAccount {
+    email: String,
+    password: String,
+}
+
+impl NowPaymentsAccount {
+    pub fn new(email: impl Into<String>, password: impl Into<String>) -> Option<Self> {
+        let (email, password) = (email.into(), password.into());
+        (!email.trim().is_empty() && !password.is_empty()).then_some(Self { email, password })
+    }
+}
+
+impl fmt::Debug for NowPaymentsAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NowPaymentsAccount(<redacted>)")
+    }
+}
+
+/// How many pages of 500 one listing reads at most (a day of a busy shop is far less).
+const LIST_PAGES: u32 = 20;
+
 /// NOWPayments' "Get payment status" (`GET /v1/payment/{payment_id}`, `x-api-key`): the
-/// recovery pass's question about a payment whose finish is overdue.
+/// recovery pass's question about a payment whose finish is overdue; with the account's
+/// login, "Get list of payments" (`GET /v1/payment/` with `Authorization: Bearer`).
 #[derive(Clone)]
 pub struct NowPaymentsPayments {
     client: reqwest::Client,
     base: reqwest::Url,
     key: NowPaymentsApiKey,
+    account: Option<NowPaymentsAccount>,
+}
+
+#[derive(Deserialize)]
+struct Token {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct PaymentPage {
+    #[serde(default)]
+    data: Vec<serde_json::Value>,
+    #[serde(default, rename = "pagesCount")]
+    pages_count: u32,
 }
 
 impl fmt::Debug for NowPaymentsPayments {
@@ -153,22 +193,39 @@ impl NowPaymentsPayments {
             .timeout(STATUS_CALL_TIMEOUT)
             .build()
             .map_err(|_| BadNowPaymentsUrl)?;
-        Ok(Self { client, base, key })
+        Ok(Self {
+            client,
+            base,
+            key,
+            account: None,
+        })
     }
-}
 
-impl PaymentStatusApi for NowPaymentsPayments {
-    async fn payment_status(&self, payment_id: PaymentId) -> Result<String, StatusError> {
-        let url = self
-            .base
-            .join(&format!("/v1/payment/{payment_id}"))
-            .map_err(|_| {
-                StatusError::Refused("the NOWPayments API URL is not a valid URL".into())
-            })?;
-        let response = self
-            .client
-            .get(url)
-            .header("x-api-key", &self.key.0)
+    /// Lists the account's recent payments too (the recovery pass finds those whose every
+    /// IPN was lost).
+    pub fn with_account(mut self, account: NowPaymentsAccount) -> Self {
+        self.account = Some(account);
+        self
+    }
+
+    /// Classifies a non-2xx answer, keeping NOWPayments' `message` and never a secret.
+    fn refusal(&self, status: reqwest::StatusCode, text: &str) -> StatusError {
+        if status.is_server_error() || status.as_u16() == 429 {
+            return StatusError::Unavailable(format!("HTTP {status}"));
+        }
+        let mut why = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|body| body["message"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+            .replace(&self.key.0, "<api key>");
+        if let Some(account) = &self.account {
+            why = why.replace(&account.password, "<password>");
+        }
+        StatusError::Refused(format!("HTTP {status}: {why}"))
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<String, StatusError> {
+        let response = request
             .send()
             .await
             .map_err(|e| StatusError::Unavailable(e.without_url().to_string()))?;
@@ -177,17 +234,90 @@ impl PaymentStatusApi for NowPaymentsPayments {
             .text()
             .await
             .map_err(|e| StatusError::Unavailable(e.without_url().to_string()))?;
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(StatusError::Unavailable(format!("HTTP {status}")));
-        }
         if !status.is_success() {
-            let why = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|body| body["message"].as_str().map(str::to_owned))
-                .unwrap_or_default()
-                .replace(&self.key.0, "<api key>");
-            return Err(StatusError::Refused(format!("HTTP {status}: {why}")));
+            return Err(self.refusal(status, &text));
         }
         Ok(text)
+    }
+
+    fn url(&self, path: &str) -> Result<reqwest::Url, StatusError> {
+        self.base
+            .join(path)
+            .map_err(|_| StatusError::Refused("the NOWPayments API URL is not a valid URL".into()))
+    }
+
+    /// The account's JWT (`POST /v1/auth`): valid for minutes, so asked once per listing.
+    async fn token(&self, account: &NowPaymentsAccount) -> Result<String, StatusError> {
+        let body = serde_json::json!({"email": account.email, "password": account.password});
+        let request = self
+            .client
+            .post(self.url("/v1/auth")?)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        let text = self.send(request).await?;
+        serde_json::from_str::<Token>(&text)
+            .map(|t| t.token)
+            .map_err(|_| StatusError::Refused("NOWPayments' login answer has no token".into()))
+    }
+}
+
+impl PaymentStatusApi for NowPaymentsPayments {
+    async fn payment_status(&self, payment_id: PaymentId) -> Result<String, StatusError> {
+        let request = self
+            .client
+            .get(self.url(&format!("/v1/payment/{payment_id}"))?)
+            .header("x-api-key", &self.key.0);
+        self.send(request).await
+    }
+
+    async fn recent_payments(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Vec<ListedPayment>>, StatusError> {
+        let Some(account) = &self.account else {
+            return Ok(None);
+        };
+        let token = self.token(account).await?;
+        let date_from = since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut listed = Vec::new();
+        for page in 0..LIST_PAGES {
+            let mut url = self.url("/v1/payment/")?;
+            url.query_pairs_mut()
+                .append_pair("limit", "500")
+                .append_pair("page", &page.to_string())
+                .append_pair("sortBy", "created_at")
+                .append_pair("orderBy", "asc")
+                .append_pair("dateFrom", &date_from);
+            let request = self
+                .client
+                .get(url)
+                .header("x-api-key", &self.key.0)
+                .header("authorization", format!("Bearer {token}"));
+            let text = self.send(request).await?;
+            let answer: PaymentPage = serde_json::from_str(&text).map_err(|_| {
+                StatusError::Unavailable("NOWPayments answered something that is not a list".into())
+            })?;
+            for payment in &answer.data {
+                let Some(payment_id) = payment["payment_id"]
+                    .as_i64()
+                    .or_else(|| payment["payment_id"].as_str()?.parse().ok())
+                    .and_then(|id| PaymentId::new(id).ok())
+                else {
+                    continue;
+                };
+                listed.push(ListedPayment {
+                    payment_id,
+                    status: payment["payment_status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    order_id: payment["order_id"].as_str().map(str::to_owned),
+                });
+            }
+            if page + 1 >= answer.pages_count {
+                break;
+            }
+        }
+        Ok(Some(listed))
     }
 }

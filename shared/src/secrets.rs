@@ -13,16 +13,17 @@ use tracing::info;
 use crate::config::{
     BOT_TOKEN, BOT_TOKEN_SECRET_ARN, BOT_WEBHOOK_SECRET, BOT_WEBHOOK_SECRET_ARN, ConfigError,
     DATABASE_URL, DATABASE_URL_SECRET_ARN, Environment, IPN_SECRET, IPN_SECRET_ARN,
-    NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_KEY_ARN,
+    NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_KEY_ARN, NOWPAYMENTS_PASSWORD, NOWPAYMENTS_PASSWORD_ARN,
 };
 
 /// Each secret's plain variable and the variable naming its Secrets Manager ARN.
-pub const SECRET_VARIABLES: [(&str, &str); 5] = [
+pub const SECRET_VARIABLES: [(&str, &str); 6] = [
     (IPN_SECRET, IPN_SECRET_ARN),
     (BOT_TOKEN, BOT_TOKEN_SECRET_ARN),
     (DATABASE_URL, DATABASE_URL_SECRET_ARN),
     (BOT_WEBHOOK_SECRET, BOT_WEBHOOK_SECRET_ARN),
     (NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_KEY_ARN),
+    (NOWPAYMENTS_PASSWORD, NOWPAYMENTS_PASSWORD_ARN),
 ];
 
 /// The process environment with the secrets read from Secrets Manager laid over it.

@@ -16,7 +16,9 @@ use telepay_core::store::{PaymentWatchStore, Settlement};
 use telepay_core::webhook::PaymentIngress;
 use telepay_integration_tests::{Chain, ipn_request, outcome};
 use telepay_shared::dynamodb::DynamoDbStore;
-use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices, NowPaymentsPayments};
+use telepay_shared::nowpayments::{
+    NowPaymentsAccount, NowPaymentsApiKey, NowPaymentsInvoices, NowPaymentsPayments,
+};
 use telepay_shared::sqs::SqsQueue;
 
 const API_KEY: &str = "np-recovery-test-key";
@@ -25,6 +27,16 @@ type Recovery = PaymentRecovery<DynamoDbStore, SqsQueue, NowPaymentsPayments>;
 
 /// The recovery pass as the reconciler wires it, over the chain's store and queues.
 fn recovery(chain: &Chain, nowpayments: &FakeNowPayments, key: &str) -> Recovery {
+    recovery_with(chain, nowpayments, key, None)
+}
+
+/// The same, with the account's login (it lists the account's payments too).
+fn recovery_with(
+    chain: &Chain,
+    nowpayments: &FakeNowPayments,
+    key: &str,
+    login: Option<(&str, &str)>,
+) -> Recovery {
     let ingress = PaymentIngress::new(
         chain.webhook.directory.clone(),
         chain.webhook.store.clone(),
@@ -37,6 +49,12 @@ fn recovery(chain: &Chain, nowpayments: &FakeNowPayments, key: &str) -> Recovery
         Some(&nowpayments.url()),
     )
     .unwrap();
+    let api = match login {
+        Some((email, password)) => {
+            api.with_account(NowPaymentsAccount::new(email, password).unwrap())
+        }
+        None => api,
+    };
     PaymentRecovery::new(ingress, api, RecoverySettings::default())
 }
 
@@ -198,4 +216,63 @@ async fn a_slow_nowpayments_is_asked_again_later_not_waited_on_forever() {
     nowpayments.slow_status(Duration::from_secs(12));
     let report = run_after(&chain, &recovery(&chain, &nowpayments, API_KEY), 21).await;
     assert_eq!((report.unavailable, report.recovered), (1, 0), "{report:?}");
+}
+
+#[tokio::test]
+async fn with_the_accounts_login_a_payment_whose_every_ipn_was_lost_is_found_and_invited_once() {
+    let chain = Chain::new().await;
+    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
+    nowpayments.set_account("owner@example.com", "account-password");
+    let invoice_id = invoice(&nowpayments).await;
+    // Not one IPN reached np-webhook: nothing watches the payment.
+    let payment_id = nowpayments
+        .pay_with(&invoice_id, Delivery::Dropped)
+        .await
+        .unwrap();
+
+    // With the API key alone the pass cannot know of it.
+    let key_only = run_after(&chain, &recovery(&chain, &nowpayments, API_KEY), 1).await;
+    assert_eq!((key_only.discovered, key_only.recovered), (0, 0));
+    assert!(nowpayments.status_requests().is_empty());
+
+    let login = Some(("owner@example.com", "account-password"));
+    let listing = recovery_with(&chain, &nowpayments, API_KEY, login);
+    let report = run_after(&chain, &listing, 1).await;
+    assert_eq!((report.discovered, report.recovered), (1, 1), "{report:?}");
+    assert_eq!(nowpayments.list_requests(), [200]);
+    chain.run_processor(1).await;
+    chain.run_invite_sender(1).await;
+    let sent = chain.fake.delivered("sendMessage");
+    assert_eq!(sent.len(), 1, "one invite");
+    assert_eq!(sent[0].chat_id(), Some(SAMPLE_USER_ID));
+
+    // Listed again: watched and settled already, nothing more.
+    let again = run_after(&chain, &listing, 5).await;
+    assert_eq!((again.discovered, again.recovered), (0, 0), "{again:?}");
+    assert_eq!(
+        deliver(&chain, &nowpayments, payment_id, "finished").await,
+        (200, "duplicate".into()),
+        "a finished IPN arriving at last finds it recorded"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_account_password_is_refused_and_counted() {
+    let chain = Chain::new().await;
+    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
+    nowpayments.set_account("owner@example.com", "account-password");
+    let invoice_id = invoice(&nowpayments).await;
+    nowpayments
+        .pay_with(&invoice_id, Delivery::Dropped)
+        .await
+        .unwrap();
+    let wrong = recovery_with(
+        &chain,
+        &nowpayments,
+        API_KEY,
+        Some(("owner@example.com", "an-old-password")),
+    );
+    let report = run_after(&chain, &wrong, 1).await;
+    assert_eq!((report.refused, report.recovered), (1, 0), "{report:?}");
+    assert!(nowpayments.list_requests().is_empty(), "no token, no list");
 }

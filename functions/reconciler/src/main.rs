@@ -27,6 +27,15 @@ async fn main() -> Result<(), Error> {
     let recovery = match config.recovery {
         Some(recovery) => {
             let api = NowPaymentsPayments::new(recovery.api_key, recovery.api_url.as_deref())?;
+            let api = match recovery.account {
+                Some(account) => api.with_account(account),
+                None => {
+                    tracing::info!(
+                        "no NOWPayments login (TELEPAY_NOWPAYMENTS_EMAIL/PASSWORD): the recovery pass asks about the payments it heard of, not ones whose every IPN was lost"
+                    );
+                    api
+                }
+            };
             let ingress =
                 PaymentIngress::new(recovery.directory, store.clone(), processor_queue.clone())
                     .with_notice_queue(invite_queue.clone())

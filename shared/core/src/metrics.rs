@@ -50,8 +50,8 @@ pub mod stage {
     /// `retry`).
     pub const HELD_NOTICE: &str = "HeldNoticeOutcome";
     /// Every watched payment the recovery pass checked (`recovered`, `arrived`, `unpaid`,
-    /// `gave_up`, `under_way`, `unavailable`, `refused`, `lease_lost`), counted by how
-    /// many took it.
+    /// `gave_up`, `under_way`, `unavailable`, `refused`, `lease_lost`), and the paid ones
+    /// the account's list showed that nothing watched (`discovered`), counted by how many.
     pub const RECOVERY: &str = "RecoveryOutcome";
 
     pub const ALL: &[&str] = &[

@@ -17,6 +17,11 @@ pub const NOWPAYMENTS_API_KEY: &str = "TELEPAY_NOWPAYMENTS_API_KEY";
 pub const NOWPAYMENTS_API_KEY_ARN: &str = "TELEPAY_NOWPAYMENTS_API_KEY_ARN";
 /// The NOWPayments API base URL; default the real API.
 pub const NOWPAYMENTS_API_URL: &str = "TELEPAY_NOWPAYMENTS_API_URL";
+/// The NOWPayments account's login, optional: the recovery pass lists the account's
+/// payments with it (the list needs the account's JWT).
+pub const NOWPAYMENTS_EMAIL: &str = "TELEPAY_NOWPAYMENTS_EMAIL";
+pub const NOWPAYMENTS_PASSWORD: &str = "TELEPAY_NOWPAYMENTS_PASSWORD";
+pub const NOWPAYMENTS_PASSWORD_ARN: &str = "TELEPAY_NOWPAYMENTS_PASSWORD_ARN";
 /// Our `POST /np-webhook` URL, given to NOWPayments with each invoice.
 pub const IPN_CALLBACK_URL: &str = "TELEPAY_IPN_CALLBACK_URL";
 /// Where the payment page sends the buyer after paying (e.g. `https://t.me/YourBot`).

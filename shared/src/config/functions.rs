@@ -13,8 +13,8 @@ use super::{
     PROCESSOR_QUEUE_URL, RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, RENEWED_MESSAGE, StoreConfig,
     TELEGRAM_CALL_TIMEOUT_MS, channel_directory, optional_number,
 };
-use super::{NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_URL};
-use crate::nowpayments::NowPaymentsApiKey;
+use super::{NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_URL, NOWPAYMENTS_EMAIL, NOWPAYMENTS_PASSWORD};
+use crate::nowpayments::{NowPaymentsAccount, NowPaymentsApiKey};
 use crate::telegram::BotToken;
 
 /// np-webhook's configuration.
@@ -92,6 +92,9 @@ pub struct RecoveryConfig {
     pub directory: ChannelDirectory,
     pub lifecycle: telepay_core::subscription::LifecycleSettings,
     pub settings: RecoverySettings,
+    /// The account's login (`TELEPAY_NOWPAYMENTS_EMAIL`, `TELEPAY_NOWPAYMENTS_PASSWORD`),
+    /// optional: with it the pass also finds payments whose every IPN was lost.
+    pub account: Option<NowPaymentsAccount>,
 }
 
 impl ReconcilerConfig {
@@ -107,6 +110,7 @@ impl ReconcilerConfig {
                 directory: channel_directory(env)?,
                 lifecycle: super::lifecycle_settings(env)?,
                 settings: RecoverySettings::default(),
+                account: nowpayments_account(env)?,
             }),
         };
         // Recovery admits payments: the subscriptions a refund changes, and the watches.
@@ -122,6 +126,19 @@ impl ReconcilerConfig {
             stuck_after: Duration::from_secs(minutes * 60),
             batch: usize::try_from(batch).unwrap_or(500),
         })
+    }
+}
+
+/// The account's login: both variables or neither (one alone names the other).
+fn nowpayments_account(env: &impl Environment) -> Result<Option<NowPaymentsAccount>, ConfigError> {
+    match (
+        env.optional(NOWPAYMENTS_EMAIL),
+        env.optional(NOWPAYMENTS_PASSWORD),
+    ) {
+        (None, None) => Ok(None),
+        (Some(email), Some(password)) => Ok(NowPaymentsAccount::new(email, password)),
+        (Some(_), None) => Err(ConfigError::Missing(NOWPAYMENTS_PASSWORD)),
+        (None, Some(_)) => Err(ConfigError::Missing(NOWPAYMENTS_EMAIL)),
     }
 }
 
@@ -266,7 +283,17 @@ mod tests {
         assert!(err.to_string().contains(WATCHES_TABLE), "{err}");
         with_key.push((WATCHES_TABLE, "w"));
         let config = ReconcilerConfig::from_env(&with_key).unwrap();
-        assert!(config.recovery.is_some());
+        assert!(config.recovery.as_ref().unwrap().account.is_none());
+        with_key.push((NOWPAYMENTS_EMAIL, "owner@example.com"));
+        let err = ReconcilerConfig::from_env(&with_key).unwrap_err();
+        assert!(err.to_string().contains(NOWPAYMENTS_PASSWORD), "{err}");
+        with_key.push((NOWPAYMENTS_PASSWORD, "account-password-value"));
+        let config = ReconcilerConfig::from_env(&with_key).unwrap();
+        assert!(config.recovery.as_ref().unwrap().account.is_some());
+        assert!(
+            !format!("{config:?}").contains("account-password-value"),
+            "Debug leaks the password"
+        );
         assert!(
             !format!("{config:?}").contains("np-secret-key"),
             "Debug leaks the API key"

@@ -12,7 +12,8 @@ use telepay_core::directory::{ChannelDirectory, DirectoryError};
 pub use bot::{
     ADMISSION_QUEUE_URL, AdmissionRecheckConfig, BOT_TEXTS, BOT_WEBHOOK_SECRET,
     BOT_WEBHOOK_SECRET_ARN, BotWebhookConfig, IPN_CALLBACK_URL, NOWPAYMENTS_API_KEY,
-    NOWPAYMENTS_API_KEY_ARN, NOWPAYMENTS_API_URL, PAYMENT_SUCCESS_URL,
+    NOWPAYMENTS_API_KEY_ARN, NOWPAYMENTS_API_URL, NOWPAYMENTS_EMAIL, NOWPAYMENTS_PASSWORD,
+    NOWPAYMENTS_PASSWORD_ARN, PAYMENT_SUCCESS_URL,
 };
 pub use functions::{InviteSenderConfig, ProcessorConfig, ReconcilerConfig, WebhookConfig};
 pub use lifecycle::{

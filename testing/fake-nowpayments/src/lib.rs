@@ -15,6 +15,11 @@
 //!   [`Delivery::Dropped`] is known here though none of its IPNs reached the webhook.
 //!   [`FakeNowPayments::fail_next_status`] answers 500s, [`FakeNowPayments::slow_status`]
 //!   delays each answer.
+//! - `POST /v1/auth` with the account's email and password (set by
+//!   [`FakeNowPayments::set_account`]) answers a JWT (401 otherwise); `GET /v1/payment/`
+//!   with `x-api-key` and `Authorization: Bearer <that token>` lists the payments
+//!   (`limit`, `page`; `{"data", "limit", "page", "pagesCount", "total"}`), as NOWPayments'
+//!   "Get list of payments" does; 401 without a valid token.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -90,6 +95,11 @@ struct Books {
     failing_status: u32,
     /// Delay every status answer by this much.
     status_delay: Duration,
+    /// The account's login, and the tokens `POST /v1/auth` gave.
+    account: Option<(String, String)>,
+    tokens: Vec<String>,
+    /// Every list request: the bearer token it carried and the status answered.
+    list_requests: Vec<u16>,
     invoices: Vec<CreatedInvoice>,
     /// Every `POST /v1/invoice`, with the key it carried and the status answered.
     requests: Vec<(Option<String>, u16)>,
@@ -153,6 +163,8 @@ impl FakeNowPayments {
             .route("/fake/pay/{invoice_id}", post(pay_route))
             .route("/payment/", get(invoice_page))
             .route("/v1/payment/{payment_id}", get(payment_status))
+            .route("/v1/payment/", get(list_payments))
+            .route("/v1/auth", post(auth))
             .with_state(state.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
@@ -222,6 +234,16 @@ impl FakeNowPayments {
     /// Answers the next `times` status requests with HTTP 500.
     pub fn fail_next_status(&self, times: u32) {
         self.state.books.lock().unwrap().failing_status = times;
+    }
+
+    /// The account's login `POST /v1/auth` accepts.
+    pub fn set_account(&self, email: &str, password: &str) {
+        self.state.books.lock().unwrap().account = Some((email.to_owned(), password.to_owned()));
+    }
+
+    /// The HTTP status of every list request.
+    pub fn list_requests(&self) -> Vec<u16> {
+        self.state.books.lock().unwrap().list_requests.clone()
     }
 
     /// Delays every status answer by `delay` (a slow NOWPayments).
@@ -420,6 +442,75 @@ async fn payment_status(
         .unwrap()
         .status_requests
         .push((id, status));
+    answer
+}
+
+async fn auth(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let login: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let mut books = state.books.lock().unwrap();
+    let matches = books.account.as_ref().is_some_and(|(email, password)| {
+        login["email"].as_str() == Some(email.as_str())
+            && login["password"].as_str() == Some(password.as_str())
+    });
+    if !matches {
+        return error(StatusCode::UNAUTHORIZED, "Invalid credentials");
+    }
+    let token = format!("fake-jwt-{}", books.tokens.len() + 1);
+    books.tokens.push(token.clone());
+    axum::Json(json!({"token": token})).into_response()
+}
+
+async fn list_payments(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let mut books = state.books.lock().unwrap();
+    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
+    let answer = if header("x-api-key") != Some(state.api_key.as_str()) {
+        error(StatusCode::FORBIDDEN, "Invalid api key")
+    } else if !bearer.is_some_and(|t| books.tokens.iter().any(|issued| issued == t)) {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "Authorization header is empty or invalid",
+        )
+    } else {
+        let param = |name: &str| {
+            query
+                .as_deref()
+                .unwrap_or_default()
+                .split('&')
+                .find_map(|pair| {
+                    pair.strip_prefix(name)
+                        .and_then(|rest| rest.strip_prefix('='))
+                        .and_then(|v| v.parse::<usize>().ok())
+                })
+        };
+        let limit = param("limit").unwrap_or(10).clamp(1, 500);
+        let page = param("page").unwrap_or(0);
+        let mut ids: Vec<i64> = books.payments.keys().copied().collect();
+        ids.sort_unstable();
+        let data: Vec<Value> = ids
+            .iter()
+            .skip(page * limit)
+            .take(limit)
+            .map(|id| {
+                let payment = &books.payments[id];
+                serde_json::from_str(&ipn_body(&payment.invoice, *id, &payment.status))
+                    .expect("an IPN body is JSON")
+            })
+            .collect();
+        axum::Json(json!({
+            "data": data,
+            "limit": limit,
+            "page": page,
+            "pagesCount": ids.len().div_ceil(limit),
+            "total": ids.len(),
+        }))
+        .into_response()
+    };
+    books.list_requests.push(answer.status().as_u16());
     answer
 }
 

@@ -255,6 +255,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
                 give_up_after: Duration::from_secs(3600),
                 lease: config.invite_visibility,
                 batch: 1000,
+                ..RecoverySettings::default()
             };
             PaymentRecovery::new(
                 ingress,

@@ -10,9 +10,11 @@
 //!
 //! What the API key allows: the status of a payment whose id we know, i.e. one that sent
 //! at least one in-flight IPN. A payment whose every IPN was lost, from its first
-//! `waiting` on, has an id we never learnt; listing an invoice's payments needs the
-//! account's JWT (`POST /v1/auth`), which this version does not hold (docs/protocol.md,
-//! "Lost IPNs").
+//! `waiting` on, has an id we never learnt: listing the account's payments needs its JWT
+//! (`POST /v1/auth` with the account's email and password), optional configuration.
+//! With it, each run lists the recent payments and watches the paid ones of ours that
+//! nothing watches; without it, the pass degrades to the payments it heard of
+//! (docs/protocol.md, "Lost IPNs").
 //!
 //! Tests: below, `tests/tests/conformance.rs` (`watch_*`), `tests/tests/recovery.rs`
 //! (the real adapter against the fake NOWPayments), and the chaos run's dropped IPNs.
@@ -26,19 +28,40 @@ use tracing::{error, info, warn};
 
 use crate::ipn::{Ipn, PaymentId, PaymentStatus};
 use crate::metrics::{self, signal, stage};
+use crate::order::OrderRef;
 use crate::queue::MessageQueue;
 use crate::store::{
-    Fenced, IngressStore, PaymentWatch, PaymentWatchStore, Settlement, StoreError,
-    SubscriptionStore, WatchClaim, WatchFound,
+    Fenced, IngressStore, NewWatch, PaymentWatch, PaymentWatchStore, Settlement, StoreError,
+    SubscriptionStore, WatchClaim, WatchFound, Watched,
 };
 use crate::webhook::{PaymentIngress, WebhookOutcome};
 
-/// NOWPayments' answer about one payment, as sent (the fields of an IPN).
+/// NOWPayments' answer about one payment, as sent (the fields of an IPN), and, where the
+/// account's login is configured, its recent payments.
 pub trait PaymentStatusApi: Send + Sync {
     fn payment_status(
         &self,
         payment_id: PaymentId,
     ) -> impl Future<Output = Result<String, StatusError>> + Send;
+
+    /// The account's payments created since `since` (NOWPayments' "Get list of payments",
+    /// which needs the account's JWT). `None` when no login is configured: the pass then
+    /// knows only the payments it heard of.
+    fn recent_payments(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Vec<ListedPayment>>, StatusError>> + Send {
+        let _ = since;
+        async { Ok(None) }
+    }
+}
+
+/// One payment of NOWPayments' list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPayment {
+    pub payment_id: PaymentId,
+    pub status: String,
+    pub order_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +87,9 @@ pub struct RecoverySettings {
     pub lease: Duration,
     /// At most this many watches per run.
     pub batch: usize,
+    /// With the account's login: payments created this far back are listed, and a paid
+    /// one of ours that nothing watches is watched (and checked at once).
+    pub list_window: Duration,
 }
 
 impl Default for RecoverySettings {
@@ -73,6 +99,7 @@ impl Default for RecoverySettings {
             give_up_after: Duration::from_secs(7 * 24 * 3600),
             lease: Duration::from_secs(120),
             batch: 100,
+            list_window: Duration::from_secs(2 * 24 * 3600),
         }
     }
 }
@@ -80,6 +107,9 @@ impl Default for RecoverySettings {
 /// What one pass found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RecoveryReport {
+    /// Paid payments of ours the account's list showed that nothing watched: every IPN of
+    /// theirs was lost (only with the account's login).
+    pub discovered: usize,
     /// Watches due this run.
     pub due: usize,
     /// Paid, and brought in by this pass: their IPN never came.
@@ -103,6 +133,7 @@ pub struct RecoveryReport {
 impl RecoveryReport {
     fn record(&self) {
         let outcomes = [
+            ("discovered", self.discovered),
             ("recovered", self.recovered),
             ("arrived", self.arrived),
             ("unpaid", self.unpaid),
@@ -160,15 +191,14 @@ where
     /// run tries again); a failure on one watch is counted and that watch comes back.
     pub async fn run(&self) -> Result<RecoveryReport, StoreError> {
         let now = self.ingress.clock.now();
+        let mut report = RecoveryReport::default();
+        self.discover(now, &mut report).await?;
         let due = self
             .ingress
             .store
             .due_watches(now, self.settings.batch)
             .await?;
-        let mut report = RecoveryReport {
-            due: due.len(),
-            ..RecoveryReport::default()
-        };
+        report.due = due.len();
         for watch in due {
             self.check(watch.payment_id, &mut report).await;
         }
@@ -180,6 +210,63 @@ where
             );
         }
         Ok(report)
+    }
+
+    /// With the account's login: watches each paid payment of ours in NOWPayments' recent
+    /// list that nothing watches yet (every IPN of it lost), due at once. Without it, or
+    /// when NOWPayments does not answer, the run goes on with what it heard of.
+    async fn discover(
+        &self,
+        now: DateTime<Utc>,
+        report: &mut RecoveryReport,
+    ) -> Result<(), StoreError> {
+        let since = now - delta(self.settings.list_window);
+        let listed = match self.api.recent_payments(since).await {
+            Ok(Some(listed)) => listed,
+            Ok(None) => return Ok(()),
+            Err(StatusError::Unavailable(why)) => {
+                info!(%why, "NOWPayments' payment list did not come; listing again next run");
+                report.unavailable += 1;
+                return Ok(());
+            }
+            Err(err @ StatusError::Refused(_)) => {
+                error!(
+                    error = %err,
+                    "the recovery pass cannot list NOWPayments' payments: check TELEPAY_NOWPAYMENTS_EMAIL and TELEPAY_NOWPAYMENTS_PASSWORD"
+                );
+                metrics::count(signal::RECOVERY_REFUSED);
+                report.refused += 1;
+                return Ok(());
+            }
+        };
+        for payment in listed {
+            let paid = payment
+                .status
+                .parse::<PaymentStatus>()
+                .is_ok_and(|s| s.grants_access() || s == PaymentStatus::PartiallyPaid);
+            let Ok(order) = OrderRef::parse(payment.order_id.as_deref()) else {
+                continue; // not one of this bot's invoices
+            };
+            if !paid {
+                continue;
+            }
+            let watch = NewWatch {
+                payment_id: payment.payment_id,
+                user_id: order.user_id.get(),
+                channel_id: order.channel_id.get(),
+                status: payment.status.clone(),
+                seen_at: now,
+                first_check_at: now,
+            };
+            if self.ingress.store.watch_payment(&watch).await? == Watched::New {
+                warn!(
+                    payment_id = payment.payment_id.get(),
+                    "a paid payment no IPN told us of: watched, and asked about now"
+                );
+                report.discovered += 1;
+            }
+        }
+        Ok(())
     }
 
     /// The operator's question about one payment, now, watched or not (every IPN of it

@@ -23,7 +23,12 @@ const PAYMENT_ID: i64 = 4492847470;
 struct ScriptedNowPayments {
     answers: Arc<Mutex<HashMap<i64, Result<String, StatusError>>>>,
     asked: Arc<Mutex<Vec<i64>>>,
+    /// The account's list, when a login is configured.
+    listed: Arc<Mutex<Option<Listing>>>,
 }
+
+/// What the account's list answers.
+type Listing = Result<Vec<ListedPayment>, StatusError>;
 
 impl ScriptedNowPayments {
     fn answer(&self, payment_id: i64, answer: Result<String, StatusError>) {
@@ -43,6 +48,13 @@ impl PaymentStatusApi for ScriptedNowPayments {
             .get(&payment_id.get())
             .cloned()
             .unwrap_or_else(|| Err(StatusError::Refused("404: no such payment".into())))
+    }
+
+    async fn recent_payments(
+        &self,
+        _since: chrono::DateTime<Utc>,
+    ) -> Result<Option<Vec<ListedPayment>>, StatusError> {
+        self.listed.lock().unwrap().clone().transpose()
     }
 }
 
@@ -311,4 +323,53 @@ async fn an_operator_recovers_a_payment_never_watched_once_and_a_second_call_cha
         world.recovery.recover_now(PaymentId::new(7).unwrap()).await,
         Err(StatusError::Refused(_))
     ));
+}
+
+fn listed(payment_id: i64, status: &str, order_id: &str) -> ListedPayment {
+    ListedPayment {
+        payment_id: PaymentId::new(payment_id).unwrap(),
+        status: status.into(),
+        order_id: Some(order_id.into()),
+    }
+}
+
+#[tokio::test]
+async fn with_the_accounts_login_a_paid_payment_no_ipn_told_of_is_found_and_recovered() {
+    let world = world();
+    // Every IPN of it lost: nothing watches it. The account's list shows it paid, beside
+    // another shop's payment and one of ours still waiting.
+    *world.nowpayments.listed.lock().unwrap() = Some(Ok(vec![
+        listed(PAYMENT_ID, "finished", "PGP-6271402111|-1003111266231"),
+        listed(PAYMENT_ID + 1, "finished", "ORDER-of-another-shop"),
+        listed(PAYMENT_ID + 2, "waiting", "PGP-6271402111|-1003111266231"),
+    ]));
+    world
+        .nowpayments
+        .answer(PAYMENT_ID, Ok(SAMPLE_IPN.to_owned()));
+
+    let report = world.run_after(0).await;
+
+    assert_eq!(
+        (report.discovered, report.due, report.recovered),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(world.store().payment_count(), 1);
+    assert_eq!(world.watch().await.settled, Some(Settlement::Recovered));
+    // Listed again next run: watched already, nothing more.
+    let again = world.run_after(5).await;
+    assert_eq!((again.discovered, again.recovered), (0, 0), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_refused_login_is_counted_and_the_watched_payments_are_still_checked() {
+    let world = world();
+    world.in_flight("waiting").await;
+    *world.nowpayments.listed.lock().unwrap() =
+        Some(Err(StatusError::Refused("HTTP 401: wrong password".into())));
+    world
+        .nowpayments
+        .answer(PAYMENT_ID, Ok(SAMPLE_IPN.to_owned()));
+    let report = world.run_after(21).await;
+    assert_eq!((report.refused, report.recovered), (1, 1), "{report:?}");
 }
