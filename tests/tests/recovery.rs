@@ -178,6 +178,10 @@ async fn a_finished_ipn_that_arrived_closes_the_watch_without_a_second_invite() 
 
     let report = run_after(&chain, &recovery(&chain, &nowpayments, API_KEY), 21).await;
     assert_eq!((report.recovered, report.arrived), (0, 1), "{report:?}");
+    assert!(
+        nowpayments.status_requests().is_empty(),
+        "recorded already: nothing to ask NOWPayments"
+    );
     chain.run_processor(1).await;
     chain.run_invite_sender(1).await;
     assert_eq!(chain.fake.delivered("sendMessage").len(), 1);

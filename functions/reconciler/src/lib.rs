@@ -10,7 +10,8 @@ use telepay_core::queue::MessageQueue;
 use telepay_core::reconcile::{ReconcileReport, Reconciler};
 use telepay_core::recovery::{PaymentRecovery, PaymentStatusApi, RecoveryReport};
 use telepay_core::store::{
-    HeldNoticeStore, IngressStore, PaymentWatchStore, ReconcilerStore, SubscriptionStore,
+    HeldNoticeStore, IngressStore, OperatorStore, PaymentWatchStore, ReconcilerStore,
+    SubscriptionStore,
 };
 
 /// The scheduled jobs, built once at cold start.
@@ -33,7 +34,12 @@ pub async fn handle<S, P, I, A>(
     _schedule: LambdaEvent<serde_json::Value>,
 ) -> Result<RunReport, lambda_runtime::Error>
 where
-    S: ReconcilerStore + HeldNoticeStore + IngressStore + SubscriptionStore + PaymentWatchStore,
+    S: ReconcilerStore
+        + HeldNoticeStore
+        + IngressStore
+        + SubscriptionStore
+        + PaymentWatchStore
+        + OperatorStore,
     P: MessageQueue,
     I: MessageQueue,
     A: PaymentStatusApi,

@@ -31,8 +31,8 @@ use crate::metrics::{self, signal, stage};
 use crate::order::OrderRef;
 use crate::queue::MessageQueue;
 use crate::store::{
-    Fenced, IngressStore, NewWatch, PaymentWatch, PaymentWatchStore, Settlement, StoreError,
-    SubscriptionStore, WatchClaim, WatchFound, Watched,
+    Fenced, IngressStore, NewWatch, OperatorStore, PaymentWatch, PaymentWatchStore, Settlement,
+    StoreError, SubscriptionStore, WatchClaim, WatchFound, Watched,
 };
 use crate::webhook::{PaymentIngress, WebhookOutcome};
 
@@ -175,7 +175,7 @@ pub struct PaymentRecovery<S, Q, A> {
 
 impl<S, Q, A> PaymentRecovery<S, Q, A>
 where
-    S: IngressStore + SubscriptionStore + PaymentWatchStore,
+    S: IngressStore + SubscriptionStore + PaymentWatchStore + OperatorStore,
     Q: MessageQueue,
     A: PaymentStatusApi,
 {
@@ -359,10 +359,30 @@ where
         self.now() + delta(self.settings.recheck_every)
     }
 
+    /// Whether the payment is recorded or held already (its finishing IPN came): then
+    /// NOWPayments need not be asked (its API is rate-limited; our reads are not).
+    async fn arrived(&self, payment_id: PaymentId) -> Result<bool, StoreError> {
+        let store = &self.ingress.store;
+        Ok(store.get_payment(payment_id).await?.is_some()
+            || store.get_review(payment_id).await?.is_some())
+    }
+
     /// Asks NOWPayments, admits a final answer, and says how the watch goes on.
     async fn verdict(&self, watch: &PaymentWatch, report: &mut RecoveryReport) -> Verdict {
         let payment_id = watch.payment_id.get();
         let last = watch.last_status.clone();
+        match self.arrived(watch.payment_id).await {
+            Ok(true) => {
+                report.arrived += 1;
+                return Verdict::Settle(Settlement::Arrived, last);
+            }
+            Ok(false) => {}
+            Err(err) => {
+                warn!(payment_id, error = %err, "could not read whether the payment arrived");
+                report.unavailable += 1;
+                return Verdict::Postpone(last, self.now());
+            }
+        }
         let body = match self.api.payment_status(watch.payment_id).await {
             Ok(body) => body,
             Err(StatusError::Unavailable(why)) => {

@@ -167,6 +167,11 @@ async fn a_payment_whose_ipn_arrived_is_closed_without_counting_it_recovered() {
 
     assert_eq!((report.recovered, report.arrived), (0, 1), "{report:?}");
     assert_eq!(world.watch().await.settled, Some(Settlement::Arrived));
+    assert_eq!(
+        world.nowpayments.asked(),
+        0,
+        "recorded already: NOWPayments (rate-limited) is not asked"
+    );
     // Recorded once; a record not processed yet is sent on again (the processor is
     // idempotent), as a repeated IPN's would be.
     assert_eq!(world.store().payment_count(), 1);
