@@ -10,15 +10,7 @@ use telepay_core::store::{
 use super::dialect::{Bind, SqlDialect};
 use super::rows::OnceRow;
 use super::statements::once::{CLAIM, FINISH, FORGET, READ, RELEASE};
-use super::{SqlStore, unavailable};
-
-fn fenced(written: bool) -> Fenced {
-    if written {
-        Fenced::Done
-    } else {
-        Fenced::LeaseLost
-    }
-}
+use super::{SqlStore, fenced, unavailable};
 
 impl<DB: SqlDialect> BotStore for SqlStore<DB> {
     async fn claim_once(&self, key: OnceKey, claim: &OnceClaim) -> Result<OnceFound, StoreError> {

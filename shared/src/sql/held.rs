@@ -17,15 +17,7 @@ const UNDECIDED_READ: usize = 1_000;
 use super::dialect::{Bind, SqlDialect};
 use super::rows::ReviewRow;
 use super::statements::held::{CLAIM, FINISH, RELEASE, STATE, UNDECIDED, UNTOLD};
-use super::{SqlStore, limit, unavailable};
-
-fn fenced(written: bool) -> Fenced {
-    if written {
-        Fenced::Done
-    } else {
-        Fenced::LeaseLost
-    }
-}
+use super::{SqlStore, fenced, limit, unavailable};
 
 impl<DB: SqlDialect> SqlStore<DB> {
     /// Review rows as stored (the notice columns where the statement selects them).

@@ -109,6 +109,16 @@ fn limit(n: usize) -> dialect::Bind {
     dialect::Bind::from(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
+/// What a write fenced on a lease token answers: whether its `WHERE` (the token still
+/// holds) matched.
+fn fenced(written: bool) -> telepay_core::store::Fenced {
+    if written {
+        telepay_core::store::Fenced::Done
+    } else {
+        telepay_core::store::Fenced::LeaseLost
+    }
+}
+
 fn unavailable(error: sqlx::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }

@@ -13,15 +13,7 @@ use telepay_core::store::{
 use super::dialect::{Bind, SqlDialect};
 use super::rows::WatchRow;
 use super::statements::watches::{CLAIM, DUE, POSTPONE, READ, SETTLE, UNDER_WAY_OF, WATCH};
-use super::{SqlStore, limit, unavailable};
-
-fn fenced(written: bool) -> Fenced {
-    if written {
-        Fenced::Done
-    } else {
-        Fenced::LeaseLost
-    }
-}
+use super::{SqlStore, fenced, limit, unavailable};
 
 impl<DB: SqlDialect> SqlStore<DB> {
     async fn watch_rows(
