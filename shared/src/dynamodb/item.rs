@@ -1,4 +1,4 @@
-//! Item mapping: records and reviews to DynamoDB items and back. A missing or NULL
+//! Item mapping: records, reviews and payment watches to DynamoDB items and back. A missing or NULL
 //! attribute reads as absent (a flag as false); anything else surprising is `Corrupt`,
 //! naming the payment and the attribute.
 
@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase, RecordState};
-use telepay_core::store::{NoticeState, StoreError};
+use telepay_core::store::{NoticeState, PaymentWatch, Settlement, StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -295,6 +295,31 @@ pub(super) fn notice_state_from_item(item: &Item) -> Result<NoticeState, StoreEr
         told_at: r.time("told_at")?,
         told: r.string("told")?,
         lease_until: r.millis("notice_lease_until")?,
+    })
+}
+
+/// A payment watch item (see `watches.rs`).
+pub(super) fn watch_from_item(item: &Item) -> Result<PaymentWatch, StoreError> {
+    let r = ItemReader::keyed(item)?;
+    let settled = r
+        .string("settled")?
+        .map(|word| {
+            Settlement::parse(&word)
+                .ok_or_else(|| r.corrupt(format!("unknown settlement {word:?}")))
+        })
+        .transpose()?;
+    let checks: i64 = r.parse_number("checks")?.unwrap_or_default();
+    Ok(PaymentWatch {
+        payment_id: PaymentId::new(r.payment_id).map_err(|e| r.corrupt(e.to_string()))?,
+        user_id: r.required("user_id", r.parse_number("user_id")?)?,
+        channel_id: r.required("channel_id", r.parse_number("channel_id")?)?,
+        last_status: r.required("last_status", r.string("last_status")?)?,
+        first_seen_at: r.required("first_seen_at_ms", r.millis("first_seen_at_ms")?)?,
+        next_check_at: r.required("next_check_at_ms", r.millis("next_check_at_ms")?)?,
+        checks: u32::try_from(checks).unwrap_or(u32::MAX),
+        settled,
+        settled_at: r.millis("settled_at_ms")?,
+        lease_until: r.millis("lease_until_ms")?,
     })
 }
 

@@ -227,26 +227,26 @@ impl DynamoDbStore {
 /// Creates the payment watches table (on-demand, hash key `payment_id`) with
 /// `expires_at` as its TTL (settled watches are deleted a month on), and waits.
 pub async fn create_watches_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    client
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attribute("payment_id", ScalarAttributeType::N)?)
-        .key_schema(key("payment_id", KeyType::Hash)?)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .map_err(unavailable)?;
-    wait_for_table(client, table).await?;
-    expire_items(client, table).await
+    create_expiring_table(client, table, "payment_id", ScalarAttributeType::N).await
 }
 
 /// Creates the bot table (on-demand) with `expires_at` as its TTL, and waits.
 pub async fn create_bot_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    create_expiring_table(client, table, "once_key", ScalarAttributeType::S).await
+}
+
+/// An on-demand table keyed by `hash_key` alone, whose items expire at `expires_at`.
+async fn create_expiring_table(
+    client: &Client,
+    table: &str,
+    hash_key: &str,
+    key_type: ScalarAttributeType,
+) -> Result<(), StoreError> {
     client
         .create_table()
         .table_name(table)
-        .attribute_definitions(attribute("once_key", ScalarAttributeType::S)?)
-        .key_schema(key("once_key", KeyType::Hash)?)
+        .attribute_definitions(attribute(hash_key, key_type)?)
+        .key_schema(key(hash_key, KeyType::Hash)?)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

@@ -20,7 +20,7 @@ use telepay_core::store::{
 
 use super::DynamoDbStore;
 use super::error::unavailable;
-use super::item::{Item, number};
+use super::item::{number, watch_from_item};
 
 /// How long a settled watch is kept (for operators) before DynamoDB deletes it.
 const KEEP_SETTLED: TimeDelta = TimeDelta::days(30);
@@ -31,41 +31,6 @@ const CLAIMABLE: &str = "attribute_exists(payment_id) AND attribute_not_exists(s
      AND next_check_at_ms <= :now \
      AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)";
 const HELD: &str = "lease_token = :token AND attribute_not_exists(settled)";
-
-fn watch_from_item(item: &Item) -> Result<PaymentWatch, StoreError> {
-    let int = |name: &str| match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
-        _ => None,
-    };
-    let id = int("payment_id").unwrap_or_default();
-    let corrupt = |detail: &str| StoreError::Corrupt {
-        payment_id: id,
-        detail: detail.to_owned(),
-    };
-    let at = |name: &str| int(name).and_then(DateTime::from_timestamp_millis);
-    let text = |name: &str| match item.get(name) {
-        Some(AttributeValue::S(s)) => Some(s.clone()),
-        _ => None,
-    };
-    let settled = match text("settled") {
-        Some(word) => Some(Settlement::parse(&word).ok_or_else(|| corrupt("unknown settlement"))?),
-        None => None,
-    };
-    Ok(PaymentWatch {
-        payment_id: PaymentId::new(id).map_err(|_| corrupt("payment_id is not positive"))?,
-        user_id: int("user_id").unwrap_or_default(),
-        channel_id: int("channel_id").unwrap_or_default(),
-        last_status: text("last_status").unwrap_or_default(),
-        first_seen_at: at("first_seen_at_ms").ok_or_else(|| corrupt("no first_seen_at_ms"))?,
-        next_check_at: at("next_check_at_ms").ok_or_else(|| corrupt("no next_check_at_ms"))?,
-        checks: int("checks")
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or_default(),
-        settled,
-        settled_at: at("settled_at_ms"),
-        lease_until: at("lease_until_ms"),
-    })
-}
 
 impl DynamoDbStore {
     async fn fenced_watch(
