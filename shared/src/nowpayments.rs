@@ -35,6 +35,23 @@ impl fmt::Debug for NowPaymentsApiKey {
     }
 }
 
+/// Network trouble on NOWPayments' side (5xx) or its rate limit (429): ask again later.
+fn worth_a_retry(status: reqwest::StatusCode) -> bool {
+    status.is_server_error() || status.as_u16() == 429
+}
+
+/// NOWPayments says why it refused in `message`: keep only that, with each secret we sent
+/// replaced by its name, so no answer echoes one into a log.
+fn why_refused(text: &str, secrets: &[(&str, &str)]) -> String {
+    let message = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|body| body["message"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    secrets
+        .iter()
+        .fold(message, |why, (secret, name)| why.replace(secret, name))
+}
+
 #[derive(Clone)]
 pub struct NowPaymentsInvoices {
     client: reqwest::Client,
@@ -102,16 +119,11 @@ impl InvoiceApi for NowPaymentsInvoices {
             .text()
             .await
             .map_err(|e| InvoiceError::Unavailable(e.without_url().to_string()))?;
-        if status.is_server_error() || status.as_u16() == 429 {
+        if worth_a_retry(status) {
             return Err(InvoiceError::Unavailable(format!("HTTP {status}")));
         }
         if !status.is_success() {
-            // NOWPayments says why in `message`; keep only that, never echo the key.
-            let why = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|body| body["message"].as_str().map(str::to_owned))
-                .unwrap_or_default()
-                .replace(&self.key.0, "<api key>");
+            let why = why_refused(&text, &[(&self.key.0, "<api key>")]);
             return Err(InvoiceError::Refused(format!("HTTP {status}: {why}")));
         }
         let created: Created = serde_json::from_str(&text).map_err(|_| {
@@ -210,18 +222,14 @@ impl NowPaymentsPayments {
 
     /// Classifies a non-2xx answer, keeping NOWPayments' `message` and never a secret.
     fn refusal(&self, status: reqwest::StatusCode, text: &str) -> StatusError {
-        if status.is_server_error() || status.as_u16() == 429 {
+        if worth_a_retry(status) {
             return StatusError::Unavailable(format!("HTTP {status}"));
         }
-        let mut why = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|body| body["message"].as_str().map(str::to_owned))
-            .unwrap_or_default()
-            .replace(&self.key.0, "<api key>");
+        let mut secrets = vec![(self.key.0.as_str(), "<api key>")];
         if let Some(account) = &self.account {
-            why = why.replace(&account.password, "<password>");
+            secrets.push((account.password.as_str(), "<password>"));
         }
-        StatusError::Refused(format!("HTTP {status}: {why}"))
+        StatusError::Refused(format!("HTTP {status}: {}", why_refused(text, &secrets)))
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<String, StatusError> {

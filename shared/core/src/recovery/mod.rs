@@ -269,10 +269,9 @@ where
         Ok(())
     }
 
-    /// The operator's question about one payment, now, watched or not (every IPN of it
-    /// lost, its id found in the NOWPayments dashboard): a paid answer is admitted by the
-    /// same decision. A watch of it, if any, finds it recorded at its next check.
-    pub async fn recover_now(&self, payment_id: PaymentId) -> Result<RecoveredNow, StatusError> {
+    /// NOWPayments' answer about `payment_id`, read as an IPN, and its body as sent. An
+    /// answer that is not readable or is about another payment is a refusal.
+    async fn ask(&self, payment_id: PaymentId) -> Result<(Ipn, String), StatusError> {
         let body = self.api.payment_status(payment_id).await?;
         let ipn = Ipn::parse(body.as_bytes())
             .ok()
@@ -280,6 +279,14 @@ where
             .ok_or_else(|| {
                 StatusError::Refused("the answer is not about this payment or not readable".into())
             })?;
+        Ok((ipn, body))
+    }
+
+    /// The operator's question about one payment, now, watched or not (every IPN of it
+    /// lost, its id found in the NOWPayments dashboard): a paid answer is admitted by the
+    /// same decision. A watch of it, if any, finds it recorded at its next check.
+    pub async fn recover_now(&self, payment_id: PaymentId) -> Result<RecoveredNow, StatusError> {
+        let (ipn, body) = self.ask(payment_id).await?;
         let status = ipn.payment_status;
         let mut found = RecoveredNow {
             payment_id,
@@ -383,8 +390,8 @@ where
                 return Verdict::Postpone(last, self.now());
             }
         }
-        let body = match self.api.payment_status(watch.payment_id).await {
-            Ok(body) => body,
+        let (ipn, body) = match self.ask(watch.payment_id).await {
+            Ok(answer) => answer,
             Err(StatusError::Unavailable(why)) => {
                 info!(payment_id, %why, "NOWPayments did not answer; asking again later");
                 report.unavailable += 1;
@@ -394,19 +401,7 @@ where
                 error!(
                     payment_id,
                     error = %err,
-                    "the recovery pass cannot ask NOWPayments: check TELEPAY_NOWPAYMENTS_API_KEY"
-                );
-                metrics::count(signal::RECOVERY_REFUSED);
-                report.refused += 1;
-                return Verdict::Postpone(last, self.later());
-            }
-        };
-        let ipn = match Ipn::parse(body.as_bytes()) {
-            Ok(ipn) if ipn.payment_id == watch.payment_id => ipn,
-            Ok(_) | Err(_) => {
-                error!(
-                    payment_id,
-                    "NOWPayments' status answer is not about this payment or not readable"
+                    "the recovery pass's question was refused or its answer unusable: check TELEPAY_NOWPAYMENTS_API_KEY"
                 );
                 metrics::count(signal::RECOVERY_REFUSED);
                 report.refused += 1;
