@@ -78,6 +78,20 @@ async fn invoice(nowpayments: &FakeNowPayments) -> String {
     invoices.create_invoice(&request).await.unwrap().id
 }
 
+/// The chain and NOWPayments after a buyer paid the demo tier and not one IPN reached
+/// np-webhook (the fake knows the account's login; a test gives it to the pass or not).
+async fn paid_with_every_ipn_lost() -> (Chain, FakeNowPayments, i64) {
+    let chain = Chain::new().await;
+    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
+    nowpayments.set_account("owner@example.com", "account-password");
+    let invoice_id = invoice(&nowpayments).await;
+    let payment_id = nowpayments
+        .pay_with(&invoice_id, Delivery::Dropped)
+        .await
+        .unwrap();
+    (chain, nowpayments, payment_id)
+}
+
 /// Delivers what NOWPayments would have sent for `status` to np-webhook.
 async fn deliver(
     chain: &Chain,
@@ -97,13 +111,7 @@ async fn run_after(chain: &Chain, recovery: &Recovery, minutes: i64) -> Recovery
 
 #[tokio::test]
 async fn a_paid_invoice_whose_finished_ipn_never_arrived_is_recovered_and_its_buyer_invited_once() {
-    let chain = Chain::new().await;
-    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
-    let invoice_id = invoice(&nowpayments).await;
-    let payment_id = nowpayments
-        .pay_with(&invoice_id, Delivery::Dropped)
-        .await
-        .unwrap();
+    let (chain, nowpayments, payment_id) = paid_with_every_ipn_lost().await;
     // Only the first IPN got through before the callback broke.
     assert_eq!(
         deliver(&chain, &nowpayments, payment_id, "waiting").await,
@@ -161,13 +169,7 @@ async fn a_paid_invoice_whose_finished_ipn_never_arrived_is_recovered_and_its_bu
 
 #[tokio::test]
 async fn a_finished_ipn_that_arrived_closes_the_watch_without_a_second_invite() {
-    let chain = Chain::new().await;
-    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
-    let invoice_id = invoice(&nowpayments).await;
-    let payment_id = nowpayments
-        .pay_with(&invoice_id, Delivery::Dropped)
-        .await
-        .unwrap();
+    let (chain, nowpayments, payment_id) = paid_with_every_ipn_lost().await;
     deliver(&chain, &nowpayments, payment_id, "waiting").await;
     assert_eq!(
         deliver(&chain, &nowpayments, payment_id, "finished").await,
@@ -189,13 +191,7 @@ async fn a_finished_ipn_that_arrived_closes_the_watch_without_a_second_invite() 
 
 #[tokio::test]
 async fn a_refused_api_key_recovers_nothing_and_keeps_the_watch_for_when_it_is_fixed() {
-    let chain = Chain::new().await;
-    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
-    let invoice_id = invoice(&nowpayments).await;
-    let payment_id = nowpayments
-        .pay_with(&invoice_id, Delivery::Dropped)
-        .await
-        .unwrap();
+    let (chain, nowpayments, payment_id) = paid_with_every_ipn_lost().await;
     deliver(&chain, &nowpayments, payment_id, "waiting").await;
 
     let wrong = recovery(&chain, &nowpayments, "a-rotated-old-key");
@@ -209,13 +205,7 @@ async fn a_refused_api_key_recovers_nothing_and_keeps_the_watch_for_when_it_is_f
 
 #[tokio::test]
 async fn a_slow_nowpayments_is_asked_again_later_not_waited_on_forever() {
-    let chain = Chain::new().await;
-    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
-    let invoice_id = invoice(&nowpayments).await;
-    let payment_id = nowpayments
-        .pay_with(&invoice_id, Delivery::Dropped)
-        .await
-        .unwrap();
+    let (chain, nowpayments, payment_id) = paid_with_every_ipn_lost().await;
     deliver(&chain, &nowpayments, payment_id, "waiting").await;
     nowpayments.slow_status(Duration::from_secs(12));
     let report = run_after(&chain, &recovery(&chain, &nowpayments, API_KEY), 21).await;
@@ -224,15 +214,8 @@ async fn a_slow_nowpayments_is_asked_again_later_not_waited_on_forever() {
 
 #[tokio::test]
 async fn with_the_accounts_login_a_payment_whose_every_ipn_was_lost_is_found_and_invited_once() {
-    let chain = Chain::new().await;
-    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
-    nowpayments.set_account("owner@example.com", "account-password");
-    let invoice_id = invoice(&nowpayments).await;
     // Not one IPN reached np-webhook: nothing watches the payment.
-    let payment_id = nowpayments
-        .pay_with(&invoice_id, Delivery::Dropped)
-        .await
-        .unwrap();
+    let (chain, nowpayments, payment_id) = paid_with_every_ipn_lost().await;
 
     // With the API key alone the pass cannot know of it.
     let key_only = run_after(&chain, &recovery(&chain, &nowpayments, API_KEY), 1).await;
@@ -262,14 +245,7 @@ async fn with_the_accounts_login_a_payment_whose_every_ipn_was_lost_is_found_and
 
 #[tokio::test]
 async fn a_wrong_account_password_is_refused_and_counted() {
-    let chain = Chain::new().await;
-    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
-    nowpayments.set_account("owner@example.com", "account-password");
-    let invoice_id = invoice(&nowpayments).await;
-    nowpayments
-        .pay_with(&invoice_id, Delivery::Dropped)
-        .await
-        .unwrap();
+    let (chain, nowpayments, _) = paid_with_every_ipn_lost().await;
     let wrong = recovery_with(
         &chain,
         &nowpayments,
