@@ -23,7 +23,7 @@ use telepay_core::invite::InviteSender;
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
 use telepay_core::store::{
-    BotStore, IngressStore, PaymentStore, PaymentWatchStore, SubscriptionStore,
+    BotStore, IngressStore, PaymentStore, PaymentWatchStore, PurchasePartsStore, SubscriptionStore,
 };
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::config::{Environment, ProcessEnvironment};
@@ -251,7 +251,10 @@ fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
     }
 }
 
-async fn receive_ipn<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>(
+async fn receive_ipn<
+    S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore,
+    Q: MessageQueue,
+>(
     State(webhook): State<Arc<PaymentWebhook<S, Q>>>,
     method: Method,
     uri: Uri,

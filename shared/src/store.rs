@@ -18,6 +18,10 @@ use telepay_core::store::{
 use telepay_core::store::{
     NewWatch, PaymentWatch, PaymentWatchStore, Settlement, WatchClaim, WatchFound, Watched,
 };
+use telepay_core::store::{
+    OpenPurchase, PartAdded, PartsSettled, PartsTally, PurchaseOpened, PurchasePart,
+    PurchasePartsStore,
+};
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 
 use crate::config::StoreConfig;
@@ -365,6 +369,65 @@ impl HeldNoticeStore for AnyStore {
 
     async fn notice_state(&self, payment_id: PaymentId) -> Result<Option<NoticeState>, StoreError> {
         delegate!(self, s => s.notice_state(payment_id).await)
+    }
+}
+
+impl PurchasePartsStore for AnyStore {
+    async fn open_purchase(&self, open: &OpenPurchase) -> Result<PurchaseOpened, StoreError> {
+        timed_write!("open_purchase", self, s => s.open_purchase(open).await)
+    }
+
+    async fn add_part(
+        &self,
+        purchase_id: PaymentId,
+        part: &PurchasePart,
+    ) -> Result<PartAdded, StoreError> {
+        timed_write!("add_part", self, s => s.add_part(purchase_id, part).await)
+    }
+
+    async fn settle_purchase(
+        &self,
+        purchase_id: PaymentId,
+        by: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<PartsSettled, StoreError> {
+        timed_write!("settle_purchase", self, s => s.settle_purchase(purchase_id, by, now).await)
+    }
+
+    async fn settle_part_hold(
+        &self,
+        part: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        timed_write!("settle_part_hold", self, s => s.settle_part_hold(part, now).await)
+    }
+
+    async fn purchase_of(&self, purchase_id: PaymentId) -> Result<Option<PartsTally>, StoreError> {
+        delegate!(self, s => s.purchase_of(purchase_id).await)
+    }
+
+    async fn open_purchases_of(
+        &self,
+        user_id: i64,
+        limit: usize,
+    ) -> Result<Vec<PartsTally>, StoreError> {
+        delegate!(self, s => s.open_purchases_of(user_id, limit).await)
+    }
+
+    async fn stale_purchases(
+        &self,
+        opened_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PartsTally>, StoreError> {
+        delegate!(self, s => s.stale_purchases(opened_before, limit).await)
+    }
+
+    async fn mark_owner_told(
+        &self,
+        purchase_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        timed_write!("mark_owner_told", self, s => s.mark_owner_told(purchase_id, now).await)
     }
 }
 

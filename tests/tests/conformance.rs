@@ -21,8 +21,8 @@ use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, NewWatch, NoticeClaim, NoticeFound,
-    ProcessedMark, Recorded, Reopened, Resolution, Resolved, Settlement, WatchClaim, WatchFound,
-    Watched,
+    OpenPurchase, PartAdded, PartsSettled, PartsTally, ProcessedMark, PurchaseOpened, PurchasePart,
+    Recorded, Reopened, Resolution, Resolved, Settlement, WatchClaim, WatchFound, Watched,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbStore;
@@ -572,6 +572,277 @@ mod cases {
             1
         );
         assert!(store.under_way_of(42, 10).await.unwrap().is_empty());
+    }
+
+    fn short_hold(payment_id: i64) -> PaymentReview {
+        PaymentReview {
+            payment_id: id(payment_id),
+            reason: HoldReason::Underpaid,
+            ipn: SAMPLE_IPN.replace("4492847470", &payment_id.to_string()),
+            received_at: now(),
+            decision: None,
+            decided_at: None,
+        }
+    }
+
+    fn open_purchase(purchase_id: i64, user_id: i64, opened_at: DateTime<Utc>) -> OpenPurchase {
+        OpenPurchase {
+            purchase_id: id(purchase_id),
+            user_id,
+            price_amount: 10.0,
+            price_currency: "usd".into(),
+            first_paid: 6.0,
+            first_outcome: Some(0.06),
+            opened_at,
+        }
+    }
+
+    fn part(payment_id: i64, paid: f64) -> PurchasePart {
+        PurchasePart {
+            payment_id: id(payment_id),
+            paid,
+            outcome: Some(paid / 100.0),
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    pub async fn a_purchase_is_opened_once_on_its_hold_and_counts_each_part_once<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        assert_eq!(
+            store
+                .open_purchase(&open_purchase(1, SAMPLE_USER_ID, t))
+                .await
+                .unwrap(),
+            PurchaseOpened::NoReview,
+            "the hold is written first"
+        );
+        store.hold_for_review(&short_hold(1)).await.unwrap();
+        assert_eq!(
+            store
+                .open_purchase(&open_purchase(1, SAMPLE_USER_ID, t))
+                .await
+                .unwrap(),
+            PurchaseOpened::New
+        );
+        assert_eq!(
+            store
+                .open_purchase(&open_purchase(1, SAMPLE_USER_ID, t))
+                .await
+                .unwrap(),
+            PurchaseOpened::Already
+        );
+        assert_eq!(
+            store.add_part(id(9), &part(2, 1.0)).await.unwrap(),
+            PartAdded::NotFound
+        );
+        // Parts in any order, each redelivered: counted once each.
+        for (n, paid) in [(3, 1.5), (2, 1.0), (3, 1.5), (2, 1.0)] {
+            store.add_part(id(1), &part(n, paid)).await.unwrap();
+        }
+        assert!(matches!(
+            store.add_part(id(1), &part(2, 1.0)).await.unwrap(),
+            PartAdded::Already(_)
+        ));
+        let tally = store.purchase_of(id(1)).await.unwrap().unwrap();
+        assert!(close(tally.paid_total, 8.5), "{tally:?}");
+        assert!(close(tally.outcome_total, 0.06 + 0.025), "{tally:?}");
+        assert_eq!(tally.parts, vec![id(1), id(2), id(3)]);
+        assert_eq!(
+            (tally.user_id, tally.price_currency.as_str()),
+            (SAMPLE_USER_ID, "usd")
+        );
+        assert!(tally.is_open() && close(tally.missing(), 1.5));
+        assert_eq!(tally.opened_at, t);
+        // The first payment itself is a part already.
+        assert!(matches!(
+            store.add_part(id(1), &part(1, 6.0)).await.unwrap(),
+            PartAdded::Already(_)
+        ));
+        assert!(store.purchase_of(id(2)).await.unwrap().is_none());
+    }
+
+    pub async fn thirty_two_concurrent_parts_add_up_once_and_one_settles<B: Backend>() {
+        let store = Arc::new(B::fresh().await);
+        store.hold_for_review(&short_hold(1)).await.unwrap();
+        store
+            .open_purchase(&open_purchase(1, SAMPLE_USER_ID, now()))
+            .await
+            .unwrap();
+        // 16 parts, each delivered twice at once: 32 concurrent adds.
+        let adds: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.add_part(id(1), &part(100 + n % 16, 0.25)).await })
+            })
+            .collect();
+        let mut added = 0;
+        for add in adds {
+            match add.await.unwrap().expect("the backend answers") {
+                PartAdded::Added(_) => added += 1,
+                PartAdded::Already(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(added, 16, "each part is added once");
+        let tally = store.purchase_of(id(1)).await.unwrap().unwrap();
+        assert!(close(tally.paid_total, 10.0), "{tally:?}");
+        assert_eq!(tally.parts.len(), 17);
+        // Every part races to settle it: one wins, the others find who did.
+        let settles: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let by = id(100 + n % 16);
+                    (by, store.settle_purchase(id(1), by, now()).await)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        let mut told = Vec::new();
+        for settle in settles {
+            let (by, outcome) = settle.await.unwrap();
+            match outcome.expect("the backend answers") {
+                PartsSettled::Now => winners.push(by),
+                PartsSettled::Already {
+                    decision,
+                    settled_by,
+                } => {
+                    assert_eq!(decision, ReviewDecision::ToppedUp);
+                    told.push(settled_by.expect("settled by a part"));
+                }
+                PartsSettled::NotFound => panic!("the purchase is there"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one part settles the purchase");
+        assert!(
+            told.iter().all(|by| *by == winners[0]),
+            "the others are told who"
+        );
+        let settled = store.purchase_of(id(1)).await.unwrap().unwrap();
+        assert_eq!(settled.settled_by, Some(winners[0]));
+        assert_eq!(settled.decision, Some(ReviewDecision::ToppedUp));
+        assert_eq!(
+            store.get_review(id(1)).await.unwrap().unwrap().decision,
+            Some(ReviewDecision::ToppedUp),
+            "the hold is decided by the same write"
+        );
+        assert!(matches!(
+            store.add_part(id(1), &part(200, 1.0)).await.unwrap(),
+            PartAdded::Settled(_)
+        ));
+    }
+
+    pub async fn a_top_up_settle_and_an_operator_decision_exclude_each_other<B: Backend>() {
+        let store = B::fresh().await;
+        for n in [1, 2, 3] {
+            store.hold_for_review(&short_hold(n)).await.unwrap();
+        }
+        store
+            .open_purchase(&open_purchase(1, SAMPLE_USER_ID, now()))
+            .await
+            .unwrap();
+        store
+            .open_purchase(&open_purchase(2, SAMPLE_USER_ID, now()))
+            .await
+            .unwrap();
+        // An operator first: the parts cannot settle it, nor add to it.
+        assert_eq!(
+            store
+                .decide_review(id(1), ReviewDecision::Approved, now())
+                .await
+                .unwrap(),
+            Decided::Done
+        );
+        assert_eq!(
+            store.settle_purchase(id(1), id(9), now()).await.unwrap(),
+            PartsSettled::Already {
+                decision: ReviewDecision::Approved,
+                settled_by: None
+            }
+        );
+        assert!(matches!(
+            store.add_part(id(1), &part(9, 4.0)).await.unwrap(),
+            PartAdded::Settled(_)
+        ));
+        // The parts first: the operator's decision is refused.
+        assert_eq!(
+            store.settle_purchase(id(2), id(8), now()).await.unwrap(),
+            PartsSettled::Now
+        );
+        assert_eq!(
+            store
+                .decide_review(id(2), ReviewDecision::Rejected, now())
+                .await
+                .unwrap(),
+            Decided::AlreadyDecided(Some(ReviewDecision::ToppedUp))
+        );
+        // A short top-up's own hold is settled with its purchase, once.
+        assert!(store.settle_part_hold(id(3), now()).await.unwrap());
+        assert!(!store.settle_part_hold(id(3), now()).await.unwrap());
+        assert!(!store.settle_part_hold(id(77), now()).await.unwrap());
+        assert_eq!(
+            store.get_review(id(3)).await.unwrap().unwrap().decision,
+            Some(ReviewDecision::ToppedUp)
+        );
+    }
+
+    pub async fn open_purchases_are_listed_per_buyer_and_stale_ones_told_once<B: Backend>() {
+        let store = B::fresh().await;
+        let t = now();
+        let hours = |h: i64| t - TimeDelta::hours(h);
+        for (n, buyer, opened) in [
+            (1, SAMPLE_USER_ID, hours(30)),
+            (2, SAMPLE_USER_ID, hours(2)),
+            (3, SAMPLE_USER_ID, hours(50)),
+            (4, SAMPLE_USER_ID + 1, hours(40)),
+        ] {
+            store.hold_for_review(&short_hold(n)).await.unwrap();
+            store
+                .open_purchase(&open_purchase(n, buyer, opened))
+                .await
+                .unwrap();
+        }
+        // 3 is completed: neither open nor stale.
+        store.settle_purchase(id(3), id(30), t).await.unwrap();
+        let ids = |tallies: Vec<PartsTally>| -> Vec<i64> {
+            tallies.iter().map(|p| p.purchase_id.get()).collect()
+        };
+        assert_eq!(
+            ids(store.open_purchases_of(SAMPLE_USER_ID, 10).await.unwrap()),
+            vec![2, 1]
+        );
+        assert_eq!(
+            ids(store.open_purchases_of(SAMPLE_USER_ID, 1).await.unwrap()),
+            vec![2]
+        );
+        assert!(store.open_purchases_of(42, 10).await.unwrap().is_empty());
+        assert_eq!(
+            ids(store.stale_purchases(hours(24), 10).await.unwrap()),
+            vec![4, 1]
+        );
+        assert!(store.mark_owner_told(id(4), t).await.unwrap());
+        assert!(!store.mark_owner_told(id(4), t).await.unwrap(), "told once");
+        assert!(
+            !store.mark_owner_told(id(3), t).await.unwrap(),
+            "a completed one is not told"
+        );
+        assert_eq!(
+            ids(store.stale_purchases(hours(24), 10).await.unwrap()),
+            vec![1]
+        );
+        assert_eq!(
+            store
+                .purchase_of(id(4))
+                .await
+                .unwrap()
+                .unwrap()
+                .owner_told_at,
+            Some(t)
+        );
     }
 
     pub async fn a_recovered_purchase_is_stored_as_recovered<B: Backend>() {
@@ -1221,6 +1492,7 @@ mod cases {
             match decision {
                 Some(ReviewDecision::Approved) => assert!(granted, "{n}: approved and granted"),
                 Some(ReviewDecision::Rejected) => assert!(!granted, "{n}: rejected, never granted"),
+                Some(ReviewDecision::ToppedUp) => panic!("{n}: no top-up here"),
                 None => panic!("{n}: undecided"),
             }
         }
@@ -1446,6 +1718,10 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn thirty_two_concurrent_watches_and_checks_have_one_winner() { cases::thirty_two_concurrent_watches_and_checks_have_one_winner::<Store>().await }
             #[tokio::test] async fn due_watches_are_listed_longest_due_first_without_settled_leased_or_later() { cases::due_watches_are_listed_longest_due_first_without_settled_leased_or_later::<Store>().await }
             #[tokio::test] async fn a_buyers_payments_under_way_are_listed_newest_first() { cases::a_buyers_payments_under_way_are_listed_newest_first::<Store>().await }
+            #[tokio::test] async fn parts_a_purchase_is_opened_once_on_its_hold_and_counts_each_part_once() { cases::a_purchase_is_opened_once_on_its_hold_and_counts_each_part_once::<Store>().await }
+            #[tokio::test] async fn parts_thirty_two_concurrent_parts_add_up_once_and_one_settles() { cases::thirty_two_concurrent_parts_add_up_once_and_one_settles::<Store>().await }
+            #[tokio::test] async fn parts_a_top_up_settle_and_an_operator_decision_exclude_each_other() { cases::a_top_up_settle_and_an_operator_decision_exclude_each_other::<Store>().await }
+            #[tokio::test] async fn parts_open_purchases_are_listed_per_buyer_and_stale_ones_told_once() { cases::open_purchases_are_listed_per_buyer_and_stale_ones_told_once::<Store>().await }
             #[tokio::test] async fn a_recovered_purchase_is_stored_as_recovered() { cases::a_recovered_purchase_is_stored_as_recovered::<Store>().await }
         }
     )*};

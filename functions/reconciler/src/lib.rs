@@ -10,8 +10,8 @@ use telepay_core::queue::MessageQueue;
 use telepay_core::reconcile::{ReconcileReport, Reconciler};
 use telepay_core::recovery::{PaymentRecovery, PaymentStatusApi, RecoveryReport};
 use telepay_core::store::{
-    HeldNoticeStore, IngressStore, OperatorStore, PaymentWatchStore, ReconcilerStore,
-    SubscriptionStore,
+    HeldNoticeStore, IngressStore, OperatorStore, PaymentWatchStore, PurchasePartsStore,
+    ReconcilerStore, SubscriptionStore,
 };
 
 /// The scheduled jobs, built once at cold start.
@@ -39,6 +39,7 @@ where
         + IngressStore
         + SubscriptionStore
         + PaymentWatchStore
+        + PurchasePartsStore
         + OperatorStore,
     P: MessageQueue,
     I: MessageQueue,

@@ -76,7 +76,8 @@ pub struct ChannelEntry {
     /// (the owner must have started the bot). None: the owner is not told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_chat_id: Option<i64>,
-    /// What a short payment buys: `hold` (the default) or `prorate`.
+    /// What a short payment buys: `topup` (the default: held, and the buyer offered an
+    /// invoice for the rest), `hold` or `prorate`.
     #[serde(default)]
     pub partial: PartialPolicy,
 }
@@ -85,8 +86,13 @@ pub struct ChannelEntry {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartialPolicy {
-    /// Held for a person, the buyer and the owner told (`telepay reviews approve|reject`).
+    /// Held, the buyer told what is missing and offered an invoice for it (`/topup`):
+    /// the parts add up to the tier and grant it once ([`crate::topup`]). The owner may
+    /// still settle it by hand.
     #[default]
+    #[serde(rename = "topup")]
+    TopUp,
+    /// Held for a person, the buyer and the owner told (`telepay reviews approve|reject`).
     Hold,
     /// The tier's time in proportion to what arrived, rounded down to the minute (less
     /// than a minute is held).

@@ -24,4 +24,5 @@ pub mod signature;
 pub mod store;
 pub mod subscription;
 pub mod telegram;
+pub mod topup;
 pub mod webhook;

@@ -4,6 +4,8 @@
 //! negative; the tier is named by its length in seconds, so a payment grants the tier the
 //! buyer chose). Still accepted: `PGP-{user_id}|{channel_id}` (orders from before the
 //! tier part: the nearest price within the tolerance decides).
+//! A top-up (the rest of a short payment, [`crate::topup`]): `PGP-{user_id}|{channel_id}|
+//! {tier_seconds}|{purchase_id}`, the purchase named by its first short payment's id.
 //! Legacy form: `PGP-{user_id}-{channel_id}`, where a channel's minus sign may have been
 //! eaten: `PGP-123--1003111266231` and `PGP-123-1003111266231` both mean `-1003111266231`.
 //!
@@ -12,6 +14,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::ipn::PaymentId;
 
 /// A Telegram user id: the buyer, and the chat the invite is sent to. > 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,6 +97,8 @@ pub struct OrderRef {
     /// The length of the tier ordered, in seconds (`None`: an order from before tiers
     /// were named).
     pub tier_seconds: Option<u64>,
+    /// A top-up's purchase: the first short payment whose rest this order pays.
+    pub topup_of: Option<PaymentId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -113,6 +119,8 @@ pub enum OrderIdError {
     ChannelIdNotNegative,
     #[error("order_id tier must be a positive number of seconds")]
     TierNotANumber,
+    #[error("order_id top-up must name a positive payment id")]
+    TopUpNotAPaymentId,
 }
 
 const PREFIX: &str = "PGP-";
@@ -124,10 +132,22 @@ impl OrderRef {
             .strip_prefix(PREFIX)
             .ok_or(OrderIdError::WrongPrefix)?;
         let mut tier_seconds = None;
+        let mut topup_of = None;
         let (user, channel) = match rest.split_once('|') {
             Some((user, channel)) => {
                 let channel = match channel.split_once('|') {
                     Some((channel, tier)) => {
+                        let tier = match tier.split_once('|') {
+                            Some((tier, purchase)) => {
+                                let id = parse_digits(purchase, OrderIdError::TopUpNotAPaymentId)?;
+                                topup_of = Some(
+                                    PaymentId::new(id)
+                                        .map_err(|_| OrderIdError::TopUpNotAPaymentId)?,
+                                );
+                                tier
+                            }
+                            None => tier,
+                        };
                         let seconds = parse_digits(tier, OrderIdError::TierNotANumber)?;
                         if seconds == 0 {
                             return Err(OrderIdError::TierNotANumber);
@@ -154,14 +174,21 @@ impl OrderRef {
             user_id: UserId::new(parse_digits(user, OrderIdError::UserIdNotANumber)?)?,
             channel_id: channel,
             tier_seconds,
+            topup_of,
         })
     }
 
     /// The current form, as the bot writes it.
     pub fn to_order_id(self) -> String {
-        match self.tier_seconds {
-            Some(seconds) => format!("{PREFIX}{}|{}|{seconds}", self.user_id, self.channel_id),
-            None => format!("{PREFIX}{}|{}", self.user_id, self.channel_id),
+        match (self.tier_seconds, self.topup_of) {
+            (Some(seconds), Some(purchase)) => format!(
+                "{PREFIX}{}|{}|{seconds}|{purchase}",
+                self.user_id, self.channel_id
+            ),
+            (Some(seconds), None) => {
+                format!("{PREFIX}{}|{}|{seconds}", self.user_id, self.channel_id)
+            }
+            (None, _) => format!("{PREFIX}{}|{}", self.user_id, self.channel_id),
         }
     }
 }
@@ -209,10 +236,26 @@ mod tests {
                 .tier_seconds,
             None
         );
-        for bad in ["|", "|0", "|-5", "|30d", "|1|2", "| 5"] {
+        for bad in ["|", "|0", "|-5", "|30d", "|0|2", "| 5"] {
             assert_eq!(
                 OrderRef::parse(Some(&format!("PGP-6271402111|-1003111266231{bad}"))),
                 Err(OrderIdError::TierNotANumber),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_top_up_names_its_purchase_and_round_trips() {
+        let text = "PGP-6271402111|-1003111266231|2592000|5077000001";
+        let order = OrderRef::parse(Some(text)).unwrap();
+        assert_eq!(order.topup_of.map(PaymentId::get), Some(5077000001));
+        assert_eq!(order.tier_seconds, Some(2_592_000));
+        assert_eq!(order.to_order_id(), text);
+        for bad in ["|0", "|-5", "|x", "|", "|1|2"] {
+            assert_eq!(
+                OrderRef::parse(Some(&format!("PGP-6271402111|-1003111266231|2592000{bad}"))),
+                Err(OrderIdError::TopUpNotAPaymentId),
                 "{bad}"
             );
         }

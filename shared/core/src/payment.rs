@@ -80,11 +80,15 @@ pub enum ReviewDecision {
     Approved,
     /// Not granted (refund or ignore, outside this project).
     Rejected,
+    /// A short payment whose purchase its buyer's top-ups completed ([`crate::topup`]):
+    /// the completing payment's record grants the tier.
+    ToppedUp,
 }
 
 storage_spelling!(ReviewDecision, "review decision", {
     Approved => "approved",
     Rejected => "rejected",
+    ToppedUp => "topped_up",
 });
 
 storage_spelling!(HoldReason, "hold reason", {

@@ -25,9 +25,11 @@ use crate::payment::{
 use crate::queue::{MessageQueue, ProcessorMessage};
 use crate::signature::{IpnSecret, verify};
 use crate::store::{
-    Held, IngressStore, NewWatch, PaymentWatchStore, Recorded, SubscriptionStore, Watched,
+    Held, IngressStore, NewWatch, PaymentWatchStore, PurchasePartsStore, Recorded,
+    SubscriptionStore, Watched,
 };
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey};
+use crate::topup::{self, PartVerdict};
 
 /// A finished IPN usually follows its `waiting` within minutes (confirmations take
 /// longer on some chains): a payment under way is first asked about this long after its
@@ -177,7 +179,7 @@ enum Verdict {
     Hold(HoldReason),
 }
 
-impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
+impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore, Q: MessageQueue>
     PaymentWebhook<S, Q>
 {
     pub fn new(secret: IpnSecret, directory: ChannelDirectory, store: S, queue: Q) -> Self {
@@ -245,7 +247,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
     }
 }
 
-impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
+impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore, Q: MessageQueue>
     PaymentIngress<S, Q>
 {
     pub fn new(directory: ChannelDirectory, store: S, queue: Q) -> Self {
@@ -308,6 +310,14 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
             );
             return Admission::again(WebhookOutcome::Ignored);
         }
+        // A top-up (its order names the purchase it completes) adds up with its purchase's
+        // other parts; a repeat deposit of one is still held below.
+        if ipn.parent_payment_id.is_none()
+            && let Ok(order) = OrderRef::parse(ipn.order_id.as_deref())
+            && order.topup_of.is_some()
+        {
+            return self.top_up(ipn, &order, body, recovered).await;
+        }
         match self.verdict(ipn) {
             Verdict::Hold(reason) => self.hold(ipn, reason, body).await,
             Verdict::Grant(mut record) => {
@@ -315,6 +325,39 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
                     purchase.recovered = recovered;
                 }
                 self.grant(ipn, &record).await
+            }
+        }
+    }
+
+    /// A top-up's IPN: counted once in its purchase; the part that completes it grants the
+    /// tier, a part still short is held `underpaid` (its buyer told the new remainder).
+    async fn top_up(&self, ipn: &Ipn, order: &OrderRef, body: &[u8], recovered: bool) -> Admission {
+        let payment_id = ipn.payment_id.get();
+        let now = self.clock.now().trunc_subsecs(3);
+        match topup::decide_part(&self.store, &self.directory, ipn, order, now).await {
+            Ok(PartVerdict::Complete(mut record)) => {
+                if let Some(purchase) = record.purchase.as_mut() {
+                    purchase.recovered = recovered;
+                }
+                if let Err(err) = topup::settle_part_holds(&self.store, ipn, order, now).await {
+                    // The grant goes on; NOWPayments' retry settles them.
+                    warn!(payment_id, error = %err, "could not settle the purchase's other parts' holds");
+                    return Admission::again(WebhookOutcome::Unavailable);
+                }
+                self.grant(ipn, &record).await
+            }
+            Ok(PartVerdict::Counted) => {
+                info!(
+                    payment_id,
+                    "top-up counted in a purchase another part completed"
+                );
+                Admission::again(WebhookOutcome::Duplicate)
+            }
+            Ok(PartVerdict::Short) => self.hold(ipn, HoldReason::Underpaid, body).await,
+            Ok(PartVerdict::Hold(reason)) => self.hold(ipn, reason, body).await,
+            Err(err) => {
+                error!(payment_id, error = %err, "could not count a top-up");
+                Admission::again(WebhookOutcome::Unavailable)
             }
         }
     }
@@ -500,6 +543,16 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore, Q: MessageQueue>
                 return Admission::again(WebhookOutcome::Unavailable);
             }
         };
+        // A short payment in a channel that offers top-ups opens its purchase (again on a
+        // repeated IPN: a crash between the hold and this write is healed by the retry).
+        if reason == HoldReason::Underpaid
+            && let Some(open) =
+                topup::opening(ipn, &self.directory, self.clock.now().trunc_subsecs(3))
+            && let Err(err) = self.store.open_purchase(&open).await
+        {
+            error!(payment_id, error = %err, "could not open the short payment's purchase");
+            return Admission::again(WebhookOutcome::Unavailable);
+        }
         let held = Admission {
             outcome: WebhookOutcome::Held,
             first,

@@ -1,4 +1,4 @@
-//! Item mapping: records, reviews and payment watches to DynamoDB items and back. A missing or NULL
+//! Item mapping: records, reviews, purchases in parts and payment watches to DynamoDB items and back. A missing or NULL
 //! attribute reads as absent (a flag as false); anything else surprising is `Corrupt`,
 //! naming the payment and the attribute.
 
@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase, RecordState};
-use telepay_core::store::{NoticeState, PaymentWatch, Settlement, StoreError};
+use telepay_core::store::{NoticeState, PartsTally, PaymentWatch, Settlement, StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -321,6 +321,49 @@ pub(super) fn watch_from_item(item: &Item) -> Result<PaymentWatch, StoreError> {
         settled_at: r.millis("settled_at_ms")?,
         lease_until: r.millis("lease_until_ms")?,
     })
+}
+
+/// A review item's purchase in parts (see `parts.rs`), `None` when it holds none.
+pub(super) fn parts_from_item(item: &Item) -> Result<Option<PartsTally>, StoreError> {
+    let r = ItemReader::keyed(item)?;
+    let Some(parts) = r.get("parts") else {
+        return Ok(None);
+    };
+    let payment = |n: i64| PaymentId::new(n).map_err(|e| r.corrupt(e.to_string()));
+    let AttributeValue::Ns(ids) = parts else {
+        return Err(r.corrupt("parts is not a number set".into()));
+    };
+    let mut parts = ids
+        .iter()
+        .map(|id| {
+            id.parse::<i64>()
+                .map_err(|_| r.corrupt(format!("unreadable part {id:?}")))
+                .and_then(payment)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    parts.sort_unstable();
+    let amount =
+        |name: &str| -> Result<f64, StoreError> { r.required(name, r.parse_number::<f64>(name)?) };
+    Ok(Some(PartsTally {
+        purchase_id: payment(r.payment_id)?,
+        user_id: r.required("parts_user_id", r.parse_number("parts_user_id")?)?,
+        price_amount: amount("parts_price_amount")?,
+        price_currency: r.required("parts_price_currency", r.string("parts_price_currency")?)?,
+        paid_total: amount("parts_paid_total")?,
+        outcome_total: amount("parts_outcome_total")?,
+        parts,
+        opened_at: r.required("parts_opened_at_ms", r.millis("parts_opened_at_ms")?)?,
+        decision: r
+            .string("decision")?
+            .map(|d| d.parse())
+            .transpose()
+            .map_err(|e| r.corrupt(format!("{e}")))?,
+        settled_by: r
+            .parse_number::<i64>("parts_settled_by")?
+            .map(payment)
+            .transpose()?,
+        owner_told_at: r.millis("parts_owner_told_at_ms")?,
+    }))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod error;
 mod held;
 mod item;
 mod listings;
+mod parts;
 mod store;
 mod subscriptions;
 mod tables;

@@ -9,7 +9,7 @@ use sqlx::migrate::Migrate;
 use sqlx::{Arguments, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::migrations::MIGRATOR;
-use super::rows::{OnceRow, PaymentRow, ReviewRow, SubscriptionRow, WatchRow};
+use super::rows::{OnceRow, PartsRow, PaymentRow, ReviewRow, SubscriptionRow, WatchRow};
 
 /// One value bound to a statement's `$N`, in the order of the placeholders.
 #[derive(Debug, Clone)]
@@ -78,6 +78,12 @@ pub trait SqlDialect: Database {
     ) -> impl Future<Output = Result<Vec<WatchRow>, sqlx::Error>> + Send;
 
     /// Runs a statement; how many rows it returned (`RETURNING`: the rows it changed).
+    fn parts_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<PartsRow>, sqlx::Error>> + Send;
+
     fn rows_returned(
         pool: &Pool<Self>,
         sql: &'static str,
@@ -127,6 +133,7 @@ where
     for<'r> SubscriptionRow: FromRow<'r, DB::Row>,
     for<'r> OnceRow: FromRow<'r, DB::Row>,
     for<'r> WatchRow: FromRow<'r, DB::Row>,
+    for<'r> PartsRow: FromRow<'r, DB::Row>,
 {
     async fn returns_row(
         pool: &Pool<Self>,
@@ -189,6 +196,17 @@ where
     ) -> Result<Vec<WatchRow>, sqlx::Error> {
         let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
         sqlx::query_as_with::<DB, WatchRow, _>(sql, arguments)
+            .fetch_all(pool)
+            .await
+    }
+
+    async fn parts_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<PartsRow>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        sqlx::query_as_with::<DB, PartsRow, _>(sql, arguments)
             .fetch_all(pool)
             .await
     }

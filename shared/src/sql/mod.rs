@@ -10,11 +10,13 @@
 //! - `subscriptions.rs`: the subscriptions port.
 //! - `bot.rs`: the bot's once-records port (`bot_once`).
 //! - `held.rs`: the held-payment notices port (columns on `payment_reviews`).
+//! - `parts.rs`: the purchases-in-parts port (columns on `payment_reviews`).
 
 mod bot;
 mod dialect;
 mod held;
 mod migrations;
+mod parts;
 mod rows;
 mod statements;
 mod store;

@@ -5,7 +5,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::order::{ChannelId, UserId};
 use telepay_core::payment::{PaymentReview, ProcessedPayment, Purchase};
-use telepay_core::store::{NoticeState, OnceRecord, PaymentWatch, Settlement, StoreError};
+use telepay_core::store::{
+    NoticeState, OnceRecord, PartsTally, PaymentWatch, Settlement, StoreError,
+};
 use telepay_core::subscription::Subscription;
 
 /// One `processed_payments` row; seed rows may have NULL flags and no extras.
@@ -252,6 +254,59 @@ impl WatchRow {
             settled,
             settled_at: self.settled_at_ms.map(at).transpose()?,
             lease_until: self.lease_until_ms.map(at).transpose()?,
+        })
+    }
+}
+
+/// A purchase in parts as stored on its first short payment's review.
+#[derive(sqlx::FromRow)]
+pub struct PartsRow {
+    payment_id: i64,
+    parts: String,
+    parts_user_id: i64,
+    parts_price_amount: f64,
+    parts_price_currency: String,
+    parts_paid_total: f64,
+    parts_outcome_total: f64,
+    parts_opened_at_ms: i64,
+    decision: Option<String>,
+    parts_settled_by: Option<i64>,
+    parts_owner_told_at_ms: Option<i64>,
+}
+
+impl PartsRow {
+    pub(super) fn into_tally(self) -> Result<PartsTally, StoreError> {
+        let id = self.payment_id;
+        let at = |ms: i64| {
+            DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(id, "time out of range"))
+        };
+        let payment = |n: i64| PaymentId::new(n).map_err(|e| corrupt(id, e));
+        let mut parts = self
+            .parts
+            .split(',')
+            .filter(|part| !part.is_empty())
+            .map(|part| {
+                part.parse::<i64>()
+                    .map_err(|_| corrupt(id, format!("unreadable part {part:?}")))
+                    .and_then(payment)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        parts.sort_unstable();
+        Ok(PartsTally {
+            purchase_id: payment(id)?,
+            user_id: self.parts_user_id,
+            price_amount: self.parts_price_amount,
+            price_currency: self.parts_price_currency,
+            paid_total: self.parts_paid_total,
+            outcome_total: self.parts_outcome_total,
+            parts,
+            opened_at: at(self.parts_opened_at_ms)?,
+            decision: self
+                .decision
+                .map(|word| word.parse().map_err(|e| corrupt(id, e)))
+                .transpose()?,
+            settled_by: self.parts_settled_by.map(payment).transpose()?,
+            owner_told_at: self.parts_owner_told_at_ms.map(at).transpose()?,
         })
     }
 }

@@ -244,3 +244,51 @@ pub(super) mod watches {
          ORDER BY first_seen_at_ms DESC, payment_id DESC LIMIT $2"
     );
 }
+
+pub(super) mod parts {
+    macro_rules! parts_columns {
+        () => {
+            "payment_id, parts, parts_user_id, parts_price_amount, parts_price_currency, \
+             parts_paid_total, parts_outcome_total, parts_opened_at_ms, decision, \
+             parts_settled_by, parts_owner_told_at_ms"
+        };
+    }
+    pub(in crate::sql) const OPEN: &str = "UPDATE payment_reviews SET parts = $2, \
+     parts_user_id = $3, parts_price_amount = $4, parts_price_currency = $5, \
+     parts_paid_total = $6, parts_outcome_total = $7, parts_opened_at_ms = $8 \
+     WHERE payment_id = $1 AND parts IS NULL RETURNING payment_id";
+    pub(in crate::sql) const ADD: &str = concat!(
+        "UPDATE payment_reviews SET parts = parts || $2 || ',', \
+         parts_paid_total = parts_paid_total + $3, parts_outcome_total = parts_outcome_total + $4 \
+         WHERE payment_id = $1 AND parts IS NOT NULL AND decision IS NULL \
+         AND parts NOT LIKE '%,' || $2 || ',%' RETURNING ",
+        parts_columns!()
+    );
+    pub(in crate::sql) const SETTLE: &str = "UPDATE payment_reviews \
+     SET decision = 'topped_up', decided_at = $3, parts_settled_by = $2 \
+     WHERE payment_id = $1 AND parts IS NOT NULL AND decision IS NULL RETURNING payment_id";
+    pub(in crate::sql) const SETTLE_PART_HOLD: &str = "UPDATE payment_reviews \
+     SET decision = 'topped_up', decided_at = $2 \
+     WHERE payment_id = $1 AND decision IS NULL RETURNING payment_id";
+    pub(in crate::sql) const READ: &str = concat!(
+        "SELECT ",
+        parts_columns!(),
+        " FROM payment_reviews WHERE payment_id = $1 AND parts IS NOT NULL"
+    );
+    pub(in crate::sql) const OPEN_OF: &str = concat!(
+        "SELECT ",
+        parts_columns!(),
+        " FROM payment_reviews WHERE parts IS NOT NULL AND decision IS NULL AND parts_user_id = $1 \
+         ORDER BY parts_opened_at_ms DESC, payment_id DESC LIMIT $2"
+    );
+    pub(in crate::sql) const STALE: &str = concat!(
+        "SELECT ",
+        parts_columns!(),
+        " FROM payment_reviews WHERE parts IS NOT NULL AND decision IS NULL \
+         AND parts_owner_told_at_ms IS NULL AND parts_opened_at_ms < $1 \
+         ORDER BY parts_opened_at_ms, payment_id LIMIT $2"
+    );
+    pub(in crate::sql) const MARK_TOLD: &str = "UPDATE payment_reviews SET parts_owner_told_at_ms = $2 \
+     WHERE payment_id = $1 AND parts IS NOT NULL AND decision IS NULL \
+     AND parts_owner_told_at_ms IS NULL RETURNING payment_id";
+}

@@ -18,6 +18,9 @@ use telepay_core::store::{
     StoreError, SubscriptionFilter, Versioned,
 };
 use telepay_core::store::{NewWatch, PaymentWatch, Settlement, WatchClaim, WatchFound, Watched};
+use telepay_core::store::{
+    OpenPurchase, PartAdded, PartsSettled, PartsTally, PurchaseOpened, PurchasePart,
+};
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 use telepay_core::telegram::{
     BotConversation, Button, InviteLink, MemberRemover, TelegramError, TelegramInviter,
@@ -246,6 +249,74 @@ impl<S: PaymentStore> PaymentWatchStore for ChaosStore<S> {
         limit: usize,
     ) -> Result<Vec<PaymentWatch>, StoreError> {
         self.inner.under_way_of(user_id, limit).await
+    }
+}
+
+/// Purchases in parts suffer the same faults, attributed to the purchase.
+impl<S: PaymentStore> PurchasePartsStore for ChaosStore<S> {
+    async fn open_purchase(&self, open: &OpenPurchase) -> Result<PurchaseOpened, StoreError> {
+        let id = open.purchase_id.get();
+        self.write("open_purchase", id, self.inner.open_purchase(open))
+            .await
+    }
+
+    async fn add_part(
+        &self,
+        purchase_id: PaymentId,
+        part: &PurchasePart,
+    ) -> Result<PartAdded, StoreError> {
+        let call = self.inner.add_part(purchase_id, part);
+        self.write("add_part", purchase_id.get(), call).await
+    }
+
+    async fn settle_purchase(
+        &self,
+        purchase_id: PaymentId,
+        by: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<PartsSettled, StoreError> {
+        let call = self.inner.settle_purchase(purchase_id, by, now);
+        self.write("settle_purchase", purchase_id.get(), call).await
+    }
+
+    async fn settle_part_hold(
+        &self,
+        part: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let call = self.inner.settle_part_hold(part, now);
+        self.write("settle_part_hold", part.get(), call).await
+    }
+
+    async fn purchase_of(&self, purchase_id: PaymentId) -> Result<Option<PartsTally>, StoreError> {
+        let call = self.inner.purchase_of(purchase_id);
+        self.faulty("purchase_of", purchase_id.get(), call).await
+    }
+
+    async fn open_purchases_of(
+        &self,
+        user_id: i64,
+        limit: usize,
+    ) -> Result<Vec<PartsTally>, StoreError> {
+        self.inner.open_purchases_of(user_id, limit).await
+    }
+
+    async fn stale_purchases(
+        &self,
+        opened_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PartsTally>, StoreError> {
+        let call = self.inner.stale_purchases(opened_before, limit);
+        self.faulty("stale_purchases", 0, call).await
+    }
+
+    async fn mark_owner_told(
+        &self,
+        purchase_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let call = self.inner.mark_owner_told(purchase_id, now);
+        self.write("mark_owner_told", purchase_id.get(), call).await
     }
 }
 

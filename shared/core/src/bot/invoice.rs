@@ -81,6 +81,7 @@ impl InvoiceRequest {
                 user_id,
                 channel_id,
                 tier_seconds: Some(tier.access()?.seconds()),
+                topup_of: None,
             }
             .to_order_id(),
             order_description: format!(

@@ -31,8 +31,8 @@ use crate::metrics::{self, signal, stage};
 use crate::order::OrderRef;
 use crate::queue::MessageQueue;
 use crate::store::{
-    Fenced, IngressStore, NewWatch, OperatorStore, PaymentWatch, PaymentWatchStore, Settlement,
-    StoreError, SubscriptionStore, WatchClaim, WatchFound, Watched,
+    Fenced, IngressStore, NewWatch, OperatorStore, PaymentWatch, PaymentWatchStore,
+    PurchasePartsStore, Settlement, StoreError, SubscriptionStore, WatchClaim, WatchFound, Watched,
 };
 use crate::webhook::{PaymentIngress, WebhookOutcome};
 
@@ -175,7 +175,7 @@ pub struct PaymentRecovery<S, Q, A> {
 
 impl<S, Q, A> PaymentRecovery<S, Q, A>
 where
-    S: IngressStore + SubscriptionStore + PaymentWatchStore + OperatorStore,
+    S: IngressStore + SubscriptionStore + PaymentWatchStore + OperatorStore + PurchasePartsStore,
     Q: MessageQueue,
     A: PaymentStatusApi,
 {

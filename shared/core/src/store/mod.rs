@@ -13,6 +13,7 @@ pub mod bot;
 pub mod held;
 pub mod memory;
 mod outcomes;
+pub mod parts;
 pub mod subscriptions;
 pub mod watches;
 
@@ -21,6 +22,10 @@ pub use held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
 pub use outcomes::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteCompletion, InviteLease, Listed,
     ProcessedMark, Recorded, Reopened, Resolution, Resolved, StoreError, UnreadableRow,
+};
+pub use parts::{
+    OpenPurchase, PartAdded, PartsSettled, PartsTally, PurchaseOpened, PurchasePart,
+    PurchasePartsStore,
 };
 pub use subscriptions::{
     ListedSubscription, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
@@ -208,6 +213,7 @@ pub trait PaymentStore:
     + SubscriptionStore
     + HeldNoticeStore
     + PaymentWatchStore
+    + PurchasePartsStore
 {
 }
 
@@ -220,6 +226,7 @@ impl<T> PaymentStore for T where
         + SubscriptionStore
         + HeldNoticeStore
         + PaymentWatchStore
+        + PurchasePartsStore
 {
 }
 
@@ -228,6 +235,6 @@ impl<T> PaymentStore for T where
 pub mod ports {
     pub use super::{
         HeldNoticeStore, IngressStore, InviteStore, OperatorStore, PaymentStore, PaymentWatchStore,
-        ProcessorStore, ReconcilerStore, SubscriptionStore,
+        ProcessorStore, PurchasePartsStore, ReconcilerStore, SubscriptionStore,
     };
 }

@@ -23,6 +23,7 @@ use crate::subscription::{Subscription, SubscriptionKey};
 
 mod bot;
 mod held;
+mod parts;
 mod watches;
 
 #[derive(Debug, Default)]
@@ -39,6 +40,9 @@ pub struct MemoryStore {
     once: Mutex<HashMap<String, (Option<String>, OnceRecord)>>,
     /// Payment watches by payment id, with the token holding each (`watches.rs`).
     watches: Mutex<HashMap<i64, (Option<String>, super::watches::PaymentWatch)>>,
+    /// Purchases in parts by their first payment's id (locked after `reviews`, whose
+    /// decision settles them: `parts.rs`).
+    parts: Mutex<HashMap<i64, parts::PartsColumns>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }

@@ -1,0 +1,246 @@
+//! Top-ups through the ingress decision, on the memory store and queue.
+
+use serde_json::json;
+
+use super::*;
+use crate::directory::ChannelDirectory;
+use crate::fixtures::SAMPLE_IPN;
+use crate::ipn::PaymentId;
+use crate::payment::PaymentReview;
+use crate::queue::memory::MemoryQueue;
+use crate::store::OperatorStore;
+use crate::store::memory::MemoryStore;
+use crate::webhook::{PaymentIngress, WebhookOutcome};
+
+const BUYER: i64 = 6271402111;
+const CHANNEL: i64 = -1003111266231;
+const MONTH: u64 = 30 * 86_400;
+const FIRST: i64 = 5077000001;
+
+fn directory(partial: &str) -> ChannelDirectory {
+    ChannelDirectory::from_json(&format!(
+        r#"{{"price_tolerance_percent": 1, "channels": [{{"channel_id": {CHANNEL},
+        "private_channel_id": {CHANNEL}, "title": "Demo", "partial": "{partial}",
+        "tiers": [{{"price_amount": 10.0, "price_currency": "usd", "subscription_days": 30}}]}}]}}"#
+    ))
+    .unwrap()
+}
+
+fn ingress(partial: &str) -> PaymentIngress<MemoryStore, MemoryQueue> {
+    PaymentIngress::new(directory(partial), MemoryStore::new(), MemoryQueue::new())
+}
+
+/// An IPN of `payment_id` asking `price` USD for `order_id`, of which `share` arrived
+/// (by the crypto amounts NOWPayments states).
+fn ipn(payment_id: i64, order_id: &str, status: &str, price: f64, share: f64) -> String {
+    let mut ipn: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(SAMPLE_IPN).unwrap();
+    for (field, value) in [
+        ("payment_id", json!(payment_id)),
+        ("order_id", json!(order_id)),
+        ("payment_status", json!(status)),
+        ("price_amount", json!(price)),
+        ("pay_amount", json!(1.0)),
+        ("actually_paid", json!(share)),
+        ("outcome_amount", json!(share / 10.0)),
+    ] {
+        ipn.insert(field.into(), value);
+    }
+    serde_json::to_string(&ipn).unwrap()
+}
+
+fn order() -> String {
+    format!("PGP-{BUYER}|{CHANNEL}|{MONTH}")
+}
+
+fn topup_order() -> String {
+    format!("PGP-{BUYER}|{CHANNEL}|{MONTH}|{FIRST}")
+}
+
+async fn admit(ingress: &PaymentIngress<MemoryStore, MemoryQueue>, body: &str) -> WebhookOutcome {
+    let parsed = Ipn::parse(body.as_bytes()).unwrap();
+    ingress.admit(&parsed, body.as_bytes()).await.outcome
+}
+
+fn id(n: i64) -> PaymentId {
+    PaymentId::new(n).unwrap()
+}
+
+async fn review(ingress: &PaymentIngress<MemoryStore, MemoryQueue>, n: i64) -> PaymentReview {
+    ingress.store.get_review(id(n)).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_short_payment_and_its_top_up_grant_the_tier_once_with_the_whole_price_and_payout() {
+    let ingress = ingress("topup");
+    let short = ipn(FIRST, &order(), "partially_paid", 10.0, 0.6);
+    assert_eq!(admit(&ingress, &short).await, WebhookOutcome::Held);
+    let purchase = ingress.store.purchase_of(id(FIRST)).await.unwrap().unwrap();
+    assert_eq!((purchase.paid_total, missing_to_ask(&purchase)), (6.0, 4.0));
+    assert_eq!(purchase.user_id, BUYER);
+
+    let rest = ipn(FIRST + 1, &topup_order(), "finished", 4.0, 1.0);
+    for _ in 0..3 {
+        let outcome = admit(&ingress, &rest).await;
+        assert!(
+            matches!(outcome, WebhookOutcome::Queued | WebhookOutcome::Duplicate),
+            "{outcome:?}"
+        );
+    }
+    // One record, under the completing part, granting the whole tier at the whole price
+    // and paying out both parts.
+    let record = ingress
+        .store
+        .get_payment(id(FIRST + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let bought = record.purchase.unwrap();
+    assert_eq!(bought.duration_seconds, Some(MONTH));
+    assert_eq!(bought.price_amount, 10.0);
+    assert!((bought.outcome_amount.unwrap() - 0.16).abs() < 1e-9);
+    assert!(
+        ingress
+            .store
+            .get_payment(id(FIRST))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        review(&ingress, FIRST).await.decision,
+        Some(ReviewDecision::ToppedUp)
+    );
+    // The short payment's repeated IPN changes nothing.
+    assert_eq!(admit(&ingress, &short).await, WebhookOutcome::Held);
+    assert!(
+        ingress
+            .store
+            .get_payment(id(FIRST))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let queued = ingress.processor_queue.bodies();
+    assert!(
+        queued
+            .iter()
+            .all(|body| body.contains(&(FIRST + 1).to_string()))
+    );
+}
+
+#[tokio::test]
+async fn a_short_top_up_is_held_with_the_new_remainder_and_settled_when_a_second_completes() {
+    let ingress = ingress("topup");
+    admit(&ingress, &ipn(FIRST, &order(), "partially_paid", 10.0, 0.6)).await;
+    // 2 of the 4 missing arrive: held so the buyer hears 2 are still missing.
+    let half = ipn(FIRST + 1, &topup_order(), "partially_paid", 4.0, 0.5);
+    assert_eq!(admit(&ingress, &half).await, WebhookOutcome::Held);
+    let purchase = ingress.store.purchase_of(id(FIRST)).await.unwrap().unwrap();
+    assert_eq!((purchase.paid_total, missing_to_ask(&purchase)), (8.0, 2.0));
+    assert!(purchase.is_open());
+    assert_eq!(
+        review(&ingress, FIRST + 1).await.reason,
+        HoldReason::Underpaid
+    );
+    // It opened no purchase of its own.
+    assert!(
+        ingress
+            .store
+            .purchase_of(id(FIRST + 1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let last = ipn(FIRST + 2, &topup_order(), "finished", 2.0, 1.0);
+    assert_eq!(admit(&ingress, &last).await, WebhookOutcome::Queued);
+    for part in [FIRST, FIRST + 1] {
+        assert_eq!(
+            review(&ingress, part).await.decision,
+            Some(ReviewDecision::ToppedUp),
+            "{part}"
+        );
+    }
+    // The short top-up's repeat is counted already, never granted.
+    assert_eq!(admit(&ingress, &half).await, WebhookOutcome::Duplicate);
+    assert!(
+        ingress
+            .store
+            .get_payment(id(FIRST + 1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_top_up_of_a_purchase_an_operator_settled_or_of_no_purchase_is_held_for_a_person() {
+    let ingress = ingress("topup");
+    admit(&ingress, &ipn(FIRST, &order(), "partially_paid", 10.0, 0.6)).await;
+    ingress
+        .store
+        .decide_review(id(FIRST), ReviewDecision::Approved, chrono::Utc::now())
+        .await
+        .unwrap();
+    let rest = ipn(FIRST + 1, &topup_order(), "finished", 4.0, 1.0);
+    assert_eq!(admit(&ingress, &rest).await, WebhookOutcome::Held);
+    assert_eq!(
+        review(&ingress, FIRST + 1).await.reason,
+        HoldReason::PriceMismatch
+    );
+    assert!(
+        ingress
+            .store
+            .get_payment(id(FIRST + 1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let nowhere = ipn(
+        FIRST + 5,
+        &format!("PGP-{BUYER}|{CHANNEL}|{MONTH}|42"),
+        "finished",
+        4.0,
+        1.0,
+    );
+    assert_eq!(admit(&ingress, &nowhere).await, WebhookOutcome::Held);
+    // Another buyer cannot top up this buyer's purchase.
+    let ingress = self::ingress("topup");
+    admit(&ingress, &ipn(FIRST, &order(), "partially_paid", 10.0, 0.6)).await;
+    let stranger = ipn(
+        FIRST + 1,
+        &format!("PGP-77|{CHANNEL}|{MONTH}|{FIRST}"),
+        "finished",
+        4.0,
+        1.0,
+    );
+    assert_eq!(admit(&ingress, &stranger).await, WebhookOutcome::Held);
+    assert!(
+        ingress
+            .store
+            .purchase_of(id(FIRST))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_open()
+    );
+}
+
+#[tokio::test]
+async fn a_channel_that_holds_or_prorates_opens_no_purchase() {
+    for partial in ["hold", "prorate"] {
+        let ingress = ingress(partial);
+        admit(&ingress, &ipn(FIRST, &order(), "partially_paid", 10.0, 0.6)).await;
+        assert!(
+            ingress
+                .store
+                .purchase_of(id(FIRST))
+                .await
+                .unwrap()
+                .is_none(),
+            "{partial}"
+        );
+    }
+}
