@@ -292,6 +292,11 @@ fn demo_buy_plays_a_buyer_end_to_end_and_a_forwarded_link_is_declined() {
         "Telegram: \"requested\"",
         "is in the channel",
         "declined: the forwarded link let nobody else in",
+        "\"partially_paid\"",
+        "1.93 USD of 3.21 USD reached us (1.28 USD missing",
+        "Send /topup",
+        "1.29 USD is missing",
+        "11. The two payments add up",
     ] {
         assert!(printed.contains(step), "{step:?} missing from:\n{printed}");
     }

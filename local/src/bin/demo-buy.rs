@@ -1,8 +1,9 @@
 //! `make demo-buy`: plays a buyer end to end against `make run` and its two fakes,
 //! printing each step: /start → the club's tiers → an invoice → pay (NOWPayments sends
 //! the signed IPNs to /np-webhook) → the invite → a join request, approved; then a
-//! stranger with the forwarded link, declined. Exits non-zero naming the step that did
-//! not happen in time.
+//! stranger with the forwarded link, declined; then a second buyer whose payment arrives
+//! short: told what is missing, /topup pays the rest, and the invite arrives. Exits
+//! non-zero naming the step that did not happen in time.
 //!
 //! PORT (default 3000) is `make run`'s; the fakes are on PORT+1 (Telegram) and PORT+2
 //! (NOWPayments) unless FAKE_TELEGRAM_PORT / FAKE_NOWPAYMENTS_PORT say otherwise.
@@ -119,6 +120,12 @@ fn button(message: &Value, pick: impl Fn(&str, &str) -> bool) -> Option<String> 
         .and_then(|b| b[1].as_str().map(str::to_owned))
 }
 
+/// The invoice id a Pay button opens.
+fn invoice_of(pay: &Value) -> Result<String, String> {
+    let url = button(pay, |_, url| url.contains("iid=")).ok_or("no Pay button")?;
+    Ok(url.rsplit("iid=").next().unwrap_or_default().to_owned())
+}
+
 fn member(telegram: &Http, chat: i64, user: i64) -> Result<bool, String> {
     let answer = telegram.json("GET", &format!("/fake/chat/{chat}/member/{user}"), "")?;
     Ok(answer["member"].as_bool().unwrap_or(false))
@@ -164,12 +171,7 @@ fn run() -> Result<(), String> {
     telegram.json("POST", &format!("/fake/user/{buyer}/press"), &tier)?;
     let (seen, pay) = wait_message(&telegram, buyer, seen, "the Pay button", has_buttons)?;
     show(&pay);
-    let invoice_url = button(&pay, |_, url| url.contains("iid=")).ok_or("no Pay button")?;
-    let invoice = invoice_url
-        .rsplit("iid=")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let invoice = invoice_of(&pay)?;
 
     println!(
         "4. Buyer pays invoice {invoice}: NOWPayments sends waiting, confirming, finished to /np-webhook"
@@ -215,6 +217,53 @@ fn run() -> Result<(), String> {
         return Err("7. the stranger got in with a forwarded link".into());
     }
     println!("    declined: the forwarded link let nobody else in");
+
+    let short_buyer = stranger + 1;
+    println!("8. Buyer {short_buyer} buys the demo channel and sends only 60 % of the price");
+    telegram.json("POST", &format!("/fake/user/{short_buyer}/write"), "/start")?;
+    let (seen, menu) = wait_message(&telegram, short_buyer, 0, "the channel menu", has_buttons)?;
+    let channel = button(&menu, |text, _| text.contains("Demo channel"))
+        .ok_or("the menu has no demo channel")?;
+    telegram.json("POST", &format!("/fake/user/{short_buyer}/press"), &channel)?;
+    let (seen, tiers) = wait_message(&telegram, short_buyer, seen, "the tiers", has_buttons)?;
+    let tier = button(&tiers, |_, data| data.starts_with("buy:")).ok_or("no tier button")?;
+    telegram.json("POST", &format!("/fake/user/{short_buyer}/press"), &tier)?;
+    let (seen, pay) = wait_message(&telegram, short_buyer, seen, "the Pay button", has_buttons)?;
+    let invoice = invoice_of(&pay)?;
+    let paid = nowpayments.json("POST", &format!("/fake/pay/{invoice}?share=0.6"), "")?;
+    println!("    payment {} {}", paid["payment_id"], paid["statuses"][2]);
+
+    println!("9. The bot says what arrived and what is missing");
+    let (seen, short) = wait_message(
+        &telegram,
+        short_buyer,
+        seen,
+        "the short payment's message",
+        |m| m["text"].as_str().is_some_and(|t| t.contains("/topup")),
+    )?;
+    show(&short);
+
+    println!("10. Buyer sends /topup: an invoice for the rest, paid in full");
+    telegram.json("POST", &format!("/fake/user/{short_buyer}/write"), "/topup")?;
+    let (seen, rest) = wait_message(
+        &telegram,
+        short_buyer,
+        seen,
+        "the top-up's Pay button",
+        has_buttons,
+    )?;
+    show(&rest);
+    let invoice = invoice_of(&rest)?;
+    let paid = nowpayments.json("POST", &format!("/fake/pay/{invoice}"), "")?;
+    println!("    payment {} {}", paid["payment_id"], paid["statuses"][2]);
+
+    println!("11. The two payments add up to the price: the invite arrives, once");
+    let (_, invite) = wait_message(&telegram, short_buyer, seen, "the top-up's invite", |m| {
+        m["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("https://t.me/+"))
+    })?;
+    show(&invite);
     println!("demo-buy: done");
     Ok(())
 }

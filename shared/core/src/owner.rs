@@ -60,6 +60,9 @@ pub enum OwnerNotice {
         reason: HoldReason,
         /// Whether the buyer's own message reached them.
         buyer_told: bool,
+        /// A short payment whose buyer was offered the rest (`/topup`): the purchase the
+        /// commands settle (the first short payment's id).
+        topup_of: Option<i64>,
     },
 }
 
@@ -210,17 +213,26 @@ impl OwnerNotice {
                 paid,
                 reason,
                 buyer_told,
+                topup_of,
             } => {
                 let who = user_id.map_or_else(
                     || "an unknown buyer".to_owned(),
                     |user_id| format!("user {user_id}"),
                 );
-                let told = if *buyer_told {
-                    "The buyer was told a person will look at it."
-                } else {
-                    "The buyer could not be told (no buyer in the order, or they have not \
-                     started the bot)."
+                let told = match (*buyer_told, topup_of) {
+                    (true, Some(_)) => {
+                        "The buyer was told what is missing and asked to pay the rest with \
+                         /topup: the access starts by itself once it arrives, and you are \
+                         told if it never does."
+                    }
+                    (true, None) => "The buyer was told a person will look at it.",
+                    (false, _) => {
+                        "The buyer could not be told (no buyer in the order, or they have \
+                         not started the bot)."
+                    }
                 };
+                // A top-up's commands settle its whole purchase.
+                let settle = topup_of.unwrap_or(*payment_id);
                 let arrived = paid
                     .as_ref()
                     .map(|paid| format!(" ({paid} of {price} arrived)"))
@@ -228,9 +240,9 @@ impl OwnerNotice {
                 format!(
                     "Payment {payment_id} from {who} ({price}) for {channel} is held for \
                      review: {}{arrived}. {told} To grant the access it paid for anyway: \
-                     telepay reviews approve {payment_id}. To refuse it (refund it in \
-                     NOWPayments): telepay reviews reject {payment_id}. Details: telepay \
-                     reviews show {payment_id}.",
+                     telepay reviews approve {settle}. To refuse it (refund it in \
+                     NOWPayments): telepay reviews reject {settle}. Details: telepay \
+                     reviews show {settle}.",
                     hold_why(*reason)
                 )
             }

@@ -8,6 +8,9 @@
 //!   invoice's `ipn_callback_url`, each signed with the IPN secret in
 //!   `x-nowpayments-sig` (HMAC-SHA512 of the key-sorted JSON), each retried a few times
 //!   while the webhook answers non-2xx, as NOWPayments retries.
+//! - A short payment ([`FakeNowPayments::pay_short`], or `POST /fake/pay/<invoice
+//!   id>?share=0.6`) sends `waiting` → `partially_paid`, `actually_paid` being that share
+//!   of `pay_amount` (as NOWPayments reports a payment that brought less than asked).
 //! - `GET /payment/?iid=<id>` is the invoice page a buyer's Pay button opens.
 //! - `GET /v1/payment/<payment id>` with the same `x-api-key` answers the payment's
 //!   current state (the fields of its last IPN), as NOWPayments' "Get payment status"
@@ -84,6 +87,8 @@ pub enum Delivery {
 struct FakePayment {
     invoice: CreatedInvoice,
     status: String,
+    /// The share of `pay_amount` that arrived (1 for a full payment).
+    share: f64,
 }
 
 #[derive(Default)]
@@ -216,12 +221,18 @@ impl FakeNowPayments {
         pay(&self.state, invoice_id, delivery).await
     }
 
+    /// The buyer sends `share` (below 1) of what invoice `invoice_id` asks: `waiting`
+    /// then `partially_paid`, each retried while the webhook fails. Answers the payment id.
+    pub async fn pay_short(&self, invoice_id: &str, share: f64) -> Result<i64, PayError> {
+        pay_share(&self.state, invoice_id, Delivery::All, share).await
+    }
+
     /// The signed IPN NOWPayments sends for `payment_id` with `status`: a body and its
     /// `x-nowpayments-sig`, to deliver by hand (an IPN that got through late, or alone).
     pub fn signed_ipn(&self, payment_id: i64, status: &str) -> Option<(String, String)> {
         let books = self.state.books.lock().unwrap();
         let payment = books.payments.get(&payment_id)?;
-        let body = ipn_body(&payment.invoice, payment_id, status);
+        let body = ipn_body(&payment.invoice, payment_id, status, payment.share);
         let signature = self.state.secret.sign(body.as_bytes());
         Some((body, signature))
     }
@@ -333,11 +344,21 @@ fn chrono_like_now() -> String {
     format!("{secs}")
 }
 
-async fn pay_route(State(state): State<Arc<AppState>>, Path(invoice_id): Path<String>) -> Response {
-    match pay(&state, &invoice_id, Delivery::All).await {
+async fn pay_route(
+    State(state): State<Arc<AppState>>,
+    Path(invoice_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let share = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("share=")?.parse::<f64>().ok())
+        .filter(|share| *share > 0.0 && *share < 1.0)
+        .unwrap_or(1.0);
+    match pay_share(&state, &invoice_id, Delivery::All, share).await {
         Ok(payment_id) => {
-            axum::Json(json!({"payment_id": payment_id, "statuses": PAYMENT_SEQUENCE}))
-                .into_response()
+            let statuses = sequence(share);
+            axum::Json(json!({"payment_id": payment_id, "statuses": statuses})).into_response()
         }
         Err(e @ PayError::UnknownInvoice(_)) => error(StatusCode::NOT_FOUND, &e.to_string()),
         Err(e) => error(StatusCode::BAD_GATEWAY, &e.to_string()),
@@ -354,20 +375,24 @@ async fn invoice_page(RawQuery(query): RawQuery) -> Response {
 }
 
 /// The IPN body for `status`, keys sorted (NOWPayments signs the sorted form).
-fn ipn_body(invoice: &CreatedInvoice, payment_id: i64, status: &str) -> String {
+fn ipn_body(invoice: &CreatedInvoice, payment_id: i64, status: &str, share: f64) -> String {
     let request = &invoice.request;
     let price = request["price_amount"].as_f64().unwrap_or_default();
     let paid = if status == "waiting" {
         0.0
     } else {
-        price / 60_000.0
+        price / 60_000.0 * share
     };
     let mut ipn = Map::new();
     for (key, value) in [
         ("actually_paid", json!(paid)),
         (
             "actually_paid_at_fiat",
-            json!(if status == "waiting" { 0.0 } else { price }),
+            json!(if status == "waiting" {
+                0.0
+            } else {
+                price * share
+            }),
         ),
         (
             "fee",
@@ -379,7 +404,7 @@ fn ipn_body(invoice: &CreatedInvoice, payment_id: i64, status: &str) -> String {
         ),
         ("order_description", request["order_description"].clone()),
         ("order_id", request["order_id"].clone()),
-        ("outcome_amount", json!(price / 60_000.0)),
+        ("outcome_amount", json!(price / 60_000.0 * share)),
         ("outcome_currency", json!("btc")),
         ("parent_payment_id", Value::Null),
         (
@@ -424,7 +449,7 @@ async fn payment_status(
         } else {
             match books.payments.get(&id) {
                 Some(payment) => {
-                    let body = ipn_body(&payment.invoice, id, &payment.status);
+                    let body = ipn_body(&payment.invoice, id, &payment.status, payment.share);
                     (
                         [(axum::http::header::CONTENT_TYPE, "application/json")],
                         body,
@@ -497,8 +522,13 @@ async fn list_payments(
             .take(limit)
             .map(|id| {
                 let payment = &books.payments[id];
-                serde_json::from_str(&ipn_body(&payment.invoice, *id, &payment.status))
-                    .expect("an IPN body is JSON")
+                serde_json::from_str(&ipn_body(
+                    &payment.invoice,
+                    *id,
+                    &payment.status,
+                    payment.share,
+                ))
+                .expect("an IPN body is JSON")
             })
             .collect();
         axum::Json(json!({
@@ -515,6 +545,24 @@ async fn list_payments(
 }
 
 async fn pay(state: &AppState, invoice_id: &str, delivery: Delivery) -> Result<i64, PayError> {
+    pay_share(state, invoice_id, delivery, 1.0).await
+}
+
+/// The statuses a payment bringing `share` of its amount goes through.
+fn sequence(share: f64) -> [&'static str; 3] {
+    if share < 1.0 {
+        ["waiting", "confirming", "partially_paid"]
+    } else {
+        PAYMENT_SEQUENCE
+    }
+}
+
+async fn pay_share(
+    state: &AppState,
+    invoice_id: &str,
+    delivery: Delivery,
+    share: f64,
+) -> Result<i64, PayError> {
     let (invoice, payment_id) = {
         let mut books = state.books.lock().unwrap();
         let invoice = books
@@ -530,12 +578,13 @@ async fn pay(state: &AppState, invoice_id: &str, delivery: Delivery) -> Result<i
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    for status in PAYMENT_SEQUENCE {
+    for status in sequence(share) {
         state.books.lock().unwrap().payments.insert(
             payment_id,
             FakePayment {
                 invoice: invoice.clone(),
                 status: status.to_owned(),
+                share,
             },
         );
         let dropped = match delivery {
@@ -546,7 +595,7 @@ async fn pay(state: &AppState, invoice_id: &str, delivery: Delivery) -> Result<i
         if dropped {
             continue;
         }
-        let body = ipn_body(&invoice, payment_id, status);
+        let body = ipn_body(&invoice, payment_id, status, share);
         let signature = state.secret.sign(body.as_bytes());
         let mut answers = Vec::new();
         let mut taken = false;

@@ -37,6 +37,7 @@ mod dispatch;
 mod membership;
 mod purchase;
 mod status;
+mod topup;
 
 const TOKEN: &str = "123456:bot-webhook-test";
 /// The local run's demo secret, which the sample events in events/ carry.

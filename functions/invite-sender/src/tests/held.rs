@@ -235,6 +235,60 @@ async fn an_underpaid_payment_tells_the_buyer_what_arrived_and_what_is_missing()
 }
 
 #[tokio::test]
+async fn a_short_payment_offered_a_top_up_tells_the_buyer_to_send_topup_and_the_owner_it_completes_itself()
+ {
+    let world = held_world().await;
+    // The order names its tier: the channel (topup, the default) offers the rest.
+    let short = SAMPLE_IPN
+        .replace(
+            "\"payment_status\":\"finished\"",
+            "\"payment_status\":\"partially_paid\"",
+        )
+        .replace("\"actually_paid\":0,", "\"actually_paid\":0.04,")
+        .replace(
+            "PGP-6271402111|-1003111266231",
+            "PGP-6271402111|-1003111266231|2592000",
+        );
+    world.hold(HoldReason::Underpaid, short).await;
+    assert!(world.tell().await.is_empty());
+    let buyer = world.messages_to(USER);
+    assert!(
+        buyer[0].contains("Send /topup to pay the missing 0.96 USD"),
+        "{}",
+        buyer[0]
+    );
+    let owner = world.messages_to(OWNER);
+    assert!(
+        owner[0].contains("asked to pay the rest with /topup: the access starts by itself"),
+        "{}",
+        owner[0]
+    );
+    assert!(owner[0].contains("telepay reviews approve 4492847470"));
+
+    // A short top-up of that purchase: the commands name the purchase, not the part.
+    let world = held_world().await;
+    let part = SAMPLE_IPN
+        .replace(
+            "\"payment_status\":\"finished\"",
+            "\"payment_status\":\"partially_paid\"",
+        )
+        .replace("\"actually_paid\":0,", "\"actually_paid\":0.04,")
+        .replace(
+            "PGP-6271402111|-1003111266231",
+            "PGP-6271402111|-1003111266231|2592000|5077000001",
+        );
+    world.hold(HoldReason::Underpaid, part).await;
+    assert!(world.tell().await.is_empty());
+    let owner = world.messages_to(OWNER);
+    assert!(
+        owner[0].contains("telepay reviews approve 5077000001"),
+        "{}",
+        owner[0]
+    );
+    assert!(world.messages_to(USER)[0].contains("/topup"));
+}
+
+#[tokio::test]
 async fn a_sale_that_brought_more_than_the_tier_tells_the_owner_the_surplus() {
     // Not a hold: the tier is granted as bought; the owner hears of what came above it.
     let world = held_world().await;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::directory::{ChannelEntry, Tier};
 use crate::order::{ChannelId, OrderRef, UserId};
-use crate::store::OnceKey;
+use crate::store::{OnceKey, PartsTally};
 
 /// How long a tap keeps showing the same invoice.
 pub const INVOICE_WINDOW_SECONDS: i64 = 600;
@@ -95,6 +95,38 @@ impl InvoiceRequest {
     }
 }
 
+impl InvoiceRequest {
+    /// The invoice for the rest of `purchase`: what is missing, in the price's currency,
+    /// its order naming the purchase so its payment is counted in it ([`crate::topup`]).
+    pub fn for_topup(
+        user_id: UserId,
+        entry: &ChannelEntry,
+        tier_seconds: u64,
+        purchase: &PartsTally,
+        urls: &InvoiceUrls,
+    ) -> Option<Self> {
+        let channel_id = ChannelId::new(entry.channel_id).ok()?;
+        Some(Self {
+            price_amount: crate::topup::missing_to_ask(purchase),
+            price_currency: purchase.price_currency.clone(),
+            order_id: OrderRef {
+                user_id,
+                channel_id,
+                tier_seconds: Some(tier_seconds),
+                topup_of: Some(purchase.purchase_id),
+            }
+            .to_order_id(),
+            order_description: format!(
+                "{}, the rest of payment {}",
+                super::menu::channel_title(entry),
+                purchase.purchase_id
+            ),
+            ipn_callback_url: urls.ipn_callback_url.clone(),
+            success_url: urls.success_url.clone(),
+        })
+    }
+}
+
 /// The record an invoice is claimed on: this window's, and the one before it (a tap
 /// just after a window's turn still shows the invoice made just before it).
 pub fn invoice_keys(user_id: i64, channel_id: i64, tier: u32, now: DateTime<Utc>) -> [OnceKey; 2] {
@@ -103,6 +135,16 @@ pub fn invoice_keys(user_id: i64, channel_id: i64, tier: u32, now: DateTime<Utc>
         user_id,
         channel_id,
         tier,
+        window,
+    })
+}
+
+/// The record a top-up invoice is claimed on: this window's and the one before, like
+/// [`invoice_keys`].
+pub fn topup_keys(purchase_id: i64, now: DateTime<Utc>) -> [OnceKey; 2] {
+    let window = now.timestamp().div_euclid(INVOICE_WINDOW_SECONDS);
+    [window, window - 1].map(|window| OnceKey::TopUpInvoice {
+        purchase_id,
         window,
     })
 }

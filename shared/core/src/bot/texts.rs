@@ -44,6 +44,14 @@ pub struct BotTexts {
     pub held_unknown: String,
     /// A payment that arrived short, held: also `{paid}` (what arrived) and `{missing}`.
     pub held_underpaid: String,
+    /// A payment that arrived short in a channel that offers top-ups, held: the
+    /// placeholders of `held_underpaid`; it should name `/topup`.
+    pub held_underpaid_topup: String,
+    /// /topup's Pay message: `{channel}`, `{missing}` (what the invoice asks), `{paid}`
+    /// (what arrived so far), `{price}`.
+    pub topup_pay: String,
+    /// /topup when the buyer has no purchase waiting for the rest.
+    pub topup_none: String,
     /// /status, for each payment still under way at NOWPayments: `{channel}`,
     /// `{payment_id}`, `{status}` (waiting, confirming, confirmed, sending).
     pub status_under_way: String,
@@ -63,7 +71,8 @@ impl Default for BotTexts {
                 .into(),
             pay_button: "Pay".into(),
             help: "/start: buy access to a channel\n/status: your subscriptions, and your \
-                   invite again if you are not in\n/help: this message"
+                   invite again if you are not in\n/topup: pay the rest of a payment that \
+                   arrived short\n/help: this message"
                 .into(),
             unknown: "I did not understand that. Send /start to buy access, /status to \
                       see your subscriptions, /help for help."
@@ -96,6 +105,18 @@ impl Default for BotTexts {
                              of {price} reached us ({missing} missing, often a wallet or \
                              network fee). A person will check it and tell you here how it \
                              is settled; please do not send more to the same address."
+                .into(),
+            held_underpaid_topup: "Your payment {payment_id} for {channel} arrived short: \
+                                   {paid} of {price} reached us ({missing} missing, often a \
+                                   wallet or network fee). Send /topup to pay the missing \
+                                   {missing}: your access starts as soon as it arrives. \
+                                   Please do not send more to the same address."
+                .into(),
+            topup_pay: "{channel}: {paid} of {price} arrived; {missing} is missing. Pay it \
+                        below; your invite arrives here as soon as it is confirmed."
+                .into(),
+            topup_none: "You have no payment waiting for the rest. Send /status to see your \
+                         subscriptions and payments."
                 .into(),
             status_under_way: "Your payment {payment_id} for {channel} is on its way \
                                ({status}). Your invite comes here as soon as it is \

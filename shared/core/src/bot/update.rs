@@ -244,6 +244,8 @@ pub enum Command {
     Start(Option<String>),
     Status,
     Help,
+    /// Pay the rest of a short payment ([`crate::topup`]).
+    TopUp,
     /// Any other text.
     Other,
 }
@@ -259,6 +261,7 @@ impl Command {
             "/start" => Self::Start(words.next().map(str::to_owned)),
             "/status" => Self::Status,
             "/help" => Self::Help,
+            "/topup" => Self::TopUp,
             _ => Self::Other,
         }
     }

@@ -74,19 +74,34 @@ struct HeldParty {
     /// What arrived, in the price's currency, and what is missing, when known
     /// ([`Ipn::paid_in_price_currency`]).
     paid: Option<(String, String)>,
+    /// Its channel offers a top-up for the rest (`/topup`, [`crate::topup`]).
+    offers_topup: bool,
+    /// The purchase its order tops up, when it is a top-up itself.
+    topup_part_of: Option<i64>,
 }
 
 impl HeldParty {
     /// What this hold's buyer is told, naming `channel`.
     fn buyer_text(&self, texts: &BotTexts, review: &PaymentReview, channel: &str) -> String {
+        let reason = match self.topup_of(review) {
+            Some(_) => HeldText::UnderpaidTopUp,
+            None => HeldText::Held(review.reason),
+        };
         buyer_text(
             texts,
-            review.reason,
+            reason,
             review.payment_id,
             channel,
             &self.price,
             self.paid.as_ref(),
         )
+    }
+
+    /// The purchase an underpaid hold's buyer was offered to complete: the hold's own,
+    /// or, for a short top-up, the purchase it is part of.
+    fn topup_of(&self, review: &PaymentReview) -> Option<i64> {
+        (review.reason == HoldReason::Underpaid && self.offers_topup && self.paid.is_some())
+            .then(|| self.topup_part_of.unwrap_or(review.payment_id.get()))
     }
 
     /// The channel's name for a buyer, or "the channel" when the order names none we sell.
@@ -122,6 +137,10 @@ impl HeldParty {
             ))
         });
         Self {
+            offers_topup: ipn
+                .as_ref()
+                .is_some_and(|ipn| crate::topup::offers_topup(ipn, directory)),
+            topup_part_of: order.and_then(|order| order.topup_of).map(PaymentId::get),
             buyer: order.map(|order| order.user_id.get()),
             private_channel_id: order
                 .and_then(|order| directory.channel(order.channel_id))
@@ -132,21 +151,32 @@ impl HeldParty {
     }
 }
 
+/// Which of the bot's texts tells a hold's buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldText {
+    Held(HoldReason),
+    /// Short, in a channel that offers the rest by `/topup`.
+    UnderpaidTopUp,
+}
+
 /// The buyer's text for a hold, from the bot's configurable texts. `paid`: what arrived
 /// and what is missing, when known.
 pub fn buyer_text(
     texts: &BotTexts,
-    reason: HoldReason,
+    reason: HeldText,
     payment_id: PaymentId,
     channel: &str,
     price: &str,
     paid: Option<&(String, String)>,
 ) -> String {
     let template = match reason {
-        HoldReason::PriceMismatch => &texts.held_price,
-        HoldReason::RepeatDeposit => &texts.held_repeat_deposit,
-        HoldReason::UnknownChannel | HoldReason::UnparseableOrderId => &texts.held_unknown,
-        HoldReason::Underpaid => &texts.held_underpaid,
+        HeldText::Held(HoldReason::PriceMismatch) => &texts.held_price,
+        HeldText::Held(HoldReason::RepeatDeposit) => &texts.held_repeat_deposit,
+        HeldText::Held(HoldReason::UnknownChannel | HoldReason::UnparseableOrderId) => {
+            &texts.held_unknown
+        }
+        HeldText::Held(HoldReason::Underpaid) => &texts.held_underpaid,
+        HeldText::UnderpaidTopUp => &texts.held_underpaid_topup,
     };
     let (arrived, missing) = paid.map_or(("part of it", "the rest"), |(paid, missing)| {
         (paid.as_str(), missing.as_str())
@@ -306,6 +336,7 @@ impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
             paid: party.paid.as_ref().map(|(paid, _)| paid.clone()),
             reason: review.reason,
             buyer_told: buyer == Reach::Sent,
+            topup_of: party.topup_of(review),
         };
         let text = notice.text(&channel);
         let mut owner = Reach::Nobody;

@@ -48,6 +48,10 @@ pub enum OperatorError {
         "payment {0} was refunded by NOWPayments: nothing to grant; reject it to close the review"
     )]
     Refunded(i64),
+    #[error(
+        "payment {payment_id} is a top-up of purchase {purchase_id}: settle the purchase with telepay reviews approve {purchase_id}"
+    )]
+    TopUpPart { payment_id: i64, purchase_id: i64 },
     #[error("payment {0} is already granted: it cannot be rejected")]
     AlreadyGranted(i64),
     #[error("payment {0}: its private channel is unknown; set the channel directory")]

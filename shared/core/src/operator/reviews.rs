@@ -31,6 +31,18 @@ impl<S: OperatorStore + IngressStore + SubscriptionStore> Operator<'_, S> {
             .get_review(payment_id)
             .await?
             .ok_or(OperatorError::ReviewNotFound(payment_id.get()))?;
+        // A short top-up is a part of its purchase: approving it alone would grant the
+        // tier beside the purchase's own completion.
+        if let Some(purchase_id) = crate::ipn::Ipn::parse(review.ipn.as_bytes())
+            .ok()
+            .and_then(|ipn| crate::order::OrderRef::parse(ipn.order_id.as_deref()).ok())
+            .and_then(|order| order.topup_of)
+        {
+            return Err(OperatorError::TopUpPart {
+                payment_id: payment_id.get(),
+                purchase_id: purchase_id.get(),
+            });
+        }
         // What it would become, checked before anything is decided.
         let approved = approved_record(&review, directory, self.clock.now())?;
         // A refund recorded ahead of the grant: nothing to grant. (One that lands after

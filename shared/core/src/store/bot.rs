@@ -25,6 +25,8 @@ pub enum OnceKey {
         tier: u32,
         window: i64,
     },
+    /// A top-up invoice for the rest of a purchase (its first payment's id) in one window.
+    TopUpInvoice { purchase_id: i64, window: i64 },
     /// /status re-issued a buyer's invite for a private channel in this 10-minute window.
     Reinvite {
         user_id: i64,
@@ -51,6 +53,10 @@ impl OnceKey {
                 tier,
                 window,
             } => format!("invoice:{user_id}:{channel_id}:{tier}:{window}"),
+            Self::TopUpInvoice {
+                purchase_id,
+                window,
+            } => format!("topup:{purchase_id}:{window}"),
             Self::Reinvite {
                 user_id,
                 channel_id,

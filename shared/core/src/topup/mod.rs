@@ -36,6 +36,16 @@ use crate::subscription::AccessDuration;
 #[cfg(test)]
 mod tests;
 
+/// Whether a short payment of this IPN's order may be topped up: its order names a tier
+/// of a channel whose `partial` is `topup` (a top-up's own short part included).
+pub fn offers_topup(ipn: &Ipn, directory: &ChannelDirectory) -> bool {
+    OrderRef::parse(ipn.order_id.as_deref())
+        .ok()
+        .filter(|order| order.tier_seconds.is_some())
+        .and_then(|order| directory.channel(order.channel_id))
+        .is_some_and(|entry| entry.partial == PartialPolicy::TopUp)
+}
+
 /// The purchase a short payment's hold opens, if its channel offers top-ups and what was
 /// asked and what arrived are known (else it is a plain hold, settled by a person).
 pub fn opening(

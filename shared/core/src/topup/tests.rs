@@ -244,3 +244,46 @@ async fn a_channel_that_holds_or_prorates_opens_no_purchase() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_operator_settles_a_purchase_by_its_first_payment_never_by_a_top_up() {
+    let ingress = ingress("topup");
+    admit(&ingress, &ipn(FIRST, &order(), "partially_paid", 10.0, 0.6)).await;
+    admit(
+        &ingress,
+        &ipn(FIRST + 1, &topup_order(), "partially_paid", 4.0, 0.5),
+    )
+    .await;
+    let operator = crate::operator::Operator::new(&ingress.store, crate::clock::system_clock());
+    let refused = operator
+        .approve(id(FIRST + 1), &ingress.directory, &ingress.processor_queue)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "payment {} is a top-up of purchase {FIRST}: settle the purchase with telepay reviews approve {FIRST}",
+            FIRST + 1
+        )
+    );
+    operator
+        .approve(id(FIRST), &ingress.directory, &ingress.processor_queue)
+        .await
+        .unwrap();
+    // Approved by hand: the purchase is closed, a later top-up is held for a person.
+    assert!(
+        !ingress
+            .store
+            .purchase_of(id(FIRST))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_open()
+    );
+    let late = ipn(FIRST + 2, &topup_order(), "finished", 2.0, 1.0);
+    assert_eq!(admit(&ingress, &late).await, WebhookOutcome::Held);
+    assert_eq!(
+        review(&ingress, FIRST + 2).await.reason,
+        HoldReason::PriceMismatch
+    );
+}

@@ -27,7 +27,8 @@ use crate::clock::{SharedClock, system_clock};
 use crate::directory::ChannelDirectory;
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{
-    BotStore, HeldNoticeStore, OperatorStore, PaymentWatchStore, SubscriptionStore,
+    BotStore, HeldNoticeStore, OperatorStore, PaymentWatchStore, PurchasePartsStore,
+    SubscriptionStore,
 };
 use crate::subscription::LifecycleSettings;
 use crate::telegram::{BotConversation, TelegramInviter};
@@ -38,6 +39,7 @@ mod membership;
 mod outcome;
 mod purchase;
 mod status;
+mod topup;
 
 pub use outcome::{BotError, BotOutcome, BotRequest};
 
@@ -54,14 +56,24 @@ pub struct BotSetup {
 
 /// The store ports the bot uses: its once-records, subscriptions (`/status`,
 /// admission), the operator's re-issue of an invite (`/status`), and the buyer's held
-/// payments (`/status`).
+/// payments (`/status`), and their purchases waiting for the rest (`/topup`).
 pub trait FrontDoorStore:
-    BotStore + SubscriptionStore + OperatorStore + HeldNoticeStore + PaymentWatchStore
+    BotStore
+    + SubscriptionStore
+    + OperatorStore
+    + HeldNoticeStore
+    + PaymentWatchStore
+    + PurchasePartsStore
 {
 }
 
 impl<S> FrontDoorStore for S where
-    S: BotStore + SubscriptionStore + OperatorStore + HeldNoticeStore + PaymentWatchStore
+    S: BotStore
+        + SubscriptionStore
+        + OperatorStore
+        + HeldNoticeStore
+        + PaymentWatchStore
+        + PurchasePartsStore
 {
 }
 

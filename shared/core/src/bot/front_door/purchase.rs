@@ -14,7 +14,7 @@ use crate::bot::timing::KEEP_RECORDS;
 use crate::directory::ChannelEntry;
 use crate::order::UserId;
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::store::{Fenced, OnceFound};
+use crate::store::{Fenced, OnceFound, OnceKey};
 use crate::telegram::{BotConversation, TelegramInviter};
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
@@ -26,9 +26,7 @@ where
     V: MessageQueue,
 {
     /// The invoice for this buyer, channel and tier in this 10-minute window: made once
-    /// (claimed before NOWPayments is called), shown again after. One made less than 10
-    /// minutes ago in the window before is shown too, and kept as this window's; one the
-    /// window before is still making answers "busy" (a retry shows it), never a second.
+    /// (claimed before NOWPayments is called), shown again after.
     pub(super) async fn invoice(
         &self,
         user_id: i64,
@@ -41,7 +39,27 @@ where
         // By the private channel: another entry selling it admits the same buyer.
         self.note_purchase(user_id, entry.private_channel_id, now)
             .await?;
-        let [key, previous] = invoice_keys(user_id, entry.channel_id, tier, now);
+        let keys = invoice_keys(user_id, entry.channel_id, tier, now);
+        let invoice = self
+            .invoice_once(keys, || self.create_invoice(user_id, entry, tier, now))
+            .await?;
+        info!(user_id, channel_id = entry.channel_id, invoice_id = %invoice.id, "invoice ready");
+        Ok(invoice)
+    }
+
+    /// The invoice claimed on `keys` (this window's, the one before): made by `make` once,
+    /// shown again after. One made less than 10 minutes ago in the window before is shown
+    /// too, and kept as this window's; one the window before is still making answers
+    /// "busy" (a retry shows it), never a second.
+    pub(super) async fn invoice_once<F>(
+        &self,
+        [key, previous]: [OnceKey; 2],
+        make: impl FnOnce() -> F,
+    ) -> Result<Invoice, BotError>
+    where
+        F: std::future::Future<Output = Result<Invoice, BotError>>,
+    {
+        let now = self.clock.now();
         let claim = self.once_claim(now, KEEP_RECORDS);
         let token = &claim.token;
         match self.store.claim_once(key, &claim).await? {
@@ -66,7 +84,7 @@ where
             .filter(|invoice| invoice.fresh_at(now));
         let invoice = match recent {
             Some(invoice) => invoice,
-            None => match self.create_invoice(user_id, entry, tier, now).await {
+            None => match make().await {
                 Ok(invoice) => invoice,
                 Err(e) => {
                     let _ = self.store.release_once(key, token).await;
@@ -75,22 +93,23 @@ where
             },
         };
         let json = serde_json::to_string(&invoice).expect("an invoice serializes");
-        let invoice = match self
-            .store
-            .finish_once(key, token, Some(&json), self.clock.now())
-            .await?
-        {
-            Fenced::Done => invoice,
-            // Our lease lapsed and another worker made one: show theirs, ours is never seen.
-            Fenced::LeaseLost => self
+        Ok(
+            match self
                 .store
-                .read_once(key)
+                .finish_once(key, token, Some(&json), self.clock.now())
                 .await?
-                .and_then(|record| Invoice::stored(record.result))
-                .unwrap_or(invoice),
-        };
-        info!(user_id, channel_id = entry.channel_id, invoice_id = %invoice.id, "invoice ready");
-        Ok(invoice)
+            {
+                Fenced::Done => invoice,
+                // Our lease lapsed and another worker made one: show theirs, ours is
+                // never seen.
+                Fenced::LeaseLost => self
+                    .store
+                    .read_once(key)
+                    .await?
+                    .and_then(|record| Invoice::stored(record.result))
+                    .unwrap_or(invoice),
+            },
+        )
     }
 
     pub(super) async fn create_invoice(
