@@ -20,6 +20,7 @@ CREATE TABLE payment_reviews_next (
     told TEXT,
     parts TEXT,
     parts_user_id BIGINT,
+    parts_channel_id BIGINT,
     parts_price_amount DOUBLE PRECISION,
     parts_price_currency TEXT,
     parts_paid_total DOUBLE PRECISION,

@@ -589,6 +589,7 @@ mod cases {
         OpenPurchase {
             purchase_id: id(purchase_id),
             user_id,
+            channel_id: SAMPLE_CHANNEL_ID,
             price_amount: 10.0,
             price_currency: "usd".into(),
             first_paid: 6.0,
@@ -652,8 +653,12 @@ mod cases {
         assert!(close(tally.outcome_total, 0.06 + 0.025), "{tally:?}");
         assert_eq!(tally.parts, vec![id(1), id(2), id(3)]);
         assert_eq!(
-            (tally.user_id, tally.price_currency.as_str()),
-            (SAMPLE_USER_ID, "usd")
+            (
+                tally.user_id,
+                tally.channel_id,
+                tally.price_currency.as_str()
+            ),
+            (SAMPLE_USER_ID, SAMPLE_CHANNEL_ID, "usd")
         );
         assert!(tally.is_open() && close(tally.missing(), 1.5));
         assert_eq!(tally.opened_at, t);

@@ -1,6 +1,7 @@
 //! invite-sender: an SQS-triggered consumer of the invite queue. Each message runs the
-//! exactly-once invite protocol ([`InviteSender::deliver`]), or tells a held payment's
-//! buyer and owner ([`InviteSender::tell_held`]), in its own span; when the
+//! exactly-once invite protocol ([`InviteSender::deliver`]), tells a held payment's
+//! buyer and owner ([`InviteSender::tell_held`]), or tells an owner of a purchase never
+//! completed ([`InviteSender::tell_wait`]), in its own span; when the
 //! invocation nears its deadline the remaining messages are left untouched and reported
 //! failed, so SQS redelivers them.
 
@@ -13,8 +14,9 @@ use telepay_core::held::HoldNoticeRequest;
 use telepay_core::invite::InviteSender;
 use telepay_core::metrics::{self, signal};
 use telepay_core::queue::{MessageOutcome, RetryDelay};
-use telepay_core::store::{HeldNoticeStore, InviteStore, SubscriptionStore};
+use telepay_core::store::{HeldNoticeStore, InviteStore, PurchasePartsStore, SubscriptionStore};
 use telepay_core::telegram::TelegramInviter;
+use telepay_core::topup::PurchaseWaitNotice;
 use telepay_shared::batch::{batch_response, message_span};
 use tracing::{Instrument, error, warn};
 
@@ -35,7 +37,7 @@ fn time_left(context: &lambda_runtime::Context) -> Duration {
 const UNKNOWN_DEADLINE: Duration = Duration::from_secs(60);
 
 pub async fn handle<
-    S: InviteStore + SubscriptionStore + HeldNoticeStore,
+    S: InviteStore + SubscriptionStore + HeldNoticeStore + PurchasePartsStore,
     T: TelegramInviter,
     D: RetryDelay,
 >(
@@ -49,9 +51,12 @@ pub async fn handle<
         let span = message_span(message);
         let outcome = if sender.has_time_for_one(deadline) {
             let body = message.body.as_deref().unwrap_or_default();
-            match HoldNoticeRequest::recognise(body) {
-                Some(request) => sender.tell_held(request, deadline).instrument(span).await,
-                None => sender.deliver(body, deadline).instrument(span).await,
+            if let Some(request) = HoldNoticeRequest::recognise(body) {
+                sender.tell_held(request, deadline).instrument(span).await
+            } else if let Some(notice) = PurchaseWaitNotice::recognise(body) {
+                sender.tell_wait(notice).instrument(span).await
+            } else {
+                sender.deliver(body, deadline).instrument(span).await
             }
         } else {
             let left_ms = (deadline - sender.clock.now()).num_milliseconds();

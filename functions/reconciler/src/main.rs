@@ -4,7 +4,7 @@
 
 use lambda_runtime::{Error, service_fn};
 use reconciler::{ScheduledJobs, handle};
-use telepay_core::reconcile::Reconciler;
+use telepay_core::reconcile::{Reconciler, TOPUP_WAIT};
 use telepay_core::recovery::PaymentRecovery;
 use telepay_core::webhook::PaymentIngress;
 use telepay_shared::aws::consumer_timeouts;
@@ -56,6 +56,9 @@ async fn main() -> Result<(), Error> {
             invite_queue,
             config.stuck_after,
             config.batch,
+        )
+        .with_topup_wait(
+            chrono::TimeDelta::from_std(config.topup_wait).unwrap_or(TOPUP_WAIT),
         ),
         recovery,
     };

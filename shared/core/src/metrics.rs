@@ -118,6 +118,10 @@ pub mod signal {
     pub const RECOVERY_REFUSED: &str = "RecoveryRefused";
     /// A watched payment still not final after the watch period: an operator looks.
     pub const RECOVERY_GAVE_UP: &str = "RecoveryGaveUp";
+    /// A short payment's purchase completed by its buyer's top-ups (granted once).
+    pub const PURCHASE_TOPPED_UP: &str = "PurchaseToppedUp";
+    /// A short payment's purchase still not completed after the wait: its owner is told.
+    pub const PURCHASE_NEVER_COMPLETED: &str = "PurchaseNeverCompleted";
 
     /// The signals that are readings (gauges) rather than counts.
     pub const READINGS: &[&str] = &[
@@ -163,6 +167,8 @@ pub mod signal {
         IPN_RECOVERED,
         RECOVERY_REFUSED,
         RECOVERY_GAVE_UP,
+        PURCHASE_TOPPED_UP,
+        PURCHASE_NEVER_COMPLETED,
     ];
 }
 

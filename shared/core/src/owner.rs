@@ -64,6 +64,16 @@ pub enum OwnerNotice {
         /// commands settle (the first short payment's id).
         topup_of: Option<i64>,
     },
+    /// A short payment whose buyer never paid the rest within the wait.
+    PurchaseNeverCompleted {
+        purchase_id: i64,
+        user_id: i64,
+        paid: String,
+        price: String,
+        missing: String,
+        /// How many payments it has (the first among them).
+        parts: usize,
+    },
 }
 
 /// Why a hold needs the owner, in the owner's words.
@@ -244,6 +254,28 @@ impl OwnerNotice {
                      NOWPayments): telepay reviews reject {settle}. Details: telepay \
                      reviews show {settle}.",
                     hold_why(*reason)
+                )
+            }
+            Self::PurchaseNeverCompleted {
+                purchase_id,
+                user_id,
+                paid,
+                price,
+                missing,
+                parts,
+            } => {
+                let payments = if *parts == 1 {
+                    "one payment".to_owned()
+                } else {
+                    format!("{parts} payments")
+                };
+                format!(
+                    "The purchase of user {user_id} for {channel} is still short: {paid} of \
+                     {price} arrived in {payments}, {missing} missing, and the buyer has not \
+                     paid the rest with /topup. To grant the access anyway: telepay reviews \
+                     approve {purchase_id}. To refuse it (refund what arrived in \
+                     NOWPayments): telepay reviews reject {purchase_id}. Details: telepay \
+                     reviews show {purchase_id}."
                 )
             }
         }

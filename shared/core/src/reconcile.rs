@@ -17,7 +17,8 @@ use crate::held::HoldNoticeRequest;
 use crate::metrics::{self, signal, stage};
 use crate::payment::PendingStage;
 use crate::queue::{InviteRequest, MessageQueue, ProcessorMessage};
-use crate::store::{HeldNoticeStore, ReconcilerStore, StoreError};
+use crate::store::{HeldNoticeStore, PurchasePartsStore, ReconcilerStore, StoreError};
+use crate::topup::PurchaseWaitNotice;
 
 /// What one reconciliation found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -41,6 +42,9 @@ pub struct ReconcileReport {
     pub unreadable: usize,
     /// Held payments still untold after the quiet period, their notices queued again.
     pub requeued_hold_notices: usize,
+    /// Short payments' purchases not completed within the top-up wait, their owners'
+    /// notices queued ([`crate::topup::PurchaseWaitNotice`]).
+    pub queued_wait_notices: usize,
 }
 
 impl ReconcileReport {
@@ -58,6 +62,7 @@ impl ReconcileReport {
             ("requeued_processing", self.requeued_processing),
             ("requeued_invite", self.requeued_invites),
             ("requeued_hold_notice", self.requeued_hold_notices),
+            ("queued_wait_notice", self.queued_wait_notices),
             ("in_flight", self.in_flight),
             ("failed", self.failed),
         ];
@@ -75,10 +80,18 @@ pub struct Reconciler<S, P, I> {
     pub stuck_after: Duration,
     /// At most this many payments per run.
     pub batch: usize,
+    /// A short payment's purchase not completed this long after it opened is told to
+    /// its owner ([`crate::topup`]).
+    pub topup_wait: TimeDelta,
     pub clock: SharedClock,
 }
 
-impl<S: ReconcilerStore + HeldNoticeStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
+/// How long a buyer has to pay the rest before the owner is told, by default.
+pub const TOPUP_WAIT: TimeDelta = TimeDelta::hours(24);
+
+impl<S: ReconcilerStore + HeldNoticeStore + PurchasePartsStore, P: MessageQueue, I: MessageQueue>
+    Reconciler<S, P, I>
+{
     pub fn new(
         store: S,
         processor_queue: P,
@@ -92,8 +105,14 @@ impl<S: ReconcilerStore + HeldNoticeStore, P: MessageQueue, I: MessageQueue> Rec
             invite_queue,
             stuck_after,
             batch,
+            topup_wait: TOPUP_WAIT,
             clock: system_clock(),
         }
+    }
+
+    pub fn with_topup_wait(mut self, wait: TimeDelta) -> Self {
+        self.topup_wait = wait;
+        self
     }
 
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
@@ -197,13 +216,42 @@ impl<S: ReconcilerStore + HeldNoticeStore, P: MessageQueue, I: MessageQueue> Rec
             .map(|age| age.as_secs());
         self.requeue_hold_notices(now - stuck_after, &mut report)
             .await?;
+        self.queue_wait_notices(now - self.topup_wait, &mut report)
+            .await?;
         report.record();
         info!(?report, "reconciliation done");
         Ok(report)
     }
 }
 
-impl<S: ReconcilerStore + HeldNoticeStore, P: MessageQueue, I: MessageQueue> Reconciler<S, P, I> {
+impl<S: ReconcilerStore + HeldNoticeStore + PurchasePartsStore, P: MessageQueue, I: MessageQueue>
+    Reconciler<S, P, I>
+{
+    /// Purchases opened before `opened_before`, not completed and their owner not told:
+    /// each owner's notice queued to the invite sender, which tells it once (a later run
+    /// queues again only while it is untold).
+    async fn queue_wait_notices(
+        &self,
+        opened_before: chrono::DateTime<chrono::Utc>,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        for purchase in self
+            .store
+            .stale_purchases(opened_before, self.batch)
+            .await?
+        {
+            let body = PurchaseWaitNotice::new(purchase.purchase_id).to_json();
+            match self.invite_queue.send(purchase.purchase_id, &body).await {
+                Ok(()) => report.queued_wait_notices += 1,
+                Err(err) => {
+                    error!(purchase_id = purchase.purchase_id.get(), error = %err, "could not queue a purchase's wait notice");
+                    report.failed += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Held payments not told within the quiet period (their notice lost with a crash,
     /// or failing): queued again to the invite sender, which tells each once.
     async fn requeue_hold_notices(
@@ -252,6 +300,7 @@ mod tests {
             invite_queue: MemoryQueue::new(),
             stuck_after: Duration::from_secs(15 * 60),
             batch: 100,
+            topup_wait: TOPUP_WAIT,
             clock: clock.clone(),
         };
         (reconciler, clock)
@@ -297,6 +346,7 @@ mod tests {
                 failed: 0,
                 unreadable: 0,
                 requeued_hold_notices: 0,
+                queued_wait_notices: 0,
             }
         );
         let processing: ProcessorMessage =
@@ -441,6 +491,56 @@ mod tests {
         assert_eq!(
             r.invite_queue.bodies(),
             vec![HoldNoticeRequest::new(crate::ipn::PaymentId::new(11).unwrap()).to_json()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_purchase_never_completed_within_the_wait_has_its_owners_notice_queued_until_told() {
+        use crate::payment::{HoldReason, PaymentReview};
+        use crate::store::{IngressStore, OpenPurchase, PurchasePartsStore};
+        let (r, clock) = reconciler();
+        let opened = clock.now();
+        let id = crate::ipn::PaymentId::new(31).unwrap();
+        let review = PaymentReview {
+            payment_id: id,
+            reason: HoldReason::Underpaid,
+            ipn: crate::fixtures::SAMPLE_IPN.to_owned(),
+            received_at: opened,
+            decision: None,
+            decided_at: None,
+        };
+        r.store.hold_for_review(&review).await.unwrap();
+        let open = OpenPurchase {
+            purchase_id: id,
+            user_id: 7,
+            channel_id: -100,
+            price_amount: 10.0,
+            price_currency: "usd".into(),
+            first_paid: 6.0,
+            first_outcome: None,
+            opened_at: opened,
+        };
+        r.store.open_purchase(&open).await.unwrap();
+        let wait_notices = |r: &Reconciler<MemoryStore, MemoryQueue, MemoryQueue>| {
+            r.invite_queue
+                .bodies()
+                .iter()
+                .filter(|body| PurchaseWaitNotice::recognise(body).is_some())
+                .count()
+        };
+        // Within the wait: nothing.
+        clock.advance(TimeDelta::hours(23));
+        assert_eq!(r.reconcile().await.unwrap().queued_wait_notices, 0);
+        // Past it: queued, and again on each run until the owner is told.
+        clock.advance(TimeDelta::hours(2));
+        assert_eq!(r.reconcile().await.unwrap().queued_wait_notices, 1);
+        assert_eq!(r.reconcile().await.unwrap().queued_wait_notices, 1);
+        assert_eq!(wait_notices(&r), 2);
+        assert!(r.store.mark_owner_told(id, clock.now()).await.unwrap());
+        assert_eq!(r.reconcile().await.unwrap().queued_wait_notices, 0);
+        assert_eq!(
+            PurchaseWaitNotice::recognise(&r.invite_queue.bodies()[0]),
+            Some(PurchaseWaitNotice::new(id))
         );
     }
 }

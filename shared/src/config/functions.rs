@@ -10,7 +10,7 @@ use telepay_core::signature::IpnSecret;
 use super::{
     API_URL, BOT_TOKEN, ConfigError, Environment, FUNCTION_TIMEOUT_S, INVITE_LINK_TTL_HOURS,
     INVITE_MESSAGE, INVITE_QUEUE_URL, IPN_SECRET, JOIN_REQUEST_INVITE_MESSAGE, PAYOUT_QUEUE_URL,
-    PROCESSOR_QUEUE_URL, RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, RENEWED_MESSAGE, StoreConfig,
+    PROCESSOR_QUEUE_URL, RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, TOPUP_WAIT_HOURS, RENEWED_MESSAGE, StoreConfig,
     TELEGRAM_CALL_TIMEOUT_MS, channel_directory, optional_number,
 };
 use super::{NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_URL, NOWPAYMENTS_EMAIL, NOWPAYMENTS_PASSWORD};
@@ -76,6 +76,9 @@ pub struct ReconcilerConfig {
     pub stuck_after: Duration,
     /// At most this many payments per run (default 500).
     pub batch: usize,
+    /// A short payment's purchase not completed this long after it opened is told to its
+    /// owner (default 24 hours).
+    pub topup_wait: Duration,
     /// The recovery pass, when the NOWPayments API key is configured.
     pub recovery: Option<RecoveryConfig>,
 }
@@ -101,6 +104,7 @@ impl ReconcilerConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         let minutes = optional_number(env, RECONCILE_AFTER_MINUTES, 1..=7 * 24 * 60)?.unwrap_or(15);
         let batch = optional_number(env, RECONCILE_BATCH, 1..=10_000)?.unwrap_or(500);
+        let topup_hours = optional_number(env, TOPUP_WAIT_HOURS, 1..=30 * 24)?.unwrap_or(24);
         let recovery = match env.optional(NOWPAYMENTS_API_KEY) {
             None => None,
             Some(key) => Some(RecoveryConfig {
@@ -125,6 +129,7 @@ impl ReconcilerConfig {
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
             stuck_after: Duration::from_secs(minutes * 60),
             batch: usize::try_from(batch).unwrap_or(500),
+            topup_wait: Duration::from_secs(topup_hours * 3600),
         })
     }
 }

@@ -41,6 +41,8 @@ pub const RENEWED_MESSAGE: &str = "TELEPAY_RENEWED_MESSAGE";
 pub const TELEGRAM_CALL_TIMEOUT_MS: &str = "TELEPAY_TELEGRAM_CALL_TIMEOUT_MS";
 pub const RECONCILE_AFTER_MINUTES: &str = "TELEPAY_RECONCILE_AFTER_MINUTES";
 pub const RECONCILE_BATCH: &str = "TELEPAY_RECONCILE_BATCH";
+/// How long a buyer has to pay the rest of a short payment before its owner is told.
+pub const TOPUP_WAIT_HOURS: &str = "TELEPAY_TOPUP_WAIT_HOURS";
 /// The function's own timeout (Lambda exposes no variable with it): the template passes it.
 pub const FUNCTION_TIMEOUT_S: &str = "TELEPAY_FUNCTION_TIMEOUT_S";
 /// Where the template keeps the secrets (Secrets Manager ARNs), read by the secrets module.

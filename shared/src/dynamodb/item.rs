@@ -347,6 +347,7 @@ pub(super) fn parts_from_item(item: &Item) -> Result<Option<PartsTally>, StoreEr
     Ok(Some(PartsTally {
         purchase_id: payment(r.payment_id)?,
         user_id: r.required("parts_user_id", r.parse_number("parts_user_id")?)?,
+        channel_id: r.required("parts_channel_id", r.parse_number("parts_channel_id")?)?,
         price_amount: amount("parts_price_amount")?,
         price_currency: r.required("parts_price_currency", r.string("parts_price_currency")?)?,
         paid_total: amount("parts_paid_total")?,

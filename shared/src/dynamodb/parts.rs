@@ -63,11 +63,13 @@ impl PurchasePartsStore for DynamoDbStore {
             open.purchase_id.get(),
             "SET parts = :parts, parts_user_id = :user, parts_price_amount = :price, \
              parts_price_currency = :currency, parts_paid_total = :paid, \
-             parts_outcome_total = :outcome, parts_opened_at_ms = :now_ms",
+             parts_outcome_total = :outcome, parts_opened_at_ms = :now_ms, \
+             parts_channel_id = :channel",
             "attribute_exists(payment_id) AND attribute_not_exists(parts)".into(),
         )
         .value(":parts", part_set(open.purchase_id))
         .value(":user", number(open.user_id))
+        .value(":channel", number(open.channel_id))
         .value(":price", number(open.price_amount))
         .value(":currency", AttributeValue::S(open.price_currency.clone()))
         .value(":paid", number(open.first_paid))

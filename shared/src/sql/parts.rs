@@ -46,6 +46,7 @@ impl<DB: SqlDialect> PurchasePartsStore for SqlStore<DB> {
             Bind::Float(Some(open.first_paid)),
             Bind::Float(Some(open.first_outcome.unwrap_or_default())),
             open.opened_at.timestamp_millis().into(),
+            open.channel_id.into(),
         ];
         if self.write(OPEN, binds).await? {
             return Ok(PurchaseOpened::New);

@@ -264,6 +264,7 @@ pub struct PartsRow {
     payment_id: i64,
     parts: String,
     parts_user_id: i64,
+    parts_channel_id: i64,
     parts_price_amount: f64,
     parts_price_currency: String,
     parts_paid_total: f64,
@@ -295,6 +296,7 @@ impl PartsRow {
         Ok(PartsTally {
             purchase_id: payment(id)?,
             user_id: self.parts_user_id,
+            channel_id: self.parts_channel_id,
             price_amount: self.parts_price_amount,
             price_currency: self.parts_price_currency,
             paid_total: self.parts_paid_total,

@@ -248,14 +248,16 @@ pub(super) mod watches {
 pub(super) mod parts {
     macro_rules! parts_columns {
         () => {
-            "payment_id, parts, parts_user_id, parts_price_amount, parts_price_currency, \
+            "payment_id, parts, parts_user_id, parts_channel_id, parts_price_amount, \
+             parts_price_currency, \
              parts_paid_total, parts_outcome_total, parts_opened_at_ms, decision, \
              parts_settled_by, parts_owner_told_at_ms"
         };
     }
     pub(in crate::sql) const OPEN: &str = "UPDATE payment_reviews SET parts = $2, \
      parts_user_id = $3, parts_price_amount = $4, parts_price_currency = $5, \
-     parts_paid_total = $6, parts_outcome_total = $7, parts_opened_at_ms = $8 \
+     parts_paid_total = $6, parts_outcome_total = $7, parts_opened_at_ms = $8, \
+     parts_channel_id = $9 \
      WHERE payment_id = $1 AND parts IS NULL RETURNING payment_id";
     pub(in crate::sql) const ADD: &str = concat!(
         "UPDATE payment_reviews SET parts = parts || $2 || ',', \

@@ -31,6 +31,7 @@ async fn short_payment(rig: &Rig) {
     let open = OpenPurchase {
         purchase_id: PaymentId::new(SHORT).unwrap(),
         user_id: BUYER,
+        channel_id: SIGNALS,
         price_amount: 3.21,
         price_currency: "usd".into(),
         first_paid: 2.0,

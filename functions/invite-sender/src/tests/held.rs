@@ -373,3 +373,49 @@ async fn a_prorated_sale_tells_the_buyer_and_the_owner_what_the_short_payment_bo
         owner[0]
     );
 }
+
+#[tokio::test]
+async fn a_purchase_never_completed_tells_its_owner_once_with_the_commands_that_settle_it() {
+    use telepay_core::store::{OpenPurchase, PurchasePartsStore};
+    use telepay_core::topup::PurchaseWaitNotice;
+    let world = held_world().await;
+    world
+        .hold(HoldReason::Underpaid, SAMPLE_IPN.to_owned())
+        .await;
+    let id = PaymentId::new(HELD).unwrap();
+    let open = OpenPurchase {
+        purchase_id: id,
+        user_id: USER,
+        channel_id: -1003111266231,
+        price_amount: 3.21,
+        price_currency: "usd".into(),
+        first_paid: 2.25,
+        first_outcome: None,
+        opened_at: Utc::now(),
+    };
+    world.sender.store.open_purchase(&open).await.unwrap();
+    let notice = PurchaseWaitNotice::new(id).to_json();
+    for _ in 0..2 {
+        assert!(
+            world
+                .invoke(&[notice.clone()], Duration::from_secs(30))
+                .await
+                .is_empty()
+        );
+    }
+    let owner = world.messages_to(OWNER);
+    assert_eq!(owner.len(), 1, "told once: {owner:?}");
+    assert!(
+        owner[0]
+            .contains("still short: 2.25 USD of 3.21 USD arrived in one payment, 0.96 USD missing"),
+        "{}",
+        owner[0]
+    );
+    assert!(owner[0].contains("telepay reviews approve 4492847470"));
+    assert!(
+        world.messages_to(USER).is_empty(),
+        "the buyer was told at the hold"
+    );
+    let told = world.sender.store.purchase_of(id).await.unwrap().unwrap();
+    assert!(told.owner_told_at.is_some());
+}

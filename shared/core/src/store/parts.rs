@@ -26,6 +26,8 @@ pub struct OpenPurchase {
     pub purchase_id: PaymentId,
     /// The buyer (from the order), so /topup and /status find their purchases.
     pub user_id: i64,
+    /// The channel its order names (the directory's `channel_id`).
+    pub channel_id: i64,
     /// The price asked, in its currency (lower case, as the tier and the IPN spell it).
     pub price_amount: f64,
     pub price_currency: String,
@@ -48,6 +50,7 @@ pub struct PurchasePart {
 pub struct PartsTally {
     pub purchase_id: PaymentId,
     pub user_id: i64,
+    pub channel_id: i64,
     pub price_amount: f64,
     pub price_currency: String,
     /// Every part's `paid`, summed by the store as each was added.

@@ -26,6 +26,7 @@ use tracing::{info, warn};
 
 use crate::directory::{ChannelDirectory, ChannelEntry, PartialPolicy, Tier};
 use crate::ipn::{Ipn, PaymentStatus};
+use crate::metrics::{self, signal};
 use crate::order::OrderRef;
 use crate::payment::{HoldReason, ProcessedPayment, Purchase, ReviewDecision, payload_hash};
 use crate::store::{
@@ -33,8 +34,11 @@ use crate::store::{
 };
 use crate::subscription::AccessDuration;
 
+mod stale;
 #[cfg(test)]
 mod tests;
+
+pub use stale::{PurchaseWaitNotice, StaleTeller};
 
 /// Whether a short payment of this IPN's order may be topped up: its order names a tier
 /// of a channel whose `partial` is `topup` (a top-up's own short part included).
@@ -66,6 +70,7 @@ pub fn opening(
     Some(OpenPurchase {
         purchase_id: ipn.payment_id,
         user_id: order.user_id.get(),
+        channel_id: order.channel_id.get(),
         price_amount,
         price_currency: ipn.price_currency.as_deref()?.to_lowercase(),
         first_paid: first_paid.min(price_amount),
@@ -163,6 +168,7 @@ pub async fn decide_part<S: PurchasePartsStore>(
                 purchase_id = purchase_id.get(),
                 "purchase completed by its top-up"
             );
+            metrics::count(signal::PURCHASE_TOPPED_UP);
         }
         PartsSettled::Already { .. } => {
             // Read again: the settle's refusal says who, the tally says with what.

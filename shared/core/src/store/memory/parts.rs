@@ -60,6 +60,7 @@ impl PurchasePartsStore for MemoryStore {
                 tally: PartsTally {
                     purchase_id: open.purchase_id,
                     user_id: open.user_id,
+                    channel_id: open.channel_id,
                     price_amount: open.price_amount,
                     price_currency: open.price_currency.clone(),
                     paid_total: open.first_paid,
