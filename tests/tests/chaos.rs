@@ -54,6 +54,13 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, confi
         report.held.values().sum::<usize>(),
         "every held payment was told (violations name any that were not)"
     );
+    assert!(
+        report.topped_up > 0 && report.short_left_open > 0 && report.overpaid_with_surplus > 0,
+        "short payments were topped up ({}) and left open ({}), overpayments granted with a surplus ({})",
+        report.topped_up,
+        report.short_left_open,
+        report.overpaid_with_surplus
+    );
     assert!(report.forged_sent > 0, "forgeries were sent");
     assert!(
         report.ipns_lost > 0 && report.ipns_lost_recovered == report.ipns_lost,

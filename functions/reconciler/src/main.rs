@@ -57,9 +57,7 @@ async fn main() -> Result<(), Error> {
             config.stuck_after,
             config.batch,
         )
-        .with_topup_wait(
-            chrono::TimeDelta::from_std(config.topup_wait).unwrap_or(TOPUP_WAIT),
-        ),
+        .with_topup_wait(chrono::TimeDelta::from_std(config.topup_wait).unwrap_or(TOPUP_WAIT)),
         recovery,
     };
     tracing::info!("reconciler cold start");

@@ -289,8 +289,7 @@ impl<S: PaymentStore> PurchasePartsStore for ChaosStore<S> {
     }
 
     async fn purchase_of(&self, purchase_id: PaymentId) -> Result<Option<PartsTally>, StoreError> {
-        let call = self.inner.purchase_of(purchase_id);
-        self.faulty("purchase_of", purchase_id.get(), call).await
+        self.inner.purchase_of(purchase_id).await
     }
 
     async fn open_purchases_of(

@@ -65,6 +65,9 @@ struct Chain<S> {
     requeued: AtomicU64,
 }
 
+/// How long a top-up buyer waits to be told of their short payment before giving up.
+const TOPUP_WAIT: Duration = Duration::from_secs(60);
+
 /// Runs the schedule of `config` against `store` and reports.
 pub async fn run<S: PaymentStore + 'static>(
     backend: &str,
@@ -323,19 +326,56 @@ impl<S: PaymentStore + 'static> Chain<S> {
                 self.deliver(&plan, status, 20 + n as u64).await;
             }
         }
+        self.top_up(&plan).await;
+    }
+
+    /// A buyer who pays the rest: once told of the short payment (its hold's notice
+    /// recorded, as a buyer reads the message first), the top-up invoice's finished IPN,
+    /// 1–2 times, each with NOWPayments' retries.
+    async fn top_up(&self, plan: &PaymentPlan) {
+        let Some(topup_id) = plan.topup_id() else {
+            return;
+        };
+        let first = telepay_core::ipn::PaymentId::new(plan.payment_id).unwrap();
+        let deadline = tokio::time::Instant::now() + TOPUP_WAIT;
+        loop {
+            let told = self.store.notice_state(first).await.ok().flatten();
+            if told.is_some_and(|state| state.told.is_some()) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                self.chaos
+                    .count("top-up never sent: the short payment was never told");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let body = plan.topup_ipn("finished").expect("a top-up plan");
+        let copies = 1 + self
+            .chaos
+            .dice
+            .below(2, &[tag("topup copies"), topup_id as u64]);
+        for copy in 0..copies {
+            self.deliver_body(topup_id, &body, 30 + copy).await;
+        }
     }
 
     /// One IPN, with NOWPayments' retries.
     async fn deliver(&self, plan: &PaymentPlan, status: &str, copy: u64) {
-        let body = plan.ipn(status);
+        self.deliver_body(plan.payment_id, &plan.ipn(status), copy)
+            .await;
+    }
+
+    /// One IPN body of `payment_id`, with NOWPayments' retries.
+    async fn deliver_body(&self, payment_id: i64, body: &str, copy: u64) {
         let signature = self.secret.sign(body.as_bytes());
         for attempt in 0..=u64::from(self.config.np_retries) {
             if attempt > 0 {
                 let backoff = self.config.np_retry_interval * 2u32.pow(attempt as u32 - 1);
                 tokio::time::sleep(backoff).await;
             }
-            let key = [plan.payment_id as u64, copy, attempt];
-            if self.post(&body, Some(&signature), &key).await == Some(true) {
+            let key = [payment_id as u64, copy, attempt];
+            if self.post(body, Some(&signature), &key).await == Some(true) {
                 return;
             }
         }

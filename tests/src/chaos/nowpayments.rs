@@ -27,13 +27,19 @@ impl ChaosNowPayments {
     pub(super) fn new(plans: &[PaymentPlan], chaos: Arc<Chaos>) -> Self {
         // A payment never paid (only forgeries claimed it paid) expired at NOWPayments,
         // though its genuine `waiting` IPN may have come.
-        let finals = plans
+        let mut finals: HashMap<i64, String> = plans
             .iter()
             .map(|plan| match plan.kind {
                 super::PaymentKind::ForgedOnly => (plan.payment_id, plan.ipn("expired")),
                 _ => (plan.payment_id, plan.ipn("finished")),
             })
             .collect();
+        // A top-up is paid in full at NOWPayments.
+        for plan in plans {
+            if let (Some(id), Some(ipn)) = (plan.topup_id(), plan.topup_ipn("finished")) {
+                finals.insert(id, ipn);
+            }
+        }
         Self {
             finals,
             chaos,

@@ -50,6 +50,16 @@ pub struct Report {
     /// Brought in by the recovery pass though their finishing IPNs were sent: ones
     /// NOWPayments gave up delivering (or that arrived after the question).
     pub recovered_with_ipns_sent: usize,
+    /// Short payments whose buyer paid the rest: their top-up granted the tier once.
+    pub topped_up: usize,
+    /// Short payments never completed: held, told, their purchase still open.
+    pub short_left_open: usize,
+    /// Overpaid payments granted with their surplus recorded for the owner.
+    pub overpaid_with_surplus: usize,
+    /// Short, topped-up and overpaid purchases whose outcome differs from the model
+    /// (granted twice, granted by the first short payment, not the tier's 30 days or
+    /// price, a hold not decided as the model says, a surplus not recorded): must be 0.
+    pub purchase_model_mismatch: Vec<String>,
     /// Paid with neither an invite nor a terminal reason (nor a review): must be 0.
     pub lost: Vec<i64>,
     /// Each lost payment told: its kind, record, links and the faults it met.
@@ -200,6 +210,13 @@ impl Report {
                 broken.push(format!("{} {what}: {:?}", ids.len(), first(ids)));
             }
         }
+        if !self.purchase_model_mismatch.is_empty() {
+            broken.push(format!(
+                "{} purchases differ from their model:\n{}",
+                self.purchase_model_mismatch.len(),
+                self.purchase_model_mismatch.join("\n")
+            ));
+        }
         if !self.records_out_of_step.is_empty() {
             broken.push(format!(
                 "{} records out of step with Telegram: {:?}",
@@ -244,6 +261,80 @@ async fn held_notice_figures<S: PaymentStore>(
     report.held_messages_repeated += messages.saturating_sub(1);
 }
 
+/// Checks a short, topped-up or overpaid purchase against its model, from the store.
+async fn purchase_model<S: PaymentStore>(
+    report: &mut Report,
+    store: &S,
+    plan: &PaymentPlan,
+    record: Option<&telepay_core::payment::ProcessedPayment>,
+    review: Option<&telepay_core::payment::PaymentReview>,
+) {
+    use telepay_core::payment::ReviewDecision;
+    let id = PaymentId::new(plan.payment_id).unwrap();
+    let mut wrong = Vec::new();
+    let month = Some(super::schedule::TIER_SECONDS);
+    match plan.kind {
+        PaymentKind::ToppedUp => {
+            if store.get_payment(id).await.expect("read").is_some() {
+                wrong.push("the short first payment has a record of its own".to_owned());
+            }
+            let purchase = record.and_then(|r| r.purchase.as_ref());
+            if purchase.is_none_or(|p| {
+                p.duration_seconds != month || p.price_amount != super::schedule::PRICE
+            }) {
+                wrong.push(format!(
+                    "the top-up's record grants {:?}",
+                    purchase.map(|p| (p.duration_seconds, p.price_amount))
+                ));
+            }
+            if review.and_then(|r| r.decision) != Some(ReviewDecision::ToppedUp) {
+                wrong.push(format!(
+                    "the first payment's hold is {:?}",
+                    review.map(|r| r.decision)
+                ));
+            }
+            if wrong.is_empty() {
+                report.topped_up += 1;
+            }
+        }
+        PaymentKind::Underpaid => {
+            let open = store.purchase_of(id).await.expect("read the purchase");
+            if record.is_some() || review.is_none_or(|r| r.decision.is_some()) {
+                wrong.push("a short payment never topped up was granted or decided".to_owned());
+            }
+            if !open
+                .as_ref()
+                .is_some_and(|p| p.is_open() && p.parts == vec![id])
+            {
+                wrong.push(format!("its purchase is {open:?}"));
+            }
+            if wrong.is_empty() {
+                report.short_left_open += 1;
+            }
+        }
+        PaymentKind::Overpaid => {
+            let purchase = record.and_then(|r| r.purchase.as_ref());
+            if purchase.is_none_or(|p| p.duration_seconds != month || p.overpaid_by.is_none()) {
+                wrong.push(format!(
+                    "granted {:?}",
+                    purchase.map(|p| (p.duration_seconds, p.overpaid_by))
+                ));
+            } else {
+                report.overpaid_with_surplus += 1;
+            }
+        }
+        _ => {}
+    }
+    if !wrong.is_empty() {
+        report.purchase_model_mismatch.push(format!(
+            "payment {} ({:?}): {}",
+            plan.payment_id,
+            plan.kind,
+            wrong.join("; ")
+        ));
+    }
+}
+
 /// The tally's name for a verified IPN np-webhook handed to the processor unrecorded.
 pub(super) const UNRECORDED_HANDOVER: &str =
     "protocol: verified IPN handed to the processor unrecorded";
@@ -286,7 +377,11 @@ pub(super) async fn build<S: PaymentStore>(
             _ => {}
         }
     }
-    let plan_of: HashMap<i64, &PaymentPlan> = plans.iter().map(|p| (p.payment_id, p)).collect();
+    // A top-up's record and links name the top-up: it belongs to its purchase's plan.
+    let plan_of: HashMap<i64, &PaymentPlan> = plans
+        .iter()
+        .flat_map(|p| std::iter::once((p.payment_id, p)).chain(p.topup_id().map(|t| (t, p))))
+        .collect();
     let link_figures = link_timeline(&calls, &fake.joins(), &owner, plans);
     let mut report = Report {
         backend: backend.to_owned(),
@@ -346,9 +441,11 @@ pub(super) async fn build<S: PaymentStore>(
     }
     for plan in plans {
         let id = PaymentId::new(plan.payment_id).unwrap();
-        let record = store.get_payment(id).await.expect("read the record");
+        let granted = PaymentId::new(plan.granted_id()).unwrap();
+        let record = store.get_payment(granted).await.expect("read the record");
         let review = store.get_review(id).await.expect("read the review");
-        let paid_out = figures.payouts_for.contains(&plan.payment_id);
+        let paid_out = figures.payouts_for.contains(&plan.granted_id());
+        purchase_model(&mut report, store, plan, record.as_ref(), review.as_ref()).await;
         if plan.kind == PaymentKind::ForgedOnly {
             if record.is_some() || review.is_some() {
                 report.forged_traces += 1;
@@ -389,13 +486,13 @@ pub(super) async fn build<S: PaymentStore>(
                 .entry(review.reason.as_str().to_owned())
                 .or_default() += 1;
             held_notice_figures(&mut report, store, plan, &calls).await;
-            if plan.kind == PaymentKind::Paid {
+            if matches!(plan.kind, PaymentKind::Paid | PaymentKind::Overpaid) {
                 // A genuine, correctly priced payment held: only a tampered IPN does that.
                 report.forged_traces += 1;
             }
         }
         match plan.kind {
-            PaymentKind::Paid => {
+            kind if kind.grants() => {
                 report.granted_without_payout += usize::from(!paid_out);
             }
             _ => {
@@ -406,7 +503,10 @@ pub(super) async fn build<S: PaymentStore>(
                 continue;
             }
         }
-        let links = delivered.get(&plan.payment_id).cloned().unwrap_or_default();
+        let links = delivered
+            .get(&plan.granted_id())
+            .cloned()
+            .unwrap_or_default();
         let mut distinct: HashSet<&String> = links
             .iter()
             .filter(|link| !revoked.contains_key(*link))
@@ -436,7 +536,7 @@ pub(super) async fn build<S: PaymentStore>(
                 .distinct_links_per_invited
                 .entry(distinct.len())
                 .or_default() += 1;
-            for cause in duplicate_causes(&chaos.ledger(plan.payment_id), links.len()) {
+            for cause in duplicate_causes(&chaos.ledger(plan.granted_id()), links.len()) {
                 *report.duplicate_messages.entry(cause).or_default() += 1;
             }
             // The stored link is one the buyer received (the last, after a replacement).
@@ -583,9 +683,9 @@ fn link_timeline(
     // A renewal: a paid payment whose buyer paid earlier in the schedule.
     let mut seen_buyers = HashSet::new();
     let mut renewals = HashSet::new();
-    for plan in plans.iter().filter(|p| p.kind == PaymentKind::Paid) {
+    for plan in plans.iter().filter(|p| p.kind.grants()) {
         if !seen_buyers.insert(plan.buyer()) {
-            renewals.insert(plan.payment_id);
+            renewals.insert(plan.granted_id());
         }
     }
     let mut figures = LinkFigures {
@@ -748,6 +848,14 @@ impl fmt::Display for Report {
             self.ipns_lost_not_recovered.len(),
             self.recovered_with_ipns_sent,
             fig.recovered
+        )?;
+        writeln!(
+            f,
+            "  short payments                topped up {}, left open (told) {}; overpaid with surplus {}; differing from the model {}",
+            self.topped_up,
+            self.short_left_open,
+            self.overpaid_with_surplus,
+            self.purchase_model_mismatch.len()
         )?;
         writeln!(f, "  LOST                          {}", self.lost.len())?;
         let links = self

@@ -23,6 +23,12 @@ pub(super) const IPNS_LOST: f64 = 0.05;
 /// A payment's buyer is one of the recent earlier buyers this often: a renewal through
 /// the invite path, sharing the subscription's live link.
 pub(super) const BUY_AGAIN: f64 = 0.2;
+/// A top-up's payment id is its purchase's first payment's id plus this.
+pub(super) const TOPUP_OFFSET: i64 = 1_000_000_000;
+/// The tier every chaos order names: the demo directory's 30 days.
+pub(super) const TIER_SECONDS: u64 = 30 * 86_400;
+/// What arrives of a short payment: 60 % of the crypto asked.
+const SHORT_ACTUALLY_PAID: f64 = 0.034_301_646;
 /// How far back a returning buyer's earlier payment may be, in schedule positions.
 const BUY_AGAIN_WITHIN: u64 = 30;
 
@@ -38,9 +44,21 @@ pub enum PaymentKind {
     PriceMismatch,
     /// Never paid: only forged or tampered IPNs arrive for it. Must leave no trace.
     ForgedOnly,
-    /// Sent less than asked: its IPNs say `partially_paid`. Must be held (`underpaid`)
-    /// and its buyer told.
+    /// Sent less than asked and never paid the rest: its IPNs say `partially_paid`.
+    /// Must be held (`underpaid`), its buyer told, its purchase left open.
     Underpaid,
+    /// Sent less than asked, then paid the rest with a top-up invoice once told: the
+    /// top-up's record must grant the tier once, the first payment never.
+    ToppedUp,
+    /// Sent more than asked: granted the tier, the surplus recorded for the owner.
+    Overpaid,
+}
+
+impl PaymentKind {
+    /// Whether a payment of this kind ends granted.
+    pub fn grants(self) -> bool {
+        matches!(self, Self::Paid | Self::ToppedUp | Self::Overpaid)
+    }
 }
 
 /// How a forged or tampered IPN is made.
@@ -89,11 +107,14 @@ impl PaymentPlan {
     pub(super) fn new(dice: &Dice, index: u64) -> Self {
         let payment_id = PAYMENT_BASE + index as i64;
         let roll = dice.unit(&[tag("kind"), index]);
+        // The shares: 10 % top up, 3 % never do, 2 % overpay, 1 % repeat.
         let kind = match roll {
-            r if r < 0.02 => PaymentKind::RepeatDeposit,
-            r if r < 0.05 => PaymentKind::PriceMismatch,
-            r if r < 0.07 => PaymentKind::ForgedOnly,
+            r if r < 0.01 => PaymentKind::RepeatDeposit,
+            r if r < 0.03 => PaymentKind::PriceMismatch,
+            r if r < 0.05 => PaymentKind::ForgedOnly,
             r if r < 0.08 => PaymentKind::Underpaid,
+            r if r < 0.18 => PaymentKind::ToppedUp,
+            r if r < 0.20 => PaymentKind::Overpaid,
             _ => PaymentKind::Paid,
         };
         let ipns_lost =
@@ -147,7 +168,8 @@ impl PaymentPlan {
             PaymentKind::RepeatDeposit => json!(self.payment_id - 1),
             _ => Value::Null,
         };
-        if self.kind == PaymentKind::Underpaid && status == "finished" {
+        let short = matches!(self.kind, PaymentKind::Underpaid | PaymentKind::ToppedUp);
+        if short && status == "finished" {
             // NOWPayments' last word on a short payment; 60 % of the crypto arrived.
             let body = ipn_body(
                 self.payment_id,
@@ -156,9 +178,38 @@ impl PaymentPlan {
                 price,
                 parent,
             );
-            return tamper(&body, "actually_paid", json!(0.034_301_646));
+            return tamper(&body, "actually_paid", json!(SHORT_ACTUALLY_PAID));
         }
-        ipn_body(self.payment_id, self.user_id, status, price, parent)
+        let body = ipn_body(self.payment_id, self.user_id, status, price, parent);
+        if self.kind == PaymentKind::Overpaid && status == "finished" {
+            // Half as much again as asked arrived.
+            return tamper(&body, "actually_paid", json!(0.05716941 * 1.5));
+        }
+        body
+    }
+
+    /// The top-up's payment id, for a plan whose buyer pays the rest.
+    pub fn topup_id(&self) -> Option<i64> {
+        (self.kind == PaymentKind::ToppedUp).then_some(self.payment_id + TOPUP_OFFSET)
+    }
+
+    /// The payment whose record grants this plan's tier.
+    pub fn granted_id(&self) -> i64 {
+        self.topup_id().unwrap_or(self.payment_id)
+    }
+
+    /// The top-up's IPN with `status`: an invoice for the rest (what the bot's /topup
+    /// asks: the missing amount rounded up to the cent), its order naming the purchase.
+    pub(super) fn topup_ipn(&self, status: &str) -> Option<String> {
+        let topup_id = self.topup_id()?;
+        let arrived = PRICE * SHORT_ACTUALLY_PAID / 0.05716941;
+        let rest = ((PRICE - arrived) * 100.0).ceil() / 100.0;
+        let body = ipn_body(topup_id, self.user_id, status, rest, Value::Null);
+        let order = format!(
+            "PGP-{}|{SAMPLE_CHANNEL_ID}|{TIER_SECONDS}|{}",
+            self.user_id, self.payment_id
+        );
+        Some(tamper(&body, "order_id", json!(order)))
     }
 
     /// The buyer the invite must go to.
@@ -185,7 +236,7 @@ pub(super) fn ipn_body(
         "pay_amount": 0.05716941,
         "actually_paid": if status == "finished" { 0.05716941 } else { 0.0 },
         "pay_currency": "ltc",
-        "order_id": format!("PGP-{user_id}|{SAMPLE_CHANNEL_ID}"),
+        "order_id": format!("PGP-{user_id}|{SAMPLE_CHANNEL_ID}|{TIER_SECONDS}"),
         "order_description": "Demo channel, 30 days",
         "outcome_amount": 0.001408,
         "outcome_currency": "eth",

@@ -398,7 +398,7 @@ async fn a_purchase_never_completed_tells_its_owner_once_with_the_commands_that_
     for _ in 0..2 {
         assert!(
             world
-                .invoke(&[notice.clone()], Duration::from_secs(30))
+                .invoke(std::slice::from_ref(&notice), Duration::from_secs(30))
                 .await
                 .is_empty()
         );

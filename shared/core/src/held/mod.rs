@@ -29,7 +29,7 @@ use crate::order::OrderRef;
 use crate::owner::OwnerNotice;
 use crate::payment::{HoldReason, PaymentReview};
 use crate::queue::MessageOutcome;
-use crate::store::{Fenced, HeldNoticeStore, NoticeClaim, NoticeFound};
+use crate::store::{Fenced, HeldNoticeStore, NoticeClaim, NoticeFound, PurchasePartsStore};
 use crate::telegram::{TelegramError, TelegramInviter};
 
 pub const HOLD_NOTICE_VERSION: u32 = 1;
@@ -239,7 +239,7 @@ pub struct HoldTeller<'a, S, T> {
     pub clock: &'a SharedClock,
 }
 
-impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
+impl<S: HeldNoticeStore + PurchasePartsStore, T: TelegramInviter> HoldTeller<'_, S, T> {
     pub async fn tell(&self, request: HoldNoticeRequest) -> MessageOutcome {
         let payment_id = request.hold_notice;
         tracing::Span::current().record("payment_id", payment_id.get());
@@ -278,7 +278,12 @@ impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
             info!("held payment decided before it was told: nothing sent");
             "decided_first".to_owned()
         } else {
-            match self.send(&review).await {
+            let opened = self.open_purchase(&review).await;
+            let sent = match opened {
+                Ok(()) => self.send(&review).await,
+                Err(()) => Err(Again::Now),
+            };
+            match sent {
                 Ok(told) => told,
                 Err(again) => {
                     if let Err(err) = self.store.release_notice(payment_id, &claim.token).await {
@@ -315,6 +320,28 @@ impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
                 MessageOutcome::Retry
             }
         }
+    }
+
+    /// Opens the purchase of a short payment whose buyer is offered the rest, if np-webhook
+    /// could not (its store write failed and NOWPayments gave up): a buyer told to send
+    /// /topup always has a purchase to top up. Idempotent.
+    async fn open_purchase(&self, review: &PaymentReview) -> Result<(), ()> {
+        if review.reason != HoldReason::Underpaid {
+            return Ok(());
+        }
+        let Some(open) = Ipn::parse(review.ipn.as_bytes())
+            .ok()
+            .and_then(|ipn| crate::topup::opening(&ipn, self.directory, review.received_at))
+        else {
+            return Ok(());
+        };
+        self.store
+            .open_purchase(&open)
+            .await
+            .map(drop)
+            .map_err(|err| {
+                warn!(error = %err, "could not open the short payment's purchase; retrying");
+            })
     }
 
     /// Sends the buyer's and the owner's messages; what reached whom, e.g.
@@ -400,7 +427,9 @@ impl<S: HeldNoticeStore, T: TelegramInviter> HoldTeller<'_, S, T> {
     }
 }
 
-impl<S: HeldNoticeStore, T: TelegramInviter> crate::invite::InviteSender<S, T> {
+impl<S: HeldNoticeStore + PurchasePartsStore, T: TelegramInviter>
+    crate::invite::InviteSender<S, T>
+{
     /// Tells a held payment's buyer and owner within an invocation ending at `deadline`
     /// (the invite queue carries these requests beside invite requests).
     pub async fn tell_held(
