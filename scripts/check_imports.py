@@ -23,7 +23,7 @@ FLOORS = [
     ["store", "queue", "telegram"],
     # workflows
     ["owner", "access", "invite", "held", "processor", "webhook", "reconcile", "recovery",
-     "operator", "bot"],
+     "operator", "bot", "topup"],
     # the one builder
     ["chain"],
 ]

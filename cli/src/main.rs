@@ -21,7 +21,7 @@ use telepay_core::reconcile::Reconciler;
 use telepay_core::recovery::{PaymentRecovery, RecoverySettings};
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::{
-    BotStore, HeldNoticeStore, OperatorStore, Resolution, SubscriptionFilter,
+    BotStore, HeldNoticeStore, OperatorStore, PurchasePartsStore, Resolution, SubscriptionFilter,
 };
 use telepay_core::subscription::{LifecycleSettings, Subscription, SubscriptionKey};
 use telepay_core::webhook::PaymentIngress;
@@ -248,6 +248,17 @@ async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
             let mut shown = serde_json::to_value(review)?;
             shown["told_at"] = json!(notice.as_ref().and_then(|n| n.told_at));
             shown["told"] = json!(notice.and_then(|n| n.told));
+            // A short payment's purchase: what its parts brought, and who settled it.
+            if let Some(purchase) = store.purchase_of(payment_id(id)?).await? {
+                shown["purchase"] = json!({
+                    "price": format!("{} {}", purchase.price_amount, purchase.price_currency.to_uppercase()),
+                    "paid": format!("{:.2}", purchase.paid_total),
+                    "missing": format!("{:.2}", purchase.missing()),
+                    "parts": purchase.parts.iter().map(|p| p.get()).collect::<Vec<_>>(),
+                    "settled_by": purchase.settled_by.map(|p| p.get()),
+                    "owner_told_at": purchase.owner_told_at,
+                });
+            }
             print(shown);
         }
         ReviewsCommand::Reject { payment_id: id } => {

@@ -714,3 +714,35 @@ async fn payments_recover_admits_a_paid_payment_whose_ipns_were_all_lost_once() 
         "the key never printed: {said}"
     );
 }
+
+#[tokio::test]
+async fn reviews_show_prints_a_short_payments_purchase_and_approve_closes_it() {
+    use telepay_core::store::{OpenPurchase, PurchasePartsStore};
+    let shop = Shop::new().await;
+    shop.hold(4492847470, SAMPLE_IPN.to_owned()).await;
+    let id = PaymentId::new(4492847470).unwrap();
+    let open = OpenPurchase {
+        purchase_id: id,
+        user_id: 6271402111,
+        channel_id: -1003111266231,
+        price_amount: 3.21,
+        price_currency: "usd".into(),
+        first_paid: 2.25,
+        first_outcome: None,
+        opened_at: Utc::now(),
+    };
+    shop.store.open_purchase(&open).await.unwrap();
+    let shown = shop.ok(&["reviews", "show", "4492847470"]);
+    let purchase = &shown[0]["purchase"];
+    assert_eq!(purchase["price"], "3.21 USD");
+    assert_eq!(
+        (purchase["paid"].as_str(), purchase["missing"].as_str()),
+        (Some("2.25"), Some("0.96"))
+    );
+    assert_eq!(purchase["parts"], serde_json::json!([4492847470_i64]));
+    assert_eq!(purchase["settled_by"], serde_json::Value::Null);
+
+    // Approved by hand: the purchase is decided, and no top-up can complete it after.
+    shop.ok(&["reviews", "approve", "4492847470"]);
+    assert!(!shop.store.purchase_of(id).await.unwrap().unwrap().is_open());
+}

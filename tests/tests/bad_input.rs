@@ -552,6 +552,18 @@ fn unusual_cases() -> Vec<Case> {
             200,
             Effect::Held("unparseable_order_id"),
         ),
+        case(
+            "a top-up naming purchase 0",
+            order("PGP-6271402111|-1003111266231|2592000|0"),
+            200,
+            Effect::Held("unparseable_order_id"),
+        ),
+        case(
+            "a top-up naming no purchase there is",
+            order("PGP-6271402111|-1003111266231|2592000|4492847400"),
+            200,
+            Effect::Held("price_mismatch"),
+        ),
     ]
 }
 

@@ -42,7 +42,8 @@ pub struct MemoryStore {
     watches: Mutex<HashMap<i64, (Option<String>, super::watches::PaymentWatch)>>,
     /// Purchases in parts by their first payment's id (locked after `reviews`, whose
     /// decision settles them: `parts.rs`).
-    parts: Mutex<HashMap<i64, parts::PartsColumns>>,
+    /// The decision stored here is ignored: the review's is the purchase's.
+    parts: Mutex<HashMap<i64, super::parts::PartsTally>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }

@@ -15,18 +15,11 @@ use crate::store::parts::{
     PurchasePartsStore, add_refusal, newest_open_of, oldest_stale, settle_refusal,
 };
 
-/// A purchase's columns beside its review; the decision is the review's own.
-#[derive(Debug, Clone)]
-pub(super) struct PartsColumns {
-    tally: PartsTally,
-}
-
-impl PartsColumns {
-    fn read(&self, review: Option<&PaymentReview>) -> PartsTally {
-        PartsTally {
-            decision: review.and_then(|r| r.decision),
-            ..self.tally.clone()
-        }
+/// A purchase as stored beside its review, read with the review's decision.
+fn read(stored: &PartsTally, review: Option<&PaymentReview>) -> PartsTally {
+    PartsTally {
+        decision: review.and_then(|r| r.decision),
+        ..stored.clone()
     }
 }
 
@@ -37,7 +30,7 @@ impl MemoryStore {
         let parts = self.parts.lock().unwrap();
         Ok(parts
             .iter()
-            .map(|(id, columns)| columns.read(reviews.get(id)))
+            .map(|(id, stored)| read(stored, reviews.get(id)))
             .collect())
     }
 }
@@ -56,21 +49,19 @@ impl PurchasePartsStore for MemoryStore {
         }
         parts.insert(
             id,
-            PartsColumns {
-                tally: PartsTally {
-                    purchase_id: open.purchase_id,
-                    user_id: open.user_id,
-                    channel_id: open.channel_id,
-                    price_amount: open.price_amount,
-                    price_currency: open.price_currency.clone(),
-                    paid_total: open.first_paid,
-                    outcome_total: open.first_outcome.unwrap_or_default(),
-                    parts: vec![open.purchase_id],
-                    opened_at: open.opened_at,
-                    decision: None,
-                    settled_by: None,
-                    owner_told_at: None,
-                },
+            PartsTally {
+                purchase_id: open.purchase_id,
+                user_id: open.user_id,
+                channel_id: open.channel_id,
+                price_amount: open.price_amount,
+                price_currency: open.price_currency.clone(),
+                paid_total: open.first_paid,
+                outcome_total: open.first_outcome.unwrap_or_default(),
+                parts: vec![open.purchase_id],
+                opened_at: open.opened_at,
+                decision: None,
+                settled_by: None,
+                owner_told_at: None,
             },
         );
         Ok(PurchaseOpened::New)
@@ -84,21 +75,18 @@ impl PurchasePartsStore for MemoryStore {
         self.check_available()?;
         let reviews = self.reviews.lock().unwrap();
         let mut parts = self.parts.lock().unwrap();
-        let Some(columns) = parts.get_mut(&purchase_id.get()) else {
+        let Some(stored) = parts.get_mut(&purchase_id.get()) else {
             return Ok(PartAdded::NotFound);
         };
-        let tally = columns.read(reviews.get(&purchase_id.get()));
-        if let Some(refused) = add_refusal(&tally, part.payment_id) {
+        let review = reviews.get(&purchase_id.get());
+        if let Some(refused) = add_refusal(&read(stored, review), part.payment_id) {
             return Ok(refused);
         }
-        let stored = &mut columns.tally;
         stored.paid_total += part.paid;
         stored.outcome_total += part.outcome.unwrap_or_default();
         stored.parts.push(part.payment_id);
         stored.parts.sort_unstable();
-        Ok(PartAdded::Added(
-            columns.read(reviews.get(&purchase_id.get())),
-        ))
+        Ok(PartAdded::Added(read(stored, review)))
     }
 
     async fn settle_purchase(
@@ -110,18 +98,18 @@ impl PurchasePartsStore for MemoryStore {
         self.check_available()?;
         let mut reviews = self.reviews.lock().unwrap();
         let mut parts = self.parts.lock().unwrap();
-        let (Some(review), Some(columns)) = (
+        let (Some(review), Some(stored)) = (
             reviews.get_mut(&purchase_id.get()),
             parts.get_mut(&purchase_id.get()),
         ) else {
             return Ok(PartsSettled::NotFound);
         };
-        if let Some(refused) = settle_refusal(&columns.read(Some(review))) {
+        if let Some(refused) = settle_refusal(&read(stored, Some(review))) {
             return Ok(refused);
         }
         review.decision = Some(ReviewDecision::ToppedUp);
         review.decided_at = Some(now);
-        columns.tally.settled_by = Some(by);
+        stored.settled_by = Some(by);
         Ok(PartsSettled::Now)
     }
 
@@ -148,7 +136,7 @@ impl PurchasePartsStore for MemoryStore {
         let parts = self.parts.lock().unwrap();
         Ok(parts
             .get(&purchase_id.get())
-            .map(|columns| columns.read(reviews.get(&purchase_id.get()))))
+            .map(|stored| read(stored, reviews.get(&purchase_id.get()))))
     }
 
     async fn open_purchases_of(
@@ -179,14 +167,14 @@ impl PurchasePartsStore for MemoryStore {
         self.check_available()?;
         let reviews = self.reviews.lock().unwrap();
         let mut parts = self.parts.lock().unwrap();
-        let Some(columns) = parts.get_mut(&purchase_id.get()) else {
+        let Some(stored) = parts.get_mut(&purchase_id.get()) else {
             return Ok(false);
         };
-        let tally = columns.read(reviews.get(&purchase_id.get()));
+        let tally = read(stored, reviews.get(&purchase_id.get()));
         if !tally.is_open() || tally.owner_told_at.is_some() {
             return Ok(false);
         }
-        columns.tally.owner_told_at = Some(now);
+        stored.owner_told_at = Some(now);
         Ok(true)
     }
 }
