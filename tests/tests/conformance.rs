@@ -850,6 +850,103 @@ mod cases {
         );
     }
 
+    /// 32 IPNs of a purchase's top-ups at once, through the ingress decision: 8 parts,
+    /// each delivered 4 times, which together bring the rest.
+    pub async fn thirty_two_concurrent_top_up_ipns_grant_the_purchase_once<B: Backend>() {
+        use telepay_core::webhook::{PaymentIngress, WebhookOutcome};
+        let directory = ChannelDirectory::from_json(&format!(
+            r#"{{"price_tolerance_percent": 1, "channels": [{{"channel_id": {SAMPLE_CHANNEL_ID},
+            "private_channel_id": {SAMPLE_CHANNEL_ID}, "tiers": [{{"price_amount": 10.0,
+            "price_currency": "usd", "subscription_days": 30}}]}}]}}"#
+        ))
+        .unwrap();
+        let ingress = Arc::new(PaymentIngress::new(
+            directory,
+            B::fresh().await,
+            MemoryQueue::new(),
+        ));
+        let month = 30 * 86_400;
+        let ipn = |payment: i64, order: String, status: &str, price: f64, share: f64| {
+            let mut ipn: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(SAMPLE_IPN).unwrap();
+            for (field, value) in [
+                ("payment_id", serde_json::json!(payment)),
+                ("order_id", serde_json::json!(order)),
+                ("payment_status", serde_json::json!(status)),
+                ("price_amount", serde_json::json!(price)),
+                ("pay_amount", serde_json::json!(1.0)),
+                ("actually_paid", serde_json::json!(share)),
+            ] {
+                ipn.insert(field.into(), value);
+            }
+            serde_json::to_string(&ipn).unwrap()
+        };
+        let first = ipn(
+            900,
+            format!("PGP-{SAMPLE_USER_ID}|{SAMPLE_CHANNEL_ID}|{month}"),
+            "partially_paid",
+            10.0,
+            0.6,
+        );
+        let parsed = telepay_core::ipn::Ipn::parse(first.as_bytes()).unwrap();
+        assert_eq!(
+            ingress.admit(&parsed, first.as_bytes()).await.outcome,
+            WebhookOutcome::Held
+        );
+        let deliveries: Vec<_> = (0..32)
+            .map(|n| {
+                let ingress = ingress.clone();
+                let body = ipn(
+                    901 + n % 8,
+                    format!("PGP-{SAMPLE_USER_ID}|{SAMPLE_CHANNEL_ID}|{month}|900"),
+                    "finished",
+                    0.5,
+                    1.0,
+                );
+                tokio::spawn(async move {
+                    let parsed = telepay_core::ipn::Ipn::parse(body.as_bytes()).unwrap();
+                    ingress.admit(&parsed, body.as_bytes()).await.outcome
+                })
+            })
+            .collect();
+        for delivery in deliveries {
+            let outcome = delivery.await.unwrap();
+            assert_ne!(outcome, WebhookOutcome::Unavailable);
+        }
+        let store = &ingress.store;
+        let mut granted = Vec::new();
+        for part in 900..=908 {
+            if store.get_payment(id(part)).await.unwrap().is_some() {
+                granted.push(part);
+            }
+        }
+        assert_eq!(
+            granted.len(),
+            1,
+            "one part's record grants the purchase: {granted:?}"
+        );
+        let record = store.get_payment(id(granted[0])).await.unwrap().unwrap();
+        assert_eq!(record.purchase.as_ref().unwrap().price_amount, 10.0);
+        let purchase = store.purchase_of(id(900)).await.unwrap().unwrap();
+        assert!(close(purchase.paid_total, 10.0), "{purchase:?}");
+        assert_eq!(purchase.parts.len(), 9);
+        assert_eq!(purchase.settled_by, Some(id(granted[0])));
+        // Every hold of the purchase is settled: none is left for a person.
+        for part in 900..=908 {
+            if let Some(review) = store.get_review(id(part)).await.unwrap() {
+                assert_eq!(review.decision, Some(ReviewDecision::ToppedUp), "{part}");
+            }
+        }
+        let queued = ingress.processor_queue.bodies();
+        assert!(
+            !queued.is_empty()
+                && queued
+                    .iter()
+                    .all(|body| body.contains(&format!("\"payment_id\":{}", granted[0]))),
+            "only the completing part is processed: {queued:?}"
+        );
+    }
+
     pub async fn a_recovered_purchase_is_stored_as_recovered<B: Backend>() {
         let store = B::fresh().await;
         let mut recovered = sample_record(5);
@@ -1727,6 +1824,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn parts_thirty_two_concurrent_parts_add_up_once_and_one_settles() { cases::thirty_two_concurrent_parts_add_up_once_and_one_settles::<Store>().await }
             #[tokio::test] async fn parts_a_top_up_settle_and_an_operator_decision_exclude_each_other() { cases::a_top_up_settle_and_an_operator_decision_exclude_each_other::<Store>().await }
             #[tokio::test] async fn parts_open_purchases_are_listed_per_buyer_and_stale_ones_told_once() { cases::open_purchases_are_listed_per_buyer_and_stale_ones_told_once::<Store>().await }
+            #[tokio::test] async fn parts_thirty_two_concurrent_top_up_ipns_grant_the_purchase_once() { cases::thirty_two_concurrent_top_up_ipns_grant_the_purchase_once::<Store>().await }
             #[tokio::test] async fn a_recovered_purchase_is_stored_as_recovered() { cases::a_recovered_purchase_is_stored_as_recovered::<Store>().await }
         }
     )*};

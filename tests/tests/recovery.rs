@@ -256,3 +256,54 @@ async fn a_wrong_account_password_is_refused_and_counted() {
     assert_eq!((report.refused, report.recovered), (1, 0), "{report:?}");
     assert!(nowpayments.list_requests().is_empty(), "no token, no list");
 }
+
+#[tokio::test]
+async fn a_repeat_deposit_is_held_and_never_granted_whether_its_ipn_comes_or_the_pass_finds_it() {
+    let chain = Chain::new().await;
+    let nowpayments = FakeNowPayments::start(API_KEY, SAMPLE_IPN_SECRET).await;
+    let invoice_id = invoice(&nowpayments).await;
+    let paid = nowpayments
+        .pay_with(&invoice_id, Delivery::Dropped)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliver(&chain, &nowpayments, paid, "finished").await,
+        (200, "queued".into())
+    );
+    // The buyer sends the same amount again to the same address.
+    let repeat = nowpayments.repeat_deposit(paid).unwrap();
+    assert_eq!(
+        deliver(&chain, &nowpayments, repeat, "finished").await,
+        (200, "held".into())
+    );
+    let store = &chain.webhook.store;
+    use telepay_core::store::OperatorStore;
+    let review = store
+        .get_review(PaymentId::new(repeat).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(review.reason.as_str(), "repeat_deposit");
+    assert!(
+        store
+            .get_payment(PaymentId::new(repeat).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Another repeat whose IPN is lost: the operator's recover asks NOWPayments, which
+    // names its parent, and it is held the same way.
+    let lost = nowpayments.repeat_deposit(paid).unwrap();
+    let recovery = recovery(&chain, &nowpayments, API_KEY);
+    let asked = recovery
+        .recover_now(PaymentId::new(lost).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(asked.status, "finished");
+    let review = store
+        .get_review(PaymentId::new(lost).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(review.reason.as_str(), "repeat_deposit");
+}

@@ -340,20 +340,38 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
                     purchase.recovered = recovered;
                 }
                 if let Err(err) = topup::settle_part_holds(&self.store, ipn, order, now).await {
-                    // The grant goes on; NOWPayments' retry settles them.
+                    // Not granted yet: NOWPayments' retry finds the purchase settled by
+                    // this part, settles the holds and grants.
                     warn!(payment_id, error = %err, "could not settle the purchase's other parts' holds");
                     return Admission::again(WebhookOutcome::Unavailable);
                 }
                 self.grant(ipn, &record).await
             }
             Ok(PartVerdict::Counted) => {
+                // Held short before another part completed the purchase (or a crash came
+                // between): its own hold is settled with the purchase.
+                if let Err(err) = self.store.settle_part_hold(ipn.payment_id, now).await {
+                    error!(payment_id, error = %err, "could not settle a counted top-up's hold");
+                    return Admission::again(WebhookOutcome::Unavailable);
+                }
                 info!(
                     payment_id,
                     "top-up counted in a purchase another part completed"
                 );
                 Admission::again(WebhookOutcome::Duplicate)
             }
-            Ok(PartVerdict::Short) => self.hold(ipn, HoldReason::Underpaid, body).await,
+            Ok(PartVerdict::Short) => {
+                let held = self.hold(ipn, HoldReason::Underpaid, body).await;
+                // Another part may have completed the purchase between this part's add
+                // and its hold: then the hold is settled with it (a retry does the same).
+                match topup::settle_if_completed(&self.store, ipn, order, now).await {
+                    Ok(()) => held,
+                    Err(err) => {
+                        error!(payment_id, error = %err, "could not check the purchase of a short top-up");
+                        Admission::again(WebhookOutcome::Unavailable)
+                    }
+                }
+            }
             Ok(PartVerdict::Hold(reason)) => self.hold(ipn, reason, body).await,
             Err(err) => {
                 error!(payment_id, error = %err, "could not count a top-up");

@@ -11,6 +11,9 @@
 //! - A short payment ([`FakeNowPayments::pay_short`], or `POST /fake/pay/<invoice
 //!   id>?share=0.6`) sends `waiting` → `partially_paid`, `actually_paid` being that share
 //!   of `pay_amount` (as NOWPayments reports a payment that brought less than asked).
+//! - A repeat deposit ([`FakeNowPayments::repeat_deposit`]): the same amount sent again
+//!   to a paid payment's address is a new finished payment whose `parent_payment_id`
+//!   names the first, as NOWPayments reports one.
 //! - `GET /payment/?iid=<id>` is the invoice page a buyer's Pay button opens.
 //! - `GET /v1/payment/<payment id>` with the same `x-api-key` answers the payment's
 //!   current state (the fields of its last IPN), as NOWPayments' "Get payment status"
@@ -89,6 +92,8 @@ struct FakePayment {
     status: String,
     /// The share of `pay_amount` that arrived (1 for a full payment).
     share: f64,
+    /// A repeat deposit's first payment (`parent_payment_id`).
+    parent: Option<i64>,
 }
 
 #[derive(Default)]
@@ -227,12 +232,39 @@ impl FakeNowPayments {
         pay_share(&self.state, invoice_id, Delivery::All, share).await
     }
 
+    /// The buyer sends the same amount again to the address of paid payment `payment_id`:
+    /// NOWPayments records a new, finished payment whose `parent_payment_id` names the
+    /// first (a repeat deposit). No IPN is sent; deliver it with [`Self::signed_ipn`].
+    /// Answers the new payment's id.
+    pub fn repeat_deposit(&self, payment_id: i64) -> Option<i64> {
+        let mut books = self.state.books.lock().unwrap();
+        let invoice = books.payments.get(&payment_id)?.invoice.clone();
+        books.next_payment_id += 1;
+        let repeat = books.next_payment_id;
+        books.payments.insert(
+            repeat,
+            FakePayment {
+                invoice,
+                status: "finished".into(),
+                share: 1.0,
+                parent: Some(payment_id),
+            },
+        );
+        Some(repeat)
+    }
+
     /// The signed IPN NOWPayments sends for `payment_id` with `status`: a body and its
     /// `x-nowpayments-sig`, to deliver by hand (an IPN that got through late, or alone).
     pub fn signed_ipn(&self, payment_id: i64, status: &str) -> Option<(String, String)> {
         let books = self.state.books.lock().unwrap();
         let payment = books.payments.get(&payment_id)?;
-        let body = ipn_body(&payment.invoice, payment_id, status, payment.share);
+        let body = ipn_body_of(
+            &payment.invoice,
+            payment_id,
+            status,
+            payment.share,
+            payment.parent,
+        );
         let signature = self.state.secret.sign(body.as_bytes());
         Some((body, signature))
     }
@@ -376,6 +408,17 @@ async fn invoice_page(RawQuery(query): RawQuery) -> Response {
 
 /// The IPN body for `status`, keys sorted (NOWPayments signs the sorted form).
 fn ipn_body(invoice: &CreatedInvoice, payment_id: i64, status: &str, share: f64) -> String {
+    ipn_body_of(invoice, payment_id, status, share, None)
+}
+
+/// The IPN body of a payment, a repeat deposit's naming its first payment.
+fn ipn_body_of(
+    invoice: &CreatedInvoice,
+    payment_id: i64,
+    status: &str,
+    share: f64,
+    parent: Option<i64>,
+) -> String {
     let request = &invoice.request;
     let price = request["price_amount"].as_f64().unwrap_or_default();
     let paid = if status == "waiting" {
@@ -406,7 +449,10 @@ fn ipn_body(invoice: &CreatedInvoice, payment_id: i64, status: &str, share: f64)
         ("order_id", request["order_id"].clone()),
         ("outcome_amount", json!(price / 60_000.0 * share)),
         ("outcome_currency", json!("btc")),
-        ("parent_payment_id", Value::Null),
+        (
+            "parent_payment_id",
+            parent.map_or(Value::Null, |id| json!(id)),
+        ),
         (
             "pay_address",
             json!("bc1qfakefakefakefakefakefakefakefakefake"),
@@ -449,7 +495,13 @@ async fn payment_status(
         } else {
             match books.payments.get(&id) {
                 Some(payment) => {
-                    let body = ipn_body(&payment.invoice, id, &payment.status, payment.share);
+                    let body = ipn_body_of(
+                        &payment.invoice,
+                        id,
+                        &payment.status,
+                        payment.share,
+                        payment.parent,
+                    );
                     (
                         [(axum::http::header::CONTENT_TYPE, "application/json")],
                         body,
@@ -522,11 +574,12 @@ async fn list_payments(
             .take(limit)
             .map(|id| {
                 let payment = &books.payments[id];
-                serde_json::from_str(&ipn_body(
+                serde_json::from_str(&ipn_body_of(
                     &payment.invoice,
                     *id,
                     &payment.status,
                     payment.share,
+                    payment.parent,
                 ))
                 .expect("an IPN body is JSON")
             })
@@ -585,6 +638,7 @@ async fn pay_share(
                 invoice: invoice.clone(),
                 status: status.to_owned(),
                 share,
+                parent: None,
             },
         );
         let dropped = match delivery {

@@ -204,6 +204,27 @@ pub async fn settle_part_holds<S: PurchasePartsStore>(
     Ok(())
 }
 
+/// Settles a short top-up's own hold if its purchase completed meanwhile (another part
+/// settled it between this part's add and its hold).
+pub async fn settle_if_completed<S: PurchasePartsStore>(
+    store: &S,
+    ipn: &Ipn,
+    order: &OrderRef,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(purchase_id) = order.topup_of else {
+        return Ok(());
+    };
+    let completed = store
+        .purchase_of(purchase_id)
+        .await?
+        .is_some_and(|p| p.decision == Some(ReviewDecision::ToppedUp));
+    if completed {
+        store.settle_part_hold(ipn.payment_id, now).await?;
+    }
+    Ok(())
+}
+
 /// A part's verdict on a purchase decided before its add or settle.
 fn settled_verdict(
     ipn: &Ipn,

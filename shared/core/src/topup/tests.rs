@@ -287,3 +287,45 @@ async fn an_operator_settles_a_purchase_by_its_first_payment_never_by_a_top_up()
         HoldReason::PriceMismatch
     );
 }
+
+#[tokio::test]
+async fn a_short_top_up_held_as_another_part_completes_the_purchase_is_settled_by_its_retry() {
+    use crate::store::{IngressStore, PurchasePart};
+    let ingress = ingress("topup");
+    admit(&ingress, &ipn(FIRST, &order(), "partially_paid", 10.0, 0.6)).await;
+    // Part A's first delivery counts it (2 of the 4 missing) and crashes before its hold.
+    let part_a = ipn(FIRST + 1, &topup_order(), "partially_paid", 4.0, 0.5);
+    let part = PurchasePart {
+        payment_id: id(FIRST + 1),
+        paid: 2.0,
+        outcome: None,
+    };
+    ingress.store.add_part(id(FIRST), &part).await.unwrap();
+    // Part B completes the purchase meanwhile.
+    let part_b = ipn(FIRST + 2, &topup_order(), "finished", 2.0, 1.0);
+    assert_eq!(admit(&ingress, &part_b).await, WebhookOutcome::Queued);
+    // A late write of A's hold (the crashed invocation's, or a slow one's).
+    let hold = PaymentReview {
+        payment_id: id(FIRST + 1),
+        reason: HoldReason::Underpaid,
+        ipn: part_a.clone(),
+        received_at: chrono::Utc::now(),
+        decision: None,
+        decided_at: None,
+    };
+    ingress.store.hold_for_review(&hold).await.unwrap();
+    // NOWPayments' retry of A: counted already, and its hold settled with the purchase.
+    assert_eq!(admit(&ingress, &part_a).await, WebhookOutcome::Duplicate);
+    assert_eq!(
+        review(&ingress, FIRST + 1).await.decision,
+        Some(ReviewDecision::ToppedUp)
+    );
+    assert!(
+        ingress
+            .store
+            .get_payment(id(FIRST + 1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
