@@ -23,7 +23,7 @@ FLOORS = [
     ["store", "queue", "telegram"],
     # workflows
     ["owner", "access", "invite", "held", "processor", "webhook", "reconcile", "recovery",
-     "operator", "bot", "topup"],
+     "operator", "bot", "topup", "doctor"],
     # the one builder
     ["chain"],
 ]

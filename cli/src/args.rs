@@ -47,6 +47,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: IpnCommand,
     },
+    /// Check everything a sale needs, live: the catalog, the secrets, the bot token, its
+    /// webhook, its rights in every private channel, the NOWPayments key, our IPN
+    /// endpoint (a signed probe that can never grant), the dead-letter queues. One line
+    /// per check with what to fix; exits 1 when anything needs fixing.
+    Doctor {
+        /// JSON lines instead of the checklist.
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring the store's schema up to date: run the SQL migrations (Postgres, SQLite), or
     /// create the missing DynamoDB tables. Safe to run again; never run by a cold start.
     Migrate,

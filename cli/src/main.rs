@@ -34,6 +34,7 @@ use telepay_shared::store::AnyStore;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 mod args;
+mod doctor;
 
 use args::*;
 
@@ -106,6 +107,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bot { command } => bot(command).await,
+        Command::Doctor { json } => doctor::run(json).await,
         Command::Payments { command } => payments(command).await,
         Command::Reviews { command } => reviews(command).await,
         Command::Subscriptions { command } => subscriptions(command).await,

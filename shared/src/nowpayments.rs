@@ -269,6 +269,30 @@ impl NowPaymentsPayments {
     }
 }
 
+/// What `telepay doctor` asks NOWPayments: "Get available checked currencies" (`GET
+/// /v1/merchant/coins` with the API key), the key's check.
+impl telepay_core::doctor::AccountCheck for NowPaymentsPayments {
+    async fn accepted_coins(&self) -> Result<Vec<String>, StatusError> {
+        let request = self
+            .client
+            .get(self.url("/v1/merchant/coins")?)
+            .header("x-api-key", &self.key.0);
+        let text = self.send(request).await?;
+        let answer: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+            StatusError::Unavailable("NOWPayments answered something that is not JSON".into())
+        })?;
+        Ok(answer["selectedCurrencies"]
+            .as_array()
+            .map(|coins| {
+                coins
+                    .iter()
+                    .filter_map(|coin| coin.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
 impl PaymentStatusApi for NowPaymentsPayments {
     async fn payment_status(&self, payment_id: PaymentId) -> Result<String, StatusError> {
         let request = self

@@ -6,6 +6,7 @@ pub mod bot;
 pub mod chain;
 pub mod clock;
 pub mod directory;
+pub mod doctor;
 pub mod fixtures;
 pub mod held;
 pub mod invite;

@@ -196,7 +196,7 @@ impl TelegramBotApi {
 impl TelegramBotApi {
     /// `getChatMember`: the user's standing in the chat, `None` for any 400 (an unknown
     /// user or chat is nobody in it).
-    async fn chat_member(
+    pub(super) async fn chat_member(
         &self,
         chat_id: i64,
         user_id: i64,

@@ -40,3 +40,61 @@ impl TelegramBotApi {
             .map_err(|e| self.classify(Method::SetWebhook, e))
     }
 }
+
+/// What `telepay doctor` asks Telegram: the token (`getMe`), the webhook
+/// (`getWebhookInfo`), and the bot's own standing in a channel (`getChatMember` of the
+/// bot).
+impl telepay_core::doctor::BotCheck for TelegramBotApi {
+    async fn me(&self) -> Result<telepay_core::doctor::BotIdentity, TelegramError> {
+        let me = self
+            .bot
+            .get_me()
+            .await
+            .map_err(|e| self.classify(Method::SetWebhook, e))?;
+        Ok(telepay_core::doctor::BotIdentity {
+            id: i64::try_from(me.id.0).unwrap_or_default(),
+            username: me.username.clone().unwrap_or_default(),
+        })
+    }
+
+    async fn webhook(&self) -> Result<telepay_core::doctor::WebhookFacts, TelegramError> {
+        let info = self.webhook_info().await?;
+        let allowed_updates = info.allowed_updates.map(|kinds| {
+            kinds
+                .iter()
+                .filter_map(|kind| serde_json::to_value(kind).ok()?.as_str().map(str::to_owned))
+                .collect()
+        });
+        Ok(telepay_core::doctor::WebhookFacts {
+            url: info.url.map(|url| url.to_string()).unwrap_or_default(),
+            allowed_updates,
+            last_error: info.last_error_message,
+            pending: info.pending_update_count,
+        })
+    }
+
+    async fn standing(
+        &self,
+        chat_id: i64,
+        bot_id: i64,
+    ) -> Result<telepay_core::doctor::BotStanding, TelegramError> {
+        use telepay_core::doctor::BotStanding;
+        use teloxide_core::types::ChatMemberKind;
+        let member = match self.chat_member(chat_id, bot_id).await {
+            Ok(Some(member)) => member,
+            Ok(None) => return Ok(BotStanding::Unknown),
+            // The bot cannot see the channel at all.
+            Err(TelegramError::Misconfigured(_)) => return Ok(BotStanding::Out),
+            Err(other) => return Err(other),
+        };
+        Ok(match member.kind {
+            ChatMemberKind::Owner(_) => BotStanding::Creator,
+            ChatMemberKind::Administrator(admin) => BotStanding::Admin {
+                invite: admin.can_invite_users,
+                restrict: admin.can_restrict_members,
+            },
+            ChatMemberKind::Member(_) | ChatMemberKind::Restricted(_) => BotStanding::Member,
+            ChatMemberKind::Left | ChatMemberKind::Banned(_) => BotStanding::Out,
+        })
+    }
+}

@@ -8,6 +8,9 @@
 //! - `GET /fake/user/<id>/messages`: the messages the bot delivered to the user's chat,
 //!   each `{"text", "buttons": [[text, data or url], ...]}`.
 //! - `GET /fake/chat/<chat>/member/<user>`: `{"member": bool}`.
+//! - `POST /fake/chat/<chat>/bot` (body: `admin`, `no_invite`, `no_ban`, `member` or
+//!   `left`): the bot's own standing there, as `getChatMember` of the bot answers it
+//!   (elsewhere: an administrator with both rights).
 //! - `GET /fake/invites`: every delivered message that carries an invite link, in order,
 //!   each `{"chat_id", "invite_link"}` (`make bench-local` counts them per buyer).
 
@@ -31,6 +34,27 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/fake/user/{user}/messages", get(messages))
         .route("/fake/chat/{chat}/member/{user}", get(member))
         .route("/fake/invites", get(invites))
+        .route("/fake/chat/{chat}/bot", post(bot_standing))
+}
+
+/// Sets the bot's standing in a chat (body: `admin`, `no_invite`, `no_ban`, `member`,
+/// `left`): what `telepay doctor` then finds.
+async fn bot_standing(
+    State(state): State<Arc<AppState>>,
+    Path(chat): Path<i64>,
+    word: String,
+) -> Response {
+    match crate::telegram::BotStanding::parse(word.trim()) {
+        Some(standing) => {
+            handle(state).set_bot_standing(chat, standing);
+            axum::Json(json!({"chat_id": chat, "bot": word.trim()})).into_response()
+        }
+        None => (
+            axum::http::StatusCode::BAD_REQUEST,
+            "admin, no_invite, no_ban, member or left",
+        )
+            .into_response(),
+    }
 }
 
 fn handle(state: Arc<AppState>) -> FakeBotApiHandle {

@@ -246,6 +246,12 @@ impl FakeBotApiHandle {
     }
 
     /// Makes `user_id` an administrator of `chat_id`: `unbanChatMember` is refused.
+    /// The bot's own standing in `chat_id` (elsewhere an administrator with both rights).
+    pub fn set_bot_standing(&self, chat_id: i64, standing: crate::telegram::BotStanding) {
+        let mut shared = self.state.shared.lock().unwrap();
+        shared.telegram.bot_standing.insert(chat_id, standing);
+    }
+
     pub fn add_admin(&self, chat_id: i64, user_id: i64) {
         let mut shared = self.state.shared.lock().unwrap();
         shared.telegram.add_admin(chat_id, user_id);

@@ -41,7 +41,9 @@ use axum::routing::post;
 
 pub use faults::{Call, Fault, FaultKind, FaultPolicy};
 pub use handle::FakeBotApiHandle;
-pub use telegram::{Join, JoinDecision, JoinOutcome, OpenLink, PendingRequest, Removal};
+pub use telegram::{
+    BotStanding, Join, JoinDecision, JoinOutcome, OpenLink, PendingRequest, Removal,
+};
 pub use updates::{Delivery, Webhook};
 
 use state::{AppState, Shared};

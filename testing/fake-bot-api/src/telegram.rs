@@ -28,6 +28,58 @@ pub(crate) struct Telegram {
     pub(crate) decisions: Vec<JoinDecision>,
     /// Calls received before the one being acted on (a join's place among them).
     pub(crate) calls_seen: usize,
+    /// The bot's own standing per chat, where a test or script set one; elsewhere the
+    /// bot is an administrator with every right it needs (`getChatMember` of the bot).
+    pub(crate) bot_standing: HashMap<i64, BotStanding>,
+}
+
+/// The bot's standing in a chat, as `getChatMember` of the bot answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotStanding {
+    /// An administrator, with or without the two rights the chain uses.
+    Admin { invite: bool, restrict: bool },
+    /// A plain member.
+    Member,
+    /// Not in the chat (it left, or was removed).
+    Left,
+}
+
+impl BotStanding {
+    /// The standing a control route names: `admin`, `no_invite`, `no_ban`, `member`,
+    /// `left`.
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "admin" => Self::Admin {
+                invite: true,
+                restrict: true,
+            },
+            "no_invite" => Self::Admin {
+                invite: false,
+                restrict: true,
+            },
+            "no_ban" => Self::Admin {
+                invite: true,
+                restrict: false,
+            },
+            "member" => Self::Member,
+            "left" => Self::Left,
+            _ => return None,
+        })
+    }
+
+    fn member_json(self, bot: Value) -> Value {
+        match self {
+            Self::Admin { invite, restrict } => json!({
+                "status": "administrator", "user": bot, "can_be_edited": false,
+                "is_anonymous": false, "can_manage_chat": true, "can_change_info": false,
+                "can_delete_messages": false, "can_manage_video_chats": false,
+                "can_invite_users": invite, "can_restrict_members": restrict,
+                "can_promote_members": false
+            }),
+            Self::Member => json!({"status": "member", "user": bot}),
+            Self::Left => json!({"status": "left", "user": bot}),
+        }
+    }
 }
 
 /// A join request through a link that creates them, waiting for a decision.
@@ -277,7 +329,20 @@ impl Telegram {
             })
         };
         match method {
-            "getMe" => Some(telegram_bot_user()),
+            // The bot, with the flags `getMe` adds to a User.
+            "getMe" => {
+                let mut me = telegram_bot_user();
+                for flag in [
+                    "can_join_groups",
+                    "can_read_all_group_messages",
+                    "supports_inline_queries",
+                    "can_connect_to_business",
+                    "has_main_web_app",
+                ] {
+                    me[flag] = json!(flag == "can_join_groups");
+                }
+                Some(me)
+            }
             "createChatInviteLink" => {
                 self.links_created += 1;
                 let url = format!("https://t.me/+fake{:06}", self.links_created);
@@ -306,6 +371,16 @@ impl Telegram {
             "getChatMember" => {
                 let user_id = params["user_id"].as_i64()?;
                 let chat = chat_id(params);
+                let bot = telegram_bot_user();
+                if Some(user_id) == bot["id"].as_i64() {
+                    let standing = chat
+                        .and_then(|chat| self.bot_standing.get(&chat).copied())
+                        .unwrap_or(BotStanding::Admin {
+                            invite: true,
+                            restrict: true,
+                        });
+                    return Some(standing.member_json(bot));
+                }
                 let member = chat.is_some_and(|chat| self.is_member(chat, user_id));
                 let banned = chat.is_some_and(|chat| self.is_banned(chat, user_id));
                 let user = json!({"id": user_id, "is_bot": false, "first_name": "Buyer"});

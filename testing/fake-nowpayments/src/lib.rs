@@ -21,6 +21,9 @@
 //!   [`Delivery::Dropped`] is known here though none of its IPNs reached the webhook.
 //!   [`FakeNowPayments::fail_next_status`] answers 500s, [`FakeNowPayments::slow_status`]
 //!   delays each answer.
+//! - `GET /v1/merchant/coins` with the same `x-api-key`: the account's accepted coins
+//!   (`{"selectedCurrencies": [...]}`), 403 without the key, as NOWPayments' "Get
+//!   available checked currencies" does (`telepay doctor` checks the key with it).
 //! - `POST /v1/auth` with the account's email and password (set by
 //!   [`FakeNowPayments::set_account`]) answers a JWT (401 otherwise); `GET /v1/payment/`
 //!   with `x-api-key` and `Authorization: Bearer <that token>` lists the payments
@@ -175,6 +178,7 @@ impl FakeNowPayments {
             .route("/v1/payment/{payment_id}", get(payment_status))
             .route("/v1/payment/", get(list_payments))
             .route("/v1/auth", post(auth))
+            .route("/v1/merchant/coins", get(merchant_coins))
             .with_state(state.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
@@ -520,6 +524,16 @@ async fn payment_status(
         .status_requests
         .push((id, status));
     answer
+}
+
+/// "Get available checked currencies": the coins the account accepts, with the API key
+/// (403 without it), as NOWPayments answers `GET /v1/merchant/coins`.
+async fn merchant_coins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    if key != Some(state.api_key.as_str()) {
+        return error(StatusCode::FORBIDDEN, "Invalid api key");
+    }
+    axum::Json(json!({"selectedCurrencies": ["btc", "ltc", "usdttrc20"]})).into_response()
 }
 
 async fn auth(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
