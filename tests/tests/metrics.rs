@@ -396,3 +396,80 @@ fn the_dashboard_shows_only_metrics_the_code_records() {
         assert!(dashboard.contains(stage), "no widget for {stage}");
     }
 }
+
+/// An on-call person is told when any function fails (a crash, a timeout, a cold start
+/// that stops on its configuration), when the API answers 5xx, and when each alarm clears;
+/// logs are kept as long as the owner says, not forever.
+#[test]
+fn every_function_alarms_on_its_errors_and_keeps_its_logs_for_the_retention_chosen() {
+    let template = include_str!("../../template.yaml");
+    let resources = resources(template);
+    let block_of = |id: &str| {
+        resources
+            .iter()
+            .find(|(name, _)| name == id)
+            .map(|(_, block)| block.as_str())
+            .unwrap_or_else(|| panic!("no resource {id}"))
+    };
+    let functions: Vec<&str> = resources
+        .iter()
+        .filter(|(_, block)| property(block, "Type") == Some("AWS::Serverless::Function"))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(functions.len(), 8);
+    for function in &functions {
+        let errors = resources.iter().find(|(_, block)| {
+            property(block, "Namespace") == Some("AWS/Lambda")
+                && property(block, "MetricName") == Some("Errors")
+                && dimensions(block)
+                    == vec![("FunctionName".to_owned(), format!("!Ref {function}"))]
+        });
+        assert!(errors.is_some(), "{function} has no Errors alarm");
+        let group = property(block_of(function), "LogGroup")
+            .and_then(|value| value.strip_prefix("!Ref "))
+            .unwrap_or_else(|| panic!("{function} logs to no group of its own"));
+        assert_eq!(
+            property(block_of(group), "Type"),
+            Some("AWS::Logs::LogGroup")
+        );
+        assert_eq!(
+            property(block_of(group), "RetentionInDays"),
+            Some("!Ref LogRetentionDays"),
+            "{group}"
+        );
+    }
+    let api = block_of("WebhookApi5xxAlarm");
+    assert_eq!(property(api, "MetricName"), Some("5xx"));
+    assert_eq!(
+        dimensions(api),
+        vec![("ApiId".to_owned(), "!Ref WebhookApi".to_owned())]
+    );
+    for (id, block) in resources
+        .iter()
+        .filter(|(_, block)| property(block, "Type") == Some("AWS::CloudWatch::Alarm"))
+    {
+        assert_eq!(
+            property(block, "AlarmActions"),
+            Some("[!Ref AlarmTopic]"),
+            "{id}"
+        );
+        assert_eq!(
+            property(block, "OKActions"),
+            Some("[!Ref AlarmTopic]"),
+            "{id}: told when it clears"
+        );
+    }
+    // Without a payout consumer every instruction ages by design: no alarm then.
+    assert_eq!(
+        property(block_of("PayoutBacklogAlarm"), "Condition"),
+        Some("HasPayoutConsumer")
+    );
+    // The sandbox reaches the functions that call NOWPayments.
+    for function in ["BotWebhookFunction", "ReconcilerFunction"] {
+        assert_eq!(
+            property(block_of(function), "TELEPAY_NOWPAYMENTS_API_URL"),
+            Some("!Ref NowPaymentsApiUrl"),
+            "{function}"
+        );
+    }
+}
