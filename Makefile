@@ -79,9 +79,9 @@ bench-local: ## make run's chain (release) under N signed IPNs over HTTP: reques
 build: ## Release arm64 bootstraps of the eight functions, zipped in target/lambda, with BACKENDS (default dynamodb; postgres; "dynamodb postgres"), checked and sized
 	BACKENDS="$(BACKENDS)" scripts/build.sh
 
-deploy: ## sam build + sam deploy --guided (BACKENDS=postgres with StoreBackend=postgres): asks for the IPN secret, bot token, directory
+deploy: ## sam build + sam deploy: guided the first time (asks for the secrets, directory), plain after (secrets kept); GUIDED=1 asks again
 	source scripts/tools.sh && ensure_tool sam 'aws-sam-cli>=1.140,<2' \
-	  && BACKENDS="$(BACKENDS)" sam build --build-in-source && sam deploy --guided
+	  && BACKENDS="$(BACKENDS)" GUIDED="$(GUIDED)" scripts/deploy.sh
 
 # sam build's makefile method: one target per function (its logical id in template.yaml),
 # the release arm64 bootstrap with the store backends in BACKENDS, into ARTIFACTS_DIR.
