@@ -11,6 +11,10 @@ use telepay_shared::queues::QUEUE_NAMES;
     about = "Operate a TelePay Lambda deployment"
 )]
 pub(crate) struct Cli {
+    /// JSON lines (one object per line) even on a terminal, for scripts. Without a
+    /// terminal (a pipe, a file) the output is JSON lines anyway.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -51,11 +55,7 @@ pub(crate) enum Command {
     /// webhook, its rights in every private channel, the NOWPayments key, our IPN
     /// endpoint (a signed probe that can never grant), the dead-letter queues. One line
     /// per check with what to fix; exits 1 when anything needs fixing.
-    Doctor {
-        /// JSON lines instead of the checklist.
-        #[arg(long)]
-        json: bool,
-    },
+    Doctor,
     /// Bring the store's schema up to date: run the SQL migrations (Postgres, SQLite), or
     /// create the missing DynamoDB tables. Safe to run again; never run by a cold start.
     Migrate,

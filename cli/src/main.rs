@@ -1,7 +1,8 @@
 //! `telepay`: the operator's command line. Configuration comes from the same environment
 //! variables as the functions (`TELEPAY_STORE_BACKEND`, `DATABASE_URL`, table names,
 //! queue URLs, `TELEPAY_IPN_SECRET`, `TELEGRAM_BOT_TOKEN`, the channel directory).
-//! Output is JSON (one object per line for lists); errors go to stderr with exit code 1,
+//! Output is a table on a terminal, JSON lines otherwise or with `--json` (`output.rs`);
+//! errors go to stderr with exit code 1,
 //! bad arguments exit 2.
 
 use std::process::ExitCode;
@@ -35,13 +36,18 @@ use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 mod args;
 mod doctor;
+mod output;
 
 use args::*;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command).await {
+    output::choose(cli.json);
+    let json = cli.json;
+    let ran = run(cli.command, json).await;
+    output::finish();
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("telepay: {error:#}");
@@ -87,10 +93,10 @@ fn payment_id(id: i64) -> anyhow::Result<PaymentId> {
 }
 
 fn print(value: serde_json::Value) {
-    println!("{value}");
+    output::print(value);
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command, json: bool) -> anyhow::Result<()> {
     match command {
         Command::Ipn {
             command: IpnCommand::Sign { file },
@@ -107,7 +113,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bot { command } => bot(command).await,
-        Command::Doctor { json } => doctor::run(json).await,
+        Command::Doctor => doctor::run(json).await,
         Command::Payments { command } => payments(command).await,
         Command::Reviews { command } => reviews(command).await,
         Command::Subscriptions { command } => subscriptions(command).await,

@@ -746,3 +746,45 @@ async fn reviews_show_prints_a_short_payments_purchase_and_approve_closes_it() {
     shop.ok(&["reviews", "approve", "4492847470"]);
     assert!(!shop.store.purchase_of(id).await.unwrap().unwrap().is_open());
 }
+
+#[tokio::test]
+async fn a_person_at_a_terminal_reads_a_table_and_a_script_gets_json_lines() {
+    let shop = Shop::new().await;
+    shop.hold(4492847470, SAMPLE_IPN.to_owned()).await;
+    shop.hold(4492847471, SAMPLE_IPN.replace("4492847470", "4492847471"))
+        .await;
+    // What a terminal shows (TELEPAY_OUTPUT=table stands in for one here).
+    let output = shop.telepay(&["reviews", "list"], &[("TELEPAY_OUTPUT", "table")]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("payment_id  ") && lines[0].contains("reason"),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("----------  "), "{text}");
+    assert_eq!(lines.len(), 4, "a header, a rule, two rows: {text}");
+    assert!(
+        lines[2].starts_with("4492847471  ") && lines[2].contains("price_mismatch"),
+        "{text}"
+    );
+    assert!(
+        lines[2].chars().count() < 400,
+        "long fields are cut: {text}"
+    );
+    // A script: JSON lines, through a pipe or with --json.
+    for (args, env) in [
+        (vec!["reviews", "list"], vec![]),
+        (
+            vec!["--json", "reviews", "list"],
+            vec![("TELEPAY_OUTPUT", "")],
+        ),
+    ] {
+        let output = shop.telepay(&args, &env);
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        for line in text.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            assert_eq!(row["reason"], "price_mismatch");
+        }
+    }
+}
