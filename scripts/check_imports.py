@@ -20,7 +20,7 @@ FLOORS = [
     ["clock", "metrics", "signature", "ipn", "order", "subscription", "directory",
      "payment", "review", "fixtures"],
     # ports
-    ["store", "queue", "telegram"],
+    ["store", "queue", "telegram", "rotation"],
     # workflows
     ["owner", "access", "invite", "held", "processor", "webhook", "reconcile", "recovery",
      "operator", "bot", "topup", "doctor"],

@@ -131,6 +131,45 @@ fn names_secret(id: &str, arn: Option<&str>, name: Option<&str>) -> bool {
             .is_some_and(|suffix| suffix.len() == 7 && suffix.starts_with('-'))
 }
 
+/// One secret read again from Secrets Manager (`GetSecretValue`), by the id a
+/// `*_SECRET_ARN` variable gives: what a warm function uses when a rotated secret refuses
+/// its work ([`telepay_core::rotation`]). Errors name the secret's variable, never a value.
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    id: String,
+}
+
+impl SecretsManagerSource {
+    pub fn new(sdk: &SdkConfig, id: impl Into<String>) -> Self {
+        Self {
+            client: aws_sdk_secretsmanager::Client::new(sdk),
+            id: id.into(),
+        }
+    }
+}
+
+impl telepay_core::rotation::SecretSource for SecretsManagerSource {
+    fn fetch(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let answer = self
+                .client
+                .get_secret_value()
+                .secret_id(&self.id)
+                .send()
+                .await
+                .map_err(|e| DisplayErrorContext(e).to_string())?;
+            answer
+                .secret_string()
+                .filter(|value| !value.trim().is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| "the secret has no string value".to_owned())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::names_secret;

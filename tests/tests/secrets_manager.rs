@@ -187,3 +187,85 @@ async fn a_local_run_without_arns_reads_the_plain_variables() {
     let env = read_secrets(env, &sdk).await.unwrap();
     assert!(WebhookConfig::from_env(&env).is_ok());
 }
+
+/// The owner rotates the IPN secret (in NOWPayments' dashboard and in Secrets Manager):
+/// a warm np-webhook reads it again on the first IPN its held secret refuses, and from
+/// then on takes IPNs signed with the new secret and refuses the old one's; a read per
+/// pause at most, so a forged flood costs one call.
+#[tokio::test]
+async fn a_rotated_ipn_secret_reaches_a_warm_webhook_without_a_restart() {
+    use telepay_core::fixtures::{SAMPLE_DIRECTORY, sample_ipn_with};
+    use telepay_core::queue::memory::MemoryQueue;
+    use telepay_core::signature::IpnSecret;
+    use telepay_core::store::memory::MemoryStore;
+    use telepay_core::webhook::{PaymentWebhook, WebhookOutcome, WebhookRequest};
+    use telepay_shared::secrets::SecretsManagerSource;
+
+    let (sdk, requests) = WireRequests::around(&moto().await);
+    let arn = secret(&sdk, "ipn-secret-before").await;
+    let webhook = PaymentWebhook::new(
+        IpnSecret::new("ipn-secret-before").unwrap(),
+        telepay_core::directory::ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+        MemoryStore::new(),
+        MemoryQueue::new(),
+    )
+    .with_secret_source(
+        std::sync::Arc::new(SecretsManagerSource::new(&sdk, &arn)),
+        std::time::Duration::from_secs(3600),
+    );
+    let send = |payment: i64, secret: &str| {
+        let body = sample_ipn_with("payment_id", serde_json::json!(payment));
+        let signature = IpnSecret::new(secret).unwrap().sign(body.as_bytes());
+        (body, signature)
+    };
+    async fn answer(
+        webhook: &PaymentWebhook<MemoryStore, MemoryQueue>,
+        body: &str,
+        signature: &str,
+    ) -> WebhookOutcome {
+        webhook
+            .receive(WebhookRequest {
+                method: "POST",
+                signature: Some(signature),
+                body: body.as_bytes(),
+            })
+            .await
+    }
+    let (body, signature) = send(7001, "ipn-secret-before");
+    assert_eq!(
+        answer(&webhook, &body, &signature).await,
+        WebhookOutcome::Queued
+    );
+
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("ipn-secret-after")
+        .send()
+        .await
+        .unwrap();
+    let (body, signature) = send(7002, "ipn-secret-after");
+    assert_eq!(
+        answer(&webhook, &body, &signature).await,
+        WebhookOutcome::Queued,
+        "the new secret's IPN is taken: read again, no restart"
+    );
+    let (body, signature) = send(7003, "ipn-secret-before");
+    assert_eq!(
+        answer(&webhook, &body, &signature).await,
+        WebhookOutcome::BadSignature
+    );
+    let reads_before = requests.operations().len();
+    for n in 0..20 {
+        let (body, signature) = send(8000 + n, "a-forger-s-guess");
+        assert_eq!(
+            answer(&webhook, &body, &signature).await,
+            WebhookOutcome::BadSignature
+        );
+    }
+    assert_eq!(
+        requests.operations().len(),
+        reads_before,
+        "within the pause a forged flood reads nothing"
+    );
+}

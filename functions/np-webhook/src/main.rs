@@ -4,10 +4,12 @@
 
 use lambda_http::{Error, service_fn};
 use np_webhook::handle;
+use telepay_core::rotation::REREAD_PAUSE;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::aws::webhook_timeouts;
 use telepay_shared::cold_start::{self, ColdStart};
-use telepay_shared::config::WebhookConfig;
+use telepay_shared::config::{self, Environment, WebhookConfig};
+use telepay_shared::secrets::SecretsManagerSource;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
 use telepay_shared::telemetry;
@@ -24,6 +26,14 @@ async fn main() -> Result<(), Error> {
     let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue)
         .with_lifecycle(config.lifecycle)
         .with_notice_queue(notices);
+    // A rotated IPN secret reaches this warm function: read again on a refused signature.
+    let webhook = match env.optional(config::IPN_SECRET_ARN) {
+        Some(arn) => webhook.with_secret_source(
+            std::sync::Arc::new(SecretsManagerSource::new(&sdk, arn)),
+            REREAD_PAUSE,
+        ),
+        None => webhook,
+    };
     tracing::info!("np-webhook cold start");
     telemetry::run_http(metrics, service_fn(|request| handle(&webhook, request))).await
 }

@@ -21,6 +21,7 @@ pub mod queue;
 pub mod reconcile;
 pub mod recovery;
 pub mod review;
+pub mod rotation;
 pub mod signature;
 pub mod store;
 pub mod subscription;

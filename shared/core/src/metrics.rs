@@ -122,6 +122,8 @@ pub mod signal {
     pub const PURCHASE_TOPPED_UP: &str = "PurchaseToppedUp";
     /// A short payment's purchase still not completed after the wait: its owner is told.
     pub const PURCHASE_NEVER_COMPLETED: &str = "PurchaseNeverCompleted";
+    /// The IPN secret changed in its store and a warm np-webhook took the new one.
+    pub const IPN_SECRET_RENEWED: &str = "IpnSecretRenewed";
 
     /// The signals that are readings (gauges) rather than counts.
     pub const READINGS: &[&str] = &[
@@ -169,6 +171,7 @@ pub mod signal {
         RECOVERY_GAVE_UP,
         PURCHASE_TOPPED_UP,
         PURCHASE_NEVER_COMPLETED,
+        IPN_SECRET_RENEWED,
     ];
 }
 

@@ -30,6 +30,11 @@ impl IpnSecret {
         Ok(Self(secret))
     }
 
+    /// Whether `other` is the same secret (a rotation's check; never printed).
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+
     fn mac(&self) -> HmacSha512 {
         // HMAC accepts keys of any length; this cannot fail.
         HmacSha512::new_from_slice(self.0.as_bytes()).expect("HMAC takes any key length")

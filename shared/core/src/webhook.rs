@@ -23,7 +23,8 @@ use crate::payment::{
     HoldReason, PaymentReview, ProcessedPayment, Purchase, RecordState, payload_hash,
 };
 use crate::queue::{MessageQueue, ProcessorMessage};
-use crate::signature::{IpnSecret, verify};
+use crate::rotation::{RotatingSecret, SecretSource};
+use crate::signature::{IpnSecret, SignatureError, verify};
 use crate::store::{
     Held, IngressStore, NewWatch, PaymentWatchStore, PurchasePartsStore, Recorded,
     SubscriptionStore, Watched,
@@ -133,7 +134,8 @@ pub struct PaymentIngress<S, Q> {
 /// Everything the webhook needs, built once at cold start: the secret that makes a body
 /// an IPN, and the ingress that decides it. Reads through to the ingress's fields.
 pub struct PaymentWebhook<S, Q> {
-    pub secret: IpnSecret,
+    /// Read again from its store when a signed IPN fails its check ([`crate::rotation`]).
+    pub secret: RotatingSecret,
     pub ingress: PaymentIngress<S, Q>,
 }
 
@@ -184,7 +186,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
 {
     pub fn new(secret: IpnSecret, directory: ChannelDirectory, store: S, queue: Q) -> Self {
         Self {
-            secret,
+            secret: RotatingSecret::fixed(secret),
             ingress: PaymentIngress::new(directory, store, queue),
         }
     }
@@ -203,6 +205,34 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.ingress = self.ingress.with_clock(clock);
         self
+    }
+
+    /// The IPN secret is read again from `source` when a signed IPN fails its check, at
+    /// most once per `pause` (a rotated secret reaches a warm function).
+    pub fn with_secret_source(
+        mut self,
+        source: std::sync::Arc<dyn SecretSource>,
+        pause: std::time::Duration,
+    ) -> Self {
+        self.secret = self.secret.with_source(source, pause);
+        self
+    }
+
+    /// A signature that did not match may be the new secret's: read it again (at most
+    /// once a pause) and check once more. A missing or malformed one never is.
+    async fn renewed_check(
+        &self,
+        checked: Result<crate::signature::VerifiedOver, SignatureError>,
+        request: &WebhookRequest<'_>,
+    ) -> Result<(), SignatureError> {
+        match checked {
+            Ok(_) => Ok(()),
+            Err(SignatureError::Mismatch) => match self.secret.renewed_after_refusal().await {
+                Some(renewed) => verify(&renewed, request.body, request.signature).map(drop),
+                None => Err(SignatureError::Mismatch),
+            },
+            Err(other) => Err(other),
+        }
     }
 
     pub fn with_first_check_after(mut self, after: TimeDelta) -> Self {
@@ -224,7 +254,8 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
             warn!(bytes = request.body.len(), "IPN body too large");
             return WebhookOutcome::TooLarge;
         }
-        if let Err(reason) = verify(&self.secret, request.body, request.signature) {
+        let checked = verify(&self.secret.current(), request.body, request.signature);
+        if let Err(reason) = self.renewed_check(checked, &request).await {
             // Never log the body: it is unauthenticated input.
             let looks_like_ipn = Ipn::parse(request.body).is_ok();
             warn!(%reason, looks_like_ipn, "IPN signature rejected");
