@@ -170,6 +170,23 @@ impl telepay_core::rotation::SecretSource for SecretsManagerSource {
     }
 }
 
+/// The bot, reading its token again from Secrets Manager when the Bot API refuses it, if
+/// the token came from there (`TELEGRAM_BOT_TOKEN_SECRET_ARN`): a token rotated in
+/// BotFather and in its secret reaches warm functions.
+pub fn renewing_bot(
+    telegram: crate::telegram::TelegramBotApi,
+    env: &impl Environment,
+    sdk: &SdkConfig,
+) -> crate::telegram::TelegramBotApi {
+    match env.optional(BOT_TOKEN_SECRET_ARN) {
+        Some(arn) => telegram.with_token_source(
+            std::sync::Arc::new(SecretsManagerSource::new(sdk, arn)),
+            telepay_core::rotation::REREAD_PAUSE,
+        ),
+        None => telegram,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::names_secret;

@@ -269,3 +269,63 @@ async fn a_rotated_ipn_secret_reaches_a_warm_webhook_without_a_restart() {
         "within the pause a forged flood reads nothing"
     );
 }
+
+/// The owner revokes the bot's token in BotFather and puts the new one in its secret: a
+/// warm function's first call with the old token is refused and retried, not failed; the
+/// next reads the token again and goes through. A token that is simply wrong is still
+/// named a configuration error once it was read again.
+#[tokio::test]
+async fn a_rotated_bot_token_reaches_a_warm_function_and_a_wrong_one_stays_an_error() {
+    use fake_bot_api::FakeBotApi;
+    use telepay_core::telegram::{TelegramError, TelegramInviter};
+    use telepay_shared::secrets::SecretsManagerSource;
+    use telepay_shared::telegram::{BotToken, TelegramBotApi};
+
+    let sdk = moto().await;
+    let telegram = FakeBotApi::start("777:the-new-token").await;
+    let arn = secret(&sdk, "777:the-old-token").await;
+    let bot = TelegramBotApi::new(
+        BotToken::new("777:the-old-token").unwrap(),
+        Some(&telegram.url()),
+    )
+    .unwrap()
+    .with_token_source(
+        std::sync::Arc::new(SecretsManagerSource::new(&sdk, &arn)),
+        std::time::Duration::from_secs(3600),
+    );
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("777:the-new-token")
+        .send()
+        .await
+        .unwrap();
+    let first = bot.send_message(6271402111, "hello").await;
+    assert!(
+        matches!(first, Err(TelegramError::Transient(_))),
+        "refused, and worth a retry: {first:?}"
+    );
+    bot.send_message(6271402111, "hello").await.unwrap();
+    assert_eq!(telegram.delivered("sendMessage").len(), 1);
+
+    // A token that is wrong in its store too: read again once, then a configuration error.
+    let wrong = secret(&sdk, "777:a-wrong-token").await;
+    let bot = TelegramBotApi::new(
+        BotToken::new("777:a-wrong-token").unwrap(),
+        Some(&telegram.url()),
+    )
+    .unwrap()
+    .with_token_source(
+        std::sync::Arc::new(SecretsManagerSource::new(&sdk, &wrong)),
+        std::time::Duration::from_secs(3600),
+    );
+    assert!(matches!(
+        bot.send_message(6271402111, "hello").await,
+        Err(TelegramError::Transient(_))
+    ));
+    let second = bot.send_message(6271402111, "hello").await;
+    assert!(
+        matches!(second, Err(TelegramError::Misconfigured(_))),
+        "{second:?}"
+    );
+}

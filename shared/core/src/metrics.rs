@@ -124,6 +124,8 @@ pub mod signal {
     pub const PURCHASE_NEVER_COMPLETED: &str = "PurchaseNeverCompleted";
     /// The IPN secret changed in its store and a warm np-webhook took the new one.
     pub const IPN_SECRET_RENEWED: &str = "IpnSecretRenewed";
+    /// The bot token changed in its store and a warm function took the new one.
+    pub const BOT_TOKEN_RENEWED: &str = "BotTokenRenewed";
 
     /// The signals that are readings (gauges) rather than counts.
     pub const READINGS: &[&str] = &[
@@ -172,6 +174,7 @@ pub mod signal {
         PURCHASE_TOPPED_UP,
         PURCHASE_NEVER_COMPLETED,
         IPN_SECRET_RENEWED,
+        BOT_TOKEN_RENEWED,
     ];
 }
 

@@ -57,7 +57,15 @@ pub(super) async fn observed<T>(
 
 impl TelegramBotApi {
     pub(super) fn classify(&self, method: Method, error: RequestError) -> TelegramError {
-        let redact = |text: String| text.replace(&self.token.0, "<token>");
+        let token = self.token();
+        let redact = |text: String| text.replace(&token.0, "<token>");
+        // A refused token may have been rotated: read it again before the next call, and
+        // let this work be retried rather than failed for good.
+        if matches!(&error, RequestError::Api(ApiError::InvalidToken)) && self.request_renewal() {
+            return TelegramError::Transient(
+                "the Bot API refused the bot token: reading it again from its store".into(),
+            );
+        }
         match error {
             RequestError::RetryAfter(seconds) => {
                 TelegramError::RetryAfter(Duration::from_secs(seconds.seconds().into()))

@@ -21,6 +21,7 @@ use super::call::{Method, already_handled, is_bad_request, observed};
 
 impl TelegramInviter for TelegramBotApi {
     async fn is_member(&self, chat_id: i64, user_id: i64) -> Result<bool, TelegramError> {
+        self.ready().await;
         Ok(self
             .chat_member(chat_id, user_id)
             .await?
@@ -34,8 +35,9 @@ impl TelegramInviter for TelegramBotApi {
         expires_at: DateTime<Utc>,
         admission: Admission,
     ) -> Result<InviteLink, TelegramError> {
+        self.ready().await;
         let request = self
-            .bot
+            .bot()
             .create_chat_invite_link(ChatId(chat_id))
             .name(name)
             .expire_date(expires_at);
@@ -53,7 +55,8 @@ impl TelegramInviter for TelegramBotApi {
     }
 
     async fn revoke_invite_link(&self, chat_id: i64, link: &str) -> Result<(), TelegramError> {
-        let call = self.bot.revoke_chat_invite_link(ChatId(chat_id), link);
+        self.ready().await;
+        let call = self.bot().revoke_chat_invite_link(ChatId(chat_id), link);
         observed(Method::RevokeChatInviteLink, call)
             .await
             .map_err(|e| self.classify(Method::RevokeChatInviteLink, e))?;
@@ -61,9 +64,10 @@ impl TelegramInviter for TelegramBotApi {
     }
 
     async fn send_message(&self, user_id: i64, text: &str) -> Result<(), TelegramError> {
+        self.ready().await;
         observed(
             Method::SendMessage,
-            self.bot.send_message(ChatId(user_id), text),
+            self.bot().send_message(ChatId(user_id), text),
         )
         .await
         .map_err(|e| self.classify(Method::SendMessage, e))?;
@@ -73,6 +77,7 @@ impl TelegramInviter for TelegramBotApi {
 
 impl MemberRemover for TelegramBotApi {
     async fn remove_member(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        self.ready().await;
         // Asked first: unbanChatMember lifts a ban, so a user the owner banned by hand
         // (`kicked`) is out already and must stay out.
         let member = self.chat_member(chat_id, user_id).await?;
@@ -81,7 +86,7 @@ impl MemberRemover for TelegramBotApi {
         }
         let user = UserId(u64::try_from(user_id).unwrap_or_default());
         // Without only_if_banned: a current member is removed and may rejoin later.
-        let call = self.bot.unban_chat_member(ChatId(chat_id), user);
+        let call = self.bot().unban_chat_member(ChatId(chat_id), user);
         match observed(Method::UnbanChatMember, call).await {
             Ok(_) => Ok(()),
             // "user not found" and the like: not in the chat, so nothing to remove.
@@ -123,7 +128,8 @@ impl BotConversation for TelegramBotApi {
         text: &str,
         buttons: &[Vec<Button>],
     ) -> Result<(), TelegramError> {
-        let request = self.bot.send_message(ChatId(chat_id), text);
+        self.ready().await;
+        let request = self.bot().send_message(ChatId(chat_id), text);
         let request = match keyboard(buttons) {
             Some(markup) => request.reply_markup(markup),
             None => request,
@@ -139,8 +145,9 @@ impl BotConversation for TelegramBotApi {
         query_id: &str,
         notice: Option<&str>,
     ) -> Result<(), TelegramError> {
+        self.ready().await;
         let request = self
-            .bot
+            .bot()
             .answer_callback_query(CallbackQueryId(query_id.to_owned()));
         let request = match notice {
             Some(text) => request.text(text),
@@ -155,11 +162,13 @@ impl BotConversation for TelegramBotApi {
     }
 
     async fn approve_join_request(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        self.ready().await;
         self.decide_join_request(chat_id, user_id, Method::ApproveChatJoinRequest)
             .await
     }
 
     async fn decline_join_request(&self, chat_id: i64, user_id: i64) -> Result<(), TelegramError> {
+        self.ready().await;
         self.decide_join_request(chat_id, user_id, Method::DeclineChatJoinRequest)
             .await
     }
@@ -174,15 +183,16 @@ impl TelegramBotApi {
         user_id: i64,
         method: Method,
     ) -> Result<(), TelegramError> {
+        self.ready().await;
         let (chat, user) = (
             ChatId(chat_id),
             UserId(u64::try_from(user_id).unwrap_or_default()),
         );
         let decided = if method == Method::ApproveChatJoinRequest {
-            let call = self.bot.approve_chat_join_request(chat, user);
+            let call = self.bot().approve_chat_join_request(chat, user);
             observed(method, call).await.map(drop)
         } else {
-            let call = self.bot.decline_chat_join_request(chat, user);
+            let call = self.bot().decline_chat_join_request(chat, user);
             observed(method, call).await.map(drop)
         };
         match decided {
@@ -201,8 +211,9 @@ impl TelegramBotApi {
         chat_id: i64,
         user_id: i64,
     ) -> Result<Option<ChatMember>, TelegramError> {
+        self.ready().await;
         let user = UserId(u64::try_from(user_id).unwrap_or_default());
-        let call = self.bot.get_chat_member(ChatId(chat_id), user);
+        let call = self.bot().get_chat_member(ChatId(chat_id), user);
         match observed(Method::GetChatMember, call).await {
             Ok(member) => Ok(Some(member)),
             Err(RequestError::Api(api)) if is_bad_request(&api) => Ok(None),

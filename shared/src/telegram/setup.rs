@@ -21,9 +21,10 @@ impl TelegramBotApi {
     /// `setWebhook` to `url` with the secret token and the bot's updates (`telepay bot
     /// set-webhook`).
     pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), TelegramError> {
+        self.ready().await;
         let url = reqwest::Url::parse(url)
             .map_err(|_| TelegramError::Misconfigured("the webhook URL is not a URL".into()))?;
-        self.bot
+        self.bot()
             .set_webhook(url)
             .secret_token(secret)
             .allowed_updates(ALLOWED_UPDATES)
@@ -34,7 +35,8 @@ impl TelegramBotApi {
 
     /// `getWebhookInfo` (`telepay bot info`).
     pub async fn webhook_info(&self) -> Result<WebhookInfo, TelegramError> {
-        self.bot
+        self.ready().await;
+        self.bot()
             .get_webhook_info()
             .await
             .map_err(|e| self.classify(Method::SetWebhook, e))
@@ -46,8 +48,9 @@ impl TelegramBotApi {
 /// bot).
 impl telepay_core::doctor::BotCheck for TelegramBotApi {
     async fn me(&self) -> Result<telepay_core::doctor::BotIdentity, TelegramError> {
+        self.ready().await;
         let me = self
-            .bot
+            .bot()
             .get_me()
             .await
             .map_err(|e| self.classify(Method::SetWebhook, e))?;
@@ -58,6 +61,7 @@ impl telepay_core::doctor::BotCheck for TelegramBotApi {
     }
 
     async fn webhook(&self) -> Result<telepay_core::doctor::WebhookFacts, TelegramError> {
+        self.ready().await;
         let info = self.webhook_info().await?;
         let allowed_updates = info.allowed_updates.map(|kinds| {
             kinds
@@ -78,6 +82,7 @@ impl telepay_core::doctor::BotCheck for TelegramBotApi {
         chat_id: i64,
         bot_id: i64,
     ) -> Result<telepay_core::doctor::BotStanding, TelegramError> {
+        self.ready().await;
         use telepay_core::doctor::BotStanding;
         use teloxide_core::types::ChatMemberKind;
         let member = match self.chat_member(chat_id, bot_id).await {
