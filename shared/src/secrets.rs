@@ -177,13 +177,14 @@ pub fn renewing_bot(
     telegram: crate::telegram::TelegramBotApi,
     env: &impl Environment,
     sdk: &SdkConfig,
-) -> crate::telegram::TelegramBotApi {
+) -> Result<crate::telegram::TelegramBotApi, ConfigError> {
     match env.optional(BOT_TOKEN_SECRET_ARN) {
-        Some(arn) => telegram.with_token_source(
+        Some(arn) => Ok(telegram.with_token_source(
             std::sync::Arc::new(SecretsManagerSource::new(sdk, arn)),
             telepay_core::rotation::REREAD_PAUSE,
-        ),
-        None => telegram,
+            crate::config::secret_max_age(env)?,
+        )),
+        None => Ok(telegram),
     }
 }
 

@@ -292,6 +292,7 @@ async fn a_rotated_bot_token_reaches_a_warm_function_and_a_wrong_one_stays_an_er
     .with_token_source(
         std::sync::Arc::new(SecretsManagerSource::new(&sdk, &arn)),
         std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(3600),
     );
     aws_sdk_secretsmanager::Client::new(&sdk)
         .put_secret_value()
@@ -318,6 +319,7 @@ async fn a_rotated_bot_token_reaches_a_warm_function_and_a_wrong_one_stays_an_er
     .with_token_source(
         std::sync::Arc::new(SecretsManagerSource::new(&sdk, &wrong)),
         std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(3600),
     );
     assert!(matches!(
         bot.send_message(6271402111, "hello").await,
@@ -327,5 +329,35 @@ async fn a_rotated_bot_token_reaches_a_warm_function_and_a_wrong_one_stays_an_er
     assert!(
         matches!(second, Err(TelegramError::Misconfigured(_))),
         "{second:?}"
+    );
+}
+
+/// A token held past its maximum age is read again before the next call: a rotation
+/// reaches a warm function before any call is refused.
+#[tokio::test]
+async fn a_bot_token_held_past_its_age_is_read_again_before_a_call_is_refused() {
+    use fake_bot_api::FakeBotApi;
+    use telepay_core::telegram::TelegramInviter;
+    use telepay_shared::secrets::SecretsManagerSource;
+    use telepay_shared::telegram::{BotToken, TelegramBotApi};
+
+    let sdk = moto().await;
+    let telegram = FakeBotApi::start("778:the-new-token").await;
+    let arn = secret(&sdk, "778:the-new-token").await;
+    let bot = TelegramBotApi::new(
+        BotToken::new("778:the-old-token").unwrap(),
+        Some(&telegram.url()),
+    )
+    .unwrap()
+    .with_token_source(
+        std::sync::Arc::new(SecretsManagerSource::new(&sdk, &arn)),
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::ZERO,
+    );
+    bot.send_message(6271402111, "hello").await.unwrap();
+    assert_eq!(telegram.delivered("sendMessage").len(), 1);
+    assert!(
+        telegram.calls().iter().all(|call| call.delivered),
+        "no call was refused"
     );
 }

@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     let store = AnyStore::connect(&config.store, &sdk).await?;
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     // A token rotated in BotFather and in its secret reaches this warm function.
-    let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk);
+    let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk)?;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.admission_queue_url);
     let stage = AdmissionStage::new(
         store,

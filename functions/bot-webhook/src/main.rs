@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     // A token rotated in BotFather and in its secret reaches this warm function.
-    let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk);
+    let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk)?;
     let invoices =
         NowPaymentsInvoices::new(config.nowpayments_key, config.nowpayments_url.as_deref())?;
     let bot = BotFrontDoor::new(

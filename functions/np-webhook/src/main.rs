@@ -28,10 +28,12 @@ async fn main() -> Result<(), Error> {
         .with_notice_queue(notices);
     // A rotated IPN secret reaches this warm function: read again on a refused signature.
     let webhook = match env.optional(config::IPN_SECRET_ARN) {
-        Some(arn) => webhook.with_secret_source(
-            std::sync::Arc::new(SecretsManagerSource::new(&sdk, arn)),
-            REREAD_PAUSE,
-        ),
+        Some(arn) => webhook
+            .with_secret_source(
+                std::sync::Arc::new(SecretsManagerSource::new(&sdk, arn)),
+                REREAD_PAUSE,
+            )
+            .with_secret_max_age(config::secret_max_age(&env)?),
         None => webhook,
     };
     tracing::info!("np-webhook cold start");

@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     let lifecycle_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.lifecycle_queue_url);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     // A token rotated in BotFather and in its secret reaches this warm function.
-    let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk);
+    let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk)?;
     let worker = LifecycleWorker::new(
         store,
         telegram,

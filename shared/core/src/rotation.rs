@@ -19,6 +19,10 @@ use crate::signature::IpnSecret;
 
 /// How long after one read of the secret the next may happen.
 pub const REREAD_PAUSE: Duration = Duration::from_secs(60);
+/// A secret held this long is read again at its next use, refused or not
+/// (`TELEPAY_SECRET_MAX_AGE_MINUTES`), so a rotation reaches warm functions before any
+/// work is refused.
+pub const MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Where a secret is read again (Secrets Manager in Lambda).
 pub trait SecretSource: Send + Sync {
@@ -32,6 +36,9 @@ pub struct RotatingSecret {
     source: Option<Arc<dyn SecretSource>>,
     last_read: Mutex<Option<Instant>>,
     pause: Duration,
+    /// Read again at its next use once held this long (`None`: only when refused).
+    max_age: Option<Duration>,
+    read_at: Mutex<Instant>,
 }
 
 impl RotatingSecret {
@@ -42,6 +49,24 @@ impl RotatingSecret {
             source: None,
             last_read: Mutex::new(None),
             pause: REREAD_PAUSE,
+            max_age: None,
+            read_at: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Read again at its next use once held `age`, refused or not.
+    pub fn with_max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Before a use: read the secret again if it has been held past its maximum age.
+    pub async fn refresh_if_old(&self) {
+        let Some(age) = self.max_age else {
+            return;
+        };
+        if self.read_at.lock().unwrap().elapsed() >= age {
+            let _ = self.read_again().await;
         }
     }
 
@@ -59,6 +84,12 @@ impl RotatingSecret {
     /// After a signature that did not match: the secret read again, if its source says it
     /// changed (and the pause since the last read has passed); `None` otherwise.
     pub async fn renewed_after_refusal(&self) -> Option<IpnSecret> {
+        self.read_again().await
+    }
+
+    /// Reads the secret from its source if the pause since the last read has passed; the
+    /// new secret when it changed.
+    async fn read_again(&self) -> Option<IpnSecret> {
         let source = self.source.as_ref()?;
         {
             let mut last = self.last_read.lock().unwrap();
@@ -68,6 +99,7 @@ impl RotatingSecret {
             }
             *last = Some(now);
         }
+        *self.read_at.lock().unwrap() = Instant::now();
         let fresh = match source.fetch().await {
             Ok(value) => IpnSecret::new(value).ok()?,
             Err(why) => {
@@ -130,6 +162,31 @@ mod tests {
         for _ in 0..50 {
             assert!(secret.renewed_after_refusal().await.is_none());
         }
+        assert_eq!(source.reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_secret_held_past_its_age_is_read_again_before_anything_is_refused() {
+        let source = store(Ok("new-secret"));
+        let secret = RotatingSecret::fixed(IpnSecret::new("old-secret").unwrap())
+            .with_source(source.clone(), Duration::ZERO)
+            .with_max_age(Duration::ZERO);
+        secret.refresh_if_old().await;
+        assert!(
+            secret
+                .current()
+                .same_as(&IpnSecret::new("new-secret").unwrap())
+        );
+        // Younger than its age: nothing read.
+        let young = RotatingSecret::fixed(IpnSecret::new("old-secret").unwrap())
+            .with_source(source.clone(), Duration::ZERO)
+            .with_max_age(Duration::from_secs(3600));
+        young.refresh_if_old().await;
+        assert!(
+            young
+                .current()
+                .same_as(&IpnSecret::new("old-secret").unwrap())
+        );
         assert_eq!(source.reads.load(Ordering::SeqCst), 1);
     }
 

@@ -218,6 +218,12 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
         self
     }
 
+    /// The IPN secret is read again at its next use once held `age`, refused or not.
+    pub fn with_secret_max_age(mut self, age: std::time::Duration) -> Self {
+        self.secret = self.secret.with_max_age(age);
+        self
+    }
+
     /// A signature that did not match may be the new secret's: read it again (at most
     /// once a pause) and check once more. A missing or malformed one never is.
     async fn renewed_check(
@@ -254,6 +260,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
             warn!(bytes = request.body.len(), "IPN body too large");
             return WebhookOutcome::TooLarge;
         }
+        self.secret.refresh_if_old().await;
         let checked = verify(&self.secret.current(), request.body, request.signature);
         if let Err(reason) = self.renewed_check(checked, &request).await {
             // Never log the body: it is unauthenticated input.

@@ -121,6 +121,18 @@ impl Environment for [(&str, &str)] {
     }
 }
 
+/// How long a warm function holds a secret read from Secrets Manager before it reads it
+/// again at its next use (`TELEPAY_SECRET_MAX_AGE_MINUTES`, 60 by default): a rotation
+/// reaches warm functions before any work is refused.
+pub const SECRET_MAX_AGE_MINUTES: &str = "TELEPAY_SECRET_MAX_AGE_MINUTES";
+
+pub fn secret_max_age(env: &impl Environment) -> Result<std::time::Duration, ConfigError> {
+    let minutes = optional_number(env, SECRET_MAX_AGE_MINUTES, 1..=7 * 24 * 60)?;
+    Ok(minutes.map_or(telepay_core::rotation::MAX_AGE, |m| {
+        std::time::Duration::from_secs(m * 60)
+    }))
+}
+
 pub(crate) fn optional_number(
     env: &impl Environment,
     variable: &'static str,

@@ -53,6 +53,9 @@ pub struct TelegramBotApi {
 struct TokenRenewal {
     source: Arc<dyn SecretSource>,
     pause: Duration,
+    /// Read again at the next call once held this long, refused or not.
+    max_age: Duration,
+    read_at: Mutex<Instant>,
     last_read: Mutex<Option<Instant>>,
     requested: AtomicBool,
 }
@@ -86,10 +89,18 @@ impl TelegramBotApi {
     /// When the Bot API refuses the token (it was rotated in BotFather and in its store),
     /// read it again from `source` before the next call, at most once per `pause`; the
     /// refused call is classified as worth retrying, so its work is retried, not failed.
-    pub fn with_token_source(mut self, source: Arc<dyn SecretSource>, pause: Duration) -> Self {
+    /// The token is also read again at the next call once held `max_age`.
+    pub fn with_token_source(
+        mut self,
+        source: Arc<dyn SecretSource>,
+        pause: Duration,
+        max_age: Duration,
+    ) -> Self {
         self.renewal = Some(Arc::new(TokenRenewal {
             source,
             pause,
+            max_age,
+            read_at: Mutex::new(Instant::now()),
             last_read: Mutex::new(None),
             requested: AtomicBool::new(false),
         }));
@@ -126,10 +137,13 @@ impl TelegramBotApi {
         let Some(renewal) = &self.renewal else {
             return;
         };
-        if !renewal.requested.swap(false, Ordering::SeqCst) {
+        let old = renewal.read_at.lock().unwrap().elapsed() >= renewal.max_age;
+        if !renewal.requested.swap(false, Ordering::SeqCst) && !old {
             return;
         }
-        *renewal.last_read.lock().unwrap() = Some(Instant::now());
+        let now = Instant::now();
+        *renewal.last_read.lock().unwrap() = Some(now);
+        *renewal.read_at.lock().unwrap() = now;
         match renewal.source.fetch().await {
             Ok(value) => {
                 let Some(token) = BotToken::new(value) else {
