@@ -202,7 +202,7 @@ pub fn buyer_message(
 
 /// What became of one recipient's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reach {
+pub(crate) enum Reach {
     Sent,
     /// Blocked the bot, never started it, or no such chat.
     Unreachable,
@@ -221,9 +221,50 @@ impl Reach {
 }
 
 /// A stop that hands the message back to the queue.
-enum Again {
+pub(crate) enum Again {
     Now,
     After(Duration),
+}
+
+impl Again {
+    pub(crate) fn outcome(self) -> MessageOutcome {
+        match self {
+            Self::Now => MessageOutcome::Retry,
+            Self::After(wait) => MessageOutcome::RetryAfter(wait),
+        }
+    }
+}
+
+/// One notice to `chat` within `timeout`: sent, or a chat it cannot reach (blocked, never
+/// started, misconfigured: telling again cannot help), or handed back to the queue (a
+/// 429, a transient failure, a timeout). `about` names the notice in the logs. The one
+/// rule for the held and the never-completed notices.
+pub(crate) async fn notify<T: TelegramInviter>(
+    telegram: &T,
+    chat: i64,
+    text: &str,
+    timeout: Duration,
+    about: &str,
+) -> Result<Reach, Again> {
+    match tokio::time::timeout(timeout, telegram.send_message(chat, text)).await {
+        Ok(Ok(())) => Ok(Reach::Sent),
+        Ok(Err(TelegramError::UserUnreachable(why) | TelegramError::Misconfigured(why))) => {
+            warn!(chat, %why, about, "a notice cannot reach this chat");
+            Ok(Reach::Unreachable)
+        }
+        Ok(Err(TelegramError::RetryAfter(wait))) => {
+            warn!(?wait, about, "rate limited sending a notice");
+            Err(Again::After(wait))
+        }
+        Ok(Err(TelegramError::Transient(why))) => {
+            warn!(%why, about, "could not send a notice now; retrying");
+            Err(Again::Now)
+        }
+        Err(_) => {
+            warn!(about, "sending a notice timed out; retrying");
+            Err(Again::Now)
+        }
+    }
 }
 
 /// Tells held payments, borrowing the invite sender's parts.
@@ -291,10 +332,7 @@ impl<S: HeldNoticeStore + PurchasePartsStore, T: TelegramInviter> HoldTeller<'_,
                         warn!(error = %err, "could not release the hold notice lease");
                     }
                     metrics::outcome(stage::HELD_NOTICE, "retry");
-                    return match again {
-                        Again::Now => MessageOutcome::Retry,
-                        Again::After(wait) => MessageOutcome::RetryAfter(wait),
-                    };
+                    return again.outcome();
                 }
             }
         };
@@ -404,26 +442,7 @@ impl<S: HeldNoticeStore + PurchasePartsStore, T: TelegramInviter> HoldTeller<'_,
     }
 
     async fn message(&self, chat: i64, text: &str) -> Result<Reach, Again> {
-        match tokio::time::timeout(self.call_timeout, self.telegram.send_message(chat, text)).await
-        {
-            Ok(Ok(())) => Ok(Reach::Sent),
-            Ok(Err(TelegramError::UserUnreachable(why) | TelegramError::Misconfigured(why))) => {
-                warn!(chat, %why, "a held payment's notice cannot reach this chat");
-                Ok(Reach::Unreachable)
-            }
-            Ok(Err(TelegramError::RetryAfter(wait))) => {
-                warn!(?wait, "rate limited telling a held payment");
-                Err(Again::After(wait))
-            }
-            Ok(Err(TelegramError::Transient(why))) => {
-                warn!(%why, "could not tell a held payment now; retrying");
-                Err(Again::Now)
-            }
-            Err(_) => {
-                warn!("telling a held payment timed out; retrying");
-                Err(Again::Now)
-            }
-        }
+        notify(self.telegram, chat, text, self.call_timeout, "held payment").await
     }
 }
 

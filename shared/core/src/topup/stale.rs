@@ -18,13 +18,14 @@ use tracing::{error, info, warn};
 
 use crate::clock::SharedClock;
 use crate::directory::ChannelDirectory;
+use crate::held::notify;
 use crate::ipn::PaymentId;
 use crate::metrics::{self, signal};
 use crate::order::ChannelId;
 use crate::owner::OwnerNotice;
 use crate::queue::MessageOutcome;
 use crate::store::{PartsTally, PurchasePartsStore};
-use crate::telegram::{TelegramError, TelegramInviter};
+use crate::telegram::TelegramInviter;
 
 pub const WAIT_NOTICE_VERSION: u32 = 1;
 
@@ -96,23 +97,9 @@ impl<S: PurchasePartsStore, T: TelegramInviter> StaleTeller<'_, S, T> {
         };
         if let Some(chat) = owner_chat {
             let text = never_completed(&tally).text(&channel);
-            let sent =
-                tokio::time::timeout(self.call_timeout, self.telegram.send_message(chat, &text));
-            match sent.await {
-                Ok(Ok(())) => {}
-                Ok(Err(
-                    TelegramError::UserUnreachable(why) | TelegramError::Misconfigured(why),
-                )) => {
-                    warn!(chat, %why, "the owner cannot be reached about a purchase never completed");
-                }
-                Ok(Err(TelegramError::RetryAfter(wait))) => {
-                    return MessageOutcome::RetryAfter(wait);
-                }
-                Ok(Err(TelegramError::Transient(why))) => {
-                    warn!(%why, "could not tell the owner now; retrying");
-                    return MessageOutcome::Retry;
-                }
-                Err(_) => return MessageOutcome::Retry,
+            let about = "purchase never completed";
+            if let Err(again) = notify(self.telegram, chat, &text, self.call_timeout, about).await {
+                return again.outcome();
             }
         } else {
             warn!(
