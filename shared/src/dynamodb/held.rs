@@ -16,11 +16,10 @@ use telepay_core::store::{
 
 use super::DynamoDbStore;
 use super::item::{notice_state_from_item, number, review_from_item, timestamp};
-use super::update::{ConditionalUpdate, Update};
+use super::update::{ConditionalUpdate, UNDECIDED, Update};
 
 const NOT_TOLD: &str = "(attribute_not_exists(told_at) OR attribute_type(told_at, :null))";
 const HOLDS_NOTICE: &str = "notice_lease_token = :token";
-const UNDECIDED: &str = "(attribute_not_exists(decision) OR attribute_type(decision, :null))";
 
 impl DynamoDbStore {
     async fn fenced_notice(

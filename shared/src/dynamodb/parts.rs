@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::ReviewDecision;
-use telepay_core::store::parts::{add_refusal, newest_open_of, oldest_stale, settle_refusal};
+use telepay_core::store::parts::{newest_open_of, oldest_stale, refused_add, refused_settle};
 use telepay_core::store::{
     OpenPurchase, PartAdded, PartsSettled, PartsTally, PurchaseOpened, PurchasePart,
     PurchasePartsStore, StoreError,
@@ -19,10 +19,9 @@ use telepay_core::store::{
 
 use super::DynamoDbStore;
 use super::item::{number, parts_from_item, timestamp};
-use super::update::{ConditionalUpdate, Update};
+use super::update::{ConditionalUpdate, UNDECIDED, Update};
 
 const HAS_PARTS: &str = "attribute_exists(parts)";
-const UNDECIDED: &str = "(attribute_not_exists(decision) OR attribute_type(decision, :null))";
 
 fn part_set(part: PaymentId) -> AttributeValue {
     AttributeValue::Ns(vec![part.get().to_string()])
@@ -111,9 +110,7 @@ impl PurchasePartsStore for DynamoDbStore {
             },
             Update::Refused(item) => match Self::tally_of(item.as_ref())? {
                 None => PartAdded::NotFound,
-                Some(tally) => {
-                    add_refusal(&tally, part.payment_id).unwrap_or(PartAdded::Already(tally))
-                }
+                Some(tally) => refused_add(tally, part.payment_id),
             },
         })
     }
@@ -141,7 +138,7 @@ impl PurchasePartsStore for DynamoDbStore {
             Update::Applied(_) => PartsSettled::Now,
             Update::Refused(item) => match Self::tally_of(item.as_ref())? {
                 None => PartsSettled::NotFound,
-                Some(tally) => settle_refusal(&tally).unwrap_or(PartsSettled::NotFound),
+                Some(tally) => refused_settle(&tally),
             },
         })
     }

@@ -29,6 +29,9 @@ pub(super) const NO_LIVE_LEASE: &str = "(attribute_not_exists(invite_lease_until
 pub(super) const QUIET_SINCE: &str = "(attribute_not_exists(updated_at) \
      OR attribute_type(updated_at, :null) OR updated_at < :quiet_since)";
 pub(super) const HOLDS_LEASE: &str = "invite_lease_token = :token";
+/// A review not decided yet (by an operator, or by its purchase's top-ups).
+pub(super) const UNDECIDED: &str =
+    "(attribute_not_exists(decision) OR attribute_type(decision, :null))";
 /// No stored purchase: a seed row.
 pub(super) const NO_PURCHASE: &str =
     "(attribute_not_exists(private_channel_id) OR attribute_type(private_channel_id, :null))";

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
-use telepay_core::store::parts::add_refusal;
+use telepay_core::store::parts::{refused_add, refused_settle};
 use telepay_core::store::{
     OpenPurchase, PartAdded, PartsSettled, PartsTally, PurchaseOpened, PurchasePart,
     PurchasePartsStore, StoreError,
@@ -76,9 +76,7 @@ impl<DB: SqlDialect> PurchasePartsStore for SqlStore<DB> {
         // Refused: say why from the row as it is (a part or a decision never goes away).
         Ok(match self.purchase_of(purchase_id).await? {
             None => PartAdded::NotFound,
-            Some(tally) => {
-                add_refusal(&tally, part.payment_id).unwrap_or(PartAdded::Already(tally))
-            }
+            Some(tally) => refused_add(tally, part.payment_id),
         })
     }
 
@@ -98,9 +96,7 @@ impl<DB: SqlDialect> PurchasePartsStore for SqlStore<DB> {
         }
         Ok(match self.purchase_of(purchase_id).await? {
             None => PartsSettled::NotFound,
-            Some(tally) => {
-                telepay_core::store::parts::settle_refusal(&tally).unwrap_or(PartsSettled::NotFound)
-            }
+            Some(tally) => refused_settle(&tally),
         })
     }
 

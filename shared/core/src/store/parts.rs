@@ -199,6 +199,17 @@ pub fn add_refusal(tally: &PartsTally, part: PaymentId) -> Option<PartAdded> {
         .then(|| PartAdded::Already(tally.clone()))
 }
 
+/// What an add a backend refused found on the purchase read after it: the rule's answer
+/// (a part or a decision never goes away, so the rule always has one).
+pub fn refused_add(tally: PartsTally, part: PaymentId) -> PartAdded {
+    add_refusal(&tally, part).unwrap_or(PartAdded::Already(tally))
+}
+
+/// What a settle a backend refused found on the purchase read after it.
+pub fn refused_settle(tally: &PartsTally) -> PartsSettled {
+    settle_refusal(tally).unwrap_or(PartsSettled::NotFound)
+}
+
 /// What a refused settle found on the purchase as stored.
 pub fn settle_refusal(tally: &PartsTally) -> Option<PartsSettled> {
     tally.decision.map(|decision| PartsSettled::Already {
