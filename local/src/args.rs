@@ -4,13 +4,12 @@
 
 use anyhow::Context;
 use clap::Parser;
+use telepay_core::catalog::{Catalog, LiveCatalog};
 use telepay_core::chain::ChainSettings;
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::SAMPLE_IPN_SECRET;
 use telepay_core::signature::IpnSecret;
-use telepay_shared::config::{
-    self, CHANNEL_DIRECTORY, CHANNEL_DIRECTORY_FILE, Environment, ProcessEnvironment,
-};
+use telepay_shared::config::{self, Environment, ProcessEnvironment};
 use tracing::info;
 
 /// The local run's default directory: the sample IPN's channel and a join-request club.
@@ -43,27 +42,33 @@ pub fn ipn_secret_text(env: &ProcessEnvironment) -> String {
     }
 }
 
-/// The configured channel directory, or the demo one.
-pub fn directory(env: &ProcessEnvironment) -> anyhow::Result<ChannelDirectory> {
-    if env.get(CHANNEL_DIRECTORY).is_some() || env.get(CHANNEL_DIRECTORY_FILE).is_some() {
-        Ok(config::channel_directory(env)?)
-    } else {
-        info!(
-            "no channel directory configured: using the demo channel -1003111266231 at 3.21 usd and the demo club (join requests)"
-        );
-        Ok(ChannelDirectory::from_json(DEMO_BOT_DIRECTORY)?)
+/// The catalog used until one is applied to the store: the configured channel directory
+/// (with `TELEPAY_BOT_TEXTS`), or the demo one.
+pub fn catalog_seed(env: &ProcessEnvironment) -> anyhow::Result<Catalog> {
+    if let Some(seed) = config::catalog_config(env)?.seed {
+        return Ok(seed);
     }
+    info!(
+        "no channel directory configured: using the demo channel -1003111266231 at 3.21 usd and the demo club (join requests), until `telepay catalog apply` applies one"
+    );
+    Ok(Catalog::of(
+        ChannelDirectory::from_json(DEMO_BOT_DIRECTORY)?,
+        config::catalog_config(env)?
+            .seed
+            .map(|c| c.texts)
+            .unwrap_or_default(),
+    ))
 }
 
 /// The deployed functions' defaults, with the lifecycle's settings from the environment.
 pub fn chain_settings(
     env: &ProcessEnvironment,
     secret: IpnSecret,
-    directory: ChannelDirectory,
+    catalog: LiveCatalog,
 ) -> anyhow::Result<ChainSettings> {
     Ok(ChainSettings {
         lifecycle: config::lifecycle_settings(env)?,
         lifecycle_texts: config::lifecycle_texts(env),
-        ..ChainSettings::new(secret, directory)
+        ..ChainSettings::new(secret, catalog)
     })
 }

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use fake_bot_api::FakeBotApi;
 use fake_nowpayments::FakeNowPayments;
-use telepay_core::bot::{BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
-use telepay_core::directory::ChannelDirectory;
+use telepay_core::bot::{BotSetup, BotTiming, InvoiceUrls, WebhookSecret};
+use telepay_core::catalog::LiveCatalog;
 use telepay_shared::config::{self, Environment, ProcessEnvironment};
 use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
@@ -75,7 +75,7 @@ pub struct LocalBot {
 pub async fn bot_settings(
     env: &ProcessEnvironment,
     port: u16,
-    directory: ChannelDirectory,
+    catalog: LiveCatalog,
     ipn_secret: &str,
     fake_port: &FakePort<'_>,
 ) -> anyhow::Result<LocalBot> {
@@ -133,11 +133,7 @@ pub async fn bot_settings(
     Ok(LocalBot {
         setup: BotSetup {
             secret,
-            directory,
-            texts: match env.get(config::BOT_TEXTS).filter(|t| !t.trim().is_empty()) {
-                Some(json) => BotTexts::from_json(&json)?,
-                None => BotTexts::default(),
-            },
+            catalog,
             settings: config::lifecycle_settings(env)?,
             urls: InvoiceUrls {
                 ipn_callback_url,

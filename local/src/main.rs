@@ -26,8 +26,9 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
+use telepay_core::catalog::LiveCatalog;
 use telepay_core::signature::IpnSecret;
-use telepay_shared::config::{Environment, ProcessEnvironment};
+use telepay_shared::config::{self, Environment, ProcessEnvironment};
 use telepay_shared::telemetry;
 
 use args::Args;
@@ -41,7 +42,10 @@ async fn main() -> anyhow::Result<()> {
     let port = args::port(&env)?;
     let ipn_secret_text = args::ipn_secret_text(&env);
     let secret = IpnSecret::new(ipn_secret_text.clone())?;
-    let directory = args::directory(&env)?;
+    // The catalog: the store's newest version (`telepay catalog apply`), read again as
+    // it changes; until one is applied, the environment's directory or the demo one.
+    let seed = args::catalog_seed(&env)?;
+    let refresh = config::catalog_config(&env)?.refresh;
     // A fake's port: as set (and then required), or PORT+offset (and then a default).
     let fake_port = |variable: &str, offset: u16| -> anyhow::Result<(u16, bool)> {
         match env.get(variable) {
@@ -53,25 +57,29 @@ async fn main() -> anyhow::Result<()> {
     // Without a token, the fake Bot API stands in for Telegram and prints each invite.
     let (telegram, fake) = fakes::telegram(&env, &fake_port).await?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let bot =
-        fakes::bot_settings(&env, port, directory.clone(), &ipn_secret_text, &fake_port).await?;
-    if let Some(fake) = &fake {
-        // As `telepay bot set-webhook` does against Telegram.
-        telegram
-            .set_webhook(
-                &format!("http://{addr}/telegram-webhook"),
-                bot.setup.secret.expose(),
-            )
-            .await?;
-        println!(
-            "fake Telegram on {} (a user's actions: POST /fake/user/<id>/write, /press, /join)",
-            fake.url()
-        );
-    }
+    let bot = |catalog| async {
+        let bot = fakes::bot_settings(&env, port, catalog, &ipn_secret_text, &fake_port).await?;
+        if let Some(fake) = &fake {
+            // As `telepay bot set-webhook` does against Telegram.
+            telegram
+                .set_webhook(
+                    &format!("http://{addr}/telegram-webhook"),
+                    bot.setup.secret.expose(),
+                )
+                .await?;
+            println!(
+                "fake Telegram on {} (a user's actions: POST /fake/user/<id>/write, /press, /join)",
+                fake.url()
+            );
+        }
+        anyhow::Ok(bot)
+    };
 
-    let settings = args::chain_settings(&env, secret, directory)?;
     if args.aws {
         let backend = backends::aws(&env).await?;
+        let catalog = backend.store.live_catalog(refresh, Some(seed)).await?;
+        let bot = bot(catalog.clone()).await?;
+        let settings = args::chain_settings(&env, secret, catalog)?;
         let chain = Chain {
             settings,
             store: backend.store,
@@ -84,6 +92,10 @@ async fn main() -> anyhow::Result<()> {
         chain.serve(addr, false, &backend.described).await
     } else {
         let backend = backends::sqlite(&env).await?;
+        let source = std::sync::Arc::new(backend.store.clone());
+        let catalog = LiveCatalog::load(source, refresh, Some(seed)).await?;
+        let bot = bot(catalog.clone()).await?;
+        let settings = args::chain_settings(&env, secret, catalog)?;
         let chain = Chain {
             settings,
             store: backend.store,

@@ -4,6 +4,8 @@
 
 use aws_types::SdkConfig;
 use chrono::{DateTime, Utc};
+use telepay_core::catalog::LiveCatalog;
+use telepay_core::catalog::live::CatalogLoadError;
 use telepay_core::ipn::PaymentId;
 use telepay_core::metrics::{self, latency};
 use telepay_core::order::UserId;
@@ -15,6 +17,7 @@ use telepay_core::store::{
     ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, Resolution, Resolved,
     StoreError, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
 };
+use telepay_core::store::{CatalogApplied, CatalogStore, StoredCatalog};
 use telepay_core::store::{
     NewWatch, PaymentWatch, PaymentWatchStore, Settlement, WatchClaim, WatchFound, Watched,
 };
@@ -65,6 +68,10 @@ impl AnyStore {
                 };
                 let store = match &tables.bot {
                     Some(table) => store.with_bot_table(table),
+                    None => store,
+                };
+                let store = match &tables.catalog {
+                    Some(table) => store.with_catalog_table(table),
                     None => store,
                 };
                 Self::DynamoDb(match &tables.watches {
@@ -479,5 +486,56 @@ impl PaymentWatchStore for AnyStore {
         limit: usize,
     ) -> Result<Vec<PaymentWatch>, StoreError> {
         delegate!(self, s => s.under_way_of(user_id, limit).await)
+    }
+}
+
+impl CatalogStore for AnyStore {
+    async fn latest_catalog(&self) -> Result<Option<StoredCatalog>, StoreError> {
+        delegate!(self, s => s.latest_catalog().await)
+    }
+
+    async fn catalog_version(&self, version: u32) -> Result<Option<StoredCatalog>, StoreError> {
+        delegate!(self, s => s.catalog_version(version).await)
+    }
+
+    async fn apply_catalog(&self, catalog: &StoredCatalog) -> Result<CatalogApplied, StoreError> {
+        timed_write!("apply_catalog", self, s => s.apply_catalog(catalog).await)
+    }
+
+    async fn catalog_history(&self, limit: usize) -> Result<Vec<StoredCatalog>, StoreError> {
+        delegate!(self, s => s.catalog_history(limit).await)
+    }
+}
+
+impl AnyStore {
+    /// Whether this store keeps the catalog: the SQL backends always (their migrations
+    /// made the table), DynamoDB when given `TELEPAY_CATALOG_TABLE`.
+    pub fn holds_catalog(&self) -> bool {
+        match self {
+            #[cfg(feature = "dynamodb")]
+            Self::DynamoDb(store) => store.holds_catalog(),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => true,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(_) => true,
+        }
+    }
+
+    /// The catalog a function works on, read again as it changes ([`LiveCatalog`]): the
+    /// store's newest version, else `seed` (the environment's directory: a local run),
+    /// else the cold start stops, saying what to do.
+    pub async fn live_catalog(
+        &self,
+        refresh: std::time::Duration,
+        seed: Option<telepay_core::catalog::Catalog>,
+    ) -> Result<LiveCatalog, CatalogLoadError> {
+        if !self.holds_catalog() {
+            return seed.map(LiveCatalog::fixed).ok_or_else(|| {
+                CatalogLoadError::Unreadable(
+                    "TELEPAY_CATALOG_TABLE is not set (nor TELEPAY_CHANNEL_DIRECTORY)".into(),
+                )
+            });
+        }
+        LiveCatalog::load(std::sync::Arc::new(self.clone()), refresh, seed).await
     }
 }

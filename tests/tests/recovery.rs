@@ -38,7 +38,7 @@ fn recovery_with(
     login: Option<(&str, &str)>,
 ) -> Recovery {
     let ingress = PaymentIngress::new(
-        chain.webhook.directory.clone(),
+        chain.webhook.catalog.clone(),
         chain.webhook.store.clone(),
         chain.aws.queue(),
     )

@@ -19,18 +19,14 @@ async fn main() -> Result<(), Error> {
         cold_start::begin("admission-recheck", consumer_timeouts()).await?;
     let config = AdmissionRecheckConfig::from_env(&env)?;
     let store = AnyStore::connect(&config.store, &sdk).await?;
+    let catalog = store
+        .live_catalog(config.catalog.refresh, config.catalog.seed.clone())
+        .await?;
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     // A token rotated in BotFather and in its secret reaches this warm function.
     let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk)?;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.admission_queue_url);
-    let stage = AdmissionStage::new(
-        store,
-        telegram,
-        queue,
-        config.directory,
-        config.texts,
-        config.lifecycle,
-    );
+    let stage = AdmissionStage::new(store, telegram, queue, catalog, config.lifecycle);
     tracing::info!("admission-recheck cold start");
     let admission = stage.admission();
     telemetry::run(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use fake_bot_api::FakeBotApi;
-use telepay_core::bot::{AdmissionStage, BotTexts};
+use telepay_core::bot::AdmissionStage;
 use telepay_core::clock::{ManualClock, SharedClock};
 use telepay_core::directory::ChannelDirectory;
 use telepay_core::fixtures::SAMPLE_DIRECTORY;
@@ -30,7 +30,6 @@ fn rig_on(api: &str) -> Rig {
         TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(api)).unwrap(),
         MemoryQueue::new(),
         ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-        BotTexts::default(),
         LifecycleSettings::default(),
     )
 }

@@ -19,8 +19,11 @@ async fn main() -> Result<(), Error> {
     let ColdStart { metrics, sdk, env } =
         cold_start::begin("bot-webhook", webhook_timeouts()).await?;
     let config = BotWebhookConfig::from_env(&env)?;
-    let setup = config.bot_setup();
     let store = AnyStore::connect(&config.store, &sdk).await?;
+    let catalog = store
+        .live_catalog(config.catalog.refresh, config.catalog.seed.clone())
+        .await?;
+    let setup = config.bot_setup(catalog);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     // A token rotated in BotFather and in its secret reaches this warm function.

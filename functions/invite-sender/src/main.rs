@@ -19,13 +19,15 @@ async fn main() -> Result<(), Error> {
         cold_start::begin("invite-sender", consumer_timeouts()).await?;
     let config = InviteSenderConfig::from_env(&env)?;
     let store = AnyStore::connect(&config.store, &sdk).await?;
+    let catalog = store
+        .live_catalog(config.catalog.refresh, config.catalog.seed.clone())
+        .await?;
     let invite_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.invite_queue_url);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     // A token rotated in BotFather and in its secret reaches this warm function.
     let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk)?;
-    let sender = InviteSender::new(store, telegram, config.directory, config.settings)
-        .with_lifecycle(config.lifecycle)
-        .with_bot_texts(config.bot_texts);
+    let sender = InviteSender::new(store, telegram, catalog, config.settings)
+        .with_lifecycle(config.lifecycle);
     tracing::info!("invite-sender cold start");
     telemetry::run(
         metrics,

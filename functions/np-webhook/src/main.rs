@@ -20,10 +20,13 @@ async fn main() -> Result<(), Error> {
         cold_start::begin("np-webhook", webhook_timeouts()).await?;
     let config = WebhookConfig::from_env(&env)?;
     let store = AnyStore::connect(&config.store, &sdk).await?;
+    let catalog = store
+        .live_catalog(config.catalog.refresh, config.catalog.seed.clone())
+        .await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue = SqsQueue::new(sqs.clone(), config.processor_queue_url);
     let notices = SqsQueue::new(sqs, config.invite_queue_url);
-    let webhook = PaymentWebhook::new(config.ipn_secret, config.directory, store, queue)
+    let webhook = PaymentWebhook::new(config.ipn_secret, catalog, store, queue)
         .with_lifecycle(config.lifecycle)
         .with_notice_queue(notices);
     // A rotated IPN secret reaches this warm function: read again on a refused signature.

@@ -36,10 +36,12 @@ async fn main() -> Result<(), Error> {
                     api
                 }
             };
-            let ingress =
-                PaymentIngress::new(recovery.directory, store.clone(), processor_queue.clone())
-                    .with_notice_queue(invite_queue.clone())
-                    .with_lifecycle(recovery.lifecycle);
+            let catalog = store
+                .live_catalog(recovery.catalog.refresh, recovery.catalog.seed.clone())
+                .await?;
+            let ingress = PaymentIngress::new(catalog, store.clone(), processor_queue.clone())
+                .with_notice_queue(invite_queue.clone())
+                .with_lifecycle(recovery.lifecycle);
             Some(PaymentRecovery::new(ingress, api, recovery.settings))
         }
         None => {

@@ -19,17 +19,14 @@ async fn main() -> Result<(), Error> {
         cold_start::begin("subscription-lifecycle", consumer_timeouts()).await?;
     let config = LifecycleConfig::from_env(&env)?;
     let store = AnyStore::connect(&config.store, &sdk).await?;
+    let catalog = store
+        .live_catalog(config.catalog.refresh, config.catalog.seed.clone())
+        .await?;
     let lifecycle_queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), config.lifecycle_queue_url);
     let telegram = TelegramBotApi::new(config.bot_token, config.api_url.as_deref())?;
     // A token rotated in BotFather and in its secret reaches this warm function.
     let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk)?;
-    let worker = LifecycleWorker::new(
-        store,
-        telegram,
-        config.directory,
-        config.settings,
-        config.texts,
-    );
+    let worker = LifecycleWorker::new(store, telegram, catalog, config.settings, config.texts);
     let pacer = Pacer::per_second(config.tasks_per_second);
     tracing::info!("subscription-lifecycle cold start");
     telemetry::run(

@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use crate::access::{LifecycleWorker, SubscriptionSweeper};
-use crate::bot::{AdmissionStage, BotFrontDoor, BotSetup, BotTexts, FrontDoorStore, InvoiceApi};
+use crate::bot::{AdmissionStage, BotFrontDoor, BotSetup, FrontDoorStore, InvoiceApi};
+use crate::catalog::LiveCatalog;
 use crate::clock::{SharedClock, system_clock};
-use crate::directory::ChannelDirectory;
 use crate::invite::{InviteSender, InviteSettings};
 use crate::processor::PaymentProcessor;
 use crate::queue::{DelayedQueue, MessageQueue, TaskQueue};
@@ -37,7 +37,8 @@ pub struct StageQueues<Q> {
 #[derive(Debug, Clone)]
 pub struct ChainSettings {
     pub ipn_secret: IpnSecret,
-    pub directory: ChannelDirectory,
+    /// Channels, tiers and the bot's texts, shared by every stage.
+    pub catalog: LiveCatalog,
     pub invite: InviteSettings,
     /// The reconciler's `stuck_after` and batch.
     pub stuck_after: Duration,
@@ -46,24 +47,21 @@ pub struct ChainSettings {
     pub lifecycle: LifecycleSettings,
     pub lifecycle_texts: LifecycleTexts,
     pub sweep_batch: usize,
-    /// The invite sender's texts of held payments' notices.
-    pub bot_texts: BotTexts,
     pub clock: SharedClock,
 }
 
 impl ChainSettings {
     /// The defaults of the deployed functions.
-    pub fn new(ipn_secret: IpnSecret, directory: ChannelDirectory) -> Self {
+    pub fn new(ipn_secret: IpnSecret, catalog: impl Into<LiveCatalog>) -> Self {
         Self {
             ipn_secret,
-            directory,
+            catalog: catalog.into(),
             invite: InviteSettings::default(),
             stuck_after: Duration::from_secs(15 * 60),
             reconcile_batch: 500,
             lifecycle: LifecycleSettings::default(),
             lifecycle_texts: LifecycleTexts::default(),
             sweep_batch: 1000,
-            bot_texts: BotTexts::default(),
             clock: system_clock(),
         }
     }
@@ -90,7 +88,7 @@ where
         Self {
             webhook: PaymentWebhook::new(
                 settings.ipn_secret,
-                settings.directory.clone(),
+                settings.catalog.clone(),
                 store.clone(),
                 queues.processor.clone(),
             )
@@ -110,7 +108,7 @@ where
             lifecycle: LifecycleWorker::new(
                 store.clone(),
                 telegram.clone(),
-                settings.directory.clone(),
+                settings.catalog.clone(),
                 settings.lifecycle.clone(),
                 settings.lifecycle_texts,
             )
@@ -123,9 +121,8 @@ where
                 settings.reconcile_batch,
             )
             .with_clock(clock.clone()),
-            invite_sender: InviteSender::new(store, telegram, settings.directory, settings.invite)
+            invite_sender: InviteSender::new(store, telegram, settings.catalog, settings.invite)
                 .with_lifecycle(settings.lifecycle)
-                .with_bot_texts(settings.bot_texts)
                 .with_clock(clock),
         }
     }
@@ -159,8 +156,7 @@ where
             store.clone(),
             telegram.clone(),
             rechecks.clone(),
-            setup.directory.clone(),
-            setup.texts.clone(),
+            setup.catalog.clone(),
             setup.settings.clone(),
         )
         .with_timing(setup.timing)

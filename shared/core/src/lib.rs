@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod bot;
+pub mod catalog;
 pub mod chain;
 pub mod clock;
 pub mod directory;

@@ -126,6 +126,8 @@ pub mod signal {
     pub const IPN_SECRET_RENEWED: &str = "IpnSecretRenewed";
     /// The bot token changed in its store and a warm function took the new one.
     pub const BOT_TOKEN_RENEWED: &str = "BotTokenRenewed";
+    /// A warm function took a newly applied catalog version.
+    pub const CATALOG_CHANGED: &str = "CatalogChanged";
 
     /// The signals that are readings (gauges) rather than counts.
     pub const READINGS: &[&str] = &[
@@ -175,6 +177,7 @@ pub mod signal {
         PURCHASE_NEVER_COMPLETED,
         IPN_SECRET_RENEWED,
         BOT_TOKEN_RENEWED,
+        CATALOG_CHANGED,
     ];
 }
 

@@ -4,6 +4,10 @@
 //! negative; the tier is named by its length in seconds, so a payment grants the tier the
 //! buyer chose). Still accepted: `PGP-{user_id}|{channel_id}` (orders from before the
 //! tier part: the nearest price within the tolerance decides).
+//! With the catalog's version: `PGP-{user_id}|{channel_id}|{tier_seconds}@{version}`: the
+//! catalog the invoice was priced from ([`crate::catalog`]), so a payment is matched at
+//! the price its invoice was made at, whatever was applied since. (NOWPayments returns
+//! `order_id` unchanged in every IPN; docs/protocol.md.)
 //! A top-up (the rest of a short payment, [`crate::topup`]): `PGP-{user_id}|{channel_id}|
 //! {tier_seconds}|{purchase_id}`, the purchase named by its first short payment's id.
 //! Legacy form: `PGP-{user_id}-{channel_id}`, where a channel's minus sign may have been
@@ -99,6 +103,8 @@ pub struct OrderRef {
     pub tier_seconds: Option<u64>,
     /// A top-up's purchase: the first short payment whose rest this order pays.
     pub topup_of: Option<PaymentId>,
+    /// The catalog version the invoice was priced from (`None`: the current one).
+    pub catalog_version: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +127,8 @@ pub enum OrderIdError {
     TierNotANumber,
     #[error("order_id top-up must name a positive payment id")]
     TopUpNotAPaymentId,
+    #[error("order_id catalog version must be a positive number")]
+    CatalogVersionNotANumber,
 }
 
 const PREFIX: &str = "PGP-";
@@ -133,6 +141,7 @@ impl OrderRef {
             .ok_or(OrderIdError::WrongPrefix)?;
         let mut tier_seconds = None;
         let mut topup_of = None;
+        let mut catalog_version = None;
         let (user, channel) = match rest.split_once('|') {
             Some((user, channel)) => {
                 let channel = match channel.split_once('|') {
@@ -143,6 +152,20 @@ impl OrderRef {
                                 topup_of = Some(
                                     PaymentId::new(id)
                                         .map_err(|_| OrderIdError::TopUpNotAPaymentId)?,
+                                );
+                                tier
+                            }
+                            None => tier,
+                        };
+                        let tier = match tier.split_once('@') {
+                            Some((tier, version)) => {
+                                let version =
+                                    parse_digits(version, OrderIdError::CatalogVersionNotANumber)?;
+                                catalog_version = Some(
+                                    u32::try_from(version)
+                                        .ok()
+                                        .filter(|v| *v > 0)
+                                        .ok_or(OrderIdError::CatalogVersionNotANumber)?,
                                 );
                                 tier
                             }
@@ -175,18 +198,25 @@ impl OrderRef {
             channel_id: channel,
             tier_seconds,
             topup_of,
+            catalog_version,
         })
     }
 
     /// The current form, as the bot writes it.
     pub fn to_order_id(self) -> String {
+        let version = self
+            .catalog_version
+            .map_or(String::new(), |v| format!("@{v}"));
         match (self.tier_seconds, self.topup_of) {
             (Some(seconds), Some(purchase)) => format!(
-                "{PREFIX}{}|{}|{seconds}|{purchase}",
+                "{PREFIX}{}|{}|{seconds}{version}|{purchase}",
                 self.user_id, self.channel_id
             ),
             (Some(seconds), None) => {
-                format!("{PREFIX}{}|{}|{seconds}", self.user_id, self.channel_id)
+                format!(
+                    "{PREFIX}{}|{}|{seconds}{version}",
+                    self.user_id, self.channel_id
+                )
             }
             (None, _) => format!("{PREFIX}{}|{}", self.user_id, self.channel_id),
         }
@@ -240,6 +270,24 @@ mod tests {
             assert_eq!(
                 OrderRef::parse(Some(&format!("PGP-6271402111|-1003111266231{bad}"))),
                 Err(OrderIdError::TierNotANumber),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_catalog_version_an_invoice_was_priced_from_round_trips() {
+        let text = "PGP-6271402111|-1003111266231|2592000@12";
+        let order = OrderRef::parse(Some(text)).unwrap();
+        assert_eq!(order.catalog_version, Some(12));
+        assert_eq!(order.tier_seconds, Some(2_592_000));
+        assert_eq!(order.to_order_id(), text);
+        let topup = "PGP-6271402111|-1003111266231|2592000@3|5077000001";
+        assert_eq!(OrderRef::parse(Some(topup)).unwrap().to_order_id(), topup);
+        for bad in ["@", "@0", "@-1", "@x", "@99999999999", "@1@2"] {
+            assert_eq!(
+                OrderRef::parse(Some(&format!("PGP-6271402111|-1003111266231|2592000{bad}"))),
+                Err(OrderIdError::CatalogVersionNotANumber),
                 "{bad}"
             );
         }

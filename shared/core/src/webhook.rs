@@ -13,6 +13,7 @@ use serde::Serialize;
 use tracing::{error, info, warn};
 
 use crate::access::{Refunded, refund_time};
+use crate::catalog::LiveCatalog;
 use crate::clock::{SharedClock, system_clock};
 use crate::directory::{ChannelDirectory, TierMismatch};
 use crate::held::HoldNoticeRequest;
@@ -117,7 +118,8 @@ impl WebhookOutcome {
 /// What decides a verified IPN (or NOWPayments' own answer about a payment, for the
 /// recovery pass): everything the webhook holds but the secret.
 pub struct PaymentIngress<S, Q> {
-    pub directory: ChannelDirectory,
+    /// Channels and tiers: the version an order names, else the newest.
+    pub catalog: LiveCatalog,
     pub store: S,
     pub processor_queue: Q,
     /// For the subscription a refund changes (when the sweeper looks next).
@@ -184,10 +186,10 @@ enum Verdict {
 impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore, Q: MessageQueue>
     PaymentWebhook<S, Q>
 {
-    pub fn new(secret: IpnSecret, directory: ChannelDirectory, store: S, queue: Q) -> Self {
+    pub fn new(secret: IpnSecret, catalog: impl Into<LiveCatalog>, store: S, queue: Q) -> Self {
         Self {
             secret: RotatingSecret::fixed(secret),
-            ingress: PaymentIngress::new(directory, store, queue),
+            ingress: PaymentIngress::new(catalog, store, queue),
         }
     }
 
@@ -288,9 +290,9 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
 impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore, Q: MessageQueue>
     PaymentIngress<S, Q>
 {
-    pub fn new(directory: ChannelDirectory, store: S, queue: Q) -> Self {
+    pub fn new(catalog: impl Into<LiveCatalog>, store: S, queue: Q) -> Self {
         Self {
-            directory,
+            catalog: catalog.into(),
             store,
             processor_queue: queue,
             lifecycle: LifecycleSettings::default(),
@@ -331,8 +333,21 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
 
     async fn admit_as(&self, ipn: &Ipn, body: &[u8], recovered: bool) -> Admission {
         let payment_id = ipn.payment_id.get();
+        // The catalog the invoice was priced from (its order names the version): a price
+        // changed since does not turn a paid invoice into a short payment.
+        let version = OrderRef::parse(ipn.order_id.as_deref())
+            .ok()
+            .and_then(|order| order.catalog_version);
+        let catalog = match self.catalog.of_version(version).await {
+            Ok(catalog) => catalog,
+            Err(why) => {
+                error!(payment_id, version, %why, "could not read the catalog the order names");
+                return Admission::again(WebhookOutcome::Unavailable);
+            }
+        };
+        let directory = &catalog.directory;
         if ipn.payment_status == PaymentStatus::Refunded {
-            return self.refund(ipn).await;
+            return self.refund(ipn, directory).await;
         }
         if ipn.payment_status.is_under_way() {
             return self.watch(ipn).await;
@@ -354,10 +369,10 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
             && let Ok(order) = OrderRef::parse(ipn.order_id.as_deref())
             && order.topup_of.is_some()
         {
-            return self.top_up(ipn, &order, body, recovered).await;
+            return self.top_up(ipn, &order, body, recovered, directory).await;
         }
-        match self.verdict(ipn) {
-            Verdict::Hold(reason) => self.hold(ipn, reason, body).await,
+        match self.verdict(ipn, directory) {
+            Verdict::Hold(reason) => self.hold(ipn, reason, body, directory).await,
             Verdict::Grant(mut record) => {
                 if let Some(purchase) = record.purchase.as_mut() {
                     purchase.recovered = recovered;
@@ -369,10 +384,17 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
 
     /// A top-up's IPN: counted once in its purchase; the part that completes it grants the
     /// tier, a part still short is held `underpaid` (its buyer told the new remainder).
-    async fn top_up(&self, ipn: &Ipn, order: &OrderRef, body: &[u8], recovered: bool) -> Admission {
+    async fn top_up(
+        &self,
+        ipn: &Ipn,
+        order: &OrderRef,
+        body: &[u8],
+        recovered: bool,
+        directory: &ChannelDirectory,
+    ) -> Admission {
         let payment_id = ipn.payment_id.get();
         let now = self.clock.now().trunc_subsecs(3);
-        match topup::decide_part(&self.store, &self.directory, ipn, order, now).await {
+        match topup::decide_part(&self.store, directory, ipn, order, now).await {
             Ok(PartVerdict::Complete(mut record)) => {
                 if let Some(purchase) = record.purchase.as_mut() {
                     purchase.recovered = recovered;
@@ -399,7 +421,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
                 Admission::again(WebhookOutcome::Duplicate)
             }
             Ok(PartVerdict::Short) => {
-                let held = self.hold(ipn, HoldReason::Underpaid, body).await;
+                let held = self.hold(ipn, HoldReason::Underpaid, body, directory).await;
                 // Another part may have completed the purchase between this part's add
                 // and its hold: then the hold is settled with it (a retry does the same).
                 match topup::settle_if_completed(&self.store, ipn, order, now).await {
@@ -410,7 +432,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
                     }
                 }
             }
-            Ok(PartVerdict::Hold(reason)) => self.hold(ipn, reason, body).await,
+            Ok(PartVerdict::Hold(reason)) => self.hold(ipn, reason, body, directory).await,
             Err(err) => {
                 error!(payment_id, error = %err, "could not count a top-up");
                 Admission::again(WebhookOutcome::Unavailable)
@@ -449,7 +471,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
         }
     }
 
-    fn verdict(&self, ipn: &Ipn) -> Verdict {
+    fn verdict(&self, ipn: &Ipn, directory: &ChannelDirectory) -> Verdict {
         if ipn.parent_payment_id.is_some() {
             return Verdict::Hold(HoldReason::RepeatDeposit);
         }
@@ -457,7 +479,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
             return Verdict::Hold(HoldReason::UnparseableOrderId);
         };
         let partially_paid = ipn.payment_status == PaymentStatus::PartiallyPaid;
-        let grant = match self.directory.match_payment(
+        let grant = match directory.match_payment(
             order.channel_id,
             order.tier_seconds,
             ipn.price_amount,
@@ -465,11 +487,13 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
         ) {
             Ok(grant) => grant,
             Err(TierMismatch::UnknownChannel) => return Verdict::Hold(HoldReason::UnknownChannel),
-            Err(TierMismatch::PriceMismatch) if partially_paid => return self.short(ipn, &order),
+            Err(TierMismatch::PriceMismatch) if partially_paid => {
+                return self.short(ipn, &order, directory);
+            }
             Err(TierMismatch::PriceMismatch) => return Verdict::Hold(HoldReason::PriceMismatch),
         };
-        if partially_paid || ipn.arrived_short(self.directory.tolerance_percent()) {
-            return self.short(ipn, &order);
+        if partially_paid || ipn.arrived_short(directory.tolerance_percent()) {
+            return self.short(ipn, &order, directory);
         }
         // The price is present: the tier matched on it. What arrived above the tier's
         // price (a price that fell while the invoice was open, or more crypto sent than
@@ -479,11 +503,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
             .or(ipn.price_amount)
             .unwrap_or(grant.tier_price);
         let purchase = Purchase::from_ipn(ipn, grant.private_channel_id, grant.access)
-            .with_surplus(
-                arrived,
-                grant.tier_price,
-                self.directory.tolerance_percent(),
-            );
+            .with_surplus(arrived, grant.tier_price, directory.tolerance_percent());
         self.accept(ipn, &order, purchase)
     }
 
@@ -501,9 +521,9 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
 
     /// A payment that arrived short: prorated where its channel says so (the share of the
     /// tier that arrived, rounded down to the minute), else held for a person.
-    fn short(&self, ipn: &Ipn, order: &OrderRef) -> Verdict {
+    fn short(&self, ipn: &Ipn, order: &OrderRef, directory: &ChannelDirectory) -> Verdict {
         let prorated = ipn.paid_in_price_currency().and_then(|arrived| {
-            self.directory.prorate(
+            directory.prorate(
                 order.channel_id,
                 order.tier_seconds,
                 ipn.price_currency.as_deref(),
@@ -520,12 +540,12 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
     }
 
     /// Takes a refunded payment's time out of its buyer's subscription, once.
-    async fn refund(&self, ipn: &Ipn) -> Admission {
+    async fn refund(&self, ipn: &Ipn, directory: &ChannelDirectory) -> Admission {
         let payment_id = ipn.payment_id.get();
         let channel = OrderRef::parse(ipn.order_id.as_deref())
             .ok()
             .and_then(|order| {
-                let entry = self.directory.channel(order.channel_id)?;
+                let entry = directory.channel(order.channel_id)?;
                 Some(SubscriptionKey::new(
                     order.user_id,
                     entry.private_channel_id,
@@ -570,7 +590,13 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
         }
     }
 
-    async fn hold(&self, ipn: &Ipn, reason: HoldReason, body: &[u8]) -> Admission {
+    async fn hold(
+        &self,
+        ipn: &Ipn,
+        reason: HoldReason,
+        body: &[u8],
+        directory: &ChannelDirectory,
+    ) -> Admission {
         let payment_id = ipn.payment_id.get();
         let review = PaymentReview {
             payment_id: ipn.payment_id,
@@ -602,8 +628,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
         // A short payment in a channel that offers top-ups opens its purchase (again on a
         // repeated IPN: a crash between the hold and this write is healed by the retry).
         if reason == HoldReason::Underpaid
-            && let Some(open) =
-                topup::opening(ipn, &self.directory, self.clock.now().trunc_subsecs(3))
+            && let Some(open) = topup::opening(ipn, directory, self.clock.now().trunc_subsecs(3))
             && let Err(err) = self.store.open_purchase(&open).await
         {
             error!(payment_id, error = %err, "could not open the short payment's purchase");

@@ -2,10 +2,10 @@
 //! (`admission-recheck`).
 
 use telepay_core::bot::{BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
-use telepay_core::directory::ChannelDirectory;
+use telepay_core::catalog::LiveCatalog;
 use telepay_core::subscription::LifecycleSettings;
 
-use super::{API_URL, BOT_TOKEN, ConfigError, Environment, StoreConfig, channel_directory};
+use super::{API_URL, BOT_TOKEN, ConfigError, Environment, StoreConfig, catalog_config};
 use crate::nowpayments::NowPaymentsApiKey;
 use crate::telegram::BotToken;
 
@@ -61,8 +61,7 @@ fn url(env: &impl Environment, variable: &'static str) -> Result<String, ConfigE
 #[derive(Debug)]
 pub struct BotWebhookConfig {
     pub secret: WebhookSecret,
-    pub directory: ChannelDirectory,
-    pub texts: BotTexts,
+    pub catalog: super::CatalogConfig,
     pub lifecycle: LifecycleSettings,
     pub urls: InvoiceUrls,
     pub store: StoreConfig,
@@ -77,11 +76,10 @@ pub struct BotWebhookConfig {
 
 impl BotWebhookConfig {
     /// What the front door works with besides its ports, with the production timing.
-    pub fn bot_setup(&self) -> BotSetup {
+    pub fn bot_setup(&self, catalog: LiveCatalog) -> BotSetup {
         BotSetup {
             secret: self.secret.clone(),
-            directory: self.directory.clone(),
-            texts: self.texts.clone(),
+            catalog,
             settings: self.lifecycle.clone(),
             urls: self.urls.clone(),
             timing: BotTiming::default(),
@@ -99,8 +97,7 @@ impl BotWebhookConfig {
             .ok_or(ConfigError::Missing(NOWPAYMENTS_API_KEY))?;
         Ok(Self {
             secret,
-            directory: channel_directory(env)?,
-            texts: bot_texts(env)?,
+            catalog: catalog_config(env)?,
             lifecycle: super::lifecycle_settings(env)?,
             urls: InvoiceUrls {
                 ipn_callback_url: url(env, IPN_CALLBACK_URL)?,
@@ -121,8 +118,7 @@ impl BotWebhookConfig {
 /// admission-recheck's configuration.
 #[derive(Debug)]
 pub struct AdmissionRecheckConfig {
-    pub directory: ChannelDirectory,
-    pub texts: BotTexts,
+    pub catalog: super::CatalogConfig,
     pub lifecycle: LifecycleSettings,
     pub store: StoreConfig,
     pub bot_token: BotToken,
@@ -133,8 +129,7 @@ pub struct AdmissionRecheckConfig {
 impl AdmissionRecheckConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            directory: channel_directory(env)?,
-            texts: bot_texts(env)?,
+            catalog: catalog_config(env)?,
             lifecycle: super::lifecycle_settings(env)?,
             store: StoreConfig::for_bot_from_env(env)?,
             bot_token: bot_token(env)?,
@@ -179,7 +174,7 @@ mod tests {
         let err = BotWebhookConfig::from_env(&env(SECRET, r#"{"nope":1}"#)).unwrap_err();
         assert!(err.to_string().starts_with(BOT_TEXTS), "{err}");
         let config = BotWebhookConfig::from_env(&env(SECRET, r#"{"help":"Hilfe"}"#)).unwrap();
-        assert_eq!(config.texts.help, "Hilfe");
+        assert_eq!(config.catalog.seed.as_ref().unwrap().texts.help, "Hilfe");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use telepay_core::directory::ChannelDirectory;
 use telepay_core::invite::{BOT_API_CALLS_PER_MESSAGE, InviteSettings, MessageTemplate};
 use telepay_core::recovery::RecoverySettings;
 use telepay_core::signature::IpnSecret;
@@ -11,7 +10,7 @@ use super::{
     API_URL, BOT_TOKEN, ConfigError, Environment, FUNCTION_TIMEOUT_S, INVITE_LINK_TTL_HOURS,
     INVITE_MESSAGE, INVITE_QUEUE_URL, IPN_SECRET, JOIN_REQUEST_INVITE_MESSAGE, PAYOUT_QUEUE_URL,
     PROCESSOR_QUEUE_URL, RECONCILE_AFTER_MINUTES, RECONCILE_BATCH, RENEWED_MESSAGE, StoreConfig,
-    TELEGRAM_CALL_TIMEOUT_MS, TOPUP_WAIT_HOURS, channel_directory, optional_number,
+    TELEGRAM_CALL_TIMEOUT_MS, TOPUP_WAIT_HOURS, catalog_config, optional_number,
 };
 use super::{NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_URL, NOWPAYMENTS_EMAIL, NOWPAYMENTS_PASSWORD};
 use crate::nowpayments::{NowPaymentsAccount, NowPaymentsApiKey};
@@ -21,7 +20,7 @@ use crate::telegram::BotToken;
 #[derive(Debug)]
 pub struct WebhookConfig {
     pub ipn_secret: IpnSecret,
-    pub directory: ChannelDirectory,
+    pub catalog: super::CatalogConfig,
     pub store: StoreConfig,
     pub processor_queue_url: String,
     /// Held payments' notices go to the invite sender through its queue.
@@ -36,7 +35,7 @@ impl WebhookConfig {
             .map_err(|_| ConfigError::Missing(IPN_SECRET))?;
         Ok(Self {
             ipn_secret,
-            directory: channel_directory(env)?,
+            catalog: catalog_config(env)?,
             store: StoreConfig::with_subscriptions_from_env(env)?.watching()?,
             processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,
@@ -92,7 +91,7 @@ pub struct RecoveryConfig {
     /// `TELEPAY_NOWPAYMENTS_API_URL` (the sandbox's API, or a fake's); the real API when
     /// unset.
     pub api_url: Option<String>,
-    pub directory: ChannelDirectory,
+    pub catalog: super::CatalogConfig,
     pub lifecycle: telepay_core::subscription::LifecycleSettings,
     pub settings: RecoverySettings,
     /// The account's login (`TELEPAY_NOWPAYMENTS_EMAIL`, `TELEPAY_NOWPAYMENTS_PASSWORD`),
@@ -111,7 +110,7 @@ impl ReconcilerConfig {
                 api_key: NowPaymentsApiKey::new(key)
                     .ok_or(ConfigError::Missing(NOWPAYMENTS_API_KEY))?,
                 api_url: env.optional(NOWPAYMENTS_API_URL),
-                directory: channel_directory(env)?,
+                catalog: catalog_config(env)?,
                 lifecycle: super::lifecycle_settings(env)?,
                 settings: RecoverySettings::default(),
                 account: nowpayments_account(env)?,
@@ -160,12 +159,11 @@ pub struct InviteSenderConfig {
     pub bot_token: BotToken,
     /// `None`: the real Bot API.
     pub api_url: Option<String>,
-    pub directory: ChannelDirectory,
+    /// Channels and the texts of held payments' notices.
+    pub catalog: super::CatalogConfig,
     pub settings: InviteSettings,
     /// The grace after a subscription's end: a link admits until then at most.
     pub lifecycle: telepay_core::subscription::LifecycleSettings,
-    /// The buyer's texts of held payments' notices (`TELEPAY_BOT_TEXTS`, optional).
-    pub bot_texts: telepay_core::bot::BotTexts,
 }
 
 impl InviteSenderConfig {
@@ -215,9 +213,8 @@ impl InviteSenderConfig {
             lifecycle: super::lifecycle_settings(env)?,
             bot_token,
             api_url: env.optional(API_URL),
-            directory: channel_directory(env)?,
+            catalog: catalog_config(env)?,
             settings,
-            bot_texts: super::bot::bot_texts(env)?,
         })
     }
 }

@@ -4,12 +4,9 @@
 
 use chrono::TimeDelta;
 use telepay_core::access::DEFAULT_TASKS_PER_SECOND;
-use telepay_core::directory::ChannelDirectory;
 use telepay_core::subscription::{AccessDuration, LifecycleSettings, LifecycleTexts};
 
-use super::{
-    API_URL, BOT_TOKEN, ConfigError, Environment, StoreConfig, channel_directory, optional_number,
-};
+use super::{API_URL, BOT_TOKEN, ConfigError, Environment, StoreConfig, optional_number};
 use crate::telegram::BotToken;
 
 pub const LIFECYCLE_QUEUE_URL: &str = "TELEPAY_LIFECYCLE_QUEUE_URL";
@@ -109,7 +106,7 @@ pub struct LifecycleConfig {
     pub lifecycle_queue_url: String,
     pub bot_token: BotToken,
     pub api_url: Option<String>,
-    pub directory: ChannelDirectory,
+    pub catalog: super::CatalogConfig,
     pub settings: LifecycleSettings,
     pub texts: LifecycleTexts,
     pub tasks_per_second: u32,
@@ -125,7 +122,7 @@ impl LifecycleConfig {
             lifecycle_queue_url: env.required(LIFECYCLE_QUEUE_URL)?,
             bot_token,
             api_url: env.optional(API_URL),
-            directory: channel_directory(env)?,
+            catalog: super::catalog_config(env)?,
             settings: lifecycle_settings(env)?,
             texts,
             tasks_per_second: optional_number(env, LIFECYCLE_TASKS_PER_SECOND, 1..=30)?

@@ -150,6 +150,35 @@ pub(crate) fn optional_number(
     }
 }
 
+/// Where a function's catalog comes from: the store (read again every `refresh`), and,
+/// when the store holds none, the environment's directory and texts (`seed`: a local run,
+/// the tests; the deployed stack sets none).
+#[derive(Debug, Clone)]
+pub struct CatalogConfig {
+    pub seed: Option<telepay_core::catalog::Catalog>,
+    pub refresh: std::time::Duration,
+}
+
+pub const CATALOG_REFRESH_SECONDS: &str = "TELEPAY_CATALOG_REFRESH_SECONDS";
+
+/// The catalog's configuration: `TELEPAY_CATALOG_REFRESH_SECONDS` (0–60, default 30),
+/// and the seed from `TELEPAY_CHANNEL_DIRECTORY[_FILE]` with `TELEPAY_BOT_TEXTS`.
+pub fn catalog_config(env: &impl Environment) -> Result<CatalogConfig, ConfigError> {
+    let seed = match channel_directory(env) {
+        Ok(directory) => Some(telepay_core::catalog::Catalog::of(
+            directory,
+            bot::bot_texts(env)?,
+        )),
+        Err(ConfigError::Missing(_)) => None,
+        Err(other) => return Err(other),
+    };
+    let refresh = optional_number(env, CATALOG_REFRESH_SECONDS, 0..=60)?.map_or(
+        telepay_core::catalog::REFRESH_EVERY,
+        std::time::Duration::from_secs,
+    );
+    Ok(CatalogConfig { seed, refresh })
+}
+
 /// The channel directory from `TELEPAY_CHANNEL_DIRECTORY` (inline JSON) or
 /// `TELEPAY_CHANNEL_DIRECTORY_FILE` (a JSON file).
 pub fn channel_directory(env: &impl Environment) -> Result<ChannelDirectory, ConfigError> {

@@ -10,6 +10,7 @@ pub const REVIEWS_TABLE: &str = "TELEPAY_REVIEWS_TABLE";
 pub const SUBSCRIPTIONS_TABLE: &str = "TELEPAY_SUBSCRIPTIONS_TABLE";
 pub const BOT_TABLE: &str = "TELEPAY_BOT_TABLE";
 pub const WATCHES_TABLE: &str = "TELEPAY_WATCHES_TABLE";
+pub const CATALOG_TABLE: &str = "TELEPAY_CATALOG_TABLE";
 pub const STORE_BACKEND: &str = "TELEPAY_STORE_BACKEND";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const SQLITE_PATH: &str = "TELEPAY_SQLITE_PATH";
@@ -85,6 +86,8 @@ pub struct TableNames {
     pub bot: Option<String>,
     /// Payments under way, watched until their outcome is known.
     pub watches: Option<String>,
+    /// The catalog's versions (channels, tiers, texts).
+    pub catalog: Option<String>,
 }
 
 impl TableNames {
@@ -95,6 +98,7 @@ impl TableNames {
             subscriptions: env.optional(SUBSCRIPTIONS_TABLE),
             bot: env.optional(BOT_TABLE),
             watches: env.optional(WATCHES_TABLE),
+            catalog: env.optional(CATALOG_TABLE),
         })
     }
 }

@@ -14,6 +14,7 @@
 //! `subscriptions` items: see `subscriptions.rs`; the bot's once-records: `bot.rs`.
 
 mod bot;
+mod catalog;
 mod error;
 mod held;
 mod item;
@@ -34,6 +35,7 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::store::{Fenced, InviteLease, StoreError};
 
+pub use catalog::create_catalog_table;
 pub use tables::{
     DUE_INDEX, DUE_SHARDS, create_bot_table, create_subscriptions_table, create_tables,
     create_watches_table,
@@ -53,6 +55,8 @@ pub struct DynamoDbStore {
     /// Only the bot webhook and its re-check need it.
     bot_table: Option<String>,
     watches_table: Option<String>,
+    /// The catalog's versions (every function that reads the catalog, and the CLI).
+    catalog_table: Option<String>,
     /// Items read by Scans and Queries (their ScannedCount): what listings cost.
     items_read: Arc<AtomicU64>,
 }
@@ -90,6 +94,7 @@ impl DynamoDbStore {
             subscriptions_table: None,
             bot_table: None,
             watches_table: None,
+            catalog_table: None,
             items_read: Arc::default(),
         }
     }
@@ -103,6 +108,12 @@ impl DynamoDbStore {
     /// The payment watches table (`TELEPAY_WATCHES_TABLE`).
     pub fn with_watches_table(mut self, table: impl Into<String>) -> Self {
         self.watches_table = Some(table.into());
+        self
+    }
+
+    /// The catalog table (`TELEPAY_CATALOG_TABLE`).
+    pub fn with_catalog_table(mut self, table: impl Into<String>) -> Self {
+        self.catalog_table = Some(table.into());
         self
     }
 

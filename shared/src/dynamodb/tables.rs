@@ -56,6 +56,9 @@ impl DynamoDbStore {
         if let Some(table) = &self.watches_table {
             create_if_missing(&self.client, table, create_watches_table).await?;
         }
+        if let Some(table) = &self.catalog_table {
+            create_if_missing(&self.client, table, super::create_catalog_table).await?;
+        }
         self.backfill_pending_index().await
     }
 

@@ -9,7 +9,9 @@ use sqlx::migrate::Migrate;
 use sqlx::{Arguments, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::migrations::MIGRATOR;
-use super::rows::{OnceRow, PartsRow, PaymentRow, ReviewRow, SubscriptionRow, WatchRow};
+use super::rows::{
+    CatalogRow, OnceRow, PartsRow, PaymentRow, ReviewRow, SubscriptionRow, WatchRow,
+};
 
 /// One value bound to a statement's `$N`, in the order of the placeholders.
 #[derive(Debug, Clone)]
@@ -84,6 +86,12 @@ pub trait SqlDialect: Database {
         binds: Vec<Bind>,
     ) -> impl Future<Output = Result<Vec<PartsRow>, sqlx::Error>> + Send;
 
+    fn catalog_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<CatalogRow>, sqlx::Error>> + Send;
+
     fn rows_returned(
         pool: &Pool<Self>,
         sql: &'static str,
@@ -134,6 +142,7 @@ where
     for<'r> OnceRow: FromRow<'r, DB::Row>,
     for<'r> WatchRow: FromRow<'r, DB::Row>,
     for<'r> PartsRow: FromRow<'r, DB::Row>,
+    for<'r> CatalogRow: FromRow<'r, DB::Row>,
 {
     async fn returns_row(
         pool: &Pool<Self>,
@@ -207,6 +216,17 @@ where
     ) -> Result<Vec<PartsRow>, sqlx::Error> {
         let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
         sqlx::query_as_with::<DB, PartsRow, _>(sql, arguments)
+            .fetch_all(pool)
+            .await
+    }
+
+    async fn catalog_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<CatalogRow>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        sqlx::query_as_with::<DB, CatalogRow, _>(sql, arguments)
             .fetch_all(pool)
             .await
     }

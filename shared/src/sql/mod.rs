@@ -13,6 +13,7 @@
 //! - `parts.rs`: the purchases-in-parts port (columns on `payment_reviews`).
 
 mod bot;
+mod catalog;
 mod dialect;
 mod held;
 mod migrations;

@@ -312,3 +312,25 @@ impl PartsRow {
         })
     }
 }
+
+/// A `catalog_versions` row as stored.
+#[derive(sqlx::FromRow)]
+pub struct CatalogRow {
+    version: i64,
+    body: String,
+    applied_at_ms: i64,
+    note: String,
+}
+
+impl CatalogRow {
+    pub(super) fn into_catalog(self) -> Result<telepay_core::store::StoredCatalog, StoreError> {
+        let bad = |what: &str| corrupt(0, format!("catalog version {}: {what}", self.version));
+        Ok(telepay_core::store::StoredCatalog {
+            version: u32::try_from(self.version).map_err(|_| bad("version out of range"))?,
+            applied_at: DateTime::from_timestamp_millis(self.applied_at_ms)
+                .ok_or_else(|| bad("applied_at_ms out of range"))?,
+            body: self.body,
+            note: self.note,
+        })
+    }
+}

@@ -294,3 +294,14 @@ pub(super) mod parts {
      WHERE payment_id = $1 AND parts IS NOT NULL AND decision IS NULL \
      AND parts_owner_told_at_ms IS NULL RETURNING payment_id";
 }
+
+/// The catalog's versions: an apply is one insert on the version's absence.
+pub(super) mod catalog {
+    pub(in crate::sql) const APPLY: &str = "INSERT INTO catalog_versions \
+     (version, body, applied_at_ms, note) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (version) DO NOTHING RETURNING version";
+    pub(in crate::sql) const NEWEST: &str = "SELECT version, body, applied_at_ms, note \
+     FROM catalog_versions ORDER BY version DESC LIMIT $1";
+    pub(in crate::sql) const VERSION: &str = "SELECT version, body, applied_at_ms, note \
+     FROM catalog_versions WHERE version = $1";
+}

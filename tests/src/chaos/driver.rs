@@ -242,7 +242,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
             lifecycle: queue(&lifecycle_queue),
         };
         let clock = settings.clock.clone();
-        let directory = settings.directory.clone();
+        let catalog = settings.catalog.clone();
         let telegram = ChaosTelegram::new(telegram, chaos.clone());
         let stages = Stages::wire(settings, store.clone(), queues, telegram);
         // Watches come due on the run's time scale, not in 20 minutes.
@@ -250,7 +250,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
         let webhook = stages.webhook.with_first_check_after(stuck_after);
         let recovery = |recheck_every| {
             let ingress =
-                PaymentIngress::new(directory.clone(), store.clone(), queue(&processor_queue))
+                PaymentIngress::new(catalog.clone(), store.clone(), queue(&processor_queue))
                     .with_notice_queue(queue(&invite_queue))
                     .with_clock(clock.clone());
             let settings = RecoverySettings {

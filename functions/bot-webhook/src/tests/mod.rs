@@ -83,7 +83,7 @@ async fn rig_with(directory: &str) -> Rig {
     let nowpayments = FakeNowPayments::start(API_KEY, IPN_SECRET).await;
     let clock = ManualClock::following_system();
     let mut setup = setup("https://example.com/np-webhook");
-    setup.directory = ChannelDirectory::from_json(directory).unwrap();
+    setup.catalog = ChannelDirectory::from_json(directory).unwrap().into();
     setup.urls.success_url = Some("https://t.me/telepay_fake_bot".into());
     let bot = BotFrontDoor::new(
         setup,

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
 use super::ledger::{LedgerError, Step, change};
+use crate::catalog::LiveCatalog;
 use crate::clock::{SharedClock, system_clock};
-use crate::directory::ChannelDirectory;
 use crate::metrics::{self, signal, stage};
 use crate::order::UserId;
 use crate::queue::{MessageOutcome, parse_message};
@@ -73,7 +73,8 @@ impl LifecycleMessage {
 pub struct LifecycleWorker<S, T> {
     pub store: S,
     pub telegram: T,
-    pub directory: ChannelDirectory,
+    /// Channel names, admission and owners (read again as they change).
+    pub catalog: LiveCatalog,
     pub settings: LifecycleSettings,
     pub texts: LifecycleTexts,
     /// One Bot API call's limit, well inside the task lease.
@@ -101,14 +102,14 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
     pub fn new(
         store: S,
         telegram: T,
-        directory: ChannelDirectory,
+        catalog: impl Into<LiveCatalog>,
         settings: LifecycleSettings,
         texts: LifecycleTexts,
     ) -> Self {
         Self {
             store,
             telegram,
-            directory,
+            catalog: catalog.into(),
             settings,
             texts,
             call_timeout: DEFAULT_CALL_TIMEOUT,
@@ -123,6 +124,8 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
 
     /// Handles one lifecycle message body.
     pub async fn handle(&self, body: &str) -> MessageOutcome {
+        // A catalog applied since is read here, at most once per refresh period.
+        self.catalog.current().await;
         let outcome = self.handle_once(body).await;
         outcome.count_retry(stage::LIFECYCLE);
         outcome
@@ -232,7 +235,11 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
     ) -> Result<Completion, Stopped> {
         let key = subscription.key;
         let user = key.user_id.get();
-        let channel = self.directory.private_channel_name(key.channel_id);
+        let channel = self
+            .catalog
+            .now()
+            .directory
+            .private_channel_name(key.channel_id);
         let mut revoked = None;
         let done = match task {
             Task::Reminder { before_seconds } => {
@@ -312,7 +319,14 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
                         reason,
                     };
                     let (channel, timeout) = (key.channel_id, self.call_timeout);
-                    tell_owner(&self.telegram, &self.directory, channel, notice, timeout).await;
+                    tell_owner(
+                        &self.telegram,
+                        &self.catalog.now().directory,
+                        channel,
+                        notice,
+                        timeout,
+                    )
+                    .await;
                 }
             }
             Completion::ExpiryMoved => {
@@ -348,7 +362,7 @@ impl<S: SubscriptionStore, T: TelegramInviter + MemberRemover> LifecycleWorker<S
         let now = self.clock.now();
         let paid_until = subscription.paid_until(&self.settings);
         let expires_at = (now + INVITE_LINK_LIFETIME).min(paid_until);
-        let admission = self.directory.admission_of(key.channel_id);
+        let admission = self.catalog.now().directory.admission_of(key.channel_id);
         let created = self
             .call(self.telegram.create_invite_link(
                 key.channel_id,

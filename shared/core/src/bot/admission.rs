@@ -18,11 +18,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::menu::tier_menu;
-use super::texts::BotTexts;
 use super::timing::{BotTiming, bounded};
 use super::update::JoinRequest;
+use crate::catalog::LiveCatalog;
 use crate::clock::{SharedClock, system_clock};
-use crate::directory::ChannelDirectory;
 use crate::metrics::{self, stage};
 use crate::order::UserId;
 use crate::queue::{DelayedQueue, MalformedMessage, MessageOutcome, QueueError, parse_message};
@@ -124,8 +123,8 @@ pub struct AdmissionStage<S, T, Q> {
     pub store: S,
     pub telegram: T,
     pub rechecks: Q,
-    pub directory: ChannelDirectory,
-    pub texts: BotTexts,
+    /// Channels and the bot's texts (read again as they change).
+    pub catalog: LiveCatalog,
     pub settings: LifecycleSettings,
     pub timing: BotTiming,
     pub clock: SharedClock,
@@ -137,16 +136,14 @@ impl<S, T, Q> AdmissionStage<S, T, Q> {
         store: S,
         telegram: T,
         rechecks: Q,
-        directory: ChannelDirectory,
-        texts: BotTexts,
+        catalog: impl Into<LiveCatalog>,
         settings: LifecycleSettings,
     ) -> Self {
         Self {
             store,
             telegram,
             rechecks,
-            directory,
-            texts,
+            catalog: catalog.into(),
             settings,
             timing: BotTiming::default(),
             clock: system_clock(),
@@ -170,8 +167,7 @@ impl<S, T, Q> AdmissionStage<S, T, Q> {
             store: &self.store,
             telegram: &self.telegram,
             rechecks: &self.rechecks,
-            directory: &self.directory,
-            texts: &self.texts,
+            catalog: &self.catalog,
             settings: &self.settings,
             timing: self.timing,
         }
@@ -183,8 +179,7 @@ pub struct Admission<'a, S, T, Q> {
     pub store: &'a S,
     pub telegram: &'a T,
     pub rechecks: &'a Q,
-    pub directory: &'a ChannelDirectory,
-    pub texts: &'a BotTexts,
+    pub catalog: &'a LiveCatalog,
     pub settings: &'a LifecycleSettings,
     pub timing: BotTiming,
 }
@@ -215,7 +210,8 @@ where
         request: &JoinRequest,
         now: DateTime<Utc>,
     ) -> Result<Admitted, AdmissionError> {
-        let Some(entry) = self.directory.selling(request.chat_id) else {
+        let catalog = self.catalog.current().await;
+        let Some(entry) = catalog.directory.selling(request.chat_id) else {
             info!(
                 chat_id = request.chat_id,
                 "join request for a chat not in the directory: left alone"
@@ -298,6 +294,8 @@ where
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let public_ids: Vec<i64> = self
+            .catalog
+            .now()
             .directory
             .channels()
             .into_iter()
@@ -326,7 +324,8 @@ where
         now: DateTime<Utc>,
     ) -> Result<Admitted, AdmissionError> {
         if now < request.requested_at + MESSAGE_WINDOW {
-            let menu = tier_menu(entry, &self.texts.join_declined, self.texts);
+            let catalog = self.catalog.now();
+            let menu = tier_menu(entry, &catalog.texts.join_declined, &catalog.texts);
             // The menu is a courtesy: a user who cannot be written to is still declined.
             let send = self
                 .telegram

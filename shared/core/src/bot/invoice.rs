@@ -67,10 +67,13 @@ pub struct InvoiceUrls {
 }
 
 impl InvoiceRequest {
+    /// `catalog_version`: the catalog the price comes from, named in the order so the
+    /// payment is matched at this price (0: a catalog from the environment, not named).
     pub fn for_tier(
         user_id: UserId,
         entry: &ChannelEntry,
         tier: &Tier,
+        catalog_version: u32,
         urls: &InvoiceUrls,
     ) -> Option<Self> {
         let channel_id = ChannelId::new(entry.channel_id).ok()?;
@@ -82,6 +85,7 @@ impl InvoiceRequest {
                 channel_id,
                 tier_seconds: Some(tier.access()?.seconds()),
                 topup_of: None,
+                catalog_version: Some(catalog_version).filter(|v| *v > 0),
             }
             .to_order_id(),
             order_description: format!(
@@ -114,6 +118,8 @@ impl InvoiceRequest {
                 channel_id,
                 tier_seconds: Some(tier_seconds),
                 topup_of: Some(purchase.purchase_id),
+                // The purchase holds its price: what is missing is counted against it.
+                catalog_version: None,
             }
             .to_order_id(),
             order_description: format!(

@@ -456,11 +456,12 @@ impl<S: HeldNoticeStore + PurchasePartsStore, T: TelegramInviter>
         request: HoldNoticeRequest,
         deadline: DateTime<Utc>,
     ) -> MessageOutcome {
+        let catalog = self.catalog.current().await;
         HoldTeller {
             store: &self.store,
             telegram: &self.telegram,
-            directory: &self.directory,
-            texts: &self.bot_texts,
+            directory: &catalog.directory,
+            texts: &catalog.texts,
             call_timeout: self.settings.call_timeout,
             lease_until: deadline + self.settings.lease_grace,
             clock: &self.clock,

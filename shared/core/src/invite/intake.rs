@@ -28,6 +28,8 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     }
 
     pub(super) async fn deliver_once(&self, body: &str, deadline: DateTime<Utc>) -> MessageOutcome {
+        // A catalog applied since is read here, at most once per refresh period.
+        self.catalog.current().await;
         let request: InviteRequest = match parse_message(body, INVITE_MESSAGE_VERSION) {
             Ok(request) => request,
             Err(reason) => {
@@ -171,7 +173,14 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 paid_until,
             };
             let timeout = self.settings.call_timeout;
-            tell_owner(&self.telegram, &self.directory, chat_id, notice, timeout).await;
+            tell_owner(
+                &self.telegram,
+                &self.catalog.now().directory,
+                chat_id,
+                notice,
+                timeout,
+            )
+            .await;
         }
         outcome
     }

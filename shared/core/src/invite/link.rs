@@ -212,7 +212,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         {
             return Err(Stopped::AccessEnded { paid_until });
         }
-        let admission = self.directory.admission_of(chat_id);
+        let admission = self.catalog.now().directory.admission_of(chat_id);
         // A join-request link is useful to its buyer only, so it is named for them.
         let name = match admission {
             Admission::OneTimeLink => format!("payment {payment_id}"),

@@ -40,8 +40,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::bot::BotTexts;
+use crate::catalog::{Catalog, LiveCatalog};
 use crate::clock::{SharedClock, system_clock};
-use crate::directory::ChannelDirectory;
 use crate::payment::ProcessedPayment;
 use crate::store::{InviteStore, StoreError, SubscriptionStore};
 use crate::subscription::LifecycleSettings;
@@ -63,13 +63,13 @@ pub use settings::{
 pub struct InviteSender<S, T> {
     pub store: S,
     pub telegram: T,
-    pub directory: ChannelDirectory,
+    /// Channels and the bot's texts (read again as they change; the texts are those of
+    /// held payments' notices, [`crate::held`]).
+    pub catalog: LiveCatalog,
     pub settings: InviteSettings,
     /// The grace after a subscription's end (a link admits until then at most).
     pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
-    /// The buyer's texts of held payments' notices ([`crate::held`]).
-    pub bot_texts: BotTexts,
 }
 
 /// The link a payment sends, or why it sends none.
@@ -114,22 +114,23 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
     pub fn new(
         store: S,
         telegram: T,
-        directory: ChannelDirectory,
+        catalog: impl Into<LiveCatalog>,
         settings: InviteSettings,
     ) -> Self {
         Self {
             store,
             telegram,
-            directory,
+            catalog: catalog.into(),
             settings,
             lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
-            bot_texts: BotTexts::default(),
         }
     }
 
+    /// The same channels with `texts` (a fixed catalog: the tests).
     pub fn with_bot_texts(mut self, texts: BotTexts) -> Self {
-        self.bot_texts = texts;
+        let directory = self.catalog.now().directory.clone();
+        self.catalog = LiveCatalog::fixed(Catalog::of(directory, texts));
         self
     }
 
@@ -159,7 +160,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
 
     fn private_channel(&self, record: &ProcessedPayment) -> Result<i64, Stopped> {
         record
-            .private_channel(Some(&self.directory))
+            .private_channel(Some(&self.catalog.now().directory))
             .ok_or(Stopped::UnknownChannel(record.channel_id.get()))
     }
 }

@@ -46,7 +46,14 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
             }
         };
         let timeout = self.settings.call_timeout;
-        tell_owner(&self.telegram, &self.directory, chat_id, notice, timeout).await;
+        tell_owner(
+            &self.telegram,
+            &self.catalog.now().directory,
+            chat_id,
+            notice,
+            timeout,
+        )
+        .await;
     }
 
     /// Runs the invite; answers what the grant was (for the owner's notice).
@@ -125,7 +132,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         };
         let payment_id = record.payment_id.get();
         let hours = self.settings.link_ttl.as_secs() / 3600;
-        let template = match self.directory.admission_of(chat_id) {
+        let template = match self.catalog.now().directory.admission_of(chat_id) {
             Admission::OneTimeLink => &self.settings.message,
             Admission::JoinRequest => &self.settings.join_request_message,
         };
@@ -139,7 +146,9 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         }) = record.purchase.as_ref().and_then(PaidNote::of)
         {
             let note = self
-                .bot_texts
+                .catalog
+                .now()
+                .texts
                 .prorated
                 .replace("{paid}", &paid)
                 .replace("{price}", &price)

@@ -22,7 +22,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         chat_id: i64,
         paid_until: DateTime<Utc>,
     ) -> Result<(), Stopped> {
-        let channel = self.directory.private_channel_name(chat_id);
+        let channel = self.catalog.now().directory.private_channel_name(chat_id);
         let text = self.settings.render_renewed(&channel, paid_until);
         let sent = self
             .call(

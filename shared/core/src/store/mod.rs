@@ -10,6 +10,7 @@
 
 pub mod after_call;
 pub mod bot;
+pub mod catalog;
 pub mod held;
 pub mod memory;
 mod outcomes;
@@ -18,6 +19,7 @@ pub mod subscriptions;
 pub mod watches;
 
 pub use bot::{BotStore, OnceClaim, OnceFound, OnceKey, OnceRecord};
+pub use catalog::{CatalogApplied, CatalogStore, StoredCatalog};
 pub use held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
 pub use outcomes::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteCompletion, InviteLease, Listed,

@@ -1,5 +1,7 @@
-//! How long a tier admits: `subscription_days` (whole days) or `duration` (`"30d"`,
-//! `"12h"`, `"3m"`), held in seconds. Months are not a unit: they differ in length, and
+//! How long a tier admits: `subscription_days` (whole days) or `duration`, spelled out
+//! (`"30 days"`, `"12 hours"`, `"90 minutes"`) or short (`"30d"`, `"12h"`, `"3m"`: `m` is
+//! minutes, which is why `telepay catalog apply` asks for the spelled-out form), held in
+//! seconds. Months are not a unit: they differ in length, and
 //! a buyer must be able to tell from the tier exactly when access ends (`"30d"`).
 //!
 //! Tests: below.
@@ -22,7 +24,7 @@ pub struct AccessDuration(u64);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
     #[error(
-        "a duration must be a positive whole number followed by s, m, h, d or w, e.g. \"30d\"; got {0:?}"
+        "a duration must be a positive whole number and a unit, e.g. \"30 days\", \"12 hours\", \"90 minutes\", \"2 weeks\" (or s, m, h, d, w: \"30d\"); got {0:?}"
     )]
     Shape(String),
     #[error("a duration must be positive and at most ten years")]
@@ -74,26 +76,41 @@ impl FromStr for AccessDuration {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let shape = || DurationError::Shape(text.to_owned());
         let trimmed = text.trim();
-        let unit_at = trimmed.len().checked_sub(1).ok_or_else(shape)?;
-        let (number, unit) = trimmed.split_at(unit_at);
-        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        let digits = trimmed.bytes().take_while(u8::is_ascii_digit).count();
+        let (number, unit) = trimmed.split_at(digits);
+        if number.is_empty() {
             return Err(shape());
         }
         let count: u64 = number.parse().map_err(|_| DurationError::OutOfRange)?;
-        let per_unit = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3_600,
-            "d" => SECONDS_PER_DAY,
-            "w" => 7 * SECONDS_PER_DAY,
-            _ => return Err(shape()),
-        };
+        let per_unit = unit_seconds(unit.trim_start()).ok_or_else(shape)?;
         Self::from_seconds(
             count
                 .checked_mul(per_unit)
                 .ok_or(DurationError::OutOfRange)?,
         )
     }
+}
+
+/// A unit's length: the short letters and the spelled-out words (singular or plural).
+fn unit_seconds(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "s" | "second" | "seconds" => 1,
+        "m" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3_600,
+        "d" | "day" | "days" => SECONDS_PER_DAY,
+        "w" | "week" | "weeks" => 7 * SECONDS_PER_DAY,
+        _ => return None,
+    })
+}
+
+/// Whether `text` names its unit in words (`"3 minutes"`), not by a letter (`"3m"`,
+/// which reads as three months to many owners): what `telepay catalog apply` asks.
+pub fn is_spelled_out(text: &str) -> bool {
+    let unit = text
+        .trim()
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim();
+    unit.len() > 1 && unit_seconds(unit).is_some()
 }
 
 impl AccessDuration {
@@ -142,11 +159,19 @@ mod tests {
         assert_eq!(parse("12h"), Ok(43_200));
         assert_eq!(parse("2w"), Ok(14 * 86_400));
         assert_eq!(parse(" 45s "), Ok(45));
+        assert_eq!(parse("30 days"), Ok(30 * 86_400));
+        assert_eq!(parse("3 minutes"), Ok(180));
+        assert_eq!(parse("1 hour"), Ok(3_600));
+        assert_eq!(parse("2weeks"), Ok(14 * 86_400));
+        assert!(is_spelled_out("3 minutes") && is_spelled_out("1 day"));
+        assert!(!is_spelled_out("3m") && !is_spelled_out("30d") && !is_spelled_out("3 months"));
     }
 
     #[test]
     fn a_duration_that_is_not_a_positive_count_and_unit_is_refused() {
-        for bad in ["", "d", "30", "30x", "-3d", "3.5d", "1mo", "0d"] {
+        for bad in [
+            "", "d", "30", "30x", "-3d", "3.5d", "1mo", "0d", "3 months", "days",
+        ] {
             assert!(bad.parse::<AccessDuration>().is_err(), "{bad:?} accepted");
         }
         assert_eq!(

@@ -16,7 +16,7 @@ mod tasks;
 pub(crate) mod tests;
 pub mod texts;
 
-pub use duration::{AccessDuration, DurationError, MAX_ACCESS_SECONDS};
+pub use duration::{AccessDuration, DurationError, MAX_ACCESS_SECONDS, is_spelled_out};
 pub use grants::fold_expiry;
 pub use record::{
     Completion, Ended, Ending, GrantSource, HistoryEntry, LinkDecision, LiveLink, Refused,

@@ -134,10 +134,11 @@ impl<
     /// Tells a purchase's owner it was never completed (the invite queue carries these
     /// notices beside invite requests).
     pub async fn tell_wait(&self, notice: PurchaseWaitNotice) -> MessageOutcome {
+        let catalog = self.catalog.current().await;
         StaleTeller {
             store: &self.store,
             telegram: &self.telegram,
-            directory: &self.directory,
+            directory: &catalog.directory,
             call_timeout: self.settings.call_timeout,
             clock: &self.clock,
         }

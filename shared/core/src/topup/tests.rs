@@ -256,7 +256,11 @@ async fn an_operator_settles_a_purchase_by_its_first_payment_never_by_a_top_up()
     .await;
     let operator = crate::operator::Operator::new(&ingress.store, crate::clock::system_clock());
     let refused = operator
-        .approve(id(FIRST + 1), &ingress.directory, &ingress.processor_queue)
+        .approve(
+            id(FIRST + 1),
+            &ingress.catalog.now().directory,
+            &ingress.processor_queue,
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -267,7 +271,11 @@ async fn an_operator_settles_a_purchase_by_its_first_payment_never_by_a_top_up()
         )
     );
     operator
-        .approve(id(FIRST), &ingress.directory, &ingress.processor_queue)
+        .approve(
+            id(FIRST),
+            &ingress.catalog.now().directory,
+            &ingress.processor_queue,
+        )
         .await
         .unwrap();
     // Approved by hand: the purchase is closed, a later top-up is held for a person.

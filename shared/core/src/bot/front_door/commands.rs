@@ -24,15 +24,16 @@ where
     V: MessageQueue,
 {
     pub(super) async fn on_message(&self, message: &PrivateMessage) -> Result<(), BotError> {
-        let texts = &self.setup.texts;
+        let catalog = self.setup.catalog.now();
+        let texts = &catalog.texts;
         match Command::parse(&message.text) {
             Command::Start(parameter) => {
                 let named = parameter
                     .as_deref()
-                    .and_then(|p| channel_named(&self.setup.directory, p));
+                    .and_then(|p| channel_named(&catalog.directory, p));
                 let menu = match named {
                     Some(entry) => tier_menu(entry, &texts.choose_tier, texts),
-                    None => start_menu(&self.setup.directory, texts),
+                    None => start_menu(&catalog.directory, texts),
                 };
                 self.send(message.chat_id, &menu).await
             }
@@ -44,8 +45,9 @@ where
     }
 
     pub(super) async fn on_button(&self, press: &ButtonPress) -> Result<(), BotError> {
-        let texts = &self.setup.texts;
-        let directory = &self.setup.directory;
+        let catalog = self.setup.catalog.now();
+        let texts = &catalog.texts;
+        let directory = &catalog.directory;
         let chosen = Choice::parse(&press.data).and_then(|choice| match choice {
             Choice::Channel(id) => channel_named(directory, &id.to_string()).map(|e| (e, None)),
             Choice::Tier { channel_id, tier } => {
@@ -61,7 +63,10 @@ where
                     .await?;
                 None
             }
-            Some((entry, Some(tier))) => match self.invoice(press.user_id, entry, tier).await {
+            Some((entry, Some(tier))) => match self
+                .invoice(press.user_id, entry, tier, catalog.version)
+                .await
+            {
                 Ok(invoice) => {
                     let menu = pay_menu(
                         entry,

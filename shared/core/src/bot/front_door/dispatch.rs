@@ -44,6 +44,8 @@ where
             metrics::count(signal::BOT_WEBHOOK_SECRET_REJECTED);
             return BotOutcome::BadSecret;
         }
+        // A catalog applied since is read here, at most once per refresh period.
+        self.setup.catalog.current().await;
         let update = match BotUpdate::parse(request.body) {
             Ok(update) => update,
             Err(UpdateError::TooLarge) => return BotOutcome::TooLarge,

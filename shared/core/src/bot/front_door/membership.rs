@@ -22,7 +22,8 @@ where
     V: MessageQueue,
 {
     pub(super) async fn on_bot_membership(&self, change: &BotMembership) {
-        if self.setup.directory.selling(change.chat_id).is_none() {
+        let catalog = self.setup.catalog.now();
+        if catalog.directory.selling(change.chat_id).is_none() {
             info!(
                 chat_id = change.chat_id,
                 status = change.status,
@@ -46,7 +47,7 @@ where
             };
             tell_owner(
                 &self.telegram,
-                &self.setup.directory,
+                &catalog.directory,
                 change.chat_id,
                 notice,
                 self.setup.timing.call_timeout,

@@ -23,8 +23,8 @@ use crate::bot::invoice::{InvoiceApi, InvoiceUrls};
 use crate::bot::secret::WebhookSecret;
 use crate::bot::texts::BotTexts;
 use crate::bot::timing::BotTiming;
+use crate::catalog::{Catalog, LiveCatalog};
 use crate::clock::{SharedClock, system_clock};
-use crate::directory::ChannelDirectory;
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{
     BotStore, HeldNoticeStore, OperatorStore, PaymentWatchStore, PurchasePartsStore,
@@ -47,8 +47,8 @@ pub use outcome::{BotError, BotOutcome, BotRequest};
 #[derive(Debug, Clone)]
 pub struct BotSetup {
     pub secret: WebhookSecret,
-    pub directory: ChannelDirectory,
-    pub texts: BotTexts,
+    /// Channels, tiers and the bot's texts (read again as they change).
+    pub catalog: LiveCatalog,
     pub settings: LifecycleSettings,
     pub urls: InvoiceUrls,
     pub timing: BotTiming,
@@ -82,13 +82,12 @@ impl BotSetup {
     /// set any field after.
     pub fn new(
         secret: WebhookSecret,
-        directory: ChannelDirectory,
+        catalog: impl Into<LiveCatalog>,
         ipn_callback_url: impl Into<String>,
     ) -> Self {
         Self {
             secret,
-            directory,
-            texts: BotTexts::default(),
+            catalog: catalog.into(),
             settings: LifecycleSettings::default(),
             urls: InvoiceUrls {
                 ipn_callback_url: ipn_callback_url.into(),
@@ -96,6 +95,13 @@ impl BotSetup {
             },
             timing: BotTiming::default(),
         }
+    }
+
+    /// The same channels with `texts` (a fixed catalog: the tests, a local run).
+    pub fn with_texts(mut self, texts: BotTexts) -> Self {
+        let directory = self.catalog.now().directory.clone();
+        self.catalog = LiveCatalog::fixed(Catalog::of(directory, texts));
+        self
     }
 }
 
@@ -160,8 +166,7 @@ where
             store: &self.store,
             telegram: &self.telegram,
             rechecks: &self.rechecks,
-            directory: &self.setup.directory,
-            texts: &self.setup.texts,
+            catalog: &self.setup.catalog,
             settings: &self.setup.settings,
             timing: self.setup.timing,
         }

@@ -32,6 +32,7 @@ where
         user_id: i64,
         entry: &ChannelEntry,
         tier: u32,
+        catalog_version: u32,
     ) -> Result<Invoice, BotError> {
         let now = self.clock.now();
         // First, and on every tap: a buyer shown a Pay button always has their purchase
@@ -41,7 +42,9 @@ where
             .await?;
         let keys = invoice_keys(user_id, entry.channel_id, tier, now);
         let invoice = self
-            .invoice_once(keys, || self.create_invoice(user_id, entry, tier, now))
+            .invoice_once(keys, || {
+                self.create_invoice(user_id, entry, tier, catalog_version, now)
+            })
             .await?;
         info!(user_id, channel_id = entry.channel_id, invoice_id = %invoice.id, "invoice ready");
         Ok(invoice)
@@ -117,12 +120,19 @@ where
         user_id: i64,
         entry: &ChannelEntry,
         tier: u32,
+        catalog_version: u32,
         now: DateTime<Utc>,
     ) -> Result<Invoice, BotError> {
         let request = UserId::new(user_id)
             .ok()
             .and_then(|user| {
-                InvoiceRequest::for_tier(user, entry, &entry.tiers[tier as usize], &self.setup.urls)
+                InvoiceRequest::for_tier(
+                    user,
+                    entry,
+                    &entry.tiers[tier as usize],
+                    catalog_version,
+                    &self.setup.urls,
+                )
             })
             .ok_or_else(|| InvoiceError::Refused("the order id cannot be formed".into()))?;
         let mut invoice = self.invoices.create_invoice(&request).await?;

@@ -41,7 +41,8 @@ where
     V: MessageQueue,
 {
     pub(super) async fn on_status(&self, message: &PrivateMessage) -> Result<(), BotError> {
-        let texts = &self.setup.texts;
+        let catalog = self.setup.catalog.now();
+        let texts = &catalog.texts;
         let Ok(user) = UserId::new(message.user_id) else {
             return self.say(message.chat_id, &texts.status_none).await;
         };
@@ -49,7 +50,7 @@ where
         let mut lines = Vec::new();
         let mut follow_ups = Vec::new();
         let mut seen = Vec::new();
-        for entry in self.setup.directory.channels() {
+        for entry in catalog.directory.channels() {
             if seen.contains(&entry.private_channel_id) {
                 continue;
             }
@@ -90,13 +91,13 @@ where
             self.say(message.chat_id, &lines.join("\n")).await?;
         }
         for review in &holds {
-            let text = buyer_message(texts, &self.setup.directory, review);
+            let text = buyer_message(texts, &catalog.directory, review);
             self.say(message.chat_id, &text).await?;
         }
         for watch in &under_way {
             let channel = ChannelId::new(watch.channel_id)
                 .ok()
-                .and_then(|id| self.setup.directory.channel(id))
+                .and_then(|id| catalog.directory.channel(id))
                 .map_or_else(|| "the channel".to_owned(), channel_title);
             let text = fill(
                 &texts.status_under_way,
@@ -123,7 +124,8 @@ where
         title: &str,
         now: DateTime<Utc>,
     ) -> Result<String, BotError> {
-        let texts = &self.setup.texts;
+        let catalog = self.setup.catalog.now();
+        let texts = &catalog.texts;
         if let Some(link) = subscription.sendable_link(&self.setup.settings, |link| {
             link.expires_at > now + LINK_STILL_GOOD_FOR
         }) {
@@ -176,7 +178,7 @@ where
             let operator = Operator::new(&self.store, self.clock.clone());
             let bot = LinkRevoker {
                 telegram: Some(&self.telegram),
-                directory: Some(&self.setup.directory),
+                directory: Some(&catalog.directory),
             };
             match operator.reissue(payment, bot, &self.invites).await {
                 Ok(_) | Err(OperatorError::RevokeFailed { .. }) => {}

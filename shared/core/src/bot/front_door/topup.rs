@@ -28,7 +28,8 @@ where
     V: MessageQueue,
 {
     pub(super) async fn on_topup(&self, message: &PrivateMessage) -> Result<(), BotError> {
-        let texts = &self.setup.texts;
+        let catalog = self.setup.catalog.now();
+        let texts = &catalog.texts;
         let open = self.store.open_purchases_of(message.user_id, 1).await?;
         let Some(purchase) = open.into_iter().next() else {
             return self.say(message.chat_id, &texts.topup_none).await;
@@ -41,7 +42,7 @@ where
             .and_then(|review| Ipn::parse(review.ipn.as_bytes()).ok())
             .and_then(|ipn| OrderRef::parse(ipn.order_id.as_deref()).ok());
         let found = order.and_then(|order| {
-            let entry = self.setup.directory.channel(order.channel_id)?;
+            let entry = catalog.directory.channel(order.channel_id)?;
             Some((entry, order.tier_seconds?))
         });
         let request = found.and_then(|(entry, tier_seconds)| {

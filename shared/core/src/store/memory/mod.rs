@@ -22,6 +22,7 @@ use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecisio
 use crate::subscription::{Subscription, SubscriptionKey};
 
 mod bot;
+mod catalog;
 mod held;
 mod parts;
 mod watches;
@@ -44,6 +45,8 @@ pub struct MemoryStore {
     /// decision settles them: `parts.rs`).
     /// The decision stored here is ignored: the review's is the purchase's.
     parts: Mutex<HashMap<i64, super::parts::PartsTally>>,
+    /// The catalog's versions by number (`catalog.rs`).
+    catalogs: Mutex<std::collections::BTreeMap<u32, super::catalog::StoredCatalog>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }
