@@ -19,7 +19,7 @@ use telepay_core::signature::IpnSecret;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::dynamodb::{
     DynamoDbStore, create_bot_table, create_subscriptions_table, create_tables,
-    create_watches_table,
+    create_catalog_table, create_watches_table,
 };
 use telepay_shared::sqs::SqsQueue;
 
@@ -60,6 +60,7 @@ pub struct MotoResources {
     pub subscriptions_table: String,
     pub bot_table: String,
     pub watches_table: String,
+    pub catalog_table: String,
     pub queue_url: String,
 }
 
@@ -85,6 +86,10 @@ impl MotoResources {
         create_watches_table(&dynamodb, &watches_table)
             .await
             .expect("moto creates the watches table");
+        let catalog_table = unique("catalog");
+        create_catalog_table(&dynamodb, &catalog_table)
+            .await
+            .expect("moto creates the catalog table");
         let queue_url = sqs
             .create_queue()
             .queue_name(unique("processor"))
@@ -101,6 +106,7 @@ impl MotoResources {
             subscriptions_table,
             bot_table,
             watches_table,
+            catalog_table,
             queue_url,
         }
     }
@@ -114,6 +120,7 @@ impl MotoResources {
         .with_subscriptions_table(&self.subscriptions_table)
         .with_bot_table(&self.bot_table)
         .with_watches_table(&self.watches_table)
+        .with_catalog_table(&self.catalog_table)
     }
 
     pub fn queue(&self) -> SqsQueue {

@@ -1826,8 +1826,85 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn parts_open_purchases_are_listed_per_buyer_and_stale_ones_told_once() { cases::open_purchases_are_listed_per_buyer_and_stale_ones_told_once::<Store>().await }
             #[tokio::test] async fn parts_thirty_two_concurrent_top_up_ipns_grant_the_purchase_once() { cases::thirty_two_concurrent_top_up_ipns_grant_the_purchase_once::<Store>().await }
             #[tokio::test] async fn a_recovered_purchase_is_stored_as_recovered() { cases::a_recovered_purchase_is_stored_as_recovered::<Store>().await }
+            #[tokio::test] async fn catalog_versions_are_applied_once_and_every_one_is_kept() { catalog_cases::versions_are_applied_once_and_every_one_is_kept::<Store>().await }
+            #[tokio::test] async fn catalog_thirty_two_concurrent_applies_of_one_version_have_one_winner() { catalog_cases::thirty_two_concurrent_applies_of_one_version_have_one_winner::<Store>().await }
         }
     )*};
+}
+
+
+/// The catalog's versions (`telepay catalog apply`): one conditional write per version.
+mod catalog_cases {
+    use telepay_core::store::{CatalogApplied, StoredCatalog};
+
+    use super::*;
+
+    fn version(number: u32, body: &str) -> StoredCatalog {
+        StoredCatalog {
+            version: number,
+            body: body.into(),
+            applied_at: now(),
+            note: format!("v{number}"),
+        }
+    }
+
+    pub async fn versions_are_applied_once_and_every_one_is_kept<B: Backend>() {
+        let store = B::fresh().await;
+        assert_eq!(store.latest_catalog().await.unwrap(), None);
+        assert!(store.catalog_history(10).await.unwrap().is_empty());
+        let first = version(1, r#"{"channels":[1]}"#);
+        assert_eq!(
+            store.apply_catalog(&first).await.unwrap(),
+            CatalogApplied::Applied
+        );
+        // A second apply of the same number changes nothing.
+        assert_eq!(
+            store
+                .apply_catalog(&version(1, r#"{"channels":[2]}"#))
+                .await
+                .unwrap(),
+            CatalogApplied::VersionTaken
+        );
+        assert_eq!(store.catalog_version(1).await.unwrap(), Some(first.clone()));
+        let second = version(2, r#"{"channels":[3]}"#);
+        store.apply_catalog(&second).await.unwrap();
+        assert_eq!(store.latest_catalog().await.unwrap(), Some(second.clone()));
+        assert_eq!(
+            store.catalog_version(1).await.unwrap(),
+            Some(first.clone()),
+            "an older version stays readable (an open invoice names it)"
+        );
+        assert_eq!(store.catalog_version(3).await.unwrap(), None);
+        assert_eq!(
+            store.catalog_history(10).await.unwrap(),
+            vec![second.clone(), first]
+        );
+        assert_eq!(store.catalog_history(1).await.unwrap(), vec![second]);
+    }
+
+    pub async fn thirty_two_concurrent_applies_of_one_version_have_one_winner<B: Backend>() {
+        let store = Arc::new(B::fresh().await);
+        let applies: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let body = format!(r#"{{"writer":{n}}}"#);
+                    let applied = store.apply_catalog(&version(1, &body)).await;
+                    (body, applied)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for apply in applies {
+            let (body, applied) = apply.await.unwrap();
+            if applied.expect("the backend answers") == CatalogApplied::Applied {
+                winners.push(body);
+            }
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        let stored = store.latest_catalog().await.unwrap().unwrap();
+        assert_eq!(stored.body, winners[0], "the winner's catalog is the one kept");
+    }
 }
 
 conformance_suite! {

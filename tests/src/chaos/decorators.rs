@@ -17,6 +17,7 @@ use telepay_core::store::{
     OnceFound, OnceKey, OnceRecord, ProcessedMark, Recorded, Reopened, Resolution, Resolved,
     StoreError, SubscriptionFilter, Versioned,
 };
+use telepay_core::store::{CatalogApplied, CatalogStore, StoredCatalog};
 use telepay_core::store::{NewWatch, PaymentWatch, Settlement, WatchClaim, WatchFound, Watched};
 use telepay_core::store::{
     OpenPurchase, PartAdded, PartsSettled, PartsTally, PurchaseOpened, PurchasePart,
@@ -748,5 +749,28 @@ fn kind(err: &TelegramError) -> &'static str {
         TelegramError::Transient(_) => "transient",
         TelegramError::UserUnreachable(_) => "user unreachable",
         TelegramError::Misconfigured(_) => "misconfigured",
+    }
+}
+
+/// The catalog's reads and applies suffer the same faults: a refresh that fails keeps
+/// the version held, an apply that fails is applied again.
+impl<S: PaymentStore> CatalogStore for ChaosStore<S> {
+    async fn latest_catalog(&self) -> Result<Option<StoredCatalog>, StoreError> {
+        let call = self.inner.latest_catalog();
+        self.faulty("latest_catalog", 0, call).await
+    }
+
+    async fn catalog_version(&self, version: u32) -> Result<Option<StoredCatalog>, StoreError> {
+        let call = self.inner.catalog_version(version);
+        self.faulty("catalog_version", 0, call).await
+    }
+
+    async fn apply_catalog(&self, catalog: &StoredCatalog) -> Result<CatalogApplied, StoreError> {
+        let call = self.inner.apply_catalog(catalog);
+        self.write("apply_catalog", 0, call).await
+    }
+
+    async fn catalog_history(&self, limit: usize) -> Result<Vec<StoredCatalog>, StoreError> {
+        self.inner.catalog_history(limit).await
     }
 }

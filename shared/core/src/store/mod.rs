@@ -216,6 +216,7 @@ pub trait PaymentStore:
     + HeldNoticeStore
     + PaymentWatchStore
     + PurchasePartsStore
+    + CatalogStore
 {
 }
 
@@ -229,6 +230,7 @@ impl<T> PaymentStore for T where
         + HeldNoticeStore
         + PaymentWatchStore
         + PurchasePartsStore
+        + CatalogStore
 {
 }
 
@@ -236,7 +238,7 @@ impl<T> PaymentStore for T where
 /// its operations on a concrete backend: `use telepay_core::store::ports::*;`.
 pub mod ports {
     pub use super::{
-        HeldNoticeStore, IngressStore, InviteStore, OperatorStore, PaymentStore, PaymentWatchStore,
-        ProcessorStore, PurchasePartsStore, ReconcilerStore, SubscriptionStore,
+        CatalogStore, HeldNoticeStore, IngressStore, InviteStore, OperatorStore, PaymentStore,
+        PaymentWatchStore, ProcessorStore, PurchasePartsStore, ReconcilerStore, SubscriptionStore,
     };
 }
