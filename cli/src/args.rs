@@ -56,6 +56,13 @@ pub(crate) enum Command {
     /// endpoint (a signed probe that can never grant), the dead-letter queues. One line
     /// per check with what to fix; exits 1 when anything needs fixing.
     Doctor,
+    /// The catalog: channels, tiers and the bot's texts. `check` a file, `apply` it as the
+    /// next version (every function uses it within 30 seconds, no redeploy), `show` the
+    /// one in force, list the `history`, `rollback` to an older version.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Bring the store's schema up to date: run the SQL migrations (Postgres, SQLite), or
     /// create the missing DynamoDB tables. Safe to run again; never run by a cold start.
     Migrate,
@@ -174,6 +181,33 @@ pub(crate) enum SubscriptionsCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CatalogCommand {
+    /// Check a catalog file without applying it: what it sells, or every problem, one
+    /// line each (exit 1).
+    Check { file: std::path::PathBuf },
+    /// Check a catalog file and apply it as the next version: what changed, one line
+    /// each. An invalid file is never applied.
+    Apply {
+        file: std::path::PathBuf,
+        /// Why, for the history (e.g. "December prices").
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// The catalog in force (or `--version N`), as its JSON.
+    Show {
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Every version applied, newest first.
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Apply an older version again, as the newest.
+    Rollback { version: u32 },
 }
 
 #[derive(Subcommand)]

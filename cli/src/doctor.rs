@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use telepay_core::directory::ChannelDirectory;
 use telepay_core::doctor::{self, Examination, Finding, IpnProbe, ProbeAnswer, Verdict};
 use telepay_core::signature::IpnSecret;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
@@ -81,8 +80,19 @@ pub(crate) async fn run(json: bool) -> anyhow::Result<()> {
 }
 
 async fn examine(env: &impl Environment, sdk: &aws_config::SdkConfig) -> Vec<Finding> {
-    let directory: Result<ChannelDirectory, String> =
-        config::channel_directory(env).map_err(|e| e.to_string());
+    let store = match StoreConfig::from_env(env) {
+        Ok(config) => AnyStore::connect(&config, sdk)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    // The catalog in force: the store's newest version (else the environment's).
+    let catalog = match &store {
+        Ok(store) => crate::catalog_in_force(store)
+            .await
+            .map_err(|e| format!("{e:#}")),
+        Err(_) => Err("the store cannot be reached (below)".to_owned()),
+    };
     let bot = env
         .optional(config::BOT_TOKEN)
         .and_then(BotToken::new)
@@ -109,24 +119,31 @@ async fn examine(env: &impl Environment, sdk: &aws_config::SdkConfig) -> Vec<Fin
             .expect("an HTTP client"),
     );
     let setup = Examination {
-        directory: directory.as_ref().map_err(Clone::clone),
+        directory: catalog
+            .as_ref()
+            .map(|c| &c.directory)
+            .map_err(Clone::clone),
         bot_url: bot_url.as_deref(),
         ipn_url: ipn_url.as_deref(),
         ipn_secret: ipn_secret.as_ref(),
     };
     let mut findings = doctor::examine(&setup, bot.as_ref(), account.as_ref(), &probe).await;
-    findings.extend(dead_letters(env, sdk).await);
+    if let Ok(catalog) = &catalog
+        && let Some(first) = findings.first_mut()
+        && catalog.version > 0
+    {
+        first.detail = format!("version {}: {}", catalog.version, first.detail);
+    }
+    findings.extend(dead_letters(env, sdk, store).await);
     findings
 }
 
 /// The store and every dead-letter queue it can reach.
-async fn dead_letters(env: &impl Environment, sdk: &aws_config::SdkConfig) -> Vec<Finding> {
-    let store = match StoreConfig::from_env(env) {
-        Ok(config) => AnyStore::connect(&config, sdk)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(err) => Err(err.to_string()),
-    };
+async fn dead_letters(
+    env: &impl Environment,
+    sdk: &aws_config::SdkConfig,
+    store: Result<AnyStore, String>,
+) -> Vec<Finding> {
     let store = match store {
         Ok(store) => store,
         Err(why) => return vec![Finding::fix("store", why)],

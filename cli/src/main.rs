@@ -12,8 +12,8 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use telepay_core::bot::WebhookSecret;
+use telepay_core::catalog::{Applied, ApplyError, Catalog};
 use telepay_core::clock::system_clock;
-use telepay_core::directory::ChannelDirectory;
 use telepay_core::ipn::PaymentId;
 use telepay_core::operator::{LinkRevoker, Operator, within};
 use telepay_core::order::UserId;
@@ -22,7 +22,8 @@ use telepay_core::reconcile::Reconciler;
 use telepay_core::recovery::{PaymentRecovery, RecoverySettings};
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::{
-    BotStore, HeldNoticeStore, OperatorStore, PurchasePartsStore, Resolution, SubscriptionFilter,
+    BotStore, CatalogStore, HeldNoticeStore, OperatorStore, PurchasePartsStore, Resolution,
+    SubscriptionFilter,
 };
 use telepay_core::subscription::{LifecycleSettings, Subscription, SubscriptionKey};
 use telepay_core::webhook::PaymentIngress;
@@ -76,6 +77,12 @@ impl Deployment {
         &self.store
     }
 
+    /// The catalog in force: the store's newest version, else the environment's
+    /// directory (a store without a catalog yet).
+    async fn catalog(&self) -> anyhow::Result<Catalog> {
+        catalog_in_force(&self.store).await
+    }
+
     fn operator(&self) -> Operator<'_, AnyStore> {
         Operator::new(&self.store, system_clock())
     }
@@ -113,6 +120,7 @@ async fn run(command: Command, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bot { command } => bot(command).await,
+        Command::Catalog { command } => catalog(command).await,
         Command::Doctor => doctor::run(json).await,
         Command::Payments { command } => payments(command).await,
         Command::Reviews { command } => reviews(command).await,
@@ -156,10 +164,11 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
         PaymentsCommand::Replay { payment_id: id }
         | PaymentsCommand::Reissue { payment_id: id } => {
             let invite_queue = deployment.queue("invite").await?;
-            let (telegram, directory) = bot_from_env();
+            let telegram = telegram_from_env().ok();
+            let catalog = deployment.catalog().await.ok();
             let bot = LinkRevoker {
                 telegram: telegram.as_ref(),
-                directory: directory.as_ref(),
+                directory: catalog.as_ref().map(|c| &c.directory),
             };
             let (done, revoked) = if matches!(command, PaymentsCommand::Replay { .. }) {
                 let revoked = operator.replay(payment_id(id)?, bot, &invite_queue);
@@ -210,7 +219,7 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
             let api =
                 NowPaymentsPayments::new(key, env.get(config::NOWPAYMENTS_API_URL).as_deref())?;
             let ingress = PaymentIngress::new(
-                config::channel_directory(&env)?,
+                deployment.catalog().await?,
                 operator.store.clone(),
                 deployment.queue("processor").await?,
             )
@@ -274,10 +283,10 @@ async fn reviews(command: ReviewsCommand) -> anyhow::Result<()> {
             print(json!({"payment_id": id, "decision": "rejected"}));
         }
         ReviewsCommand::Approve { payment_id: id } => {
-            let directory = config::channel_directory(&ProcessEnvironment)?;
+            let catalog = deployment.catalog().await?;
             let processor_queue = deployment.queue("processor").await?;
             operator
-                .approve(payment_id(id)?, &directory, &processor_queue)
+                .approve(payment_id(id)?, &catalog.directory, &processor_queue)
                 .await?;
             print(json!({"payment_id": id, "decision": "approved", "queued": true}));
         }
@@ -422,11 +431,128 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bot_from_env() -> (Option<TelegramBotApi>, Option<ChannelDirectory>) {
-    (
-        telegram_from_env().ok(),
-        config::channel_directory(&ProcessEnvironment).ok(),
+/// The store's newest catalog, else the environment's directory and texts.
+pub(crate) async fn catalog_in_force(store: &AnyStore) -> anyhow::Result<Catalog> {
+    if store.holds_catalog()
+        && let Some(stored) = store.latest_catalog().await?
+    {
+        return Ok(Catalog::read(&stored.body, stored.version)?);
+    }
+    config::catalog_config(&ProcessEnvironment)?.seed.context(
+        "no catalog applied yet: `telepay catalog apply catalog.json` (see docs/catalog.md)",
     )
+}
+
+async fn catalog(command: CatalogCommand) -> anyhow::Result<()> {
+    if let CatalogCommand::Check { file } = &command {
+        let json = read_catalog_file(file)?;
+        let catalog = Catalog::check(&json).map_err(refused)?;
+        for line in offer_lines(&catalog) {
+            print(line);
+        }
+        return Ok(());
+    }
+    let deployment = Deployment::connect().await?;
+    let store = deployment.store();
+    if !store.holds_catalog() {
+        anyhow::bail!(
+            "{} is not set: the stack's CatalogTable output names the table",
+            config::CATALOG_TABLE
+        );
+    }
+    let applied = match command {
+        CatalogCommand::Check { .. } => unreachable!("handled above, without the store"),
+        CatalogCommand::Apply { file, note } => {
+            let json = read_catalog_file(&file)?;
+            telepay_core::catalog::apply(store, &json, &note, chrono::Utc::now()).await
+        }
+        CatalogCommand::Rollback { version } => {
+            telepay_core::catalog::reapply(store, version, chrono::Utc::now()).await
+        }
+        CatalogCommand::Show { version } => {
+            let stored = match version {
+                Some(version) => store.catalog_version(version).await?,
+                None => store.latest_catalog().await?,
+            };
+            let Some(stored) = stored else {
+                anyhow::bail!("no such catalog version: `telepay catalog history` lists them");
+            };
+            // The document itself, as applied: ready to edit and apply again.
+            let document: serde_json::Value = serde_json::from_str(&stored.body)?;
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            return Ok(());
+        }
+        CatalogCommand::History { limit } => {
+            for stored in store.catalog_history(limit).await? {
+                let channels = Catalog::read(&stored.body, stored.version)
+                    .map(|c| c.directory.channels().len().to_string())
+                    .unwrap_or_else(|e| format!("unreadable: {e}"));
+                print(json!({
+                    "version": stored.version,
+                    "applied_at": stored.applied_at,
+                    "channels": channels,
+                    "note": stored.note,
+                }));
+            }
+            return Ok(());
+        }
+    };
+    match applied {
+        Ok(Applied::Now { version, changes }) => {
+            for change in changes {
+                print(json!({"version": version, "change": change}));
+            }
+            eprintln!(
+                "catalog version {version} applied: every function uses it within {} seconds; invoices made before keep their prices",
+                telepay_core::catalog::REFRESH_EVERY.as_secs()
+            );
+            Ok(())
+        }
+        Ok(Applied::Unchanged { version }) => {
+            print(json!({"version": version, "change": "none: this is the catalog in force"}));
+            Ok(())
+        }
+        Err(ApplyError::Invalid(problems)) => Err(refused(problems)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn read_catalog_file(file: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+}
+
+/// Every problem of a refused catalog, one line each.
+fn refused(problems: telepay_core::catalog::CatalogError) -> anyhow::Error {
+    let lines: Vec<String> = problems
+        .problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect();
+    anyhow::anyhow!(
+        "the catalog is not valid ({} problem{}), nothing applied:\n{}",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
+}
+
+/// What a catalog sells, a line per tier.
+fn offer_lines(catalog: &Catalog) -> Vec<serde_json::Value> {
+    let mut lines = Vec::new();
+    for entry in catalog.directory.channels() {
+        for tier in &entry.tiers {
+            lines.push(json!({
+                "channel_id": entry.channel_id,
+                "title": entry.title,
+                "private_channel_id": entry.private_channel_id,
+                "tier": tier.access().map(|d| d.spoken()),
+                "price": format!("{} {}", tier.price_amount, tier.price_currency.to_uppercase()),
+                "admission": format!("{:?}", entry.admission),
+                "owner_chat_id": entry.owner_chat_id,
+            }));
+        }
+    }
+    lines
 }
 
 fn telegram_from_env() -> anyhow::Result<TelegramBotApi> {

@@ -18,8 +18,8 @@ use telepay_core::fixtures::{SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
 use telepay_core::signature::IpnSecret;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::dynamodb::{
-    DynamoDbStore, create_bot_table, create_subscriptions_table, create_tables,
-    create_catalog_table, create_watches_table,
+    DynamoDbStore, create_bot_table, create_catalog_table, create_subscriptions_table,
+    create_tables, create_watches_table,
 };
 use telepay_shared::sqs::SqsQueue;
 

@@ -1832,7 +1832,6 @@ macro_rules! conformance_suite {
     )*};
 }
 
-
 /// The catalog's versions (`telepay catalog apply`): one conditional write per version.
 mod catalog_cases {
     use telepay_core::store::{CatalogApplied, StoredCatalog};
@@ -1903,7 +1902,10 @@ mod catalog_cases {
         }
         assert_eq!(winners.len(), 1, "{winners:?}");
         let stored = store.latest_catalog().await.unwrap().unwrap();
-        assert_eq!(stored.body, winners[0], "the winner's catalog is the one kept");
+        assert_eq!(
+            stored.body, winners[0],
+            "the winner's catalog is the one kept"
+        );
     }
 }
 

@@ -22,8 +22,8 @@ pub use lifecycle::{
     lifecycle_settings, lifecycle_texts,
 };
 pub use store::{
-    BOT_TABLE, DATABASE_URL, DatabaseUrl, PAYMENTS_TABLE, REVIEWS_TABLE, SQLITE_PATH,
-    STORE_BACKEND, SUBSCRIPTIONS_TABLE, StoreConfig, TableNames, WATCHES_TABLE,
+    BOT_TABLE, CATALOG_TABLE, DATABASE_URL, DatabaseUrl, PAYMENTS_TABLE, REVIEWS_TABLE,
+    SQLITE_PATH, STORE_BACKEND, SUBSCRIPTIONS_TABLE, StoreConfig, TableNames, WATCHES_TABLE,
 };
 
 pub const IPN_SECRET: &str = "TELEPAY_IPN_SECRET";

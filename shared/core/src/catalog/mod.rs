@@ -28,6 +28,7 @@
 //! Tests: below; `tests/tests/conformance.rs` (`catalog_*`), `tests/tests/catalog.rs`
 //! (a change reaching a running chain on moto), `local/tests/local_run.rs` (`make run`).
 
+pub mod apply;
 pub mod live;
 
 use serde_json::Value;
@@ -36,7 +37,8 @@ use crate::bot::BotTexts;
 use crate::directory::ChannelDirectory;
 use crate::subscription::is_spelled_out;
 
-pub use live::{CatalogSource, LiveCatalog, REFRESH_EVERY};
+pub use apply::{Applied, ApplyError, apply, changes, reapply};
+pub use live::{CatalogLoadError, CatalogSource, LiveCatalog, REFRESH_EVERY};
 
 /// A catalog as the functions use it.
 #[derive(Debug, Clone)]

@@ -210,7 +210,7 @@ fn catalog(directory: &Result<&ChannelDirectory, String>) -> Finding {
                 format!("{} channel(s), {tiers} tier(s)", channels.len()),
             )
         }
-        Err(why) => Finding::fix("catalog", format!("TELEPAY_CHANNEL_DIRECTORY: {why}")),
+        Err(why) => Finding::fix("catalog", why.clone()),
     }
 }
 
