@@ -79,7 +79,7 @@ bench-local: ## make run's chain (release) under N signed IPNs over HTTP: reques
 build: ## Release arm64 bootstraps of the eight functions, zipped in target/lambda, with BACKENDS (default dynamodb; postgres; "dynamodb postgres"), checked and sized
 	BACKENDS="$(BACKENDS)" scripts/build.sh
 
-deploy: ## sam build + sam deploy: guided the first time (asks for the secrets, directory), plain after (secrets kept); GUIDED=1 asks again
+deploy: ## sam build + sam deploy (guided the first time, plain after: secrets kept; GUIDED=1 asks again), then applies catalog.json
 	source scripts/tools.sh && ensure_tool sam 'aws-sam-cli>=1.140,<2' \
 	  && BACKENDS="$(BACKENDS)" GUIDED="$(GUIDED)" scripts/deploy.sh
 

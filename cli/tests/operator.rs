@@ -517,7 +517,7 @@ async fn subscriptions_are_shown_listed_extended_and_ended_with_their_reasons() 
     // Bad input: a clear error, nothing changed
     let missing = shop.fails(&["subscriptions", "show", "42", "-1003111266231"]);
     assert!(missing.contains("no subscription for user 42"), "{missing}");
-    let bad = shop.fails(&["subscriptions", "list", "--expiring-within", "3 days"]);
+    let bad = shop.fails(&["subscriptions", "list", "--expiring-within", "3 months"]);
     assert!(bad.contains("--expiring-within"), "{bad}");
 }
 

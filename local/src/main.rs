@@ -45,7 +45,11 @@ async fn main() -> anyhow::Result<()> {
     // The catalog: the store's newest version (`telepay catalog apply`), read again as
     // it changes; until one is applied, the environment's directory or the demo one.
     let seed = args::catalog_seed(&env)?;
-    let refresh = config::catalog_config(&env)?.refresh;
+    // Read again every second unless set: a local file costs nothing to read.
+    let refresh = match env.get(config::CATALOG_REFRESH_SECONDS) {
+        Some(_) => config::catalog_config(&env)?.refresh,
+        None => std::time::Duration::from_secs(1),
+    };
     // A fake's port: as set (and then required), or PORT+offset (and then a default).
     let fake_port = |variable: &str, offset: u16| -> anyhow::Result<(u16, bool)> {
         match env.get(variable) {

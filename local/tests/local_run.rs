@@ -273,6 +273,7 @@ fn demo_buy_plays_a_buyer_end_to_end_and_a_forwarded_link_is_declined() {
     let db = std::env::temp_dir().join(format!("telepay-demo-{}.sqlite", std::process::id()));
     let run = LocalRun::start(&db);
     let demo = Command::new(env!("CARGO_BIN_EXE_demo-buy"))
+        .env("TELEPAY_LOCAL_DB", &db)
         .env("PORT", run.port.to_string())
         .env("FAKE_TELEGRAM_PORT", run.fake_ports.0.to_string())
         .env("FAKE_NOWPAYMENTS_PORT", run.fake_ports.1.to_string())
@@ -297,9 +298,23 @@ fn demo_buy_plays_a_buyer_end_to_end_and_a_forwarded_link_is_declined() {
         "Send /topup",
         "1.29 USD is missing",
         "11. The two payments add up",
+        // A price change reaches the running chain; the open invoice keeps its price.
+        "catalog version 1",
+        "Demo channel: 30 days from 3.21 to 4.21 USD",
+        "14. Buyer",
     ] {
         assert!(printed.contains(step), "{step:?} missing from:\n{printed}");
     }
+    let step = |n: &str| printed.split(n).nth(1).unwrap_or_default().to_owned();
+    let (paid_open, new_invoice) = (step("14. Buyer"), step("15. Buyer"));
+    assert!(
+        paid_open.contains("finished") && paid_open.contains("https://t.me/+"),
+        "the invoice made at 3.21 is granted after the change:\n{paid_open}"
+    );
+    assert!(
+        new_invoice.contains("4.21"),
+        "a new invoice has the new price:\n{new_invoice}"
+    );
     // What the fake Telegram saw: one approval, one decline, and the owner told once.
     assert!(run.wait_for("approved", 1, Duration::from_secs(5)));
     assert_eq!(run.count("join request of user"), 2);

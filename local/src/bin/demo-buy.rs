@@ -264,9 +264,92 @@ fn run() -> Result<(), String> {
             .is_some_and(|t| t.contains("https://t.me/+"))
     })?;
     show(&invite);
+
+    let late_buyer = short_buyer + 1;
+    println!("12. Buyer {late_buyer} opens an invoice for the demo channel");
+    let (seen, pay) = open_invoice(&telegram, late_buyer, 0)?;
+    show(&pay);
+    let invoice = invoice_of(&pay)?;
+
+    println!(
+        "13. The owner raises the price while that invoice is open: telepay catalog apply (no restart)"
+    );
+    for change in raise_demo_price()? {
+        println!("    {change}");
+    }
+    // `make run` reads the catalog again within a second (a deployed stack: 30 s).
+    std::thread::sleep(Duration::from_millis(1500));
+
+    println!("14. Buyer {late_buyer} pays the open invoice: granted at the price it was made at");
+    let paid = nowpayments.json("POST", &format!("/fake/pay/{invoice}"), "")?;
+    println!("    payment {} {}", paid["payment_id"], paid["statuses"][2]);
+    let (_, invite) = wait_message(&telegram, late_buyer, seen, "the late buyer's invite", |m| {
+        m["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("https://t.me/+"))
+    })?;
+    show(&invite);
+
+    let next_buyer = late_buyer + 1;
+    println!("15. Buyer {next_buyer} opens an invoice now: the new price");
+    let (_, pay) = open_invoice(&telegram, next_buyer, 0)?;
+    show(&pay);
     println!("demo-buy: done");
     Ok(())
 }
+
+/// /start, the demo channel, its tier: the Pay button (and how many messages came).
+fn open_invoice(telegram: &Http, buyer: i64, seen: usize) -> Result<(usize, Value), String> {
+    telegram.json("POST", &format!("/fake/user/{buyer}/write"), "/start")?;
+    let (seen, menu) = wait_message(telegram, buyer, seen, "the channel menu", has_buttons)?;
+    let channel = button(&menu, |text, _| text.contains("Demo channel"))
+        .ok_or("the menu has no demo channel")?;
+    telegram.json("POST", &format!("/fake/user/{buyer}/press"), &channel)?;
+    let (seen, tiers) = wait_message(telegram, buyer, seen, "the tiers", has_buttons)?;
+    let tier = button(&tiers, |_, data| data.starts_with("buy:")).ok_or("no tier button")?;
+    telegram.json("POST", &format!("/fake/user/{buyer}/press"), &tier)?;
+    wait_message(telegram, buyer, seen, "the Pay button", has_buttons)
+}
+
+/// What `telepay catalog apply` does, on `make run`'s SQLite file (TELEPAY_LOCAL_DB):
+/// the catalog in force with the demo channel's price one dollar higher, as the next
+/// version. What changed, one line each.
+fn raise_demo_price() -> Result<Vec<String>, String> {
+    use telepay_core::catalog::{Applied, apply};
+    use telepay_core::store::CatalogStore;
+    let path = std::env::var("TELEPAY_LOCAL_DB").unwrap_or_else(|_| ".telepay/local.sqlite".into());
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = telepay_shared::sql::SqliteStore::open(std::path::Path::new(&path))
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        let body = match store.latest_catalog().await.map_err(|e| e.to_string())? {
+            Some(stored) => stored.body,
+            None => DEMO_CATALOG.to_owned(),
+        };
+        let mut catalog: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        let channels = catalog["channels"].as_array_mut().ok_or("no channels")?;
+        let demo = channels
+            .iter_mut()
+            .find(|c| c["title"] == "Demo channel")
+            .ok_or("no demo channel in the catalog")?;
+        let price = demo["tiers"][0]["price_amount"].as_f64().unwrap_or(3.21);
+        demo["tiers"][0]["price_amount"] = Value::from(((price + 1.0) * 100.0).round() / 100.0);
+        let json = serde_json::to_string_pretty(&catalog).map_err(|e| e.to_string())?;
+        match apply(&store, &json, "demo-buy: price up", chrono::Utc::now()).await {
+            Ok(Applied::Now { version, changes }) => Ok(std::iter::once(format!(
+                "catalog version {version}"
+            ))
+            .chain(changes)
+            .collect()),
+            Ok(Applied::Unchanged { version }) => Ok(vec![format!("version {version} unchanged")]),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+}
+
+/// The catalog `make run` starts on (the demo channel and the demo club).
+const DEMO_CATALOG: &str = include_str!("../../../events/demo-bot-directory.json");
 
 fn main() {
     if let Err(why) = run() {

@@ -152,7 +152,7 @@ mod tests {
                 .reminder_points()
                 .is_empty()
         );
-        let err = lifecycle_settings(&[(REMINDER_POINTS, "3 days")]).unwrap_err();
+        let err = lifecycle_settings(&[(REMINDER_POINTS, "3 months")]).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("TELEPAY_REMINDER_POINTS is not valid"),

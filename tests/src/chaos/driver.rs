@@ -12,8 +12,8 @@ use fake_bot_api::FakeBotApi;
 use serde_json::{Value, json};
 use telepay_core::chain::{ChainSettings, StageQueues, Stages};
 use telepay_core::clock::ManualClock;
-use telepay_core::directory::ChannelDirectory;
-use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_DIRECTORY, SAMPLE_IPN_SECRET};
+use telepay_core::catalog::{Applied, Catalog, LiveCatalog, apply};
+use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_IPN_SECRET};
 use telepay_core::invite::{InviteSender, InviteSettings, MessageTemplate};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::reconcile::Reconciler;
@@ -63,6 +63,10 @@ struct Chain<S> {
     forged_answered_ok: AtomicU64,
     forged_sent: AtomicU64,
     requeued: AtomicU64,
+    /// Catalog versions applied during the run (price changes), and applies a store
+    /// fault refused (tried again at the next change).
+    catalog_applied: AtomicU64,
+    catalog_apply_failed: AtomicU64,
 }
 
 /// How long a top-up buyer waits to be told of their short payment before giving up.
@@ -85,6 +89,16 @@ pub async fn run<S: PaymentStore + 'static>(
     let plans: Vec<PaymentPlan> = (0..config.payments as u64)
         .map(|i| PaymentPlan::new(&dice, i))
         .collect();
+    // Every invoice was made at version 1; the price rose (version 2) before the first
+    // IPN arrives.
+    let now = chrono::Utc::now();
+    for (version, price) in [(INVOICE_VERSION, PRICE), (INVOICE_VERSION + 1, PRICE + 1.0)] {
+        let applied = apply(&store, &catalog_at(price), "chaos", now).await;
+        assert!(
+            matches!(applied, Ok(Applied::Now { version: v, .. }) if v == version),
+            "{applied:?}"
+        );
+    }
     let chain = Arc::new(Chain::new(
         store,
         &fake,
@@ -107,6 +121,7 @@ pub async fn run<S: PaymentStore + 'static>(
         );
     }
     consumers.spawn(chain.clone().reconcile_on_schedule(stop.clone()));
+    consumers.spawn(chain.clone().change_prices(stop.clone()));
     let buyers = tokio::spawn(buyers(fake.clone(), chaos.clone(), stop.clone()));
 
     let mut nowpayments = JoinSet::new();
@@ -189,6 +204,13 @@ impl<S: PaymentStore + 'static> Chain<S> {
         plans: &[PaymentPlan],
     ) -> Self {
         let store = ChaosStore::new(Arc::new(store), chaos.clone());
+        // The catalog in force when the run starts (version 2), read again through the
+        // faulty store as the functions do: a failed read keeps the version held, a
+        // version an order names that cannot be read now is retried by NOWPayments.
+        let in_force = Catalog::read(&catalog_at(PRICE + 1.0), INVOICE_VERSION + 1)
+            .expect("the chaos catalog is valid");
+        let catalog =
+            LiveCatalog::following(in_force, Arc::new(store.clone()), Duration::from_millis(50));
         let dice = chaos.dice;
         let sqs = |name, visibility| {
             Arc::new(SimQueue::new(
@@ -222,10 +244,7 @@ impl<S: PaymentStore + 'static> Chain<S> {
             reconcile_batch: 1000,
             // Real time, movable: what subscriptions expiring mid-run will need.
             clock: ManualClock::following_system(),
-            ..ChainSettings::new(
-                secret.clone(),
-                ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
-            )
+            ..ChainSettings::new(secret.clone(), catalog)
         };
         // An invocation shorter than one message's worst case leaves every message
         // untouched: the run would never drain. Say so instead of hanging.
@@ -284,6 +303,8 @@ impl<S: PaymentStore + 'static> Chain<S> {
             forged_answered_ok: AtomicU64::new(0),
             forged_sent: AtomicU64::new(0),
             requeued: AtomicU64::new(0),
+            catalog_applied: AtomicU64::new(0),
+            catalog_apply_failed: AtomicU64::new(0),
             chaos,
             config,
         }
@@ -519,6 +540,26 @@ impl<S: PaymentStore + 'static> Chain<S> {
         }
     }
 
+    /// The owner changes the price again and again while payments arrive: each change
+    /// one apply through the faulty store (a refused one is tried at the next change).
+    async fn change_prices(self: Arc<Self>, stop: Arc<AtomicBool>) {
+        let mut step = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(PRICE_CHANGE_EVERY).await;
+            step += 1;
+            let price = PRICE + 1.0 + f64::from(step % 8) * 0.25;
+            match apply(&self.store, &catalog_at(price), "chaos", chrono::Utc::now()).await {
+                Ok(Applied::Now { .. }) => {
+                    self.catalog_applied.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Applied::Unchanged { .. }) => {}
+                Err(_) => {
+                    self.catalog_apply_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
     /// Whether any watch is not settled yet (due or not: a listing as of far ahead).
     async fn watches_unsettled(&self) -> bool {
         let ahead = self.reconciler.clock.now() + TimeDelta::days(1);
@@ -600,6 +641,8 @@ impl<S: PaymentStore + 'static> Chain<S> {
             invite_queue: self.invite_queue.figures(),
             payouts_for: self.payout_queue.sent_payment_ids().into_iter().collect(),
             injected: self.chaos.tally(),
+            catalog_applied: self.catalog_applied.load(Ordering::Relaxed),
+            catalog_apply_failed: self.catalog_apply_failed.load(Ordering::Relaxed),
             ..RunFigures::default()
         }
     }

@@ -60,6 +60,11 @@ pub struct Report {
     /// (granted twice, granted by the first short payment, not the tier's 30 days or
     /// price, a hold not decided as the model says, a surplus not recorded): must be 0.
     pub purchase_model_mismatch: Vec<String>,
+    /// Full-price payments of invoices made at catalog version 1, granted at its price
+    /// though newer versions (other prices) were in force when they were paid.
+    pub granted_at_invoice_price: usize,
+    /// Full-price payments held because the price changed after their invoice: must be 0.
+    pub held_after_price_change: Vec<i64>,
     /// Paid with neither an invite nor a terminal reason (nor a review): must be 0.
     pub lost: Vec<i64>,
     /// Each lost payment told: its kind, record, links and the faults it met.
@@ -201,6 +206,10 @@ impl Report {
                 "payments whose finishing IPNs were lost and that the recovery pass never brought in",
             ),
             (&self.held_untold, "held payments never told"),
+            (
+                &self.held_after_price_change,
+                "full-price payments held after a price change",
+            ),
             (
                 &self.held_buyers_without_message,
                 "held payments whose buyer heard nothing",
@@ -454,6 +463,19 @@ pub(super) async fn build<S: PaymentStore>(
             continue;
         }
         report.paid += 1;
+        // Every invoice was made at version 1 and paid after the price rose: one that
+        // pays the full price of its version is granted, never held for the change.
+        if matches!(plan.kind, PaymentKind::Paid | PaymentKind::Overpaid) {
+            if review.is_some() {
+                report.held_after_price_change.push(plan.payment_id);
+            } else if record
+                .as_ref()
+                .and_then(|r| r.purchase.as_ref())
+                .is_some_and(|p| p.price_amount == super::schedule::PRICE)
+            {
+                report.granted_at_invoice_price += 1;
+            }
+        }
         let settled = store
             .watch_of(id)
             .await
@@ -842,6 +864,14 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
+            "  catalog                       invoices at v1, {} versions applied during the run ({} applies refused by a fault): granted at the invoice's price {}, held for the change {}",
+            fig.catalog_applied,
+            fig.catalog_apply_failed,
+            self.granted_at_invoice_price,
+            self.held_after_price_change.len()
+        )?;
+        writeln!(
+            f,
             "  finishing IPNs lost           {}: recovered {}, never recovered {}; recovered with IPNs sent {} (pass count {})",
             self.ipns_lost,
             self.ipns_lost_recovered,
@@ -1039,6 +1069,10 @@ pub struct RunFigures {
     /// What the schedule alone spans (payments × arrival interval): arrivals far beyond
     /// it mean the webhook fell behind; the rest of the wall time is the drain.
     pub scheduled_arrivals: Duration,
+    /// Catalog versions applied while payments arrived (price changes after every
+    /// invoice was made), and applies a store fault refused.
+    pub catalog_applied: u64,
+    pub catalog_apply_failed: u64,
 }
 
 #[cfg(test)]

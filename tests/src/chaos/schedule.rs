@@ -27,6 +27,25 @@ pub(super) const BUY_AGAIN: f64 = 0.2;
 pub(super) const TOPUP_OFFSET: i64 = 1_000_000_000;
 /// The tier every chaos order names: the demo directory's 30 days.
 pub(super) const TIER_SECONDS: u64 = 30 * 86_400;
+/// The catalog version every chaos invoice was made at (its price: [`PRICE`]).
+pub(super) const INVOICE_VERSION: u32 = 1;
+/// A new catalog version (a price change) is applied this often during the run.
+pub(super) const PRICE_CHANGE_EVERY: Duration = Duration::from_millis(150);
+
+/// The catalog at `price`: the demo directory's one tier, spelled out.
+pub(super) fn catalog_at(price: f64) -> String {
+    json!({
+        "price_tolerance_percent": 1,
+        "channels": [{
+            "channel_id": SAMPLE_CHANNEL_ID,
+            "private_channel_id": SAMPLE_CHANNEL_ID,
+            "title": "Demo channel",
+            "tiers": [{"price_amount": price, "price_currency": "usd", "duration": "30 days"}]
+        }]
+    })
+    .to_string()
+}
+
 /// What arrives of a short payment: 60 % of the crypto asked.
 const SHORT_ACTUALLY_PAID: f64 = 0.034_301_646;
 /// How far back a returning buyer's earlier payment may be, in schedule positions.
@@ -236,7 +255,9 @@ pub(super) fn ipn_body(
         "pay_amount": 0.05716941,
         "actually_paid": if status == "finished" { 0.05716941 } else { 0.0 },
         "pay_currency": "ltc",
-        "order_id": format!("PGP-{user_id}|{SAMPLE_CHANNEL_ID}|{TIER_SECONDS}"),
+        // Every invoice was made at catalog version 1; version 2 (a dollar more) is in
+        // force before the first IPN, and more versions are applied during the run.
+        "order_id": format!("PGP-{user_id}|{SAMPLE_CHANNEL_ID}|{TIER_SECONDS}@{INVOICE_VERSION}"),
         "order_description": "Demo channel, 30 days",
         "outcome_amount": 0.001408,
         "outcome_currency": "eth",

@@ -113,6 +113,12 @@ impl LiveCatalog {
         }
     }
 
+    /// `held`, read again from `source` once `every` has passed (a caller that read the
+    /// newest version itself: the chaos run builds its stages synchronously).
+    pub fn following(held: Catalog, source: Arc<dyn CatalogSource>, every: Duration) -> Self {
+        Self::build(held, Some(source), every)
+    }
+
     /// Cold start: the store's newest version; else `seed` (a catalog from the
     /// environment, version 0) when given; else the function must not start.
     pub async fn load(
