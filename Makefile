@@ -15,7 +15,7 @@ help: ## List the targets
 run: ## The whole chain in one process: SQLite store + queues, fake Telegram printing invites (PORT, default 3000)
 	cargo run --locked -p telepay-local
 
-demo-buy: ## With `make run` going: a buyer from /start to an approved join request, a forwarded link declined, a short payment and its /topup
+demo-buy: ## With `make run` going: a buyer from /start to an approved join request, a forwarded link declined, a short payment and its /topup, a price change with an invoice open
 	cargo run --quiet --locked -p telepay-local --bin demo-buy
 
 send-sample-ipn: ## POST the signed sample IPN to `make run` (PAYMENT_ID=N sends it as another payment: a renewal)

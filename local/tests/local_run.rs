@@ -300,13 +300,14 @@ fn demo_buy_plays_a_buyer_end_to_end_and_a_forwarded_link_is_declined() {
         "11. The two payments add up",
         // A price change reaches the running chain; the open invoice keeps its price.
         "catalog version 1",
+        "catalog version 2",
         "Demo channel: 30 days from 3.21 to 4.21 USD",
-        "14. Buyer",
+        "15. Buyer",
     ] {
         assert!(printed.contains(step), "{step:?} missing from:\n{printed}");
     }
     let step = |n: &str| printed.split(n).nth(1).unwrap_or_default().to_owned();
-    let (paid_open, new_invoice) = (step("14. Buyer"), step("15. Buyer"));
+    let (paid_open, new_invoice) = (step("15. Buyer"), step("16. Buyer"));
     assert!(
         paid_open.contains("finished") && paid_open.contains("https://t.me/+"),
         "the invoice made at 3.21 is granted after the change:\n{paid_open}"

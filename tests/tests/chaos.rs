@@ -63,6 +63,12 @@ async fn run_and_check<S: PaymentStore + 'static>(backend: &str, store: S, confi
     );
     assert!(report.forged_sent > 0, "forgeries were sent");
     assert!(
+        report.figures.catalog_applied > 0 && report.granted_at_invoice_price > 0,
+        "prices changed during the run ({} versions) and invoices made before were granted at their price ({})",
+        report.figures.catalog_applied,
+        report.granted_at_invoice_price
+    );
+    assert!(
         report.ipns_lost > 0 && report.ipns_lost_recovered == report.ipns_lost,
         "payments whose finishing IPNs were lost were all recovered ({} of {})",
         report.ipns_lost_recovered,

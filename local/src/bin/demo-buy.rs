@@ -2,11 +2,15 @@
 //! printing each step: /start → the club's tiers → an invoice → pay (NOWPayments sends
 //! the signed IPNs to /np-webhook) → the invite → a join request, approved; then a
 //! stranger with the forwarded link, declined; then a second buyer whose payment arrives
-//! short: told what is missing, /topup pays the rest, and the invite arrives. Exits
-//! non-zero naming the step that did not happen in time.
+//! short: told what is missing, /topup pays the rest, and the invite arrives; then the
+//! owner applies the catalog and raises a price while a buyer's invoice is open: that
+//! invoice is granted at its price, a new one costs the new price. Exits non-zero naming
+//! the step that did not happen in time.
 //!
 //! PORT (default 3000) is `make run`'s; the fakes are on PORT+1 (Telegram) and PORT+2
-//! (NOWPayments) unless FAKE_TELEGRAM_PORT / FAKE_NOWPAYMENTS_PORT say otherwise.
+//! (NOWPayments) unless FAKE_TELEGRAM_PORT / FAKE_NOWPAYMENTS_PORT say otherwise; the
+//! catalog is applied to `make run`'s SQLite file, TELEPAY_LOCAL_DB
+//! (`.telepay/local.sqlite` by default), as `telepay catalog apply` would.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -265,22 +269,28 @@ fn run() -> Result<(), String> {
     })?;
     show(&invite);
 
-    let late_buyer = short_buyer + 1;
-    println!("12. Buyer {late_buyer} opens an invoice for the demo channel");
-    let (seen, pay) = open_invoice(&telegram, late_buyer, 0)?;
-    show(&pay);
-    let invoice = invoice_of(&pay)?;
-
-    println!(
-        "13. The owner raises the price while that invoice is open: telepay catalog apply (no restart)"
-    );
-    for change in raise_demo_price()? {
+    println!("12. The owner applies their catalog: telepay catalog apply catalog.json");
+    for change in owner_applies(0.0)? {
         println!("    {change}");
     }
     // `make run` reads the catalog again within a second (a deployed stack: 30 s).
     std::thread::sleep(Duration::from_millis(1500));
 
-    println!("14. Buyer {late_buyer} pays the open invoice: granted at the price it was made at");
+    let late_buyer = short_buyer + 1;
+    println!("13. Buyer {late_buyer} opens an invoice for the demo channel");
+    let (seen, pay) = open_invoice(&telegram, late_buyer, 0)?;
+    show(&pay);
+    let invoice = invoice_of(&pay)?;
+
+    println!(
+        "14. The owner raises the price while that invoice is open: telepay catalog apply (no restart)"
+    );
+    for change in owner_applies(1.0)? {
+        println!("    {change}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+
+    println!("15. Buyer {late_buyer} pays the open invoice: granted at the price it was made at");
     let paid = nowpayments.json("POST", &format!("/fake/pay/{invoice}"), "")?;
     println!("    payment {} {}", paid["payment_id"], paid["statuses"][2]);
     let (_, invite) = wait_message(&telegram, late_buyer, seen, "the late buyer's invite", |m| {
@@ -291,7 +301,7 @@ fn run() -> Result<(), String> {
     show(&invite);
 
     let next_buyer = late_buyer + 1;
-    println!("15. Buyer {next_buyer} opens an invoice now: the new price");
+    println!("16. Buyer {next_buyer} opens an invoice now: the new price");
     let (_, pay) = open_invoice(&telegram, next_buyer, 0)?;
     show(&pay);
     println!("demo-buy: done");
@@ -312,9 +322,9 @@ fn open_invoice(telegram: &Http, buyer: i64, seen: usize) -> Result<(usize, Valu
 }
 
 /// What `telepay catalog apply` does, on `make run`'s SQLite file (TELEPAY_LOCAL_DB):
-/// the catalog in force with the demo channel's price one dollar higher, as the next
-/// version. What changed, one line each.
-fn raise_demo_price() -> Result<Vec<String>, String> {
+/// the demo catalog (`raise` 0), or the catalog in force with the demo channel's price
+/// `raise` dollars higher, as the next version. What changed, one line each.
+fn owner_applies(raise: f64) -> Result<Vec<String>, String> {
     use telepay_core::catalog::{Applied, apply};
     use telepay_core::store::CatalogStore;
     let path = std::env::var("TELEPAY_LOCAL_DB").unwrap_or_else(|_| ".telepay/local.sqlite".into());
@@ -323,9 +333,10 @@ fn raise_demo_price() -> Result<Vec<String>, String> {
         let store = telepay_shared::sql::SqliteStore::open(std::path::Path::new(&path))
             .await
             .map_err(|e| format!("{path}: {e}"))?;
-        let body = match store.latest_catalog().await.map_err(|e| e.to_string())? {
-            Some(stored) => stored.body,
-            None => DEMO_CATALOG.to_owned(),
+        let latest = store.latest_catalog().await.map_err(|e| e.to_string())?;
+        let body = match latest {
+            Some(stored) if raise > 0.0 => stored.body,
+            _ => DEMO_CATALOG.to_owned(),
         };
         let mut catalog: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
         let channels = catalog["channels"].as_array_mut().ok_or("no channels")?;
@@ -334,9 +345,9 @@ fn raise_demo_price() -> Result<Vec<String>, String> {
             .find(|c| c["title"] == "Demo channel")
             .ok_or("no demo channel in the catalog")?;
         let price = demo["tiers"][0]["price_amount"].as_f64().unwrap_or(3.21);
-        demo["tiers"][0]["price_amount"] = Value::from(((price + 1.0) * 100.0).round() / 100.0);
+        demo["tiers"][0]["price_amount"] = Value::from(((price + raise) * 100.0).round() / 100.0);
         let json = serde_json::to_string_pretty(&catalog).map_err(|e| e.to_string())?;
-        match apply(&store, &json, "demo-buy: price up", chrono::Utc::now()).await {
+        match apply(&store, &json, "demo-buy", chrono::Utc::now()).await {
             Ok(Applied::Now { version, changes }) => Ok(std::iter::once(format!(
                 "catalog version {version}"
             ))

@@ -79,11 +79,16 @@ async fn rig() -> Rig {
 
 /// The bot of these tests over another channel directory.
 async fn rig_with(directory: &str) -> Rig {
+    rig_on(ChannelDirectory::from_json(directory).unwrap().into()).await
+}
+
+/// The bot of these tests over `catalog` (a live one: read again from its store).
+async fn rig_on(catalog: telepay_core::catalog::LiveCatalog) -> Rig {
     let telegram = FakeBotApi::start(TOKEN).await;
     let nowpayments = FakeNowPayments::start(API_KEY, IPN_SECRET).await;
     let clock = ManualClock::following_system();
     let mut setup = setup("https://example.com/np-webhook");
-    setup.catalog = ChannelDirectory::from_json(directory).unwrap().into();
+    setup.catalog = catalog;
     setup.urls.success_url = Some("https://t.me/telepay_fake_bot".into());
     let bot = BotFrontDoor::new(
         setup,

@@ -195,3 +195,40 @@ async fn a_second_tap_across_a_windows_turn_while_the_first_invoice_is_in_flight
     );
     assert!(rig.nowpayments.invoices().is_empty(), "still one invoice");
 }
+
+#[tokio::test]
+async fn an_invoice_names_the_catalog_version_it_was_priced_from_and_a_new_price_reaches_the_bot()
+{
+    use telepay_core::catalog::{LiveCatalog, apply};
+    let catalogs = Arc::new(MemoryStore::new());
+    let priced = |price: f64| {
+        let mut catalog: Value = serde_json::from_str(DIRECTORY).unwrap();
+        catalog["channels"][0]["tiers"][1] =
+            json!({"price_amount": price, "price_currency": "usd", "duration": "90 days"});
+        catalog["channels"][1]["tiers"][0]["duration"] = json!("7 days");
+        catalog.to_string()
+    };
+    apply(&*catalogs, &priced(8.0), "", Utc::now()).await.unwrap();
+    let live = LiveCatalog::load(catalogs.clone(), std::time::Duration::ZERO, None)
+        .await
+        .unwrap();
+    let rig = rig_on(live).await;
+    call(&rig, &press(10, BUYER, &format!("buy:{SIGNALS}:1"))).await;
+    let first = rig.nowpayments.invoices()[0].request.clone();
+    assert_eq!(first["price_amount"], 8.0);
+    assert_eq!(
+        first["order_id"],
+        format!("PGP-{BUYER}|{SIGNALS}|{}@1", 90 * 86_400),
+        "the order names version 1: its payment is matched at 8 USD"
+    );
+
+    // The owner applies a new price; the running bot sells at it, naming version 2.
+    apply(&*catalogs, &priced(9.5), "", Utc::now()).await.unwrap();
+    call(&rig, &press(11, STRANGER, &format!("buy:{SIGNALS}:1"))).await;
+    let second = rig.nowpayments.invoices()[1].request.clone();
+    assert_eq!(second["price_amount"], 9.5);
+    assert_eq!(
+        second["order_id"],
+        format!("PGP-{STRANGER}|{SIGNALS}|{}@2", 90 * 86_400)
+    );
+}
