@@ -88,7 +88,7 @@ async fn examine(env: &impl Environment, sdk: &aws_config::SdkConfig) -> Vec<Fin
     };
     // The catalog in force: the store's newest version (else the environment's).
     let catalog = match &store {
-        Ok(store) => crate::catalog_in_force(store)
+        Ok(store) => crate::catalog::catalog_in_force(store)
             .await
             .map_err(|e| format!("{e:#}")),
         Err(_) => Err("the store cannot be reached (below)".to_owned()),
@@ -119,10 +119,7 @@ async fn examine(env: &impl Environment, sdk: &aws_config::SdkConfig) -> Vec<Fin
             .expect("an HTTP client"),
     );
     let setup = Examination {
-        directory: catalog
-            .as_ref()
-            .map(|c| &c.directory)
-            .map_err(Clone::clone),
+        directory: catalog.as_ref().map(|c| &c.directory).map_err(Clone::clone),
         bot_url: bot_url.as_deref(),
         ipn_url: ipn_url.as_deref(),
         ipn_secret: ipn_secret.as_ref(),

@@ -36,10 +36,12 @@ use telepay_shared::store::AnyStore;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
 mod args;
+mod catalog;
 mod doctor;
 mod output;
 
 use args::*;
+use catalog::{catalog_in_force, offer_lines, read_catalog_file, refused};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -431,18 +433,6 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The store's newest catalog, else the environment's directory and texts.
-pub(crate) async fn catalog_in_force(store: &AnyStore) -> anyhow::Result<Catalog> {
-    if store.holds_catalog()
-        && let Some(stored) = store.latest_catalog().await?
-    {
-        return Ok(Catalog::read(&stored.body, stored.version)?);
-    }
-    config::catalog_config(&ProcessEnvironment)?.seed.context(
-        "no catalog applied yet: `telepay catalog apply catalog.json` (see docs/catalog.md)",
-    )
-}
-
 async fn catalog(command: CatalogCommand) -> anyhow::Result<()> {
     if let CatalogCommand::Check { file } = &command {
         let json = read_catalog_file(file)?;
@@ -515,44 +505,6 @@ async fn catalog(command: CatalogCommand) -> anyhow::Result<()> {
         Err(ApplyError::Invalid(problems)) => Err(refused(problems)),
         Err(other) => Err(other.into()),
     }
-}
-
-fn read_catalog_file(file: &std::path::Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
-}
-
-/// Every problem of a refused catalog, one line each.
-fn refused(problems: telepay_core::catalog::CatalogError) -> anyhow::Error {
-    let lines: Vec<String> = problems
-        .problems
-        .iter()
-        .map(|p| format!("  - {p}"))
-        .collect();
-    anyhow::anyhow!(
-        "the catalog is not valid ({} problem{}), nothing applied:\n{}",
-        lines.len(),
-        if lines.len() == 1 { "" } else { "s" },
-        lines.join("\n")
-    )
-}
-
-/// What a catalog sells, a line per tier.
-fn offer_lines(catalog: &Catalog) -> Vec<serde_json::Value> {
-    let mut lines = Vec::new();
-    for entry in catalog.directory.channels() {
-        for tier in &entry.tiers {
-            lines.push(json!({
-                "channel_id": entry.channel_id,
-                "title": entry.title,
-                "private_channel_id": entry.private_channel_id,
-                "tier": tier.access().map(|d| d.spoken()),
-                "price": format!("{} {}", tier.price_amount, tier.price_currency.to_uppercase()),
-                "admission": format!("{:?}", entry.admission),
-                "owner_chat_id": entry.owner_chat_id,
-            }));
-        }
-    }
-    lines
 }
 
 fn telegram_from_env() -> anyhow::Result<TelegramBotApi> {

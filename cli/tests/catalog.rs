@@ -24,7 +24,12 @@ impl Owner {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("store.sqlite");
-        SqliteStore::open(&db).await.unwrap().migrate().await.unwrap();
+        SqliteStore::open(&db)
+            .await
+            .unwrap()
+            .migrate()
+            .await
+            .unwrap();
         Self { dir, db }
     }
 
@@ -143,7 +148,10 @@ async fn a_bad_catalog_is_refused_with_every_problem_and_nothing_is_written() {
     }
     assert_eq!(owner.versions().await, 0, "nothing applied");
     let missing = owner.refused(&["catalog", "apply", "/nonexistent/catalog.json"]);
-    assert!(missing.contains("reading /nonexistent/catalog.json"), "{missing}");
+    assert!(
+        missing.contains("reading /nonexistent/catalog.json"),
+        "{missing}"
+    );
     let none = owner.refused(&["catalog", "rollback", "7"]);
     assert!(none.contains("version 7 does not exist"), "{none}");
 }

@@ -81,7 +81,9 @@ async fn a_price_change_reaches_a_warm_np_webhook_and_an_open_invoice_keeps_its_
     let store = aws.store();
     let now = chrono::Utc::now();
     assert!(matches!(
-        apply(&store, &catalog_at(3.21), "first", now).await.unwrap(),
+        apply(&store, &catalog_at(3.21), "first", now)
+            .await
+            .unwrap(),
         Applied::Now { version: 1, .. }
     ));
     // Warm, reading the catalog again at each IPN (a deployed one: every 30 s).
@@ -89,8 +91,9 @@ async fn a_price_change_reaches_a_warm_np_webhook_and_an_open_invoice_keeps_its_
     assert_eq!(answer(&webhook, &paid(1, Some(1), 3.21)).await, "queued");
 
     // The owner raises the price: version 2, no restart.
-    let Applied::Now { version, changes } =
-        apply(&store, &catalog_at(5.0), "price up", now).await.unwrap()
+    let Applied::Now { version, changes } = apply(&store, &catalog_at(5.0), "price up", now)
+        .await
+        .unwrap()
     else {
         panic!("a new price is a new version")
     };
@@ -113,8 +116,12 @@ async fn a_paid_payment_costs_no_catalog_read_and_an_open_invoices_version_is_re
     let aws = MotoResources::new().await;
     let (store, requests) = counted_store(&aws).await;
     let now = chrono::Utc::now();
-    apply(&store, &catalog_at(3.21), "first", now).await.unwrap();
-    apply(&store, &catalog_at(4.0), "second", now).await.unwrap();
+    apply(&store, &catalog_at(3.21), "first", now)
+        .await
+        .unwrap();
+    apply(&store, &catalog_at(4.0), "second", now)
+        .await
+        .unwrap();
     let reads = |operation: &str| {
         requests
             .operations()
@@ -125,13 +132,23 @@ async fn a_paid_payment_costs_no_catalog_read_and_an_open_invoices_version_is_re
     let applied = reads("Query");
     let webhook = webhook(&aws, &store, telepay_core::catalog::REFRESH_EVERY).await;
     let (queries, gets) = (reads("Query"), reads("GetItem"));
-    assert_eq!(queries - applied, 1, "the cold start reads the newest version");
+    assert_eq!(
+        queries - applied,
+        1,
+        "the cold start reads the newest version"
+    );
 
     for payment in 10..30 {
-        assert_eq!(answer(&webhook, &paid(payment, Some(2), 4.0)).await, "queued");
+        assert_eq!(
+            answer(&webhook, &paid(payment, Some(2), 4.0)).await,
+            "queued"
+        );
     }
     for payment in 30..35 {
-        assert_eq!(answer(&webhook, &paid(payment, Some(1), 3.21)).await, "queued");
+        assert_eq!(
+            answer(&webhook, &paid(payment, Some(1), 3.21)).await,
+            "queued"
+        );
     }
     assert_eq!(
         reads("Query") - queries,

@@ -56,7 +56,11 @@ fn run_deploy(samconfig: &str, guided: bool, catalog: Option<bool>) -> Run {
     )
     .unwrap();
     for script in [&sam, &telepay] {
-        Command::new("chmod").arg("+x").arg(script).status().unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(script)
+            .status()
+            .unwrap();
     }
     let catalog_file = dir.join("catalog.json");
     if catalog.is_some() {
@@ -130,7 +134,8 @@ fn the_catalog_is_checked_before_the_deploy_and_applied_after_it_with_the_stacks
         "the apply reads the stack's CatalogTable output: {calls:?}"
     );
     assert!(
-        run.sam.contains("list stack-outputs --stack-name telepay --region us-east-1"),
+        run.sam
+            .contains("list stack-outputs --stack-name telepay --region us-east-1"),
         "{}",
         run.sam
     );
@@ -149,5 +154,9 @@ fn without_a_catalog_file_the_deploy_says_how_to_apply_one() {
     let run = run_deploy(DEPLOYED, false, None);
     assert!(run.success, "{}", run.stderr);
     assert!(run.telepay.is_empty(), "{}", run.telepay);
-    assert!(run.stderr.contains("telepay catalog apply"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("telepay catalog apply"),
+        "{}",
+        run.stderr
+    );
 }

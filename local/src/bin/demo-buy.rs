@@ -293,11 +293,17 @@ fn run() -> Result<(), String> {
     println!("15. Buyer {late_buyer} pays the open invoice: granted at the price it was made at");
     let paid = nowpayments.json("POST", &format!("/fake/pay/{invoice}"), "")?;
     println!("    payment {} {}", paid["payment_id"], paid["statuses"][2]);
-    let (_, invite) = wait_message(&telegram, late_buyer, seen, "the late buyer's invite", |m| {
-        m["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("https://t.me/+"))
-    })?;
+    let (_, invite) = wait_message(
+        &telegram,
+        late_buyer,
+        seen,
+        "the late buyer's invite",
+        |m| {
+            m["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("https://t.me/+"))
+        },
+    )?;
     show(&invite);
 
     let next_buyer = late_buyer + 1;
@@ -348,11 +354,11 @@ fn owner_applies(raise: f64) -> Result<Vec<String>, String> {
         demo["tiers"][0]["price_amount"] = Value::from(((price + raise) * 100.0).round() / 100.0);
         let json = serde_json::to_string_pretty(&catalog).map_err(|e| e.to_string())?;
         match apply(&store, &json, "demo-buy", chrono::Utc::now()).await {
-            Ok(Applied::Now { version, changes }) => Ok(std::iter::once(format!(
-                "catalog version {version}"
-            ))
-            .chain(changes)
-            .collect()),
+            Ok(Applied::Now { version, changes }) => {
+                Ok(std::iter::once(format!("catalog version {version}"))
+                    .chain(changes)
+                    .collect())
+            }
             Ok(Applied::Unchanged { version }) => Ok(vec![format!("version {version} unchanged")]),
             Err(e) => Err(e.to_string()),
         }

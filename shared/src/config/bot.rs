@@ -1,7 +1,7 @@
 //! The bot's configuration: the webhook (`bot-webhook`) and the join-request re-check
 //! (`admission-recheck`).
 
-use telepay_core::bot::{BotSetup, BotTexts, BotTiming, InvoiceUrls, WebhookSecret};
+use telepay_core::bot::{BotSetup, BotTiming, InvoiceUrls, WebhookSecret};
 use telepay_core::catalog::LiveCatalog;
 use telepay_core::subscription::LifecycleSettings;
 
@@ -26,20 +26,8 @@ pub const NOWPAYMENTS_PASSWORD_ARN: &str = "TELEPAY_NOWPAYMENTS_PASSWORD_ARN";
 pub const IPN_CALLBACK_URL: &str = "TELEPAY_IPN_CALLBACK_URL";
 /// Where the payment page sends the buyer after paying (e.g. `https://t.me/YourBot`).
 pub const PAYMENT_SUCCESS_URL: &str = "TELEPAY_PAYMENT_SUCCESS_URL";
-/// A JSON object of text overrides.
-pub const BOT_TEXTS: &str = "TELEPAY_BOT_TEXTS";
 /// The queue of delayed join-request re-checks.
 pub const ADMISSION_QUEUE_URL: &str = "TELEPAY_ADMISSION_QUEUE_URL";
-
-pub(super) fn bot_texts(env: &impl Environment) -> Result<BotTexts, ConfigError> {
-    match env.optional(BOT_TEXTS) {
-        None => Ok(BotTexts::default()),
-        Some(json) => BotTexts::from_json(&json).map_err(|e| ConfigError::Invalid {
-            variable: BOT_TEXTS,
-            reason: e.to_string(),
-        }),
-    }
-}
 
 fn bot_token(env: &impl Environment) -> Result<BotToken, ConfigError> {
     BotToken::new(env.required(BOT_TOKEN)?).ok_or(ConfigError::Missing(BOT_TOKEN))
@@ -142,6 +130,7 @@ impl AdmissionRecheckConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BOT_TEXTS;
     use telepay_core::fixtures::SAMPLE_DIRECTORY;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";

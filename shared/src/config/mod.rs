@@ -3,6 +3,7 @@
 //! variable stops the function with its name; secret values never appear in errors.
 
 mod bot;
+mod catalog;
 mod functions;
 mod lifecycle;
 mod store;
@@ -10,11 +11,12 @@ mod store;
 use telepay_core::directory::{ChannelDirectory, DirectoryError};
 
 pub use bot::{
-    ADMISSION_QUEUE_URL, AdmissionRecheckConfig, BOT_TEXTS, BOT_WEBHOOK_SECRET,
-    BOT_WEBHOOK_SECRET_ARN, BotWebhookConfig, IPN_CALLBACK_URL, NOWPAYMENTS_API_KEY,
-    NOWPAYMENTS_API_KEY_ARN, NOWPAYMENTS_API_URL, NOWPAYMENTS_EMAIL, NOWPAYMENTS_PASSWORD,
-    NOWPAYMENTS_PASSWORD_ARN, PAYMENT_SUCCESS_URL,
+    ADMISSION_QUEUE_URL, AdmissionRecheckConfig, BOT_WEBHOOK_SECRET, BOT_WEBHOOK_SECRET_ARN,
+    BotWebhookConfig, IPN_CALLBACK_URL, NOWPAYMENTS_API_KEY, NOWPAYMENTS_API_KEY_ARN,
+    NOWPAYMENTS_API_URL, NOWPAYMENTS_EMAIL, NOWPAYMENTS_PASSWORD, NOWPAYMENTS_PASSWORD_ARN,
+    PAYMENT_SUCCESS_URL,
 };
+pub use catalog::{BOT_TEXTS, CATALOG_REFRESH_SECONDS, CatalogConfig, catalog_config};
 pub use functions::{InviteSenderConfig, ProcessorConfig, ReconcilerConfig, WebhookConfig};
 pub use lifecycle::{
     ENDED_MESSAGE, LIFECYCLE_QUEUE_URL, LIFECYCLE_TASKS_PER_SECOND, LifecycleConfig,
@@ -148,35 +150,6 @@ pub(crate) fn optional_number(
             reason: format!("must be a whole number in {range:?}"),
         }),
     }
-}
-
-/// Where a function's catalog comes from: the store (read again every `refresh`), and,
-/// when the store holds none, the environment's directory and texts (`seed`: a local run,
-/// the tests; the deployed stack sets none).
-#[derive(Debug, Clone)]
-pub struct CatalogConfig {
-    pub seed: Option<telepay_core::catalog::Catalog>,
-    pub refresh: std::time::Duration,
-}
-
-pub const CATALOG_REFRESH_SECONDS: &str = "TELEPAY_CATALOG_REFRESH_SECONDS";
-
-/// The catalog's configuration: `TELEPAY_CATALOG_REFRESH_SECONDS` (0–60, default 30),
-/// and the seed from `TELEPAY_CHANNEL_DIRECTORY[_FILE]` with `TELEPAY_BOT_TEXTS`.
-pub fn catalog_config(env: &impl Environment) -> Result<CatalogConfig, ConfigError> {
-    let seed = match channel_directory(env) {
-        Ok(directory) => Some(telepay_core::catalog::Catalog::of(
-            directory,
-            bot::bot_texts(env)?,
-        )),
-        Err(ConfigError::Missing(_)) => None,
-        Err(other) => return Err(other),
-    };
-    let refresh = optional_number(env, CATALOG_REFRESH_SECONDS, 0..=60)?.map_or(
-        telepay_core::catalog::REFRESH_EVERY,
-        std::time::Duration::from_secs,
-    );
-    Ok(CatalogConfig { seed, refresh })
 }
 
 /// The channel directory from `TELEPAY_CHANNEL_DIRECTORY` (inline JSON) or

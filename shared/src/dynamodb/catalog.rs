@@ -5,16 +5,14 @@
 //! limit 1 (strongly consistent: an apply is seen by the next refresh). A catalog item is
 //! a few KB; DynamoDB's item limit is 400 KB.
 
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::DateTime;
 use telepay_core::store::{CatalogApplied, CatalogStore, StoreError, StoredCatalog};
 
 use super::DynamoDbStore;
 use super::error::unavailable;
 use super::item::{Item, number};
-use super::tables::{attribute, key, wait_for_table};
 
 const PARTITION: &str = "catalog";
 
@@ -126,21 +124,4 @@ fn catalog_from_item(item: &Item) -> Result<StoredCatalog, StoreError> {
             .ok_or_else(|| corrupt("applied_at_ms is out of range"))?,
         note: text("note").unwrap_or_default(),
     })
-}
-
-/// Creates the catalog table (on-demand; hash key `catalog`, range key `version`), and
-/// waits.
-pub async fn create_catalog_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    client
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attribute("catalog", ScalarAttributeType::S)?)
-        .attribute_definitions(attribute("version", ScalarAttributeType::N)?)
-        .key_schema(key("catalog", KeyType::Hash)?)
-        .key_schema(key("version", KeyType::Range)?)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .map_err(unavailable)?;
-    wait_for_table(client, table).await
 }

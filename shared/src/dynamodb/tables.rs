@@ -57,7 +57,7 @@ impl DynamoDbStore {
             create_if_missing(&self.client, table, create_watches_table).await?;
         }
         if let Some(table) = &self.catalog_table {
-            create_if_missing(&self.client, table, super::create_catalog_table).await?;
+            create_if_missing(&self.client, table, create_catalog_table).await?;
         }
         self.backfill_pending_index().await
     }
@@ -304,4 +304,21 @@ pub async fn create_subscriptions_table(client: &Client, table: &str) -> Result<
         .map_err(unavailable)?;
     wait_for_table(client, table).await?;
     Ok(())
+}
+
+/// Creates the catalog table (on-demand; hash key `catalog`, range key `version`), and
+/// waits.
+pub async fn create_catalog_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute("catalog", ScalarAttributeType::S)?)
+        .attribute_definitions(attribute("version", ScalarAttributeType::N)?)
+        .key_schema(key("catalog", KeyType::Hash)?)
+        .key_schema(key("version", KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    wait_for_table(client, table).await
 }

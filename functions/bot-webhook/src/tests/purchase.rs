@@ -197,8 +197,7 @@ async fn a_second_tap_across_a_windows_turn_while_the_first_invoice_is_in_flight
 }
 
 #[tokio::test]
-async fn an_invoice_names_the_catalog_version_it_was_priced_from_and_a_new_price_reaches_the_bot()
-{
+async fn an_invoice_names_the_catalog_version_it_was_priced_from_and_a_new_price_reaches_the_bot() {
     use telepay_core::catalog::{LiveCatalog, apply};
     let catalogs = Arc::new(MemoryStore::new());
     let priced = |price: f64| {
@@ -208,7 +207,9 @@ async fn an_invoice_names_the_catalog_version_it_was_priced_from_and_a_new_price
         catalog["channels"][1]["tiers"][0]["duration"] = json!("7 days");
         catalog.to_string()
     };
-    apply(&*catalogs, &priced(8.0), "", Utc::now()).await.unwrap();
+    apply(&*catalogs, &priced(8.0), "", Utc::now())
+        .await
+        .unwrap();
     let live = LiveCatalog::load(catalogs.clone(), std::time::Duration::ZERO, None)
         .await
         .unwrap();
@@ -223,7 +224,9 @@ async fn an_invoice_names_the_catalog_version_it_was_priced_from_and_a_new_price
     );
 
     // The owner applies a new price; the running bot sells at it, naming version 2.
-    apply(&*catalogs, &priced(9.5), "", Utc::now()).await.unwrap();
+    apply(&*catalogs, &priced(9.5), "", Utc::now())
+        .await
+        .unwrap();
     call(&rig, &press(11, STRANGER, &format!("buy:{SIGNALS}:1"))).await;
     let second = rig.nowpayments.invoices()[1].request.clone();
     assert_eq!(second["price_amount"], 9.5);
