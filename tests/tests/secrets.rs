@@ -296,7 +296,7 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
         "bot configuration error",
         "invite_failed",
         "cannot connect to the store",
-        "TELEPAY_CHANNEL_DIRECTORY",
+        "TELEPAY_PAYMENTS_TABLE",
         "secrets read from Secrets Manager",
         "TELEGRAM_BOT_TOKEN_SECRET_ARN: cannot read the secret",
         "invoice ready",
