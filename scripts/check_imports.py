@@ -23,7 +23,7 @@ FLOORS = [
     ["store", "queue", "telegram", "rotation"],
     # workflows
     ["owner", "access", "invite", "held", "processor", "webhook", "reconcile", "recovery",
-     "operator", "bot", "topup", "doctor", "catalog"],
+     "operator", "bot", "topup", "doctor", "catalog", "setup"],
     # the one builder
     ["chain"],
 ]

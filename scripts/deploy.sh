@@ -18,7 +18,16 @@ fi
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   BACKENDS="${BACKENDS:-dynamodb}" sam build --build-in-source
 fi
-if [ "${GUIDED:-}" = 1 ] || ! grep -q '^parameter_overrides' "$CONFIG" 2>/dev/null; then
+STACK="$(sed -n 's/^stack_name *= *"\(.*\)"/\1/p' "$CONFIG" 2>/dev/null | head -n 1)"
+REGION="$(sed -n 's/^region *= *"\(.*\)"/\1/p' "$CONFIG" 2>/dev/null | head -n 1)"
+outputs() {
+  sam list stack-outputs --stack-name "$STACK" ${REGION:+--region "$REGION"} --output json
+}
+# The first deploy of a stack is guided, whatever samconfig.toml holds (`telepay init`
+# writes the non-secret settings there before the stack exists): only a deployed stack
+# holds the secrets a plain deploy keeps.
+if [ "${GUIDED:-}" = 1 ] || ! grep -q '^parameter_overrides' "$CONFIG" 2>/dev/null \
+  || [ -z "$STACK" ] || ! outputs >/dev/null 2>&1; then
   echo "deploy: first deploy of this stack (or GUIDED=1): sam deploy --guided" >&2
   sam deploy --guided --config-file "$CONFIG"
 else
@@ -29,11 +38,12 @@ if [ ! -f "$CATALOG" ]; then
   echo "deploy: no $CATALOG: the functions start once a catalog is applied (telepay catalog apply <file>, docs/catalog.md)" >&2
   exit 0
 fi
+# A guided deploy saved the stack's name and region just now: read them again.
 STACK="$(sed -n 's/^stack_name *= *"\(.*\)"/\1/p' "$CONFIG" | head -n 1)"
 REGION="$(sed -n 's/^region *= *"\(.*\)"/\1/p' "$CONFIG" | head -n 1)"
 # The stack's outputs whose description is a variable name (the tables, the DLQs, the
 # secrets): what the CLI reads, exported as such.
-OUTPUTS="$(sam list stack-outputs --stack-name "$STACK" ${REGION:+--region "$REGION"} --output json)"
+OUTPUTS="$(outputs)"
 eval "$(python3 -c '
 import json, re, shlex, sys
 for output in json.load(sys.stdin):

@@ -51,6 +51,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: IpnCommand,
     },
+    /// Set up a channel for sale: asks for (or takes as flags) the bot token, the
+    /// NOWPayments key and IPN secret, the channel, its tiers and your chat, checks each
+    /// live (Telegram, NOWPayments) and says what to fix; then writes catalog.json and the
+    /// deploy settings (samconfig.toml), never a secret. Then: `make deploy`.
+    Init(Box<InitArgs>),
     /// Check everything a sale needs, live: the catalog, the secrets, the bot token, its
     /// webhook, its rights in every private channel, the NOWPayments key, our IPN
     /// endpoint (a signed probe that can never grant), the dead-letter queues. One line
@@ -181,6 +186,55 @@ pub(crate) enum SubscriptionsCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+/// `telepay init`'s answers: each flag, else its variable, else a question (on a
+/// terminal; `--non-interactive` names what is missing instead).
+#[derive(clap::Args)]
+pub(crate) struct InitArgs {
+    /// Else TELEGRAM_BOT_TOKEN, else asked (not shown). BotFather's /newbot gives it.
+    #[arg(long)]
+    pub(crate) bot_token: Option<String>,
+    /// Else TELEPAY_NOWPAYMENTS_API_KEY, else asked (not shown).
+    #[arg(long)]
+    pub(crate) nowpayments_key: Option<String>,
+    /// Else TELEPAY_IPN_SECRET, else asked (not shown).
+    #[arg(long)]
+    pub(crate) ipn_secret: Option<String>,
+    /// NOWPayments' sandbox (its own key and IPN secret): try a sale without money.
+    #[arg(long)]
+    pub(crate) sandbox: bool,
+    /// Your private channel's id, `-100…` (Telegram Web shows it in the channel's address).
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) channel_id: Option<i64>,
+    /// What buyers see the channel called.
+    #[arg(long)]
+    pub(crate) title: Option<String>,
+    /// A tier, PRICE CURRENCY LENGTH: "5 usd 30 days" (again for more tiers).
+    #[arg(long = "tier")]
+    pub(crate) tiers: Vec<String>,
+    /// How buyers get in: one_time_link (default) or join_request (only the payer).
+    #[arg(long, default_value = "one_time_link")]
+    pub(crate) admission: String,
+    /// Your own Telegram user id (any id bot tells you): sales and alerts go there.
+    #[arg(long)]
+    pub(crate) owner_chat_id: Option<i64>,
+    /// Where the stack's alarms are mailed.
+    #[arg(long)]
+    pub(crate) alarm_email: Option<String>,
+    #[arg(long, default_value = "telepay-lambda")]
+    pub(crate) stack_name: String,
+    #[arg(long, default_value = "us-east-1")]
+    pub(crate) region: String,
+    /// Where catalog.json and samconfig.toml go.
+    #[arg(long, default_value = ".")]
+    pub(crate) dir: std::path::PathBuf,
+    /// Never ask: a missing answer is an error naming its flag.
+    #[arg(long)]
+    pub(crate) non_interactive: bool,
+    /// Replace an existing catalog.json.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Subcommand)]

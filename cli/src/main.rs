@@ -38,6 +38,7 @@ use telepay_shared::telegram::{BotToken, TelegramBotApi};
 mod args;
 mod catalog;
 mod doctor;
+mod init;
 mod output;
 
 use args::*;
@@ -124,6 +125,7 @@ async fn run(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Bot { command } => bot(command).await,
         Command::Catalog { command } => catalog(command).await,
         Command::Doctor => doctor::run(json).await,
+        Command::Init(answers) => init::run(*answers).await,
         Command::Payments { command } => payments(command).await,
         Command::Reviews { command } => reviews(command).await,
         Command::Subscriptions { command } => subscriptions(command).await,

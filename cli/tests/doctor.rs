@@ -403,3 +403,269 @@ async fn reqwest_delete_webhook(api_url: &str) {
         .unwrap();
     assert!(answer.status().is_success());
 }
+
+const OWNER: i64 = 900_001;
+
+impl World {
+    /// `telepay init --non-interactive` against this world's fakes, writing into `dir`.
+    async fn init(&self, dir: &std::path::Path, changed: &[(&str, &str)]) -> Output {
+        let channel = SAMPLE_CHANNEL_ID.to_string();
+        let owner = OWNER.to_string();
+        let mut args: Vec<(String, String)> = [
+            ("--bot-token", TOKEN),
+            ("--nowpayments-key", NP_KEY),
+            ("--ipn-secret", IPN_SECRET),
+            ("--channel-id", channel.as_str()),
+            ("--title", "Demo channel"),
+            ("--tier", "3.21 usd 30 days"),
+            ("--owner-chat-id", owner.as_str()),
+            ("--alarm-email", "owner@example.com"),
+            ("--dir", dir.to_str().unwrap()),
+        ]
+        .into_iter()
+        .map(|(flag, value)| (flag.to_owned(), value.to_owned()))
+        .collect();
+        for (flag, value) in changed {
+            match args.iter_mut().find(|(f, _)| f == flag) {
+                Some(arg) => arg.1 = (*value).to_owned(),
+                None => args.push(((*flag).to_owned(), (*value).to_owned())),
+            }
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_telepay"));
+        command
+            .args(["init", "--non-interactive"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TELEGRAM_API_URL", self.telegram.url())
+            .env(
+                "TELEPAY_NOWPAYMENTS_API_URL",
+                self.env
+                    .iter()
+                    .find(|(name, _)| *name == "TELEPAY_NOWPAYMENTS_API_URL")
+                    .map(|(_, url)| url.clone())
+                    .unwrap(),
+            );
+        for (flag, value) in &args {
+            if !value.is_empty() {
+                command.arg(flag).arg(value);
+            }
+        }
+        tokio::task::spawn_blocking(move || command.output().expect("run telepay init"))
+            .await
+            .unwrap()
+    }
+
+    /// `telepay <args>` with this world's configuration.
+    async fn telepay(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_telepay"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        tokio::task::spawn_blocking(move || command.output().expect("run telepay"))
+            .await
+            .unwrap()
+    }
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "telepay-init-{name}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn init_checks_every_answer_live_writes_the_owners_files_and_doctor_is_all_green() {
+    let world = World::new().await;
+    let dir = scratch_dir("green");
+    let output = world.init(&dir, &[]).await;
+    assert!(output.status.success(), "{}", printed(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    for check in [
+        "ok   catalog: 3.21 USD for 30 days",
+        "ok   bot token: @telepay_fake_bot",
+        &format!("ok   {CHANNEL}"),
+        &format!("ok   owner chat {OWNER}: @telepay_fake_bot wrote to you"),
+        "ok   NOWPayments API key",
+        "ok   IPN secret",
+        "next: make deploy",
+    ] {
+        assert!(text.contains(check), "{check:?} missing from:\n{text}");
+    }
+    // The owner heard from the bot, as they will of every sale.
+    assert!(
+        world
+            .telegram
+            .delivered("sendMessage")
+            .iter()
+            .any(|call| call.chat_id() == Some(OWNER))
+    );
+    // The files: a catalog an apply accepts, the stack's settings, and no secret.
+    let catalog = std::fs::read_to_string(dir.join("catalog.json")).unwrap();
+    let samconfig = std::fs::read_to_string(dir.join("samconfig.toml")).unwrap();
+    assert!(
+        samconfig.contains("stack_name = \"telepay-lambda\""),
+        "{samconfig}"
+    );
+    assert!(
+        samconfig.contains(
+            r#"parameter_overrides = "NowPaymentsApiUrl=\"\" AlarmEmail=\"owner@example.com\"""#
+        ),
+        "{samconfig}"
+    );
+    for secret in [TOKEN, NP_KEY, IPN_SECRET] {
+        assert!(
+            !catalog.contains(secret) && !samconfig.contains(secret),
+            "a secret was written"
+        );
+    }
+
+    // The catalog applied to the store, doctor reads it from there: all green.
+    let applied = world
+        .telepay(&[
+            "catalog",
+            "apply",
+            dir.join("catalog.json").to_str().unwrap(),
+        ])
+        .await;
+    assert!(applied.status.success(), "{}", printed(&applied));
+    let mut without_directory = world.env.clone();
+    without_directory.retain(|(name, _)| *name != "TELEPAY_CHANNEL_DIRECTORY");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_telepay"));
+    command.arg("doctor").env_clear();
+    for (name, value) in &without_directory {
+        command.env(name, value);
+    }
+    let doctor = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(doctor.status.success(), "{}", printed(&doctor));
+    assert!(
+        line_of(&doctor, "catalog").contains("ok   catalog: version 1: 1 channel(s), 1 tier(s)"),
+        "{}",
+        printed(&doctor)
+    );
+    assert!(fixes(&doctor).is_empty(), "{}", printed(&doctor));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn init_names_each_broken_answer_alone_and_writes_nothing() {
+    let owner_never_started = || {
+        fake_bot_api::Fault::new(
+            "sendMessage",
+            fake_bot_api::FaultKind::Forbidden(
+                "Forbidden: bot can't initiate conversation with a user".into(),
+            ),
+        )
+        .for_chat(OWNER)
+    };
+    type Setup = Box<dyn Fn(&FakeBotApi)>;
+    let cases: Vec<(&str, Vec<(&str, &str)>, Setup, &str, &str)> = vec![
+        (
+            "a wrong bot token",
+            vec![("--bot-token", "999:not-the-token")],
+            Box::new(|_| {}),
+            "bot token",
+            "paste the token BotFather gave you",
+        ),
+        (
+            "the bot not an administrator",
+            vec![],
+            Box::new(|t| t.set_bot_standing(SAMPLE_CHANNEL_ID, BotStanding::Member)),
+            CHANNEL,
+            "a member, not an administrator",
+        ),
+        (
+            "no ban right",
+            vec![],
+            Box::new(|t| {
+                t.set_bot_standing(
+                    SAMPLE_CHANNEL_ID,
+                    BotStanding::Admin {
+                        invite: true,
+                        restrict: false,
+                    },
+                )
+            }),
+            CHANNEL,
+            "lacks the right Ban users",
+        ),
+        (
+            "the owner never started the bot",
+            vec![],
+            Box::new(move |t| t.inject(owner_never_started())),
+            "owner chat 900001",
+            "press Start",
+        ),
+        (
+            "a wrong NOWPayments key",
+            vec![("--nowpayments-key", "not-the-key")],
+            Box::new(|_| {}),
+            "NOWPayments API key",
+            "",
+        ),
+        (
+            "a tier whose length is a letter",
+            vec![("--tier", "0.5 usd 3m")],
+            Box::new(|_| {}),
+            "catalog",
+            "\"3 minutes\"",
+        ),
+        (
+            "an IPN secret too short",
+            vec![("--ipn-secret", "short")],
+            Box::new(|_| {}),
+            "IPN secret",
+            "copy the IPN secret",
+        ),
+    ];
+    for (case, changed, setup, check, says) in cases {
+        let world = World::new().await;
+        setup(&world.telegram);
+        let dir = scratch_dir("broken");
+        let output = world.init(&dir, &changed).await;
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{case}: {}",
+            printed(&output)
+        );
+        assert_eq!(
+            fixes(&output),
+            vec![check.to_owned()],
+            "{case}: {}",
+            printed(&output)
+        );
+        assert!(
+            line_of(&output, check).contains(says),
+            "{case}: {}",
+            printed(&output)
+        );
+        assert!(printed(&output).contains("nothing was written"), "{case}");
+        assert!(
+            std::fs::read_dir(&dir).unwrap().next().is_none(),
+            "{case}: a file was written"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    // Without a terminal and without a flag: the missing answer is named.
+    let world = World::new().await;
+    let dir = scratch_dir("missing");
+    let output = world.init(&dir, &[("--owner-chat-id", "")]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        printed(&output).contains("--owner-chat-id is missing"),
+        "{}",
+        printed(&output)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

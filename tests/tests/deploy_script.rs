@@ -27,6 +27,16 @@ struct Run {
 /// `catalog`: a catalog.json to deploy with (`valid` says what the stand-in `telepay
 /// catalog check` answers).
 fn run_deploy(samconfig: &str, guided: bool, catalog: Option<bool>) -> Run {
+    run_deploy_with(samconfig, guided, catalog, true)
+}
+
+/// `stack_exists`: whether `sam list stack-outputs` finds the stack.
+fn run_deploy_with(
+    samconfig: &str,
+    guided: bool,
+    catalog: Option<bool>,
+    stack_exists: bool,
+) -> Run {
     let dir = std::env::temp_dir().join(format!(
         "telepay-deploy-{}-{}",
         std::process::id(),
@@ -39,7 +49,7 @@ fn run_deploy(samconfig: &str, guided: bool, catalog: Option<bool>) -> Run {
     std::fs::write(
         &sam,
         format!(
-            "#!/bin/sh\necho \"$@\" >> {}\nif [ \"$1\" = list ]; then echo '[{{\"OutputKey\":\"CatalogTable\",\"OutputValue\":\"stack-CatalogTable-1\",\"Description\":\"TELEPAY_CATALOG_TABLE\"}},{{\"OutputKey\":\"WebhookUrl\",\"OutputValue\":\"https://x\",\"Description\":\"Set this as the IPN callback URL\"}}]'; fi\n",
+            "#!/bin/sh\necho \"$@\" >> {}\nif [ \"$1\" = list ] && [ -n \"$FAKE_STACK_MISSING\" ]; then echo 'Error: Stack does not exist' >&2; exit 1; fi\nif [ \"$1\" = list ]; then echo '[{{\"OutputKey\":\"CatalogTable\",\"OutputValue\":\"stack-CatalogTable-1\",\"Description\":\"TELEPAY_CATALOG_TABLE\"}},{{\"OutputKey\":\"WebhookUrl\",\"OutputValue\":\"https://x\",\"Description\":\"Set this as the IPN callback URL\"}}]'; fi\n",
             log.display()
         ),
     )
@@ -79,6 +89,9 @@ fn run_deploy(samconfig: &str, guided: bool, catalog: Option<bool>) -> Run {
         .env("SAMCONFIG", &config)
         .env("TELEPAY_CATALOG_FILE", &catalog_file)
         .env("TELEPAY_BIN", &telepay);
+    if !stack_exists {
+        command.env("FAKE_STACK_MISSING", "1");
+    }
     if guided {
         command.env("GUIDED", "1");
     }
@@ -114,10 +127,25 @@ fn the_first_deploy_is_guided_and_every_later_one_keeps_the_secrets_without_aski
     let first = deploy(FIRST_TIME, false);
     assert!(first.starts_with("deploy --guided"), "{first}");
     let later = deploy(DEPLOYED, false);
-    assert!(later.starts_with("deploy --config-file"), "{later}");
+    assert!(
+        later.lines().any(|l| l.starts_with("deploy --config-file")),
+        "{later}"
+    );
     assert!(!later.contains("--guided"), "{later}");
     let again = deploy(DEPLOYED, true);
     assert!(again.starts_with("deploy --guided"), "{again}");
+}
+
+#[test]
+fn settings_written_before_the_stack_exists_still_make_the_first_deploy_guided() {
+    // What `telepay init` leaves: parameter_overrides, but no stack yet to hold secrets.
+    let run = run_deploy_with(DEPLOYED, false, None, false);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.sam.lines().any(|l| l.starts_with("deploy --guided")),
+        "{}",
+        run.sam
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub mod reconcile;
 pub mod recovery;
 pub mod review;
 pub mod rotation;
+pub mod setup;
 pub mod signature;
 pub mod store;
 pub mod subscription;
