@@ -15,6 +15,11 @@ pub(crate) struct Cli {
     /// terminal (a pipe, a file) the output is JSON lines anyway.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// A deployed stack's name: the tables, queues, DLQs, URLs and secrets' ARNs are read
+    /// from its outputs (`sam list stack-outputs`) instead of being set one by one; a
+    /// variable already set wins.
+    #[arg(long, global = true)]
+    pub(crate) stack: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -289,9 +294,10 @@ pub(crate) enum BotCommand {
     /// setWebhook: Telegram delivers the bot's updates (message, callback_query,
     /// chat_join_request, my_chat_member) to URL with TELEPAY_BOT_WEBHOOK_SECRET.
     SetWebhook {
-        /// The API's bot webhook URL (the stack's BotWebhookUrl output).
+        /// The API's bot webhook URL (the stack's BotWebhookUrl output; with `--stack`,
+        /// read from it).
         #[arg(long)]
-        url: String,
+        url: Option<String>,
     },
     /// getWebhookInfo: the URL Telegram uses, updates waiting, the last delivery error.
     Info,

@@ -40,13 +40,38 @@ mod catalog;
 mod doctor;
 mod init;
 mod output;
+mod stack;
 
 use args::*;
 use catalog::{catalog_in_force, offer_lines, read_catalog_file, refused};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(stack) = &cli.stack {
+        match stack::variables(stack) {
+            Ok(variables) => {
+                for (name, value) in variables {
+                    if std::env::var_os(&name).is_none() {
+                        // SAFETY: nothing else runs yet (the runtime starts below), so no
+                        // thread reads the environment while it is written.
+                        unsafe { std::env::set_var(name, value) };
+                    }
+                }
+            }
+            Err(error) => {
+                eprintln!("telepay: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+        .block_on(run_cli(cli))
+}
+
+async fn run_cli(cli: Cli) -> ExitCode {
     output::choose(cli.json);
     let json = cli.json;
     let ran = run(cli.command, json).await;
@@ -409,6 +434,12 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
     let telegram = TelegramBotApi::new(token, api_url.as_deref())?;
     match command {
         BotCommand::SetWebhook { url } => {
+            let url = match url.or_else(|| env.get("TELEPAY_BOT_WEBHOOK_URL")) {
+                Some(url) => url,
+                None => anyhow::bail!(
+                    "give --url <the stack's BotWebhookUrl output> (or --stack NAME, which reads it)"
+                ),
+            };
             if !url.starts_with("https://") && !url.starts_with("http://127.0.0.1") {
                 anyhow::bail!("--url must be an https URL (Telegram delivers only to https)");
             }
