@@ -568,7 +568,15 @@ async fn init_names_each_broken_answer_alone_and_writes_nothing() {
         .for_chat(OWNER)
     };
     type Setup = Box<dyn Fn(&FakeBotApi)>;
-    let cases: Vec<(&str, Vec<(&str, &str)>, Setup, &str, &str)> = vec![
+    /// What is wrong, the flags that make it so, the fake's state, the check and its fix.
+    type Case = (
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        Setup,
+        &'static str,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "a wrong bot token",
             vec![("--bot-token", "999:not-the-token")],
