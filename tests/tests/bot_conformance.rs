@@ -67,6 +67,7 @@ mod cases {
         let key = OnceKey::Invoice {
             user_id: 7,
             channel_id: -1003111266231,
+            catalog_version: 3,
             tier: 1,
             window: 2_940_000,
         };
@@ -239,6 +240,15 @@ mod cases {
             OnceKey::Invoice {
                 user_id: 5,
                 channel_id: -5,
+                catalog_version: 0,
+                tier: 0,
+                window: 5,
+            },
+            // The same tier index of another catalog version is another tier.
+            OnceKey::Invoice {
+                user_id: 5,
+                channel_id: -5,
+                catalog_version: 5,
                 tier: 0,
                 window: 5,
             },

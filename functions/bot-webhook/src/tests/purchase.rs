@@ -154,7 +154,7 @@ async fn a_second_tap_across_a_windows_turn_while_the_first_invoice_is_in_flight
         keep_until: now + TimeDelta::hours(48),
         now,
     };
-    let [before_the_turn, _] = invoice_keys(BUYER, CLUB, 0, now);
+    let [before_the_turn, _] = invoice_keys(BUYER, CLUB, 0, 0, now);
     rig.bot
         .store()
         .claim_once(before_the_turn, &in_flight)
@@ -223,12 +223,20 @@ async fn an_invoice_names_the_catalog_version_it_was_priced_from_and_a_new_price
         "the order names version 1: its payment is matched at 8 USD"
     );
 
-    // The owner applies a new price; the running bot sells at it, naming version 2.
+    // The owner applies a new price; the running bot sells at it, naming version 2, and
+    // the buyer who tapped before gets a new invoice at it within the same window.
     apply(&*catalogs, &priced(9.5), "", Utc::now())
         .await
         .unwrap();
-    call(&rig, &press(11, STRANGER, &format!("buy:{SIGNALS}:1"))).await;
-    let second = rig.nowpayments.invoices()[1].request.clone();
+    call(&rig, &press(11, BUYER, &format!("buy:{SIGNALS}:1"))).await;
+    let again = rig.nowpayments.invoices()[1].request.clone();
+    assert_eq!(again["price_amount"], 9.5);
+    assert_eq!(
+        again["order_id"],
+        format!("PGP-{BUYER}|{SIGNALS}|{}@2", 90 * 86_400)
+    );
+    call(&rig, &press(12, STRANGER, &format!("buy:{SIGNALS}:1"))).await;
+    let second = rig.nowpayments.invoices()[2].request.clone();
     assert_eq!(second["price_amount"], 9.5);
     assert_eq!(
         second["order_id"],

@@ -135,11 +135,18 @@ impl InvoiceRequest {
 
 /// The record an invoice is claimed on: this window's, and the one before it (a tap
 /// just after a window's turn still shows the invoice made just before it).
-pub fn invoice_keys(user_id: i64, channel_id: i64, tier: u32, now: DateTime<Utc>) -> [OnceKey; 2] {
+pub fn invoice_keys(
+    user_id: i64,
+    channel_id: i64,
+    catalog_version: u32,
+    tier: u32,
+    now: DateTime<Utc>,
+) -> [OnceKey; 2] {
     let window = now.timestamp().div_euclid(INVOICE_WINDOW_SECONDS);
     [window, window - 1].map(|window| OnceKey::Invoice {
         user_id,
         channel_id,
+        catalog_version,
         tier,
         window,
     })

@@ -18,10 +18,13 @@ use super::{Fenced, StoreError};
 pub enum OnceKey {
     /// A Telegram update, by its `update_id`.
     Update(i64),
-    /// An invoice for a buyer, a directory channel and a tier (its index) in one window.
+    /// An invoice for a buyer, a directory channel and a tier (its index in catalog
+    /// version `catalog_version`, which never changes) in one window: a price changed or
+    /// tiers reordered since make a new invoice, never show another tier's.
     Invoice {
         user_id: i64,
         channel_id: i64,
+        catalog_version: u32,
         tier: u32,
         window: i64,
     },
@@ -47,12 +50,21 @@ impl OnceKey {
     pub fn storage_key(&self) -> String {
         match *self {
             Self::Update(id) => format!("update:{id}"),
+            // Version 0 (a catalog from the environment) keeps the key it always had.
             Self::Invoice {
                 user_id,
                 channel_id,
+                catalog_version: 0,
                 tier,
                 window,
             } => format!("invoice:{user_id}:{channel_id}:{tier}:{window}"),
+            Self::Invoice {
+                user_id,
+                channel_id,
+                catalog_version,
+                tier,
+                window,
+            } => format!("invoice:{user_id}:{channel_id}:v{catalog_version}:{tier}:{window}"),
             Self::TopUpInvoice {
                 purchase_id,
                 window,

@@ -40,7 +40,7 @@ where
         // By the private channel: another entry selling it admits the same buyer.
         self.note_purchase(user_id, entry.private_channel_id, now)
             .await?;
-        let keys = invoice_keys(user_id, entry.channel_id, tier, now);
+        let keys = invoice_keys(user_id, entry.channel_id, catalog_version, tier, now);
         let invoice = self
             .invoice_once(keys, || {
                 self.create_invoice(user_id, entry, tier, catalog_version, now)
