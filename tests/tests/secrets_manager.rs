@@ -361,3 +361,94 @@ async fn a_bot_token_held_past_its_age_is_read_again_before_a_call_is_refused() 
         "no call was refused"
     );
 }
+
+/// The owner rotates the bot's webhook secret (in Secrets Manager, then `telepay bot
+/// set-webhook`, so Telegram sends the new one): a warm bot-webhook reads it again on
+/// the first header its held secret refuses, takes the new one and refuses the old; a
+/// flood of wrong headers within the pause reads nothing.
+#[tokio::test]
+async fn a_rotated_bot_webhook_secret_reaches_a_warm_bot_without_a_restart() {
+    use fake_bot_api::FakeBotApi;
+    use fake_nowpayments::FakeNowPayments;
+    use telepay_core::bot::{BotFrontDoor, BotOutcome, BotRequest, BotSetup, WebhookSecret};
+    use telepay_core::fixtures::SAMPLE_DIRECTORY;
+    use telepay_core::queue::memory::MemoryQueue;
+    use telepay_core::store::memory::MemoryStore;
+    use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
+    use telepay_shared::secrets::SecretsManagerSource;
+    use telepay_shared::telegram::{BotToken, TelegramBotApi};
+
+    const BEFORE: &str = "webhook-secret-before-0123456789abcdef";
+    const AFTER: &str = "webhook-secret-after-0123456789abcdefgh";
+    const TOKEN: &str = "515151:rotation-test";
+    let (sdk, requests) = WireRequests::around(&moto().await);
+    let arn = secret(&sdk, BEFORE).await;
+    let telegram = FakeBotApi::start(TOKEN).await;
+    let nowpayments = FakeNowPayments::start("np-key", "np-ipn-secret").await;
+    let bot = BotFrontDoor::new(
+        BotSetup::new(
+            WebhookSecret::new(BEFORE).unwrap(),
+            telepay_core::directory::ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap(),
+            "https://example.com/np-webhook",
+        ),
+        MemoryStore::new(),
+        TelegramBotApi::new(BotToken::new(TOKEN).unwrap(), Some(&telegram.url())).unwrap(),
+        NowPaymentsInvoices::new(
+            NowPaymentsApiKey::new("np-key").unwrap(),
+            Some(&nowpayments.url()),
+        )
+        .unwrap(),
+        MemoryQueue::new(),
+        MemoryQueue::new(),
+    )
+    .with_secret_source(
+        std::sync::Arc::new(SecretsManagerSource::new(&sdk, &arn)),
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(3600),
+    );
+    let help = |update_id: i64| {
+        serde_json::json!({"update_id": update_id, "message": {"message_id": 1, "date": 1,
+            "chat": {"id": 42, "type": "private"}, "from": {"id": 42, "is_bot": false, "first_name": "B"},
+            "text": "/help"}})
+        .to_string()
+    };
+    let answer = |update_id: i64, secret: &'static str| {
+        let bot = &bot;
+        async move {
+            let body = help(update_id);
+            bot.receive(BotRequest {
+                method: "POST",
+                secret: Some(secret.as_bytes()),
+                body: body.as_bytes(),
+            })
+            .await
+        }
+    };
+    assert_eq!(answer(1, BEFORE).await, BotOutcome::Handled);
+
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(AFTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer(2, AFTER).await,
+        BotOutcome::Handled,
+        "Telegram's new secret is taken: read again, no restart"
+    );
+    assert_eq!(answer(3, BEFORE).await, BotOutcome::BadSecret);
+    let reads_before = requests.operations().len();
+    for n in 0..20 {
+        assert_eq!(
+            answer(100 + n, "a-forgers-guess-0123456789abcdef").await,
+            BotOutcome::BadSecret
+        );
+    }
+    assert_eq!(
+        requests.operations().len(),
+        reads_before,
+        "within the pause a forged flood reads nothing"
+    );
+}

@@ -5,10 +5,13 @@
 use bot_webhook::handle;
 use lambda_http::{Error, service_fn};
 use telepay_core::bot::BotFrontDoor;
+use telepay_core::rotation::REREAD_PAUSE;
 use telepay_shared::aws::webhook_timeouts;
 use telepay_shared::cold_start::{self, ColdStart};
 use telepay_shared::config::BotWebhookConfig;
+use telepay_shared::config::{self, Environment};
 use telepay_shared::nowpayments::NowPaymentsInvoices;
+use telepay_shared::secrets::SecretsManagerSource;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
 use telepay_shared::telegram::TelegramBotApi;
@@ -38,6 +41,16 @@ async fn main() -> Result<(), Error> {
         SqsQueue::new(sqs.clone(), config.admission_queue_url),
         SqsQueue::new(sqs, config.invite_queue_url),
     );
+    // A webhook secret rotated in Secrets Manager (and given to Telegram with `telepay bot
+    // set-webhook`) reaches this warm function: read again when a header does not match.
+    let bot = match env.optional(config::BOT_WEBHOOK_SECRET_ARN) {
+        Some(arn) => bot.with_secret_source(
+            std::sync::Arc::new(SecretsManagerSource::new(&sdk, arn)),
+            REREAD_PAUSE,
+            config::secret_max_age(&env)?,
+        ),
+        None => bot,
+    };
     tracing::info!("bot-webhook cold start");
     telemetry::run_http(metrics, service_fn(|request| handle(&bot, request))).await
 }

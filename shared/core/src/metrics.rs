@@ -126,6 +126,8 @@ pub mod signal {
     pub const IPN_SECRET_RENEWED: &str = "IpnSecretRenewed";
     /// The bot token changed in its store and a warm function took the new one.
     pub const BOT_TOKEN_RENEWED: &str = "BotTokenRenewed";
+    /// The bot's webhook secret changed in its store and a warm bot-webhook took it.
+    pub const BOT_WEBHOOK_SECRET_RENEWED: &str = "BotWebhookSecretRenewed";
     /// A warm function took a newly applied catalog version.
     pub const CATALOG_CHANGED: &str = "CatalogChanged";
 
@@ -178,6 +180,7 @@ pub mod signal {
         IPN_SECRET_RENEWED,
         BOT_TOKEN_RENEWED,
         CATALOG_CHANGED,
+        BOT_WEBHOOK_SECRET_RENEWED,
     ];
 }
 

@@ -1,8 +1,10 @@
 //! A secret that can be rotated under running functions: the IPN secret is read at cold
 //! start, and read again when an IPN with a well-formed signature fails its check, since
-//! NOWPayments signs with the new secret as soon as the owner rotates it. At most one
-//! read per pause, so a flood of forged IPNs costs one Secrets Manager call a minute, not
-//! one each; a read that fails keeps the secret held.
+//! NOWPayments signs with the new secret as soon as the owner rotates it; the bot's
+//! webhook secret likewise when Telegram's header does not match (the owner rotated it
+//! and ran `telepay bot set-webhook`). At most one read per pause, so a flood of forged
+//! calls costs one Secrets Manager call a minute, not one each; a read that fails keeps
+//! the secret held.
 //!
 //! Tests: below (the pause, a failed read), `tests/tests/secrets_manager.rs` (a rotation
 //! in Secrets Manager on moto reaches a warm np-webhook without a restart).
@@ -30,9 +32,34 @@ pub trait SecretSource: Send + Sync {
     fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>>;
 }
 
+/// A kind of secret that can be read again: how its text becomes one, and what a renewal
+/// is called in the logs and metrics.
+pub trait Renewable: Clone + Send + Sync {
+    /// What it is, for the logs (`the IPN secret`).
+    const WHAT: &'static str;
+    /// The metric counted when a warm function takes a new one.
+    const RENEWED: &'static str;
+    fn from_text(text: String) -> Option<Self>;
+    fn same_as(&self, other: &Self) -> bool;
+}
+
+impl Renewable for IpnSecret {
+    const WHAT: &'static str = "the IPN secret";
+    const RENEWED: &'static str = signal::IPN_SECRET_RENEWED;
+    fn from_text(text: String) -> Option<Self> {
+        IpnSecret::new(text).ok()
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        IpnSecret::same_as(self, other)
+    }
+}
+
 /// The IPN secret as held, and where to read it again.
-pub struct RotatingSecret {
-    current: RwLock<IpnSecret>,
+pub type RotatingSecret = Rotating<IpnSecret>;
+
+/// A secret as held, and where to read it again.
+pub struct Rotating<T> {
+    current: RwLock<T>,
     source: Option<Arc<dyn SecretSource>>,
     last_read: Mutex<Option<Instant>>,
     pause: Duration,
@@ -41,9 +68,9 @@ pub struct RotatingSecret {
     read_at: Mutex<Instant>,
 }
 
-impl RotatingSecret {
+impl<T: Renewable> Rotating<T> {
     /// A secret never read again (a local run, the tests).
-    pub fn fixed(secret: IpnSecret) -> Self {
+    pub fn fixed(secret: T) -> Self {
         Self {
             current: RwLock::new(secret),
             source: None,
@@ -77,19 +104,19 @@ impl RotatingSecret {
         self
     }
 
-    pub fn current(&self) -> IpnSecret {
+    pub fn current(&self) -> T {
         self.current.read().unwrap().clone()
     }
 
-    /// After a signature that did not match: the secret read again, if its source says it
-    /// changed (and the pause since the last read has passed); `None` otherwise.
-    pub async fn renewed_after_refusal(&self) -> Option<IpnSecret> {
+    /// After a refused check: the secret read again, if its source says it changed (and
+    /// the pause since the last read has passed); `None` otherwise.
+    pub async fn renewed_after_refusal(&self) -> Option<T> {
         self.read_again().await
     }
 
     /// Reads the secret from its source if the pause since the last read has passed; the
     /// new secret when it changed.
-    async fn read_again(&self) -> Option<IpnSecret> {
+    async fn read_again(&self) -> Option<T> {
         let source = self.source.as_ref()?;
         {
             let mut last = self.last_read.lock().unwrap();
@@ -101,9 +128,9 @@ impl RotatingSecret {
         }
         *self.read_at.lock().unwrap() = Instant::now();
         let fresh = match source.fetch().await {
-            Ok(value) => IpnSecret::new(value).ok()?,
+            Ok(value) => T::from_text(value)?,
             Err(why) => {
-                warn!(%why, "could not read the IPN secret again; keeping the one held");
+                warn!(%why, what = T::WHAT, "could not read the secret again; keeping the one held");
                 return None;
             }
         };
@@ -118,8 +145,11 @@ impl RotatingSecret {
         if !changed {
             return None;
         }
-        info!("the IPN secret changed in its store: the new one is used from now on");
-        metrics::count(signal::IPN_SECRET_RENEWED);
+        info!(
+            what = T::WHAT,
+            "the secret changed in its store: the new one is used from now on"
+        );
+        metrics::count(T::RENEWED);
         Some(fresh)
     }
 }

@@ -52,6 +52,18 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
+/// Read again from its store when Telegram's header does not match (`crate::rotation`).
+impl crate::rotation::Renewable for WebhookSecret {
+    const WHAT: &'static str = "the bot's webhook secret";
+    const RENEWED: &'static str = crate::metrics::signal::BOT_WEBHOOK_SECRET_RENEWED;
+    fn from_text(text: String) -> Option<Self> {
+        Self::new(text).ok()
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

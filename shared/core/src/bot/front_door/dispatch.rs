@@ -39,7 +39,7 @@ where
         if !request.method.eq_ignore_ascii_case("POST") {
             return BotOutcome::MethodNotAllowed;
         }
-        if !self.setup.secret.matches(request.secret) {
+        if !self.secret_accepts(request.secret).await {
             warn!("bot webhook call without the right secret token: refused");
             metrics::count(signal::BOT_WEBHOOK_SECRET_REJECTED);
             return BotOutcome::BadSecret;

@@ -26,6 +26,7 @@ use crate::bot::timing::BotTiming;
 use crate::catalog::{Catalog, LiveCatalog};
 use crate::clock::{SharedClock, system_clock};
 use crate::queue::{DelayedQueue, MessageQueue};
+use crate::rotation::{Rotating, SecretSource};
 use crate::store::{
     BotStore, HeldNoticeStore, OperatorStore, PaymentWatchStore, PurchasePartsStore,
     SubscriptionStore,
@@ -115,6 +116,8 @@ pub struct BotFrontDoor<S, T, I, Q, V> {
     /// The invite queue, for /status's re-issued invite.
     invites: V,
     clock: SharedClock,
+    /// The setup's secret, read again from its store when a header does not match.
+    webhook_secret: Rotating<WebhookSecret>,
 }
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
@@ -134,6 +137,7 @@ where
         invites: V,
     ) -> Self {
         Self {
+            webhook_secret: Rotating::fixed(setup.secret.clone()),
             setup,
             store,
             telegram,
@@ -147,6 +151,37 @@ where
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The webhook secret is read again from `source` when Telegram's header does not
+    /// match (at most once per `pause`), and at its next use once held `max_age`: a
+    /// secret rotated in its store and given to Telegram reaches this warm function.
+    pub fn with_secret_source(
+        mut self,
+        source: std::sync::Arc<dyn SecretSource>,
+        pause: std::time::Duration,
+        max_age: std::time::Duration,
+    ) -> Self {
+        self.webhook_secret = self
+            .webhook_secret
+            .with_source(source, pause)
+            .with_max_age(max_age);
+        self
+    }
+
+    /// Whether the call carries our secret, reading it again once if it does not (the
+    /// owner may have rotated it).
+    pub(super) async fn secret_accepts(&self, given: Option<&[u8]>) -> bool {
+        self.webhook_secret.refresh_if_old().await;
+        if self.webhook_secret.current().matches(given) {
+            return true;
+        }
+        given.is_some()
+            && self
+                .webhook_secret
+                .renewed_after_refusal()
+                .await
+                .is_some_and(|renewed| renewed.matches(given))
     }
 
     pub fn store(&self) -> &S {
