@@ -11,6 +11,7 @@ use serde::Deserialize;
 use telepay_core::bot::{Invoice, InvoiceApi, InvoiceError, InvoiceRequest};
 use telepay_core::ipn::PaymentId;
 use telepay_core::recovery::{ListedPayment, PaymentStatusApi, StatusError};
+use telepay_core::rotation::{Rotating, SecretSource};
 
 pub const DEFAULT_API_URL: &str = "https://api.nowpayments.io";
 /// The bot answers Telegram within its own bound; an invoice call gets this much of it.
@@ -26,6 +27,18 @@ impl NowPaymentsApiKey {
     pub fn new(key: impl Into<String>) -> Option<Self> {
         let key = key.into();
         (!key.trim().is_empty()).then_some(Self(key))
+    }
+}
+
+/// Read again from its store when NOWPayments refuses it (`telepay_core::rotation`).
+impl telepay_core::rotation::Renewable for NowPaymentsApiKey {
+    const WHAT: &'static str = "the NOWPayments API key";
+    const RENEWED: &'static str = telepay_core::metrics::signal::NOWPAYMENTS_KEY_RENEWED;
+    fn from_text(text: String) -> Option<Self> {
+        Self::new(text)
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        self.0 == other.0
     }
 }
 
@@ -56,7 +69,15 @@ fn why_refused(text: &str, secrets: &[(&str, &str)]) -> String {
 pub struct NowPaymentsInvoices {
     client: reqwest::Client,
     invoice_url: reqwest::Url,
-    key: NowPaymentsApiKey,
+    /// Read again from its secret when NOWPayments refuses it (401/403), and once held
+    /// its maximum age: a key rotated in the dashboard and its secret reaches a warm bot.
+    key: std::sync::Arc<Rotating<NowPaymentsApiKey>>,
+}
+
+/// One invoice call's failure: the key refused (worth reading it again), or anything else.
+enum Attempt {
+    KeyRefused(String),
+    Failed(InvoiceError),
 }
 
 impl fmt::Debug for NowPaymentsInvoices {
@@ -96,40 +117,86 @@ impl NowPaymentsInvoices {
         Ok(Self {
             client,
             invoice_url,
-            key,
+            key: std::sync::Arc::new(Rotating::fixed(key)),
         })
+    }
+
+    /// The key is read again from `source` when NOWPayments refuses it (at most once per
+    /// `pause`), and at its next use once held `max_age`.
+    pub fn with_key_source(
+        mut self,
+        source: std::sync::Arc<dyn SecretSource>,
+        pause: std::time::Duration,
+        max_age: std::time::Duration,
+    ) -> Self {
+        self.key = std::sync::Arc::new(
+            Rotating::fixed(self.key.current())
+                .with_source(source, pause)
+                .with_max_age(max_age),
+        );
+        self
     }
 }
 
 impl InvoiceApi for NowPaymentsInvoices {
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, InvoiceError> {
+        self.key.refresh_if_old().await;
+        match self.attempt(&self.key.current(), request).await {
+            Ok(invoice) => Ok(invoice),
+            Err(Attempt::Failed(err)) => Err(err),
+            // The owner may have rotated the key: read it again (once a pause) and retry.
+            Err(Attempt::KeyRefused(why)) => match self.key.renewed_after_refusal().await {
+                Some(renewed) => match self.attempt(&renewed, request).await {
+                    Ok(invoice) => Ok(invoice),
+                    Err(Attempt::Failed(err)) => Err(err),
+                    Err(Attempt::KeyRefused(why)) => Err(InvoiceError::Refused(why)),
+                },
+                None => Err(InvoiceError::Refused(why)),
+            },
+        }
+    }
+}
+
+impl NowPaymentsInvoices {
+    async fn attempt(
+        &self,
+        key: &NowPaymentsApiKey,
+        request: &InvoiceRequest,
+    ) -> Result<Invoice, Attempt> {
+        let failed = Attempt::Failed;
         let body = serde_json::to_vec(request).expect("an invoice request serializes");
         let response = self
             .client
             .post(self.invoice_url.clone())
-            .header("x-api-key", &self.key.0)
+            .header("x-api-key", &key.0)
             .header("content-type", "application/json")
             .body(body)
             .send()
             .await
             // reqwest's error names the URL, never the headers.
-            .map_err(|e| InvoiceError::Unavailable(e.without_url().to_string()))?;
+            .map_err(|e| failed(InvoiceError::Unavailable(e.without_url().to_string())))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| InvoiceError::Unavailable(e.without_url().to_string()))?;
+            .map_err(|e| failed(InvoiceError::Unavailable(e.without_url().to_string())))?;
         if worth_a_retry(status) {
-            return Err(InvoiceError::Unavailable(format!("HTTP {status}")));
+            return Err(failed(InvoiceError::Unavailable(format!("HTTP {status}"))));
         }
         if !status.is_success() {
-            let why = why_refused(&text, &[(&self.key.0, "<api key>")]);
-            return Err(InvoiceError::Refused(format!("HTTP {status}: {why}")));
+            let why = format!(
+                "HTTP {status}: {}",
+                why_refused(&text, &[(&key.0, "<api key>")])
+            );
+            return Err(match status.as_u16() {
+                401 | 403 => Attempt::KeyRefused(why),
+                _ => failed(InvoiceError::Refused(why)),
+            });
         }
         let created: Created = serde_json::from_str(&text).map_err(|_| {
-            InvoiceError::Unavailable(
+            failed(InvoiceError::Unavailable(
                 "NOWPayments answered something that is not an invoice".into(),
-            )
+            ))
         })?;
         Ok(Invoice {
             id: match created.id {

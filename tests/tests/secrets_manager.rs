@@ -452,3 +452,87 @@ async fn a_rotated_bot_webhook_secret_reaches_a_warm_bot_without_a_restart() {
         "within the pause a forged flood reads nothing"
     );
 }
+
+/// The owner makes a new NOWPayments API key (the old one deleted) and puts it in its
+/// secret: a warm bot-webhook's next invoice is refused with the old key, the key is
+/// read again and the invoice made with the new one; a key refused after that stays
+/// refused (the owner is told by `InvoiceRefused`), read once per pause at most.
+#[tokio::test]
+async fn a_rotated_nowpayments_key_reaches_a_warm_bot_without_a_restart() {
+    use fake_nowpayments::FakeNowPayments;
+    use telepay_core::bot::{InvoiceApi, InvoiceError, InvoiceRequest, InvoiceUrls};
+    use telepay_core::directory::ChannelDirectory;
+    use telepay_core::fixtures::SAMPLE_DIRECTORY;
+    use telepay_core::order::UserId;
+    use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
+    use telepay_shared::secrets::SecretsManagerSource;
+
+    let (sdk, requests) = WireRequests::around(&moto().await);
+    let arn = secret(&sdk, "np-key-before").await;
+    let nowpayments = FakeNowPayments::start("np-key-before", "np-ipn-secret").await;
+    let invoices = NowPaymentsInvoices::new(
+        NowPaymentsApiKey::new("np-key-before").unwrap(),
+        Some(&nowpayments.url()),
+    )
+    .unwrap()
+    .with_key_source(
+        std::sync::Arc::new(SecretsManagerSource::new(&sdk, &arn)),
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(3600),
+    );
+    let directory = ChannelDirectory::from_json(SAMPLE_DIRECTORY).unwrap();
+    let entry = directory.channels()[0].clone();
+    let request = InvoiceRequest::for_tier(
+        UserId::new(42).unwrap(),
+        &entry,
+        &entry.tiers[0],
+        1,
+        &InvoiceUrls {
+            ipn_callback_url: "https://example.com/np-webhook".into(),
+            success_url: None,
+        },
+    )
+    .unwrap();
+    invoices.create_invoice(&request).await.unwrap();
+
+    nowpayments.rotate_key("np-key-after");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("np-key-after")
+        .send()
+        .await
+        .unwrap();
+    invoices
+        .create_invoice(&request)
+        .await
+        .expect("the new key is read again and the invoice made: no restart");
+    let answered: Vec<(String, u16)> = nowpayments
+        .invoice_requests()
+        .into_iter()
+        .map(|(key, status)| (key.unwrap_or_default(), status))
+        .collect();
+    assert_eq!(
+        answered,
+        vec![
+            ("np-key-before".to_owned(), 200),
+            ("np-key-before".to_owned(), 403),
+            ("np-key-after".to_owned(), 200)
+        ]
+    );
+
+    // The key deleted again, its secret not updated: refused, and read once a pause.
+    nowpayments.rotate_key("np-key-unknown-to-us");
+    let reads_before = requests.operations().len();
+    for _ in 0..5 {
+        assert!(matches!(
+            invoices.create_invoice(&request).await,
+            Err(InvoiceError::Refused(_))
+        ));
+    }
+    assert_eq!(
+        requests.operations().len(),
+        reads_before,
+        "within the pause a refused key reads nothing more"
+    );
+}

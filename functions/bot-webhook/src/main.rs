@@ -33,6 +33,16 @@ async fn main() -> Result<(), Error> {
     let telegram = telepay_shared::secrets::renewing_bot(telegram, &env, &sdk)?;
     let invoices =
         NowPaymentsInvoices::new(config.nowpayments_key, config.nowpayments_url.as_deref())?;
+    // A key rotated in the dashboard and in its secret reaches this warm function: read
+    // again when NOWPayments refuses the one held.
+    let invoices = match env.optional(config::NOWPAYMENTS_API_KEY_ARN) {
+        Some(arn) => invoices.with_key_source(
+            std::sync::Arc::new(SecretsManagerSource::new(&sdk, arn)),
+            REREAD_PAUSE,
+            config::secret_max_age(&env)?,
+        ),
+        None => invoices,
+    };
     let bot = BotFrontDoor::new(
         setup,
         store,

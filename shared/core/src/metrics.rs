@@ -128,6 +128,8 @@ pub mod signal {
     pub const BOT_TOKEN_RENEWED: &str = "BotTokenRenewed";
     /// The bot's webhook secret changed in its store and a warm bot-webhook took it.
     pub const BOT_WEBHOOK_SECRET_RENEWED: &str = "BotWebhookSecretRenewed";
+    /// The NOWPayments API key changed in its store and a warm bot-webhook took it.
+    pub const NOWPAYMENTS_KEY_RENEWED: &str = "NowPaymentsKeyRenewed";
     /// A warm function took a newly applied catalog version.
     pub const CATALOG_CHANGED: &str = "CatalogChanged";
 
@@ -181,6 +183,7 @@ pub mod signal {
         BOT_TOKEN_RENEWED,
         CATALOG_CHANGED,
         BOT_WEBHOOK_SECRET_RENEWED,
+        NOWPAYMENTS_KEY_RENEWED,
     ];
 }
 

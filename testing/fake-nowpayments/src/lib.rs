@@ -123,7 +123,8 @@ struct Books {
 }
 
 struct AppState {
-    api_key: String,
+    /// The key the account accepts now (`rotate_key` replaces it).
+    api_key: Mutex<String>,
     secret: IpnSecret,
     base_url: String,
     books: Mutex<Books>,
@@ -159,7 +160,7 @@ impl FakeNowPayments {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState {
-            api_key: api_key.to_owned(),
+            api_key: Mutex::new(api_key.to_owned()),
             secret: IpnSecret::new(ipn_secret).expect("a non-empty IPN secret"),
             base_url: format!("http://{addr}"),
             books: Mutex::new(Books {
@@ -283,6 +284,12 @@ impl FakeNowPayments {
         self.state.books.lock().unwrap().failing_status = times;
     }
 
+    /// The owner made a new API key in the dashboard and deleted the old one: from now on
+    /// only `key` is accepted (the old one is answered 403, as any unknown key).
+    pub fn rotate_key(&self, key: &str) {
+        *self.state.api_key.lock().unwrap() = key.to_owned();
+    }
+
     /// The account's login `POST /v1/auth` accepts.
     pub fn set_account(&self, email: &str, password: &str) {
         self.state.books.lock().unwrap().account = Some((email.to_owned(), password.to_owned()));
@@ -320,7 +327,7 @@ async fn create_invoice(
 }
 
 fn invoice_answer(state: &AppState, key: Option<&str>, body: &[u8]) -> Response {
-    if key != Some(state.api_key.as_str()) {
+    if key != Some(state.api_key.lock().unwrap().as_str()) {
         return error(StatusCode::FORBIDDEN, "Invalid api key");
     }
     {
@@ -491,7 +498,7 @@ async fn payment_status(
     tokio::time::sleep(delay).await;
     let answer = {
         let mut books = state.books.lock().unwrap();
-        if key != Some(state.api_key.as_str()) {
+        if key != Some(state.api_key.lock().unwrap().as_str()) {
             error(StatusCode::FORBIDDEN, "Invalid api key")
         } else if books.failing_status > 0 {
             books.failing_status -= 1;
@@ -530,7 +537,7 @@ async fn payment_status(
 /// (403 without it), as NOWPayments answers `GET /v1/merchant/coins`.
 async fn merchant_coins(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    if key != Some(state.api_key.as_str()) {
+    if key != Some(state.api_key.lock().unwrap().as_str()) {
         return error(StatusCode::FORBIDDEN, "Invalid api key");
     }
     axum::Json(json!({"selectedCurrencies": ["btc", "ltc", "usdttrc20"]})).into_response()
@@ -559,7 +566,7 @@ async fn list_payments(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let mut books = state.books.lock().unwrap();
     let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
-    let answer = if header("x-api-key") != Some(state.api_key.as_str()) {
+    let answer = if header("x-api-key") != Some(state.api_key.lock().unwrap().as_str()) {
         error(StatusCode::FORBIDDEN, "Invalid api key")
     } else if !bearer.is_some_and(|t| books.tokens.iter().any(|issued| issued == t)) {
         error(
