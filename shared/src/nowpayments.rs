@@ -240,7 +240,9 @@ const LIST_PAGES: u32 = 20;
 pub struct NowPaymentsPayments {
     client: reqwest::Client,
     base: reqwest::Url,
-    key: NowPaymentsApiKey,
+    /// Read again once held its maximum age, and after NOWPayments refuses it (the next
+    /// question then carries the new one): a rotated key reaches the recovery pass.
+    key: std::sync::Arc<Rotating<NowPaymentsApiKey>>,
     account: Option<NowPaymentsAccount>,
 }
 
@@ -275,9 +277,31 @@ impl NowPaymentsPayments {
         Ok(Self {
             client,
             base,
-            key,
+            key: std::sync::Arc::new(Rotating::fixed(key)),
             account: None,
         })
+    }
+
+    /// The key is read again from `source` once held `max_age`, and after NOWPayments
+    /// refuses it (at most once per `pause`).
+    pub fn with_key_source(
+        mut self,
+        source: std::sync::Arc<dyn SecretSource>,
+        pause: std::time::Duration,
+        max_age: std::time::Duration,
+    ) -> Self {
+        self.key = std::sync::Arc::new(
+            Rotating::fixed(self.key.current())
+                .with_source(source, pause)
+                .with_max_age(max_age),
+        );
+        self
+    }
+
+    /// The key for the next question (read again first if held past its age).
+    async fn key(&self) -> NowPaymentsApiKey {
+        self.key.refresh_if_old().await;
+        self.key.current()
     }
 
     /// Lists the account's recent payments too (the recovery pass finds those whose every
@@ -292,7 +316,8 @@ impl NowPaymentsPayments {
         if worth_a_retry(status) {
             return StatusError::Unavailable(format!("HTTP {status}"));
         }
-        let mut secrets = vec![(self.key.0.as_str(), "<api key>")];
+        let key = self.key.current();
+        let mut secrets = vec![(key.0.as_str(), "<api key>")];
         if let Some(account) = &self.account {
             secrets.push((account.password.as_str(), "<password>"));
         }
@@ -310,7 +335,12 @@ impl NowPaymentsPayments {
             .await
             .map_err(|e| StatusError::Unavailable(e.without_url().to_string()))?;
         if !status.is_success() {
-            return Err(self.refusal(status, &text));
+            let refused = self.refusal(status, &text);
+            if matches!(status.as_u16(), 401 | 403) {
+                // The owner may have rotated the key: the next question carries the new one.
+                let _ = self.key.renewed_after_refusal().await;
+            }
+            return Err(refused);
         }
         Ok(text)
     }
@@ -343,7 +373,7 @@ impl telepay_core::doctor::AccountCheck for NowPaymentsPayments {
         let request = self
             .client
             .get(self.url("/v1/merchant/coins")?)
-            .header("x-api-key", &self.key.0);
+            .header("x-api-key", &self.key().await.0);
         let text = self.send(request).await?;
         let answer: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
             StatusError::Unavailable("NOWPayments answered something that is not JSON".into())
@@ -365,7 +395,7 @@ impl PaymentStatusApi for NowPaymentsPayments {
         let request = self
             .client
             .get(self.url(&format!("/v1/payment/{payment_id}"))?)
-            .header("x-api-key", &self.key.0);
+            .header("x-api-key", &self.key().await.0);
         self.send(request).await
     }
 
@@ -390,7 +420,7 @@ impl PaymentStatusApi for NowPaymentsPayments {
             let request = self
                 .client
                 .get(url)
-                .header("x-api-key", &self.key.0)
+                .header("x-api-key", &self.key().await.0)
                 .header("authorization", format!("Bearer {token}"));
             let text = self.send(request).await?;
             let answer: PaymentPage = serde_json::from_str(&text).map_err(|_| {

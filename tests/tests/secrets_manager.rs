@@ -536,3 +536,46 @@ async fn a_rotated_nowpayments_key_reaches_a_warm_bot_without_a_restart() {
         "within the pause a refused key reads nothing more"
     );
 }
+
+/// The same rotation reaches the reconciler's recovery pass: its question with the old
+/// key is refused, the key is read again, and the next question carries the new one.
+#[tokio::test]
+async fn a_rotated_nowpayments_key_reaches_the_recovery_pass_at_its_next_question() {
+    use fake_nowpayments::FakeNowPayments;
+    use telepay_core::ipn::PaymentId;
+    use telepay_core::recovery::PaymentStatusApi;
+    use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsPayments};
+    use telepay_shared::secrets::SecretsManagerSource;
+
+    let sdk = moto().await;
+    let arn = secret(&sdk, "np-key-before").await;
+    let nowpayments = FakeNowPayments::start("np-key-before", "np-ipn-secret").await;
+    let payments = NowPaymentsPayments::new(
+        NowPaymentsApiKey::new("np-key-before").unwrap(),
+        Some(&nowpayments.url()),
+    )
+    .unwrap()
+    .with_key_source(
+        std::sync::Arc::new(SecretsManagerSource::new(&sdk, &arn)),
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(3600),
+    );
+    // A payment the fake does not know: 404 with a key it accepts, 403 with another.
+    let unknown = PaymentId::new(999).unwrap();
+    let _ = payments.payment_status(unknown).await;
+    nowpayments.rotate_key("np-key-after");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("np-key-after")
+        .send()
+        .await
+        .unwrap();
+    let _ = payments.payment_status(unknown).await;
+    let _ = payments.payment_status(unknown).await;
+    assert_eq!(
+        nowpayments.status_requests(),
+        vec![(999, 404), (999, 403), (999, 404)],
+        "refused once with the old key, then asked with the new one"
+    );
+}

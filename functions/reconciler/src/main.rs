@@ -6,11 +6,13 @@ use lambda_runtime::{Error, service_fn};
 use reconciler::{ScheduledJobs, handle};
 use telepay_core::reconcile::{Reconciler, TOPUP_WAIT};
 use telepay_core::recovery::PaymentRecovery;
+use telepay_core::rotation::REREAD_PAUSE;
 use telepay_core::webhook::PaymentIngress;
 use telepay_shared::aws::consumer_timeouts;
 use telepay_shared::cold_start::{self, ColdStart};
-use telepay_shared::config::ReconcilerConfig;
+use telepay_shared::config::{self, Environment, ReconcilerConfig};
 use telepay_shared::nowpayments::NowPaymentsPayments;
+use telepay_shared::secrets::SecretsManagerSource;
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
 use telepay_shared::telemetry;
@@ -27,6 +29,15 @@ async fn main() -> Result<(), Error> {
     let recovery = match config.recovery {
         Some(recovery) => {
             let api = NowPaymentsPayments::new(recovery.api_key, recovery.api_url.as_deref())?;
+            // A key rotated in the dashboard and its secret reaches this warm function.
+            let api = match env.optional(config::NOWPAYMENTS_API_KEY_ARN) {
+                Some(arn) => api.with_key_source(
+                    std::sync::Arc::new(SecretsManagerSource::new(&sdk, arn)),
+                    REREAD_PAUSE,
+                    config::secret_max_age(&env)?,
+                ),
+                None => api,
+            };
             let api = match recovery.account {
                 Some(account) => api.with_account(account),
                 None => {

@@ -9,7 +9,8 @@ use super::{ConfigError, Environment, channel_directory, optional_number};
 /// carries its own `texts`).
 pub const BOT_TEXTS: &str = "TELEPAY_BOT_TEXTS";
 
-pub(super) fn bot_texts(env: &impl Environment) -> Result<BotTexts, ConfigError> {
+/// The texts of `TELEPAY_BOT_TEXTS` over the defaults.
+pub fn bot_texts(env: &impl Environment) -> Result<BotTexts, ConfigError> {
     match env.optional(BOT_TEXTS) {
         None => Ok(BotTexts::default()),
         Some(json) => BotTexts::from_json(&json).map_err(|e| ConfigError::Invalid {

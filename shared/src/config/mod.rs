@@ -16,7 +16,7 @@ pub use bot::{
     NOWPAYMENTS_API_URL, NOWPAYMENTS_EMAIL, NOWPAYMENTS_PASSWORD, NOWPAYMENTS_PASSWORD_ARN,
     PAYMENT_SUCCESS_URL,
 };
-pub use catalog::{BOT_TEXTS, CATALOG_REFRESH_SECONDS, CatalogConfig, catalog_config};
+pub use catalog::{BOT_TEXTS, CATALOG_REFRESH_SECONDS, CatalogConfig, bot_texts, catalog_config};
 pub use functions::{InviteSenderConfig, ProcessorConfig, ReconcilerConfig, WebhookConfig};
 pub use lifecycle::{
     ENDED_MESSAGE, LIFECYCLE_QUEUE_URL, LIFECYCLE_TASKS_PER_SECOND, LifecycleConfig,
