@@ -13,6 +13,9 @@ use telepay_shared::secrets::read_secrets;
 use telepay_shared::store::AnyStore;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
+/// The stack's alarm topic: the `AlarmTopicArn` output.
+const ALARM_TOPIC_ARN: &str = "TELEPAY_ALARM_TOPIC_ARN";
+
 /// Where the bot's webhook must point: the stack's `BotWebhookUrl` output.
 const BOT_WEBHOOK_URL: &str = "TELEPAY_BOT_WEBHOOK_URL";
 
@@ -132,6 +135,16 @@ async fn examine(env: &impl Environment, sdk: &aws_config::SdkConfig) -> Vec<Fin
         first.detail = format!("version {}: {}", catalog.version, first.detail);
     }
     findings.extend(dead_letters(env, sdk, store).await);
+    findings.push(match env.optional(ALARM_TOPIC_ARN) {
+        None => Finding::skipped(
+            "alarms",
+            "TELEPAY_ALARM_TOPIC_ARN is not set (the stack's AlarmTopicArn output; --stack reads it)",
+        ),
+        Some(topic) => match crate::alarms::subscribers(sdk, &topic).await {
+            Ok(subscribers) => doctor::alarm_subscribers(&subscribers),
+            Err(why) => Finding::fix("alarms", format!("SNS could not say who is subscribed: {why}")),
+        },
+    });
     findings
 }
 

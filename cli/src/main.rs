@@ -35,6 +35,7 @@ use telepay_shared::secrets::read_secrets;
 use telepay_shared::store::AnyStore;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
+mod alarms;
 mod args;
 mod catalog;
 mod doctor;

@@ -118,3 +118,69 @@ fn the_stacks_outputs_configure_the_cli_and_a_missing_stack_is_named() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SNS on moto (the multi-service server the test script starts for SQS), spoken to in
+/// its wire protocol: a form POST (moto does not check the signature).
+fn sns(action: &str, params: &[(&str, &str)]) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").expect("the test script starts moto");
+    let mut form = vec![("Action", action), ("Version", "2010-03-31")];
+    form.extend_from_slice(params);
+    let body: String = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.replace(':', "%3A").replace('@', "%40")))
+        .collect::<Vec<_>>()
+        .join("&");
+    let output = Command::new("curl")
+        .args(["-s", "-X", "POST", &format!("{endpoint}/")])
+        .args(["-H", "Content-Type: application/x-www-form-urlencoded"])
+        .args(["-H", "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0"])
+        .args(["-d", &body])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn alarms_line(topic: &str) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_SQS").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_telepay"))
+        .arg("doctor")
+        .env("TELEPAY_ALARM_TOPIC_ARN", topic)
+        .env("AWS_ENDPOINT_URL_SNS", endpoint)
+        .env("TELEPAY_STORE_BACKEND", "sqlite")
+        .env("TELEPAY_SQLITE_PATH", "/nonexistent/telepay.sqlite")
+        .env("TELEPAY_OUTPUT", "table")
+        .output()
+        .expect("run telepay doctor");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.contains("alarms:"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn doctor_says_whether_anyone_is_told_when_an_alarm_fires() {
+    let name = format!("telepay-alarms-{}", std::process::id());
+    let created = sns("CreateTopic", &[("Name", &name)]);
+    let topic = created
+        .split("<TopicArn>")
+        .nth(1)
+        .and_then(|rest| rest.split("</TopicArn>").next())
+        .expect("moto creates the topic")
+        .to_owned();
+    let nobody = alarms_line(&topic);
+    assert!(
+        nobody.starts_with("FIX  alarms: nobody is told when an alarm fires"),
+        "{nobody}"
+    );
+    sns(
+        "Subscribe",
+        &[
+            ("TopicArn", &topic),
+            ("Protocol", "email"),
+            ("Endpoint", "owner@example.com"),
+        ],
+    );
+    let told = alarms_line(&topic);
+    assert_eq!(told, "ok   alarms: told: email owner@example.com", "{told}");
+}

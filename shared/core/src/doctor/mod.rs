@@ -104,6 +104,53 @@ pub struct WebhookFacts {
     pub pending: u32,
 }
 
+/// One subscription to the stack's alarm topic, as SNS lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmSubscriber {
+    /// `email`, `sms`, `https`…
+    pub protocol: String,
+    pub endpoint: String,
+    /// SNS lists an unconfirmed one with the ARN `PendingConfirmation`: it is told nothing.
+    pub confirmed: bool,
+}
+
+/// Whether anyone is told when an alarm fires: a confirmed subscriber to its topic.
+pub fn alarm_subscribers(subscribers: &[AlarmSubscriber]) -> Finding {
+    let check = "alarms";
+    let confirmed: Vec<String> = subscribers
+        .iter()
+        .filter(|s| s.confirmed)
+        .map(|s| format!("{} {}", s.protocol, s.endpoint))
+        .collect();
+    let pending: Vec<&str> = subscribers
+        .iter()
+        .filter(|s| !s.confirmed)
+        .map(|s| s.endpoint.as_str())
+        .collect();
+    match (confirmed.is_empty(), pending.is_empty()) {
+        (false, true) => Finding::ok(check, format!("told: {}", confirmed.join(", "))),
+        (false, false) => Finding::ok(
+            check,
+            format!(
+                "told: {}; not confirmed yet: {}",
+                confirmed.join(", "),
+                pending.join(", ")
+            ),
+        ),
+        (true, false) => Finding::fix(
+            check,
+            format!(
+                "{} has not confirmed: open AWS's \"Subscription Confirmation\" email and click its link, or no alarm reaches anyone",
+                pending.join(", ")
+            ),
+        ),
+        (true, true) => Finding::fix(
+            check,
+            "nobody is told when an alarm fires: make deploy GUIDED=1 with AlarmEmail, then confirm the email AWS sends",
+        ),
+    }
+}
+
 /// The bot's standing in a chat, as `getChatMember` of the bot answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BotStanding {

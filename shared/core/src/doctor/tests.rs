@@ -157,3 +157,32 @@ fn the_key_and_the_dead_letters_say_what_to_do() {
             .contains("telepay dlq list invite")
     );
 }
+
+fn subscriber(endpoint: &str, confirmed: bool) -> AlarmSubscriber {
+    AlarmSubscriber {
+        protocol: "email".into(),
+        endpoint: endpoint.into(),
+        confirmed,
+    }
+}
+
+#[test]
+fn alarms_reach_someone_only_through_a_confirmed_subscription() {
+    assert_eq!(alarm_subscribers(&[]).verdict, Verdict::Fix);
+    let pending = alarm_subscribers(&[subscriber("owner@example.com", false)]);
+    assert_eq!(pending.verdict, Verdict::Fix);
+    assert!(
+        pending
+            .detail
+            .contains("owner@example.com has not confirmed")
+    );
+    let told = alarm_subscribers(&[
+        subscriber("owner@example.com", true),
+        subscriber("ops@example.com", false),
+    ]);
+    assert_eq!(told.verdict, Verdict::Ok);
+    assert_eq!(
+        told.detail,
+        "told: email owner@example.com; not confirmed yet: ops@example.com"
+    );
+}
