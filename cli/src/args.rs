@@ -227,8 +227,10 @@ pub(crate) struct InitArgs {
     /// Where the stack's alarms are mailed.
     #[arg(long)]
     pub(crate) alarm_email: Option<String>,
+    /// The stack's name, written to samconfig.toml (`telepay --stack` takes it later).
     #[arg(long, default_value = "telepay-lambda")]
     pub(crate) stack_name: String,
+    /// The AWS region to deploy in, written to samconfig.toml.
     #[arg(long, default_value = "us-east-1")]
     pub(crate) region: String,
     /// Where catalog.json and samconfig.toml go.
