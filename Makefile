@@ -13,7 +13,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 run: ## The whole chain in one process: SQLite store + queues, fake Telegram printing invites (PORT, default 3000)
-	cargo run --locked -p telepay-local
+	cargo run --locked -p telepay-local -- --demo
 
 demo-buy: ## With `make run` going: a buyer from /start to an approved join request, a forwarded link declined, a short payment and its /topup, a price change with an invoice open
 	cargo run --quiet --locked -p telepay-local --bin demo-buy

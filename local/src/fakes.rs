@@ -31,12 +31,14 @@ pub fn loopback(port: u16) -> SocketAddr {
 pub async fn telegram(
     env: &ProcessEnvironment,
     fake_port: &FakePort<'_>,
+    demo: bool,
 ) -> anyhow::Result<(TelegramBotApi, Option<FakeBotApi>)> {
     Ok(match env.get(config::BOT_TOKEN).and_then(BotToken::new) {
         Some(token) => {
             let api_url = env.get(config::API_URL).filter(|u| !u.is_empty());
             (TelegramBotApi::new(token, api_url.as_deref())?, None)
         }
+        None if !demo => anyhow::bail!("{} is not set", config::BOT_TOKEN),
         None => {
             let (wanted, explicit) = fake_port("FAKE_TELEGRAM_PORT", 1)?;
             let start = |port| FakeBotApi::start_on(loopback(port), "local-demo-token", true);
@@ -78,14 +80,19 @@ pub async fn bot_settings(
     catalog: LiveCatalog,
     ipn_secret: &str,
     fake_port: &FakePort<'_>,
+    demo: bool,
 ) -> anyhow::Result<LocalBot> {
     let secret = match env
         .get(config::BOT_WEBHOOK_SECRET)
         .filter(|s| !s.trim().is_empty())
     {
         Some(secret) => WebhookSecret::new(secret).context(config::BOT_WEBHOOK_SECRET)?,
+        None if !demo => anyhow::bail!("{} is not set", config::BOT_WEBHOOK_SECRET),
         None => WebhookSecret::new(DEMO_WEBHOOK_SECRET).expect("a valid demo secret"),
     };
+    if !demo && env.get(config::NOWPAYMENTS_API_KEY).is_none() {
+        anyhow::bail!("{} is not set", config::NOWPAYMENTS_API_KEY);
+    }
     let (invoices, fake) = match env
         .get(config::NOWPAYMENTS_API_KEY)
         .and_then(NowPaymentsApiKey::new)
@@ -126,10 +133,14 @@ pub async fn bot_settings(
             )
         }
     };
-    let ipn_callback_url = env
+    let ipn_callback_url = match env
         .get(config::IPN_CALLBACK_URL)
         .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| format!("http://127.0.0.1:{port}/np-webhook"));
+    {
+        Some(url) => url,
+        None if !demo => anyhow::bail!("{} is not set", config::IPN_CALLBACK_URL),
+        None => format!("http://127.0.0.1:{port}/np-webhook"),
+    };
     Ok(LocalBot {
         setup: BotSetup {
             secret,

@@ -40,11 +40,14 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let env = ProcessEnvironment;
     let port = args::port(&env)?;
-    let ipn_secret_text = args::ipn_secret_text(&env);
+    if !args.demo {
+        args::refuse_demo_defaults(&env)?;
+    }
+    let ipn_secret_text = args::ipn_secret_text(&env, args.demo);
     let secret = IpnSecret::new(ipn_secret_text.clone())?;
     // The catalog: the store's newest version (`telepay catalog apply`), read again as
     // it changes; until one is applied, the environment's directory or the demo one.
-    let seed = args::catalog_seed(&env)?;
+    let seed = args::catalog_seed(&env, args.demo)?;
     // Read again every second unless set: a local file costs nothing to read.
     let refresh = match env.get(config::CATALOG_REFRESH_SECONDS) {
         Some(_) => config::catalog_config(&env)?.refresh,
@@ -59,10 +62,11 @@ async fn main() -> anyhow::Result<()> {
     };
 
     // Without a token, the fake Bot API stands in for Telegram and prints each invite.
-    let (telegram, fake) = fakes::telegram(&env, &fake_port).await?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let (telegram, fake) = fakes::telegram(&env, &fake_port, args.demo).await?;
+    let addr = SocketAddr::from((args.bind, port));
     let bot = |catalog| async {
-        let bot = fakes::bot_settings(&env, port, catalog, &ipn_secret_text, &fake_port).await?;
+        let bot = fakes::bot_settings(&env, port, catalog, &ipn_secret_text, &fake_port, args.demo)
+            .await?;
         if let Some(fake) = &fake {
             // As `telepay bot set-webhook` does against Telegram.
             telegram
@@ -81,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
 
     if args.aws {
         let backend = backends::aws(&env).await?;
-        let catalog = backend.store.live_catalog(refresh, Some(seed)).await?;
+        let catalog = backend.store.live_catalog(refresh, seed).await?;
         let bot = bot(catalog.clone()).await?;
         let settings = args::chain_settings(&env, secret, catalog)?;
         let chain = Chain {
@@ -97,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         let backend = backends::sqlite(&env).await?;
         let source = std::sync::Arc::new(backend.store.clone());
-        let catalog = LiveCatalog::load(source, refresh, Some(seed)).await?;
+        let catalog = LiveCatalog::load(source, refresh, seed).await?;
         let bot = bot(catalog.clone()).await?;
         let settings = args::chain_settings(&env, secret, catalog)?;
         let chain = Chain {

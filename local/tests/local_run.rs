@@ -38,6 +38,7 @@ impl LocalRun {
         drop(listeners);
         let (port, telegram_port, nowpayments_port) = (ports[0], ports[1], ports[2]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_telepay-local"))
+            .arg("--demo")
             .args(args)
             .envs(envs.iter().copied())
             .env("PORT", port.to_string())
@@ -324,4 +325,145 @@ fn demo_buy_plays_a_buyer_end_to_end_and_a_forwarded_link_is_declined() {
         1,
         "the owner hears of the sale"
     );
+}
+
+/// Without `--demo` the run is for real money: each variable the demo would default
+/// (the IPN secret, the bot token, the webhook secret, the NOWPayments key, our callback
+/// URL) stops the start when missing, named; a misspelt one never falls back to a demo
+/// value; no catalog, no start. With all of them (Telegram and NOWPayments being fakes
+/// here) and a catalog applied, it starts where `--bind` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_demo_it_refuses_every_demo_default_and_names_what_is_missing() {
+    use telepay_core::store::CatalogStore;
+
+    let telegram = fake_bot_api::FakeBotApi::start("777:production-token").await;
+    let nowpayments = fake_nowpayments::FakeNowPayments::start("np-key", "np-ipn-secret").await;
+    // A fresh store of its own: nothing applied yet.
+    let dir = std::env::temp_dir().join(format!("telepay-production-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("telepay.sqlite");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let full: Vec<(&str, String)> = vec![
+        ("TELEPAY_IPN_SECRET", "a-real-ipn-secret-0123".into()),
+        ("TELEGRAM_BOT_TOKEN", "777:production-token".into()),
+        ("TELEGRAM_API_URL", telegram.url()),
+        (
+            "TELEPAY_BOT_WEBHOOK_SECRET",
+            "a-real-webhook-secret-0123456789abcdef".into(),
+        ),
+        ("TELEPAY_NOWPAYMENTS_API_KEY", "np-key".into()),
+        ("TELEPAY_NOWPAYMENTS_API_URL", nowpayments.url()),
+        (
+            "TELEPAY_IPN_CALLBACK_URL",
+            "https://pay.example.com/np-webhook".into(),
+        ),
+    ];
+    let run = move |env: Vec<(&'static str, String)>, wait: Duration| {
+        let db = db.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut child = Command::new(env!("CARGO_BIN_EXE_telepay-local"))
+                    .args(["--bind", "127.0.0.1"])
+                    .env_clear()
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .env("PORT", port.to_string())
+                    .env("TELEPAY_LOCAL_DB", &db)
+                    .env("RUST_LOG", "info")
+                    .envs(env)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("start telepay-local");
+                let deadline = Instant::now() + wait;
+                while Instant::now() < deadline {
+                    if child.try_wait().unwrap().is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let running = child.try_wait().unwrap().is_none();
+                child.kill().ok();
+                let output = child.wait_with_output().unwrap();
+                (
+                    running,
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&output.stdout),
+                        String::from_utf8_lossy(&output.stderr)
+                    ),
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let demo_words = [
+        "demo secret",
+        "fake Telegram",
+        "fake NOWPayments",
+        "demo channel",
+    ];
+    for (variable, _) in &full {
+        if variable.ends_with("_API_URL") {
+            continue;
+        }
+        let without: Vec<_> = full
+            .iter()
+            .filter(|(v, _)| v != variable)
+            .cloned()
+            .collect();
+        let (running, said) = run(without, Duration::from_secs(20)).await;
+        assert!(!running, "started without {variable}:\n{said}");
+        assert!(said.contains(variable), "{variable} not named:\n{said}");
+        assert!(
+            demo_words.iter().all(|w| !said.contains(w)),
+            "fell back to a demo value:\n{said}"
+        );
+    }
+    // A misspelt variable is a missing one, never the demo's value.
+    let mut misspelt: Vec<_> = full
+        .iter()
+        .filter(|(v, _)| *v != "TELEPAY_IPN_SECRET")
+        .cloned()
+        .collect();
+    misspelt.push(("TELEPAY_IPN_SECRETT", "a-real-ipn-secret-0123".into()));
+    let (running, said) = run(misspelt, Duration::from_secs(20)).await;
+    assert!(
+        !running && said.contains("TELEPAY_IPN_SECRET must be set"),
+        "{said}"
+    );
+
+    // Everything set, but nothing to sell yet: no start on a demo catalog.
+    let (running, said) = run(full.clone(), Duration::from_secs(20)).await;
+    assert!(!running, "{said}");
+    assert!(said.contains("no catalog applied yet"), "{said}");
+
+    // The owner applies a catalog: it starts, bound where --bind says.
+    let store = telepay_shared::sql::SqliteStore::open(&dir.join("telepay.sqlite"))
+        .await
+        .unwrap();
+    let catalog = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/demo-bot-directory.json"
+    ))
+    .unwrap();
+    telepay_core::catalog::apply(&store, &catalog, "", chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(store.latest_catalog().await.unwrap().is_some());
+    let (running, said) = run(full, Duration::from_secs(8)).await;
+    assert!(running, "{said}");
+    assert!(
+        said.contains(&format!(
+            "TelePay local run: POST http://127.0.0.1:{port}/np-webhook"
+        )),
+        "{said}"
+    );
+    assert!(demo_words.iter().all(|w| !said.contains(w)), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

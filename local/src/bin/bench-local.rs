@@ -71,6 +71,7 @@ impl LocalRun {
     async fn start(bin: &Path, dir: &Path, telegram: u16) -> anyhow::Result<Self> {
         let port = free_port();
         let child = Command::new(bin.join("telepay-local"))
+            .arg("--demo")
             .env("PORT", port.to_string())
             .env("TELEPAY_LOCAL_DB", dir.join("telepay.sqlite"))
             .env("TELEGRAM_BOT_TOKEN", TOKEN)
