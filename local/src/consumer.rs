@@ -3,7 +3,8 @@
 //! visibility timeout and dead-letter after the maximum receives.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
@@ -75,33 +76,53 @@ pub fn spawn_consumers<B, H, F>(
     }
 }
 
-/// Runs `handler` over `source` forever, `batch_size` messages at a time, each invocation
-/// given `function_timeout` as its deadline.
+/// Set on SIGTERM: consumers take no new batch.
+static DRAINING: AtomicBool = AtomicBool::new(false);
+/// Batches received and not yet handled and deleted.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Stops every consumer taking new batches and waits, at most `bound`, for the batches
+/// in hand to be handled; how many were still in hand (their messages come back after
+/// their visibility timeout, and the store's once-records keep their effects once).
+pub async fn drain(bound: Duration) -> usize {
+    DRAINING.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + bound;
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    IN_FLIGHT.load(Ordering::SeqCst)
+}
+
+/// Runs `handler` over `source` until [`drain`], `batch_size` messages at a time, each
+/// invocation given `function_timeout` as its deadline.
 pub async fn consume<B, H, F>(source: B, batch_size: usize, function_timeout: Duration, handler: H)
 where
     B: BatchSource,
     H: Fn(LambdaEvent<SqsEvent>) -> F,
     F: Future<Output = SqsBatchResponse>,
 {
-    loop {
+    while !DRAINING.load(Ordering::SeqCst) {
+        // Counted before the receive: a batch received while draining is still handled.
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
         let batch = match source.receive(batch_size).await {
             Ok(batch) => batch,
             Err(err) => {
+                IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
                 warn!(error = %err, "could not receive; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        if batch.is_empty() {
-            continue;
-        }
-        let response = handler(sqs_batch(batch.clone(), function_timeout)).await;
-        for message in succeeded(&batch, &response) {
-            let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-            if let Err(err) = source.delete(receipt).await {
-                let id = message.message_id.as_deref().unwrap_or_default();
-                warn!(message_id = id, error = %err, "could not delete a handled message; it will be redelivered");
+        if !batch.is_empty() {
+            let response = handler(sqs_batch(batch.clone(), function_timeout)).await;
+            for message in succeeded(&batch, &response) {
+                let receipt = message.receipt_handle.as_deref().unwrap_or_default();
+                if let Err(err) = source.delete(receipt).await {
+                    let id = message.message_id.as_deref().unwrap_or_default();
+                    warn!(message_id = id, error = %err, "could not delete a handled message; it will be redelivered");
+                }
             }
         }
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -1,6 +1,8 @@
 //! Serving the chain: the payment stages and the bot wired once, each queue consumed as
 //! Lambda's event source mapping would, the sweeper on a timer, and the two webhooks
-//! (`/np-webhook`, `/telegram-webhook`) on one HTTP listener until Ctrl-C.
+//! (`/np-webhook`, `/telegram-webhook`) with `/healthz` and `/readyz` on one HTTP
+//! listener until Ctrl-C or SIGTERM, which stops new work and waits (bounded) for the
+//! queues' work in hand.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -10,12 +12,13 @@ use std::time::Duration;
 use crate::consumer::{BatchSource, consume, spawn_consumers};
 use anyhow::Context;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use serde_json::json;
 use telepay_core::access::{DEFAULT_TASKS_PER_SECOND, LifecycleWorker, Pacer, SubscriptionSweeper};
 use telepay_core::bot::{AdmissionStage, BotFrontDoor};
 use telepay_core::chain::{BotStages, ChainSettings, StageQueues, Stages};
@@ -96,6 +99,7 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
             self.settings.clock.clone(),
         );
         let queues = self.queues.clone();
+        let store = self.store.clone();
         let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
         spawn_sweeper(stages.sweeper);
         spawn_lifecycle(stages.lifecycle, queues.lifecycle);
@@ -109,7 +113,15 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
             spawn_payout_stand_in(queues.payout);
         }
         spawn_admission_rechecks(bot.admission, self.admission);
-        listen(addr, stages.webhook, bot.front_door, backend).await
+        listen(addr, stages.webhook, bot.front_door, store, backend).await?;
+        // The listener answered what it had; now the queues' work in hand.
+        match crate::consumer::drain(DRAIN_BOUND).await {
+            0 => println!("TelePay local run stopped: all work in hand finished"),
+            left => println!(
+                "TelePay local run stopped: {left} batch(es) still in hand after {DRAIN_BOUND:?} come back after their visibility timeout"
+            ),
+        }
+        Ok(())
     }
 }
 
@@ -214,11 +226,15 @@ fn spawn_admission_rechecks<S: LocalStore, Q: LocalQueues>(
     }));
 }
 
-/// The two webhooks on one listener, until Ctrl-C.
+/// How long a stop waits for the queues' work in hand.
+const DRAIN_BOUND: Duration = Duration::from_secs(10);
+
+/// The two webhooks and the health checks on one listener, until Ctrl-C or SIGTERM.
 async fn listen<S: LocalStore, Q: LocalQueues>(
     addr: SocketAddr,
     webhook: PaymentWebhook<S, Q>,
     front_door: LocalFrontDoor<S, Q>,
+    store: S,
     backend: &str,
 ) -> anyhow::Result<()> {
     let app = Router::new()
@@ -228,6 +244,17 @@ async fn listen<S: LocalStore, Q: LocalQueues>(
             Router::new()
                 .route("/telegram-webhook", any(receive_update::<S, Q>))
                 .with_state(Arc::new(front_door)),
+        )
+        // Alive: the process answers. Ready: its store answers (the queues live in it on
+        // SQLite; on SQS the consumers' receives say so in the log).
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({"status": "alive"})) }),
+        )
+        .merge(
+            Router::new()
+                .route("/readyz", get(readiness::<S>))
+                .with_state(store),
         );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -236,11 +263,38 @@ async fn listen<S: LocalStore, Q: LocalQueues>(
         "TelePay local run: POST http://{addr}/np-webhook and http://{addr}/telegram-webhook  (store and queues: {backend})"
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            tokio::signal::ctrl_c().await.ok();
-        })
+        .with_graceful_shutdown(stop_signal())
         .await?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what systemd, Docker and Kubernetes send to stop a service).
+async fn stop_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+    println!("TelePay local run stopping: no new work taken");
+}
+
+/// 200 when the store answers a read, 503 with why otherwise.
+async fn readiness<S: LocalStore>(State(store): State<S>) -> (StatusCode, Json<serde_json::Value>) {
+    match store.latest_catalog().await {
+        Ok(_) => (StatusCode::OK, Json(json!({"store": "ok"}))),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"store": err.to_string()})),
+        ),
+    }
 }
 
 /// The handlers' responses cannot fail (their error type is `Infallible`).

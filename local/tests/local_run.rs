@@ -467,3 +467,58 @@ async fn without_demo_it_refuses_every_demo_default_and_names_what_is_missing() 
     assert!(demo_words.iter().all(|w| !said.contains(w)), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A GET on the local run; the status and the body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, body.to_owned())
+}
+
+/// A supervisor's view: alive and ready while up; SIGTERM (what systemd and Docker send)
+/// stops new work, lets the work in hand finish, and exits cleanly within the bound.
+#[test]
+fn health_checks_answer_and_sigterm_stops_it_cleanly() {
+    let db = std::env::temp_dir().join(format!("telepay-term-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let mut run = LocalRun::start(&db);
+    assert_eq!(
+        get(run.port, "/healthz"),
+        (200, r#"{"status":"alive"}"#.into())
+    );
+    assert_eq!(get(run.port, "/readyz"), (200, r#"{"store":"ok"}"#.into()));
+    let (body, signature) = sample_ipn();
+    assert_eq!(run.post_ipn(&body, &signature), "queued");
+
+    let stopped_at = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &run.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = run.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(15),
+            "still running 15 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(run.wait_for("TelePay local run stopped", 1, Duration::from_secs(2)));
+    let _ = std::fs::remove_file(&db);
+}
