@@ -399,7 +399,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
                 if let Some(purchase) = record.purchase.as_mut() {
                     purchase.recovered = recovered;
                 }
-                if let Err(err) = topup::settle_part_holds(&self.store, ipn, order, now).await {
+                if let Err(err) = topup::settle_part_holds(&self.store, order, now).await {
                     // Not granted yet: NOWPayments' retry finds the purchase settled by
                     // this part, settles the holds and grants.
                     warn!(payment_id, error = %err, "could not settle the purchase's other parts' holds");

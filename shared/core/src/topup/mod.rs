@@ -182,11 +182,11 @@ pub async fn decide_part<S: PurchasePartsStore>(
     Ok(completed_record(ipn, order, entry, &tally, directory, now))
 }
 
-/// Decides `topped_up` the holds of a completed purchase's other short top-ups (each
-/// was held so its buyer heard the remainder): none is left for a person.
+/// Decides `topped_up` the holds of a completed purchase's short top-ups (each was held
+/// so its buyer heard the remainder), the completing part's own among them: none is left
+/// for a person.
 pub async fn settle_part_holds<S: PurchasePartsStore>(
     store: &S,
-    ipn: &Ipn,
     order: &OrderRef,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -196,8 +196,10 @@ pub async fn settle_part_holds<S: PurchasePartsStore>(
     let Some(tally) = store.purchase_of(purchase_id).await? else {
         return Ok(());
     };
+    // The completing part's own hold too: an earlier delivery of it may have found the
+    // purchase still short and held it before another part's add made it complete.
     for part in tally.parts {
-        if part != purchase_id && part != ipn.payment_id {
+        if part != purchase_id {
             store.settle_part_hold(part, now).await?;
         }
     }

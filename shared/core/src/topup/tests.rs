@@ -337,3 +337,41 @@ async fn a_short_top_up_held_as_another_part_completes_the_purchase_is_settled_b
             .is_none()
     );
 }
+
+/// The race a CI run of the Postgres conformance case caught: part A's first delivery
+/// finds the purchase short and holds A; part B's add then makes it complete, but B has
+/// not settled it yet when A's second delivery arrives, finds it complete and settles it
+/// itself. A's record grants the tier, and A's own earlier hold is settled with it, not
+/// left for a person. (Before the fix, only the other parts' holds were settled.)
+#[tokio::test]
+async fn a_part_held_short_that_then_completes_the_purchase_has_its_own_hold_settled() {
+    use crate::store::PurchasePart;
+    let ingress = ingress("topup");
+    admit(&ingress, &ipn(FIRST, &order(), "partially_paid", 10.0, 0.6)).await;
+    let part_a = ipn(FIRST + 1, &topup_order(), "partially_paid", 4.0, 0.5);
+    assert_eq!(admit(&ingress, &part_a).await, WebhookOutcome::Held);
+    // B's add lands (its settle has not run yet).
+    let b = PurchasePart {
+        payment_id: id(FIRST + 2),
+        paid: 2.0,
+        outcome: None,
+    };
+    ingress.store.add_part(id(FIRST), &b).await.unwrap();
+    // A's second delivery: the purchase is complete, and A settles it.
+    assert_eq!(admit(&ingress, &part_a).await, WebhookOutcome::Queued);
+    assert!(
+        ingress
+            .store
+            .get_payment(id(FIRST + 1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    for part in [FIRST, FIRST + 1] {
+        assert_eq!(
+            review(&ingress, part).await.decision,
+            Some(ReviewDecision::ToppedUp),
+            "{part}"
+        );
+    }
+}
