@@ -65,21 +65,26 @@ pub(crate) async fn run(json: bool) -> anyhow::Result<()> {
             findings
         }
     };
-    for finding in &findings {
+    let broken = report(&findings, json)?;
+    if broken > 0 {
+        anyhow::bail!("{broken} thing(s) to fix, each named above");
+    }
+    Ok(())
+}
+
+/// Prints each finding (a line, or a JSON object with `json`); how many need fixing.
+pub(crate) fn report(findings: &[Finding], json: bool) -> anyhow::Result<usize> {
+    for finding in findings {
         if json {
             println!("{}", serde_json::to_string(finding)?);
         } else {
             println!("{}", finding.line());
         }
     }
-    let broken = findings
+    Ok(findings
         .iter()
         .filter(|f| f.verdict == Verdict::Fix)
-        .count();
-    if broken > 0 {
-        anyhow::bail!("{broken} thing(s) to fix, each named above");
-    }
-    Ok(())
+        .count())
 }
 
 async fn examine(env: &impl Environment, sdk: &aws_config::SdkConfig) -> Vec<Finding> {

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use telepay_core::directory::Admission;
-use telepay_core::doctor::Verdict;
 use telepay_core::setup::{OwnerAnswers, SANDBOX_API_URL, TierAnswer, check_answers};
 use telepay_shared::config::{self, Environment, ProcessEnvironment};
 use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsPayments};
@@ -182,13 +181,7 @@ pub(crate) async fn run(args: InitArgs) -> anyhow::Result<()> {
         np_url.as_deref(),
     )?;
     let findings = check_answers(&answers, &bot, &account).await;
-    for finding in &findings {
-        println!("{}", finding.line());
-    }
-    let broken = findings
-        .iter()
-        .filter(|f| f.verdict == Verdict::Fix)
-        .count();
+    let broken = crate::doctor::report(&findings, false)?;
     if broken > 0 {
         bail!("{broken} thing(s) to fix, each named above; nothing was written");
     }

@@ -26,6 +26,17 @@ async fn named_secret(sdk: &aws_types::SdkConfig, name: &str, value: &str) -> St
         .expect("an ARN")
 }
 
+/// The owner puts a new value into the secret (`PutSecretValue`).
+async fn rotate(sdk: &aws_types::SdkConfig, arn: &str, value: &str) {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto stores the new value");
+}
+
 /// What every function's environment also holds.
 fn with_rest(vars: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
     let mut all = vec![
@@ -237,13 +248,7 @@ async fn a_rotated_ipn_secret_reaches_a_warm_webhook_without_a_restart() {
         WebhookOutcome::Queued
     );
 
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string("ipn-secret-after")
-        .send()
-        .await
-        .unwrap();
+    rotate(&sdk, &arn, "ipn-secret-after").await;
     let (body, signature) = send(7002, "ipn-secret-after");
     assert_eq!(
         answer(&webhook, &body, &signature).await,
@@ -294,13 +299,7 @@ async fn a_rotated_bot_token_reaches_a_warm_function_and_a_wrong_one_stays_an_er
         std::time::Duration::from_secs(3600),
         std::time::Duration::from_secs(3600),
     );
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string("777:the-new-token")
-        .send()
-        .await
-        .unwrap();
+    rotate(&sdk, &arn, "777:the-new-token").await;
     let first = bot.send_message(6271402111, "hello").await;
     assert!(
         matches!(first, Err(TelegramError::Transient(_))),
@@ -426,13 +425,7 @@ async fn a_rotated_bot_webhook_secret_reaches_a_warm_bot_without_a_restart() {
     };
     assert_eq!(answer(1, BEFORE).await, BotOutcome::Handled);
 
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string(AFTER)
-        .send()
-        .await
-        .unwrap();
+    rotate(&sdk, &arn, AFTER).await;
     assert_eq!(
         answer(2, AFTER).await,
         BotOutcome::Handled,
@@ -496,13 +489,7 @@ async fn a_rotated_nowpayments_key_reaches_a_warm_bot_without_a_restart() {
     invoices.create_invoice(&request).await.unwrap();
 
     nowpayments.rotate_key("np-key-after");
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string("np-key-after")
-        .send()
-        .await
-        .unwrap();
+    rotate(&sdk, &arn, "np-key-after").await;
     invoices
         .create_invoice(&request)
         .await
@@ -564,13 +551,7 @@ async fn a_rotated_nowpayments_key_reaches_the_recovery_pass_at_its_next_questio
     let unknown = PaymentId::new(999).unwrap();
     let _ = payments.payment_status(unknown).await;
     nowpayments.rotate_key("np-key-after");
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string("np-key-after")
-        .send()
-        .await
-        .unwrap();
+    rotate(&sdk, &arn, "np-key-after").await;
     let _ = payments.payment_status(unknown).await;
     let _ = payments.payment_status(unknown).await;
     assert_eq!(

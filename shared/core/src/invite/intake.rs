@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 
 use super::{InviteSender, Stopped};
 use crate::metrics::{self, signal, stage};
-use crate::owner::{OwnerNotice, tell_owner};
+use crate::owner::OwnerNotice;
 use crate::payment::ProcessedPayment;
 use crate::queue::{
     GrantFacts, INVITE_MESSAGE_VERSION, InviteRequest, MessageOutcome, parse_message,
@@ -172,15 +172,7 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 private_channel_id: chat_id,
                 paid_until,
             };
-            let timeout = self.settings.call_timeout;
-            tell_owner(
-                &self.telegram,
-                &self.catalog.now().directory,
-                chat_id,
-                notice,
-                timeout,
-            )
-            .await;
+            self.notice_owner(chat_id, notice).await;
         }
         outcome
     }

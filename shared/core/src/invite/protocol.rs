@@ -45,15 +45,14 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
                 recovered,
             }
         };
+        self.notice_owner(chat_id, notice).await;
+    }
+
+    /// Tells the owner of `chat_id` (from the catalog) `notice`, within one call's time.
+    pub(super) async fn notice_owner(&self, chat_id: i64, notice: OwnerNotice) {
+        let catalog = self.catalog.now();
         let timeout = self.settings.call_timeout;
-        tell_owner(
-            &self.telegram,
-            &self.catalog.now().directory,
-            chat_id,
-            notice,
-            timeout,
-        )
-        .await;
+        tell_owner(&self.telegram, &catalog.directory, chat_id, notice, timeout).await;
     }
 
     /// Runs the invite; answers what the grant was (for the owner's notice).
