@@ -4,6 +4,7 @@
 //! worth a retry; any other refusal needs an operator (key, currency, amount).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -71,7 +72,7 @@ pub struct NowPaymentsInvoices {
     invoice_url: reqwest::Url,
     /// Read again from its secret when NOWPayments refuses it (401/403), and once held
     /// its maximum age: a key rotated in the dashboard and its secret reaches a warm bot.
-    key: std::sync::Arc<Rotating<NowPaymentsApiKey>>,
+    key: Arc<Rotating<NowPaymentsApiKey>>,
 }
 
 /// One invoice call's failure: the key refused (worth reading it again), or anything else.
@@ -117,7 +118,7 @@ impl NowPaymentsInvoices {
         Ok(Self {
             client,
             invoice_url,
-            key: std::sync::Arc::new(Rotating::fixed(key)),
+            key: Arc::new(Rotating::fixed(key)),
         })
     }
 
@@ -125,22 +126,18 @@ impl NowPaymentsInvoices {
     /// `pause`), and at its next use once held `max_age`.
     pub fn with_key_source(
         mut self,
-        source: std::sync::Arc<dyn SecretSource>,
+        source: Arc<dyn SecretSource>,
         pause: std::time::Duration,
         max_age: std::time::Duration,
     ) -> Self {
-        self.key = std::sync::Arc::new(
-            Rotating::fixed(self.key.current())
-                .with_source(source, pause)
-                .with_max_age(max_age),
-        );
+        self.key = Arc::new(Rotating::fixed(self.key.current()).renewing(source, pause, max_age));
         self
     }
 }
 
 impl InvoiceApi for NowPaymentsInvoices {
     async fn create_invoice(&self, request: &InvoiceRequest) -> Result<Invoice, InvoiceError> {
-        self.key.refresh_if_old().await;
+        self.key.refresh_if_due().await;
         match self.attempt(&self.key.current(), request).await {
             Ok(invoice) => Ok(invoice),
             Err(Attempt::Failed(err)) => Err(err),
@@ -242,7 +239,7 @@ pub struct NowPaymentsPayments {
     base: reqwest::Url,
     /// Read again once held its maximum age, and after NOWPayments refuses it (the next
     /// question then carries the new one): a rotated key reaches the recovery pass.
-    key: std::sync::Arc<Rotating<NowPaymentsApiKey>>,
+    key: Arc<Rotating<NowPaymentsApiKey>>,
     account: Option<NowPaymentsAccount>,
 }
 
@@ -277,7 +274,7 @@ impl NowPaymentsPayments {
         Ok(Self {
             client,
             base,
-            key: std::sync::Arc::new(Rotating::fixed(key)),
+            key: Arc::new(Rotating::fixed(key)),
             account: None,
         })
     }
@@ -286,21 +283,17 @@ impl NowPaymentsPayments {
     /// refuses it (at most once per `pause`).
     pub fn with_key_source(
         mut self,
-        source: std::sync::Arc<dyn SecretSource>,
+        source: Arc<dyn SecretSource>,
         pause: std::time::Duration,
         max_age: std::time::Duration,
     ) -> Self {
-        self.key = std::sync::Arc::new(
-            Rotating::fixed(self.key.current())
-                .with_source(source, pause)
-                .with_max_age(max_age),
-        );
+        self.key = Arc::new(Rotating::fixed(self.key.current()).renewing(source, pause, max_age));
         self
     }
 
     /// The key for the next question (read again first if held past its age).
     async fn key(&self) -> NowPaymentsApiKey {
-        self.key.refresh_if_old().await;
+        self.key.refresh_if_due().await;
         self.key.current()
     }
 

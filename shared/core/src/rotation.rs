@@ -2,7 +2,8 @@
 //! start, and read again when an IPN with a well-formed signature fails its check, since
 //! NOWPayments signs with the new secret as soon as the owner rotates it; the bot's
 //! webhook secret likewise when Telegram's header does not match (the owner rotated it
-//! and ran `telepay bot set-webhook`). At most one read per pause, so a flood of forged
+//! and ran `telepay bot set-webhook`); the bot token and the NOWPayments API key when the
+//! Bot API or NOWPayments refuses them (the adapters' `with_*_source`). At most one read per pause, so a flood of forged
 //! calls costs one Secrets Manager call a minute, not one each; a read that fails keeps
 //! the secret held.
 //!
@@ -11,6 +12,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -66,6 +68,9 @@ pub struct Rotating<T> {
     /// Read again at its next use once held this long (`None`: only when refused).
     max_age: Option<Duration>,
     read_at: Mutex<Instant>,
+    /// A refusal seen where the secret could not be read at once (a synchronous
+    /// classification): read again at the next use.
+    requested: AtomicBool,
 }
 
 impl<T: Renewable> Rotating<T> {
@@ -78,7 +83,19 @@ impl<T: Renewable> Rotating<T> {
             pause: REREAD_PAUSE,
             max_age: None,
             read_at: Mutex::new(Instant::now()),
+            requested: AtomicBool::new(false),
         }
+    }
+
+    /// Read again from `source` after a refusal (at most once per `pause`) and at its next
+    /// use once held `max_age`.
+    pub fn renewing(
+        self,
+        source: Arc<dyn SecretSource>,
+        pause: Duration,
+        max_age: Duration,
+    ) -> Self {
+        self.with_source(source, pause).with_max_age(max_age)
     }
 
     /// Read again at its next use once held `age`, refused or not.
@@ -87,14 +104,31 @@ impl<T: Renewable> Rotating<T> {
         self
     }
 
-    /// Before a use: read the secret again if it has been held past its maximum age.
-    pub async fn refresh_if_old(&self) {
-        let Some(age) = self.max_age else {
-            return;
-        };
-        if self.read_at.lock().unwrap().elapsed() >= age {
+    /// Before a use: read the secret again if it has been held past its maximum age, or
+    /// if a refusal asked for it ([`Rotating::request_renewal`]).
+    pub async fn refresh_if_due(&self) {
+        let aged = self
+            .max_age
+            .is_some_and(|age| self.read_at.lock().unwrap().elapsed() >= age);
+        if self.requested.swap(false, Ordering::SeqCst) || aged {
             let _ = self.read_again().await;
         }
+    }
+
+    /// After a refusal seen where nothing can be awaited: whether the secret may be read
+    /// again (it has a source, and the pause since its last read has passed); then it is
+    /// read at the next [`Rotating::refresh_if_due`]. `false`: read again within the
+    /// pause and still refused, so simply wrong.
+    pub fn request_renewal(&self) -> bool {
+        if self.source.is_none() {
+            return false;
+        }
+        let last = *self.last_read.lock().unwrap();
+        if last.is_some_and(|at| at.elapsed() < self.pause) {
+            return false;
+        }
+        self.requested.store(true, Ordering::SeqCst);
+        true
     }
 
     /// Read again from `source` after a refused check, at most once per `pause`.
@@ -201,7 +235,7 @@ mod tests {
         let secret = RotatingSecret::fixed(IpnSecret::new("old-secret").unwrap())
             .with_source(source.clone(), Duration::ZERO)
             .with_max_age(Duration::ZERO);
-        secret.refresh_if_old().await;
+        secret.refresh_if_due().await;
         assert!(
             secret
                 .current()
@@ -211,7 +245,7 @@ mod tests {
         let young = RotatingSecret::fixed(IpnSecret::new("old-secret").unwrap())
             .with_source(source.clone(), Duration::ZERO)
             .with_max_age(Duration::from_secs(3600));
-        young.refresh_if_old().await;
+        young.refresh_if_due().await;
         assert!(
             young
                 .current()

@@ -262,7 +262,7 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
             warn!(bytes = request.body.len(), "IPN body too large");
             return WebhookOutcome::TooLarge;
         }
-        self.secret.refresh_if_old().await;
+        self.secret.refresh_if_due().await;
         let checked = verify(&self.secret.current(), request.body, request.signature);
         if let Err(reason) = self.renewed_check(checked, &request).await {
             // Never log the body: it is unauthenticated input.

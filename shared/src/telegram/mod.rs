@@ -14,12 +14,11 @@ pub use setup::ALLOWED_UPDATES;
 
 use std::fmt;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use telepay_core::metrics::{self, signal};
-use telepay_core::rotation::SecretSource;
+use telepay_core::metrics::signal;
+use telepay_core::rotation::{Renewable, Rotating, SecretSource};
 use teloxide_core::Bot;
 
 /// The bot token. Never printed: `Debug` is redacted and error texts are scrubbed of it.
@@ -41,23 +40,24 @@ impl fmt::Debug for BotToken {
 
 #[derive(Clone)]
 pub struct TelegramBotApi {
-    /// The bot as it stands: replaced when a rotated token is read again (clones share it).
+    /// The token as held, read again from its store when the Bot API refuses it or it is
+    /// old ([`Rotating`]); clones share it.
+    token: Arc<Rotating<BotToken>>,
+    /// The bot built for the token it carries: rebuilt when the token changed.
     current: Arc<RwLock<(Bot, BotToken)>>,
     api_url: Option<reqwest::Url>,
-    /// Where the token is read again when the Bot API refuses it, if anywhere.
-    renewal: Option<Arc<TokenRenewal>>,
 }
 
-/// A refused token's re-read: requested by the failure's classification, done before the
-/// next call, at most once a pause ([`telepay_core::rotation::REREAD_PAUSE`]).
-struct TokenRenewal {
-    source: Arc<dyn SecretSource>,
-    pause: Duration,
-    /// Read again at the next call once held this long, refused or not.
-    max_age: Duration,
-    read_at: Mutex<Instant>,
-    last_read: Mutex<Option<Instant>>,
-    requested: AtomicBool,
+/// Read again from its store when the Bot API refuses it (`telepay_core::rotation`).
+impl Renewable for BotToken {
+    const WHAT: &'static str = "the bot token";
+    const RENEWED: &'static str = signal::BOT_TOKEN_RENEWED;
+    fn from_text(text: String) -> Option<Self> {
+        Self::new(text)
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
 }
 
 impl fmt::Debug for TelegramBotApi {
@@ -80,9 +80,9 @@ impl TelegramBotApi {
         };
         let bot = bot_for(&token, api_url.as_ref());
         Ok(Self {
+            token: Arc::new(Rotating::fixed(token.clone())),
             current: Arc::new(RwLock::new((bot, token))),
             api_url,
-            renewal: None,
         })
     }
 
@@ -96,14 +96,8 @@ impl TelegramBotApi {
         pause: Duration,
         max_age: Duration,
     ) -> Self {
-        self.renewal = Some(Arc::new(TokenRenewal {
-            source,
-            pause,
-            max_age,
-            read_at: Mutex::new(Instant::now()),
-            last_read: Mutex::new(None),
-            requested: AtomicBool::new(false),
-        }));
+        self.token =
+            Arc::new(Rotating::fixed(self.token.current()).renewing(source, pause, max_age));
         self
     }
 
@@ -112,7 +106,7 @@ impl TelegramBotApi {
         self.current.read().unwrap().0.clone()
     }
 
-    /// The token as held (to scrub it from error texts).
+    /// The token the bot calls with (to scrub it from error texts).
     fn token(&self) -> BotToken {
         self.current.read().unwrap().1.clone()
     }
@@ -121,46 +115,20 @@ impl TelegramBotApi {
     /// the refusal is worth a retry; otherwise (read again within the pause, and still
     /// refused) the token is simply wrong.
     fn request_renewal(&self) -> bool {
-        let Some(renewal) = &self.renewal else {
-            return false;
-        };
-        let last = *renewal.last_read.lock().unwrap();
-        if last.is_some_and(|at| at.elapsed() < renewal.pause) {
-            return false;
-        }
-        renewal.requested.store(true, Ordering::SeqCst);
-        true
+        self.token.request_renewal()
     }
 
-    /// Before a call: the token read again, if a refusal asked for it.
+    /// Before a call: the token read again if a refusal asked for it or it is old, and
+    /// the bot rebuilt when it changed.
     async fn ready(&self) {
-        let Some(renewal) = &self.renewal else {
-            return;
-        };
-        let old = renewal.read_at.lock().unwrap().elapsed() >= renewal.max_age;
-        if !renewal.requested.swap(false, Ordering::SeqCst) && !old {
+        self.token.refresh_if_due().await;
+        let token = self.token.current();
+        if self.current.read().unwrap().1.same_as(&token) {
             return;
         }
-        let now = Instant::now();
-        *renewal.last_read.lock().unwrap() = Some(now);
-        *renewal.read_at.lock().unwrap() = now;
-        match renewal.source.fetch().await {
-            Ok(value) => {
-                let Some(token) = BotToken::new(value) else {
-                    return;
-                };
-                let mut current = self.current.write().unwrap();
-                if current.1.0 != token.0 {
-                    *current = (bot_for(&token, self.api_url.as_ref()), token);
-                    tracing::info!(
-                        "the bot token changed in its store: the new one is used from now on"
-                    );
-                    metrics::count(signal::BOT_TOKEN_RENEWED);
-                }
-            }
-            Err(why) => {
-                tracing::warn!(%why, "could not read the bot token again; keeping the one held")
-            }
+        let mut current = self.current.write().unwrap();
+        if !current.1.same_as(&token) {
+            *current = (bot_for(&token, self.api_url.as_ref()), token);
         }
     }
 }

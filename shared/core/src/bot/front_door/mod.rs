@@ -162,17 +162,14 @@ where
         pause: std::time::Duration,
         max_age: std::time::Duration,
     ) -> Self {
-        self.webhook_secret = self
-            .webhook_secret
-            .with_source(source, pause)
-            .with_max_age(max_age);
+        self.webhook_secret = self.webhook_secret.renewing(source, pause, max_age);
         self
     }
 
     /// Whether the call carries our secret, reading it again once if it does not (the
     /// owner may have rotated it).
     pub(super) async fn secret_accepts(&self, given: Option<&[u8]>) -> bool {
-        self.webhook_secret.refresh_if_old().await;
+        self.webhook_secret.refresh_if_due().await;
         if self.webhook_secret.current().matches(given) {
             return true;
         }
