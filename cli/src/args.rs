@@ -61,6 +61,11 @@ pub(crate) enum Command {
     /// live (Telegram, NOWPayments) and says what to fix; then writes catalog.json and the
     /// deploy settings (samconfig.toml), never a secret. Then: `make deploy`.
     Init(Box<InitArgs>),
+    /// Run the whole chain on this machine (no AWS account): the IPN and bot webhooks,
+    /// every stage and scheduled job, the store and its queues in SQLite or Postgres
+    /// (TELEPAY_STORE_BACKEND). Refuses to start with a secret or service unset (named);
+    /// --demo is `make run`. See docs/self-hosting.md.
+    Serve(Box<telepay_local::Args>),
     /// Check everything a sale needs, live: the catalog, the secrets, the bot token, its
     /// webhook, its rights in every private channel, the NOWPayments key, our IPN
     /// endpoint (a signed probe that can never grant), the dead-letter queues. One line

@@ -143,6 +143,10 @@ async fn run(command: Command, json: bool) -> anyhow::Result<()> {
             println!("{}", secret.sign(&body));
             Ok(())
         }
+        Command::Serve(args) => {
+            telepay_shared::telemetry::init();
+            telepay_local::run(*args).await
+        }
         Command::Migrate => {
             Deployment::connect().await?.store().migrate().await?;
             println!("migrate: the store schema is up to date");

@@ -23,7 +23,6 @@ use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::store::memory::MemoryStore;
 use telepay_core::webhook::PaymentWebhook;
-use telepay_shared::local_queue::create_local_queues;
 use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::sql::SqliteStore;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
@@ -143,7 +142,6 @@ impl World {
         ));
         let store = SqliteStore::open(&db).await.unwrap();
         store.migrate().await.unwrap();
-        create_local_queues(store.pool()).await.unwrap();
         let env = vec![
             ("TELEPAY_STORE_BACKEND", "sqlite".to_owned()),
             ("TELEPAY_SQLITE_PATH", db.display().to_string()),

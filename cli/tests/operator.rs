@@ -12,8 +12,8 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{HoldReason, PaymentReview, RecordState, ReviewDecision};
 use telepay_core::queue::MessageQueue;
 use telepay_core::store::ports::*;
-use telepay_shared::local_queue::{LocalQueue, create_local_queues};
 use telepay_shared::sql::SqliteStore;
+use telepay_shared::sql_queue::SqliteQueue;
 
 struct Shop {
     path: PathBuf,
@@ -29,7 +29,6 @@ impl Shop {
         ));
         let store = SqliteStore::open(&path).await.unwrap();
         store.migrate().await.unwrap();
-        create_local_queues(store.pool()).await.unwrap();
         Self { path, store }
     }
 
@@ -67,8 +66,8 @@ impl Shop {
         String::from_utf8_lossy(&output.stderr).trim().to_owned()
     }
 
-    fn queue(&self, name: &str) -> LocalQueue {
-        LocalQueue::new(self.store.pool().clone(), name, Duration::from_millis(1), 1)
+    fn queue(&self, name: &str) -> SqliteQueue {
+        SqliteQueue::new(self.store.pool().clone(), name, Duration::from_millis(1), 1)
     }
 
     async fn queued(&self, name: &str) -> Vec<String> {

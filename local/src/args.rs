@@ -16,7 +16,10 @@ use tracing::info;
 const DEMO_BOT_DIRECTORY: &str = include_str!("../../events/demo-bot-directory.json");
 
 #[derive(Parser)]
-#[command(name = "telepay-local", about = "Run the whole TelePay chain locally")]
+#[command(
+    name = "telepay-local",
+    about = "Run the whole TelePay chain in one process"
+)]
 pub struct Args {
     /// Use DynamoDB and SQS (normal AWS SDK configuration; AWS_ENDPOINT_URL for moto)
     /// instead of the embedded SQLite store and queues.

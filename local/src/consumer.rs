@@ -1,4 +1,4 @@
-//! The local stand-in for the SQS event source mapping: receive a batch, hand it to the
+//! The server's stand-in for the SQS event source mapping: receive a batch, hand it to the
 //! handler as an SQS event, delete what succeeded; failures come back after their
 //! visibility timeout and dead-letter after the maximum receives.
 
@@ -10,30 +10,36 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use telepay_core::queue::QueueError;
 use telepay_shared::batch::succeeded;
-use telepay_shared::local_queue::LocalQueue;
+use telepay_shared::sql_queue::{QueueDialect, SqlQueue};
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::sqs_event::sqs_batch;
 use tracing::warn;
 
-/// Where batches come from: the SQLite queues, or SQS itself (`--aws`).
+/// Where batches come from: the queues in the database, or SQS itself (`--aws`).
 pub trait BatchSource: Send + Sync {
     fn receive(
         &self,
         max: usize,
     ) -> impl Future<Output = Result<Vec<SqsMessage>, QueueError>> + Send;
     fn delete(&self, receipt_handle: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Messages in the queue (one read: `/readyz` and the `QueueDepth` gauge).
+    fn depth(&self) -> impl Future<Output = Result<u64, QueueError>> + Send;
 }
 
-impl BatchSource for LocalQueue {
+impl<DB: QueueDialect> BatchSource for SqlQueue<DB> {
     async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError> {
-        let batch = LocalQueue::receive(self, max).await?;
+        let batch = SqlQueue::receive(self, max).await?;
         if batch.is_empty() {
+            // Nothing visible: look again shortly (SQS's long poll, by polling).
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok(batch)
     }
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        LocalQueue::delete(self, receipt_handle).await
+        SqlQueue::delete(self, receipt_handle).await
+    }
+    async fn depth(&self) -> Result<u64, QueueError> {
+        SqlQueue::depth(self).await
     }
 }
 
@@ -49,6 +55,9 @@ impl BatchSource for SqsQueue {
     }
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
         SqsQueue::delete(self, receipt_handle).await
+    }
+    async fn depth(&self) -> Result<u64, QueueError> {
+        SqsQueue::depth(self).await
     }
 }
 

@@ -1,8 +1,8 @@
 //! Serving the chain: the payment stages and the bot wired once, each queue consumed as
-//! Lambda's event source mapping would, the sweeper on a timer, and the two webhooks
-//! (`/np-webhook`, `/telegram-webhook`) with `/healthz` and `/readyz` on one HTTP
-//! listener until Ctrl-C or SIGTERM, which stops new work and waits (bounded) for the
-//! queues' work in hand.
+//! Lambda's event source mapping would, the scheduled jobs on timers, and the two
+//! webhooks (`/np-webhook`, `/telegram-webhook`) with `/healthz`, `/readyz` and
+//! `/metrics` on one HTTP listener until Ctrl-C or SIGTERM, which stops new work and
+//! waits (bounded) for the queues' work in hand.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -15,9 +15,10 @@ use aws_lambda_events::event::sqs::SqsBatchResponse;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use telepay_core::access::{DEFAULT_TASKS_PER_SECOND, LifecycleWorker, Pacer, SubscriptionSweeper};
 use telepay_core::bot::{AdmissionStage, BotFrontDoor};
@@ -57,6 +58,8 @@ pub struct Chain<S, Q> {
     pub admission: Q,
     pub telegram: TelegramBotApi,
     pub bot: LocalBot,
+    pub jobs: crate::scheduled::ServerJobs<S, Q>,
+    pub metrics: PrometheusHandle,
 }
 
 type LocalFrontDoor<S, Q> = BotFrontDoor<S, TelegramBotApi, NowPaymentsInvoices, Q, Q>;
@@ -100,6 +103,18 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
         );
         let queues = self.queues.clone();
         let store = self.store.clone();
+        let watched = Watched {
+            store: self.store.clone(),
+            queues: vec![
+                ("processor", queues.processor.clone()),
+                ("invite", queues.invite.clone()),
+                ("payout", queues.payout.clone()),
+                ("lifecycle", queues.lifecycle.clone()),
+                ("admission", self.admission.clone()),
+            ],
+            metrics: self.metrics,
+        };
+        crate::scheduled::spawn(self.jobs, self.store.clone())?;
         let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
         spawn_sweeper(stages.sweeper);
         spawn_lifecycle(stages.lifecycle, queues.lifecycle);
@@ -113,12 +128,13 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
             spawn_payout_stand_in(queues.payout);
         }
         spawn_admission_rechecks(bot.admission, self.admission);
-        listen(addr, stages.webhook, bot.front_door, store, backend).await?;
+        drop(store);
+        listen(addr, stages.webhook, bot.front_door, watched, backend).await?;
         // The listener answered what it had; now the queues' work in hand.
         match crate::consumer::drain(DRAIN_BOUND).await {
-            0 => println!("TelePay local run stopped: all work in hand finished"),
+            0 => println!("TelePay stopped: all work in hand finished"),
             left => println!(
-                "TelePay local run stopped: {left} batch(es) still in hand after {DRAIN_BOUND:?} come back after their visibility timeout"
+                "TelePay stopped: {left} batch(es) still in hand after {DRAIN_BOUND:?} come back after their visibility timeout"
             ),
         }
         Ok(())
@@ -229,12 +245,20 @@ fn spawn_admission_rechecks<S: LocalStore, Q: LocalQueues>(
 /// How long a stop waits for the queues' work in hand.
 const DRAIN_BOUND: Duration = Duration::from_secs(10);
 
-/// The two webhooks and the health checks on one listener, until Ctrl-C or SIGTERM.
+/// What `/readyz` and `/metrics` look at: the store, the queues, the metrics recorder.
+struct Watched<S, Q> {
+    store: S,
+    queues: Vec<(&'static str, Q)>,
+    metrics: PrometheusHandle,
+}
+
+/// The two webhooks, the health checks and the metrics on one listener, until Ctrl-C or
+/// SIGTERM.
 async fn listen<S: LocalStore, Q: LocalQueues>(
     addr: SocketAddr,
     webhook: PaymentWebhook<S, Q>,
     front_door: LocalFrontDoor<S, Q>,
-    store: S,
+    watched: Watched<S, Q>,
     backend: &str,
 ) -> anyhow::Result<()> {
     let app = Router::new()
@@ -245,22 +269,22 @@ async fn listen<S: LocalStore, Q: LocalQueues>(
                 .route("/telegram-webhook", any(receive_update::<S, Q>))
                 .with_state(Arc::new(front_door)),
         )
-        // Alive: the process answers. Ready: its store answers (the queues live in it on
-        // SQLite; on SQS the consumers' receives say so in the log).
+        // Alive: the process answers. Ready: its store and queues answer a read.
         .route(
             "/healthz",
             get(|| async { Json(json!({"status": "alive"})) }),
         )
         .merge(
             Router::new()
-                .route("/readyz", get(readiness::<S>))
-                .with_state(store),
+                .route("/readyz", get(readiness::<S, Q>))
+                .route("/metrics", get(prometheus::<S, Q>))
+                .with_state(Arc::new(watched)),
         );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     println!(
-        "TelePay local run: POST http://{addr}/np-webhook and http://{addr}/telegram-webhook  (store and queues: {backend})"
+        "TelePay: POST http://{addr}/np-webhook and http://{addr}/telegram-webhook; GET /healthz, /readyz, /metrics  (store and queues: {backend})"
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal())
@@ -283,19 +307,64 @@ async fn stop_signal() {
             }
         } => {}
     }
-    println!("TelePay local run stopping: no new work taken");
+    println!("TelePay stopping: no new work taken");
 }
 
-/// 200 when the store answers a read, 503 with why otherwise.
-async fn readiness<S: LocalStore>(State(store): State<S>) -> (StatusCode, Json<serde_json::Value>) {
-    match store.latest_catalog().await {
-        Ok(_) => (StatusCode::OK, Json(json!({"store": "ok"}))),
-        Err(err) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"store": err.to_string()})),
-        ),
+/// 200 when the store and every queue answer a read, 503 naming what did not.
+async fn readiness<S: LocalStore, Q: LocalQueues>(
+    State(watched): State<Arc<Watched<S, Q>>>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let mut answer = serde_json::Map::new();
+    let mut ready = true;
+    let store = match watched.store.latest_catalog().await {
+        Ok(_) => "ok".to_owned(),
+        Err(err) => {
+            ready = false;
+            err.to_string()
+        }
+    };
+    answer.insert("store".into(), store.into());
+    for (name, queue) in &watched.queues {
+        let state = match queue.depth().await {
+            Ok(_) => "ok".to_owned(),
+            Err(err) => {
+                ready = false;
+                err.to_string()
+            }
+        };
+        answer.insert(format!("{name}_queue"), state.into());
     }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(answer.into()))
 }
+
+/// The Prometheus text exposition: every metric the stages record (the functions'
+/// CloudWatch names), and each queue's depth read now (`QueueDepth{queue=...}`).
+async fn prometheus<S: LocalStore, Q: LocalQueues>(
+    State(watched): State<Arc<Watched<S, Q>>>,
+) -> Response {
+    for (name, queue) in &watched.queues {
+        if let Ok(depth) = queue.depth().await {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!(QUEUE_DEPTH, "queue" => *name).set(depth as f64);
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        watched.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The gauge of each queue's messages (visible, delayed or in flight).
+const QUEUE_DEPTH: &str = "QueueDepth";
 
 /// The handlers' responses cannot fail (their error type is `Infallible`).
 fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {

@@ -67,7 +67,7 @@ impl LocalRun {
             output,
         };
         assert!(
-            run.wait_for("TelePay local run:", 1, Duration::from_secs(30)),
+            run.wait_for("TelePay: POST", 1, Duration::from_secs(30)),
             "it starts"
         );
         run
@@ -460,7 +460,7 @@ async fn without_demo_it_refuses_every_demo_default_and_names_what_is_missing() 
     assert!(running, "{said}");
     assert!(
         said.contains(&format!(
-            "TelePay local run: POST http://127.0.0.1:{port}/np-webhook"
+            "TelePay: POST http://127.0.0.1:{port}/np-webhook"
         )),
         "{said}"
     );
@@ -498,9 +498,25 @@ fn health_checks_answer_and_sigterm_stops_it_cleanly() {
         get(run.port, "/healthz"),
         (200, r#"{"status":"alive"}"#.into())
     );
-    assert_eq!(get(run.port, "/readyz"), (200, r#"{"store":"ok"}"#.into()));
+    let (status, ready) = get(run.port, "/readyz");
+    assert_eq!(status, 200, "{ready}");
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    for part in ["store", "processor_queue", "invite_queue", "lifecycle_queue"] {
+        assert_eq!(ready[part], "ok", "{part}: {ready}");
+    }
     let (body, signature) = sample_ipn();
     assert_eq!(run.post_ipn(&body, &signature), "queued");
+    // Prometheus sees what CloudWatch would: the IPN's outcome under the same name, and
+    // each queue's depth.
+    let (status, metrics) = get(run.port, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("IpnOutcome{") && l.contains("Outcome=\"queued\"")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("QueueDepth{queue=\"processor\"}"), "{metrics}");
 
     let stopped_at = Instant::now();
     let killed = Command::new("kill")
@@ -519,6 +535,6 @@ fn health_checks_answer_and_sigterm_stops_it_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-    assert!(run.wait_for("TelePay local run stopped", 1, Duration::from_secs(2)));
+    assert!(run.wait_for("TelePay stopped", 1, Duration::from_secs(2)));
     let _ = std::fs::remove_file(&db);
 }

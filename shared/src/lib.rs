@@ -1,6 +1,6 @@
 //! The adapters around the domain (`telepay-core`): the store backends (DynamoDB,
 //! Postgres, SQLite) and the run-time choice between them, the queues (SQS, and the
-//! local run's SQLite queues), the Telegram Bot API through teloxide-core, configuration
+//! server's queues in its SQL database), the Telegram Bot API through teloxide-core, configuration
 //! read once from the environment, the SQS batch response, and telemetry.
 
 pub mod aws;
@@ -10,14 +10,14 @@ pub mod cold_start;
 pub mod config;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
-#[cfg(feature = "sqlite")]
-pub mod local_queue;
 pub mod nowpayments;
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub mod queues;
 pub mod secrets;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod sql;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod sql_queue;
 pub mod sqs;
 pub mod sqs_event;
 pub mod store;

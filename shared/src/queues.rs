@@ -1,6 +1,7 @@
 //! The queue backend chosen at run time, beside the store's: SQS by URL in AWS, or the
-//! local run's queues in its SQLite file when the store is SQLite. The operator's CLI
-//! writes to and redrives them.
+//! server's queues in its own database (`telepay serve`, `make run`): always on SQLite,
+//! and on Postgres when no queue URL is set. The operator's CLI writes to and redrives
+//! them.
 
 use std::time::Duration;
 
@@ -12,26 +13,29 @@ use crate::config::{
     ADMISSION_QUEUE_URL, ConfigError, Environment, INVITE_QUEUE_URL, LIFECYCLE_QUEUE_URL,
     PAYOUT_QUEUE_URL, PROCESSOR_QUEUE_URL,
 };
-use crate::local_queue::{LocalQueue, create_local_queues};
+use crate::sql_queue::{
+    PostgresQueue, SERVER_QUEUES, SqlQueue, SqliteQueue, adopt_local_queue_messages,
+};
 use crate::sqs::SqsQueue;
 use crate::store::AnyStore;
 
-/// The queues by their names on the command line.
-pub const QUEUE_NAMES: [&str; 5] = ["processor", "invite", "payout", "lifecycle", "admission"];
+pub use crate::sql_queue::QUEUE_NAMES;
 
 pub enum AnyQueue {
     Sqs {
         queue: SqsQueue,
         dead_letters: Option<SqsQueue>,
     },
-    Local(LocalQueue),
+    Sqlite(SqliteQueue),
+    Postgres(PostgresQueue),
 }
 
 impl MessageQueue for AnyQueue {
     async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
         match self {
             Self::Sqs { queue, .. } => queue.send(payment_id, body).await,
-            Self::Local(queue) => queue.send(payment_id, body).await,
+            Self::Sqlite(queue) => queue.send(payment_id, body).await,
+            Self::Postgres(queue) => queue.send(payment_id, body).await,
         }
     }
 }
@@ -40,7 +44,8 @@ impl TaskQueue for AnyQueue {
     async fn send_task(&self, subscription: SubscriptionKey, body: &str) -> Result<(), QueueError> {
         match self {
             Self::Sqs { queue, .. } => queue.send_task(subscription, body).await,
-            Self::Local(queue) => queue.send_task(subscription, body).await,
+            Self::Sqlite(queue) => queue.send_task(subscription, body).await,
+            Self::Postgres(queue) => queue.send_task(subscription, body).await,
         }
     }
 }
@@ -73,11 +78,21 @@ pub async fn open_queue(
         "admission" => ADMISSION_QUEUE_URL,
         other => return Err(OpenQueueError::UnknownQueue(other.to_owned())),
     };
-    if let AnyStore::Sqlite(store) = store {
-        create_local_queues(store.pool()).await?;
-        let queue = LocalQueue::named(store.pool().clone(), name)
-            .ok_or_else(|| OpenQueueError::UnknownQueue(name.to_owned()))?;
-        return Ok(AnyQueue::Local(queue));
+    let unknown = || OpenQueueError::UnknownQueue(name.to_owned());
+    match store {
+        AnyStore::Sqlite(store) => {
+            // A file from before migration 0017 keeps what its queues held.
+            adopt_local_queue_messages(store.pool()).await?;
+            let queue = SqlQueue::named(store.pool().clone(), name, &SERVER_QUEUES);
+            return Ok(AnyQueue::Sqlite(queue.ok_or_else(unknown)?));
+        }
+        // A server on Postgres (`telepay serve`) keeps its queues in the database; the
+        // Lambda chain on Postgres names its SQS queues.
+        AnyStore::Postgres(store) if env.get(variable).is_none_or(|u| u.is_empty()) => {
+            let queue = SqlQueue::named(store.pool().clone(), name, &SERVER_QUEUES);
+            return Ok(AnyQueue::Postgres(queue.ok_or_else(unknown)?));
+        }
+        _ => {}
     }
     let client = sqs();
     let url = env.required(variable)?;
@@ -90,6 +105,12 @@ pub async fn open_queue(
         queue: SqsQueue::new(client, url),
         dead_letters,
     })
+}
+
+fn dead_letters(rows: Vec<(String, String)>) -> Vec<DeadLetter> {
+    rows.into_iter()
+        .map(|(message_id, body)| DeadLetter { message_id, body })
+        .collect()
 }
 
 /// One dead letter: its id and body.
@@ -112,12 +133,8 @@ impl AnyQueue {
     /// Messages waiting in the dead-letter queue (SQS: up to 10 per look, left visible).
     pub async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, OpenQueueError> {
         match self {
-            Self::Local(queue) => Ok(queue
-                .dead_letters()
-                .await?
-                .into_iter()
-                .map(|(message_id, body)| DeadLetter { message_id, body })
-                .collect()),
+            Self::Sqlite(queue) => Ok(dead_letters(queue.dead_letters().await?)),
+            Self::Postgres(queue) => Ok(dead_letters(queue.dead_letters().await?)),
             Self::Sqs { .. } => {
                 let dlq = self.sqs_dead_letters(name)?;
                 let messages = dlq.peek(10).await?;
@@ -135,7 +152,8 @@ impl AnyQueue {
     /// Moves every dead letter back to its queue; how many moved.
     pub async fn redrive(&self, name: &str) -> Result<u64, OpenQueueError> {
         match self {
-            Self::Local(queue) => Ok(queue.redrive().await?),
+            Self::Sqlite(queue) => Ok(queue.redrive().await?),
+            Self::Postgres(queue) => Ok(queue.redrive().await?),
             Self::Sqs { queue, .. } => {
                 let dlq = self.sqs_dead_letters(name)?;
                 let mut moved = 0;
@@ -162,7 +180,8 @@ impl telepay_core::queue::DelayedQueue for AnyQueue {
     async fn send_later(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
         match self {
             Self::Sqs { queue, .. } => queue.send_later(body, delay).await,
-            Self::Local(queue) => queue.send_later(body, delay).await,
+            Self::Sqlite(queue) => queue.send_later(body, delay).await,
+            Self::Postgres(queue) => queue.send_later(body, delay).await,
         }
     }
 }

@@ -49,6 +49,30 @@ impl SqsQueue {
         Ok(())
     }
 
+    /// Messages in the queue, visible or not (`ApproximateNumberOfMessages` plus
+    /// `…NotVisible`): one read, which also says the queue is reachable.
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let answer = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let attributes = answer.attributes.unwrap_or_default();
+        let count = |name: Name| {
+            attributes
+                .get(&name)
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(Name::ApproximateNumberOfMessages)
+            + count(Name::ApproximateNumberOfMessagesNotVisible))
+    }
+
     /// Long-polls up to `max` messages, as the Lambda event source mapping does.
     pub async fn receive(
         &self,

@@ -1,5 +1,6 @@
-//! Tracing setup: JSON lines in Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), compact text
-//! elsewhere; level from `RUST_LOG` (default `info`).
+//! Tracing setup: JSON lines in Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`) and on a server
+//! that asks (`TELEPAY_LOG_FORMAT=json`, with the time), compact text elsewhere; level
+//! from `RUST_LOG` (default `info`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,9 +27,21 @@ pub fn init() {
         _ => Targets::new().with_default(LevelFilter::INFO),
     };
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // A server (`telepay serve`) asks for JSON lines with their time: what a log shipper
+    // (journald, Docker, Loki) reads field by field.
+    let server_json =
+        std::env::var("TELEPAY_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry().with(filter);
     // CloudWatch stamps every line itself, hence no time.
-    let result = if json {
+    let result = if server_json && !json {
+        let lines = tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_target(false);
+        registry.with(lines).try_init()
+    } else if json {
         let lines = tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)

@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
     let store = AnyStore::connect(&config.store, &sdk).await?;
     let processor_queue = SqsQueue::new(sqs.clone(), &config.processor_queue_url);
     let invite_queue = SqsQueue::new(sqs, &config.invite_queue_url);
-    let recovery = match config.recovery {
+    let recovery = match config.jobs.recovery {
         Some(recovery) => {
             let api = NowPaymentsPayments::new(recovery.api_key, recovery.api_url.as_deref())?;
             // A key rotated in the dashboard and its secret reaches this warm function.
@@ -67,10 +67,10 @@ async fn main() -> Result<(), Error> {
             store,
             processor_queue,
             invite_queue,
-            config.stuck_after,
-            config.batch,
+            config.jobs.stuck_after,
+            config.jobs.batch,
         )
-        .with_topup_wait(chrono::TimeDelta::from_std(config.topup_wait).unwrap_or(TOPUP_WAIT)),
+        .with_topup_wait(chrono::TimeDelta::from_std(config.jobs.topup_wait).unwrap_or(TOPUP_WAIT)),
         recovery,
     };
     tracing::info!("reconciler cold start");

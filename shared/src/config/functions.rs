@@ -65,12 +65,19 @@ impl ProcessorConfig {
     }
 }
 
-/// The reconciler's configuration.
+/// The reconciler's configuration: where it reads and writes, and its jobs.
 #[derive(Debug)]
 pub struct ReconcilerConfig {
     pub store: StoreConfig,
     pub processor_queue_url: String,
     pub invite_queue_url: String,
+    pub jobs: ReconcileJobs,
+}
+
+/// What the scheduled jobs do, wherever they run (the reconciler function, or
+/// `telepay serve` in-process).
+#[derive(Debug)]
+pub struct ReconcileJobs {
     /// A stage older than this is stuck (default 15 minutes).
     pub stuck_after: Duration,
     /// At most this many payments per run (default 500).
@@ -101,6 +108,23 @@ pub struct RecoveryConfig {
 
 impl ReconcilerConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let jobs = ReconcileJobs::from_env(env)?;
+        // Recovery admits payments: the subscriptions a refund changes, and the watches.
+        let store = match jobs.recovery {
+            Some(_) => StoreConfig::with_subscriptions_from_env(env)?.watching()?,
+            None => StoreConfig::from_env(env)?,
+        };
+        Ok(Self {
+            jobs,
+            store,
+            processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
+            invite_queue_url: env.required(INVITE_QUEUE_URL)?,
+        })
+    }
+}
+
+impl ReconcileJobs {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         let minutes = optional_number(env, RECONCILE_AFTER_MINUTES, 1..=7 * 24 * 60)?.unwrap_or(15);
         let batch = optional_number(env, RECONCILE_BATCH, 1..=10_000)?.unwrap_or(500);
         let topup_hours = optional_number(env, TOPUP_WAIT_HOURS, 1..=30 * 24)?.unwrap_or(24);
@@ -116,16 +140,8 @@ impl ReconcilerConfig {
                 account: nowpayments_account(env)?,
             }),
         };
-        // Recovery admits payments: the subscriptions a refund changes, and the watches.
-        let store = match recovery {
-            Some(_) => StoreConfig::with_subscriptions_from_env(env)?.watching()?,
-            None => StoreConfig::from_env(env)?,
-        };
         Ok(Self {
             recovery,
-            store,
-            processor_queue_url: env.required(PROCESSOR_QUEUE_URL)?,
-            invite_queue_url: env.required(INVITE_QUEUE_URL)?,
             stuck_after: Duration::from_secs(minutes * 60),
             batch: usize::try_from(batch).unwrap_or(500),
             topup_wait: Duration::from_secs(topup_hours * 3600),
@@ -270,7 +286,7 @@ mod tests {
             (INVITE_QUEUE_URL, "http://invites"),
         ];
         let config = ReconcilerConfig::from_env(&base).unwrap();
-        assert!(config.recovery.is_none(), "no key, no recovery pass");
+        assert!(config.jobs.recovery.is_none(), "no key, no recovery pass");
 
         let mut with_key = base.to_vec();
         with_key.push((NOWPAYMENTS_API_KEY, "np-secret-key"));
@@ -285,13 +301,13 @@ mod tests {
         assert!(err.to_string().contains(WATCHES_TABLE), "{err}");
         with_key.push((WATCHES_TABLE, "w"));
         let config = ReconcilerConfig::from_env(&with_key).unwrap();
-        assert!(config.recovery.as_ref().unwrap().account.is_none());
+        assert!(config.jobs.recovery.as_ref().unwrap().account.is_none());
         with_key.push((NOWPAYMENTS_EMAIL, "owner@example.com"));
         let err = ReconcilerConfig::from_env(&with_key).unwrap_err();
         assert!(err.to_string().contains(NOWPAYMENTS_PASSWORD), "{err}");
         with_key.push((NOWPAYMENTS_PASSWORD, "account-password-value"));
         let config = ReconcilerConfig::from_env(&with_key).unwrap();
-        assert!(config.recovery.as_ref().unwrap().account.is_some());
+        assert!(config.jobs.recovery.as_ref().unwrap().account.is_some());
         assert!(
             !format!("{config:?}").contains("account-password-value"),
             "Debug leaks the password"

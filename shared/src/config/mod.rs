@@ -17,7 +17,9 @@ pub use bot::{
     PAYMENT_SUCCESS_URL,
 };
 pub use catalog::{BOT_TEXTS, CATALOG_REFRESH_SECONDS, CatalogConfig, bot_texts, catalog_config};
-pub use functions::{InviteSenderConfig, ProcessorConfig, ReconcilerConfig, WebhookConfig};
+pub use functions::{
+    InviteSenderConfig, ProcessorConfig, ReconcileJobs, ReconcilerConfig, WebhookConfig,
+};
 pub use lifecycle::{
     ENDED_MESSAGE, LIFECYCLE_QUEUE_URL, LIFECYCLE_TASKS_PER_SECOND, LifecycleConfig,
     REMINDER_MESSAGE, REMINDER_POINTS, REMOVAL_GRACE, RENEWAL_URL, SWEEP_BATCH, SweeperConfig,

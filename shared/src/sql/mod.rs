@@ -134,6 +134,16 @@ impl PostgresStore {
         url: &DatabaseUrl,
         statement_timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::connect_pool(url, statement_timeout, 2).await
+    }
+
+    /// As [`Self::connect`], with a pool of `connections` (a server: its consumers,
+    /// webhooks and scheduled jobs share one pool).
+    pub async fn connect_pool(
+        url: &DatabaseUrl,
+        statement_timeout: Duration,
+        connections: u32,
+    ) -> Result<Self, StoreError> {
         use std::str::FromStr;
         let options = PgConnectOptions::from_str(url.expose())
             // The parse error can quote the URL; say only what is wrong.
@@ -146,7 +156,7 @@ impl PostgresStore {
                 statement_timeout.as_millis().to_string(),
             )]);
         let pool = PgPoolOptions::new()
-            .max_connections(2)
+            .max_connections(connections)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)

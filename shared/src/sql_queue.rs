@@ -1,0 +1,462 @@
+//! Queues in the store's own SQL database (`queue_messages`, migration 0017), behaving as
+//! SQS does for our consumers: a received message is hidden for the visibility timeout
+//! and comes back unless deleted by its receipt, its receive count grows with each
+//! delivery, after `max_receives` deliveries it moves to the queue's dead-letter queue
+//! (`<name>-dlq`), and a send may be delayed. Nothing is lost on restart or crash.
+//!
+//! One implementation for both dialects; only the receive differs. On Postgres several
+//! consumers (several processes, even) receive at once: `FOR UPDATE SKIP LOCKED` hands
+//! each row to one of them and lets the others pass over it instead of waiting. SQLite
+//! has one writer at a time, so its single `UPDATE … RETURNING` is already exclusive.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use chrono::Utc;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use telepay_core::ipn::PaymentId;
+use telepay_core::queue::{DelayedQueue, MessageQueue, QueueError, RetryDelay, TaskQueue};
+use telepay_core::subscription::SubscriptionKey;
+
+use crate::sqs_event::sqs_message;
+
+/// How long a received message stays hidden on a server, per queue: twice its consumer's
+/// deadline (the in-process consumer has no event source mapping to retry a throttled
+/// invoke, which is why SQS needs six times), so a crash's batches come back within
+/// minutes. As in `template.yaml`, 5 receives, then the dead-letter queue.
+pub const SERVER_QUEUES: [(&str, Duration); 5] = [
+    ("processor", Duration::from_secs(60)),
+    ("invite", Duration::from_secs(120)),
+    ("payout", Duration::from_secs(60)),
+    ("lifecycle", Duration::from_secs(300)),
+    ("admission", Duration::from_secs(60)),
+];
+
+/// The demo's (`make run`): scaled down so a demo retry comes back in seconds.
+pub const DEMO_QUEUES: [(&str, Duration); 5] = [
+    ("processor", Duration::from_secs(10)),
+    ("invite", Duration::from_secs(30)),
+    ("payout", Duration::from_secs(10)),
+    ("lifecycle", Duration::from_secs(30)),
+    ("admission", Duration::from_secs(10)),
+];
+
+pub const MAX_RECEIVES: u32 = 5;
+
+/// The queues by their names on the command line.
+pub const QUEUE_NAMES: [&str; 5] = ["processor", "invite", "payout", "lifecycle", "admission"];
+
+/// A driver the queue runs on: every bound stated once, as `sql::SqlDialect` does.
+pub trait QueueDialect: Database {
+    /// The receive statement: `$1` hidden until, `$2` queue, `$3` now, `$4` how many,
+    /// `$5` the batch's receipt prefix.
+    const RECEIVE: &'static str;
+
+    /// Runs a statement whose rows are `(message_id, body, receive_count, receipt)`.
+    fn message_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Value>,
+    ) -> impl Future<Output = Result<Vec<(String, String, i64, String)>, sqlx::Error>> + Send;
+
+    /// Runs a statement; how many rows it changed.
+    fn changed(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Value>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+}
+
+/// One bound value.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Int(Option<i64>),
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Self {
+        Self::Int(Some(n))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
+    }
+}
+
+fn arguments<DB>(binds: Vec<Value>) -> Result<DB::Arguments, sqlx::error::BoxDynError>
+where
+    DB: Database,
+    for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
+    for<'e> String: Encode<'e, DB> + Type<DB>,
+{
+    use sqlx::Arguments;
+    let mut arguments = DB::Arguments::default();
+    for bind in binds {
+        match bind {
+            Value::Int(n) => arguments.add(n)?,
+            Value::Text(text) => arguments.add(text)?,
+        }
+    }
+    Ok(arguments)
+}
+
+/// The generic part of [`QueueDialect`]: running statements.
+async fn message_rows<DB>(
+    pool: &Pool<DB>,
+    sql: &'static str,
+    binds: Vec<Value>,
+) -> Result<Vec<(String, String, i64, String)>, sqlx::Error>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
+    for<'e> String: Encode<'e, DB> + Type<DB>,
+    for<'r> (String, String, i64, String): FromRow<'r, DB::Row>,
+{
+    let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+    sqlx::query_as_with::<DB, (String, String, i64, String), _>(sql, arguments)
+        .fetch_all(pool)
+        .await
+}
+
+async fn changed<DB>(
+    pool: &Pool<DB>,
+    sql: &'static str,
+    binds: Vec<Value>,
+) -> Result<u64, sqlx::Error>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
+    for<'e> String: Encode<'e, DB> + Type<DB>,
+{
+    let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+    let rows = sqlx::query_with::<DB, _>(sql, arguments)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.len() as u64)
+}
+
+#[cfg(feature = "sqlite")]
+impl QueueDialect for sqlx::Sqlite {
+    const RECEIVE: &'static str = "UPDATE queue_messages \
+         SET receive_count = receive_count + 1, visible_at_ms = $1, \
+             receipt_handle = $5 || message_id \
+         WHERE message_id IN (SELECT message_id FROM queue_messages \
+             WHERE queue = $2 AND visible_at_ms <= $3 ORDER BY sent_at_ms LIMIT $4) \
+         RETURNING message_id, body, receive_count, receipt_handle";
+
+    fn message_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Value>,
+    ) -> impl Future<Output = Result<Vec<(String, String, i64, String)>, sqlx::Error>> + Send {
+        message_rows(pool, sql, binds)
+    }
+
+    fn changed(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Value>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
+        changed(pool, sql, binds)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl QueueDialect for sqlx::Postgres {
+    const RECEIVE: &'static str = "WITH picked AS (SELECT message_id FROM queue_messages \
+             WHERE queue = $2 AND visible_at_ms <= $3 ORDER BY sent_at_ms LIMIT $4 \
+             FOR UPDATE SKIP LOCKED) \
+         UPDATE queue_messages AS q \
+         SET receive_count = q.receive_count + 1, visible_at_ms = $1, \
+             receipt_handle = $5 || q.message_id \
+         FROM picked WHERE q.message_id = picked.message_id \
+         RETURNING q.message_id, q.body, q.receive_count, q.receipt_handle";
+
+    fn message_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Value>,
+    ) -> impl Future<Output = Result<Vec<(String, String, i64, String)>, sqlx::Error>> + Send {
+        message_rows(pool, sql, binds)
+    }
+
+    fn changed(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Value>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
+        changed(pool, sql, binds)
+    }
+}
+
+fn unavailable(error: sqlx::Error) -> QueueError {
+    QueueError::Unavailable(error.to_string())
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// One named queue in the database.
+#[derive(Debug)]
+pub struct SqlQueue<DB: Database> {
+    pool: Pool<DB>,
+    name: String,
+    visibility: Duration,
+    max_receives: u32,
+}
+
+impl<DB: Database> Clone for SqlQueue<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            name: self.name.clone(),
+            visibility: self.visibility,
+            max_receives: self.max_receives,
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub type SqliteQueue = SqlQueue<sqlx::Sqlite>;
+#[cfg(feature = "postgres")]
+pub type PostgresQueue = SqlQueue<sqlx::Postgres>;
+
+impl<DB: QueueDialect> SqlQueue<DB> {
+    /// One of `settings` (e.g. [`SERVER_QUEUES`]) by name.
+    pub fn named(pool: Pool<DB>, name: &str, settings: &[(&str, Duration)]) -> Option<Self> {
+        let (_, visibility) = settings.iter().find(|(n, _)| *n == name)?;
+        Some(Self::new(pool, name, *visibility, MAX_RECEIVES))
+    }
+
+    pub fn new(pool: Pool<DB>, name: &str, visibility: Duration, max_receives: u32) -> Self {
+        Self {
+            pool,
+            name: name.to_owned(),
+            visibility,
+            max_receives,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dead_letter_name(&self) -> String {
+        format!("{}-dlq", self.name)
+    }
+
+    /// Receives up to `max` visible messages, hiding them for the visibility timeout.
+    /// Messages already delivered `max_receives` times go to the dead-letter queue instead.
+    pub async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError> {
+        let now = Utc::now().timestamp_millis();
+        DB::changed(
+            &self.pool,
+            "UPDATE queue_messages SET queue = $1, receipt_handle = NULL \
+             WHERE queue = $2 AND visible_at_ms <= $3 AND receive_count >= $4 \
+             RETURNING message_id",
+            vec![
+                self.dead_letter_name().as_str().into(),
+                self.name.as_str().into(),
+                now.into(),
+                i64::from(self.max_receives).into(),
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+        // Each delivery its own receipt: a stale one (the message came back and went to
+        // another consumer) then deletes nothing, as in SQS.
+        let receipt_prefix = format!("{}:", uuid::Uuid::new_v4().simple());
+        let rows = DB::message_rows(
+            &self.pool,
+            DB::RECEIVE,
+            vec![
+                (now + millis(self.visibility)).into(),
+                self.name.as_str().into(),
+                now.into(),
+                i64::try_from(max).unwrap_or(10).into(),
+                receipt_prefix.as_str().into(),
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, body, count, receipt)| {
+                sqs_message(id, receipt, body, u32::try_from(count).unwrap_or(u32::MAX))
+            })
+            .collect())
+    }
+
+    /// Deletes a received message (what the event source mapping does on success).
+    pub async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        DB::changed(
+            &self.pool,
+            "DELETE FROM queue_messages WHERE receipt_handle = $1 RETURNING message_id",
+            vec![receipt_handle.into()],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Messages in this queue (visible, delayed or in flight): one read, which also
+    /// says the queue is reachable (`/readyz`).
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        let rows = DB::message_rows(
+            &self.pool,
+            "SELECT '', '', count(*), '' FROM queue_messages WHERE queue = $1",
+            vec![self.name.as_str().into()],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .first()
+            .map_or(0, |row| u64::try_from(row.2).unwrap_or(0)))
+    }
+
+    /// Bodies waiting in this queue's dead-letter queue, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<(String, String)>, QueueError> {
+        let rows = DB::message_rows(
+            &self.pool,
+            "SELECT message_id, body, receive_count, '' FROM queue_messages \
+             WHERE queue = $1 ORDER BY sent_at_ms",
+            vec![self.dead_letter_name().as_str().into()],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, body, _, _)| (id, body))
+            .collect())
+    }
+
+    /// Moves every dead letter back to this queue, with a fresh receive count: one
+    /// statement, so a crash moves all or none and duplicates nothing.
+    pub async fn redrive(&self) -> Result<u64, QueueError> {
+        DB::changed(
+            &self.pool,
+            "UPDATE queue_messages SET queue = $1, receive_count = 0, visible_at_ms = $2 \
+             WHERE queue = $3 RETURNING message_id",
+            vec![
+                self.name.as_str().into(),
+                Utc::now().timestamp_millis().into(),
+                self.dead_letter_name().as_str().into(),
+            ],
+        )
+        .await
+        .map_err(unavailable)
+    }
+
+    /// One message in, visible after `delay`; `payment_id` NULL for a task.
+    async fn insert(
+        &self,
+        payment_id: Option<i64>,
+        body: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let sent = Utc::now().timestamp_millis();
+        DB::changed(
+            &self.pool,
+            "INSERT INTO queue_messages \
+             (message_id, queue, body, payment_id, visible_at_ms, sent_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING message_id",
+            vec![
+                uuid::Uuid::new_v4().to_string().as_str().into(),
+                self.name.as_str().into(),
+                body.into(),
+                Value::Int(payment_id),
+                (sent + millis(delay)).into(),
+                sent.into(),
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+impl<DB: QueueDialect> MessageQueue for SqlQueue<DB> {
+    async fn send(&self, payment_id: PaymentId, body: &str) -> Result<(), QueueError> {
+        self.insert(Some(payment_id.get()), body, Duration::ZERO)
+            .await
+    }
+}
+
+impl<DB: QueueDialect> TaskQueue for SqlQueue<DB> {
+    async fn send_task(
+        &self,
+        _subscription: SubscriptionKey,
+        body: &str,
+    ) -> Result<(), QueueError> {
+        self.insert(None, body, Duration::ZERO).await
+    }
+}
+
+impl<DB: QueueDialect> RetryDelay for SqlQueue<DB> {
+    async fn delay_redelivery(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        DB::changed(
+            &self.pool,
+            "UPDATE queue_messages SET visible_at_ms = $1 WHERE receipt_handle = $2 \
+             RETURNING message_id",
+            vec![
+                (Utc::now().timestamp_millis() + millis(delay)).into(),
+                receipt_handle.into(),
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+impl<DB: QueueDialect> DelayedQueue for SqlQueue<DB> {
+    async fn send_later(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.insert(None, body, delay).await
+    }
+}
+
+/// Moves what a SQLite file's queues held before migration 0017 (the local run's own
+/// `local_queue_messages` table) into `queue_messages`, once: a `make run` file keeps its
+/// queued messages across the upgrade.
+#[cfg(feature = "sqlite")]
+pub async fn adopt_local_queue_messages(pool: &Pool<sqlx::Sqlite>) -> Result<u64, QueueError> {
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    let old: Option<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'local_queue_messages'",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(unavailable)?;
+    if old.is_none() {
+        return Ok(0);
+    }
+    let moved = sqlx::query(
+        "INSERT OR IGNORE INTO queue_messages \
+         (message_id, queue, body, payment_id, receive_count, visible_at_ms, receipt_handle, sent_at_ms) \
+         SELECT message_id, queue, body, payment_id, receive_count, visible_at_ms, receipt_handle, sent_at_ms \
+         FROM local_queue_messages",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(unavailable)?
+    .rows_affected();
+    sqlx::query("DROP TABLE local_queue_messages")
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+    tx.commit().await.map_err(unavailable)?;
+    Ok(moved)
+}
