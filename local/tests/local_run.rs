@@ -174,6 +174,65 @@ fn the_sample_ipn_sent_five_times_prints_exactly_one_invite_and_survives_a_resta
     );
 }
 
+/// `telepay serve` on Postgres (`TELEPAY_STORE_BACKEND=postgres`): the store and the
+/// queues in one fresh database, migrated at start; the sample IPN five times gives one
+/// invite, and after a `kill -9` and a restart the payment is there and not invited again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_store_and_queues_share_the_database_and_survive_a_kill() {
+    let admin_url = std::env::var("DATABASE_URL").expect("DATABASE_URL: run `make test`");
+    let database = format!(
+        "serve_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{base}/{database}");
+    let envs = [
+        ("TELEPAY_STORE_BACKEND", "postgres"),
+        ("DATABASE_URL", url.as_str()),
+    ];
+    let (body, signature) = sample_ipn();
+    {
+        let run = LocalRun::start_with(&[], &envs);
+        let outcomes: Vec<String> = (0..5).map(|_| run.post_ipn(&body, &signature)).collect();
+        assert_eq!(outcomes[0], "queued", "{outcomes:?}");
+        assert!(run.wait_for(
+            "[fake Telegram] message to user 6271402111",
+            1,
+            Duration::from_secs(30)
+        ));
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            run.count("[fake Telegram] message to user"),
+            1,
+            "exactly one invite"
+        );
+        // Dropped: SIGKILL, no drain.
+    }
+    let restarted = LocalRun::start_with(&[], &envs);
+    assert_eq!(restarted.post_ipn(&body, &signature), "duplicate");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        restarted.count("[fake Telegram] message"),
+        0,
+        "not invited twice"
+    );
+    // Every message handled was deleted from the database's queues; none dead-lettered.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let left: Vec<(String, i64)> =
+        sqlx::query_as("SELECT queue, count(*) FROM queue_messages GROUP BY queue")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(left.is_empty(), "left in the queues: {left:?}");
+    drop(restarted);
+}
+
 /// `--aws`: the same chain on DynamoDB and SQS (moto, through the normal SDK settings),
 /// the consumers long-polling SQS as the event source mapping does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,9 +518,7 @@ async fn without_demo_it_refuses_every_demo_default_and_names_what_is_missing() 
     let (running, said) = run(full, Duration::from_secs(8)).await;
     assert!(running, "{said}");
     assert!(
-        said.contains(&format!(
-            "TelePay: POST http://127.0.0.1:{port}/np-webhook"
-        )),
+        said.contains(&format!("TelePay: POST http://127.0.0.1:{port}/np-webhook")),
         "{said}"
     );
     assert!(demo_words.iter().all(|w| !said.contains(w)), "{said}");
@@ -501,7 +558,12 @@ fn health_checks_answer_and_sigterm_stops_it_cleanly() {
     let (status, ready) = get(run.port, "/readyz");
     assert_eq!(status, 200, "{ready}");
     let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
-    for part in ["store", "processor_queue", "invite_queue", "lifecycle_queue"] {
+    for part in [
+        "store",
+        "processor_queue",
+        "invite_queue",
+        "lifecycle_queue",
+    ] {
         assert_eq!(ready[part], "ok", "{part}: {ready}");
     }
     let (body, signature) = sample_ipn();
@@ -516,7 +578,10 @@ fn health_checks_answer_and_sigterm_stops_it_cleanly() {
             .any(|l| l.starts_with("IpnOutcome{") && l.contains("Outcome=\"queued\"")),
         "{metrics}"
     );
-    assert!(metrics.contains("QueueDepth{queue=\"processor\"}"), "{metrics}");
+    assert!(
+        metrics.contains("QueueDepth{queue=\"processor\"}"),
+        "{metrics}"
+    );
 
     let stopped_at = Instant::now();
     let killed = Command::new("kill")
