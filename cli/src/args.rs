@@ -81,6 +81,15 @@ pub(crate) enum Command {
     /// Bring the store's schema up to date: run the SQL migrations (Postgres, SQLite), or
     /// create the missing DynamoDB tables. Safe to run again; never run by a cold start.
     Migrate,
+    /// Copy a SQLite store (payments, subscriptions, catalog, queued messages) to a new
+    /// file while the server runs: a consistent snapshot (SQLite's `VACUUM INTO`). To
+    /// restore, stop the server and put the file in place. Postgres: use pg_dump (see
+    /// docs/self-hosting.md).
+    Backup {
+        /// The backup file to write (must not exist yet).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -147,6 +147,20 @@ async fn run(command: Command, json: bool) -> anyhow::Result<()> {
             telepay_shared::telemetry::init();
             telepay_local::run(*args).await
         }
+        Command::Backup { to } => {
+            let deployment = Deployment::connect().await?;
+            let AnyStore::Sqlite(store) = deployment.store() else {
+                anyhow::bail!(
+                    "telepay backup copies a SQLite store; for Postgres use pg_dump -Fc (docs/self-hosting.md), for DynamoDB its point-in-time recovery"
+                );
+            };
+            store.backup_to(&to).await?;
+            println!(
+                "backup: {} written (restore: stop the server, put it in place of the store's file)",
+                to.display()
+            );
+            Ok(())
+        }
         Command::Migrate => {
             Deployment::connect().await?.store().migrate().await?;
             println!("migrate: the store schema is up to date");

@@ -168,6 +168,27 @@ impl PostgresStore {
 
 #[cfg(feature = "sqlite")]
 impl SqliteStore {
+    /// Writes a consistent copy of the whole file to `path` while others keep writing
+    /// (`VACUUM INTO`: one read transaction, so the copy is the database at one instant).
+    /// Refuses a path that exists, as SQLite does.
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if path.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "{} exists: a backup never overwrites",
+                path.display()
+            )));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Unavailable("the backup path must be valid UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Opens (creating if missing) the SQLite file at `path`, in WAL mode with a busy
     /// timeout so concurrent writers wait instead of failing.
     pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
