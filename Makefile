@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help bench-cold-start bench-local run demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
+.PHONY: help bench-cold-start bench-local run serve docker-smoke demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
 
 WATCH_PORT ?= 9000
 # The store backends `make build` links into the functions: dynamodb, postgres, or both.
@@ -14,6 +14,12 @@ help: ## List the targets
 
 run: ## The whole chain in one process: SQLite store + queues, fake Telegram printing invites (PORT, default 3000)
 	cargo run --locked -p telepay-local -- --demo
+
+serve: ## telepay serve for real (release): your settings from the environment or .env, SQLite or Postgres (docs/self-hosting.md)
+	set -a; [ -f .env ] && source .env; set +a; cargo run --release --locked -p telepay -- serve
+
+docker-smoke: ## Build the Docker image and run it with the demo's fakes: one invite for the sample IPN (needs a Docker daemon)
+	scripts/docker-smoke.sh
 
 demo-buy: ## With `make run` going: a buyer from /start to an approved join request, a forwarded link declined, a short payment and its /topup, a price change with an invoice open
 	cargo run --quiet --locked -p telepay-local --bin demo-buy

@@ -1,6 +1,6 @@
 //! Messages between the stages, and the queue port they travel through.
 //!
-//! Tests: the adapters' (`shared/src/local_queue.rs`, `tests/tests/chain_moto.rs` on SQS) and
+//! Tests: the adapters' (`shared/src/sql_queue.rs` with `tests/tests/queue_conformance.rs`, `tests/tests/chain_moto.rs` on SQS) and
 //! every consumer's handler tests.
 
 pub mod memory;
