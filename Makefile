@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help bench-cold-start bench-local run serve docker-smoke demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
+.PHONY: help bench-cold-start bench-local bench-serve run serve docker-smoke demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
 
 WATCH_PORT ?= 9000
 # The store backends `make build` links into the functions: dynamodb, postgres, or both.
@@ -81,6 +81,11 @@ bench-cold-start: ## Each function's release binary against a fake Lambda Runtim
 bench-local: ## make run's chain (release) under N signed IPNs over HTTP: requests/s, payments/s, and a kill -9 halfway that loses nothing (ARGS="--payments N")
 	cargo build --release --locked -p telepay-local -p fake-bot-api
 	target/release/bench-local $(ARGS)
+
+bench-serve: ## bench-local on SQLite, then on Postgres (a throwaway server, or DATABASE_URL's): the same rounds, both figures (ARGS="--payments N")
+	cargo build --release --locked -p telepay-local -p fake-bot-api
+	target/release/bench-local --store sqlite $(ARGS)
+	source scripts/postgres.sh && target/release/bench-local --store postgres $(ARGS)
 
 build: ## Release arm64 bootstraps of the eight functions, zipped in target/lambda, with BACKENDS (default dynamodb; postgres; "dynamodb postgres"), checked and sized
 	BACKENDS="$(BACKENDS)" scripts/build.sh

@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use telepay_core::chain::StageQueues;
+use telepay_core::queue::{DelayedQueue, MessageQueue, RetryDelay, TaskQueue};
+use telepay_core::store::{BotStore, PaymentStore};
+
+use crate::consumer::BatchSource;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
 use telepay_shared::config::{self, Environment, ProcessEnvironment, StoreConfig};
 use telepay_shared::sql::{PostgresStore, SqlDialect, SqlStore, SqliteStore};
@@ -17,6 +21,20 @@ use telepay_shared::sql_queue::{
 };
 use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
+
+/// What the server's store must be: every port of the chain and the bot, shared by the stages.
+pub trait LocalStore: PaymentStore + BotStore + Clone + 'static {}
+impl<S: PaymentStore + BotStore + Clone + 'static> LocalStore for S {}
+
+/// What the server's queues must be: what SQS gives the Lambda chain, and a batch source.
+pub trait LocalQueues:
+    MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static
+{
+}
+impl<Q> LocalQueues for Q where
+    Q: MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static
+{
+}
 
 /// A store, the chain's queues and the bot's re-check queue, and how to name them.
 pub struct Backend<S, Q> {

@@ -36,7 +36,8 @@ use telepay_shared::config::{self, Environment, ProcessEnvironment};
 
 pub use args::Args;
 use backends::{Backend, Chosen};
-use serve::{Chain, LocalQueues, LocalStore};
+use backends::{LocalQueues, LocalStore};
+use serve::Chain;
 
 /// What every backend starts with: read once from the flags and the environment.
 struct Start<'a> {

@@ -18,7 +18,7 @@ use telepay_shared::config::{self, Environment, ProcessEnvironment, ReconcileJob
 use telepay_shared::nowpayments::NowPaymentsPayments;
 use tracing::{info, warn};
 
-use crate::serve::{LocalQueues, LocalStore};
+use crate::backends::{LocalQueues, LocalStore};
 
 /// The reconciler's jobs on the server's store and queues.
 pub type ServerJobs<S, Q> = ScheduledJobs<S, Q, Q, NowPaymentsPayments>;

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::consumer::{BatchSource, consume, spawn_consumers};
+use crate::backends::{LocalQueues, LocalStore};
+use crate::consumer::{consume, spawn_consumers};
 use anyhow::Context;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use axum::body::Bytes;
@@ -25,7 +26,7 @@ use telepay_core::bot::{AdmissionStage, BotFrontDoor};
 use telepay_core::chain::{BotStages, ChainSettings, StageQueues, Stages};
 use telepay_core::invite::InviteSender;
 use telepay_core::processor::PaymentProcessor;
-use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction, RetryDelay, TaskQueue};
+use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction};
 use telepay_core::store::{
     BotStore, IngressStore, PaymentStore, PaymentWatchStore, PurchasePartsStore, SubscriptionStore,
 };
@@ -63,20 +64,6 @@ pub struct Chain<S, Q> {
 }
 
 type LocalFrontDoor<S, Q> = BotFrontDoor<S, TelegramBotApi, NowPaymentsInvoices, Q, Q>;
-
-/// The local run's store: every port of the chain and the bot, shared by the stages.
-pub trait LocalStore: PaymentStore + BotStore + Clone + 'static {}
-impl<S: PaymentStore + BotStore + Clone + 'static> LocalStore for S {}
-
-/// The local run's queues: what SQS gives the Lambda chain, and a batch source.
-pub trait LocalQueues:
-    MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static
-{
-}
-impl<Q> LocalQueues for Q where
-    Q: MessageQueue + TaskQueue + RetryDelay + DelayedQueue + BatchSource + Clone + 'static
-{
-}
 
 impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
     /// Wires every stage once, starts each queue's consumers and the sweeper, and serves

@@ -1,6 +1,8 @@
-//! `make bench-local`: N distinct signed IPNs (one buyer each) over HTTP against the local
-//! run (`telepay-local`, release, its SQLite store and queues) with the fake Bot API as a
-//! process of its own, so what it delivered outlives the local run. Two rounds:
+//! `make bench-local` (SQLite) and `make bench-serve` (`--store postgres` as well): N
+//! distinct signed IPNs (one buyer each) over HTTP against the server (`telepay-local`,
+//! release, the store and its queues in a SQLite file or a fresh Postgres database) with
+//! the fake Bot API as a process of its own, so what it delivered outlives the server.
+//! Two rounds:
 //!
 //! 1. **Throughput**: prints ingress requests/s (until the last IPN is answered) and
 //!    end-to-end payments/s (until the last buyer's invite is delivered).
@@ -41,6 +43,38 @@ struct Args {
     /// Where the release binaries are.
     #[arg(long, default_value = "target/release")]
     bin: PathBuf,
+    /// The store and queues: `sqlite` (a file), or `postgres` (a fresh database per round
+    /// on the server `DATABASE_URL` names).
+    #[arg(long, default_value = "sqlite")]
+    store: String,
+}
+
+/// The server's store settings for one round: a SQLite file in `dir`, or a database of
+/// its own on the Postgres server `DATABASE_URL` names.
+async fn store_env(store: &str, dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    match store {
+        "sqlite" => Ok(vec![(
+            "TELEPAY_SQLITE_PATH".into(),
+            dir.join("telepay.sqlite").display().to_string(),
+        )]),
+        "postgres" => {
+            let admin = std::env::var("DATABASE_URL")
+                .context("--store postgres: DATABASE_URL must name a Postgres server")?;
+            let database = format!("bench_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&admin).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+                .execute(&pool)
+                .await?;
+            let (base, _) = admin
+                .rsplit_once('/')
+                .context("DATABASE_URL has no database")?;
+            Ok(vec![
+                ("TELEPAY_STORE_BACKEND".into(), "postgres".into()),
+                ("DATABASE_URL".into(), format!("{base}/{database}")),
+            ])
+        }
+        other => bail!("--store {other}: sqlite or postgres"),
+    }
 }
 
 fn free_port() -> u16 {
@@ -68,12 +102,12 @@ struct LocalRun {
 }
 
 impl LocalRun {
-    async fn start(bin: &Path, dir: &Path, telegram: u16) -> anyhow::Result<Self> {
+    async fn start(bin: &Path, store: &[(String, String)], telegram: u16) -> anyhow::Result<Self> {
         let port = free_port();
         let child = Command::new(bin.join("telepay-local"))
             .arg("--demo")
             .env("PORT", port.to_string())
-            .env("TELEPAY_LOCAL_DB", dir.join("telepay.sqlite"))
+            .envs(store.iter().map(|(k, v)| (k, v)))
             .env("TELEGRAM_BOT_TOKEN", TOKEN)
             .env("TELEGRAM_API_URL", format!("http://127.0.0.1:{telegram}"))
             .env("FAKE_NOWPAYMENTS_PORT", free_port().to_string())
@@ -211,7 +245,8 @@ async fn round(args: &Args, kill_halfway: bool) -> anyhow::Result<Round> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting fake-bot-api")?;
-    let mut local = LocalRun::start(&args.bin, &dir, telegram_port).await?;
+    let store = store_env(&args.store, &dir).await?;
+    let mut local = LocalRun::start(&args.bin, &store, telegram_port).await?;
     let all: Vec<usize> = (0..args.payments).rev().collect();
     let started = Instant::now();
     let mut answered = if kill_halfway {
@@ -227,7 +262,7 @@ async fn round(args: &Args, kill_halfway: bool) -> anyhow::Result<Round> {
             "  killed -9 with {} IPNs answered; starting again on the same files",
             first.len()
         );
-        local = LocalRun::start(&args.bin, &dir, telegram_port).await?;
+        local = LocalRun::start(&args.bin, &store, telegram_port).await?;
         first
     } else {
         BTreeSet::new()
@@ -276,10 +311,11 @@ async fn round(args: &Args, kill_halfway: bool) -> anyhow::Result<Round> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     println!(
-        "bench-local: {} payments, {} connections, {} cores",
+        "bench-local: {} payments, {} connections, {} cores, store {}",
         args.payments,
         args.connections,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        args.store
     );
     println!("round 1: throughput");
     let plain = round(&args, false).await?;
