@@ -23,7 +23,7 @@ FLOORS = [
     ["store", "queue", "telegram", "rotation"],
     # workflows
     ["owner", "access", "invite", "held", "processor", "webhook", "reconcile", "recovery",
-     "operator", "bot", "topup", "doctor", "catalog", "setup"],
+     "operator", "bot", "topup", "doctor", "catalog", "setup", "polling"],
     # the one builder
     ["chain"],
 ]

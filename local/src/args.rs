@@ -46,10 +46,25 @@ const PRODUCTION_NEEDS: [&str; 5] = [
     config::IPN_CALLBACK_URL,
 ];
 
-/// Without `--demo`: every variable the demo would default, each missing one named.
-pub fn refuse_demo_defaults(env: &ProcessEnvironment) -> anyhow::Result<()> {
+/// How the bot's updates arrive: `TELEPAY_BOT_UPDATES`, `webhook` (the default: Telegram
+/// posts to `/telegram-webhook`) or `polling` (`getUpdates`: no public bot URL needed).
+pub const BOT_UPDATES: &str = "TELEPAY_BOT_UPDATES";
+
+/// Whether the bot polls for its updates.
+pub fn polling(env: &ProcessEnvironment) -> anyhow::Result<bool> {
+    match env.get(BOT_UPDATES).as_deref().map(str::trim) {
+        None | Some("" | "webhook") => Ok(false),
+        Some("polling") => Ok(true),
+        Some(other) => anyhow::bail!("{BOT_UPDATES}: {other:?} is not webhook or polling"),
+    }
+}
+
+/// Without `--demo`: every variable the demo would default, each missing one named. A
+/// polling bot has no webhook, so no webhook secret.
+pub fn refuse_demo_defaults(env: &ProcessEnvironment, polling: bool) -> anyhow::Result<()> {
     let missing: Vec<&str> = PRODUCTION_NEEDS
         .into_iter()
+        .filter(|variable| !(polling && *variable == config::BOT_WEBHOOK_SECRET))
         .filter(|variable| env.get(variable).is_none_or(|v| v.trim().is_empty()))
         .collect();
     if missing.is_empty() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use telepay_core::chain::StageQueues;
 use telepay_core::queue::{DelayedQueue, MessageQueue, RetryDelay, TaskQueue};
-use telepay_core::store::{BotStore, PaymentStore};
+use telepay_core::store::{BotStore, PaymentStore, UpdateOffsetStore};
 
 use crate::consumer::BatchSource;
 use telepay_shared::aws::{consumer_timeouts, load_sdk_config};
@@ -23,8 +23,8 @@ use telepay_shared::sqs::SqsQueue;
 use telepay_shared::store::AnyStore;
 
 /// What the server's store must be: every port of the chain and the bot, shared by the stages.
-pub trait LocalStore: PaymentStore + BotStore + Clone + 'static {}
-impl<S: PaymentStore + BotStore + Clone + 'static> LocalStore for S {}
+pub trait LocalStore: PaymentStore + BotStore + UpdateOffsetStore + Clone + 'static {}
+impl<S: PaymentStore + BotStore + UpdateOffsetStore + Clone + 'static> LocalStore for S {}
 
 /// What the server's queues must be: what SQS gives the Lambda chain, and a batch source.
 pub trait LocalQueues:

@@ -90,6 +90,13 @@ static DRAINING: AtomicBool = AtomicBool::new(false);
 /// Batches received and not yet handled and deleted.
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
+/// Resolves once a stop has begun ([`drain`]): what the bot's poller stops on.
+pub async fn stopping() {
+    while !DRAINING.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Stops every consumer taking new batches and waits, at most `bound`, for the batches
 /// in hand to be handled; how many were still in hand (their messages come back after
 /// their visibility timeout, and the store's once-records keep their effects once).

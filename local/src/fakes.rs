@@ -81,12 +81,16 @@ pub async fn bot_settings(
     ipn_secret: &str,
     fake_port: &FakePort<'_>,
     demo: bool,
+    polling: bool,
 ) -> anyhow::Result<LocalBot> {
     let secret = match env
         .get(config::BOT_WEBHOOK_SECRET)
         .filter(|s| !s.trim().is_empty())
     {
         Some(secret) => WebhookSecret::new(secret).context(config::BOT_WEBHOOK_SECRET)?,
+        // Polling: no webhook to guard, so a secret nobody knows closes /telegram-webhook.
+        None if polling => WebhookSecret::new(uuid::Uuid::new_v4().simple().to_string())
+            .expect("hex is a valid secret"),
         None if !demo => anyhow::bail!("{} is not set", config::BOT_WEBHOOK_SECRET),
         None => WebhookSecret::new(DEMO_WEBHOOK_SECRET).expect("a valid demo secret"),
     };

@@ -48,14 +48,16 @@ struct Start<'a> {
     refresh: std::time::Duration,
     seed: Option<telepay_core::catalog::Catalog>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    polling: bool,
 }
 
 /// Starts the chain and serves it until SIGTERM or Ctrl-C.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let env = ProcessEnvironment;
     let port = args::port(&env)?;
+    let polling = args::polling(&env)?;
     if !args.demo {
-        args::refuse_demo_defaults(&env)?;
+        args::refuse_demo_defaults(&env, polling)?;
     }
     let ipn_secret_text = args::ipn_secret_text(&env, args.demo);
     // The catalog: the store's newest version (`telepay catalog apply`), read again as
@@ -80,6 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         refresh,
         seed,
         metrics,
+        polling,
     };
     let env = &ProcessEnvironment;
     if args.aws {
@@ -146,9 +149,10 @@ impl Start<'_> {
             &self.ipn_secret_text,
             &fake_port,
             demo,
+            self.polling,
         )
         .await?;
-        if let Some(fake) = &fake {
+        if let Some(fake) = fake.as_ref().filter(|_| !self.polling) {
             // As `telepay bot set-webhook` does against Telegram.
             telegram
                 .set_webhook(
@@ -172,6 +176,7 @@ impl Start<'_> {
             bot,
             jobs,
             metrics: self.metrics,
+            polling: self.polling,
         };
         chain.serve(addr, consume_payouts, &backend.described).await
     }

@@ -25,6 +25,7 @@ use telepay_core::access::{DEFAULT_TASKS_PER_SECOND, LifecycleWorker, Pacer, Sub
 use telepay_core::bot::{AdmissionStage, BotFrontDoor};
 use telepay_core::chain::{BotStages, ChainSettings, StageQueues, Stages};
 use telepay_core::invite::InviteSender;
+use telepay_core::polling::UpdatePoller;
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction};
 use telepay_core::store::{
@@ -61,6 +62,8 @@ pub struct Chain<S, Q> {
     pub bot: LocalBot,
     pub jobs: crate::scheduled::ServerJobs<S, Q>,
     pub metrics: PrometheusHandle,
+    /// The bot's updates by `getUpdates` (no public bot URL) instead of the webhook.
+    pub polling: bool,
 }
 
 type LocalFrontDoor<S, Q> = BotFrontDoor<S, TelegramBotApi, NowPaymentsInvoices, Q, Q>;
@@ -89,7 +92,15 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
             self.settings.clock.clone(),
         );
         let queues = self.queues.clone();
-        let store = self.store.clone();
+        let front_door = Arc::new(bot.front_door);
+        if self.polling {
+            let poller = UpdatePoller::new(
+                self.store.clone(),
+                self.telegram.clone(),
+                front_door.clone(),
+            );
+            spawn_poller(poller);
+        }
         let watched = Watched {
             store: self.store.clone(),
             queues: vec![
@@ -115,8 +126,7 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
             spawn_payout_stand_in(queues.payout);
         }
         spawn_admission_rechecks(bot.admission, self.admission);
-        drop(store);
-        listen(addr, stages.webhook, bot.front_door, watched, backend).await?;
+        listen(addr, stages.webhook, front_door, watched, backend).await?;
         // The listener answered what it had; now the queues' work in hand.
         match crate::consumer::drain(DRAIN_BOUND).await {
             0 => println!("TelePay stopped: all work in hand finished"),
@@ -126,6 +136,19 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
         }
         Ok(())
     }
+}
+
+/// The bot's one poller: the webhook removed, then rounds of `getUpdates` until a stop.
+fn spawn_poller<S: LocalStore, Q: LocalQueues>(
+    poller: UpdatePoller<S, TelegramBotApi, Arc<LocalFrontDoor<S, Q>>>,
+) {
+    tokio::spawn(async move {
+        while let Err(err) = poller.start().await {
+            tracing::warn!(error = %err, "could not remove the bot's webhook for polling; trying again");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        poller.run(crate::consumer::stopping()).await;
+    });
 }
 
 /// The scheduled sweeper, in-process (`TELEPAY_LOCAL_SWEEP_EVERY_S`).
@@ -244,7 +267,7 @@ struct Watched<S, Q> {
 async fn listen<S: LocalStore, Q: LocalQueues>(
     addr: SocketAddr,
     webhook: PaymentWebhook<S, Q>,
-    front_door: LocalFrontDoor<S, Q>,
+    front_door: Arc<LocalFrontDoor<S, Q>>,
     watched: Watched<S, Q>,
     backend: &str,
 ) -> anyhow::Result<()> {
@@ -254,7 +277,7 @@ async fn listen<S: LocalStore, Q: LocalQueues>(
         .merge(
             Router::new()
                 .route("/telegram-webhook", any(receive_update::<S, Q>))
-                .with_state(Arc::new(front_door)),
+                .with_state(front_door),
         )
         // Alive: the process answers. Ready: its store and queues answer a read.
         .route(

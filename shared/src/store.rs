@@ -507,6 +507,20 @@ impl CatalogStore for AnyStore {
     }
 }
 
+impl telepay_core::store::UpdateOffsetStore for AnyStore {
+    async fn update_offset(&self) -> Result<Option<i64>, StoreError> {
+        delegate!(self, s => s.update_offset().await)
+    }
+
+    async fn advance_update_offset(
+        &self,
+        seen: Option<i64>,
+        next: i64,
+    ) -> Result<telepay_core::store::OffsetAdvance, StoreError> {
+        timed_write!("advance_update_offset", self, s => s.advance_update_offset(seen, next).await)
+    }
+}
+
 impl AnyStore {
     /// Whether this store keeps the catalog: the SQL backends always (their migrations
     /// made the table), DynamoDB when given `TELEPAY_CATALOG_TABLE`.

@@ -17,6 +17,7 @@ pub mod operator;
 pub mod order;
 pub mod owner;
 pub mod payment;
+pub mod polling;
 pub mod processor;
 pub mod queue;
 pub mod reconcile;

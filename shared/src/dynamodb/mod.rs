@@ -19,6 +19,7 @@ mod error;
 mod held;
 mod item;
 mod listings;
+mod offsets;
 mod parts;
 mod store;
 mod subscriptions;

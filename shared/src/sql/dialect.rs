@@ -98,6 +98,13 @@ pub trait SqlDialect: Database {
         binds: Vec<Bind>,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
 
+    /// Runs a statement whose rows are one number each.
+    fn numbers(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send;
+
     /// Applies the pending migrations in `migrations/`.
     fn migrate(pool: &Pool<Self>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
@@ -143,6 +150,7 @@ where
     for<'r> WatchRow: FromRow<'r, DB::Row>,
     for<'r> PartsRow: FromRow<'r, DB::Row>,
     for<'r> CatalogRow: FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
 {
     async fn returns_row(
         pool: &Pool<Self>,
@@ -241,6 +249,18 @@ where
             .fetch_all(pool)
             .await?;
         Ok(rows.len() as u64)
+    }
+
+    async fn numbers(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        let rows = sqlx::query_as_with::<DB, (i64,), _>(sql, arguments)
+            .fetch_all(pool)
+            .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
     async fn migrate(pool: &Pool<Self>) -> Result<(), sqlx::Error> {

@@ -11,12 +11,14 @@
 //! - `bot.rs`: the bot's once-records port (`bot_once`).
 //! - `held.rs`: the held-payment notices port (columns on `payment_reviews`).
 //! - `parts.rs`: the purchases-in-parts port (columns on `payment_reviews`).
+//! - `offsets.rs`: the polling server's update offset (`update_offsets`).
 
 mod bot;
 mod catalog;
 mod dialect;
 mod held;
 mod migrations;
+mod offsets;
 mod parts;
 mod rows;
 mod statements;

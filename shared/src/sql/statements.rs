@@ -305,3 +305,16 @@ pub(super) mod catalog {
     pub(in crate::sql) const VERSION: &str = "SELECT version, body, applied_at_ms, note \
      FROM catalog_versions WHERE version = $1";
 }
+
+/// The polling server's update offset: one row, moved forward by a write conditional on
+/// the value read (the first one by an insert on its absence).
+pub(super) mod offsets {
+    pub(in crate::sql) const READ: &str =
+        "SELECT next_offset FROM update_offsets WHERE source = 'telegram'";
+    pub(in crate::sql) const FIRST: &str = "INSERT INTO update_offsets \
+     (source, next_offset, updated_at_ms) VALUES ('telegram', $1, $2) \
+     ON CONFLICT (source) DO NOTHING RETURNING source";
+    pub(in crate::sql) const ADVANCE: &str = "UPDATE update_offsets \
+     SET next_offset = $1, updated_at_ms = $2 \
+     WHERE source = 'telegram' AND next_offset = $3 AND next_offset < $1 RETURNING source";
+}

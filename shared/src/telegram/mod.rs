@@ -7,6 +7,7 @@
 //! sets it). Tests: `shared/tests/telegram_adapter.rs`, against the fake Bot API.
 
 mod call;
+mod polling;
 mod ports;
 mod setup;
 

@@ -3,6 +3,7 @@
 //! as JSON.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -73,6 +74,9 @@ pub(crate) async fn handle(
         fault,
         None | Some(FaultKind::Delay(_)) | Some(FaultKind::DeliverThenHang)
     );
+    if method == "getUpdates" && fault.is_none() {
+        return poll(&state, &params).await;
+    }
     let webhook_method = matches!(
         method.as_str(),
         "setWebhook" | "deleteWebhook" | "getWebhookInfo"
@@ -229,4 +233,29 @@ fn form_fields(body: &[u8], boundary: &str) -> Value {
         fields.insert(name, parsed);
     }
     Value::Object(fields)
+}
+
+/// `getUpdates`: the waiting updates from `offset` on (those below it confirmed and
+/// forgotten), waiting up to `timeout` seconds for one; refused while a webhook is set,
+/// as Telegram refuses it.
+async fn poll(state: &AppState, params: &Value) -> Response {
+    let wait = Duration::from_secs(params["timeout"].as_u64().unwrap_or(0).min(50));
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let answer = state.outbox.lock().unwrap().poll(params);
+        match answer {
+            Err(conflict) => return telegram_error(StatusCode::CONFLICT, &conflict, None),
+            Ok(updates) if !updates.is_empty() || std::time::Instant::now() >= deadline => {
+                state.shared.lock().unwrap().calls.push(Call {
+                    method: "getUpdates".into(),
+                    params: params.clone(),
+                    delivered: true,
+                    result: Some(json!(updates.len())),
+                    at_ms: unix_ms(),
+                });
+                return axum::Json(json!({"ok": true, "result": updates})).into_response();
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
 }

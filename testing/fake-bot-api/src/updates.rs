@@ -1,7 +1,8 @@
 //! Updates, delivered as Telegram delivers them to a webhook: in order, as a JSON POST
 //! to the URL given by `setWebhook`, with `X-Telegram-Bot-Api-Secret-Token` set to its
 //! `secret_token`, only the kinds in its `allowed_updates`, and every non-2xx answer
-//! (or no answer) retried with a growing pause until the webhook takes it.
+//! (or no answer) retried with a growing pause until the webhook takes it. Without a
+//! webhook, `getUpdates` takes them instead (long polling, confirmed by `offset`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub(crate) struct Outbox {
     /// Chats with an update in flight: the next one for them waits.
     in_flight: std::collections::HashSet<i64>,
     pub(crate) webhook: Option<Webhook>,
+    /// The kinds `getUpdates` last asked for (None: every kind).
+    polled_kinds: Option<Vec<String>>,
     pub(crate) deliveries: Vec<Delivery>,
     last_error: Option<(i64, String)>,
 }
@@ -157,6 +160,54 @@ impl Outbox {
             error.unwrap_or_else(|| format!("Wrong response from the webhook: {status}")),
         ));
         self.queue.push_front((update, failures));
+    }
+
+    /// `getUpdates`' answer now: updates below `offset` confirmed (retired as delivered),
+    /// then up to `limit` (default 100) waiting ones of the kinds asked for, left waiting
+    /// until a later call confirms them. `allowed_updates`, when given, is kept for later
+    /// calls, as Telegram keeps it. Refused while a webhook is set.
+    pub(crate) fn poll(&mut self, params: &Value) -> Result<Vec<Value>, String> {
+        if self.webhook.is_some() {
+            return Err("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first".into());
+        }
+        if let Some(kinds) = params["allowed_updates"].as_array() {
+            self.polled_kinds = Some(
+                kinds
+                    .iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect(),
+            );
+        }
+        let id = |update: &Value| update["update_id"].as_i64().unwrap_or_default();
+        if let Some(offset) = params["offset"].as_i64() {
+            let confirmed: Vec<i64> = self
+                .queue
+                .iter()
+                .map(|(update, _)| id(update))
+                .filter(|update_id| *update_id < offset)
+                .collect();
+            self.queue.retain(|(update, _)| id(update) >= offset);
+            for delivery in &mut self.deliveries {
+                if confirmed.contains(&delivery.update_id) {
+                    delivery.statuses.push(200);
+                    delivery.delivered = true;
+                }
+            }
+        }
+        let kinds = self.polled_kinds.clone();
+        let wanted = |update: &Value| {
+            kinds
+                .as_ref()
+                .is_none_or(|kinds| kinds.is_empty() || kinds.contains(&kind_of(update)))
+        };
+        self.queue.retain(|(update, _)| wanted(update));
+        let limit = params["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
+        Ok(self
+            .queue
+            .iter()
+            .take(limit)
+            .map(|(update, _)| update.clone())
+            .collect())
     }
 
     /// `setWebhook`, `deleteWebhook` and `getWebhookInfo`.

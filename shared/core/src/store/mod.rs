@@ -13,6 +13,7 @@ pub mod bot;
 pub mod catalog;
 pub mod held;
 pub mod memory;
+pub mod offsets;
 mod outcomes;
 pub mod parts;
 pub mod subscriptions;
@@ -21,6 +22,7 @@ pub mod watches;
 pub use bot::{BotStore, OnceClaim, OnceFound, OnceKey, OnceRecord};
 pub use catalog::{CatalogApplied, CatalogStore, StoredCatalog};
 pub use held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
+pub use offsets::{OffsetAdvance, UpdateOffsetStore};
 pub use outcomes::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteCompletion, InviteLease, Listed,
     ProcessedMark, Recorded, Reopened, Resolution, Resolved, StoreError, UnreadableRow,
@@ -240,5 +242,6 @@ pub mod ports {
     pub use super::{
         CatalogStore, HeldNoticeStore, IngressStore, InviteStore, OperatorStore, PaymentStore,
         PaymentWatchStore, ProcessorStore, PurchasePartsStore, ReconcilerStore, SubscriptionStore,
+        UpdateOffsetStore,
     };
 }

@@ -44,9 +44,23 @@ where
             metrics::count(signal::BOT_WEBHOOK_SECRET_REJECTED);
             return BotOutcome::BadSecret;
         }
+        self.handle_update(request.body).await
+    }
+
+    /// An update the server fetched itself with `getUpdates` (`crate::polling`): its own
+    /// authenticated call brought it, so there is no method or secret to check; the rest
+    /// is the webhook's path, once-record and all.
+    pub async fn receive_polled(&self, body: &[u8]) -> BotOutcome {
+        let outcome = self.handle_update(body).await;
+        metrics::outcome(stage::BOT, outcome.word());
+        outcome
+    }
+
+    /// One update's body, parsed, claimed once, worked and finished.
+    async fn handle_update(&self, body: &[u8]) -> BotOutcome {
         // A catalog applied since is read here, at most once per refresh period.
         self.setup.catalog.current().await;
-        let update = match BotUpdate::parse(request.body) {
+        let update = match BotUpdate::parse(body) {
             Ok(update) => update,
             Err(UpdateError::TooLarge) => return BotOutcome::TooLarge,
             Err(UpdateError::NotAnUpdate) => return BotOutcome::BadRequest,

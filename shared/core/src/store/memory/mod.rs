@@ -24,6 +24,7 @@ use crate::subscription::{Subscription, SubscriptionKey};
 mod bot;
 mod catalog;
 mod held;
+mod offsets;
 mod parts;
 mod watches;
 
@@ -47,6 +48,8 @@ pub struct MemoryStore {
     parts: Mutex<HashMap<i64, super::parts::PartsTally>>,
     /// The catalog's versions by number (`catalog.rs`).
     catalogs: Mutex<std::collections::BTreeMap<u32, super::catalog::StoredCatalog>>,
+    /// The polling server's next update id (`offsets.rs`).
+    update_offset: Mutex<Option<i64>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }
