@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-.PHONY: help bench-cold-start bench-local bench-serve run serve docker-smoke demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
+.PHONY: help bench-cold-start bench-local bench-serve bench-flash-sale run serve docker-smoke demo-buy send-sample-ipn watch invoke-np-webhook invoke-payment-processor invoke-invite-sender invoke-reconciler invoke-subscription-sweeper invoke-bot-webhook invoke-admission-recheck test chaos fuzz lint fmt bench build deploy clean migrate build-NpWebhookFunction build-BotWebhookFunction build-AdmissionRecheckFunction build-PaymentProcessorFunction build-InviteSenderFunction build-ReconcilerFunction build-SubscriptionSweeperFunction build-SubscriptionLifecycleFunction
 
 WATCH_PORT ?= 9000
 # The store backends `make build` links into the functions: dynamodb, postgres, or both.
@@ -86,6 +86,10 @@ bench-serve: ## bench-local on SQLite, then on Postgres (a throwaway server, or 
 	cargo build --release --locked -p telepay-local -p fake-bot-api
 	target/release/bench-local --store sqlite $(ARGS)
 	source scripts/postgres.sh && target/release/bench-local --store postgres $(ARGS)
+
+bench-flash-sale: ## 2,000 buyers at Telegram's own pace (the fake refuses beyond 30 messages/s): every invite within 1.15 x 2000/30 s of the last IPN, 0 dead letters, 429s counted (ARGS="--store postgres")
+	cargo build --release --locked -p telepay-local -p fake-bot-api
+	source scripts/postgres.sh && target/release/bench-local --flash-sale --payments 2000 $(ARGS)
 
 build: ## Release arm64 bootstraps of the eight functions, zipped in target/lambda, with BACKENDS (default dynamodb; postgres; "dynamodb postgres"), checked and sized
 	BACKENDS="$(BACKENDS)" scripts/build.sh

@@ -21,7 +21,7 @@ use axum::routing::{any, get};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
-use telepay_core::access::{DEFAULT_TASKS_PER_SECOND, LifecycleWorker, Pacer, SubscriptionSweeper};
+use telepay_core::access::{LifecycleWorker, Pacer, SubscriptionSweeper};
 use telepay_core::bot::{AdmissionStage, BotFrontDoor};
 use telepay_core::chain::{BotStages, ChainSettings, StageQueues, Stages};
 use telepay_core::invite::InviteSender;
@@ -115,13 +115,18 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
         crate::scheduled::spawn(self.jobs, self.store.clone())?;
         let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
         spawn_sweeper(stages.sweeper);
-        spawn_lifecycle(stages.lifecycle, queues.lifecycle);
+        // One process sends all of the bot's messages: one pace for all of them.
+        let pace = Arc::new(match messages_per_second() {
+            Some(rate) => Pacer::per_second(rate),
+            None => Pacer::unlimited(),
+        });
+        spawn_lifecycle(stages.lifecycle, queues.lifecycle, pace.clone());
         let workers = ProcessEnvironment
             .get("TELEPAY_LOCAL_CONCURRENCY")
             .and_then(|s| s.parse().ok())
             .unwrap_or(DEFAULT_CONCURRENCY);
         spawn_processors(workers, stages.processor, queues.processor);
-        spawn_invite_senders(workers, stages.invite_sender, queues.invite);
+        spawn_invite_senders(workers, stages.invite_sender, queues.invite, pace);
         if consume_payouts {
             spawn_payout_stand_in(queues.payout);
         }
@@ -170,14 +175,28 @@ fn spawn_sweeper<S: LocalStore, Q: LocalQueues>(sweeper: SubscriptionSweeper<S, 
     });
 }
 
-/// Reminders, removals and end notices, at Telegram's pace.
+/// Telegram lets a bot send about 30 messages a second; the server keeps just below it
+/// so a flash sale's invites are not refused (`TELEPAY_MESSAGES_PER_SECOND`, 1–30,
+/// default 28; 0 unpaced, for benchmarks against a fake that does not pace).
+const DEFAULT_MESSAGES_PER_SECOND: u32 = 28;
+
+fn messages_per_second() -> Option<u32> {
+    let set = ProcessEnvironment.get("TELEPAY_MESSAGES_PER_SECOND");
+    match set.and_then(|s| s.trim().parse::<u32>().ok()) {
+        Some(0) => None,
+        Some(rate) if rate <= 30 => Some(rate),
+        _ => Some(DEFAULT_MESSAGES_PER_SECOND),
+    }
+}
+
+/// Reminders, removals and end notices, at the server's one pace.
 fn spawn_lifecycle<S: LocalStore, Q: LocalQueues>(
     lifecycle: LifecycleWorker<S, TelegramBotApi>,
     queue: Q,
+    pacer: Arc<Pacer>,
 ) {
     let lifecycle = Arc::new(lifecycle);
     let delays = queue.clone();
-    let pacer = Arc::new(Pacer::per_second(DEFAULT_TASKS_PER_SECOND));
     tokio::spawn(consume(queue, 5, LIFECYCLE_TIMEOUT, move |event| {
         let (lifecycle, delays, pacer) = (lifecycle.clone(), delays.clone(), pacer.clone());
         async move {
@@ -198,16 +217,30 @@ fn spawn_processors<S: LocalStore, Q: LocalQueues>(
     });
 }
 
+/// The invite consumers, each batch waiting for its messages' turns at the server's one
+/// pace: the invites of a flash sale go out at Telegram's rate instead of into its 429s.
 fn spawn_invite_senders<S: LocalStore, Q: LocalQueues>(
     workers: usize,
     sender: InviteSender<S, TelegramBotApi>,
     queue: Q,
+    pacer: Arc<Pacer>,
 ) {
     let sender = Arc::new(sender);
     let delays = queue.clone();
-    spawn_consumers(workers, queue, 5, INVITE_TIMEOUT, move |event| {
-        let (sender, delays) = (sender.clone(), delays.clone());
-        async move { infallible(invite_sender::handle(&sender, &delays, event).await) }
+    // Paced, one message a batch: each waits for its own turn, none goes out in a burst.
+    let batch = if messages_per_second().is_some() {
+        1
+    } else {
+        5
+    };
+    spawn_consumers(workers, queue, batch, INVITE_TIMEOUT, move |event| {
+        let (sender, delays, pacer) = (sender.clone(), delays.clone(), pacer.clone());
+        async move {
+            for _ in &event.payload.records {
+                pacer.wait_turn().await;
+            }
+            infallible(invite_sender::handle(&sender, &delays, event).await)
+        }
     });
 }
 

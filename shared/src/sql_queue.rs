@@ -401,6 +401,9 @@ impl<DB: QueueDialect> TaskQueue for SqlQueue<DB> {
     }
 }
 
+/// A delayed redelivery is a rate limit's (Telegram's 429 `retry_after`), not a failure:
+/// the delivery it ends gives its receive back, so a flash sale's waits never walk a
+/// message into the dead-letter queue. (SQS counts it.)
 impl<DB: QueueDialect> RetryDelay for SqlQueue<DB> {
     async fn delay_redelivery(
         &self,
@@ -409,8 +412,9 @@ impl<DB: QueueDialect> RetryDelay for SqlQueue<DB> {
     ) -> Result<(), QueueError> {
         DB::changed(
             &self.pool,
-            "UPDATE queue_messages SET visible_at_ms = $1 WHERE receipt_handle = $2 \
-             RETURNING message_id",
+            "UPDATE queue_messages SET visible_at_ms = $1, \
+             receive_count = CASE WHEN receive_count > 0 THEN receive_count - 1 ELSE 0 END \
+             WHERE receipt_handle = $2 RETURNING message_id",
             vec![
                 (Utc::now().timestamp_millis() + millis(delay)).into(),
                 receipt_handle.into(),

@@ -25,6 +25,10 @@ trait ConsumedQueue: MessageQueue + RetryDelay + DelayedQueue + Send + Sync + 's
     /// shows it; the queues in the database do better (`FOR UPDATE SKIP LOCKED`, one
     /// SQLite writer). The chain is correct either way: its once-records decide.
     const NEVER_TWICE: bool;
+    /// Whether a delayed redelivery (a 429's `retry_after`) gives its receive back, so
+    /// rate limits never walk a message to the dead-letter queue: the database queues do;
+    /// SQS counts every receive.
+    const DELAY_GIVES_RECEIVE_BACK: bool;
     /// A fresh queue: hidden `visibility` after a receive, dead-lettered after
     /// `max_receives` deliveries.
     async fn fresh(visibility: Duration, max_receives: u32) -> Self;
@@ -39,6 +43,7 @@ async fn sql_take<DB: QueueDialect>(queue: &SqlQueue<DB>, max: usize) -> Vec<Sqs
 
 impl ConsumedQueue for SqlQueue<sqlx::Sqlite> {
     const NEVER_TWICE: bool = true;
+    const DELAY_GIVES_RECEIVE_BACK: bool = true;
     async fn fresh(visibility: Duration, max_receives: u32) -> Self {
         let store = sqlite_store(true).await;
         SqlQueue::new(store.pool().clone(), "invite", visibility, max_receives)
@@ -57,6 +62,7 @@ impl ConsumedQueue for SqlQueue<sqlx::Sqlite> {
 
 impl ConsumedQueue for SqlQueue<sqlx::Postgres> {
     const NEVER_TWICE: bool = true;
+    const DELAY_GIVES_RECEIVE_BACK: bool = true;
     async fn fresh(visibility: Duration, max_receives: u32) -> Self {
         let store = postgres_store(true).await;
         SqlQueue::new(store.pool().clone(), "invite", visibility, max_receives)
@@ -111,6 +117,7 @@ impl DelayedQueue for Sqs {
 
 impl ConsumedQueue for Sqs {
     const NEVER_TWICE: bool = false;
+    const DELAY_GIVES_RECEIVE_BACK: bool = false;
     async fn fresh(visibility: Duration, max_receives: u32) -> Self {
         let sqs = aws_sdk_sqs::Client::new(&moto().await);
         let seconds = u32::try_from(visibility.as_secs()).unwrap().max(1);
@@ -219,6 +226,8 @@ async fn a_delayed_redelivery_stays_hidden_for_its_delay<Q: ConsumedQueue>() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let later = queue.take(10).await;
     assert_eq!(later.len(), 1, "back after its delay");
+    let expected = if Q::DELAY_GIVES_RECEIVE_BACK { 1 } else { 2 };
+    assert_eq!(receive_count(&later[0]), expected, "the delay's receive");
 }
 
 async fn a_delayed_send_is_hidden_until_its_delay<Q: ConsumedQueue>() {

@@ -34,6 +34,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/fake/user/{user}/messages", get(messages))
         .route("/fake/chat/{chat}/member/{user}", get(member))
         .route("/fake/invites", get(invites))
+        .route("/fake/pace", get(pace))
         .route("/fake/chat/{chat}/bot", post(bot_standing))
 }
 
@@ -110,6 +111,11 @@ async fn messages(State(state): State<Arc<AppState>>, Path(user): Path<i64>) -> 
         })
         .collect();
     axum::Json(json!(messages)).into_response()
+}
+
+/// How many messages Telegram's pace refused (429) so far.
+async fn pace(State(state): State<Arc<AppState>>) -> Response {
+    axum::Json(json!({"refused": handle(state).paced_refusals()})).into_response()
 }
 
 async fn invites(State(state): State<Arc<AppState>>) -> Response {
