@@ -54,7 +54,7 @@ invoke-subscription-sweeper: ## cargo lambda invoke subscription-sweeper (defaul
 test: ## Every test: unit, handlers, Node signature reference, moto + fake Bot API integration
 	scripts/test.sh
 
-chaos: ## Seeded chaos run on every backend; prints the guarantees' figures (ARGS="--seed N --payments N ...")
+chaos: ## Seeded chaos run on every backend, then telepay serve on Postgres killed -9 five times under load; prints the guarantees' figures (ARGS="--seed N --payments N ...")
 	scripts/chaos.sh $(ARGS)
 
 fuzz: ## cargo fuzz (stable, no sanitizer): the IPN parser and verifier, then the bot's update parser, FUZZ_SECONDS each (default 600)

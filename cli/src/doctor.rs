@@ -129,6 +129,9 @@ async fn examine(env: &impl Environment, sdk: &aws_config::SdkConfig) -> Vec<Fin
     let setup = Examination {
         directory: catalog.as_ref().map(|c| &c.directory).map_err(Clone::clone),
         bot_url: bot_url.as_deref(),
+        polling: env
+            .optional(config::BOT_UPDATES)
+            .is_some_and(|v| v.trim() == "polling"),
         ipn_url: ipn_url.as_deref(),
         ipn_secret: ipn_secret.as_ref(),
     };

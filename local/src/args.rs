@@ -46,16 +46,14 @@ const PRODUCTION_NEEDS: [&str; 5] = [
     config::IPN_CALLBACK_URL,
 ];
 
-/// How the bot's updates arrive: `TELEPAY_BOT_UPDATES`, `webhook` (the default: Telegram
-/// posts to `/telegram-webhook`) or `polling` (`getUpdates`: no public bot URL needed).
-pub const BOT_UPDATES: &str = "TELEPAY_BOT_UPDATES";
-
-/// Whether the bot polls for its updates.
+/// Whether the bot polls for its updates (`TELEPAY_BOT_UPDATES`: `webhook`, the default,
+/// Telegram posting to `/telegram-webhook`; or `polling`, `getUpdates`).
 pub fn polling(env: &ProcessEnvironment) -> anyhow::Result<bool> {
-    match env.get(BOT_UPDATES).as_deref().map(str::trim) {
+    let variable = config::BOT_UPDATES;
+    match env.get(variable).as_deref().map(str::trim) {
         None | Some("" | "webhook") => Ok(false),
         Some("polling") => Ok(true),
-        Some(other) => anyhow::bail!("{BOT_UPDATES}: {other:?} is not webhook or polling"),
+        Some(other) => anyhow::bail!("{variable}: {other:?} is not webhook or polling"),
     }
 }
 

@@ -52,6 +52,10 @@ struct Args {
     /// must be invited within 1.15 × payments/30 s of the last IPN, with no dead letter.
     #[arg(long)]
     flash_sale: bool,
+    /// Round 2's crashes: the server is killed (`SIGKILL`) this many times, evenly through
+    /// the load, and started again each time (`make chaos` runs 5 on Postgres).
+    #[arg(long, default_value_t = 1)]
+    kills: usize,
 }
 
 /// Telegram's pace for one bot: about 30 messages a second.
@@ -278,7 +282,7 @@ struct Round {
     dead_letters: i64,
 }
 
-async fn round(args: &Args, kill_halfway: bool) -> anyhow::Result<Round> {
+async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
     let dir = std::env::temp_dir().join(format!("telepay-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let telegram_port = free_port();
@@ -297,24 +301,24 @@ async fn round(args: &Args, kill_halfway: bool) -> anyhow::Result<Round> {
     let mut local = LocalRun::start(&args.bin, &store, telegram_port, args.flash_sale).await?;
     let all: Vec<usize> = (0..args.payments).rev().collect();
     let started = Instant::now();
-    let mut answered = if kill_halfway {
-        let first = send(
-            local.port,
-            all.clone(),
-            args.connections,
-            Some(args.payments / 2),
-        )
-        .await;
+    let mut answered = BTreeSet::new();
+    for kill in 1..=kills {
+        // The k-th kill once k/(kills+1) of the payments are answered.
+        let at = args.payments * kill / (kills + 1);
+        let pending: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|n| !answered.contains(n))
+            .collect();
+        let more = at.saturating_sub(answered.len());
+        answered.extend(send(local.port, pending, args.connections, Some(more)).await);
         local.kill_9();
         println!(
-            "  killed -9 with {} IPNs answered; starting again on the same files",
-            first.len()
+            "  killed -9 ({kill}/{kills}) with {} IPNs answered; starting again on the same store",
+            answered.len()
         );
         local = LocalRun::start(&args.bin, &store, telegram_port, args.flash_sale).await?;
-        first
-    } else {
-        BTreeSet::new()
-    };
+    }
     // What was not answered 2xx is sent again, as NOWPayments retries.
     let rest: Vec<usize> = all.into_iter().filter(|n| !answered.contains(n)).collect();
     answered.extend(send(local.port, rest, args.connections, None).await);
@@ -382,7 +386,7 @@ async fn main() -> anyhow::Result<()> {
         return flash_sale(&args).await;
     }
     println!("round 1: throughput");
-    let plain = round(&args, false).await?;
+    let plain = round(&args, 0).await?;
     let n = plain.answered.len() as f64;
     println!(
         "  ingress {:.0} requests/s ({:.2} s); end to end {:.0} payments/s (last invite after {:.2} s)",
@@ -391,8 +395,11 @@ async fn main() -> anyhow::Result<()> {
         n / plain.end_to_end.as_secs_f64(),
         plain.end_to_end.as_secs_f64()
     );
-    println!("round 2: durability (kill -9 halfway)");
-    let killed = round(&args, true).await?;
+    println!(
+        "round 2: durability (kill -9 {} time(s) under load)",
+        args.kills
+    );
+    let killed = round(&args, args.kills).await?;
     println!(
         "  every answered IPN got its invite after the restart; last invite after {:.2} s",
         killed.end_to_end.as_secs_f64()
@@ -407,7 +414,7 @@ async fn flash_sale(args: &Args) -> anyhow::Result<()> {
         "flash sale: {} buyers at Telegram's pace (30 messages/s, 1/s per chat)",
         args.payments
     );
-    let sale = round(args, false).await?;
+    let sale = round(args, 0).await?;
     let after_last_ipn = sale.end_to_end.saturating_sub(sale.ingress);
     let floor = args.payments as f64 / TELEGRAM_MESSAGES_PER_SECOND;
     let bound = 1.15 * floor;

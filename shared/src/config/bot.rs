@@ -11,6 +11,9 @@ use crate::telegram::BotToken;
 
 /// The secret Telegram sends back with each update (secret; local runs).
 pub const BOT_WEBHOOK_SECRET: &str = "TELEPAY_BOT_WEBHOOK_SECRET";
+/// How the bot's updates arrive on a server: `webhook` (the default) or `polling`
+/// (`getUpdates`: no public bot URL).
+pub const BOT_UPDATES: &str = "TELEPAY_BOT_UPDATES";
 pub const BOT_WEBHOOK_SECRET_ARN: &str = "TELEPAY_BOT_WEBHOOK_SECRET_ARN";
 /// The NOWPayments API key (secret; local runs).
 pub const NOWPAYMENTS_API_KEY: &str = "TELEPAY_NOWPAYMENTS_API_KEY";

@@ -206,6 +206,9 @@ pub struct Examination<'a> {
     pub directory: Result<&'a ChannelDirectory, String>,
     /// Where the bot's webhook must point (`TELEPAY_BOT_WEBHOOK_URL`).
     pub bot_url: Option<&'a str>,
+    /// The server polls for the bot's updates (`TELEPAY_BOT_UPDATES=polling`): then no
+    /// webhook may be set.
+    pub polling: bool,
     /// Our `/np-webhook` (`TELEPAY_IPN_CALLBACK_URL`), and the IPN secret it must verify.
     pub ipn_url: Option<&'a str>,
     pub ipn_secret: Option<&'a IpnSecret>,
@@ -268,6 +271,7 @@ async fn check_bot<B: BotCheck>(setup: &Examination<'_>, bot: &B) -> Vec<Finding
     };
     let mut findings = vec![Finding::ok("bot token", format!("@{}", me.username))];
     findings.push(match bot.webhook().await {
+        Ok(facts) if setup.polling => polled(&facts),
         Ok(facts) => webhook(setup.bot_url, &facts),
         Err(err) => Finding::fix("bot webhook", format!("Telegram did not answer: {err}")),
     });
@@ -298,6 +302,28 @@ pub fn token(err: &TelegramError) -> Finding {
         other => format!("Telegram did not answer: {other}"),
     };
     Finding::fix("bot token", detail)
+}
+
+/// The polling server's verdict: no webhook, since Telegram refuses `getUpdates` while
+/// one is set (and the server removes it when it starts).
+pub fn polled(facts: &WebhookFacts) -> Finding {
+    let check = "bot updates";
+    if facts.url.is_empty() {
+        return Finding::ok(
+            check,
+            format!(
+                "polling (getUpdates), no webhook; {} update(s) waiting",
+                facts.pending
+            ),
+        );
+    }
+    Finding::fix(
+        check,
+        format!(
+            "a webhook is set ({}), and Telegram refuses getUpdates while one is: start telepay serve (it removes it), or unset TELEPAY_BOT_UPDATES to keep the webhook",
+            facts.url
+        ),
+    )
 }
 
 /// The webhook's verdict: set to `expected`, with the updates the bot needs, and not

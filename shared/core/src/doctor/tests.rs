@@ -12,6 +12,15 @@ fn facts(url: &str) -> WebhookFacts {
 }
 
 #[test]
+fn a_polling_server_needs_no_webhook_and_is_told_to_remove_one() {
+    let none = polled(&facts(""));
+    assert_eq!(none.verdict, Verdict::Ok, "{}", none.line());
+    let set = polled(&facts("https://x.example/telegram-webhook"));
+    assert_eq!(set.verdict, Verdict::Fix);
+    assert!(set.detail.contains("refuses getUpdates"), "{}", set.line());
+}
+
+#[test]
 fn the_webhook_must_point_at_our_url_ask_for_our_updates_and_not_fail() {
     let ours = "https://x.example/telegram-webhook";
     assert_eq!(webhook(Some(ours), &facts(ours)).verdict, Verdict::Ok);
