@@ -94,6 +94,25 @@ impl LocalRun {
         false
     }
 
+    /// The sample IPN sent `times` times: the first is queued, and the buyer gets exactly
+    /// one invite within `within` (and none more in the 2 s after it). The outcomes.
+    fn pays_and_invites_once(&self, times: usize, within: Duration) -> Vec<String> {
+        let (body, signature) = sample_ipn();
+        let outcomes: Vec<String> = (0..times)
+            .map(|_| self.post_ipn(&body, &signature))
+            .collect();
+        assert_eq!(outcomes[0], "queued", "{outcomes:?}");
+        assert!(self.wait_for("[fake Telegram] message to user 6271402111", 1, within));
+        // Give any duplicate every chance to show up.
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            self.count("[fake Telegram] message to user"),
+            1,
+            "exactly one invite"
+        );
+        outcomes
+    }
+
     /// POSTs `body` to /np-webhook with `signature`; the JSON outcome word.
     fn post_ipn(&self, body: &[u8], signature: &str) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
@@ -131,24 +150,10 @@ fn the_sample_ipn_sent_five_times_prints_exactly_one_invite_and_survives_a_resta
     let (body, signature) = sample_ipn();
     {
         let run = LocalRun::start(&db);
-        let outcomes: Vec<String> = (0..5).map(|_| run.post_ipn(&body, &signature)).collect();
-        assert_eq!(outcomes[0], "queued");
+        let outcomes = run.pays_and_invites_once(5, Duration::from_secs(30));
         assert!(
             outcomes.iter().all(|o| o == "queued" || o == "duplicate"),
             "{outcomes:?}"
-        );
-
-        assert!(run.wait_for(
-            "[fake Telegram] message to user 6271402111",
-            1,
-            Duration::from_secs(30)
-        ));
-        // Give any duplicate every chance to show up.
-        std::thread::sleep(Duration::from_secs(2));
-        assert_eq!(
-            run.count("[fake Telegram] message to user"),
-            1,
-            "exactly one invite"
         );
         assert_eq!(run.count("https://t.me/+fake"), 1, "carrying one link");
         assert_eq!(
@@ -200,19 +205,7 @@ async fn on_postgres_the_store_and_queues_share_the_database_and_survive_a_kill(
     let (body, signature) = sample_ipn();
     {
         let run = LocalRun::start_with(&[], &envs);
-        let outcomes: Vec<String> = (0..5).map(|_| run.post_ipn(&body, &signature)).collect();
-        assert_eq!(outcomes[0], "queued", "{outcomes:?}");
-        assert!(run.wait_for(
-            "[fake Telegram] message to user 6271402111",
-            1,
-            Duration::from_secs(30)
-        ));
-        std::thread::sleep(Duration::from_secs(2));
-        assert_eq!(
-            run.count("[fake Telegram] message to user"),
-            1,
-            "exactly one invite"
-        );
+        run.pays_and_invites_once(5, Duration::from_secs(30));
         // Dropped: SIGKILL, no drain.
     }
     let restarted = LocalRun::start_with(&[], &envs);
@@ -381,20 +374,7 @@ async fn with_aws_the_chain_runs_on_dynamodb_and_sqs_and_still_sends_one_invite(
             ("TELEPAY_WATCHES_TABLE", &format!("watches-{suffix}")),
         ],
     );
-    let (body, signature) = sample_ipn();
-    let outcomes: Vec<String> = (0..3).map(|_| run.post_ipn(&body, &signature)).collect();
-    assert_eq!(outcomes[0], "queued", "{outcomes:?}");
-    assert!(run.wait_for(
-        "[fake Telegram] message to user 6271402111",
-        1,
-        Duration::from_secs(40)
-    ));
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        run.count("[fake Telegram] message to user"),
-        1,
-        "exactly one invite"
-    );
+    run.pays_and_invites_once(3, Duration::from_secs(40));
     let left = sqs
         .get_queue_attributes()
         .queue_url(&urls[2])

@@ -9,16 +9,16 @@
 //! each row to one of them and lets the others pass over it instead of waiting. SQLite
 //! has one writer at a time, so its single `UPDATE … RETURNING` is already exclusive.
 
-use std::future::Future;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use sqlx::{Database, Pool};
 use telepay_core::ipn::PaymentId;
 use telepay_core::queue::{DelayedQueue, MessageQueue, QueueError, RetryDelay, TaskQueue};
 use telepay_core::subscription::SubscriptionKey;
 
+use crate::sql::{Bind, SqlDialect};
 use crate::sqs_event::sqs_message;
 
 /// How long a received message stays hidden on a server, per queue: twice its consumer's
@@ -47,100 +47,12 @@ pub const MAX_RECEIVES: u32 = 5;
 /// The queues by their names on the command line.
 pub const QUEUE_NAMES: [&str; 5] = ["processor", "invite", "payout", "lifecycle", "admission"];
 
-/// A driver the queue runs on: every bound stated once, as `sql::SqlDialect` does.
-pub trait QueueDialect: Database {
+/// A driver the queue runs on: the store's (`sql::SqlDialect`, whose statements it runs),
+/// and its receive statement.
+pub trait QueueDialect: SqlDialect {
     /// The receive statement: `$1` hidden until, `$2` queue, `$3` now, `$4` how many,
     /// `$5` the batch's receipt prefix.
     const RECEIVE: &'static str;
-
-    /// Runs a statement whose rows are `(message_id, body, receive_count, receipt)`.
-    fn message_rows(
-        pool: &Pool<Self>,
-        sql: &'static str,
-        binds: Vec<Value>,
-    ) -> impl Future<Output = Result<Vec<(String, String, i64, String)>, sqlx::Error>> + Send;
-
-    /// Runs a statement; how many rows it changed.
-    fn changed(
-        pool: &Pool<Self>,
-        sql: &'static str,
-        binds: Vec<Value>,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
-}
-
-/// One bound value.
-#[derive(Debug, Clone)]
-pub enum Value {
-    Int(Option<i64>),
-    Text(String),
-}
-
-impl From<i64> for Value {
-    fn from(n: i64) -> Self {
-        Self::Int(Some(n))
-    }
-}
-
-impl From<&str> for Value {
-    fn from(text: &str) -> Self {
-        Self::Text(text.to_owned())
-    }
-}
-
-fn arguments<DB>(binds: Vec<Value>) -> Result<DB::Arguments, sqlx::error::BoxDynError>
-where
-    DB: Database,
-    for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
-    for<'e> String: Encode<'e, DB> + Type<DB>,
-{
-    use sqlx::Arguments;
-    let mut arguments = DB::Arguments::default();
-    for bind in binds {
-        match bind {
-            Value::Int(n) => arguments.add(n)?,
-            Value::Text(text) => arguments.add(text)?,
-        }
-    }
-    Ok(arguments)
-}
-
-/// The generic part of [`QueueDialect`]: running statements.
-async fn message_rows<DB>(
-    pool: &Pool<DB>,
-    sql: &'static str,
-    binds: Vec<Value>,
-) -> Result<Vec<(String, String, i64, String)>, sqlx::Error>
-where
-    DB: Database,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
-    for<'e> String: Encode<'e, DB> + Type<DB>,
-    for<'r> (String, String, i64, String): FromRow<'r, DB::Row>,
-{
-    let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
-    sqlx::query_as_with::<DB, (String, String, i64, String), _>(sql, arguments)
-        .fetch_all(pool)
-        .await
-}
-
-async fn changed<DB>(
-    pool: &Pool<DB>,
-    sql: &'static str,
-    binds: Vec<Value>,
-) -> Result<u64, sqlx::Error>
-where
-    DB: Database,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
-    for<'e> String: Encode<'e, DB> + Type<DB>,
-{
-    let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
-    let rows = sqlx::query_with::<DB, _>(sql, arguments)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.len() as u64)
 }
 
 #[cfg(feature = "sqlite")]
@@ -151,22 +63,6 @@ impl QueueDialect for sqlx::Sqlite {
          WHERE message_id IN (SELECT message_id FROM queue_messages \
              WHERE queue = $2 AND visible_at_ms <= $3 ORDER BY sent_at_ms LIMIT $4) \
          RETURNING message_id, body, receive_count, receipt_handle";
-
-    fn message_rows(
-        pool: &Pool<Self>,
-        sql: &'static str,
-        binds: Vec<Value>,
-    ) -> impl Future<Output = Result<Vec<(String, String, i64, String)>, sqlx::Error>> + Send {
-        message_rows(pool, sql, binds)
-    }
-
-    fn changed(
-        pool: &Pool<Self>,
-        sql: &'static str,
-        binds: Vec<Value>,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
-        changed(pool, sql, binds)
-    }
 }
 
 #[cfg(feature = "postgres")]
@@ -179,22 +75,6 @@ impl QueueDialect for sqlx::Postgres {
              receipt_handle = $5 || q.message_id \
          FROM picked WHERE q.message_id = picked.message_id \
          RETURNING q.message_id, q.body, q.receive_count, q.receipt_handle";
-
-    fn message_rows(
-        pool: &Pool<Self>,
-        sql: &'static str,
-        binds: Vec<Value>,
-    ) -> impl Future<Output = Result<Vec<(String, String, i64, String)>, sqlx::Error>> + Send {
-        message_rows(pool, sql, binds)
-    }
-
-    fn changed(
-        pool: &Pool<Self>,
-        sql: &'static str,
-        binds: Vec<Value>,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
-        changed(pool, sql, binds)
-    }
 }
 
 fn unavailable(error: sqlx::Error) -> QueueError {
@@ -258,7 +138,7 @@ impl<DB: QueueDialect> SqlQueue<DB> {
     /// Messages already delivered `max_receives` times go to the dead-letter queue instead.
     pub async fn receive(&self, max: usize) -> Result<Vec<SqsMessage>, QueueError> {
         let now = Utc::now().timestamp_millis();
-        DB::changed(
+        DB::rows_returned(
             &self.pool,
             "UPDATE queue_messages SET queue = $1, receipt_handle = NULL \
              WHERE queue = $2 AND visible_at_ms <= $3 AND receive_count >= $4 \
@@ -275,7 +155,7 @@ impl<DB: QueueDialect> SqlQueue<DB> {
         // Each delivery its own receipt: a stale one (the message came back and went to
         // another consumer) then deletes nothing, as in SQS.
         let receipt_prefix = format!("{}:", uuid::Uuid::new_v4().simple());
-        let rows = DB::message_rows(
+        let rows = DB::queue_rows(
             &self.pool,
             DB::RECEIVE,
             vec![
@@ -298,7 +178,7 @@ impl<DB: QueueDialect> SqlQueue<DB> {
 
     /// Deletes a received message (what the event source mapping does on success).
     pub async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        DB::changed(
+        DB::rows_returned(
             &self.pool,
             "DELETE FROM queue_messages WHERE receipt_handle = $1 RETURNING message_id",
             vec![receipt_handle.into()],
@@ -311,21 +191,19 @@ impl<DB: QueueDialect> SqlQueue<DB> {
     /// Messages in this queue (visible, delayed or in flight): one read, which also
     /// says the queue is reachable (`/readyz`).
     pub async fn depth(&self) -> Result<u64, QueueError> {
-        let rows = DB::message_rows(
+        let counts = DB::numbers(
             &self.pool,
-            "SELECT '', '', count(*), '' FROM queue_messages WHERE queue = $1",
+            "SELECT count(*) FROM queue_messages WHERE queue = $1",
             vec![self.name.as_str().into()],
         )
         .await
         .map_err(unavailable)?;
-        Ok(rows
-            .first()
-            .map_or(0, |row| u64::try_from(row.2).unwrap_or(0)))
+        Ok(counts.first().map_or(0, |n| u64::try_from(*n).unwrap_or(0)))
     }
 
     /// Bodies waiting in this queue's dead-letter queue, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<(String, String)>, QueueError> {
-        let rows = DB::message_rows(
+        let rows = DB::queue_rows(
             &self.pool,
             "SELECT message_id, body, receive_count, '' FROM queue_messages \
              WHERE queue = $1 ORDER BY sent_at_ms",
@@ -342,7 +220,7 @@ impl<DB: QueueDialect> SqlQueue<DB> {
     /// Moves every dead letter back to this queue, with a fresh receive count: one
     /// statement, so a crash moves all or none and duplicates nothing.
     pub async fn redrive(&self) -> Result<u64, QueueError> {
-        DB::changed(
+        DB::rows_returned(
             &self.pool,
             "UPDATE queue_messages SET queue = $1, receive_count = 0, visible_at_ms = $2 \
              WHERE queue = $3 RETURNING message_id",
@@ -364,7 +242,7 @@ impl<DB: QueueDialect> SqlQueue<DB> {
         delay: Duration,
     ) -> Result<(), QueueError> {
         let sent = Utc::now().timestamp_millis();
-        DB::changed(
+        DB::rows_returned(
             &self.pool,
             "INSERT INTO queue_messages \
              (message_id, queue, body, payment_id, visible_at_ms, sent_at_ms) \
@@ -373,7 +251,7 @@ impl<DB: QueueDialect> SqlQueue<DB> {
                 uuid::Uuid::new_v4().to_string().as_str().into(),
                 self.name.as_str().into(),
                 body.into(),
-                Value::Int(payment_id),
+                Bind::Int(payment_id),
                 (sent + millis(delay)).into(),
                 sent.into(),
             ],
@@ -410,7 +288,7 @@ impl<DB: QueueDialect> RetryDelay for SqlQueue<DB> {
         receipt_handle: &str,
         delay: Duration,
     ) -> Result<(), QueueError> {
-        DB::changed(
+        DB::rows_returned(
             &self.pool,
             "UPDATE queue_messages SET visible_at_ms = $1, \
              receive_count = CASE WHEN receive_count > 0 THEN receive_count - 1 ELSE 0 END \

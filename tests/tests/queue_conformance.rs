@@ -12,8 +12,9 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsMessage;
 use telepay_core::ipn::PaymentId;
 use telepay_core::queue::{DelayedQueue, MessageQueue, RetryDelay};
+use telepay_integration_tests::FreshStore;
 use telepay_integration_tests::moto::{moto, queue_with_dlq, unique};
-use telepay_integration_tests::{postgres_store, sqlite_store};
+use telepay_shared::sql::SqlStore;
 use telepay_shared::sql_queue::{QueueDialect, SqlQueue};
 use telepay_shared::sqs::SqsQueue;
 
@@ -37,38 +38,19 @@ trait ConsumedQueue: MessageQueue + RetryDelay + DelayedQueue + Send + Sync + 's
     async fn dead_bodies(&self) -> Vec<String>;
 }
 
-async fn sql_take<DB: QueueDialect>(queue: &SqlQueue<DB>, max: usize) -> Vec<SqsMessage> {
-    queue.receive(max).await.unwrap()
-}
-
-impl ConsumedQueue for SqlQueue<sqlx::Sqlite> {
+/// The queues in the database, on a fresh store of each SQL backend.
+impl<DB: QueueDialect> ConsumedQueue for SqlQueue<DB>
+where
+    SqlStore<DB>: FreshStore,
+{
     const NEVER_TWICE: bool = true;
     const DELAY_GIVES_RECEIVE_BACK: bool = true;
     async fn fresh(visibility: Duration, max_receives: u32) -> Self {
-        let store = sqlite_store(true).await;
+        let store = SqlStore::<DB>::fresh().await;
         SqlQueue::new(store.pool().clone(), "invite", visibility, max_receives)
     }
     async fn take(&self, max: usize) -> Vec<SqsMessage> {
-        sql_take(self, max).await
-    }
-    async fn remove(&self, receipt: &str) {
-        self.delete(receipt).await.unwrap();
-    }
-    async fn dead_bodies(&self) -> Vec<String> {
-        let letters = self.dead_letters().await.unwrap();
-        letters.into_iter().map(|(_, body)| body).collect()
-    }
-}
-
-impl ConsumedQueue for SqlQueue<sqlx::Postgres> {
-    const NEVER_TWICE: bool = true;
-    const DELAY_GIVES_RECEIVE_BACK: bool = true;
-    async fn fresh(visibility: Duration, max_receives: u32) -> Self {
-        let store = postgres_store(true).await;
-        SqlQueue::new(store.pool().clone(), "invite", visibility, max_receives)
-    }
-    async fn take(&self, max: usize) -> Vec<SqsMessage> {
-        sql_take(self, max).await
+        self.receive(max).await.unwrap()
     }
     async fn remove(&self, receipt: &str) {
         self.delete(receipt).await.unwrap();

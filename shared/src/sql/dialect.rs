@@ -13,6 +13,9 @@ use super::rows::{
     CatalogRow, OnceRow, PartsRow, PaymentRow, ReviewRow, SubscriptionRow, WatchRow,
 };
 
+/// A queued message as its statements return it: id, body, receive count, receipt.
+pub type QueueRow = (String, String, i64, String);
+
 /// One value bound to a statement's `$N`, in the order of the placeholders.
 #[derive(Debug, Clone)]
 pub enum Bind {
@@ -98,6 +101,14 @@ pub trait SqlDialect: Database {
         binds: Vec<Bind>,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
 
+    /// Runs a statement whose rows are queued messages: `(message_id, body,
+    /// receive_count, receipt_handle)` (`crate::sql_queue`).
+    fn queue_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> impl Future<Output = Result<Vec<QueueRow>, sqlx::Error>> + Send;
+
     /// Runs a statement whose rows are one number each.
     fn numbers(
         pool: &Pool<Self>,
@@ -151,6 +162,7 @@ where
     for<'r> PartsRow: FromRow<'r, DB::Row>,
     for<'r> CatalogRow: FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
+    for<'r> QueueRow: FromRow<'r, DB::Row>,
 {
     async fn returns_row(
         pool: &Pool<Self>,
@@ -249,6 +261,17 @@ where
             .fetch_all(pool)
             .await?;
         Ok(rows.len() as u64)
+    }
+
+    async fn queue_rows(
+        pool: &Pool<Self>,
+        sql: &'static str,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<QueueRow>, sqlx::Error> {
+        let arguments = arguments::<DB>(binds).map_err(sqlx::Error::Encode)?;
+        sqlx::query_as_with::<DB, QueueRow, _>(sql, arguments)
+            .fetch_all(pool)
+            .await
     }
 
     async fn numbers(

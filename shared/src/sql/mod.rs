@@ -41,7 +41,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use telepay_core::store::StoreError;
 
-pub use dialect::SqlDialect;
+pub use dialect::{Bind, SqlDialect};
 pub use migrations::MIGRATOR;
 
 #[cfg(feature = "postgres")]
