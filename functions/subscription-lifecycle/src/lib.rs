@@ -32,7 +32,8 @@ where
             // Telegram asked for a pause: the rest of the batch waits it out untouched.
             Some(delay) => MessageOutcome::RetryAfter(delay),
             None => {
-                pacer.wait_turn().await;
+                // Behind any invite sharing the pace (`telepay serve`).
+                pacer.wait_spare_turn().await;
                 let body = message.body.as_deref().unwrap_or_default();
                 let outcome = worker.handle(body).instrument(message_span(message)).await;
                 if let MessageOutcome::RetryAfter(delay) = outcome {

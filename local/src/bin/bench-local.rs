@@ -21,13 +21,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use chrono::TimeDelta;
 use clap::Parser;
 use serde_json::Value;
+use telepay_core::access::grant_time;
 use telepay_core::fixtures::{SAMPLE_IPN, SAMPLE_IPN_SECRET};
+use telepay_core::order::UserId;
 use telepay_core::signature::IpnSecret;
+use telepay_core::store::SubscriptionStore;
+use telepay_core::subscription::{
+    AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant,
+};
+use telepay_shared::sql::{PostgresStore, SqliteStore};
 use tokio::sync::Mutex;
 
 const TOKEN: &str = "bench-local-token";
+/// The demo tier's channel: the orders name it, the store keys subscriptions by it.
 const CHANNEL: i64 = -1003111266231;
 const FIRST_PAYMENT: i64 = 5_200_000_001;
 const FIRST_BUYER: i64 = 7_200_000_001;
@@ -52,6 +61,11 @@ struct Args {
     /// must be invited within 1.15 × payments/30 s of the last IPN, with no dead letter.
     #[arg(long)]
     flash_sale: bool,
+    /// With `--flash-sale`: existing subscribers with work due as the sale starts, this
+    /// many whose paid time ended a minute ago (a removal and its end notice each) and
+    /// as many with a reminder due. They share the bot's pace with the invites.
+    #[arg(long, default_value_t = 0)]
+    due: usize,
     /// Round 2's crashes: the server is killed (`SIGKILL`) this many times, evenly through
     /// the load, and started again each time (`make chaos` runs 5 on Postgres).
     #[arg(long, default_value_t = 1)]
@@ -60,6 +74,150 @@ struct Args {
 
 /// Telegram's pace for one bot: about 30 messages a second.
 const TELEGRAM_MESSAGES_PER_SECOND: f64 = 30.0;
+
+/// Existing subscribers whose paid time ended just before the sale.
+const FIRST_EXPIRED: i64 = 7_300_000_001;
+/// Existing subscribers whose 3-day reminder is due as the sale starts.
+const FIRST_REMINDED: i64 = 7_400_000_001;
+
+/// Writes the subscribers `--due` names into the server's store (already migrated by
+/// the running server), the expired ones members of the channel in the fake.
+async fn seed_due(store: &[(String, String)], telegram: u16, due: usize) -> anyhow::Result<()> {
+    // Members first: the server sweeps as the store is written, and a removal before
+    // the join would leave the member in.
+    let client = reqwest::Client::new();
+    for n in 0..due as i64 {
+        client
+            .post(format!(
+                "http://127.0.0.1:{telegram}/fake/chat/{CHANNEL}/member/{}",
+                FIRST_EXPIRED + n
+            ))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let value = |name: &str| {
+        store
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    match value("DATABASE_URL") {
+        Some(url) => {
+            let url = telepay_shared::config::DatabaseUrl::new(url);
+            let store = PostgresStore::connect_pool(&url, Duration::from_secs(10), 8).await?;
+            seed_subscriptions(&store, due).await
+        }
+        None => {
+            let path = value("TELEPAY_SQLITE_PATH").context("no SQLite path")?;
+            seed_subscriptions(&SqliteStore::open(Path::new(&path)).await?, due).await
+        }
+    }
+}
+
+async fn seed_subscriptions<S: SubscriptionStore>(store: &S, due: usize) -> anyhow::Result<()> {
+    let settings = LifecycleSettings::default();
+    let now = chrono::Utc::now();
+    // 30 days that ended a minute ago; 30 days bought 28 days ago (the 3-day reminder
+    // is due, the 1-day one not yet).
+    let expired = now - TimeDelta::days(30) - TimeDelta::minutes(1);
+    let reminded = now - TimeDelta::days(28);
+    for n in 0..due as i64 {
+        for (user, bought_at) in [(FIRST_EXPIRED + n, expired), (FIRST_REMINDED + n, reminded)] {
+            let key = SubscriptionKey::new(UserId::new(user).unwrap(), CHANNEL);
+            let grant = TimeGrant {
+                source: GrantSource::Payment(user),
+                accepted_at: bought_at,
+                access: AccessDuration::from_days(30).unwrap(),
+                refunded_at: None,
+                crossed_removal: false,
+                granted_at: None,
+            };
+            grant_time(store, key, &grant, bought_at, &settings).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Messages the fake delivered to `user`.
+async fn messages_to(client: &reqwest::Client, telegram: u16, user: i64) -> anyhow::Result<usize> {
+    let messages: Vec<Value> = client
+        .get(format!(
+            "http://127.0.0.1:{telegram}/fake/user/{user}/messages"
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(messages.len())
+}
+
+/// What became of the `--due` subscribers.
+struct DueWork {
+    /// From the sale's start until the last of them was done.
+    finished: Duration,
+    told_twice: usize,
+    still_in: usize,
+}
+
+/// Waits until every expired subscriber is out and told once and every reminded one has
+/// its reminder.
+async fn wait_for_due(
+    telegram: u16,
+    due: usize,
+    started: Instant,
+    limit: Duration,
+) -> anyhow::Result<DueWork> {
+    let client = reqwest::Client::new();
+    let users: Vec<i64> = (0..due as i64)
+        .flat_map(|n| [FIRST_EXPIRED + n, FIRST_REMINDED + n])
+        .collect();
+    let mut waiting: BTreeSet<i64> = users.iter().copied().collect();
+    loop {
+        let mut done = Vec::new();
+        for &user in &waiting {
+            if messages_to(&client, telegram, user).await? > 0 {
+                done.push(user);
+            }
+        }
+        for user in done {
+            waiting.remove(&user);
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        if started.elapsed() > limit {
+            bail!("{} due subscribers not done after {limit:?}", waiting.len());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let finished = started.elapsed();
+    let mut told_twice = 0;
+    let mut still_in = 0;
+    for &user in &users {
+        if messages_to(&client, telegram, user).await? > 1 {
+            told_twice += 1;
+        }
+        if user < FIRST_REMINDED {
+            let member: Value = client
+                .get(format!(
+                    "http://127.0.0.1:{telegram}/fake/chat/{CHANNEL}/member/{user}"
+                ))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if member["member"].as_bool() != Some(false) {
+                still_in += 1;
+            }
+        }
+    }
+    Ok(DueWork {
+        finished,
+        told_twice,
+        still_in,
+    })
+}
 
 /// Messages in the store's dead-letter queues after a round.
 async fn dead_letters(store: &[(String, String)]) -> anyhow::Result<i64> {
@@ -280,6 +438,8 @@ struct Round {
     /// Messages the fake refused for Telegram's pace (429s).
     paced: u64,
     dead_letters: i64,
+    /// What became of `--due`'s subscribers.
+    due: Option<DueWork>,
 }
 
 async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
@@ -299,6 +459,13 @@ async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
         .context("starting fake-bot-api")?;
     let store = store_env(&args.store, &dir).await?;
     let mut local = LocalRun::start(&args.bin, &store, telegram_port, args.flash_sale).await?;
+    if args.due > 0 {
+        seed_due(&store, telegram_port, args.due).await?;
+        println!(
+            "  {} subscribers with a removal due and {} with a reminder due",
+            args.due, args.due
+        );
+    }
     let all: Vec<usize> = (0..args.payments).rev().collect();
     let started = Instant::now();
     let mut answered = BTreeSet::new();
@@ -330,6 +497,14 @@ async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
         Duration::from_secs(600)
     };
     let last_invite = wait_for_invites(telegram_port, &answered, limit).await?;
+    let due = if args.due > 0 {
+        // Each expiry is two paced tasks (the removal, the end notice), each reminder one.
+        let tasks = (args.payments + 3 * args.due) as f64;
+        let limit = Duration::from_secs_f64(2.0 * tasks / TELEGRAM_MESSAGES_PER_SECOND);
+        Some(wait_for_due(telegram_port, args.due, started, limit).await?)
+    } else {
+        None
+    };
     let delivered = invites(telegram_port).await?;
     let paced: Value = reqwest::get(format!("http://127.0.0.1:{telegram_port}/fake/pace"))
         .await?
@@ -369,6 +544,7 @@ async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
         end_to_end: last_invite - started,
         paced: paced["refused"].as_u64().unwrap_or_default(),
         dead_letters,
+        due,
     })
 }
 
@@ -425,6 +601,20 @@ async fn flash_sale(args: &Args) -> anyhow::Result<()> {
         sale.paced,
         sale.dead_letters
     );
+    if let Some(due) = &sale.due {
+        println!(
+            "  {} removals and {} reminders due at the start: all done {:.2} s after the sale began ({:.2} s after the last IPN); told twice {}; still in {}",
+            args.due,
+            args.due,
+            due.finished.as_secs_f64(),
+            due.finished.saturating_sub(sale.ingress).as_secs_f64(),
+            due.told_twice,
+            due.still_in
+        );
+        if due.told_twice > 0 || due.still_in > 0 {
+            bail!("a due subscriber was told twice or is still in");
+        }
+    }
     if after_last_ipn.as_secs_f64() > bound {
         bail!("the last invite came after the bound");
     }

@@ -32,7 +32,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/fake/user/{user}/press", post(press))
         .route("/fake/user/{user}/join", post(join))
         .route("/fake/user/{user}/messages", get(messages))
-        .route("/fake/chat/{chat}/member/{user}", get(member))
+        .route(
+            "/fake/chat/{chat}/member/{user}",
+            get(member).post(add_member),
+        )
         .route("/fake/invites", get(invites))
         .route("/fake/pace", get(pace))
         .route("/fake/chat/{chat}/bot", post(bot_standing))
@@ -138,4 +141,14 @@ async fn member(
     Path((chat, user)): Path<(i64, i64)>,
 ) -> Response {
     axum::Json(json!({"member": handle(state).is_member(chat, user)})).into_response()
+}
+
+/// Makes `user` a member of `chat`, as if they had joined long ago (a bench's existing
+/// subscribers, whose removal it then watches).
+async fn add_member(
+    State(state): State<Arc<AppState>>,
+    Path((chat, user)): Path<(i64, i64)>,
+) -> Response {
+    handle(state).add_member(chat, user);
+    axum::Json(json!({"member": true})).into_response()
 }

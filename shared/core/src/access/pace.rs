@@ -4,6 +4,12 @@
 //! bot's total stays under the limit. A 429 pauses the rest of the batch for its
 //! `retry_after`.
 //!
+//! Where one process sends all of the bot's messages (`telepay serve`), invites and the
+//! lifecycle share one pacer, and a buyer who just paid comes first: an invite books
+//! the next free slot ([`Pacer::wait_turn`]), a reminder or removal takes only a slot no
+//! invite has booked ([`Pacer::wait_spare_turn`]). Reminders are due days ahead and a
+//! removal a minute late costs nothing, while a flash sale's buyers wait for their link.
+//!
 //! Tests: below.
 
 use std::sync::Mutex;
@@ -47,6 +53,25 @@ impl Pacer {
         };
         tokio::time::sleep_until(slot).await;
     }
+
+    /// Waits for a slot that is free now, never booking ahead: while [`Self::wait_turn`]
+    /// callers keep the pace booked, this waits behind all of them.
+    pub async fn wait_spare_turn(&self) {
+        loop {
+            let booked_until = {
+                let mut next = self.next.lock().unwrap();
+                let now = Instant::now();
+                match *next {
+                    Some(at) if at > now => at,
+                    _ => {
+                        *next = Some(now + self.interval);
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep_until(booked_until).await;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -62,5 +87,49 @@ mod tests {
         }
         // The first goes at once, each next 100 ms later.
         assert_eq!(started.elapsed(), Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spare_turns_alone_keep_the_same_pace() {
+        let pacer = Pacer::per_second(10);
+        let started = Instant::now();
+        for _ in 0..5 {
+            pacer.wait_spare_turn().await;
+        }
+        assert_eq!(started.elapsed(), Duration::from_millis(400));
+    }
+
+    /// A flash sale's invites keep booking the pace; a removal waiting since before them
+    /// goes only once they are all out, then at the pace.
+    #[tokio::test(start_paused = true)]
+    async fn a_spare_turn_waits_behind_every_booked_turn() {
+        let pacer = std::sync::Arc::new(Pacer::per_second(10));
+        let started = Instant::now();
+        pacer.wait_turn().await; // the slot at 0 ms is taken
+        let removal = tokio::spawn({
+            let pacer = pacer.clone();
+            async move {
+                pacer.wait_spare_turn().await;
+                started.elapsed()
+            }
+        });
+        tokio::task::yield_now().await;
+        // Ten invites arrive after the removal began to wait, booking 100..=1000 ms.
+        let invites: Vec<_> = (0..10)
+            .map(|_| {
+                let pacer = pacer.clone();
+                tokio::spawn(async move {
+                    pacer.wait_turn().await;
+                    started.elapsed()
+                })
+            })
+            .collect();
+        let mut sent = Vec::new();
+        for invite in invites {
+            sent.push(invite.await.unwrap());
+        }
+        assert_eq!(sent.last(), Some(&Duration::from_millis(1000)));
+        // The removal takes the first slot after them, not one between.
+        assert_eq!(removal.await.unwrap(), Duration::from_millis(1100));
     }
 }
