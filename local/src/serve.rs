@@ -77,6 +77,7 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
         consume_payouts: bool,
         backend: &str,
     ) -> anyhow::Result<()> {
+        let rate = messages_per_second()?;
         let LocalBot {
             setup,
             invoices,
@@ -116,17 +117,14 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
         let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
         spawn_sweeper(stages.sweeper);
         // One process sends all of the bot's messages: one pace for all of them.
-        let pace = Arc::new(match messages_per_second() {
-            Some(rate) => Pacer::per_second(rate),
-            None => Pacer::unlimited(),
-        });
+        let pace = Arc::new(rate.map_or_else(Pacer::unlimited, Pacer::per_second));
         spawn_lifecycle(stages.lifecycle, queues.lifecycle, pace.clone());
         let workers = ProcessEnvironment
             .get("TELEPAY_LOCAL_CONCURRENCY")
             .and_then(|s| s.parse().ok())
             .unwrap_or(DEFAULT_CONCURRENCY);
         spawn_processors(workers, stages.processor, queues.processor);
-        spawn_invite_senders(workers, stages.invite_sender, queues.invite, pace);
+        spawn_invite_senders(workers, stages.invite_sender, queues.invite, pace, rate);
         if consume_payouts {
             spawn_payout_stand_in(queues.payout);
         }
@@ -180,12 +178,18 @@ fn spawn_sweeper<S: LocalStore, Q: LocalQueues>(sweeper: SubscriptionSweeper<S, 
 /// default 28; 0 unpaced, for benchmarks against a fake that does not pace).
 const DEFAULT_MESSAGES_PER_SECOND: u32 = 28;
 
-fn messages_per_second() -> Option<u32> {
-    let set = ProcessEnvironment.get("TELEPAY_MESSAGES_PER_SECOND");
-    match set.and_then(|s| s.trim().parse::<u32>().ok()) {
-        Some(0) => None,
-        Some(rate) if rate <= 30 => Some(rate),
-        _ => Some(DEFAULT_MESSAGES_PER_SECOND),
+/// The pace, read once; a value outside 0–30 stops the start (a typo must not unpace
+/// the bot into Telegram's 429s).
+fn messages_per_second() -> anyhow::Result<Option<u32>> {
+    let Some(set) = ProcessEnvironment.get("TELEPAY_MESSAGES_PER_SECOND") else {
+        return Ok(Some(DEFAULT_MESSAGES_PER_SECOND));
+    };
+    match set.trim().parse::<u32>() {
+        Ok(0) => Ok(None),
+        Ok(rate) if rate <= 30 => Ok(Some(rate)),
+        _ => anyhow::bail!(
+            "TELEPAY_MESSAGES_PER_SECOND: messages a second, 1 to 30 (Telegram's limit), or 0 for unpaced; got {set:?}"
+        ),
     }
 }
 
@@ -224,15 +228,12 @@ fn spawn_invite_senders<S: LocalStore, Q: LocalQueues>(
     sender: InviteSender<S, TelegramBotApi>,
     queue: Q,
     pacer: Arc<Pacer>,
+    rate: Option<u32>,
 ) {
     let sender = Arc::new(sender);
     let delays = queue.clone();
     // Paced, one message a batch: each waits for its own turn, none goes out in a burst.
-    let batch = if messages_per_second().is_some() {
-        1
-    } else {
-        5
-    };
+    let batch = if rate.is_some() { 1 } else { 5 };
     spawn_consumers(workers, queue, batch, INVITE_TIMEOUT, move |event| {
         let (sender, delays, pacer) = (sender.clone(), delays.clone(), pacer.clone());
         async move {

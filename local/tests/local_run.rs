@@ -580,6 +580,14 @@ async fn without_demo_it_refuses_every_demo_default_and_names_what_is_missing() 
         .await
         .unwrap();
     assert!(store.latest_catalog().await.unwrap().is_some());
+    // A pace beyond Telegram's limit is a typo, never an unpaced bot.
+    let mut too_fast = full.clone();
+    too_fast.push(("TELEPAY_MESSAGES_PER_SECOND", "280".into()));
+    let (running, said) = run(too_fast, Duration::from_secs(20)).await;
+    assert!(
+        !running && said.contains("TELEPAY_MESSAGES_PER_SECOND: messages a second, 1 to 30"),
+        "{said}"
+    );
     let (running, said) = run(full, Duration::from_secs(8)).await;
     assert!(running, "{said}");
     assert!(
