@@ -514,6 +514,23 @@ async fn subscriptions_are_shown_listed_extended_and_ended_with_their_reasons() 
     assert_eq!(reasons, ["outage credit", "chargeback"]);
 
     // Bad input: a clear error, nothing changed
+    let long = "x".repeat(201);
+    let too_long = shop.fails(&[
+        "subscriptions",
+        "extend",
+        "6271402111",
+        "-1003111266231",
+        "--days",
+        "10",
+        "--reason",
+        &long,
+    ]);
+    assert!(too_long.contains("at most 200"), "{too_long}");
+    let unchanged = shop.ok(&["subscriptions", "show", "6271402111", "-1003111266231"]);
+    assert_eq!(
+        unchanged[0]["record"]["history"].as_array().unwrap().len(),
+        history.len()
+    );
     let missing = shop.fails(&["subscriptions", "show", "42", "-1003111266231"]);
     assert!(missing.contains("no subscription for user 42"), "{missing}");
     let bad = shop.fails(&["subscriptions", "list", "--expiring-within", "3 months"]);

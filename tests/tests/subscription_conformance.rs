@@ -622,6 +622,126 @@ mod cases {
             2
         );
     }
+
+    pub async fn a_lifetime_of_payments_still_renews_reminds_and_is_removed<B: Backend>() {
+        let store = B::fresh().await;
+        let s = settings();
+        let now = Utc::now().trunc_subsecs(3);
+        // GIVEN a buyer with 10,000 payments and 2,000 extends behind them, paid until now
+        let lifetime = lifetime_record(1, now, &s);
+        let bytes = serde_json::to_vec(&lifetime).unwrap().len();
+        assert!(
+            bytes < telepay_core::subscription::bounds::MAX_RECORD_BYTES,
+            "{bytes} bytes"
+        );
+        seed(&store, &lifetime).await;
+        // WHEN they renew for 30 days
+        let renewal = paid(9_000_000_001, now, 30);
+        let granted = grant_time(&store, key(1), &renewal, now, &s).await.unwrap();
+        // THEN it is a renewal, 30 days past the old end
+        let expires_at = now + TimeDelta::days(30);
+        assert_eq!(
+            granted,
+            Granted::Now {
+                expires_at,
+                renewal: true,
+                crossed_removal: false
+            }
+        );
+        // AND the reminder goes out 3 days ahead
+        let remind_at = expires_at - TimeDelta::days(3);
+        let current = stored(&store, key(1)).await;
+        assert_eq!(
+            current.due_task(remind_at, &s),
+            Some(Task::Reminder {
+                before_seconds: 3 * 86_400
+            })
+        );
+        let claimed = current
+            .claim(current.due_task(remind_at, &s).unwrap(), "r", remind_at, &s)
+            .unwrap();
+        assert_eq!(
+            store.write_subscription(&claimed).await.unwrap(),
+            Versioned::Written
+        );
+        let (reminded, _) = claimed
+            .complete("r", TaskDone::ReminderSent, remind_at, &s)
+            .unwrap();
+        assert_eq!(
+            store.write_subscription(&reminded).await.unwrap(),
+            Versioned::Written
+        );
+        // AND after the end the removal is due, done once, and recorded
+        let after = expires_at + TimeDelta::minutes(1);
+        let current = stored(&store, key(1)).await;
+        let mut task = current.due_task(after, &s);
+        let mut current = current;
+        // The 1-day reminder may come first; then the removal.
+        while let Some(Task::Reminder { .. }) = task {
+            let claimed = current.claim(task.unwrap(), "r", after, &s).unwrap();
+            assert_eq!(
+                store.write_subscription(&claimed).await.unwrap(),
+                Versioned::Written
+            );
+            let (done, _) = claimed
+                .complete("r", TaskDone::ReminderSent, after, &s)
+                .unwrap();
+            assert_eq!(
+                store.write_subscription(&done).await.unwrap(),
+                Versioned::Written
+            );
+            current = stored(&store, key(1)).await;
+            task = current.due_task(after, &s);
+        }
+        assert_eq!(task, Some(Task::Removal));
+        let claimed = current.claim(Task::Removal, "x", after, &s).unwrap();
+        assert_eq!(
+            store.write_subscription(&claimed).await.unwrap(),
+            Versioned::Written
+        );
+        let (removed, _) = claimed.complete("x", TaskDone::Removed, after, &s).unwrap();
+        assert_eq!(
+            store.write_subscription(&removed).await.unwrap(),
+            Versioned::Written
+        );
+        let last = stored(&store, key(1)).await;
+        assert_eq!(last.status(after, &s), SubscriptionStatus::Removed);
+        assert!(
+            serde_json::to_vec(&last).unwrap().len()
+                < telepay_core::subscription::bounds::MAX_RECORD_BYTES
+        );
+    }
+}
+
+/// A buyer's lifetime: 10,000 hourly payments and 2,000 operator extends (each with the
+/// longest reason), as the core's rules leave the record.
+fn lifetime_record(user: i64, ends_at: DateTime<Utc>, s: &LifecycleSettings) -> Subscription {
+    let reason = "r".repeat(telepay_core::subscription::bounds::MAX_REASON_CHARS);
+    let start = ends_at - TimeDelta::hours(12_000);
+    let mut record: Option<Subscription> = None;
+    for n in 0..12_000_i64 {
+        let at = start + TimeDelta::hours(n);
+        let extend = n % 6 == 5;
+        let grant = TimeGrant {
+            source: if extend {
+                GrantSource::Operator(format!("{n:036}"))
+            } else {
+                GrantSource::Payment(5_000_000_000 + n)
+            },
+            access: AccessDuration::from_seconds(3600).unwrap(),
+            ..paid(0, at, 1)
+        };
+        let next = match &record {
+            None => Subscription::first(key(user), grant, at, s),
+            Some(current) => current.grant(grant, at, s).unwrap(),
+        };
+        record = Some(if extend {
+            next.with_reason(&reason)
+        } else {
+            next
+        });
+    }
+    record.unwrap()
 }
 
 macro_rules! subscription_suite {
@@ -640,6 +760,7 @@ macro_rules! subscription_suite {
             #[tokio::test] async fn a_buyer_marked_for_an_invite_is_due_until_invited() { cases::a_buyer_marked_for_an_invite_is_due_until_invited::<Store>().await }
             #[tokio::test] async fn unreadable_due_rows_are_parked_so_the_sweep_reaches_the_rest() { cases::unreadable_due_rows_are_parked_so_the_sweep_reaches_the_rest::<Store>().await }
             #[tokio::test] async fn the_due_index_finds_exactly_the_due_soonest_first() { cases::the_due_index_finds_exactly_the_due_soonest_first::<Store>().await }
+            #[tokio::test] async fn a_lifetime_of_payments_still_renews_reminds_and_is_removed() { cases::a_lifetime_of_payments_still_renews_reminds_and_is_removed::<Store>().await }
             #[tokio::test] async fn operator_listings_select_expiring_expired_and_failed() { cases::operator_listings_select_expiring_expired_and_failed::<Store>().await }
         }
     )*};
@@ -650,4 +771,26 @@ subscription_suite! {
     sqlite: SqliteStore,
     postgres: PostgresStore,
     dynamodb: DynamoDbStore,
+}
+
+/// DynamoDB's own limit: an item over 400 KB is refused as too large (never "try again"),
+/// what today's records stay far below.
+#[tokio::test]
+async fn dynamodb_refuses_an_oversized_record_as_too_large() {
+    let store = DynamoDbStore::fresh().await;
+    let s = settings();
+    let now = Utc::now().trunc_subsecs(3);
+    // GIVEN a record holding 10,000 grants unfolded (what the record was before bounds)
+    let mut oversized = Subscription::first(key(1), paid(1, now, 30), now, &s);
+    oversized.grants = (0..10_000)
+        .map(|n| paid(5_000_000_000 + n, now, 1))
+        .collect();
+    // WHEN it is written
+    let refused = store.write_subscription(&oversized).await;
+    // THEN the store says too large, and nothing is stored
+    assert!(
+        matches!(refused, Err(telepay_core::store::StoreError::TooLarge(_))),
+        "{refused:?}"
+    );
+    assert!(store.get_subscription(key(1)).await.unwrap().is_none());
 }

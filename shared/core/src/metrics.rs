@@ -133,6 +133,10 @@ pub mod signal {
     /// A warm function took a newly applied catalog version.
     pub const CATALOG_CHANGED: &str = "CatalogChanged";
 
+    /// The store refused a write as too large for an item (DynamoDB's 400 KB): a record
+    /// outgrew its bound; its retries cannot succeed.
+    pub const STORE_ITEM_TOO_LARGE: &str = "StoreItemTooLarge";
+
     /// The signals that are readings (gauges) rather than counts.
     pub const READINGS: &[&str] = &[
         RECONCILER_BACKLOG,
@@ -184,6 +188,7 @@ pub mod signal {
         CATALOG_CHANGED,
         BOT_WEBHOOK_SECRET_RENEWED,
         NOWPAYMENTS_KEY_RENEWED,
+        STORE_ITEM_TOO_LARGE,
     ];
 }
 

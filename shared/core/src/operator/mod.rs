@@ -65,6 +65,8 @@ pub enum OperatorError {
     #[error("{0} days is not a length of access (1 to 3660)")]
     BadLength(u32),
     #[error(transparent)]
+    ReasonTooLong(#[from] crate::subscription::ReasonTooLong),
+    #[error(transparent)]
     Approve(#[from] ApproveError),
     #[error(transparent)]
     Store(#[from] StoreError),

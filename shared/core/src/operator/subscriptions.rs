@@ -15,6 +15,7 @@ use crate::queue::TaskQueue;
 use crate::store::{ListedSubscription, SubscriptionFilter, SubscriptionStore};
 use crate::subscription::{
     AccessDuration, GrantSource, LifecycleSettings, Subscription, SubscriptionKey, Task, TimeGrant,
+    check_reason,
 };
 
 impl<S: SubscriptionStore> Operator<'_, S> {
@@ -44,6 +45,7 @@ impl<S: SubscriptionStore> Operator<'_, S> {
         settings: &LifecycleSettings,
     ) -> Result<Subscription, OperatorError> {
         let access = AccessDuration::from_days(days).map_err(|_| OperatorError::BadLength(days))?;
+        check_reason(reason)?;
         let now = self.clock.now();
         let grant = TimeGrant {
             source: GrantSource::Operator(uuid::Uuid::new_v4().to_string()),
@@ -86,6 +88,7 @@ impl<S: SubscriptionStore> Operator<'_, S> {
         settings: &LifecycleSettings,
         lifecycle_queue: &Q,
     ) -> Result<Subscription, OperatorError> {
+        check_reason(reason)?;
         let now = self.clock.now();
         let ended = change(self.store, key, |stored| match stored {
             None => Step::Keep(None),

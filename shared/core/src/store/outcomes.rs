@@ -212,6 +212,11 @@ pub enum StoreError {
     /// the caller must not proceed and the event must be retried.
     #[error("payment store unavailable: {0}")]
     Unavailable(String),
+    /// The write would make an item larger than the backend allows (DynamoDB's 400 KB):
+    /// retrying cannot help. Records stay bounded (`subscription::bounds`), so this is
+    /// a bug to report, with its own alarm (`StoreItemTooLarge`).
+    #[error("the store refused the write as too large: {0}")]
+    TooLarge(String),
     /// A stored item this code cannot read: needs a human, never a guess.
     #[error("payment {payment_id} is stored in a shape this version cannot read: {detail}")]
     Corrupt { payment_id: i64, detail: String },

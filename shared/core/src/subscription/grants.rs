@@ -24,6 +24,16 @@ pub const CROSSING_INVITE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(
 /// a payment accepted before the end but granted after it (a processor backlog) is placed
 /// after the end, so the end never wipes it. `None` when nothing is left.
 pub fn fold_expiry(grants: &[TimeGrant], cut_offs: &[DateTime<Utc>]) -> Option<DateTime<Utc>> {
+    fold_expiry_from(None, grants, cut_offs)
+}
+
+/// [`fold_expiry`] continued from `start`: the value of grants folded earlier, all
+/// accepted before any of `grants` ([`super::bounds`]).
+pub fn fold_expiry_from(
+    start: Option<DateTime<Utc>>,
+    grants: &[TimeGrant],
+    cut_offs: &[DateTime<Utc>],
+) -> Option<DateTime<Utc>> {
     let mut cuts: Vec<DateTime<Utc>> = cut_offs.to_vec();
     cuts.sort();
     // Where each grant sits among the cuts: at its acceptance, or just after the last
@@ -42,7 +52,7 @@ pub fn fold_expiry(grants: &[TimeGrant], cut_offs: &[DateTime<Utc>]) -> Option<D
         .collect();
     live.sort_by(|(a, at_a), (b, at_b)| (at_a, &a.source).cmp(&(at_b, &b.source)));
     let mut cuts = cuts.into_iter().peekable();
-    let mut acc: Option<DateTime<Utc>> = None;
+    let mut acc: Option<DateTime<Utc>> = start;
     for (grant, (at, after_cut)) in live {
         // A cut at the same instant as a grant comes after it (the cut wins), unless the
         // grant was placed after that very cut.
@@ -144,6 +154,8 @@ impl Subscription {
             next_due_at: None,
             live_link: None,
             history: Vec::new(),
+            earlier_history: 0,
+            folded: None,
             created_at: now,
             updated_at: now,
         }
@@ -156,7 +168,11 @@ impl Subscription {
         now: DateTime<Utc>,
         settings: &LifecycleSettings,
     ) -> Result<Self, Refused> {
-        if self.grants.iter().any(|g| g.source == grant.source) {
+        let folded = self
+            .folded
+            .as_ref()
+            .is_some_and(|folded| folded.covers(grant.accepted_at));
+        if folded || self.grants.iter().any(|g| g.source == grant.source) {
             return Err(Refused::AlreadyGranted);
         }
         let now = ms(now);
@@ -218,6 +234,13 @@ impl Subscription {
         let Some(this) = self.grants.iter().find(|g| &g.source == source) else {
             return false;
         };
+        if self
+            .folded
+            .as_ref()
+            .is_some_and(|folded| folded.counted > 0)
+        {
+            return true;
+        }
         self.grants.iter().any(|other| {
             other.refunded_at.is_none()
                 && (other.accepted_at, &other.source) < (this.accepted_at, &this.source)
@@ -271,6 +294,7 @@ impl Subscription {
         let mut grant = grant;
         grant.granted_at = Some(now);
         self.grants.push(grant);
+        self.fold_old_grants();
         self.note(now, event, None);
         if self.refold(now)
             && let Some(pushed) = self.grants.last_mut()
@@ -285,7 +309,8 @@ impl Subscription {
     /// Whether the change crossed a removal (the buyer may be out).
     pub(super) fn refold(&mut self, now: DateTime<Utc>) -> bool {
         let first = self.grants.iter().map(|g| g.accepted_at).min();
-        let expires_at = fold_expiry(&self.grants, &self.cut_offs)
+        let folded = self.folded.as_ref().and_then(|folded| folded.expires_at);
+        let expires_at = fold_expiry_from(folded, &self.grants, &self.cut_offs)
             .or(first)
             .unwrap_or(self.expires_at);
         if expires_at == self.expires_at && self.version > 0 {

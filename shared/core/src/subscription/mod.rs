@@ -7,6 +7,7 @@
 //! link settling, sweeper, lifecycle worker) are in `crate::access`, above the ports.
 //! Tests of the rules: `tests.rs` beside this file.
 
+pub mod bounds;
 mod duration;
 mod grants;
 mod record;
@@ -16,8 +17,9 @@ mod tasks;
 pub(crate) mod tests;
 pub mod texts;
 
+pub use bounds::{FoldedGrants, ReasonTooLong, check_reason};
 pub use duration::{AccessDuration, DurationError, MAX_ACCESS_SECONDS, is_spelled_out};
-pub use grants::fold_expiry;
+pub use grants::{fold_expiry, fold_expiry_from};
 pub use record::{
     Completion, Ended, Ending, GrantSource, HistoryEntry, LinkDecision, LiveLink, Refused,
     Subscription, SubscriptionKey, SubscriptionStatus, Task, TaskDone, TimeGrant, WorkLease,

@@ -8,6 +8,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::bounds::FoldedGrants;
 use super::duration::AccessDuration;
 use crate::order::UserId;
 
@@ -227,8 +228,15 @@ pub struct Subscription {
     /// The one invite link this buyer's payments share ([`super::live_link`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_link: Option<LiveLink>,
+    /// The last entries ([`super::bounds::KEPT_HISTORY`]).
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// History entries dropped from the front, oldest first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub earlier_history: u64,
+    /// The oldest grants, folded ([`super::bounds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folded: Option<FoldedGrants>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -299,4 +307,8 @@ pub enum LinkDecision {
     Theirs(LiveLink),
     /// No subscription holds this buyer's time: the payment's own link stands.
     NoSubscription,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

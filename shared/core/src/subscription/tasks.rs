@@ -299,5 +299,6 @@ impl Subscription {
 
     pub(super) fn note(&mut self, at: DateTime<Utc>, event: String, reason: Option<String>) {
         self.history.push(HistoryEntry { at, event, reason });
+        self.trim_history();
     }
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
+use super::record::ms;
 use super::*;
 use crate::order::UserId;
 use crate::store::SubscriptionFilter;
@@ -330,4 +331,167 @@ fn an_operator_end_removes_now_whatever_the_grace() {
     assert_eq!(ended.due_task(at, &s), Some(Task::Removal));
     assert!(!ended.is_active(at, &s));
     assert_eq!(ended.next_due_at, Some(at));
+}
+
+/// A small deterministic generator: the same sequence on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// 1,500 payments of an hourly-to-monthly buyer, on time, late, out of order by minutes,
+/// some refunded while still kept, and operator ends now and then: after every change
+/// the bounded record's expiry is the fold of everything that ever happened.
+#[test]
+fn folding_old_grants_keeps_the_expiry_exact() {
+    let s = settings();
+    let mut dice = Lcg(26_27);
+    let mut all: Vec<TimeGrant> = Vec::new();
+    let mut cuts: Vec<DateTime<Utc>> = Vec::new();
+    let mut now = t0();
+    let mut record: Option<Subscription> = None;
+    let mut folds = 0;
+    for id in 1..=1_500_i64 {
+        now += TimeDelta::minutes(dice.below(60 * 30) as i64 + 1);
+        // Accepted up to ten minutes before it is granted (a queue's wait).
+        let accepted_at = now - TimeDelta::minutes(dice.below(10) as i64);
+        let access = AccessDuration::from_seconds(3600 * (1 + dice.below(24 * 31))).unwrap();
+        let grant = TimeGrant {
+            source: GrantSource::Payment(id),
+            accepted_at,
+            access,
+            refunded_at: None,
+            crossed_removal: false,
+            granted_at: None,
+        };
+        let next = match &record {
+            None => Subscription::first(key(), grant.clone(), now, &s),
+            Some(current) => current.grant(grant.clone(), now, &s).unwrap(),
+        };
+        let mut kept = grant;
+        kept.granted_at = Some(ms(now));
+        all.push(kept);
+        let mut next = next;
+        match dice.below(20) {
+            // A refund of one of the last 50 payments (still kept in the record).
+            0 => {
+                let back = all.len().saturating_sub(1 + dice.below(50) as usize);
+                let source = all[back].source.clone();
+                now += TimeDelta::minutes(1);
+                if let Ok(refunded) = next.refund(&source, now, &s) {
+                    next = refunded;
+                    all[back].refunded_at = Some(ms(now));
+                }
+            }
+            // An operator's end.
+            1 if dice.below(10) == 0 => {
+                now += TimeDelta::minutes(1);
+                next = next.end_now("test", now, &s);
+                cuts.push(ms(now));
+            }
+            _ => {}
+        }
+        if next.folded != record.as_ref().and_then(|r| r.folded.clone()) {
+            folds += 1;
+        }
+        if let Some(expected) = fold_expiry(&all, &cuts) {
+            assert_eq!(next.expires_at, expected, "after payment {id}");
+        }
+        assert!(next.grants.len() <= bounds::MAX_GRANTS);
+        record = Some(next);
+    }
+    let record = record.unwrap();
+    assert!(folds >= 5, "the run must fold several times: {folds}");
+    assert_eq!(
+        record.folded.as_ref().unwrap().grants as usize + record.grants.len(),
+        1_500
+    );
+}
+
+/// A folded payment delivered again (a redelivery long after) is not granted twice.
+#[test]
+fn a_folded_payment_is_not_granted_again() {
+    let s = settings();
+    let mut record = Subscription::first(key(), paid(1, t0(), 1), t0(), &s);
+    for id in 2..=(bounds::MAX_GRANTS as i64 + 1) {
+        let at = t0() + days(id);
+        record = record.grant(paid(id, at, 1), at, &s).unwrap();
+    }
+    assert!(record.folded.as_ref().is_some_and(|f| f.covers(t0())));
+    assert!(
+        !record
+            .grants
+            .iter()
+            .any(|g| g.source == GrantSource::Payment(1))
+    );
+    let later = t0() + days(400);
+    assert_eq!(
+        record.grant(paid(1, t0(), 1), later, &s),
+        Err(Refused::AlreadyGranted)
+    );
+}
+
+/// Ten thousand hourly payments and two thousand operator extends with the longest
+/// reason: the record stays under its bound (DynamoDB refuses items over 400 KB), the
+/// expiry is the fold of all of them, and the history keeps its last entries.
+#[test]
+fn a_lifetime_of_payments_stays_under_the_bound() {
+    let s = settings();
+    let reason = "r".repeat(bounds::MAX_REASON_CHARS);
+    assert!(check_reason(&reason).is_ok());
+    assert!(check_reason(&format!("{reason}!")).is_err());
+    let mut all = Vec::new();
+    let mut record: Option<Subscription> = None;
+    let mut largest = 0;
+    for n in 0..12_000_i64 {
+        let at = t0() + TimeDelta::hours(n);
+        let grant = if n % 6 == 5 {
+            TimeGrant {
+                source: GrantSource::Operator(format!("{:036}", n)),
+                ..paid(0, at, 1)
+            }
+        } else {
+            TimeGrant {
+                access: AccessDuration::from_seconds(3600).unwrap(),
+                ..paid(5_000_000_000 + n, at, 1)
+            }
+        };
+        let next = match &record {
+            None => Subscription::first(key(), grant.clone(), at, &s),
+            Some(current) => current.grant(grant.clone(), at, &s).unwrap(),
+        };
+        let next = if n % 6 == 5 {
+            next.with_reason(&reason)
+        } else {
+            next
+        };
+        all.push(TimeGrant {
+            granted_at: Some(at),
+            ..grant
+        });
+        // The record is largest just before a fold (the most grants kept).
+        if next.grants.len() == bounds::MAX_GRANTS || n % 500 == 0 {
+            largest = largest.max(serde_json::to_vec(&next).unwrap().len());
+        }
+        record = Some(next);
+    }
+    let record = record.unwrap();
+    assert!(
+        largest < bounds::MAX_RECORD_BYTES,
+        "{largest} bytes at the largest"
+    );
+    assert_eq!(record.expires_at, fold_expiry(&all, &[]).unwrap());
+    assert_eq!(record.history.len(), bounds::KEPT_HISTORY);
+    assert_eq!(record.earlier_history, 12_000 - bounds::KEPT_HISTORY as u64);
+    // Unbounded (before the fold), the grants alone would be over DynamoDB's limit.
+    let unbounded = serde_json::to_vec(&all).unwrap().len();
+    assert!(unbounded > 400 * 1024, "{unbounded}");
+    println!("largest record: {largest} bytes; the grants alone, unbounded: {unbounded} bytes");
 }
