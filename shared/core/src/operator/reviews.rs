@@ -97,6 +97,13 @@ impl<S: OperatorStore> Operator<'_, S> {
         resolution: &Resolution,
         processor_queue: &impl MessageQueue,
     ) -> Result<(), OperatorError> {
+        // A purchase without a length would be invited and never removed: refused before
+        // anything is written, as `extend` refuses it.
+        if let Resolution::SupplyPurchase(purchase) = resolution
+            && purchase.access().is_none()
+        {
+            return Err(OperatorError::BadLength(purchase.subscription_days));
+        }
         match self
             .store
             .resolve_needs_operator(payment_id, resolution, self.clock.now())

@@ -411,6 +411,31 @@ async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
         prorated_from_seconds: None,
         recovered: false,
     };
+    // A length of 0 or over ten years would invite a member never removed: refused,
+    // nothing written, nothing queued.
+    for days in [0, 3661] {
+        let endless = Purchase {
+            subscription_days: days,
+            duration_seconds: Some(u64::from(days) * 86_400),
+            ..purchase.clone()
+        };
+        let refused = op
+            .resolve(id(61), &Resolution::SupplyPurchase(endless), &queue)
+            .await;
+        assert!(
+            matches!(refused, Err(OperatorError::BadLength(d)) if d == days),
+            "{refused:?}"
+        );
+    }
+    assert!(queue.bodies().is_empty());
+    let stages: Vec<_> = op
+        .attention(Duration::ZERO, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| (l.payment_id, l.stage))
+        .collect();
+    assert_eq!(stages, [(61, "needs_operator"), (62, "needs_operator")]);
     op.resolve(
         id(61),
         &Resolution::SupplyPurchase(purchase.clone()),
