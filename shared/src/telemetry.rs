@@ -17,15 +17,53 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{Environment, ProcessEnvironment};
 
-pub fn init() {
+/// The runtime's own crates, capped at `info` whatever `RUST_LOG` says: at `trace`,
+/// `lambda_runtime` logs each raw event, headers and all (`x-nowpayments-sig`,
+/// `x-telegram-bot-api-secret-token`).
+const RUNTIME_TARGETS: [&str; 3] = ["lambda_runtime", "lambda_runtime_api_client", "lambda_http"];
+
+/// The log filter `RUST_LOG` asks for (default `info`), with [`RUNTIME_TARGETS`] capped;
+/// the parse error, if it could not be read.
+pub fn log_filter(
+    configured: Option<&str>,
+) -> (Targets, Option<tracing_subscriber::filter::ParseError>) {
     // `Targets` reads the usual `RUST_LOG` forms (`info`, `warn,np_webhook=debug`) without
     // `EnvFilter`'s regex engine, which cost every bootstrap 0.3 MB.
-    let configured = ProcessEnvironment.optional("RUST_LOG");
-    let parsed = configured.as_deref().map(str::parse::<Targets>);
-    let filter = match &parsed {
-        Some(Ok(targets)) => targets.clone(),
-        _ => Targets::new().with_default(LevelFilter::INFO),
+    let (asked, error) = match configured.map(str::parse::<Targets>) {
+        Some(Ok(targets)) => (targets, None),
+        Some(Err(error)) => (Targets::new().with_default(LevelFilter::INFO), Some(error)),
+        None => (Targets::new().with_default(LevelFilter::INFO), None),
     };
+    let default = asked.default_level().unwrap_or(LevelFilter::OFF);
+    let is_runtime = |target: &str| {
+        RUNTIME_TARGETS.iter().any(|runtime| {
+            target == *runtime
+                || target
+                    .strip_prefix(runtime)
+                    .is_some_and(|rest| rest.starts_with("::"))
+        })
+    };
+    let mut filter = Targets::new().with_default(default);
+    for (target, level) in &asked {
+        let level = if is_runtime(target) {
+            level.min(LevelFilter::INFO)
+        } else {
+            level
+        };
+        filter = filter.with_target(target.to_owned(), level);
+    }
+    for runtime in RUNTIME_TARGETS {
+        if !asked.iter().any(|(target, _)| target == runtime) {
+            filter = filter.with_target(runtime, default.min(LevelFilter::INFO));
+        }
+    }
+    (filter, error)
+}
+
+pub fn init() {
+    let configured = ProcessEnvironment.optional("RUST_LOG");
+    let (filter, parse_error) = log_filter(configured.as_deref());
+
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // A server (`telepay serve`) asks for JSON lines with their time: what a log shipper
     // (journald, Docker, Loki) reads field by field.
@@ -59,7 +97,7 @@ pub fn init() {
     };
     // A second init (tests, local runners hosting several handlers) keeps the first.
     drop(result);
-    if let Some(Err(error)) = parsed {
+    if let Some(error) = parse_error {
         tracing::warn!(%error, "RUST_LOG is not a filter this build reads; logging at info");
     }
 }
@@ -214,5 +252,42 @@ impl<F: Future> Future for Flushed<F> {
             tracing::warn!(%error, "metrics not flushed");
         }
         Poll::Ready(output)
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_trace_never_reaches_the_runtime_raw_events() {
+        for asked in [
+            "trace",
+            "trace,lambda_runtime=trace",
+            "info,lambda_runtime::layers=trace",
+        ] {
+            let (filter, error) = log_filter(Some(asked));
+            assert!(error.is_none());
+            assert!(
+                !filter.would_enable("lambda_runtime::layers::api_response", &Level::TRACE),
+                "{asked}"
+            );
+            assert!(
+                !filter.would_enable("lambda_runtime", &Level::DEBUG),
+                "{asked}"
+            );
+            assert!(
+                filter.would_enable("lambda_runtime", &Level::INFO),
+                "{asked}"
+            );
+        }
+        let (filter, _) = log_filter(Some("trace"));
+        assert!(filter.would_enable("np_webhook", &Level::TRACE));
+        let (filter, _) = log_filter(None);
+        assert!(filter.would_enable("np_webhook", &Level::INFO));
+        assert!(!filter.would_enable("np_webhook", &Level::DEBUG));
+        let (filter, _) = log_filter(Some("warn"));
+        assert!(!filter.would_enable("lambda_runtime", &Level::INFO));
     }
 }

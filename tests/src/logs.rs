@@ -35,6 +35,15 @@ impl LogBuffer {
             .finish()
     }
 
+    /// [`Self::subscriber`] behind `filter` (what the functions' `RUST_LOG` makes).
+    pub fn subscriber_with(
+        &self,
+        filter: tracing_subscriber::filter::Targets,
+    ) -> impl tracing::Subscriber + Send + Sync + 'static {
+        use tracing_subscriber::layer::SubscriberExt;
+        self.subscriber().with(filter)
+    }
+
     /// Captures this thread's logs until the guard is dropped.
     pub fn capture(&self) -> tracing::subscriber::DefaultGuard {
         tracing::subscriber::set_default(self.subscriber())

@@ -64,8 +64,28 @@ fn invite_body(payment_id: i64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_line_or_an_answer() {
     let logs = LogBuffer::default();
-    tracing::subscriber::set_global_default(logs.subscriber()).unwrap();
+    // RUST_LOG=trace, as an owner debugging might set it: every crate at every level,
+    // the runtime's raw events excepted (telemetry::log_filter).
+    let (filter, _) = telepay_shared::telemetry::log_filter(Some("trace"));
+    tracing::subscriber::set_global_default(logs.subscriber_with(filter)).unwrap();
     let mut answers = Vec::new();
+
+    // What lambda_runtime logs at trace for each invocation: the raw event, headers and
+    // all (its `layers::api_response`).
+    let raw_event = serde_json::json!({
+        "rawPath": "/bot-webhook",
+        "headers": {
+            "x-telegram-bot-api-secret-token": WEBHOOK_SECRET,
+            "x-nowpayments-sig": IpnSecret::new(IPN_SECRET).unwrap().sign(b"{}"),
+        },
+        "body": "{}",
+    })
+    .to_string();
+    tracing::trace!(
+        target: "lambda_runtime::layers::api_response",
+        body = raw_event.as_str(),
+        "raw JSON event received from Lambda"
+    );
 
     // Configuration as the functions read it at cold start, printed as a careless
     // `?config` would print it; then errors naming what is missing.
