@@ -29,7 +29,8 @@ use telepay_core::polling::UpdatePoller;
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::{DelayedQueue, MessageQueue, PayoutInstruction};
 use telepay_core::store::{
-    BotStore, IngressStore, PaymentStore, PaymentWatchStore, PurchasePartsStore, SubscriptionStore,
+    BotStore, IngressStore, OperatorStore, PaymentStore, PaymentWatchStore, PurchasePartsStore,
+    SubscriptionStore,
 };
 use telepay_core::webhook::PaymentWebhook;
 use telepay_shared::config::{Environment, ProcessEnvironment};
@@ -419,7 +420,7 @@ fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
 }
 
 async fn receive_ipn<
-    S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore,
+    S: IngressStore + OperatorStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore,
     Q: MessageQueue,
 >(
     State(webhook): State<Arc<PaymentWebhook<S, Q>>>,

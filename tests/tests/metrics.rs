@@ -109,6 +109,11 @@ async fn alarm_signals_of_the_webhook_are_counted_once_each() {
     );
     assert_eq!(emitted.outcome(stage::IPN, "bad_signature"), 3.0);
     assert_eq!(
+        emitted.count(signal::IPN_SIGNATURE_ACCEPTED),
+        2.0,
+        "the two signed IPNs weigh against the rejections"
+    );
+    assert_eq!(
         emitted.count(signal::PAYLOAD_MISMATCH),
         1.0,
         "a finished payment repeated with other amounts is counted"
@@ -471,5 +476,42 @@ fn every_function_alarms_on_its_errors_and_keeps_its_logs_for_the_retention_chos
             Some("!Ref NowPaymentsApiUrl"),
             "{function}"
         );
+    }
+}
+
+/// An alarm on metric math (the wrong-IPN-secret alarm): every metric it reads is one the
+/// code records, with the dimensions the exporter writes (Function and Stack).
+#[tokio::test]
+async fn every_metric_math_alarm_reads_metrics_the_code_emits() {
+    let template = include_str!("../../template.yaml");
+    let math: Vec<_> = resources(template)
+        .into_iter()
+        .filter(|(_, block)| property(block, "Type") == Some("AWS::CloudWatch::Alarm"))
+        .filter(|(_, block)| block.contains("MetricStat:"))
+        .collect();
+    assert!(!math.is_empty(), "the wrong-secret alarm is metric math");
+    for (id, block) in math {
+        let stats: Vec<&str> = block.split("- Id: ").skip(1).collect();
+        let mut read = 0;
+        for stat in stats.iter().filter(|s| s.contains("MetricStat:")) {
+            assert_eq!(property(stat, "Namespace"), Some(NAMESPACE), "{id}");
+            let metric = property(stat, "MetricName").expect("MetricName");
+            let known = *signal::ALL
+                .iter()
+                .find(|m| **m == metric)
+                .unwrap_or_else(|| panic!("{id}: {metric} is not a metric the code records"));
+            let ((), emitted) = capture(async { telepay_core::metrics::count(known) }).await;
+            let emitted_names: BTreeSet<&str> = emitted.carrying(known)[0]
+                .dimension_names
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let listed = dimensions(stat);
+            let names: BTreeSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, emitted_names, "{id}: {metric}'s dimensions");
+            read += 1;
+        }
+        assert!(read >= 2, "{id} weighs one metric against another");
+        assert!(block.contains("Expression: "), "{id}");
     }
 }

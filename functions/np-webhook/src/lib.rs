@@ -11,7 +11,9 @@ use lambda_http::http::{Response, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use telepay_core::queue::MessageQueue;
-use telepay_core::store::{IngressStore, PaymentWatchStore, PurchasePartsStore, SubscriptionStore};
+use telepay_core::store::{
+    IngressStore, OperatorStore, PaymentWatchStore, PurchasePartsStore, SubscriptionStore,
+};
 use telepay_core::webhook::{PaymentWebhook, WebhookOutcome, WebhookRequest};
 use tracing::{Instrument, error, info_span};
 
@@ -22,7 +24,7 @@ pub const SIGNATURE_HEADER: &str = "x-nowpayments-sig";
 pub const ANSWER_WITHIN: Duration = Duration::from_millis(2500);
 
 pub async fn handle<
-    S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore,
+    S: IngressStore + OperatorStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore,
     Q: MessageQueue,
 >(
     webhook: &PaymentWebhook<S, Q>,

@@ -541,6 +541,56 @@ async fn a_refund_takes_the_payments_time_back_once() {
     nothing_changed(&webhook);
 }
 
+/// The owner moved the channel's private channel after the sale: the refund takes the
+/// time back from the subscription the payment's grant went to (its stored purchase),
+/// not from one the current catalog names.
+#[tokio::test]
+async fn a_refund_takes_the_time_from_the_channel_the_payment_bought_not_todays_catalog() {
+    use telepay_core::access::grant_time;
+    use telepay_core::store::SubscriptionStore;
+    use telepay_core::subscription::{AccessDuration, GrantSource, SubscriptionKey, TimeGrant};
+    let webhook = webhook();
+    let user = telepay_core::order::UserId::new(6271402111).unwrap();
+    let moved_from = -1004000000009;
+    // GIVEN the payment recorded for the old private channel and granted there
+    let mut record = telepay_core::fixtures::sample_record(PAYMENT_ID);
+    record.purchase.as_mut().unwrap().private_channel_id = moved_from;
+    webhook.store.put_payment(record.clone());
+    let bought = SubscriptionKey::new(user, moved_from);
+    let grant = TimeGrant {
+        source: GrantSource::Payment(PAYMENT_ID),
+        accepted_at: record.created_at,
+        access: AccessDuration::from_days(30).unwrap(),
+        refunded_at: None,
+        crossed_removal: false,
+        granted_at: None,
+    };
+    grant_time(
+        &webhook.store,
+        bought,
+        &grant,
+        Utc::now(),
+        &webhook.lifecycle,
+    )
+    .await
+    .unwrap();
+    // WHEN its refund arrives
+    let refunded = sample_with("payment_status", "\"refunded\"");
+    assert_eq!(
+        call(&webhook, signed(&refunded)).await,
+        (StatusCode::OK, "refunded".into())
+    );
+    // THEN the subscription it bought holds no time, and none was made in today's channel
+    let old = webhook
+        .store
+        .get_subscription(bought)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!old.is_active(Utc::now(), &webhook.lifecycle), "{old:?}");
+    assert!(subscription(&webhook).await.is_none());
+}
+
 #[tokio::test]
 async fn a_refund_ahead_of_a_first_buyers_grant_is_kept_and_the_grant_then_buys_nothing() {
     // GIVEN a first-time buyer's payment, held for review or not processed yet

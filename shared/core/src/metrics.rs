@@ -82,6 +82,9 @@ pub mod signal {
     pub const COLD_START: &str = "ColdStart";
     pub const TELEGRAM_RATE_LIMITED: &str = "TelegramRateLimited";
     pub const PAYLOAD_MISMATCH: &str = "PayloadHashMismatch";
+    /// A body whose signature verified (NOWPayments holds the secret): the wrong-secret
+    /// alarm fires on rejections only when none of these came in the hour.
+    pub const IPN_SIGNATURE_ACCEPTED: &str = "IpnSignatureAccepted";
     pub const IPN_SIGNATURE_REJECTED: &str = "IpnSignatureRejected";
     pub const SIGNED_IPN_REFUSED: &str = "SignedIpnRefused";
     pub const PAYMENT_HELD: &str = "PaymentHeld";
@@ -151,6 +154,7 @@ pub mod signal {
         COLD_START,
         TELEGRAM_RATE_LIMITED,
         PAYLOAD_MISMATCH,
+        IPN_SIGNATURE_ACCEPTED,
         IPN_SIGNATURE_REJECTED,
         SIGNED_IPN_REFUSED,
         PAYMENT_HELD,

@@ -27,7 +27,7 @@ use crate::queue::{MessageQueue, ProcessorMessage};
 use crate::rotation::{RotatingSecret, SecretSource};
 use crate::signature::{IpnSecret, SignatureError, verify};
 use crate::store::{
-    Held, IngressStore, NewWatch, PaymentWatchStore, PurchasePartsStore, Recorded,
+    Held, IngressStore, NewWatch, OperatorStore, PaymentWatchStore, PurchasePartsStore, Recorded,
     SubscriptionStore, Watched,
 };
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey};
@@ -183,8 +183,10 @@ enum Verdict {
     Hold(HoldReason),
 }
 
-impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore, Q: MessageQueue>
-    PaymentWebhook<S, Q>
+impl<
+    S: IngressStore + OperatorStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore,
+    Q: MessageQueue,
+> PaymentWebhook<S, Q>
 {
     pub fn new(secret: IpnSecret, catalog: impl Into<LiveCatalog>, store: S, queue: Q) -> Self {
         Self {
@@ -273,6 +275,9 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
             }
             return WebhookOutcome::BadSignature;
         }
+        // What the wrong-secret alarm weighs the rejections against: anyone can send the
+        // public sample, only NOWPayments can sign.
+        metrics::count(signal::IPN_SIGNATURE_ACCEPTED);
         let ipn = match Ipn::parse(request.body) {
             Ok(ipn) => ipn,
             Err(reason) => {
@@ -287,8 +292,10 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
     }
 }
 
-impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore, Q: MessageQueue>
-    PaymentIngress<S, Q>
+impl<
+    S: IngressStore + OperatorStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStore,
+    Q: MessageQueue,
+> PaymentIngress<S, Q>
 {
     pub fn new(catalog: impl Into<LiveCatalog>, store: S, queue: Q) -> Self {
         Self {
@@ -539,18 +546,33 @@ impl<S: IngressStore + SubscriptionStore + PaymentWatchStore + PurchasePartsStor
         self.accept(ipn, order, purchase)
     }
 
-    /// Takes a refunded payment's time out of its buyer's subscription, once.
+    /// Takes a refunded payment's time out of its buyer's subscription, once: the one its
+    /// grant went to, by the stored purchase (the catalog may have moved the channel
+    /// since); by the catalog only for a payment not recorded yet.
     async fn refund(&self, ipn: &Ipn, directory: &ChannelDirectory) -> Admission {
         let payment_id = ipn.payment_id.get();
-        let channel = OrderRef::parse(ipn.order_id.as_deref())
-            .ok()
-            .and_then(|order| {
-                let entry = directory.channel(order.channel_id)?;
-                Some(SubscriptionKey::new(
-                    order.user_id,
-                    entry.private_channel_id,
-                ))
-            });
+        let stored = match self.store.get_payment(ipn.payment_id).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                error!(payment_id, error = %err, "could not read the refunded payment");
+                return Admission::again(WebhookOutcome::Unavailable);
+            }
+        };
+        let granted_to = stored.and_then(|record| {
+            let purchase = record.purchase?;
+            Some(SubscriptionKey::new(
+                record.user_id,
+                purchase.private_channel_id,
+            ))
+        });
+        let channel = granted_to.or_else(|| {
+            let order = OrderRef::parse(ipn.order_id.as_deref()).ok()?;
+            let entry = directory.channel(order.channel_id)?;
+            Some(SubscriptionKey::new(
+                order.user_id,
+                entry.private_channel_id,
+            ))
+        });
         let Some(key) = channel else {
             error!(
                 payment_id,
