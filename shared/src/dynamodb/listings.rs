@@ -305,3 +305,77 @@ impl OperatorStore for DynamoDbStore {
         })
     }
 }
+
+/// Every attribute `reopen_invite` names: the key, what it sets and removes, what its
+/// condition reads. It is bot-webhook's only write to the payments table (`/status`
+/// re-issues a lost invite), and template.yaml allows that function exactly these
+/// (`dynamodb:Attributes`), so a bot bug or a stolen role cannot rewrite a payment's
+/// state, buyer or purchase (`tests/tests/template_policies.rs`).
+pub const REOPEN_ATTRIBUTES: [&str; 11] = [
+    "payment_id",
+    "state",
+    "telegram_invite_sent",
+    "telegram_invite_sent_at",
+    "telegram_invite_link",
+    "invite_link_expires_at",
+    "invite_failure_reason",
+    "invite_lease_token",
+    "invite_lease_until",
+    "updated_at",
+    "pending_shard",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::REOPEN_ATTRIBUTES;
+
+    /// The attribute names in `reopen_invite`'s expressions are all in the list the IAM
+    /// policy allows: a new one there without the policy would be refused in AWS only.
+    #[test]
+    fn reopen_invite_names_only_the_attributes_its_policy_allows() {
+        let source = include_str!("listings.rs");
+        let body = source
+            .split("async fn reopen_invite(")
+            .nth(1)
+            .unwrap()
+            .split("Ok(match update.send()")
+            .next()
+            .unwrap();
+        let quoted: String = body
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .chain([super::NO_LIVE_LEASE])
+            .collect::<Vec<_>>()
+            .join(" ")
+            // The format! holes: NO_LIVE_LEASE is read above, same_link is quoted itself.
+            .replace("{NO_LIVE_LEASE}", " ")
+            .replace("{same_link}", " ");
+        let words = quoted
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '#'))
+            .filter(|w| !w.is_empty());
+        let keywords = [
+            "SET",
+            "REMOVE",
+            "AND",
+            "OR",
+            "attribute_exists",
+            "attribute_not_exists",
+            "attribute_type",
+        ];
+        let mut named = Vec::new();
+        for word in words {
+            if word.starts_with(':') || keywords.contains(&word) {
+                continue;
+            }
+            named.push(word.trim_start_matches('#').to_owned());
+        }
+        assert!(named.len() >= 10, "{named:?}");
+        for name in &named {
+            assert!(
+                REOPEN_ATTRIBUTES.contains(&name.as_str()),
+                "{name} is not in REOPEN_ATTRIBUTES"
+            );
+        }
+    }
+}

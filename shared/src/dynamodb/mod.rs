@@ -36,6 +36,7 @@ use chrono::{DateTime, Utc};
 use telepay_core::ipn::PaymentId;
 use telepay_core::store::{Fenced, InviteLease, StoreError};
 
+pub use listings::REOPEN_ATTRIBUTES;
 pub use tables::{
     DUE_INDEX, DUE_SHARDS, create_bot_table, create_catalog_table, create_subscriptions_table,
     create_tables, create_watches_table,

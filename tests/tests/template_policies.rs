@@ -1,0 +1,62 @@
+//! The template's trust boundaries, read from template.yaml: who may write what. AWS
+//! enforces these (moto does not), so they are held here against the code that needs
+//! them: a policy wider than the code is a hole, narrower is an outage.
+
+const TEMPLATE: &str = include_str!("../../template.yaml");
+
+/// A top-level resource block of the template, by logical id: its lines up to the next
+/// resource (the next line indented by exactly two spaces).
+fn resource(id: &str) -> String {
+    let header = format!("  {id}:");
+    let mut lines = TEMPLATE.lines().skip_while(|l| *l != header);
+    assert!(lines.next().is_some(), "{id} in template.yaml");
+    lines
+        .take_while(|l| {
+            let top = l.starts_with("  ") && !l.starts_with("   ") && !l.trim().is_empty();
+            !(top && !l.trim_start().starts_with('#'))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The policy statements (`- Effect:` items) of a function's `Policies`.
+fn statements(function: &str) -> Vec<String> {
+    let block = resource(function);
+    let policies = block.split("Policies:").nth(1).expect("Policies");
+    policies
+        .split("- Effect: ")
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bot_webhook_may_write_a_payment_only_where_a_reissue_writes() {
+    let writes: Vec<String> = statements("BotWebhookFunction")
+        .into_iter()
+        .filter(|s| s.contains("ProcessedPaymentsTable"))
+        .filter(|s| s.contains("UpdateItem") || s.contains("PutItem") || s.contains("DeleteItem"))
+        .collect();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    let write = &writes[0];
+    assert!(
+        !write.contains("PutItem") && !write.contains("DeleteItem"),
+        "{write}"
+    );
+    assert!(write.contains("ForAllValues:StringEquals:"), "{write}");
+    let allowed: Vec<&str> = write
+        .split("dynamodb:Attributes: [")
+        .nth(1)
+        .expect("a dynamodb:Attributes condition")
+        .split(']')
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let mut allowed = allowed;
+    allowed.sort();
+    let mut needed = telepay_shared::dynamodb::REOPEN_ATTRIBUTES.to_vec();
+    needed.sort();
+    assert_eq!(allowed, needed);
+}
