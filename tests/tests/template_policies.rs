@@ -60,3 +60,42 @@ fn bot_webhook_may_write_a_payment_only_where_a_reissue_writes() {
     needed.sort();
     assert_eq!(allowed, needed);
 }
+
+/// What cannot be made again outlives the stack: deleting or replacing it must not
+/// delete unpaid payout instructions, dead letters a person must see, or any table (a
+/// new stack on new, empty tables would accept old signed IPNs again).
+#[test]
+fn tables_the_payout_queue_and_every_dead_letter_queue_are_retained() {
+    let mut retained = 0;
+    let resources = TEMPLATE
+        .split("\nResources:\n")
+        .nth(1)
+        .and_then(|r| r.split("\nOutputs:\n").next())
+        .expect("Resources");
+    for line in resources.lines() {
+        let Some(id) = line
+            .strip_prefix("  ")
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
+            .and_then(|l| l.strip_suffix(':'))
+        else {
+            continue;
+        };
+        let block = resource(id);
+        let kind = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Type: "))
+            .unwrap_or_default();
+        let must_keep = kind == "AWS::DynamoDB::Table"
+            || (kind == "AWS::SQS::Queue" && (id.contains("DeadLetter") || id == "PayoutQueue"));
+        if must_keep {
+            assert!(
+                block.contains("DeletionPolicy: Retain")
+                    && block.contains("UpdateReplacePolicy: Retain"),
+                "{id} ({kind}) is deleted with the stack"
+            );
+            retained += 1;
+        }
+    }
+    // 6 tables, the payout queue and 5 dead-letter queues.
+    assert_eq!(retained, 12);
+}
