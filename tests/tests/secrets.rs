@@ -146,9 +146,11 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
     store.migrate().await.expect("migrates");
     // A refused connection with the password in its URL, reported as main.rs would.
     let refused = DatabaseUrl::new(format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:1/x"));
-    let err = AnyStore::connect(&StoreConfig::Postgres(refused), &sdk)
+    // The pool connects lazily: the first statement meets the refusal.
+    let unreachable = AnyStore::connect(&StoreConfig::Postgres(refused), &sdk)
         .await
-        .unwrap_err();
+        .expect("a lazy pool");
+    let err = unreachable.migrate().await.unwrap_err();
     error!(error = %err, debug = ?err, "cannot connect to the store");
 
     // The chain: webhook, processor, invite sender on the fake Bot API.

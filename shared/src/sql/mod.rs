@@ -141,6 +141,11 @@ impl PostgresStore {
 
     /// As [`Self::connect`], with a pool of `connections` (a server: its consumers,
     /// webhooks and scheduled jobs share one pool).
+    ///
+    /// Lazily: no connection is opened until a statement needs one, so a flood of
+    /// unsigned requests (answered before any store call) cold-starting functions opens
+    /// none, and a small database's connection slots stay for real IPNs. A database on
+    /// another host is reached over TLS only ([`tls_for`]).
     pub async fn connect_pool(
         url: &DatabaseUrl,
         statement_timeout: Duration,
@@ -157,14 +162,40 @@ impl PostgresStore {
                 "statement_timeout",
                 statement_timeout.as_millis().to_string(),
             )]);
+        let mode =
+            tls_for(options.get_host(), options.get_ssl_mode()).map_err(StoreError::Unavailable)?;
         let pool = PgPoolOptions::new()
             .max_connections(connections)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(unavailable)?;
+            .connect_lazy_with(options.ssl_mode(mode));
         Ok(Self::from_pool(pool))
+    }
+}
+
+/// The TLS a connection to `host` must use: none needed on this machine (a Unix socket,
+/// loopback); anywhere else at least `require` (the URL's `prefer`, the default, becomes
+/// `require`; `verify-ca`/`verify-full` stay), and `disable`/`allow` are refused, since
+/// the password and every payment would cross the network in clear.
+#[cfg(feature = "postgres")]
+pub fn tls_for(
+    host: &str,
+    asked: sqlx::postgres::PgSslMode,
+) -> Result<sqlx::postgres::PgSslMode, String> {
+    use sqlx::postgres::PgSslMode;
+    let local = host.starts_with('/')
+        || host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match asked {
+        _ if local => Ok(asked),
+        PgSslMode::Disable | PgSslMode::Allow => Err(format!(
+            "DATABASE_URL: the database on {host} must be reached over TLS; remove sslmode=disable/allow (or set sslmode=require, or verify-full with sslrootcert)"
+        )),
+        PgSslMode::Prefer => Ok(PgSslMode::Require),
+        other => Ok(other),
     }
 }
 
@@ -205,5 +236,64 @@ impl SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(Self::from_pool(pool))
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tls_tests {
+    use sqlx::postgres::PgSslMode;
+
+    use super::tls_for;
+
+    #[test]
+    fn a_database_elsewhere_is_reached_over_tls_only() {
+        for local in [
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+            "/var/run/postgresql",
+        ] {
+            assert!(matches!(
+                tls_for(local, PgSslMode::Disable),
+                Ok(PgSslMode::Disable)
+            ));
+            assert!(matches!(
+                tls_for(local, PgSslMode::Prefer),
+                Ok(PgSslMode::Prefer)
+            ));
+        }
+        let rds = "telepay.abc123.eu-west-1.rds.amazonaws.com";
+        assert!(matches!(
+            tls_for(rds, PgSslMode::Prefer),
+            Ok(PgSslMode::Require)
+        ));
+        assert!(matches!(
+            tls_for(rds, PgSslMode::VerifyFull),
+            Ok(PgSslMode::VerifyFull)
+        ));
+        for clear in [PgSslMode::Disable, PgSslMode::Allow] {
+            let refused = tls_for(rds, clear).unwrap_err();
+            assert!(refused.contains("must be reached over TLS"), "{refused}");
+        }
+        assert!(tls_for("10.0.0.5", PgSslMode::Disable).is_err());
+    }
+
+    /// The refusal comes before any connection, names the variable, and never the URL.
+    #[tokio::test]
+    async fn a_clear_text_url_to_another_host_stops_the_start() {
+        let url = crate::config::DatabaseUrl::new(
+            "postgres://telepay:pw-Zx81@db.example.com/telepay?sslmode=disable".to_owned(),
+        );
+        let refused = super::PostgresStore::connect(&url, std::time::Duration::from_secs(1))
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            refused.contains("DATABASE_URL") && refused.contains("TLS"),
+            "{refused}"
+        );
+        assert!(!refused.contains("pw-Zx81"), "{refused}");
     }
 }
