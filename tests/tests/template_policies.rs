@@ -13,7 +13,7 @@ fn resource(id: &str) -> String {
     lines
         .take_while(|l| {
             let top = l.starts_with("  ") && !l.starts_with("   ") && !l.trim().is_empty();
-            !(top && !l.trim_start().starts_with('#'))
+            !top || l.trim_start().starts_with('#')
         })
         .collect::<Vec<_>>()
         .join("\n")
