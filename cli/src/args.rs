@@ -314,6 +314,11 @@ pub(crate) enum BotCommand {
         /// read from it).
         #[arg(long)]
         url: Option<String>,
+        /// Updates Telegram may post at once (1-100). At most the stack's
+        /// WebhookReservedConcurrency (20 by default): more would be throttled by Lambda
+        /// and retried by Telegram.
+        #[arg(long, default_value_t = telepay_shared::telegram::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u8).range(1..=100))]
+        max_connections: u8,
     },
     /// getWebhookInfo: the URL Telegram uses, updates waiting, the last delivery error.
     Info,

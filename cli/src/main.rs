@@ -452,7 +452,10 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
     let api_url = env.get(config::API_URL).filter(|u| !u.is_empty());
     let telegram = TelegramBotApi::new(token, api_url.as_deref())?;
     match command {
-        BotCommand::SetWebhook { url } => {
+        BotCommand::SetWebhook {
+            url,
+            max_connections,
+        } => {
             let url = match url.or_else(|| env.get("TELEPAY_BOT_WEBHOOK_URL")) {
                 Some(url) => url,
                 None => anyhow::bail!(
@@ -464,9 +467,11 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
             }
             let secret = WebhookSecret::new(env.required(config::BOT_WEBHOOK_SECRET)?)
                 .context(config::BOT_WEBHOOK_SECRET)?;
-            telegram.set_webhook(&url, secret.expose()).await?;
+            telegram
+                .set_webhook(&url, secret.expose(), max_connections)
+                .await?;
             print(
-                json!({"webhook": url, "allowed_updates": ["message", "callback_query", "chat_join_request", "my_chat_member"]}),
+                json!({"webhook": url, "max_connections": max_connections, "allowed_updates": ["message", "callback_query", "chat_join_request", "my_chat_member"]}),
             );
         }
         BotCommand::Forget { .. } => unreachable!("handled above, without the bot"),

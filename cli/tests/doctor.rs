@@ -132,7 +132,7 @@ impl World {
         });
         // As `telepay bot set-webhook` does.
         api()
-            .set_webhook(&format!("http://{addr}/telegram-webhook"), BOT_SECRET)
+            .set_webhook(&format!("http://{addr}/telegram-webhook"), BOT_SECRET, 40)
             .await
             .unwrap();
         let db = std::env::temp_dir().join(format!(
@@ -318,6 +318,7 @@ async fn each_broken_thing_is_named_alone_with_what_to_fix() {
     api.set_webhook(
         &format!("http://{}/telegram-webhook", world.addr),
         "another-secret-0123456789",
+        40,
     )
     .await
     .unwrap();

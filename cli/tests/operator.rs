@@ -568,6 +568,8 @@ async fn bot_set_webhook_points_telegram_at_the_bot_with_its_secret_and_info_sho
         "https://abc.execute-api.eu-west-1.amazonaws.com/telegram-webhook"
     );
     assert_eq!(webhook.secret_token.as_deref(), Some(secret));
+    // No more deliveries at once than the stack's reserved concurrency (20 by default).
+    assert_eq!(webhook.max_connections, 20);
     assert_eq!(
         webhook.allowed_updates,
         Some(vec![
@@ -614,6 +616,19 @@ async fn bot_set_webhook_points_telegram_at_the_bot_with_its_secret_and_info_sho
         &env,
     );
     assert!(!plain.status.success());
+    let too_many = shop.telepay(
+        &[
+            "bot",
+            "set-webhook",
+            "--url",
+            "https://x.example/telegram-webhook",
+            "--max-connections",
+            "101",
+        ],
+        &env,
+    );
+    assert!(!too_many.status.success());
+    assert!(String::from_utf8_lossy(&too_many.stderr).contains("--max-connections"));
     assert_eq!(
         fake.webhook().unwrap().url,
         "https://abc.execute-api.eu-west-1.amazonaws.com/telegram-webhook"

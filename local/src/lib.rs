@@ -158,6 +158,7 @@ impl Start<'_> {
                 .set_webhook(
                     &format!("http://{addr}/telegram-webhook"),
                     bot.setup.secret.expose(),
+                    telepay_shared::telegram::DEFAULT_MAX_CONNECTIONS,
                 )
                 .await?;
             println!(

@@ -99,3 +99,60 @@ fn tables_the_payout_queue_and_every_dead_letter_queue_are_retained() {
     // 6 tables, the payout queue and 5 dead-letter queues.
     assert_eq!(retained, 12);
 }
+
+/// The two public routes are throttled by API Gateway before any function runs, logged
+/// one line per request without a header or body (the secrets travel in headers), and
+/// the two webhooks may not take more than their reserved concurrency.
+#[test]
+fn the_public_routes_are_throttled_logged_and_their_functions_capped() {
+    let api = resource("WebhookApi");
+    for route in ["\"POST /np-webhook\":", "\"POST /bot-webhook\":"] {
+        let settings = api
+            .split(route)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{route} has route settings"));
+        let rate: u32 = settings
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("ThrottlingRateLimit: "))
+            .and_then(|n| n.parse().ok())
+            .expect("a rate limit");
+        let burst: u32 = settings
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("ThrottlingBurstLimit: "))
+            .and_then(|n| n.parse().ok())
+            .expect("a burst limit");
+        assert!((50..=1000).contains(&rate) && burst >= rate, "{route}");
+    }
+    let format = api
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Format: "))
+        .expect("access logs");
+    assert!(format.contains("$context.status") && format.contains("$context.routeKey"));
+    for leak in ["header", "body", "$request"] {
+        assert!(!format.to_lowercase().contains(leak), "{leak} in {format}");
+    }
+    for function in ["NpWebhookFunction", "BotWebhookFunction"] {
+        assert!(
+            resource(function).contains(
+                "ReservedConcurrentExecutions: !If [ReservesWebhookConcurrency, !Ref WebhookReservedConcurrency"
+            ),
+            "{function}"
+        );
+    }
+    assert!(resource("WebhookReservedConcurrency").contains("Default: 20"));
+    assert_eq!(
+        telepay_shared::telegram::DEFAULT_MAX_CONNECTIONS,
+        20,
+        "set-webhook asks Telegram for no more than the reserved concurrency"
+    );
+}
+
+/// A refund reads the payment's stored purchase: np-webhook may read the payments table.
+#[test]
+fn np_webhook_may_read_the_payment_a_refund_names() {
+    assert!(statements("NpWebhookFunction").iter().any(|s| {
+        s.contains("ProcessedPaymentsTable")
+            && s.lines()
+                .any(|l| l.trim().starts_with("Action:") && l.contains("dynamodb:GetItem"))
+    }));
+}

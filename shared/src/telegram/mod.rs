@@ -11,7 +11,7 @@ mod polling;
 mod ports;
 mod setup;
 
-pub use setup::ALLOWED_UPDATES;
+pub use setup::{ALLOWED_UPDATES, DEFAULT_MAX_CONNECTIONS};
 
 use std::fmt;
 

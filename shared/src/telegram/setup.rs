@@ -9,6 +9,10 @@ use teloxide_core::types::{AllowedUpdate, WebhookInfo};
 use super::TelegramBotApi;
 use super::call::Method;
 
+/// Deliveries Telegram may post at once, unless the owner says: the template's
+/// `WebhookReservedConcurrency` default, so no update meets a throttled function.
+pub const DEFAULT_MAX_CONNECTIONS: u8 = 20;
+
 /// The updates the bot asks Telegram for.
 pub const ALLOWED_UPDATES: [AllowedUpdate; 4] = [
     AllowedUpdate::Message,
@@ -18,9 +22,14 @@ pub const ALLOWED_UPDATES: [AllowedUpdate; 4] = [
 ];
 
 impl TelegramBotApi {
-    /// `setWebhook` to `url` with the secret token and the bot's updates (`telepay bot
-    /// set-webhook`).
-    pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), TelegramError> {
+    /// `setWebhook` to `url` with the secret token, the bot's updates, and at most
+    /// `max_connections` deliveries at once (`telepay bot set-webhook`).
+    pub async fn set_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        max_connections: u8,
+    ) -> Result<(), TelegramError> {
         self.ready().await;
         let url = reqwest::Url::parse(url)
             .map_err(|_| TelegramError::Misconfigured("the webhook URL is not a URL".into()))?;
@@ -28,6 +37,7 @@ impl TelegramBotApi {
             .set_webhook(url)
             .secret_token(secret)
             .allowed_updates(ALLOWED_UPDATES)
+            .max_connections(max_connections)
             .await
             .map_err(|e| self.classify(Method::SetWebhook, e))?;
         Ok(())

@@ -93,6 +93,12 @@ pub(crate) async fn handle(
         });
         return match result {
             Some(result) => axum::Json(json!({"ok": true, "result": result})).into_response(),
+            // The one refusal of these: a max_connections outside 1-100.
+            None if method == "setWebhook" => telegram_error(
+                StatusCode::BAD_REQUEST,
+                "Bad Request: max_connections must be between 1 and 100",
+                None,
+            ),
             None => telegram_error(StatusCode::NOT_FOUND, "Not Found", None),
         };
     }

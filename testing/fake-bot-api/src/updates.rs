@@ -16,6 +16,8 @@ pub struct Webhook {
     pub secret_token: Option<String>,
     /// None: every kind.
     pub allowed_updates: Option<Vec<String>>,
+    /// Updates posted at once, 1-100 (Telegram's default 40).
+    pub max_connections: usize,
 }
 
 /// One update's delivery so far.
@@ -58,7 +60,8 @@ fn chat_of(update: &Value) -> i64 {
         .unwrap_or_default()
 }
 
-/// How many updates Telegram posts at once (setWebhook's `max_connections` default).
+/// How many updates Telegram posts at once unless setWebhook's `max_connections` says
+/// (1-100, default 40: https://core.telegram.org/bots/api#setwebhook).
 const MAX_CONNECTIONS: usize = 40;
 
 pub(crate) fn kind_of(update: &Value) -> String {
@@ -95,7 +98,7 @@ impl Outbox {
     /// not ask for are dropped, as Telegram never sends them.
     pub(crate) fn take_next(&mut self) -> Option<(Value, Webhook, i64, u32)> {
         let webhook = self.webhook.clone()?;
-        if self.in_flight.len() >= MAX_CONNECTIONS {
+        if self.in_flight.len() >= webhook.max_connections {
             return None;
         }
         let wanted = |update: &Value| {
@@ -215,8 +218,16 @@ impl Outbox {
         match method {
             "setWebhook" => {
                 let url = params["url"].as_str().unwrap_or_default().to_owned();
+                let max_connections = match params.get("max_connections") {
+                    None | Some(Value::Null) => MAX_CONNECTIONS,
+                    Some(n) => match n.as_u64().or_else(|| n.as_str()?.parse().ok()) {
+                        Some(n @ 1..=100) => n as usize,
+                        _ => return None,
+                    },
+                };
                 self.webhook = (!url.is_empty()).then(|| Webhook {
                     url,
+                    max_connections,
                     secret_token: params["secret_token"].as_str().map(str::to_owned),
                     allowed_updates: params["allowed_updates"].as_array().map(|kinds| {
                         kinds
@@ -236,7 +247,7 @@ impl Outbox {
                     "url": self.webhook.as_ref().map_or("", |w| w.url.as_str()),
                     "has_custom_certificate": false,
                     "pending_update_count": self.queue.len() + self.in_flight.len(),
-                    "max_connections": 40,
+                    "max_connections": self.webhook.as_ref().map_or(MAX_CONNECTIONS, |w| w.max_connections),
                 });
                 if let Some(kinds) = self
                     .webhook

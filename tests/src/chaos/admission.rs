@@ -360,7 +360,7 @@ where
         axum::serve(listener, app).await.ok();
     });
     telegram()
-        .set_webhook(&format!("http://{addr}/telegram-webhook"), SECRET)
+        .set_webhook(&format!("http://{addr}/telegram-webhook"), SECRET, 40)
         .await
         .expect("the fake takes the webhook");
 
