@@ -1,9 +1,11 @@
 //! The one place message outcomes become an SQS batch response: failed items are
-//! reported by id (SQS redelivers only those), and a `RetryAfter` also hides the message
-//! for that long with ChangeMessageVisibility.
+//! reported by id (SQS redelivers only those). A `RetryAfter` waits without spending a
+//! receive where the queue allows ([`RetryDelay::retry_later`]: on SQS a delayed copy,
+//! the message in hand done); otherwise the message is hidden for that long and
+//! reported failed.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
-use telepay_core::queue::{MessageOutcome, RetryDelay};
+use telepay_core::queue::{MessageOutcome, Redelivery, RetryDelay};
 use tracing::warn;
 
 /// SQS caps a visibility timeout at 12 hours.
@@ -20,14 +22,21 @@ pub async fn batch_response<D: RetryDelay>(
             MessageOutcome::Done => {}
             MessageOutcome::Retry => response.add_failure(id),
             MessageOutcome::RetryAfter(delay) => {
-                if let Some(receipt) = message.receipt_handle.as_deref() {
-                    let delay = delay.min(std::time::Duration::from_secs(MAX_VISIBILITY_SECS));
-                    if let Err(err) = delays.delay_redelivery(receipt, delay).await {
+                let delay = delay.min(std::time::Duration::from_secs(MAX_VISIBILITY_SECS));
+                let body = message.body.as_deref().unwrap_or_default();
+                let waited = match message.receipt_handle.as_deref() {
+                    Some(receipt) => delays.retry_later(receipt, body, delay).await,
+                    None => Ok(Redelivery::Hidden),
+                };
+                match waited {
+                    Ok(Redelivery::Requeued) => {}
+                    Ok(Redelivery::Hidden) => response.add_failure(id),
+                    Err(err) => {
                         // Still reported failed: SQS retries after the normal timeout.
                         warn!(message_id = %id, error = %err, "could not delay the redelivery");
+                        response.add_failure(id);
                     }
                 }
-                response.add_failure(id);
             }
         }
     }

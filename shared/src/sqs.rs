@@ -6,7 +6,9 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 use telepay_core::ipn::PaymentId;
-use telepay_core::queue::{DelayedQueue, MessageQueue, QueueError, RetryDelay, TaskQueue};
+use telepay_core::queue::{
+    DelayedQueue, MessageQueue, QueueError, Redelivery, RetryDelay, TaskQueue,
+};
 use telepay_core::subscription::SubscriptionKey;
 
 /// Any SQS failure, with the SDK's full context (it never carries a secret).
@@ -203,7 +205,31 @@ impl RetryDelay for SqsQueue {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    /// SQS counts every receive, a hidden message's included, so a spam wave's 429s
+    /// would walk removals into the dead-letter queue. Instead a copy of the body goes
+    /// back with the delay (`DelaySeconds`, at most 15 minutes) and the message in hand
+    /// is reported done: the copy starts its receives afresh. (The copy carries the body
+    /// only; the key attribute is for people.) Should the report be lost, the original
+    /// comes back too, which the consumers' claims make harmless.
+    async fn retry_later(
+        &self,
+        receipt_handle: &str,
+        body: &str,
+        delay: Duration,
+    ) -> Result<Redelivery, QueueError> {
+        if delay > MAX_DELAY {
+            self.delay_redelivery(receipt_handle, delay).await?;
+            return Ok(Redelivery::Hidden);
+        }
+        self.send_later(body, delay.max(Duration::from_secs(1)))
+            .await?;
+        Ok(Redelivery::Requeued)
+    }
 }
+
+/// What SQS's `DelaySeconds` allows.
+const MAX_DELAY: Duration = Duration::from_secs(900);
 
 impl DelayedQueue for SqsQueue {
     async fn send_later(&self, body: &str, delay: Duration) -> Result<(), QueueError> {

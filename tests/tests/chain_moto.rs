@@ -101,8 +101,11 @@ async fn eight_concurrent_invite_sender_invocations_for_one_payment_send_one_inv
     assert_exactly_one_invite(&chain).await;
 }
 
+/// Telegram's 429 on SQS: the invite waits its retry_after as a delayed copy, and the
+/// message in hand is done, so the wait spends none of its 5 receives (a spam wave's
+/// 429s cannot walk invites into the dead-letter queue).
 #[tokio::test]
-async fn a_rate_limited_invite_is_hidden_on_the_queue_for_retry_after() {
+async fn a_rate_limited_invite_waits_retry_after_as_a_delayed_copy_spending_no_receive() {
     let chain = Chain::new().await;
     handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
         .await
@@ -112,15 +115,37 @@ async fn a_rate_limited_invite_is_hidden_on_the_queue_for_retry_after() {
         .fake
         .inject(Fault::new("sendMessage", FaultKind::RetryAfter(40)));
 
-    // Received with a 1 s visibility: without the change it would be back in 1 s.
+    // Received with a 1 s visibility: without the wait it would be back in 1 s.
     let batch = chain.receive(&chain.invite_queue_url, 1).await;
-    let response = chain.invoke_invite_sender(batch).await;
-    assert_eq!(response.batch_item_failures.len(), 1);
+    let response = chain.invoke_invite_sender(batch.clone()).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "done: its copy waits instead"
+    );
+    chain
+        .delete_succeeded(&chain.invite_queue_url, &batch, &response)
+        .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         chain.receive(&chain.invite_queue_url, 30).await.is_empty(),
-        "hidden for retry_after"
+        "nothing before retry_after"
     );
+    let attributes = chain
+        .aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&chain.invite_queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed = attributes
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        })
+        .cloned();
+    assert_eq!(delayed.as_deref(), Some("1"), "the copy waits retry_after");
     let record = chain.stored(PAYMENT_ID).await;
     assert_eq!(record.invite_lease_token, None, "lease released");
 }

@@ -156,3 +156,21 @@ fn np_webhook_may_read_the_payment_a_refund_names() {
                 .any(|l| l.trim().starts_with("Action:") && l.contains("dynamodb:GetItem"))
     }));
 }
+
+/// A 429 waits as a delayed copy on the consumer's own queue (`SqsQueue::retry_later`):
+/// the two consumers that meet Telegram's rate limits may send to their queues.
+#[test]
+fn the_rate_limited_consumers_may_requeue_to_their_own_queue() {
+    for (function, queue) in [
+        ("InviteSenderFunction", "InviteQueue"),
+        ("SubscriptionLifecycleFunction", "LifecycleQueue"),
+    ] {
+        assert!(
+            statements(function)
+                .iter()
+                .any(|s| s.contains("sqs:SendMessage")
+                    && s.contains(&format!("!GetAtt {queue}.Arn"))),
+            "{function} cannot requeue to {queue}"
+        );
+    }
+}

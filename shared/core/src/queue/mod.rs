@@ -237,6 +237,17 @@ pub enum QueueError {
     Unavailable(String),
 }
 
+/// How a rate-limited message waits out its delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redelivery {
+    /// The message itself is hidden for the delay and reported failed (its receive
+    /// counts, unless the queue gives it back).
+    Hidden,
+    /// A copy was queued with the delay: the message in hand is done (deleted), so the
+    /// wait spends none of its receives.
+    Requeued,
+}
+
 /// Delays the next delivery of a message being processed (SQS ChangeMessageVisibility).
 pub trait RetryDelay: Send + Sync {
     fn delay_redelivery(
@@ -244,6 +255,21 @@ pub trait RetryDelay: Send + Sync {
         receipt_handle: &str,
         delay: Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// A rate limit's wait (Telegram's 429 `retry_after`): never a step toward the
+    /// dead-letter queue where the queue allows it. By default the message is hidden
+    /// ([`Self::delay_redelivery`]); SQS queues a delayed copy instead.
+    fn retry_later(
+        &self,
+        receipt_handle: &str,
+        _body: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<Redelivery, QueueError>> + Send {
+        async move {
+            self.delay_redelivery(receipt_handle, delay).await?;
+            Ok(Redelivery::Hidden)
+        }
+    }
 }
 
 /// A queue that takes a message body keyed by payment id (SQS in Lambda).
