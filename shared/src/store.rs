@@ -14,8 +14,9 @@ use telepay_core::store::{
     BotStore, ClaimOutcome, Decided, Fenced, Held, HeldNoticeStore, IngressStore, InviteClaim,
     InviteCompletion, InviteLease, InviteStore, Listed, ListedSubscription, NoticeClaim,
     NoticeFound, NoticeState, OnceClaim, OnceFound, OnceKey, OnceRecord, OperatorStore,
-    ProcessedMark, ProcessorStore, ReconcilerStore, Recorded, Reopened, Resolution, Resolved,
-    StoreError, SubscriptionFilter, SubscriptionStore, UnreadableSubscription, Versioned,
+    ProcessedMark, ProcessingStart, ProcessorStore, ReconcilerStore, Recorded, Reopened,
+    Resolution, Resolved, StoreError, SubscriptionFilter, SubscriptionStore,
+    UnreadableSubscription, Versioned,
 };
 use telepay_core::store::{CatalogApplied, CatalogStore, StoredCatalog};
 use telepay_core::store::{
@@ -150,6 +151,14 @@ impl IngressStore for AnyStore {
 }
 
 impl ProcessorStore for AnyStore {
+    async fn begin_processing(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessingStart, StoreError> {
+        timed_write!("begin_processing", self, s => s.begin_processing(payment_id, now).await)
+    }
+
     async fn mark_processed(
         &self,
         payment_id: PaymentId,

@@ -21,8 +21,9 @@ use telepay_core::store::memory::MemoryStore;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, Listed, NewWatch, NoticeClaim, NoticeFound,
-    OpenPurchase, PartAdded, PartsSettled, PartsTally, ProcessedMark, PurchaseOpened, PurchasePart,
-    Recorded, Reopened, Resolution, Resolved, Settlement, WatchClaim, WatchFound, Watched,
+    OpenPurchase, PartAdded, PartsSettled, PartsTally, ProcessedMark, ProcessingStart,
+    PurchaseOpened, PurchasePart, Recorded, Reopened, Resolution, Resolved, Settlement, WatchClaim,
+    WatchFound, Watched,
 };
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 use telepay_shared::dynamodb::DynamoDbStore;
@@ -1221,6 +1222,42 @@ mod cases {
         );
     }
 
+    /// The processor's first write returns the record as stored, only while it is
+    /// accepted and unprocessed: what it then grants and pays is the store's, never a
+    /// queue message's (a message with no record behind it finds nothing).
+    pub async fn processing_begins_only_on_an_accepted_unprocessed_record<B: Backend>() {
+        let store = B::fresh().await;
+        assert_eq!(
+            store.begin_processing(id(1), now()).await.unwrap(),
+            ProcessingStart::Refused(ProcessedMark::NotFound),
+            "no record: nothing to act on"
+        );
+        let record = sample_record(1);
+        store.record_accepted(&record).await.unwrap();
+        let at = now();
+        let ProcessingStart::Stored(stored) = store.begin_processing(id(1), at).await.unwrap()
+        else {
+            panic!("an accepted record begins");
+        };
+        assert_eq!(
+            (stored.user_id, stored.channel_id, stored.purchase.clone()),
+            (record.user_id, record.channel_id, record.purchase.clone()),
+            "the stored buyer, channel and purchase"
+        );
+        assert_eq!(stored.updated_at, at);
+        assert!(!stored.processed);
+        // Begun twice (a redelivery before the mark): the same record again.
+        assert!(matches!(
+            store.begin_processing(id(1), now()).await.unwrap(),
+            ProcessingStart::Stored(_)
+        ));
+        store.mark_processed(id(1), now()).await.unwrap();
+        assert_eq!(
+            store.begin_processing(id(1), now()).await.unwrap(),
+            ProcessingStart::Refused(ProcessedMark::AlreadyProcessed)
+        );
+    }
+
     pub async fn invite_claim_lease_expiry_and_takeover<B: Backend>() {
         let store = B::fresh().await;
         assert_eq!(
@@ -1798,6 +1835,7 @@ macro_rules! conformance_suite {
             #[tokio::test] async fn reviews_are_listed_newest_first_and_decided_once() { cases::reviews_are_listed_newest_first_and_decided_once::<Store>().await }
             #[tokio::test] async fn a_reopened_invite_is_due_again_unless_leased() { cases::a_reopened_invite_is_due_again_unless_leased::<Store>().await }
             #[tokio::test] async fn processor_mark_once() { cases::processor_mark_once::<Store>().await }
+            #[tokio::test] async fn processing_begins_only_on_an_accepted_unprocessed_record() { cases::processing_begins_only_on_an_accepted_unprocessed_record::<Store>().await }
             #[tokio::test] async fn invite_claim_lease_expiry_and_takeover() { cases::invite_claim_lease_expiry_and_takeover::<Store>().await }
             #[tokio::test] async fn a_released_lease_is_claimable_at_once() { cases::a_released_lease_is_claimable_at_once::<Store>().await }
             #[tokio::test] async fn a_stale_token_can_neither_persist_nor_complete() { cases::a_stale_token_can_neither_persist_nor_complete::<Store>().await }

@@ -84,7 +84,7 @@ async fn a_payment_gets_one_payout_instruction_one_invite_request_and_is_marked_
 }
 
 #[tokio::test]
-async fn a_redelivery_after_the_mark_is_acknowledged_and_its_sends_are_deduped_downstream() {
+async fn a_redelivery_after_the_mark_is_acknowledged_and_sends_nothing_again() {
     let processor = processor();
     invoke(&processor, &[body(1)]).await;
     let marked_at = processor.store.payment(1).unwrap().processed_at;
@@ -94,12 +94,51 @@ async fn a_redelivery_after_the_mark_is_acknowledged_and_its_sends_are_deduped_d
         marked_at,
         "mark kept"
     );
-    let payouts = processor.payout_queue.bodies();
-    assert_eq!(payouts.len(), 2);
+    // The first write finds it processed: no second payout instruction or invite.
+    assert_eq!(processor.payout_queue.bodies().len(), 1);
+    assert_eq!(processor.invite_queue.bodies().len(), 1);
+}
+
+/// Anyone able to send to the processor queue could write a message for a payment that
+/// was never accepted: it grants no time and queues no payout or invite, and is left to
+/// the dead-letter queue.
+#[tokio::test]
+async fn a_message_no_accepted_payment_stands_for_grants_nothing_and_pays_nothing() {
+    let processor = processor();
+    // Reported failed: it walks to the dead-letter queue, where the owner sees it.
     assert_eq!(
-        payouts[0], payouts[1],
-        "the same instruction, same payment_id key"
+        invoke(&processor, &[body(99)]).await,
+        vec!["m0".to_string()]
     );
+    assert!(processor.payout_queue.bodies().is_empty(), "no payout");
+    assert!(processor.invite_queue.bodies().is_empty(), "no invite");
+    assert!(subscription(&processor).await.is_none(), "no time");
+    assert!(processor.store.payment(99).is_none(), "no record made");
+}
+
+/// A message with other facts than its record's (a longer tier, another buyer) is acted
+/// on as the record says.
+#[tokio::test]
+async fn the_stored_purchase_and_buyer_are_acted_on_not_the_messages() {
+    let processor = processor();
+    let mut forged: serde_json::Value = serde_json::from_str(&body(1)).unwrap();
+    forged["purchase"]["subscription_days"] = 3660.into();
+    forged["purchase"]["duration_seconds"] = (3660_u64 * 86_400).into();
+    forged["purchase"]["outcome_amount"] = 99.0.into();
+    forged["user_id"] = 4242.into();
+    assert!(invoke(&processor, &[forged.to_string()]).await.is_empty());
+    let stored = processor.store.payment(1).unwrap();
+    let subscription = subscription(&processor).await.expect("the stored buyer's");
+    assert_eq!(
+        subscription.expires_at,
+        stored.created_at + chrono::TimeDelta::days(30),
+        "the stored 30 days"
+    );
+    let payout: PayoutInstruction =
+        serde_json::from_str(&processor.payout_queue.bodies()[0]).unwrap();
+    assert_eq!(payout.outcome_amount, Some(0.001408), "the stored amount");
+    let invite: InviteRequest = serde_json::from_str(&processor.invite_queue.bodies()[0]).unwrap();
+    assert_eq!(invite.user_id.get(), SAMPLE_USER_ID);
 }
 
 #[tokio::test]
@@ -194,10 +233,13 @@ async fn the_sample_events_give_their_documented_outcomes() {
     assert_eq!(failed, vec![poison_id], "only the poison message fails");
 }
 
-fn body_accepted_at(payment_id: i64, accepted_at: &str) -> String {
-    let mut message: serde_json::Value = serde_json::from_str(&body(payment_id)).unwrap();
-    message["accepted_at"] = accepted_at.into();
-    message.to_string()
+/// Stores `payment_id` as accepted at `accepted_at` (what its grant counts from) and
+/// answers its message.
+fn accepted_at(processor: &Processor, payment_id: i64, accepted_at: &str) -> String {
+    let mut stored = record(payment_id);
+    stored.created_at = accepted_at.parse().unwrap();
+    processor.store.put_payment(stored);
+    body(payment_id)
 }
 
 async fn subscription(processor: &Processor) -> Option<telepay_core::subscription::Subscription> {
@@ -213,10 +255,10 @@ async fn subscription(processor: &Processor) -> Option<telepay_core::subscriptio
 async fn a_payment_buys_its_time_once_however_often_it_is_delivered() {
     // GIVEN a 30-day purchase accepted at a known time, delivered three times
     let processor = processor();
-    let accepted = "2026-11-01T12:00:00Z";
+    let message = accepted_at(&processor, 1, "2026-11-01T12:00:00Z");
     for _ in 0..3 {
         assert!(
-            invoke(&processor, &[body_accepted_at(1, accepted)])
+            invoke(&processor, std::slice::from_ref(&message))
                 .await
                 .is_empty()
         );
@@ -234,8 +276,10 @@ async fn a_payment_buys_its_time_once_however_often_it_is_delivered() {
 async fn a_second_payment_extends_the_first_whichever_is_processed_first() {
     let processor = processor();
     // The later payment arrives first.
-    invoke(&processor, &[body_accepted_at(2, "2026-11-10T00:00:00Z")]).await;
-    invoke(&processor, &[body_accepted_at(1, "2026-11-01T00:00:00Z")]).await;
+    let later = accepted_at(&processor, 2, "2026-11-10T00:00:00Z");
+    let earlier = accepted_at(&processor, 1, "2026-11-01T00:00:00Z");
+    invoke(&processor, &[later]).await;
+    invoke(&processor, &[earlier]).await;
     let subscription = subscription(&processor).await.unwrap();
     assert_eq!(
         subscription.expires_at.to_rfc3339(),

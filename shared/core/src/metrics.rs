@@ -85,6 +85,10 @@ pub mod signal {
     /// A body whose signature verified (NOWPayments holds the secret): the wrong-secret
     /// alarm fires on rejections only when none of these came in the hour.
     pub const IPN_SIGNATURE_ACCEPTED: &str = "IpnSignatureAccepted";
+    /// A processor message no accepted record stands for, or whose facts differ from its
+    /// record's: nothing of it was acted on. Someone or something sends to the processor
+    /// queue who should not.
+    pub const PROCESSOR_MESSAGE_UNMATCHED: &str = "ProcessorMessageUnmatched";
     pub const IPN_SIGNATURE_REJECTED: &str = "IpnSignatureRejected";
     pub const SIGNED_IPN_REFUSED: &str = "SignedIpnRefused";
     pub const PAYMENT_HELD: &str = "PaymentHeld";
@@ -155,6 +159,7 @@ pub mod signal {
         TELEGRAM_RATE_LIMITED,
         PAYLOAD_MISMATCH,
         IPN_SIGNATURE_ACCEPTED,
+        PROCESSOR_MESSAGE_UNMATCHED,
         IPN_SIGNATURE_REJECTED,
         SIGNED_IPN_REFUSED,
         PAYMENT_HELD,

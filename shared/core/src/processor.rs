@@ -11,6 +11,14 @@
 //! A message np-webhook sent without its record (the store refused the write) is
 //! recorded here first, with the same conditional put.
 //!
+//! The processor trusts its store, not its queue: its first write on a payment
+//! ([`ProcessorStore::begin_processing`], conditional on an accepted, unprocessed record)
+//! returns the record as stored, and the buyer, channel and purchase granted and paid
+//! out are the record's. A message no accepted record stands for (anyone able to send to
+//! the queue could write one) grants nothing and queues nothing: counted
+//! (`ProcessorMessageUnmatched`), logged, and retried into the dead-letter queue, where
+//! the owner sees it (nothing is dropped unseen).
+//!
 //! Tests: `functions/payment-processor/src/tests.rs` (the handler on the in-memory store).
 
 use tracing::{error, info, warn};
@@ -23,7 +31,8 @@ use crate::queue::{
     PayoutInstruction, ProcessorMessage, parse_message,
 };
 use crate::store::{
-    IngressStore, ProcessedMark, ProcessorStore, Recorded, StoreError, SubscriptionStore,
+    IngressStore, ProcessedMark, ProcessingStart, ProcessorStore, Recorded, StoreError,
+    SubscriptionStore,
 };
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant};
 
@@ -81,6 +90,10 @@ where
                 metrics::outcome(stage::PROCESSOR, "record_failed");
                 return MessageOutcome::Retry;
             }
+        };
+        let message = match self.stored_for(&message).await {
+            Ok(stored) => stored,
+            Err(outcome) => return outcome,
         };
 
         let granted = match self.grant(&message).await {
@@ -180,6 +193,69 @@ where
                 Ok(ProcessorMessage::from_record(&stored, &message.purchase))
             }
         }
+    }
+
+    /// The message as its stored record says it (the first write on the payment), or what
+    /// to answer when there is nothing to process.
+    async fn stored_for(
+        &self,
+        message: &ProcessorMessage,
+    ) -> Result<ProcessorMessage, MessageOutcome> {
+        let payment_id = message.payment_id;
+        let stored = match self
+            .store
+            .begin_processing(payment_id, self.clock.now())
+            .await
+        {
+            Ok(ProcessingStart::Stored(stored)) => stored,
+            Ok(ProcessingStart::Refused(ProcessedMark::AlreadyProcessed)) => {
+                info!("payment was already processed; nothing sent again");
+                metrics::outcome(stage::PROCESSOR, "already_processed");
+                return Err(MessageOutcome::Done);
+            }
+            Ok(ProcessingStart::Refused(ProcessedMark::NotAccepted(state))) => {
+                warn!(
+                    state = state.as_str(),
+                    "payment is past processing; nothing to do"
+                );
+                metrics::outcome(stage::PROCESSOR, "past_processing");
+                return Err(MessageOutcome::Done);
+            }
+            Ok(ProcessingStart::Refused(ProcessedMark::NotFound | ProcessedMark::Marked)) => {
+                error!(
+                    user_id = message.user_id.get(),
+                    channel_id = message.channel_id.get(),
+                    "no accepted payment stands for this processor message: nothing granted, nothing paid out (who can send to the processor queue?)"
+                );
+                metrics::count(signal::PROCESSOR_MESSAGE_UNMATCHED);
+                metrics::outcome(stage::PROCESSOR, "unmatched");
+                return Err(MessageOutcome::Retry);
+            }
+            Err(err) => {
+                error!(error = %err, "could not begin processing");
+                metrics::outcome(stage::PROCESSOR, "begin_failed");
+                return Err(MessageOutcome::Retry);
+            }
+        };
+        let Some(purchase) = stored.purchase.clone() else {
+            // A seed row: `telepay payments resolve` stores its purchase and queues it.
+            warn!(
+                "the stored payment has no purchase: needs an operator (telepay payments pending)"
+            );
+            metrics::outcome(stage::PROCESSOR, "needs_operator");
+            return Err(MessageOutcome::Done);
+        };
+        let acted_on = ProcessorMessage::from_record(&stored, &purchase);
+        if acted_on.user_id != message.user_id
+            || acted_on.channel_id != message.channel_id
+            || acted_on.purchase != message.purchase
+        {
+            warn!(
+                "the message's buyer, channel or purchase differ from the stored record's; the record's are used"
+            );
+            metrics::count(signal::PROCESSOR_MESSAGE_UNMATCHED);
+        }
+        Ok(acted_on)
     }
 
     /// Adds the payment's time to the buyer's subscription, once; what the grant found.

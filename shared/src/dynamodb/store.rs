@@ -9,7 +9,8 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, RecordState};
 use telepay_core::store::{
     ClaimOutcome, Fenced, Held, IngressStore, InviteClaim, InviteCompletion, InviteLease,
-    InviteStore, ProcessedMark, ProcessorStore, Recorded, StoreError, UnreadableRow,
+    InviteStore, ProcessedMark, ProcessingStart, ProcessorStore, Recorded, StoreError,
+    UnreadableRow,
 };
 
 use super::DynamoDbStore;
@@ -96,6 +97,41 @@ impl IngressStore for DynamoDbStore {
 }
 
 impl ProcessorStore for DynamoDbStore {
+    async fn begin_processing(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessingStart, StoreError> {
+        // Refused, the condition failure returns the stored item: no read on any path.
+        let update = self
+            .update(
+                payment_id,
+                "SET updated_at = :now",
+                format!("attribute_exists(payment_id) AND {ACCEPTED} AND {NOT_PROCESSED}"),
+            )
+            .value(":false", AttributeValue::Bool(false))
+            .value(
+                ":accepted",
+                AttributeValue::S(RecordState::Accepted.as_str().into()),
+            )
+            .value(":now", timestamp(now))
+            .returning_new();
+        Ok(match update.send().await? {
+            Update::Applied(Some(item)) => {
+                ProcessingStart::Stored(Box::new(record_from_item(&item)?))
+            }
+            Update::Applied(None) => {
+                return Err(StoreError::Unavailable(
+                    "DynamoDB returned no item for an update asking for it".into(),
+                ));
+            }
+            Update::Refused(None) => ProcessingStart::Refused(ProcessedMark::NotFound),
+            Update::Refused(Some(item)) => {
+                ProcessingStart::Refused(ProcessedMark::refused_by(&record_from_item(&item)?))
+            }
+        })
+    }
+
     async fn mark_processed(
         &self,
         payment_id: PaymentId,

@@ -50,6 +50,11 @@ pub(super) const MARK_PROCESSED: &str = "UPDATE processed_payments \
      SET gcwebhook1_processed = TRUE, gcwebhook1_processed_at = $2, updated_at = $2 \
      WHERE payment_id = $1 AND state = 'accepted' AND gcwebhook1_processed IS NOT TRUE \
      RETURNING payment_id";
+pub(super) const BEGIN_PROCESSING: &str = concat!(
+    "UPDATE processed_payments SET updated_at = $2 \
+     WHERE payment_id = $1 AND state = 'accepted' AND gcwebhook1_processed IS NOT TRUE RETURNING ",
+    columns!()
+);
 pub(super) const CLAIM_INVITE: &str = concat!(
     "UPDATE processed_payments \
      SET invite_lease_token = $2, invite_lease_until_ms = $3, updated_at = $4 \

@@ -7,8 +7,8 @@ use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::store::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteCompletion, InviteLease,
-    InviteStore, Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded,
-    Reopened, Resolution, Resolved, StoreError, UnreadableRow,
+    InviteStore, Listed, OperatorStore, ProcessedMark, ProcessingStart, ProcessorStore,
+    ReconcilerStore, Recorded, Reopened, Resolution, Resolved, StoreError, UnreadableRow,
 };
 
 use super::dialect::{Bind, SqlDialect};
@@ -174,6 +174,24 @@ impl<DB: SqlDialect> IngressStore for SqlStore<DB> {
 }
 
 impl<DB: SqlDialect> ProcessorStore for SqlStore<DB> {
+    async fn begin_processing(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessingStart, StoreError> {
+        let binds = vec![payment_id.get().into(), now.naive_utc().into()];
+        if let Some(stored) = self.payments(BEGIN_PROCESSING, binds).await?.pop() {
+            return Ok(ProcessingStart::Stored(Box::new(stored?)));
+        }
+        // Refused: a read on this path only, to say why.
+        Ok(ProcessingStart::Refused(
+            match self.select_payment(payment_id).await? {
+                None => ProcessedMark::NotFound,
+                Some(record) => ProcessedMark::refused_by(&record),
+            },
+        ))
+    }
+
     async fn mark_processed(
         &self,
         payment_id: PaymentId,

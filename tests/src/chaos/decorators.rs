@@ -14,8 +14,8 @@ use telepay_core::store::ports::*;
 use telepay_core::store::{
     BotStore, ClaimOutcome, Decided, Fenced, Held, HeldNoticeStore, InviteClaim, InviteCompletion,
     InviteLease, Listed, ListedSubscription, NoticeClaim, NoticeFound, NoticeState, OnceClaim,
-    OnceFound, OnceKey, OnceRecord, ProcessedMark, Recorded, Reopened, Resolution, Resolved,
-    StoreError, SubscriptionFilter, Versioned,
+    OnceFound, OnceKey, OnceRecord, ProcessedMark, ProcessingStart, Recorded, Reopened, Resolution,
+    Resolved, StoreError, SubscriptionFilter, Versioned,
 };
 use telepay_core::store::{CatalogApplied, CatalogStore, StoredCatalog};
 use telepay_core::store::{NewWatch, PaymentWatch, Settlement, WatchClaim, WatchFound, Watched};
@@ -385,6 +385,15 @@ impl<S: PaymentStore> IngressStore for ChaosStore<S> {
 }
 
 impl<S: PaymentStore> ProcessorStore for ChaosStore<S> {
+    async fn begin_processing(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessingStart, StoreError> {
+        let call = self.inner.begin_processing(payment_id, now);
+        self.write("begin_processing", payment_id.get(), call).await
+    }
+
     async fn mark_processed(
         &self,
         payment_id: PaymentId,

@@ -25,7 +25,8 @@ pub use held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
 pub use offsets::{OffsetAdvance, UpdateOffsetStore};
 pub use outcomes::{
     ClaimOutcome, Decided, Fenced, Held, InviteClaim, InviteCompletion, InviteLease, Listed,
-    ProcessedMark, Recorded, Reopened, Resolution, Resolved, StoreError, UnreadableRow,
+    ProcessedMark, ProcessingStart, Recorded, Reopened, Resolution, Resolved, StoreError,
+    UnreadableRow,
 };
 pub use parts::{
     OpenPurchase, PartAdded, PartsSettled, PartsTally, PurchaseOpened, PurchasePart,
@@ -60,8 +61,19 @@ pub trait IngressStore: Send + Sync {
     ) -> impl Future<Output = Result<Held, StoreError>> + Send;
 }
 
-/// What payment-processor writes: its stage done.
+/// What payment-processor writes: its stage begun and done.
 pub trait ProcessorStore: Send + Sync {
+    /// Touches the record (`updated_at`) if it exists, is accepted and is not processed
+    /// yet, and returns it as stored: one conditional write that both decides whether
+    /// there is anything to process and gives the processor the stored buyer, channel
+    /// and purchase to act on, so a message with no accepted record behind it (or other
+    /// facts than its record's) can neither grant time nor queue a payout.
+    fn begin_processing(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ProcessingStart, StoreError>> + Send;
+
     /// Sets `processed` (+ `_at`; the seed's `gcwebhook1_processed`) if the record exists, is accepted and is not
     /// processed yet (a missing flag counts as false).
     fn mark_processed(

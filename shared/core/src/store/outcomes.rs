@@ -28,6 +28,17 @@ pub enum Held {
     AlreadyHeld,
 }
 
+/// The processor's first write on a payment: the record as stored, which the processor
+/// then acts on (never its queue message's word), or why it will not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProcessingStart {
+    /// Accepted and not processed yet: its buyer, channel and purchase as stored.
+    Stored(Box<ProcessedPayment>),
+    /// Processed already, in another state, or not there at all (a message no accepted
+    /// record stands for: forged, or for a payment this store never accepted).
+    Refused(ProcessedMark),
+}
+
 /// What the processor's "stage done" mark found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcessedMark {

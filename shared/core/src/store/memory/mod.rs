@@ -14,8 +14,8 @@ use super::subscriptions::{
 };
 use super::{
     ClaimOutcome, Decided, Fenced, Held, IngressStore, InviteClaim, InviteCompletion, InviteLease,
-    InviteStore, Listed, OperatorStore, ProcessedMark, ProcessorStore, ReconcilerStore, Recorded,
-    Reopened, Resolution, Resolved, StoreError,
+    InviteStore, Listed, OperatorStore, ProcessedMark, ProcessingStart, ProcessorStore,
+    ReconcilerStore, Recorded, Reopened, Resolution, Resolved, StoreError,
 };
 use crate::ipn::PaymentId;
 use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecision};
@@ -177,6 +177,23 @@ impl IngressStore for MemoryStore {
 }
 
 impl ProcessorStore for MemoryStore {
+    async fn begin_processing(
+        &self,
+        payment_id: PaymentId,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessingStart, StoreError> {
+        self.check_available()?;
+        let mut payments = self.payments.lock().unwrap();
+        let Some(record) = payments.get_mut(&payment_id.get()) else {
+            return Ok(ProcessingStart::Refused(ProcessedMark::NotFound));
+        };
+        if !record.awaits_processing() {
+            return Ok(ProcessingStart::Refused(ProcessedMark::refused_by(record)));
+        }
+        record.updated_at = now;
+        Ok(ProcessingStart::Stored(Box::new(record.clone())))
+    }
+
     async fn mark_processed(
         &self,
         payment_id: PaymentId,
