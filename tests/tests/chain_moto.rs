@@ -29,7 +29,7 @@ async fn assert_exactly_one_invite(chain: &Chain) {
 }
 
 #[tokio::test]
-async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_seven_writes_and_one_read()
+async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_eight_writes_and_one_read()
  {
     let chain = Chain::new().await;
     let response = handle(&chain.webhook, signed_ipn(SAMPLE_IPN))
@@ -46,6 +46,7 @@ async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_seven_
         operations,
         [
             "PutItem",
+            "UpdateItem",
             "PutItem",
             "UpdateItem",
             "UpdateItem",
@@ -54,7 +55,8 @@ async fn one_finished_ipn_through_all_three_functions_sends_one_invite_in_seven_
             "PutItem",
             "UpdateItem"
         ],
-        "ingress put, a first buyer's subscription, processor mark, invite claim, the \
+        "ingress put, the processor's begin (the stored record), a first buyer's \
+         subscription, processor mark, invite claim, the \
          subscription's live link read, link persist, the link made live, sent mark"
     );
     let payouts = chain.receive(&chain.payout_queue_url, 30).await;
