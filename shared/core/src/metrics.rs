@@ -89,6 +89,9 @@ pub mod signal {
     /// record's: nothing of it was acted on. Someone or something sends to the processor
     /// queue who should not.
     pub const PROCESSOR_MESSAGE_UNMATCHED: &str = "ProcessorMessageUnmatched";
+    /// /status refused a new invite: the paid period's re-issues are used up (a buyer
+    /// passing one-time links on would show here).
+    pub const STATUS_REISSUE_CAPPED: &str = "StatusReissueCapped";
     pub const IPN_SIGNATURE_REJECTED: &str = "IpnSignatureRejected";
     pub const SIGNED_IPN_REFUSED: &str = "SignedIpnRefused";
     pub const PAYMENT_HELD: &str = "PaymentHeld";
@@ -160,6 +163,7 @@ pub mod signal {
         PAYLOAD_MISMATCH,
         IPN_SIGNATURE_ACCEPTED,
         PROCESSOR_MESSAGE_UNMATCHED,
+        STATUS_REISSUE_CAPPED,
         IPN_SIGNATURE_REJECTED,
         SIGNED_IPN_REFUSED,
         PAYMENT_HELD,

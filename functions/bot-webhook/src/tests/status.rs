@@ -71,6 +71,62 @@ async fn status_without_a_usable_link_reissues_the_invite_once() {
     assert_eq!(rig.bot.invites().bodies().len(), 1);
 }
 
+/// A buyer who passes each one-time link on to a friend and asks /status again gets at
+/// most three new invites in a paid period; the fourth ask gets the limit, no invite, and
+/// is counted. A renewal opens a new period.
+#[tokio::test]
+async fn status_gives_at_most_three_new_invites_a_paid_period() {
+    let rig = rig().await;
+    subscribe(&rig, BUYER, SIGNALS_PRIVATE, rig.clock.now(), 9003).await;
+    let mut record = telepay_core::fixtures::sample_record(9003);
+    record.telegram_invite_sent = true;
+    record.telegram_invite_link = Some("https://t.me/+forwarded".into());
+    record.purchase.as_mut().unwrap().private_channel_id = SIGNALS_PRIVATE;
+    rig.bot.store().put_payment(record);
+
+    for round in 0..4 {
+        call(&rig, &message(90 + round, BUYER, "/status")).await;
+        // Past the 10-minute window of one re-issue.
+        rig.clock.advance(TimeDelta::minutes(11));
+    }
+    assert_eq!(rig.bot.invites().bodies().len(), 3, "three new invites");
+    let texts = texts_to(&rig, BUYER);
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some(
+            "You have had every new invite to Signals this period allows. If you still \
+             cannot get in, please write to the channel's owner."
+        )
+    );
+
+    // A renewal opens a new period: a new invite again.
+    let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), SIGNALS_PRIVATE);
+    let renewal = TimeGrant {
+        source: GrantSource::Payment(9004),
+        accepted_at: rig.clock.now(),
+        access: AccessDuration::from_days(30).unwrap(),
+        refunded_at: None,
+        crossed_removal: false,
+        granted_at: None,
+    };
+    telepay_core::access::grant_time(
+        rig.bot.store(),
+        key,
+        &renewal,
+        rig.clock.now(),
+        &LifecycleSettings::default(),
+    )
+    .await
+    .unwrap();
+    let mut second = telepay_core::fixtures::sample_record(9004);
+    second.telegram_invite_sent = true;
+    second.telegram_invite_link = Some("https://t.me/+second".into());
+    second.purchase.as_mut().unwrap().private_channel_id = SIGNALS_PRIVATE;
+    rig.bot.store().put_payment(second);
+    call(&rig, &message(99, BUYER, "/status")).await;
+    assert_eq!(rig.bot.invites().bodies().len(), 4);
+}
+
 #[tokio::test]
 async fn status_never_sends_a_live_link_that_admits_past_the_paid_time() {
     // GIVEN a buyer paid 30 days whose live link admits for a day past that (made before

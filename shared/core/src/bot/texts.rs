@@ -29,6 +29,8 @@ pub struct BotTexts {
     pub status_link: String,
     /// After /status found the buyer active, not in, and no link to send now.
     pub status_link_coming: String,
+    /// /status when this paid period's new invites are used up: `{channel}`.
+    pub status_reissue_limit: String,
     /// To someone whose join request is declined, above the channel's tiers.
     pub join_declined: String,
     /// The button answer when the invoice could not be made now.
@@ -81,6 +83,10 @@ impl Default for BotTexts {
             status_line: "{channel}: {status} until {expires_at}".into(),
             status_link: "You are not in {channel} yet. Your invite: {link}".into(),
             status_link_coming: "You are not in {channel} yet; a new invite is on its way.".into(),
+            status_reissue_limit: "You have had every new invite to {channel} this period \
+                                   allows. If you still cannot get in, please write to the \
+                                   channel's owner."
+                .into(),
             join_declined: "{channel} is for subscribers. Choose how long you would like \
                             access; after paying, use the invite the bot sends you."
                 .into(),

@@ -20,10 +20,9 @@
 //! buyer's history (`super::tests::a_lifetime_of_payments_stays_under_the_bound`).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::grants::fold_expiry_from;
-use super::record::{Subscription, TimeGrant};
+use super::record::{FoldedGrants, Subscription, TimeGrant};
 
 /// Grants kept in the record before the oldest are folded.
 pub const MAX_GRANTS: usize = 256;
@@ -36,27 +35,6 @@ pub const MAX_REASON_CHARS: usize = 200;
 /// What a record's JSON stays under: 256 grants of ~200 bytes, 100 history entries of at
 /// most ~350 bytes, the rest small. A quarter of DynamoDB's 400 KB item limit.
 pub const MAX_RECORD_BYTES: usize = 100 * 1024;
-
-/// The oldest grants, folded: what they add up to, and how many.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FoldedGrants {
-    /// The latest acceptance among them: every kept grant was accepted after it.
-    pub through: DateTime<Utc>,
-    /// The fold's value after them (with the ends at or before `through`); `None` if all
-    /// of them were refunded.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// How many grants were folded (refunded ones included).
-    pub grants: u64,
-    /// How many of them counted (not refunded).
-    pub counted: u64,
-}
-
-impl FoldedGrants {
-    /// Whether a grant accepted at `accepted_at` is one of the folded ones.
-    pub fn covers(&self, accepted_at: DateTime<Utc>) -> bool {
-        accepted_at <= self.through
-    }
-}
 
 impl Subscription {
     /// Folds the oldest grants once there are more than [`MAX_GRANTS`]; the expiry is

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::duration::AccessDuration;
 use super::record::{
-    Ended, Ending, GrantSource, LiveLink, Refused, Subscription, SubscriptionKey,
-    SubscriptionStatus, Task, TimeGrant, ms,
+    Ended, Ending, GrantSource, LiveLink, MAX_REISSUES_PER_PERIOD, Refused, Subscription,
+    SubscriptionKey, SubscriptionStatus, Task, TimeGrant, ms,
 };
 use super::settings::LifecycleSettings;
 
@@ -130,6 +130,31 @@ impl Subscription {
         Some(next.finish(now, settings))
     }
 
+    /// This version with one more `/status` re-issue counted, if the paid period has one
+    /// left ([`MAX_REISSUES_PER_PERIOD`]). No version bump: for a change that makes one.
+    pub fn with_reissue_counted(mut self) -> Option<Self> {
+        if self.reissues >= MAX_REISSUES_PER_PERIOD {
+            return None;
+        }
+        self.reissues += 1;
+        Some(self)
+    }
+
+    /// The next version counting one `/status` re-issue, if the period has one left.
+    pub fn count_reissue(&self, now: DateTime<Utc>, settings: &LifecycleSettings) -> Option<Self> {
+        let now = ms(now);
+        let mut next = self.clone().with_reissue_counted()?;
+        next.note(
+            now,
+            format!(
+                "invite re-issued for /status ({} of {MAX_REISSUES_PER_PERIOD} this period)",
+                next.reissues
+            ),
+            None,
+        );
+        Some(next.finish(now, settings))
+    }
+
     /// Whether `source`'s payment is in the record refunded (its grant counts nothing).
     pub fn is_refunded(&self, source: &GrantSource) -> bool {
         self.grants
@@ -156,6 +181,7 @@ impl Subscription {
             history: Vec::new(),
             earlier_history: 0,
             folded: None,
+            reissues: 0,
             created_at: now,
             updated_at: now,
         }
@@ -342,6 +368,7 @@ impl Subscription {
         self.expires_at = expires_at;
         self.expiry_set_at = now;
         self.reminded_before_seconds = None;
+        self.reissues = 0;
         // The unknown removal belonged to the old expiry: a crossing (marked above) or a
         // removal that stands took it over.
         self.removal_unknown_at = None;

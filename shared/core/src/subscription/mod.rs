@@ -17,12 +17,13 @@ mod tasks;
 pub(crate) mod tests;
 pub mod texts;
 
-pub use bounds::{FoldedGrants, ReasonTooLong, check_reason};
+pub use bounds::{ReasonTooLong, check_reason};
 pub use duration::{AccessDuration, DurationError, MAX_ACCESS_SECONDS, is_spelled_out};
 pub use grants::{fold_expiry, fold_expiry_from};
 pub use record::{
-    Completion, Ended, Ending, GrantSource, HistoryEntry, LinkDecision, LiveLink, Refused,
-    Subscription, SubscriptionKey, SubscriptionStatus, Task, TaskDone, TimeGrant, WorkLease,
+    Completion, Ended, Ending, FoldedGrants, GrantSource, HistoryEntry, LinkDecision, LiveLink,
+    MAX_REISSUES_PER_PERIOD, Refused, Subscription, SubscriptionKey, SubscriptionStatus, Task,
+    TaskDone, TimeGrant, WorkLease,
 };
 pub use settings::{LifecycleSettings, LifecycleSettingsError};
 pub use texts::LifecycleTexts;

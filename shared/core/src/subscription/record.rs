@@ -8,7 +8,6 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::bounds::FoldedGrants;
 use super::duration::AccessDuration;
 use crate::order::UserId;
 
@@ -228,6 +227,10 @@ pub struct Subscription {
     /// The one invite link this buyer's payments share ([`super::live_link`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_link: Option<LiveLink>,
+    /// New invites `/status` gave for the current expiry (at most
+    /// [`MAX_REISSUES_PER_PERIOD`]); cleared when the expiry moves.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub reissues: u32,
     /// The last entries ([`super::bounds::KEPT_HISTORY`]).
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
@@ -311,4 +314,35 @@ pub enum LinkDecision {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// New invites `/status` may give one buyer per paid period. In a one-time-link channel
+/// a buyer could forward each link to a friend and ask for another: without a cap, one
+/// extra member per link lifetime (docs/bot.md, "/status").
+pub const MAX_REISSUES_PER_PERIOD: u32 = 3;
+
+/// The oldest grants, folded: what they add up to, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoldedGrants {
+    /// The latest acceptance among them: every kept grant was accepted after it
+    /// ([`super::bounds`]).
+    pub through: DateTime<Utc>,
+    /// The fold's value after them (with the ends at or before `through`); `None` if all
+    /// of them were refunded.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many grants were folded (refunded ones included).
+    pub grants: u64,
+    /// How many of them counted (not refunded).
+    pub counted: u64,
+}
+
+impl FoldedGrants {
+    /// Whether a grant accepted at `accepted_at` is one of the folded ones.
+    pub fn covers(&self, accepted_at: DateTime<Utc>) -> bool {
+        accepted_at <= self.through
+    }
 }

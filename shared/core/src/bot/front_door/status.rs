@@ -5,7 +5,7 @@
 //! Tests: `functions/bot-webhook/src/tests/status.rs`.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::outcome::BotError;
 use super::{BotFrontDoor, FrontDoorStore};
@@ -18,11 +18,12 @@ use crate::bot::timing::bounded;
 use crate::bot::update::PrivateMessage;
 use crate::held::buyer_message;
 use crate::ipn::PaymentId;
+use crate::metrics::{self, signal};
 use crate::operator::{LinkRevoker, Operator, OperatorError};
 use crate::order::{ChannelId, UserId};
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{OnceFound, OnceKey, StoreError};
-use crate::subscription::{GrantSource, Subscription, SubscriptionKey};
+use crate::subscription::{GrantSource, MAX_REISSUES_PER_PERIOD, Subscription, SubscriptionKey};
 use crate::telegram::{BotConversation, TelegramInviter};
 
 /// A link /status sends must admit for at least this long yet.
@@ -116,8 +117,10 @@ where
     }
 
     /// An active buyer who is not in the channel: the subscription's live link while it
-    /// admits, else one re-issued invite (per 10 minutes) through the invite sender,
-    /// which sends the live link or replaces it: never a second link.
+    /// admits, else one re-issued invite (per 10 minutes, at most
+    /// [`MAX_REISSUES_PER_PERIOD`] per paid period, counted by the subscription's own
+    /// versioned write) through the invite sender, which sends the live link or replaces
+    /// it: never a second link.
     pub(super) async fn invite_again(
         &self,
         subscription: &Subscription,
@@ -158,23 +161,47 @@ where
             // Time given by an operator only: nothing to re-issue, so the lifecycle's
             // invite is asked for (it sends a fresh link, or nothing if they are in).
             let settings = &self.setup.settings;
-            change(&self.store, subscription.key, |stored| {
-                match stored.and_then(|current| current.invite_now(now, settings)) {
-                    Some(next) => Step::Write(Box::new(next), ()),
-                    None => Step::Keep(()),
+            let asked = change(&self.store, subscription.key, |stored| {
+                let Some(marked) = stored.and_then(|current| current.invite_now(now, settings))
+                else {
+                    // Already asked for: nothing new, nothing counted.
+                    return Step::Keep(true);
+                };
+                match marked.with_reissue_counted() {
+                    Some(next) => Step::Write(Box::new(next), true),
+                    None => Step::Keep(false),
                 }
             })
             .await
-            .map_err(|err| match err {
-                LedgerError::Store(err) => BotError::from(err),
-                contended => BotError::from(StoreError::Unavailable(contended.to_string())),
-            })?;
+            .map_err(ledger_error)?;
+            if !asked {
+                return Ok(self.reissues_used_up(title));
+            }
             info!("invite asked of the lifecycle for /status");
             return Ok(fill(&texts.status_link_coming, &[("channel", title)]));
         };
         let claim = self.once_claim(now, TimeDelta::seconds(REINVITE_WINDOW_SECONDS));
         let token = &claim.token;
         if let OnceFound::Claimed = self.store.claim_once(key, &claim).await? {
+            let settings = &self.setup.settings;
+            let counted = change(&self.store, subscription.key, |stored| {
+                match stored.and_then(|current| current.count_reissue(now, settings)) {
+                    Some(next) => Step::Write(Box::new(next), true),
+                    None => Step::Keep(false),
+                }
+            })
+            .await;
+            let counted = match counted {
+                Ok(counted) => counted,
+                Err(err) => {
+                    let _ = self.store.release_once(key, token).await;
+                    return Err(ledger_error(err));
+                }
+            };
+            if !counted {
+                let _ = self.store.finish_once(key, token, None, now).await?;
+                return Ok(self.reissues_used_up(title));
+            }
             let operator = Operator::new(&self.store, self.clock.clone());
             let bot = LinkRevoker {
                 telegram: Some(&self.telegram),
@@ -192,5 +219,23 @@ where
             info!(%payment, "invite re-issued for /status");
         }
         Ok(fill(&texts.status_link_coming, &[("channel", title)]))
+    }
+
+    /// The answer once this paid period's re-issues are used up: counted, for the owner.
+    fn reissues_used_up(&self, title: &str) -> String {
+        warn!(
+            cap = MAX_REISSUES_PER_PERIOD,
+            "/status asked for another new invite past the period's cap; none sent"
+        );
+        metrics::count(signal::STATUS_REISSUE_CAPPED);
+        let catalog = self.setup.catalog.now();
+        fill(&catalog.texts.status_reissue_limit, &[("channel", title)])
+    }
+}
+
+fn ledger_error(err: LedgerError) -> BotError {
+    match err {
+        LedgerError::Store(err) => BotError::from(err),
+        contended => BotError::from(StoreError::Unavailable(contended.to_string())),
     }
 }
