@@ -43,29 +43,29 @@ impl Subscription {
         if self.grants.len() <= MAX_GRANTS {
             return;
         }
-        let mut by_acceptance: Vec<TimeGrant> = self.grants.clone();
-        by_acceptance.sort_by(|a, b| (a.accepted_at, &a.source).cmp(&(b.accepted_at, &b.source)));
+        let mut acceptance: Vec<DateTime<Utc>> =
+            self.grants.iter().map(|g| g.accepted_at).collect();
+        acceptance.sort();
         // Everything accepted at or before the boundary goes: kept grants are accepted
-        // strictly after it.
-        let boundary = by_acceptance[by_acceptance.len() - KEPT_GRANTS - 1].accepted_at;
-        let (old, kept): (Vec<TimeGrant>, Vec<TimeGrant>) = by_acceptance
-            .into_iter()
+        // strictly after it. The kept ones stay in their order (the latest grant last).
+        let boundary = acceptance[acceptance.len() - KEPT_GRANTS - 1];
+        let (old, kept): (Vec<TimeGrant>, Vec<TimeGrant>) = self
+            .grants
+            .iter()
+            .cloned()
             .partition(|g| g.accepted_at <= boundary);
         let (old_cuts, kept_cuts): (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) =
             self.cut_offs.iter().partition(|cut| **cut <= boundary);
         let previous = self.folded.as_ref();
+        let baseline = previous.and_then(|f| f.expires_at);
         let folded = FoldedGrants {
             through: boundary,
-            expires_at: fold_expiry_from(previous.and_then(|f| f.expires_at), &old, &old_cuts),
+            expires_at: fold_expiry_from(baseline, &old, &old_cuts),
             grants: previous.map_or(0, |f| f.grants) + old.len() as u64,
             counted: previous.map_or(0, |f| f.counted)
                 + old.iter().filter(|g| g.refunded_at.is_none()).count() as u64,
         };
-        let unfolded = fold_expiry_from(
-            self.folded.as_ref().and_then(|f| f.expires_at),
-            &self.grants,
-            &self.cut_offs,
-        );
+        let unfolded = fold_expiry_from(baseline, &self.grants, &self.cut_offs);
         let refolded = fold_expiry_from(folded.expires_at, &kept, &kept_cuts);
         if refolded != unfolded {
             // A folded grant sits after an end later than a kept grant's acceptance

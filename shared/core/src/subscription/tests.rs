@@ -375,6 +375,13 @@ fn folding_old_grants_keeps_the_expiry_exact() {
             None => Subscription::first(key(), grant.clone(), now, &s),
             Some(current) => current.grant(grant.clone(), now, &s).unwrap(),
         };
+        // The grant just made stays last, folded or not: what a crossing marks and
+        // /status re-issues.
+        assert_eq!(
+            next.grants.last().map(|g| &g.source),
+            Some(&grant.source),
+            "after payment {id}"
+        );
         let mut kept = grant;
         kept.granted_at = Some(ms(now));
         all.push(kept);
@@ -494,4 +501,29 @@ fn a_lifetime_of_payments_stays_under_the_bound() {
     let unbounded = serde_json::to_vec(&all).unwrap().len();
     assert!(unbounded > 400 * 1024, "{unbounded}");
     println!("largest record: {largest} bytes; the grants alone, unbounded: {unbounded} bytes");
+}
+
+/// A fold keeps the grants' order: a payment accepted before the latest one but granted
+/// after it (a processor backlog) stays the last grant, the one a crossing marks.
+#[test]
+fn a_fold_keeps_the_grant_just_made_last() {
+    let s = settings();
+    let mut record = Subscription::first(key(), paid(1, t0(), 1), t0(), &s);
+    for id in 2..=bounds::MAX_GRANTS as i64 {
+        let at = t0() + days(id);
+        record = record.grant(paid(id, at, 1), at, &s).unwrap();
+    }
+    let late = paid(
+        9_999,
+        t0() + days(bounds::MAX_GRANTS as i64) - days(1) - TimeDelta::hours(12),
+        1,
+    );
+    let folded = record
+        .grant(late, t0() + days(bounds::MAX_GRANTS as i64 + 1), &s)
+        .unwrap();
+    assert!(folded.folded.is_some(), "the 257th grant folds");
+    assert_eq!(
+        folded.grants.last().map(|g| &g.source),
+        Some(&GrantSource::Payment(9_999))
+    );
 }
