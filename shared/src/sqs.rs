@@ -228,13 +228,12 @@ impl RetryDelay for SqsQueue {
     }
 }
 
-/// What SQS's `DelaySeconds` allows.
+/// What SQS's `DelaySeconds` allows: 15 minutes.
 const MAX_DELAY: Duration = Duration::from_secs(900);
 
 impl DelayedQueue for SqsQueue {
     async fn send_later(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        // SQS delays at most 15 minutes.
-        let seconds = i32::try_from(delay.as_secs().min(900)).unwrap_or(900);
+        let seconds = i32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(i32::MAX);
         self.client
             .send_message()
             .queue_url(&self.queue_url)

@@ -548,7 +548,8 @@ impl<
 
     /// Takes a refunded payment's time out of its buyer's subscription, once: the one its
     /// grant went to, by the stored purchase (the catalog may have moved the channel
-    /// since); by the catalog only for a payment not recorded yet.
+    /// since: [`ProcessedPayment::private_channel`]); by the catalog only for a seed row
+    /// without one or a payment not recorded yet.
     async fn refund(&self, ipn: &Ipn, directory: &ChannelDirectory) -> Admission {
         let payment_id = ipn.payment_id.get();
         let stored = match self.store.get_payment(ipn.payment_id).await {
@@ -558,21 +559,20 @@ impl<
                 return Admission::again(WebhookOutcome::Unavailable);
             }
         };
-        let granted_to = stored.and_then(|record| {
-            let purchase = record.purchase?;
-            Some(SubscriptionKey::new(
-                record.user_id,
-                purchase.private_channel_id,
-            ))
-        });
-        let channel = granted_to.or_else(|| {
-            let order = OrderRef::parse(ipn.order_id.as_deref()).ok()?;
-            let entry = directory.channel(order.channel_id)?;
-            Some(SubscriptionKey::new(
-                order.user_id,
-                entry.private_channel_id,
-            ))
-        });
+        let channel = match stored {
+            Some(record) => record
+                .private_channel(Some(directory))
+                .map(|channel| SubscriptionKey::new(record.user_id, channel)),
+            None => OrderRef::parse(ipn.order_id.as_deref())
+                .ok()
+                .and_then(|order| {
+                    let entry = directory.channel(order.channel_id)?;
+                    Some(SubscriptionKey::new(
+                        order.user_id,
+                        entry.private_channel_id,
+                    ))
+                }),
+        };
         let Some(key) = channel else {
             error!(
                 payment_id,
