@@ -1,5 +1,5 @@
 //! Helpers for the integration tests, one job a module: AWS on moto, API Gateway-shaped
-//! requests, the chain harness on moto, SQL stores, captured logs and metrics, and the chaos run.
+//! requests, the chain harness on moto, SQL stores, captured logs and metrics, template.yaml read as text, and the chaos run.
 
 pub mod chaos;
 pub mod fresh;
@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod moto;
 pub mod requests;
 pub mod sql;
+pub mod template;
 
 pub use fresh::FreshStore;
 pub use harness::{BOT_TOKEN, Chain};

@@ -20,6 +20,7 @@ use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::signature::IpnSecret;
 use telepay_core::webhook::PaymentWebhook;
 use telepay_integration_tests::metrics::{TEST_FUNCTION, TEST_STACK, capture};
+use telepay_integration_tests::template::{TEMPLATE, dimensions, property, resources};
 use telepay_integration_tests::{ipn_request, outcome, sample_with, signed_ipn, sqlite_store};
 use telepay_shared::store::AnyStore;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
@@ -239,55 +240,9 @@ async fn a_paid_payment_counts_its_stages_bot_api_latencies_and_a_rate_limit() {
     }
 }
 
-/// A resource block of template.yaml: its logical id and its lines.
-fn resources(template: &str) -> Vec<(String, String)> {
-    let body = template
-        .split("\nResources:\n")
-        .nth(1)
-        .expect("Resources")
-        .split("\nOutputs:\n")
-        .next()
-        .unwrap();
-    let mut blocks: Vec<(String, String)> = Vec::new();
-    for line in body.lines() {
-        let top = line.starts_with("  ") && !line.starts_with("   ") && line.ends_with(':');
-        if top && !line.trim_start().starts_with('#') {
-            blocks.push((line.trim().trim_end_matches(':').to_owned(), String::new()));
-        } else if let Some((_, block)) = blocks.last_mut() {
-            block.push_str(line);
-            block.push('\n');
-        }
-    }
-    blocks
-}
-
-fn property<'a>(block: &'a str, key: &str) -> Option<&'a str> {
-    block
-        .lines()
-        .find_map(|line| line.trim().strip_prefix(&format!("{key}: ")))
-}
-
-/// (name, value) of an alarm's `Dimensions` list.
-fn dimensions(block: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let mut lines = block
-        .lines()
-        .skip_while(|l| l.trim() != "Dimensions:")
-        .skip(1);
-    while let Some(line) = lines.next() {
-        let Some(name) = line.trim().strip_prefix("- Name: ") else {
-            break;
-        };
-        let value = lines.next().and_then(|l| l.trim().strip_prefix("Value: "));
-        found.push((name.to_owned(), value.expect("a Value").to_owned()));
-    }
-    found
-}
-
 #[tokio::test]
 async fn every_alarm_on_a_telepay_metric_names_a_metric_and_dimensions_the_code_emits() {
-    let template = include_str!("../../template.yaml");
-    let resources = resources(template);
+    let resources = resources();
     let functions: BTreeSet<&str> = resources
         .iter()
         .filter(|(_, block)| property(block, "Type") == Some("AWS::Serverless::Function"))
@@ -295,7 +250,7 @@ async fn every_alarm_on_a_telepay_metric_names_a_metric_and_dimensions_the_code_
         .collect();
     assert_eq!(functions.len(), 8, "{functions:?}");
     assert!(
-        template.contains("TELEPAY_STACK_NAME: !Ref AWS::StackName"),
+        TEMPLATE.contains("TELEPAY_STACK_NAME: !Ref AWS::StackName"),
         "every function knows its stack (the Stack dimension)"
     );
     let alarms: Vec<_> = resources
@@ -367,8 +322,7 @@ async fn the_cold_start_count_and_units_go_out_as_emf() {
 
 #[test]
 fn the_dashboard_shows_only_metrics_the_code_records() {
-    let template = include_str!("../../template.yaml");
-    let dashboard = template
+    let dashboard = TEMPLATE
         .split("  OperationsDashboard:\n")
         .nth(1)
         .expect("the operations dashboard")
@@ -407,8 +361,7 @@ fn the_dashboard_shows_only_metrics_the_code_records() {
 /// logs are kept as long as the owner says, not forever.
 #[test]
 fn every_function_alarms_on_its_errors_and_keeps_its_logs_for_the_retention_chosen() {
-    let template = include_str!("../../template.yaml");
-    let resources = resources(template);
+    let resources = resources();
     let block_of = |id: &str| {
         resources
             .iter()
@@ -483,8 +436,7 @@ fn every_function_alarms_on_its_errors_and_keeps_its_logs_for_the_retention_chos
 /// code records, with the dimensions the exporter writes (Function and Stack).
 #[tokio::test]
 async fn every_metric_math_alarm_reads_metrics_the_code_emits() {
-    let template = include_str!("../../template.yaml");
-    let math: Vec<_> = resources(template)
+    let math: Vec<_> = resources()
         .into_iter()
         .filter(|(_, block)| property(block, "Type") == Some("AWS::CloudWatch::Alarm"))
         .filter(|(_, block)| block.contains("MetricStat:"))

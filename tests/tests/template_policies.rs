@@ -2,33 +2,7 @@
 //! enforces these (moto does not), so they are held here against the code that needs
 //! them: a policy wider than the code is a hole, narrower is an outage.
 
-const TEMPLATE: &str = include_str!("../../template.yaml");
-
-/// A top-level resource block of the template, by logical id: its lines up to the next
-/// resource (the next line indented by exactly two spaces).
-fn resource(id: &str) -> String {
-    let header = format!("  {id}:");
-    let mut lines = TEMPLATE.lines().skip_while(|l| *l != header);
-    assert!(lines.next().is_some(), "{id} in template.yaml");
-    lines
-        .take_while(|l| {
-            let top = l.starts_with("  ") && !l.starts_with("   ") && !l.trim().is_empty();
-            !top || l.trim_start().starts_with('#')
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The policy statements (`- Effect:` items) of a function's `Policies`.
-fn statements(function: &str) -> Vec<String> {
-    let block = resource(function);
-    let policies = block.split("Policies:").nth(1).expect("Policies");
-    policies
-        .split("- Effect: ")
-        .skip(1)
-        .map(str::to_owned)
-        .collect()
-}
+use telepay_integration_tests::template::{block, property, resource, resources, statements};
 
 #[test]
 fn bot_webhook_may_write_a_payment_only_where_a_reissue_writes() {
@@ -67,24 +41,8 @@ fn bot_webhook_may_write_a_payment_only_where_a_reissue_writes() {
 #[test]
 fn tables_the_payout_queue_and_every_dead_letter_queue_are_retained() {
     let mut retained = 0;
-    let resources = TEMPLATE
-        .split("\nResources:\n")
-        .nth(1)
-        .and_then(|r| r.split("\nOutputs:\n").next())
-        .expect("Resources");
-    for line in resources.lines() {
-        let Some(id) = line
-            .strip_prefix("  ")
-            .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
-            .and_then(|l| l.strip_suffix(':'))
-        else {
-            continue;
-        };
-        let block = resource(id);
-        let kind = block
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Type: "))
-            .unwrap_or_default();
+    for (id, block) in resources() {
+        let kind = property(&block, "Type").unwrap_or_default();
         let must_keep = kind == "AWS::DynamoDB::Table"
             || (kind == "AWS::SQS::Queue" && (id.contains("DeadLetter") || id == "PayoutQueue"));
         if must_keep {
@@ -139,7 +97,7 @@ fn the_public_routes_are_throttled_logged_and_their_functions_capped() {
             "{function}"
         );
     }
-    assert!(resource("WebhookReservedConcurrency").contains("Default: 20"));
+    assert!(block("Parameters", "WebhookReservedConcurrency").contains("Default: 20"));
     assert_eq!(
         telepay_shared::telegram::DEFAULT_MAX_CONNECTIONS,
         20,
