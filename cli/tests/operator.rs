@@ -442,14 +442,11 @@ async fn subscriptions_are_shown_listed_extended_and_ended_with_their_reasons() 
     let shop = Shop::new().await;
     let key = SubscriptionKey::new(UserId::new(6271402111).unwrap(), -1003111266231);
     // GIVEN a buyer whose 30 days end in two days
-    let grant = TimeGrant {
-        source: GrantSource::Payment(1),
-        accepted_at: Utc::now() - TimeDelta::days(28),
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let grant = TimeGrant::new(
+        GrantSource::Payment(1),
+        Utc::now() - TimeDelta::days(28),
+        AccessDuration::from_days(30).unwrap(),
+    );
     grant_time(
         &shop.store,
         key,

@@ -145,14 +145,11 @@ async fn a_join_request_racing_its_payment_waits_on_sqs_and_is_approved_after_th
 
     // The grant lands; the delayed re-check, received from SQS, approves.
     let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), CHANNEL);
-    let paid = TimeGrant {
-        source: GrantSource::Payment(77),
-        accepted_at: Utc::now(),
-        access: AccessDuration::from_days(7).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let paid = TimeGrant::new(
+        GrantSource::Payment(77),
+        Utc::now(),
+        AccessDuration::from_days(7).unwrap(),
+    );
     grant_time(
         &store,
         key,

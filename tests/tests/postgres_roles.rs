@@ -78,14 +78,11 @@ async fn the_runtime_role_runs_the_chain_and_cannot_change_the_schema() {
         ProcessedMark::Marked
     );
     let key = SubscriptionKey::new(record.user_id, -1003111266231);
-    let grant = TimeGrant {
-        source: GrantSource::Payment(4_492_847_470),
-        accepted_at: Utc::now(),
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let grant = TimeGrant::new(
+        GrantSource::Payment(4_492_847_470),
+        Utc::now(),
+        AccessDuration::from_days(30).unwrap(),
+    );
     grant_time(
         &store,
         key,

@@ -110,14 +110,11 @@ fn key(user: i64) -> SubscriptionKey {
 }
 
 fn paid(payment_id: i64, at: DateTime<Utc>, days: u32) -> TimeGrant {
-    TimeGrant {
-        source: GrantSource::Payment(payment_id),
-        accepted_at: at,
-        access: AccessDuration::from_days(days).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    }
+    TimeGrant::new(
+        GrantSource::Payment(payment_id),
+        at,
+        AccessDuration::from_days(days).unwrap(),
+    )
 }
 
 fn settings() -> LifecycleSettings {

@@ -505,14 +505,11 @@ async fn granted(webhook: &MemoryWebhook, payment_id: i64) {
     let at =
         chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis() / 60_000 * 60_000)
             .unwrap();
-    let grant = TimeGrant {
-        source: GrantSource::Payment(payment_id),
-        accepted_at: at,
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let grant = TimeGrant::new(
+        GrantSource::Payment(payment_id),
+        at,
+        AccessDuration::from_days(30).unwrap(),
+    );
     grant_time(&webhook.store, key, &grant, Utc::now(), &webhook.lifecycle)
         .await
         .unwrap();
@@ -557,14 +554,11 @@ async fn a_refund_takes_the_time_from_the_channel_the_payment_bought_not_todays_
     record.purchase.as_mut().unwrap().private_channel_id = moved_from;
     webhook.store.put_payment(record.clone());
     let bought = SubscriptionKey::new(user, moved_from);
-    let grant = TimeGrant {
-        source: GrantSource::Payment(PAYMENT_ID),
-        accepted_at: record.created_at,
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let grant = TimeGrant::new(
+        GrantSource::Payment(PAYMENT_ID),
+        record.created_at,
+        AccessDuration::from_days(30).unwrap(),
+    );
     grant_time(
         &webhook.store,
         bought,

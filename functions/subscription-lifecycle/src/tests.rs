@@ -40,14 +40,11 @@ fn key(user: i64) -> SubscriptionKey {
 }
 
 fn paid(payment_id: i64, at: DateTime<Utc>) -> TimeGrant {
-    TimeGrant {
-        source: GrantSource::Payment(payment_id),
-        accepted_at: at,
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    }
+    TimeGrant::new(
+        GrantSource::Payment(payment_id),
+        at,
+        AccessDuration::from_days(30).unwrap(),
+    )
 }
 
 /// The lifecycle around one store, one fake Telegram and one clock.

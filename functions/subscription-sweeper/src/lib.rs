@@ -64,14 +64,11 @@ mod tests {
         days_ago: i64,
     ) {
         let key = SubscriptionKey::new(UserId::new(user).unwrap(), -1002222222222);
-        let grant = TimeGrant {
-            source: GrantSource::Payment(user),
-            accepted_at: Utc::now() - TimeDelta::days(days_ago),
-            access: AccessDuration::from_days(30).unwrap(),
-            refunded_at: None,
-            crossed_removal: false,
-            granted_at: None,
-        };
+        let grant = TimeGrant::new(
+            GrantSource::Payment(user),
+            Utc::now() - TimeDelta::days(days_ago),
+            AccessDuration::from_days(30).unwrap(),
+        );
         let at = grant.accepted_at;
         grant_time(&sweeper.store, key, &grant, at, &sweeper.settings)
             .await

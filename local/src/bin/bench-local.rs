@@ -125,14 +125,11 @@ async fn seed_subscriptions<S: SubscriptionStore>(store: &S, due: usize) -> anyh
     for n in 0..due as i64 {
         for (user, bought_at) in [(FIRST_EXPIRED + n, expired), (FIRST_REMINDED + n, reminded)] {
             let key = SubscriptionKey::new(UserId::new(user).unwrap(), CHANNEL);
-            let grant = TimeGrant {
-                source: GrantSource::Payment(user),
-                accepted_at: bought_at,
-                access: AccessDuration::from_days(30).unwrap(),
-                refunded_at: None,
-                crossed_removal: false,
-                granted_at: None,
-            };
+            let grant = TimeGrant::new(
+                GrantSource::Payment(user),
+                bought_at,
+                AccessDuration::from_days(30).unwrap(),
+            );
             grant_time(store, key, &grant, bought_at, &settings).await?;
         }
     }

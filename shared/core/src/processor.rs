@@ -273,14 +273,11 @@ where
             now
         });
         let key = SubscriptionKey::new(message.user_id, message.purchase.private_channel_id);
-        let grant = TimeGrant {
-            source: GrantSource::Payment(message.payment_id.get()),
+        let grant = TimeGrant::new(
+            GrantSource::Payment(message.payment_id.get()),
             accepted_at,
             access,
-            refunded_at: None,
-            crossed_removal: false,
-            granted_at: None,
-        };
+        );
         // Boxed: the versioned-write loop is a large future, kept off the worker's stack.
         let granted = Box::pin(grant_time(&self.store, key, &grant, now, &self.lifecycle)).await?;
         match granted {

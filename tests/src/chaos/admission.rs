@@ -430,14 +430,11 @@ where
             let buyer = FIRST_BUYER + i;
             let grant = || async {
                 let key = SubscriptionKey::new(UserId::new(buyer).unwrap(), CHANNEL);
-                let paid = TimeGrant {
-                    source: GrantSource::Payment(1_000_000 + i),
-                    accepted_at: chrono::Utc::now(),
-                    access: AccessDuration::from_days(7).unwrap(),
-                    refunded_at: None,
-                    crossed_removal: false,
-                    granted_at: None,
-                };
+                let paid = TimeGrant::new(
+                    GrantSource::Payment(1_000_000 + i),
+                    chrono::Utc::now(),
+                    AccessDuration::from_days(7).unwrap(),
+                );
                 grant_time(&*raw, key, &paid, chrono::Utc::now(), &settings)
                     .await
                     .expect("the grant");

@@ -165,14 +165,11 @@ pub async fn run<S: PaymentStore + 'static>(
     let users: Vec<i64> = (0..config.expiries as i64).map(|i| USER_BASE + i).collect();
     for &user in &users {
         let key = SubscriptionKey::new(UserId::new(user).unwrap(), CHANNEL);
-        let grant = TimeGrant {
-            source: GrantSource::Payment(user),
-            accepted_at: bought_at,
-            access: AccessDuration::from_days(30).unwrap(),
-            refunded_at: None,
-            crossed_removal: false,
-            granted_at: None,
-        };
+        let grant = TimeGrant::new(
+            GrantSource::Payment(user),
+            bought_at,
+            AccessDuration::from_days(30).unwrap(),
+        );
         grant_time(&*store, key, &grant, bought_at, &settings)
             .await
             .expect("seed a subscription");

@@ -806,14 +806,11 @@ pub async fn run<S: PaymentStore + 'static>(
                             .await
                             .map(|_| ())
                     } else {
-                        let grant = TimeGrant {
-                            source: GrantSource::Payment(*id),
+                        let grant = TimeGrant::new(
+                            GrantSource::Payment(*id),
                             accepted_at,
-                            access: AccessDuration::from_days(30).unwrap(),
-                            refunded_at: None,
-                            crossed_removal: false,
-                            granted_at: None,
-                        };
+                            AccessDuration::from_days(30).unwrap(),
+                        );
                         Box::pin(grant_time(&store, key, &grant, now, &settings))
                             .await
                             .map(|_| ())

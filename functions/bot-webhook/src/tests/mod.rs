@@ -179,14 +179,11 @@ async fn subscribe(
     payment: i64,
 ) {
     let key = SubscriptionKey::new(UserId::new(user).unwrap(), private_channel);
-    let grant = TimeGrant {
-        source: GrantSource::Payment(payment),
-        accepted_at: paid_at,
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let grant = TimeGrant::new(
+        GrantSource::Payment(payment),
+        paid_at,
+        AccessDuration::from_days(30).unwrap(),
+    );
     let first = Subscription::first(key, grant, paid_at, &LifecycleSettings::default());
     assert_eq!(
         rig.bot.store().write_subscription(&first).await.unwrap(),

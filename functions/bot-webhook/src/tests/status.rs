@@ -101,14 +101,11 @@ async fn status_gives_at_most_three_new_invites_a_paid_period() {
 
     // A renewal opens a new period: a new invite again.
     let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), SIGNALS_PRIVATE);
-    let renewal = TimeGrant {
-        source: GrantSource::Payment(9004),
-        accepted_at: rig.clock.now(),
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let renewal = TimeGrant::new(
+        GrantSource::Payment(9004),
+        rig.clock.now(),
+        AccessDuration::from_days(30).unwrap(),
+    );
     telepay_core::access::grant_time(
         rig.bot.store(),
         key,

@@ -41,14 +41,11 @@ fn whole_ms(at: DateTime<Utc>) -> DateTime<Utc> {
 /// `payment_id` bought `hours`, accepted `ago`: the subscription's paid end.
 async fn paid(world: &World, payment_id: i64, hours: u64, ago: TimeDelta) -> DateTime<Utc> {
     let at = whole_ms(Utc::now() - ago);
-    let grant = TimeGrant {
-        source: GrantSource::Payment(payment_id),
-        accepted_at: at,
-        access: AccessDuration::from_seconds(hours * 3600).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let grant = TimeGrant::new(
+        GrantSource::Payment(payment_id),
+        at,
+        AccessDuration::from_seconds(hours * 3600).unwrap(),
+    );
     grant_time(
         &world.sender.store,
         key(),

@@ -181,14 +181,11 @@ async fn a_join_request_channel_gets_a_link_that_asks_and_its_owner_hears_of_the
     .await;
     world.sender.store.put_payment(record(1));
     let now = Utc::now();
-    let grant = TimeGrant {
-        source: GrantSource::Payment(1),
-        accepted_at: now,
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let grant = TimeGrant::new(
+        GrantSource::Payment(1),
+        now,
+        AccessDuration::from_days(30).unwrap(),
+    );
     let key = SubscriptionKey::new(UserId::new(USER).unwrap(), CHANNEL);
     grant_time(
         &world.sender.store,

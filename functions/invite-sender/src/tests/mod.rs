@@ -185,15 +185,12 @@ async fn subscribed(world: &World, payment_ids: &[i64]) -> chrono::DateTime<Utc>
     let at = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     let mut expires_at = at;
     for (n, id) in payment_ids.iter().enumerate() {
-        let grant = TimeGrant {
-            source: GrantSource::Payment(*id),
+        let grant = TimeGrant::new(
+            GrantSource::Payment(*id),
             // In payment id order: a later id is the renewal.
-            accepted_at: at + TimeDelta::milliseconds(n as i64),
-            access: AccessDuration::from_days(30).unwrap(),
-            refunded_at: None,
-            crossed_removal: false,
-            granted_at: None,
-        };
+            at + TimeDelta::milliseconds(n as i64),
+            AccessDuration::from_days(30).unwrap(),
+        );
         expires_at = grant_time(
             &world.sender.store,
             key,

@@ -86,14 +86,11 @@ async fn a_renewal_that_crossed_a_removal_gets_a_link_even_while_the_buyer_is_st
     let settings = LifecycleSettings::default();
     let key = SubscriptionKey::new(UserId::new(USER).unwrap(), CHANNEL);
     let month_ago = Utc::now() - TimeDelta::days(31);
-    let first = TimeGrant {
-        source: GrantSource::Payment(1),
-        accepted_at: month_ago,
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let first = TimeGrant::new(
+        GrantSource::Payment(1),
+        month_ago,
+        AccessDuration::from_days(30).unwrap(),
+    );
     let claimed = Subscription::first(key, first, month_ago, &settings)
         .claim(Task::Removal, "remover", Utc::now(), &settings)
         .unwrap();
@@ -107,14 +104,11 @@ async fn a_renewal_that_crossed_a_removal_gets_a_link_even_while_the_buyer_is_st
         .unwrap();
     world.fake.add_member(CHANNEL, USER);
     // WHEN the renewal is granted and its invite goes out
-    let renewal = TimeGrant {
-        source: GrantSource::Payment(2),
-        accepted_at: Utc::now(),
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let renewal = TimeGrant::new(
+        GrantSource::Payment(2),
+        Utc::now(),
+        AccessDuration::from_days(30).unwrap(),
+    );
     let granted = grant_time(&world.sender.store, key, &renewal, Utc::now(), &settings)
         .await
         .unwrap();

@@ -47,14 +47,11 @@ impl<S: SubscriptionStore> Operator<'_, S> {
         let access = AccessDuration::from_days(days).map_err(|_| OperatorError::BadLength(days))?;
         check_reason(reason)?;
         let now = self.clock.now();
-        let grant = TimeGrant {
-            source: GrantSource::Operator(uuid::Uuid::new_v4().to_string()),
-            accepted_at: now,
+        let grant = TimeGrant::new(
+            GrantSource::Operator(uuid::Uuid::new_v4().to_string()),
+            now,
             access,
-            refunded_at: None,
-            crossed_removal: false,
-            granted_at: None,
-        };
+        );
         let extended = change(self.store, key, |stored| {
             let next = match stored {
                 None => Subscription::first(key, grant.clone(), now, settings),

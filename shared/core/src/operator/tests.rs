@@ -481,14 +481,11 @@ async fn ending_a_removal_failed_subscription_retries_the_removal_now() {
     let settings = LifecycleSettings::default();
     let key = SubscriptionKey::new(UserId::new(7).unwrap(), -1002222222222);
     // GIVEN a removal Telegram refused for good (the member was an admin)
-    let grant = TimeGrant {
-        source: GrantSource::Payment(1),
-        accepted_at: at() - TimeDelta::days(31),
-        access: AccessDuration::from_days(30).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    };
+    let grant = TimeGrant::new(
+        GrantSource::Payment(1),
+        at() - TimeDelta::days(31),
+        AccessDuration::from_days(30).unwrap(),
+    );
     let failed = Subscription::first(key, grant, at() - TimeDelta::days(31), &settings)
         .claim(Task::Removal, "r", at(), &settings)
         .unwrap()

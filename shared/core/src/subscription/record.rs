@@ -74,6 +74,21 @@ pub struct TimeGrant {
     pub granted_at: Option<DateTime<Utc>>,
 }
 
+impl TimeGrant {
+    /// A grant about to be made: not refunded, not crossing a removal, not in the fold
+    /// yet (the grant sets `granted_at`).
+    pub fn new(source: GrantSource, accepted_at: DateTime<Utc>, access: AccessDuration) -> Self {
+        Self {
+            source,
+            accepted_at,
+            access,
+            refunded_at: None,
+            crossed_removal: false,
+            granted_at: None,
+        }
+    }
+}
+
 /// Work the lifecycle does on a subscription, one at a time under a lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "task")]

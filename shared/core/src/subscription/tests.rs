@@ -21,14 +21,11 @@ pub(crate) fn days(n: i64) -> TimeDelta {
 }
 
 pub(crate) fn paid(payment_id: i64, at: DateTime<Utc>, length_days: u32) -> TimeGrant {
-    TimeGrant {
-        source: GrantSource::Payment(payment_id),
-        accepted_at: at,
-        access: AccessDuration::from_days(length_days).unwrap(),
-        refunded_at: None,
-        crossed_removal: false,
-        granted_at: None,
-    }
+    TimeGrant::new(
+        GrantSource::Payment(payment_id),
+        at,
+        AccessDuration::from_days(length_days).unwrap(),
+    )
 }
 
 pub(crate) fn settings() -> LifecycleSettings {
@@ -363,14 +360,7 @@ fn folding_old_grants_keeps_the_expiry_exact() {
         // Accepted up to ten minutes before it is granted (a queue's wait).
         let accepted_at = now - TimeDelta::minutes(dice.below(10) as i64);
         let access = AccessDuration::from_seconds(3600 * (1 + dice.below(24 * 31))).unwrap();
-        let grant = TimeGrant {
-            source: GrantSource::Payment(id),
-            accepted_at,
-            access,
-            refunded_at: None,
-            crossed_removal: false,
-            granted_at: None,
-        };
+        let grant = TimeGrant::new(GrantSource::Payment(id), accepted_at, access);
         let next = match &record {
             None => Subscription::first(key(), grant.clone(), now, &s),
             Some(current) => current.grant(grant.clone(), now, &s).unwrap(),
