@@ -157,6 +157,7 @@ pub async fn bot_settings(
                     .filter(|u| !u.trim().is_empty()),
             },
             timing: BotTiming::default(),
+            budgets: config::bot_budgets(env)?,
         },
         invoices,
         _fake_nowpayments: fake,

@@ -530,6 +530,17 @@ impl telepay_core::store::UpdateOffsetStore for AnyStore {
     }
 }
 
+impl telepay_core::store::RateBudgetStore for AnyStore {
+    async fn spend_budget(
+        &self,
+        key: telepay_core::store::BudgetKey,
+        window: telepay_core::store::BudgetWindow,
+        limit: u32,
+    ) -> Result<telepay_core::store::BudgetSpend, StoreError> {
+        timed_write!("spend_budget", self, s => s.spend_budget(key, window, limit).await)
+    }
+}
+
 impl AnyStore {
     /// Whether this store keeps the catalog: the SQL backends always (their migrations
     /// made the table), DynamoDB when given `TELEPAY_CATALOG_TABLE`.

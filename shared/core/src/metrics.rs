@@ -119,6 +119,13 @@ pub mod signal {
     pub const BOT_UPDATE_RETRIED: &str = "BotUpdateRetried";
     pub const BOT_UPDATE_FAILED: &str = "BotUpdateFailed";
     pub const INVOICE_REFUSED: &str = "InvoiceRefused";
+    /// An update from a user past their reply budget: not answered.
+    pub const BOT_REPLIES_WITHHELD: &str = "BotRepliesWithheld";
+    /// A tap on Pay past everyone's invoice budget for the minute: told to tap again.
+    pub const INVOICES_CAPPED: &str = "InvoicesCapped";
+    /// A menu reply Telegram refused for the bot's pace (429): dropped, not retried, so
+    /// invites and removals keep the bot's messages.
+    pub const BOT_REPLY_DROPPED: &str = "BotReplyDropped";
     pub const BOT_RIGHTS_LOST: &str = "BotRightsLost";
     /// A payment NOWPayments reports paid that no IPN had brought in: the recovery pass
     /// admitted it. Any is an alarm: the IPN callback is broken.
@@ -190,6 +197,9 @@ pub mod signal {
         BOT_UPDATE_RETRIED,
         BOT_UPDATE_FAILED,
         INVOICE_REFUSED,
+        BOT_REPLIES_WITHHELD,
+        INVOICES_CAPPED,
+        BOT_REPLY_DROPPED,
         BOT_RIGHTS_LOST,
         IPN_RECOVERED,
         RECOVERY_REFUSED,

@@ -1,7 +1,8 @@
 //! The bot's configuration: the webhook (`bot-webhook`) and the join-request re-check
 //! (`admission-recheck`).
 
-use telepay_core::bot::{BotSetup, BotTiming, InvoiceUrls, WebhookSecret};
+use telepay_core::bot::budget::DEFAULT_INVOICES_PER_MINUTE;
+use telepay_core::bot::{BotBudgets, BotSetup, BotTiming, InvoiceUrls, WebhookSecret};
 use telepay_core::catalog::LiveCatalog;
 use telepay_core::subscription::LifecycleSettings;
 
@@ -29,8 +30,20 @@ pub const NOWPAYMENTS_PASSWORD_ARN: &str = "TELEPAY_NOWPAYMENTS_PASSWORD_ARN";
 pub const IPN_CALLBACK_URL: &str = "TELEPAY_IPN_CALLBACK_URL";
 /// Where the payment page sends the buyer after paying (e.g. `https://t.me/YourBot`).
 pub const PAYMENT_SUCCESS_URL: &str = "TELEPAY_PAYMENT_SUCCESS_URL";
+/// New NOWPayments invoices a minute for all buyers together (1–10000; default
+/// `DEFAULT_INVOICES_PER_MINUTE`): past it a buyer is asked to tap Pay again.
+pub const INVOICES_PER_MINUTE: &str = "TELEPAY_INVOICES_PER_MINUTE";
 /// The queue of delayed join-request re-checks.
 pub const ADMISSION_QUEUE_URL: &str = "TELEPAY_ADMISSION_QUEUE_URL";
+
+/// The bot's budgets: the reply budget is fixed, the invoice budget the owner's.
+pub fn bot_budgets(env: &impl Environment) -> Result<BotBudgets, ConfigError> {
+    let invoices = super::optional_number(env, INVOICES_PER_MINUTE, 1..=10_000)?;
+    Ok(BotBudgets {
+        invoices_per_minute: invoices.map_or(DEFAULT_INVOICES_PER_MINUTE, |n| n as u32),
+        ..BotBudgets::default()
+    })
+}
 
 fn bot_token(env: &impl Environment) -> Result<BotToken, ConfigError> {
     BotToken::new(env.required(BOT_TOKEN)?).ok_or(ConfigError::Missing(BOT_TOKEN))
@@ -63,6 +76,7 @@ pub struct BotWebhookConfig {
     pub admission_queue_url: String,
     /// For /status's re-issued invite.
     pub invite_queue_url: String,
+    pub budgets: BotBudgets,
 }
 
 impl BotWebhookConfig {
@@ -74,6 +88,7 @@ impl BotWebhookConfig {
             settings: self.lifecycle.clone(),
             urls: self.urls.clone(),
             timing: BotTiming::default(),
+            budgets: self.budgets,
         }
     }
 
@@ -102,6 +117,7 @@ impl BotWebhookConfig {
             nowpayments_url: env.optional(NOWPAYMENTS_API_URL),
             admission_queue_url: env.required(ADMISSION_QUEUE_URL)?,
             invite_queue_url: env.required(super::INVITE_QUEUE_URL)?,
+            budgets: bot_budgets(env)?,
         })
     }
 }

@@ -11,9 +11,11 @@
 //! flag reads as false; this backend only ever writes BOOL flags.
 //! `payment_reviews` items: `payment_id`, `reason`, `ipn` (raw body), `received_at`, the
 //! decision, and the notice attributes (`held.rs`).
-//! `subscriptions` items: see `subscriptions.rs`; the bot's once-records: `bot.rs`.
+//! `subscriptions` items: see `subscriptions.rs`; the bot's once-records: `bot.rs`; rate
+//! budgets (in the bot table): `budgets.rs`.
 
 mod bot;
+mod budgets;
 mod catalog;
 mod error;
 mod held;

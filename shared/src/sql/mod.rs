@@ -12,8 +12,10 @@
 //! - `held.rs`: the held-payment notices port (columns on `payment_reviews`).
 //! - `parts.rs`: the purchases-in-parts port (columns on `payment_reviews`).
 //! - `offsets.rs`: the polling server's update offset (`update_offsets`).
+//! - `budgets.rs`: rate budgets (`rate_budgets`).
 
 mod bot;
+mod budgets;
 mod catalog;
 mod dialect;
 mod held;

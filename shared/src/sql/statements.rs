@@ -323,3 +323,17 @@ pub(super) mod offsets {
      SET next_offset = $1, updated_at_ms = $2 \
      WHERE source = 'telegram' AND next_offset = $3 AND next_offset < $1 RETURNING source";
 }
+
+pub(super) mod budgets {
+    /// $1 key, $2 window start (epoch s), $3 now (ms), $4 the limit. Returns the count
+    /// after it, or no row when the window's limit was reached or the window is older.
+    pub(in crate::sql) const SPEND: &str = "INSERT INTO rate_budgets \
+     (budget_key, window_start, spent, updated_at_ms) VALUES ($1, $2, 1, $3) \
+     ON CONFLICT (budget_key) DO UPDATE SET \
+     spent = CASE WHEN rate_budgets.window_start = excluded.window_start \
+       THEN rate_budgets.spent + 1 ELSE 1 END, \
+     window_start = excluded.window_start, updated_at_ms = excluded.updated_at_ms \
+     WHERE rate_budgets.window_start < excluded.window_start \
+       OR (rate_budgets.window_start = excluded.window_start AND rate_budgets.spent < $4) \
+     RETURNING spent";
+}

@@ -17,6 +17,7 @@ use telepay_core::store::{
     OnceFound, OnceKey, OnceRecord, ProcessedMark, ProcessingStart, Recorded, Reopened, Resolution,
     Resolved, StoreError, SubscriptionFilter, Versioned,
 };
+use telepay_core::store::{BudgetKey, BudgetSpend, BudgetWindow};
 use telepay_core::store::{CatalogApplied, CatalogStore, StoredCatalog};
 use telepay_core::store::{NewWatch, PaymentWatch, Settlement, WatchClaim, WatchFound, Watched};
 use telepay_core::store::{
@@ -758,6 +759,20 @@ fn kind(err: &TelegramError) -> &'static str {
         TelegramError::Transient(_) => "transient",
         TelegramError::UserUnreachable(_) => "user unreachable",
         TelegramError::Misconfigured(_) => "misconfigured",
+    }
+}
+
+/// The bot's budgets suffer the same faults: a spend that fails is a store down for
+/// the update, which Telegram redelivers.
+impl<S: PaymentStore> RateBudgetStore for ChaosStore<S> {
+    async fn spend_budget(
+        &self,
+        key: BudgetKey,
+        window: BudgetWindow,
+        limit: u32,
+    ) -> Result<BudgetSpend, StoreError> {
+        let call = self.inner.spend_budget(key, window, limit);
+        self.write("spend_budget", 0, call).await
     }
 }
 

@@ -5,7 +5,7 @@
 //! One file a job of `telepay_core::bot::front_door`: `dispatch` (secret, shape,
 //! once-records, the store down, the sample events), `commands` (/start, /help,
 //! buttons), `purchase` (tier to invoice), `status` (/status and its re-invite),
-//! `membership` (the bot's own rights), and `admission` (`telepay_core::bot::admission`:
+//! `membership` (the bot's own rights), `budget` (replies and invoices), and `admission` (`telepay_core::bot::admission`:
 //! join requests).
 
 use std::sync::Arc;
@@ -32,6 +32,7 @@ use telepay_shared::telegram::{BotToken, TelegramBotApi};
 use super::*;
 
 mod admission;
+mod budget;
 mod commands;
 mod dispatch;
 mod membership;
@@ -82,13 +83,27 @@ async fn rig_with(directory: &str) -> Rig {
     rig_on(ChannelDirectory::from_json(directory).unwrap().into()).await
 }
 
+/// The bot of these tests with other budgets.
+async fn rig_budgets(budgets: telepay_core::bot::BotBudgets) -> Rig {
+    let catalog = ChannelDirectory::from_json(DIRECTORY).unwrap().into();
+    rig_built(catalog, budgets).await
+}
+
 /// The bot of these tests over `catalog` (a live one: read again from its store).
 async fn rig_on(catalog: telepay_core::catalog::LiveCatalog) -> Rig {
+    rig_built(catalog, telepay_core::bot::BotBudgets::default()).await
+}
+
+async fn rig_built(
+    catalog: telepay_core::catalog::LiveCatalog,
+    budgets: telepay_core::bot::BotBudgets,
+) -> Rig {
     let telegram = FakeBotApi::start(TOKEN).await;
     let nowpayments = FakeNowPayments::start(API_KEY, IPN_SECRET).await;
     let clock = ManualClock::following_system();
     let mut setup = setup("https://example.com/np-webhook");
     setup.catalog = catalog;
+    setup.budgets = budgets;
     setup.urls.success_url = Some("https://t.me/telepay_fake_bot".into());
     let bot = BotFrontDoor::new(
         setup,

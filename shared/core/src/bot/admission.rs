@@ -170,6 +170,7 @@ impl<S, T, Q> AdmissionStage<S, T, Q> {
             catalog: &self.catalog,
             settings: &self.settings,
             timing: self.timing,
+            courtesy_menu: true,
         }
     }
 }
@@ -182,6 +183,9 @@ pub struct Admission<'a, S, T, Q> {
     pub catalog: &'a LiveCatalog,
     pub settings: &'a LifecycleSettings,
     pub timing: BotTiming,
+    /// Whether a decline comes with the channel's tiers (not to a user past their reply
+    /// budget: `crate::bot::budget`).
+    pub courtesy_menu: bool,
 }
 
 impl<S, T, Q> Admission<'_, S, T, Q>
@@ -323,7 +327,7 @@ where
         entry: &crate::directory::ChannelEntry,
         now: DateTime<Utc>,
     ) -> Result<Admitted, AdmissionError> {
-        if now < request.requested_at + MESSAGE_WINDOW {
+        if self.courtesy_menu && now < request.requested_at + MESSAGE_WINDOW {
             let catalog = self.catalog.now();
             let menu = tier_menu(entry, &catalog.texts.join_declined, &catalog.texts);
             // The menu is a courtesy: a user who cannot be written to is still declined.

@@ -9,11 +9,14 @@
 //! - `menu`, `texts`: what the bot shows and says.
 //! - `invoice`: the NOWPayments invoice port and its once-per-window claim.
 //! - `admission`: join requests, and the delayed re-check of a payment on its way.
+//! - `budget`: each user's reply budget and everyone's invoice budget (no spamming it
+//!   into silence).
 //! - `timing`: the bot's clocks (update lease, call timeout, re-check pace).
 //!
 //! Tests: each file names its own.
 
 pub mod admission;
+pub mod budget;
 pub mod front_door;
 pub mod invoice;
 pub mod menu;
@@ -23,6 +26,7 @@ pub mod timing;
 pub mod update;
 
 pub use admission::{AdmissionRecheck, AdmissionStage, Admitted};
+pub use budget::BotBudgets;
 pub use front_door::{BotError, BotFrontDoor, BotOutcome, BotRequest, BotSetup, FrontDoorStore};
 pub use invoice::{Invoice, InvoiceApi, InvoiceError, InvoiceRequest, InvoiceUrls};
 pub use secret::{SECRET_HEADER, WebhookSecret};

@@ -10,6 +10,7 @@
 
 pub mod after_call;
 pub mod bot;
+pub mod budgets;
 pub mod catalog;
 pub mod held;
 pub mod memory;
@@ -20,6 +21,7 @@ pub mod subscriptions;
 pub mod watches;
 
 pub use bot::{BotStore, OnceClaim, OnceFound, OnceKey, OnceRecord};
+pub use budgets::{BudgetKey, BudgetSpend, BudgetWindow, RateBudgetStore};
 pub use catalog::{CatalogApplied, CatalogStore, StoredCatalog};
 pub use held::{HeldNoticeStore, NoticeClaim, NoticeFound, NoticeState};
 pub use offsets::{OffsetAdvance, UpdateOffsetStore};
@@ -231,6 +233,7 @@ pub trait PaymentStore:
     + PaymentWatchStore
     + PurchasePartsStore
     + CatalogStore
+    + RateBudgetStore
 {
 }
 
@@ -245,6 +248,7 @@ impl<T> PaymentStore for T where
         + PaymentWatchStore
         + PurchasePartsStore
         + CatalogStore
+        + RateBudgetStore
 {
 }
 
@@ -253,7 +257,7 @@ impl<T> PaymentStore for T where
 pub mod ports {
     pub use super::{
         CatalogStore, HeldNoticeStore, IngressStore, InviteStore, OperatorStore, PaymentStore,
-        PaymentWatchStore, ProcessorStore, PurchasePartsStore, ReconcilerStore, SubscriptionStore,
-        UpdateOffsetStore,
+        PaymentWatchStore, ProcessorStore, PurchasePartsStore, RateBudgetStore, ReconcilerStore,
+        SubscriptionStore, UpdateOffsetStore,
     };
 }

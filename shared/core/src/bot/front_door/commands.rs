@@ -86,6 +86,7 @@ where
                     metrics::count(signal::INVOICE_REFUSED);
                     Some(texts.invoice_later.as_str())
                 }
+                Err(BotError::InvoicesCapped) => Some(texts.invoice_later.as_str()),
                 Err(e) => return Err(e),
             },
         };

@@ -9,6 +9,7 @@ use tracing::{error, info, warn};
 
 use super::outcome::{BotError, BotOutcome, BotRequest};
 use super::{BotFrontDoor, FrontDoorStore};
+use crate::bot::budget::Budget;
 use crate::bot::invoice::InvoiceApi;
 use crate::bot::menu::Menu;
 use crate::bot::timing::{KEEP_RECORDS, bounded};
@@ -111,11 +112,26 @@ where
     }
 
     pub(super) async fn work(&self, event: &BotEvent) -> Result<(), BotError> {
+        let asker = match event {
+            BotEvent::Message(message) => Some(message.user_id),
+            BotEvent::Button(press) => Some(press.user_id),
+            BotEvent::JoinRequest(request) => Some(request.user_id),
+            BotEvent::BotMembership(_) | BotEvent::Ignored(_) => None,
+        };
+        let answered = match asker {
+            Some(user_id) => self.within_reply_budget(user_id).await?,
+            None => true,
+        };
         match event {
+            // Past their budget a user hears nothing, and costs nothing more.
+            BotEvent::Message(_) | BotEvent::Button(_) if !answered => Ok(()),
             BotEvent::Message(message) => self.on_message(message).await,
             BotEvent::Button(press) => self.on_button(press).await,
+            // A join request is still decided; only the courtesy menu is left out.
             BotEvent::JoinRequest(request) => {
-                self.admission().decide(request, self.clock.now()).await?;
+                let mut admission = self.admission();
+                admission.courtesy_menu = answered;
+                admission.decide(request, self.clock.now()).await?;
                 Ok(())
             }
             BotEvent::BotMembership(change) => {
@@ -123,6 +139,26 @@ where
                 Ok(())
             }
             BotEvent::Ignored(_) => Ok(()),
+        }
+    }
+
+    /// Counts one answered update against `user_id`'s reply budget; false past it.
+    async fn within_reply_budget(&self, user_id: i64) -> Result<bool, BotError> {
+        let budgets = self.setup.budgets;
+        match budgets
+            .spend_reply(&self.store, user_id, self.clock.now())
+            .await?
+        {
+            Budget::Within => Ok(true),
+            Budget::Spent => {
+                info!(
+                    user_id,
+                    limit = budgets.replies_per_window,
+                    "user past their reply budget: not answered"
+                );
+                metrics::count(signal::BOT_REPLIES_WITHHELD);
+                Ok(false)
+            }
         }
     }
 
@@ -148,6 +184,18 @@ where
                 Err(TelegramError::RetryAfter(pause)) if !waited && pause <= SHORT_PAUSE => {
                     waited = true;
                     tokio::time::sleep(pause).await;
+                }
+                // The bot is at Telegram's pace: a menu gives way, so invites and
+                // removals (which wait and retry) get the messages. The user may ask
+                // again; the update is done, not redelivered into the same 429s.
+                Err(TelegramError::RetryAfter(pause)) => {
+                    warn!(
+                        chat_id,
+                        ?pause,
+                        "menu reply dropped: the bot is at Telegram's pace"
+                    );
+                    metrics::count(signal::BOT_REPLY_DROPPED);
+                    return Ok(());
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -19,6 +19,7 @@
 //! store, with the fake Bot API and fake NOWPayments).
 
 use crate::bot::admission::Admission;
+use crate::bot::budget::BotBudgets;
 use crate::bot::invoice::{InvoiceApi, InvoiceUrls};
 use crate::bot::secret::WebhookSecret;
 use crate::bot::texts::BotTexts;
@@ -29,7 +30,7 @@ use crate::queue::{DelayedQueue, MessageQueue};
 use crate::rotation::{Rotating, SecretSource};
 use crate::store::{
     BotStore, HeldNoticeStore, OperatorStore, PaymentWatchStore, PurchasePartsStore,
-    SubscriptionStore,
+    RateBudgetStore, SubscriptionStore,
 };
 use crate::subscription::LifecycleSettings;
 use crate::telegram::{BotConversation, TelegramInviter};
@@ -53,6 +54,8 @@ pub struct BotSetup {
     pub settings: LifecycleSettings,
     pub urls: InvoiceUrls,
     pub timing: BotTiming,
+    /// Each user's replies and everyone's new invoices (`crate::bot::budget`).
+    pub budgets: BotBudgets,
 }
 
 /// The store ports the bot uses: its once-records, subscriptions (`/status`,
@@ -60,6 +63,7 @@ pub struct BotSetup {
 /// payments (`/status`), and their purchases waiting for the rest (`/topup`).
 pub trait FrontDoorStore:
     BotStore
+    + RateBudgetStore
     + SubscriptionStore
     + OperatorStore
     + HeldNoticeStore
@@ -70,6 +74,7 @@ pub trait FrontDoorStore:
 
 impl<S> FrontDoorStore for S where
     S: BotStore
+        + RateBudgetStore
         + SubscriptionStore
         + OperatorStore
         + HeldNoticeStore
@@ -95,6 +100,7 @@ impl BotSetup {
                 success_url: None,
             },
             timing: BotTiming::default(),
+            budgets: BotBudgets::default(),
         }
     }
 
@@ -201,6 +207,7 @@ where
             catalog: &self.setup.catalog,
             settings: &self.setup.settings,
             timing: self.setup.timing,
+            courtesy_menu: true,
         }
     }
 }

@@ -88,6 +88,8 @@ pub enum BotError {
     Operator(#[from] OperatorError),
     #[error("another worker is making this invoice now")]
     InvoiceBusy,
+    #[error("this minute's new invoices are all made")]
+    InvoicesCapped,
 }
 
 impl From<AdmissionError> for BotError {
@@ -105,6 +107,8 @@ impl BotError {
     pub fn retry_helps(&self) -> bool {
         match self {
             Self::Store(StoreError::Unavailable(_)) | Self::Queue(_) | Self::InvoiceBusy => true,
+            // The buyer was told to tap again: that tap is the retry.
+            Self::InvoicesCapped => false,
             Self::Store(_) => false,
             Self::Telegram(e) => matches!(
                 e,

@@ -5,13 +5,15 @@
 //! Tests: `functions/bot-webhook/src/tests/purchase.rs`.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::outcome::BotError;
 use super::{BotFrontDoor, FrontDoorStore};
+use crate::bot::budget::Budget;
 use crate::bot::invoice::{Invoice, InvoiceApi, InvoiceError, InvoiceRequest, invoice_keys};
 use crate::bot::timing::KEEP_RECORDS;
 use crate::directory::ChannelEntry;
+use crate::metrics::{self, signal};
 use crate::order::UserId;
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{Fenced, OnceFound, OnceKey};
@@ -135,7 +137,26 @@ where
                 )
             })
             .ok_or_else(|| InvoiceError::Refused("the order id cannot be formed".into()))?;
-        let mut invoice = self.invoices.create_invoice(&request).await?;
+        self.make_invoice(&request, now).await
+    }
+
+    /// One new NOWPayments invoice, within everyone's invoice budget for the minute
+    /// (`crate::bot::budget`): past it, none is asked for.
+    pub(super) async fn make_invoice(
+        &self,
+        request: &InvoiceRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Invoice, BotError> {
+        let budgets = self.setup.budgets;
+        if budgets.spend_invoice(&self.store, now).await? == Budget::Spent {
+            warn!(
+                limit = budgets.invoices_per_minute,
+                "this minute's new invoices are all made: the buyer is asked to tap again"
+            );
+            metrics::count(signal::INVOICES_CAPPED);
+            return Err(BotError::InvoicesCapped);
+        }
+        let mut invoice = self.invoices.create_invoice(request).await?;
         invoice.created_at = Some(now);
         Ok(invoice)
     }

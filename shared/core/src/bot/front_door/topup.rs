@@ -60,11 +60,7 @@ where
             .await?;
         let keys = topup_keys(purchase.purchase_id.get(), now);
         let made = self
-            .invoice_once(keys, || async {
-                let mut invoice = self.invoices.create_invoice(&request).await?;
-                invoice.created_at = Some(now);
-                Ok(invoice)
-            })
+            .invoice_once(keys, || self.make_invoice(&request, now))
             .await;
         let invoice = match made {
             Ok(invoice) => invoice,
@@ -74,6 +70,9 @@ where
                     why, "NOWPayments refused a top-up invoice: check the API key and the currency"
                 );
                 metrics::count(signal::INVOICE_REFUSED);
+                return self.say(message.chat_id, &texts.invoice_later).await;
+            }
+            Err(BotError::InvoicesCapped) => {
                 return self.say(message.chat_id, &texts.invoice_later).await;
             }
             Err(e) => return Err(e),

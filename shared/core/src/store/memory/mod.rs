@@ -22,6 +22,7 @@ use crate::payment::{PaymentReview, ProcessedPayment, RecordState, ReviewDecisio
 use crate::subscription::{Subscription, SubscriptionKey};
 
 mod bot;
+mod budgets;
 mod catalog;
 mod held;
 mod offsets;
@@ -50,6 +51,8 @@ pub struct MemoryStore {
     catalogs: Mutex<std::collections::BTreeMap<u32, super::catalog::StoredCatalog>>,
     /// The polling server's next update id (`offsets.rs`).
     update_offset: Mutex<Option<i64>>,
+    /// Rate budgets: each key's window start and count (`budgets.rs`).
+    budgets: Mutex<HashMap<super::budgets::BudgetKey, (DateTime<Utc>, u32)>>,
     unavailable: AtomicBool,
     refused_completes: std::sync::atomic::AtomicU32,
 }
