@@ -87,9 +87,9 @@ bench-serve: ## bench-local on SQLite, then on Postgres (a throwaway server, or 
 	target/release/bench-local --store sqlite $(ARGS)
 	source scripts/postgres.sh && target/release/bench-local --store postgres $(ARGS)
 
-bench-flash-sale: ## 2,000 buyers at Telegram's own pace (the fake refuses beyond 30 messages/s): 1,000 removals and 1,000 reminders due in the same minute; every invite within 1.15 x 2000/30 s of the last IPN, 0 dead letters, 429s counted (ARGS="--store postgres")
+bench-flash-sale: ## 2,000 buyers at Telegram's own pace (the fake refuses beyond 30 messages/s): 1,000 removals and 1,000 reminders due in the same minute, 50 accounts spamming the bot throughout; every invite within 1.15 x 2000/30 s of the last IPN, 0 dead letters, 429s counted (ARGS="--store postgres")
 	cargo build --release --locked -p telepay-local -p fake-bot-api
-	source scripts/postgres.sh && target/release/bench-local --flash-sale --payments 2000 --due 1000 $(ARGS)
+	source scripts/postgres.sh && target/release/bench-local --flash-sale --payments 2000 --due 1000 --abusers 50 $(ARGS)
 
 build: ## Release arm64 bootstraps of the eight functions, zipped in target/lambda, with BACKENDS (default dynamodb; postgres; "dynamodb postgres"), checked and sized
 	BACKENDS="$(BACKENDS)" scripts/build.sh

@@ -471,7 +471,7 @@ async fn bot(command: BotCommand) -> anyhow::Result<()> {
                 .set_webhook(&url, secret.expose(), max_connections)
                 .await?;
             print(
-                json!({"webhook": url, "max_connections": max_connections, "allowed_updates": ["message", "callback_query", "chat_join_request", "my_chat_member"]}),
+                json!({"webhook": url, "max_connections": max_connections, "allowed_updates": telepay_core::doctor::ALLOWED_UPDATES}),
             );
         }
         BotCommand::Forget { .. } => unreachable!("handled above, without the bot"),

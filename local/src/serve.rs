@@ -22,6 +22,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use telepay_core::access::{LifecycleWorker, Pacer, SubscriptionSweeper};
+use telepay_core::bot::paced::PacedMenus;
 use telepay_core::bot::{AdmissionStage, BotFrontDoor};
 use telepay_core::chain::{BotStages, ChainSettings, StageQueues, Stages};
 use telepay_core::invite::InviteSender;
@@ -67,7 +68,8 @@ pub struct Chain<S, Q> {
     pub polling: bool,
 }
 
-type LocalFrontDoor<S, Q> = BotFrontDoor<S, TelegramBotApi, NowPaymentsInvoices, Q, Q>;
+/// The bot's messages take the spare turns of the server's one pace (`PacedMenus`).
+type LocalFrontDoor<S, Q> = BotFrontDoor<S, PacedMenus<TelegramBotApi>, NowPaymentsInvoices, Q, Q>;
 
 impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
     /// Wires every stage once, starts each queue's consumers and the sweeper, and serves
@@ -79,6 +81,10 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
         backend: &str,
     ) -> anyhow::Result<()> {
         let rate = messages_per_second()?;
+        // One process sends all of the bot's messages: one pace for all of them, invites
+        // first, reminders and removals in the turns left, the bot's menus only in turns
+        // nobody booked.
+        let pace = Arc::new(rate.map_or_else(Pacer::unlimited, Pacer::per_second));
         let LocalBot {
             setup,
             invoices,
@@ -87,7 +93,7 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
         let bot = BotStages::wire(
             setup,
             self.store.clone(),
-            self.telegram.clone(),
+            PacedMenus::new(self.telegram.clone(), pace.clone()),
             invoices,
             self.admission.clone(),
             self.queues.invite.clone(),
@@ -117,8 +123,6 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
         crate::scheduled::spawn(self.jobs, self.store.clone())?;
         let stages = Stages::wire(self.settings, self.store, self.queues, self.telegram);
         spawn_sweeper(stages.sweeper);
-        // One process sends all of the bot's messages: one pace for all of them.
-        let pace = Arc::new(rate.map_or_else(Pacer::unlimited, Pacer::per_second));
         spawn_lifecycle(stages.lifecycle, queues.lifecycle, pace.clone());
         let workers = ProcessEnvironment
             .get("TELEPAY_LOCAL_CONCURRENCY")
@@ -274,7 +278,7 @@ fn spawn_payout_stand_in<Q: LocalQueues>(queue: Q) {
 /// Join requests waiting for their payment, re-checked after their delay by
 /// admission-recheck's handler.
 fn spawn_admission_rechecks<S: LocalStore, Q: LocalQueues>(
-    stage: AdmissionStage<S, TelegramBotApi, Q>,
+    stage: AdmissionStage<S, PacedMenus<TelegramBotApi>, Q>,
     queue: Q,
 ) {
     let stage = Arc::new(stage);

@@ -66,6 +66,11 @@ struct Args {
     /// as many with a reminder due. They share the bot's pace with the invites.
     #[arg(long, default_value_t = 0)]
     due: usize,
+    /// With `--flash-sale`: this many accounts spamming the bot through the whole sale
+    /// (a `/start` a second each, to `/telegram-webhook`). Their replies must stay within
+    /// the bot's reply budget and every invite and removal must still land.
+    #[arg(long, default_value_t = 0)]
+    abusers: usize,
     /// Round 2's crashes: the server is killed (`SIGKILL`) this many times, evenly through
     /// the load, and started again each time (`make chaos` runs 5 on Postgres).
     #[arg(long, default_value_t = 1)]
@@ -79,6 +84,71 @@ const TELEGRAM_MESSAGES_PER_SECOND: f64 = 30.0;
 const FIRST_EXPIRED: i64 = 7_300_000_001;
 /// Existing subscribers whose 3-day reminder is due as the sale starts.
 const FIRST_REMINDED: i64 = 7_400_000_001;
+
+/// Accounts spamming the bot (`--abusers`).
+const FIRST_ABUSER: i64 = 7_500_000_001;
+/// The demo's webhook secret (`telepay-local --demo`).
+const DEMO_WEBHOOK_SECRET: &str = "local-demo-webhook-secret-0123456789";
+
+/// What the abusers did and got.
+struct Abuse {
+    updates: usize,
+    answered_2xx: usize,
+    replies: usize,
+    lasted: Duration,
+}
+
+/// `abusers` accounts each posting a `/start` a second to the server's bot webhook until
+/// `stop` is set.
+fn spawn_abusers(
+    port: u16,
+    abusers: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(usize, usize)> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let spammers: Vec<_> = (0..abusers as i64)
+            .map(|n| {
+                let (client, stop) = (client.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let user = FIRST_ABUSER + n;
+                    let (mut sent, mut ok) = (0, 0);
+                    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+                    while !stop.load(Ordering::SeqCst) {
+                        ticks.tick().await;
+                        let update = serde_json::json!({
+                            "update_id": 900_000_000 + n * 100_000 + sent as i64,
+                            "message": {"message_id": sent, "date": 1,
+                                "chat": {"id": user, "type": "private"},
+                                "from": {"id": user, "is_bot": false, "first_name": "Spam"},
+                                "text": "/start"}});
+                        let answer = client
+                            .post(format!("http://127.0.0.1:{port}/telegram-webhook"))
+                            .header("x-telegram-bot-api-secret-token", DEMO_WEBHOOK_SECRET)
+                            .json(&update)
+                            .send()
+                            .await;
+                        sent += 1;
+                        if answer.is_ok_and(|a| a.status().is_success()) {
+                            ok += 1;
+                        }
+                    }
+                    (sent, ok)
+                })
+            })
+            .collect();
+        let (mut sent, mut ok) = (0, 0);
+        for spammer in spammers {
+            let (s, o) = spammer.await.unwrap();
+            sent += s;
+            ok += o;
+        }
+        (sent, ok)
+    })
+}
 
 /// Writes the subscribers `--due` names into the server's store (already migrated by
 /// the running server), the expired ones members of the channel in the fake.
@@ -437,6 +507,8 @@ struct Round {
     dead_letters: i64,
     /// What became of `--due`'s subscribers.
     due: Option<DueWork>,
+    /// What `--abusers` did and got.
+    abuse: Option<Abuse>,
 }
 
 async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
@@ -465,6 +537,9 @@ async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
     }
     let all: Vec<usize> = (0..args.payments).rev().collect();
     let started = Instant::now();
+    let stop_abusers = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let abusers =
+        (args.abusers > 0).then(|| spawn_abusers(local.port, args.abusers, stop_abusers.clone()));
     let mut answered = BTreeSet::new();
     for kill in 1..=kills {
         // The k-th kill once k/(kills+1) of the payments are answered.
@@ -501,6 +576,25 @@ async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
         Some(wait_for_due(telegram_port, args.due, started, limit).await?)
     } else {
         None
+    };
+    let abuse = match abusers {
+        Some(spam) => {
+            stop_abusers.store(true, Ordering::SeqCst);
+            let lasted = started.elapsed();
+            let (updates, answered_2xx) = spam.await?;
+            let client = reqwest::Client::new();
+            let mut replies = 0;
+            for n in 0..args.abusers as i64 {
+                replies += messages_to(&client, telegram_port, FIRST_ABUSER + n).await?;
+            }
+            Some(Abuse {
+                updates,
+                answered_2xx,
+                replies,
+                lasted,
+            })
+        }
+        None => None,
     };
     let delivered = invites(telegram_port).await?;
     let paced: Value = reqwest::get(format!("http://127.0.0.1:{telegram_port}/fake/pace"))
@@ -542,6 +636,7 @@ async fn round(args: &Args, kills: usize) -> anyhow::Result<Round> {
         paced: paced["refused"].as_u64().unwrap_or_default(),
         dead_letters,
         due,
+        abuse,
     })
 }
 
@@ -610,6 +705,29 @@ async fn flash_sale(args: &Args) -> anyhow::Result<()> {
         );
         if due.told_twice > 0 || due.still_in > 0 {
             bail!("a due subscriber was told twice or is still in");
+        }
+    }
+    if let Some(abuse) = &sale.abuse {
+        // The budget: 12 replies a user per fixed 10-minute window; a run may straddle
+        // windows.
+        let windows = (abuse.lasted.as_secs() / 600 + 2) as usize;
+        let most = args.abusers * 12 * windows;
+        println!(
+            "  {} accounts spamming for {:.0} s: {} updates sent, {} answered 2xx, {} replies delivered to them (their budget allows at most {most})",
+            args.abusers,
+            abuse.lasted.as_secs_f64(),
+            abuse.updates,
+            abuse.answered_2xx,
+            abuse.replies
+        );
+        if abuse.replies > most {
+            bail!("the abusers got more replies than their budget");
+        }
+        if abuse.answered_2xx < abuse.updates {
+            println!(
+                "  ({} spam updates not answered 2xx: Telegram would redeliver them)",
+                abuse.updates - abuse.answered_2xx
+            );
         }
     }
     if after_last_ipn.as_secs_f64() > bound {

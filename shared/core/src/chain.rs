@@ -137,7 +137,7 @@ pub struct BotStages<S, T, I, Q> {
 impl<S, T, I, Q> BotStages<S, T, I, Q>
 where
     S: FrontDoorStore + Clone,
-    T: BotConversation + TelegramInviter + Clone,
+    T: BotConversation + TelegramInviter + MemberRemover + Clone,
     I: InvoiceApi,
     Q: DelayedQueue + MessageQueue + Clone,
 {

@@ -126,6 +126,9 @@ pub mod signal {
     /// A menu reply Telegram refused for the bot's pace (429): dropped, not retried, so
     /// invites and removals keep the bot's messages.
     pub const BOT_REPLY_DROPPED: &str = "BotReplyDropped";
+    /// Someone joined through a link made for another buyer: removed, the link revoked,
+    /// the owner told.
+    pub const SHARED_LINK_JOIN_REMOVED: &str = "SharedLinkJoinRemoved";
     pub const BOT_RIGHTS_LOST: &str = "BotRightsLost";
     /// A payment NOWPayments reports paid that no IPN had brought in: the recovery pass
     /// admitted it. Any is an alarm: the IPN callback is broken.
@@ -200,6 +203,7 @@ pub mod signal {
         BOT_REPLIES_WITHHELD,
         INVOICES_CAPPED,
         BOT_REPLY_DROPPED,
+        SHARED_LINK_JOIN_REMOVED,
         BOT_RIGHTS_LOST,
         IPN_RECOVERED,
         RECOVERY_REFUSED,

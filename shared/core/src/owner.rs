@@ -42,6 +42,14 @@ pub enum OwnerNotice {
     RightsLost {
         status: String,
     },
+    /// Someone came in through a link made for another buyer (a forwarded one-time
+    /// link): they were removed and the link revoked.
+    LinkShared {
+        joined: i64,
+        buyer: i64,
+        /// Whether the removal went through (else the owner removes them by hand).
+        removed: bool,
+    },
     /// A paid buyer's time ran out before their invite went out (they could not be
     /// reached, or the chain was down longer than the tier): nothing was sent.
     AccessEndedBeforeInvite {
@@ -197,6 +205,20 @@ impl OwnerNotice {
                  {reason}. Remove them by hand (an admin or the owner cannot be removed by \
                  the bot), or give the bot the right to ban users."
             ),
+            Self::LinkShared {
+                joined,
+                buyer,
+                removed,
+            } => {
+                let done = if *removed {
+                    "They were removed and the link revoked"
+                } else {
+                    "The link was revoked, but they could not be removed: remove them by hand"
+                };
+                format!(
+                    "User {joined} joined {channel} through the invite link made for user                      {buyer}, and has no access of their own. {done}. User {buyer} can get a                      new link with /status."
+                )
+            }
             Self::RightsLost { status } => format!(
                 "The bot can no longer manage {channel} (it is now \"{status}\"). Until it is \
                  an administrator again with the rights to invite users and ban users, buyers \

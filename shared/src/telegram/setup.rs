@@ -13,12 +13,14 @@ use super::call::Method;
 /// `WebhookReservedConcurrency` default, so no update meets a throttled function.
 pub const DEFAULT_MAX_CONNECTIONS: u8 = 20;
 
-/// The updates the bot asks Telegram for.
-pub const ALLOWED_UPDATES: [AllowedUpdate; 4] = [
+/// The updates the bot asks Telegram for (`chat_member`, others' joins, only comes when
+/// asked for by name: docs/bot.md).
+pub const ALLOWED_UPDATES: [AllowedUpdate; 5] = [
     AllowedUpdate::Message,
     AllowedUpdate::CallbackQuery,
     AllowedUpdate::ChatJoinRequest,
     AllowedUpdate::MyChatMember,
+    AllowedUpdate::ChatMember,
 ];
 
 impl TelegramBotApi {

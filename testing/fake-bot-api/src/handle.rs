@@ -63,7 +63,7 @@ impl FakeBotApiHandle {
     /// link that creates join requests, the user waits instead, and the bot gets a
     /// `chat_join_request` update (once per pending request).
     pub fn join(&self, link: &str, user_id: i64, now: i64) -> JoinOutcome {
-        let (outcome, request) = {
+        let (outcome, request, joined) = {
             let mut shared = self.state.shared.lock().unwrap();
             let after_calls = shared.calls.len();
             let pending_before = shared.telegram.pending_requests.len();
@@ -71,8 +71,32 @@ impl FakeBotApiHandle {
             let request = (shared.telegram.pending_requests.len() > pending_before)
                 .then(|| shared.telegram.pending_requests.last().cloned())
                 .flatten();
-            (outcome, request)
+            let joined = (outcome == JoinOutcome::Joined)
+                .then(|| shared.telegram.link_facts(link))
+                .flatten();
+            (outcome, request, joined)
         };
+        // Telegram tells an administrator bot of a join through a link (`chat_member`),
+        // delivered only if the bot asked for the kind by name (`allowed_updates`); the
+        // link is shown whole to the bot that made it, with its name.
+        if let Some((chat_id, name, member_limit)) = joined {
+            self.push_update(json!({
+                "chat_member": {
+                    "chat": {"id": chat_id, "type": "channel", "title": "Private channel"},
+                    "from": {"id": user_id, "is_bot": false, "first_name": "Buyer"},
+                    "date": now,
+                    "old_chat_member": {"user": {"id": user_id, "is_bot": false, "first_name": "Buyer"},
+                        "status": "left"},
+                    "new_chat_member": {"user": {"id": user_id, "is_bot": false, "first_name": "Buyer"},
+                        "status": "member"},
+                    "invite_link": {
+                        "invite_link": link, "creator": telegram_bot_user(), "name": name,
+                        "member_limit": member_limit, "creates_join_request": false,
+                        "is_primary": false, "is_revoked": false
+                    }
+                }
+            }));
+        }
         if let Some(request) = request {
             self.push_update(json!({
                 "chat_join_request": {

@@ -225,6 +225,13 @@ impl Telegram {
         outcome
     }
 
+    /// A link's chat, name and member limit, as a `chat_member` update shows them.
+    pub(crate) fn link_facts(&self, link: &str) -> Option<(i64, Option<String>, Option<u64>)> {
+        self.links
+            .get(link)
+            .map(|state| (state.chat_id, state.name.clone(), state.member_limit))
+    }
+
     /// A member left: the link they joined through admits one more.
     fn free_place(&mut self, chat_id: i64, user_id: i64) {
         let joined_through = self

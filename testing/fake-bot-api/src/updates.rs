@@ -45,6 +45,17 @@ pub(crate) struct Outbox {
     last_error: Option<(i64, String)>,
 }
 
+/// Whether an update of this kind is delivered: every kind in `kinds`; with none given
+/// (or an empty list), every kind but `chat_member` (and the reaction kinds), which
+/// Telegram sends only when asked for by name (Bot API, `getUpdates`' `allowed_updates`).
+fn asked_for(kinds: Option<&[String]>, update: &Value) -> bool {
+    let kind = kind_of(update);
+    match kinds {
+        Some(kinds) if !kinds.is_empty() => kinds.contains(&kind),
+        _ => kind != "chat_member",
+    }
+}
+
 /// The chat an update belongs to: Telegram delivers one at a time per chat.
 fn chat_of(update: &Value) -> i64 {
     let kind = kind_of(update);
@@ -101,12 +112,7 @@ impl Outbox {
         if self.in_flight.len() >= webhook.max_connections {
             return None;
         }
-        let wanted = |update: &Value| {
-            webhook
-                .allowed_updates
-                .as_ref()
-                .is_none_or(|kinds| kinds.contains(&kind_of(update)))
-        };
+        let wanted = |update: &Value| asked_for(webhook.allowed_updates.as_deref(), update);
         let dropped: Vec<i64> = self
             .queue
             .iter()
@@ -198,11 +204,7 @@ impl Outbox {
             }
         }
         let kinds = self.polled_kinds.clone();
-        let wanted = |update: &Value| {
-            kinds
-                .as_ref()
-                .is_none_or(|kinds| kinds.is_empty() || kinds.contains(&kind_of(update)))
-        };
+        let wanted = |update: &Value| asked_for(kinds.as_deref(), update);
         self.queue.retain(|(update, _)| wanted(update));
         let limit = params["limit"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
         Ok(self

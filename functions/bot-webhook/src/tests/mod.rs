@@ -5,7 +5,7 @@
 //! One file a job of `telepay_core::bot::front_door`: `dispatch` (secret, shape,
 //! once-records, the store down, the sample events), `commands` (/start, /help,
 //! buttons), `purchase` (tier to invoice), `status` (/status and its re-invite),
-//! `membership` (the bot's own rights), `budget` (replies and invoices), and `admission` (`telepay_core::bot::admission`:
+//! `membership` (the bot's own rights), `budget` (replies and invoices), `joins` (someone in through another's link), and `admission` (`telepay_core::bot::admission`:
 //! join requests).
 
 use std::sync::Arc;
@@ -35,6 +35,7 @@ mod admission;
 mod budget;
 mod commands;
 mod dispatch;
+mod joins;
 mod membership;
 mod purchase;
 mod status;

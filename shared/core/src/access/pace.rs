@@ -74,6 +74,23 @@ impl Pacer {
     }
 }
 
+impl Pacer {
+    /// A spare turn now, or how long every booked turn still holds the pace: what
+    /// a message that would rather give way than wait asks (the bot's menus in
+    /// `telepay serve`: `crate::bot::paced`).
+    pub fn try_spare_turn(&self) -> Result<(), Duration> {
+        let mut next = self.next.lock().unwrap();
+        let now = Instant::now();
+        match *next {
+            Some(at) if at > now => Err(at - now),
+            _ => {
+                *next = Some(now + self.interval);
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +104,21 @@ mod tests {
         }
         // The first goes at once, each next 100 ms later.
         assert_eq!(started.elapsed(), Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spare_turn_tried_is_refused_while_turns_are_booked_and_takes_one_after() {
+        let pacer = Pacer::per_second(10);
+        for _ in 0..3 {
+            pacer.wait_turn().await;
+        }
+        // Three booked turns at 0, 100 and 200 ms: the pace is held until 300 ms.
+        assert_eq!(pacer.try_spare_turn(), Err(Duration::from_millis(100)));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(pacer.try_spare_turn(), Ok(()));
+        // The spare turn taken is booked like any other.
+        assert_eq!(pacer.try_spare_turn(), Err(Duration::from_millis(100)));
+        assert_eq!(Pacer::unlimited().try_spare_turn(), Ok(()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -330,12 +330,16 @@ where
         if self.courtesy_menu && now < request.requested_at + MESSAGE_WINDOW {
             let catalog = self.catalog.now();
             let menu = tier_menu(entry, &catalog.texts.join_declined, &catalog.texts);
-            // The menu is a courtesy: a user who cannot be written to is still declined.
+            // The menu is a courtesy: a user who cannot be written to is still declined,
+            // and at the bot's pace it gives way to invites and removals.
             let send = self
                 .telegram
                 .send_menu(request.user_chat_id, &menu.text, &menu.buttons);
             match bounded(self.timing.call_timeout, send).await {
                 Ok(()) | Err(TelegramError::UserUnreachable(_)) => {}
+                Err(TelegramError::RetryAfter(_)) => {
+                    metrics::count(metrics::signal::BOT_REPLY_DROPPED);
+                }
                 Err(other) => return Err(other.into()),
             }
         }

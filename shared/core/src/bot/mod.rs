@@ -11,6 +11,7 @@
 //! - `admission`: join requests, and the delayed re-check of a payment on its way.
 //! - `budget`: each user's reply budget and everyone's invoice budget (no spamming it
 //!   into silence).
+//! - `paced`: its messages at the spare turns of a server's one pace (`telepay serve`).
 //! - `timing`: the bot's clocks (update lease, call timeout, re-check pace).
 //!
 //! Tests: each file names its own.
@@ -20,6 +21,7 @@ pub mod budget;
 pub mod front_door;
 pub mod invoice;
 pub mod menu;
+pub mod paced;
 pub mod secret;
 pub mod texts;
 pub mod timing;

@@ -68,12 +68,25 @@ impl BotMembership {
     }
 }
 
+/// Someone came into a chat through an invite link (a `chat_member` update: Telegram
+/// sends these only to an administrator bot that asked for them in `allowed_updates`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberJoined {
+    pub chat_id: i64,
+    pub user_id: i64,
+    /// The link as the bot sees it (a link the bot made is shown whole).
+    pub link: String,
+    /// The name the link was made with: ours say whose it is (`payment N`, `buyer U`).
+    pub link_name: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BotEvent {
     Message(PrivateMessage),
     Button(ButtonPress),
     JoinRequest(JoinRequest),
     BotMembership(BotMembership),
+    MemberJoined(MemberJoined),
     /// Anything else (another update kind, a group message, a message without text):
     /// answered 200 and left alone, with why.
     Ignored(&'static str),
@@ -93,6 +106,7 @@ struct RawUpdate {
     callback_query: Option<RawCallback>,
     chat_join_request: Option<RawJoinRequest>,
     my_chat_member: Option<RawMemberUpdate>,
+    chat_member: Option<RawMemberUpdate>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +146,8 @@ struct RawCallbackMessage {
 #[derive(Deserialize)]
 struct RawInviteLink {
     invite_link: String,
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -145,7 +161,12 @@ struct RawJoinRequest {
 
 #[derive(Deserialize)]
 struct RawMember {
+    #[serde(default)]
+    user: Option<RawUser>,
     status: String,
+    /// For "restricted": whether they are in the chat.
+    #[serde(default)]
+    is_member: bool,
     #[serde(default)]
     can_invite_users: bool,
     #[serde(default)]
@@ -155,7 +176,22 @@ struct RawMember {
 #[derive(Deserialize)]
 struct RawMemberUpdate {
     chat: RawChat,
+    #[serde(default)]
+    old_chat_member: Option<RawMember>,
     new_chat_member: RawMember,
+    #[serde(default)]
+    invite_link: Option<RawInviteLink>,
+}
+
+impl RawMember {
+    /// In the chat, by Telegram's statuses (`ChatMember`).
+    fn is_in(&self) -> bool {
+        match self.status.as_str() {
+            "creator" | "administrator" | "member" => true,
+            "restricted" => self.is_member,
+            _ => false,
+        }
+    }
 }
 
 impl BotUpdate {
@@ -231,6 +267,24 @@ impl RawUpdate {
                 status: member.new_chat_member.status,
                 can_invite_users: member.new_chat_member.can_invite_users,
                 can_restrict_members: member.new_chat_member.can_restrict_members,
+            });
+        }
+        if let Some(change) = self.chat_member {
+            let was_in = change
+                .old_chat_member
+                .as_ref()
+                .is_some_and(RawMember::is_in);
+            if was_in || !change.new_chat_member.is_in() {
+                return BotEvent::Ignored("a member change that is not a join");
+            }
+            let (Some(user), Some(link)) = (change.new_chat_member.user, change.invite_link) else {
+                return BotEvent::Ignored("a join without an invite link");
+            };
+            return BotEvent::MemberJoined(MemberJoined {
+                chat_id: change.chat.id,
+                user_id: user.id,
+                link: link.invite_link,
+                link_name: link.name,
             });
         }
         BotEvent::Ignored("an update kind the bot does not handle")
@@ -333,5 +387,48 @@ mod tests {
         };
         assert_eq!((request.chat_id, request.user_id), (-1002, 77));
         assert_eq!(request.invite_link.as_deref(), Some("https://t.me/+abc"));
+    }
+
+    #[test]
+    fn a_join_through_a_link_is_read_with_the_links_name_and_other_changes_are_not() {
+        let change = |old: &str, new: &str, link: &str| {
+            format!(
+                r#"{{"update_id":11,"chat_member":{{"chat":{{"id":-1002,"type":"channel"}},
+                "from":{{"id":88,"is_bot":false}},"date":1774390832,
+                "old_chat_member":{{"user":{{"id":88,"is_bot":false}},{old}}},
+                "new_chat_member":{{"user":{{"id":88,"is_bot":false}},{new}}}{link}}}}}"#
+            )
+        };
+        let link = r#","invite_link":{"invite_link":"https://t.me/+xyz","name":"payment 5",
+            "creates_join_request":false,"is_primary":false,"is_revoked":false}"#;
+        let joined = change(r#""status":"left""#, r#""status":"member""#, link);
+        let BotEvent::MemberJoined(join) = BotUpdate::parse(joined.as_bytes()).unwrap().event
+        else {
+            panic!("a join")
+        };
+        assert_eq!((join.chat_id, join.user_id), (-1002, 88));
+        assert_eq!(join.link, "https://t.me/+xyz");
+        assert_eq!(join.link_name.as_deref(), Some("payment 5"));
+        for (old, new, link) in [
+            // Leaving, promoted while in, and a join not through a link (an admin added them).
+            (r#""status":"member""#, r#""status":"left""#, link),
+            (r#""status":"member""#, r#""status":"administrator""#, link),
+            (r#""status":"left""#, r#""status":"member""#, ""),
+            // Restricted but not in the chat is not a join.
+            (
+                r#""status":"left""#,
+                r#""status":"restricted","is_member":false"#,
+                link,
+            ),
+        ] {
+            let body = change(old, new, link);
+            assert!(
+                matches!(
+                    BotUpdate::parse(body.as_bytes()).unwrap().event,
+                    BotEvent::Ignored(_)
+                ),
+                "{body} is not a join through a link"
+            );
+        }
     }
 }

@@ -20,11 +20,12 @@ use crate::signature::IpnSecret;
 use crate::telegram::TelegramError;
 
 /// The updates the bot asks Telegram for (as `telepay bot set-webhook` sets them).
-pub const ALLOWED_UPDATES: [&str; 4] = [
+pub const ALLOWED_UPDATES: [&str; 5] = [
     "message",
     "callback_query",
     "chat_join_request",
     "my_chat_member",
+    "chat_member",
 ];
 
 /// The probe's payment: `expired`, so nothing is ever written for it.
@@ -353,7 +354,8 @@ pub fn webhook(expected: Option<&str>, facts: &WebhookFacts) -> Finding {
             .into_iter()
             .filter(|kind| !kinds.iter().any(|k| k == kind))
             .collect(),
-        None => vec!["chat_join_request", "my_chat_member"],
+        // Telegram's default is every kind but `chat_member` (Bot API, `setWebhook`).
+        None => vec!["chat_member"],
     };
     if !missing.is_empty() {
         return Finding::fix(

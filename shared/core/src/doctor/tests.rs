@@ -38,10 +38,23 @@ fn the_webhook_must_point_at_our_url_ask_for_our_updates_and_not_fail() {
     );
     let mut default_kinds = facts(ours);
     default_kinds.allowed_updates = None;
+    let detail = webhook(Some(ours), &default_kinds).detail;
     assert!(
-        webhook(Some(ours), &default_kinds)
-            .detail
-            .contains("chat_join_request")
+        detail.contains("chat_member") && !detail.contains("chat_join_request"),
+        "Telegram's default has every kind but chat_member: {detail}"
+    );
+    // A webhook set before joins were watched is told to be set again.
+    let mut before = facts(ours);
+    before.allowed_updates = Some(
+        ALLOWED_UPDATES[..4]
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect(),
+    );
+    let line = webhook(Some(ours), &before).line();
+    assert!(
+        line.starts_with("FIX") && line.contains("chat_member"),
+        "{line}"
     );
     let mut refused = facts(ours);
     refused.last_error = Some("Wrong response from the webhook: 401 Unauthorized".into());

@@ -406,6 +406,13 @@ impl Subscription {
         Ok(self.with_live_link(link, now))
     }
 
+    /// The next version without a live link (it was revoked: a re-issue makes another).
+    pub fn without_live_link(&self, now: DateTime<Utc>) -> Self {
+        let mut next = self.clone();
+        next.live_link = None;
+        next.bump(ms(now))
+    }
+
     /// The next version with `link` as the live link.
     pub fn with_live_link(&self, link: LiveLink, now: DateTime<Utc>) -> Self {
         let mut next = self.clone();

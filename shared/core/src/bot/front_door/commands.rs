@@ -13,12 +13,12 @@ use crate::bot::timing::bounded;
 use crate::bot::update::{ButtonPress, Command, PrivateMessage};
 use crate::metrics::{self, signal};
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::telegram::{BotConversation, TelegramError, TelegramInviter};
+use crate::telegram::{BotConversation, MemberRemover, TelegramError, TelegramInviter};
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter,
+    T: BotConversation + TelegramInviter + MemberRemover,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,

@@ -17,15 +17,15 @@ use crate::bot::update::{BotEvent, BotUpdate, UpdateError};
 use crate::metrics::{self, signal, stage};
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{Fenced, OnceClaim, OnceFound, OnceKey};
-use crate::telegram::{BotConversation, TelegramError, TelegramInviter};
+use crate::telegram::{BotConversation, MemberRemover, TelegramError, TelegramInviter};
 
-/// A 429 asking for at most this long is waited out within the update.
+/// 429s asking for at most this long in all are waited out within the update.
 const SHORT_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter,
+    T: BotConversation + TelegramInviter + MemberRemover,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,
@@ -116,7 +116,7 @@ where
             BotEvent::Message(message) => Some(message.user_id),
             BotEvent::Button(press) => Some(press.user_id),
             BotEvent::JoinRequest(request) => Some(request.user_id),
-            BotEvent::BotMembership(_) | BotEvent::Ignored(_) => None,
+            BotEvent::BotMembership(_) | BotEvent::MemberJoined(_) | BotEvent::Ignored(_) => None,
         };
         let answered = match asker {
             Some(user_id) => self.within_reply_budget(user_id).await?,
@@ -138,6 +138,7 @@ where
                 self.on_bot_membership(change).await;
                 Ok(())
             }
+            BotEvent::MemberJoined(join) => self.on_member_joined(join).await,
             BotEvent::Ignored(_) => Ok(()),
         }
     }
@@ -173,16 +174,17 @@ where
     }
 
     pub(super) async fn send(&self, chat_id: i64, menu: &Menu) -> Result<(), BotError> {
-        let mut waited = false;
+        let mut waited = std::time::Duration::ZERO;
         loop {
             let send = self.telegram.send_menu(chat_id, &menu.text, &menu.buttons);
             match bounded(self.setup.timing.call_timeout, send).await {
                 // The user blocked the bot: nothing to tell them, nothing to retry.
                 Ok(()) | Err(TelegramError::UserUnreachable(_)) => return Ok(()),
-                // A user tapping faster than Telegram's one message a second per chat:
-                // a short pause beats a redelivery of the whole update.
-                Err(TelegramError::RetryAfter(pause)) if !waited && pause <= SHORT_PAUSE => {
-                    waited = true;
+                // A user tapping faster than Telegram's one message a second per chat, or
+                // the server's pace a moment from a spare turn (`crate::bot::paced`): a
+                // short pause beats a redelivery of the whole update.
+                Err(TelegramError::RetryAfter(pause)) if waited + pause <= SHORT_PAUSE => {
+                    waited += pause;
                     tokio::time::sleep(pause).await;
                 }
                 // The bot is at Telegram's pace: a menu gives way, so invites and

@@ -14,7 +14,8 @@
 //!
 //! One job a file: `outcome` (the words, statuses and errors), `dispatch` (request to
 //! outcome, once-records), `commands` (/start, /help, buttons), `purchase` (tier to
-//! invoice), `status` (/status and its re-invite), `membership` (the bot's own rights).
+//! invoice), `status` (/status and its re-invite), `membership` (the bot's own rights),
+//! `joins` (someone in through another buyer's link).
 //! Its tests are in `functions/bot-webhook/src/tests/` (the handler on the in-memory
 //! store, with the fake Bot API and fake NOWPayments).
 
@@ -33,10 +34,11 @@ use crate::store::{
     RateBudgetStore, SubscriptionStore,
 };
 use crate::subscription::LifecycleSettings;
-use crate::telegram::{BotConversation, TelegramInviter};
+use crate::telegram::{BotConversation, MemberRemover, TelegramInviter};
 
 mod commands;
 mod dispatch;
+mod joins;
 mod membership;
 mod outcome;
 mod purchase;
@@ -129,7 +131,7 @@ pub struct BotFrontDoor<S, T, I, Q, V> {
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter,
+    T: BotConversation + TelegramInviter + MemberRemover,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,

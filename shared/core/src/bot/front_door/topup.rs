@@ -17,12 +17,12 @@ use crate::ipn::Ipn;
 use crate::metrics::{self, signal};
 use crate::order::{OrderRef, UserId};
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::telegram::{BotConversation, Button, ButtonAction, TelegramInviter};
+use crate::telegram::{BotConversation, Button, ButtonAction, MemberRemover, TelegramInviter};
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter,
+    T: BotConversation + TelegramInviter + MemberRemover,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,
