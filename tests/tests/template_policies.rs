@@ -132,3 +132,52 @@ fn the_rate_limited_consumers_may_requeue_to_their_own_queue() {
         );
     }
 }
+
+/// Each queue's policy (with `OperatorPrincipalArn` set) names exactly the functions whose
+/// own policies send to it, and the operator: a sender added to the code and its IAM
+/// without the queue's policy would be refused in AWS, which moto never shows.
+#[test]
+fn each_queue_refuses_every_sender_but_the_functions_that_send_to_it_and_the_operator() {
+    let functions: Vec<String> = resources()
+        .into_iter()
+        .filter(|(_, block)| property(block, "Type") == Some("AWS::Serverless::Function"))
+        .map(|(id, _)| id)
+        .collect();
+    for queue in [
+        "ProcessorQueue",
+        "InviteQueue",
+        "PayoutQueue",
+        "LifecycleQueue",
+        "AdmissionQueue",
+    ] {
+        let mut sending: Vec<String> = functions
+            .iter()
+            .filter(|function| {
+                statements(function).iter().any(|statement| {
+                    statement.contains("sqs:SendMessage")
+                        && statement.contains(&format!("!GetAtt {queue}.Arn"))
+                })
+            })
+            .map(|function| format!("!GetAtt {function}Role.Arn"))
+            .collect();
+        sending.push("!Ref OperatorPrincipalArn".to_owned());
+        sending.sort();
+        let policy = resource(&format!("{queue}Senders"));
+        assert_eq!(property(&policy, "Condition"), Some("LocksQueues"));
+        assert_eq!(property(&policy, "Effect"), Some("Deny"));
+        assert_eq!(property(&policy, "Action"), Some("sqs:SendMessage"));
+        assert_eq!(
+            property(&policy, "Resource"),
+            Some(format!("!GetAtt {queue}.Arn").as_str())
+        );
+        let mut named: Vec<String> = policy
+            .split("aws:PrincipalArn:")
+            .nth(1)
+            .expect("the senders")
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("- ").map(str::to_owned))
+            .collect();
+        named.sort();
+        assert_eq!(named, sending, "{queue}'s senders");
+    }
+}

@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
         SqsQueue::new(sqs.clone(), config.payout_queue_url),
         SqsQueue::new(sqs, config.invite_queue_url),
     )
+    .with_ipn_secret(config.ipn_secret)
     .with_lifecycle(config.lifecycle);
     tracing::info!("payment-processor cold start");
     telemetry::run(metrics, service_fn(|event| handle(&processor, event))).await

@@ -3,11 +3,14 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use telepay_core::fixtures::{SAMPLE_CHANNEL_ID, SAMPLE_USER_ID, sample_record};
+use telepay_core::fixtures::{
+    SAMPLE_CHANNEL_ID, SAMPLE_IPN_SECRET, SAMPLE_USER_ID, sample_ipn_with, sample_record,
+};
 use telepay_core::payment::{ProcessedPayment, Purchase, RecordState};
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::memory::MemoryQueue;
 use telepay_core::queue::{InviteRequest, PayoutInstruction};
+use telepay_core::signature::IpnSecret;
 use telepay_core::store::memory::MemoryStore;
 use telepay_shared::sqs_event::{sqs_batch, sqs_message};
 
@@ -16,12 +19,17 @@ use super::*;
 type Processor = PaymentProcessor<MemoryStore, MemoryQueue, MemoryQueue>;
 
 fn processor() -> Processor {
-    let processor =
-        PaymentProcessor::new(MemoryStore::new(), MemoryQueue::new(), MemoryQueue::new());
+    let processor = empty_processor();
     for id in [1, 2] {
         processor.store.put_payment(record(id));
     }
     processor
+}
+
+/// With np-webhook's IPN secret, as deployed.
+fn empty_processor() -> Processor {
+    PaymentProcessor::new(MemoryStore::new(), MemoryQueue::new(), MemoryQueue::new())
+        .with_ipn_secret(IpnSecret::new(SAMPLE_IPN_SECRET).unwrap())
 }
 
 fn record(payment_id: i64) -> ProcessedPayment {
@@ -356,16 +364,83 @@ async fn a_first_purchase_refunded_before_its_grant_buys_no_time_and_pays_nothin
     assert!(!active, "a refunded payment bought time");
 }
 
-/// What np-webhook sends when the store refused the record's write.
+/// The sample IPN of `payment_id`, as NOWPayments signs it.
+fn signed_ipn(payment_id: i64) -> (String, String) {
+    let ipn = sample_ipn_with("payment_id", payment_id.into());
+    let signature = IpnSecret::new(SAMPLE_IPN_SECRET)
+        .unwrap()
+        .sign(ipn.as_bytes());
+    (ipn, signature)
+}
+
+/// What np-webhook sends when the store refused the record's write: the signed IPN with
+/// it.
 fn unrecorded_body(payment_id: i64) -> String {
-    let record = record(payment_id);
-    telepay_core::queue::ProcessorMessage::unrecorded(&record, &purchase()).to_json()
+    let (ipn, signature) = signed_ipn(payment_id);
+    handover(&record(payment_id), &ipn, &signature)
+}
+
+fn handover(record: &ProcessedPayment, ipn: &str, signature: &str) -> String {
+    telepay_core::queue::ProcessorMessage::unrecorded(
+        record,
+        &purchase(),
+        ipn.as_bytes(),
+        signature,
+    )
+    .to_json()
+}
+
+/// Nothing written, granted or queued for `payment_id`; the message walks to the DLQ.
+async fn nothing_minted(processor: &Processor, body: String, payment_id: i64) {
+    assert_eq!(invoke(processor, &[body]).await, vec!["m0"]);
+    assert!(
+        processor.store.payment(payment_id).is_none(),
+        "no record written"
+    );
+    assert!(processor.payout_queue.bodies().is_empty(), "no payout");
+    assert!(processor.invite_queue.bodies().is_empty(), "no invite");
+    assert!(subscription(processor).await.is_none(), "no paid time");
+}
+
+#[tokio::test]
+async fn a_forged_unrecorded_handover_mints_no_record_no_payout_and_no_time() {
+    let processor = empty_processor();
+    // A sender to the queue with no signed IPN (the handover before this change).
+    let (ipn, _) = signed_ipn(7);
+    let mut bare: serde_json::Value =
+        serde_json::from_str(&handover(&record(7), &ipn, "x")).unwrap();
+    bare["unrecorded"] = serde_json::json!({"payload_hash": "ab"});
+    nothing_minted(&processor, bare.to_string(), 7).await;
+    // A signature made with another secret.
+    let forged = IpnSecret::new("not-the-ipn-secret")
+        .unwrap()
+        .sign(ipn.as_bytes());
+    nothing_minted(&processor, handover(&record(7), &ipn, &forged), 7).await;
+    // A genuine signed IPN of another payment, replayed for payment 8.
+    let (other, signature) = signed_ipn(7);
+    nothing_minted(&processor, handover(&record(8), &other, &signature), 8).await;
+    // The buyer's genuine IPN, handed over for another buyer.
+    let mut someone_else = record(7);
+    someone_else.user_id = telepay_core::order::UserId::new(7_000_000_001).unwrap();
+    nothing_minted(&processor, handover(&someone_else, &ipn, &signature), 7).await;
+    // A status that pays nothing.
+    let waiting = sample_ipn_with("payment_id", 7.into()).replace("\"finished\"", "\"waiting\"");
+    let signed = IpnSecret::new(SAMPLE_IPN_SECRET)
+        .unwrap()
+        .sign(waiting.as_bytes());
+    nothing_minted(&processor, handover(&record(7), &waiting, &signed), 7).await;
+}
+
+#[tokio::test]
+async fn without_the_ipn_secret_no_handover_is_written() {
+    let processor =
+        PaymentProcessor::new(MemoryStore::new(), MemoryQueue::new(), MemoryQueue::new());
+    nothing_minted(&processor, unrecorded_body(7), 7).await;
 }
 
 #[tokio::test]
 async fn a_payment_np_webhook_could_not_record_is_recorded_here_then_granted_and_invited_once() {
-    let processor =
-        PaymentProcessor::new(MemoryStore::new(), MemoryQueue::new(), MemoryQueue::new());
+    let processor = empty_processor();
     // The store is still down: nothing is granted or sent, the message comes back.
     processor.store.set_unavailable(true);
     assert_eq!(invoke(&processor, &[unrecorded_body(7)]).await, vec!["m0"]);
@@ -380,7 +455,13 @@ async fn a_payment_np_webhook_could_not_record_is_recorded_here_then_granted_and
         .expect("recorded by the processor");
     assert_eq!(stored.state, RecordState::Accepted);
     assert!(stored.processed);
-    assert_eq!(stored.payload_hash, record(7).payload_hash);
+    // The hash of the IPN NOWPayments signed, not of the message's word.
+    let (ipn, _) = signed_ipn(7);
+    let ipn = telepay_core::ipn::Ipn::parse(ipn.as_bytes()).unwrap();
+    assert_eq!(
+        stored.payload_hash.as_deref(),
+        Some(telepay_core::payment::payload_hash(&ipn).as_str())
+    );
     assert_eq!(processor.invite_queue.bodies().len(), 1);
     assert_eq!(processor.payout_queue.bodies().len(), 1);
 

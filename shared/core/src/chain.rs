@@ -87,7 +87,7 @@ where
         let clock = settings.clock;
         Self {
             webhook: PaymentWebhook::new(
-                settings.ipn_secret,
+                settings.ipn_secret.clone(),
                 settings.catalog.clone(),
                 store.clone(),
                 queues.processor.clone(),
@@ -96,6 +96,7 @@ where
             .with_notice_queue(queues.invite.clone())
             .with_clock(clock.clone()),
             processor: PaymentProcessor::new(store.clone(), queues.payout, queues.invite.clone())
+                .with_ipn_secret(settings.ipn_secret.clone())
                 .with_lifecycle(settings.lifecycle.clone())
                 .with_clock(clock.clone()),
             sweeper: SubscriptionSweeper::new(

@@ -9,7 +9,11 @@
 //! (the grant's versioned write finds the refund) is neither granted nor paid out.
 //!
 //! A message np-webhook sent without its record (the store refused the write) is
-//! recorded here first, with the same conditional put.
+//! recorded here first, with the same conditional put, but only once the signed IPN it
+//! carries verifies with the IPN secret and names the message's payment, buyer and
+//! channel ([`crate::queue::Unrecorded::vouched_for`]); the record's payload hash is the verified
+//! IPN's. A handover NOWPayments did not vouch for writes nothing and is counted like an
+//! unmatched message.
 //!
 //! The processor trusts its store, not its queue: its first write on a payment
 //! ([`ProcessorStore::begin_processing`], conditional on an accepted, unprocessed record)
@@ -28,13 +32,26 @@ use crate::clock::{SharedClock, system_clock};
 use crate::metrics::{self, signal, stage};
 use crate::queue::{
     GrantFacts, InviteRequest, MessageOutcome, MessageQueue, PROCESSOR_MESSAGE_VERSION,
-    PayoutInstruction, ProcessorMessage, parse_message,
+    PayoutInstruction, ProcessorMessage, Unvouched, parse_message,
 };
+use crate::signature::IpnSecret;
 use crate::store::{
     IngressStore, ProcessedMark, ProcessingStart, ProcessorStore, Recorded, StoreError,
     SubscriptionStore,
 };
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant};
+
+/// Why a handover's record was not written.
+enum RecordFirst {
+    Store(StoreError),
+    Unvouched(Unvouched),
+}
+
+impl From<StoreError> for RecordFirst {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
 
 pub struct PaymentProcessor<S, P, I> {
     pub store: S,
@@ -42,6 +59,9 @@ pub struct PaymentProcessor<S, P, I> {
     pub invite_queue: I,
     pub lifecycle: LifecycleSettings,
     pub clock: SharedClock,
+    /// What an `unrecorded` handover's IPN must be signed with; without it none is
+    /// written.
+    pub ipn_secret: Option<IpnSecret>,
 }
 
 impl<S, P, I> PaymentProcessor<S, P, I>
@@ -57,7 +77,14 @@ where
             invite_queue,
             lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
+            ipn_secret: None,
         }
+    }
+
+    /// Verifies the signed IPNs of `unrecorded` handovers with `secret` (np-webhook's).
+    pub fn with_ipn_secret(mut self, secret: IpnSecret) -> Self {
+        self.ipn_secret = Some(secret);
+        self
     }
 
     pub fn with_lifecycle(mut self, lifecycle: LifecycleSettings) -> Self {
@@ -85,9 +112,18 @@ where
         tracing::Span::current().record("payment_id", payment_id.get());
         let message = match self.record_first(message).await {
             Ok(message) => message,
-            Err(err) => {
+            Err(RecordFirst::Store(err)) => {
                 error!(error = %err, "could not write the record np-webhook could not");
                 metrics::outcome(stage::PROCESSOR, "record_failed");
+                return MessageOutcome::Retry;
+            }
+            Err(RecordFirst::Unvouched(why)) => {
+                error!(
+                    %why,
+                    "an unrecorded handover NOWPayments did not vouch for: nothing written, granted or paid out (who can send to the processor queue?)"
+                );
+                metrics::count(signal::PROCESSOR_MESSAGE_UNMATCHED);
+                metrics::outcome(stage::PROCESSOR, "unvouched");
                 return MessageOutcome::Retry;
             }
         };
@@ -179,11 +215,17 @@ where
     async fn record_first(
         &self,
         message: ProcessorMessage,
-    ) -> Result<ProcessorMessage, StoreError> {
+    ) -> Result<ProcessorMessage, RecordFirst> {
         let Some(unrecorded) = &message.unrecorded else {
             return Ok(message);
         };
-        let record = message.record(&unrecorded.payload_hash, self.clock.now());
+        let Some(secret) = &self.ipn_secret else {
+            return Err(RecordFirst::Unvouched(Unvouched::Signature));
+        };
+        let payload_hash = unrecorded
+            .vouched_for(&message, secret)
+            .map_err(RecordFirst::Unvouched)?;
+        let record = message.record(&payload_hash, self.clock.now());
         match self.store.record_accepted(&record).await? {
             Recorded::New => {
                 info!("payment recorded by the processor (np-webhook met a store outage)");

@@ -288,7 +288,10 @@ impl<
             }
         };
         tracing::Span::current().record("payment_id", ipn.payment_id.get());
-        self.ingress.admit(&ipn, request.body).await.outcome
+        self.ingress
+            .admit_signed(&ipn, request.body, request.signature)
+            .await
+            .outcome
     }
 }
 
@@ -328,17 +331,29 @@ impl<
     /// The decision on a payment NOWPayments vouched for with a signed IPN, `body` as it
     /// came: one conditional write decides it.
     pub async fn admit(&self, ipn: &Ipn, body: &[u8]) -> Admission {
-        self.admit_as(ipn, body, false).await
+        self.admit_as(ipn, body, false, None).await
+    }
+
+    /// [`Self::admit`] with the IPN's signature, which a handover to the processor
+    /// carries when the store is down (the processor verifies it before writing).
+    pub async fn admit_signed(&self, ipn: &Ipn, body: &[u8], signature: Option<&str>) -> Admission {
+        self.admit_as(ipn, body, false, signature).await
     }
 
     /// The same decision on NOWPayments' answer to a status question (the recovery
     /// pass): a payment it records is marked recovered, so its owner hears the callback
     /// is broken.
     pub async fn admit_recovered(&self, ipn: &Ipn, body: &[u8]) -> Admission {
-        self.admit_as(ipn, body, true).await
+        self.admit_as(ipn, body, true, None).await
     }
 
-    async fn admit_as(&self, ipn: &Ipn, body: &[u8], recovered: bool) -> Admission {
+    async fn admit_as(
+        &self,
+        ipn: &Ipn,
+        body: &[u8],
+        recovered: bool,
+        signature: Option<&str>,
+    ) -> Admission {
         let payment_id = ipn.payment_id.get();
         // The catalog the invoice was priced from (its order names the version): a price
         // changed since does not turn a paid invoice into a short payment.
@@ -376,7 +391,10 @@ impl<
             && let Ok(order) = OrderRef::parse(ipn.order_id.as_deref())
             && order.topup_of.is_some()
         {
-            return self.top_up(ipn, &order, body, recovered, directory).await;
+            let signed = signature.map(|signature| (body, signature));
+            return self
+                .top_up(ipn, &order, body, recovered, directory, signed)
+                .await;
         }
         match self.verdict(ipn, directory) {
             Verdict::Hold(reason) => self.hold(ipn, reason, body, directory).await,
@@ -384,7 +402,8 @@ impl<
                 if let Some(purchase) = record.purchase.as_mut() {
                     purchase.recovered = recovered;
                 }
-                self.grant(ipn, &record).await
+                let signed = signature.map(|signature| (body, signature));
+                self.grant(ipn, &record, signed).await
             }
         }
     }
@@ -398,6 +417,7 @@ impl<
         body: &[u8],
         recovered: bool,
         directory: &ChannelDirectory,
+        signed: Option<(&[u8], &str)>,
     ) -> Admission {
         let payment_id = ipn.payment_id.get();
         let now = self.clock.now().trunc_subsecs(3);
@@ -412,7 +432,7 @@ impl<
                     warn!(payment_id, error = %err, "could not settle the purchase's other parts' holds");
                     return Admission::again(WebhookOutcome::Unavailable);
                 }
-                self.grant(ipn, &record).await
+                self.grant(ipn, &record, signed).await
             }
             Ok(PartVerdict::Counted) => {
                 // Held short before another part completed the purchase (or a crash came
@@ -679,7 +699,14 @@ impl<
         }
     }
 
-    async fn grant(&self, ipn: &Ipn, record: &ProcessedPayment) -> Admission {
+    /// `signed`: the IPN's body and signature, for a handover when the store is down;
+    /// without them (the recovery pass's unsigned answer) the payment waits for a retry.
+    async fn grant(
+        &self,
+        ipn: &Ipn,
+        record: &ProcessedPayment,
+        signed: Option<(&[u8], &str)>,
+    ) -> Admission {
         let payment_id = ipn.payment_id.get();
         let fallback_purchase = record.purchase.as_ref().expect("granted records carry one");
         let (message, first) = match self.store.record_accepted(record).await {
@@ -710,10 +737,15 @@ impl<
                 // Verified and priced, but not written: the processor writes it (one
                 // conditional put, retried from its queue and dead-lettered, never
                 // dropped), so an outage longer than NOWPayments' retries loses nothing.
+                // It carries the signed IPN: the processor writes nothing it cannot verify.
+                let Some((body, signature)) = signed else {
+                    warn!(payment_id, error = %err, "could not record payment; its next check tries again");
+                    return Admission::again(WebhookOutcome::Unavailable);
+                };
                 warn!(payment_id, error = %err, "could not record payment; the processor records it");
                 metrics::count(signal::IPN_QUEUED_UNRECORDED);
                 (
-                    ProcessorMessage::unrecorded(record, fallback_purchase),
+                    ProcessorMessage::unrecorded(record, fallback_purchase, body, signature),
                     true,
                 )
             }

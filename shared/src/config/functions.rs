@@ -52,11 +52,16 @@ pub struct ProcessorConfig {
     pub invite_queue_url: String,
     /// Reminder points and grace: a grant sets when the sweeper looks next.
     pub lifecycle: telepay_core::subscription::LifecycleSettings,
+    /// np-webhook's: a handover written during a store outage carries the signed IPN,
+    /// verified with it before anything is written.
+    pub ipn_secret: IpnSecret,
 }
 
 impl ProcessorConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         Ok(Self {
+            ipn_secret: IpnSecret::new(env.required(IPN_SECRET)?)
+                .map_err(|_| ConfigError::Missing(IPN_SECRET))?,
             store: StoreConfig::with_subscriptions_from_env(env)?,
             payout_queue_url: env.required(PAYOUT_QUEUE_URL)?,
             invite_queue_url: env.required(INVITE_QUEUE_URL)?,

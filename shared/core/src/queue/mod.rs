@@ -44,6 +44,72 @@ pub struct ProcessorMessage {
 pub struct Unrecorded {
     /// The verified IPN's payload hash (kept to compare with later repeats).
     pub payload_hash: String,
+    /// The IPN as NOWPayments signed it, and its `x-nowpayments-sig`: the processor
+    /// verifies them and that they name this message's payment, buyer and channel
+    /// before it writes anything, so only NOWPayments can have a record written this
+    /// way, never a sender to the queue. Absent in handovers queued before (refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// Why a handover was not vouched for by NOWPayments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unvouched {
+    #[error("the handover carries no signed IPN")]
+    NoSignedIpn,
+    #[error("the IPN's signature does not verify with the IPN secret held")]
+    Signature,
+    #[error("the signed body is not an IPN")]
+    NotAnIpn,
+    #[error(
+        "the signed IPN names another payment, buyer or channel, or a status that grants nothing"
+    )]
+    OtherFacts,
+    #[error("the tier length differs from the signed order's")]
+    OtherTier,
+}
+
+impl Unrecorded {
+    /// The payload hash of the IPN NOWPayments signed, if it vouches for `message`: its
+    /// signature verifies with `secret`, it names the message's payment, buyer and
+    /// channel (its order), its status is one that pays, and the tier's length is the
+    /// order's.
+    pub fn vouched_for(
+        &self,
+        message: &ProcessorMessage,
+        secret: &crate::signature::IpnSecret,
+    ) -> Result<String, Unvouched> {
+        let (Some(body), signature) = (&self.ipn, self.signature.as_deref()) else {
+            return Err(Unvouched::NoSignedIpn);
+        };
+        crate::signature::verify(secret, body.as_bytes(), signature)
+            .map_err(|_| Unvouched::Signature)?;
+        let ipn = crate::ipn::Ipn::parse(body.as_bytes()).map_err(|_| Unvouched::NotAnIpn)?;
+        let order = crate::order::OrderRef::parse(ipn.order_id.as_deref())
+            .map_err(|_| Unvouched::OtherFacts)?;
+        let pays = ipn.payment_status.grants_access()
+            || ipn.payment_status == crate::ipn::PaymentStatus::PartiallyPaid;
+        if ipn.payment_id != message.payment_id
+            || order.user_id != message.user_id
+            || order.channel_id != message.channel_id
+            || !pays
+        {
+            return Err(Unvouched::OtherFacts);
+        }
+        // A prorated purchase sold a share of the tier; a top-up's order names its part.
+        if let (None, None, Some(ordered), Some(sold)) = (
+            order.topup_of,
+            message.purchase.prorated_from_seconds,
+            order.tier_seconds,
+            message.purchase.duration_seconds,
+        ) && ordered != sold
+        {
+            return Err(Unvouched::OtherTier);
+        }
+        Ok(crate::payment::payload_hash(&ipn))
+    }
 }
 
 impl ProcessorMessage {
@@ -61,11 +127,19 @@ impl ProcessorMessage {
         }
     }
 
-    /// For a record np-webhook could not write: the processor writes it first.
-    pub fn unrecorded(record: &ProcessedPayment, purchase: &Purchase) -> Self {
+    /// For a record np-webhook could not write: the processor writes it first, once it
+    /// has verified the signed IPN (`body`, `signature`) that vouches for it.
+    pub fn unrecorded(
+        record: &ProcessedPayment,
+        purchase: &Purchase,
+        body: &[u8],
+        signature: &str,
+    ) -> Self {
         Self {
             unrecorded: Some(Unrecorded {
                 payload_hash: record.payload_hash.clone().unwrap_or_default(),
+                ipn: Some(String::from_utf8_lossy(body).into_owned()),
+                signature: Some(signature.to_owned()),
             }),
             ..Self::from_record(record, purchase)
         }
