@@ -267,13 +267,22 @@ mod join_requests {
             violations.join("\n")
         );
         // The leg exercised what it claims to.
-        assert_eq!(report.payers_in, report.buyers, "every payer got in");
+        assert_eq!(
+            report.payers_in + report.one_time_forwarded,
+            report.buyers,
+            "every payer of the join-request channel got in"
+        );
         assert!(
             report.racing > 0 && report.rechecks > 0,
             "requests raced their payments and waited"
         );
         assert!(report.redelivered > 0, "Telegram redelivered updates");
         assert!(report.crashes > 0, "crashes hit the bot");
+        assert!(
+            report.one_time_forwarded > 0
+                && report.one_time_links_revoked == report.one_time_forwarded,
+            "friends used forwarded one-time links, and each link was revoked"
+        );
     }
 
     #[test]

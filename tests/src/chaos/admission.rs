@@ -6,8 +6,11 @@
 //! Most buyers are granted first and click the link made for them; some race their
 //! payment (they take an invoice, click the channel's public join link, and their time
 //! is granted a moment later, within the bot's wait); 3 % forward their link to a
-//! friend who tries it. The figures come from the fake's state: strangers admitted,
-//! payers declined, payers still waiting at the end, and updates handled twice.
+//! friend who tries it. Another 10 % buy a channel sold with one-time links and forward
+//! theirs: the friend clicks first and is in, until the bot (told by a `chat_member`
+//! update) revokes the link and removes them. The figures come from the fake's state:
+//! strangers admitted, strangers left in through a one-time link, payers declined,
+//! payers still waiting at the end, and updates handled twice.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -43,8 +46,12 @@ const SECRET: &str = "admission-chaos-webhook-secret-0123456789";
 const NP_KEY: &str = "admission-chaos-np-key";
 const ORDER_CHANNEL: i64 = -1004000000001;
 const CHANNEL: i64 = -1004000000002;
+/// Sold with one-time links.
+const ONE_TIME_CHANNEL: i64 = -1004000000004;
 const DIRECTORY: &str = r#"{"channels":[{"channel_id":-1004000000001,"private_channel_id":-1004000000002,
     "title":"Chaos club","admission":"join_request",
+    "tiers":[{"price_amount":5,"price_currency":"usd","duration":"7d"}]},
+    {"channel_id":-1004000000003,"private_channel_id":-1004000000004,"title":"Chaos signals",
     "tiers":[{"price_amount":5,"price_currency":"usd","duration":"7d"}]}]}"#;
 const FIRST_BUYER: i64 = 8_000_000_000;
 const FIRST_STRANGER: i64 = 9_000_000_000;
@@ -57,6 +64,8 @@ pub struct AdmissionChaosConfig {
     pub racing: f64,
     /// Buyers who forward their link to a friend.
     pub forwarding: f64,
+    /// Buyers of the one-time-link channel whose friend uses their link first.
+    pub one_time_forwarding: f64,
     pub rates: FaultRates,
     pub timing: BotTiming,
     /// A racing buyer's time lands this long (at most) after their click.
@@ -72,6 +81,7 @@ impl AdmissionChaosConfig {
             buyers,
             racing: 0.3,
             forwarding: 0.03,
+            one_time_forwarding: 0.1,
             rates: FaultRates::default(),
             timing: BotTiming {
                 update_lease: chrono::TimeDelta::seconds(2),
@@ -98,6 +108,12 @@ pub struct AdmissionReport {
     pub payers_waiting: usize,
     pub strangers_admitted: usize,
     pub strangers_declined: usize,
+    /// Buyers of the one-time-link channel whose friend clicked their link first.
+    pub one_time_forwarded: usize,
+    /// Those friends still in the channel at the end.
+    pub strangers_left_in: usize,
+    /// Their links revoked by the bot.
+    pub one_time_links_revoked: usize,
     pub updates: usize,
     pub redelivered: usize,
     pub crashes: u64,
@@ -125,6 +141,10 @@ impl AdmissionReport {
         check(
             self.strangers_admitted,
             "strangers admitted with a forwarded link",
+        );
+        check(
+            self.strangers_left_in,
+            "strangers left in through a forwarded one-time link",
         );
         check(self.payers_declined, "payers declined");
         check(
@@ -164,6 +184,11 @@ impl fmt::Display for AdmissionReport {
             f,
             "  strangers admitted: {}; strangers declined: {}",
             self.strangers_admitted, self.strangers_declined
+        )?;
+        writeln!(
+            f,
+            "  one-time links forwarded: {}; their strangers left in: {}; links revoked: {}",
+            self.one_time_forwarded, self.strangers_left_in, self.one_time_links_revoked
         )?;
         writeln!(
             f,
@@ -408,9 +433,18 @@ where
     let mut buyers = tokio::task::JoinSet::new();
     let mut racing = HashSet::new();
     let mut forwarding = HashSet::new();
+    let one_time_links = Arc::new(Mutex::new(Vec::new()));
+    let mut one_timers = HashSet::new();
     for i in 0..config.buyers as i64 {
         let races = dice.chance(config.racing, &[tag("race"), i as u64]);
         let forwards = !races && dice.chance(config.forwarding, &[tag("forward"), i as u64]);
+        let one_time = !races
+            && !forwards
+            && dice.chance(config.one_time_forwarding, &[tag("one-time"), i as u64]);
+        if one_time {
+            one_timers.insert(FIRST_BUYER + i);
+        }
+        let links = one_time_links.clone();
         if races {
             racing.insert(FIRST_BUYER + i);
         }
@@ -428,8 +462,9 @@ where
         buyers.spawn(async move {
             tokio::time::sleep(start).await;
             let buyer = FIRST_BUYER + i;
+            let bought = if one_time { ONE_TIME_CHANNEL } else { CHANNEL };
             let grant = || async {
-                let key = SubscriptionKey::new(UserId::new(buyer).unwrap(), CHANNEL);
+                let key = SubscriptionKey::new(UserId::new(buyer).unwrap(), bought);
                 let paid = TimeGrant::new(
                     GrantSource::Payment(1_000_000 + i),
                     chrono::Utc::now(),
@@ -439,7 +474,24 @@ where
                     .await
                     .expect("the grant");
             };
-            if races {
+            if one_time {
+                // The friend clicks the buyer's one-time link first, and is in until the
+                // bot hears of it.
+                grant().await;
+                let own = inviter
+                    .create_invite_link(
+                        ONE_TIME_CHANNEL,
+                        &format!("buyer {buyer}"),
+                        chrono::Utc::now() + chrono::TimeDelta::days(1),
+                        Admission::OneTimeLink,
+                    )
+                    .await
+                    .expect("the buyer's link")
+                    .url;
+                links.lock().unwrap().push(own.clone());
+                tokio::time::sleep(delay / 2).await;
+                fake.join(&own, FIRST_STRANGER + i, chrono::Utc::now().timestamp());
+            } else if races {
                 // Take an invoice (the bot notes the purchase), then click before paying
                 // has been granted.
                 fake.user_presses(buyer, &format!("buy:{ORDER_CHANNEL}:0"));
@@ -493,7 +545,21 @@ where
     consumer.await.ok();
     server.abort();
 
-    let payers: Vec<i64> = (0..config.buyers as i64).map(|i| FIRST_BUYER + i).collect();
+    let payers: Vec<i64> = (0..config.buyers as i64)
+        .map(|i| FIRST_BUYER + i)
+        .filter(|buyer| !one_timers.contains(buyer))
+        .collect();
+    let one_time_strangers: Vec<i64> = one_timers
+        .iter()
+        .map(|b| b - FIRST_BUYER + FIRST_STRANGER)
+        .collect();
+    let revoked: HashSet<String> = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "revokeChatInviteLink")
+        .filter_map(|c| c.params["invite_link"].as_str().map(str::to_owned))
+        .collect();
+    let one_time_links = one_time_links.lock().unwrap().clone();
     let strangers: Vec<i64> = forwarding
         .iter()
         .map(|b| b - FIRST_BUYER + FIRST_STRANGER)
@@ -544,6 +610,15 @@ where
         strangers_declined: decisions
             .iter()
             .filter(|d| !d.approved && d.user_id >= FIRST_STRANGER)
+            .count(),
+        one_time_forwarded: one_timers.len(),
+        strangers_left_in: one_time_strangers
+            .iter()
+            .filter(|s| fake.is_member(ONE_TIME_CHANNEL, **s))
+            .count(),
+        one_time_links_revoked: one_time_links
+            .iter()
+            .filter(|link| revoked.contains(*link))
             .count(),
         updates: deliveries.len(),
         redelivered: deliveries.iter().filter(|d| d.statuses.len() > 1).count(),
