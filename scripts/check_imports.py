@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOORS = [
     # values and pure rules
     ["clock", "metrics", "signature", "ipn", "order", "subscription", "directory",
-     "payment", "review", "fixtures"],
+     "payment", "review", "fixtures", "stars"],
     # ports
     ["store", "queue", "telegram", "rotation"],
     # workflows

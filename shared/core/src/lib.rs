@@ -26,6 +26,7 @@ pub mod review;
 pub mod rotation;
 pub mod setup;
 pub mod signature;
+pub mod stars;
 pub mod store;
 pub mod subscription;
 pub mod telegram;
