@@ -47,6 +47,10 @@ pub struct Tier {
     pub subscription_days: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
+    /// The tier's price in Telegram Stars too, when it is also sold for Stars (docs/stars.md;
+    /// whole Stars, at least 1). A 30-day tier sold for Stars renews every 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stars: Option<u32>,
 }
 
 impl Tier {
@@ -167,6 +171,10 @@ pub enum DirectoryError {
         "channel directory: channel_id {0} has a tier with a non-positive price, no currency, or not exactly one of subscription_days (> 0) and duration (e.g. \"30d\")"
     )]
     BadTier(i64),
+    #[error(
+        "channel directory: channel_id {0} has a tier priced at 0 Stars (\"stars\" is whole Stars, at least 1)"
+    )]
+    ZeroStars(i64),
     #[error("channel directory: price_tolerance_percent must be within 0..50")]
     BadTolerance,
     #[error(
@@ -215,6 +223,9 @@ impl ChannelDirectory {
             };
             if entry.tiers.iter().any(tier_is_bad) {
                 return Err(DirectoryError::BadTier(id));
+            }
+            if entry.tiers.iter().any(|t| t.stars == Some(0)) {
+                return Err(DirectoryError::ZeroStars(id));
             }
             refuse_overlaps(&entry, tolerance_percent)?;
             if channels.insert(id, entry).is_some() {
@@ -648,5 +659,29 @@ mod tests {
             ChannelDirectory::from_json(&tolerance).unwrap_err(),
             BadTolerance
         );
+        let starred = |stars: &str| {
+            one(
+                -5,
+                -1,
+                &format!(
+                    r#"[{{"price_amount":1,"price_currency":"usd","duration":"30d","stars":{stars}}}]"#
+                ),
+            )
+        };
+        assert_eq!(
+            ChannelDirectory::from_json(&starred("0")).unwrap_err(),
+            ZeroStars(-5)
+        );
+        for not_whole in ["-1", "2.5", "\"100\"", "4294967296"] {
+            assert!(
+                matches!(
+                    ChannelDirectory::from_json(&starred(not_whole)).unwrap_err(),
+                    Shape(_)
+                ),
+                "{not_whole}"
+            );
+        }
+        let sold = ChannelDirectory::from_json(&starred("250")).unwrap();
+        assert_eq!(sold.channels()[0].tiers[0].stars, Some(250));
     }
 }

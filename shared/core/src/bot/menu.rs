@@ -173,6 +173,7 @@ mod tests {
             price_currency: "usd".into(),
             subscription_days: None,
             duration: Some(duration.into()),
+            stars: None,
         };
         assert_eq!(duration(&tier("30d")), "30 days");
         assert_eq!(duration(&tier("1d")), "1 day");
