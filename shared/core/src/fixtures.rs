@@ -40,6 +40,7 @@ pub fn sample_record(payment_id: i64) -> crate::payment::ProcessedPayment {
             overpaid_by: None,
             prorated_from_seconds: None,
             recovered: false,
+            star_charge_id: None,
             outcome_currency: Some("eth".into()),
         },
         chrono::Utc::now(),

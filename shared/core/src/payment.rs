@@ -142,6 +142,11 @@ pub struct Purchase {
     /// IPNs never arrived). The owner's sale notice says so: the callback is broken.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recovered: bool,
+    /// Paid in Telegram Stars: the charge's `telegram_payment_charge_id` (a refund names
+    /// it). The price is then in Stars (`xtr`) and there is no payout: the Stars stay in
+    /// the bot's balance (docs/stars.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub star_charge_id: Option<String>,
 }
 
 impl Purchase {
@@ -162,6 +167,7 @@ impl Purchase {
             overpaid_by: None,
             prorated_from_seconds: None,
             recovered: false,
+            star_charge_id: None,
         }
     }
 
@@ -200,6 +206,7 @@ impl Purchase {
             overpaid_by: None,
             prorated_from_seconds: None,
             recovered: false,
+            star_charge_id: None,
         }
     }
 

@@ -123,6 +123,9 @@ pub(super) fn item_from_record(record: &ProcessedPayment) -> Item {
         if let Some(seconds) = purchase.prorated_from_seconds {
             item.insert("prorated_from_seconds".into(), number(seconds));
         }
+        if let Some(charge) = &purchase.star_charge_id {
+            item.insert("star_charge_id".into(), AttributeValue::S(charge.clone()));
+        }
         if purchase.recovered {
             item.insert("recovered".into(), AttributeValue::Bool(true));
         }
@@ -243,6 +246,7 @@ pub(super) fn record_from_item(item: &Item) -> Result<ProcessedPayment, StoreErr
             overpaid_by: r.parse_number("overpaid_by")?,
             prorated_from_seconds: r.parse_number("prorated_from_seconds")?,
             recovered: r.flag("recovered")?,
+            star_charge_id: r.string("star_charge_id")?,
         }),
     };
     let created_at = r.required("created_at", r.time("created_at")?)?;

@@ -41,6 +41,7 @@ pub struct PaymentRow {
     overpaid_by: Option<f64>,
     prorated_from_seconds: Option<i64>,
     recovered: Option<bool>,
+    star_charge_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -103,6 +104,7 @@ impl PaymentRow {
                         .transpose()
                         .map_err(|e| corrupt(id, e))?,
                     recovered: self.recovered.unwrap_or(false),
+                    star_charge_id: self.star_charge_id,
                 })
             }
             _ => None,

@@ -10,7 +10,7 @@ macro_rules! columns {
          price_currency, outcome_amount, outcome_currency, invite_lease_token, \
          invite_lease_until_ms, invite_link_expires_at_ms, invite_failure_reason, \
          invite_satisfied_by_membership, duration_seconds, invite_renewed_in_place, overpaid_by, \
-         prorated_from_seconds, recovered"
+         prorated_from_seconds, recovered, star_charge_id"
     };
 }
 
@@ -18,7 +18,7 @@ pub(super) const INSERT_PAYMENT: &str = concat!(
     "INSERT INTO processed_payments (",
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id"
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id"
 );
 pub(super) const SELECT_PAYMENT: &str = concat!(
     "SELECT ",

@@ -137,6 +137,7 @@ fn record_binds(record: &ProcessedPayment) -> Vec<Bind> {
         ),
         // NULL unless recovered: the column says only what is unusual.
         Bind::Bool(purchase.filter(|p| p.recovered).map(|_| true)),
+        Bind::Text(purchase.and_then(|p| p.star_charge_id.clone())),
     ]
 }
 

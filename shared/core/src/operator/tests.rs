@@ -410,6 +410,7 @@ async fn a_seed_row_needing_an_operator_is_listed_and_settled_either_way() {
         overpaid_by: None,
         prorated_from_seconds: None,
         recovered: false,
+        star_charge_id: None,
     };
     // A length of 0 or over ten years would invite a member never removed: refused,
     // nothing written, nothing queued.
