@@ -126,6 +126,10 @@ async fn a_signed_body_that_is_not_an_ipn_is_a_bad_request() {
         r#"{"hello":"world"}"#,
         &sample_with("payment_status", "\"paid\""),
         &sample_with("payment_id", "-4"),
+        // A payment id in the range of Telegram Stars charges (from 2^62): never
+        // NOWPayments', refused rather than let it meet a charge's record.
+        &sample_with("payment_id", "4611686018427387904"),
+        &sample_with("payment_id", "9223372036854775807"),
     ] {
         assert_eq!(
             call(&webhook, signed(body)).await,

@@ -489,3 +489,42 @@ async fn an_unrecorded_message_for_a_payment_recorded_meanwhile_keeps_the_stored
     assert_eq!(payout.price_amount, 9.99, "the stored record's purchase");
     assert!(processor.store.payment(1).unwrap().processed);
 }
+
+#[tokio::test]
+async fn a_stars_payment_is_granted_and_invited_with_no_payout() {
+    // GIVEN a charge in Telegram Stars recorded as its payment
+    let processor = empty_processor();
+    let charge = telepay_core::stars::StarsCharge {
+        charge_id: "stxProcessor".into(),
+        order: telepay_core::stars::StarsOrder {
+            user_id: telepay_core::order::UserId::new(SAMPLE_USER_ID).unwrap(),
+            channel_id: telepay_core::order::ChannelId::new(SAMPLE_CHANNEL_ID).unwrap(),
+            tier_seconds: 30 * 86_400,
+            catalog_version: 1,
+            stars: 250,
+            recurring: false,
+        },
+        stars_paid: 250,
+        paid_at: chrono::Utc::now(),
+    };
+    let record = charge.record(purchase().private_channel_id).unwrap();
+    processor.store.put_payment(record.clone());
+    let body = telepay_core::queue::ProcessorMessage::from_record(&record, &purchase()).to_json();
+    // WHEN it is processed
+    assert!(invoke(&processor, &[body]).await.is_empty());
+    // THEN its time and its invite, and no payout: the Stars stay in the bot's balance
+    assert!(processor.payout_queue.bodies().is_empty(), "no payout");
+    assert_eq!(processor.invite_queue.bodies().len(), 1);
+    assert!(
+        subscription(&processor)
+            .await
+            .is_some_and(|s| s.is_active(chrono::Utc::now(), &processor.lifecycle))
+    );
+    assert!(
+        processor
+            .store
+            .payment(record.payment_id.get())
+            .unwrap()
+            .processed
+    );
+}

@@ -146,6 +146,9 @@ where
         let refunded = granted.is_some_and(Granted::refunded);
         if refunded {
             warn!("payment refunded before its grant: no time, no payout, no invite");
+        } else if message.purchase.star_charge_id.is_some() {
+            // Paid in Telegram Stars: they stay in the bot's balance, nothing to pay out.
+            info!("a Stars payment: no payout instruction");
         } else {
             let payout = serde_json::to_string(&PayoutInstruction::from(&message))
                 .expect("a payout instruction always serializes");

@@ -287,6 +287,16 @@ impl<
                 return WebhookOutcome::BadRequest;
             }
         };
+        // Payment ids from 2^62 are Telegram Stars charges' (`crate::stars`): never
+        // NOWPayments', so such an IPN is refused rather than let share a record.
+        if crate::stars::is_stars_payment(ipn.payment_id) {
+            error!(
+                payment_id = ipn.payment_id.get(),
+                "signed IPN with a payment_id in the Telegram Stars range: refused"
+            );
+            metrics::count(signal::SIGNED_IPN_REFUSED);
+            return WebhookOutcome::BadRequest;
+        }
         tracing::Span::current().record("payment_id", ipn.payment_id.get());
         self.ingress
             .admit_signed(&ipn, request.body, request.signature)
