@@ -8,15 +8,19 @@
 //!   record in the same store, in an id range NOWPayments never uses, derived from its
 //!   `telegram_payment_charge_id` alone so that every redelivery of it meets the same
 //!   record (one conditional write decides, as for an IPN).
+//! - `checkout`: the pre-checkout rule (still the catalog's tier and price, this buyer,
+//!   Stars), answered from the catalog alone within Telegram's 10 seconds.
 //! - `charge`: a successful Stars payment as that payment record (its price in Stars, no
 //!   payout, the charge id kept for a refund).
 //!
 //! Tests: each file's own.
 
 pub mod charge;
+pub mod checkout;
 pub mod order;
 
 pub use charge::StarsCharge;
+pub use checkout::{Checkout, CheckoutRefusal, pre_checkout, sold_tier};
 pub use order::{StarsOrder, StarsOrderError, charge_payment_id, is_stars_payment};
 
 /// The currency of a Stars invoice (`XTR`).
