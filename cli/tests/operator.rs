@@ -574,7 +574,8 @@ async fn bot_set_webhook_points_telegram_at_the_bot_with_its_secret_and_info_sho
             "callback_query".into(),
             "chat_join_request".into(),
             "my_chat_member".into(),
-            "chat_member".into()
+            "chat_member".into(),
+            "pre_checkout_query".into()
         ])
     );
 

@@ -137,3 +137,49 @@ pub trait BotConversation: Send + Sync {
         user_id: i64,
     ) -> impl Future<Output = Result<(), TelegramError>> + Send;
 }
+
+/// A Stars invoice the bot asks Telegram to make (docs/stars.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StarsInvoice {
+    /// 1–32 characters.
+    pub title: String,
+    /// 1–255 characters.
+    pub description: String,
+    /// The bot's own, 1–128 bytes (`crate::stars::StarsOrder::to_payload`).
+    pub payload: String,
+    pub stars: u32,
+    /// Renewed by Telegram every 30 days (`subscription_period` 2592000).
+    pub recurring: bool,
+}
+
+/// The Bot API calls of the Telegram Stars rail.
+pub trait StarsPayments: Send + Sync {
+    /// `createInvoiceLink` in `XTR`, without a provider token; the link the buyer pays by.
+    fn create_stars_invoice_link(
+        &self,
+        invoice: &StarsInvoice,
+    ) -> impl Future<Output = Result<String, TelegramError>> + Send;
+
+    /// `answerPreCheckoutQuery`: `refusal` none to let Telegram charge, else the reason
+    /// Telegram shows the buyer. Telegram waits 10 seconds for it.
+    fn answer_pre_checkout(
+        &self,
+        query_id: &str,
+        refusal: Option<&str>,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+
+    /// `refundStarPayment`: the Stars go back to the buyer.
+    fn refund_star_payment(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+
+    /// `editUserStarSubscription` with `is_canceled`: Telegram stops renewing; the period
+    /// paid runs to its end.
+    fn cancel_star_subscription(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+    ) -> impl Future<Output = Result<(), TelegramError>> + Send;
+}

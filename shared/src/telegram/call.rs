@@ -22,6 +22,10 @@ pub(super) enum Method {
     ApproveChatJoinRequest,
     DeclineChatJoinRequest,
     SetWebhook,
+    CreateInvoiceLink,
+    AnswerPreCheckoutQuery,
+    RefundStarPayment,
+    EditUserStarSubscription,
 }
 
 impl Method {
@@ -37,6 +41,10 @@ impl Method {
             Self::ApproveChatJoinRequest => "approveChatJoinRequest",
             Self::DeclineChatJoinRequest => "declineChatJoinRequest",
             Self::SetWebhook => "setWebhook",
+            Self::CreateInvoiceLink => "createInvoiceLink",
+            Self::AnswerPreCheckoutQuery => "answerPreCheckoutQuery",
+            Self::RefundStarPayment => "refundStarPayment",
+            Self::EditUserStarSubscription => "editUserStarSubscription",
         }
     }
 }
@@ -151,7 +159,14 @@ fn classify_api(method: Method, api: ApiError) -> TelegramError {
                 TelegramError::Transient(text)
             }
         }
-        Method::AnswerCallbackQuery | Method::SetWebhook => {
+        // A refusal of the Stars calls (a payload, a charge, a query Telegram does not
+        // take) is the same again on a retry.
+        Method::AnswerCallbackQuery
+        | Method::SetWebhook
+        | Method::CreateInvoiceLink
+        | Method::AnswerPreCheckoutQuery
+        | Method::RefundStarPayment
+        | Method::EditUserStarSubscription => {
             if lower.starts_with("bad request") || lower.starts_with("forbidden") {
                 TelegramError::Misconfigured(text)
             } else {

@@ -3,13 +3,14 @@
 //! protocol must do.
 //!
 //! `call` (one call's name, latency and failure, classified), `ports` (the three Telegram
-//! ports of the core: inviting, removing, conversing), `setup` (the webhook, as the owner
-//! sets it). Tests: `shared/tests/telegram_adapter.rs`, against the fake Bot API.
+//! ports of the core: inviting, removing, conversing), `stars` (the Stars rail's calls),
+//! `setup` (the webhook, as the owner sets it). Tests: `shared/tests/telegram_adapter.rs`, against the fake Bot API.
 
 mod call;
 mod polling;
 mod ports;
 mod setup;
+mod stars;
 
 pub use setup::{ALLOWED_UPDATES, DEFAULT_MAX_CONNECTIONS};
 

@@ -14,13 +14,14 @@ use super::call::Method;
 pub const DEFAULT_MAX_CONNECTIONS: u8 = 20;
 
 /// The updates the bot asks Telegram for (`chat_member`, others' joins, only comes when
-/// asked for by name: docs/bot.md).
-pub const ALLOWED_UPDATES: [AllowedUpdate; 5] = [
+/// asked for by name: docs/bot.md; `pre_checkout_query`, the Stars rail's: docs/stars.md).
+pub const ALLOWED_UPDATES: [AllowedUpdate; 6] = [
     AllowedUpdate::Message,
     AllowedUpdate::CallbackQuery,
     AllowedUpdate::ChatJoinRequest,
     AllowedUpdate::MyChatMember,
     AllowedUpdate::ChatMember,
+    AllowedUpdate::PreCheckoutQuery,
 ];
 
 impl TelegramBotApi {

@@ -106,6 +106,14 @@ pub(crate) async fn handle(
         let mut shared = state.shared.lock().unwrap();
         shared.telegram.calls_seen = shared.calls.len();
         let result = delivered.then(|| shared.telegram.act(&method, &params));
+        let outbound: Vec<Value> = shared.telegram.outbound.drain(..).collect();
+        if !outbound.is_empty() {
+            let mut outbox = state.outbox.lock().unwrap();
+            for update in outbound {
+                outbox.push(update);
+            }
+            state.wake.notify_one();
+        }
         shared.calls.push(Call {
             method: method.clone(),
             params: params.clone(),
@@ -177,7 +185,7 @@ pub(crate) async fn handle(
     }
 }
 
-pub(crate) const METHODS: [&str; 13] = [
+pub(crate) const METHODS: [&str; 17] = [
     "getMe",
     "createChatInviteLink",
     "revokeChatInviteLink",
@@ -191,6 +199,10 @@ pub(crate) const METHODS: [&str; 13] = [
     "deleteWebhook",
     "getWebhookInfo",
     "getUpdates",
+    "createInvoiceLink",
+    "answerPreCheckoutQuery",
+    "refundStarPayment",
+    "editUserStarSubscription",
 ];
 
 fn canonical_method(method: &str) -> String {

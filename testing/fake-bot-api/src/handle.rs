@@ -122,6 +122,91 @@ impl FakeBotApiHandle {
         id
     }
 
+    /// A user pays by the Stars invoice `link`: Telegram asks the bot (a
+    /// `pre_checkout_query` update) and waits up to 10 seconds for its answer; answered
+    /// ok, the user is charged and the bot gets the `successful_payment` message.
+    pub async fn pay_stars(&self, user_id: i64, link: &str) -> crate::payments::StarsCheckout {
+        use crate::payments::{PRE_CHECKOUT_WINDOW, StarsCheckout};
+        let asked = self
+            .state
+            .shared
+            .lock()
+            .unwrap()
+            .telegram
+            .payments
+            .ask(user_id, link);
+        let Some((query_id, query)) = asked else {
+            return StarsCheckout::UnknownInvoice;
+        };
+        self.push_update(query);
+        let deadline = std::time::Instant::now() + PRE_CHECKOUT_WINDOW;
+        let answer = loop {
+            let answer = self
+                .state
+                .shared
+                .lock()
+                .unwrap()
+                .telegram
+                .payments
+                .answer(&query_id);
+            if answer.is_some() || std::time::Instant::now() >= deadline {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        match answer {
+            None => StarsCheckout::Unanswered,
+            Some(Err(message)) => StarsCheckout::Refused(message),
+            Some(Ok(())) => {
+                let now = unix_ms() / 1000;
+                let charged = self
+                    .state
+                    .shared
+                    .lock()
+                    .unwrap()
+                    .telegram
+                    .payments
+                    .charge_first(user_id, link, now);
+                match charged {
+                    Some((charge_id, paid)) => {
+                        self.push_update(paid);
+                        StarsCheckout::Paid(charge_id)
+                    }
+                    None => StarsCheckout::UnknownInvoice,
+                }
+            }
+        }
+    }
+
+    /// Telegram renews the Stars subscription begun by `first_charge_id` (its period
+    /// ended on the test's clock): the new charge's id, or none if it was cancelled or
+    /// refunded.
+    pub fn renew_stars(&self, first_charge_id: &str) -> Option<String> {
+        let renewed = self
+            .state
+            .shared
+            .lock()
+            .unwrap()
+            .telegram
+            .payments
+            .renew(first_charge_id);
+        let (charge_id, paid) = renewed?;
+        self.push_update(paid);
+        Some(charge_id)
+    }
+
+    /// Every Stars charge Telegram made, in order.
+    pub fn star_charges(&self) -> Vec<crate::payments::StarCharge> {
+        self.state
+            .shared
+            .lock()
+            .unwrap()
+            .telegram
+            .payments
+            .charges
+            .clone()
+    }
+
     /// A user writes `text` to the bot in their private chat.
     pub fn user_writes(&self, user_id: i64, text: &str) -> i64 {
         let mut message = json!({

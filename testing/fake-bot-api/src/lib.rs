@@ -29,6 +29,7 @@ mod deliver;
 mod faults;
 mod handle;
 mod params;
+mod payments;
 mod state;
 mod telegram;
 mod updates;
@@ -41,6 +42,7 @@ use axum::routing::post;
 
 pub use faults::{Call, Fault, FaultKind, FaultPolicy};
 pub use handle::FakeBotApiHandle;
+pub use payments::{PRE_CHECKOUT_WINDOW, StarCharge, StarsCheckout};
 pub use telegram::{
     BotStanding, Join, JoinDecision, JoinOutcome, OpenLink, PendingRequest, Removal,
 };

@@ -31,6 +31,10 @@ pub(crate) struct Telegram {
     /// The bot's own standing per chat, where a test or script set one; elsewhere the
     /// bot is an administrator with every right it needs (`getChatMember` of the bot).
     pub(crate) bot_standing: HashMap<i64, BotStanding>,
+    /// Telegram Stars: invoice links, pre-checkout queries, charges (`payments.rs`).
+    pub(crate) payments: crate::payments::Payments,
+    /// Updates a call made Telegram send (a refund's `refunded_payment`), for the outbox.
+    pub(crate) outbound: Vec<Value>,
 }
 
 /// The bot's standing in a chat, as `getChatMember` of the bot answers it.
@@ -279,6 +283,9 @@ impl Telegram {
 
     /// The error Telegram answers instead of acting, if any (400 with this description).
     pub(crate) fn refusal(&self, method: &str, params: &Value) -> Option<String> {
+        if let Some(refused) = self.payments.refusal(method, params) {
+            return Some(refused);
+        }
         let user_id = params["user_id"].as_i64()?;
         let chat = chat_id(params)?;
         if matches!(method, "approveChatJoinRequest" | "declineChatJoinRequest") {
@@ -466,7 +473,11 @@ impl Telegram {
                 Some(json!(true))
             }
             "answerCallbackQuery" => Some(json!(true)),
-            _ => None,
+            _ => {
+                let (result, updates) = self.payments.act(method, params)?;
+                self.outbound.extend(updates);
+                Some(result)
+            }
         }
     }
 }

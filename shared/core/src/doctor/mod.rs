@@ -20,12 +20,13 @@ use crate::signature::IpnSecret;
 use crate::telegram::TelegramError;
 
 /// The updates the bot asks Telegram for (as `telepay bot set-webhook` sets them).
-pub const ALLOWED_UPDATES: [&str; 5] = [
+pub const ALLOWED_UPDATES: [&str; 6] = [
     "message",
     "callback_query",
     "chat_join_request",
     "my_chat_member",
     "chat_member",
+    "pre_checkout_query",
 ];
 
 /// The probe's payment: `expired`, so nothing is ever written for it.
