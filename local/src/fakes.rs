@@ -16,7 +16,8 @@ use telepay_shared::telegram::{BotToken, TelegramBotApi};
 use tracing::info;
 
 /// The bot's demo webhook secret when `TELEPAY_BOT_WEBHOOK_SECRET` is not set.
-const DEMO_WEBHOOK_SECRET: &str = "local-demo-webhook-secret-0123456789";
+/// The demo's bot webhook secret (`make run`; the sample events carry it).
+pub const DEMO_WEBHOOK_SECRET: &str = "local-demo-webhook-secret-0123456789";
 const DEMO_NOWPAYMENTS_KEY: &str = "local-demo-nowpayments-key";
 
 /// A fake's port by its variable and its offset from PORT: (port, set explicitly).

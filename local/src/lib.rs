@@ -37,6 +37,7 @@ use telepay_shared::config::{self, Environment, ProcessEnvironment};
 pub use args::Args;
 use backends::{Backend, Chosen};
 use backends::{LocalQueues, LocalStore};
+pub use fakes::DEMO_WEBHOOK_SECRET;
 use serve::Chain;
 
 /// What every backend starts with: read once from the flags and the environment.

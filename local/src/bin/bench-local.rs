@@ -32,6 +32,7 @@ use telepay_core::store::SubscriptionStore;
 use telepay_core::subscription::{
     AccessDuration, GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant,
 };
+use telepay_local::DEMO_WEBHOOK_SECRET;
 use telepay_shared::sql::{PostgresStore, SqliteStore};
 use tokio::sync::Mutex;
 
@@ -87,8 +88,6 @@ const FIRST_REMINDED: i64 = 7_400_000_001;
 
 /// Accounts spamming the bot (`--abusers`).
 const FIRST_ABUSER: i64 = 7_500_000_001;
-/// The demo's webhook secret (`telepay-local --demo`).
-const DEMO_WEBHOOK_SECRET: &str = "local-demo-webhook-secret-0123456789";
 
 /// What the abusers did and got.
 struct Abuse {

@@ -378,6 +378,7 @@ impl<
             }
         };
         let directory = &catalog.directory;
+        let signed = signature.map(|signature| (body, signature));
         if ipn.payment_status == PaymentStatus::Refunded {
             return self.refund(ipn, directory).await;
         }
@@ -401,7 +402,6 @@ impl<
             && let Ok(order) = OrderRef::parse(ipn.order_id.as_deref())
             && order.topup_of.is_some()
         {
-            let signed = signature.map(|signature| (body, signature));
             return self
                 .top_up(ipn, &order, body, recovered, directory, signed)
                 .await;
@@ -412,7 +412,6 @@ impl<
                 if let Some(purchase) = record.purchase.as_mut() {
                     purchase.recovered = recovered;
                 }
-                let signed = signature.map(|signature| (body, signature));
                 self.grant(ipn, &record, signed).await
             }
         }

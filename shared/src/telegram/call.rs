@@ -49,6 +49,11 @@ impl Method {
     }
 }
 
+/// A user id as teloxide takes it (Telegram's are positive; anything else is no user).
+pub(super) fn bot_api_user(user_id: i64) -> teloxide_core::types::UserId {
+    teloxide_core::types::UserId(u64::try_from(user_id).unwrap_or_default())
+}
+
 /// Makes one Bot API call, recording how long it took and counting Telegram's 429s.
 pub(super) async fn observed<T>(
     method: Method,

@@ -14,10 +14,10 @@ use teloxide_core::payloads::{
 };
 use teloxide_core::prelude::Requester;
 use teloxide_core::types::{CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup};
-use teloxide_core::types::{ChatId, ChatMember, UserId};
+use teloxide_core::types::{ChatId, ChatMember};
 
 use super::TelegramBotApi;
-use super::call::{Method, already_handled, is_bad_request, observed};
+use super::call::{Method, already_handled, bot_api_user, is_bad_request, observed};
 
 impl TelegramInviter for TelegramBotApi {
     async fn is_member(&self, chat_id: i64, user_id: i64) -> Result<bool, TelegramError> {
@@ -84,7 +84,7 @@ impl MemberRemover for TelegramBotApi {
         if member.is_some_and(|member| member.kind.is_banned()) {
             return Ok(());
         }
-        let user = UserId(u64::try_from(user_id).unwrap_or_default());
+        let user = bot_api_user(user_id);
         // Without only_if_banned: a current member is removed and may rejoin later.
         let call = self.bot().unban_chat_member(ChatId(chat_id), user);
         match observed(Method::UnbanChatMember, call).await {
@@ -184,10 +184,7 @@ impl TelegramBotApi {
         method: Method,
     ) -> Result<(), TelegramError> {
         self.ready().await;
-        let (chat, user) = (
-            ChatId(chat_id),
-            UserId(u64::try_from(user_id).unwrap_or_default()),
-        );
+        let (chat, user) = (ChatId(chat_id), bot_api_user(user_id));
         let decided = if method == Method::ApproveChatJoinRequest {
             let call = self.bot().approve_chat_join_request(chat, user);
             observed(method, call).await.map(drop)
@@ -212,7 +209,7 @@ impl TelegramBotApi {
         user_id: i64,
     ) -> Result<Option<ChatMember>, TelegramError> {
         self.ready().await;
-        let user = UserId(u64::try_from(user_id).unwrap_or_default());
+        let user = bot_api_user(user_id);
         let call = self.bot().get_chat_member(ChatId(chat_id), user);
         match observed(Method::GetChatMember, call).await {
             Ok(member) => Ok(Some(member)),

@@ -7,16 +7,10 @@ use telepay_core::telegram::{StarsInvoice, StarsPayments, TelegramError};
 use teloxide_core::errors::RequestError;
 use teloxide_core::payloads::{AnswerPreCheckoutQuerySetters, CreateInvoiceLinkSetters};
 use teloxide_core::prelude::Requester;
-use teloxide_core::types::{
-    LabeledPrice, PreCheckoutQueryId, Seconds, TelegramTransactionId, UserId,
-};
+use teloxide_core::types::{LabeledPrice, PreCheckoutQueryId, Seconds, TelegramTransactionId};
 
 use super::TelegramBotApi;
-use super::call::{Method, observed};
-
-fn user(user_id: i64) -> UserId {
-    UserId(u64::try_from(user_id).unwrap_or_default())
-}
+use super::call::{Method, bot_api_user, observed};
 
 impl StarsPayments for TelegramBotApi {
     async fn create_stars_invoice_link(
@@ -67,9 +61,10 @@ impl StarsPayments for TelegramBotApi {
         charge_id: &str,
     ) -> Result<(), TelegramError> {
         self.ready().await;
-        let request = self
-            .bot()
-            .refund_star_payment(user(user_id), TelegramTransactionId(charge_id.to_owned()));
+        let request = self.bot().refund_star_payment(
+            bot_api_user(user_id),
+            TelegramTransactionId(charge_id.to_owned()),
+        );
         match observed(Method::RefundStarPayment, request).await {
             Ok(_) => Ok(()),
             // Refunded before (a retry after a lost answer): the Stars went back once.
@@ -89,7 +84,7 @@ impl StarsPayments for TelegramBotApi {
     ) -> Result<(), TelegramError> {
         self.ready().await;
         let request = self.bot().edit_user_star_subscription(
-            user(user_id),
+            bot_api_user(user_id),
             TelegramTransactionId(charge_id.to_owned()),
             true,
         );

@@ -159,14 +159,7 @@ impl FakeBotApiHandle {
             Some(Err(message)) => StarsCheckout::Refused(message),
             Some(Ok(())) => {
                 let now = unix_ms() / 1000;
-                let charged = self
-                    .state
-                    .shared
-                    .lock()
-                    .unwrap()
-                    .telegram
-                    .payments
-                    .charge_first(user_id, link, now);
+                let charged = self.payments(|p| p.charge_first(user_id, link, now));
                 match charged {
                     Some((charge_id, paid)) => {
                         self.push_update(paid);
@@ -182,29 +175,20 @@ impl FakeBotApiHandle {
     /// ended on the test's clock): the new charge's id, or none if it was cancelled or
     /// refunded.
     pub fn renew_stars(&self, first_charge_id: &str) -> Option<String> {
-        let renewed = self
-            .state
-            .shared
-            .lock()
-            .unwrap()
-            .telegram
-            .payments
-            .renew(first_charge_id);
+        let renewed = self.payments(|p| p.renew(first_charge_id));
         let (charge_id, paid) = renewed?;
         self.push_update(paid);
         Some(charge_id)
     }
 
+    /// Telegram's payments state, under the fake's one lock.
+    fn payments<R>(&self, act: impl FnOnce(&mut crate::payments::Payments) -> R) -> R {
+        act(&mut self.state.shared.lock().unwrap().telegram.payments)
+    }
+
     /// Every Stars charge Telegram made, in order.
     pub fn star_charges(&self) -> Vec<crate::payments::StarCharge> {
-        self.state
-            .shared
-            .lock()
-            .unwrap()
-            .telegram
-            .payments
-            .charges
-            .clone()
+        self.payments(|p| p.charges.clone())
     }
 
     /// A user writes `text` to the bot in their private chat.

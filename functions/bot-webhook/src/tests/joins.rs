@@ -128,28 +128,9 @@ async fn the_buyers_live_link_used_by_someone_else_is_forgotten_so_status_makes_
     let now = rig.clock.now();
     subscribe(&rig, BUYER, SIGNALS_PRIVATE, now, 9004).await;
     let link = link_named(&rig, &format!("buyer {BUYER}")).await;
+    let in_24_hours = now + TimeDelta::hours(24);
+    share_live_link(&rig, (BUYER, SIGNALS_PRIVATE), &link, 9004, |_| in_24_hours).await;
     let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), SIGNALS_PRIVATE);
-    let stored = rig
-        .bot
-        .store()
-        .get_subscription(key)
-        .await
-        .unwrap()
-        .unwrap();
-    let live = telepay_core::subscription::LiveLink {
-        url: link.clone(),
-        expires_at: now + TimeDelta::hours(24),
-        made_for: 9004,
-        made_at: now,
-    };
-    assert_eq!(
-        rig.bot
-            .store()
-            .write_subscription(&stored.with_live_link(live, now))
-            .await
-            .unwrap(),
-        telepay_core::store::Versioned::Written
-    );
 
     joins(&rig, &link, FRIEND).await;
     assert!(!rig.telegram.is_member(SIGNALS_PRIVATE, FRIEND));

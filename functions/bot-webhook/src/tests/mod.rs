@@ -187,6 +187,36 @@ fn texts_to(rig: &Rig, chat: i64) -> Vec<String> {
         .collect()
 }
 
+/// Gives `user`'s subscription to `private_channel` the live link `url`, made for
+/// `made_for` and expiring when `expires` says (from the stored subscription).
+async fn share_live_link(
+    rig: &Rig,
+    (user, private_channel): (i64, i64),
+    url: &str,
+    made_for: i64,
+    expires: impl FnOnce(&Subscription) -> DateTime<Utc>,
+) {
+    let key = SubscriptionKey::new(UserId::new(user).unwrap(), private_channel);
+    let stored = rig
+        .bot
+        .store()
+        .get_subscription(key)
+        .await
+        .unwrap()
+        .unwrap();
+    let live = telepay_core::subscription::LiveLink {
+        url: url.to_owned(),
+        expires_at: expires(&stored),
+        made_for,
+        made_at: rig.clock.now(),
+    };
+    let next = stored.with_live_link(live, rig.clock.now());
+    assert_eq!(
+        rig.bot.store().write_subscription(&next).await.unwrap(),
+        telepay_core::store::Versioned::Written
+    );
+}
+
 async fn subscribe(
     rig: &Rig,
     user: i64,

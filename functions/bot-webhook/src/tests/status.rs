@@ -7,22 +7,15 @@ async fn status_lists_subscriptions_and_resends_the_live_link_to_a_buyer_not_in(
     let rig = rig().await;
     subscribe(&rig, BUYER, SIGNALS_PRIVATE, rig.clock.now(), 9001).await;
     // The invite sender made and shared the subscription's live link.
-    let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), SIGNALS_PRIVATE);
-    let stored = rig
-        .bot
-        .store()
-        .get_subscription(key)
-        .await
-        .unwrap()
-        .unwrap();
-    let live = telepay_core::subscription::LiveLink {
-        url: "https://t.me/+live".into(),
-        expires_at: rig.clock.now() + TimeDelta::hours(20),
-        made_for: 9001,
-        made_at: rig.clock.now(),
-    };
-    let next = stored.with_live_link(live, rig.clock.now());
-    let _ = rig.bot.store().write_subscription(&next).await.unwrap();
+    let in_20_hours = rig.clock.now() + TimeDelta::hours(20);
+    share_live_link(
+        &rig,
+        (BUYER, SIGNALS_PRIVATE),
+        "https://t.me/+live",
+        9001,
+        |_| in_20_hours,
+    )
+    .await;
 
     call(&rig, &message(70, BUYER, "/status")).await;
     let texts = texts_to(&rig, BUYER);
@@ -137,22 +130,14 @@ async fn status_never_sends_a_live_link_that_admits_past_the_paid_time() {
         9003,
     )
     .await;
-    let key = SubscriptionKey::new(UserId::new(BUYER).unwrap(), SIGNALS_PRIVATE);
-    let stored = rig
-        .bot
-        .store()
-        .get_subscription(key)
-        .await
-        .unwrap()
-        .unwrap();
-    let too_long = telepay_core::subscription::LiveLink {
-        url: "https://t.me/+outlives-the-paid-time".into(),
-        expires_at: stored.expires_at + TimeDelta::days(1),
-        made_for: 9003,
-        made_at: rig.clock.now(),
-    };
-    let next = stored.with_live_link(too_long, rig.clock.now());
-    let _ = rig.bot.store().write_subscription(&next).await.unwrap();
+    share_live_link(
+        &rig,
+        (BUYER, SIGNALS_PRIVATE),
+        "https://t.me/+outlives-the-paid-time",
+        9003,
+        |stored| stored.expires_at + TimeDelta::days(1),
+    )
+    .await;
     let mut record = telepay_core::fixtures::sample_record(9003);
     record.telegram_invite_sent = true;
     record.purchase.as_mut().unwrap().private_channel_id = SIGNALS_PRIVATE;

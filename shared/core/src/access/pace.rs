@@ -57,24 +57,11 @@ impl Pacer {
     /// Waits for a slot that is free now, never booking ahead: while [`Self::wait_turn`]
     /// callers keep the pace booked, this waits behind all of them.
     pub async fn wait_spare_turn(&self) {
-        loop {
-            let booked_until = {
-                let mut next = self.next.lock().unwrap();
-                let now = Instant::now();
-                match *next {
-                    Some(at) if at > now => at,
-                    _ => {
-                        *next = Some(now + self.interval);
-                        return;
-                    }
-                }
-            };
-            tokio::time::sleep_until(booked_until).await;
+        while let Err(booked_for) = self.try_spare_turn() {
+            tokio::time::sleep(booked_for).await;
         }
     }
-}
 
-impl Pacer {
     /// A spare turn now, or how long every booked turn still holds the pace: what
     /// a message that would rather give way than wait asks (the bot's menus in
     /// `telepay serve`: `crate::bot::paced`).
