@@ -252,7 +252,7 @@ def peak_rss_kib(pid):
 # The secrets each function is given in template.yaml (the others' ARNs are not passed).
 SECRETS = {
     "np-webhook": ["TELEPAY_IPN_SECRET_ARN"],
-    "payment-processor": ["TELEPAY_IPN_SECRET_ARN"],
+    "payment-processor": ["TELEPAY_IPN_SECRET_ARN", "TELEGRAM_BOT_TOKEN_SECRET_ARN"],
     "invite-sender": ["TELEGRAM_BOT_TOKEN_SECRET_ARN"],
     "subscription-lifecycle": ["TELEGRAM_BOT_TOKEN_SECRET_ARN"],
     "admission-recheck": ["TELEGRAM_BOT_TOKEN_SECRET_ARN"],

@@ -97,6 +97,7 @@ impl<S: LocalStore, Q: LocalQueues> Chain<S, Q> {
             invoices,
             self.admission.clone(),
             self.queues.invite.clone(),
+            self.queues.processor.clone(),
             self.settings.clock.clone(),
         );
         let queues = self.queues.clone();
@@ -216,7 +217,7 @@ fn spawn_lifecycle<S: LocalStore, Q: LocalQueues>(
 
 fn spawn_processors<S: LocalStore, Q: LocalQueues>(
     workers: usize,
-    processor: PaymentProcessor<S, Q, Q>,
+    processor: PaymentProcessor<S, Q, Q, TelegramBotApi>,
     queue: Q,
 ) {
     let processor = Arc::new(processor);

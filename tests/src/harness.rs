@@ -33,7 +33,7 @@ pub struct Chain {
     pub payout_queue_url: String,
     pub invite_queue_url: String,
     pub webhook: PaymentWebhook<DynamoDbStore, SqsQueue>,
-    pub processor: PaymentProcessor<DynamoDbStore, SqsQueue, SqsQueue>,
+    pub processor: PaymentProcessor<DynamoDbStore, SqsQueue, SqsQueue, TelegramBotApi>,
     pub invite_sender: InviteSender<DynamoDbStore, TelegramBotApi>,
     pub sweeper: SubscriptionSweeper<DynamoDbStore, SqsQueue>,
     pub lifecycle: LifecycleWorker<DynamoDbStore, TelegramBotApi>,

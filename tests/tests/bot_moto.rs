@@ -97,6 +97,7 @@ async fn a_join_request_racing_its_payment_waits_on_sqs_and_is_approved_after_th
         .unwrap(),
         admission_queue.clone(),
         aws.queue(),
+        aws.queue(),
         system_clock(),
     );
 

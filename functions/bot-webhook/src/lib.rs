@@ -13,7 +13,7 @@ use telepay_core::bot::{
     BotFrontDoor, BotOutcome, BotRequest, FrontDoorStore, InvoiceApi, SECRET_HEADER,
 };
 use telepay_core::queue::{DelayedQueue, MessageQueue};
-use telepay_core::telegram::{BotConversation, MemberRemover, TelegramInviter};
+use telepay_core::telegram::{BotConversation, MemberRemover, StarsPayments, TelegramInviter};
 use tracing::{Instrument, error, info_span};
 
 /// An update's work is bounded so the answer reaches Telegram well within its patience
@@ -27,7 +27,7 @@ pub async fn handle<S, T, I, Q, V>(
 ) -> Result<Response<Body>, Infallible>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,

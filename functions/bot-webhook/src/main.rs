@@ -49,8 +49,9 @@ async fn main() -> Result<(), Error> {
         telegram,
         invoices,
         SqsQueue::new(sqs.clone(), config.admission_queue_url),
-        SqsQueue::new(sqs, config.invite_queue_url),
-    );
+        SqsQueue::new(sqs.clone(), config.invite_queue_url),
+    )
+    .with_processor_queue(SqsQueue::new(sqs, config.processor_queue_url));
     // A webhook secret rotated in Secrets Manager (and given to Telegram with `telepay bot
     // set-webhook`) reaches this warm function: read again when a header does not match.
     let bot = match env.optional(config::BOT_WEBHOOK_SECRET_ARN) {

@@ -9,6 +9,7 @@ use lambda_runtime::LambdaEvent;
 use telepay_core::processor::PaymentProcessor;
 use telepay_core::queue::MessageQueue;
 use telepay_core::store::{IngressStore, ProcessorStore, SubscriptionStore};
+use telepay_core::telegram::StarsLedger;
 use telepay_shared::batch::{NoRedeliveryDelay, batch_response, message_span};
 use tracing::Instrument;
 
@@ -16,8 +17,9 @@ pub async fn handle<
     S: ProcessorStore + SubscriptionStore + IngressStore,
     P: MessageQueue,
     I: MessageQueue,
+    L: StarsLedger,
 >(
-    processor: &PaymentProcessor<S, P, I>,
+    processor: &PaymentProcessor<S, P, I, L>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Infallible> {
     let mut results = Vec::with_capacity(event.payload.records.len());

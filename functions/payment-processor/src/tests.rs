@@ -16,6 +16,8 @@ use telepay_shared::sqs_event::{sqs_batch, sqs_message};
 
 use super::*;
 
+mod stars;
+
 type Processor = PaymentProcessor<MemoryStore, MemoryQueue, MemoryQueue>;
 
 fn processor() -> Processor {
@@ -48,7 +50,10 @@ fn body(payment_id: i64) -> String {
     .to_string()
 }
 
-async fn invoke(processor: &Processor, bodies: &[String]) -> Vec<String> {
+async fn invoke<L: telepay_core::telegram::StarsLedger>(
+    processor: &PaymentProcessor<MemoryStore, MemoryQueue, MemoryQueue, L>,
+    bodies: &[String],
+) -> Vec<String> {
     let records = bodies
         .iter()
         .enumerate()

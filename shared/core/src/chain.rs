@@ -20,7 +20,9 @@ use crate::reconcile::Reconciler;
 use crate::signature::IpnSecret;
 use crate::store::{HeldNoticeStore, PaymentStore};
 use crate::subscription::{LifecycleSettings, LifecycleTexts};
-use crate::telegram::{BotConversation, MemberRemover, TelegramInviter};
+use crate::telegram::{
+    BotConversation, MemberRemover, StarsLedger, StarsPayments, TelegramInviter,
+};
 use crate::webhook::PaymentWebhook;
 
 /// The queues between the stages.
@@ -70,7 +72,7 @@ impl ChainSettings {
 /// Every stage of the chain.
 pub struct Stages<S, Q, T> {
     pub webhook: PaymentWebhook<S, Q>,
-    pub processor: PaymentProcessor<S, Q, Q>,
+    pub processor: PaymentProcessor<S, Q, Q, T>,
     pub invite_sender: InviteSender<S, T>,
     pub reconciler: Reconciler<S, Q, Q>,
     pub sweeper: SubscriptionSweeper<S, Q>,
@@ -81,7 +83,7 @@ impl<S, Q, T> Stages<S, Q, T>
 where
     S: PaymentStore + HeldNoticeStore + Clone,
     Q: MessageQueue + TaskQueue + Clone,
-    T: TelegramInviter + MemberRemover + Clone,
+    T: TelegramInviter + MemberRemover + StarsLedger + Clone,
 {
     pub fn wire(settings: ChainSettings, store: S, queues: StageQueues<Q>, telegram: T) -> Self {
         let clock = settings.clock;
@@ -98,7 +100,8 @@ where
             processor: PaymentProcessor::new(store.clone(), queues.payout, queues.invite.clone())
                 .with_ipn_secret(settings.ipn_secret.clone())
                 .with_lifecycle(settings.lifecycle.clone())
-                .with_clock(clock.clone()),
+                .with_clock(clock.clone())
+                .with_stars_ledger(telegram.clone()),
             sweeper: SubscriptionSweeper::new(
                 store.clone(),
                 queues.lifecycle,
@@ -138,12 +141,13 @@ pub struct BotStages<S, T, I, Q> {
 impl<S, T, I, Q> BotStages<S, T, I, Q>
 where
     S: FrontDoorStore + Clone,
-    T: BotConversation + TelegramInviter + MemberRemover + Clone,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments + Clone,
     I: InvoiceApi,
     Q: DelayedQueue + MessageQueue + Clone,
 {
     /// `rechecks`: the delayed join-request queue; `invites`: the invite queue (for
-    /// /status's re-issued invite).
+    /// /status's re-issued invite); `processor`: the processor queue (Stars payments).
+    #[allow(clippy::too_many_arguments)]
     pub fn wire(
         setup: BotSetup,
         store: S,
@@ -151,6 +155,7 @@ where
         invoices: I,
         rechecks: Q,
         invites: Q,
+        processor: Q,
         clock: SharedClock,
     ) -> Self {
         let admission = AdmissionStage::new(
@@ -163,6 +168,7 @@ where
         .with_timing(setup.timing)
         .with_clock(clock.clone());
         let front_door = BotFrontDoor::new(setup, store, telegram, invoices, rechecks, invites)
+            .with_processor_queue(processor)
             .with_clock(clock);
         Self {
             front_door,

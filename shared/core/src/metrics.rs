@@ -129,6 +129,13 @@ pub mod signal {
     /// Someone joined through a link made for another buyer: removed, the link revoked,
     /// the owner told.
     pub const SHARED_LINK_JOIN_REMOVED: &str = "SharedLinkJoinRemoved";
+    /// A Stars purchase refused at pre-checkout (a price changed, a tier gone, forged).
+    pub const STARS_CHECKOUT_REFUSED: &str = "StarsCheckoutRefused";
+    /// A Stars payment recorded and handed to the processor.
+    pub const STARS_PAYMENT_RECEIVED: &str = "StarsPaymentReceived";
+    /// A Stars payment this bot did not price (its payload, its buyer, its channel): the
+    /// buyer paid and got nothing, so an operator looks.
+    pub const STARS_PAYMENT_UNMATCHED: &str = "StarsPaymentUnmatched";
     pub const BOT_RIGHTS_LOST: &str = "BotRightsLost";
     /// A payment NOWPayments reports paid that no IPN had brought in: the recovery pass
     /// admitted it. Any is an alarm: the IPN callback is broken.
@@ -204,6 +211,9 @@ pub mod signal {
         INVOICES_CAPPED,
         BOT_REPLY_DROPPED,
         SHARED_LINK_JOIN_REMOVED,
+        STARS_CHECKOUT_REFUSED,
+        STARS_PAYMENT_RECEIVED,
+        STARS_PAYMENT_UNMATCHED,
         BOT_RIGHTS_LOST,
         IPN_RECOVERED,
         RECOVERY_REFUSED,

@@ -30,7 +30,9 @@ use tracing::{info, warn};
 use crate::bot::{BotFrontDoor, BotOutcome, FrontDoorStore, InvoiceApi};
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{OffsetAdvance, StoreError, UpdateOffsetStore};
-use crate::telegram::{BotConversation, MemberRemover, TelegramError, TelegramInviter};
+use crate::telegram::{
+    BotConversation, MemberRemover, StarsPayments, TelegramError, TelegramInviter,
+};
 
 /// How long one `getUpdates` waits for an update before answering empty: under the Bot
 /// API client's own 17 s request timeout.
@@ -65,7 +67,7 @@ pub trait PolledUpdateHandler: Send + Sync {
 impl<S, T, I, Q, V> PolledUpdateHandler for BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,

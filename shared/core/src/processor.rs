@@ -8,6 +8,14 @@
 //! the invite sender finds the time it admits for. A payment refunded before its grant
 //! (the grant's versioned write finds the refund) is neither granted nor paid out.
 //!
+//! A Telegram Stars payment comes from the bot with no record behind it
+//! ([`ProcessorMessage::stars_paid`]): Telegram signs nothing, so the processor asks the
+//! bot's own Stars ledger (`crate::stars::find_charge`) and writes the charge's record,
+//! the same conditional put keyed by the charge, only if the ledger lists that charge
+//! as paid by the message's buyer for its invoice and amount, and not refunded. The
+//! record's facts are the ledger's and the payload's; only the private channel is the
+//! message's.
+//!
 //! A message np-webhook sent without its record (the store refused the write) is
 //! recorded here first, with the same conditional put, but only once the signed IPN it
 //! carries verifies with the IPN secret and names the message's payment, buyer and
@@ -35,16 +43,22 @@ use crate::queue::{
     PayoutInstruction, ProcessorMessage, Unvouched, parse_message,
 };
 use crate::signature::IpnSecret;
+use crate::stars::{StarsUnvouched, find_charge};
 use crate::store::{
     IngressStore, ProcessedMark, ProcessingStart, ProcessorStore, Recorded, StoreError,
     SubscriptionStore,
 };
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant};
+use crate::telegram::{NoStarsLedger, StarsLedger, TelegramError};
 
 /// Why a handover's record was not written.
 enum RecordFirst {
     Store(StoreError),
     Unvouched(Unvouched),
+    /// The Stars ledger does not vouch for the charge.
+    StarsUnvouched(StarsUnvouched),
+    /// The Stars ledger could not be read now.
+    Ledger(TelegramError),
 }
 
 impl From<StoreError> for RecordFirst {
@@ -53,7 +67,7 @@ impl From<StoreError> for RecordFirst {
     }
 }
 
-pub struct PaymentProcessor<S, P, I> {
+pub struct PaymentProcessor<S, P, I, L = NoStarsLedger> {
     pub store: S,
     pub payout_queue: P,
     pub invite_queue: I,
@@ -62,6 +76,8 @@ pub struct PaymentProcessor<S, P, I> {
     /// What an `unrecorded` handover's IPN must be signed with; without it none is
     /// written.
     pub ipn_secret: Option<IpnSecret>,
+    /// The bot's Stars ledger, which vouches for a Stars payment; none, none recorded.
+    pub stars_ledger: L,
 }
 
 impl<S, P, I> PaymentProcessor<S, P, I>
@@ -78,6 +94,28 @@ where
             lifecycle: LifecycleSettings::default(),
             clock: system_clock(),
             ipn_secret: None,
+            stars_ledger: NoStarsLedger,
+        }
+    }
+}
+
+impl<S, P, I, L> PaymentProcessor<S, P, I, L>
+where
+    S: ProcessorStore + SubscriptionStore + IngressStore,
+    P: MessageQueue,
+    I: MessageQueue,
+    L: StarsLedger,
+{
+    /// Records Stars payments the bot hands over once `ledger` (the bot's) lists them.
+    pub fn with_stars_ledger<M: StarsLedger>(self, ledger: M) -> PaymentProcessor<S, P, I, M> {
+        PaymentProcessor {
+            store: self.store,
+            payout_queue: self.payout_queue,
+            invite_queue: self.invite_queue,
+            lifecycle: self.lifecycle,
+            clock: self.clock,
+            ipn_secret: self.ipn_secret,
+            stars_ledger: ledger,
         }
     }
 
@@ -115,6 +153,25 @@ where
             Err(RecordFirst::Store(err)) => {
                 error!(error = %err, "could not write the record np-webhook could not");
                 metrics::outcome(stage::PROCESSOR, "record_failed");
+                return MessageOutcome::Retry;
+            }
+            Err(RecordFirst::Ledger(err)) => {
+                error!(error = %err, "could not read the bot's Stars ledger");
+                metrics::outcome(stage::PROCESSOR, "ledger_unreadable");
+                return MessageOutcome::Retry;
+            }
+            Err(RecordFirst::StarsUnvouched(StarsUnvouched::Refunded)) => {
+                info!("a Stars charge refunded before it was recorded: nothing to grant");
+                metrics::outcome(stage::PROCESSOR, "refunded");
+                return MessageOutcome::Done;
+            }
+            Err(RecordFirst::StarsUnvouched(why)) => {
+                error!(
+                    %why,
+                    "a Stars payment the bot's ledger does not vouch for: nothing written or granted (who can send to the processor queue?)"
+                );
+                metrics::count(signal::PROCESSOR_MESSAGE_UNMATCHED);
+                metrics::outcome(stage::PROCESSOR, "unvouched");
                 return MessageOutcome::Retry;
             }
             Err(RecordFirst::Unvouched(why)) => {
@@ -219,6 +276,9 @@ where
         &self,
         message: ProcessorMessage,
     ) -> Result<ProcessorMessage, RecordFirst> {
+        if let Some(paid) = &message.stars_paid {
+            return self.record_stars(&message, paid).await;
+        }
         let Some(unrecorded) = &message.unrecorded else {
             return Ok(message);
         };
@@ -237,6 +297,39 @@ where
             Recorded::Existing(stored) => {
                 Ok(ProcessorMessage::from_record(&stored, &message.purchase))
             }
+        }
+    }
+
+    /// A Stars payment the bot handed over: its record written once the ledger vouches
+    /// for it; a record that exists by now stands.
+    async fn record_stars(
+        &self,
+        message: &ProcessorMessage,
+        paid: &crate::stars::StarsPaid,
+    ) -> Result<ProcessorMessage, RecordFirst> {
+        let ledger = &self.stars_ledger;
+        let listed = find_charge(&paid.charge_id, |offset, limit| {
+            ledger.star_transactions(offset, limit)
+        })
+        .await
+        .map_err(RecordFirst::Ledger)?;
+        let charge = paid
+            .vouched(message.user_id, &listed)
+            .map_err(RecordFirst::StarsUnvouched)?;
+        let record = charge
+            .record(message.purchase.private_channel_id)
+            .filter(|record| record.payment_id == message.payment_id)
+            .ok_or(RecordFirst::StarsUnvouched(StarsUnvouched::OtherFacts))?;
+        let purchase = &message.purchase;
+        match self.store.record_accepted(&record).await? {
+            Recorded::New => {
+                info!(
+                    charge_id = paid.charge_id,
+                    "Stars payment recorded: the bot's ledger lists the charge"
+                );
+                Ok(ProcessorMessage::from_record(&record, purchase))
+            }
+            Recorded::Existing(stored) => Ok(ProcessorMessage::from_record(&stored, purchase)),
         }
     }
 

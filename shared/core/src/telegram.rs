@@ -152,6 +152,33 @@ pub struct StarsInvoice {
     pub recurring: bool,
 }
 
+/// The bot's Stars ledger (`getStarTransactions`): what the processor checks a Stars
+/// payment against before it records it (`crate::stars::ledger`).
+pub trait StarsLedger: Send + Sync {
+    /// Up to `limit` (1–100) transactions from `offset`, in the Bot API's order.
+    fn star_transactions(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<crate::stars::LedgerEntry>, TelegramError>> + Send;
+}
+
+/// No ledger to read (a processor given no bot token): no Stars payment is recorded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoStarsLedger;
+
+impl StarsLedger for NoStarsLedger {
+    async fn star_transactions(
+        &self,
+        _offset: u32,
+        _limit: u32,
+    ) -> Result<Vec<crate::stars::LedgerEntry>, TelegramError> {
+        Err(TelegramError::Misconfigured(
+            "the processor has no bot token: it cannot check Stars payments".into(),
+        ))
+    }
+}
+
 /// The Bot API calls of the Telegram Stars rail.
 pub trait StarsPayments: Send + Sync {
     /// `createInvoiceLink` in `XTR`, without a provider token; the link the buyer pays by.

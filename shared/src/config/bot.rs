@@ -76,6 +76,8 @@ pub struct BotWebhookConfig {
     pub admission_queue_url: String,
     /// For /status's re-issued invite.
     pub invite_queue_url: String,
+    /// A Telegram Stars payment goes to the processor, as an IPN's record does.
+    pub processor_queue_url: String,
     pub budgets: BotBudgets,
 }
 
@@ -117,6 +119,7 @@ impl BotWebhookConfig {
             nowpayments_url: env.optional(NOWPAYMENTS_API_URL),
             admission_queue_url: env.required(ADMISSION_QUEUE_URL)?,
             invite_queue_url: env.required(super::INVITE_QUEUE_URL)?,
+            processor_queue_url: env.required(super::PROCESSOR_QUEUE_URL)?,
             budgets: bot_budgets(env)?,
         })
     }
@@ -154,7 +157,7 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-    fn env<'a>(secret: &'a str, texts: &'a str) -> [(&'a str, &'a str); 10] {
+    fn env<'a>(secret: &'a str, texts: &'a str) -> [(&'a str, &'a str); 11] {
         [
             (BOT_WEBHOOK_SECRET, secret),
             (NOWPAYMENTS_API_KEY, "np-key"),
@@ -164,6 +167,7 @@ mod tests {
             ("TELEPAY_SQLITE_PATH", "/tmp/x.sqlite"),
             (BOT_TOKEN, "123:abc"),
             (ADMISSION_QUEUE_URL, "https://sqs/admission"),
+            (super::super::PROCESSOR_QUEUE_URL, "https://sqs/processor"),
             (super::super::INVITE_QUEUE_URL, "https://sqs/invite"),
             (BOT_TEXTS, texts),
         ]

@@ -55,11 +55,19 @@ pub struct ProcessorConfig {
     /// np-webhook's: a handover written during a store outage carries the signed IPN,
     /// verified with it before anything is written.
     pub ipn_secret: IpnSecret,
+    /// The bot's: a Telegram Stars payment is recorded only once the bot's Stars ledger
+    /// (`getStarTransactions`) lists its charge.
+    pub bot_token: BotToken,
+    /// `None`: the real Bot API.
+    pub api_url: Option<String>,
 }
 
 impl ProcessorConfig {
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         Ok(Self {
+            bot_token: BotToken::new(env.required(BOT_TOKEN)?)
+                .ok_or(ConfigError::Missing(BOT_TOKEN))?,
+            api_url: env.optional(API_URL),
             ipn_secret: IpnSecret::new(env.required(IPN_SECRET)?)
                 .map_err(|_| ConfigError::Missing(IPN_SECRET))?,
             store: StoreConfig::with_subscriptions_from_env(env)?,

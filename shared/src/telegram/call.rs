@@ -26,6 +26,7 @@ pub(super) enum Method {
     AnswerPreCheckoutQuery,
     RefundStarPayment,
     EditUserStarSubscription,
+    GetStarTransactions,
 }
 
 impl Method {
@@ -45,6 +46,7 @@ impl Method {
             Self::AnswerPreCheckoutQuery => "answerPreCheckoutQuery",
             Self::RefundStarPayment => "refundStarPayment",
             Self::EditUserStarSubscription => "editUserStarSubscription",
+            Self::GetStarTransactions => "getStarTransactions",
         }
     }
 }
@@ -171,7 +173,8 @@ fn classify_api(method: Method, api: ApiError) -> TelegramError {
         | Method::CreateInvoiceLink
         | Method::AnswerPreCheckoutQuery
         | Method::RefundStarPayment
-        | Method::EditUserStarSubscription => {
+        | Method::EditUserStarSubscription
+        | Method::GetStarTransactions => {
             if lower.starts_with("bad request") || lower.starts_with("forbidden") {
                 TelegramError::Misconfigured(text)
             } else {

@@ -1,13 +1,19 @@
 //! The Stars rail's Bot API calls (docs/stars.md), through teloxide-core: an invoice link
 //! in `XTR` with no provider token (and Telegram's one subscription period for a
-//! recurring one), the pre-checkout answer, a refund, a subscription's cancellation.
+//! recurring one), the pre-checkout answer, a refund, a subscription's cancellation, and
+//! the bot's ledger of Stars transactions.
 
-use telepay_core::stars::SUBSCRIPTION_PERIOD_SECONDS;
-use telepay_core::telegram::{StarsInvoice, StarsPayments, TelegramError};
+use telepay_core::stars::{LedgerEntry, LedgerFlow, SUBSCRIPTION_PERIOD_SECONDS};
+use telepay_core::telegram::{StarsInvoice, StarsLedger, StarsPayments, TelegramError};
 use teloxide_core::errors::RequestError;
-use teloxide_core::payloads::{AnswerPreCheckoutQuerySetters, CreateInvoiceLinkSetters};
+use teloxide_core::payloads::{
+    AnswerPreCheckoutQuerySetters, CreateInvoiceLinkSetters, GetStarTransactionsSetters,
+};
 use teloxide_core::prelude::Requester;
-use teloxide_core::types::{LabeledPrice, PreCheckoutQueryId, Seconds, TelegramTransactionId};
+use teloxide_core::types::{
+    LabeledPrice, PreCheckoutQueryId, Seconds, StarTransaction, TelegramTransactionId,
+    TransactionPartner, TransactionPartnerUserKind,
+};
 
 use super::TelegramBotApi;
 use super::call::{Method, bot_api_user, observed};
@@ -92,5 +98,60 @@ impl StarsPayments for TelegramBotApi {
             .await
             .map(drop)
             .map_err(|e| self.classify(Method::EditUserStarSubscription, e))
+    }
+}
+
+impl StarsLedger for TelegramBotApi {
+    async fn star_transactions(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, TelegramError> {
+        self.ready().await;
+        let request = self
+            .bot()
+            .get_star_transactions()
+            .offset(offset)
+            .limit(u8::try_from(limit).unwrap_or(100));
+        let page = observed(Method::GetStarTransactions, request)
+            .await
+            .map_err(|e| self.classify(Method::GetStarTransactions, e))?;
+        Ok(page.transactions.into_iter().map(ledger_entry).collect())
+    }
+}
+
+/// A Bot API transaction as the rail reads it: a user's invoice payment in, Stars back
+/// out to a user, or something else.
+fn ledger_entry(transaction: StarTransaction) -> LedgerEntry {
+    let user_of = |partner: &TransactionPartner| match partner {
+        TransactionPartner::User(user) => Some((
+            i64::try_from(user.user.id.0).unwrap_or_default(),
+            match &user.kind {
+                TransactionPartnerUserKind::InvoicePayment(paid) => paid.invoice_payload.clone(),
+                _ => None,
+            },
+            matches!(user.kind, TransactionPartnerUserKind::InvoicePayment(_)),
+        )),
+        _ => None,
+    };
+    let flow = match (&transaction.source, &transaction.receiver) {
+        (Some(source), _) => match user_of(source) {
+            Some((user_id, invoice_payload, true)) => LedgerFlow::Paid {
+                user_id,
+                invoice_payload,
+            },
+            _ => LedgerFlow::Other,
+        },
+        (None, Some(receiver)) => match user_of(receiver) {
+            Some((user_id, _, _)) => LedgerFlow::Refunded { user_id },
+            None => LedgerFlow::Other,
+        },
+        (None, None) => LedgerFlow::Other,
+    };
+    LedgerEntry {
+        id: transaction.id.0,
+        amount: transaction.amount,
+        date: transaction.date,
+        flow,
     }
 }

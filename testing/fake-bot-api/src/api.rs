@@ -185,7 +185,7 @@ pub(crate) async fn handle(
     }
 }
 
-pub(crate) const METHODS: [&str; 17] = [
+pub(crate) const METHODS: [&str; 18] = [
     "getMe",
     "createChatInviteLink",
     "revokeChatInviteLink",
@@ -203,6 +203,7 @@ pub(crate) const METHODS: [&str; 17] = [
     "answerPreCheckoutQuery",
     "refundStarPayment",
     "editUserStarSubscription",
+    "getStarTransactions",
 ];
 
 fn canonical_method(method: &str) -> String {

@@ -6,7 +6,10 @@
 //! `successful_payment` (a fresh `telegram_payment_charge_id`); a subscription is
 //! renewed on the test's clock until it is cancelled (`editUserStarSubscription`) or
 //! refunded; `refundStarPayment` refunds a charge once, and a `refunded_payment` message
-//! follows. Refusals are 400s in Telegram's style; their exact words are the fake's.
+//! follows. The bot's ledger (`getStarTransactions`) lists every charge as an incoming
+//! transaction from its buyer, with its invoice payload, and every refund as an
+//! outgoing one under the charge's own id, oldest first ("in chronological order").
+//! Refusals are 400s in Telegram's style; their exact words are the fake's.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -69,6 +72,8 @@ pub(crate) struct Payments {
     invoices: HashMap<String, StarsInvoiceState>,
     checkouts: HashMap<String, PendingCheckout>,
     pub(crate) charges: Vec<StarCharge>,
+    /// `getStarTransactions`' answer, oldest first.
+    ledger: Vec<Value>,
 }
 
 fn bad(text: &str) -> Option<String> {
@@ -130,6 +135,11 @@ impl Payments {
                 let message = params["error_message"].as_str().unwrap_or_default();
                 (!ok && message.is_empty()).then(|| "Bad Request: error_message is empty".into())
             }
+            "getStarTransactions" => {
+                let limit = params.get("limit").and_then(Value::as_i64).unwrap_or(100);
+                (!(1..=100).contains(&limit))
+                    .then(|| "Bad Request: limit must be between 1 and 100".to_owned())
+            }
             "refundStarPayment" | "editUserStarSubscription" => {
                 let charge = self.charge(params);
                 match charge {
@@ -185,10 +195,28 @@ impl Payments {
                 self.checkouts.get_mut(id)?.answer = Some(answer);
                 Some((json!(true), Vec::new()))
             }
+            "getStarTransactions" => {
+                let offset = params.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
+                let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
+                let page: Vec<Value> = self
+                    .ledger
+                    .iter()
+                    .skip(offset)
+                    .take(limit)
+                    .cloned()
+                    .collect();
+                Some((json!({ "transactions": page }), Vec::new()))
+            }
             "refundStarPayment" => {
                 let id = params["telegram_payment_charge_id"].as_str()?.to_owned();
                 let charge = self.charges.iter_mut().find(|c| c.charge_id == id)?;
                 charge.refunded = true;
+                let refund = json!({
+                    "id": charge.charge_id, "amount": charge.stars,
+                    "date": crate::params::unix_ms() / 1000,
+                    "receiver": partner(charge.user_id, &charge.payload, false),
+                });
+                self.ledger.push(refund);
                 let refunded = json!({
                     "currency": "XTR", "total_amount": charge.stars,
                     "invoice_payload": charge.payload, "telegram_payment_charge_id": charge.charge_id,
@@ -252,6 +280,14 @@ impl Payments {
         let invoice = self.invoices.get(link)?.clone();
         let id = format!("stxfake{:08}", self.next());
         let expires = invoice.recurring.then_some(now + SUBSCRIPTION_PERIOD);
+        self.record_incoming(
+            &id,
+            user_id,
+            &invoice.payload,
+            invoice.stars,
+            invoice.recurring,
+            now,
+        );
         self.charges.push(StarCharge {
             charge_id: id.clone(),
             user_id,
@@ -297,6 +333,8 @@ impl Payments {
         let expires = last
             .subscription_expires_at
             .map(|at| at + SUBSCRIPTION_PERIOD);
+        let now = crate::params::unix_ms() / 1000;
+        self.record_incoming(&id, last.user_id, &last.payload, last.stars, true, now);
         self.charges.push(StarCharge {
             charge_id: id.clone(),
             subscription_expires_at: expires,
@@ -308,6 +346,36 @@ impl Payments {
             service_message(last.user_id, "successful_payment", paid),
         ))
     }
+}
+
+impl Payments {
+    /// The charge as the bot's ledger lists it: an incoming transaction from the buyer.
+    fn record_incoming(
+        &mut self,
+        id: &str,
+        user_id: i64,
+        payload: &str,
+        stars: u32,
+        recurring: bool,
+        date: i64,
+    ) {
+        self.ledger.push(json!({
+            "id": id, "amount": stars, "date": date,
+            "source": partner(user_id, payload, recurring),
+        }));
+    }
+}
+
+/// A `TransactionPartnerUser` paying (or refunded) an invoice.
+fn partner(user_id: i64, payload: &str, recurring: bool) -> Value {
+    let mut partner = json!({
+        "type": "user", "transaction_type": "invoice_payment",
+        "user": buyer(user_id), "invoice_payload": payload,
+    });
+    if recurring {
+        partner["subscription_period"] = json!(SUBSCRIPTION_PERIOD);
+    }
+    partner
 }
 
 fn buyer(user_id: i64) -> Value {

@@ -10,6 +10,7 @@ use telepay_core::directory::Admission;
 use telepay_core::ipn::PaymentId;
 use telepay_core::payment::{PaymentReview, ProcessedPayment, ReviewDecision};
 use telepay_core::queue::{MessageQueue, QueueError, TaskQueue};
+use telepay_core::stars::LedgerEntry as StarsLedgerEntry;
 use telepay_core::store::ports::*;
 use telepay_core::store::{
     BotStore, ClaimOutcome, Decided, Fenced, Held, HeldNoticeStore, InviteClaim, InviteCompletion,
@@ -25,7 +26,8 @@ use telepay_core::store::{
 };
 use telepay_core::subscription::{Subscription, SubscriptionKey};
 use telepay_core::telegram::{
-    BotConversation, Button, InviteLink, MemberRemover, TelegramError, TelegramInviter,
+    BotConversation, Button, InviteLink, MemberRemover, StarsInvoice, StarsLedger, StarsPayments,
+    TelegramError, TelegramInviter,
 };
 
 use super::dice::tag;
@@ -628,6 +630,69 @@ impl<T: MemberRemover> MemberRemover for ChaosTelegram<T> {
         self.inner.remove_member(chat_id, user_id).await?;
         boundary(&self.chaos, || "after unbanChatMember".into()).await;
         Ok(())
+    }
+}
+
+/// The Stars calls, with step boundaries around each.
+impl<T: StarsPayments> StarsPayments for ChaosTelegram<T> {
+    async fn create_stars_invoice_link(
+        &self,
+        invoice: &StarsInvoice,
+    ) -> Result<String, TelegramError> {
+        boundary(&self.chaos, || "before createInvoiceLink".into()).await;
+        let link = self.inner.create_stars_invoice_link(invoice).await?;
+        boundary(&self.chaos, || "after createInvoiceLink".into()).await;
+        Ok(link)
+    }
+
+    async fn answer_pre_checkout(
+        &self,
+        query_id: &str,
+        refusal: Option<&str>,
+    ) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before answerPreCheckoutQuery".into()).await;
+        self.inner.answer_pre_checkout(query_id, refusal).await?;
+        boundary(&self.chaos, || "after answerPreCheckoutQuery".into()).await;
+        Ok(())
+    }
+
+    async fn refund_star_payment(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+    ) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before refundStarPayment".into()).await;
+        self.inner.refund_star_payment(user_id, charge_id).await?;
+        boundary(&self.chaos, || "after refundStarPayment".into()).await;
+        Ok(())
+    }
+
+    async fn cancel_star_subscription(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+    ) -> Result<(), TelegramError> {
+        boundary(&self.chaos, || "before editUserStarSubscription".into()).await;
+        self.inner
+            .cancel_star_subscription(user_id, charge_id)
+            .await?;
+        boundary(&self.chaos, || "after editUserStarSubscription".into()).await;
+        Ok(())
+    }
+}
+
+/// The ledger read, with step boundaries around it: a crash between the read and the
+/// record's write must leave the charge to be recorded on the redelivery.
+impl<T: StarsLedger> StarsLedger for ChaosTelegram<T> {
+    async fn star_transactions(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<StarsLedgerEntry>, TelegramError> {
+        boundary(&self.chaos, || "before getStarTransactions".into()).await;
+        let page = self.inner.star_transactions(offset, limit).await?;
+        boundary(&self.chaos, || "after getStarTransactions".into()).await;
+        Ok(page)
     }
 }
 

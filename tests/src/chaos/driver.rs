@@ -43,7 +43,8 @@ struct Chain<S> {
     store: ChaosStore<S>,
     secret: IpnSecret,
     webhook: PaymentWebhook<ChaosStore<S>, ChaosQueue>,
-    processor: PaymentProcessor<ChaosStore<S>, ChaosQueue, ChaosQueue>,
+    processor:
+        PaymentProcessor<ChaosStore<S>, ChaosQueue, ChaosQueue, ChaosTelegram<TelegramBotApi>>,
     invite_sender: InviteSender<ChaosStore<S>, ChaosTelegram<TelegramBotApi>>,
     reconciler: Reconciler<ChaosStore<S>, ChaosQueue, ChaosQueue>,
     /// The reconciler's recovery pass (lost IPNs), on its schedule.

@@ -5,7 +5,7 @@
 //! One file a job of `telepay_core::bot::front_door`: `dispatch` (secret, shape,
 //! once-records, the store down, the sample events), `commands` (/start, /help,
 //! buttons), `purchase` (tier to invoice), `status` (/status and its re-invite),
-//! `membership` (the bot's own rights), `budget` (replies and invoices), `joins` (someone in through another's link), and `admission` (`telepay_core::bot::admission`:
+//! `membership` (the bot's own rights), `budget` (replies and invoices), `joins` (someone in through another's link), `stars` (the Telegram Stars rail), and `admission` (`telepay_core::bot::admission`:
 //! join requests).
 
 use std::sync::Arc;
@@ -38,6 +38,7 @@ mod dispatch;
 mod joins;
 mod membership;
 mod purchase;
+mod stars;
 mod status;
 mod topup;
 
@@ -118,6 +119,7 @@ async fn rig_built(
         MemoryQueue::new(),
         MemoryQueue::new(),
     )
+    .with_processor_queue(MemoryQueue::new())
     .with_clock(clock.clone());
     Rig {
         bot,

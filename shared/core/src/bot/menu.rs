@@ -16,6 +16,8 @@ pub enum Choice {
     Channel(i64),
     /// A tier of a channel (its index in the directory): make the invoice.
     Tier { channel_id: i64, tier: u32 },
+    /// A tier, paid in Telegram Stars: make the Stars invoice (docs/stars.md).
+    StarsTier { channel_id: i64, tier: u32 },
 }
 
 impl Choice {
@@ -23,6 +25,7 @@ impl Choice {
         match self {
             Self::Channel(id) => format!("channel:{id}"),
             Self::Tier { channel_id, tier } => format!("buy:{channel_id}:{tier}"),
+            Self::StarsTier { channel_id, tier } => format!("stars:{channel_id}:{tier}"),
         }
     }
 
@@ -32,6 +35,10 @@ impl Choice {
         let choice = match (parts.next()?, parts.next()?, parts.next()) {
             ("channel", id, None) => Self::Channel(id.parse().ok()?),
             ("buy", id, Some(tier)) => Self::Tier {
+                channel_id: id.parse().ok()?,
+                tier: tier.parse().ok()?,
+            },
+            ("stars", id, Some(tier)) => Self::StarsTier {
                 channel_id: id.parse().ok()?,
                 tier: tier.parse().ok()?,
             },
@@ -88,25 +95,43 @@ pub fn start_menu(directory: &ChannelDirectory, texts: &BotTexts) -> Menu {
     }
 }
 
-/// A channel's tiers, one button each, under `heading` (`{channel}`).
+/// A channel's tiers, one row each, under `heading` (`{channel}`): its crypto button, and
+/// beside it its Telegram Stars button when the tier is also sold for Stars.
 pub fn tier_menu(entry: &ChannelEntry, heading: &str, texts: &BotTexts) -> Menu {
     let buttons = entry
         .tiers
         .iter()
         .enumerate()
         .map(|(index, tier)| {
+            let (channel_id, tier_index) =
+                (entry.channel_id, u32::try_from(index).unwrap_or(u32::MAX));
             let text = fill(
                 &texts.tier_button,
                 &[("price", &price(tier)), ("duration", &duration(tier))],
             );
-            let choice = Choice::Tier {
-                channel_id: entry.channel_id,
-                tier: u32::try_from(index).unwrap_or(u32::MAX),
+            let crypto = Choice::Tier {
+                channel_id,
+                tier: tier_index,
             };
-            vec![Button {
+            let mut row = vec![Button {
                 text,
-                action: ButtonAction::Callback(choice.data()),
-            }]
+                action: ButtonAction::Callback(crypto.data()),
+            }];
+            if let Some(stars) = tier.stars {
+                let text = fill(
+                    &texts.stars_tier_button,
+                    &[("stars", &stars.to_string()), ("duration", &duration(tier))],
+                );
+                let choice = Choice::StarsTier {
+                    channel_id,
+                    tier: tier_index,
+                };
+                row.push(Button {
+                    text,
+                    action: ButtonAction::Callback(choice.data()),
+                });
+            }
+            row
         })
         .collect();
     Menu {
@@ -133,6 +158,37 @@ pub fn pay_menu(entry: &ChannelEntry, tier: &Tier, invoice_url: &str, texts: &Bo
     }
 }
 
+/// The Stars Pay button to a Stars invoice link; `renewing` for a 30-day subscription.
+pub fn stars_pay_menu(
+    entry: &ChannelEntry,
+    tier: &Tier,
+    stars: u32,
+    renewing: bool,
+    invoice_link: &str,
+    texts: &BotTexts,
+) -> Menu {
+    let stars = stars.to_string();
+    let template = if renewing {
+        &texts.stars_pay_renewing
+    } else {
+        &texts.stars_pay
+    };
+    Menu {
+        text: fill(
+            template,
+            &[
+                ("channel", &channel_title(entry)),
+                ("stars", &stars),
+                ("duration", &duration(tier)),
+            ],
+        ),
+        buttons: vec![vec![Button {
+            text: fill(&texts.stars_pay_button, &[("stars", &stars)]),
+            action: ButtonAction::Url(invoice_link.to_owned()),
+        }]],
+    }
+}
+
 /// The channel a `/start` parameter names: its order channel id or its private one.
 pub fn channel_named<'a>(
     directory: &'a ChannelDirectory,
@@ -154,6 +210,10 @@ mod tests {
         for choice in [
             Choice::Channel(-1003111266231),
             Choice::Tier {
+                channel_id: i64::MIN,
+                tier: u32::MAX,
+            },
+            Choice::StarsTier {
                 channel_id: i64::MIN,
                 tier: u32::MAX,
             },

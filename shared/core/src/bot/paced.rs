@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use crate::access::Pacer;
 use crate::directory::Admission;
 use crate::telegram::{
-    BotConversation, Button, InviteLink, MemberRemover, TelegramError, TelegramInviter,
+    BotConversation, Button, InviteLink, MemberRemover, StarsInvoice, StarsPayments, TelegramError,
+    TelegramInviter,
 };
 
 /// `T` whose messages to users wait for a spare turn of `pacer`.
@@ -91,6 +92,42 @@ impl<T: TelegramInviter> TelegramInviter for PacedMenus<T> {
     async fn send_message(&self, user_id: i64, text: &str) -> Result<(), TelegramError> {
         self.spare_turn()?;
         self.inner.send_message(user_id, text).await
+    }
+}
+
+/// Not messages: straight through.
+impl<T: StarsPayments> StarsPayments for PacedMenus<T> {
+    async fn create_stars_invoice_link(
+        &self,
+        invoice: &StarsInvoice,
+    ) -> Result<String, TelegramError> {
+        self.inner.create_stars_invoice_link(invoice).await
+    }
+
+    async fn answer_pre_checkout(
+        &self,
+        query_id: &str,
+        refusal: Option<&str>,
+    ) -> Result<(), TelegramError> {
+        self.inner.answer_pre_checkout(query_id, refusal).await
+    }
+
+    async fn refund_star_payment(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+    ) -> Result<(), TelegramError> {
+        self.inner.refund_star_payment(user_id, charge_id).await
+    }
+
+    async fn cancel_star_subscription(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+    ) -> Result<(), TelegramError> {
+        self.inner
+            .cancel_star_subscription(user_id, charge_id)
+            .await
     }
 }
 

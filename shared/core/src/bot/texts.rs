@@ -1,6 +1,6 @@
 //! What the bot says. Configurable as one JSON object of overrides
 //! (`TELEPAY_BOT_TEXTS`); English defaults. Placeholders: `{channel}`, `{price}`,
-//! `{duration}`, `{expires_at}`, `{status}`.
+//! `{stars}`, `{duration}`, `{expires_at}`, `{status}`.
 //!
 //! Tests: below.
 
@@ -19,6 +19,18 @@ pub struct BotTexts {
     /// With the Pay button: `{channel}`, `{price}`, `{duration}`.
     pub pay: String,
     pub pay_button: String,
+    /// A tier's Telegram Stars button, beside its crypto one: `{stars}`, `{duration}`.
+    pub stars_tier_button: String,
+    /// With the Stars Pay button, one-time: `{channel}`, `{stars}`, `{duration}`.
+    pub stars_pay: String,
+    /// With the Stars Pay button of a 30-day tier, which Telegram renews every 30 days:
+    /// `{channel}`, `{stars}`, `{duration}`.
+    pub stars_pay_renewing: String,
+    /// The Stars Pay button: `{stars}`.
+    pub stars_pay_button: String,
+    /// To a buyer whose Stars were refunded at once because nothing could be granted for
+    /// them (a tier gone meanwhile): `{stars}`.
+    pub stars_refunded_unsold: String,
     pub help: String,
     /// The answer to any other text.
     pub unknown: String,
@@ -72,6 +84,18 @@ impl Default for BotTexts {
                   arrives here as soon as the payment is confirmed."
                 .into(),
             pay_button: "Pay".into(),
+            stars_tier_button: "⭐ {stars} · {duration}".into(),
+            stars_pay: "{channel}, {duration} for ⭐ {stars}. Pay with Telegram Stars below; \
+                        your invite arrives here as soon as Telegram confirms the payment."
+                .into(),
+            stars_pay_renewing: "{channel}, {duration} for ⭐ {stars}, renewed by Telegram \
+                                 every 30 days until you send /cancel. Your invite arrives \
+                                 here as soon as the first payment is confirmed."
+                .into(),
+            stars_pay_button: "Pay ⭐ {stars}".into(),
+            stars_refunded_unsold: "This purchase is no longer sold, so your ⭐ {stars} \
+                                    were refunded. Send /start to see what is on offer."
+                .into(),
             help: "/start: buy access to a channel\n/status: your subscriptions, and your \
                    invite again if you are not in\n/topup: pay the rest of a payment that \
                    arrived short\n/help: this message"

@@ -80,6 +80,31 @@ pub struct MemberJoined {
     pub link_name: Option<String>,
 }
 
+/// Telegram asks whether a Stars purchase may be charged (`pre_checkout_query`; the
+/// answer is due within 10 seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreCheckout {
+    pub query_id: String,
+    pub user_id: i64,
+    pub currency: String,
+    pub total_amount: u64,
+    pub invoice_payload: String,
+}
+
+/// A payment went through (`successful_payment`, in the buyer's private chat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentReceived {
+    pub user_id: i64,
+    pub currency: String,
+    pub total_amount: u64,
+    pub invoice_payload: String,
+    pub charge_id: String,
+    /// Part of a Stars subscription; `first_recurring` its first charge.
+    pub recurring: bool,
+    pub first_recurring: bool,
+    pub subscription_expires_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BotEvent {
     Message(PrivateMessage),
@@ -87,6 +112,8 @@ pub enum BotEvent {
     JoinRequest(JoinRequest),
     BotMembership(BotMembership),
     MemberJoined(MemberJoined),
+    PreCheckout(PreCheckout),
+    PaymentReceived(PaymentReceived),
     /// Anything else (another update kind, a group message, a message without text):
     /// answered 200 and left alone, with why.
     Ignored(&'static str),
@@ -107,6 +134,30 @@ struct RawUpdate {
     chat_join_request: Option<RawJoinRequest>,
     my_chat_member: Option<RawMemberUpdate>,
     chat_member: Option<RawMemberUpdate>,
+    pre_checkout_query: Option<RawPreCheckout>,
+}
+
+#[derive(Deserialize)]
+struct RawPreCheckout {
+    id: String,
+    from: RawUser,
+    currency: String,
+    total_amount: u64,
+    invoice_payload: String,
+}
+
+#[derive(Deserialize)]
+struct RawSuccessfulPayment {
+    currency: String,
+    total_amount: u64,
+    invoice_payload: String,
+    telegram_payment_charge_id: String,
+    #[serde(default)]
+    is_recurring: bool,
+    #[serde(default)]
+    is_first_recurring: bool,
+    #[serde(default)]
+    subscription_expiration_date: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +179,8 @@ struct RawMessage {
     chat: RawChat,
     from: Option<RawUser>,
     text: Option<String>,
+    #[serde(default)]
+    successful_payment: Option<RawSuccessfulPayment>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +282,21 @@ impl RawUpdate {
             if message.chat.kind != "private" {
                 return BotEvent::Ignored("a message outside a private chat");
             }
+            if let Some(paid) = message.successful_payment {
+                return BotEvent::PaymentReceived(PaymentReceived {
+                    user_id: from.id,
+                    currency: paid.currency,
+                    total_amount: paid.total_amount,
+                    invoice_payload: paid.invoice_payload,
+                    charge_id: paid.telegram_payment_charge_id,
+                    recurring: paid.is_recurring,
+                    first_recurring: paid.is_first_recurring,
+                    subscription_expires_at: paid
+                        .subscription_expiration_date
+                        .and_then(|at| DateTime::from_timestamp(at, 0)),
+                });
+            }
+
             let Some(text) = message.text else {
                 return BotEvent::Ignored("a message without text");
             };
@@ -267,6 +335,15 @@ impl RawUpdate {
                 status: member.new_chat_member.status,
                 can_invite_users: member.new_chat_member.can_invite_users,
                 can_restrict_members: member.new_chat_member.can_restrict_members,
+            });
+        }
+        if let Some(query) = self.pre_checkout_query {
+            return BotEvent::PreCheckout(PreCheckout {
+                query_id: query.id,
+                user_id: query.from.id,
+                currency: query.currency,
+                total_amount: query.total_amount,
+                invoice_payload: query.invoice_payload,
             });
         }
         if let Some(change) = self.chat_member {

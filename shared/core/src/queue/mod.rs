@@ -37,6 +37,11 @@ pub struct ProcessorMessage {
     /// payment outlives an outage longer than NOWPayments' retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unrecorded: Option<Unrecorded>,
+    /// Set by the bot for a Telegram Stars payment, which has no record yet: the
+    /// processor writes it (the same conditional put, keyed by the charge) once the
+    /// bot's Stars ledger lists the charge as this (`crate::stars::StarsPaid::vouched`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stars_paid: Option<crate::stars::StarsPaid>,
 }
 
 /// What the processor needs to write a record np-webhook could not.
@@ -124,6 +129,20 @@ impl ProcessorMessage {
             purchase: record.purchase.clone().unwrap_or_else(|| fallback.clone()),
             accepted_at: Some(record.created_at),
             unrecorded: None,
+            stars_paid: None,
+        }
+    }
+
+    /// A Stars payment the bot received (`record` is what it would be, unwritten): the
+    /// processor writes it once the ledger vouches for `paid`.
+    pub fn stars_paid(record: &ProcessedPayment, paid: crate::stars::StarsPaid) -> Self {
+        let purchase = record
+            .purchase
+            .clone()
+            .expect("a Stars charge's record carries its purchase");
+        Self {
+            stars_paid: Some(paid),
+            ..Self::from_record(record, &purchase)
         }
     }
 

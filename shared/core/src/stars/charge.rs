@@ -7,10 +7,13 @@
 //! Tests: below; on every backend, `tests/tests/stars_conformance.rs`.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::order::{StarsOrder, charge_payment_id};
+use super::ledger::ChargeInLedger;
+use super::order::{StarsOrder, StarsOrderError, charge_payment_id};
 use crate::ipn::PaymentId;
+use crate::order::UserId;
 use crate::payment::{ProcessedPayment, Purchase};
 use crate::subscription::AccessDuration;
 
@@ -27,6 +30,70 @@ pub struct StarsCharge {
     /// `total_amount`: whole Stars.
     pub stars_paid: u32,
     pub paid_at: DateTime<Utc>,
+}
+
+/// A Stars payment as the bot hands it to the processor, from its `successful_payment`.
+/// The processor records it only once the bot's ledger vouches for it
+/// ([`StarsPaid::vouched`]): anyone able to send to the queue could have written it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StarsPaid {
+    /// `telegram_payment_charge_id`.
+    pub charge_id: String,
+    pub invoice_payload: String,
+    /// `total_amount`: whole Stars.
+    pub total_amount: u32,
+}
+
+/// Why the ledger does not vouch for a handed-over Stars payment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StarsUnvouched {
+    #[error("the bot's Stars ledger lists no such charge")]
+    NotListed,
+    #[error("the ledger's charge was paid by another account, or for another invoice or amount")]
+    OtherFacts,
+    #[error("the charge was refunded before it was recorded: nothing to grant")]
+    Refunded,
+    #[error("{0}")]
+    NotOurs(#[from] StarsOrderError),
+}
+
+impl StarsPaid {
+    /// The charge, if the ledger lists it as paid by `buyer`, for this payload and
+    /// amount (the price the payload names), and not refunded; paid when the ledger says.
+    pub fn vouched(
+        &self,
+        buyer: UserId,
+        ledger: &ChargeInLedger,
+    ) -> Result<StarsCharge, StarsUnvouched> {
+        let order = StarsOrder::parse(&self.invoice_payload)?;
+        let ChargeInLedger::Listed {
+            user_id,
+            amount,
+            invoice_payload,
+            paid_at,
+            refunded,
+        } = ledger
+        else {
+            return Err(StarsUnvouched::NotListed);
+        };
+        let same = *user_id == buyer.get()
+            && order.user_id == buyer
+            && invoice_payload.as_deref() == Some(self.invoice_payload.as_str())
+            && *amount == self.total_amount
+            && order.stars == self.total_amount;
+        if !same {
+            return Err(StarsUnvouched::OtherFacts);
+        }
+        if *refunded {
+            return Err(StarsUnvouched::Refunded);
+        }
+        Ok(StarsCharge {
+            charge_id: self.charge_id.clone(),
+            order,
+            stars_paid: self.total_amount,
+            paid_at: *paid_at,
+        })
+    }
 }
 
 impl StarsCharge {
@@ -92,6 +159,53 @@ mod tests {
             stars_paid: 250,
             paid_at: "2026-12-05T10:00:00Z".parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn only_a_charge_the_ledger_lists_for_this_buyer_payload_and_amount_is_vouched_for() {
+        let order = charge("stxA").order;
+        let handed = StarsPaid {
+            charge_id: "stxA".into(),
+            invoice_payload: order.to_payload(),
+            total_amount: 250,
+        };
+        let listed = |user_id, amount, payload: &str, refunded| ChargeInLedger::Listed {
+            user_id,
+            amount,
+            invoice_payload: Some(payload.to_owned()),
+            paid_at: "2026-12-05T10:00:00Z".parse().unwrap(),
+            refunded,
+        };
+        let payload = order.to_payload();
+        let vouched = handed
+            .vouched(order.user_id, &listed(6271402111, 250, &payload, false))
+            .unwrap();
+        assert_eq!(vouched, charge("stxA"));
+        let refusals = [
+            (ChargeInLedger::NotListed, StarsUnvouched::NotListed),
+            (listed(42, 250, &payload, false), StarsUnvouched::OtherFacts),
+            (
+                listed(6271402111, 1, &payload, false),
+                StarsUnvouched::OtherFacts,
+            ),
+            (
+                listed(6271402111, 250, "s1|another", false),
+                StarsUnvouched::OtherFacts,
+            ),
+            (
+                listed(6271402111, 250, &payload, true),
+                StarsUnvouched::Refunded,
+            ),
+        ];
+        for (ledger, why) in refusals {
+            assert_eq!(handed.vouched(order.user_id, &ledger), Err(why));
+        }
+        // A message naming another buyer than the payload's is not vouched for either.
+        let other = UserId::new(42).unwrap();
+        assert_eq!(
+            handed.vouched(other, &listed(42, 250, &payload, false)),
+            Err(StarsUnvouched::OtherFacts)
+        );
     }
 
     #[test]

@@ -12,15 +12,19 @@
 //!   Stars), answered from the catalog alone within Telegram's 10 seconds.
 //! - `charge`: a successful Stars payment as that payment record (its price in Stars, no
 //!   payout, the charge id kept for a refund).
+//! - `ledger`: the bot's Stars ledger (`getStarTransactions`), where the processor checks
+//!   that a charge handed to it is real before it records it.
 //!
 //! Tests: each file's own.
 
 pub mod charge;
 pub mod checkout;
+pub mod ledger;
 pub mod order;
 
-pub use charge::StarsCharge;
+pub use charge::{StarsCharge, StarsPaid, StarsUnvouched};
 pub use checkout::{Checkout, CheckoutRefusal, pre_checkout, sold_tier};
+pub use ledger::{ChargeInLedger, LedgerEntry, LedgerFlow, find_charge};
 pub use order::{StarsOrder, StarsOrderError, charge_payment_id, is_stars_payment};
 
 /// The currency of a Stars invoice (`XTR`).

@@ -1,5 +1,5 @@
 //! The buyer's commands and buttons: /start, /help, a channel's tiers, a tier's Pay
-//! button (one small function a command or callback, as teloxide's examples do).
+//! button (crypto here, Telegram Stars in `stars.rs`) (one small function a command or callback, as teloxide's examples do).
 //!
 //! Tests: `functions/bot-webhook/src/tests/commands.rs`.
 
@@ -13,12 +13,14 @@ use crate::bot::timing::bounded;
 use crate::bot::update::{ButtonPress, Command, PrivateMessage};
 use crate::metrics::{self, signal};
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::telegram::{BotConversation, MemberRemover, TelegramError, TelegramInviter};
+use crate::telegram::{
+    BotConversation, MemberRemover, StarsPayments, TelegramError, TelegramInviter,
+};
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,
@@ -50,10 +52,12 @@ where
         let directory = &catalog.directory;
         let chosen = Choice::parse(&press.data).and_then(|choice| match choice {
             Choice::Channel(id) => channel_named(directory, &id.to_string()).map(|e| (e, None)),
-            Choice::Tier { channel_id, tier } => {
+            Choice::Tier { channel_id, tier } | Choice::StarsTier { channel_id, tier } => {
                 let entry = channel_named(directory, &channel_id.to_string())?;
-                entry.tiers.get(tier as usize)?;
-                Some((entry, Some(tier)))
+                let sold = entry.tiers.get(tier as usize)?;
+                let in_stars = matches!(choice, Choice::StarsTier { .. });
+                // A Stars button of a tier no longer sold for Stars is stale.
+                (!in_stars || sold.stars.is_some()).then_some((entry, Some((tier, in_stars))))
             }
         });
         let notice = match chosen {
@@ -63,7 +67,11 @@ where
                     .await?;
                 None
             }
-            Some((entry, Some(tier))) => match self
+            Some((entry, Some((tier, true)))) => self
+                .offer_stars(press, entry, tier, catalog.version, texts)
+                .await?
+                .then_some(texts.invoice_later.as_str()),
+            Some((entry, Some((tier, false)))) => match self
                 .invoice(press.user_id, entry, tier, catalog.version)
                 .await
             {

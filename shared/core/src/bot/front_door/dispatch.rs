@@ -17,7 +17,9 @@ use crate::bot::update::{BotEvent, BotUpdate, UpdateError};
 use crate::metrics::{self, signal, stage};
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{Fenced, OnceClaim, OnceFound, OnceKey};
-use crate::telegram::{BotConversation, MemberRemover, TelegramError, TelegramInviter};
+use crate::telegram::{
+    BotConversation, MemberRemover, StarsPayments, TelegramError, TelegramInviter,
+};
 
 /// 429s asking for at most this long in all are waited out within the update.
 const SHORT_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -25,7 +27,7 @@ const SHORT_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,
@@ -116,7 +118,12 @@ where
             BotEvent::Message(message) => Some(message.user_id),
             BotEvent::Button(press) => Some(press.user_id),
             BotEvent::JoinRequest(request) => Some(request.user_id),
-            BotEvent::BotMembership(_) | BotEvent::MemberJoined(_) | BotEvent::Ignored(_) => None,
+            // Payments are never a reply to spend a budget on: the buyer paid.
+            BotEvent::BotMembership(_)
+            | BotEvent::MemberJoined(_)
+            | BotEvent::PreCheckout(_)
+            | BotEvent::PaymentReceived(_)
+            | BotEvent::Ignored(_) => None,
         };
         let answered = match asker {
             Some(user_id) => self.within_reply_budget(user_id).await?,
@@ -139,6 +146,8 @@ where
                 Ok(())
             }
             BotEvent::MemberJoined(join) => self.on_member_joined(join).await,
+            BotEvent::PreCheckout(query) => self.on_pre_checkout(query).await,
+            BotEvent::PaymentReceived(paid) => self.on_payment_received(paid).await,
             BotEvent::Ignored(_) => Ok(()),
         }
     }

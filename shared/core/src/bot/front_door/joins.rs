@@ -25,7 +25,9 @@ use crate::order::UserId;
 use crate::owner::{OwnerNotice, tell_owner};
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::subscription::SubscriptionKey;
-use crate::telegram::{BotConversation, MemberRemover, TelegramError, TelegramInviter};
+use crate::telegram::{
+    BotConversation, MemberRemover, StarsPayments, TelegramError, TelegramInviter,
+};
 
 /// Whose link a link's name says it is: the buyer it was made for.
 enum LinkFor {
@@ -51,7 +53,7 @@ fn link_for(name: Option<&str>) -> Option<LinkFor> {
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,

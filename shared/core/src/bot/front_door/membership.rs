@@ -11,12 +11,12 @@ use crate::bot::update::BotMembership;
 use crate::metrics::{self, signal};
 use crate::owner::{OwnerNotice, tell_owner};
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::telegram::{BotConversation, MemberRemover, TelegramInviter};
+use crate::telegram::{BotConversation, MemberRemover, StarsPayments, TelegramInviter};
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,

@@ -34,7 +34,7 @@ use crate::store::{
     RateBudgetStore, SubscriptionStore,
 };
 use crate::subscription::LifecycleSettings;
-use crate::telegram::{BotConversation, MemberRemover, TelegramInviter};
+use crate::telegram::{BotConversation, MemberRemover, StarsPayments, TelegramInviter};
 
 mod commands;
 mod dispatch;
@@ -42,6 +42,7 @@ mod joins;
 mod membership;
 mod outcome;
 mod purchase;
+mod stars;
 mod status;
 mod topup;
 
@@ -123,6 +124,8 @@ pub struct BotFrontDoor<S, T, I, Q, V> {
     rechecks: Q,
     /// The invite queue, for /status's re-issued invite.
     invites: V,
+    /// The processor queue, for Telegram Stars payments (`stars.rs`): none, none taken.
+    processor: Option<V>,
     clock: SharedClock,
     /// The setup's secret, read again from its store when a header does not match.
     webhook_secret: Rotating<WebhookSecret>,
@@ -131,7 +134,7 @@ pub struct BotFrontDoor<S, T, I, Q, V> {
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,
@@ -152,8 +155,15 @@ where
             invoices,
             rechecks,
             invites,
+            processor: None,
             clock: system_clock(),
         }
+    }
+
+    /// Stars payments are handed to `queue` (the processor queue).
+    pub fn with_processor_queue(mut self, queue: V) -> Self {
+        self.processor = Some(queue);
+        self
     }
 
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
@@ -199,6 +209,11 @@ where
 
     pub fn invites(&self) -> &V {
         &self.invites
+    }
+
+    /// The processor queue Stars payments go to, if one was given.
+    pub fn processor_queue(&self) -> Option<&V> {
+        self.processor.as_ref()
     }
 
     pub fn admission(&self) -> Admission<'_, S, T, Q> {

@@ -17,12 +17,12 @@ use crate::metrics::{self, signal};
 use crate::order::UserId;
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{Fenced, OnceFound, OnceKey};
-use crate::telegram::{BotConversation, MemberRemover, TelegramInviter};
+use crate::telegram::{BotConversation, MemberRemover, StarsPayments, TelegramInviter};
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,

@@ -24,7 +24,7 @@ use crate::order::{ChannelId, UserId};
 use crate::queue::{DelayedQueue, MessageQueue};
 use crate::store::{OnceFound, OnceKey, StoreError};
 use crate::subscription::{GrantSource, MAX_REISSUES_PER_PERIOD, Subscription, SubscriptionKey};
-use crate::telegram::{BotConversation, MemberRemover, TelegramInviter};
+use crate::telegram::{BotConversation, MemberRemover, StarsPayments, TelegramInviter};
 
 /// A link /status sends must admit for at least this long yet.
 const LINK_STILL_GOOD_FOR: TimeDelta = TimeDelta::minutes(10);
@@ -36,7 +36,7 @@ const REINVITE_WINDOW_SECONDS: i64 = 600;
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,

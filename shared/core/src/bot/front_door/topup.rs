@@ -17,12 +17,14 @@ use crate::ipn::Ipn;
 use crate::metrics::{self, signal};
 use crate::order::{OrderRef, UserId};
 use crate::queue::{DelayedQueue, MessageQueue};
-use crate::telegram::{BotConversation, Button, ButtonAction, MemberRemover, TelegramInviter};
+use crate::telegram::{
+    BotConversation, Button, ButtonAction, MemberRemover, StarsPayments, TelegramInviter,
+};
 
 impl<S, T, I, Q, V> BotFrontDoor<S, T, I, Q, V>
 where
     S: FrontDoorStore,
-    T: BotConversation + TelegramInviter + MemberRemover,
+    T: BotConversation + TelegramInviter + MemberRemover + StarsPayments,
     I: InvoiceApi,
     Q: DelayedQueue,
     V: MessageQueue,
