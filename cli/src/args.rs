@@ -138,6 +138,11 @@ pub(crate) enum PaymentsCommand {
     /// TELEPAY_NOWPAYMENTS_API_KEY) and admit it if paid, as its IPN would have been: a
     /// payment whose IPNs were all lost (find its id in the NOWPayments dashboard).
     Recover { payment_id: i64 },
+    /// Refund a Telegram Stars payment: its Stars go back to the buyer
+    /// (`refundStarPayment`, needs TELEGRAM_BOT_TOKEN) and the time it bought is taken
+    /// out of their subscription, once. A crypto payment is refunded in the NOWPayments
+    /// dashboard.
+    Refund { payment_id: i64 },
     /// Re-queue every payment stuck longer than the given minutes (what the scheduled
     /// reconciler does).
     Reconcile {

@@ -279,6 +279,19 @@ async fn payments(command: PaymentsCommand) -> anyhow::Result<()> {
             )?;
             print(serde_json::to_value(found)?);
         }
+        PaymentsCommand::Refund { payment_id: id } => {
+            let telegram = telegram_from_env()
+                .context("a Stars refund asks Telegram: set TELEGRAM_BOT_TOKEN")?;
+            let env = read_secrets(ProcessEnvironment, &deployment.sdk).await?;
+            let refunded = operator
+                .refund_stars(
+                    payment_id(id)?,
+                    &telegram,
+                    &config::lifecycle_settings(&env)?,
+                )
+                .await?;
+            print(serde_json::to_value(refunded)?);
+        }
         PaymentsCommand::Reconcile {
             stuck_after_minutes,
         } => {

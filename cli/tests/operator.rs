@@ -818,3 +818,102 @@ async fn a_person_at_a_terminal_reads_a_table_and_a_script_gets_json_lines() {
         }
     }
 }
+
+// Multi-threaded: the fake Bot API must answer while this thread waits for the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_refund_gives_a_stars_charge_back_and_takes_its_time_back_once() {
+    use telepay_core::order::{ChannelId, UserId};
+    use telepay_core::stars::{StarsCharge, StarsOrder};
+    use telepay_core::subscription::{GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant};
+    use telepay_core::telegram::{StarsInvoice, StarsPayments};
+    use telepay_shared::telegram::{BotToken, TelegramBotApi};
+
+    let shop = Shop::new().await;
+    let fake = FakeBotApi::start("9:refund").await;
+    let buyer = UserId::new(6271402111).unwrap();
+    let order = StarsOrder {
+        user_id: buyer,
+        channel_id: ChannelId::new(-1003111266231).unwrap(),
+        tier_seconds: 2_592_000,
+        catalog_version: 0,
+        stars: 250,
+        recurring: true,
+    };
+    let bot = TelegramBotApi::new(BotToken::new("9:refund").unwrap(), Some(&fake.url())).unwrap();
+    let link = bot
+        .create_stars_invoice_link(&StarsInvoice {
+            title: "Signals".into(),
+            description: "30 days".into(),
+            payload: order.to_payload(),
+            stars: 250,
+            recurring: true,
+        })
+        .await
+        .unwrap();
+    let charge_id = fake.charge_stars(buyer.get(), &link).unwrap();
+    // Recorded and granted, as the processor leaves it, beside a crypto month.
+    let charge = StarsCharge {
+        charge_id: charge_id.clone(),
+        order,
+        stars_paid: 250,
+        paid_at: Utc::now(),
+    };
+    let record = charge.record(-1002222222222).unwrap();
+    let id = record.payment_id.get();
+    shop.store.record_accepted(&record).await.unwrap();
+    shop.store.record_accepted(&sample_record(7)).await.unwrap();
+    let key = SubscriptionKey::new(buyer, -1002222222222);
+    let settings = LifecycleSettings::default();
+    let paid_at = Utc::now();
+    for source in [id, 7] {
+        let grant = TimeGrant::new(
+            GrantSource::Payment(source),
+            paid_at,
+            telepay_core::subscription::AccessDuration::from_days(30).unwrap(),
+        );
+        telepay_core::access::grant_time(&shop.store, key, &grant, paid_at, &settings)
+            .await
+            .unwrap();
+    }
+    let before = shop.store.get_subscription(key).await.unwrap().unwrap();
+
+    let url = fake.url();
+    let env = [
+        ("TELEGRAM_BOT_TOKEN", "9:refund"),
+        ("TELEGRAM_API_URL", url.as_str()),
+    ];
+    let refund = |payment: i64| shop.telepay(&["payments", "refund", &payment.to_string()], &env);
+    let output = refund(id);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(said["charge_id"], charge_id.as_str());
+    assert_eq!(said["time_taken_back"], true);
+    assert!(fake.star_charges()[0].refunded, "the Stars went back");
+    let after = shop.store.get_subscription(key).await.unwrap().unwrap();
+    assert_eq!(before.expires_at - after.expires_at, TimeDelta::days(30));
+
+    // Again (a lost answer, a second person): Telegram's "already refunded" is done,
+    // and no second month is taken.
+    let again: serde_json::Value = serde_json::from_slice(&refund(id).stdout).unwrap();
+    assert_eq!(again["time_taken_back"], false);
+    let last = shop.store.get_subscription(key).await.unwrap().unwrap();
+    assert_eq!(last.expires_at, after.expires_at);
+
+    // A crypto payment is refunded at NOWPayments; the command says so and changes nothing.
+    let crypto = refund(7);
+    assert_eq!(crypto.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&crypto.stderr).contains("NOWPayments dashboard"),
+        "{}",
+        String::from_utf8_lossy(&crypto.stderr)
+    );
+    assert!(
+        shop.fails(&["payments", "refund", &id.to_string()])
+            .contains("TELEGRAM_BOT_TOKEN"),
+        "needs the bot to refund"
+    );
+}

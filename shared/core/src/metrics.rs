@@ -131,11 +131,16 @@ pub mod signal {
     pub const SHARED_LINK_JOIN_REMOVED: &str = "SharedLinkJoinRemoved";
     /// A Stars purchase refused at pre-checkout (a price changed, a tier gone, forged).
     pub const STARS_CHECKOUT_REFUSED: &str = "StarsCheckoutRefused";
-    /// A Stars payment recorded and handed to the processor.
+    /// A Stars payment handed to the processor (which records it once the ledger lists it).
     pub const STARS_PAYMENT_RECEIVED: &str = "StarsPaymentReceived";
-    /// A Stars payment this bot did not price (its payload, its buyer, its channel): the
-    /// buyer paid and got nothing, so an operator looks.
+    /// A Stars payment nothing can be granted for (its payload, its buyer, its channel):
+    /// refunded at once, and the buyer told.
     pub const STARS_PAYMENT_UNMATCHED: &str = "StarsPaymentUnmatched";
+    /// Stars went back to a buyer (the owner's refund, Telegram's, or an unmatched
+    /// payment's): the time they bought taken back.
+    pub const STARS_REFUNDED: &str = "StarsRefunded";
+    /// A buyer stopped their Stars subscription's renewals (/cancel).
+    pub const STARS_SUBSCRIPTION_CANCELLED: &str = "StarsSubscriptionCancelled";
     pub const BOT_RIGHTS_LOST: &str = "BotRightsLost";
     /// A payment NOWPayments reports paid that no IPN had brought in: the recovery pass
     /// admitted it. Any is an alarm: the IPN callback is broken.
@@ -214,6 +219,8 @@ pub mod signal {
         STARS_CHECKOUT_REFUSED,
         STARS_PAYMENT_RECEIVED,
         STARS_PAYMENT_UNMATCHED,
+        STARS_REFUNDED,
+        STARS_SUBSCRIPTION_CANCELLED,
         BOT_RIGHTS_LOST,
         IPN_RECOVERED,
         RECOVERY_REFUSED,

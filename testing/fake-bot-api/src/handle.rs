@@ -171,6 +171,16 @@ impl FakeBotApiHandle {
         }
     }
 
+    /// `user_id` pays `link` and Telegram charges as if the bot had answered the
+    /// pre-checkout query ok: for tests of what follows a charge (the answer itself is
+    /// tested through [`Self::pay_stars`]). The charge's id, or none for no such link.
+    pub fn charge_stars(&self, user_id: i64, link: &str) -> Option<String> {
+        let now = unix_ms() / 1000;
+        let (charge_id, paid) = self.payments(|p| p.charge_first(user_id, link, now))?;
+        self.push_update(paid);
+        Some(charge_id)
+    }
+
     /// Telegram renews the Stars subscription begun by `first_charge_id` (its period
     /// ended on the test's clock): the new charge's id, or none if it was cancelled or
     /// refunded.

@@ -263,3 +263,178 @@ async fn a_tier_not_sold_for_stars_has_no_stars_button_and_a_forged_one_is_stale
         "told the button is stale"
     );
 }
+
+/// What the processor leaves once it recorded and granted the handed-over payment (its
+/// own tests prove it does): the record, processed, and the paid time in the fold.
+async fn processed(rig: &Rig, message: &ProcessorMessage) {
+    let mut record = message.record("stars", rig.clock.now());
+    record.processed = true;
+    rig.bot.store().put_payment(record);
+    let access = message.purchase.access().unwrap();
+    let grant = TimeGrant::new(
+        GrantSource::Payment(message.payment_id.get()),
+        rig.clock.now(),
+        access,
+    );
+    let key = SubscriptionKey::new(message.user_id, message.purchase.private_channel_id);
+    telepay_core::access::grant_time(
+        rig.bot.store(),
+        key,
+        &grant,
+        rig.clock.now(),
+        &LifecycleSettings::default(),
+    )
+    .await
+    .unwrap();
+}
+
+async fn subscription(rig: &Rig, user: i64) -> Subscription {
+    let key = SubscriptionKey::new(UserId::new(user).unwrap(), SIGNALS_PRIVATE);
+    rig.bot
+        .store()
+        .get_subscription(key)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The buyer bought the 30-day tier in Stars and was granted it: the charge id.
+async fn bought_a_month(rig: &Rig, update_id: i64) -> String {
+    let link = stars_link(rig, BUYER, "stars:-1003111266231:0", update_id).await;
+    let StarsCheckout::Paid(charge_id) = pays(rig, BUYER, &link).await else {
+        panic!("charged");
+    };
+    let message = handed_over(rig).pop().unwrap();
+    processed(rig, &message).await;
+    charge_id
+}
+
+#[tokio::test]
+async fn a_refund_takes_the_month_back_once_and_the_buyer_is_told() {
+    let rig = rig_with(WITH_STARS).await;
+    subscribe(&rig, BUYER, SIGNALS_PRIVATE, rig.clock.now(), 4_000_000_001).await;
+    let charge_id = bought_a_month(&rig, 1).await;
+    let before = subscription(&rig, BUYER).await;
+    assert_eq!(before.grants.len(), 2, "a crypto month and a Stars month");
+    call(&rig, &message(5, BUYER, "/status")).await;
+    let said = texts_to(&rig, BUYER);
+    assert!(
+        said.iter()
+            .any(|t| t.contains("paid with crypto and Telegram Stars")),
+        "/status shows which rails paid: {said:?}"
+    );
+
+    // The owner refunds (or Telegram does): Telegram tells the bot, more than once.
+    api(&rig)
+        .refund_star_payment(BUYER, &charge_id)
+        .await
+        .unwrap();
+    let updates = api(&rig).updates(None, Duration::ZERO).await.unwrap();
+    assert_eq!(updates.len(), 1, "one refunded_payment");
+    let body: Value = serde_json::from_slice(&updates[0].body).unwrap();
+    assert!(body["message"]["refunded_payment"].is_object(), "{body}");
+    for _ in 0..3 {
+        assert_eq!(call(&rig, &body).await.0, StatusCode::OK);
+    }
+    let after = subscription(&rig, BUYER).await;
+    assert_eq!(
+        before.expires_at - after.expires_at,
+        TimeDelta::days(30),
+        "the Stars month is taken back, once; the crypto month stays"
+    );
+    let told: Vec<String> = texts_to(&rig, BUYER)
+        .into_iter()
+        .filter(|t| t.contains("were refunded"))
+        .collect();
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    assert!(
+        told[0].contains("⭐ 250") && told[0].contains("Signals"),
+        "{told:?}"
+    );
+}
+
+#[tokio::test]
+async fn cancel_stops_the_renewals_and_the_paid_month_runs_to_its_end() {
+    let rig = rig_with(WITH_STARS).await;
+    call(&rig, &message(1, BUYER, "/cancel")).await;
+    assert!(
+        texts_to(&rig, BUYER)
+            .last()
+            .unwrap()
+            .contains("no Telegram Stars subscription"),
+        "nothing to cancel yet"
+    );
+    let charge_id = bought_a_month(&rig, 2).await;
+    let paid_until = subscription(&rig, BUYER).await.expires_at;
+
+    call(&rig, &message(3, BUYER, "/cancel")).await;
+    let cancelled = rig.telegram.delivered("editUserStarSubscription");
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(
+        cancelled[0].params["telegram_payment_charge_id"],
+        charge_id.as_str()
+    );
+    assert_eq!(cancelled[0].params["is_canceled"], true);
+    let said = texts_to(&rig, BUYER);
+    assert!(said.last().unwrap().contains("will not renew"), "{said:?}");
+    assert_eq!(
+        rig.telegram.renew_stars(&charge_id),
+        None,
+        "Telegram renews no more"
+    );
+    assert_eq!(
+        subscription(&rig, BUYER).await.expires_at,
+        paid_until,
+        "the month paid is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_renewal_charge_is_handed_over_as_a_payment_of_its_own() {
+    let rig = rig_with(WITH_STARS).await;
+    let first = bought_a_month(&rig, 1).await;
+    let renewal = rig.telegram.renew_stars(&first).expect("renewed");
+    deliver_updates(&rig).await;
+    let handed = handed_over(&rig);
+    assert_eq!(handed.len(), 2);
+    let renewed = &handed[1];
+    assert_eq!(renewed.payment_id, charge_payment_id(&renewal));
+    assert_ne!(
+        renewed.payment_id, handed[0].payment_id,
+        "a month of its own"
+    );
+    assert_eq!(renewed.purchase.duration_seconds, Some(2_592_000));
+}
+
+#[tokio::test]
+async fn a_payment_nothing_can_be_granted_for_is_refunded_at_once() {
+    let rig = rig_with(WITH_STARS).await;
+    let link = stars_link(&rig, BUYER, "stars:-1003111266231:1", 1).await;
+    let StarsCheckout::Paid(charge_id) = pays(&rig, BUYER, &link).await else {
+        panic!("charged");
+    };
+    let handed = handed_over(&rig).len();
+    // The same charge reported with a payload this bot never wrote (an older version's).
+    let odd = json!({"update_id": 90, "message": {"message_id": 9, "date": 1,
+        "chat": {"id": BUYER, "type": "private"}, "from": {"id": BUYER, "is_bot": false, "first_name": "B"},
+        "successful_payment": {"currency": "XTR", "total_amount": 600, "invoice_payload": "s0|old",
+            "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""}}});
+    assert_eq!(call(&rig, &odd).await.0, StatusCode::OK);
+    let refunds = rig.telegram.delivered("refundStarPayment");
+    assert_eq!(refunds.len(), 1, "the Stars go straight back");
+    assert_eq!(
+        refunds[0].params["telegram_payment_charge_id"],
+        charge_id.as_str()
+    );
+    assert!(rig.telegram.star_charges()[0].refunded);
+    assert_eq!(
+        handed_over(&rig).len(),
+        handed,
+        "nothing handed over for it"
+    );
+    let said = texts_to(&rig, BUYER);
+    assert!(
+        said.last().unwrap().contains("⭐ 600 were refunded"),
+        "{said:?}"
+    );
+}

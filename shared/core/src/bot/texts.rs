@@ -1,6 +1,6 @@
 //! What the bot says. Configurable as one JSON object of overrides
 //! (`TELEPAY_BOT_TEXTS`); English defaults. Placeholders: `{channel}`, `{price}`,
-//! `{stars}`, `{duration}`, `{expires_at}`, `{status}`.
+//! `{stars}`, `{duration}`, `{expires_at}`, `{status}`, `{paid_with}`.
 //!
 //! Tests: below.
 
@@ -31,11 +31,19 @@ pub struct BotTexts {
     /// To a buyer whose Stars were refunded at once because nothing could be granted for
     /// them (a tier gone meanwhile): `{stars}`.
     pub stars_refunded_unsold: String,
+    /// After Stars went back to the buyer: `{stars}`, `{channel}`, `{expires_at}` (the
+    /// access left, which may be none).
+    pub stars_refunded: String,
+    /// After /cancel stopped a Stars subscription's renewals: `{channel}`, `{expires_at}`.
+    pub stars_cancelled: String,
+    /// After /cancel found no Stars subscription renewing.
+    pub stars_nothing_to_cancel: String,
     pub help: String,
     /// The answer to any other text.
     pub unknown: String,
     pub status_none: String,
-    /// One line per subscription: `{channel}`, `{status}`, `{expires_at}`.
+    /// One line per subscription: `{channel}`, `{status}`, `{expires_at}`, `{paid_with}`
+    /// (the rails that paid its time: crypto, Telegram Stars, or both).
     pub status_line: String,
     /// After /status found the buyer active but not in the channel: the link follows.
     pub status_link: String,
@@ -96,15 +104,25 @@ impl Default for BotTexts {
             stars_refunded_unsold: "This purchase is no longer sold, so your ⭐ {stars} \
                                     were refunded. Send /start to see what is on offer."
                 .into(),
+            stars_refunded: "Your ⭐ {stars} for {channel} were refunded, and the time they \
+                             bought taken back: your access now ends {expires_at}."
+                .into(),
+            stars_cancelled: "Your Telegram Stars subscription to {channel} will not renew. \
+                              Your access runs until {expires_at}."
+                .into(),
+            stars_nothing_to_cancel: "You have no Telegram Stars subscription that renews. \
+                                      Crypto payments never renew by themselves."
+                .into(),
             help: "/start: buy access to a channel\n/status: your subscriptions, and your \
                    invite again if you are not in\n/topup: pay the rest of a payment that \
-                   arrived short\n/help: this message"
+                   arrived short\n/cancel: stop a Telegram Stars subscription renewing\n\
+                   /help: this message"
                 .into(),
             unknown: "I did not understand that. Send /start to buy access, /status to \
                       see your subscriptions, /help for help."
                 .into(),
             status_none: "You have no subscriptions yet. Send /start to buy access.".into(),
-            status_line: "{channel}: {status} until {expires_at}".into(),
+            status_line: "{channel}: {status} until {expires_at} (paid with {paid_with})".into(),
             status_link: "You are not in {channel} yet. Your invite: {link}".into(),
             status_link_coming: "You are not in {channel} yet; a new invite is on its way.".into(),
             status_reissue_limit: "You have had every new invite to {channel} this period \

@@ -105,6 +105,17 @@ pub struct PaymentReceived {
     pub subscription_expires_at: Option<DateTime<Utc>>,
 }
 
+/// Stars went back to the buyer (`refunded_payment`, in the buyer's private chat): a
+/// refund this bot made, or one Telegram made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRefunded {
+    pub user_id: i64,
+    pub currency: String,
+    pub total_amount: u64,
+    pub invoice_payload: String,
+    pub charge_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BotEvent {
     Message(PrivateMessage),
@@ -114,6 +125,7 @@ pub enum BotEvent {
     MemberJoined(MemberJoined),
     PreCheckout(PreCheckout),
     PaymentReceived(PaymentReceived),
+    PaymentRefunded(PaymentRefunded),
     /// Anything else (another update kind, a group message, a message without text):
     /// answered 200 and left alone, with why.
     Ignored(&'static str),
@@ -144,6 +156,14 @@ struct RawPreCheckout {
     currency: String,
     total_amount: u64,
     invoice_payload: String,
+}
+
+#[derive(Deserialize)]
+struct RawRefundedPayment {
+    currency: String,
+    total_amount: u64,
+    invoice_payload: String,
+    telegram_payment_charge_id: String,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +201,8 @@ struct RawMessage {
     text: Option<String>,
     #[serde(default)]
     successful_payment: Option<RawSuccessfulPayment>,
+    #[serde(default)]
+    refunded_payment: Option<RawRefundedPayment>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +318,15 @@ impl RawUpdate {
                         .and_then(|at| DateTime::from_timestamp(at, 0)),
                 });
             }
+            if let Some(refund) = message.refunded_payment {
+                return BotEvent::PaymentRefunded(PaymentRefunded {
+                    user_id: from.id,
+                    currency: refund.currency,
+                    total_amount: refund.total_amount,
+                    invoice_payload: refund.invoice_payload,
+                    charge_id: refund.telegram_payment_charge_id,
+                });
+            }
 
             let Some(text) = message.text else {
                 return BotEvent::Ignored("a message without text");
@@ -377,6 +408,8 @@ pub enum Command {
     Help,
     /// Pay the rest of a short payment ([`crate::topup`]).
     TopUp,
+    /// Stop a Telegram Stars subscription's renewals (docs/stars.md).
+    Cancel,
     /// Any other text.
     Other,
 }
@@ -393,6 +426,7 @@ impl Command {
             "/status" => Self::Status,
             "/help" => Self::Help,
             "/topup" => Self::TopUp,
+            "/cancel" => Self::Cancel,
             _ => Self::Other,
         }
     }

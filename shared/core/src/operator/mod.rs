@@ -5,12 +5,16 @@
 //!
 //! Each workflow names only the ports it calls: `attention` (operator + reconciler
 //! listings), `invites` (replay, re-issue: operator), `reviews` (approve: operator +
-//! ingress; reject, resolve: operator), `subscriptions` (subscriptions).
+//! ingress; reject, resolve: operator), `subscriptions` (subscriptions), `refunds` (a
+//! Telegram Stars refund: operator + subscriptions + the Stars calls).
 
 mod attention;
 mod invites;
+mod refunds;
 mod reviews;
 mod subscriptions;
+
+pub use refunds::StarsRefund;
 
 pub use subscriptions::within;
 
@@ -58,6 +62,15 @@ pub enum OperatorError {
     UnknownPrivateChannel(i64),
     #[error("payment {0} has a link to revoke: set TELEGRAM_BOT_TOKEN")]
     NoBot(i64),
+    #[error(
+        "payment {0} was not paid in Telegram Stars: refund a crypto payment in the NOWPayments dashboard (its IPN takes the time back)"
+    )]
+    NotStars(i64),
+    #[error("payment {payment_id}: Telegram did not refund it ({reason}); nothing was changed")]
+    Telegram {
+        payment_id: i64,
+        reason: TelegramError,
+    },
     #[error("no subscription for {0}")]
     SubscriptionNotFound(crate::subscription::SubscriptionKey),
     #[error("the subscription of {0} kept changing under this write; try again")]

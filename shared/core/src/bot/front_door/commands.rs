@@ -42,6 +42,7 @@ where
             Command::Help => self.say(message.chat_id, &texts.help).await,
             Command::Status => self.on_status(message).await,
             Command::TopUp => self.on_topup(message).await,
+            Command::Cancel => self.on_cancel(message).await,
             Command::Other => self.say(message.chat_id, &texts.unknown).await,
         }
     }

@@ -123,6 +123,7 @@ where
             | BotEvent::MemberJoined(_)
             | BotEvent::PreCheckout(_)
             | BotEvent::PaymentReceived(_)
+            | BotEvent::PaymentRefunded(_)
             | BotEvent::Ignored(_) => None,
         };
         let answered = match asker {
@@ -148,6 +149,7 @@ where
             BotEvent::MemberJoined(join) => self.on_member_joined(join).await,
             BotEvent::PreCheckout(query) => self.on_pre_checkout(query).await,
             BotEvent::PaymentReceived(paid) => self.on_payment_received(paid).await,
+            BotEvent::PaymentRefunded(refund) => self.on_payment_refunded(refund).await,
             BotEvent::Ignored(_) => Ok(()),
         }
     }

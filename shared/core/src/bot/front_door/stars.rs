@@ -15,20 +15,28 @@
 use tracing::{error, info, warn};
 
 use super::outcome::BotError;
+use super::status::ledger_error;
 use super::{BotFrontDoor, FrontDoorStore};
+use crate::access::{Refunded, refund_time};
 use crate::bot::invoice::InvoiceApi;
 use crate::bot::menu::{channel_title, duration, stars_pay_menu};
 use crate::bot::texts::BotTexts;
+use crate::bot::texts::{fill, format_time};
 use crate::bot::timing::bounded;
-use crate::bot::update::{ButtonPress, PaymentReceived, PreCheckout};
+use crate::bot::update::{
+    ButtonPress, PaymentReceived, PaymentRefunded, PreCheckout, PrivateMessage,
+};
 use crate::directory::ChannelEntry;
+use crate::ipn::PaymentId;
 use crate::metrics::{self, signal};
 use crate::order::{ChannelId, UserId};
 use crate::queue::{DelayedQueue, MessageQueue, ProcessorMessage};
 use crate::stars::{
     Checkout, CheckoutRefusal, STARS_CURRENCY, SUBSCRIPTION_PERIOD_SECONDS, StarsCharge,
-    StarsOrder, StarsPaid, pre_checkout,
+    StarsOrder, StarsPaid, charge_payment_id, is_stars_payment, pre_checkout,
 };
+use crate::store::StoreError;
+use crate::subscription::{GrantSource, SubscriptionKey};
 use crate::telegram::{
     BotConversation, MemberRemover, StarsInvoice, StarsPayments, TelegramError, TelegramInviter,
 };
@@ -160,13 +168,9 @@ where
         let order = match StarsOrder::parse(&paid.invoice_payload) {
             Ok(order) if order.user_id.get() == paid.user_id => order,
             _ => {
-                error!(
-                    user_id = paid.user_id,
-                    charge_id = paid.charge_id,
-                    "a Stars payment this bot did not price: refund it by hand (telepay) if it is owed"
-                );
-                metrics::count(signal::STARS_PAYMENT_UNMATCHED);
-                return Ok(());
+                return self
+                    .refund_unsold(paid, "a payload this bot did not write")
+                    .await;
             }
         };
         let catalog = self
@@ -176,12 +180,9 @@ where
             .await
             .map_err(|why| BotError::Store(crate::store::StoreError::Unavailable(why)))?;
         let Some(entry) = catalog.directory.channel(order.channel_id) else {
-            error!(
-                charge_id = paid.charge_id,
-                "a Stars payment for a channel its catalog does not sell"
-            );
-            metrics::count(signal::STARS_PAYMENT_UNMATCHED);
-            return Ok(());
+            return self
+                .refund_unsold(paid, "a channel its catalog does not sell")
+                .await;
         };
         let charge = StarsCharge {
             charge_id: paid.charge_id.clone(),
@@ -190,8 +191,9 @@ where
             paid_at: self.clock.now(),
         };
         let Some(record) = charge.record(entry.private_channel_id) else {
-            metrics::count(signal::STARS_PAYMENT_UNMATCHED);
-            return Ok(());
+            return self
+                .refund_unsold(paid, "a tier length that is no duration")
+                .await;
         };
         let Some(queue) = &self.processor else {
             error!(
@@ -217,5 +219,207 @@ where
         );
         metrics::count(signal::STARS_PAYMENT_RECEIVED);
         Ok(())
+    }
+
+    /// A payment nothing can be granted for: its Stars go straight back, and the buyer
+    /// is told (nothing paid ends unanswered).
+    async fn refund_unsold(&self, paid: &PaymentReceived, why: &str) -> Result<(), BotError> {
+        metrics::count(signal::STARS_PAYMENT_UNMATCHED);
+        let refund = self
+            .telegram
+            .refund_star_payment(paid.user_id, &paid.charge_id);
+        match bounded(self.setup.timing.call_timeout, refund).await {
+            Ok(()) => {
+                warn!(
+                    user_id = paid.user_id,
+                    charge_id = paid.charge_id,
+                    why,
+                    "a Stars payment nothing can be granted for: refunded at once"
+                );
+                let texts = &self.setup.catalog.now().texts;
+                let stars = paid.total_amount.to_string();
+                let said = fill(&texts.stars_refunded_unsold, &[("stars", &stars)]);
+                self.say(paid.user_id, &said).await
+            }
+            Err(TelegramError::Misconfigured(refused)) => {
+                error!(
+                    user_id = paid.user_id,
+                    charge_id = paid.charge_id,
+                    why,
+                    refused,
+                    "a Stars payment nothing can be granted for, and Telegram refused its refund: see to it by hand"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stars went back to the buyer (`refunded_payment`): the time that charge bought is
+    /// taken out of their subscription, once, and they are told what is left.
+    pub(super) async fn on_payment_refunded(
+        &self,
+        refund: &PaymentRefunded,
+    ) -> Result<(), BotError> {
+        if refund.currency != STARS_CURRENCY {
+            return Ok(());
+        }
+        let payment_id = charge_payment_id(&refund.charge_id);
+        // Where its grant went: the stored record's channel, else the payload's.
+        let stored = self.store.get_payment(payment_id).await?;
+        let key = match &stored {
+            Some(record) => record
+                .purchase
+                .as_ref()
+                .map(|purchase| SubscriptionKey::new(record.user_id, purchase.private_channel_id)),
+            None => match StarsOrder::parse(&refund.invoice_payload) {
+                Ok(order) => self
+                    .setup
+                    .catalog
+                    .of_version(Some(order.catalog_version))
+                    .await
+                    .map_err(|why| BotError::Store(StoreError::Unavailable(why)))?
+                    .directory
+                    .channel(order.channel_id)
+                    .map(|entry| SubscriptionKey::new(order.user_id, entry.private_channel_id)),
+                Err(_) => None,
+            },
+        };
+        let Some(key) = key else {
+            info!(
+                charge_id = refund.charge_id,
+                "a Stars refund of a payment nothing was granted for"
+            );
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let source = GrantSource::Payment(payment_id.get());
+        let refunded = Box::pin(refund_time(
+            &self.store,
+            key,
+            &source,
+            now,
+            &self.setup.settings,
+        ))
+        .await
+        .map_err(ledger_error)?;
+        let expires_at = match refunded {
+            Refunded::Already => {
+                info!(charge_id = refund.charge_id, "Stars refund already applied");
+                return Ok(());
+            }
+            Refunded::Now { expires_at } => expires_at,
+            // Refunded before the processor recorded it: it will grant nothing.
+            Refunded::AheadOfGrant => self
+                .store
+                .get_subscription(key)
+                .await?
+                .map_or(now, |subscription| subscription.expires_at),
+        };
+        warn!(
+            user_id = key.user_id.get(),
+            charge_id = refund.charge_id,
+            %expires_at,
+            "Stars refunded: the time they bought is taken back"
+        );
+        metrics::count(signal::STARS_REFUNDED);
+        let catalog = self.setup.catalog.now();
+        let channel = catalog
+            .directory
+            .selling(key.channel_id)
+            .map_or_else(|| key.channel_id.to_string(), channel_title);
+        let said = fill(
+            &catalog.texts.stars_refunded,
+            &[
+                ("stars", &refund.total_amount.to_string()),
+                ("channel", &channel),
+                ("expires_at", &format_time(expires_at.max(now))),
+            ],
+        );
+        self.say(key.user_id.get(), &said).await
+    }
+
+    /// /cancel: each Stars subscription of the buyer that Telegram renews stops renewing
+    /// (`editUserStarSubscription`); the time paid runs to its end.
+    pub(super) async fn on_cancel(&self, message: &PrivateMessage) -> Result<(), BotError> {
+        let catalog = self.setup.catalog.now();
+        let texts = &catalog.texts;
+        let Ok(user) = UserId::new(message.user_id) else {
+            return self
+                .say(message.chat_id, &texts.stars_nothing_to_cancel)
+                .await;
+        };
+        let now = self.clock.now();
+        let mut cancelled = Vec::new();
+        let mut seen = Vec::new();
+        for entry in catalog.directory.channels() {
+            if seen.contains(&entry.private_channel_id) {
+                continue;
+            }
+            seen.push(entry.private_channel_id);
+            let key = SubscriptionKey::new(user, entry.private_channel_id);
+            let Some(subscription) = self.store.get_subscription(key).await? else {
+                continue;
+            };
+            let Some(charge_id) = self.renewing_charge(&subscription).await? else {
+                continue;
+            };
+            let cancel = self
+                .telegram
+                .cancel_star_subscription(message.user_id, &charge_id);
+            match bounded(self.setup.timing.call_timeout, cancel).await {
+                Ok(()) => {}
+                // Not a subscription Telegram renews (any more): nothing to stop.
+                Err(TelegramError::Misconfigured(why)) => {
+                    info!(why, "no Stars subscription to cancel there");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            info!(
+                user_id = message.user_id,
+                charge_id, "Stars subscription cancelled"
+            );
+            metrics::count(signal::STARS_SUBSCRIPTION_CANCELLED);
+            cancelled.push(fill(
+                &texts.stars_cancelled,
+                &[
+                    ("channel", &channel_title(entry)),
+                    ("expires_at", &format_time(subscription.expires_at.max(now))),
+                ],
+            ));
+        }
+        if cancelled.is_empty() {
+            return self
+                .say(message.chat_id, &texts.stars_nothing_to_cancel)
+                .await;
+        }
+        self.say(message.chat_id, &cancelled.join("\n")).await
+    }
+
+    /// The charge of the subscription's newest Stars grant, if it is one Telegram renews
+    /// (a 30-day Stars charge, not refunded: the bot sells those as subscriptions).
+    async fn renewing_charge(
+        &self,
+        subscription: &crate::subscription::Subscription,
+    ) -> Result<Option<String>, BotError> {
+        let newest = subscription
+            .grants
+            .iter()
+            .rev()
+            .find_map(|grant| match grant.source {
+                GrantSource::Payment(id) if grant.refunded_at.is_none() => {
+                    PaymentId::new(id).ok().filter(|id| is_stars_payment(*id))
+                }
+                _ => None,
+            });
+        let Some(payment_id) = newest else {
+            return Ok(None);
+        };
+        let record = self.store.get_payment(payment_id).await?;
+        Ok(record
+            .and_then(|record| record.purchase)
+            .filter(|purchase| purchase.duration_seconds == Some(SUBSCRIPTION_PERIOD_SECONDS))
+            .and_then(|purchase| purchase.star_charge_id))
     }
 }

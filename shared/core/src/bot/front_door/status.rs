@@ -68,6 +68,7 @@ where
                     ("channel", &title),
                     ("status", status.as_str()),
                     ("expires_at", &format_time(subscription.expires_at)),
+                    ("paid_with", &paid_with(&subscription)),
                 ],
             ));
             if subscription.is_active(now, &self.setup.settings)
@@ -230,6 +231,33 @@ where
         metrics::count(signal::STATUS_REISSUE_CAPPED);
         let catalog = self.setup.catalog.now();
         fill(&catalog.texts.status_reissue_limit, &[("channel", title)])
+    }
+}
+
+/// Which rails paid the time a subscription holds: "crypto", "Telegram Stars", both.
+fn paid_with(subscription: &Subscription) -> String {
+    let (mut crypto, mut stars) = (0, 0);
+    for grant in subscription
+        .grants
+        .iter()
+        .filter(|g| g.refunded_at.is_none())
+    {
+        if let GrantSource::Payment(id) = grant.source {
+            match PaymentId::new(id) {
+                Ok(id) if crate::stars::is_stars_payment(id) => stars += 1,
+                _ => crypto += 1,
+            }
+        }
+    }
+    let count = |n: usize, rail: &str| match n {
+        1 => rail.to_owned(),
+        n => format!("{n}× {rail}"),
+    };
+    match (crypto, stars) {
+        (0, 0) => "a grant".into(),
+        (c, 0) => count(c, "crypto"),
+        (0, s) => count(s, "Telegram Stars"),
+        (c, s) => format!("{} and {}", count(c, "crypto"), count(s, "Telegram Stars")),
     }
 }
 
