@@ -5,7 +5,8 @@
 # (default 3000: single-threaded moto is the slowest), --subscribers N (the subscription
 # lifecycle leg, default 1000; a third on DynamoDB), --burst N (expiries at one moment,
 # removed at Telegram's pace on SQLite; default 10000, 0 skips), --join-requests N (the bot's
-# join-request leg, default 1000; a third on DynamoDB; 0 skips), --backends memory,....
+# join-request leg, default 1000; a third on DynamoDB; 0 skips), --stars N (the Telegram Stars
+# leg, default 1000; a third on DynamoDB; 0 skips), --backends memory,....
 # Then the self-hosted server's leg: `telepay serve` on Postgres killed -9 five times.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -328,3 +328,83 @@ mod join_requests {
         });
     }
 }
+
+mod stars {
+    use telepay_core::store::memory::MemoryStore;
+    use telepay_integration_tests::chaos::stars::{self, StarsChaosConfig};
+    use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
+
+    use super::{runtime, seed};
+
+    fn check(report: stars::StarsReport) {
+        println!("{report}");
+        let violations = report.violations();
+        assert!(
+            violations.is_empty(),
+            "Stars guarantees broken on {} (replay with CHAOS_SEED={}):\n{}",
+            report.backend,
+            report.seed,
+            violations.join("\n")
+        );
+        // The leg exercised what it claims to.
+        assert!(
+            report.charges > report.buyers / 2,
+            "most buyers were charged ({} of {})",
+            report.charges,
+            report.buyers
+        );
+        assert!(report.renewals > 0, "subscriptions renewed");
+        assert!(report.crypto_months > 0, "buyers paid in crypto too");
+        assert!(
+            report.refunded_by_owner > 0 && report.refunded_by_telegram > 0,
+            "refunds both ways ({} by the owner, {} by Telegram)",
+            report.refunded_by_owner,
+            report.refunded_by_telegram
+        );
+        assert!(report.cancelled > 0, "buyers cancelled");
+        assert!(
+            report.redelivered_updates > 0,
+            "Telegram redelivered updates"
+        );
+        assert!(report.crashes > 0, "crashes hit the bot and the processor");
+    }
+
+    #[test]
+    fn memory() {
+        runtime().block_on(async {
+            let run = stars::run(
+                "memory",
+                MemoryStore::new(),
+                StarsChaosConfig::new(seed(), 40),
+            );
+            check(tokio::spawn(run).await.unwrap());
+        });
+    }
+
+    #[test]
+    fn sqlite() {
+        runtime().block_on(async {
+            let store = sqlite_store(true).await;
+            let run = stars::run("sqlite", store, StarsChaosConfig::new(seed(), 40));
+            check(tokio::spawn(run).await.unwrap());
+        });
+    }
+
+    #[test]
+    fn postgres() {
+        runtime().block_on(async {
+            let store = postgres_store(true).await;
+            let run = stars::run("postgres", store, StarsChaosConfig::new(seed(), 40));
+            check(tokio::spawn(run).await.unwrap());
+        });
+    }
+
+    #[test]
+    fn dynamodb() {
+        runtime().block_on(async {
+            let store = MotoResources::new().await.store();
+            let run = stars::run("dynamodb (moto)", store, StarsChaosConfig::new(seed(), 30));
+            check(tokio::spawn(run).await.unwrap());
+        });
+    }
+}

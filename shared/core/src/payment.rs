@@ -150,6 +150,19 @@ pub struct Purchase {
 }
 
 impl Purchase {
+    /// The price as an owner reads it: "3.21 USD", or "⭐ 250 (Telegram Stars)".
+    pub fn price_label(&self) -> String {
+        if self.star_charge_id.is_some() {
+            format!("⭐ {} (Telegram Stars)", self.price_amount)
+        } else {
+            format!(
+                "{} {}",
+                self.price_amount,
+                self.price_currency.to_uppercase()
+            )
+        }
+    }
+
     /// What a finished IPN bought, granted into `private_channel_id` for `access`.
     pub fn from_ipn(ipn: &Ipn, private_channel_id: i64, access: AccessDuration) -> Self {
         Self {
@@ -444,6 +457,19 @@ pub fn payload_hash(ipn: &Ipn) -> String {
 mod tests {
     use super::*;
     use crate::fixtures::SAMPLE_IPN;
+
+    #[test]
+    fn an_owner_reads_a_price_in_its_rails_terms() {
+        let crypto = crate::fixtures::sample_record(1).purchase.unwrap();
+        assert_eq!(crypto.price_label(), "3.21 USD");
+        let stars = Purchase {
+            price_amount: 250.0,
+            price_currency: "xtr".into(),
+            star_charge_id: Some("stx1".into()),
+            ..crypto
+        };
+        assert_eq!(stars.price_label(), "⭐ 250 (Telegram Stars)");
+    }
 
     #[test]
     fn every_state_and_reason_round_trips_through_its_storage_spelling() {

@@ -51,6 +51,8 @@ pub struct StarCharge {
     pub refunded: bool,
     /// The subscription was cancelled (on its first charge).
     pub canceled: bool,
+    /// When Telegram charged it, Unix seconds (the ledger's `date`).
+    pub paid_at: i64,
 }
 
 /// How a buyer's payment went.
@@ -298,6 +300,7 @@ impl Payments {
             subscription_expires_at: expires,
             refunded: false,
             canceled: false,
+            paid_at: now,
         });
         let paid = successful_payment(
             &id,
@@ -338,6 +341,7 @@ impl Payments {
         self.charges.push(StarCharge {
             charge_id: id.clone(),
             subscription_expires_at: expires,
+            paid_at: now,
             ..last.clone()
         });
         let paid = successful_payment(&id, &last.payload, last.stars, true, false, expires);

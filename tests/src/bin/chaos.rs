@@ -1,11 +1,13 @@
 //! `make chaos`: the seeded chaos run on every store backend, with its figures.
 //!
 //! Usage: chaos [--seed N] [--payments N] [--dynamodb-payments N] [--subscribers N]
-//!              [--join-requests N] [--burst N] [--backends a,b,...]
+//!              [--join-requests N] [--stars N] [--burst N] [--backends a,b,...]
 //! Each backend runs the payment chain, then the subscription lifecycle leg
 //! (`--subscribers` buyers over four simulated months; a third of them on DynamoDB),
 //! then the join-request leg (`--join-requests` buyers of a channel that admits through
-//! join requests, the bot under crashes and faults; a third of them on DynamoDB).
+//! join requests, the bot under crashes and faults; a third of them on DynamoDB), then
+//! the Telegram Stars leg (`--stars` buyers paying in Stars, one-time and renewing, some
+//! in crypto too, refunded both ways, cancelling; a third of them on DynamoDB).
 //! Last, `--burst` expiries at one moment (default 10,000; 0 skips it) are removed at
 //! the deployed pace against a fake Telegram that enforces its limits in real time, on
 //! SQLite.
@@ -20,6 +22,7 @@ use std::time::Duration;
 use telepay_integration_tests::chaos::admission::{self, AdmissionChaosConfig};
 use telepay_integration_tests::chaos::burst;
 use telepay_integration_tests::chaos::lifecycle::{self, LifecycleChaosConfig};
+use telepay_integration_tests::chaos::stars::{self, StarsChaosConfig};
 use telepay_integration_tests::chaos::{self, ChaosConfig, report};
 use telepay_integration_tests::{MotoResources, postgres_store, sqlite_store};
 
@@ -29,6 +32,7 @@ struct Args {
     dynamodb_payments: usize,
     subscribers: usize,
     join_requests: usize,
+    stars: usize,
     burst: usize,
     backends: Vec<String>,
 }
@@ -40,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         dynamodb_payments: 3_000,
         subscribers: 1_000,
         join_requests: 1_000,
+        stars: 1_000,
         burst: 10_000,
         backends: ["memory", "sqlite", "postgres", "dynamodb"]
             .map(String::from)
@@ -68,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| "--join-requests takes a number")?
             }
+            "--stars" => args.stars = value()?.parse().map_err(|_| "--stars takes a number")?,
             "--burst" => args.burst = value()?.parse().map_err(|_| "--burst takes a number")?,
             "--backends" => args.backends = value()?.split(',').map(String::from).collect(),
             other => return Err(format!("unknown argument {other}")),
@@ -178,6 +184,39 @@ async fn main() -> ExitCode {
                 broken = true;
                 eprintln!(
                     "JOIN-REQUEST GUARANTEE BROKEN on {backend} (seed {}): {violation}",
+                    report.seed
+                );
+            }
+        }
+    }
+    if args.stars > 0 {
+        for backend in &args.backends {
+            let buyers = match backend.as_str() {
+                "dynamodb" => args.stars / 3,
+                _ => args.stars,
+            };
+            let config = StarsChaosConfig::new(args.seed, buyers);
+            let report = match backend.as_str() {
+                "memory" => {
+                    let store = telepay_core::store::memory::MemoryStore::new();
+                    stars::run("memory", store, config).await
+                }
+                "sqlite" => stars::run("sqlite", sqlite_store(true).await, config).await,
+                "postgres" => stars::run("postgres", postgres_store(true).await, config).await,
+                _ => {
+                    stars::run(
+                        "dynamodb (moto)",
+                        MotoResources::new().await.store(),
+                        config,
+                    )
+                    .await
+                }
+            };
+            println!("{report}");
+            for violation in report.violations() {
+                broken = true;
+                eprintln!(
+                    "STARS GUARANTEE BROKEN on {backend} (seed {}): {violation}",
                     report.seed
                 );
             }

@@ -209,12 +209,12 @@ impl fmt::Display for AdmissionReport {
 
 /// The admission queue as SQS keeps it: delayed messages, redelivered after a failure.
 #[derive(Clone, Default)]
-struct DelayQueue {
+pub(super) struct DelayQueue {
     due: Arc<Mutex<Vec<(Instant, String)>>>,
 }
 
 impl DelayQueue {
-    fn take_due(&self) -> Vec<String> {
+    pub(super) fn take_due(&self) -> Vec<String> {
         let now = Instant::now();
         let mut due = self.due.lock().unwrap();
         let (ready, later): (Vec<_>, Vec<_>) = due.drain(..).partition(|(at, _)| *at <= now);
@@ -222,7 +222,7 @@ impl DelayQueue {
         ready.into_iter().map(|(_, body)| body).collect()
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.due.lock().unwrap().is_empty()
     }
 }
@@ -250,14 +250,20 @@ type Bot<S> = BotFrontDoor<
     DelayQueue,
 >;
 
-/// Telegram's faults on the bot's calls, seeded per call.
-fn telegram_policy(chaos: Arc<Chaos>) -> fake_bot_api::FaultPolicy {
+/// The bot's calls this leg faults.
+const FAULTED: &[&str] = &[
+    "sendMessage",
+    "approveChatJoinRequest",
+    "declineChatJoinRequest",
+];
+
+/// Telegram's faults on the bot's calls named in `methods`, seeded per call.
+pub(super) fn telegram_policy(
+    chaos: Arc<Chaos>,
+    methods: &'static [&'static str],
+) -> fake_bot_api::FaultPolicy {
     Box::new(move |method: &str, params: &serde_json::Value| {
-        let bot_method = matches!(
-            method,
-            "sendMessage" | "approveChatJoinRequest" | "declineChatJoinRequest"
-        );
-        if !bot_method {
+        if !methods.contains(&method) {
             return None;
         }
         let user = params["user_id"]
@@ -294,14 +300,23 @@ fn fake_bot_api_chat(params: &serde_json::Value) -> Option<i64> {
 
 /// One update through the handler inside an invocation that may crash at any step
 /// boundary (then API Gateway answers 502 and Telegram redelivers).
-async fn serve_update<S>(
-    bot: Arc<Bot<S>>,
+pub(super) async fn serve_update<S, V>(
+    bot: Arc<
+        BotFrontDoor<
+            ChaosStore<S>,
+            ChaosTelegram<TelegramBotApi>,
+            NowPaymentsInvoices,
+            DelayQueue,
+            V,
+        >,
+    >,
     chaos: Arc<Chaos>,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode
 where
     S: PaymentStore + BotStore + 'static,
+    V: MessageQueue + 'static,
 {
     let update_id = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -342,7 +357,7 @@ where
     let dice = Dice::new(config.seed);
     let chaos = Arc::new(Chaos::new(dice, config.rates.clone()));
     let fake = Arc::new(FakeBotApi::start(TOKEN).await);
-    fake.set_policy(telegram_policy(chaos.clone()));
+    fake.set_policy(telegram_policy(chaos.clone(), FAULTED));
     let nowpayments = FakeNowPayments::start(NP_KEY, "admission-chaos-ipn-secret").await;
     let raw = Arc::new(store);
     let settings = LifecycleSettings::default();

@@ -15,6 +15,7 @@ mod nowpayments;
 pub mod report;
 pub mod schedule;
 pub mod sim_sqs;
+pub mod stars;
 
 use std::time::Duration;
 

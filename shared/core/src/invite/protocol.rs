@@ -9,7 +9,7 @@ use super::{Chosen, InviteSender, Stopped};
 use crate::directory::Admission;
 use crate::metrics::{self, stage};
 use crate::owner::{OwnerNotice, PaidNote, tell_owner};
-use crate::payment::ProcessedPayment;
+use crate::payment::{ProcessedPayment, Purchase};
 use crate::queue::GrantFacts;
 use crate::store::{Fenced, InviteCompletion, InviteLease, InviteStore, SubscriptionStore};
 use crate::subscription::{GrantSource, SubscriptionKey};
@@ -22,9 +22,10 @@ impl<S: InviteStore + SubscriptionStore, T: TelegramInviter> InviteSender<S, T> 
         let (Some(grant), Ok(chat_id)) = (grant, self.private_channel(record)) else {
             return;
         };
-        let price = record.purchase.as_ref().map_or_else(String::new, |p| {
-            format!("{} {}", p.price_amount, p.price_currency.to_uppercase())
-        });
+        let price = record
+            .purchase
+            .as_ref()
+            .map_or_else(String::new, Purchase::price_label);
         let note = record.purchase.as_ref().and_then(PaidNote::of);
         let recovered = record.purchase.as_ref().is_some_and(|p| p.recovered);
         let user_id = record.user_id.get();
