@@ -438,3 +438,25 @@ async fn a_payment_nothing_can_be_granted_for_is_refunded_at_once() {
         "{said:?}"
     );
 }
+
+#[tokio::test]
+async fn a_pre_checkout_query_is_answered_in_time_while_the_store_is_down() {
+    let rig = rig_with(WITH_STARS).await;
+    let link = stars_link(&rig, BUYER, "stars:-1003111266231:1", 1).await;
+    // No once-record can be claimed now; the answer must not wait for one.
+    rig.bot.store().set_unavailable(true);
+    let answering = async {
+        for _ in 0..100 {
+            let updates = api(&rig).updates(None, Duration::ZERO).await.unwrap();
+            if let Some(update) = updates.first() {
+                let body: Value = serde_json::from_slice(&update.body).unwrap();
+                let (status, _) = call(&rig, &body).await;
+                assert_eq!(status, StatusCode::OK, "answered, not left to a retry");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (checkout, ()) = tokio::join!(rig.telegram.pay_stars(BUYER, &link), answering);
+    assert!(matches!(checkout, StarsCheckout::Paid(_)), "{checkout:?}");
+}

@@ -72,6 +72,19 @@ where
             info!(update_id = update.update_id, why, "update ignored");
             return BotOutcome::Ignored;
         }
+        // A pre-checkout answer is due within Telegram's 10 seconds, and answering twice
+        // is harmless (Telegram takes the first; the second is refused, which is no
+        // error). So it skips the once-record: a store fault, or the lease of an attempt
+        // that crashed, never makes a buyer's payment miss its window.
+        if let BotEvent::PreCheckout(query) = &update.event {
+            return match self.on_pre_checkout(query).await {
+                Ok(()) => BotOutcome::Handled,
+                Err(e) => {
+                    warn!(update_id = update.update_id, error = %e, "pre-checkout not answered now: Telegram will retry");
+                    BotOutcome::Unavailable
+                }
+            };
+        }
         let key = OnceKey::Update(update.update_id);
         let claim = self.once_claim(self.clock.now(), KEEP_RECORDS);
         let token = &claim.token;

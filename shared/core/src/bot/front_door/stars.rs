@@ -1,5 +1,6 @@
-//! The Stars rail in the bot (docs/stars.md): the pre-checkout answer, and a successful
-//! payment recorded and handed to the processor.
+//! The Stars rail in the bot (docs/stars.md): the ⭐ button's invoice link, the
+//! pre-checkout answer, a successful payment handed to the processor, a refund's time
+//! taken back, and /cancel.
 //!
 //! The pre-checkout query is answered from the catalog version its payload names
 //! (`crate::stars::pre_checkout`), with nothing written, so the answer is at once,
@@ -8,7 +9,9 @@
 //! (`crate::stars::StarsPaid`); the bot writes no payment. The processor checks the
 //! charge against the bot's Stars ledger, writes the record (one conditional write keyed
 //! by the charge id), grants the time once in the same fold as crypto, and asks for the
-//! invite; no payout.
+//! invite; no payout. A payment nothing can be granted for is refunded at once. A
+//! `refunded_payment` takes the charge's time out of the fold once (`refund_time`), and
+//! /cancel stops the renewals of each 30-day Stars subscription, keeping the time paid.
 //!
 //! Tests: `functions/bot-webhook/src/tests/stars.rs`.
 
@@ -20,8 +23,7 @@ use super::{BotFrontDoor, FrontDoorStore};
 use crate::access::{Refunded, refund_time};
 use crate::bot::invoice::InvoiceApi;
 use crate::bot::menu::{channel_title, duration, stars_pay_menu};
-use crate::bot::texts::BotTexts;
-use crate::bot::texts::{fill, format_time};
+use crate::bot::texts::{BotTexts, fill, format_time};
 use crate::bot::timing::bounded;
 use crate::bot::update::{
     ButtonPress, PaymentReceived, PaymentRefunded, PreCheckout, PrivateMessage,
