@@ -375,7 +375,13 @@ mod stars {
             let run = stars::run(
                 "memory",
                 MemoryStore::new(),
-                StarsChaosConfig::new(seed(), 40),
+                StarsChaosConfig::new(
+                    seed(),
+                    std::env::var("STARS_N")
+                        .ok()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(40),
+                ),
             );
             check(tokio::spawn(run).await.unwrap());
         });

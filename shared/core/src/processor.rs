@@ -51,6 +51,10 @@ use crate::store::{
 use crate::subscription::{GrantSource, LifecycleSettings, SubscriptionKey, TimeGrant};
 use crate::telegram::{NoStarsLedger, StarsLedger, TelegramError};
 
+/// A 429 on the Stars ledger asking for at most this long is waited out in the message,
+/// once (a batch of ten still fits the function's 30 s); longer, the queue redelivers.
+const LEDGER_PAUSE_WAITED: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why a handover's record was not written.
 enum RecordFirst {
     Store(StoreError),
@@ -78,6 +82,8 @@ pub struct PaymentProcessor<S, P, I, L = NoStarsLedger> {
     pub ipn_secret: Option<IpnSecret>,
     /// The bot's Stars ledger, which vouches for a Stars payment; none, none recorded.
     pub stars_ledger: L,
+    /// The ledger's length as last seen: the next search starts there.
+    ledger_length: std::sync::atomic::AtomicU32,
 }
 
 impl<S, P, I> PaymentProcessor<S, P, I>
@@ -95,6 +101,7 @@ where
             clock: system_clock(),
             ipn_secret: None,
             stars_ledger: NoStarsLedger,
+            ledger_length: Default::default(),
         }
     }
 }
@@ -116,6 +123,7 @@ where
             clock: self.clock,
             ipn_secret: self.ipn_secret,
             stars_ledger: ledger,
+            ledger_length: self.ledger_length,
         }
     }
 
@@ -308,11 +316,28 @@ where
         paid: &crate::stars::StarsPaid,
     ) -> Result<ProcessorMessage, RecordFirst> {
         let ledger = &self.stars_ledger;
-        let listed = find_charge(&paid.charge_id, |offset, limit| {
-            ledger.star_transactions(offset, limit)
-        })
-        .await
-        .map_err(RecordFirst::Ledger)?;
+        let mut attempt = 0;
+        let listed = loop {
+            // The bot's receipt of the payment: within seconds of the charge.
+            let paid_about = message.accepted_at.unwrap_or_else(|| self.clock.now());
+            let search = find_charge(
+                &paid.charge_id,
+                paid_about,
+                &self.ledger_length,
+                |offset, limit| ledger.star_transactions(offset, limit),
+            );
+            match search.await {
+                Ok(listed) => break listed,
+                // A short 429 is waited out here, not left to the queue's redelivery.
+                Err(TelegramError::RetryAfter(pause))
+                    if attempt < 1 && pause <= LEDGER_PAUSE_WAITED =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(pause).await;
+                }
+                Err(err) => return Err(RecordFirst::Ledger(err)),
+            }
+        };
         let charge = paid
             .vouched(message.user_id, &listed)
             .map_err(RecordFirst::StarsUnvouched)?;

@@ -52,9 +52,13 @@ impl FakeBotApiHandle {
 
     /// The calls of `method` that Telegram would have acted on.
     pub fn delivered(&self, method: &str) -> Vec<Call> {
-        self.calls()
-            .into_iter()
+        // Filtered under the lock: only the calls asked for are copied.
+        let shared = self.state.shared.lock().unwrap();
+        shared
+            .calls
+            .iter()
             .filter(|c| c.method == method && c.delivered)
+            .cloned()
             .collect()
     }
 
@@ -295,9 +299,14 @@ impl FakeBotApiHandle {
     /// The buttons of the last delivered message to `chat_id` that had some: each as
     /// (text, callback data or URL).
     pub fn last_buttons(&self, chat_id: i64) -> Vec<(String, String)> {
-        self.delivered("sendMessage")
+        // Read under the lock, newest first, copying nothing else: hundreds of buyers
+        // may look at once.
+        let shared = self.state.shared.lock().unwrap();
+        shared
+            .calls
             .iter()
             .rev()
+            .filter(|c| c.method == "sendMessage" && c.delivered)
             .filter(|c| c.chat_id() == Some(chat_id))
             .map(|c| buttons_of(&c.params))
             .find(|buttons| !buttons.is_empty())

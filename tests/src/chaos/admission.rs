@@ -242,6 +242,11 @@ impl MessageQueue for DelayQueue {
     }
 }
 
+/// The bot of the chaos legs; `V` the queue its processor messages (and /status's
+/// invites) go to.
+pub(super) type ChaosBot<S, V> =
+    BotFrontDoor<ChaosStore<S>, ChaosTelegram<TelegramBotApi>, NowPaymentsInvoices, DelayQueue, V>;
+
 type Bot<S> = BotFrontDoor<
     ChaosStore<S>,
     ChaosTelegram<TelegramBotApi>,
@@ -301,15 +306,7 @@ fn fake_bot_api_chat(params: &serde_json::Value) -> Option<i64> {
 /// One update through the handler inside an invocation that may crash at any step
 /// boundary (then API Gateway answers 502 and Telegram redelivers).
 pub(super) async fn serve_update<S, V>(
-    bot: Arc<
-        BotFrontDoor<
-            ChaosStore<S>,
-            ChaosTelegram<TelegramBotApi>,
-            NowPaymentsInvoices,
-            DelayQueue,
-            V,
-        >,
-    >,
+    bot: Arc<ChaosBot<S, V>>,
     chaos: Arc<Chaos>,
     headers: HeaderMap,
     body: Bytes,

@@ -40,7 +40,7 @@ use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::sqs_event::sqs_batch;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
-use super::admission::{DelayQueue, serve_update, telegram_policy};
+use super::admission::{ChaosBot, DelayQueue, serve_update, telegram_policy};
 use super::decorators::{ChaosQueue, ChaosStore, ChaosTelegram};
 use super::dice::{Dice, tag};
 use super::faults::{Chaos, FaultRates, Stage, invoke};
@@ -98,13 +98,15 @@ impl StarsChaosConfig {
             refunded: 0.2,
             cancelling: 0.25,
             rates: FaultRates::default(),
+            // A Bot API call may take up to 2 s: hundreds of buyers at once load the
+            // fake, and an answer cut short only makes Telegram redeliver.
             timing: BotTiming {
-                update_lease: chrono::TimeDelta::seconds(2),
-                call_timeout: Duration::from_millis(400),
+                update_lease: chrono::TimeDelta::seconds(4),
+                call_timeout: Duration::from_secs(2),
                 ..BotTiming::default()
             },
             arrival_interval: Duration::from_millis(30),
-            processor_visibility: Duration::from_secs(2),
+            processor_visibility: Duration::from_secs(5),
             max_receives: 10,
         }
     }
@@ -249,17 +251,14 @@ impl fmt::Display for StarsReport {
             self.refunded_out_still_in.len()
         )?;
         writeln!(f, "  dead-lettered: {}", self.dead_lettered)?;
+        if let Some(unsettled) = &self.unsettled {
+            writeln!(f, "  did not settle: {unsettled}")?;
+        }
         write!(f, "  injected: {:?}", self.injected)
     }
 }
 
-type StarsBot<S> = BotFrontDoor<
-    ChaosStore<S>,
-    ChaosTelegram<TelegramBotApi>,
-    NowPaymentsInvoices,
-    DelayQueue,
-    ChaosQueue,
->;
+type StarsBot<S> = ChaosBot<S, ChaosQueue>;
 
 /// One buyer's paid time as the model folds it: (paid at, payment id, length).
 type Grants = Vec<(DateTime<Utc>, i64, TimeDelta)>;
@@ -363,7 +362,7 @@ where
     // nothing, and the message comes back after its visibility timeout.
     let stop = Arc::new(AtomicBool::new(false));
     let mut consumers = tokio::task::JoinSet::new();
-    for worker in 0..3u64 {
+    for worker in 0..4u64 {
         let (processor, chaos, queue, stop) = (
             processor.clone(),
             chaos.clone(),
@@ -373,17 +372,17 @@ where
         consumers.spawn(async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let batch = queue.receive(5);
+                let batch = queue.receive(2);
                 if batch.is_empty() {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
                 n += 1;
                 let invocation = chaos.invocation(Stage::Processor, &[worker, n]);
-                let event = sqs_batch(batch.clone(), Duration::from_secs(5));
+                let event = sqs_batch(batch.clone(), Duration::from_secs(4));
                 let answered = invoke(
                     invocation,
-                    Duration::from_secs(5),
+                    Duration::from_secs(4),
                     payment_processor::handle(&*processor, event),
                 )
                 .await;
@@ -586,14 +585,15 @@ struct BuyerOutcome {
     refunded_by_telegram: bool,
 }
 
-/// Waits (at most 30 s) until `ready` says yes.
+/// Waits (at most 30 s) until `ready` says yes, looking 4 times a second: reading the
+/// fake's calls costs it a copy of them all, and hundreds of buyers look at once.
 async fn until<F: std::future::Future<Output = bool>>(mut ready: impl FnMut() -> F) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if ready().await {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     false
 }
@@ -644,9 +644,8 @@ async fn buy<S: PaymentStore>(
     let Some(link) = link else {
         return outcome;
     };
-    let first = match fake.pay_stars(buyer, &link).await {
-        StarsCheckout::Paid(charge_id) => charge_id,
-        _ => return outcome,
+    let StarsCheckout::Paid(first) = fake.pay_stars(buyer, &link).await else {
+        return outcome;
     };
     outcome.charged = true;
     // Once the time is granted, the invite lets them in (the invite's own exactly-once
@@ -678,18 +677,16 @@ async fn buy<S: PaymentStore>(
             charges.push(renewal);
         }
     }
-    if plan.cancels {
-        if outcome.joined {
-            fake.user_writes(buyer, "/cancel");
-            outcome.cancelled = until(|| async {
-                fake.star_charges()
-                    .iter()
-                    .any(|c| c.first_charge_id == first && c.canceled)
-            })
-            .await;
-            if outcome.cancelled && fake.renew_stars(&first).is_some() {
-                outcome.renewed_after_cancel = true;
-            }
+    if plan.cancels && outcome.joined {
+        fake.user_writes(buyer, "/cancel");
+        outcome.cancelled = until(|| async {
+            fake.star_charges()
+                .iter()
+                .any(|c| c.first_charge_id == first && c.canceled)
+        })
+        .await;
+        if outcome.cancelled && fake.renew_stars(&first).is_some() {
+            outcome.renewed_after_cancel = true;
         }
     }
     if let Some(by_owner) = plan.refund {

@@ -253,5 +253,20 @@ async fn a_charge_deep_in_a_long_ledger_is_found() {
             .is_some()
     );
     let reads = rig.telegram.delivered("getStarTransactions").len();
-    assert!(reads <= 12, "{reads} ledger reads for 251 transactions");
+    assert!(reads <= 14, "{reads} ledger reads for 251 transactions");
+    // The next charge, on the warm processor: it starts from the length it found.
+    let next = paid(&rig, &order).await;
+    assert!(
+        invoke(&rig.processor, &[handover(&next, &order, 250)])
+            .await
+            .is_empty()
+    );
+    assert!(
+        rig.processor
+            .store
+            .payment(charge_payment_id(&next).get())
+            .is_some()
+    );
+    let warm = rig.telegram.delivered("getStarTransactions").len() - reads;
+    assert!(warm <= 3, "{warm} ledger reads for the next charge");
 }

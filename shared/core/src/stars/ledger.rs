@@ -9,21 +9,27 @@
 //!
 //! The Bot API pages the ledger by offset and count (at most 100 a page) "in
 //! chronological order" without saying which end is the newest, and offers no lookup by
-//! id. A charge being recorded is among the newest, so [`find_charge`] reads the first
-//! pages, then finds the ledger's length in O(log n) probes of one transaction and reads
-//! the last pages: either order is covered in a handful of calls however long the
-//! ledger is.
+//! id. A charge being recorded is among the newest, so [`find_charge`] finds the
+//! ledger's length (from the length it saw last, probing one transaction at a time,
+//! O(log n) from nothing), reads the last pages back, and only if the charge is not
+//! there the first pages: either order is covered, and a warm processor needs about two
+//! calls a charge however long the ledger is. A charge at neither end (a message
+//! redelivered late, a dead letter redriven days after) is found by its date: a binary
+//! search of the offsets between, then the pages from there.
 //!
 //! Tests: below; through the fake Bot API and teloxide-core, `shared/tests/stars_adapter.rs`.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// The most transactions one ledger call returns.
 pub const LEDGER_PAGE: u32 = 100;
 /// Pages read at each end of the ledger before a charge counts as not listed.
 pub const PAGES_AT_EACH_END: u32 = 3;
+/// Pages read around a charge's date when it is at neither end.
+pub const PAGES_AROUND_A_DATE: u32 = 10;
 
 /// One transaction of the bot's ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,53 +71,142 @@ pub enum ChargeInLedger {
     NotListed,
 }
 
-/// Finds `charge_id` in the ledger `page(offset, limit)` reads.
-pub async fn find_charge<E, F, Fut>(charge_id: &str, mut page: F) -> Result<ChargeInLedger, E>
+/// Finds `charge_id` in the ledger `page(offset, limit)` reads. `length` is the ledger's
+/// length as last seen (0 at first): the ledger only grows, so the search starts from
+/// it and leaves the length found there, and a warm processor finds a new charge in
+/// about two calls.
+pub async fn find_charge<E, F, Fut>(
+    charge_id: &str,
+    paid_about: DateTime<Utc>,
+    length: &AtomicU32,
+    mut page: F,
+) -> Result<ChargeInLedger, E>
 where
     F: FnMut(u32, u32) -> Fut,
     Fut: Future<Output = Result<Vec<LedgerEntry>, E>>,
 {
+    let mut known = length.load(Ordering::Relaxed);
+    if known == 0 {
+        let first = page(0, LEDGER_PAGE).await?;
+        if first.len() < LEDGER_PAGE as usize {
+            // The whole ledger, in one call.
+            length.fetch_max(first.len() as u32, Ordering::Relaxed);
+            return Ok(judge(charge_id, &first));
+        }
+        known = LEDGER_PAGE;
+    }
+    // From nothing, gallop by pages; from a length seen, by one (a few charges since).
+    let first_step = if known == LEDGER_PAGE { LEDGER_PAGE } else { 1 };
+    let end = ledger_length(known, first_step, &mut page).await?;
+    length.fetch_max(end, Ordering::Relaxed);
+    // The tail first, newest back: where the docs' "chronological order" puts a new
+    // charge, and every refund of it after it.
     let mut seen = Vec::new();
-    // The head: the newest if the ledger is newest first.
-    for n in 0..PAGES_AT_EACH_END {
-        let entries = page(n * LEDGER_PAGE, LEDGER_PAGE).await?;
-        let last_page = entries.len() < LEDGER_PAGE as usize;
-        seen.extend(entries);
-        if last_page {
-            // The whole ledger has been read.
-            return Ok(judge(charge_id, &seen));
+    let mut from = end;
+    for _ in 0..PAGES_AT_EACH_END {
+        if from == 0 {
+            break;
+        }
+        let start = from.saturating_sub(LEDGER_PAGE);
+        let mut entries = page(start, from - start).await?;
+        entries.extend(seen);
+        seen = entries;
+        from = start;
+        if let found @ ChargeInLedger::Listed { .. } = judge(charge_id, &seen) {
+            return Ok(found);
         }
     }
-    // The tail (read even when the head listed the charge: its refund may be newer): find the ledger's length (the first offset with nothing), then read back.
-    let read = PAGES_AT_EACH_END * LEDGER_PAGE;
-    let (mut known, mut beyond) = (read - 1, read);
-    while !page(beyond, 1).await?.is_empty() {
-        known = beyond;
-        beyond = beyond.saturating_mul(2);
+    // Then the head, should the newest come first after all.
+    let mut head = Vec::new();
+    let mut at = 0;
+    for _ in 0..PAGES_AT_EACH_END {
+        if at >= from {
+            break;
+        }
+        let limit = LEDGER_PAGE.min(from - at);
+        head.extend(page(at, limit).await?);
+        at += limit;
     }
-    while beyond - known > 1 {
-        let middle = known + (beyond - known) / 2;
+    if let found @ ChargeInLedger::Listed { .. } = judge(charge_id, &head) {
+        return Ok(found);
+    }
+    // An older charge (a message redelivered late, a dead letter redriven): between the
+    // two ends, found by its date. The ends read say which way the dates run.
+    let (Some(oldest), Some(newest)) = (head.first(), seen.last()) else {
+        return Ok(judge(charge_id, &[head, seen].concat()));
+    };
+    let ascending = oldest.date <= newest.date;
+    let window = TimeDelta::minutes(10);
+    let (lower, upper) = (paid_about - window, paid_about + window);
+    // The first offset in the gap whose transaction is past the window's near edge.
+    let (mut lo, mut hi) = (at, from);
+    while lo < hi {
+        let middle = lo + (hi - lo) / 2;
+        let before = match page(middle, 1).await?.first() {
+            Some(entry) if ascending => entry.date < lower,
+            Some(entry) => entry.date > upper,
+            None => false,
+        };
+        if before {
+            lo = middle + 1;
+        } else {
+            hi = middle;
+        }
+    }
+    let mut middle_pages = Vec::new();
+    let mut at = lo;
+    for _ in 0..PAGES_AROUND_A_DATE {
+        if at >= from {
+            break;
+        }
+        let limit = LEDGER_PAGE.min(from - at);
+        let entries = page(at, limit).await?;
+        let past = entries.last().is_none_or(|entry| {
+            if ascending {
+                entry.date > upper
+            } else {
+                entry.date < lower
+            }
+        });
+        middle_pages.extend(entries);
+        at += limit;
+        if past
+            || matches!(
+                judge(charge_id, &middle_pages),
+                ChargeInLedger::Listed { .. }
+            )
+        {
+            break;
+        }
+    }
+    head.extend(middle_pages);
+    head.extend(seen);
+    Ok(judge(charge_id, &head))
+}
+
+/// The first offset with no transaction, at or past `known` (which has one before it),
+/// galloping from `step`.
+async fn ledger_length<E, F, Fut>(known: u32, mut step: u32, page: &mut F) -> Result<u32, E>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: Future<Output = Result<Vec<LedgerEntry>, E>>,
+{
+    // A transaction at `below`, none at `beyond` once the first loop ends.
+    let (mut below, mut beyond) = (known.saturating_sub(1), known);
+    while !page(beyond, 1).await?.is_empty() {
+        below = beyond;
+        beyond = beyond.saturating_add(step);
+        step = step.saturating_mul(2);
+    }
+    while beyond - below > 1 {
+        let middle = below + (beyond - below) / 2;
         if page(middle, 1).await?.is_empty() {
             beyond = middle;
         } else {
-            known = middle;
+            below = middle;
         }
     }
-    let length = beyond;
-    let mut tail = Vec::new();
-    let mut end = length;
-    for _ in 0..PAGES_AT_EACH_END {
-        if end <= read {
-            break;
-        }
-        let start = end.saturating_sub(LEDGER_PAGE).max(read);
-        let mut entries = page(start, end - start).await?;
-        entries.extend(tail);
-        tail = entries;
-        end = start;
-    }
-    seen.extend(tail);
-    Ok(judge(charge_id, &seen))
+    Ok(beyond)
 }
 
 /// The charge as the entries read show it.
@@ -148,11 +243,13 @@ mod tests {
 
     use super::*;
 
+    /// A charge `stx<n>` paid `n` minutes after the epoch.
     fn paid(id: &str, user_id: i64) -> LedgerEntry {
+        let minutes = id.trim_start_matches("stx").parse().unwrap_or(0);
         LedgerEntry {
             id: id.into(),
             amount: 250,
-            date: DateTime::UNIX_EPOCH,
+            date: DateTime::UNIX_EPOCH + TimeDelta::minutes(minutes),
             flow: LedgerFlow::Paid {
                 user_id,
                 invoice_payload: Some(format!("payload of {id}")),
@@ -175,6 +272,10 @@ mod tests {
         }
 
         async fn find(&self, charge_id: &str) -> ChargeInLedger {
+            self.find_from(charge_id, &AtomicU32::new(0)).await
+        }
+
+        async fn find_from(&self, charge_id: &str, length: &AtomicU32) -> ChargeInLedger {
             let page = |offset: u32, limit: u32| {
                 *self.calls.borrow_mut() += 1;
                 assert!((1..=LEDGER_PAGE).contains(&limit), "the Bot API's limit");
@@ -187,7 +288,14 @@ mod tests {
                     .collect();
                 async move { Ok::<_, Infallible>(entries) }
             };
-            find_charge(charge_id, page).await.unwrap()
+            let paid_about = self
+                .entries
+                .iter()
+                .find(|e| e.id == charge_id)
+                .map_or(DateTime::UNIX_EPOCH, |e| e.date);
+            find_charge(charge_id, paid_about, length, page)
+                .await
+                .unwrap()
         }
     }
 
@@ -215,10 +323,47 @@ mod tests {
                 );
                 let calls = *ledger.calls.borrow();
                 assert!(
-                    calls <= 2 * PAGES_AT_EACH_END + 2 * 17 + 2,
+                    calls <= 2 * PAGES_AT_EACH_END + 2 * 18 + 1,
                     "{n}: {calls} calls"
                 );
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_charge_at_neither_end_is_found_by_its_date_in_either_order() {
+        for newest_first in [false, true] {
+            let mut ledger = Ledger::of(50_000);
+            if newest_first {
+                ledger.entries.reverse();
+            }
+            let found = ledger.find("stx20000").await;
+            assert!(
+                matches!(found, ChargeInLedger::Listed { user_id: 7, .. }),
+                "{newest_first}: {found:?}"
+            );
+            let calls = *ledger.calls.borrow();
+            assert!(calls <= 60, "{newest_first}: {calls} calls");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_warm_search_finds_the_next_charge_in_two_or_three_calls() {
+        let mut ledger = Ledger::of(123_457);
+        let length = AtomicU32::new(0);
+        ledger.find_from("stx123456", &length).await;
+        assert_eq!(
+            length.load(Ordering::Relaxed),
+            123_457,
+            "the length it found"
+        );
+        for n in 123_457..123_460 {
+            ledger.entries.push(paid(&format!("stx{n}"), 7));
+            *ledger.calls.borrow_mut() = 0;
+            let found = ledger.find_from(&format!("stx{n}"), &length).await;
+            assert!(matches!(found, ChargeInLedger::Listed { .. }));
+            let calls = *ledger.calls.borrow();
+            assert!(calls <= 3, "{calls} calls for the next charge");
         }
     }
 
