@@ -43,7 +43,7 @@ use crate::queue::{
     PayoutInstruction, ProcessorMessage, Unvouched, parse_message,
 };
 use crate::signature::IpnSecret;
-use crate::stars::{StarsUnvouched, find_charge};
+use crate::stars::{LedgerMemory, StarsUnvouched, find_charge};
 use crate::store::{
     IngressStore, ProcessedMark, ProcessingStart, ProcessorStore, Recorded, StoreError,
     SubscriptionStore,
@@ -82,8 +82,8 @@ pub struct PaymentProcessor<S, P, I, L = NoStarsLedger> {
     pub ipn_secret: Option<IpnSecret>,
     /// The bot's Stars ledger, which vouches for a Stars payment; none, none recorded.
     pub stars_ledger: L,
-    /// The ledger's length as last seen: the next search starts there.
-    ledger_length: std::sync::atomic::AtomicU32,
+    /// What this warm processor read of the ledger: the next search starts there.
+    ledger_memory: LedgerMemory,
 }
 
 impl<S, P, I> PaymentProcessor<S, P, I>
@@ -101,7 +101,7 @@ where
             clock: system_clock(),
             ipn_secret: None,
             stars_ledger: NoStarsLedger,
-            ledger_length: Default::default(),
+            ledger_memory: LedgerMemory::default(),
         }
     }
 }
@@ -123,7 +123,7 @@ where
             clock: self.clock,
             ipn_secret: self.ipn_secret,
             stars_ledger: ledger,
-            ledger_length: self.ledger_length,
+            ledger_memory: self.ledger_memory,
         }
     }
 
@@ -323,7 +323,7 @@ where
             let search = find_charge(
                 &paid.charge_id,
                 paid_about,
-                &self.ledger_length,
+                &self.ledger_memory,
                 |offset, limit| ledger.star_transactions(offset, limit),
             );
             match search.await {

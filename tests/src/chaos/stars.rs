@@ -425,7 +425,9 @@ where
     }
 
     // Quiescence: every update taken, every handover processed.
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now()
+        + Duration::from_secs(120)
+        + Duration::from_millis(200) * config.buyers as u32;
     let unsettled = loop {
         let undelivered = fake.deliveries().iter().filter(|d| !d.delivered).count();
         let outstanding = handovers.outstanding();

@@ -13,13 +13,16 @@
 //! ledger's length (from the length it saw last, probing one transaction at a time,
 //! O(log n) from nothing), reads the last pages back, and only if the charge is not
 //! there the first pages: either order is covered, and a warm processor needs about two
-//! calls a charge however long the ledger is. A charge at neither end (a message
+//! calls a charge however long the ledger is, and none for a charge a page it read
+//! before already listed ([`LedgerMemory`]). A charge at neither end (a message
 //! redelivered late, a dead letter redriven days after) is found by its date: a binary
 //! search of the offsets between, then the pages from there.
 //!
 //! Tests: below; through the fake Bot API and teloxide-core, `shared/tests/stars_adapter.rs`.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -71,11 +74,79 @@ pub enum ChargeInLedger {
     NotListed,
 }
 
-/// Finds `charge_id` in the ledger `page(offset, limit)` reads. `length` is the ledger's
-/// length as last seen (0 at first): the ledger only grows, so the search starts from
-/// it and leaves the length found there, and a warm processor finds a new charge in
-/// about two calls.
+/// What a warm processor remembers of the ledger: its length as last seen (the ledger
+/// only grows, so a search starts there), and the transactions it has read, so that a
+/// charge read once (a page brings a hundred) costs no call again. Past
+/// [`MEMORY_LIMIT`] transactions it forgets them all and reads again.
+#[derive(Debug, Default)]
+pub struct LedgerMemory {
+    length: AtomicU32,
+    seen: Mutex<HashMap<String, Vec<LedgerEntry>>>,
+}
+
+/// The transactions a [`LedgerMemory`] keeps at most.
+pub const MEMORY_LIMIT: usize = 50_000;
+
+impl LedgerMemory {
+    /// The charge as read before, if it was.
+    fn recall(&self, charge_id: &str) -> Option<ChargeInLedger> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = seen.get(charge_id)?;
+        match judge(charge_id, entries) {
+            found @ ChargeInLedger::Listed { .. } => Some(found),
+            ChargeInLedger::NotListed => None,
+        }
+    }
+
+    fn remember(&self, read: Vec<LedgerEntry>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() + read.len() > MEMORY_LIMIT {
+            seen.clear();
+        }
+        for entry in read {
+            let same = seen.entry(entry.id.clone()).or_default();
+            if !same.contains(&entry) {
+                same.push(entry);
+            }
+        }
+    }
+}
+
+/// Finds `charge_id` in the ledger `page(offset, limit)` reads, or in what `memory`
+/// read before: in a flash sale one page read answers for a hundred charges.
 pub async fn find_charge<E, F, Fut>(
+    charge_id: &str,
+    paid_about: DateTime<Utc>,
+    memory: &LedgerMemory,
+    mut page: F,
+) -> Result<ChargeInLedger, E>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: Future<Output = Result<Vec<LedgerEntry>, E>>,
+{
+    if let Some(found) = memory.recall(charge_id) {
+        return Ok(found);
+    }
+    let read = Mutex::new(Vec::new());
+    let found = search(charge_id, paid_about, &memory.length, |offset, limit| {
+        let reading = page(offset, limit);
+        let read = &read;
+        async move {
+            let entries = reading.await?;
+            read.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(entries.iter().cloned());
+            Ok(entries)
+        }
+    })
+    .await;
+    memory.remember(read.into_inner().unwrap_or_else(|e| e.into_inner()));
+    found
+}
+
+/// The search itself: `length` is the ledger's length as last seen (0 at first), left
+/// at the length found; a warm processor finds a new charge in about two calls.
+async fn search<E, F, Fut>(
     charge_id: &str,
     paid_about: DateTime<Utc>,
     length: &AtomicU32,
@@ -293,9 +364,7 @@ mod tests {
                 .iter()
                 .find(|e| e.id == charge_id)
                 .map_or(DateTime::UNIX_EPOCH, |e| e.date);
-            find_charge(charge_id, paid_about, length, page)
-                .await
-                .unwrap()
+            search(charge_id, paid_about, length, page).await.unwrap()
         }
     }
 
@@ -345,6 +414,50 @@ mod tests {
             let calls = *ledger.calls.borrow();
             assert!(calls <= 60, "{newest_first}: {calls} calls");
         }
+    }
+
+    #[tokio::test]
+    async fn a_charge_read_once_costs_no_call_again() {
+        let ledger = Ledger::of(1_000);
+        let memory = LedgerMemory::default();
+        let found = |id: &'static str| {
+            let ledger = &ledger;
+            let memory = &memory;
+            async move {
+                let page = |offset: u32, limit: u32| {
+                    *ledger.calls.borrow_mut() += 1;
+                    let entries: Vec<LedgerEntry> = ledger
+                        .entries
+                        .iter()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .cloned()
+                        .collect();
+                    async move { Ok::<_, Infallible>(entries) }
+                };
+                find_charge(id, DateTime::UNIX_EPOCH, memory, page)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(matches!(
+            found("stx999").await,
+            ChargeInLedger::Listed { .. }
+        ));
+        let first = *ledger.calls.borrow();
+        // Its neighbours came with the same page.
+        for id in ["stx998", "stx950", "stx900"] {
+            assert!(
+                matches!(found(id).await, ChargeInLedger::Listed { .. }),
+                "{id}"
+            );
+        }
+        assert_eq!(
+            *ledger.calls.borrow(),
+            first,
+            "no call for charges read before"
+        );
+        assert_eq!(found("stx-never").await, ChargeInLedger::NotListed);
     }
 
     #[tokio::test]

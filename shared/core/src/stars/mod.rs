@@ -24,7 +24,7 @@ pub mod order;
 
 pub use charge::{StarsCharge, StarsPaid, StarsUnvouched};
 pub use checkout::{Checkout, CheckoutRefusal, pre_checkout, sold_tier};
-pub use ledger::{ChargeInLedger, LedgerEntry, LedgerFlow, find_charge};
+pub use ledger::{ChargeInLedger, LedgerEntry, LedgerFlow, LedgerMemory, find_charge};
 pub use order::{StarsOrder, StarsOrderError, charge_payment_id, is_stars_payment};
 
 /// The currency of a Stars invoice (`XTR`).
