@@ -243,6 +243,10 @@ async fn no_secret_reaches_a_log_line_or_an_answer() {
             "http://127.0.0.1:1/admission",
         ),
         ("TELEPAY_INVITE_QUEUE_URL", "http://127.0.0.1:1/invite"),
+        (
+            "TELEPAY_PROCESSOR_QUEUE_URL",
+            "http://127.0.0.1:1/processor",
+        ),
     ];
     let bot_config = BotWebhookConfig::from_env(&bot_env).unwrap();
     info!(?bot_config, "bot configuration read");
