@@ -303,9 +303,42 @@ fn fake_bot_api_chat(params: &serde_json::Value) -> Option<i64> {
     }
 }
 
+/// The bot's webhook over HTTP, as API Gateway serves it, each update through
+/// [`serve_update`], and Telegram (the fake behind `telegram`) told to post there with
+/// `secret`: the server's task.
+pub(super) async fn serve_bot<S, V>(
+    bot: Arc<ChaosBot<S, V>>,
+    chaos: Arc<Chaos>,
+    telegram: &TelegramBotApi,
+    secret: &str,
+) -> tokio::task::JoinHandle<()>
+where
+    S: PaymentStore + BotStore + 'static,
+    V: MessageQueue + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("an address");
+    let app = axum::Router::new().route(
+        "/telegram-webhook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            serve_update(bot.clone(), chaos.clone(), headers, body)
+        }),
+    );
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.ok();
+    });
+    telegram
+        .set_webhook(&format!("http://{addr}/telegram-webhook"), secret, 40)
+        .await
+        .expect("the fake takes the webhook");
+    server
+}
+
 /// One update through the handler inside an invocation that may crash at any step
 /// boundary (then API Gateway answers 502 and Telegram redelivers).
-pub(super) async fn serve_update<S, V>(
+async fn serve_update<S, V>(
     bot: Arc<ChaosBot<S, V>>,
     chaos: Arc<Chaos>,
     headers: HeaderMap,
@@ -381,25 +414,7 @@ where
         DelayQueue::default(),
     ));
 
-    // The webhook over HTTP, as API Gateway serves it.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("an address");
-    let (served, served_chaos) = (bot.clone(), chaos.clone());
-    let app = axum::Router::new().route(
-        "/telegram-webhook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            serve_update(served.clone(), served_chaos.clone(), headers, body)
-        }),
-    );
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.ok();
-    });
-    telegram()
-        .set_webhook(&format!("http://{addr}/telegram-webhook"), SECRET, 40)
-        .await
-        .expect("the fake takes the webhook");
+    let server = serve_bot(bot.clone(), chaos.clone(), &telegram(), SECRET).await;
 
     // The admission re-check consumer: due messages through the handler's decision,
     // a failure (or a crash) back on the queue as SQS redelivers it.

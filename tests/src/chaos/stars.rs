@@ -18,8 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use fake_bot_api::{FakeBotApi, StarsCheckout};
 use fake_nowpayments::FakeNowPayments;
@@ -40,7 +38,7 @@ use telepay_shared::nowpayments::{NowPaymentsApiKey, NowPaymentsInvoices};
 use telepay_shared::sqs_event::sqs_batch;
 use telepay_shared::telegram::{BotToken, TelegramBotApi};
 
-use super::admission::{ChaosBot, DelayQueue, serve_update, telegram_policy};
+use super::admission::{ChaosBot, DelayQueue, serve_bot, telegram_policy};
 use super::decorators::{ChaosQueue, ChaosStore, ChaosTelegram};
 use super::dice::{Dice, tag};
 use super::faults::{Chaos, FaultRates, Stage, invoke};
@@ -339,24 +337,7 @@ where
     );
 
     // The webhook over HTTP, as API Gateway serves it.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("an address");
-    let (served, served_chaos) = (bot.clone(), chaos.clone());
-    let app = axum::Router::new().route(
-        "/telegram-webhook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            serve_update(served.clone(), served_chaos.clone(), headers, body)
-        }),
-    );
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.ok();
-    });
-    telegram()
-        .set_webhook(&format!("http://{addr}/telegram-webhook"), SECRET, 40)
-        .await
-        .expect("the fake takes the webhook");
+    let server = serve_bot(bot.clone(), chaos.clone(), &telegram(), SECRET).await;
 
     // The processor's event source mapping: a crashed or timed-out invocation deletes
     // nothing, and the message comes back after its visibility timeout.

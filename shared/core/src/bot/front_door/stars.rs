@@ -353,16 +353,7 @@ where
         };
         let now = self.clock.now();
         let mut cancelled = Vec::new();
-        let mut seen = Vec::new();
-        for entry in catalog.directory.channels() {
-            if seen.contains(&entry.private_channel_id) {
-                continue;
-            }
-            seen.push(entry.private_channel_id);
-            let key = SubscriptionKey::new(user, entry.private_channel_id);
-            let Some(subscription) = self.store.get_subscription(key).await? else {
-                continue;
-            };
+        for (entry, subscription) in self.subscriptions_of(user, &catalog.directory).await? {
             let Some(charge_id) = self.renewing_charge(&subscription).await? else {
                 continue;
             };

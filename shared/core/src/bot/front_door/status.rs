@@ -16,6 +16,7 @@ use crate::bot::menu::channel_title;
 use crate::bot::texts::{fill, format_time};
 use crate::bot::timing::bounded;
 use crate::bot::update::PrivateMessage;
+use crate::directory::{ChannelDirectory, ChannelEntry};
 use crate::held::buyer_message;
 use crate::ipn::PaymentId;
 use crate::metrics::{self, signal};
@@ -50,16 +51,7 @@ where
         let now = self.clock.now();
         let mut lines = Vec::new();
         let mut follow_ups = Vec::new();
-        let mut seen = Vec::new();
-        for entry in catalog.directory.channels() {
-            if seen.contains(&entry.private_channel_id) {
-                continue;
-            }
-            seen.push(entry.private_channel_id);
-            let key = SubscriptionKey::new(user, entry.private_channel_id);
-            let Some(subscription) = self.store.get_subscription(key).await? else {
-                continue;
-            };
+        for (entry, subscription) in self.subscriptions_of(user, &catalog.directory).await? {
             let status = subscription.status(now, &self.setup.settings);
             let title = channel_title(entry);
             lines.push(fill(
@@ -115,6 +107,28 @@ where
             self.say(message.chat_id, &text).await?;
         }
         Ok(())
+    }
+
+    /// The buyer's subscription in each private channel `directory` sells (once per
+    /// private channel, under its first entry), for /status and /cancel.
+    pub(super) async fn subscriptions_of<'d>(
+        &self,
+        user: UserId,
+        directory: &'d ChannelDirectory,
+    ) -> Result<Vec<(&'d ChannelEntry, Subscription)>, BotError> {
+        let mut found = Vec::new();
+        let mut seen = Vec::new();
+        for entry in directory.channels() {
+            if seen.contains(&entry.private_channel_id) {
+                continue;
+            }
+            seen.push(entry.private_channel_id);
+            let key = SubscriptionKey::new(user, entry.private_channel_id);
+            if let Some(subscription) = self.store.get_subscription(key).await? {
+                found.push((entry, subscription));
+            }
+        }
+        Ok(found)
     }
 
     /// An active buyer who is not in the channel: the subscription's live link while it
